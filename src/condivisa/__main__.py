@@ -1,0 +1,3 @@
+from condivisa.cli import app
+
+app()

@@ -1,0 +1,196 @@
+"""Load a :class:`~condivisa.domain.community.Community` from ``community.yaml``.
+
+Errors name the key and the offending value, e.g. ``members[2].category: 'corp' is not one of ...``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from condivisa.domain.community import (
+    Beneficiary,
+    Community,
+    ConfigurationType,
+    ConsumersBy,
+    Member,
+    MemberCategory,
+    Plant,
+    Pod,
+    PodKind,
+    Rules,
+    Voltage,
+)
+from condivisa.domain.tariffs import Zone
+
+
+class ConfigError(ValueError):
+    """``community.yaml`` is malformed; the message names the key."""
+
+
+def _enum(cls: type[StrEnum], value: Any, where: str) -> Any:
+    try:
+        return cls(str(value))
+    except ValueError:
+        allowed = ", ".join(m.value for m in cls)
+        raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
+
+
+def _date(value: Any, where: str) -> dt.date | None:
+    if value is None:
+        return None
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _float(value: Any, where: str, default: float | None = None) -> float:
+    if value is None:
+        if default is None:
+            raise ConfigError(f"{where}: missing")
+        return default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {value!r} is not a number") from None
+
+
+def _pod(raw: Any, where: str) -> Pod:
+    if isinstance(raw, str):
+        return Pod(code=raw)
+    if not isinstance(raw, dict) or "pod" not in raw:
+        raise ConfigError(f"{where}: expected {{pod: CODE, kind: consumption|production}}")
+    return Pod(
+        code=str(raw["pod"]),
+        kind=_enum(PodKind, raw.get("kind", "consumption"), f"{where}.kind"),
+        primary_substation=raw.get("primary_substation"),
+        building=raw.get("building"),
+        voltage=_enum(Voltage, raw.get("voltage", "BT"), f"{where}.voltage"),
+    )
+
+
+def _member(raw: Any, i: int) -> Member:
+    where = f"members[{i}]"
+    if not isinstance(raw, dict) or "id" not in raw:
+        raise ConfigError(f"{where}: expected a mapping with an id")
+    return Member(
+        id=str(raw["id"]),
+        category=_enum(MemberCategory, raw.get("category", "private"), f"{where}.category"),
+        founder=bool(raw.get("founder", False)),
+        millesimi=_float(raw.get("millesimi"), f"{where}.millesimi", 0.0),
+        joined=_date(raw.get("joined"), f"{where}.joined"),
+        left=_date(raw.get("left"), f"{where}.left"),
+        pods=tuple(_pod(p, f"{where}.pods[{j}]") for j, p in enumerate(raw.get("pods") or [])),
+        name=raw.get("name"),
+        email=raw.get("email"),
+    )
+
+
+def _plant(raw: Any, i: int) -> Plant:
+    where = f"plants[{i}]"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    for key in ("id", "pod", "power_kw"):
+        if key not in raw:
+            raise ConfigError(f"{where}.{key}: missing")
+    try:
+        return Plant(
+            id=str(raw["id"]),
+            pod=str(raw["pod"]),
+            owner=str(raw.get("owner", "community")),
+            power_kw=_float(raw["power_kw"], f"{where}.power_kw"),
+            source=str(raw.get("source", "pv")),
+            commissioning=_date(raw.get("commissioning"), f"{where}.commissioning") or dt.date(2024, 1, 1),
+            grant_fraction=_float(raw.get("grant_fraction"), f"{where}.grant_fraction", 0.0),
+            voltage=_enum(Voltage, raw.get("voltage", "BT"), f"{where}.voltage"),
+            primary_substation=raw.get("primary_substation"),
+            building=raw.get("building"),
+        )
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _rules(raw: Any) -> Rules:
+    raw = raw or {}
+    premium = raw.get("premium") or {}
+    later = raw.get("later_members") or {}
+    try:
+        return Rules(
+            premium_producers=_float(premium.get("producers"), "rules.premium.producers", 0.10),
+            premium_community=_float(premium.get("community"), "rules.premium.community", 0.15),
+            premium_consumers=_float(premium.get("consumers"), "rules.premium.consumers", 0.75),
+            consumers_by=_enum(ConsumersBy, premium.get("consumers_by", "consumption"), "rules.premium.consumers_by"),
+            sale=_enum(Beneficiary, raw.get("sale", "producers"), "rules.sale"),
+            valorisation=_enum(Beneficiary, raw.get("valorisation", "consumers"), "rules.valorisation"),
+            enterprise_cap=bool(raw.get("enterprise_cap", True)),
+            annual_fee_eur=_float(later.get("annual_fee_eur"), "rules.later_members.annual_fee_eur", 0.0),
+            exit_penalty_eur=_float(later.get("exit_penalty_eur"), "rules.later_members.exit_penalty_eur", 0.0),
+            min_shared_consumption_kwh_per_year=_float(
+                later.get("min_shared_consumption_kwh_per_year"), "rules.later_members.min_shared_consumption_kwh_per_year", 0.0
+            ),
+        )
+    except ValueError as exc:
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"rules: {exc}") from None
+
+
+def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Community:
+    """Build and check a community from the parsed YAML mapping."""
+    if not isinstance(raw, dict):
+        raise ConfigError("community file: expected a mapping at the top level")
+    for key in ("name", "configuration", "zone", "constituted"):
+        if key not in raw:
+            raise ConfigError(f"{key}: missing")
+    members = tuple(_member(m, i) for i, m in enumerate(raw.get("members") or []))
+    plants = tuple(_plant(p, i) for i, p in enumerate(raw.get("plants") or []))
+    ids = [m.id for m in members]
+    dup = {x for x in ids if ids.count(x) > 1}
+    if dup:
+        raise ConfigError(f"members: duplicate id(s) {', '.join(sorted(dup))}")
+    codes = [c for m in members for c in m.consumption_pods]
+    dup = {x for x in codes if codes.count(x) > 1}
+    if dup:
+        raise ConfigError(f"members: POD(s) listed twice: {', '.join(sorted(dup))}")
+    community = Community(
+        name=str(raw["name"]),
+        configuration=_enum(ConfigurationType, raw["configuration"], "configuration"),
+        zone=_enum(Zone, raw["zone"], "zone"),
+        constituted=_date(raw["constituted"], "constituted"),  # type: ignore[arg-type]
+        primary_substation=raw.get("primary_substation"),
+        building=raw.get("building"),
+        market_zone=raw.get("market_zone"),
+        members=members,
+        plants=plants,
+        rules=_rules(raw.get("rules")),
+        tariff_overrides={str(k): _float(v, f"tariffs.{k}") for k, v in (raw.get("tariffs") or {}).items()},
+    )
+    if check_perimeter:
+        community.check_perimeter()
+    return community
+
+
+def load_community(path: str | Path) -> Community:
+    """Read ``community.yaml`` at ``path``."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return community_from_dict(raw)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None

@@ -1,0 +1,1 @@
+"""Pure numerical engines (numpy/pandas only; no I/O)."""
