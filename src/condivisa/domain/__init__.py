@@ -5,6 +5,7 @@ from condivisa.domain.community import (
     Community,
     ConfigurationType,
     ConsumersBy,
+    Device,
     Member,
     MemberCategory,
     PerimeterError,
@@ -18,6 +19,6 @@ from condivisa.domain.config import ConfigError, community_from_dict, load_commu
 from condivisa.domain.tariffs import Zone
 
 __all__ = [
-    "Beneficiary", "Community", "ConfigError", "ConfigurationType", "ConsumersBy", "Member", "MemberCategory",
+    "Beneficiary", "Community", "ConfigError", "ConfigurationType", "ConsumersBy", "Device", "Member", "MemberCategory",
     "PerimeterError", "Plant", "Pod", "PodKind", "Rules", "Voltage", "Zone", "community_from_dict", "load_community",
 ]

@@ -146,6 +146,14 @@ class Plant:
         return day < end
 
 
+@dataclass(frozen=True)
+class Device:
+    """A chain-2 user device (DU) registered to read the meter at ``pod``."""
+
+    id: str
+    pod: str
+
+
 class ConsumersBy(StrEnum):
     UNIFORM = "uniform"
     CONSUMPTION = "consumption"
@@ -193,6 +201,7 @@ class Community:
     plants: tuple[Plant, ...] = ()
     rules: Rules = field(default_factory=Rules)
     tariff_overrides: dict[str, float] = field(default_factory=dict)
+    devices: tuple[Device, ...] = ()
 
     def member(self, member_id: str) -> Member:
         for m in self.members:

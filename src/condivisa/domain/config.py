@@ -6,6 +6,7 @@ Errors name the key and the offending value, e.g. ``members[2].category: 'corp' 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from condivisa.domain.community import (
     Community,
     ConfigurationType,
     ConsumersBy,
+    Device,
     Member,
     MemberCategory,
     Plant,
@@ -176,6 +178,15 @@ def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Co
         rules=_rules(raw.get("rules")),
         tariff_overrides={str(k): _float(v, f"tariffs.{k}") for k, v in (raw.get("tariffs") or {}).items()},
     )
+    known = community.all_pods
+    devices = []
+    for i, d in enumerate(raw.get("devices") or []):
+        if not isinstance(d, dict) or "id" not in d or "pod" not in d:
+            raise ConfigError(f"devices[{i}]: expected {{id: DU-ID, pod: POD}}")
+        if str(d["pod"]) not in known:
+            raise ConfigError(f"devices[{i}].pod: {d['pod']!r} is not a POD of this community")
+        devices.append(Device(id=str(d["id"]), pod=str(d["pod"])))
+    community = replace(community, devices=tuple(devices))
     if check_perimeter:
         community.check_perimeter()
     return community
