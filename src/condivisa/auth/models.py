@@ -1,0 +1,130 @@
+"""Tables of people and device identity: users, tokens, device credentials and the audit log.
+
+All tables live on the store's SQLAlchemy ``Base`` (``condivisa.edges.store``) so that one Alembic history
+creates them. Secrets are never stored in clear:
+
+- user passwords: ``hashlib.scrypt`` with a per-user random salt (RFC 7914), see :mod:`condivisa.auth.hashing`;
+- bearer tokens (sessions and platform API tokens): SHA-256 of the token (a token has 256 bits of entropy,
+  so a fast hash is enough; only the holder knows the clear token);
+- device (DU) MQTT passwords: Mosquitto's ``$7$`` PBKDF2-SHA512 format, so the broker's password file can be
+  regenerated at any time without knowing the clear passwords.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+try:
+    from condivisa.edges.store import Base
+except ImportError:  # the store package is still being written: its models module has the same Base
+    try:
+        from condivisa.edges.store.models import Base
+    except ImportError:
+        from sqlalchemy.orm import DeclarativeBase
+
+        class Base(DeclarativeBase):  # type: ignore[no-redef]
+            pass
+
+
+class Role(StrEnum):
+    """Roles of people. ``admin`` runs the platform, ``referente`` manages one community, ``member`` reads
+    only their own PODs and statements."""
+
+    ADMIN = "admin"
+    REFERENTE = "referente"
+    MEMBER = "member"
+
+
+class TokenKind(StrEnum):
+    SESSION = "session"  # issued by a login, short-lived
+    API = "api"  # a platform's cloud-to-cloud token, bound to the PODs/DUs it may write
+
+
+class AuditAction(StrEnum):
+    LOGIN = "login"
+    LOGIN_FAILED = "login_failed"
+    LOGOUT = "logout"
+    USER_CREATED = "user_created"
+    USER_DISABLED = "user_disabled"
+    TOKEN_CREATED = "token_created"
+    TOKEN_REVOKED = "token_revoked"
+    DEVICE_CREDENTIAL = "device_credential"
+    ACCESS_DENIED = "access_denied"
+    DATA_EXPORT = "data_export"
+    RULE_CHANGE = "rule_change"
+    ERASURE = "erasure"
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class User(Base):
+    __tablename__ = "auth_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
+    role: Mapped[str] = mapped_column(String(16), nullable=False)
+    member_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
+
+
+class Token(Base):
+    """A bearer token, stored as the SHA-256 hex of the clear token. ``scope_pods``/``scope_dus`` (JSON
+    lists) bind an API token to what it may write; ``None`` means no write scope at all."""
+
+    __tablename__ = "auth_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("auth_users.id", ondelete="CASCADE"), nullable=True)
+    name: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    scope_pods: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    scope_dus: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class DeviceCredential(Base):
+    """MQTT credentials of one chain-2 user device: username = DU id, Mosquitto ``$7$`` password hash."""
+
+    __tablename__ = "auth_device_credentials"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    du_id: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    community: Mapped[str] = mapped_column(String(128), nullable=False)
+    password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class AuditEntry(Base):
+    """One line of the audit log: who (``actor``) did what (``action``) to what (``target``), when (UTC)."""
+
+    __tablename__ = "auth_audit_log"
+    __table_args__ = (Index("ix_auth_audit_log_at", "at"), Index("ix_auth_audit_log_action_actor", "action", "actor"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    actor: Mapped[str] = mapped_column(String(128), nullable=False)
+    action: Mapped[str] = mapped_column(String(32), nullable=False)
+    target: Mapped[str | None] = mapped_column(String(256), nullable=True)
+    detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+AUTH_TABLES = (User.__table__, Token.__table__, DeviceCredential.__table__, AuditEntry.__table__)
+
+
+def create_auth_tables(engine) -> None:
+    """Create the auth tables directly (tests, throw-away databases). Real deployments run
+    ``condivisa db upgrade`` (Alembic), which creates the same tables."""
+    Base.metadata.create_all(engine, tables=list(AUTH_TABLES))

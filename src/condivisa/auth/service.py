@@ -1,0 +1,353 @@
+"""``AuthService``: people, tokens, device credentials and the audit log on top of the store.
+
+Rules implemented:
+- a login checks the scrypt hash (:mod:`condivisa.auth.hashing`) and issues a *session* token that expires
+  after ``session_ttl`` (12 h by default); an unknown username costs the same scrypt time as a wrong password
+  and gets the same error, so a login never reveals whether a user exists;
+- after ``MAX_FAILED_LOGINS`` failed logins for one username within ``LOCKOUT_WINDOW`` further attempts are
+  refused until the window has passed (brute-force brake);
+- tokens are stored as SHA-256 and are valid only while not revoked, not expired and their user not disabled;
+- platform *API* tokens carry the PODs/DUs they may write (``Principal.may_write``);
+- logins, failed logins, token and user changes, exports, rule changes and erasures go to ``auth_audit_log``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from condivisa.auth.hashing import (
+    DUMMY_PASSWORD_HASH,
+    hash_password,
+    mosquitto_hash,
+    new_token,
+    token_sha256,
+    verify_password,
+)
+from condivisa.auth.models import AuditAction, AuditEntry, DeviceCredential, Role, Token, TokenKind, User
+
+SESSION_TTL = dt.timedelta(hours=12)
+API_TOKEN_TTL = dt.timedelta(days=365)
+MAX_FAILED_LOGINS = 5
+LOCKOUT_WINDOW = dt.timedelta(minutes=15)
+MIN_PASSWORD_LENGTH = 8
+PLATFORM_ROLE = "platform"  # the role of a Principal authenticated by an API token
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+
+
+class AuthError(Exception):
+    """Authentication failed. The message never says whether the user exists."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a person (session token) or a platform (API token)."""
+
+    user_id: int | None
+    username: str
+    role: str
+    member_id: str | None = None
+    token_kind: str = TokenKind.SESSION
+    scope_pods: frozenset[str] | None = None
+    scope_dus: frozenset[str] | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        """admin or referente: may read every member's data of the community."""
+        return self.role in (Role.ADMIN, Role.REFERENTE)
+
+    def can_read_member(self, member_id: str) -> bool:
+        return self.is_staff or (self.role == Role.MEMBER and self.member_id is not None and self.member_id == member_id)
+
+    def may_write(self, *, pod: str | None = None, du: str | None = None) -> bool:
+        """A platform token may write a reading for ``pod`` sent by ``du`` only when both are in its scope
+        (a scope that is ``None`` for PODs or DUs does not restrict that dimension, but at least one of the
+        two scopes must be set). Admins may write anything; other people write nothing."""
+        if self.role == Role.ADMIN:
+            return True
+        if self.token_kind != TokenKind.API or (self.scope_pods is None and self.scope_dus is None):
+            return False
+        if self.scope_pods is not None and (pod is None or pod not in self.scope_pods):
+            return False
+        if self.scope_dus is not None and (du is None or du not in self.scope_dus):
+            return False
+        return True
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite returns naive datetimes for ``DateTime(timezone=True)``: they are UTC by construction."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def engine_of(store: Any) -> sa.Engine:
+    """The SQLAlchemy engine behind ``store`` (a ``Store``, an ``Engine`` or a database URL)."""
+    if isinstance(store, sa.Engine):
+        return store
+    if isinstance(store, str):
+        return sa.create_engine(store)
+    for attr in ("engine", "_engine"):
+        eng = getattr(store, attr, None)
+        if isinstance(eng, sa.Engine):
+            return eng
+    raise TypeError(f"cannot find a SQLAlchemy engine in {type(store).__name__}")
+
+
+class AuthService:
+    """People and device identity on the store's database. ``community`` (optional) maps members to PODs."""
+
+    def __init__(self, store: Any, *, community: Any = None, session_ttl: dt.timedelta = SESSION_TTL,
+                 clock=None) -> None:
+        self.store = store
+        self.engine = engine_of(store)
+        self.community = community
+        self.session_ttl = session_ttl
+        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+
+    def now(self) -> dt.datetime:
+        return self._clock()
+
+    # ---------------------------------------------------------------- people
+    def create_user(self, username: str, password: str, role: str, member_id: str | None = None, *,
+                    actor: str = "system") -> int:
+        """Create a user; ``member`` users must name their ``member_id``. Raises ``ValueError`` on bad input."""
+        if not _NAME_RE.match(username or ""):
+            raise ValueError(f"username {username!r}: use 1-128 letters, digits or . _ @ + -")
+        try:
+            role = Role(role).value
+        except ValueError:
+            raise ValueError(f"role {role!r}: must be one of {', '.join(r.value for r in Role)}") from None
+        if role == Role.MEMBER and not member_id:
+            raise ValueError(f"user {username}: a member user needs --member (the member id it may read)")
+        if self.community is not None and member_id is not None:
+            try:
+                self.community.member(member_id)
+            except KeyError:
+                raise ValueError(f"user {username}: member {member_id!r} is not in the community") from None
+        if len(password or "") < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"user {username}: password must have at least {MIN_PASSWORD_LENGTH} characters")
+        with Session(self.engine) as s, s.begin():
+            if s.scalar(sa.select(User.id).where(User.username == username)) is not None:
+                raise ValueError(f"user {username!r} already exists")
+            user = User(username=username, password_hash=hash_password(password), role=role, member_id=member_id,
+                        disabled=False, created_at=self.now())
+            s.add(user)
+            s.flush()
+            self._audit(s, actor, AuditAction.USER_CREATED, username, {"role": role, "member_id": member_id})
+            return user.id
+
+    def users(self) -> list[dict]:
+        with Session(self.engine) as s:
+            rows = s.scalars(sa.select(User).order_by(User.username)).all()
+            return [{"id": u.id, "username": u.username, "role": u.role, "member_id": u.member_id,
+                     "disabled": u.disabled, "created_at": _utc(u.created_at)} for u in rows]
+
+    def disable_user(self, username: str, *, actor: str = "system") -> None:
+        """Disable a user and revoke all their tokens (``condivisa users revoke``)."""
+        with Session(self.engine) as s, s.begin():
+            user = s.scalar(sa.select(User).where(User.username == username))
+            if user is None:
+                raise KeyError(username)
+            user.disabled = True
+            s.execute(sa.update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
+                      .values(revoked_at=self.now()))
+            self._audit(s, actor, AuditAction.USER_DISABLED, username)
+
+    def set_password(self, username: str, password: str, *, actor: str = "system") -> None:
+        if len(password or "") < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        with Session(self.engine) as s, s.begin():
+            user = s.scalar(sa.select(User).where(User.username == username))
+            if user is None:
+                raise KeyError(username)
+            user.password_hash = hash_password(password)
+            self._audit(s, actor, AuditAction.USER_CREATED, username, {"password_changed": True})
+
+    def login(self, username: str, password: str, *, ip: str | None = None) -> tuple[str, Principal]:
+        """Check the password and issue a session token. Raises :class:`AuthError` (one message for every
+        failure: unknown user, wrong password, disabled user, too many attempts)."""
+        now = self.now()
+        with Session(self.engine) as s, s.begin():
+            failures = s.scalar(sa.select(sa.func.count(AuditEntry.id)).where(
+                AuditEntry.action == AuditAction.LOGIN_FAILED, AuditEntry.actor == (username or "")[:128],
+                AuditEntry.at >= now - LOCKOUT_WINDOW)) or 0
+            user = s.scalar(sa.select(User).where(User.username == username)) if username else None
+            ok = verify_password(password or "", user.password_hash if user else DUMMY_PASSWORD_HASH)
+            if failures >= MAX_FAILED_LOGINS or user is None or user.disabled or not ok:
+                reason = "locked" if failures >= MAX_FAILED_LOGINS else "bad credentials"
+                self._audit(s, (username or "")[:128] or "-", AuditAction.LOGIN_FAILED, None, {"reason": reason}, ip)
+                token = None  # raised below, after the failed attempt is committed to the audit log
+            else:
+                token = new_token()
+                s.add(Token(token_sha256=token_sha256(token), kind=TokenKind.SESSION, user_id=user.id,
+                            created_at=now, expires_at=now + self.session_ttl))
+                self._audit(s, user.username, AuditAction.LOGIN, None, None, ip)
+                principal = Principal(user.id, user.username, user.role, user.member_id, TokenKind.SESSION)
+        if token is None:
+            raise AuthError("invalid username or password")
+        return token, principal
+
+    def logout(self, token: str) -> bool:
+        return self.revoke(token, actor=None, action=AuditAction.LOGOUT)
+
+    # ---------------------------------------------------------------- tokens
+    def principal_for_token(self, token: str | None) -> Principal | None:
+        """The principal of a valid token; ``None`` for an unknown, expired or revoked token or a disabled user."""
+        if not token or len(token) > 256:
+            return None
+        now = self.now()
+        with Session(self.engine) as s:
+            row = s.execute(sa.select(Token, User).outerjoin(User, User.id == Token.user_id)
+                            .where(Token.token_sha256 == token_sha256(token))).first()
+            if row is None:
+                return None
+            tok, user = row
+            if tok.revoked_at is not None or _utc(tok.expires_at) <= now:
+                return None
+            pods = frozenset(tok.scope_pods) if tok.scope_pods is not None else None
+            dus = frozenset(tok.scope_dus) if tok.scope_dus is not None else None
+            if user is None:  # a platform token not tied to a person
+                return Principal(None, tok.name or f"token-{tok.id}", PLATFORM_ROLE, None, tok.kind, pods, dus)
+            if user.disabled:
+                return None
+            return Principal(user.id, user.username, user.role, user.member_id, tok.kind, pods, dus)
+
+    def revoke(self, token: str, *, actor: str | None = "system", action: str = AuditAction.TOKEN_REVOKED) -> bool:
+        """Revoke a token given in clear; True when a live token was revoked."""
+        with Session(self.engine) as s, s.begin():
+            tok = s.scalar(sa.select(Token).where(Token.token_sha256 == token_sha256(token)))
+            if tok is None or tok.revoked_at is not None:
+                return False
+            tok.revoked_at = self.now()
+            who = actor or (s.get(User, tok.user_id).username if tok.user_id else tok.name or "-")
+            self._audit(s, who, action, f"token:{tok.id}")
+            return True
+
+    def revoke_token_id(self, token_id: int, *, actor: str = "system") -> bool:
+        with Session(self.engine) as s, s.begin():
+            tok = s.get(Token, token_id)
+            if tok is None or tok.revoked_at is not None:
+                return False
+            tok.revoked_at = self.now()
+            self._audit(s, actor, AuditAction.TOKEN_REVOKED, f"token:{token_id}")
+            return True
+
+    def create_api_token(self, name: str, *, scope_pods: Iterable[str] | None = None,
+                         scope_dus: Iterable[str] | None = None, ttl: dt.timedelta = API_TOKEN_TTL,
+                         username: str | None = None, actor: str = "system") -> str:
+        """A platform API token allowed to write only ``scope_pods`` / ``scope_dus``; returns the clear token
+        (shown once; only its SHA-256 is kept)."""
+        pods = sorted(set(scope_pods)) if scope_pods is not None else None
+        dus = sorted(set(scope_dus)) if scope_dus is not None else None
+        if not pods and not dus:
+            raise ValueError("an API token must be bound to at least one POD (--pods) or DU (--dus)")
+        if ttl <= dt.timedelta(0):
+            raise ValueError("token lifetime must be positive")
+        now, token = self.now(), new_token()
+        with Session(self.engine) as s, s.begin():
+            user_id = None
+            if username is not None:
+                user_id = s.scalar(sa.select(User.id).where(User.username == username))
+                if user_id is None:
+                    raise KeyError(username)
+            tok = Token(token_sha256=token_sha256(token), kind=TokenKind.API, user_id=user_id, name=name,
+                        scope_pods=pods, scope_dus=dus, created_at=now, expires_at=now + ttl)
+            s.add(tok)
+            s.flush()
+            self._audit(s, actor, AuditAction.TOKEN_CREATED, f"token:{tok.id}", {"name": name, "pods": pods, "dus": dus})
+        return token
+
+    def tokens(self, *, include_inactive: bool = False) -> list[dict]:
+        now = self.now()
+        with Session(self.engine) as s:
+            rows = s.execute(sa.select(Token, User.username).outerjoin(User, User.id == Token.user_id)
+                             .order_by(Token.id)).all()
+        out = []
+        for tok, username in rows:
+            active = tok.revoked_at is None and _utc(tok.expires_at) > now
+            if active or include_inactive:
+                out.append({"id": tok.id, "kind": tok.kind, "name": tok.name, "user": username,
+                            "pods": tok.scope_pods, "dus": tok.scope_dus, "expires_at": _utc(tok.expires_at),
+                            "active": active})
+        return out
+
+    # ---------------------------------------------------------------- devices
+    def create_device_credential(self, du_id: str, community: str, password: str | None = None, *,
+                                 actor: str = "system") -> str:
+        """Give DU ``du_id`` its own MQTT password (random unless given); returns it in clear, once."""
+        if not _NAME_RE.match(du_id or "") or "+" in du_id or "#" in du_id:
+            raise ValueError(f"DU id {du_id!r}: use letters, digits or . _ @ - (no MQTT wildcards)")
+        password = password or secrets.token_urlsafe(18)
+        with Session(self.engine) as s, s.begin():
+            cred = s.scalar(sa.select(DeviceCredential).where(DeviceCredential.du_id == du_id))
+            if cred is None:
+                s.add(DeviceCredential(du_id=du_id, community=community, password_hash=mosquitto_hash(password),
+                                       created_at=self.now()))
+            else:
+                cred.community, cred.password_hash, cred.revoked_at = community, mosquitto_hash(password), None
+            self._audit(s, actor, AuditAction.DEVICE_CREDENTIAL, f"du:{du_id}", {"community": community})
+        return password
+
+    def revoke_device(self, du_id: str, *, actor: str = "system") -> bool:
+        with Session(self.engine) as s, s.begin():
+            cred = s.scalar(sa.select(DeviceCredential).where(DeviceCredential.du_id == du_id))
+            if cred is None or cred.revoked_at is not None:
+                return False
+            cred.revoked_at = self.now()
+            self._audit(s, actor, AuditAction.DEVICE_CREDENTIAL, f"du:{du_id}", {"revoked": True})
+            return True
+
+    def device_credentials(self) -> list[dict]:
+        """Active device credentials: ``du_id``, ``community``, ``password_hash`` (Mosquitto ``$7$``)."""
+        with Session(self.engine) as s:
+            rows = s.scalars(sa.select(DeviceCredential).where(DeviceCredential.revoked_at.is_(None))
+                             .order_by(DeviceCredential.du_id)).all()
+            return [{"du_id": c.du_id, "community": c.community, "password_hash": c.password_hash} for c in rows]
+
+    # ---------------------------------------------------------------- members' PODs
+    def member_pods(self, member_id: str) -> frozenset[str]:
+        """PODs whose data ``member_id`` may read: their own PODs and the PODs of plants they own."""
+        if self.community is None:
+            return frozenset()
+        try:
+            member = self.community.member(member_id)
+        except KeyError:
+            return frozenset()
+        own = {p.code for p in member.pods}
+        own |= {pl.pod for pl in self.community.plants if pl.owner == member_id}
+        return frozenset(own)
+
+    def can_read_pod(self, principal: Principal, pod: str) -> bool:
+        if principal.is_staff:
+            return True
+        return principal.role == Role.MEMBER and principal.member_id is not None and pod in self.member_pods(
+            principal.member_id)
+
+    # ---------------------------------------------------------------- audit
+    def audit(self, actor: str, action: str, target: str | None = None, detail: dict | None = None,
+              ip: str | None = None) -> None:
+        """Append one entry to the audit log (in its own transaction)."""
+        with Session(self.engine) as s, s.begin():
+            self._audit(s, actor, action, target, detail, ip)
+
+    def _audit(self, s: Session, actor: str, action: str, target: str | None = None, detail: dict | None = None,
+               ip: str | None = None) -> None:
+        s.add(AuditEntry(at=self.now(), actor=(actor or "-")[:128], action=str(action), target=target, detail=detail,
+                         ip=ip))
+
+    def audit_log(self, *, limit: int = 100, action: str | None = None, actor: str | None = None) -> list[dict]:
+        q = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+        if action is not None:
+            q = q.where(AuditEntry.action == str(action))
+        if actor is not None:
+            q = q.where(AuditEntry.actor == actor)
+        with Session(self.engine) as s:
+            return [{"at": _utc(e.at), "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail,
+                     "ip": e.ip} for e in s.scalars(q).all()]
