@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator
@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     mqtt_password: str | None = Field(None, description="password for the broker")
     mqtt_embedded_host: str = Field("127.0.0.1", description="address the embedded broker listens on")
     mqtt_embedded_port: int = Field(1884, ge=0, le=65535, description="port of the embedded broker (0 = any free)")
+    mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="protocol towards an external broker")
     mqtt_client_id: str = Field("condivisa-ingest", description="client id of the ingest worker (its session)")
     mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="MQTT 5 session expiry of the worker")
     mqtt_topic_root: str = Field("condivisa", description="first level of every topic")

@@ -1,0 +1,307 @@
+"""MQTT device-to-cloud transport: topic layout and the ingest worker (paho-mqtt 2).
+
+Topic layout (one community per platform instance; ``root`` is ``condivisa`` unless configured)::
+
+    <root>/<community>/du/<du_id>/up     uplink: a DU publishes its UrbanDataset (QoS 1)
+    <root>/<community>/du/<du_id>/ack    the platform answers each uplink: counts, rejections (QoS 1)
+    <root>/<community>/du/<du_id>/cmd    downlink commands to the DU, e.g. {"cmd": "resend", "from": "..."}
+    <root>/<community>/gw/<gw_id>/up     uplink of a gateway/platform grouping many DUs in one message
+    <root>/<community>/gw/<gw_id>/ack    its answers (and .../cmd its commands)
+
+On ``du/<du_id>/up`` the DU id from the topic is passed to :func:`condivisa.ingest.ingest_payload` as
+``device_id`` (so a POD sent by a DU it is not registered to gets flagged); on ``gw/<gw_id>/up`` it is not.
+
+Delivery guarantee (at least once, stored once): the worker subscribes with QoS 1 on a persistent session
+(MQTT 5 ``clean_start=False`` + session expiry; MQTT 3.1.1 ``clean_session=False`` on brokers without MQTT 5,
+e.g. the embedded amqtt) and acknowledges each message **manually**, with ``client.ack(mid, qos)`` called only
+after ``ingest_payload`` has returned, i.e. after the store committed it (or kept it as a dead letter). A worker
+that dies before that leaves the message unacknowledged, and the broker resends it when the session resumes;
+the store is idempotent, so a resent message is counted as duplicate, not stored twice. If the store raises
+(database down, read-only), the message is retried with backoff and never acknowledged until it is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+log = logging.getLogger(__name__)
+
+#: kinds of sender in the topic: a single user device, or a gateway/platform grouping several DUs
+SENDER_KINDS = ("du", "gw")
+
+
+@dataclass(frozen=True)
+class TopicLayout:
+    """Builds and parses the topics of one community (see the module docstring)."""
+
+    community: str = "default"
+    root: str = "condivisa"
+
+    def _topic(self, kind: str, sender_id: str, leaf: str) -> str:
+        if kind not in SENDER_KINDS:
+            raise ValueError(f"sender kind must be one of {SENDER_KINDS}, got {kind!r}")
+        if not sender_id or any(c in sender_id for c in "/+#"):
+            raise ValueError(f"device id {sender_id!r} cannot be one MQTT topic level (empty, or has / + #)")
+        return f"{self.root}/{self.community}/{kind}/{sender_id}/{leaf}"
+
+    def up(self, du_id: str, kind: str = "du") -> str:
+        return self._topic(kind, du_id, "up")
+
+    def ack(self, du_id: str, kind: str = "du") -> str:
+        return self._topic(kind, du_id, "ack")
+
+    def cmd(self, du_id: str, kind: str = "du") -> str:
+        return self._topic(kind, du_id, "cmd")
+
+    def uplink_filters(self) -> list[str]:
+        """The subscriptions of the ingest worker."""
+        return [f"{self.root}/{self.community}/{kind}/+/up" for kind in SENDER_KINDS]
+
+    def parse(self, topic: str) -> tuple[str, str, str] | None:
+        """``(kind, sender_id, leaf)`` of a topic of this community, or None."""
+        parts = topic.split("/")
+        if len(parts) != 5 or parts[0] != self.root or parts[1] != self.community or parts[2] not in SENDER_KINDS:
+            return None
+        return parts[2], parts[3], parts[4]
+
+
+def payload_id(raw: bytes) -> str:
+    """A short, stable id of a payload (first 16 hex digits of its SHA-256) echoed on the ack topic, so a DU
+    on MQTT 3.1.1 (no correlation data) can match an answer to what it sent."""
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one worker since it started (messages, not measurements, except ``stored``/...)."""
+
+    received: int = 0
+    acked: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    revised: int = 0
+    store_errors: int = 0
+    connects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Inbound:
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    kind: str
+    sender_id: str
+    response_topic: str | None = None
+    correlation: bytes | None = None
+    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+
+
+class IngestWorker:
+    """Subscribes to the uplink topics and feeds every message to ``ingest_payload``, one at a time, in order.
+
+    ``ingest`` defaults to :func:`condivisa.ingest.ingest_payload`; ``on_result(inbound_topic, result_dict)`` is
+    called after each acknowledged message (tests, benchmark). Reconnects by itself (backoff 1 s .. 60 s).
+    """
+
+    def __init__(
+        self,
+        store: Any,
+        host: str,
+        port: int,
+        *,
+        layout: TopicLayout | None = None,
+        client_id: str = "condivisa-ingest",
+        mqtt5: bool = True,
+        session_expiry_s: int = 7 * 24 * 3600,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        ingest: Callable[..., Any] | None = None,
+        on_result: Callable[[str, dict[str, Any]], None] | None = None,
+        publish_acks: bool = True,
+        retry_backoff_s: tuple[float, float] = (0.5, 30.0),
+    ) -> None:
+        if ingest is None:
+            from condivisa.ingest import ingest_payload as ingest
+        self.store, self.host, self.port = store, host, port
+        self.layout = layout or TopicLayout()
+        self.mqtt5, self.session_expiry_s = mqtt5, session_expiry_s
+        self._ingest, self._on_result, self.publish_acks = ingest, on_result, publish_acks
+        self._backoff = retry_backoff_s
+        self.stats = WorkerStats()
+        self._queue: queue.Queue[_Inbound | None] = queue.Queue()
+        self._draining = threading.Event()
+        self._stopped = threading.Event()
+        self._connected = threading.Event()
+        self._thread: threading.Thread | None = None
+        kwargs: dict[str, Any] = {"protocol": mqtt.MQTTv5} if mqtt5 else {"protocol": mqtt.MQTTv311, "clean_session": False}
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=True, **kwargs)
+        if username:
+            self.client.username_pw_set(username, password)
+        if tls:
+            self.client.tls_set()
+        self.client.reconnect_delay_set(min_delay=1, max_delay=60)
+        self.client.max_queued_messages_set(0)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_message = self._on_message
+
+    # -- MQTT callbacks (paho network thread) ------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if getattr(reason_code, "is_failure", False):
+            log.warning("MQTT connect to %s:%s refused: %s", self.host, self.port, reason_code)
+            return
+        self.stats.connects += 1
+        log.info("MQTT worker connected to %s:%s (session present: %s)", self.host, self.port,
+                 getattr(flags, "session_present", "?"))
+        client.subscribe([(f, 1) for f in self.layout.uplink_filters()])
+        self._connected.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self._connected.clear()
+        if not self._stopped.is_set():
+            log.warning("MQTT worker disconnected (%s); paho reconnects with backoff", reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._draining.is_set():
+            return  # not acknowledged: the broker resends it to the next worker on this session
+        parsed = self.layout.parse(msg.topic)
+        if parsed is None or parsed[2] != "up":
+            client.ack(msg.mid, msg.qos)  # not ours (cannot happen with our filters): drop it
+            return
+        props = getattr(msg, "properties", None)
+        self._queue.put(_Inbound(
+            mid=msg.mid, qos=msg.qos, topic=msg.topic, payload=bytes(msg.payload), kind=parsed[0],
+            sender_id=parsed[1], response_topic=getattr(props, "ResponseTopic", None) if props else None,
+            correlation=getattr(props, "CorrelationData", None) if props else None,
+        ))
+
+    # -- processing thread ---------------------------------------------------------------------------
+    def _process_loop(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self._process(item)
+            finally:
+                self._queue.task_done()
+
+    def _process(self, item: _Inbound) -> None:
+        self.stats.received += 1
+        delay = self._backoff[0]
+        while True:
+            try:
+                result = self._ingest(
+                    self.store, item.payload, source=f"mqtt:{item.topic}",
+                    device_id=item.sender_id if item.kind == "du" else None, received_at=item.received_at,
+                )
+                break
+            except Exception as exc:  # store failure: retry, never acknowledge what is not stored
+                self.stats.store_errors += 1
+                log.error("ingest of %s failed (%s); retrying in %.1f s, not acknowledged", item.topic, exc, delay)
+                if self._stopped.wait(delay):
+                    return  # shutting down: left unacknowledged, the broker resends it later
+                delay = min(delay * 2, self._backoff[1])
+        answer = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        self.stats.accepted += bool(answer.get("accepted"))
+        self.stats.rejected += not answer.get("accepted")
+        for key in ("stored", "duplicates", "revised"):
+            setattr(self.stats, key, getattr(self.stats, key) + int(answer.get(key) or 0))
+        if self.publish_acks:
+            self._publish_answer(item, answer)
+        self.client.ack(item.mid, item.qos)  # PUBACK only now: the store has committed
+        self.stats.acked += 1
+        if self._on_result is not None:
+            self._on_result(item.topic, answer)
+
+    def _publish_answer(self, item: _Inbound, answer: dict[str, Any]) -> None:
+        body = json.dumps({"payload_id": payload_id(item.payload), "topic": item.topic, **answer}, default=str)
+        topic = item.response_topic or self.layout.ack(item.sender_id, item.kind)
+        props = None
+        if self.mqtt5 and item.correlation is not None:
+            props = Properties(PacketTypes.PUBLISH)
+            props.CorrelationData = item.correlation
+        self.client.publish(topic, body, qos=1, properties=props)
+
+    # -- downlink ----------------------------------------------------------------------------------------
+    def send_command(self, du_id: str, command: dict[str, Any], kind: str = "du") -> None:
+        """Publish a downlink command (QoS 1) on the DU's ``cmd`` topic, e.g. ``{"cmd": "resend", "from": ts}``."""
+        if "cmd" not in command:
+            raise ValueError(f"command {command!r} has no 'cmd' key")
+        self.client.publish(self.layout.cmd(du_id, kind), json.dumps(command, default=str), qos=1)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> IngestWorker:
+        """Connect (asynchronously: a broker that is down is retried) and start processing."""
+        self._thread = threading.Thread(target=self._process_loop, name="condivisa-ingest", daemon=True)
+        self._thread.start()
+        if self.mqtt5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+            self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        return self
+
+    def wait_connected(self, timeout_s: float = 10.0) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being processed."""
+        return self._queue.unfinished_tasks == 0
+
+    def stop(self, drain_timeout_s: float = 10.0) -> None:
+        """Graceful stop: take no new message, finish (store and acknowledge) the queued ones, then disconnect.
+        Messages still queued after ``drain_timeout_s`` stay unacknowledged and are resent after a restart."""
+        self._draining.set()
+        deadline = time.monotonic() + drain_timeout_s
+        while not self.idle() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._stopped.set()
+        if not self.idle():
+            log.warning("stopping with %d message(s) not stored; the broker will resend them", self._queue.qsize())
+            while True:
+                try:
+                    self._queue.get_nowait()
+                    self._queue.task_done()
+                except queue.Empty:
+                    break
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(drain_timeout_s)
+        time.sleep(0.1)  # let paho flush the last PUBACKs
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def worker_from_settings(settings: Any, store: Any, **kwargs: Any) -> IngestWorker:
+    """An :class:`IngestWorker` configured from :class:`condivisa.settings.Settings`: MQTT 5 on an external
+    broker unless ``mqtt_protocol`` says 3.1.1; always 3.1.1 on the embedded amqtt broker."""
+    host, port, tls = settings.broker_address()
+    mqtt5 = (not settings.embedded_broker) and getattr(settings, "mqtt_protocol", "5") == "5"
+    return IngestWorker(
+        store, host, port, layout=TopicLayout(settings.community_slug(), settings.mqtt_topic_root),
+        client_id=settings.mqtt_client_id, mqtt5=mqtt5, session_expiry_s=settings.mqtt_session_expiry_s,
+        username=settings.mqtt_username, password=settings.mqtt_password, tls=tls, **kwargs,
+    )
