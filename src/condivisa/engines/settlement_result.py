@@ -1,0 +1,200 @@
+"""The result of a settlement: ``result.json`` (:meth:`SettlementResult.to_dict`), per-member statements
+(:meth:`SettlementResult.statement`) and interval series for charts. Pure data, no I/O.
+
+Energies are reported in kWh rounded to the Wh (3 decimals); money in euro with 2 decimals, converted
+from the exact integer cents of :mod:`condivisa.engines.allocation`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from condivisa.domain.community import Community
+from condivisa.engines.allocation import COMMUNITY, Allocation, MemberFigures
+
+ROUNDING_RULE = (
+    "Money is rounded to the cent once per month (half to even); the period total is the sum of the months. "
+    "Totals are split among payees in whole cents by the largest-remainder rule (floor each share, give the "
+    "leftover cents to the largest fractional parts, ties to the payee listed first), so every column adds up "
+    "exactly to its total."
+)
+
+
+def _kwh(x: float) -> float:
+    return round(float(x), 3)
+
+
+def _eur(cents: int) -> float:
+    return round(int(cents) / 100.0, 2) + 0.0  # + 0.0: no "-0.0" in the output
+
+
+@dataclass
+class SettlementResult:
+    """Everything one settlement computed; see :func:`condivisa.engines.settlement.settle`."""
+
+    community: Community
+    first_day: dt.date
+    last_day: dt.date
+    interval: str
+    data_interval_minutes: int
+    fill: str | None
+    starts: pd.DatetimeIndex  # settlement interval starts, Europe/Rome
+    months: list[str]
+    monthly_energy_kwh: dict[str, np.ndarray]
+    monthly_cents: dict[str, np.ndarray]  # premium / valorisation / sale, one value per month
+    plant_cents: dict[str, np.ndarray]
+    plant_injected_kwh: np.ndarray
+    plant_shared_kwh: np.ndarray
+    plant_incentivised_kwh: np.ndarray
+    member_withdrawn_kwh: np.ndarray
+    member_consumption_in_shared_kwh: np.ndarray
+    member_shared_kwh: np.ndarray
+    member_figures: list[MemberFigures]
+    allocation: Allocation
+    data_quality: list[dict[str, Any]]
+    consumption_rows: np.ndarray  # consumption PODs × intervals, kWh
+    consumption_row_member: np.ndarray  # member index of each consumption row
+    shared_kwh: np.ndarray
+    injected_kwh: np.ndarray
+    incentivised_kwh: np.ndarray
+    zonal_price_eur_per_mwh: np.ndarray
+    month_bounds: np.ndarray
+
+    # ---- totals -------------------------------------------------------------------------------
+    def _energy_row(self, sl: slice | int) -> dict[str, float]:
+        return {k: _kwh(np.sum(v[sl])) for k, v in self.monthly_energy_kwh.items()}
+
+    def _money_row(self, sl: slice | int) -> dict[str, float]:
+        return {f"{k}_eur": _eur(np.sum(v[sl])) for k, v in self.monthly_cents.items()}
+
+    @property
+    def totals(self) -> dict[str, float]:
+        return {**self._energy_row(slice(None)), **self._money_row(slice(None))}
+
+    def month_rows(self) -> list[dict[str, Any]]:
+        return [{"month": m, **self._energy_row(i), **self._money_row(i)} for i, m in enumerate(self.months)]
+
+    # ---- payees -------------------------------------------------------------------------------
+    def _money(self, payee: str) -> dict[str, float]:
+        a = self.allocation
+        return {"premium_eur": _eur(a.premium[payee]), "valorisation_eur": _eur(a.valorisation[payee]),
+                "sale_eur": _eur(a.sale[payee]), "fees_eur": _eur(a.fees[payee]), "total_eur": _eur(a.total(payee))}
+
+    def _owned_injection_kwh(self, owner: str) -> float:
+        return float(sum(self.plant_injected_kwh[k] for k, p in enumerate(self.community.plants) if p.owner == owner))
+
+    def member_rows(self) -> list[dict[str, Any]]:
+        rows = []
+        for i, m in enumerate(self.community.members):
+            rows.append({
+                "id": m.id, "name": m.name, "category": m.category.value, "founder": m.founder,
+                "withdrawn_kwh": _kwh(self.member_withdrawn_kwh[i]),
+                "injected_kwh": _kwh(self._owned_injection_kwh(m.id)),
+                "consumption_in_shared_kwh": _kwh(self.member_consumption_in_shared_kwh[i]),
+                "shared_kwh": _kwh(self.member_shared_kwh[i]),
+                **self._money(m.id),
+            })
+        return rows
+
+    def plant_rows(self) -> list[dict[str, Any]]:
+        return [{
+            "id": p.id, "owner": p.owner, "power_kw": p.power_kw,
+            "injected_kwh": _kwh(self.plant_injected_kwh[k]), "shared_kwh": _kwh(self.plant_shared_kwh[k]),
+            "incentivised_shared_kwh": _kwh(self.plant_incentivised_kwh[k]),
+            "premium_eur": _eur(self.plant_cents["premium"][k]),
+            "valorisation_eur": _eur(self.plant_cents["valorisation"][k]),
+            "sale_eur": _eur(self.plant_cents["sale"][k]),
+        } for k, p in enumerate(self.community.plants)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``result.json`` document."""
+        a = self.allocation
+        community_money = self._money(COMMUNITY)
+        community_money.pop("fees_eur")
+        community_money["fees_received_eur"] = _eur(-a.fees[COMMUNITY])
+        member_ids = {m.id for m in self.community.members}
+        externals = [{"id": p, **self._money(p)} for p in a.payees if p not in member_ids and p != COMMUNITY]
+        return {
+            "community": self.community.name,
+            "configuration": self.community.configuration.value,
+            "period": {"from": self.first_day.isoformat(), "to": self.last_day.isoformat(),
+                       "interval": self.interval},
+            "totals": self.totals,
+            "months": self.month_rows(),
+            "plants": self.plant_rows(),
+            "members": self.member_rows(),
+            "community_account": community_money,
+            "external_producers": externals,
+            "enterprise_cap": {k.replace("_cents", "_eur"): _eur(v) for k, v in a.enterprise_cap.items()},
+            "later_members": {"below_minimum_shared_consumption": list(a.below_minimum),
+                              "fees_due_eur": {k: _eur(v) for k, v in a.fees_due.items()}},
+            "data_quality": {"data_interval_minutes": self.data_interval_minutes, "fill": self.fill,
+                             "pods": self.data_quality},
+            "rounding": ROUNDING_RULE,
+        }
+
+    # ---- one member ---------------------------------------------------------------------------
+    def _member_index(self, member_id: str) -> int:
+        for i, m in enumerate(self.community.members):
+            if m.id == member_id:
+                return i
+        raise KeyError(f"no member {member_id!r} in {self.community.name}")
+
+    def statement(self, member_id: str) -> dict[str, Any]:
+        """One member's statement: who, the period, energy by month, money and the notes that explain it."""
+        i = self._member_index(member_id)
+        m = self.community.members[i]
+        a = self.allocation
+        rows = self.consumption_rows[self.consumption_row_member == i]
+        wd = rows.sum(axis=0)
+        wd_tot = self.consumption_rows.sum(axis=0)
+        ratio = np.divide(self.shared_kwh, wd_tot, out=np.zeros_like(self.shared_kwh), where=wd_tot > 0)
+        by_month = lambda x: np.add.reduceat(x, self.month_bounds) if x.size else np.zeros(0)  # noqa: E731
+        months = [{"month": mo, "withdrawn_kwh": _kwh(w), "consumption_in_shared_kwh": _kwh(c), "shared_kwh": _kwh(s)}
+                  for mo, w, c, s in zip(self.months, by_month(wd), by_month(wd * (self.shared_kwh > 0)),
+                                         by_month(wd * ratio))]
+        notes = []
+        if m.id in a.below_minimum:
+            notes.append("Consumption in shared hours was below the yearly minimum for later members: "
+                         "the consumers' premium share went back to the other members.")
+        if a.enterprise_cap.get("moved_cents") and m.category.value == "enterprise":
+            notes.append("The enterprise cap reduced this member's premium (see docs/settlement.md).")
+        if m.id in a.fees_due:
+            notes.append(f"Fees due {_eur(a.fees_due[m.id]):.2f} €, collected {_eur(a.fees[m.id]):.2f} €.")
+        row = self.member_rows()[i]
+        return {
+            "community": self.community.name,
+            "period": {"from": self.first_day.isoformat(), "to": self.last_day.isoformat()},
+            "member": {"id": m.id, "name": m.name, "category": m.category.value, "founder": m.founder,
+                       "joined": m.joined.isoformat() if m.joined else None,
+                       "left": m.left.isoformat() if m.left else None, "pods": list(m.consumption_pods),
+                       "plants": [p.id for p in self.community.plants if p.owner == m.id]},
+            "energy": {k: row[k] for k in ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")},
+            "money": {k: row[k] for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")},
+            "months": months,
+            "notes": notes,
+        }
+
+    def member_series(self, member_id: str) -> pd.DataFrame:
+        """Per interval: the member's withdrawal and attributed shared energy, and the community's figures."""
+        i = self._member_index(member_id)
+        wd = self.consumption_rows[self.consumption_row_member == i].sum(axis=0)
+        frame = self.intervals()
+        wd_tot = frame["withdrawn_kwh"].to_numpy()
+        frame.insert(0, "member_shared_kwh",
+                     np.divide(wd * frame["shared_kwh"].to_numpy(), wd_tot, out=np.zeros_like(wd), where=wd_tot > 0))
+        frame.insert(0, "member_withdrawn_kwh", wd)
+        return frame
+
+    def intervals(self) -> pd.DataFrame:
+        """The community's settlement intervals (Europe/Rome starts): energy and zonal price."""
+        return pd.DataFrame({
+            "injected_kwh": self.injected_kwh, "withdrawn_kwh": self.consumption_rows.sum(axis=0),
+            "shared_kwh": self.shared_kwh, "incentivised_shared_kwh": self.incentivised_kwh,
+            "zonal_price_eur_per_mwh": self.zonal_price_eur_per_mwh,
+        }, index=self.starts.rename("start"))
