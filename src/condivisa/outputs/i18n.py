@@ -1,0 +1,141 @@
+"""The small message catalogue of the dashboard, the charts and the reports (Italian and English).
+
+``translator(lang)`` returns ``t(key, **fmt)``; an unknown key falls back to English, then to the key itself,
+so a missing translation shows up as readable text rather than an error. Numbers are formatted per language
+by :func:`fmt_number` (Italian: ``1.234,56``; English: ``1,234.56``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+LANGUAGES = ("it", "en")
+DEFAULT_LANGUAGE = "it"
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "app_title": {"it": "condivisa", "en": "condivisa"},
+    "login": {"it": "Accedi", "en": "Sign in"},
+    "logout": {"it": "Esci", "en": "Sign out"},
+    "username": {"it": "Utente", "en": "Username"},
+    "password": {"it": "Password", "en": "Password"},
+    "login_failed": {"it": "Utente o password non validi.", "en": "Wrong username or password."},
+    "not_found": {"it": "Pagina non trovata.", "en": "Page not found."},
+    "member": {"it": "Socio", "en": "Member"},
+    "members": {"it": "Soci", "en": "Members"},
+    "plants": {"it": "Impianti", "en": "Plants"},
+    "community": {"it": "Comunità", "en": "Community"},
+    "month": {"it": "Mese", "en": "Month"},
+    "year": {"it": "Anno", "en": "Year"},
+    "day": {"it": "Giorno", "en": "Day"},
+    "today": {"it": "Oggi", "en": "Today"},
+    "this_month": {"it": "Questo mese", "en": "This month"},
+    "prev": {"it": "‹ precedente", "en": "‹ previous"},
+    "next": {"it": "successivo ›", "en": "next ›"},
+    "hour": {"it": "Ora", "en": "Hour"},
+    "energy_kwh": {"it": "Energia (kWh)", "en": "Energy (kWh)"},
+    "money_eur": {"it": "Importo (€)", "en": "Amount (€)"},
+    "withdrawn": {"it": "Prelievo", "en": "Withdrawal"},
+    "your_withdrawal": {"it": "Il tuo prelievo", "en": "Your withdrawal"},
+    "your_shared": {"it": "Tua energia condivisa", "en": "Your shared energy"},
+    "production": {"it": "Produzione della comunità", "en": "Community production"},
+    "community_withdrawal": {"it": "Prelievo della comunità", "en": "Community withdrawal"},
+    "injected": {"it": "Immessa", "en": "Injected"},
+    "shared": {"it": "Energia condivisa", "en": "Shared energy"},
+    "incentivised_shared": {"it": "Condivisa incentivata", "en": "Incentivised shared"},
+    "spare": {"it": "Produzione non usata", "en": "Unused production"},
+    "premium": {"it": "Premio (TIP)", "en": "Premium (TIP)"},
+    "valorisation": {"it": "Valorizzazione ARERA", "en": "ARERA valorisation"},
+    "sale": {"it": "Vendita (RID)", "en": "Sale (RID)"},
+    "fees": {"it": "Quote", "en": "Fees"},
+    "total": {"it": "Totale", "en": "Total"},
+    "sharing_pct": {"it": "Condivisione", "en": "Sharing"},
+    "self_consumption_pct": {"it": "Autoconsumo", "en": "Self-consumption"},
+    "self_sufficiency_pct": {"it": "Autosufficienza", "en": "Self-sufficiency"},
+    "member_share_pct": {"it": "Quota del tuo consumo condivisa", "en": "Share of your consumption that was shared"},
+    "kpis": {"it": "Indicatori", "en": "Indicators"},
+    "trend": {"it": "Andamento mese per mese", "en": "Month by month"},
+    "money": {"it": "I tuoi importi", "en": "Your money"},
+    "best_hours": {"it": "Ore migliori per spostare i consumi", "en": "Best hours to shift your consumption"},
+    "best_hours_hint": {
+        "it": "Lavatrice, lavastoviglie, ricarica dell'auto: in queste fasce i nostri impianti producono energia che nessuno usa.",
+        "en": "Washing machine, dishwasher, car charging: in these hours our plants produce energy nobody uses.",
+    },
+    "no_advice": {"it": "Nessuna produzione in eccesso prevista.", "en": "No spare production expected."},
+    "coming_days": {"it": "nei prossimi giorni (profilo degli ultimi 7 giorni)", "en": "in the coming days (profile of the last 7 days)"},
+    "settlement": {"it": "Ripartizione mensile", "en": "Monthly settlement and allocation"},
+    "statements": {"it": "Rendiconti dei soci", "en": "Member statements"},
+    "statement": {"it": "Rendiconto", "en": "Statement"},
+    "report": {"it": "Relazione mensile", "en": "Monthly report"},
+    "download": {"it": "Scarica", "en": "Download"},
+    "data_quality": {"it": "Qualità dei dati", "en": "Data quality"},
+    "silent_devices": {"it": "Dispositivi silenziosi da più di un'ora", "en": "Devices silent for over an hour"},
+    "device": {"it": "Dispositivo", "en": "Device"},
+    "last_seen": {"it": "Ultimo messaggio", "en": "Last seen"},
+    "never": {"it": "mai", "en": "never"},
+    "gaps": {"it": "Quarti d'ora mancanti", "en": "Missing quarter hours"},
+    "duplicates": {"it": "Duplicati", "en": "Duplicates"},
+    "dead_letters": {"it": "Messaggi rifiutati", "en": "Rejected messages"},
+    "reason": {"it": "Motivo", "en": "Reason"},
+    "received": {"it": "Ricevuto", "en": "Received"},
+    "source": {"it": "Origine", "en": "Source"},
+    "all_good": {"it": "Nessun problema.", "en": "No problems."},
+    "simulation": {"it": "Simulazioni e casi studio", "en": "Simulations and case study"},
+    "case": {"it": "Caso", "en": "Case"},
+    "no_data": {"it": "Nessun dato per questo periodo.", "en": "No data for this period."},
+    "prices_assumed": {
+        "it": "Prezzi zonali non caricati: gli importi assumono {price} €/MWh.",
+        "en": "Zonal prices not loaded: amounts assume {price} €/MWh.",
+    },
+    "category": {"it": "Categoria", "en": "Category"},
+    "pods": {"it": "POD", "en": "PODs"},
+    "power_kw": {"it": "Potenza (kW)", "en": "Power (kW)"},
+    "owner": {"it": "Titolare", "en": "Owner"},
+    "commissioning": {"it": "Entrata in esercizio", "en": "Commissioning"},
+    "language": {"it": "Lingua", "en": "Language"},
+    "generated": {"it": "Generato il", "en": "Generated on"},
+    "period": {"it": "Periodo", "en": "Period"},
+    "founder": {"it": "fondatore", "en": "founder"},
+    "footnote_shared": {
+        "it": "Energia condivisa: in ogni ora il minimo tra l'energia immessa dagli impianti e quella prelevata dai soci. "
+              "La tua parte è proporzionale al tuo prelievo in quell'ora.",
+        "en": "Shared energy: each hour, the lesser of the energy the plants injected and the energy the members withdrew. "
+              "Your part is proportional to your withdrawal in that hour.",
+    },
+}
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """``t(key, **fmt)`` in ``lang`` (``it`` or ``en``); English, then the key, when a message is missing."""
+    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+    def t(key: str, **fmt: object) -> str:
+        entry = MESSAGES.get(key, {})
+        text = entry.get(lang) or entry.get("en") or key
+        return text.format(**fmt) if fmt else text
+
+    return t
+
+
+def fmt_number(value: float | None, lang: str, decimals: int = 2) -> str:
+    """``1234.5`` -> ``1.234,50`` (it) or ``1,234.50`` (en); ``None``/``nan`` -> ``—``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    text = f"{value:,.{decimals}f}"
+    if lang == "it":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
+
+
+MONTH_NAMES = {
+    "it": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre", "ottobre",
+           "novembre", "dicembre"],
+    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December"],
+}
+
+
+def month_label(month: str, lang: str) -> str:
+    """``2024-06`` -> ``giugno 2024`` / ``June 2024``."""
+    year, mon = month.split("-")
+    return f"{MONTH_NAMES.get(lang, MONTH_NAMES['en'])[int(mon) - 1]} {year}"

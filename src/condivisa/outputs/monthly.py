@@ -1,0 +1,149 @@
+"""The settled months of a community: what the dashboard and the reports show.
+
+Given the community, the measurements table and the hourly zonal prices, :class:`SettledMonths` settles each
+civil month (Europe/Rome) on its own with :func:`condivisa.engines.settlement.settle` — the only place money is
+computed — and keeps the hourly flows of :func:`condivisa.outputs.kpis.hourly_flows` for the charts.
+Results are cached per month; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from typing import Any
+
+import pandas as pd
+
+from condivisa.domain import Community
+from condivisa.outputs.kpis import hourly_flows
+from condivisa.timegrid import ROME
+
+MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
+ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "shared_kwh", "incentivised_shared_kwh")
+
+
+def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Local midnight of the first day of ``month`` (``YYYY-MM``) and of the next month, Europe/Rome."""
+    try:
+        first = dt.date.fromisoformat(month + "-01")
+    except ValueError:
+        raise ValueError(f"month: {month!r} is not YYYY-MM") from None
+    nxt = dt.date(first.year + (first.month == 12), first.month % 12 + 1, 1)
+    return pd.Timestamp(first, tz=ROME), pd.Timestamp(nxt, tz=ROME)
+
+
+def _entries(value: Any, key: str) -> list[dict]:
+    """A list of dicts from a list, or from a mapping keyed by ``key`` (both shapes are accepted)."""
+    if value is None:
+        return []
+    if isinstance(value, Mapping):
+        return [{key: k, **(v if isinstance(v, Mapping) else {"value": v})} for k, v in value.items()]
+    return [dict(v) for v in value]
+
+
+def result_members(result: Mapping) -> dict[str, dict]:
+    """Member id -> the member's entry of a settlement result document."""
+    return {str(e["id"]): e for e in _entries(result.get("members"), "id")}
+
+
+def result_totals(result: Mapping) -> dict:
+    totals = result.get("totals") or {}
+    return dict(totals)
+
+
+def _default_settle(community, measurements, prices):
+    from condivisa.engines.settlement import settle
+
+    return settle(community, measurements, prices).to_dict()
+
+
+class SettledMonths:
+    """Per-month settlement results and hourly flows of one community.
+
+    ``settle_fn(community, measurements, prices) -> dict`` defaults to the settlement engine's
+    ``settle(...).to_dict()``.
+    """
+
+    def __init__(self, community: Community, measurements: pd.DataFrame, prices: pd.Series,
+                 settle_fn: Callable[..., dict] | None = None) -> None:
+        self.community = community
+        m = measurements.copy()
+        if not m.empty:
+            m["start"] = pd.to_datetime(m["start"])
+            if m["start"].dt.tz is None:
+                raise ValueError("measurements 'start' must be time-zone aware")
+        self.measurements = m
+        self.prices = prices
+        self._settle = settle_fn or _default_settle
+        self.result = lru_cache(maxsize=64)(self._result)  # type: ignore[method-assign]
+        self._flows = lru_cache(maxsize=256)(self._flows_uncached)
+
+    @property
+    def months(self) -> list[str]:
+        """The months with measurements, ``YYYY-MM``, oldest first."""
+        if self.measurements.empty:
+            return []
+        local = self.measurements["start"].dt.tz_convert(ROME)
+        return sorted(local.dt.strftime("%Y-%m").unique())
+
+    @property
+    def latest_month(self) -> str | None:
+        return self.months[-1] if self.months else None
+
+    def _slice(self, month: str) -> tuple[pd.DataFrame, pd.Series]:
+        lo, hi = month_bounds(month)
+        m = self.measurements
+        part = m[(m["start"] >= lo) & (m["start"] < hi)] if not m.empty else m
+        p = self.prices
+        prices = p[(p.index >= lo.floor("h")) & (p.index < hi)] if len(p) else p
+        return part.reset_index(drop=True), prices
+
+    def _result(self, month: str) -> dict:
+        part, prices = self._slice(month)
+        if part.empty:
+            raise KeyError(month)
+        return self._settle(self.community, part, prices)
+
+    def _flows_uncached(self, month: str, member_id: str | None) -> pd.DataFrame:
+        part, _ = self._slice(month)
+        c = self.community
+        pods = c.member(member_id).consumption_pods if member_id else ()
+        return hourly_flows(part, c.consumption_pods, c.plant_pods, pods)
+
+    def flows(self, month: str, member_id: str | None = None) -> pd.DataFrame:
+        """Hourly flows of ``month`` (member columns filled for ``member_id``)."""
+        return self._flows(month, member_id)
+
+    def member_entry(self, month: str, member_id: str) -> dict:
+        """The member's entry of the month's settlement (zeros if the member is not in it)."""
+        entry = result_members(self.result(month)).get(member_id)
+        return dict(entry) if entry else {"id": member_id, **{k: 0.0 for k in MONEY_KEYS}}
+
+    def member_months(self, member_id: str, year: int | None = None) -> list[dict]:
+        """Per month: the member's money (from the settlement) and energy (withdrawn and shared part, kWh)."""
+        out = []
+        for month in self.months:
+            if year is not None and not month.startswith(f"{year:04d}-"):
+                continue
+            e = self.member_entry(month, member_id)
+            f = self.flows(month, member_id)
+            out.append({"month": month, **{k: float(e.get(k, 0.0) or 0.0) for k in MONEY_KEYS},
+                        "withdrawn_kwh": float(f["member_withdrawn_kwh"].sum()),
+                        "shared_kwh": float(f["member_shared_kwh"].sum())})
+        return out
+
+    def community_months(self, year: int | None = None) -> list[dict]:
+        """Per month: the community totals of the month's settlement."""
+        out = []
+        for month in self.months:
+            if year is not None and not month.startswith(f"{year:04d}-"):
+                continue
+            totals = result_totals(self.result(month))
+            out.append({"month": month, **{k: float(totals.get(k, 0.0) or 0.0) for k in ENERGY_KEYS + MONEY_KEYS if k in totals}})
+        return out
+
+
+def sum_money(rows: list[dict]) -> dict[str, float]:
+    """Column sums of the money keys of ``rows`` (rounded to the cent)."""
+    return {k: round(sum(float(r.get(k, 0.0) or 0.0) for r in rows), 2) for k in MONEY_KEYS}

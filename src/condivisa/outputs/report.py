@@ -1,0 +1,195 @@
+"""Monthly community report and per-member statement: Jinja2 HTML with Plotly charts, PDF through Chromium.
+
+The money comes from the settlement engine only (via :class:`~condivisa.outputs.monthly.SettledMonths`);
+energies and KPIs of the charts from :mod:`condivisa.outputs.kpis`. A standalone file inlines plotly.js so it
+opens offline; the PDF is the same HTML printed by Debian's Chromium through Playwright (``page.pdf()``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2 import pass_context
+
+from condivisa.outputs import charts
+from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, fmt_number, month_label, translator
+from condivisa.outputs.kpis import best_hours_to_shift, kpis, typical_day_kwh
+from condivisa.outputs.monthly import MONEY_KEYS, SettledMonths, result_members, result_totals, sum_money
+from condivisa.timegrid import ROME
+
+CHROMIUM = os.environ.get("CONDIVISA_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+class ReportError(RuntimeError):
+    """A report cannot be produced (unknown month or member, Chromium missing); the message says which."""
+
+
+@pass_context
+def _num(ctx, value, decimals: int = 2) -> str:
+    return fmt_number(None if value is None else float(value), ctx.get("lang", DEFAULT_LANGUAGE), decimals)
+
+
+@lru_cache(maxsize=1)
+def jinja_env() -> jinja2.Environment:
+    """The Jinja2 environment of ``condivisa/templates`` (autoescaped), with the ``num`` filter."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("condivisa", "templates"),
+                             autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env.filters["num"] = _num
+    env.globals["month_label"] = month_label
+    return env
+
+
+@lru_cache(maxsize=1)
+def plotly_js() -> str:
+    """The plotly.js bundle shipped with the plotly package."""
+    import plotly
+
+    return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
+
+
+def plotly_script(standalone: bool, url: str = "/static/plotly.min.js") -> str:
+    """``<script>`` loading plotly.js: inlined for a standalone file, else from ``url``."""
+    if standalone:
+        return "<script>" + plotly_js().replace("</script>", "<\\/script>") + "</script>"
+    return f'<script src="{url}"></script>'
+
+
+def _check(book: SettledMonths, month: str, member_id: str | None = None) -> None:
+    if month not in book.months:
+        raise ReportError(f"month {month}: no measurements (months with data: {', '.join(book.months) or 'none'})")
+    if member_id is not None:
+        try:
+            book.community.member(member_id)
+        except KeyError:
+            raise ReportError(f"member {member_id!r} is not in community {book.community.name!r}") from None
+
+
+def _last_day(flows) -> Any:
+    if flows.empty:
+        return flows
+    last = flows.index.max().normalize()
+    return flows[flows.index >= last]
+
+
+def member_context(book: SettledMonths, member_id: str, month: str, lang: str = DEFAULT_LANGUAGE) -> dict:
+    """Everything the member statement and the member page show for ``month``."""
+    _check(book, month, member_id)
+    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    member = book.community.member(member_id)
+    flows = book.flows(month, member_id)
+    day = _last_day(flows)
+    k = kpis(flows)
+    entry = book.member_entry(month, member_id)
+    year = int(month[:4])
+    trend = book.member_months(member_id, year)
+    spare_profile = typical_day_kwh(flows["spare_kwh"], days=7) if not flows.empty else None
+    windows = best_hours_to_shift(spare_profile.to_numpy(), duration_h=2, n=3) if spare_profile is not None else []
+    day_label = day.index[0].strftime("%Y-%m-%d") if not day.empty else ""
+    figs = {
+        "day": charts.flows_figure(day, lang, title=f"{translator(lang)('day')} {day_label}"),
+        "month": charts.flows_figure(flows, lang, title=month_label(month, lang)),
+        "trend": charts.monthly_trend_figure(trend, lang),
+        "kpi": charts.kpi_figure(k, lang, member=True),
+    }
+    if spare_profile is not None:
+        figs["shift"] = charts.shift_figure(spare_profile, windows, lang)
+    return {
+        "lang": lang, "t": translator(lang), "kind": "member", "community": book.community, "member": member,
+        "month": month, "months": book.months, "day_label": day_label,
+        "money_month": {k_: float(entry.get(k_, 0.0) or 0.0) for k_ in MONEY_KEYS},
+        "money_year": sum_money([r for r in trend if r["month"] <= month]),
+        "kpis": k, "trend": trend, "windows": windows,
+        "charts": {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()},
+        "generated": dt.datetime.now(ROME).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def community_context(book: SettledMonths, month: str, lang: str = DEFAULT_LANGUAGE) -> dict:
+    """Everything the monthly community report and the referente page show for ``month``."""
+    _check(book, month)
+    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    result = book.result(month)
+    flows = book.flows(month)
+    k = kpis(flows)
+    names = {m.id: (m.name or m.id) for m in book.community.members}
+    members = [{**e, "name": names.get(mid, mid)} for mid, e in result_members(result).items()]
+    year = int(month[:4])
+    trend = book.community_months(year)
+    figs = {
+        "month": charts.flows_figure(flows, lang, title=month_label(month, lang), member=False),
+        "trend": charts.monthly_trend_figure(trend, lang),
+        "kpi": charts.kpi_figure(k, lang),
+        "members": charts.members_figure(members, lang),
+    }
+    return {
+        "lang": lang, "t": translator(lang), "kind": "community", "community": book.community, "month": month,
+        "months": book.months, "totals": result_totals(result), "members": members, "kpis": k, "trend": trend,
+        "data_quality": result.get("data_quality"),
+        "charts": {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()},
+        "generated": dt.datetime.now(ROME).strftime("%Y-%m-%d %H:%M"),
+    }
+
+
+def render(template: str, context: dict, standalone: bool = True) -> str:
+    """Render ``template`` with ``context``; ``standalone`` inlines plotly.js."""
+    return jinja_env().get_template(template).render(**context, plotly_script=plotly_script(standalone),
+                                                      standalone=standalone)
+
+
+def member_statement_html(book: SettledMonths, member_id: str, month: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The member's monthly statement as one self-contained HTML file."""
+    return render("statement.html", member_context(book, member_id, month, lang))
+
+
+def community_report_html(book: SettledMonths, month: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """The community's monthly report as one self-contained HTML file."""
+    return render("community_report.html", community_context(book, month, lang))
+
+
+def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str:
+    """The member's statement of ``month`` as CSV: one row per month of the year up to ``month``
+    (``month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur, total_eur``)."""
+    _check(book, month, member_id)
+    rows = [r for r in book.member_months(member_id, int(month[:4])) if r["month"] <= month]
+    cols = ["month", "withdrawn_kwh", "shared_kwh", *MONEY_KEYS]
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(["member", *cols])
+    for r in rows:
+        w.writerow([member_id, r["month"]] + [f"{r[c]:.3f}" if c.endswith("_kwh") else f"{r[c]:.2f}" for c in cols[1:]])
+    return out.getvalue()
+
+
+def chromium_available() -> bool:
+    return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
+
+
+def html_to_pdf(html: str, timeout_s: float = 60.0) -> bytes:
+    """Print ``html`` to an A4 PDF with Debian's Chromium through Playwright, after the charts are drawn."""
+    if not chromium_available():
+        raise ReportError(f"PDF needs Chromium at {CHROMIUM} (install it with: apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=timeout_s * 1000)
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 1400})
+            page.set_content(html, wait_until="load", timeout=timeout_s * 1000)
+            n = html.count('class="plotly-graph-div"')
+            if n:
+                page.wait_for_function(f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {n}",
+                                       timeout=timeout_s * 1000)
+            page.emulate_media(media="print")
+            return page.pdf(format="A4", print_background=True,
+                            margin={"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"})
+        finally:
+            browser.close()
