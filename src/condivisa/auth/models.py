@@ -94,13 +94,15 @@ class Token(Base):
 
 
 class DeviceCredential(Base):
-    """MQTT credentials of one chain-2 user device: username = DU id, Mosquitto ``$7$`` password hash."""
+    """MQTT credentials of one client of the broker: a chain-2 user device (``du``), a gateway grouping DUs
+    (``gw``) or the platform's ingest worker (``worker``). Username = ``du_id``; Mosquitto ``$7$`` hash."""
 
     __tablename__ = "auth_device_credentials"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     du_id: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
     community: Mapped[str] = mapped_column(String(128), nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False, default="du")  # du | gw | worker
     password_hash: Mapped[str] = mapped_column(String(256), nullable=False)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

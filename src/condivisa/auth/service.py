@@ -37,6 +37,7 @@ API_TOKEN_TTL = dt.timedelta(days=365)
 MAX_FAILED_LOGINS = 5
 LOCKOUT_WINDOW = dt.timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
+DEVICE_KINDS = ("du", "gw", "worker")  # MQTT clients: user device, gateway of several DUs, ingest worker
 PLATFORM_ROLE = "platform"  # the role of a Principal authenticated by an API token
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
@@ -280,19 +281,23 @@ class AuthService:
 
     # ---------------------------------------------------------------- devices
     def create_device_credential(self, du_id: str, community: str, password: str | None = None, *,
-                                 actor: str = "system") -> str:
-        """Give DU ``du_id`` its own MQTT password (random unless given); returns it in clear, once."""
+                                 kind: str = "du", actor: str = "system") -> str:
+        """Give DU ``du_id`` (or a gateway ``gw``, or the ingest ``worker``) its own MQTT password (random
+        unless given); returns it in clear, once."""
         if not _NAME_RE.match(du_id or "") or "+" in du_id or "#" in du_id:
             raise ValueError(f"DU id {du_id!r}: use letters, digits or . _ @ - (no MQTT wildcards)")
+        if kind not in DEVICE_KINDS:
+            raise ValueError(f"credential kind {kind!r}: must be one of {', '.join(DEVICE_KINDS)}")
         password = password or secrets.token_urlsafe(18)
         with Session(self.engine) as s, s.begin():
             cred = s.scalar(sa.select(DeviceCredential).where(DeviceCredential.du_id == du_id))
             if cred is None:
-                s.add(DeviceCredential(du_id=du_id, community=community, password_hash=mosquitto_hash(password),
-                                       created_at=self.now()))
+                s.add(DeviceCredential(du_id=du_id, community=community, kind=kind,
+                                       password_hash=mosquitto_hash(password), created_at=self.now()))
             else:
-                cred.community, cred.password_hash, cred.revoked_at = community, mosquitto_hash(password), None
-            self._audit(s, actor, AuditAction.DEVICE_CREDENTIAL, f"du:{du_id}", {"community": community})
+                cred.community, cred.kind, cred.revoked_at = community, kind, None
+                cred.password_hash = mosquitto_hash(password)
+            self._audit(s, actor, AuditAction.DEVICE_CREDENTIAL, f"{kind}:{du_id}", {"community": community})
         return password
 
     def revoke_device(self, du_id: str, *, actor: str = "system") -> bool:
@@ -305,11 +310,12 @@ class AuthService:
             return True
 
     def device_credentials(self) -> list[dict]:
-        """Active device credentials: ``du_id``, ``community``, ``password_hash`` (Mosquitto ``$7$``)."""
+        """Active credentials: ``du_id``, ``community``, ``kind``, ``password_hash`` (Mosquitto ``$7$``)."""
         with Session(self.engine) as s:
             rows = s.scalars(sa.select(DeviceCredential).where(DeviceCredential.revoked_at.is_(None))
                              .order_by(DeviceCredential.du_id)).all()
-            return [{"du_id": c.du_id, "community": c.community, "password_hash": c.password_hash} for c in rows]
+            return [{"du_id": c.du_id, "community": c.community, "kind": c.kind, "password_hash": c.password_hash}
+                    for c in rows]
 
     # ---------------------------------------------------------------- members' PODs
     def member_pods(self, member_id: str) -> frozenset[str]:

@@ -1,0 +1,221 @@
+"""Device ACLs: generated Mosquitto password/ACL files enforced by a real Mosquitto of our own and by the
+embedded amqtt broker — a DU cannot publish on another DU's topic nor read another DU's commands."""
+
+from __future__ import annotations
+
+import getpass
+import queue
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+
+from condivisa.auth import AuthService
+from condivisa.auth.hashing import verify_mosquitto_hash
+from condivisa.auth.models import create_auth_tables
+from condivisa.auth.mqtt_acl import (
+    READ,
+    WRITE,
+    Grant,
+    acl_for,
+    acl_text,
+    client_grants,
+    embedded_broker_plugins,
+    filter_within,
+    is_allowed,
+    parse_acl,
+    parse_password_file,
+    write_mosquitto_files,
+)
+
+MOSQUITTO = "/usr/sbin/mosquitto"
+COMMUNITY = "cer-test"
+BASE = f"condivisa/{COMMUNITY}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+# ------------------------------------------------------------------ pure rules
+def test_grants_of_a_du_and_of_the_worker():
+    assert client_grants("DU1", "du", community="c") == [
+        Grant(WRITE, "condivisa/c/du/DU1/up"), Grant(READ, "condivisa/c/du/DU1/cmd"), Grant(READ, "condivisa/c/du/DU1/ack")]
+    assert Grant(READ, "condivisa/c/+/+/up") in client_grants("ingest", "worker", community="c")
+    with pytest.raises(ValueError, match="one MQTT topic level"):
+        client_grants("DU/1", "du", community="c")
+
+
+@pytest.mark.parametrize("sub, allowed, expected", [
+    ("a/b/c", "a/b/c", True),
+    ("a/b/c", "a/+/c", True),
+    ("a/+/c", "a/+/c", True),
+    ("a/+/c", "a/b/c", False),   # the wildcard subscription is wider than the grant
+    ("a/#", "a/b/c", False),
+    ("a/b/c", "a/#", True),
+    ("a/b", "a/b/c", False),
+    ("a/b/c/d", "a/b/c", False),
+    ("a/b/c", "a/b/#", True),
+])
+def test_filter_within(sub, allowed, expected):
+    assert filter_within(sub, allowed) is expected
+
+
+def test_acl_decisions():
+    creds = [{"du_id": "DU1", "community": "c"}, {"du_id": "DU2", "community": "c"},
+             {"du_id": "ingest", "community": "c", "kind": "worker"}]
+    acl = parse_acl(acl_text(acl_for(creds)))  # the file round-trips
+    assert acl == acl_for(creds)
+    assert is_allowed(acl, "DU1", WRITE, "condivisa/c/du/DU1/up")
+    assert not is_allowed(acl, "DU1", WRITE, "condivisa/c/du/DU2/up")
+    assert not is_allowed(acl, "DU1", WRITE, "condivisa/c/du/DU1/cmd")
+    assert is_allowed(acl, "DU1", READ, "condivisa/c/du/DU1/cmd", subscribe=True)
+    assert not is_allowed(acl, "DU1", READ, "condivisa/c/du/+/cmd", subscribe=True)
+    assert not is_allowed(acl, "DU1", READ, "condivisa/c/du/DU2/cmd")
+    assert is_allowed(acl, "ingest", READ, "condivisa/c/du/+/up", subscribe=True)
+    assert is_allowed(acl, "ingest", WRITE, "condivisa/c/du/DU2/cmd")
+    assert not is_allowed(acl, "nobody", READ, "condivisa/c/du/DU1/cmd")
+    assert not is_allowed(acl, None, WRITE, "condivisa/c/du/DU1/up")
+
+
+# ------------------------------------------------------------------ brokers
+@pytest.fixture
+def acl_dir(tmp_path, sqlite_url):
+    """Credentials for DU1, DU2 and the ingest worker, and the generated files."""
+    engine = sa.create_engine(sqlite_url)
+    create_auth_tables(engine)
+    auth = AuthService(engine)
+    pw = {
+        "DU1": auth.create_device_credential("DU1", COMMUNITY),
+        "DU2": auth.create_device_credential("DU2", COMMUNITY),
+        "ingest": auth.create_device_credential("ingest", COMMUNITY, kind="worker"),
+    }
+    auth.create_device_credential("DU3", COMMUNITY)
+    auth.revoke_device("DU3")  # a revoked DU is not in the files
+    out = tmp_path / "mqtt"
+    paths = write_mosquitto_files(auth.device_credentials(), out, port=free_port(), host="127.0.0.1",
+                                  run_as=getpass.getuser())
+    users = parse_password_file(paths["passwd"].read_text())
+    assert set(users) == {"DU1", "DU2", "ingest"} and verify_mosquitto_hash(pw["DU1"], users["DU1"])
+    engine.dispose()
+    return out, paths, pw
+
+
+class Client:
+    """A connected paho client collecting the messages it receives and the results of its requests."""
+
+    def __init__(self, port: int, user: str | None, password: str | None, *, v5: bool) -> None:
+        proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-{uuid.uuid4().hex[:6]}", protocol=proto)
+        if user:
+            self.c.username_pw_set(user, password)
+        self.messages: queue.Queue = queue.Queue()
+        self.connack: queue.Queue = queue.Queue()
+        self.subacks: queue.Queue = queue.Queue()
+        self.pubacks: dict[int, object] = {}
+        self.c.on_connect = lambda c, u, f, rc, p: self.connack.put(rc)
+        self.c.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
+        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.put(list(rcs))
+        self.c.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc)
+        self.c.connect("127.0.0.1", port, keepalive=30)
+        self.c.loop_start()
+        self.rc = self.connack.get(timeout=10)
+
+    @property
+    def ok(self) -> bool:
+        return not self.rc.is_failure
+
+    def subscribe(self, topic: str) -> bool:
+        self.c.subscribe(topic, qos=1)
+        rcs = self.subacks.get(timeout=10)
+        return not rcs[0].is_failure
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.c.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def received(self, wait_s: float = 0.6) -> list:
+        time.sleep(wait_s)
+        out = []
+        while not self.messages.empty():
+            out.append(self.messages.get())
+        return out
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def _prove_isolation(port: int, pw: dict, *, v5: bool) -> None:
+    clients = []
+    try:
+        assert not Client(port, None, None, v5=v5).ok, "anonymous client admitted"
+        assert not Client(port, "DU1", "wrong-password", v5=v5).ok, "wrong password admitted"
+        worker = Client(port, "ingest", pw["ingest"], v5=v5)
+        du1 = Client(port, "DU1", pw["DU1"], v5=v5)
+        du2 = Client(port, "DU2", pw["DU2"], v5=v5)
+        clients += [worker, du1, du2]
+        assert worker.ok and du1.ok and du2.ok
+        assert worker.subscribe(f"{BASE}/du/+/up")
+        assert du1.subscribe(f"{BASE}/du/DU1/cmd") and du2.subscribe(f"{BASE}/du/DU2/cmd")
+        # DU1 may not subscribe to DU2's commands, nor to everybody's, nor to the uplinks
+        for topic in (f"{BASE}/du/DU2/cmd", f"{BASE}/du/+/cmd", f"{BASE}/#", f"{BASE}/du/+/up"):
+            du1.subscribe(topic)  # Mosquitto may grant the SUBACK; what matters is what DU1 then receives
+        du1.publish(f"{BASE}/du/DU1/up", b"mine")
+        du1.publish(f"{BASE}/du/DU2/up", b"forged")  # impersonating DU2
+        du1.publish(f"{BASE}/du/DU2/cmd", b"forged-cmd")  # commanding DU2
+        assert worker.received() == [(f"{BASE}/du/DU1/up", b"mine")]
+        worker.publish(f"{BASE}/du/DU2/cmd", b'{"cmd":"resend"}')
+        worker.publish(f"{BASE}/du/DU1/cmd", b'{"cmd":"ping"}')
+        assert du2.received() == [(f"{BASE}/du/DU2/cmd", b'{"cmd":"resend"}')]  # not DU1's forged command
+        # only its own command (possibly once per overlapping granted subscription): nothing of DU2's, no uplinks
+        got = du1.received(0.1)
+        assert got and set(got) == {(f"{BASE}/du/DU1/cmd", b'{"cmd":"ping"}')}
+    finally:
+        for c in clients:
+            c.close()
+
+
+@pytest.mark.mosquitto
+@pytest.mark.skipif(shutil.which(MOSQUITTO) is None and not Path(MOSQUITTO).exists(), reason="no mosquitto binary")
+def test_real_mosquitto_enforces_generated_files(acl_dir, tmp_path):
+    out, paths, pw = acl_dir
+    conf = paths["mosquitto.conf"]
+    port = int(conf.read_text().split("listener ")[1].split()[0])
+    log = open(tmp_path / "mosquitto.log", "w")
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_port(port)
+        _prove_isolation(port, pw, v5=True)
+        _prove_isolation(port, pw, v5=False)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def test_embedded_broker_enforces_the_same_files(acl_dir):
+    from condivisa.edges.broker import EmbeddedBroker
+
+    out, _, pw = acl_dir
+    with EmbeddedBroker(port=0, plugins=embedded_broker_plugins(out)) as broker:
+        _prove_isolation(broker.port, pw, v5=False)  # amqtt 0.12 speaks MQTT 3.1.1
