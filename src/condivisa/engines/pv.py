@@ -1,0 +1,237 @@
+"""Photovoltaic production with pvlib: PVGIS weather → hourly AC energy, or a clear-sky year scaled to
+given monthly energies.
+
+Model chain (PVWatts, as PVGIS itself uses for crystalline silicon):
+
+    POA_h   = transposition of (GHI, DNI, DHI) onto the plane (pvlib ``get_total_irradiance``, Hay–Davies),
+              or Gb(i) + Gd(i) + Gr(i) when PVGIS already gives plane-of-array irradiance;
+    T_cell  = Faiman model (pvlib ``temperature.faiman``) from POA, air temperature and wind;
+    P_dc    = P_peak · POA/1000 · (1 + γ · (T_cell − 25)),  γ = −0.4 %/°C  (pvlib ``pvwatts_dc``);
+    P_ac    = min(P_dc · (1 − losses), P_inverter)       (system losses as PVGIS: cables, inverter, soiling…);
+    E_h     = P_ac · 1 h                                  [kWh for each hour].
+
+Azimuth: PVGIS counts 0 = south, +90 = west, −90 = east; pvlib counts 0 = north, 180 = south, 270 = west,
+so ``azimuth_pvlib = azimuth_pvgis + 180`` (:func:`pvgis_azimuth_to_pvlib`).
+
+Timestamps: PVGIS rows are hourly values labelled in UTC (TMY at HH:00, hourly series at HH:10). Each row
+is taken as the hour starting at the full hour, with the sun's position evaluated at the middle of it.
+
+Clear-sky: pvlib's Ineichen–Perez model with the Linke turbidity climatology shipped with pvlib
+(``pvlib.clearsky.lookup_linke_turbidity``), evaluated at every quarter-hour midpoint and averaged per hour;
+:func:`scale_to_monthly_kwh` then scales each month to the given energy (e.g. the PVGIS monthly table).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pvlib
+from numpy.typing import ArrayLike
+
+from condivisa.timegrid import ROME, hours
+
+#: PVWatts temperature coefficient of crystalline silicon, 1/°C.
+GAMMA_PDC_PER_C = -0.004
+#: Air temperature and wind assumed by the clear-sky model when no weather is given.
+CLEARSKY_TEMP_AIR_C = 20.0
+CLEARSKY_WIND_M_PER_S = 1.0
+
+_TMY_COLUMNS = {
+    "T2m": "temp_air", "RH": "relative_humidity", "G(h)": "ghi", "Gb(n)": "dni", "Gd(h)": "dhi",
+    "IR(h)": "ghi_infrared", "WS10m": "wind_speed", "WD10m": "wind_direction", "SP": "pressure",
+}
+
+
+def pvgis_azimuth_to_pvlib(azimuth_deg_pvgis: float) -> float:
+    """PVGIS azimuth (0 = south, +90 = west) → pvlib azimuth (180 = south, 270 = west), in [0, 360)."""
+    return float((azimuth_deg_pvgis + 180.0) % 360.0)
+
+
+def read_pvgis_hourly(path: str | Path) -> tuple[pd.DataFrame, dict]:
+    """Read a PVGIS "hourly radiation" export (CSV or JSON) with ``pvlib.iotools.read_pvgis_hourly``.
+
+    Returns the data (pvlib names: ``poa_direct``, ``poa_sky_diffuse``, ``poa_ground_diffuse``,
+    ``temp_air``, ``wind_speed``…) re-indexed to the UTC full hour, and pvlib's metadata.
+    """
+    data, meta = pvlib.iotools.read_pvgis_hourly(str(path), map_variables=True)
+    data.index = data.index.floor("h")
+    return data, meta
+
+
+def read_pvgis_tmy(path: str | Path) -> pd.DataFrame:
+    """Read a PVGIS typical meteorological year (CSV/JSON/EPW) into pvlib names (``ghi``, ``dni``,
+    ``dhi``, ``temp_air``, ``wind_speed``…), indexed by the UTC hour.
+
+    ``pvlib.iotools.read_pvgis_tmy`` needs PVGIS's original header and footer lines; a CSV whose
+    header/footer were stripped (only the ``time(UTC),T2m,…`` table is left, as in
+    ``shared/reference/pvgis/``) is read with pandas instead, with the same column names.
+    """
+    path = Path(path)
+    try:
+        result = pvlib.iotools.read_pvgis_tmy(str(path), map_variables=True)
+        data = result[0] if isinstance(result, tuple) else result
+    except (IndexError, ValueError, KeyError):
+        data = _read_stripped_tmy_csv(path)
+    data = data.copy()
+    data.index = pd.DatetimeIndex(data.index).tz_convert("UTC") if data.index.tz else data.index.tz_localize("UTC")
+    return data
+
+
+def _read_stripped_tmy_csv(path: Path) -> pd.DataFrame:
+    raw = pd.read_csv(path)
+    if "time(UTC)" not in raw.columns:
+        raise ValueError(f"{path}: not a PVGIS TMY table (no 'time(UTC)' column; columns {list(raw.columns)[:5]})")
+    try:
+        index = pd.to_datetime(raw["time(UTC)"], format="%Y%m%d:%H%M", utc=True)
+    except ValueError as exc:
+        raise ValueError(f"{path}: column time(UTC): {exc}") from None
+    data = raw.drop(columns=["time(UTC)"]).rename(columns=_TMY_COLUMNS)
+    data.index = pd.DatetimeIndex(index, name="time(UTC)")
+    bad = data[["ghi", "dni", "dhi"]].isna().any(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # +1 header, +1 one-based
+        raise ValueError(f"{path}: row {row}: missing irradiance value")
+    return data
+
+
+def dc_ac_kw(
+    poa_global_w_per_m2: ArrayLike,
+    temp_air_c: ArrayLike,
+    wind_speed_m_per_s: ArrayLike,
+    peak_power_kw: float,
+    system_losses_pct: float = 14.0,
+    inverter_kw: float | None = None,
+) -> np.ndarray:
+    """AC power (kW) from plane-of-array irradiance: Faiman cell temperature, PVWatts DC
+    (P_dc = P_peak·POA/1000·(1 + γ(T_cell − 25))), then ``(1 − losses)`` and the inverter limit
+    (default: the peak power). Negative or missing irradiance counts as zero."""
+    if peak_power_kw <= 0:
+        raise ValueError(f"peak_power_kw must be > 0, got {peak_power_kw}")
+    if not 0.0 <= system_losses_pct < 100.0:
+        raise ValueError(f"system_losses_pct must be within 0-100, got {system_losses_pct}")
+    poa = np.clip(np.nan_to_num(np.asarray(poa_global_w_per_m2, dtype=float)), 0.0, None)
+    temp_cell = pvlib.temperature.faiman(poa, np.asarray(temp_air_c, dtype=float), np.asarray(wind_speed_m_per_s, dtype=float))
+    p_dc_kw = pvlib.pvsystem.pvwatts_dc(poa, temp_cell, pdc0=peak_power_kw, gamma_pdc=GAMMA_PDC_PER_C)
+    p_ac_kw = np.asarray(p_dc_kw, dtype=float) * (1.0 - system_losses_pct / 100.0)
+    return np.clip(p_ac_kw, 0.0, peak_power_kw if inverter_kw is None else inverter_kw)
+
+
+def _poa_from_ghi(weather: pd.DataFrame, latitude: float, longitude: float, altitude_m: float,
+                  tilt_deg: float, azimuth_deg_pvgis: float) -> np.ndarray:
+    """Hay–Davies transposition of GHI/DNI/DHI, sun at the middle of each hour."""
+    middle = weather.index + pd.Timedelta(minutes=30)
+    sun = pvlib.solarposition.get_solarposition(middle, latitude, longitude, altitude=altitude_m)
+    poa = pvlib.irradiance.get_total_irradiance(
+        surface_tilt=tilt_deg,
+        surface_azimuth=pvgis_azimuth_to_pvlib(azimuth_deg_pvgis),
+        solar_zenith=sun["apparent_zenith"].to_numpy(),
+        solar_azimuth=sun["azimuth"].to_numpy(),
+        dni=np.clip(weather["dni"].to_numpy(dtype=float), 0, None),
+        ghi=np.clip(weather["ghi"].to_numpy(dtype=float), 0, None),
+        dhi=np.clip(weather["dhi"].to_numpy(dtype=float), 0, None),
+        dni_extra=pvlib.irradiance.get_extra_radiation(middle).to_numpy(),
+        model="haydavies",
+    )
+    return np.nan_to_num(np.asarray(poa["poa_global"], dtype=float))
+
+
+def hourly_ac_kwh_from_pvgis(
+    weather: pd.DataFrame,
+    peak_power_kw: float,
+    tilt_deg: float,
+    azimuth_deg_pvgis: float,
+    system_losses_pct: float = 14.0,
+    *,
+    latitude: float | None = None,
+    longitude: float | None = None,
+    altitude_m: float = 0.0,
+) -> pd.Series:
+    """Hourly AC energy (kWh) of a plant from PVGIS weather read by :func:`read_pvgis_tmy` or
+    :func:`read_pvgis_hourly`.
+
+    With plane-of-array columns (PVGIS hourly series, computed by PVGIS for *its* slope/azimuth) the
+    POA is their sum and ``tilt_deg``/``azimuth_deg_pvgis`` are not used; with GHI/DNI/DHI (TMY)
+    the irradiance is transposed onto ``tilt_deg``/``azimuth_deg_pvgis``, which needs ``latitude``
+    and ``longitude``.
+    """
+    if {"poa_direct", "poa_sky_diffuse", "poa_ground_diffuse"} <= set(weather.columns):
+        poa = (weather["poa_direct"] + weather["poa_sky_diffuse"] + weather["poa_ground_diffuse"]).to_numpy(dtype=float)
+    elif {"ghi", "dni", "dhi"} <= set(weather.columns):
+        if latitude is None or longitude is None:
+            raise ValueError("latitude and longitude are needed to transpose GHI/DNI/DHI onto the plane")
+        poa = _poa_from_ghi(weather, latitude, longitude, altitude_m, tilt_deg, azimuth_deg_pvgis)
+    else:
+        raise ValueError(f"weather has neither POA (poa_direct…) nor GHI/DNI/DHI columns: {list(weather.columns)}")
+    temp = weather["temp_air"].to_numpy(dtype=float) if "temp_air" in weather else np.full(len(poa), CLEARSKY_TEMP_AIR_C)
+    wind = weather["wind_speed"].to_numpy(dtype=float) if "wind_speed" in weather else np.full(len(poa), CLEARSKY_WIND_M_PER_S)
+    kw = dc_ac_kw(poa, temp, wind, peak_power_kw, system_losses_pct)
+    return pd.Series(kw * 1.0, index=weather.index, name="production_kwh")
+
+
+def clearsky_ac_kw(
+    times: pd.DatetimeIndex,
+    latitude: float,
+    longitude: float,
+    peak_power_kw: float,
+    tilt_deg: float,
+    azimuth_deg_pvgis: float,
+    system_losses_pct: float = 14.0,
+    altitude_m: float = 0.0,
+) -> np.ndarray:
+    """Clear-sky AC power (kW) at the instants ``times`` (Ineichen–Perez with pvlib's Linke turbidity)."""
+    location = pvlib.location.Location(latitude, longitude, altitude=altitude_m)
+    sun = location.get_solarposition(times)
+    sky = location.get_clearsky(times, model="ineichen", solar_position=sun)
+    poa = pvlib.irradiance.get_total_irradiance(
+        surface_tilt=tilt_deg,
+        surface_azimuth=pvgis_azimuth_to_pvlib(azimuth_deg_pvgis),
+        solar_zenith=sun["apparent_zenith"].to_numpy(),
+        solar_azimuth=sun["azimuth"].to_numpy(),
+        dni=sky["dni"].to_numpy(),
+        ghi=sky["ghi"].to_numpy(),
+        dhi=sky["dhi"].to_numpy(),
+        model="isotropic",
+    )
+    n = len(times)
+    return dc_ac_kw(np.nan_to_num(np.asarray(poa["poa_global"], dtype=float)),
+                    np.full(n, CLEARSKY_TEMP_AIR_C), np.full(n, CLEARSKY_WIND_M_PER_S), peak_power_kw, system_losses_pct)
+
+
+def clearsky_hourly_kwh(
+    year: int,
+    latitude: float,
+    longitude: float,
+    peak_power_kw: float,
+    tilt_deg: float,
+    azimuth_deg_pvgis: float,
+    system_losses_pct: float = 14.0,
+    altitude_m: float = 0.0,
+) -> pd.Series:
+    """Clear-sky hourly AC energy (kWh) for every hour of ``year`` in Europe/Rome (DST-correct):
+    the mean of the power at the four quarter-hour midpoints of each hour, times 1 h."""
+    index = hours(dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
+    offsets = pd.to_timedelta([7.5, 22.5, 37.5, 52.5], unit="min")
+    instants = index.tz_convert("UTC").repeat(4) + pd.TimedeltaIndex(np.tile(offsets, len(index)))
+    kw = clearsky_ac_kw(instants, latitude, longitude, peak_power_kw, tilt_deg, azimuth_deg_pvgis, system_losses_pct, altitude_m)
+    return pd.Series(kw.reshape(len(index), 4).mean(axis=1), index=index, name="production_kwh")
+
+
+def scale_to_monthly_kwh(energy_kwh: pd.Series, monthly_kwh: ArrayLike) -> pd.Series:
+    """Scale a production series so that each calendar month (Europe/Rome) sums to ``monthly_kwh[m−1]``:
+    E'_t = E_t · M_m / Σ_{t∈m} E_t. A month with no production in ``energy_kwh`` but a positive target is
+    an error (nothing to scale)."""
+    targets = np.asarray(monthly_kwh, dtype=float)
+    if targets.shape != (12,) or (targets < 0).any():
+        raise ValueError(f"monthly_kwh must be 12 values >= 0, got {targets.tolist()}")
+    months = energy_kwh.index.tz_convert(ROME).month.to_numpy() if energy_kwh.index.tz else energy_kwh.index.month.to_numpy()
+    values = energy_kwh.to_numpy(dtype=float)
+    sums = np.bincount(months - 1, weights=values, minlength=12)
+    present = np.bincount(months - 1, minlength=12) > 0
+    missing = present & (sums <= 0) & (targets > 0)
+    if missing.any():
+        raise ValueError(f"month(s) {[int(m) for m in np.flatnonzero(missing) + 1]} have no production to scale")
+    factor = np.divide(targets, sums, out=np.zeros(12), where=sums > 0)
+    return pd.Series(values * factor[months - 1], index=energy_kwh.index, name=energy_kwh.name)
