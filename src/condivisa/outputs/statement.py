@@ -1,0 +1,149 @@
+"""Render a settlement for people and programs: the ``result.json`` text, a CSV of the members and a
+Rich table a referente can read; and one member's statement as a Rich table.
+
+Everything here formats what :class:`condivisa.engines.settlement_result.SettlementResult` computed; no
+number is recomputed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+MEMBER_CSV_COLUMNS = (
+    "id", "name", "category", "founder", "withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh",
+    "premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur",
+)
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    """The result document as indented JSON text."""
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(doc: dict[str, Any]) -> str:
+    """One line per payee: the members, then the community account and any external producer."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=MEMBER_CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in doc["members"]:
+        writer.writerow(row)
+    acc = doc["community_account"]
+    writer.writerow({"id": "community", "name": doc["community"], **acc, "fees_eur": -acc["fees_received_eur"]})
+    for row in doc.get("external_producers", []):
+        writer.writerow({"category": "external producer", **row})
+    return buf.getvalue()
+
+
+def _kwh(x: float) -> str:
+    return f"{x:,.1f}"
+
+
+def _eur(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def summary_table(doc: dict[str, Any]) -> Table:
+    """The community's months and totals (energy in kWh, money in €)."""
+    p = doc["period"]
+    t = Table(title=f"{doc['community']} ({doc['configuration']}) — {p['from']} to {p['to']}, by {p['interval']}",
+              title_justify="left")
+    for head in ("Month", "Injected kWh", "Withdrawn kWh", "Shared kWh", "Incentivised kWh",
+                 "Premium €", "Valorisation €", "Sale €"):
+        t.add_column(head, justify="left" if head == "Month" else "right")
+
+    def row(label: str, r: dict[str, Any], **kw: Any) -> None:
+        t.add_row(label, _kwh(r["injected_kwh"]), _kwh(r["withdrawn_kwh"]), _kwh(r["shared_kwh"]),
+                  _kwh(r["incentivised_shared_kwh"]), _eur(r["premium_eur"]), _eur(r["valorisation_eur"]),
+                  _eur(r["sale_eur"]), **kw)
+
+    for m in doc["months"]:
+        row(m["month"], m)
+    row("Total", doc["totals"], style="bold", end_section=True)
+    return t
+
+
+def members_table(doc: dict[str, Any]) -> Table:
+    """Who receives what: members, the community account and external producers; the last line adds up."""
+    t = Table(title="Allocation", title_justify="left")
+    for head in ("Member", "Category", "Withdrawn kWh", "Shared kWh", "Premium €", "Valorisation €",
+                 "Sale €", "Fees €", "Total €"):
+        t.add_column(head, justify="left" if head in ("Member", "Category") else "right", no_wrap=head == "Member")
+    sums = {k: 0.0 for k in ("premium_eur", "valorisation_eur", "sale_eur", "total_eur")}
+    for m in doc["members"]:
+        label = m["id"] + (f" {m['name']}" if m.get("name") else "") + ("" if m["founder"] else " *")
+        t.add_row(label, m["category"], _kwh(m["withdrawn_kwh"]), _kwh(m["shared_kwh"]), _eur(m["premium_eur"]),
+                  _eur(m["valorisation_eur"]), _eur(m["sale_eur"]), _eur(-m["fees_eur"]) if m["fees_eur"] else "",
+                  _eur(m["total_eur"]))
+        for k in sums:
+            sums[k] += m[k]
+    acc = doc["community_account"]
+    t.add_row("community account", "", "", "", _eur(acc["premium_eur"]), _eur(acc["valorisation_eur"]),
+              _eur(acc["sale_eur"]), _eur(acc["fees_received_eur"]) if acc["fees_received_eur"] else "",
+              _eur(acc["total_eur"]))
+    for k in sums:
+        sums[k] += acc[k]
+    for e in doc.get("external_producers", []):
+        t.add_row(e["id"], "external producer", "", "", _eur(e["premium_eur"]), _eur(e["valorisation_eur"]),
+                  _eur(e["sale_eur"]), "", _eur(e["total_eur"]))
+        for k in sums:
+            sums[k] += e[k]
+    t.add_row("Total", "", "", "", _eur(sums["premium_eur"]), _eur(sums["valorisation_eur"]), _eur(sums["sale_eur"]),
+              "", _eur(sums["total_eur"]), style="bold", end_section=True)
+    t.caption = "* later member (annual fee, exit penalty and minimum shared consumption apply)"
+    return t
+
+
+def quality_table(doc: dict[str, Any]) -> Table | None:
+    """PODs with missing or duplicate readings, or None when the data was complete."""
+    dq = doc["data_quality"]
+    rows = [q for q in dq["pods"] if q["missing_intervals"] or q["duplicate_rows_dropped"]]
+    if not rows:
+        return None
+    t = Table(title=f"Data quality (fill: {dq['fill'] or 'none'})", title_justify="left")
+    for head in ("POD", "Expected", "Missing", "Filled", "Duplicates dropped"):
+        t.add_column(head, justify="left" if head == "POD" else "right")
+    for q in rows:
+        t.add_row(q["pod"], str(q["expected_intervals"]), str(q["missing_intervals"]), str(q["filled_intervals"]),
+                  str(q["duplicate_rows_dropped"]))
+    return t
+
+
+def result_tables(doc: dict[str, Any]) -> Group:
+    """Everything a referente reads first: months, allocation, data quality."""
+    parts: list[Any] = [summary_table(doc), members_table(doc)]
+    q = quality_table(doc)
+    if q is not None:
+        parts.append(q)
+    return Group(*parts)
+
+
+def statement_table(statement: dict[str, Any]) -> Table:
+    """One member's statement (from ``SettlementResult.statement``) as a two-column table."""
+    m = statement["member"]
+    p = statement["period"]
+    t = Table(title=f"Statement of {m['id']} {m.get('name') or ''} — {statement['community']}, {p['from']} to {p['to']}",
+              title_justify="left", show_header=False)
+    t.add_column("item")
+    t.add_column("value", justify="right")
+    e, money = statement["energy"], statement["money"]
+    t.add_row("Energy withdrawn", f"{_kwh(e['withdrawn_kwh'])} kWh")
+    t.add_row("…in hours with shared energy", f"{_kwh(e['consumption_in_shared_kwh'])} kWh")
+    t.add_row("Your part of the shared energy", f"{_kwh(e['shared_kwh'])} kWh")
+    if e["injected_kwh"]:
+        t.add_row("Energy injected by your plants", f"{_kwh(e['injected_kwh'])} kWh")
+    t.add_row("Premium (incentive)", f"{_eur(money['premium_eur'])} €")
+    t.add_row("ARERA valorisation", f"{_eur(money['valorisation_eur'])} €")
+    if money["sale_eur"]:
+        t.add_row("Sale of injected energy", f"{_eur(money['sale_eur'])} €")
+    if money["fees_eur"]:
+        t.add_row("Fees", f"−{_eur(money['fees_eur'])} €")
+    t.add_row("Total", f"{_eur(money['total_eur'])} €", style="bold", end_section=True)
+    for note in statement.get("notes", []):
+        t.add_row(note, "")
+    return t
