@@ -61,6 +61,9 @@ class Settings(BaseSettings):
         default_factory=dict, description="SCPS gateway logins (username -> password) until condivisa.auth manages them"
     )
     gateway_token_ttl_s: int = Field(3600, ge=60, description="lifetime of an SCPS gateway token")
+    api_auth_required: bool = Field(
+        False, description="guard /api/v1 with condivisa.auth tokens (keep the API on 127.0.0.1 when off)"
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest accepted HTTP body (after gunzip)")
 
     @field_validator("mqtt_url")

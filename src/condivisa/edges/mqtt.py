@@ -264,6 +264,10 @@ class IngestWorker:
         self.client.loop_start()
         return self
 
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
     def wait_connected(self, timeout_s: float = 10.0) -> bool:
         return self._connected.wait(timeout_s)
 
