@@ -1,0 +1,318 @@
+"""``Store(url)``: the durable store of measurements, devices and dead letters.
+
+Back-ends: SQLite (the embedded default, ``sqlite:///./condivisa.db``) in WAL mode with
+``synchronous=FULL`` so a committed transaction survives a power cut, and every transaction started with
+``BEGIN IMMEDIATE`` so concurrent writers wait for each other (busy timeout) instead of failing;
+PostgreSQL by URL (``postgresql+psycopg://...``; ``postgresql://`` is read as psycopg 3). The URL comes from
+the argument, else ``CONDIVISA_DATABASE_URL``, else the default. The schema is managed by Alembic
+(:meth:`Store.upgrade`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from condivisa.edges.store.models import DeadLetter, Device, Measurement, MeasurementRevision, Pod
+from condivisa.edges.store.writer import WriteOutcome, write_readings
+
+DEFAULT_URL = "sqlite:///./condivisa.db"
+ROME = "Europe/Rome"
+UTC = dt.timezone.utc
+#: Dead-letter payloads are kept up to this size; larger ones are truncated (``payload_bytes`` keeps the size).
+MAX_DEAD_LETTER_BYTES = 16 * 1024 * 1024
+MEASUREMENT_COLUMNS = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
+
+
+def database_url(url: str | None = None) -> str:
+    """The database URL: ``url``, else ``$CONDIVISA_DATABASE_URL``, else :data:`DEFAULT_URL`."""
+    url = url or os.environ.get("CONDIVISA_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def to_utc(value: Any, *, name: str = "time") -> dt.datetime | None:
+    """An instant as aware UTC datetime; naive values and dates are Europe/Rome civil time."""
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name}: {value!r} is not a date or time") from None
+    if ts.tzinfo is None:
+        ts = ts.tz_localize(ROME, ambiguous=True, nonexistent="shift_forward")
+    return ts.tz_convert("UTC").to_pydatetime()
+
+
+class Store:
+    """The store at ``url`` (see the module docstring). Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False):
+        self.url = database_url(url)
+        u = sa.engine.make_url(self.url)
+        self.dialect = u.get_backend_name()
+        if self.dialect == "sqlite":
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
+            if u.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = sa.pool.StaticPool
+                kwargs["connect_args"]["check_same_thread"] = False
+            else:
+                Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(self.url, echo=echo, **kwargs)
+            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        elif self.dialect == "postgresql":
+            self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
+        else:
+            raise ValueError(f"database URL {self.url!r}: only sqlite:/// and postgresql:// are supported")
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # ------------------------------------------------------------------------------------------ schema
+
+    def alembic_config(self):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("condivisa") / "migrations"))
+        return cfg
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to ``revision`` (idempotent; PostgreSQL: under an advisory lock,
+        so several processes starting at once do not race)."""
+        from alembic import command
+
+        cfg = self.alembic_config()
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7341190)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (``None``: not initialised)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    # ------------------------------------------------------------------------------------------ registry
+
+    def register_devices(self, community) -> dict[str, int]:
+        """Register (insert or update) every POD of ``community`` with its member and every chain-2 device
+        (DU -> POD -> member). Returns counts ``{"pods": n, "devices": m}``."""
+        owner = {p.code: (m.id, p.kind.value) for m in community.members for p in m.pods}
+        for plant in community.plants:
+            owner.setdefault(plant.pod, (plant.owner if plant.owner != "community" else None, "production"))
+        pods = [(code, member, kind) for code, (member, kind) in owner.items()]
+        devices = [(d.id, d.pod, owner.get(d.pod, (None, None))[0]) for d in community.devices]
+        return self.register(pods=pods, devices=devices)
+
+    def register(self, pods: Iterable[tuple] = (), devices: Iterable[tuple] = ()) -> dict[str, int]:
+        """Upsert PODs ``(code, member_id, kind)`` and devices ``(du_id, pod, member_id)``."""
+        now = dt.datetime.now(UTC)
+        pods, devices = list(pods), list(devices)
+        insert = _dialect_insert(self.dialect)
+        with self.engine.begin() as conn:
+            for code, member, kind in pods:
+                stmt = insert(Pod.__table__).values(code=code, member_id=member, kind=kind or "consumption", registered_at=now)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["code"], set_={"member_id": member, "kind": stmt.excluded.kind}))
+            for du_id, pod, member in devices:
+                stmt = insert(Device.__table__).values(du_id=du_id, pod=pod, member_id=member, registered_at=now)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["du_id"], set_={"pod": pod, "member_id": member}))
+        return {"pods": len(pods), "devices": len(devices)}
+
+    def known_pods(self) -> set[str]:
+        with self.engine.connect() as conn:
+            return set(conn.scalars(sa.select(Pod.code)))
+
+    def devices(self) -> list[dict]:
+        """Registered devices: ``du_id``, ``pod``, ``member_id``, ``registered_at``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(Device.__table__).order_by(Device.du_id))
+            return [dict(r._mapping) for r in rows]
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    def ingest_records(self, readings: Sequence, *, source: str, received_at: dt.datetime | None = None,
+                       device_id: str | None = None, check_pods: bool = True, cross_check: bool = True) -> WriteOutcome:
+        """Store one message's readings in **one transaction** (committed when this returns).
+
+        Idempotent: the same readings again are counted as duplicates; a quarter hour re-sent with other
+        values replaces the stored one and the old value is kept in ``measurement_revisions``. With
+        ``check_pods`` a reading for a POD that is not registered aborts the whole message
+        (``WriteOutcome.unknown_pods``) and nothing is written.
+        """
+        received_at = received_at or dt.datetime.now(UTC)
+        with self.engine.begin() as conn:
+            out = write_readings(conn, readings, source=source, received_at=received_at, device_id=device_id,
+                                 check_pods=check_pods, cross_check=cross_check)
+            if out.unknown_pods:
+                conn.rollback()
+        return out
+
+    def add_dead_letter(self, payload: bytes, reasons: list[dict], *, source: str, device_id: str | None = None,
+                        received_at: dt.datetime | None = None) -> int:
+        """Keep a rejected payload (raw bytes) with its reasons; returns its id."""
+        with self.engine.begin() as conn:
+            result = conn.execute(sa.insert(DeadLetter.__table__).values(
+                received_at=received_at or dt.datetime.now(UTC), source=source[:200],
+                device_id=device_id[:64] if device_id else None, payload=bytes(payload[:MAX_DEAD_LETTER_BYTES]),
+                payload_bytes=len(payload), reasons=reasons,
+            ).returning(DeadLetter.__table__.c.id))
+            return int(result.scalar_one())
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def _select_measurements(self, pods, start, end, meter: str | None):
+        t = Measurement.__table__
+        q = sa.select(t).order_by(t.c.pod, t.c.start_utc)
+        if meter is not None:
+            q = q.where(t.c.meter == meter)
+        if pods is not None:
+            pods = [pods] if isinstance(pods, str) else list(pods)
+            q = q.where(t.c.pod.in_(pods))
+        if start is not None:
+            q = q.where(t.c.start_utc >= to_utc(start, name="start"))
+        if end is not None:
+            q = q.where(t.c.start_utc < to_utc(end, name="end"))
+        return q
+
+    def measurements_frame(self, pods: Iterable[str] | None = None, start: Any = None, end: Any = None,
+                           *, meter: str = "M1") -> pd.DataFrame:
+        """The measurements table contract: columns ``pod``, ``start`` (aware, Europe/Rome), ``withdrawn_kwh``,
+        ``injected_kwh``; one row per POD and interval in ``[start, end)``, exchange meter (M1) rows."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._select_measurements(pods, start, end, meter)).all()
+        return _frame(rows, MEASUREMENT_COLUMNS)
+
+    def measurements(self, pod: str | None = None, start: Any = None, end: Any = None, *, meter: str | None = None) -> pd.DataFrame:
+        """Every stored column of a POD's readings (all PODs if ``pod`` is None) in ``[start, end)``:
+        the contract columns plus ``meter``, totalizers, ``du_id``, ``received_at``, ``source``, ``revision``, ``flags``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(self._select_measurements(pod, start, end, meter)).all()
+        return _frame(rows, MEASUREMENT_COLUMNS + ["meter", "withdrawn_total_kwh", "injected_total_kwh", "du_id",
+                                                  "received_at", "source", "revision", "flags"])
+
+    def revisions(self, pod: str | None = None) -> pd.DataFrame:
+        """Superseded values (audit trail), oldest first."""
+        t = MeasurementRevision.__table__
+        q = sa.select(t).order_by(t.c.id)
+        if pod is not None:
+            q = q.where(t.c.pod == pod)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).all()
+        df = pd.DataFrame([dict(r._mapping) for r in rows], columns=[c.name for c in t.columns])
+        for col in ("start_utc", "received_at", "superseded_at"):
+            df[col] = pd.to_datetime(df[col], utc=True)
+        return df
+
+    def device_last_seen(self) -> list[dict]:
+        """One row per DU (registered or seen): ``du_id``, ``pod``, ``member_id``, ``registered``,
+        ``last_received_at`` (when its latest message arrived, UTC, ``None`` if never) and ``last_start``
+        (its latest quarter hour)."""
+        m = Measurement.__table__
+        seen = sa.select(m.c.du_id, m.c.pod, sa.func.max(m.c.received_at).label("last_received_at"),
+                         sa.func.max(m.c.start_utc).label("last_start")).where(m.c.du_id.is_not(None)).group_by(m.c.du_id, m.c.pod)
+        with self.engine.connect() as conn:
+            registered = {r.du_id: r for r in conn.execute(sa.select(Device.__table__))}
+            out: dict[str, dict] = {}
+            for r in conn.execute(seen):
+                # max() over a TypeDecorator column comes back untyped on SQLite: convert here
+                last_rx, last_start = (_aware(r.last_received_at), _aware(r.last_start))
+                cur = out.get(r.du_id)
+                if cur is None or (last_rx and cur["last_received_at"] and last_rx > cur["last_received_at"]):
+                    reg = registered.get(r.du_id)
+                    out[r.du_id] = {"du_id": r.du_id, "pod": r.pod, "member_id": reg.member_id if reg else None,
+                                    "registered": reg is not None, "last_received_at": last_rx, "last_start": last_start}
+        for du, reg in registered.items():
+            if du not in out:
+                out[du] = {"du_id": du, "pod": reg.pod, "member_id": reg.member_id, "registered": True,
+                           "last_received_at": None, "last_start": None}
+            else:
+                out[du]["pod"] = reg.pod
+        return [out[k] for k in sorted(out)]
+
+    def dead_letters(self, limit: int = 100, *, with_payload: bool = True) -> list[dict]:
+        """The latest ``limit`` dead letters, newest first: ``id``, ``received_at``, ``source``, ``device_id``,
+        ``reasons`` (list of ``{"path", "reason"}``), ``payload_bytes`` and ``payload`` (raw bytes)."""
+        t = DeadLetter.__table__
+        cols = [c for c in t.columns if with_payload or c.name != "payload"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(*cols).order_by(t.c.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+    def dead_letter(self, letter_id: int) -> dict | None:
+        t = DeadLetter.__table__
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == letter_id)).first()
+            return dict(row._mapping) if row else None
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for status pages and tests)."""
+        tables = {"pods": Pod, "devices": Device, "measurements": Measurement,
+                  "measurement_revisions": MeasurementRevision, "dead_letters": DeadLetter}
+        with self.engine.connect() as conn:
+            return {name: int(conn.scalar(sa.select(sa.func.count()).select_from(m.__table__))) for name, m in tables.items()}
+
+
+def _aware(value) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _frame(rows, columns: list[str]) -> pd.DataFrame:
+    records = [{**r._mapping, "start": r.start_utc} for r in rows]
+    df = pd.DataFrame(records, columns=columns)
+    df["start"] = pd.to_datetime(df["start"], utc=True).dt.tz_convert(ROME)
+    for col in ("withdrawn_kwh", "injected_kwh"):
+        df[col] = df[col].astype(float)
+    if "received_at" in df:
+        df["received_at"] = pd.to_datetime(df["received_at"], utc=True)
+    df["pod"] = df["pod"].astype(str) if len(df) else df["pod"].astype(object)
+    return df.reset_index(drop=True)
+
+
+def _dialect_insert(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    """WAL + synchronous=FULL (durable commits), busy timeout; let SQLAlchemy's 'begin' event open transactions."""
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute("PRAGMA busy_timeout=60000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,166 @@
+"""Write one message's readings in one transaction: insert new quarter hours, count duplicates, keep
+revisions (newest wins, the superseded value goes to ``measurement_revisions``), attach cross-check flags.
+
+Idempotence: ``INSERT ... ON CONFLICT DO NOTHING`` on (pod, start_utc, meter), on SQLite and PostgreSQL
+alike, so two workers racing on the same quarter hour never store it twice; a conflicting row found only at
+insert time is re-read and classified again (duplicate or revision).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from condivisa.edges.store import checks
+from condivisa.edges.store.models import Device, Measurement, MeasurementRevision, Pod
+
+#: Values closer than this (kWh) are the same value (re-sent message, different float formatting).
+SAME_KWH = 1e-9
+#: Existing readings this far around a message are read for the totalizer cross-checks.
+CHECK_WINDOW = dt.timedelta(hours=2)
+#: Rows per INSERT statement (SQLite allows 32,766 bound parameters; 14 columns per row).
+INSERT_CHUNK = 1000
+
+_COLS = ("pod", "start_utc", "meter", "withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh",
+         "du_id", "received_at", "source", "revision", "flags", "minutes")
+
+
+@dataclass
+class WriteOutcome:
+    """What one message did to the store; ``unknown_pods`` non-empty means nothing was written."""
+
+    stored: int = 0
+    duplicates: int = 0
+    revised: int = 0
+    flags: list[checks.Flag] = field(default_factory=list)
+    unknown_pods: list[str] = field(default_factory=list)
+
+
+def _insert(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover - only the two supported back-ends
+        raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
+    return insert
+
+
+def _same(old, r) -> bool:
+    def eq(a, b):
+        return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= SAME_KWH)
+
+    return all(eq(getattr(old, f), getattr(r, f)) for f in ("withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh"))
+
+
+def _point(x, start) -> checks.Point:
+    return checks.Point(start, x.withdrawn_kwh, x.injected_kwh, x.withdrawn_total_kwh, x.injected_total_kwh)
+
+
+def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta) -> list:
+    pods = sorted({r.pod for r in readings})
+    lo = min(r.start for r in readings) - pad
+    hi = max(r.start for r in readings) + pad
+    m = Measurement.__table__.c
+    return list(conn.execute(sa.select(Measurement.__table__).where(m.pod.in_(pods), m.start_utc >= lo, m.start_utc <= hi)))
+
+
+def write_readings(conn: Connection, readings: Sequence, *, source: str, received_at: dt.datetime,
+                   device_id: str | None = None, check_pods: bool = True, cross_check: bool = True) -> WriteOutcome:
+    """Store ``readings`` (objects with pod, start (aware), meter, withdrawn/injected kWh and totals, du_id)
+    inside the caller's transaction ``conn``. Unknown PODs (``check_pods``) abort before any write."""
+    out = WriteOutcome()
+    if not readings:
+        return out
+    pods = sorted({r.pod for r in readings})
+    if check_pods:
+        known = set(conn.scalars(sa.select(Pod.code).where(Pod.code.in_(pods))))
+        out.unknown_pods = [p for p in pods if p not in known]
+        if out.unknown_pods:
+            return out
+    flags_by_key: dict[tuple, list[checks.Flag]] = defaultdict(list)
+
+    def flag(f: checks.Flag, meter: str) -> None:
+        out.flags.append(f)
+        flags_by_key[(f.pod, f.start, meter)].append(f)
+
+    dus = sorted({r.du_id for r in readings if r.du_id})
+    registered = {row.du_id: row.pod for row in conn.execute(sa.select(Device.du_id, Device.pod).where(Device.du_id.in_(dus)))} if dus else {}
+    for r in readings:
+        if r.du_id in registered and registered[r.du_id] != r.pod:
+            flag(checks.Flag(r.pod, r.start, "pod_not_registered_to_du",
+                             f"DU {r.du_id} is registered to POD {registered[r.du_id]}, not {r.pod}"), r.meter)
+        if device_id and r.du_id and r.du_id != device_id:
+            flag(checks.Flag(r.pod, r.start, "du_mismatch", f"sent by device {device_id} but read by DU {r.du_id}"), r.meter)
+
+    rows = _existing(conn, readings, CHECK_WINDOW if cross_check else dt.timedelta(0))
+    existing = {(row.pod, row.start_utc, row.meter): row for row in rows}
+    if cross_check:
+        series: dict[tuple, dict] = defaultdict(dict)
+        for row in rows:
+            series[(row.pod, row.meter)][row.start_utc] = _point(row, row.start_utc)
+        incoming: dict[tuple, list] = defaultdict(list)
+        for r in readings:
+            p = _point(r, r.start)
+            series[(r.pod, r.meter)][r.start] = p
+            incoming[(r.pod, r.meter)].append(p)
+        for (pod, meter), pts in incoming.items():
+            ordered = [series[(pod, meter)][s] for s in sorted(series[(pod, meter)])]
+            for f in checks.series_flags(pod, ordered, pts):
+                flag(f, meter)
+
+    def classify(rs: Sequence) -> list:
+        new = []
+        for r in rs:
+            old = existing.get((r.pod, r.start, r.meter))
+            if old is None:
+                new.append(r)
+            elif _same(old, r):
+                out.duplicates += 1
+            else:
+                _revise(conn, old, r, source, received_at, flags_by_key.get((r.pod, r.start, r.meter)))
+                out.revised += 1
+        return new
+
+    new = classify(readings)
+    insert = _insert(conn.dialect.name)
+    table = Measurement.__table__
+    for i in range(0, len(new), INSERT_CHUNK):
+        chunk = new[i:i + INSERT_CHUNK]
+        values = [{
+            "pod": r.pod, "start_utc": r.start, "meter": r.meter, "withdrawn_kwh": r.withdrawn_kwh,
+            "injected_kwh": r.injected_kwh, "withdrawn_total_kwh": r.withdrawn_total_kwh,
+            "injected_total_kwh": r.injected_total_kwh, "du_id": r.du_id, "received_at": received_at,
+            "source": source[:200], "revision": 0, "minutes": getattr(r, "minutes", 15),
+            "flags": [f.code for f in flags_by_key.get((r.pod, r.start, r.meter), [])] or None,
+        } for r in chunk]
+        stmt = insert(table).values(values).on_conflict_do_nothing(index_elements=["pod", "start_utc", "meter"])
+        done = {(x.pod, x.start_utc, x.meter) for x in conn.execute(stmt.returning(table.c.pod, table.c.start_utc, table.c.meter))}
+        out.stored += len(done)
+        raced = [r for r in chunk if (r.pod, r.start, r.meter) not in done]
+        if raced:  # another writer stored them between our read and our insert: classify against its rows
+            for row in _existing(conn, raced, dt.timedelta(0)):
+                existing[(row.pod, row.start_utc, row.meter)] = row
+            classify(raced)
+    return out
+
+
+def _revise(conn: Connection, old, r, source: str, received_at: dt.datetime, flags) -> None:
+    """Keep ``old`` in measurement_revisions and overwrite the measurement with ``r`` (newest wins)."""
+    conn.execute(sa.insert(MeasurementRevision.__table__).values(
+        measurement_id=old.id, pod=old.pod, start_utc=old.start_utc, meter=old.meter,
+        withdrawn_kwh=old.withdrawn_kwh, injected_kwh=old.injected_kwh, withdrawn_total_kwh=old.withdrawn_total_kwh,
+        injected_total_kwh=old.injected_total_kwh, du_id=old.du_id, received_at=old.received_at, source=old.source,
+        revision=old.revision, superseded_at=received_at,
+    ))
+    t = Measurement.__table__
+    conn.execute(sa.update(t).where(t.c.id == old.id).values(
+        withdrawn_kwh=r.withdrawn_kwh, injected_kwh=r.injected_kwh, withdrawn_total_kwh=r.withdrawn_total_kwh,
+        injected_total_kwh=r.injected_total_kwh, du_id=r.du_id, received_at=received_at, source=source[:200],
+        revision=old.revision + 1, flags=[f.code for f in flags] if flags else None,
+    ))

@@ -1,0 +1,375 @@
+"""Parse, validate and emit UrbanDatasets of the chain-2 user-device profile (SCPS Information 2.0).
+
+Validation has two layers, both reporting every problem as ``(path, reason)`` with a JSON path such as
+``UrbanDataset.values.line[3].property[2].val``:
+
+1. the public SCPS UrbanDataset JSON Schema 2.0 (draft-07, shipped in ``condivisa/data``): structure,
+   no unknown keys, every ``val`` a string;
+2. the profile (:mod:`condivisa.edges.ud_profile`): a known dataset id, a readable ``timeZone``, every line
+   with a ``period`` of exactly 15 minutes on the quarter-hour grid, ``UserDeviceID`` and ``PODID``, energies
+   that are finite numbers >= 0 written with a ``.`` decimal point, converted to kWh from the declared unit.
+
+Timestamps in the document are local times of ``context.timeZone`` (a fixed offset); readings carry aware
+UTC datetimes, so the two 02:xx hours of the autumn DST night stay distinct. ``emit`` writes the offset in
+the template spelling (``UTC+1``/``UTC+2``); ``parse(emit(parse(doc))) == parse(doc)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from condivisa.edges import ud_profile as prof
+
+UTC = dt.timezone.utc
+ROME = ZoneInfo("Europe/Rome")
+QUARTER = dt.timedelta(minutes=15)
+SCHEMA_FILE = "urbandataset-schema-2.0.json"
+MAX_ID_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem in a document: where (JSON path) and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
+class UrbanDatasetError(ValueError):
+    """The document is not a valid UrbanDataset of the profile; ``errors`` lists every problem found."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = list(errors)
+        shown = "; ".join(str(e) for e in self.errors[:5])
+        more = f" (+{len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(shown + more)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One quarter hour of one POD as a user device reported it (energy in kWh, power in kW, UTC times)."""
+
+    pod: str
+    start: dt.datetime
+    withdrawn_kwh: float = 0.0
+    injected_kwh: float = 0.0
+    du_id: str | None = None
+    withdrawn_total_kwh: float | None = None
+    injected_total_kwh: float | None = None
+    withdrawn_kw: float | None = None
+    injected_kw: float | None = None
+    meter: str = "M1"
+    meter_id: str | None = None
+    line: int | None = field(default=None, compare=False)  # index of the line it came from
+
+    @property
+    def end(self) -> dt.datetime:
+        return self.start + QUARTER
+
+
+@dataclass(frozen=True)
+class ParsedDataset:
+    """An UrbanDataset reduced to what condivisa keeps; ``readings`` in line order."""
+
+    profile_id: str
+    producer_id: str
+    timestamp: dt.datetime  # aware
+    timezone: dt.timezone
+    readings: tuple[Reading, ...]
+    producer_scheme: str | None = None
+    language: str | None = None
+    latitude: float = 0.0
+    longitude: float = 0.0
+    ignored_properties: tuple[str, ...] = field(default=(), compare=False)
+
+
+# ---------------------------------------------------------------------------------------------- schema
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    import jsonschema
+
+    schema = json.loads(resources.files("condivisa.data").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+    return jsonschema.Draft7Validator(schema)
+
+
+def json_path(parts: Iterable[Any], root: str = "") -> str:
+    """``['UrbanDataset','values','line',3]`` -> ``UrbanDataset.values.line[3]``."""
+    out = root
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "$"
+
+
+def _schema_reason(err) -> str:
+    if err.validator == "enum" and err.validator_value == [False]:
+        return "key not allowed by the UrbanDataset schema"
+    if err.validator == "oneOf":
+        return "must have exactly one of the alternatives (e.g. 'val' or 'property'; 'dataType' or 'subProperties')"
+    if err.validator == "not":
+        return "'subProperties' cannot be combined with codeList/unitOfMeasure/measurementType"
+    msg = err.message
+    return msg if len(msg) <= 200 else msg[:197] + "..."
+
+
+def validate_schema(doc: Any, root: str = "") -> list[FieldError]:
+    """Errors of ``doc`` against the SCPS UrbanDataset JSON Schema 2.0 (``context.note`` is tolerated)."""
+    if not isinstance(doc, dict):  # the schema has no top-level "type": say it here
+        return [FieldError(root.rstrip(".") or "$", f"expected a JSON object with an 'UrbanDataset' key, got {type(doc).__name__}")]
+    if isinstance(doc, dict) and isinstance(doc.get("UrbanDataset"), dict):
+        ctx = doc["UrbanDataset"].get("context")
+        if isinstance(ctx, dict) and isinstance(ctx.get("note"), str):  # in the 2024 OpenAPI model, not the schema
+            doc = {**doc, "UrbanDataset": {**doc["UrbanDataset"], "context": {k: v for k, v in ctx.items() if k != "note"}}}
+    errors = sorted(_validator().iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
+    return [FieldError(json_path(e.absolute_path, root), _schema_reason(e)) for e in errors[:100]]
+
+
+# ---------------------------------------------------------------------------------------------- parse
+
+
+def parse_local_timestamp(text: Any, tz: dt.timezone) -> dt.datetime:
+    """``YYYY-MM-DDThh:mm:ss`` in the fixed offset ``tz`` -> aware UTC datetime (``ValueError`` otherwise)."""
+    if not isinstance(text, str) or not prof.TIMESTAMP_RE.match(text):
+        raise ValueError(f"{text!r} is not a timestamp YYYY-MM-DDThh:mm:ss")
+    return dt.datetime.strptime(text, prof.TIMESTAMP_FORMAT).replace(tzinfo=tz).astimezone(UTC)
+
+
+_DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _number(text: str) -> float:
+    s = text.strip()
+    if "," in s:
+        raise ValueError(f"{text!r}: the decimal separator must be '.'")
+    if not _DECIMAL_RE.match(s):
+        raise ValueError(f"{text!r} is not a number")
+    value = float(s)
+    if not math.isfinite(value):
+        raise ValueError(f"{text!r} is not a finite number")
+    return value
+
+
+def _unit_factors(spec: dict, profile: prof.Profile, root: str, errors: list[FieldError]) -> dict[str, float]:
+    factors: dict[str, float] = {}
+    known = profile.by_name()
+    defs = ((spec.get("properties") or {}).get("propertyDefinition")) or []
+    for i, d in enumerate(defs):
+        p = known.get(d.get("propertyName"))
+        if p is None or p.data_type != "double":
+            continue
+        try:
+            factors[p.name] = prof.unit_factor(d.get("unitOfMeasure"), p.unit)
+        except ValueError as exc:
+            errors.append(FieldError(f"{root}UrbanDataset.specification.properties.propertyDefinition[{i}].unitOfMeasure", str(exc)))
+    return factors
+
+
+def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float],
+                errors: list[FieldError], ignored: set[str]) -> Reading | None:
+    n0 = len(errors)
+    known = profile.by_name()
+    values: dict[str, Any] = {}
+    seen: set[str] = set()
+    for k, item in enumerate(line.get("property") or []):
+        ppath = f"{path}.property[{k}]"
+        name = item.get("name")
+        spec = known.get(name)
+        if spec is None:
+            ignored.add(str(name))
+            continue
+        if name in seen:
+            errors.append(FieldError(f"{ppath}.name", f"property {name!r} appears twice in the line"))
+            continue
+        seen.add(name)
+        if "val" not in item:
+            errors.append(FieldError(ppath, f"property {name!r} must have a 'val', not nested properties"))
+            continue
+        val = item["val"]
+        if spec.field is None:
+            continue
+        if spec.data_type == "string":
+            s = val.strip()
+            if not s or len(s) > MAX_ID_LENGTH or not s.isprintable():
+                errors.append(FieldError(f"{ppath}.val", f"{name} must be 1-{MAX_ID_LENGTH} printable characters, got {val[:80]!r}"))
+            else:
+                values[spec.field] = s
+            continue
+        try:
+            number = _number(val) * factors.get(name, 1.0)
+        except ValueError as exc:
+            errors.append(FieldError(f"{ppath}.val", f"{name}: {exc}" if "'" in str(exc) else f"{name}: {val!r} is not a number"))
+            continue
+        if number < 0:
+            errors.append(FieldError(f"{ppath}.val", f"{name} must be >= 0, got {val!r}"))
+            continue
+        values[spec.field] = number
+    for spec in profile.properties:
+        if spec.required and spec.name not in seen:
+            errors.append(FieldError(f"{path}.property", f"missing required property {spec.name!r}"))
+    period = line.get("period")
+    start = None
+    if not isinstance(period, dict):
+        errors.append(FieldError(f"{path}.period", "missing: every line needs a period (start_ts, end_ts)"))
+    else:
+        try:
+            start = parse_local_timestamp(period.get("start_ts"), tz)
+            end = parse_local_timestamp(period.get("end_ts"), tz)
+        except ValueError as exc:
+            errors.append(FieldError(f"{path}.period", str(exc)))
+        else:
+            if end - start != QUARTER:
+                minutes = (end - start).total_seconds() / 60
+                errors.append(FieldError(f"{path}.period", f"period is {minutes:g} minutes, expected 15"))
+            elif start.minute % 15 or start.second:
+                errors.append(FieldError(f"{path}.period.start_ts", f"{period['start_ts']!r} is not on the quarter-hour grid"))
+    if len(errors) > n0 or start is None:
+        return None
+    return Reading(meter=profile.meter, start=start, line=index, **values)
+
+
+def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
+    """Validate ``doc`` (the parsed JSON ``{"UrbanDataset": ...}``) and return its readings.
+
+    Raises :class:`UrbanDatasetError` listing every schema and profile error; ``root`` prefixes the
+    paths (``"dataset."`` for an SCPS ``/push`` body).
+    """
+    errors = validate_schema(doc, root)
+    if errors:
+        raise UrbanDatasetError(errors)
+    ud = doc["UrbanDataset"]
+    spec, ctx = ud["specification"], ud["context"]
+    profile = prof.PROFILES.get(spec["id"]["value"])
+    if profile is None:
+        raise UrbanDatasetError([FieldError(f"{root}UrbanDataset.specification.id.value",
+                                            f"{spec['id']['value']!r} is not one of {', '.join(prof.PROFILES)}")])
+    try:
+        tz = prof.parse_timezone(ctx["timeZone"])
+    except ValueError as exc:
+        raise UrbanDatasetError([FieldError(f"{root}UrbanDataset.context.timeZone", str(exc))]) from None
+    try:
+        timestamp = parse_local_timestamp(ctx["timestamp"], tz)
+    except ValueError as exc:
+        errors.append(FieldError(f"{root}UrbanDataset.context.timestamp", str(exc)))
+        timestamp = None
+    factors = _unit_factors(spec, profile, root, errors)
+    readings: list[Reading] = []
+    where: dict[tuple[str, dt.datetime], int] = {}
+    ignored: set[str] = set()
+    for i, line in enumerate(ud["values"]["line"]):
+        path = f"{root}UrbanDataset.values.line[{i}]"
+        r = _parse_line(line, i, path, profile, tz, factors, errors, ignored)
+        if r is None:
+            continue
+        key = (r.pod, r.start)
+        if key in where:
+            if readings[where[key]] != r:
+                errors.append(FieldError(path, f"POD {r.pod} at {r.start.isoformat()} already given with other values in line[{where[key]}]"))
+            continue
+        where[key] = len(readings)
+        readings.append(r)
+    if errors:
+        raise UrbanDatasetError(errors)
+    coords = ctx["coordinates"]
+    return ParsedDataset(
+        profile_id=profile.id, producer_id=ctx["producer"]["id"], producer_scheme=ctx["producer"].get("schemeID"),
+        timestamp=timestamp, timezone=tz, readings=tuple(readings), language=ctx.get("language"),
+        latitude=float(coords["latitude"]), longitude=float(coords["longitude"]), ignored_properties=tuple(sorted(ignored)),
+    )
+
+
+# ---------------------------------------------------------------------------------------------- emit
+
+
+def format_value(value: float) -> str:
+    """Shortest positional decimal that reads back to the same float, ``.`` separator (``0.061``, ``12.0``)."""
+    return np.format_float_positional(float(value), unique=True, trim="0")
+
+
+def _local(ts: dt.datetime, tz: dt.timezone) -> str:
+    return ts.astimezone(tz).strftime(prof.TIMESTAMP_FORMAT)
+
+
+def emit_urbandataset(parsed: ParsedDataset) -> dict:
+    """The ``{"UrbanDataset": ...}`` document of ``parsed`` (schema-valid; values as strings, kWh)."""
+    profile = prof.PROFILES[parsed.profile_id]
+    by_field = {p.field: p for p in profile.properties if p.field}
+    lines = []
+    used: set[str] = set()
+    for i, r in enumerate(parsed.readings):
+        props = []
+        for fld, spec in by_field.items():
+            value = getattr(r, fld, None)
+            if value is None:
+                continue
+            props.append({"name": spec.name, "val": value if spec.data_type == "string" else format_value(value)})
+            used.add(spec.name)
+        lines.append({"id": i + 1, "period": {"start_ts": _local(r.start, parsed.timezone), "end_ts": _local(r.end, parsed.timezone)},
+                      "property": props})
+    producer = {"id": parsed.producer_id}
+    if parsed.producer_scheme is not None:
+        producer["schemeID"] = parsed.producer_scheme
+    context = {"producer": producer, "timeZone": prof.format_timezone(parsed.timezone.utcoffset(None)),
+               "timestamp": _local(parsed.timestamp, parsed.timezone),
+               "coordinates": {"format": "WGS84-DD", "latitude": parsed.latitude, "longitude": parsed.longitude, "height": 0.0}}
+    if parsed.language is not None:
+        context["language"] = parsed.language
+    return {"UrbanDataset": {
+        "specification": {"version": "2.0", "id": {"value": profile.id, "schemeID": "SCPS"}, "name": profile.title,
+                          "uri": profile.uri, "properties": {"propertyDefinition": prof.property_definitions(profile, used)}},
+        "context": context,
+        "values": {"line": lines},
+    }}
+
+
+def _reading(obj: Any, meter: str) -> Reading:
+    if isinstance(obj, Reading):
+        return replace(obj, meter=meter)
+    get = obj.get if isinstance(obj, Mapping) else (lambda k, d=None: getattr(obj, k, d))
+    start = get("start")
+    if not isinstance(start, dt.datetime) or start.tzinfo is None:
+        raise ValueError(f"reading start must be a time-zone aware datetime, got {start!r}")
+    fields = {k: get(k) for k in ("withdrawn_total_kwh", "injected_total_kwh", "withdrawn_kw", "injected_kw", "meter_id")}
+    return Reading(pod=str(get("pod")), du_id=str(get("du_id")), start=start.astimezone(UTC),
+                   withdrawn_kwh=float(get("withdrawn_kwh", 0.0) or 0.0), injected_kwh=float(get("injected_kwh", 0.0) or 0.0),
+                   meter=meter, **{k: v for k, v in fields.items() if v is not None})
+
+
+def build_dataset(readings: Iterable[Any], *, producer_id: str, profile_id: str = prof.M1.id,
+                  timestamp: dt.datetime | None = None, timezone: dt.timezone | None = None) -> dict:
+    """A valid UrbanDataset document carrying ``readings`` (dicts or objects with ``du_id``, ``pod``, aware
+    ``start``, ``withdrawn_kwh``, ``injected_kwh`` and optionally ``withdrawn_total_kwh``/``injected_total_kwh``).
+
+    ``timezone`` defaults to Europe/Rome's offset at ``timestamp`` (default: now), i.e. ``UTC+1``/``UTC+2``;
+    every line is written in that one fixed offset.
+    """
+    profile = prof.PROFILES[profile_id]
+    rows = tuple(_reading(r, profile.meter) for r in readings)
+    if not rows:
+        raise ValueError("an UrbanDataset needs at least one reading")
+    timestamp = (timestamp or dt.datetime.now(UTC)).replace(microsecond=0)
+    if timestamp.tzinfo is None:
+        raise ValueError("timestamp must be time-zone aware")
+    tz = timezone or dt.timezone(timestamp.astimezone(ROME).utcoffset())
+    parsed = ParsedDataset(profile_id=profile.id, producer_id=producer_id, timestamp=timestamp.astimezone(UTC),
+                           timezone=tz, readings=rows, language="IT")
+    return emit_urbandataset(parsed)
+
+
+def build_m1_dataset(readings: Iterable[Any], *, producer_id: str, **kwargs: Any) -> dict:
+    """:func:`build_dataset` for ``M1ElectricUserDevice-2.0`` (the exchange meter at a member's POD)."""
+    return build_dataset(readings, producer_id=producer_id, profile_id=prof.M1.id, **kwargs)

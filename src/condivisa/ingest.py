@@ -1,0 +1,191 @@
+"""``ingest_payload``: the one path every transport (MQTT, REST, SCPS gateway, files) calls.
+
+One payload = one message = one transaction. Steps:
+
+1. decode: gzip (magic ``1f 8b``) is inflated; at most :data:`MAX_PAYLOAD_BYTES` before and after; UTF-8 JSON
+   (a BOM is tolerated; ``NaN``/``Infinity`` are not JSON and are refused);
+2. unwrap: a bare ``{"UrbanDataset": ...}`` or an SCPS ``/push`` body ``{"resource_id", "dataset"}``;
+3. parse and validate (:mod:`condivisa.edges.urbandataset`: schema, profile, units, time zone, 15-minute grid);
+4. plausibility: no quarter hour ending more than :data:`FUTURE_TOLERANCE` after reception or starting before
+   :data:`EARLIEST_START`; every POD registered (:meth:`Store.register_devices`);
+5. store (:meth:`Store.ingest_records`): new quarter hours stored, identical ones counted as duplicates,
+   changed ones revised (newest wins, old kept); cross-checks **flag** but never drop.
+
+The message is accepted or rejected as a whole: any error rejects it, nothing of it is stored, and the raw
+bytes go to the dead-letter table with every reason. Input problems never raise; database problems do
+(so a transport does not acknowledge what was not committed).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from condivisa.edges.store import Store
+from condivisa.edges.store.checks import Flag
+from condivisa.edges.urbandataset import FieldError, ParsedDataset, UrbanDatasetError, parse_urbandataset
+
+UTC = dt.timezone.utc
+#: Largest payload accepted, compressed or inflated.
+MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+#: A quarter hour may end at most this long after the message was received (device clocks drift).
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+#: No chain-2 reading can be older than this (the second-generation meters' roll-out began in 2017).
+EARLIEST_START = dt.datetime(2015, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why (part of) a payload was refused: ``path`` is a JSON path (``$`` for the whole payload)."""
+
+    path: str
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "reason": self.reason}
+
+
+@dataclass
+class IngestResult:
+    """What :func:`ingest_payload` did. ``accepted`` is True when the message was stored (fully)."""
+
+    accepted: bool
+    stored: int = 0
+    duplicates: int = 0
+    revised: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    dead_letter_id: int | None = None
+    readings: int = 0
+    dataset_id: str | None = None
+    producer_id: str | None = None
+    resource_id: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "accepted": self.accepted, "stored": self.stored, "duplicates": self.duplicates, "revised": self.revised,
+            "rejected": [r.to_dict() for r in self.rejected], "flags": [f.to_dict() for f in self.flags],
+            "dead_letter_id": self.dead_letter_id, "readings": self.readings, "dataset_id": self.dataset_id,
+            "producer_id": self.producer_id, "resource_id": self.resource_id,
+        }
+
+
+class PayloadError(ValueError):
+    """The payload cannot be read as an UrbanDataset message."""
+
+    def __init__(self, errors: list[FieldError]):
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+def _clean(text: str, limit: int = 500) -> str:
+    """Printable, bounded text for reasons/paths (they are stored and echoed back to devices)."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _inflate(raw: bytes) -> bytes:
+    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        out = d.decompress(raw, MAX_PAYLOAD_BYTES + 1)
+    except zlib.error as exc:
+        raise PayloadError([FieldError("$", f"gzip data is corrupt: {exc}")]) from None
+    if len(out) > MAX_PAYLOAD_BYTES or d.unconsumed_tail:
+        raise PayloadError([FieldError("$", f"inflated payload exceeds {MAX_PAYLOAD_BYTES} bytes")])
+    return out
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_payload(raw: bytes | bytearray | memoryview | str) -> tuple[Any, str, str | None]:
+    """``(document, path_root, resource_id)`` of a payload: the UrbanDataset document, ``""`` or ``"dataset."``
+    as prefix of error paths, and the SCPS ``resource_id`` if the payload was a ``/push`` body."""
+    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise PayloadError([FieldError("$", f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")])
+    if data[:2] == b"\x1f\x8b":
+        data = _inflate(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PayloadError([FieldError("$", f"not UTF-8 text (byte {exc.start})")]) from None
+    try:
+        doc = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise PayloadError([FieldError("$", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
+    except (ValueError, RecursionError) as exc:
+        raise PayloadError([FieldError("$", f"invalid JSON: {type(exc).__name__}: {_clean(exc, 200)}")]) from None
+    if isinstance(doc, dict) and "dataset" in doc and "UrbanDataset" not in doc:
+        extra = sorted(set(doc) - {"resource_id", "dataset"})
+        errors = [FieldError(_clean(k, 100), "key not allowed in an SCPS /push body (resource_id, dataset)") for k in extra]
+        resource_id = doc.get("resource_id")
+        if resource_id is not None and not isinstance(resource_id, str):
+            errors.append(FieldError("resource_id", "must be a string"))
+        dataset = doc["dataset"]
+        if isinstance(dataset, str):  # some clients send the dataset JSON-encoded once more
+            try:
+                dataset = json.loads(dataset, parse_constant=_reject_constant)
+            except (ValueError, RecursionError):
+                errors.append(FieldError("dataset", "a string that is not a JSON UrbanDataset"))
+        if errors:
+            raise PayloadError(errors)
+        return dataset, "dataset.", resource_id if isinstance(resource_id, str) else None
+    return doc, "", None
+
+
+def _plausibility(parsed: ParsedDataset, root: str, received_at: dt.datetime) -> list[FieldError]:
+    errors = []
+    for r in parsed.readings:
+        where = f"{root}UrbanDataset.values.line[{r.line}].period"
+        if r.end > received_at + FUTURE_TOLERANCE:
+            errors.append(FieldError(where, f"quarter hour {r.start.isoformat()} ends after the message was received "
+                                            f"({received_at.replace(microsecond=0).isoformat()}): a future reading"))
+        elif r.start < EARLIEST_START:
+            errors.append(FieldError(where, f"quarter hour {r.start.isoformat()} is before {EARLIEST_START.date()}"))
+    return errors
+
+
+def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | None = None,
+                   received_at: dt.datetime | None = None) -> IngestResult:
+    """Parse, validate, cross-check and store one UrbanDataset message (see the module docstring).
+
+    ``source`` says where it came from (e.g. ``mqtt:condivisa/cer1/du/DU-0001/up``, ``rest:1.2.3.4``);
+    ``device_id`` is the DU the transport authenticated, if any (a line read by another DU is flagged).
+    Returns an :class:`IngestResult` for any input; raises only if the database fails.
+    """
+    received_at = received_at or dt.datetime.now(UTC)
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    result = IngestResult(accepted=False)
+    errors: list[FieldError] = []
+    parsed = None
+    try:
+        doc, root, result.resource_id = decode_payload(raw_bytes)
+        parsed = parse_urbandataset(doc, root=root)
+        result.dataset_id, result.producer_id = parsed.profile_id, parsed.producer_id
+        result.readings = len(parsed.readings)
+        errors = _plausibility(parsed, root, received_at)
+    except (PayloadError, UrbanDatasetError) as exc:
+        errors = exc.errors
+    except (ValueError, TypeError, OverflowError, RecursionError, KeyError, AttributeError) as exc:  # safety net
+        errors = [FieldError("$", f"unreadable payload ({type(exc).__name__}: {_clean(exc, 200)})")]
+    if not errors and parsed is not None:
+        out = store.ingest_records(parsed.readings, source=source, received_at=received_at, device_id=device_id)
+        if out.unknown_pods:
+            unknown = set(out.unknown_pods)
+            errors = [FieldError(f"{root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community")
+                      for r in parsed.readings if r.pod in unknown]
+        else:
+            result.accepted = True
+            result.stored, result.duplicates, result.revised, result.flags = out.stored, out.duplicates, out.revised, out.flags
+            return result
+    result.rejected = [Rejection(_clean(e.path, 300), _clean(e.reason)) for e in errors]
+    result.dead_letter_id = store.add_dead_letter(raw_bytes, [r.to_dict() for r in result.rejected], source=_clean(source, 200),
+                                                  device_id=_clean(device_id, 64) if device_id else None, received_at=received_at)
+    return result
