@@ -1,0 +1,113 @@
+"""SCPS Communication 2.0 UrbanDatasetGateway: login, push, reads rebuilt from the store, codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from condivisa.domain import load_community
+from condivisa.edges.rest import create_app
+from condivisa.edges.store import Store
+from condivisa.edges.urbandataset import build_m1_dataset, parse_urbandataset
+from condivisa.settings import Settings
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 Europe/Rome (UTC+2)
+Q = dt.timedelta(minutes=15)
+GW = "/UrbanDatasetGateway"
+
+
+def dataset(k0: int = 0) -> dict:
+    rows = [{"du_id": du, "pod": pod, "start": T0 + k * Q, "withdrawn_kwh": 0.1 * (k + 1), "injected_kwh": 0.0}
+            for du, pod in (("DU-0001", "IT001E00000001"), ("DU-0002", "IT001E00000002")) for k in (k0, k0 + 1)]
+    return build_m1_dataset(rows, producer_id="SolutionX-1")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def gw(request, example_community_path):
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+    store = Store(url)
+    store.upgrade()
+    community = load_community(example_community_path)
+    store.register_devices(community)
+    app = create_app(Settings(database_url=url, gateway_users={"scps": "s3cret"}), store=store, community=community)
+    with TestClient(app) as c:
+        yield c
+    store.close()
+
+
+def login(c: TestClient) -> dict:
+    r = c.post(f"{GW}/login", json={"username": "scps", "password": "s3cret"})
+    assert r.status_code == 200 and r.json()["code"] == "00"
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_test_needs_no_login(gw):
+    assert gw.get(f"{GW}/test").json() == {"code": "00", "message": "Successful"}
+    assert gw.post(f"{GW}/test").json()["code"] == "00"
+
+
+def test_login_wrong_password_and_missing_token(gw):
+    r = gw.post(f"{GW}/login", json={"username": "scps", "password": "nope"})
+    assert r.status_code == 401 and r.json()["code"] == "01"
+    r = gw.post(f"{GW}/isAlive")
+    assert r.status_code == 401 and r.json()["code"] == "01"
+    r = gw.post(f"{GW}/login", json={"username": "scps"})
+    assert r.json()["code"] == "02" and "password" in r.json()["detail"]
+
+
+def test_is_alive_and_logout(gw):
+    h = login(gw)
+    assert gw.post(f"{GW}/isAlive", headers=h).json() == {"code": "00", "message": "Successful", "username": "scps"}
+    assert gw.post(f"{GW}/logout", headers=h).json()["code"] == "00"
+    assert gw.post(f"{GW}/isAlive", headers=h).status_code == 401  # token revoked
+
+
+def test_push_then_duplicate_then_invalid(gw):
+    h = login(gw)
+    body = {"resource_id": "SCP-1_SolutionX-1_M1ElectricUserDevice-2.0_20250601000000", "dataset": dataset()}
+    r = gw.post(f"{GW}/push", json=body, headers=h).json()
+    assert r["code"] == "00" and "stored 4" in r["detail"]
+    r = gw.post(f"{GW}/push", json=body, headers=h).json()
+    assert r["code"] == "00" and "stored 0, duplicates 4" in r["detail"]
+    bad = json.loads(json.dumps(body))
+    bad["dataset"]["UrbanDataset"]["values"]["line"][0]["property"][0]["val"] = 7  # val must be a string
+    r = gw.post(f"{GW}/push", json=bad, headers=h).json()
+    assert r["code"] == "02" and "line[0]" in r["detail"]
+    assert gw.post(f"{GW}/push", json=body).status_code == 401
+
+
+def test_reads_rebuild_the_stored_dataset(gw):
+    h = login(gw)
+    gw.post(f"{GW}/push", json={"resource_id": "r", "dataset": dataset()}, headers=h)
+    # searching [10:00, 10:30) Rome civil time returns one M1 dataset with the 4 lines pushed
+    r = gw.post(f"{GW}/searchingRequest", headers=h, json={
+        "resource_id": "any", "period_start": "2025-06-01T10:00:00", "period_end": "2025-06-01T10:30:00"}).json()
+    assert r["code"] == "03" and len(r["dataset"]) == 1
+    parsed = parse_urbandataset(r["dataset"][0])
+    assert sorted((x.pod, x.start, round(x.withdrawn_kwh, 6)) for x in parsed.readings) == sorted(
+        (pod, T0 + k * Q, round(0.1 * (k + 1), 6)) for pod in ("IT001E00000001", "IT001E00000002") for k in (0, 1))
+    # a POD as resource_id narrows to that POD; specificRequest takes the quarter hour at 10:15
+    r = gw.post(f"{GW}/specificRequest", headers=h, json={"resource_id": "IT001E00000002", "timestamp": "2025-06-01T10:15:00"}).json()
+    lines = parse_urbandataset(r["dataset"]).readings
+    assert [(x.pod, round(x.withdrawn_kwh, 6)) for x in lines] == [("IT001E00000002", 0.2)]
+    # by property: only DU-0001's lines
+    r = gw.post(f"{GW}/searchingByPropertyRequest", headers=h, json={
+        "resource_id": "any", "property_name": "UserDeviceID", "property_value": "DU-0001",
+        "period_start": "2025-06-01T00:00:00", "period_end": "2025-06-02T00:00:00"}).json()
+    assert {x.du_id for x in parse_urbandataset(r["dataset"][0]).readings} == {"DU-0001"}
+
+
+def test_no_data_bad_period_and_delete(gw):
+    h = login(gw)
+    r = gw.post(f"{GW}/basicRequest", headers=h, json={"resource_id": "x"}).json()
+    assert r["code"] == "04"
+    r = gw.post(f"{GW}/searchingRequest", headers=h, json={
+        "resource_id": "x", "period_start": "2025-06-02T00:00:00", "period_end": "2025-06-01T00:00:00"}).json()
+    assert r["code"] == "02"
+    r = gw.post(f"{GW}/specificRequest", headers=h, json={"resource_id": "x", "timestamp": "not a time"}).json()
+    assert r["code"] == "02"
+    assert gw.post(f"{GW}/delete", headers=h, json={"resource_id": "x", "timestamp": "2025-06-01T10:00:00"}).json()["code"] == "06"
