@@ -45,11 +45,13 @@ def interval_minutes(start_ns: np.ndarray) -> int:
 
 def point_codes(pod_column: pd.Series, pods: tuple[str, ...]) -> np.ndarray:
     """Index of each row's POD in ``pods``; raise naming the first POD not in the community."""
-    if isinstance(pod_column.dtype, pd.CategoricalDtype):
-        cat = pod_column.cat.set_categories(list(pods))
-        codes = np.asarray(cat.cat.codes, dtype=np.int64)
+    index = pd.Index(list(pods))
+    if isinstance(pod_column.dtype, pd.CategoricalDtype):  # map the few categories, then the codes
+        mapping = np.append(index.get_indexer(pod_column.cat.categories), -1)
+        cat_codes = np.asarray(pod_column.cat.codes, dtype=np.int64)
+        codes = mapping[cat_codes]  # code -1 (a missing POD) picks the appended -1
     else:
-        codes = np.asarray(pd.Categorical(pod_column, categories=list(pods)).codes, dtype=np.int64)
+        codes = np.asarray(index.get_indexer(pod_column), dtype=np.int64)
     bad = np.flatnonzero(codes < 0)
     if bad.size:
         first = bad[0]
