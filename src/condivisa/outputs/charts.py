@@ -99,7 +99,7 @@ def monthly_trend_figure(months: Iterable[Mapping], lang: str = "it", title: str
     fig.update_layout(barmode="group", bargap=0.3)
     fig.update_yaxes(title_text="kWh", row=1, col=1)
     fig.update_yaxes(title_text="€", row=2, col=1)
-    fig.update_xaxes(title_text=t("month"), row=2, col=1)
+    fig.update_xaxes(title_text=t("month"))
     return _layout(fig, title or t("trend"), height=520)
 
 

@@ -52,21 +52,27 @@ def result_totals(result: Mapping) -> dict:
     return dict(totals)
 
 
-def _default_settle(community, measurements, prices):
-    from condivisa.engines.settlement import settle
+def engine_settle(fill: str | None = None) -> Callable[..., dict]:
+    """``settle(community, measurements, prices, fill=fill).to_dict()`` of the settlement engine."""
 
-    return settle(community, measurements, prices).to_dict()
+    def run(community, measurements, prices):
+        from condivisa.engines.settlement import settle
+
+        return settle(community, measurements, prices, fill=fill).to_dict()
+
+    return run
 
 
 class SettledMonths:
     """Per-month settlement results and hourly flows of one community.
 
     ``settle_fn(community, measurements, prices) -> dict`` defaults to the settlement engine's
-    ``settle(...).to_dict()``.
+    ``settle(..., fill=fill).to_dict()``; ``fill=None`` makes a month with missing intervals an error
+    (the engine's rule), ``"zero"``/``"interpolate"`` fill them explicitly (the gaps stay in ``data_quality``).
     """
 
     def __init__(self, community: Community, measurements: pd.DataFrame, prices: pd.Series,
-                 settle_fn: Callable[..., dict] | None = None) -> None:
+                 settle_fn: Callable[..., dict] | None = None, fill: str | None = None) -> None:
         self.community = community
         m = measurements.copy()
         if not m.empty:
@@ -75,7 +81,7 @@ class SettledMonths:
                 raise ValueError("measurements 'start' must be time-zone aware")
         self.measurements = m
         self.prices = prices
-        self._settle = settle_fn or _default_settle
+        self._settle = settle_fn or engine_settle(fill)
         self.result = lru_cache(maxsize=64)(self._result)  # type: ignore[method-assign]
         self._flows = lru_cache(maxsize=256)(self._flows_uncached)
 
@@ -129,8 +135,8 @@ class SettledMonths:
             e = self.member_entry(month, member_id)
             f = self.flows(month, member_id)
             out.append({"month": month, **{k: float(e.get(k, 0.0) or 0.0) for k in MONEY_KEYS},
-                        "withdrawn_kwh": float(f["member_withdrawn_kwh"].sum()),
-                        "shared_kwh": float(f["member_shared_kwh"].sum())})
+                        "withdrawn_kwh": float(e.get("withdrawn_kwh", f["member_withdrawn_kwh"].sum())),
+                        "shared_kwh": float(e.get("shared_kwh", f["member_shared_kwh"].sum()))})
         return out
 
     def community_months(self, year: int | None = None) -> list[dict]:
@@ -147,3 +153,14 @@ class SettledMonths:
 def sum_money(rows: list[dict]) -> dict[str, float]:
     """Column sums of the money keys of ``rows`` (rounded to the cent)."""
     return {k: round(sum(float(r.get(k, 0.0) or 0.0) for r in rows), 2) for k in MONEY_KEYS}
+
+
+def flat_prices(measurements: pd.DataFrame, price_eur_per_mwh: float) -> pd.Series:
+    """A flat hourly zonal price over the hours the measurements span (for when no price file is loaded;
+    the dashboard says so). Indexed by hour start, Europe/Rome."""
+    if measurements.empty:
+        index = pd.DatetimeIndex([], tz=ROME)
+    else:
+        start = pd.to_datetime(measurements["start"]).dt.tz_convert("UTC")
+        index = pd.date_range(start.min().floor("h"), start.max().floor("h"), freq="h").tz_convert(ROME)
+    return pd.Series(float(price_eur_per_mwh), index=index, name="zonal_price_eur_per_mwh")

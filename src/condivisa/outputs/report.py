@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 import os
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -87,8 +88,11 @@ def member_context(book: SettledMonths, member_id: str, month: str, lang: str = 
     member = book.community.member(member_id)
     flows = book.flows(month, member_id)
     day = _last_day(flows)
-    k = kpis(flows)
     entry = book.member_entry(month, member_id)
+    k = kpis(flows)
+    if "withdrawn_kwh" in entry and "shared_kwh" in entry:  # show the engine's figures (same formula, rounded)
+        mw, ms = float(entry["withdrawn_kwh"]), float(entry["shared_kwh"])
+        k = replace(k, member_withdrawn_kwh=mw, member_shared_kwh=ms, member_share_pct=100 * ms / mw if mw > 0 else float("nan"))
     year = int(month[:4])
     trend = book.member_months(member_id, year)
     spare_profile = typical_day_kwh(flows["spare_kwh"], days=7) if not flows.empty else None

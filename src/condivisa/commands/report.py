@@ -1,0 +1,141 @@
+"""``condivisa report community|member``: the monthly community report and a member's statement as HTML,
+PDF (or CSV for a statement), from CSV files or from the platform's database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from condivisa.outputs.i18n import LANGUAGES
+
+
+class Format(StrEnum):
+    html = "html"
+    pdf = "pdf"
+    csv = "csv"
+
+
+class Lang(StrEnum):
+    it = "it"
+    en = "en"
+
+
+def load_book(config: Path, measurements: Path | None, prices: Path | None, database: str | None,
+              fill: str | None = None, assumed_price_eur_per_mwh: float | None = None):
+    """A :class:`~condivisa.outputs.monthly.SettledMonths` from ``community.yaml`` plus either a measurements CSV
+    or the store at ``database``; prices from a CSV (or, only when asked, a flat assumed price)."""
+    from condivisa.domain import load_community
+    from condivisa.edges.csv_io import read_measurements, read_prices
+    from condivisa.outputs.monthly import SettledMonths, flat_prices
+
+    community = load_community(config)
+    if (measurements is None) == (database is None):
+        raise typer.BadParameter("give exactly one of --measurements FILE or --database URL")
+    if measurements is not None:
+        frame = read_measurements(measurements, known_pods=community.all_pods)
+    else:
+        from condivisa.edges.store import Store
+
+        frame = Store(database).measurements_frame(pods=sorted(community.all_pods))
+    if prices is not None:
+        price_series = read_prices(prices)
+    elif assumed_price_eur_per_mwh is not None:
+        price_series = flat_prices(frame, assumed_price_eur_per_mwh)
+    else:
+        raise typer.BadParameter("give --prices FILE (hourly zonal prices) or --assume-price EUR_PER_MWH")
+    return SettledMonths(community, frame, price_series, fill=fill)
+
+
+def _out_path(out: Path | None, stem: str, fmt: Format) -> Path:
+    path = out or Path(f"{stem}.{fmt.value}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="community.yaml", exists=True, dir_okay=False)]
+MeasOpt = Annotated[Path | None, typer.Option("--measurements", "-m", help="measurements CSV (pod,start,withdrawn_kwh,injected_kwh)", exists=True, dir_okay=False)]
+DbOpt = Annotated[str | None, typer.Option("--database", help="read measurements from the store at this SQLAlchemy URL")]
+PricesOpt = Annotated[Path | None, typer.Option("--prices", "-p", help="hourly zonal prices CSV (start,zonal_price_eur_per_mwh)", exists=True, dir_okay=False)]
+AssumeOpt = Annotated[float | None, typer.Option("--assume-price", help="no price file: assume this flat zonal price, €/MWh")]
+MonthOpt = Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: the latest month with data)")]
+FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="html, pdf (or csv for a member statement)")]
+LangOpt = Annotated[Lang, typer.Option("--lang", help="language: it or en")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="output file (default: ./report-<month>.<format>)")]
+FillOpt = Annotated[str | None, typer.Option("--fill", help="missing quarter hours: zero or interpolate (default: error)")]
+
+
+def _month(book, month: str | None) -> str:
+    if month is None:
+        if not book.months:
+            raise typer.BadParameter("no measurements: nothing to report")
+        return book.latest_month
+    try:
+        dt.date.fromisoformat(month + "-01")
+    except ValueError:
+        raise typer.BadParameter(f"--month {month!r}: expected YYYY-MM") from None
+    return month
+
+
+def _write(path: Path, html: str, fmt: Format) -> None:
+    from condivisa.outputs.report import html_to_pdf
+
+    if fmt is Format.pdf:
+        path.write_bytes(html_to_pdf(html))
+    else:
+        path.write_text(html, encoding="utf-8")
+
+
+def _fail(exc: Exception) -> None:
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    report_app = typer.Typer(help="Monthly community report and member statements (HTML, PDF, CSV).", no_args_is_help=True)
+
+    @report_app.command("community")
+    def community_cmd(config: ConfigOpt, measurements: MeasOpt = None, database: DbOpt = None, prices: PricesOpt = None,
+                      assume_price: AssumeOpt = None, month: MonthOpt = None, fmt: FmtOpt = Format.html,
+                      lang: LangOpt = Lang.it, out: OutOpt = None, fill: FillOpt = None) -> None:
+        """The community's monthly report: KPIs, settlement and allocation per member, charts."""
+        from condivisa.outputs.report import community_report_html
+
+        if fmt is Format.csv:
+            raise typer.BadParameter("the community report is html or pdf (the settlement CSV: condivisa settle --format csv)")
+        try:
+            book = load_book(config, measurements, prices, database, fill, assume_price)
+            m = _month(book, month)
+            path = _out_path(out, f"report-{m}", fmt)
+            _write(path, community_report_html(book, m, lang.value), fmt)
+        except (ValueError, RuntimeError, KeyError) as exc:
+            _fail(exc)
+        typer.echo(f"wrote {path}")
+
+    @report_app.command("member")
+    def member_cmd(member_id: Annotated[str, typer.Argument(help="the member's id in community.yaml")],
+                   config: ConfigOpt, measurements: MeasOpt = None, database: DbOpt = None, prices: PricesOpt = None,
+                   assume_price: AssumeOpt = None, month: MonthOpt = None, fmt: FmtOpt = Format.html,
+                   lang: LangOpt = Lang.it, out: OutOpt = None, fill: FillOpt = None) -> None:
+        """A member's monthly statement: money of the month and year, shared energy, charts, best hours."""
+        from condivisa.outputs.report import member_statement_csv, member_statement_html
+
+        try:
+            book = load_book(config, measurements, prices, database, fill, assume_price)
+            m = _month(book, month)
+            path = _out_path(out, f"statement-{member_id}-{m}", fmt)
+            if fmt is Format.csv:
+                path.write_text(member_statement_csv(book, member_id, m), encoding="utf-8")
+            else:
+                _write(path, member_statement_html(book, member_id, m, lang.value), fmt)
+        except (ValueError, RuntimeError, KeyError) as exc:
+            _fail(exc)
+        typer.echo(f"wrote {path}")
+
+    app.add_typer(report_app, name="report")
+
+
+assert set(LANGUAGES) == {lang.value for lang in Lang}
