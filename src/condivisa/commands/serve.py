@@ -1,0 +1,132 @@
+"""``condivisa serve``: the platform in one process — HTTP API (uvicorn) + MQTT ingest worker + embedded broker.
+
+Shutdown (Ctrl-C / SIGINT / SIGTERM): uvicorn stops taking requests and finishes the running ones; then the
+MQTT worker stops taking messages, stores and acknowledges those already received (``--drain`` seconds at
+most; any left are not acknowledged and the broker resends them at the next start), and the embedded broker
+stops last.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _settings(**kw: Any):
+    from condivisa.settings import SettingsError, load_settings
+
+    try:
+        return load_settings(kw.pop("settings_file"), **kw)
+    except SettingsError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def serve(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="community.yaml; its DUs and PODs are registered")] = None,
+    settings_file: Annotated[Path | None, typer.Option("--settings", help="settings file (TOML or YAML); env CONDIVISA_* override it")] = None,
+    database: Annotated[str | None, typer.Option("--database", help="SQLAlchemy URL (default: env, else sqlite:///./var/condivisa.db)")] = None,
+    mqtt_url: Annotated[str | None, typer.Option("--mqtt-url", help="external broker mqtt://HOST:PORT; default: start the embedded one")] = None,
+    host: Annotated[str | None, typer.Option("--host", help="HTTP address (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="HTTP port (default 8000)")] = None,
+    community: Annotated[str | None, typer.Option("--community", help="community level of the MQTT topics")] = None,
+    api: Annotated[bool, typer.Option("--api/--no-api", help="serve the HTTP API")] = True,
+    mqtt: Annotated[bool, typer.Option("--mqtt/--no-mqtt", help="run the MQTT ingest worker (and the embedded broker)")] = True,
+    drain_s: Annotated[float, typer.Option("--drain", help="seconds to finish in-flight MQTT messages at shutdown")] = 10.0,
+    log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")] = "info",
+) -> None:
+    """Run the platform: API + MQTT ingest (+ embedded MQTT broker unless a broker URL is set)."""
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("amqtt", "transitions", "alembic"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    settings = _settings(settings_file=settings_file, community_file=config, database_url=database, mqtt_url=mqtt_url,
+                         http_host=host, http_port=port, community=community)
+    from condivisa.domain import ConfigError, load_community
+    from condivisa.edges.rest import create_app, open_store
+
+    try:
+        community_obj = load_community(settings.community_file) if settings.community_file else None
+    except ConfigError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    store = open_store(settings)
+    if community_obj is not None:
+        counts = store.register_devices(community_obj)
+        console.print(f"community [bold]{community_obj.name}[/]: {counts['pods']} PODs, {counts['devices']} DUs registered")
+    console.print(f"store: {store!r}")
+
+    broker = worker = None
+    try:
+        if mqtt:
+            broker, worker = _start_mqtt(settings, store)
+        if api:
+            _run_http(create_app(settings, store=store, community=community_obj, mqtt_worker=worker), settings, log_level)
+        else:
+            _wait_for_signal()
+    finally:
+        if worker is not None:
+            console.print(f"stopping MQTT worker (draining up to {drain_s:g} s) …")
+            worker.stop(drain_timeout_s=drain_s)
+            console.print(f"MQTT worker: {worker.stats.as_dict()}")
+        if broker is not None:
+            broker.stop()
+        store.close()
+        console.print("stopped.")
+
+
+def _start_mqtt(settings: Any, store: Any):
+    from condivisa.edges.mqtt import worker_from_settings
+
+    broker = None
+    if settings.embedded_broker:
+        from condivisa.edges.broker import EmbeddedBroker
+
+        try:
+            broker = EmbeddedBroker(settings.mqtt_embedded_host, settings.mqtt_embedded_port,
+                                    session_expiry_s=settings.mqtt_session_expiry_s).start()
+        except RuntimeError as exc:
+            console.print(f"[red]error:[/] {exc} (set CONDIVISA_MQTT_EMBEDDED_PORT or CONDIVISA_MQTT_URL)")
+            raise typer.Exit(1) from None
+        settings = settings.model_copy(update={"mqtt_embedded_port": broker.port})
+        console.print(f"embedded MQTT broker (amqtt, MQTT 3.1.1): [bold]{broker.url}[/]")
+    worker = worker_from_settings(settings, store).start()
+    filters = ", ".join(worker.layout.uplink_filters())
+    if worker.wait_connected(10):
+        console.print(f"MQTT worker connected to {worker.host}:{worker.port} "
+                      f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {filters}")
+    else:
+        console.print(f"[yellow]MQTT broker {worker.host}:{worker.port} not reachable yet; retrying in the background[/]")
+    return broker, worker
+
+
+def _run_http(app: Any, settings: Any, log_level: str) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level=log_level.lower(),
+                            timeout_graceful_shutdown=10)
+    console.print(f"HTTP API on [bold]http://{settings.http_host}:{settings.http_port}[/] (docs: /docs) — Ctrl-C to stop")
+    uvicorn.Server(config).run()  # handles SIGINT/SIGTERM: stops accepting, finishes running requests, returns
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    previous = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGINT, signal.SIGTERM)}
+    console.print("running without HTTP API — Ctrl-C to stop")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
