@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     http_host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     http_port: int = Field(8000, ge=0, le=65535, description="port of the HTTP API")
     community_file: Path | None = Field(None, description="community.yaml: DUs are registered from it at start")
+    prices_file: Path | None = Field(None, description="hourly zonal prices CSV (start,zonal_price_eur_per_mwh) for the dashboard")
+    case_summary_file: Path | None = Field(None, description="summary.json of `condivisa case run`, shown to the referente")
     gateway_users: dict[str, str] = Field(
         default_factory=dict, description="SCPS gateway logins (username -> password) until condivisa.auth manages them"
     )
