@@ -1,0 +1,141 @@
+"""MQTT ingest against the real Mosquitto (MQTT 5) and the embedded amqtt broker (MQTT 3.1.1):
+publish -> stored; duplicate -> not stored twice; invalid -> dead letter + error on the ack topic;
+a gateway message with several DUs; downlink commands; graceful stop drains what was received."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from condivisa.domain import load_community
+from condivisa.edges.broker import EmbeddedBroker
+from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id
+from condivisa.edges.store import Store
+from mqtt_helpers import Listener, Publisher, one_reading, wait_until
+
+
+@pytest.fixture(params=["embedded", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+def broker(request):
+    """(host, port, mqtt5, community slug) of a running broker."""
+    if request.param == "embedded":
+        with EmbeddedBroker(port=0) as b:
+            yield b.host, b.port, False, f"emb-{uuid.uuid4().hex[:8]}"
+    else:
+        host, port, prefix = request.getfixturevalue("mosquitto")
+        yield host, port, True, prefix
+
+
+@pytest.fixture
+def store(sqlite_url, example_community_path):
+    s = Store(sqlite_url)
+    s.upgrade()
+    s.register_devices(load_community(example_community_path))
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def rig(broker, store):
+    host, port, mqtt5, community = broker
+    layout = TopicLayout(community)
+    worker = IngestWorker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=mqtt5,
+                          session_expiry_s=60).start()
+    assert worker.wait_connected(10)
+    listener = Listener(host, port, f"condivisa/{community}/+/+/ack")
+    pub = Publisher(host, port)
+    yield worker, layout, listener, pub, store
+    pub.close()
+    listener.close()
+    worker.stop(drain_timeout_s=5)
+
+
+def test_publish_is_stored_and_acknowledged(rig):
+    worker, layout, listener, pub, store = rig
+    raw = one_reading(0)
+    pub.publish(layout.up("DU-0001"), raw)
+    assert wait_until(lambda: len(listener.snapshot()) == 1)
+    topic, ack = listener.snapshot()[0]
+    assert topic == layout.ack("DU-0001")
+    assert (ack["accepted"], ack["stored"], ack["duplicates"], ack["payload_id"]) == (True, 1, 0, payload_id(raw))
+    frame = store.measurements_frame(pods=["IT001E00000001"])
+    assert list(frame["withdrawn_kwh"]) == [0.25]
+    assert worker.stats.acked == 1
+
+
+def test_duplicate_is_not_stored_twice(rig):
+    worker, layout, listener, pub, store = rig
+    raw = one_reading(3)
+    pub.publish(layout.up("DU-0001"), raw)
+    pub.publish(layout.up("DU-0001"), raw)
+    assert wait_until(lambda: len(listener.snapshot()) == 2)
+    acks = [a for _, a in listener.snapshot()]
+    assert [(a["stored"], a["duplicates"]) for a in acks] == [(1, 0), (0, 1)]
+    assert store.counts()["measurements"] == 1
+
+
+def test_invalid_goes_to_dead_letters_with_an_error_on_the_ack_topic(rig):
+    worker, layout, listener, pub, store = rig
+    pub.publish(layout.up("DU-0002"), b'{"UrbanDataset": {"broken": true}}')
+    assert wait_until(lambda: len(listener.snapshot()) == 1)
+    topic, ack = listener.snapshot()[0]
+    assert topic == layout.ack("DU-0002")
+    assert ack["accepted"] is False and ack["rejected"] and all(r["reason"] for r in ack["rejected"])
+    letters = store.dead_letters()
+    assert len(letters) == 1 and letters[0]["payload"] == b'{"UrbanDataset": {"broken": true}}'
+    assert letters[0]["source"] == f"mqtt:{layout.up('DU-0002')}" and letters[0]["device_id"] == "DU-0002"
+    assert store.counts()["measurements"] == 0
+
+
+def test_gateway_topic_carries_several_dus(rig):
+    worker, layout, listener, pub, store = rig
+    from condivisa.edges.urbandataset import build_m1_dataset
+    from mqtt_helpers import Q, T0
+
+    rows = [{"du_id": f"DU-000{i}", "pod": f"IT001E0000000{i}", "start": T0 + k * Q, "withdrawn_kwh": 0.1 * i,
+             "injected_kwh": 0.0} for i in (1, 2, 3) for k in range(4)]
+    pub.publish(layout.up("platform-x", kind="gw"), json.dumps(build_m1_dataset(rows, producer_id="x")).encode())
+    assert wait_until(lambda: len(listener.snapshot()) == 1)
+    topic, ack = listener.snapshot()[0]
+    assert topic == layout.ack("platform-x", kind="gw") and ack["stored"] == 12  # 3 DUs x 4 quarter hours
+    assert store.counts()["measurements"] == 12
+
+
+def test_downlink_command_reaches_the_du(rig):
+    worker, layout, listener, pub, store = rig
+    host, port = worker.host, worker.port
+    cmd_listener = Listener(host, port, layout.cmd("DU-0001"))
+    try:
+        worker.send_command("DU-0001", {"cmd": "resend", "from": "2025-06-01T00:00:00+02:00"})
+        assert wait_until(lambda: len(cmd_listener.snapshot()) == 1)
+        assert cmd_listener.snapshot()[0][1] == {"cmd": "resend", "from": "2025-06-01T00:00:00+02:00"}
+    finally:
+        cmd_listener.close()
+    with pytest.raises(ValueError):
+        worker.send_command("DU-0001", {"resend": True})
+    with pytest.raises(ValueError):
+        worker.send_command("DU/0001", {"cmd": "x"})
+
+
+def test_graceful_stop_stores_what_was_received(rig):
+    worker, layout, listener, pub, store = rig
+    for k in range(30):
+        pub.publish(layout.up("DU-0001"), one_reading(100 + k))
+    assert wait_until(lambda: worker.stats.received >= 1)
+    worker.stop(drain_timeout_s=20)
+    # everything the worker acknowledged is in the store, and nothing is in the store it did not count
+    assert store.counts()["measurements"] == worker.stats.stored == worker.stats.acked
+
+
+def test_topic_layout():
+    t = TopicLayout("cer-x", root="condivisa")
+    assert t.up("DU-1") == "condivisa/cer-x/du/DU-1/up"
+    assert t.ack("GW", kind="gw") == "condivisa/cer-x/gw/GW/ack"
+    assert t.cmd("DU-1") == "condivisa/cer-x/du/DU-1/cmd"
+    assert t.parse("condivisa/cer-x/du/DU-1/up") == ("du", "DU-1", "up")
+    assert t.parse("condivisa/other/du/DU-1/up") is None
+    assert t.parse("condivisa/cer-x/xx/DU-1/up") is None
+    assert t.uplink_filters() == ["condivisa/cer-x/du/+/up", "condivisa/cer-x/gw/+/up"]
+    with pytest.raises(ValueError):
+        t.up("a+b")
