@@ -57,6 +57,7 @@ class AuditAction(StrEnum):
     DATA_EXPORT = "data_export"
     RULE_CHANGE = "rule_change"
     ERASURE = "erasure"
+    PURGE = "purge"
 
 
 def _utcnow() -> dt.datetime:
