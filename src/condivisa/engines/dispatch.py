@@ -1,0 +1,219 @@
+"""Optimal battery dispatch of a building's flats as a linear programme, solved with HiGHS (``highspy``).
+
+Variables per flat b and interval t (kWh): charge c ≥ 0, discharge d ≥ 0, state of charge E; per interval
+the shared energy s ≥ 0. Maximise the money the dispatch can change,
+
+    Σ_t (premium_t + valorisation_t) · s_t  −  Σ_{b,t} price_t · (load_{b,t} + c_{b,t} − d_{b,t})
+
+(premium and valorisation on shared energy, minus the energy the flats buy; the plant's sale is fixed
+because all PV is injected), subject to the same physical limits as the heuristic:
+
+    E_{b,t} = E_{b,t−1} + η_c·c_{b,t} − d_{b,t}/η_d,          E_min,b ≤ E_{b,t} ≤ E_max,b
+    0 ≤ c_{b,t} ≤ min(P_inv·Δt, (P_contract,b·Δt − load_{b,t})⁺)   (inverter and contract power)
+    0 ≤ d_{b,t} ≤ min(P_inv·Δt, load_{b,t})                       (no export from a battery)
+    s_t ≤ PV_t,  s_t ≤ Σ_b (load_{b,t} + c_{b,t} − d_{b,t})         (TIAD shared energy: min of the two)
+
+At the optimum s_t = min(PV_t, Σ withdrawal_t), so the objective equals the value computed by
+:func:`dispatch_value_eur` with :func:`condivisa.engines.sharing.shared_energy_kwh`. Every heuristic
+trajectory is feasible here, hence optimum ≥ heuristic (over the same horizon, same start).
+
+The model is assembled with scipy.sparse (no per-variable Python loop) and passed whole to HiGHS with
+``passModel``. :func:`rolling_dispatch` solves windows (e.g. 2 days) and keeps the first step (e.g. 1 day)
+of each, with a perfect forecast (the actual data) or a persistence forecast (every day of the window
+looks like the day before the window); the kept plan is then applied to the actual data within the limits.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import highspy
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import ArrayLike
+
+from condivisa.engines.sharing import shared_energy_kwh
+from condivisa.engines.storage import QUARTER_H, BatterySpec, StorageResult, clamped_cumsum
+
+
+@dataclass
+class DispatchResult:
+    """The optimal plan: ``storage`` (SoC and withdrawal per flat), objective (€), solver facts."""
+
+    storage: StorageResult
+    objective_eur: float
+    solve_seconds: float
+    n_columns: int
+    n_rows: int
+    n_nonzeros: int
+    n_solves: int = 1
+
+
+def dispatch_value_eur(pv_kwh: ArrayLike, withdrawal_kwh: ArrayLike, price_eur_per_kwh: ArrayLike,
+                       incentive_eur_per_kwh: ArrayLike) -> float:
+    """Σ_t incentive_t · min(PV_t, Σ_b w_{b,t}) − Σ_{b,t} price_t · w_{b,t}  (€): the LP objective for any
+    dispatch, e.g. the heuristic's, so the two can be compared."""
+    w = np.atleast_2d(np.asarray(withdrawal_kwh, dtype=float))
+    shared = shared_energy_kwh(np.asarray(pv_kwh, dtype=float), w)
+    return float(np.sum(np.asarray(incentive_eur_per_kwh) * shared) - np.sum(np.asarray(price_eur_per_kwh) * w))
+
+
+def _bounds(loads: np.ndarray, contract_kw: np.ndarray, spec: BatterySpec, interval_h: float):
+    inverter_kwh = spec.inverter_kw * interval_h
+    c_max = np.minimum(np.maximum(contract_kw[:, None] * interval_h - loads, 0.0), inverter_kwh)
+    d_max = np.minimum(loads, inverter_kwh)
+    return c_max, d_max
+
+
+def solve_window(
+    pv_kwh: np.ndarray,
+    loads_kwh: np.ndarray,
+    capacity_kwh: np.ndarray,
+    contract_kw: np.ndarray,
+    price_eur_per_kwh: np.ndarray,
+    incentive_eur_per_kwh: np.ndarray,
+    start_soc_kwh: np.ndarray,
+    spec: BatterySpec,
+    interval_h: float = QUARTER_H,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, tuple[int, int, int], float]:
+    """Build and solve one LP over the given intervals. Returns (c, d, E) as (B, T) arrays, the
+    objective in € (including the constant −Σ price·load), the model size (columns, rows, non-zeros) and
+    the solver time in seconds."""
+    n_b, n_t = loads_kwh.shape
+    nbt = n_b * n_t
+    eta_c, eta_d = spec.charge_efficiency, spec.discharge_efficiency
+    c_max, d_max = _bounds(loads_kwh, contract_kw, spec, interval_h)
+    low = capacity_kwh * spec.soc_min_pct / 100.0
+    high = capacity_kwh * spec.soc_max_pct / 100.0
+    # columns: c (b·T + t), d (nbt + …), E (2·nbt + …), s (3·nbt + t)
+    idx = np.arange(nbt).reshape(n_b, n_t)
+    c_col, d_col, e_col, s_col = idx, nbt + idx, 2 * nbt + idx, 3 * nbt + np.arange(n_t)
+    n_col = 3 * nbt + n_t
+    price = np.broadcast_to(price_eur_per_kwh, (n_t,))
+    cost = np.concatenate([np.tile(price, n_b), -np.tile(price, n_b), np.zeros(nbt), -np.broadcast_to(incentive_eur_per_kwh, (n_t,))])
+    lower = np.concatenate([np.zeros(2 * nbt), np.repeat(low, n_t), np.zeros(n_t)])
+    upper = np.concatenate([c_max.ravel(), d_max.ravel(), np.repeat(high, n_t), np.maximum(pv_kwh, 0.0)])
+    # SoC rows (b·T + t): E_t − E_{t−1} − η_c c_t + d_t/η_d = 0 (t = 0: = E_start)
+    soc_rows = idx.ravel()
+    rows = [soc_rows, soc_rows, soc_rows, idx[:, 1:].ravel()]
+    cols = [e_col.ravel(), c_col.ravel(), d_col.ravel(), e_col[:, :-1].ravel()]
+    vals = [np.ones(nbt), np.full(nbt, -eta_c), np.full(nbt, 1.0 / eta_d), -np.ones(n_b * (n_t - 1))]
+    soc_rhs = np.zeros((n_b, n_t))
+    soc_rhs[:, 0] = start_soc_kwh
+    # shared rows (nbt + t): s_t − Σ_b c_{b,t} + Σ_b d_{b,t} ≤ Σ_b load_{b,t}
+    t_rows = nbt + np.tile(np.arange(n_t), n_b)
+    rows += [nbt + np.arange(n_t), t_rows, t_rows]
+    cols += [s_col, c_col.ravel(), d_col.ravel()]
+    vals += [np.ones(n_t), -np.ones(nbt), np.ones(nbt)]
+    n_row = nbt + n_t
+    matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_row, n_col))
+    row_lower = np.concatenate([soc_rhs.ravel(), np.full(n_t, -highspy.kHighsInf)])
+    row_upper = np.concatenate([soc_rhs.ravel(), loads_kwh.sum(axis=0)])
+
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_col, n_row
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
+    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.passModel(lp)
+    started = time.perf_counter()
+    h.run()
+    seconds = time.perf_counter() - started
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"HiGHS did not find the optimum: {h.modelStatusToString(status)}")
+    x = np.asarray(h.getSolution().col_value)
+    objective = -h.getInfo().objective_function_value - float(np.sum(price * loads_kwh))
+    c, d, e = x[c_col], x[d_col], x[e_col]
+    return np.clip(c, 0, None), np.clip(d, 0, None), e, objective, (n_col, n_row, matrix.nnz), seconds
+
+
+def optimal_dispatch(
+    pv_kwh: ArrayLike, loads_kwh: ArrayLike, capacity_kwh: ArrayLike, contract_kw: ArrayLike,
+    price_eur_per_kwh: ArrayLike, incentive_eur_per_kwh: ArrayLike, *,
+    spec: BatterySpec = BatterySpec(capacity_kwh=0.0), start_soc_kwh: ArrayLike | None = None,
+    interval_h: float = QUARTER_H,
+) -> DispatchResult:
+    """Solve the whole horizon as one LP (perfect foresight). Prices and incentives are per interval
+    (€/kWh, scalars broadcast). Start: E_min, like the heuristic."""
+    loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
+    n_b, n_t = loads.shape
+    pv = np.asarray(pv_kwh, dtype=float)
+    capacity = np.broadcast_to(np.asarray(capacity_kwh, dtype=float), (n_b,))
+    contract = np.broadcast_to(np.asarray(contract_kw, dtype=float), (n_b,))
+    price = np.broadcast_to(np.asarray(price_eur_per_kwh, dtype=float), (n_t,))
+    incentive = np.broadcast_to(np.asarray(incentive_eur_per_kwh, dtype=float), (n_t,))
+    start = capacity * spec.soc_min_pct / 100.0 if start_soc_kwh is None else np.broadcast_to(np.asarray(start_soc_kwh, float), (n_b,))
+    c, d, e, objective, size, seconds = solve_window(pv, loads, capacity, contract, price, incentive, start, spec, interval_h)
+    withdrawal = np.maximum(loads + c - d, 0.0)
+    storage = StorageResult(e, withdrawal, np.asarray(start, float).copy(), spec.charge_efficiency, spec.discharge_efficiency)
+    return DispatchResult(storage, objective, seconds, *size)
+
+
+def persistence_forecast(actual: np.ndarray, start: int, length: int, day: int) -> np.ndarray:
+    """Forecast of intervals [start, start + length): each day repeats the ``day`` intervals before
+    ``start`` (the first day, with nothing before it, uses the actual values). Last axis is time."""
+    if start < day:
+        return actual[..., start:start + length]
+    yesterday = actual[..., start - day:start]
+    reps = -(-length // day)
+    return np.concatenate([yesterday] * reps, axis=-1)[..., :length]
+
+
+def rolling_dispatch(
+    pv_kwh: ArrayLike, loads_kwh: ArrayLike, capacity_kwh: ArrayLike, contract_kw: ArrayLike,
+    price_eur_per_kwh: ArrayLike, incentive_eur_per_kwh: ArrayLike, *,
+    spec: BatterySpec = BatterySpec(capacity_kwh=0.0), window: int = 192, step: int = 96,
+    forecast: str = "perfect", interval_h: float = QUARTER_H,
+) -> DispatchResult:
+    """Rolling horizon: solve ``window`` intervals, apply the first ``step`` to the actual data, move on.
+
+    ``forecast``: ``"perfect"`` or ``"persistence"`` (see :func:`persistence_forecast`, one day = ``step``).
+    The kept plan's net battery energy per interval is limited by the actual loads and contract power and
+    run through the same clamped SoC recursion as the heuristic, so the result is always feasible.
+    """
+    if forecast not in ("perfect", "persistence"):
+        raise ValueError(f"forecast must be 'perfect' or 'persistence', got {forecast!r}")
+    if not 0 < step <= window:
+        raise ValueError(f"need 0 < step <= window, got step={step}, window={window}")
+    loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
+    n_b, n_t = loads.shape
+    pv = np.asarray(pv_kwh, dtype=float)
+    capacity = np.broadcast_to(np.asarray(capacity_kwh, dtype=float), (n_b,))
+    contract = np.broadcast_to(np.asarray(contract_kw, dtype=float), (n_b,))
+    price = np.broadcast_to(np.asarray(price_eur_per_kwh, dtype=float), (n_t,))
+    incentive = np.broadcast_to(np.asarray(incentive_eur_per_kwh, dtype=float), (n_t,))
+    low = capacity * spec.soc_min_pct / 100.0
+    high = capacity * spec.soc_max_pct / 100.0
+    c_max, d_max = _bounds(loads, contract, spec, interval_h)
+    soc = np.empty((n_b, n_t))
+    step_kwh = np.empty((n_b, n_t))
+    e_now = low.copy()
+    solve_seconds, n_solves, size = 0.0, 0, (0, 0, 0)
+    for start in range(0, n_t, step):
+        stop = min(start + window, n_t)
+        if forecast == "perfect":
+            pv_f, loads_f = pv[start:stop], loads[:, start:stop]
+        else:
+            pv_f = persistence_forecast(pv, start, stop - start, step)
+            loads_f = persistence_forecast(loads, start, stop - start, step)
+        c, d, _, _, size, seconds = solve_window(pv_f, loads_f, capacity, contract, price[start:stop],
+                                                 incentive[start:stop], e_now, spec, interval_h)
+        solve_seconds += seconds
+        n_solves += 1
+        keep = slice(start, min(start + step, n_t))
+        k = keep.stop - keep.start
+        c = np.minimum(c[:, :k], c_max[:, keep])
+        d = np.minimum(d[:, :k], d_max[:, keep])
+        step_kwh[:, keep] = spec.charge_efficiency * c - d / spec.discharge_efficiency
+        soc[:, keep] = clamped_cumsum(np.ascontiguousarray(step_kwh[:, keep].T), e_now, low, high).T
+        e_now = soc[:, keep.stop - 1].copy()
+    result = StorageResult(soc, loads, low.copy(), spec.charge_efficiency, spec.discharge_efficiency)
+    result.withdrawal_kwh = np.maximum(loads + result.charge_kwh - result.discharge_kwh, 0.0)
+    objective = dispatch_value_eur(pv, result.withdrawal_kwh, price, incentive)
+    return DispatchResult(result, objective, solve_seconds, *size, n_solves=n_solves)
