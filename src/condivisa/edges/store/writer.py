@@ -23,8 +23,8 @@ from condivisa.edges.store.models import Device, Measurement, MeasurementRevisio
 SAME_KWH = 1e-9
 #: Existing readings this far around a message are read for the totalizer cross-checks.
 CHECK_WINDOW = dt.timedelta(hours=2)
-#: Rows per INSERT statement (SQLite allows 32,766 bound parameters; 14 columns per row).
-INSERT_CHUNK = 1000
+#: Rows per executemany batch.
+INSERT_CHUNK = 5000
 
 _COLS = ("pod", "start_utc", "meter", "withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh",
          "du_id", "received_at", "source", "revision", "flags", "minutes")
@@ -139,8 +139,10 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
             "source": source[:200], "revision": 0, "minutes": getattr(r, "minutes", 15),
             "flags": [f.code for f in flags_by_key.get((r.pod, r.start, r.meter), [])] or None,
         } for r in chunk]
-        stmt = insert(table).values(values).on_conflict_do_nothing(index_elements=["pod", "start_utc", "meter"])
-        done = {(x.pod, x.start_utc, x.meter) for x in conn.execute(stmt.returning(table.c.pod, table.c.start_utc, table.c.meter))}
+        # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues") and caches the compiled statement
+        stmt = insert(table).on_conflict_do_nothing(index_elements=["pod", "start_utc", "meter"])
+        stmt = stmt.returning(table.c.pod, table.c.start_utc, table.c.meter)
+        done = {(x.pod, x.start_utc, x.meter) for x in conn.execute(stmt, values)}
         out.stored += len(done)
         raced = [r for r in chunk if (r.pod, r.start, r.meter) not in done]
         if raced:  # another writer stored them between our read and our insert: classify against its rows

@@ -1,0 +1,174 @@
+"""``condivisa db``: create/upgrade the store, register the community's devices, import/export
+measurements as CSV, look at devices and dead letters.
+
+Every command takes ``--database URL``; without it, ``$CONDIVISA_DATABASE_URL``, else ``sqlite:///./condivisa.db``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+DATABASE_HELP = "database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./condivisa.db)"
+db_app = typer.Typer(help="The data store: schema, devices, CSV import/export, dead letters.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def _open(database: str | None, *, upgrade: bool = False):
+    from condivisa.edges.store import Store
+
+    try:
+        store = Store(database)
+        if upgrade:
+            store.upgrade()
+        elif store.revision() is None:
+            _fail(f"{store.url}: no condivisa schema here; run `condivisa db upgrade` first")
+    except typer.Exit:
+        raise
+    except Exception as exc:  # connection refused, bad URL, ...
+        _fail(f"cannot open the database: {exc}")
+    return store
+
+
+def _when(ts) -> str:
+    if ts is None:
+        return "never"
+    return ts.astimezone(dt.timezone(dt.timedelta(0))).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+@db_app.command("upgrade")
+def upgrade(database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+    """Create the tables or bring them to the latest schema (safe to run again)."""
+    store = _open(database, upgrade=True)
+    Console().print(f"database {store!r} at schema revision [bold]{store.revision()}[/]")
+    store.close()
+
+
+@db_app.command("register")
+def register_community(config: Path = typer.Option(..., "--config", help="community.yaml with members, plants and devices"),
+             database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+    """Register the community's PODs (with their members) and chain-2 devices; needed before ingesting."""
+    from condivisa.domain import ConfigError, load_community
+
+    try:
+        community = load_community(config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    store = _open(database, upgrade=True)
+    counts = store.register_devices(community)
+    Console().print(f"registered {counts['pods']} PODs and {counts['devices']} devices of {community.name}")
+    store.close()
+
+
+@db_app.command("import-csv")
+def import_csv(file: Path = typer.Argument(..., help="CSV with header pod,start,withdrawn_kwh,injected_kwh"),
+               database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+    """Import measurements (e.g. from the distributor's portal); re-importing the same file changes nothing."""
+    from condivisa.edges.csv_io import InputError, read_measurements
+    from condivisa.ingest import ingest_frame
+
+    store = _open(database)
+    try:
+        frame = read_measurements(file, known_pods=store.known_pods())
+        result = ingest_frame(store, frame, source=f"csv:{file.name}")
+    except (InputError, ValueError) as exc:
+        _fail(str(exc))
+    dropped = sum((frame.attrs.get("duplicates_dropped") or {}).values())
+    extra = f", {dropped} rows repeated exactly in the file skipped" if dropped else ""
+    Console().print(f"{file}: {result.readings} rows: [green]{result.stored} stored[/], {result.duplicates} already there, "
+                    f"{result.revised} revised{extra}")
+    store.close()
+
+
+@db_app.command("export-csv")
+def export_csv(pod: list[str] = typer.Option(None, "--pod", help="POD code (repeatable; default: all)"),
+               start: str = typer.Option(None, "--from", help="first day or instant, Europe/Rome (e.g. 2025-06-01)"),
+               end: str = typer.Option(None, "--to", help="end, exclusive (e.g. 2025-07-01)"),
+               out: Path = typer.Option(None, "--out", help="file to write (default: standard output)"),
+               database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+    """Export measurements as pod,start,withdrawn_kwh,injected_kwh (the settlement's input)."""
+    from condivisa.edges.csv_io import write_measurements
+
+    store = _open(database)
+    try:
+        frame = store.measurements_frame(pods=pod or None, start=start, end=end)
+    except ValueError as exc:
+        _fail(str(exc))
+    if out is None:
+        write_measurements(frame, sys.stdout)
+    else:
+        write_measurements(frame, out)
+        Console(stderr=True).print(f"wrote {len(frame)} rows to {out}")
+    store.close()
+
+
+@db_app.command("devices")
+def devices(database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+            silent_hours: float = typer.Option(1.0, "--silent-hours", help="mark devices silent for longer than this")) -> None:
+    """Devices with the POD and member they belong to, and when each was last heard from."""
+    store = _open(database)
+    now = dt.datetime.now(dt.timezone.utc)
+    table = Table(title="chain-2 user devices")
+    for col in ("DU", "POD", "member", "registered", "last message", "last quarter hour", "status"):
+        table.add_column(col)
+    for d in store.device_last_seen():
+        last = d["last_received_at"]
+        status = "[red]never seen[/]" if last is None else (
+            "[yellow]silent[/]" if (now - last).total_seconds() > silent_hours * 3600 else "[green]ok[/]")
+        table.add_row(d["du_id"], d["pod"] or "", d["member_id"] or "", "yes" if d["registered"] else "[red]no[/]",
+                      _when(last), _when(d["last_start"]), status)
+    Console().print(table)
+    store.close()
+
+
+@db_app.command("dead-letters")
+def dead_letters(limit: int = typer.Option(20, "--limit", help="how many, newest first"),
+                 show: int = typer.Option(None, "--show", help="print the raw payload of this dead letter id"),
+                 database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+    """Rejected payloads with their reasons (the raw payload is kept; --show ID prints it)."""
+    store = _open(database)
+    if show is not None:
+        letter = store.dead_letter(show)
+        if letter is None:
+            _fail(f"no dead letter {show}")
+        sys.stdout.write(letter["payload"].decode("utf-8", errors="replace") + "\n")
+        Console(stderr=True).print(json.dumps(letter["reasons"], indent=1))
+        return
+    table = Table(title=f"dead letters (latest {limit})")
+    for col in ("id", "received", "source", "device", "bytes", "reasons"):
+        table.add_column(col, overflow="fold")
+    for d in store.dead_letters(limit, with_payload=False):
+        reasons = "\n".join(f"{r['path']}: {r['reason']}" for r in d["reasons"][:5])
+        if len(d["reasons"]) > 5:
+            reasons += f"\n(+{len(d['reasons']) - 5} more)"
+        table.add_row(str(d["id"]), _when(d["received_at"]), d["source"], d["device_id"] or "", str(d["payload_bytes"]), reasons)
+    Console().print(table)
+    store.close()
+
+
+@db_app.command("status")
+def status(database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+    """Schema revision and rows per table."""
+    store = _open(database)
+    table = Table(title=f"{store!r} at revision {store.revision()}")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, n in store.counts().items():
+        table.add_row(name, f"{n:,}")
+    Console().print(table)
+    store.close()
+
+
+def register(app: typer.Typer) -> None:
+    """Hook of :mod:`condivisa.cli`: add the ``db`` command group."""
+    app.add_typer(db_app, name="db")
