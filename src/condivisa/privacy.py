@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from condivisa.auth.models import AuditAction, AuditEntry, Token, User
+from condivisa.auth.models import AuditAction, AuditEntry, DeviceCredential, Token, User
 from condivisa.auth.service import AuthService, engine_of
 from condivisa.engines.sharing import shared_energy_kwh
 
@@ -186,7 +186,7 @@ class ErasureReport:
 def erase_member(store: Any, community: Any, member_id: str, *, key: bytes, actor: str = "system") -> ErasureReport:
     """Erase ``member_id`` (Art. 17 within 17(3)(b)): one transaction that pseudonymises their PODs and DUs
     in ``pods``, ``devices``, ``measurements`` and ``measurement_revisions``, deletes their dead letters,
-    user accounts and tokens, pseudonymises their audit entries, and logs the erasure. Their name and email
+    device MQTT credentials, user accounts and tokens, pseudonymises their audit entries, and logs the erasure. Their name and email
     live in ``community.yaml``: the referente removes them there (``docs/privacy.md``)."""
     pods = member_pods(community, member_id)
     t = _tables()
@@ -208,6 +208,7 @@ def erase_member(store: Any, community: Any, member_id: str, *, key: bytes, acto
             conn.execute(sa.update(t["pods"]).where(t["pods"].c.code == code).values(code=alias, member_id=None))
         if dus:
             conn.execute(sa.delete(dev).where(dev.c.du_id.in_(dus)))
+            conn.execute(sa.delete(DeviceCredential).where(DeviceCredential.du_id.in_(dus)))
             rep.dead_letters_deleted += conn.execute(sa.delete(t["dead_letters"]).where(
                 t["dead_letters"].c.device_id.in_(dus))).rowcount
         rep.dead_letters_deleted += _delete_dead_letters_mentioning(conn, t["dead_letters"], pods + sorted(dus))
