@@ -1,0 +1,204 @@
+"""Read a case-study file (the shape of ``shared/cases/is-corrias.yaml``) into plain dataclasses.
+
+Errors name the file and the key, e.g. ``case.yaml: flats[3].contract_power_kw: 'three' is not a number``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from condivisa.domain import ConfigurationType
+
+
+class CaseError(ValueError):
+    """The case file is malformed; the message names the key and the value."""
+
+
+@dataclass(frozen=True)
+class Flat:
+    id: str
+    contract_power_kw: float
+    appliances_kwh_per_day: float
+    ac_july_kwh_per_day: float
+    household: str = ""
+    area_m2: float | None = None
+
+
+@dataclass(frozen=True)
+class StorageOption:
+    capacity_kwh: float
+    kit_cost_eur: float
+    battery_cost_eur: float | None = None
+    inverter_cost_eur: float | None = None
+
+
+@dataclass(frozen=True)
+class PriceScenario:
+    name: str
+    zonal_price_eur_per_mwh: float
+    premium_tariff_eur_per_mwh: float | None = None  # as stated in the file; recomputed with the TIP formula
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    configuration: ConfigurationType
+    latitude: float
+    longitude: float
+    elevation_m: float
+    market_zone: str | None
+    year: int
+    peak_power_kw: float
+    tilt_deg: float
+    azimuth_deg_pvgis: float
+    system_losses_pct: float
+    grant_fraction: float
+    monthly_production_kwh: tuple[float, ...]
+    flats: tuple[Flat, ...]
+    ac_usage_coefficient: tuple[float, ...]
+    energy_price_eur_per_kwh: tuple[float, ...]
+    premium_tariff_eur_per_mwh: float | None
+    soc_min_pct: float
+    soc_max_pct: float
+    charge_efficiency: float
+    discharge_efficiency: float
+    inverter_kw: float
+    storage_options: tuple[StorageOption, ...]
+    horizon_years: int
+    discount_rate: float
+    pv_cost_eur_per_kw: float
+    maintenance_eur_per_year: float
+    pv_degradation_per_year: float
+    battery_degradation_per_year: float
+    vat_storage_pct: float
+    scenarios: tuple[PriceScenario, ...]
+    historical_prices: dict[str, dict[int, float]] = field(default_factory=dict)
+
+    @property
+    def pv_investment_eur(self) -> float:
+        return self.pv_cost_eur_per_kw * self.peak_power_kw
+
+    @property
+    def zonal_price_eur_per_mwh(self) -> float | None:
+        """The year's zonal price of the market zone, when the file gives it."""
+        table = self.historical_prices.get(self.market_zone or "", {})
+        return table.get(self.year)
+
+
+def _get(raw: dict, key: str, where: str) -> Any:
+    if not isinstance(raw, dict) or key not in raw:
+        raise CaseError(f"{where}{key}: missing")
+    return raw[key]
+
+
+def _num(value: Any, where: str, low: float | None = None, high: float | None = None) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise CaseError(f"{where}: {value!r} is not a number")
+    v = float(value)
+    if (low is not None and v < low) or (high is not None and v > high):
+        raise CaseError(f"{where}: {v} is outside {low}–{high}")
+    return v
+
+
+def _nums(value: Any, where: str, n: int | None = None, low: float | None = 0.0) -> tuple[float, ...]:
+    if not isinstance(value, list):
+        raise CaseError(f"{where}: expected a list, got {value!r}")
+    if n is not None and len(value) != n:
+        raise CaseError(f"{where}: expected {n} values, got {len(value)}")
+    return tuple(_num(v, f"{where}[{i}]", low) for i, v in enumerate(value))
+
+
+def case_from_dict(raw: dict, name: str = "case") -> Case:
+    """Build a :class:`Case` from the parsed YAML mapping."""
+    if not isinstance(raw, dict):
+        raise CaseError("expected a mapping at the top level")
+    try:
+        configuration = ConfigurationType(str(raw.get("configuration", "AUC")))
+    except ValueError:
+        raise CaseError(f"configuration: {raw.get('configuration')!r} is not one of {[c.value for c in ConfigurationType]}") from None
+    loc, plant = _get(raw, "location", ""), _get(raw, "pv_plant", "")
+    flats = []
+    for i, f in enumerate(_get(raw, "flats", "") or []):
+        w = f"flats[{i}]."
+        flats.append(Flat(
+            id=str(_get(f, "id", w)), contract_power_kw=_num(_get(f, "contract_power_kw", w), w + "contract_power_kw", 0.1),
+            appliances_kwh_per_day=_num(_get(f, "appliances_kwh_per_day", w), w + "appliances_kwh_per_day", 0),
+            ac_july_kwh_per_day=_num(f.get("ac_july_kwh_per_day", 0.0), w + "ac_july_kwh_per_day", 0),
+            household=str(f.get("household", "")), area_m2=f.get("area_m2"),
+        ))
+    if not flats:
+        raise CaseError("flats: at least one flat is needed")
+    ids = [f.id for f in flats]
+    if len(set(ids)) != len(ids):
+        raise CaseError(f"flats: duplicate id(s) {sorted({x for x in ids if ids.count(x) > 1})}")
+    storage = raw.get("storage_options") or {}
+    common = storage.get("common") or {}
+    options = []
+    for i, o in enumerate(storage.get("options") or []):
+        w = f"storage_options.options[{i}]."
+        options.append(StorageOption(
+            capacity_kwh=_num(_get(o, "capacity_kwh", w), w + "capacity_kwh", 0.0),
+            kit_cost_eur=_num(_get(o, "kit_cost_eur", w), w + "kit_cost_eur", 0.0),
+            battery_cost_eur=o.get("battery_cost_eur"), inverter_cost_eur=o.get("inverter_cost_eur")))
+    eco = _get(raw, "economics", "")
+    scenarios = []
+    for i, s in enumerate(eco.get("price_scenarios") or []):
+        w = f"economics.price_scenarios[{i}]."
+        stated = s.get("premium_tariff_eur_per_mwh")
+        scenarios.append(PriceScenario(str(_get(s, "name", w)), _num(_get(s, "zonal_price_eur_per_mwh", w), w + "zonal_price_eur_per_mwh"),
+                                       None if stated is None else _num(stated, w + "premium_tariff_eur_per_mwh", 0.0)))
+    if not scenarios:
+        raise CaseError("economics.price_scenarios: at least one scenario is needed")
+    history = {str(zone): {int(y): _num(v, f"economics.historical_annual_price_eur_per_mwh.{zone}.{y}") for y, v in table.items()}
+               for zone, table in (eco.get("historical_annual_price_eur_per_mwh") or {}).items()}
+    premium = raw.get("premium_tariff_eur_per_mwh")
+    return Case(
+        name=name, configuration=configuration,
+        latitude=_num(_get(loc, "latitude", "location."), "location.latitude", -90, 90),
+        longitude=_num(_get(loc, "longitude", "location."), "location.longitude", -180, 180),
+        elevation_m=_num(loc.get("elevation_m", 0.0), "location.elevation_m", None),
+        market_zone=loc.get("market_zone"), year=int(_num(_get(raw, "year", ""), "year", 1990, 2100)),
+        peak_power_kw=_num(_get(plant, "peak_power_kw", "pv_plant."), "pv_plant.peak_power_kw", 0.01),
+        tilt_deg=_num(_get(plant, "tilt_deg", "pv_plant."), "pv_plant.tilt_deg", 0, 90),
+        azimuth_deg_pvgis=_num(_get(plant, "azimuth_deg_pvgis", "pv_plant."), "pv_plant.azimuth_deg_pvgis", -180, 180),
+        system_losses_pct=_num(plant.get("system_losses_pct", 14), "pv_plant.system_losses_pct", 0, 99),
+        grant_fraction=_num(plant.get("grant_fraction", 0.0), "pv_plant.grant_fraction", 0, 0.4),
+        monthly_production_kwh=_nums(_get(plant, "monthly_production_kwh", "pv_plant."), "pv_plant.monthly_production_kwh", 12),
+        flats=tuple(flats),
+        ac_usage_coefficient=_nums(raw.get("ac_usage_coefficient", [1.0] * 12), "ac_usage_coefficient", 12),
+        energy_price_eur_per_kwh=_nums(_get(raw, "energy_price_eur_per_kwh", ""), "energy_price_eur_per_kwh", 12),
+        premium_tariff_eur_per_mwh=None if premium is None else _num(premium, "premium_tariff_eur_per_mwh", 0),
+        soc_min_pct=_num(common.get("soc_min_pct", 10), "storage_options.common.soc_min_pct", 0, 100),
+        soc_max_pct=_num(common.get("soc_max_pct", 100), "storage_options.common.soc_max_pct", 0, 100),
+        charge_efficiency=_num(common.get("charge_efficiency", 0.95), "storage_options.common.charge_efficiency", 0.01, 1),
+        discharge_efficiency=_num(common.get("discharge_efficiency", 0.95), "storage_options.common.discharge_efficiency", 0.01, 1),
+        inverter_kw=_num(common.get("inverter_kw", 3.0), "storage_options.common.inverter_kw", 0),
+        storage_options=tuple(options),
+        horizon_years=int(_num(eco.get("horizon_years", 20), "economics.horizon_years", 1, 50)),
+        discount_rate=_num(_get(eco, "discount_rate", "economics."), "economics.discount_rate", -0.5, 1),
+        pv_cost_eur_per_kw=_num(_get(eco, "pv_cost_eur_per_kw", "economics."), "economics.pv_cost_eur_per_kw", 0),
+        maintenance_eur_per_year=_num(eco.get("maintenance_and_insurance_eur_per_year", 0), "economics.maintenance_and_insurance_eur_per_year", 0),
+        pv_degradation_per_year=_num(eco.get("pv_degradation_per_year", 0.005), "economics.pv_degradation_per_year", 0, 0.5),
+        battery_degradation_per_year=_num(eco.get("battery_degradation_per_year", 0.03), "economics.battery_degradation_per_year", 0, 0.5),
+        vat_storage_pct=_num(eco.get("vat_storage_pct", 0), "economics.vat_storage_pct", 0, 100),
+        scenarios=tuple(scenarios), historical_prices=history,
+    )
+
+
+def load_case(path: str | Path) -> Case:
+    """Read and check a case file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CaseError(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise CaseError(f"{path}: not valid YAML: {exc}") from None
+    try:
+        return case_from_dict(raw, name=path.stem)
+    except CaseError as exc:
+        raise CaseError(f"{path}: {exc}") from None
