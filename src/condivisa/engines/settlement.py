@@ -117,22 +117,11 @@ def settle(
     if duplicates is None:
         duplicates = measurements.attrs.get("duplicates_dropped", {})
     start_ns = mg.utc_ns(measurements["start"])
-    step_min = int(measurements.attrs.get("interval_minutes") or mg.interval_minutes(start_ns))
-    if interval == "quarter" and step_min != 15:
-        raise MeasurementError("a quarter-hour settlement needs quarter-hour measurements; these are hourly")
-    step_ns = step_min * 60 * 10**9
-    off = np.flatnonzero(start_ns % step_ns)
-    if off.size:
-        i = off[0]
-        raise MeasurementError(
-            f"row {i}: start {measurements['start'].iloc[i]} is not on the {step_min}-minute grid"
-        )
     wd_all = measurements["withdrawn_kwh"].to_numpy(dtype=float)
     inj_all = measurements["injected_kwh"].to_numpy(dtype=float)
     for name, col in (("withdrawn_kwh", wd_all), ("injected_kwh", inj_all)):
-        bad = np.flatnonzero(~(col >= 0))
-        if bad.size:
-            i = bad[0]
+        if not np.all(col >= 0):  # also catches NaN
+            i = np.flatnonzero(~(col >= 0))[0]
             raise MeasurementError(
                 f"row {i}: pod {measurements['pod'].iloc[i]!r} {name} = {col[i]} (must be a number >= 0)"
             )
@@ -143,38 +132,50 @@ def settle(
     end_day = last_day + dt.timedelta(days=1)
     t0 = int(local_midnight(first_day).tz_convert("UTC").as_unit("ns").value)
     t1 = int(local_midnight(end_day).tz_convert("UTC").as_unit("ns").value)
+
+    # quarter-hour index of every row (one pass), grid check, and the data's own interval
+    tidx, off = np.divmod(start_ns - t0, mg.QUARTER_NS)
+    if np.any(off):
+        i = np.flatnonzero(off)[0]
+        raise MeasurementError(f"row {i}: start {measurements['start'].iloc[i]} is not on the quarter-hour grid")
+    del off
+    step_min = int(measurements.attrs.get("interval_minutes") or (15 if np.any(tidx & 3) else 60))
+    if step_min == 60:
+        if np.any(tidx & 3):
+            i = np.flatnonzero(tidx & 3)[0]
+            raise MeasurementError(f"row {i}: start {measurements['start'].iloc[i]} is not on the hourly grid")
+        tidx >>= 2
+    if interval == "quarter" and step_min != 15:
+        raise MeasurementError("a quarter-hour settlement needs quarter-hour measurements; these are hourly")
+    step_ns = step_min * 60 * 10**9
     n = (t1 - t0) // step_ns
 
-    # one code per POD of the community; consumption rows in member order, plant rows in plant order
+    # one code per POD of the community: consumption PODs first (member order), then plants, then the rest
     cons_pods = community.consumption_pods
     plant_pods = community.plant_pods
     if len(set(plant_pods)) != len(plant_pods):
         raise ValueError("two plants share one POD: their injection cannot be told apart")
     pods = tuple(dict.fromkeys(cons_pods + plant_pods + tuple(sorted(community.all_pods))))
     codes = mg.point_codes(measurements["pod"], pods)
-    tidx = (start_ns - t0) // step_ns
     code_of = {p: i for i, p in enumerate(pods)}
-    cons_row = np.full(len(pods), -1, dtype=np.int64)
-    cons_row[[code_of[p] for p in cons_pods]] = np.arange(len(cons_pods))
-    plant_row = np.full(len(pods), -1, dtype=np.int64)
-    plant_row[[code_of[p] for p in plant_pods]] = np.arange(len(plant_pods))
+    wv, wp, iv, ip = mg.pivot(codes, tidx, wd_all, inj_all, n=n, n_consumers=len(cons_pods),
+                              plant_codes=np.array([code_of[p] for p in plant_pods], dtype=np.int64),
+                              pods=pods, t0_ns=t0, step_ns=step_ns)
+    del codes, tidx
 
     owner_of = community.pod_owner()
     member_pos = {m.id: i for i, m in enumerate(community.members)}
     cons_member = np.array([member_pos[owner_of[p]] for p in cons_pods], dtype=np.int64)
     win_first = np.array([_window_idx(community.members[k].joined, t0, step_ns, n, 0) for k in cons_member], dtype=np.int64)
     win_end = np.array([_window_idx(community.members[k].left, t0, step_ns, n, n) for k in cons_member], dtype=np.int64)
-    wv, wp = mg.scatter(codes, tidx, wd_all, cons_row, len(cons_pods), n, pods, step_ns, t0)
-    w_dense = mg.Dense(wv, wp, mg.window_mask(win_first, win_end, n))
+    w_dense = mg.Dense(wv, wp, win_first, win_end)
     p_first = np.array([_window_idx(p.commissioning, t0, step_ns, n, 0) for p in community.plants], dtype=np.int64)
-    iv, ip = mg.scatter(codes, tidx, inj_all, plant_row, len(plant_pods), n, pods, step_ns, t0)
-    i_dense = mg.Dense(iv, ip, mg.window_mask(p_first, np.full(len(plant_pods), n), n))
+    i_dense = mg.Dense(iv, ip, p_first, np.full(len(plant_pods), n, dtype=np.int64))
 
     quality = []
     for names, dense in ((cons_pods, w_dense), (plant_pods, i_dense)):
-        expected = dense.expected.sum(axis=1)
-        for r, miss in enumerate(dense.missing_count):
-            quality.append({"pod": names[r], "expected_intervals": int(expected[r]), "missing_intervals": int(miss),
+        for r, (exp, miss) in enumerate(zip(dense.expected_count, dense.missing_count)):
+            quality.append({"pod": names[r], "expected_intervals": int(exp), "missing_intervals": int(miss),
                             "duplicate_rows_dropped": int(duplicates.get(names[r], 0)),
                             "filled_intervals": int(miss) if fill else 0})
     if fill is None and any(q["missing_intervals"] for q in quality):
