@@ -18,7 +18,8 @@ At the optimum s_t = min(PV_t, Σ withdrawal_t), so the objective equals the val
 trajectory is feasible here, hence optimum ≥ heuristic (over the same horizon, same start).
 
 The model is assembled with scipy.sparse (no per-variable Python loop) and passed whole to HiGHS with
-``passModel``. :func:`rolling_dispatch` solves windows (e.g. 2 days) and keeps the first step (e.g. 1 day)
+``passModel``; in a rolling horizon it is built once and only costs and bounds change between windows,
+so HiGHS's dual simplex warm-starts from the previous basis. :func:`rolling_dispatch` solves windows (e.g. 2 days) and keeps the first step (e.g. 1 day)
 of each, with a perfect forecast (the actual data) or a persistence forecast (every day of the window
 looks like the day before the window); the kept plan is then applied to the actual data within the limits.
 """
@@ -66,6 +67,77 @@ def _bounds(loads: np.ndarray, contract_kw: np.ndarray, spec: BatterySpec, inter
     return c_max, d_max
 
 
+class WindowModel:
+    """The LP of one window, built once and re-solved for every window of the same length: only costs,
+    bounds and right-hand sides change, so HiGHS warm-starts from the previous window's basis."""
+
+    def __init__(self, n_b: int, n_t: int, spec: BatterySpec, warm_start: bool = True) -> None:
+        self.n_b, self.n_t, self.spec = n_b, n_t, spec
+        nbt = n_b * n_t
+        eta_c, eta_d = spec.charge_efficiency, spec.discharge_efficiency
+        idx = np.arange(nbt).reshape(n_b, n_t)
+        # columns: c (b·T + t), d (nbt + …), E (2·nbt + …), s (3·nbt + t)
+        self.c_col, self.d_col, self.e_col = idx, nbt + idx, 2 * nbt + idx
+        self.n_col, self.n_row = 3 * nbt + n_t, nbt + n_t
+        # SoC rows (b·T + t): E_t − E_{t−1} − η_c c_t + d_t/η_d = 0 (t = 0: = E_start)
+        rows = [idx.ravel(), idx.ravel(), idx.ravel(), idx[:, 1:].ravel()]
+        cols = [self.e_col.ravel(), self.c_col.ravel(), self.d_col.ravel(), self.e_col[:, :-1].ravel()]
+        vals = [np.ones(nbt), np.full(nbt, -eta_c), np.full(nbt, 1.0 / eta_d), -np.ones(n_b * (n_t - 1))]
+        # shared rows (nbt + t): s_t − Σ_b c_{b,t} + Σ_b d_{b,t} ≤ Σ_b load_{b,t}
+        t_rows = nbt + np.tile(np.arange(n_t), n_b)
+        rows += [nbt + np.arange(n_t), t_rows, t_rows]
+        cols += [3 * nbt + np.arange(n_t), self.c_col.ravel(), self.d_col.ravel()]
+        vals += [np.ones(n_t), -np.ones(nbt), np.ones(nbt)]
+        matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                               shape=(self.n_row, self.n_col))
+        self.nnz = matrix.nnz
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.zeros(self.n_col), np.zeros(self.n_col), np.zeros(self.n_col)
+        lp.row_lower_, lp.row_upper_ = np.zeros(self.n_row), np.zeros(self.n_row)
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
+        self.highs = highspy.Highs()
+        self.highs.setOptionValue("output_flag", False)
+        if warm_start:
+            self.highs.setOptionValue("presolve", "off")  # keeps the basis for the next window's warm start
+        self.highs.passModel(lp)
+        self.all_cols = np.arange(self.n_col, dtype=np.int32)
+        self.all_rows = np.arange(self.n_row, dtype=np.int32)
+
+    def solve(self, pv_kwh, loads_kwh, capacity_kwh, contract_kw, price_eur_per_kwh, incentive_eur_per_kwh,
+              start_soc_kwh, interval_h: float = QUARTER_H):
+        """Solve for one window's data; returns (c, d, E) (B × T), objective €, solver seconds."""
+        spec, n_b, n_t = self.spec, self.n_b, self.n_t
+        nbt = n_b * n_t
+        c_max, d_max = _bounds(loads_kwh, contract_kw, spec, interval_h)
+        low = capacity_kwh * spec.soc_min_pct / 100.0
+        high = capacity_kwh * spec.soc_max_pct / 100.0
+        price = np.broadcast_to(price_eur_per_kwh, (n_t,))
+        cost = np.concatenate([np.tile(price, n_b), -np.tile(price, n_b), np.zeros(nbt),
+                               -np.broadcast_to(incentive_eur_per_kwh, (n_t,))])
+        lower = np.concatenate([np.zeros(2 * nbt), np.repeat(low, n_t), np.zeros(n_t)])
+        upper = np.concatenate([c_max.ravel(), d_max.ravel(), np.repeat(high, n_t), np.maximum(pv_kwh, 0.0)])
+        soc_rhs = np.zeros((n_b, n_t))
+        soc_rhs[:, 0] = start_soc_kwh
+        row_lower = np.concatenate([soc_rhs.ravel(), np.full(n_t, -highspy.kHighsInf)])
+        row_upper = np.concatenate([soc_rhs.ravel(), loads_kwh.sum(axis=0)])
+        h = self.highs
+        h.changeColsCost(self.n_col, self.all_cols, cost)
+        h.changeColsBounds(self.n_col, self.all_cols, lower, upper)
+        h.changeRowsBounds(self.n_row, self.all_rows, row_lower, row_upper)
+        started = time.perf_counter()
+        h.run()
+        seconds = time.perf_counter() - started
+        status = h.getModelStatus()
+        if status != highspy.HighsModelStatus.kOptimal:
+            raise RuntimeError(f"HiGHS did not find the optimum: {h.modelStatusToString(status)}")
+        x = np.asarray(h.getSolution().col_value)
+        objective = -h.getInfo().objective_function_value - float(np.sum(price * loads_kwh))
+        return np.clip(x[self.c_col], 0, None), np.clip(x[self.d_col], 0, None), x[self.e_col], objective, seconds
+
+
 def solve_window(
     pv_kwh: np.ndarray,
     loads_kwh: np.ndarray,
@@ -76,61 +148,17 @@ def solve_window(
     start_soc_kwh: np.ndarray,
     spec: BatterySpec,
     interval_h: float = QUARTER_H,
+    model: WindowModel | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, tuple[int, int, int], float]:
-    """Build and solve one LP over the given intervals. Returns (c, d, E) as (B, T) arrays, the
-    objective in € (including the constant −Σ price·load), the model size (columns, rows, non-zeros) and
-    the solver time in seconds."""
+    """Build (or reuse ``model``) and solve one LP over the given intervals. Returns (c, d, E) as (B, T)
+    arrays, the objective in € (including the constant −Σ price·load), the model size (columns, rows,
+    non-zeros) and the solver time in seconds."""
     n_b, n_t = loads_kwh.shape
-    nbt = n_b * n_t
-    eta_c, eta_d = spec.charge_efficiency, spec.discharge_efficiency
-    c_max, d_max = _bounds(loads_kwh, contract_kw, spec, interval_h)
-    low = capacity_kwh * spec.soc_min_pct / 100.0
-    high = capacity_kwh * spec.soc_max_pct / 100.0
-    # columns: c (b·T + t), d (nbt + …), E (2·nbt + …), s (3·nbt + t)
-    idx = np.arange(nbt).reshape(n_b, n_t)
-    c_col, d_col, e_col, s_col = idx, nbt + idx, 2 * nbt + idx, 3 * nbt + np.arange(n_t)
-    n_col = 3 * nbt + n_t
-    price = np.broadcast_to(price_eur_per_kwh, (n_t,))
-    cost = np.concatenate([np.tile(price, n_b), -np.tile(price, n_b), np.zeros(nbt), -np.broadcast_to(incentive_eur_per_kwh, (n_t,))])
-    lower = np.concatenate([np.zeros(2 * nbt), np.repeat(low, n_t), np.zeros(n_t)])
-    upper = np.concatenate([c_max.ravel(), d_max.ravel(), np.repeat(high, n_t), np.maximum(pv_kwh, 0.0)])
-    # SoC rows (b·T + t): E_t − E_{t−1} − η_c c_t + d_t/η_d = 0 (t = 0: = E_start)
-    soc_rows = idx.ravel()
-    rows = [soc_rows, soc_rows, soc_rows, idx[:, 1:].ravel()]
-    cols = [e_col.ravel(), c_col.ravel(), d_col.ravel(), e_col[:, :-1].ravel()]
-    vals = [np.ones(nbt), np.full(nbt, -eta_c), np.full(nbt, 1.0 / eta_d), -np.ones(n_b * (n_t - 1))]
-    soc_rhs = np.zeros((n_b, n_t))
-    soc_rhs[:, 0] = start_soc_kwh
-    # shared rows (nbt + t): s_t − Σ_b c_{b,t} + Σ_b d_{b,t} ≤ Σ_b load_{b,t}
-    t_rows = nbt + np.tile(np.arange(n_t), n_b)
-    rows += [nbt + np.arange(n_t), t_rows, t_rows]
-    cols += [s_col, c_col.ravel(), d_col.ravel()]
-    vals += [np.ones(n_t), -np.ones(nbt), np.ones(nbt)]
-    n_row = nbt + n_t
-    matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n_row, n_col))
-    row_lower = np.concatenate([soc_rhs.ravel(), np.full(n_t, -highspy.kHighsInf)])
-    row_upper = np.concatenate([soc_rhs.ravel(), loads_kwh.sum(axis=0)])
-
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = n_col, n_row
-    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, lower, upper
-    lp.row_lower_, lp.row_upper_ = row_lower, row_upper
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
-    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n_col, n_row
-    h = highspy.Highs()
-    h.setOptionValue("output_flag", False)
-    h.passModel(lp)
-    started = time.perf_counter()
-    h.run()
-    seconds = time.perf_counter() - started
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise RuntimeError(f"HiGHS did not find the optimum: {h.modelStatusToString(status)}")
-    x = np.asarray(h.getSolution().col_value)
-    objective = -h.getInfo().objective_function_value - float(np.sum(price * loads_kwh))
-    c, d, e = x[c_col], x[d_col], x[e_col]
-    return np.clip(c, 0, None), np.clip(d, 0, None), e, objective, (n_col, n_row, matrix.nnz), seconds
+    if model is None or (model.n_b, model.n_t) != (n_b, n_t):
+        model = WindowModel(n_b, n_t, spec, warm_start=False)
+    c, d, e, objective, seconds = model.solve(pv_kwh, loads_kwh, capacity_kwh, contract_kw, price_eur_per_kwh,
+                                              incentive_eur_per_kwh, start_soc_kwh, interval_h)
+    return c, d, e, objective, (model.n_col, model.n_row, model.nnz), seconds
 
 
 def optimal_dispatch(
@@ -195,6 +223,7 @@ def rolling_dispatch(
     step_kwh = np.empty((n_b, n_t))
     e_now = low.copy()
     solve_seconds, n_solves, size = 0.0, 0, (0, 0, 0)
+    model = WindowModel(n_b, min(window, n_t), spec)
     for start in range(0, n_t, step):
         stop = min(start + window, n_t)
         if forecast == "perfect":
@@ -203,7 +232,7 @@ def rolling_dispatch(
             pv_f = persistence_forecast(pv, start, stop - start, step)
             loads_f = persistence_forecast(loads, start, stop - start, step)
         c, d, _, _, size, seconds = solve_window(pv_f, loads_f, capacity, contract, price[start:stop],
-                                                 incentive[start:stop], e_now, spec, interval_h)
+                                                 incentive[start:stop], e_now, spec, interval_h, model)
         solve_seconds += seconds
         n_solves += 1
         keep = slice(start, min(start + step, n_t))
