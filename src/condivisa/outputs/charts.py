@@ -30,7 +30,8 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
         height=height, autosize=True, margin={"l": 55, "r": 15, "t": 45, "b": 10},
-        legend={"orientation": "h", "yanchor": "top", "y": -0.12, "x": 0, "font": {"size": 11}},
+        # the legend sits ~75 px below the plot area, under the x-axis title, whatever the figure's height
+        legend={"orientation": "h", "yanchor": "top", "y": -75.0 / max(120, height - 55), "x": 0, "font": {"size": 11}},
         hovermode="x unified", template="plotly_white", font={"family": "system-ui, sans-serif", "size": 12},
     )
     return fig
@@ -81,7 +82,7 @@ def monthly_trend_figure(months: Iterable[Mapping], lang: str = "it", title: str
     t = translator(lang)
     rows = list(months)
     labels = [month_label(r["month"], lang) for r in rows]
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.16, subplot_titles=[t("energy_kwh"), t("money_eur")])
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.24, subplot_titles=[t("energy_kwh"), t("money_eur")])
     for key, name, colour in (("withdrawn_kwh", t("withdrawn"), COLOURS["withdrawn"]), ("shared_kwh", t("shared"), COLOURS["shared"])):
         if rows and key in rows[0]:  # side by side: shared energy is part of the withdrawal
             fig.add_trace(go.Bar(x=labels, y=[r.get(key, 0.0) for r in rows], name=name, marker_color=colour,
@@ -100,7 +101,7 @@ def monthly_trend_figure(months: Iterable[Mapping], lang: str = "it", title: str
     fig.update_yaxes(title_text="kWh", row=1, col=1)
     fig.update_yaxes(title_text="€", row=2, col=1)
     fig.update_xaxes(title_text=t("month"))
-    return _layout(fig, title or t("trend"), height=520)
+    return _layout(fig, title or t("trend"), height=560)
 
 
 def kpi_figure(k: Kpis, lang: str = "it", member: bool = False) -> go.Figure:
@@ -112,12 +113,12 @@ def kpi_figure(k: Kpis, lang: str = "it", member: bool = False) -> go.Figure:
         items.append(("member_share_pct", k.member_share_pct))
     items = [(key, v) for key, v in items if v == v]
     fig = go.Figure(go.Bar(
-        y=[t(key) for key, _ in items], x=[v for _, v in items], orientation="h", marker_color=COLOURS["shared"],
+        y=[t(key + "_short") for key, _ in items], x=[v for _, v in items], orientation="h", marker_color=COLOURS["shared"],
         text=[f"{v:.1f} %" for _, v in items], textposition="auto", hovertemplate="%{x:.1f} %", name="%"))
     fig.update_xaxes(range=[0, 100], ticksuffix=" %", title_text="%")
     fig.update_yaxes(autorange="reversed", automargin=True)
-    fig = _layout(fig, t("kpis"), height=90 + 45 * len(items))
-    fig.update_layout(showlegend=False, margin={"l": 10, "r": 15, "t": 40, "b": 10})
+    fig = _layout(fig, "", height=70 + 45 * len(items))
+    fig.update_layout(showlegend=False, margin={"l": 10, "r": 15, "t": 10, "b": 10})
     return fig
 
 
@@ -150,7 +151,6 @@ def members_figure(members: Iterable[Mapping], lang: str = "it") -> go.Figure:
     fig.update_xaxes(title_text=t("money_eur"))
     fig.update_yaxes(autorange="reversed")
     fig = _layout(fig, t("members"), height=max(280, 110 + 26 * len(rows)))
-    fig.update_layout(legend={"y": -0.3})
     return fig
 
 

@@ -1,0 +1,142 @@
+"""What the dashboard reads: the community, the settled months of the store's measurements, data quality and
+case-study results. One :class:`Dashboard` per app; the settled months are rebuilt only when the store's
+measurements change (count or latest arrival).
+
+Prices: ``settings.prices_file`` (hourly zonal prices CSV); without it the money assumes a flat
+:data:`ASSUMED_PRICE_EUR_PER_MWH` and every page says so. Missing quarter hours are zero-filled **explicitly**
+(``fill="zero"``) so a month with a silent device still settles; the gaps are listed in the data-quality panel.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from condivisa.outputs.monthly import SettledMonths, flat_prices
+
+#: flat zonal price (€/MWh) used when no price file is configured (shown on every page)
+ASSUMED_PRICE_EUR_PER_MWH = 100.0
+#: a device is "silent" when its latest message is older than this
+SILENT_AFTER = dt.timedelta(hours=1)
+
+
+@dataclass
+class Quality:
+    """The data-quality panel: silent devices, gaps per POD, rejected messages."""
+
+    silent_devices: list[dict] = field(default_factory=list)
+    gaps: list[dict] = field(default_factory=list)
+    dead_letters: list[dict] = field(default_factory=list)
+    devices_total: int = 0
+
+    @property
+    def all_good(self) -> bool:
+        return not (self.silent_devices or self.gaps or self.dead_letters)
+
+
+def _utc(value: Any) -> dt.datetime | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    ts = pd.Timestamp(value)
+    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
+
+
+def silent_devices(last_seen: list[dict], now: dt.datetime, silent_after: dt.timedelta = SILENT_AFTER) -> list[dict]:
+    """Devices whose latest message arrived more than ``silent_after`` before ``now`` (or never), oldest first.
+
+    ``last_seen`` are :meth:`Store.device_last_seen` rows (``du_id``, ``pod``, ``member_id``, ``last_received_at``).
+    """
+    out = []
+    for row in last_seen:
+        seen = _utc(row.get("last_received_at"))
+        if seen is None or now - seen > silent_after:
+            out.append({**row, "last_received_at": seen, "silent_for_h": None if seen is None else (now - seen).total_seconds() / 3600})
+    return sorted(out, key=lambda r: (r["last_received_at"] is not None, r["last_received_at"] or now))
+
+
+def gaps_from_result(result: dict) -> list[dict]:
+    """PODs with missing intervals (or dropped duplicates) in a settlement result's ``data_quality``."""
+    pods = (result.get("data_quality") or {}).get("pods") or []
+    return [p for p in pods if p.get("missing_intervals") or p.get("duplicate_rows_dropped")]
+
+
+class Dashboard:
+    """The dashboard's data for one app (``store`` is a :class:`condivisa.edges.store.Store`)."""
+
+    def __init__(self, settings: Any, store: Any, community: Any) -> None:
+        self.settings = settings
+        self.store = store
+        self.community = community
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._book: SettledMonths | None = None
+        self._prices: pd.Series | None = None
+        prices_file = getattr(settings, "prices_file", None)
+        if prices_file:
+            from condivisa.edges.csv_io import read_prices
+
+            self._prices = read_prices(prices_file)
+
+    @property
+    def prices_assumed(self) -> bool:
+        return self._prices is None
+
+    def _state_key(self) -> tuple:
+        counts = self.store.counts()
+        last = max((str(r.get("last_received_at") or "") for r in self.store.device_last_seen()), default="")
+        return counts.get("measurements", 0), counts.get("measurement_revisions", 0), last
+
+    def book(self) -> SettledMonths:
+        """The settled months of everything stored, rebuilt when new measurements have arrived."""
+        with self._lock:
+            key = self._state_key()
+            if self._book is None or key != self._key:
+                frame = self.store.measurements_frame(pods=sorted(self.community.all_pods))
+                prices = self._prices if self._prices is not None else flat_prices(frame, ASSUMED_PRICE_EUR_PER_MWH)
+                self._book = SettledMonths(self.community, frame, prices, fill="zero")
+                self._key = key
+            return self._book
+
+    def quality(self, month: str | None, now: dt.datetime | None = None, limit: int = 20) -> Quality:
+        """The data-quality panel of ``month`` (gaps) and of now (silent devices, latest dead letters)."""
+        now = now or dt.datetime.now(dt.UTC)
+        last_seen = self.store.device_last_seen()
+        book = self.book()
+        gaps = gaps_from_result(book.result(month)) if month in book.months else []
+        letters = []
+        for d in self.store.dead_letters(limit, with_payload=False):
+            reasons = d.get("reasons") or []
+            if isinstance(reasons, str):
+                try:
+                    reasons = json.loads(reasons)
+                except ValueError:
+                    reasons = [{"path": "", "reason": reasons}]
+            letters.append({**d, "received_at": _utc(d.get("received_at")), "reasons": reasons})
+        return Quality(silent_devices=silent_devices(last_seen, now), gaps=gaps, dead_letters=letters,
+                       devices_total=len(last_seen))
+
+    def case_summary(self) -> dict | None:
+        """``summary.json`` of ``condivisa case run`` when ``settings.case_summary_file`` names one."""
+        path = getattr(self.settings, "case_summary_file", None)
+        if not path or not Path(path).is_file():
+            return None
+        try:
+            return json.loads(Path(path).read_text(encoding="utf-8"))
+        except ValueError:
+            return None
+
+
+def case_rows(summary: dict | None) -> tuple[list[dict], list[dict]]:
+    """(cases, economics) rows of a case ``summary.json`` (``cases`` may be a list or a mapping by name)."""
+    if not summary:
+        return [], []
+    cases = summary.get("cases") or []
+    if isinstance(cases, dict):
+        cases = [{"name": k, **v} for k, v in cases.items()]
+    return [dict(c) for c in cases], [dict(e) for e in summary.get("economics") or []]

@@ -1,0 +1,182 @@
+"""Dashboard pages through the real app (create_app + condivisa.auth + store) with FastAPI's TestClient."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from condivisa.engines.settlement import settle
+from condivisa.outputs.i18n import fmt_number
+from condivisa.outputs.monthly import month_bounds
+from condivisa.web.data import gaps_from_result, silent_devices
+from web_helpers import PASSWORD, build_platform
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    return build_platform(tmp_path_factory.mktemp("web"))
+
+
+def client(platform, user: str | None = None, lang: str = "it") -> TestClient:
+    c = TestClient(platform.app, headers={"accept-language": lang})
+    if user:
+        r = c.post("/login", data={"username": user, "password": PASSWORD}, follow_redirects=False)
+        assert r.status_code == 303, r.text
+    return c
+
+
+def engine_month(platform, month: str) -> dict:
+    lo, hi = month_bounds(month)
+    m = platform.measurements
+    part = m[(m["start"] >= lo) & (m["start"] < hi)].reset_index(drop=True)
+    return settle(platform.community, part, platform.prices, fill="zero").to_dict()
+
+
+def shown(html: str, key: str) -> list[str]:
+    return re.findall(rf'data-key="{key}">([^<]*)<', html)
+
+
+def test_anonymous_is_sent_to_login(platform):
+    c = client(platform)
+    for path in ("/", "/members/m1", "/community", "/members/m1/statement.csv"):
+        r = c.get(path, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == "/login", path
+    assert "password" in c.get("/login").text
+
+
+def test_wrong_password(platform):
+    c = TestClient(platform.app)
+    r = c.post("/login", data={"username": "rossi", "password": "nope-nope"}, follow_redirects=False)
+    assert r.status_code == 401 and 'data-testid="login-error"' in r.text
+    assert "condivisa_session" not in r.cookies
+
+
+def test_member_home_and_numbers_equal_the_engine(platform):
+    c = client(platform, "rossi")
+    r = c.get("/", follow_redirects=False)
+    assert r.headers["location"] == "/members/m1"
+    html = c.get("/members/m1?month=2024-06").text
+    m1 = next(m for m in engine_month(platform, "2024-06")["members"] if m["id"] == "m1")
+    assert shown(html, "premium_eur")[0] == f"{fmt_number(m1['premium_eur'], 'it')} €"
+    assert shown(html, "total_eur")[0] == f"{fmt_number(m1['total_eur'], 'it')} €"
+    assert shown(html, "member_withdrawn_kwh")[0] == f"{fmt_number(m1['withdrawn_kwh'], 'it', 1)} kWh"
+    assert shown(html, "member_shared_kwh")[0] == f"{fmt_number(m1['shared_kwh'], 'it', 1)} kWh"
+    # the year tiles add May and June: each month settled on its own by the engine
+    may = next(m for m in engine_month(platform, "2024-05")["members"] if m["id"] == "m1")
+    assert shown(html, "total_eur")[1] == f"{fmt_number(round(may['total_eur'] + m1['total_eur'], 2), 'it')} €"
+    assert 'id="chart-day"' in html and 'id="chart-month"' in html and "/static/plotly.min.js" in html
+    assert 'data-testid="best-hours"' in html
+
+
+def test_member_sees_only_their_own_pods(platform):
+    c = client(platform, "rossi")
+    html = c.get("/members/m1").text
+    assert "IT001E00000001" in html
+    for other in ("IT001E00000002", "Famiglia Bianchi", "IT001E00000005"):
+        assert other not in html
+
+
+def test_other_member_page_is_404_like_a_missing_one(platform):
+    c = client(platform, "rossi")
+    other = c.get("/members/m2")
+    absent = c.get("/members/zz-does-not-exist")
+    assert other.status_code == absent.status_code == 404
+    assert other.text.replace("m2", "") == absent.text.replace("zz-does-not-exist", "")  # nothing leaks
+    assert "Famiglia Bianchi" not in other.text
+    assert c.get("/members/m2/statement.csv").status_code == 404
+    assert c.get("/community").status_code == 404
+    assert c.get("/community/report.html").status_code == 404
+    denied = platform.app.state.auth.audit_log(action="access_denied", actor="rossi")
+    assert any(e["target"] == "member:m2" for e in denied)
+
+
+def test_month_switch(platform):
+    c = client(platform, "rossi")
+    june = c.get("/members/m1").text  # latest month by default
+    assert "giugno 2024" in june and 'data-testid="prev-month"' in june and 'data-testid="next-month"' not in june
+    may = c.get("/members/m1?month=2024-05").text
+    m1 = next(m for m in engine_month(platform, "2024-05")["members"] if m["id"] == "m1")
+    assert shown(may, "total_eur")[0] == f"{fmt_number(m1['total_eur'], 'it')} €"
+    assert 'data-testid="next-month"' in may
+    empty = c.get("/members/m1?month=2023-01")
+    assert empty.status_code == 200 and "Nessun dato" in empty.text
+
+
+def test_language_query_cookie_and_header(platform):
+    c = client(platform, "rossi")
+    assert "Il tuo prelievo" in c.get("/members/m1").text
+    r = c.get("/members/m1?lang=en")
+    assert "Your withdrawal" in r.text and r.cookies.get("condivisa_lang") == "en"
+    assert "Your withdrawal" in c.get("/members/m1").text  # remembered by the cookie
+    assert "Your withdrawal" in client(platform, "bianchi", lang="en-GB,en;q=0.8").get("/members/m2").text
+
+
+def test_statement_downloads(platform):
+    c = client(platform, "rossi")
+    r = c.get("/members/m1/statement.csv?month=2024-06")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert 'filename="statement-m1-2024-06.csv"' in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    m1 = next(m for m in engine_month(platform, "2024-06")["members"] if m["id"] == "m1")
+    assert [x["month"] for x in rows] == ["2024-05", "2024-06"] and float(rows[1]["total_eur"]) == m1["total_eur"]
+    html = c.get("/members/m1/statement.html?month=2024-06&lang=en")
+    assert html.status_code == 200 and "Statement" in html.text and "<script>" in html.text
+    exports = platform.app.state.auth.audit_log(action="data_export", actor="rossi")
+    assert {e["detail"]["format"] for e in exports} >= {"csv", "html"}
+
+
+def test_referente_sees_everything_and_data_quality(platform):
+    c = client(platform, "ref")
+    assert c.get("/", follow_redirects=False).headers["location"] == "/community"
+    html = c.get("/community?month=2024-06").text
+    result = engine_month(platform, "2024-06")
+    assert shown(html, "total_eur") == [fmt_number(m["total_eur"], "it") for m in result["members"]]
+    assert shown(html, "premium_eur")[0] == f"{fmt_number(result['totals']['premium_eur'], 'it')} €"
+    for m in platform.community.members:
+        assert m.name in html
+    # data quality: devices never heard from over MQTT are silent; the rejected message and its reason are listed
+    assert 'data-testid="data-quality"' in html
+    assert re.search(r'data-testid="silent-count">7<', html)
+    assert re.search(r'data-testid="dead-letter-count">1<', html) and "mqtt:test" in html
+    assert "is not of type" in html
+    assert c.get("/members/m4").status_code == 200  # staff may open any member
+    assert c.get("/community/report.html?month=2024-05").status_code == 200
+
+
+def test_logout(platform):
+    c = client(platform, "rossi")
+    c.get("/logout")
+    assert c.get("/members/m1", follow_redirects=False).status_code == 303
+
+
+def test_silent_devices_rule():
+    now = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
+    rows = [{"du_id": "a", "last_received_at": now - dt.timedelta(minutes=59)},
+            {"du_id": "b", "last_received_at": now - dt.timedelta(minutes=61)},
+            {"du_id": "c", "last_received_at": None}]
+    # 59 min ago is fine; 61 min ago is silent (1.02 h); never seen is silent and listed first
+    out = silent_devices(rows, now)
+    assert [r["du_id"] for r in out] == ["c", "b"] and out[1]["silent_for_h"] == pytest.approx(61 / 60)
+
+
+def test_gaps_rule():
+    result = {"data_quality": {"pods": [{"pod": "A", "missing_intervals": 0, "duplicate_rows_dropped": 0},
+                                        {"pod": "B", "missing_intervals": 3, "duplicate_rows_dropped": 0}]}}
+    assert [g["pod"] for g in gaps_from_result(result)] == ["B"]
+
+
+def test_gap_in_the_store_shows_up(tmp_path):
+    p = build_platform(tmp_path, bad_messages=0)
+    import sqlalchemy as sa
+
+    with p.store.engine.begin() as conn:  # lose 8 quarter hours of POD ...02 on 2024-06-01
+        conn.execute(sa.text("DELETE FROM measurements WHERE pod = 'IT001E00000002' AND start_utc >= '2024-06-01 04:00' "
+                             "AND start_utc < '2024-06-01 06:00'"))
+    html = client(p, "ref").get("/community?month=2024-06").text
+    assert re.search(r'data-testid="gap-count">1<', html)
+    assert re.search(r"IT001E00000002</td><td class=\"n\">8 / 192", html)
