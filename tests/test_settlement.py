@@ -215,3 +215,21 @@ def test_statement_and_member_series():
     assert series["member_withdrawn_kwh"].sum() == 27.0 and series["member_shared_kwh"].iloc[12] == 27.0
     with pytest.raises(KeyError):
         r.statement("nobody")
+
+
+def test_engine_refuses_off_grid_naive_and_too_coarse_data():
+    c = community()
+    m = quarter_frame(DAY, {"C1": (1.0, "withdrawn"), "P1": (1.0, "injected")})
+    off = m.copy()
+    off.loc[5, "start"] = off.loc[5, "start"] + pd.Timedelta(minutes=7)
+    with pytest.raises(MeasurementError, match="row 5: .*not on the quarter-hour grid"):
+        settle(c, off, flat_prices(DAY, 100.0))
+    naive = m.copy()
+    naive["start"] = naive["start"].dt.tz_localize(None)
+    with pytest.raises(MeasurementError, match="time zone"):
+        settle(c, naive, flat_prices(DAY, 100.0))
+    hourly = hourly_frame(DAY, {"C1": ({}, "withdrawn"), "P1": ({}, "injected")})
+    with pytest.raises(MeasurementError, match="quarter-hour settlement needs quarter-hour measurements"):
+        settle(c, hourly, flat_prices(DAY, 100.0), interval="quarter")
+    with pytest.raises(ValueError, match="interval"):
+        settle(c, m, flat_prices(DAY, 100.0), interval="day")
