@@ -1,0 +1,162 @@
+"""The dashboard in a real browser: Playwright driving Debian's Chromium against uvicorn serving the real app.
+
+Screenshots (desktop and phone width) go to ``test-artifacts/``. Skipped when Chromium is missing, except
+under CI (CI=true), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from condivisa.outputs.i18n import fmt_number
+from condivisa.outputs.report import CHROMIUM, CHROMIUM_ARGS, chromium_available
+from conftest import ROOT
+from test_web import engine_month
+from web_helpers import PASSWORD, ServerThread, build_platform
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not chromium_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"Chromium is missing at {CHROMIUM} under CI")
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    platform = build_platform(tmp_path_factory.mktemp("browser"))
+    srv = ServerThread(platform.app).start()
+    yield srv, platform
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _login(browser, url: str, user: str, width: int = 1100, locale: str = "it-IT"):
+    ctx = browser.new_context(viewport={"width": width, "height": 900}, locale=locale, accept_downloads=True)
+    page = ctx.new_page()
+    page.goto(url + "/login")
+    page.fill("#username", user)
+    page.fill("#password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("load")
+    return ctx, page
+
+
+def _shot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 5_000
+    return path
+
+
+def _value(page, key: str, index: int = 0) -> str:
+    return page.locator(f'[data-key="{key}"]').nth(index).inner_text().strip()
+
+
+def test_member_journey(server, browser, tmp_path):
+    srv, platform = server
+    ctx, page = _login(browser, srv.url, "rossi")
+    try:
+        assert page.url.endswith("/members/m1")
+        # the charts were drawn by plotly.js (an SVG inside each chart div)
+        page.wait_for_selector("#chart-day .main-svg")
+        page.wait_for_selector("#chart-month .main-svg")
+        assert page.locator("#chart-day .legendtext").count() >= 4
+        june = next(m for m in engine_month(platform, "2024-06")["members"] if m["id"] == "m1")
+        assert _value(page, "premium_eur") == f"{fmt_number(june['premium_eur'], 'it')} €"
+        assert _value(page, "total_eur") == f"{fmt_number(june['total_eur'], 'it')} €"
+        assert _value(page, "member_shared_kwh") == f"{fmt_number(june['shared_kwh'], 'it', 1)} kWh"
+        _shot(page, "member-desktop-it")
+
+        # another member's page: the same 404 as a member that does not exist
+        other = page.goto(srv.url + "/members/m2")
+        assert other.status == 404 and "Famiglia Bianchi" not in page.content()
+        assert page.goto(srv.url + "/members/nobody").status == 404
+        page.goto(srv.url + "/members/m1")
+
+        # switch month with the selector
+        page.select_option('[data-testid="month-select"]', "2024-05")
+        page.wait_for_url(re.compile(r"month=2024-05"))
+        may = next(m for m in engine_month(platform, "2024-05")["members"] if m["id"] == "m1")
+        assert _value(page, "total_eur") == f"{fmt_number(may['total_eur'], 'it')} €"
+        assert "maggio 2024" in page.inner_text("h1 + p")
+
+        # switch language (kept by cookie on the next page)
+        page.click('[data-testid="lang-switch"] a[hreflang="en"]')
+        page.wait_for_url(re.compile(r"lang=en"))
+        assert "Your money" in page.content() and _value(page, "total_eur") == f"{fmt_number(may['total_eur'], 'en')} €"
+        page.goto(srv.url + "/members/m1")
+        assert "Your withdrawal" in page.content()
+
+        # download the statement as CSV
+        with page.expect_download() as info:
+            page.click('[data-testid="download-csv"]')
+        saved = tmp_path / info.value.suggested_filename
+        info.value.save_as(saved)
+        assert saved.name == "statement-m1-2024-06.csv"
+        assert saved.read_text().splitlines()[-1].endswith(f"{june['total_eur']:.2f}")
+    finally:
+        ctx.close()
+
+
+def test_member_pdf_download(server, browser, tmp_path):
+    srv, _ = server
+    ctx, page = _login(browser, srv.url, "rossi")
+    try:
+        with page.expect_download(timeout=90_000) as info:
+            page.click('[data-testid="download-pdf"]')
+        saved = tmp_path / "statement.pdf"
+        info.value.save_as(saved)
+        assert saved.read_bytes()[:5] == b"%PDF-"
+    finally:
+        ctx.close()
+
+
+def test_member_on_a_phone(server, browser):
+    srv, _ = server
+    ctx, page = _login(browser, srv.url, "rossi", width=390, locale="en-GB")
+    try:
+        page.wait_for_selector("#chart-month .main-svg")
+        # responsive: nothing wider than the screen except inside scrollable cards
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        box = page.locator("#chart-month").bounding_box()
+        assert box and box["width"] <= 390
+        assert "Your money" in page.content()  # Accept-Language picked English
+        _shot(page, "member-phone-en")
+    finally:
+        ctx.close()
+
+
+def test_referente_data_quality(server, browser):
+    srv, platform = server
+    ctx, page = _login(browser, srv.url, "ref")
+    try:
+        assert page.url.endswith("/community")
+        panel = page.locator('[data-testid="data-quality"]')
+        assert panel.is_visible()
+        assert page.locator('[data-testid="silent-count"]').inner_text() == "7"
+        assert page.locator('[data-testid="dead-letter-count"]').inner_text() == "1"
+        assert "is not of type" in panel.inner_text()
+        result = engine_month(platform, "2024-06")
+        totals = page.locator('[data-testid="members-table"] [data-key="total_eur"]').all_inner_texts()
+        assert totals == [fmt_number(m["total_eur"], "it") for m in result["members"]]
+        page.wait_for_selector("#chart-members .main-svg")
+        _shot(page, "referente-desktop-it")
+        page.set_viewport_size({"width": 390, "height": 844})
+        _shot(page, "referente-phone-it")
+    finally:
+        ctx.close()
