@@ -22,7 +22,7 @@ import datetime as dt
 import json
 import zlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from condivisa.edges.store import Store
 from condivisa.edges.store.checks import Flag
@@ -150,12 +150,22 @@ def _plausibility(parsed: ParsedDataset, root: str, received_at: dt.datetime) ->
     return errors
 
 
+def _authorisation(parsed: ParsedDataset, root: str, may_write: Callable[..., bool]) -> list[FieldError]:
+    """Issue #6: each line must be within the sender's write scope (``may_write(pod=..., du=...)``)."""
+    return [FieldError(f"{root}UrbanDataset.values.line[{r.line}]",
+                       f"the sender is not authorised to write POD {r.pod}" + (f" read by DU {r.du_id}" if r.du_id else ""))
+            for r in parsed.readings if not may_write(pod=r.pod, du=r.du_id)]
+
+
 def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | None = None,
-                   received_at: dt.datetime | None = None) -> IngestResult:
+                   received_at: dt.datetime | None = None,
+                   may_write: Callable[..., bool] | None = None) -> IngestResult:
     """Parse, validate, cross-check and store one UrbanDataset message (see the module docstring).
 
     ``source`` says where it came from (e.g. ``mqtt:condivisa/cer1/du/DU-0001/up``, ``rest:1.2.3.4``);
     ``device_id`` is the DU the transport authenticated, if any (a line read by another DU is flagged).
+    ``may_write(pod=, du=)``, if given, is the sender's write scope (:meth:`condivisa.auth.Principal.may_write`):
+    a line outside it rejects the message.
     Returns an :class:`IngestResult` for any input; raises only if the database fails.
     """
     received_at = received_at or dt.datetime.now(UTC)
@@ -171,6 +181,8 @@ def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | No
         result.dataset_id, result.producer_id = parsed.profile_id, parsed.producer_id
         result.readings = len(parsed.readings)
         errors = _plausibility(parsed, root, received_at)
+        if may_write is not None:  # an authenticated sender: a platform token's PODs/DUs, a DU's own POD
+            errors += _authorisation(parsed, root, may_write)
     except (PayloadError, UrbanDatasetError) as exc:
         errors = exc.errors
     except (ValueError, TypeError, OverflowError, RecursionError, KeyError, AttributeError) as exc:  # safety net

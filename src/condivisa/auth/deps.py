@@ -26,8 +26,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from condivisa.auth.models import AuditAction
-from condivisa.auth.service import AuthError, AuthService, Principal
+from condivisa.auth.models import AuditAction, Role
+from condivisa.auth.service import PLATFORM_ROLE, AuthError, AuthService, Principal
 
 SESSION_COOKIE = "condivisa_session"
 NOT_FOUND = "not found"
@@ -60,10 +60,21 @@ def optional_principal(
     return service.principal_for_token(token_from_request(bearer, cookie))
 
 
-def current_principal(principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
-    """The caller; **401** when there is no valid token."""
+def current_principal(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+    """The caller; **401** when there is no valid token. Also kept in ``request.state.principal`` so that an
+    endpoint can pass its write scope (``principal.may_write``) to ``ingest_payload``."""
     if principal is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
+    request.state.principal = principal
+    return principal
+
+
+def require_writer(request: Request, service: Annotated[AuthService, Depends(get_auth_service)],
+                   principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    """May push readings: a platform API token (within its PODs/DUs, checked line by line at ingestion) or an
+    admin; anyone else gets **403**."""
+    if principal.role not in (Role.ADMIN, PLATFORM_ROLE):
+        raise _deny(request, service, principal, "write", 403, FORBIDDEN)
     return principal
 
 

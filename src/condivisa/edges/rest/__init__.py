@@ -90,7 +90,7 @@ def create_app(
         deps.install_auth(app, service)
         if settings.api_auth_required:
             read_deps = [Depends(deps.require_role("admin", "referente"))]
-            write_deps = [Depends(deps.current_principal)]
+            write_deps = [Depends(deps.require_writer)]
             pod_deps = [Depends(deps.require_pod_access)]
     elif settings.api_auth_required:
         raise RuntimeError("api_auth_required is set but condivisa.auth is not installed")

@@ -232,8 +232,10 @@ def _ingest(request: Request, raw: bytes, source: str, device_id: str | None = N
     """Call the one ingestion path and return its answer as a dict."""
     from condivisa.ingest import ingest_payload
 
+    principal = getattr(request.state, "principal", None)  # set by condivisa.auth when the API requires auth
     result = ingest_payload(request.app.state.store, raw, source=source, device_id=device_id,
-                            received_at=dt.datetime.now(dt.UTC))
+                            received_at=dt.datetime.now(dt.UTC),
+                            may_write=principal.may_write if principal is not None else None)
     return result.to_dict()
 
 
