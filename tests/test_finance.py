@@ -33,7 +33,9 @@ def test_irr_by_hand():
     #   = 0.8844373 → r = 1/0.8844373 − 1 = 0.1306624 (above 10 %, as NPV(10 %) > 0 says)
     assert finance.irr(CF) == pytest.approx(0.1306624, abs=1e-6)
     assert finance.npv_eur(CF, finance.irr(CF)) == pytest.approx(0.0, abs=1e-9)
-    assert finance.irr([-100.0, 10.0]) is None  # loses money at any rate in the bracket
+    # −100 + 10/(1+r) = 0 → r = −0.9: the money lost is an IRR of −90 %
+    assert finance.irr([-100.0, 10.0]) == pytest.approx(-0.9)
+    assert finance.irr([-100.0, -10.0]) is None  # never a sign change: no IRR
 
 
 def test_yearly_cash_flows_by_hand():
