@@ -156,12 +156,15 @@ def test_logout(platform):
 
 def test_silent_devices_rule():
     now = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
-    rows = [{"du_id": "a", "last_received_at": now - dt.timedelta(minutes=59)},
-            {"du_id": "b", "last_received_at": now - dt.timedelta(minutes=61)},
-            {"du_id": "c", "last_received_at": None}]
-    # 59 min ago is fine; 61 min ago is silent (1.02 h); never seen is silent and listed first
+    ago = lambda minutes: now - dt.timedelta(minutes=minutes)  # noqa: E731
+    rows = [{"du_id": "a", "last_received_at": ago(59), "last_start": ago(70)},   # reading ended 55 min ago: fine
+            {"du_id": "b", "last_received_at": ago(61), "last_start": ago(76)},   # nothing for 61 min: silent
+            {"du_id": "c", "last_received_at": None, "last_start": None},          # never: silent, listed first
+            {"du_id": "d", "last_received_at": ago(1), "last_start": ago(200)}]   # sends, but its data ended 185 min ago
     out = silent_devices(rows, now)
-    assert [r["du_id"] for r in out] == ["c", "b"] and out[1]["silent_for_h"] == pytest.approx(61 / 60)
+    assert [r["du_id"] for r in out] == ["c", "d", "b"]
+    # d: newest quarter hour 200 min ago ends 185 min ago -> 3.083 h; b: max(61, 76 - 15) = 61 min -> 1.017 h
+    assert out[1]["silent_for_h"] == pytest.approx(185 / 60) and out[2]["silent_for_h"] == pytest.approx(61 / 60)
 
 
 def test_gaps_rule():

@@ -75,6 +75,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "silent_devices": {"it": "Dispositivi silenziosi da più di un'ora", "en": "Devices silent for over an hour"},
     "device": {"it": "Dispositivo", "en": "Device"},
     "last_seen": {"it": "Ultimo messaggio", "en": "Last seen"},
+    "last_reading": {"it": "Fine ultima lettura", "en": "Latest reading ends"},
     "never": {"it": "mai", "en": "never"},
     "gaps": {"it": "Quarti d'ora mancanti", "en": "Missing quarter hours"},
     "duplicates": {"it": "Duplicati", "en": "Duplicates"},

@@ -69,10 +69,13 @@ class SettledMonths:
     ``settle_fn(community, measurements, prices) -> dict`` defaults to the settlement engine's
     ``settle(..., fill=fill).to_dict()``; ``fill=None`` makes a month with missing intervals an error
     (the engine's rule), ``"zero"``/``"interpolate"`` fill them explicitly (the gaps stay in ``data_quality``).
+    ``settle_until`` (e.g. today's local midnight) leaves the day in progress out of the money, so its future
+    quarter hours are not counted as missing; the charts still show it.
     """
 
     def __init__(self, community: Community, measurements: pd.DataFrame, prices: pd.Series,
-                 settle_fn: Callable[..., dict] | None = None, fill: str | None = None) -> None:
+                 settle_fn: Callable[..., dict] | None = None, fill: str | None = None,
+                 settle_until: pd.Timestamp | None = None) -> None:
         self.community = community
         m = measurements.copy()
         if not m.empty:
@@ -81,6 +84,7 @@ class SettledMonths:
                 raise ValueError("measurements 'start' must be time-zone aware")
         self.measurements = m
         self.prices = prices
+        self.settle_until = settle_until
         self._settle = settle_fn or engine_settle(fill)
         self.result = lru_cache(maxsize=64)(self._result)  # type: ignore[method-assign]
         self._flows = lru_cache(maxsize=256)(self._flows_uncached)
@@ -107,8 +111,12 @@ class SettledMonths:
 
     def _result(self, month: str) -> dict:
         part, prices = self._slice(month)
+        if self.settle_until is not None and not part.empty:
+            part = part[part["start"] < self.settle_until].reset_index(drop=True)
         if part.empty:
-            raise KeyError(month)
+            if month not in self.months:
+                raise KeyError(month)
+            return {"totals": {}, "months": [], "members": [], "data_quality": {}}  # only the day in progress
         return self._settle(self.community, part, prices)
 
     def _flows_uncached(self, month: str, member_id: str | None) -> pd.DataFrame:

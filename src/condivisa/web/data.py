@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from condivisa.outputs.monthly import SettledMonths, flat_prices
+from condivisa.timegrid import ROME
 
 #: flat zonal price (€/MWh) used when no price file is configured (shown on every page)
 ASSUMED_PRICE_EUR_PER_MWH = 100.0
@@ -48,16 +49,25 @@ def _utc(value: Any) -> dt.datetime | None:
 
 
 def silent_devices(last_seen: list[dict], now: dt.datetime, silent_after: dt.timedelta = SILENT_AFTER) -> list[dict]:
-    """Devices whose latest message arrived more than ``silent_after`` before ``now`` (or never), oldest first.
+    """Devices silent for more than ``silent_after``: nothing received for that long (or ever), or their newest
+    quarter hour ended that long ago (a device that sends, but only old readings). Longest silence first.
 
-    ``last_seen`` are :meth:`Store.device_last_seen` rows (``du_id``, ``pod``, ``member_id``, ``last_received_at``).
+    ``last_seen`` are :meth:`Store.device_last_seen` rows (``du_id``, ``pod``, ``member_id``,
+    ``last_received_at``, ``last_start``). ``silent_for_h`` is the longer of the two silences.
     """
     out = []
     for row in last_seen:
         seen = _utc(row.get("last_received_at"))
-        if seen is None or now - seen > silent_after:
-            out.append({**row, "last_received_at": seen, "silent_for_h": None if seen is None else (now - seen).total_seconds() / 3600})
-    return sorted(out, key=lambda r: (r["last_received_at"] is not None, r["last_received_at"] or now))
+        last_start = _utc(row.get("last_start"))
+        data_end = last_start + dt.timedelta(minutes=15) if last_start else None
+        if seen is None or data_end is None:
+            out.append({**row, "last_received_at": seen, "last_reading_end": data_end, "silent_for_h": None})
+            continue
+        silence = max(now - seen, now - data_end)
+        if silence > silent_after:
+            out.append({**row, "last_received_at": seen, "last_reading_end": data_end,
+                        "silent_for_h": silence.total_seconds() / 3600})
+    return sorted(out, key=lambda r: -(r["silent_for_h"] if r["silent_for_h"] is not None else float("inf")))
 
 
 def gaps_from_result(result: dict) -> list[dict]:
@@ -99,7 +109,8 @@ class Dashboard:
             if self._book is None or key != self._key:
                 frame = self.store.measurements_frame(pods=sorted(self.community.all_pods))
                 prices = self._prices if self._prices is not None else flat_prices(frame, ASSUMED_PRICE_EUR_PER_MWH)
-                self._book = SettledMonths(self.community, frame, prices, fill="zero")
+                today = pd.Timestamp(dt.datetime.now(ROME).date(), tz=ROME)
+                self._book = SettledMonths(self.community, frame, prices, fill="zero", settle_until=today)
                 self._key = key
             return self._book
 
