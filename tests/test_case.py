@@ -1,0 +1,100 @@
+"""The case-study file loader, and ``condivisa case run`` end to end on Is Corrias."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from condivisa.casestudy import CaseError, case_from_dict, load_case
+from condivisa.casestudy.runner import tip_for, valorisation_rate_eur_per_mwh
+from condivisa.cli import app
+
+
+@pytest.fixture
+def case_path(shared_dir) -> Path:
+    path = shared_dir / "cases" / "is-corrias.yaml"
+    if not path.exists():
+        pytest.skip("shared case file not present")
+    return path
+
+
+def test_load_is_corrias(case_path):
+    case = load_case(case_path)
+    assert case.name == "is-corrias" and case.configuration.same_building
+    assert len(case.flats) == 8 and case.flats[7].contract_power_kw == 4.5
+    assert sum(case.monthly_production_kwh) == 28744  # the sanity target for 18 kWp
+    assert case.pv_investment_eur == 18000.0
+    assert case.zonal_price_eur_per_mwh == 106.20  # SARD 2024
+    assert [s.name for s in case.scenarios] == ["low", "medium", "high"]
+    assert [o.capacity_kwh for o in case.storage_options] == [3.0, 5.0]
+
+
+def test_scenario_tariffs_agree_with_the_tip_formula(case_path):
+    case = load_case(case_path)
+    # TIP = min(120, 80 + max(0, 180 − Pz)) + 0 (South, no grant): 108.52 → 120; 160 → 100; 180 → 80
+    for scenario in case.scenarios:
+        assert tip_for(case, scenario.zonal_price_eur_per_mwh) == pytest.approx(scenario.premium_tariff_eur_per_mwh)
+    # AUC valorisation: TRAS_E 10.57 + BTAU 0.65 + 2.6 % · 106.20 = 11.22 + 2.7612 = 13.9812 €/MWh
+    assert valorisation_rate_eur_per_mwh(case, 106.20) == pytest.approx(13.9812)
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda r: r["flats"][3].__setitem__("contract_power_kw", "three"), r"flats\[3\]\.contract_power_kw: 'three' is not a number"),
+    (lambda r: r["pv_plant"].__setitem__("monthly_production_kwh", [1, 2]), "monthly_production_kwh: expected 12 values"),
+    (lambda r: r.pop("economics"), "economics: missing"),
+    (lambda r: r["pv_plant"].__setitem__("tilt_deg", 120), "pv_plant.tilt_deg: 120.0 is outside"),
+    (lambda r: r.__setitem__("configuration", "XYZ"), "configuration: 'XYZ'"),
+    (lambda r: r["flats"].append(dict(r["flats"][0])), "duplicate id"),
+])
+def test_bad_case_files_name_the_key(case_path, edit, message):
+    raw = yaml.safe_load(case_path.read_text())
+    edit(raw)
+    with pytest.raises(CaseError, match=message):
+        case_from_dict(raw)
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(CaseError, match="no such file"):
+        load_case(tmp_path / "nope.yaml")
+    result = CliRunner().invoke(app, ["case", "run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+
+
+@pytest.mark.slow
+def test_case_run_end_to_end(case_path, tmp_path):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["case", "run", str(case_path), "--out", str(out), "--no-png"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads((out / "summary.json").read_text())
+    names = [c["name"] for c in doc["cases"]]
+    assert names == ["base", "battery_3kwh", "battery_5kwh", "optimal_5kwh"]
+    cases = {c["name"]: c for c in doc["cases"]}
+    for c in doc["cases"]:
+        assert c["production_kwh"] == pytest.approx(28744.0, abs=0.05)
+        assert len(c["months"]) == 12
+        assert sum(m["shared_kwh"] for m in c["months"]) == pytest.approx(c["shared_kwh"], abs=0.1)
+        assert [m["production_kwh"] for m in c["months"]] == pytest.approx(doc["inputs"]["monthly_production_input_kwh"])
+        assert c["premium_eur"] == pytest.approx(c["shared_kwh"] * 0.120, abs=0.01)  # TIP 120 €/MWh in 2024
+        assert 0 < c["shared_kwh"] <= c["production_kwh"]
+    # base case: a third to a half of production shared (the thesis' range)
+    assert 33.0 <= cases["base"]["sharing_pct"] <= 50.0
+    assert cases["base"]["sharing_pct"] < cases["battery_3kwh"]["sharing_pct"] < cases["battery_5kwh"]["sharing_pct"]
+    assert doc["dispatch"]["optimal_value_eur"] >= doc["dispatch"]["heuristic_value_eur"]
+    economics = doc["economics"]
+    assert len(economics) == 4 * 3
+    assert {tuple(sorted(e)) for e in economics} == {("case", "dpbt_years", "investment_eur", "irr", "npv_eur", "scenario", "sharing_income_share")}
+    base_low = next(e for e in economics if e["case"] == "base" and e["scenario"] == "low")
+    assert base_low["investment_eur"] == 18000.0
+    # 3 kWh: 18,000 + 8 · 2,157 · 1.10 = 36,981.60 €
+    assert next(e for e in economics if e["case"] == "battery_3kwh")["investment_eur"] == pytest.approx(36981.6)
+    assert [row["capacity_kwh_per_flat"] for row in doc["sizing"]] == [float(c) for c in range(11)]
+    assert np.all(np.diff([row["sharing_pct"] for row in doc["sizing"]]) >= 0)
+    for name in ("monthly.csv", "flats.csv", "economics.csv", "cash_flows.csv", "sizing.csv", "ideal_kit_cost.csv",
+                 "monthly_sharing.html", "cumulative_cash_flow.html", "typical_day_battery_5kwh.html"):
+        assert (out / name).exists(), name
+    assert not list(out.glob("*.png"))
