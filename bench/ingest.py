@@ -1,0 +1,263 @@
+"""Benchmark of the data path (issue #3 §6): MQTT and REST ingestion against the raw transport rate.
+
+    python bench/ingest.py [--n 100000] [--dus 1000] [--group 100] [--broker auto|embedded|mosquitto|URL]
+                           [--targets sqlite,postgres,rest]
+
+Builds ``n`` quarter-hour measurements of ``dus`` simulated DUs (``n / dus`` quarter hours each; the
+simulator's household/PV profiles), packed ``group`` DUs per UrbanDataset message (the gateway topic
+``.../gw/<id>/up``), and measures in the same run, in measurements per second:
+
+- ``raw MQTT``: the same payloads published with QoS 1 to a subscriber (QoS 1) that only counts them;
+- ``MQTT -> SQLite`` / ``MQTT -> PostgreSQL``: the same payloads through the ingest worker
+  (:class:`condivisa.edges.mqtt.IngestWorker`: parse, validate, store in one transaction per message,
+  acknowledge after commit), timed from the first publish to the last acknowledgement;
+- ``raw HTTP``: the same payloads gzipped and POSTed, one request at a time, to an endpoint of a
+  uvicorn server that only reads the body; ``REST -> SQLite``: the same to ``POST /api/v1/urbandatasets``.
+
+For each ingest it prints the rate, the **ratio to the raw rate (goal >= 0.5)**, and sent / stored / lost
+measurements (goal: lost = 0). Every scenario uses a fresh database. Nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import socket
+import tempfile
+import threading
+import time
+import uuid
+
+import paho.mqtt.client as mqtt
+
+from condivisa import simulator as sim
+from condivisa.domain import community_from_dict
+from condivisa.edges.broker import EmbeddedBroker, free_port
+from condivisa.edges.mqtt import IngestWorker, TopicLayout
+from condivisa.edges.store import Store
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def build(n: int, dus: int, group: int, seed: int = 7):
+    devices = sim.synthetic_devices(dus, seed=seed)
+    quarters = max(1, n // dus)
+    fleet = sim.build_fleet(devices, dt.date(2025, 6, 1), quarters // 96 + 1, seed=seed,
+                            until=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    msgs = [m for q in range(quarters) for m in sim.messages(fleet, q, group=group)]
+    return devices, msgs
+
+
+def mqtt_client(host: str, port: int, name: str) -> mqtt.Client:
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv311)
+    c.max_inflight_messages_set(100)
+    c.max_queued_messages_set(0)
+    c.connect(host, port)
+    c.loop_start()
+    return c
+
+
+def publish_all(host: str, port: int, layout: TopicLayout, msgs) -> mqtt.Client:
+    pub = mqtt_client(host, port, "bench-pub")
+    for m in msgs:
+        pub.publish(layout.up(m.sender_id, m.kind), m.payload, qos=1)
+    return pub
+
+
+def raw_mqtt(host: str, port: int, msgs) -> float:
+    """Measurements/s to a subscriber that only counts."""
+    layout = TopicLayout(f"raw-{uuid.uuid4().hex[:6]}")
+    got, done, ready = [0], threading.Event(), threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv311)
+
+    def on_message(c, u, m):
+        got[0] += 1
+        if got[0] == len(msgs):
+            done.set()
+
+    sub.on_connect = lambda c, *a: c.subscribe(layout.uplink_filters()[1], qos=1)
+    sub.on_subscribe = lambda *a: ready.set()
+    sub.on_message = on_message
+    sub.connect(host, port)
+    sub.loop_start()
+    ready.wait(10)
+    t0 = time.perf_counter()
+    pub = publish_all(host, port, layout, msgs)
+    done.wait(600)
+    elapsed = time.perf_counter() - t0
+    for c in (pub, sub):
+        c.disconnect()
+        c.loop_stop()
+    return sum(m.readings for m in msgs[: got[0]]) / elapsed
+
+
+def fresh_store(kind: str, devices):
+    if kind == "sqlite":
+        url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/ingest.db"
+        cleanup = lambda: None  # noqa: E731
+    else:
+        import sqlalchemy as sa
+
+        name = f"condivisa_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+
+        def cleanup():
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    store = Store(url)
+    store.upgrade()
+    store.register_devices(community_from_dict(sim.example_community_yaml(devices)))
+    return store, cleanup
+
+
+def mqtt_ingest(host: str, port: int, mqtt5: bool, store, msgs) -> tuple[float, int]:
+    layout = TopicLayout(f"bench-{uuid.uuid4().hex[:6]}")
+    worker = IngestWorker(store, host, port, layout=layout, client_id=f"bench-w-{uuid.uuid4().hex[:6]}",
+                          mqtt5=mqtt5, session_expiry_s=300).start()
+    worker.wait_connected(10)
+    time.sleep(0.3)  # subscription in place
+    t0 = time.perf_counter()
+    pub = publish_all(host, port, layout, msgs)
+    last, since = -1, time.monotonic()
+    while worker.stats.acked < len(msgs) and time.monotonic() - since < 60:
+        if worker.stats.acked != last:
+            last, since = worker.stats.acked, time.monotonic()
+        time.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    pub.disconnect()
+    pub.loop_stop()
+    worker.stop(drain_timeout_s=5)
+    return worker.stats.stored / elapsed, worker.stats.stored
+
+
+def serve_in_thread(app, port: int):
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    return server, thread
+
+
+def post_all(url: str, msgs) -> tuple[float, int]:
+    import httpx
+
+    bodies = [gzip.compress(m.payload, compresslevel=5) for m in msgs]
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    with httpx.Client(timeout=120) as client:
+        t0 = time.perf_counter()
+        ok = sum(client.post(url, content=b, headers=headers).status_code < 300 for b in bodies)
+        return time.perf_counter() - t0, ok
+
+
+def raw_http(msgs) -> float:
+    from fastapi import FastAPI, Request
+
+    app = FastAPI()
+
+    @app.post("/sink")
+    async def sink(request: Request) -> dict:
+        return {"bytes": len(await request.body())}
+
+    port = free_port()
+    server, thread = serve_in_thread(app, port)
+    elapsed, _ = post_all(f"http://127.0.0.1:{port}/sink", msgs)
+    server.should_exit = True
+    thread.join(10)
+    return sum(m.readings for m in msgs) / elapsed
+
+
+def rest_ingest(store, msgs) -> tuple[float, int]:
+    from condivisa.edges.rest import create_app
+    from condivisa.settings import Settings
+
+    port = free_port()
+    server, thread = serve_in_thread(create_app(Settings(database_url=store.url), store=store), port)
+    elapsed, _ = post_all(f"http://127.0.0.1:{port}/api/v1/urbandatasets", msgs)
+    server.should_exit = True
+    thread.join(10)
+    return store.counts()["measurements"] / elapsed, store.counts()["measurements"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n", type=int, default=100_000, help="measurements (quarter hours x DUs)")
+    ap.add_argument("--dus", type=int, default=1000)
+    ap.add_argument("--group", type=int, default=100, help="DUs per message")
+    ap.add_argument("--broker", default="auto", help="auto (Mosquitto if up, else embedded), embedded, mosquitto or mqtt://HOST:PORT")
+    ap.add_argument("--targets", default="sqlite,postgres,rest")
+    args = ap.parse_args()
+
+    t = time.perf_counter()
+    devices, msgs = build(args.n, args.dus, args.group)
+    sent = sum(m.readings for m in msgs)
+    print(f"{sent} measurements from {args.dus} DUs in {len(msgs)} messages of {args.group} DUs "
+          f"(built in {time.perf_counter() - t:.1f} s)")
+
+    embedded = None
+    if args.broker == "auto":
+        args.broker = "mosquitto" if reachable("127.0.0.1", 1883) else "embedded"
+    if args.broker == "embedded":
+        embedded = EmbeddedBroker(port=0).start()
+        host, port, mqtt5, label = embedded.host, embedded.port, False, "embedded amqtt (MQTT 3.1.1)"
+    elif args.broker == "mosquitto":
+        host, port, mqtt5, label = "127.0.0.1", 1883, True, "Mosquitto (MQTT 5)"
+    else:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(args.broker)
+        host, port, mqtt5, label = u.hostname, u.port or 1883, True, args.broker
+    targets = [x.strip() for x in args.targets.split(",") if x.strip()]
+    rows = []
+    try:
+        if any(x in targets for x in ("sqlite", "postgres")):
+            raw = raw_mqtt(host, port, msgs)
+            print(f"raw MQTT via {label}: {raw:,.0f} measurements/s")
+            for kind in ("sqlite", "postgres"):
+                if kind not in targets:
+                    continue
+                if kind == "postgres" and not reachable("127.0.0.1", 5432):
+                    print("PostgreSQL not reachable: skipped")
+                    continue
+                store, cleanup = fresh_store(kind, devices)
+                try:
+                    rate, stored = mqtt_ingest(host, port, mqtt5, store, msgs)
+                    rows.append((f"MQTT -> {kind}", rate, raw, stored))
+                finally:
+                    store.close()
+                    cleanup()
+        if "rest" in targets:
+            raw = raw_http(msgs)
+            print(f"raw HTTP (gzip POST, body read only): {raw:,.0f} measurements/s")
+            store, cleanup = fresh_store("sqlite", devices)
+            try:
+                rate, stored = rest_ingest(store, msgs)
+                rows.append(("REST -> sqlite", rate, raw, stored))
+            finally:
+                store.close()
+                cleanup()
+    finally:
+        if embedded is not None:
+            embedded.stop()
+    print(f"\n{'path':<18}{'ingest/s':>12}{'raw/s':>12}{'ratio':>8}  (goal >= 0.5){'sent':>9}{'stored':>9}{'lost':>7}")
+    for name, rate, raw, stored in rows:
+        print(f"{name:<18}{rate:>12,.0f}{raw:>12,.0f}{rate / raw:>8.3f}{'':14}{sent:>9}{stored:>9}{sent - stored:>7}")
+
+
+if __name__ == "__main__":
+    main()
