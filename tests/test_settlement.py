@@ -233,3 +233,16 @@ def test_engine_refuses_off_grid_naive_and_too_coarse_data():
         settle(c, hourly, flat_prices(DAY, 100.0), interval="quarter")
     with pytest.raises(ValueError, match="interval"):
         settle(c, m, flat_prices(DAY, 100.0), interval="day")
+
+
+def test_prosumer_pod_both_withdraws_and_injects():
+    # one POD behind which a member consumes and a plant injects: its withdrawal counts as consumption,
+    # its injection as the plant's. Hour 12: X withdraws 4, injects 10; C1 withdraws 3 → shared min(10, 7) = 7
+    members = [{"id": "a", "founder": True, "pods": [{"pod": "X"}]}, {"id": "b", "founder": True, "pods": [{"pod": "C1"}]}]
+    c = community(members=members, plants=[{"id": "p", "pod": "X", "owner": "a", "power_kw": 10}])
+    m = hourly_frame(DAY, {"C1": ({12: 3.0}, "withdrawn")})
+    x = hourly_frame(DAY, {"X": ({12: 4.0}, "withdrawn")})
+    x["injected_kwh"] = np.where(np.arange(len(x)) == 12, 10.0, 0.0)
+    d = settle(c, pd.concat([m, x], ignore_index=True), flat_prices(DAY, 100.0)).to_dict()
+    assert d["totals"]["withdrawn_kwh"] == 7.0 and d["totals"]["injected_kwh"] == 10.0
+    assert d["totals"]["shared_kwh"] == 7.0
