@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     mqtt_password: str | None = Field(None, description="password for the broker")
     mqtt_embedded_host: str = Field("127.0.0.1", description="address the embedded broker listens on")
     mqtt_embedded_port: int = Field(1884, ge=0, le=65535, description="port of the embedded broker (0 = any free)")
+    mqtt_embedded_acl_dir: Path | None = Field(
+        None, description="folder with passwd + acl from `condivisa mqtt-acl`: the embedded broker enforces them"
+    )
     mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="protocol towards an external broker")
     mqtt_client_id: str = Field("condivisa-ingest", description="client id of the ingest worker (its session)")
     mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="MQTT 5 session expiry of the worker")

@@ -89,8 +89,14 @@ def _start_mqtt(settings: Any, store: Any):
     if settings.embedded_broker:
         from condivisa.edges.broker import EmbeddedBroker
 
+        plugins = None
+        if settings.mqtt_embedded_acl_dir is not None:
+            from condivisa.auth.mqtt_acl import embedded_broker_plugins
+
+            plugins = embedded_broker_plugins(settings.mqtt_embedded_acl_dir)
+            console.print(f"embedded broker: passwords and ACL from {settings.mqtt_embedded_acl_dir}")
         try:
-            broker = EmbeddedBroker(settings.mqtt_embedded_host, settings.mqtt_embedded_port,
+            broker = EmbeddedBroker(settings.mqtt_embedded_host, settings.mqtt_embedded_port, plugins=plugins,
                                     session_expiry_s=settings.mqtt_session_expiry_s).start()
         except RuntimeError as exc:
             console.print(f"[red]error:[/] {exc} (set CONDIVISA_MQTT_EMBEDDED_PORT or CONDIVISA_MQTT_URL)")
