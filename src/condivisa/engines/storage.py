@@ -94,17 +94,19 @@ def faded_capacity_kwh(capacity_kwh: ArrayLike, years: ArrayLike, fade_per_year:
     return np.asarray(capacity_kwh, dtype=float) * (1.0 - fade_per_year) ** np.asarray(years, dtype=float)
 
 
-def clamped_cumsum(step_kwh: np.ndarray, start_kwh: ArrayLike, low_kwh: ArrayLike, high_kwh: ArrayLike) -> np.ndarray:
+def clamped_cumsum(step_kwh: np.ndarray, start_kwh: ArrayLike, low_kwh: ArrayLike, high_kwh: ArrayLike,
+                   out: np.ndarray | None = None) -> np.ndarray:
     """E_t = min(max(E_{t−1} + u_t, low), high) for ``step_kwh`` of shape (intervals × batteries), C-ordered.
 
-    The only sequential part of the simulation: one pass over time, numpy across batteries.
+    The only sequential part of the simulation: one pass over time, numpy across batteries. ``out``: a
+    C-ordered array of the same shape to write into.
     """
     steps = np.ascontiguousarray(step_kwh, dtype=float)
     n_t, n_b = steps.shape
     low = np.broadcast_to(np.asarray(low_kwh, dtype=float), (n_b,)).copy()
     high = np.broadcast_to(np.asarray(high_kwh, dtype=float), (n_b,)).copy()
     prev = np.broadcast_to(np.asarray(start_kwh, dtype=float), (n_b,)).copy()
-    soc = np.empty_like(steps)
+    soc = np.empty_like(steps) if out is None else out
     add, minimum, maximum = np.add, np.minimum, np.maximum
     for t in range(n_t):
         row = soc[t]
@@ -184,7 +186,7 @@ def heuristic_dispatch(
         d_step /= -eta_d                                         # discharging step (SoC loss)
         np.copyto(u, d_step, where=allow_t <= 0)
         block = soc[lo_t:hi_t]
-        block[...] = clamped_cumsum(u, prev, low, high)
+        clamped_cumsum(u, prev, low, high, out=block)
         delta = u                                                # reuse: ΔE of each interval
         delta[0] = block[0] - prev
         np.subtract(block[1:], block[:-1], out=delta[1:])
