@@ -33,6 +33,7 @@ from condivisa.edges import ud_profile as prof
 
 UTC = dt.timezone.utc
 ROME = ZoneInfo("Europe/Rome")
+_BY_NAME = {pid: p.by_name() for pid, p in prof.PROFILES.items()}
 QUARTER = dt.timedelta(minutes=15)
 SCHEMA_FILE = "urbandataset-schema-2.0.json"
 MAX_ID_LENGTH = 64
@@ -158,7 +159,11 @@ def parse_local_timestamp(text: Any, tz: dt.timezone) -> dt.datetime:
     """``YYYY-MM-DDThh:mm:ss`` in the fixed offset ``tz`` -> aware UTC datetime (``ValueError`` otherwise)."""
     if not isinstance(text, str) or not prof.TIMESTAMP_RE.match(text):
         raise ValueError(f"{text!r} is not a timestamp YYYY-MM-DDThh:mm:ss")
-    return dt.datetime.strptime(text, prof.TIMESTAMP_FORMAT).replace(tzinfo=tz).astimezone(UTC)
+    try:
+        local = dt.datetime.fromisoformat(text)  # the regex above guarantees the exact shape
+    except ValueError:
+        raise ValueError(f"{text!r} is not a valid date and time") from None
+    return local.replace(tzinfo=tz).astimezone(UTC)
 
 
 _DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
@@ -178,7 +183,7 @@ def _number(text: str) -> float:
 
 def _unit_factors(spec: dict, profile: prof.Profile, root: str, errors: list[FieldError]) -> dict[str, float]:
     factors: dict[str, float] = {}
-    known = profile.by_name()
+    known = _BY_NAME[profile.id]
     defs = ((spec.get("properties") or {}).get("propertyDefinition")) or []
     for i, d in enumerate(defs):
         p = known.get(d.get("propertyName"))
@@ -194,7 +199,7 @@ def _unit_factors(spec: dict, profile: prof.Profile, root: str, errors: list[Fie
 def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float],
                 errors: list[FieldError], ignored: set[str]) -> Reading | None:
     n0 = len(errors)
-    known = profile.by_name()
+    known = _BY_NAME[profile.id]
     values: dict[str, Any] = {}
     seen: set[str] = set()
     for k, item in enumerate(line.get("property") or []):

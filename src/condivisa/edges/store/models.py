@@ -82,7 +82,7 @@ class Measurement(Base):
     received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     source: Mapped[str] = mapped_column(sa.String(200))
     revision: Mapped[int] = mapped_column(sa.Integer, default=0)
-    flags: Mapped[list | None] = mapped_column(sa.JSON)
+    flags: Mapped[list | None] = mapped_column(sa.JSON(none_as_null=True))
 
 
 class MeasurementRevision(Base):

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from condivisa.edges.store.models import DeadLetter, Device, Measurement, MeasurementRevision, Pod
-from condivisa.edges.store.writer import WriteOutcome, write_readings
+from condivisa.edges.store.writer import RegistryCache, WriteOutcome, write_readings
 
 DEFAULT_URL = "sqlite:///./condivisa.db"
 ROME = "Europe/Rome"
@@ -74,6 +74,7 @@ class Store:
             self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
         else:
             raise ValueError(f"database URL {self.url!r}: only sqlite:/// and postgresql:// are supported")
+        self.registry = RegistryCache()
 
     def __repr__(self) -> str:
         return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
@@ -139,6 +140,7 @@ class Store:
             for du_id, pod, member in devices:
                 stmt = insert(Device.__table__).values(du_id=du_id, pod=pod, member_id=member, registered_at=now)
                 conn.execute(stmt.on_conflict_do_update(index_elements=["du_id"], set_={"pod": pod, "member_id": member}))
+        self.registry.clear()
         return {"pods": len(pods), "devices": len(devices)}
 
     def known_pods(self) -> set[str]:
@@ -165,7 +167,7 @@ class Store:
         received_at = received_at or dt.datetime.now(UTC)
         with self.engine.begin() as conn:
             out = write_readings(conn, readings, source=source, received_at=received_at, device_id=device_id,
-                                 check_pods=check_pods, cross_check=cross_check)
+                                 check_pods=check_pods, cross_check=cross_check, registry=self.registry)
             if out.unknown_pods:
                 conn.rollback()
         return out

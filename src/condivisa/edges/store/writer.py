@@ -9,6 +9,8 @@ insert time is re-read and classified again (duplicate or revision).
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,7 +24,7 @@ from condivisa.edges.store.models import Device, Measurement, MeasurementRevisio
 #: Values closer than this (kWh) are the same value (re-sent message, different float formatting).
 SAME_KWH = 1e-9
 #: Existing readings this far around a message are read for the totalizer cross-checks.
-CHECK_WINDOW = dt.timedelta(hours=2)
+CHECK_WINDOW = dt.timedelta(hours=1)
 #: Rows per executemany batch.
 INSERT_CHUNK = 5000
 
@@ -39,6 +41,46 @@ class WriteOutcome:
     revised: int = 0
     flags: list[checks.Flag] = field(default_factory=list)
     unknown_pods: list[str] = field(default_factory=list)
+
+
+class RegistryCache:
+    """The registered PODs and the DU -> POD map, remembered for ``ttl_s`` seconds so a one-line message does
+    not pay two registry queries. :meth:`Store.register` clears it; other processes' registrations are seen
+    within ``ttl_s``."""
+
+    def __init__(self, ttl_s: float = 30.0):
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pods: set[str] = set()
+            self._devices: dict[str, str | None] = {}
+            self._since = time.monotonic()
+
+    def _expire(self) -> None:
+        if time.monotonic() - self._since > self.ttl_s:
+            self.clear()
+
+    def unknown_pods(self, conn: Connection, pods: Sequence[str]) -> list[str]:
+        self._expire()
+        missing = [p for p in pods if p not in self._pods]
+        if not missing:
+            return []
+        found = set(conn.scalars(sa.select(Pod.code).where(Pod.code.in_(missing))))
+        with self._lock:
+            self._pods |= found
+        return [p for p in missing if p not in found]
+
+    def device_pods(self, conn: Connection, dus: Sequence[str]) -> dict[str, str]:
+        self._expire()
+        missing = [d for d in dus if d not in self._devices]
+        if missing:
+            rows = {r.du_id: r.pod for r in conn.execute(sa.select(Device.du_id, Device.pod).where(Device.du_id.in_(missing)))}
+            with self._lock:
+                self._devices.update({d: rows.get(d) for d in missing})
+        return {d: self._devices[d] for d in dus if self._devices.get(d)}
 
 
 def _insert(dialect: str):
@@ -62,25 +104,32 @@ def _point(x, start) -> checks.Point:
     return checks.Point(start, x.withdrawn_kwh, x.injected_kwh, x.withdrawn_total_kwh, x.injected_total_kwh)
 
 
+_m = Measurement.__table__.c
+#: what classification and revisions need (not ``flags``: a JSON column costs a decode per row)
+_ROW = (_m.id, _m.pod, _m.start_utc, _m.meter, _m.withdrawn_kwh, _m.injected_kwh, _m.withdrawn_total_kwh,
+        _m.injected_total_kwh, _m.du_id, _m.received_at, _m.source, _m.revision)
+
+
 def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta) -> list:
+    """Stored rows of the readings' PODs from ``pad`` before the first to ``pad`` after the last quarter hour."""
     pods = sorted({r.pod for r in readings})
     lo = min(r.start for r in readings) - pad
     hi = max(r.start for r in readings) + pad
-    m = Measurement.__table__.c
-    return list(conn.execute(sa.select(Measurement.__table__).where(m.pod.in_(pods), m.start_utc >= lo, m.start_utc <= hi)))
+    return list(conn.execute(sa.select(*_ROW).where(_m.pod.in_(pods), _m.start_utc >= lo, _m.start_utc <= hi)))
 
 
 def write_readings(conn: Connection, readings: Sequence, *, source: str, received_at: dt.datetime,
-                   device_id: str | None = None, check_pods: bool = True, cross_check: bool = True) -> WriteOutcome:
+                   device_id: str | None = None, check_pods: bool = True, cross_check: bool = True,
+                   registry: RegistryCache | None = None) -> WriteOutcome:
     """Store ``readings`` (objects with pod, start (aware), meter, withdrawn/injected kWh and totals, du_id)
     inside the caller's transaction ``conn``. Unknown PODs (``check_pods``) abort before any write."""
     out = WriteOutcome()
     if not readings:
         return out
     pods = sorted({r.pod for r in readings})
+    registry = registry or RegistryCache(ttl_s=0.0)
     if check_pods:
-        known = set(conn.scalars(sa.select(Pod.code).where(Pod.code.in_(pods))))
-        out.unknown_pods = [p for p in pods if p not in known]
+        out.unknown_pods = registry.unknown_pods(conn, pods)
         if out.unknown_pods:
             return out
     flags_by_key: dict[tuple, list[checks.Flag]] = defaultdict(list)
@@ -90,7 +139,7 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
         flags_by_key[(f.pod, f.start, meter)].append(f)
 
     dus = sorted({r.du_id for r in readings if r.du_id})
-    registered = {row.du_id: row.pod for row in conn.execute(sa.select(Device.du_id, Device.pod).where(Device.du_id.in_(dus)))} if dus else {}
+    registered = registry.device_pods(conn, dus) if dus else {}
     for r in readings:
         if r.du_id in registered and registered[r.du_id] != r.pod:
             flag(checks.Flag(r.pod, r.start, "pod_not_registered_to_du",

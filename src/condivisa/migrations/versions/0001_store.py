@@ -47,7 +47,7 @@ def upgrade() -> None:
         sa.Column("received_at", UTCDateTime(), nullable=False),
         sa.Column("source", sa.String(200), nullable=False),
         sa.Column("revision", sa.Integer(), nullable=False),
-        sa.Column("flags", sa.JSON()),
+        sa.Column("flags", sa.JSON(none_as_null=True)),
         sa.UniqueConstraint("pod", "start_utc", "meter", name="uq_measurements_pod_start_meter"),
     )
     op.create_index("ix_measurements_du_id", "measurements", ["du_id"])
