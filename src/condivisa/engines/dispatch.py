@@ -26,6 +26,8 @@ looks like the day before the window); the kept plan is then applied to the actu
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 
@@ -67,6 +69,22 @@ def _bounds(loads: np.ndarray, contract_kw: np.ndarray, spec: BatterySpec, inter
     return c_max, d_max
 
 
+def _quiet_highs() -> highspy.Highs:
+    """A Highs instance without its copyright banner (printed by the C++ constructor on file
+    descriptor 1, before any option can be set): stdout is pointed at /dev/null for the constructor."""
+    sys.stdout.flush()
+    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        h = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+    h.setOptionValue("output_flag", False)
+    return h
+
+
 class WindowModel:
     """The LP of one window, built once and re-solved for every window of the same length: only costs,
     bounds and right-hand sides change, so HiGHS warm-starts from the previous window's basis."""
@@ -98,8 +116,7 @@ class WindowModel:
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
         lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
-        self.highs = highspy.Highs()
-        self.highs.setOptionValue("output_flag", False)
+        self.highs = _quiet_highs()
         if warm_start:
             self.highs.setOptionValue("presolve", "off")  # keeps the basis for the next window's warm start
         self.highs.passModel(lp)
