@@ -119,7 +119,14 @@ def _run_http(app: Any, settings: Any, log_level: str) -> None:
     config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level=log_level.lower(),
                             timeout_graceful_shutdown=10)
     console.print(f"HTTP API on [bold]http://{settings.http_host}:{settings.http_port}[/] (docs: /docs) — Ctrl-C to stop")
-    uvicorn.Server(config).run()  # handles SIGINT/SIGTERM: stops accepting, finishes running requests, returns
+    # uvicorn handles SIGINT/SIGTERM (stops accepting, finishes running requests) and then re-raises the signal
+    # to the previous handler; a no-op one lets us drain the MQTT worker instead of dying there.
+    previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        uvicorn.Server(config).run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _wait_for_signal() -> None:
