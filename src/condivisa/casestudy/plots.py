@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from condivisa.casestudy.runner import CaseRun, CaseStudy
@@ -24,6 +25,11 @@ from condivisa.timegrid import ROME
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 COLOURS = {"pv": "#f2b705", "load": "#3b6ea5", "withdrawal": "#c0392b", "shared": "#27ae60", "soc": "#8e44ad"}
+
+
+def _case_colour(k: int) -> str:
+    """The same colour for a case in every figure and subplot."""
+    return qualitative.Plotly[k % len(qualitative.Plotly)]
 
 
 def typical_day_kw(study: CaseStudy, values: np.ndarray) -> np.ndarray:
@@ -60,7 +66,7 @@ def typical_day_figure(study: CaseStudy, run: CaseRun) -> go.Figure:
     fig.update_xaxes(title_text="hour", tickvals=[0, 6, 12, 18, 24], row=3)
     fig.update_yaxes(title_text="kW", col=1, secondary_y=False)
     fig.update_layout(title=f"{study.case.name} — typical day per month, {run.name}", height=850, width=1400,
-                      legend={"orientation": "h", "y": -0.08})
+                      legend={"orientation": "h", "y": -0.1}, margin={"b": 110})
     return fig
 
 
@@ -68,9 +74,10 @@ def sharing_figure(study: CaseStudy) -> go.Figure:
     month = study.index.tz_convert(ROME).month.to_numpy() - 1
     production = np.bincount(month, weights=study.pv_kwh, minlength=12)
     fig = go.Figure()
-    for run in study.runs:
+    for k, run in enumerate(study.runs):
         shared = np.bincount(month, weights=run.shared_kwh, minlength=12)
-        fig.add_trace(go.Bar(x=list(MONTHS), y=100 * shared / np.maximum(production, 1e-9), name=run.name))
+        fig.add_trace(go.Bar(x=list(MONTHS), y=100 * shared / np.maximum(production, 1e-9), name=run.name,
+                             marker_color=_case_colour(k)))
     fig.update_layout(title=f"{study.case.name} — monthly sharing (shared / produced)", barmode="group",
                       yaxis_title="sharing (%)", height=500, width=1100)
     return fig
@@ -80,11 +87,11 @@ def cash_flow_figure(study: CaseStudy) -> go.Figure:
     scenarios = [s.name for s in study.case.scenarios]
     fig = make_subplots(rows=1, cols=len(scenarios), subplot_titles=[f"scenario {s}" for s in scenarios], shared_yaxes=True)
     for j, scenario in enumerate(scenarios):
-        for run in study.runs:
+        for k, run in enumerate(study.runs):
             flows = study.cash_flows[(run.name, scenario)]
             d = cumulative_discounted_eur(flows.net_eur, study.case.discount_rate)
             fig.add_trace(go.Scatter(x=np.arange(len(d)), y=d, name=run.name, legendgroup=run.name, showlegend=j == 0,
-                                     mode="lines+markers"), row=1, col=j + 1)
+                                     mode="lines+markers", line={"color": _case_colour(k)}), row=1, col=j + 1)
         fig.add_hline(y=0, line={"color": "grey", "width": 1}, row=1, col=j + 1)
         fig.update_xaxes(title_text="year", row=1, col=j + 1)
     fig.update_yaxes(title_text="cumulative discounted cash flow (€)", col=1)
@@ -129,7 +136,8 @@ def write_figures(study: CaseStudy, out: Path, png: bool = True) -> tuple[list[P
         import plotly.io as pio
 
         paths = [out / f"{name}.png" for name in figs]
-        pio.write_images(list(figs.values()), paths)
+        pio.write_images(list(figs.values()), paths, width=[f.layout.width for f in figs.values()],
+                         height=[f.layout.height for f in figs.values()])
         written += paths
     except Exception as exc:  # kaleido/browser trouble must not lose the run's numbers
         notes.append(f"PNG plots skipped: {type(exc).__name__}: {exc}")
