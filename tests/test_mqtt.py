@@ -139,3 +139,21 @@ def test_topic_layout():
     assert t.uplink_filters() == ["condivisa/cer-x/du/+/up", "condivisa/cer-x/gw/+/up"]
     with pytest.raises(ValueError):
         t.up("a+b")
+
+
+def test_simulated_du_receives_a_resend_command(rig):
+    import datetime as dt
+
+    from condivisa.simulator import MqttSink
+
+    worker, layout, listener, pub, store = rig
+    sink = MqttSink(f"mqtt://{worker.host}:{worker.port}", layout.community, client_id=f"sim-{uuid.uuid4().hex[:6]}")
+    try:
+        assert wait_until(lambda: sink.client.is_connected(), 10)
+        wait_until(lambda: False, 0.3)  # let the cmd subscription settle
+        worker.send_command("DU-0003", {"cmd": "resend", "from": "2025-06-01T10:00:00+02:00"})
+        got = []
+        assert wait_until(lambda: bool(got.extend(sink.take_resends()) or got), 10)
+        assert got == [("DU-0003", dt.datetime(2025, 6, 1, 8, 0, tzinfo=dt.timezone.utc))]
+    finally:
+        sink.close()

@@ -119,7 +119,33 @@ def test_run_paces_time_and_counts():
     counts = sim.run(f, sink, speed=1e9, sleep=sleeps.append)
     assert counts["messages"] == 3 * 96 == len(sink.sent) and counts["readings"] == 288
     counts = sim.run(f, ListSink(), group=2, faults=("gap",), fault_rate=1.0)
-    assert counts == {"messages": 0, "readings": 0, "dup": 0, "gap": 2 * 96, "corrupt": 0}
+    assert counts == {"messages": 0, "readings": 0, "dup": 0, "gap": 2 * 96, "corrupt": 0, "resent": 0}
+
+
+class ResendSink(ListSink):
+    """Asks, once, after the first step, for DU-00002's quarter hours from 00:15 local."""
+
+    asked = False
+
+    def take_resends(self):
+        if self.asked:
+            return []
+        self.asked = True
+        return [("DU-00002", dt.datetime(2025, 6, 1, 0, 15, tzinfo=sim.ROME))]
+
+
+def test_resend_command_republishes_from_the_asked_instant():
+    f = sim.build_fleet(sim.synthetic_devices(3), dt.date(2025, 6, 1), 1, until=PAST)
+    f.starts = f.starts[:3]  # 00:00, 00:15, 00:30 local
+    sink = ResendSink()
+    counts = sim.run(f, sink)
+    # asked after step 0 (00:00 sent): nothing from 00:15 was sent yet -> nothing to resend then
+    assert counts["resent"] == 0 and counts["messages"] == 9
+    m = sim.catch_up(f, "DU-00002", dt.datetime(2025, 6, 1, 0, 15, tzinfo=sim.ROME), 2)
+    lines = parse_urbandataset(json.loads(m.payload)).readings
+    assert [r.start for r in lines] == [f.starts[1].to_pydatetime(), f.starts[2].to_pydatetime()]
+    assert all(r.du_id == "DU-00002" for r in lines) and m.readings == 2
+    assert sim.catch_up(f, "DU-404", f.starts[0].to_pydatetime(), 2) is None
 
 
 @settings(max_examples=20, deadline=None)

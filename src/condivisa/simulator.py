@@ -182,6 +182,21 @@ def messages(fleet: Fleet, q: int, *, group: int = 1, faults: tuple[str, ...] = 
             yield Message(kind, sender, raw, len(rows), fault)
 
 
+def catch_up(fleet: Fleet, du_id: str, since: dt.datetime, upto: int) -> Message | None:
+    """One message re-sending every quarter hour of ``du_id`` from ``since`` to step ``upto`` (a ``resend``
+    command), or None when there is nothing to resend."""
+    from condivisa.edges.urbandataset import build_m1_dataset
+
+    index = {d.du_id: i for i, d in enumerate(fleet.devices)}
+    if du_id not in index:
+        return None
+    qs = [q for q in range(min(upto + 1, len(fleet.starts))) if fleet.starts[q] >= pd.Timestamp(since)]
+    if not qs:
+        return None
+    rows = [fleet.readings(index[du_id], q) for q in qs]
+    return Message("du", du_id, json.dumps(build_m1_dataset(rows, producer_id=du_id), separators=(",", ":")).encode(), len(rows))
+
+
 class MqttSink:
     """Publishes messages with QoS 1 (MQTT 3.1.1, works with Mosquitto and the embedded broker) and counts
     the platform's answers on the ack topics."""
@@ -198,8 +213,10 @@ class MqttSink:
         self.answers = {"accepted": 0, "rejected": 0, "stored": 0, "duplicates": 0}
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
         self.client.max_inflight_messages_set(100)
-        self.client.on_connect = lambda c, *a: c.subscribe(f"{root}/{community}/+/+/ack", qos=1)
+        self.client.on_connect = lambda c, *a: c.subscribe(
+            [(f"{root}/{community}/+/+/ack", 1), (f"{root}/{community}/+/+/cmd", 1)])
         self.client.on_message = self._on_ack
+        self._resends: list[tuple[str, dt.datetime]] = []
         self.client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
         self.client.loop_start()
         self._pending: list = []
@@ -208,6 +225,14 @@ class MqttSink:
         try:
             a = json.loads(msg.payload)
         except ValueError:
+            return
+        if msg.topic.endswith("/cmd"):
+            parsed = self.layout.parse(msg.topic)
+            if parsed and a.get("cmd") == "resend" and a.get("from"):
+                try:
+                    self._resends.append((parsed[1], pd.Timestamp(a["from"]).to_pydatetime()))
+                except ValueError:
+                    pass
             return
         self.answers["accepted" if a.get("accepted") else "rejected"] += 1
         self.answers["stored"] += int(a.get("stored") or 0)
@@ -232,6 +257,11 @@ class MqttSink:
         self._pending.append(self.client.publish(self.layout.up(m.sender_id, m.kind), m.payload, qos=1))
         if len(self._pending) >= 500:
             self.flush()
+
+    def take_resends(self) -> list[tuple[str, dt.datetime]]:
+        """``(du_id, from)`` of the ``resend`` commands received since the last call."""
+        out, self._resends = self._resends, []
+        return out
 
     def flush(self) -> None:
         for info in self._pending:
@@ -282,7 +312,7 @@ def run(fleet: Fleet, sink, *, speed: float = 0.0, group: int = 1, faults: tuple
 
     sleep = sleep or time.sleep
     rng = np.random.default_rng(seed)
-    sent = {"messages": 0, "readings": 0, "dup": 0, "gap": 0, "corrupt": 0}
+    sent = {"messages": 0, "readings": 0, "dup": 0, "gap": 0, "corrupt": 0, "resent": 0}
     t0 = time.monotonic()
     for q in range(len(fleet.starts)):
         expected = len(fleet.devices) // group + (len(fleet.devices) % group > 0)
@@ -295,6 +325,12 @@ def run(fleet: Fleet, sink, *, speed: float = 0.0, group: int = 1, faults: tuple
                 sent[m.fault] += 1
             produced += m.fault != "dup"
         sent["gap"] += expected - produced
+        for du_id, since in getattr(sink, "take_resends", list)():
+            m = catch_up(fleet, du_id, since, q)
+            if m is not None:
+                sink.send(m)
+                sent["messages"] += 1
+                sent["resent"] += m.readings
         if on_step is not None:
             on_step(q + 1, len(fleet.starts))
         if speed > 0:
