@@ -185,9 +185,13 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ reads
 
-    def _select_measurements(self, pods, start, end, meter: str | None):
+    def _select_measurements(self, pods, start, end, meter: str | None, columns: list[str] | None = None):
         t = Measurement.__table__
-        q = sa.select(t).order_by(t.c.pod, t.c.start_utc)
+        cols = [t.c[c] for c in columns] if columns else list(t.c)
+        # the start column raw (no per-row TypeDecorator): converted once, vectorised, in _frame
+        cols = [sa.type_coerce(c, sa.String if self.dialect == "sqlite" else sa.DateTime(timezone=True)).label(c.name)
+                if c.name in ("start_utc", "received_at") else c for c in cols]
+        q = sa.select(*cols).order_by(t.c.pod, t.c.start_utc)
         if meter is not None:
             q = q.where(t.c.meter == meter)
         if pods is not None:
@@ -204,7 +208,8 @@ class Store:
         """The measurements table contract: columns ``pod``, ``start`` (aware, Europe/Rome), ``withdrawn_kwh``,
         ``injected_kwh``; one row per POD and interval in ``[start, end)``, exchange meter (M1) rows."""
         with self.engine.connect() as conn:
-            rows = conn.execute(self._select_measurements(pods, start, end, meter)).all()
+            rows = conn.execute(self._select_measurements(pods, start, end, meter,
+                                                          ["pod", "start_utc", "withdrawn_kwh", "injected_kwh"])).all()
         return _frame(rows, MEASUREMENT_COLUMNS)
 
     def measurements(self, pod: str | None = None, start: Any = None, end: Any = None, *, meter: str | None = None) -> pd.DataFrame:
@@ -286,13 +291,16 @@ def _aware(value) -> dt.datetime | None:
 
 
 def _frame(rows, columns: list[str]) -> pd.DataFrame:
-    records = [{**r._mapping, "start": r.start_utc} for r in rows]
-    df = pd.DataFrame(records, columns=columns)
-    df["start"] = pd.to_datetime(df["start"], utc=True).dt.tz_convert(ROME)
+    """DataFrame of measurement rows; ``start_utc`` becomes ``start`` in Europe/Rome (stored naive UTC on SQLite)."""
+    names = list(rows[0]._fields) if rows else ["start_utc"]
+    # plain tuples: pandas probing SQLAlchemy Row objects attribute by attribute is 5x slower
+    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=names) if rows else pd.DataFrame(columns=names)
+    df = df.rename(columns={"start_utc": "start"}).reindex(columns=columns)
+    df["start"] = pd.to_datetime(df["start"], utc=True, format="ISO8601").dt.tz_convert(ROME)
     for col in ("withdrawn_kwh", "injected_kwh"):
         df[col] = df[col].astype(float)
     if "received_at" in df:
-        df["received_at"] = pd.to_datetime(df["received_at"], utc=True)
+        df["received_at"] = pd.to_datetime(df["received_at"], utc=True, format="ISO8601")
     df["pod"] = df["pod"].astype(str) if len(df) else df["pod"].astype(object)
     return df.reset_index(drop=True)
 
