@@ -58,6 +58,30 @@ def test_bad_case_files_name_the_key(case_path, edit, message):
         case_from_dict(raw)
 
 
+def test_simulated_year_settles_like_metered_data(case_path):
+    """The case's base year, passed through the settlement engine at quarter hours, gives the same
+    shared energy and premium as the case study's own figures (no second implementation)."""
+    import pandas as pd
+
+    from condivisa.casestudy.bridge import community_for, measurements_for
+    from condivisa.casestudy.runner import production_kwh
+    from condivisa.engines.loads import household_loads_kwh
+    from condivisa.engines.settlement import settle
+    from condivisa.engines.sharing import shared_energy_kwh
+
+    case = load_case(case_path)
+    pv = production_kwh(case)
+    flats = [{"id": f.id, "appliances_kwh_per_day": f.appliances_kwh_per_day, "ac_july_kwh_per_day": f.ac_july_kwh_per_day}
+             for f in case.flats]
+    loads = household_loads_kwh(case.year, flats, case.ac_usage_coefficient).to_numpy().T
+    prices = pd.Series(106.20, index=pd.date_range("2024-01-01", "2025-01-01", freq="h", tz="Europe/Rome", inclusive="left"))
+    totals = settle(community_for(case), measurements_for(pv.index, pv.to_numpy(), loads), prices, interval="quarter").totals
+    shared = shared_energy_kwh(pv.to_numpy(), loads).sum()
+    assert totals["shared_kwh"] == pytest.approx(shared, abs=0.001)
+    assert totals["premium_eur"] == pytest.approx(shared * 0.120, abs=0.05)  # TIP 120 €/MWh, rounded monthly
+    assert totals["withdrawn_kwh"] == pytest.approx(loads.sum(), abs=0.001)
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(CaseError, match="no such file"):
         load_case(tmp_path / "nope.yaml")
@@ -81,6 +105,12 @@ def test_case_run_end_to_end(case_path, tmp_path):
         assert [m["production_kwh"] for m in c["months"]] == pytest.approx(doc["inputs"]["monthly_production_input_kwh"])
         assert c["premium_eur"] == pytest.approx(c["shared_kwh"] * 0.120, abs=0.01)  # TIP 120 €/MWh in 2024
         assert 0 < c["shared_kwh"] <= c["production_kwh"]
+        # the settlement engine on the same year, hour by hour: min of hourly sums ≥ sum of quarter-hour mins
+        settled = c["settled_hourly"]
+        assert settled["injected_kwh"] == pytest.approx(28744.0, abs=0.01)
+        assert c["shared_kwh"] - 0.01 <= settled["shared_kwh"] <= c["production_kwh"]
+        assert settled["sale_eur"] == pytest.approx(28744 * 106.20 / 1000, abs=0.01)  # 3,052.61 €
+        assert settled["premium_eur"] == pytest.approx(settled["shared_kwh"] * 0.120, abs=0.1)
     # base case: a third to a half of production shared (the thesis' range)
     assert 33.0 <= cases["base"]["sharing_pct"] <= 50.0
     assert cases["base"]["sharing_pct"] < cases["battery_3kwh"]["sharing_pct"] < cases["battery_5kwh"]["sharing_pct"]

@@ -5,6 +5,10 @@ Every tariff number comes from :func:`condivisa.engines.tariff.tip_eur_per_mwh`,
 number from :func:`condivisa.engines.sharing.shared_energy_kwh`, the ARERA valorisation from
 :mod:`condivisa.engines.valorisation`.
 
+Each case's year is also settled hour by hour by :func:`condivisa.engines.settlement.settle` (the
+GSE's interval; the simulation and the batteries work in quarter hours), reported beside the
+quarter-hour figures.
+
 The optimal case's later years: the LP is solved for year 1 (rolling 2-day windows, perfect forecast);
 for years 2…N its shared energy and extra purchases are the heuristic's (same size, faded) times the
 year-1 ratio LP/heuristic.
@@ -18,11 +22,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from condivisa.casestudy.bridge import community_for, measurements_for
 from condivisa.casestudy.casefile import Case
 from condivisa.engines import dispatch, finance, sizing
 from condivisa.engines.interpolation import hourly_to_quarter_hour
 from condivisa.engines.loads import household_loads_kwh
 from condivisa.engines.pv import clearsky_hourly_kwh, scale_to_monthly_kwh
+from condivisa.engines.settlement import settle
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.engines.storage import BatterySpec
 from condivisa.engines.tariff import tip_eur_per_mwh
@@ -44,6 +50,7 @@ class CaseRun:
     shared_kwh: np.ndarray
     shared_by_year_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
     extra_purchase_by_year_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    settled_hourly: dict = field(default_factory=dict)  # totals of settle(interval="hour") on this year
 
 
 @dataclass
@@ -130,6 +137,11 @@ def run_case(case: Case, progress: Callable[[str], None] = lambda step: None, *,
             "gain_eur_per_year": round(lp.objective_eur - heur_value, 2), "solves": lp.n_solves,
             "solver_seconds": round(lp.solve_seconds, 2), "window_columns": lp.n_columns, "window_rows": lp.n_rows,
         }
+    community = community_for(case)
+    hourly_prices = pd.Series(zonal, index=pd.date_range(index[0], index[-1], freq="h"))
+    for run in runs:  # what the settlement engine pays for this year, settled hour by hour as the GSE does
+        run.settled_hourly = settle(community, measurements_for(index, pv, run.withdrawal_kwh), hourly_prices,
+                                    interval="hour").totals
     progress("optimal dispatch (HiGHS)")
 
     sweep_sizes = sorted(set(SWEEP_KWH) | set(sizes))

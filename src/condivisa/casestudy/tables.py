@@ -65,6 +65,7 @@ def case_entry(study: CaseStudy, run: CaseRun) -> dict:
         "valorisation_eur": round(shared * study.valorisation_eur_per_mwh / 1000, 2),
         "consumption_kwh": round(float(study.loads_kwh.sum()), 2),
         "bill_eur": round(float((run.withdrawal_kwh * study.price_eur_per_kwh).sum()), 2),
+        "settled_hourly": run.settled_hourly,
         "months": months,
         "flats": flat_rows(study, run),
     }
