@@ -177,3 +177,39 @@ def test_result_to_dict_is_json(store):
     res = ingest(store, payload([reading(0)]))
     d = json.loads(json.dumps(res.to_dict()))
     assert d["accepted"] is True and d["stored"] == 1 and d["rejected"] == [] and d["dataset_id"] == "M1ElectricUserDevice-2.0"
+
+
+def test_replay_dead_letter_after_registering_the_pod(store):
+    from condivisa.ingest import replay_dead_letter
+
+    raw = payload([reading(0, du="DU-0042", pod="IT001E00000042")])
+    res = ingest(store, raw, device_id="DU-0042")
+    assert not res.accepted and "not registered" in res.rejected[0].reason
+    again = replay_dead_letter(store, res.dead_letter_id)
+    assert not again.accepted and again.dead_letter_id is None  # refused again, not kept twice
+    assert store.counts()["dead_letters"] == 1
+    store.register(pods=[("IT001E00000042", "m42", "consumption")], devices=[("DU-0042", "IT001E00000042", "m42")])
+    ok = replay_dead_letter(store, res.dead_letter_id)
+    assert ok.accepted and ok.stored == 1
+    row = store.measurements("IT001E00000042").iloc[0]
+    assert row["source"] == "replay:test" and row["received_at"] == NOW  # original reception time kept
+    assert replay_dead_letter(store, res.dead_letter_id).duplicates == 1
+    with pytest.raises(KeyError):
+        replay_dead_letter(store, 999)
+
+
+def test_replay_needs_force_for_unauthorised_senders(store):
+    from typer.testing import CliRunner
+
+    from condivisa.cli import app
+    from condivisa.ingest import replay_dead_letter
+
+    raw = payload([reading(0)])
+    res = ingest(store, raw, may_write=lambda pod, du: False)
+    assert not res.accepted and "not authorised" in res.rejected[0].reason
+    refused = replay_dead_letter(store, res.dead_letter_id)
+    assert not refused.accepted and "force" in refused.rejected[0].reason and store.counts()["measurements"] == 0
+    out = CliRunner().invoke(app, ["db", "replay", str(res.dead_letter_id), "--database", store.url])
+    assert out.exit_code == 0 and "refused" in out.output and store.counts()["measurements"] == 0
+    out = CliRunner().invoke(app, ["db", "replay", "--force", "--database", store.url])
+    assert out.exit_code == 0 and "accepted" in out.output and store.counts()["measurements"] == 1

@@ -159,14 +159,15 @@ def _authorisation(parsed: ParsedDataset, root: str, may_write: Callable[..., bo
 
 def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | None = None,
                    received_at: dt.datetime | None = None,
-                   may_write: Callable[..., bool] | None = None) -> IngestResult:
+                   may_write: Callable[..., bool] | None = None, keep_dead_letter: bool = True) -> IngestResult:
     """Parse, validate, cross-check and store one UrbanDataset message (see the module docstring).
 
     ``source`` says where it came from (e.g. ``mqtt:condivisa/cer1/du/DU-0001/up``, ``rest:1.2.3.4``);
     ``device_id`` is the DU the transport authenticated, if any (a line read by another DU is flagged).
     ``may_write(pod=, du=)``, if given, is the sender's write scope (:meth:`condivisa.auth.Principal.may_write`):
     a line outside it rejects the message.
-    Returns an :class:`IngestResult` for any input; raises only if the database fails.
+    Returns an :class:`IngestResult` for any input; raises only if the database fails. ``keep_dead_letter=False``
+    (replays) reports a rejection without storing the payload again.
     """
     received_at = received_at or dt.datetime.now(UTC)
     if received_at.tzinfo is None:
@@ -198,9 +199,26 @@ def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | No
             result.stored, result.duplicates, result.revised, result.flags = out.stored, out.duplicates, out.revised, out.flags
             return result
     result.rejected = [Rejection(_clean(e.path, 300), _clean(e.reason)) for e in errors]
+    if not keep_dead_letter:
+        return result
     result.dead_letter_id = store.add_dead_letter(raw_bytes, [r.to_dict() for r in result.rejected], source=_clean(source, 200),
                                                   device_id=_clean(device_id, 64) if device_id else None, received_at=received_at)
     return result
+
+
+def replay_dead_letter(store: Store, letter_id: int, *, force: bool = False) -> IngestResult:
+    """Ingest a dead letter's payload again (e.g. after registering the POD it was refused for), with its
+    original reception time and device; a payload refused again is not stored a second time. Re-running a
+    replay is harmless: what was stored counts as duplicates. A payload refused because its sender was not
+    authorised is replayed only with ``force`` (the replay has no sender to check)."""
+    letter = store.dead_letter(letter_id)
+    if letter is None:
+        raise KeyError(f"no dead letter {letter_id}")
+    if not force and any("not authorised" in r.get("reason", "") for r in letter["reasons"]):
+        return IngestResult(accepted=False, rejected=[Rejection("$", "refused because the sender was not authorised: "
+                                                                     "replay it only deliberately (force)")])
+    return ingest_payload(store, letter["payload"], source=f"replay:{letter['source']}"[:200],
+                          device_id=letter["device_id"], received_at=letter["received_at"], keep_dead_letter=False)
 
 
 # ---------------------------------------------------------------------------------------------- tables

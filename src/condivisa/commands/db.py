@@ -156,6 +156,31 @@ def dead_letters(limit: int = typer.Option(20, "--limit", help="how many, newest
     store.close()
 
 
+@db_app.command("replay")
+def replay(ids: list[int] = typer.Argument(None, help="dead-letter ids (default: the latest --limit)"),
+           limit: int = typer.Option(100, "--limit", help="without ids: how many of the latest dead letters"),
+           force: bool = typer.Option(False, "--force", help="also replay payloads refused because the sender was not authorised"),
+           database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+    """Ingest dead letters again, e.g. after `db register` added the POD they were refused for."""
+    from condivisa.ingest import replay_dead_letter
+
+    store = _open(database)
+    ids = ids or [d["id"] for d in store.dead_letters(limit, with_payload=False)][::-1]
+    table = Table(title="replayed dead letters")
+    for col in ("id", "result", "stored", "duplicates", "revised", "first reason"):
+        table.add_column(col, overflow="fold")
+    for letter_id in ids:
+        try:
+            res = replay_dead_letter(store, letter_id, force=force)
+        except KeyError as exc:
+            _fail(str(exc.args[0]))
+        why = f"{res.rejected[0].path}: {res.rejected[0].reason}" if res.rejected else ""
+        table.add_row(str(letter_id), "[green]accepted[/]" if res.accepted else "[red]refused again[/]",
+                      str(res.stored), str(res.duplicates), str(res.revised), why)
+    Console().print(table)
+    store.close()
+
+
 @db_app.command("status")
 def status(database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
     """Schema revision and rows per table."""
