@@ -58,6 +58,18 @@ def test_sqlite_is_wal_and_synchronous_full(sqlite_url):
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # 2 = FULL
 
 
+def test_sqlite_readers_do_not_block_writers(sqlite_url, example_community_path):
+    with Store(sqlite_url, busy_timeout_s=0.5) as s:
+        s.upgrade()
+        s.register_devices(load_community(example_community_path))
+        with s.read() as reader:
+            reader.execute(sa.text("select count(*) from measurements")).scalar()  # read transaction open
+            assert s.ingest_records([r(0)], source="t").stored == 1  # the writer is not locked out
+            # and the reader keeps its snapshot (WAL): it still sees no rows
+            assert reader.execute(sa.text("select count(*) from measurements")).scalar() == 0
+        assert s.counts()["measurements"] == 1
+
+
 def test_database_url_precedence(monkeypatch):
     monkeypatch.delenv("CONDIVISA_DATABASE_URL", raising=False)
     assert database_url() == "sqlite:///./condivisa.db"

@@ -56,19 +56,19 @@ def to_utc(value: Any, *, name: str = "time") -> dt.datetime | None:
 class Store:
     """The store at ``url`` (see the module docstring). Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, url: str | None = None, *, echo: bool = False):
+    def __init__(self, url: str | None = None, *, echo: bool = False, busy_timeout_s: float = 60.0):
         self.url = database_url(url)
         u = sa.engine.make_url(self.url)
         self.dialect = u.get_backend_name()
         if self.dialect == "sqlite":
-            kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s}}
             if u.database in (None, "", ":memory:"):
                 kwargs["poolclass"] = sa.pool.StaticPool
                 kwargs["connect_args"]["check_same_thread"] = False
             else:
                 Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self.engine = sa.create_engine(self.url, echo=echo, **kwargs)
-            event.listen(self.engine, "connect", _sqlite_connect)
+            event.listen(self.engine, "connect", lambda dbapi, rec: _sqlite_connect(dbapi, rec, busy_timeout_s))
             event.listen(self.engine, "begin", _sqlite_begin)
         elif self.dialect == "postgresql":
             self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
@@ -87,6 +87,11 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def read(self) -> sa.Connection:
+        """A connection for reading. On SQLite its transaction is DEFERRED (readers never wait for writers
+        in WAL mode); every other transaction begins IMMEDIATE, taking the write lock up front."""
+        return self.engine.connect().execution_options(sqlite_begin="DEFERRED")
 
     # ------------------------------------------------------------------------------------------ schema
 
@@ -113,7 +118,7 @@ class Store:
         """The schema revision the database is at (``None``: not initialised)."""
         from alembic.runtime.migration import MigrationContext
 
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             return MigrationContext.configure(conn).get_current_revision()
 
     # ------------------------------------------------------------------------------------------ registry
@@ -144,12 +149,12 @@ class Store:
         return {"pods": len(pods), "devices": len(devices)}
 
     def known_pods(self) -> set[str]:
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             return set(conn.scalars(sa.select(Pod.code)))
 
     def devices(self) -> list[dict]:
         """Registered devices: ``du_id``, ``pod``, ``member_id``, ``registered_at``."""
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             rows = conn.execute(sa.select(Device.__table__).order_by(Device.du_id))
             return [dict(r._mapping) for r in rows]
 
@@ -207,7 +212,7 @@ class Store:
                            *, meter: str = "M1") -> pd.DataFrame:
         """The measurements table contract: columns ``pod``, ``start`` (aware, Europe/Rome), ``withdrawn_kwh``,
         ``injected_kwh``; one row per POD and interval in ``[start, end)``, exchange meter (M1) rows."""
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             rows = conn.execute(self._select_measurements(pods, start, end, meter,
                                                           ["pod", "start_utc", "withdrawn_kwh", "injected_kwh"])).all()
         return _frame(rows, MEASUREMENT_COLUMNS)
@@ -215,7 +220,7 @@ class Store:
     def measurements(self, pod: str | None = None, start: Any = None, end: Any = None, *, meter: str | None = None) -> pd.DataFrame:
         """Every stored column of a POD's readings (all PODs if ``pod`` is None) in ``[start, end)``:
         the contract columns plus ``meter``, totalizers, ``du_id``, ``received_at``, ``source``, ``revision``, ``flags``."""
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             rows = conn.execute(self._select_measurements(pod, start, end, meter)).all()
         return _frame(rows, MEASUREMENT_COLUMNS + ["meter", "withdrawn_total_kwh", "injected_total_kwh", "du_id",
                                                   "received_at", "source", "revision", "flags"])
@@ -226,7 +231,7 @@ class Store:
         q = sa.select(t).order_by(t.c.id)
         if pod is not None:
             q = q.where(t.c.pod == pod)
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             rows = conn.execute(q).all()
         df = pd.DataFrame([dict(r._mapping) for r in rows], columns=[c.name for c in t.columns])
         for col in ("start_utc", "received_at", "superseded_at"):
@@ -240,7 +245,7 @@ class Store:
         m = Measurement.__table__
         seen = sa.select(m.c.du_id, m.c.pod, sa.func.max(m.c.received_at).label("last_received_at"),
                          sa.func.max(m.c.start_utc).label("last_start")).where(m.c.du_id.is_not(None)).group_by(m.c.du_id, m.c.pod)
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             registered = {r.du_id: r for r in conn.execute(sa.select(Device.__table__))}
             out: dict[str, dict] = {}
             for r in conn.execute(seen):
@@ -264,13 +269,13 @@ class Store:
         ``reasons`` (list of ``{"path", "reason"}``), ``payload_bytes`` and ``payload`` (raw bytes)."""
         t = DeadLetter.__table__
         cols = [c for c in t.columns if with_payload or c.name != "payload"]
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             rows = conn.execute(sa.select(*cols).order_by(t.c.id.desc()).limit(limit))
             return [dict(r._mapping) for r in rows]
 
     def dead_letter(self, letter_id: int) -> dict | None:
         t = DeadLetter.__table__
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             row = conn.execute(sa.select(t).where(t.c.id == letter_id)).first()
             return dict(row._mapping) if row else None
 
@@ -278,7 +283,7 @@ class Store:
         """Rows per table (for status pages and tests)."""
         tables = {"pods": Pod, "devices": Device, "measurements": Measurement,
                   "measurement_revisions": MeasurementRevision, "dead_letters": DeadLetter}
-        with self.engine.connect() as conn:
+        with self.read() as conn:
             return {name: int(conn.scalar(sa.select(sa.func.count()).select_from(m.__table__))) for name, m in tables.items()}
 
 
@@ -313,16 +318,18 @@ def _dialect_insert(dialect: str):
     return insert
 
 
-def _sqlite_connect(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record, busy_timeout_s: float = 60.0) -> None:
     """WAL + synchronous=FULL (durable commits), busy timeout; let SQLAlchemy's 'begin' event open transactions."""
     dbapi_connection.isolation_level = None
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=FULL")
-    cur.execute("PRAGMA busy_timeout=60000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 
 
 def _sqlite_begin(conn) -> None:
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    """Open transactions ourselves (pysqlite's own handling is off): IMMEDIATE unless the connection asked
+    for DEFERRED (:meth:`Store.read`), so a writer never fails upgrading a read lock mid-transaction."""
+    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}")
