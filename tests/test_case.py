@@ -82,10 +82,52 @@ def test_simulated_year_settles_like_metered_data(case_path):
     assert totals["withdrawn_kwh"] == pytest.approx(loads.sum(), abs=0.001)
 
 
+def test_weather_file_instead_of_or_with_monthly_energies(case_path, tmp_path):
+    from condivisa.casestudy.runner import production_kwh
+
+    raw = yaml.safe_load(case_path.read_text())
+    data = Path(__file__).parent / "data"
+    raw["pv_plant"]["pvgis_file"] = "weather.csv"  # relative to the case file
+    (tmp_path / "weather.csv").write_bytes((data / "pvgis_tmy_45.000_8.000_head48.csv").read_bytes())
+    monthly = raw["pv_plant"].pop("monthly_production_kwh")
+    path = tmp_path / "case.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    case = load_case(path)
+    assert case.weather_file == tmp_path / "weather.csv" and case.monthly_production_kwh is None
+    with pytest.raises(ValueError, match="no value"):  # 48 hours of weather cannot fill a year
+        production_kwh(case)
+    raw["pv_plant"]["pvgis_file"] = "missing.csv"
+    with pytest.raises(CaseError, match="pv_plant.pvgis_file: 'missing.csv' not found"):
+        case_from_dict(raw, base_dir=tmp_path)
+    del raw["pv_plant"]["pvgis_file"]
+    with pytest.raises(CaseError, match="monthly_production_kwh: missing"):
+        case_from_dict(raw)
+    assert len(monthly) == 12
+
+
+def test_full_tmy_weather_scaled_to_the_case_months(case_path, shared_dir, tmp_path):
+    from condivisa.casestudy.runner import production_kwh
+
+    tmy = shared_dir / "reference" / "pvgis" / "pvgis_tmy_45.000_8.000.csv"
+    if not tmy.exists():
+        pytest.skip("shared PVGIS TMY not present")
+    raw = yaml.safe_load(case_path.read_text())
+    raw["pv_plant"]["pvgis_file"] = str(tmy)
+    case = case_from_dict(raw)
+    quarter = production_kwh(case)
+    assert len(quarter) == 4 * 8784
+    by_month = quarter.groupby(quarter.index.month).sum().to_numpy()
+    np.testing.assert_allclose(by_month, case.monthly_production_kwh, rtol=1e-9)
+    daily = quarter.groupby(quarter.index.normalize()).sum()
+    assert daily.std() / daily.mean() > 0.2  # real weather: cloudy and sunny days, unlike a clear sky
+
+
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(CaseError, match="no such file"):
         load_case(tmp_path / "nope.yaml")
     result = CliRunner().invoke(app, ["case", "run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 2
+    result = CliRunner().invoke(app, ["case", "run", str(tmp_path / "nope.yaml"), "--forecast", "oracle"])
     assert result.exit_code == 2
 
 

@@ -113,3 +113,18 @@ def test_scale_to_monthly_by_hand_and_errors():
         pv.scale_to_monthly_kwh(series, [1.0] * 11)
     with pytest.raises(ValueError, match="no production"):
         pv.scale_to_monthly_kwh(series * 0, target)
+
+
+def test_tmy_to_year_lays_the_typical_year_on_a_leap_year():
+    utc = pd.date_range("2018-01-01", periods=8760, freq="h", tz="UTC")  # a non-leap typical year
+    tmy = pd.Series(np.arange(8760, dtype=float), index=utc)
+    year = pv.tmy_to_year(tmy, 2024)
+    assert len(year) == 8784
+    assert year.index[0] == pd.Timestamp("2024-01-01 00:00", tz="Europe/Rome")
+    # the first local hour is 2023-12-31 23:00 UTC → the TMY's 31 Dec 23:00 UTC value, row 8759
+    assert year.iloc[0] == 8759.0
+    # 29 February repeats 28 February: 28 Feb 00:00 UTC is TMY row (31 + 27)·24 = 1392
+    feb29 = year[year.index.tz_convert("UTC").normalize() == pd.Timestamp("2024-02-29", tz="UTC")]
+    assert feb29.iloc[0] == 1392.0 and len(feb29) == 24
+    with pytest.raises(ValueError, match="no value"):
+        pv.tmy_to_year(tmy.iloc[:100], 2024)

@@ -57,7 +57,7 @@ class Case:
     azimuth_deg_pvgis: float
     system_losses_pct: float
     grant_fraction: float
-    monthly_production_kwh: tuple[float, ...]
+    monthly_production_kwh: tuple[float, ...] | None
     flats: tuple[Flat, ...]
     ac_usage_coefficient: tuple[float, ...]
     energy_price_eur_per_kwh: tuple[float, ...]
@@ -77,6 +77,7 @@ class Case:
     vat_storage_pct: float
     scenarios: tuple[PriceScenario, ...]
     historical_prices: dict[str, dict[int, float]] = field(default_factory=dict)
+    weather_file: Path | None = None  # a PVGIS TMY or hourly export (pv_plant.pvgis_file), relative to the case file
 
     @property
     def pv_investment_eur(self) -> float:
@@ -112,8 +113,11 @@ def _nums(value: Any, where: str, n: int | None = None, low: float | None = 0.0)
     return tuple(_num(v, f"{where}[{i}]", low) for i, v in enumerate(value))
 
 
-def case_from_dict(raw: dict, name: str = "case") -> Case:
-    """Build a :class:`Case` from the parsed YAML mapping."""
+def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) -> Case:
+    """Build a :class:`Case` from the parsed YAML mapping; ``base_dir`` resolves ``pv_plant.pvgis_file``.
+
+    The plant needs ``monthly_production_kwh`` (clear-sky shape scaled to it), ``pvgis_file`` (PVGIS
+    weather through pvlib) or both (weather shape scaled to the monthly energies)."""
     if not isinstance(raw, dict):
         raise CaseError("expected a mapping at the top level")
     try:
@@ -156,6 +160,17 @@ def case_from_dict(raw: dict, name: str = "case") -> Case:
     history = {str(zone): {int(y): _num(v, f"economics.historical_annual_price_eur_per_mwh.{zone}.{y}") for y, v in table.items()}
                for zone, table in (eco.get("historical_annual_price_eur_per_mwh") or {}).items()}
     premium = raw.get("premium_tariff_eur_per_mwh")
+    weather = plant.get("pvgis_file")
+    weather_file = None
+    if weather is not None:
+        weather_file = Path(str(weather))
+        if not weather_file.is_absolute() and base_dir is not None:
+            weather_file = base_dir / weather_file
+        if not weather_file.exists():
+            raise CaseError(f"pv_plant.pvgis_file: {str(weather)!r} not found")
+    monthly = plant.get("monthly_production_kwh")
+    if monthly is None and weather_file is None:
+        raise CaseError("pv_plant.monthly_production_kwh: missing (or give pv_plant.pvgis_file)")
     return Case(
         name=name, configuration=configuration,
         latitude=_num(_get(loc, "latitude", "location."), "location.latitude", -90, 90),
@@ -167,7 +182,7 @@ def case_from_dict(raw: dict, name: str = "case") -> Case:
         azimuth_deg_pvgis=_num(_get(plant, "azimuth_deg_pvgis", "pv_plant."), "pv_plant.azimuth_deg_pvgis", -180, 180),
         system_losses_pct=_num(plant.get("system_losses_pct", 14), "pv_plant.system_losses_pct", 0, 99),
         grant_fraction=_num(plant.get("grant_fraction", 0.0), "pv_plant.grant_fraction", 0, 0.4),
-        monthly_production_kwh=_nums(_get(plant, "monthly_production_kwh", "pv_plant."), "pv_plant.monthly_production_kwh", 12),
+        monthly_production_kwh=None if monthly is None else _nums(monthly, "pv_plant.monthly_production_kwh", 12),
         flats=tuple(flats),
         ac_usage_coefficient=_nums(raw.get("ac_usage_coefficient", [1.0] * 12), "ac_usage_coefficient", 12),
         energy_price_eur_per_kwh=_nums(_get(raw, "energy_price_eur_per_kwh", ""), "energy_price_eur_per_kwh", 12),
@@ -185,7 +200,7 @@ def case_from_dict(raw: dict, name: str = "case") -> Case:
         pv_degradation_per_year=_num(eco.get("pv_degradation_per_year", 0.005), "economics.pv_degradation_per_year", 0, 0.5),
         battery_degradation_per_year=_num(eco.get("battery_degradation_per_year", 0.03), "economics.battery_degradation_per_year", 0, 0.5),
         vat_storage_pct=_num(eco.get("vat_storage_pct", 0), "economics.vat_storage_pct", 0, 100),
-        scenarios=tuple(scenarios), historical_prices=history,
+        scenarios=tuple(scenarios), historical_prices=history, weather_file=weather_file,
     )
 
 
@@ -199,6 +214,6 @@ def load_case(path: str | Path) -> Case:
     except yaml.YAMLError as exc:
         raise CaseError(f"{path}: not valid YAML: {exc}") from None
     try:
-        return case_from_dict(raw, name=path.stem)
+        return case_from_dict(raw, name=path.stem, base_dir=path.parent)
     except CaseError as exc:
         raise CaseError(f"{path}: {exc}") from None

@@ -27,7 +27,14 @@ from condivisa.casestudy.casefile import Case
 from condivisa.engines import dispatch, finance, sizing
 from condivisa.engines.interpolation import hourly_to_quarter_hour
 from condivisa.engines.loads import household_loads_kwh
-from condivisa.engines.pv import clearsky_hourly_kwh, scale_to_monthly_kwh
+from condivisa.engines.pv import (
+    clearsky_hourly_kwh,
+    hourly_ac_kwh_from_pvgis,
+    read_pvgis_hourly,
+    read_pvgis_tmy,
+    scale_to_monthly_kwh,
+    tmy_to_year,
+)
 from condivisa.engines.settlement import settle
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.engines.storage import BatterySpec
@@ -86,17 +93,37 @@ def tip_for(case: Case, zonal_price_eur_per_mwh: float) -> float:
                                  True, case.grant_fraction)[0])
 
 
+def _weather_hourly_kwh(case: Case) -> pd.Series:
+    """Hourly AC energy from the case's PVGIS file (TMY or hourly series), laid onto the case year."""
+    path = case.weather_file
+    head = path.read_text(encoding="utf-8", errors="replace")[:4000]
+    if "(i)" in head:  # plane-of-array columns Gb(i), Gd(i)…: a PVGIS "hourly radiation" export
+        weather, _ = read_pvgis_hourly(path)
+    else:
+        weather = read_pvgis_tmy(path)
+    energy = hourly_ac_kwh_from_pvgis(weather, case.peak_power_kw, case.tilt_deg, case.azimuth_deg_pvgis,
+                                      case.system_losses_pct, latitude=case.latitude, longitude=case.longitude,
+                                      altitude_m=case.elevation_m)
+    return tmy_to_year(energy, case.year)
+
+
 def production_kwh(case: Case) -> pd.Series:
-    """Quarter-hour AC production: clear-sky hourly (pvlib), scaled to the monthly energies, split into
-    quarter hours preserving each hour's energy."""
-    hourly = clearsky_hourly_kwh(case.year, case.latitude, case.longitude, case.peak_power_kw, case.tilt_deg,
-                                 case.azimuth_deg_pvgis, case.system_losses_pct, case.elevation_m)
-    return hourly_to_quarter_hour(scale_to_monthly_kwh(hourly, case.monthly_production_kwh))
+    """Quarter-hour AC production: hourly from the PVGIS file (pvlib) or clear-sky (pvlib), scaled to the
+    monthly energies when given, split into quarter hours preserving each hour's energy."""
+    if case.weather_file is not None:
+        hourly = _weather_hourly_kwh(case)
+    else:
+        hourly = clearsky_hourly_kwh(case.year, case.latitude, case.longitude, case.peak_power_kw, case.tilt_deg,
+                                     case.azimuth_deg_pvgis, case.system_losses_pct, case.elevation_m)
+    if case.monthly_production_kwh is not None:
+        hourly = scale_to_monthly_kwh(hourly, case.monthly_production_kwh)
+    return hourly_to_quarter_hour(hourly)
 
 
 def run_case(case: Case, progress: Callable[[str], None] = lambda step: None, *, lp_window: int = 192,
-             lp_step: int = 96) -> CaseStudy:
-    """The whole case study; ``progress(step)`` is called after each step (for a progress bar)."""
+             lp_step: int = 96, lp_forecast: str = "perfect") -> CaseStudy:
+    """The whole case study; ``progress(step)`` is called after each step (for a progress bar).
+    ``lp_forecast``: the optimal controller's forecast, ``"perfect"`` or ``"persistence"``."""
     notes: list[str] = []
     pv_series = production_kwh(case)
     index = pv_series.index
@@ -126,14 +153,15 @@ def run_case(case: Case, progress: Callable[[str], None] = lambda step: None, *,
     if options:
         big = options[-1]
         incentive = np.full(len(pv), (tip + valor) / 1000.0)
-        lp = dispatch.rolling_dispatch(pv, loads, big, contract, price, incentive, spec=spec, window=lp_window, step=lp_step)
+        lp = dispatch.rolling_dispatch(pv, loads, big, contract, price, incentive, spec=spec, window=lp_window, step=lp_step,
+                                     forecast=lp_forecast)
         heur = runs[-1]
         heur_value = dispatch.dispatch_value_eur(pv, heur.withdrawal_kwh, price, incentive)
         lp_shared = shared_energy_kwh(pv, lp.storage.withdrawal_kwh)
         runs.append(CaseRun(f"optimal_{big:g}kwh", big, "optimal", lp.storage.withdrawal_kwh, lp.storage.soc_kwh, lp_shared))
         dispatch_gain = {
             "capacity_kwh_per_flat": big, "window_quarter_hours": lp_window, "step_quarter_hours": lp_step,
-            "forecast": "perfect", "heuristic_value_eur": round(heur_value, 2), "optimal_value_eur": round(lp.objective_eur, 2),
+            "forecast": lp_forecast, "heuristic_value_eur": round(heur_value, 2), "optimal_value_eur": round(lp.objective_eur, 2),
             "gain_eur_per_year": round(lp.objective_eur - heur_value, 2), "solves": lp.n_solves,
             "solver_seconds": round(lp.solve_seconds, 2), "window_columns": lp.n_columns, "window_rows": lp.n_rows,
         }

@@ -29,6 +29,7 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("case-out"), "--out", "-o", help="directory for summary.json, tables and plots"),
         png: bool = typer.Option(True, "--png/--no-png", help="also write PNG plots (needs Chromium)"),
         plots: bool = typer.Option(True, "--plots/--no-plots", help="write the plots at all"),
+        forecast: str = typer.Option("perfect", "--forecast", help="optimal controller's forecast: perfect or persistence"),
     ) -> None:
         """Run a case study and write DIR/summary.json, monthly/flat/economics CSV tables and plots."""
         from condivisa.casestudy import CaseError, load_case, run_case
@@ -37,6 +38,9 @@ def register(app: typer.Typer) -> None:
 
         console = Console()
         err = Console(stderr=True)
+        if forecast not in ("perfect", "persistence"):
+            err.print(f"[bold red]error:[/] --forecast must be perfect or persistence, got {forecast!r}", highlight=False)
+            raise typer.Exit(code=2)
         try:
             case = load_case(case_file)
         except CaseError as exc:
@@ -50,7 +54,7 @@ def register(app: typer.Typer) -> None:
             def step(name: str) -> None:
                 progress.update(task, advance=1, description=f"{case.name}: {name}")
 
-            study = run_case(case, progress=step)
+            study = run_case(case, progress=step, lp_forecast=forecast)
             files = write_tables(study, out)
             step("tables")
             notes: list[str] = []
@@ -77,7 +81,8 @@ def register(app: typer.Typer) -> None:
         if study.dispatch_gain:
             g = study.dispatch_gain
             console.print(f"optimal dispatch gains {g['gain_eur_per_year']:,.0f} €/year over the heuristic "
-                          f"({g['capacity_kwh_per_flat']:g} kWh per flat, {g['solves']} LP windows, {g['solver_seconds']:.1f} s in HiGHS)")
+                          f"({g['capacity_kwh_per_flat']:g} kWh per flat, {g['forecast']} forecast, {g['solves']} LP windows, "
+                          f"{g['solver_seconds']:.1f} s in HiGHS)")
         for note in study.notes + notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False)
         console.print(f"wrote {len(files)} files to {out} in {elapsed:.1f} s")

@@ -235,3 +235,23 @@ def scale_to_monthly_kwh(energy_kwh: pd.Series, monthly_kwh: ArrayLike) -> pd.Se
         raise ValueError(f"month(s) {[int(m) for m in np.flatnonzero(missing) + 1]} have no production to scale")
     factor = np.divide(targets, sums, out=np.zeros(12), where=sums > 0)
     return pd.Series(values * factor[months - 1], index=energy_kwh.index, name=energy_kwh.name)
+
+
+def tmy_to_year(energy_kwh: pd.Series, year: int) -> pd.Series:
+    """Lay a typical-year series (UTC hours from mixed years, as PVGIS TMYs are) onto the civil ``year`` in
+    Europe/Rome: each hour of the year takes the TMY value of the same UTC month, day and hour; 29 February
+    (leap years) repeats 28 February. Raises when the TMY lacks an hour."""
+    utc = pd.DatetimeIndex(energy_kwh.index).tz_convert("UTC")
+    key_tmy = (utc.month * 100 + utc.day) * 100 + utc.hour
+    lookup = pd.Series(energy_kwh.to_numpy(dtype=float), index=key_tmy)
+    lookup = lookup[~lookup.index.duplicated()]
+    target = hours(dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
+    t_utc = target.tz_convert("UTC")
+    day = np.where((t_utc.month == 2) & (t_utc.day == 29), 28, t_utc.day)
+    keys = (t_utc.month * 100 + day) * 100 + t_utc.hour
+    values = lookup.reindex(keys)
+    if values.isna().any():
+        missing = int(keys[np.flatnonzero(values.isna().to_numpy())[0]])
+        raise ValueError(f"typical year has no value for UTC month-day {missing // 10000:02d}-{missing // 100 % 100:02d} "
+                         f"hour {missing % 100:02d}")
+    return pd.Series(values.to_numpy(), index=target, name=energy_kwh.name)
