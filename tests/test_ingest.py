@@ -213,3 +213,18 @@ def test_replay_needs_force_for_unauthorised_senders(store):
     assert out.exit_code == 0 and "refused" in out.output and store.counts()["measurements"] == 0
     out = CliRunner().invoke(app, ["db", "replay", "--force", "--database", store.url])
     assert out.exit_code == 0 and "accepted" in out.output and store.counts()["measurements"] == 1
+
+
+@pytest.mark.parametrize("day, quarters", [(dt.date(2025, 10, 26), 100), (dt.date(2025, 3, 30), 92)])
+def test_whole_dst_days_in_one_utc_message(store, day, quarters):
+    """25 h x 4 = 100 quarter hours on the autumn day, 23 h x 4 = 92 in spring, all kept."""
+    from condivisa.timegrid import quarter_hours
+
+    grid = quarter_hours(day, day + dt.timedelta(days=1))
+    assert len(grid) == quarters
+    rows = [reading(0, start=ts.tz_convert("UTC").to_pydatetime()) for ts in grid]
+    raw = payload(rows, timezone=UTC)  # one fixed offset for the whole day: no ambiguous local time
+    res = ingest_payload(store, raw, source="t", received_at=dt.datetime(2025, 11, 1, tzinfo=UTC))
+    assert res.accepted and res.stored == quarters
+    frame = store.measurements_frame(start=day, end=day + dt.timedelta(days=1))
+    assert len(frame) == quarters and frame["start"].is_monotonic_increasing

@@ -268,3 +268,40 @@ def test_round_trip_of_a_hand_written_document():
     first = parse_urbandataset(d2)
     assert parse_urbandataset(emit_urbandataset(first)) == first
     assert emit_urbandataset(first)["UrbanDataset"]["context"]["timeZone"] == "UTC+2"
+
+
+# ------------------------------------------------------------------------------------------- the two validators agree
+
+_json = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=5),
+                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3), max_leaves=8)
+
+
+def _leaf_paths(node, prefix=()):
+    yield prefix
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _leaf_paths(v, prefix + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _leaf_paths(v, prefix + (i,))
+
+
+_DOC = doc([one(), one(start=JUNE + dt.timedelta(minutes=15))])
+_PATHS = [p for p in _leaf_paths(_DOC) if p]
+
+
+@settings(max_examples=200, deadline=None)
+@given(path=st.sampled_from(_PATHS), value=_json, delete=st.booleans())
+def test_fast_and_reporting_validators_agree(path, value, delete):
+    """The jsonschema-rs fast path lets a document through exactly when jsonschema finds no error."""
+    from condivisa.edges import urbandataset as ud
+
+    d = copy.deepcopy(_DOC)
+    node = d
+    for key in path[:-1]:
+        node = node[key]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    assert ud._fast_validator().is_valid(d) == (not list(ud._validator().iter_errors(d)))

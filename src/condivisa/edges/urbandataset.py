@@ -105,7 +105,7 @@ class ParsedDataset:
 def _validator():
     import jsonschema
 
-    schema = json.loads(resources.files("condivisa.data").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema = json.loads(resources.files("condivisa").joinpath("data", SCHEMA_FILE).read_text(encoding="utf-8"))
     return jsonschema.Draft7Validator(schema)
 
 
@@ -115,7 +115,7 @@ def _fast_validator():
     formats are not checked, as jsonschema's Draft7Validator does not check them by default."""
     import jsonschema_rs
 
-    schema = json.loads(resources.files("condivisa.data").joinpath(SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema = json.loads(resources.files("condivisa").joinpath("data", SCHEMA_FILE).read_text(encoding="utf-8"))
     return jsonschema_rs.Draft7Validator(schema, validate_formats=False)
 
 
