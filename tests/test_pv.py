@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from condivisa.edges.pvgis import read_pvgis_hourly, read_pvgis_tmy
 from condivisa.engines import pv
 
 DATA = Path(__file__).parent / "data"
@@ -22,7 +23,7 @@ def test_pvgis_azimuth_to_pvlib(pvgis, expected):
 
 
 def test_read_pvgis_hourly_real_layout():
-    data, meta = pv.read_pvgis_hourly(HOURLY)
+    data, meta = read_pvgis_hourly(HOURLY)
     assert len(data) == 14
     assert meta["inputs"]["latitude"] == 45.0
     assert str(data.index.tz) == "UTC" and data.index[8] == pd.Timestamp("2016-01-01 08:00", tz="UTC")
@@ -30,7 +31,7 @@ def test_read_pvgis_hourly_real_layout():
 
 
 def test_hourly_ac_by_hand_from_pvgis_poa():
-    data, _ = pv.read_pvgis_hourly(HOURLY)
+    data, _ = read_pvgis_hourly(HOURLY)
     kwh = pv.hourly_ac_kwh_from_pvgis(data, peak_power_kw=1.0, tilt_deg=30, azimuth_deg_pvgis=0, system_losses_pct=14)
     # row 08:10: POA = 26.71 + 8.28 + 0.21 = 35.20 W/m²; T_air 3.87 °C, wind 1.22 m/s
     # Faiman: T_cell = 3.87 + 35.2 / (25 + 6.84·1.22) = 3.87 + 35.2/33.3448 = 4.9256 °C
@@ -41,7 +42,7 @@ def test_hourly_ac_by_hand_from_pvgis_poa():
 
 
 def test_read_stripped_tmy_falls_back_to_pandas():
-    weather = pv.read_pvgis_tmy(TMY_HEAD)
+    weather = read_pvgis_tmy(TMY_HEAD)
     assert len(weather) == 48
     assert {"ghi", "dni", "dhi", "temp_air", "wind_speed"} <= set(weather.columns)
     assert weather.index[9] == pd.Timestamp("2018-01-01 09:00", tz="UTC")
@@ -52,11 +53,11 @@ def test_stripped_tmy_bad_file_names_the_problem(tmp_path):
     bad = tmp_path / "x.csv"
     bad.write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="time\\(UTC\\)"):
-        pv.read_pvgis_tmy(bad)
+        read_pvgis_tmy(bad)
 
 
 def test_tmy_head_production_is_daytime_only():
-    weather = pv.read_pvgis_tmy(TMY_HEAD)
+    weather = read_pvgis_tmy(TMY_HEAD)
     kwh = pv.hourly_ac_kwh_from_pvgis(weather, 18.0, 35, 30, 14, latitude=45.0, longitude=8.0, altitude_m=250)
     hours = kwh.index.hour
     assert (kwh[(hours < 6) | (hours > 17)] == 0).all()
@@ -64,7 +65,7 @@ def test_tmy_head_production_is_daytime_only():
 
 
 def test_ghi_weather_needs_coordinates():
-    weather = pv.read_pvgis_tmy(TMY_HEAD)
+    weather = read_pvgis_tmy(TMY_HEAD)
     with pytest.raises(ValueError, match="latitude"):
         pv.hourly_ac_kwh_from_pvgis(weather, 1.0, 35, 0)
 
@@ -73,7 +74,7 @@ def test_full_tmy_yield_is_plausible(shared_dir):
     path = shared_dir / "reference" / "pvgis" / "pvgis_tmy_45.000_8.000.csv"
     if not path.exists():
         pytest.skip("shared PVGIS TMY not present")
-    weather = pv.read_pvgis_tmy(path)
+    weather = read_pvgis_tmy(path)
     kwh = pv.hourly_ac_kwh_from_pvgis(weather, 1.0, 35, 0, 14, latitude=45.0, longitude=8.0, altitude_m=250)
     assert len(kwh) == 8760
     # northern Italy, 35° south, 14 % losses: PVGIS gives about 1,200–1,450 kWh/kWp

@@ -13,6 +13,7 @@ Model chain (PVWatts, as PVGIS itself uses for crystalline silicon):
 Azimuth: PVGIS counts 0 = south, +90 = west, −90 = east; pvlib counts 0 = north, 180 = south, 270 = west,
 so ``azimuth_pvlib = azimuth_pvgis + 180`` (:func:`pvgis_azimuth_to_pvlib`).
 
+Weather files are read by :mod:`condivisa.edges.pvgis` (engines do no I/O).
 Timestamps: PVGIS rows are hourly values labelled in UTC (TMY at HH:00, hourly series at HH:10). Each row
 is taken as the hour starting at the full hour, with the sun's position evaluated at the middle of it.
 
@@ -24,7 +25,6 @@ Clear-sky: pvlib's Ineichen–Perez model with the Linke turbidity climatology s
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -39,62 +39,11 @@ GAMMA_PDC_PER_C = -0.004
 CLEARSKY_TEMP_AIR_C = 20.0
 CLEARSKY_WIND_M_PER_S = 1.0
 
-_TMY_COLUMNS = {
-    "T2m": "temp_air", "RH": "relative_humidity", "G(h)": "ghi", "Gb(n)": "dni", "Gd(h)": "dhi",
-    "IR(h)": "ghi_infrared", "WS10m": "wind_speed", "WD10m": "wind_direction", "SP": "pressure",
-}
 
 
 def pvgis_azimuth_to_pvlib(azimuth_deg_pvgis: float) -> float:
     """PVGIS azimuth (0 = south, +90 = west) → pvlib azimuth (180 = south, 270 = west), in [0, 360)."""
     return float((azimuth_deg_pvgis + 180.0) % 360.0)
-
-
-def read_pvgis_hourly(path: str | Path) -> tuple[pd.DataFrame, dict]:
-    """Read a PVGIS "hourly radiation" export (CSV or JSON) with ``pvlib.iotools.read_pvgis_hourly``.
-
-    Returns the data (pvlib names: ``poa_direct``, ``poa_sky_diffuse``, ``poa_ground_diffuse``,
-    ``temp_air``, ``wind_speed``…) re-indexed to the UTC full hour, and pvlib's metadata.
-    """
-    data, meta = pvlib.iotools.read_pvgis_hourly(str(path), map_variables=True)
-    data.index = data.index.floor("h")
-    return data, meta
-
-
-def read_pvgis_tmy(path: str | Path) -> pd.DataFrame:
-    """Read a PVGIS typical meteorological year (CSV/JSON/EPW) into pvlib names (``ghi``, ``dni``,
-    ``dhi``, ``temp_air``, ``wind_speed``…), indexed by the UTC hour.
-
-    ``pvlib.iotools.read_pvgis_tmy`` needs PVGIS's original header and footer lines; a CSV whose
-    header/footer were stripped (only the ``time(UTC),T2m,…`` table is left, as in
-    ``shared/reference/pvgis/``) is read with pandas instead, with the same column names.
-    """
-    path = Path(path)
-    try:
-        result = pvlib.iotools.read_pvgis_tmy(str(path), map_variables=True)
-        data = result[0] if isinstance(result, tuple) else result
-    except (IndexError, ValueError, KeyError):
-        data = _read_stripped_tmy_csv(path)
-    data = data.copy()
-    data.index = pd.DatetimeIndex(data.index).tz_convert("UTC") if data.index.tz else data.index.tz_localize("UTC")
-    return data
-
-
-def _read_stripped_tmy_csv(path: Path) -> pd.DataFrame:
-    raw = pd.read_csv(path)
-    if "time(UTC)" not in raw.columns:
-        raise ValueError(f"{path}: not a PVGIS TMY table (no 'time(UTC)' column; columns {list(raw.columns)[:5]})")
-    try:
-        index = pd.to_datetime(raw["time(UTC)"], format="%Y%m%d:%H%M", utc=True)
-    except ValueError as exc:
-        raise ValueError(f"{path}: column time(UTC): {exc}") from None
-    data = raw.drop(columns=["time(UTC)"]).rename(columns=_TMY_COLUMNS)
-    data.index = pd.DatetimeIndex(index, name="time(UTC)")
-    bad = data[["ghi", "dni", "dhi"]].isna().any(axis=1)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # +1 header, +1 one-based
-        raise ValueError(f"{path}: row {row}: missing irradiance value")
-    return data
 
 
 def dc_ac_kw(
@@ -149,8 +98,8 @@ def hourly_ac_kwh_from_pvgis(
     longitude: float | None = None,
     altitude_m: float = 0.0,
 ) -> pd.Series:
-    """Hourly AC energy (kWh) of a plant from PVGIS weather read by :func:`read_pvgis_tmy` or
-    :func:`read_pvgis_hourly`.
+    """Hourly AC energy (kWh) of a plant from PVGIS weather read by
+    :func:`condivisa.edges.pvgis.read_pvgis_tmy` or :func:`condivisa.edges.pvgis.read_pvgis_hourly`.
 
     With plane-of-array columns (PVGIS hourly series, computed by PVGIS for *its* slope/azimuth) the
     POA is their sum and ``tilt_deg``/``azimuth_deg_pvgis`` are not used; with GHI/DNI/DHI (TMY)
