@@ -183,3 +183,27 @@ def test_gap_in_the_store_shows_up(tmp_path):
     html = client(p, "ref").get("/community?month=2024-06").text
     assert re.search(r'data-testid="gap-count">1<', html)
     assert re.search(r"IT001E00000002</td><td class=\"n\">8 / 192", html)
+
+
+def test_case_study_results_for_the_referente(platform, tmp_path):
+    import json
+
+    summary = {"case": "is-corrias", "cases": [
+        {"name": "base", "production_kwh": 28744.0, "shared_kwh": 11000.0, "sharing_pct": 38.27, "premium_eur": 1320.0},
+        {"name": "battery_5kwh", "production_kwh": 28744.0, "shared_kwh": 17000.0, "sharing_pct": 59.14, "premium_eur": 2040.0}],
+        "economics": [{"case": "base", "scenario": "low", "investment_eur": 18000, "npv_eur": 1234.5, "dpbt_years": 12.3,
+                       "irr": 0.071}]}
+    path = tmp_path / "summary.json"
+    path.write_text(json.dumps(summary))
+    c = client(platform, "ref")
+    assert 'data-testid="cases"' not in c.get("/community").text  # nothing configured: no section
+    dash = platform.app.state.dashboard
+    saved = dash.settings
+    dash.settings = saved.model_copy(update={"case_summary_file": path})
+    try:
+        html = c.get("/community").text
+    finally:
+        dash.settings = saved
+    section = html[html.index('data-testid="cases"'):]
+    # 59.14 % shown with one decimal, Italian style; IRR 0.071 -> 7,1 %
+    assert "battery_5kwh" in section and "59,1" in section and "28.744" in section and "7,1 %" in section

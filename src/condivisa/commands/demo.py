@@ -164,6 +164,18 @@ def _summary(book, community, month: str) -> Table:
     return table
 
 
+def _run_case(case_file: Path, out: Path) -> Path:
+    """Run the case study (simulation, storage, economics) and write its summary.json into ``out``."""
+    from condivisa.casestudy import load_case, run_case
+    from condivisa.casestudy.tables import write_tables
+
+    with console.status(f"case study {case_file.name}: simulating the year with and without batteries …"):
+        study = run_case(load_case(case_file))
+        write_tables(study, out)
+    console.print(f"case study written to [bold]{out / 'summary.json'}[/] (shown on the referente's page)")
+    return out / "summary.json"
+
+
 def demo(
     community_kind: Annotated[str, typer.Option("--community", help="cer (20 members) or is-corrias (8 flats, AUC)")] = "cer",
     weeks: Annotated[int, typer.Option("--weeks", min=1, max=26, help="weeks of quarter-hour data the DUs send")] = 3,
@@ -172,6 +184,8 @@ def demo(
     workdir: Annotated[Path, typer.Option("--dir", help="where the demo's database, files and reports go")] = Path("var/demo"),
     lang: Annotated[str, typer.Option("--lang", help="language of the written report: it or en")] = "it",
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also print the report to PDF (needs Chromium)")] = False,
+    case: Annotated[Path | None, typer.Option("--case", help="also run this case study (e.g. is-corrias.yaml) and show it to the referente",
+                                              exists=True, dir_okay=False)] = None,
 ) -> None:
     """One command, the whole product: simulated DUs -> MQTT/REST -> store -> settlement -> report -> dashboard."""
     import logging
@@ -205,10 +219,11 @@ def demo(
     from condivisa.simulator import MqttSink, RestSink, build_fleet
 
     community = load_community(community_file)
+    case_summary = _run_case(case, workdir / "case") if case else None
     settings = load_settings(database_url=f"sqlite:///{db}", mqtt_url="", mqtt_embedded_port=0, community="demo",
                              community_file=str(community_file), prices_file=str(prices_file),
                              http_host="127.0.0.1", http_port=_port("127.0.0.1", port), api_auth_required=False,
-                             mqtt_client_id="condivisa-demo-ingest")
+                             mqtt_client_id="condivisa-demo-ingest", case_summary_file=case_summary)
     store = broker = worker = server = mqtt_sink = rest_sink = None
     try:
         store = Store(settings.database_url)
