@@ -175,6 +175,10 @@ def heuristic_dispatch(
     for lo_t in range(0, n_t, _BLOCK):  # blocks of time keep the temporaries in cache
         hi_t = min(lo_t + _BLOCK, n_t)
         load_t, allow_t = load[:, lo_t:hi_t].T, allowance[:, lo_t:hi_t].T
+        if not load_t.flags.c_contiguous:  # battery-major input: one transposing copy per block, then contiguous
+            load_t = np.ascontiguousarray(load_t)
+        if allow_t.strides[1] != 0 and not allow_t.flags.c_contiguous:
+            allow_t = np.ascontiguousarray(allow_t)
         u = np.empty((hi_t - lo_t, n_b))
         np.subtract(headroom, load_t, out=u)                     # contract headroom …
         np.maximum(u, 0.0, out=u)
