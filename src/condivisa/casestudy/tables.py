@@ -118,7 +118,12 @@ def write_tables(study: CaseStudy, out: Path) -> list[Path]:
     doc = summary(study)
     written = [out / "summary.json"]
     written[0].write_text(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
-    monthly = pd.DataFrame([dict(case=c["name"], **m) for c in doc["cases"] for m in c["months"]])
+    rows = []
+    for c in doc["cases"]:
+        rows += [dict(case=c["name"], **m) for m in c["months"]]
+        total = {k: round(sum(m[k] for m in c["months"]), 2) for k in c["months"][0] if k not in ("month", "sharing_pct")}
+        rows.append(dict(case=c["name"], month="year", **total, sharing_pct=c["sharing_pct"]))
+    monthly = pd.DataFrame(rows)[list(rows[0])]
     tables = {
         "monthly.csv": monthly,
         "flats.csv": pd.DataFrame([dict(case=c["name"], **f) for c in doc["cases"] for f in c["flats"]]),
