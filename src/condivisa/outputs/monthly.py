@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from condivisa.domain import Community
@@ -85,6 +86,7 @@ class SettledMonths:
         self.measurements = m
         self.prices = prices
         self.settle_until = settle_until
+        self._months: list[str] | None = None
         self._settle = settle_fn or engine_settle(fill)
         self.result = lru_cache(maxsize=64)(self._result)  # type: ignore[method-assign]
         self._flows = lru_cache(maxsize=256)(self._flows_uncached)
@@ -92,10 +94,14 @@ class SettledMonths:
     @property
     def months(self) -> list[str]:
         """The months with measurements, ``YYYY-MM``, oldest first."""
-        if self.measurements.empty:
-            return []
-        local = self.measurements["start"].dt.tz_convert(ROME)
-        return sorted(local.dt.strftime("%Y-%m").unique())
+        if self._months is None:
+            if self.measurements.empty:
+                self._months = []
+            else:
+                local = self.measurements["start"].dt.tz_convert(ROME)
+                codes = np.unique(local.dt.year.to_numpy() * 100 + local.dt.month.to_numpy())
+                self._months = [f"{c // 100:04d}-{c % 100:02d}" for c in codes]
+        return list(self._months)
 
     @property
     def latest_month(self) -> str | None:
