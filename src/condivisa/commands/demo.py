@@ -153,10 +153,12 @@ def _summary(book, community, month: str) -> Table:
     result = book.result(month)
     totals = result_totals(result)
     table = Table(title=f"{community.name} — {month} (settled up to yesterday)", title_justify="left")
-    for col in ("member", "withdrawn kWh", "shared kWh", "premium €", "valorisation €", "sale €", "fees €", "total €"):
-        table.add_column(col, justify="left" if col == "member" else "right")
+    wide = console.width >= 110
+    for col in ("member", "withdrawn kWh" if wide else "wd kWh", "shared kWh" if wide else "sh kWh", "premium €",
+                "valorisation €" if wide else "valor. €", "sale €", "fees €", "total €"):
+        table.add_column(col, justify="left" if col == "member" else "right", no_wrap=True)
     for mid, e in result_members(result).items():
-        table.add_row(f"{e.get('name') or mid} ({mid})", f"{e.get('withdrawn_kwh', 0):.1f}", f"{e.get('shared_kwh', 0):.1f}",
+        table.add_row(f"{e.get('name') or mid} ({mid})" if wide else mid, f"{e.get('withdrawn_kwh', 0):.1f}", f"{e.get('shared_kwh', 0):.1f}",
                       f"{e.get('premium_eur', 0):.2f}", f"{e.get('valorisation_eur', 0):.2f}", f"{e.get('sale_eur', 0):.2f}",
                       f"{e.get('fees_eur', 0):.2f}", f"{e.get('total_eur', 0):.2f}")
     table.caption = (f"community: injected {totals.get('injected_kwh', 0):.0f} kWh, shared {totals.get('shared_kwh', 0):.0f} kWh, "
