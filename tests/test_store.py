@@ -49,7 +49,25 @@ def test_upgrade_is_idempotent_and_at_head(url):
         s.upgrade()
         heads = ScriptDirectory.from_config(s.alembic_config()).get_heads()
         assert len(heads) == 1 and s.revision() == heads[0]
-        assert {"pods", "devices", "measurements", "measurement_revisions", "dead_letters"} <= set(sa.inspect(s.engine).get_table_names())
+        assert {"pods", "devices", "device_activity", "measurements", "measurement_revisions", "dead_letters"} <= set(
+            sa.inspect(s.engine).get_table_names())
+
+
+def test_device_activity_migration_backfills_from_measurements(url):
+    from condivisa.edges.store.models import Measurement
+
+    with Store(url) as s:
+        s.upgrade("0900_auth")  # the schema before device_activity
+        now = dt.datetime(2025, 6, 2, tzinfo=UTC)
+        with s.engine.begin() as conn:
+            conn.execute(sa.insert(Measurement.__table__), [
+                {"pod": POD, "start_utc": T0 + dt.timedelta(minutes=15 * i), "meter": "M1", "minutes": 15, "withdrawn_kwh": 0.1,
+                 "injected_kwh": 0.0, "du_id": "DU-0001", "received_at": now + dt.timedelta(minutes=i), "source": "t", "revision": 0}
+                for i in range(3)])
+        s.upgrade()
+        [seen] = s.device_last_seen()
+        assert seen["last_received_at"] == now + dt.timedelta(minutes=2) and seen["last_start"] == T0 + dt.timedelta(minutes=30)
+        assert seen["registered"] is False and seen["pod"] == POD
 
 
 def test_sqlite_is_wal_and_synchronous_full(sqlite_url):
@@ -181,6 +199,20 @@ def test_device_last_seen_includes_unregistered_du(store):
     seen = {d["du_id"]: d for d in store.device_last_seen()}
     assert seen["DU-9999"]["registered"] is False and seen["DU-9999"]["last_received_at"] == now
     assert seen["DU-9999"]["last_start"] == T0
+
+
+def test_device_activity_moves_forward_only(store):
+    t1, t2 = dt.datetime(2025, 6, 1, 12, tzinfo=UTC), dt.datetime(2025, 6, 1, 13, tzinfo=UTC)
+    store.ingest_records([r(4), r(5)], source="t", received_at=t1)
+    store.ingest_records([r(0, pod="IT001E00000002")], source="t", received_at=t2)  # an old quarter, another POD
+    seen = {d["du_id"]: d for d in store.device_last_seen()}["DU-0001"]
+    # latest message t2, latest quarter still r(5) = T0 + 75 min, and its POD, not the old quarter's
+    assert seen["last_received_at"] == t2 and seen["last_start"] == T0 + dt.timedelta(minutes=75)
+    with store.read() as conn:
+        row = conn.execute(sa.text("select pod, readings from device_activity where du_id = 'DU-0001'")).one()
+    assert tuple(row) == (POD, 3)  # 2 + 1 readings
+    store.ingest_records([r(4), r(5)], source="t", received_at=t1)  # a replay with an older reception time
+    assert {d["du_id"]: d for d in store.device_last_seen()}["DU-0001"]["last_received_at"] == t2
 
 
 def test_ingest_frame_hourly_and_quarter(store):

@@ -64,6 +64,18 @@ class Device(Base):
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
 
 
+class DeviceActivity(Base):
+    """When each DU (registered or not) was last heard from, kept up to date by every accepted message so
+    that "devices silent for an hour" is a lookup, not a scan of all measurements."""
+
+    __tablename__ = "device_activity"
+    du_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    pod: Mapped[str] = mapped_column(sa.String(64))  # the POD of its latest quarter hour
+    last_received_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    last_start: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    readings: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # readings received (duplicates included)
+
+
 class Measurement(Base):
     """The current value of one quarter hour (or hour) of one POD and meter (M1 exchange, M2 production)."""
 

@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
 
-from condivisa.edges.store.models import DeadLetter, Device, Measurement, MeasurementRevision, Pod
+from condivisa.edges.store.models import DeadLetter, Device, DeviceActivity, Measurement, MeasurementRevision, Pod
 from condivisa.edges.store.writer import RegistryCache, WriteOutcome, write_readings
 
 DEFAULT_URL = "sqlite:///./condivisa.db"
@@ -239,30 +239,19 @@ class Store:
         return df
 
     def device_last_seen(self) -> list[dict]:
-        """One row per DU (registered or seen): ``du_id``, ``pod``, ``member_id``, ``registered``,
-        ``last_received_at`` (when its latest message arrived, UTC, ``None`` if never) and ``last_start``
-        (its latest quarter hour)."""
-        m = Measurement.__table__
-        seen = sa.select(m.c.du_id, m.c.pod, sa.func.max(m.c.received_at).label("last_received_at"),
-                         sa.func.max(m.c.start_utc).label("last_start")).where(m.c.du_id.is_not(None)).group_by(m.c.du_id, m.c.pod)
+        """One row per DU (registered or seen): ``du_id``, ``pod`` (registered POD, else the one it last sent),
+        ``member_id``, ``registered``, ``last_received_at`` (its latest accepted message, UTC; ``None``: never)
+        and ``last_start`` (its latest quarter hour). A lookup in ``device_activity``, not a scan."""
         with self.read() as conn:
             registered = {r.du_id: r for r in conn.execute(sa.select(Device.__table__))}
-            out: dict[str, dict] = {}
-            for r in conn.execute(seen):
-                # max() over a TypeDecorator column comes back untyped on SQLite: convert here
-                last_rx, last_start = (_aware(r.last_received_at), _aware(r.last_start))
-                cur = out.get(r.du_id)
-                if cur is None or (last_rx and cur["last_received_at"] and last_rx > cur["last_received_at"]):
-                    reg = registered.get(r.du_id)
-                    out[r.du_id] = {"du_id": r.du_id, "pod": r.pod, "member_id": reg.member_id if reg else None,
-                                    "registered": reg is not None, "last_received_at": last_rx, "last_start": last_start}
-        for du, reg in registered.items():
-            if du not in out:
-                out[du] = {"du_id": du, "pod": reg.pod, "member_id": reg.member_id, "registered": True,
-                           "last_received_at": None, "last_start": None}
-            else:
-                out[du]["pod"] = reg.pod
-        return [out[k] for k in sorted(out)]
+            seen = {r.du_id: r for r in conn.execute(sa.select(DeviceActivity.__table__))}
+        out = []
+        for du in sorted(set(registered) | set(seen)):
+            reg, act = registered.get(du), seen.get(du)
+            out.append({"du_id": du, "pod": reg.pod if reg else act.pod, "member_id": reg.member_id if reg else None,
+                        "registered": reg is not None, "last_received_at": act.last_received_at if act else None,
+                        "last_start": act.last_start if act else None})
+        return out
 
     def dead_letters(self, limit: int = 100, *, with_payload: bool = True) -> list[dict]:
         """The latest ``limit`` dead letters, newest first: ``id``, ``received_at``, ``source``, ``device_id``,
@@ -281,18 +270,10 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Rows per table (for status pages and tests)."""
-        tables = {"pods": Pod, "devices": Device, "measurements": Measurement,
+        tables = {"pods": Pod, "devices": Device, "device_activity": DeviceActivity, "measurements": Measurement,
                   "measurement_revisions": MeasurementRevision, "dead_letters": DeadLetter}
         with self.read() as conn:
             return {name: int(conn.scalar(sa.select(sa.func.count()).select_from(m.__table__))) for name, m in tables.items()}
-
-
-def _aware(value) -> dt.datetime | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _frame(rows, columns: list[str]) -> pd.DataFrame:

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from condivisa.edges.store import checks
-from condivisa.edges.store.models import Device, Measurement, MeasurementRevision, Pod
+from condivisa.edges.store.models import Device, DeviceActivity, Measurement, MeasurementRevision, Pod
 
 #: Values closer than this (kWh) are the same value (re-sent message, different float formatting).
 SAME_KWH = 1e-9
@@ -176,6 +176,7 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
                 out.revised += 1
         return new
 
+    _touch_devices(conn, readings, received_at)
     new = classify(readings)
     insert = _insert(conn.dialect.name)
     table = Measurement.__table__
@@ -199,6 +200,38 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
                 existing[(row.pod, row.start_utc, row.meter)] = row
             classify(raced)
     return out
+
+
+def _touch_devices(conn: Connection, readings: Sequence, received_at: dt.datetime) -> None:
+    """Upsert device_activity for the DUs of an accepted message: latest reception, latest quarter hour and
+    its POD (a replayed old message moves neither back), readings count."""
+    latest: dict[str, list] = {}
+    for r in readings:
+        if not r.du_id:
+            continue
+        cur = latest.get(r.du_id)
+        if cur is None:
+            latest[r.du_id] = [r.pod, r.start, 1]
+        else:
+            cur[2] += 1
+            if r.start > cur[1]:
+                cur[0], cur[1] = r.pod, r.start
+    if not latest:
+        return
+    t = DeviceActivity.__table__
+    dialect = conn.dialect.name
+    insert = _insert(dialect)
+    stmt = insert(t)
+    ex = stmt.excluded
+    newest = sa.func.greatest if dialect == "postgresql" else sa.func.max  # SQLite's max(a, b) is scalar
+    stmt = stmt.on_conflict_do_update(index_elements=["du_id"], set_={
+        "pod": sa.case((ex.last_start >= t.c.last_start, ex.pod), else_=t.c.pod),
+        "last_start": newest(t.c.last_start, ex.last_start),
+        "last_received_at": newest(t.c.last_received_at, ex.last_received_at),
+        "readings": t.c.readings + ex.readings,
+    })
+    conn.execute(stmt, [{"du_id": du, "pod": pod, "last_start": start, "last_received_at": received_at, "readings": n}
+                        for du, (pod, start, n) in sorted(latest.items())])
 
 
 def _revise(conn: Connection, old, r, source: str, received_at: dt.datetime, flags) -> None:
