@@ -207,3 +207,16 @@ def test_case_study_results_for_the_referente(platform, tmp_path):
     section = html[html.index('data-testid="cases"'):]
     # 59.14 % shown with one decimal, Italian style; IRR 0.071 -> 7,1 %
     assert "battery_5kwh" in section and "59,1" in section and "28.744" in section and "7,1 %" in section
+
+
+def test_platform_without_community_file_explains(tmp_path):
+    from condivisa.edges.rest import create_app
+    from condivisa.settings import load_settings
+
+    app = create_app(load_settings(database_url=f"sqlite:///{tmp_path / 'c.db'}"))
+    app.state.store.upgrade()
+    app.state.auth.create_user("ref", PASSWORD, "referente")
+    c = TestClient(app)
+    c.post("/login", data={"username": "ref", "password": PASSWORD})
+    r = c.get("/community")
+    assert r.status_code == 503 and "community file" in r.text

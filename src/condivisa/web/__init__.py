@@ -19,7 +19,8 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 
 from condivisa.auth import AuditAction
 from condivisa.outputs import report
@@ -46,6 +47,10 @@ def resolve_lang(request: Request) -> str:
     return DEFAULT_LANGUAGE
 
 
+class NoCommunity(RuntimeError):
+    """The platform was started without a community file: the dashboard has nothing to show."""
+
+
 def dashboard(request: Request) -> Dashboard:
     """The app's :class:`Dashboard`, created on first use from ``app.state``."""
     state = request.app.state
@@ -53,7 +58,7 @@ def dashboard(request: Request) -> Dashboard:
     if dash is None:
         community = getattr(state, "community", None)
         if community is None:
-            raise RuntimeError("the dashboard needs a community: set CONDIVISA_COMMUNITY_FILE (community.yaml)")
+            raise NoCommunity()
         dash = Dashboard(state.settings, state.store, community)
         state.dashboard = dash
     return dash
@@ -90,9 +95,26 @@ def _month_nav(months: list[str], month: str | None) -> dict:
     return {"prev": months[i - 1] if i > 0 else None, "next": months[i + 1] if i + 1 < len(months) else None}
 
 
+class _NoCommunityRoute(APIRoute):
+    """Answers 503 with a plain explanation when the platform runs without ``community.yaml``."""
+
+    def get_route_handler(self):
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except NoCommunity:
+                return PlainTextResponse("The dashboard needs the community file: start the platform with "
+                                         "`condivisa serve --config community.yaml` (or CONDIVISA_COMMUNITY_FILE).",
+                                         status_code=503)
+
+        return run
+
+
 def router(settings: Any = None) -> APIRouter:
     """The dashboard's routes (``settings`` is the platform's :class:`condivisa.settings.Settings`)."""
-    r = APIRouter(include_in_schema=False)
+    r = APIRouter(include_in_schema=False, route_class=_NoCommunityRoute)
 
     @r.get("/static/plotly.min.js")
     def plotly_js() -> Response:
