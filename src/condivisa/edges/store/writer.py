@@ -9,6 +9,7 @@ insert time is re-read and classified again (duplicate or revision).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import threading
 import time
 from collections import defaultdict
@@ -115,7 +116,12 @@ def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta) -> list:
     pods = sorted({r.pod for r in readings})
     lo = min(r.start for r in readings) - pad
     hi = max(r.start for r in readings) + pad
-    return list(conn.execute(sa.select(*_ROW).where(_m.pod.in_(pods), _m.start_utc >= lo, _m.start_utc <= hi)))
+    return list(conn.execute(_SELECT_AROUND, {"pods": pods, "lo": lo, "hi": hi}))
+
+
+#: built once: bound parameters take their type (UTC datetimes) from the columns they are compared with
+_SELECT_AROUND = sa.select(*_ROW).where(_m.pod.in_(sa.bindparam("pods", expanding=True)),
+                                        _m.start_utc >= sa.bindparam("lo"), _m.start_utc <= sa.bindparam("hi"))
 
 
 def write_readings(conn: Connection, readings: Sequence, *, source: str, received_at: dt.datetime,
@@ -178,8 +184,6 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
 
     _touch_devices(conn, readings, received_at)
     new = classify(readings)
-    insert = _insert(conn.dialect.name)
-    table = Measurement.__table__
     for i in range(0, len(new), INSERT_CHUNK):
         chunk = new[i:i + INSERT_CHUNK]
         values = [{
@@ -189,10 +193,8 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
             "source": source[:200], "revision": 0, "minutes": getattr(r, "minutes", 15),
             "flags": [f.code for f in flags_by_key.get((r.pod, r.start, r.meter), [])] or None,
         } for r in chunk]
-        # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues") and caches the compiled statement
-        stmt = insert(table).on_conflict_do_nothing(index_elements=["pod", "start_utc", "meter"])
-        stmt = stmt.returning(table.c.pod, table.c.start_utc, table.c.meter)
-        done = {(x.pod, x.start_utc, x.meter) for x in conn.execute(stmt, values)}
+        # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues")
+        done = {(x.pod, x.start_utc, x.meter) for x in conn.execute(_statement(conn.dialect.name, "insert"), values)}
         out.stored += len(done)
         raced = [r for r in chunk if (r.pod, r.start, r.meter) not in done]
         if raced:  # another writer stored them between our read and our insert: classify against its rows
@@ -200,6 +202,26 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
                 existing[(row.pod, row.start_utc, row.meter)] = row
             classify(raced)
     return out
+
+
+@functools.cache
+def _statement(dialect: str, which: str):
+    """The two upserts, built once per dialect (building a statement costs more than running it)."""
+    insert = _insert(dialect)
+    if which == "insert":
+        t = Measurement.__table__
+        stmt = insert(t).on_conflict_do_nothing(index_elements=["pod", "start_utc", "meter"])
+        return stmt.returning(t.c.pod, t.c.start_utc, t.c.meter)
+    t = DeviceActivity.__table__
+    stmt = insert(t)
+    ex = stmt.excluded
+    newest = sa.func.greatest if dialect == "postgresql" else sa.func.max  # SQLite's max(a, b) is scalar
+    return stmt.on_conflict_do_update(index_elements=["du_id"], set_={
+        "pod": sa.case((ex.last_start >= t.c.last_start, ex.pod), else_=t.c.pod),
+        "last_start": newest(t.c.last_start, ex.last_start),
+        "last_received_at": newest(t.c.last_received_at, ex.last_received_at),
+        "readings": t.c.readings + ex.readings,
+    })
 
 
 def _touch_devices(conn: Connection, readings: Sequence, received_at: dt.datetime) -> None:
@@ -218,19 +240,7 @@ def _touch_devices(conn: Connection, readings: Sequence, received_at: dt.datetim
                 cur[0], cur[1] = r.pod, r.start
     if not latest:
         return
-    t = DeviceActivity.__table__
-    dialect = conn.dialect.name
-    insert = _insert(dialect)
-    stmt = insert(t)
-    ex = stmt.excluded
-    newest = sa.func.greatest if dialect == "postgresql" else sa.func.max  # SQLite's max(a, b) is scalar
-    stmt = stmt.on_conflict_do_update(index_elements=["du_id"], set_={
-        "pod": sa.case((ex.last_start >= t.c.last_start, ex.pod), else_=t.c.pod),
-        "last_start": newest(t.c.last_start, ex.last_start),
-        "last_received_at": newest(t.c.last_received_at, ex.last_received_at),
-        "readings": t.c.readings + ex.readings,
-    })
-    conn.execute(stmt, [{"du_id": du, "pod": pod, "last_start": start, "last_received_at": received_at, "readings": n}
+    conn.execute(_statement(conn.dialect.name, "touch"), [{"du_id": du, "pod": pod, "last_start": start, "last_received_at": received_at, "readings": n}
                         for du, (pod, start, n) in sorted(latest.items())])
 
 
