@@ -189,7 +189,7 @@ def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | No
     except (ValueError, TypeError, OverflowError, RecursionError, KeyError, AttributeError) as exc:  # safety net
         errors = [FieldError("$", f"unreadable payload ({type(exc).__name__}: {_clean(exc, 200)})")]
     if not errors and parsed is not None:
-        out = store.ingest_records(parsed.readings, source=source, received_at=received_at, device_id=device_id)
+        out = store.ingest_records(parsed.readings, source=_clean(source, 200), received_at=received_at, device_id=device_id)
         if out.unknown_pods:
             unknown = set(out.unknown_pods)
             errors = [FieldError(f"{root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community")
