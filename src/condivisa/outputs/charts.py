@@ -136,7 +136,7 @@ def shift_figure(spare_by_hour_kwh: pd.Series, windows: Iterable[ShiftWindow], l
     fig = go.Figure(go.Bar(x=[f"{h:02d}" for h in hours], y=values, marker_color=colours, name=t("spare"),
                            hovertemplate="%{x}:00 · %{y:.2f} kWh"))
     fig.update_yaxes(title_text=f"{t('spare')} (kWh/h)", rangemode="tozero")
-    fig.update_xaxes(title_text=f"{t('hour')} (0–23)")
+    fig.update_xaxes(title_text=f"{t('hour')} (0–23)", type="category")
     return _layout(fig, t("best_hours"), height=300)
 
 
