@@ -218,7 +218,8 @@ def rolling_dispatch(
 ) -> DispatchResult:
     """Rolling horizon: solve ``window`` intervals, apply the first ``step`` to the actual data, move on.
 
-    ``forecast``: ``"perfect"`` or ``"persistence"`` (see :func:`persistence_forecast`, one day = ``step``).
+    ``forecast``: ``"perfect"`` or ``"persistence"`` (see :func:`persistence_forecast`; a day is 24 h / ``interval_h`` intervals, 96 at quarter hours;
+    on the two DST days the day before is 4 intervals shorter or longer, a negligible shift).
     The kept plan's net battery energy per interval is limited by the actual loads and contract power and
     run through the same clamped SoC recursion as the heuristic, so the result is always feasible.
     """
@@ -246,8 +247,9 @@ def rolling_dispatch(
         if forecast == "perfect":
             pv_f, loads_f = pv[start:stop], loads[:, start:stop]
         else:
-            pv_f = persistence_forecast(pv, start, stop - start, step)
-            loads_f = persistence_forecast(loads, start, stop - start, step)
+            day = int(round(24 / interval_h))
+            pv_f = persistence_forecast(pv, start, stop - start, day)
+            loads_f = persistence_forecast(loads, start, stop - start, day)
         c, d, _, _, size, seconds = solve_window(pv_f, loads_f, capacity, contract, price[start:stop],
                                                  incentive[start:stop], e_now, spec, interval_h, model)
         solve_seconds += seconds
