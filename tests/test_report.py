@@ -158,3 +158,22 @@ def test_pdf_from_chromium(book):
         pytest.skip("Chromium is not installed")
     pdf = report.html_to_pdf(report.member_statement_html(book, "m1", "2024-06", "en"))
     assert pdf[:5] == b"%PDF-" and len(pdf) > 10_000
+
+
+def test_cli_from_the_database(tmp_path):
+    from web_helpers import build_platform
+
+    p = build_platform(tmp_path, bad_messages=0)
+    out = tmp_path / "s.csv"
+    res = CliRunner().invoke(app, ["report", "member", "m1", "-c", str(EXAMPLE_COMMUNITY), "--database", p.settings.database_url,
+                                   "-p", str(tmp_path / "prices.csv"), "--month", "2024-05", "-f", "csv", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    lo, hi = month_bounds("2024-05")
+    m = p.measurements
+    may = settle(p.community, m[(m["start"] >= lo) & (m["start"] < hi)].reset_index(drop=True), p.prices).to_dict()
+    m1 = next(x for x in may["members"] if x["id"] == "m1")
+    row = list(csv.DictReader(io.StringIO(out.read_text())))[0]
+    assert row["month"] == "2024-05" and float(row["total_eur"]) == m1["total_eur"]
+    res = CliRunner().invoke(app, ["report", "member", "m1", "-c", str(EXAMPLE_COMMUNITY), "--database", p.settings.database_url,
+                                   "-m", str(MEAS), "-p", str(PRICES)])
+    assert res.exit_code != 0 and "exactly one of" in res.output
