@@ -230,6 +230,13 @@ def test_m2_production_meter():
     assert (r.meter, r.injected_kwh, r.injected_total_kwh, r.withdrawn_kwh) == ("M2", 2.5, 4000.0, 0.0)
 
 
+def test_build_is_deterministic_by_default():
+    # no timestamp given: context.timestamp = end of the latest quarter (10:15 + 15 min = 10:30 local, UTC+2)
+    a = build_m1_dataset([one(), one(start=JUNE + dt.timedelta(minutes=15))], producer_id="p")
+    assert a["UrbanDataset"]["context"]["timestamp"] == "2025-06-01T10:30:00"
+    assert a == build_m1_dataset([one(), one(start=JUNE + dt.timedelta(minutes=15))], producer_id="p")
+
+
 def test_build_needs_aware_start():
     with pytest.raises(ValueError, match="aware"):
         build_m1_dataset([one(start=dt.datetime(2025, 6, 1, 10))], producer_id="p")

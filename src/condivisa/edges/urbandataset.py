@@ -371,14 +371,15 @@ def build_dataset(readings: Iterable[Any], *, producer_id: str, profile_id: str 
     """A valid UrbanDataset document carrying ``readings`` (dicts or objects with ``du_id``, ``pod``, aware
     ``start``, ``withdrawn_kwh``, ``injected_kwh`` and optionally ``withdrawn_total_kwh``/``injected_total_kwh``).
 
-    ``timezone`` defaults to Europe/Rome's offset at ``timestamp`` (default: now), i.e. ``UTC+1``/``UTC+2``;
-    every line is written in that one fixed offset.
+    ``timestamp`` (``context.timestamp``) defaults to the end of the latest quarter hour carried, so the same
+    readings always give the same document (a re-sent message is byte-identical). ``timezone`` defaults to
+    Europe/Rome's offset at ``timestamp``, i.e. ``UTC+1``/``UTC+2``; every line is written in that one offset.
     """
     profile = prof.PROFILES[profile_id]
     rows = tuple(_reading(r, profile.meter) for r in readings)
     if not rows:
         raise ValueError("an UrbanDataset needs at least one reading")
-    timestamp = (timestamp or dt.datetime.now(UTC)).replace(microsecond=0)
+    timestamp = (timestamp or max(r.end for r in rows)).replace(microsecond=0)
     if timestamp.tzinfo is None:
         raise ValueError("timestamp must be time-zone aware")
     tz = timezone or dt.timezone(timestamp.astimezone(ROME).utcoffset())
