@@ -257,7 +257,6 @@ def demo(
                       f"{store.counts()['measurements']} quarter hours stored, {store.counts()['dead_letters']} rejected messages kept")
 
         from condivisa.outputs import report
-        from condivisa.web import dashboard as _unused  # noqa: F401  (the same data path as the pages)
         from condivisa.web.data import Dashboard
 
         with console.status("settling the months and writing the report …"):
