@@ -84,7 +84,7 @@ def raw_mqtt(host: str, port: int, msgs) -> float:
         if got[0] == len(msgs):
             done.set()
 
-    sub.on_connect = lambda c, *a: c.subscribe(layout.uplink_filters()[1], qos=1)
+    sub.on_connect = lambda c, *a: c.subscribe([(f, 1) for f in layout.uplink_filters()])
     sub.on_subscribe = lambda *a: ready.set()
     sub.on_message = on_message
     sub.connect(host, port)
@@ -256,7 +256,7 @@ def main() -> None:
             embedded.stop()
     print(f"\n{'path':<18}{'ingest/s':>12}{'raw/s':>12}{'ratio':>8}  (goal >= 0.5){'sent':>9}{'stored':>9}{'lost':>7}")
     for name, rate, raw, stored in rows:
-        print(f"{name:<18}{rate:>12,.0f}{raw:>12,.0f}{rate / raw:>8.3f}{'':14}{sent:>9}{stored:>9}{sent - stored:>7}")
+        print(f"{name:<18}{rate:>12,.0f}{raw:>12,.0f}{rate / raw if raw else float('nan'):>8.3f}{'':14}{sent:>9}{stored:>9}{sent - stored:>7}")
 
 
 if __name__ == "__main__":
