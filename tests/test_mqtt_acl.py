@@ -219,3 +219,37 @@ def test_embedded_broker_enforces_the_same_files(acl_dir):
     out, _, pw = acl_dir
     with EmbeddedBroker(port=0, plugins=embedded_broker_plugins(out)) as broker:
         _prove_isolation(broker.port, pw, v5=False)  # amqtt 0.12 speaks MQTT 3.1.1
+
+
+@pytest.mark.mosquitto
+def test_worker_answers_only_under_the_senders_own_topics(mosquitto, sqlite_url, example_community_path):
+    """An MQTT 5 Response Topic pointing at another DU's command topic is ignored: the worker writes on every
+    DU's cmd/ack topics, so honouring it would let one DU inject messages into another's commands."""
+    from condivisa.domain import load_community
+    from condivisa.edges.mqtt import IngestWorker, TopicLayout
+    from condivisa.edges.store import Store
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+    from mqtt_helpers import one_reading, wait_until
+
+    host, port, community = mosquitto
+    layout = TopicLayout(community)
+    store = Store(sqlite_url)
+    store.upgrade()
+    store.register_devices(load_community(example_community_path))
+    worker = IngestWorker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:6]}").start()
+    spy = Client(port, None, None, v5=True)
+    try:
+        assert worker.wait_connected(10)
+        assert spy.subscribe(f"condivisa/{community}/#")
+        for k, target in enumerate((layout.cmd("DU-0002"), f"{layout.ack('DU-0001')}/mine")):
+            props = Properties(PacketTypes.PUBLISH)
+            props.ResponseTopic = target
+            spy.c.publish(layout.up("DU-0001"), one_reading(k), qos=1, properties=props).wait_for_publish(10)
+        assert wait_until(lambda: worker.stats.acked == 2, 20)
+        topics = [t for t, _ in spy.received(0.5) if not t.endswith("/up")]
+        assert topics == [layout.ack("DU-0001"), f"{layout.ack('DU-0001')}/mine"]
+    finally:
+        spy.close()
+        worker.stop(2)
+        store.close()

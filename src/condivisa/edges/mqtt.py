@@ -236,7 +236,10 @@ class IngestWorker:
 
     def _publish_answer(self, item: _Inbound, answer: dict[str, Any]) -> None:
         body = json.dumps({"payload_id": payload_id(item.payload), "topic": item.topic, **answer}, default=str)
-        topic = item.response_topic or self.layout.ack(item.sender_id, item.kind)
+        topic = self.layout.ack(item.sender_id, item.kind)
+        own = topic.rsplit("/", 1)[0] + "/"
+        if item.response_topic and item.response_topic.startswith(own) and not any(c in item.response_topic for c in "+#"):
+            topic = item.response_topic  # MQTT 5 Response Topic, honoured only under the sender's own topics (issue #6)
         props = None
         if self.mqtt5 and item.correlation is not None:
             props = Properties(PacketTypes.PUBLISH)
