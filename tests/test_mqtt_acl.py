@@ -253,3 +253,53 @@ def test_worker_answers_only_under_the_senders_own_topics(mosquitto, sqlite_url,
         spy.close()
         worker.stop(2)
         store.close()
+
+
+@pytest.mark.slow
+def test_serve_with_embedded_broker_enforces_device_credentials(tmp_path, sqlite_url, example_community_path):
+    """`condivisa serve` with the embedded broker and CONDIVISA_MQTT_EMBEDDED_ACL_DIR: a DU's own uplink is
+    stored, a forged uplink on another DU's topic never reaches the worker."""
+    import os
+    import sys
+
+    from condivisa.domain import load_community
+    from condivisa.edges.mqtt import TopicLayout
+    from condivisa.edges.store import Store
+    from mqtt_helpers import one_reading, wait_until
+
+    community = load_community(example_community_path)
+    store = Store(sqlite_url)
+    store.upgrade()
+    store.register_devices(community)
+    auth = AuthService(store)
+    worker_pw = auth.create_device_credential("condivisa-ingest", COMMUNITY, kind="worker")
+    pw = {d: auth.create_device_credential(d, COMMUNITY) for d in ("DU-0001", "DU-0002")}
+    write_mosquitto_files(auth.device_credentials(), tmp_path / "acl")
+    port = free_port()
+    env = dict(os.environ, CONDIVISA_MQTT_EMBEDDED_ACL_DIR=str(tmp_path / "acl"), CONDIVISA_MQTT_EMBEDDED_PORT=str(port),
+               CONDIVISA_MQTT_USERNAME="condivisa-ingest", CONDIVISA_MQTT_PASSWORD=worker_pw,
+               CONDIVISA_MQTT_CLIENT_ID=f"acl-{uuid.uuid4().hex[:6]}")
+    log = open(tmp_path / "serve.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "condivisa", "serve", "--no-api", "--database", sqlite_url,
+                             "--community", COMMUNITY, "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT,
+                            env=env, cwd=tmp_path)
+    text = lambda: (tmp_path / "serve.log").read_text(errors="replace")  # noqa: E731
+    layout = TopicLayout(COMMUNITY)
+    du1 = None
+    try:
+        assert wait_until(lambda: "MQTT worker connected" in text() or proc.poll() is not None, 60), text()
+        assert proc.poll() is None, text()
+        assert not Client(port, "DU-0001", "wrong-password", v5=False).ok
+        du1 = Client(port, "DU-0001", pw["DU-0001"], v5=False)
+        du1.publish(layout.up("DU-0002"), one_reading(0, du="DU-0002", pod="IT001E00000002"))  # forged
+        du1.publish(layout.up("DU-0001"), one_reading(1))
+        assert wait_until(lambda: store.counts()["measurements"] >= 1, 30), text()
+        time.sleep(1.0)
+        assert set(store.measurements_frame()["pod"]) == {"IT001E00000001"}
+    finally:
+        if du1 is not None:
+            du1.close()
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+        store.close()
