@@ -220,3 +220,24 @@ def test_platform_without_community_file_explains(tmp_path):
     c.post("/login", data={"username": "ref", "password": PASSWORD})
     r = c.get("/community")
     assert r.status_code == 503 and "community file" in r.text
+
+
+def test_pages_follow_new_data(tmp_path):
+    from condivisa.ingest import ingest_frame
+
+    p = build_platform(tmp_path, bad_messages=0)
+    c = client(p, "rossi")
+    before = shown(c.get("/members/m1?month=2024-06").text, "member_withdrawn_kwh")[0]
+    assert shown(c.get("/members/m1?month=2024-06").text, "member_withdrawn_kwh")[0] == before  # cached page, same data
+    # the DU re-sends one quarter hour of m1's POD with 10 kWh more: the page shows the revised month
+    row = p.measurements[(p.measurements["pod"] == "IT001E00000001")].iloc[[-1]].copy()
+    row["withdrawn_kwh"] += 10.0
+    assert ingest_frame(p.store, row.reset_index(drop=True), source="test-revision").revised == 1
+    after = shown(c.get("/members/m1?month=2024-06").text, "member_withdrawn_kwh")[0]
+    assert after != before
+    # 2024-06-02 23:45 is in the day settled: the engine on the revised data gives the new figure
+    revised = p.measurements.copy()
+    revised.loc[row.index, "withdrawn_kwh"] += 10.0
+    p.measurements = revised
+    m1 = next(m for m in engine_month(p, "2024-06")["members"] if m["id"] == "m1")
+    assert after == f"{fmt_number(m1['withdrawn_kwh'], 'it', 1)} kWh"

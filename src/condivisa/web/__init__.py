@@ -166,7 +166,8 @@ def router(settings: Any = None) -> APIRouter:
                                "months": book.months, "nav": _month_nav(book.months, month),
                                "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH}
         if month in book.months:
-            ctx.update({k: v for k, v in report.member_context(book, member_id, month, lang).items() if k != "lang"})
+            page = dash.page(("member", member_id, month, lang), lambda: report.member_context(book, member_id, month, lang))
+            ctx.update({k: v for k, v in page.items() if k != "lang"})
             ctx["has_data"] = True
         return _page(request, "page_member.html", lang, **ctx)
 
@@ -214,7 +215,8 @@ def router(settings: Any = None) -> APIRouter:
                                "cases": cases, "economics": economics, "member_links": True,
                                "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH}
         if month in book.months:
-            ctx.update({k: v for k, v in report.community_context(book, month, lang).items() if k != "lang"})
+            page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))
+            ctx.update({k: v for k, v in page.items() if k != "lang"})
             ctx["has_data"] = True
         return _page(request, "page_community.html", lang, **ctx)
 

@@ -86,6 +86,7 @@ class Dashboard:
         self._lock = threading.Lock()
         self._key: tuple | None = None
         self._book: SettledMonths | None = None
+        self._pages: dict[tuple, dict] = {}
         self._prices: pd.Series | None = None
         prices_file = getattr(settings, "prices_file", None)
         if prices_file:
@@ -113,6 +114,20 @@ class Dashboard:
                 self._book = SettledMonths(self.community, frame, prices, fill="zero", settle_until=today)
                 self._key = key
             return self._book
+
+    def page(self, key: tuple, build) -> dict:
+        """The context of a page (``build()``), cached until new measurements arrive."""
+        self.book()  # refreshes the data key
+        with self._lock:
+            full = (self._key, *key)
+            hit = self._pages.get(full)
+        if hit is None:
+            hit = build()
+            with self._lock:
+                fresh = {k: v for k, v in self._pages.items() if k[0] == self._key}  # drop pages of older data
+                self._pages = fresh if len(fresh) < 256 else {}
+                self._pages[full] = hit
+        return hit
 
     def quality(self, month: str | None, now: dt.datetime | None = None, limit: int = 20) -> Quality:
         """The data-quality panel of ``month`` (gaps) and of now (silent devices, latest dead letters)."""
