@@ -110,3 +110,19 @@ def test_time_major_input_and_out_buffers_give_the_same_result():
     np.testing.assert_array_equal(a.soc_kwh, b.soc_kwh)
     np.testing.assert_array_equal(a.withdrawal_kwh, b.withdrawal_kwh)
     assert np.shares_memory(b.soc_kwh, out[0])
+
+
+def test_all_sizes_in_one_call_equal_separate_runs():
+    from condivisa.engines.sharing import shared_energy_kwh
+    from condivisa.engines.sizing import simulate_sizes
+
+    rng = np.random.default_rng(5)
+    loads = rng.random((3, 200)) * 0.4
+    pv = np.clip(np.sin(np.arange(200) / 96 * 2 * np.pi), 0, None) * 2.0
+    contract = np.array([3.0, 3.0, 4.5])
+    shared, withdrawal, soc = simulate_sizes(pv, loads, contract, [0.0, 2.0, 5.0], SPEC, np.full(200, 0.2))
+    for k, cap in enumerate([0.0, 2.0, 5.0]):
+        alone = building_heuristic(pv, loads, cap, contract, SPEC)
+        np.testing.assert_allclose(withdrawal[k], alone.withdrawal_kwh, atol=1e-12)
+        np.testing.assert_allclose(shared[k], shared_energy_kwh(pv, alone.withdrawal_kwh), atol=1e-12)
+    np.testing.assert_allclose(withdrawal[0], loads)  # 0 kWh: the flats withdraw their load
