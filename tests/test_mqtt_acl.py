@@ -15,6 +15,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from condivisa.auth import AuthService
@@ -96,6 +98,23 @@ def test_acl_decisions():
     assert is_allowed(acl, "ingest", WRITE, "condivisa/c/du/DU2/cmd")
     assert not is_allowed(acl, "nobody", READ, "condivisa/c/du/DU1/cmd")
     assert not is_allowed(acl, None, WRITE, "condivisa/c/du/DU1/up")
+
+
+_LEVELS = st.sampled_from(["condivisa", "c", "x", "du", "gw", "DU1", "DU2", "up", "cmd", "ack", "+", "#", ""])
+
+
+@settings(max_examples=300, deadline=None)
+@given(levels=st.lists(_LEVELS, min_size=1, max_size=6))
+def test_acl_property_a_du_touches_only_its_own_topics(levels):
+    """For any topic or filter: DU1 may publish only on its own uplink, and read (receive or subscribe)
+    only its own cmd and ack topics."""
+    topic = "/".join(levels)
+    acl = acl_for([{"du_id": "DU1", "community": "c"}, {"du_id": "DU2", "community": "c"}])
+    own = {"condivisa/c/du/DU1/cmd", "condivisa/c/du/DU1/ack"}
+    assert is_allowed(acl, "DU1", WRITE, topic) == (topic == "condivisa/c/du/DU1/up")
+    if "+" not in topic and "#" not in topic:
+        assert is_allowed(acl, "DU1", READ, topic) == (topic in own)
+    assert is_allowed(acl, "DU1", READ, topic, subscribe=True) == (topic in own)
 
 
 # ------------------------------------------------------------------ brokers
