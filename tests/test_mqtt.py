@@ -157,3 +157,31 @@ def test_simulated_du_receives_a_resend_command(rig):
         assert got == [("DU-0003", dt.datetime(2025, 6, 1, 8, 0, tzinfo=dt.timezone.utc))]
     finally:
         sink.close()
+
+
+def test_store_failure_is_retried_and_acknowledged_only_after_success(broker, store):
+    """The database fails twice (e.g. restarting): the message is retried, not acknowledged meanwhile,
+    and acknowledged once it is stored."""
+    from condivisa.ingest import ingest_payload
+
+    host, port, mqtt5, community = broker
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= 2:
+            raise OSError("database is restarting")
+        return ingest_payload(*args, **kwargs)
+
+    layout = TopicLayout(community)
+    worker = IngestWorker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=mqtt5,
+                          session_expiry_s=60, ingest=flaky, retry_backoff_s=(0.05, 0.1)).start()
+    pub = Publisher(host, port)
+    try:
+        assert worker.wait_connected(10)
+        pub.publish(layout.up("DU-0001"), one_reading(7))
+        assert wait_until(lambda: worker.stats.acked == 1)
+        assert (worker.stats.store_errors, len(calls), store.counts()["measurements"]) == (2, 3, 1)
+    finally:
+        pub.close()
+        worker.stop(drain_timeout_s=5)
