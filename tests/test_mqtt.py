@@ -185,3 +185,29 @@ def test_store_failure_is_retried_and_acknowledged_only_after_success(broker, st
     finally:
         pub.close()
         worker.stop(drain_timeout_s=5)
+
+
+def test_worker_reconnects_after_the_broker_restarts(store):
+    """The embedded broker goes away and comes back on the same port: the worker reconnects by itself
+    (paho backoff from 1 s), subscribes again, and ingests what is published afterwards."""
+    first = EmbeddedBroker(port=0).start()
+    port = first.port
+    layout = TopicLayout(f"re-{uuid.uuid4().hex[:6]}")
+    worker = IngestWorker(store, "127.0.0.1", port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}",
+                          mqtt5=False).start()
+    second = None
+    try:
+        assert worker.wait_connected(10)
+        first.stop()
+        assert wait_until(lambda: not worker.connected, 10)
+        second = EmbeddedBroker(port=port).start()
+        assert wait_until(lambda: worker.connected and worker.stats.connects == 2, 20)
+        pub = Publisher("127.0.0.1", port)
+        wait_until(lambda: False, 0.3)  # the worker's new subscription
+        pub.publish(layout.up("DU-0001"), one_reading(9))
+        assert wait_until(lambda: store.counts()["measurements"] == 1, 10)
+        pub.close()
+    finally:
+        worker.stop(drain_timeout_s=5)
+        if second is not None:
+            second.stop()

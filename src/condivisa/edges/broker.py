@@ -90,6 +90,31 @@ def install_redelivery_fix() -> None:
     BrokerProtocolHandler.handle_puback = _handle_puback_late  # type: ignore[method-assign]
 
 
+class _TrackingBroker(Broker):
+    """amqtt's broker, remembering its clients' TCP streams so that :meth:`EmbeddedBroker.stop` can close
+    them even when amqtt's own shutdown hangs (it can, on a client caught half-way through connecting)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client_writers: set[asyncio.StreamWriter] = set()
+
+    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str) -> None:
+        self.client_writers.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self.client_writers.discard(writer)
+
+    async def close_everything(self) -> None:
+        """Stop listening and drop every client connection (the forceful end of a shutdown)."""
+        for server in self._servers.values():
+            instance = getattr(server, "instance", None)
+            if instance is not None:
+                instance.close()
+        for writer in list(self.client_writers):
+            writer.transport.abort()
+
+
 #: plugins of the embedded broker unless the caller passes its own
 DEFAULT_PLUGINS: dict[str, Any] = {"condivisa.edges.broker.OpenAuthPlugin": {}}
 
@@ -124,7 +149,7 @@ class EmbeddedBroker:
         self.session_expiry_s = session_expiry_s
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._broker: Broker | None = None
+        self._broker: _TrackingBroker | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
 
@@ -160,7 +185,7 @@ class EmbeddedBroker:
         asyncio.set_event_loop(loop)
 
         async def boot() -> None:
-            self._broker = Broker(self.config(), loop=loop)
+            self._broker = _TrackingBroker(self.config(), loop=loop)
             await self._broker.start()
 
         try:
@@ -184,9 +209,13 @@ class EmbeddedBroker:
         if self._broker is not None and loop.is_running():
             fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop)
             try:
-                fut.result(timeout_s)
-            except Exception as exc:  # a broker that fails to stop cleanly must not block shutdown
-                log.warning("embedded broker shutdown: %s", exc)
+                fut.result(min(timeout_s, 3.0))
+            except Exception as exc:  # amqtt's shutdown hung or failed: close the sockets ourselves
+                log.info("embedded broker: forced shutdown (%s)", type(exc).__name__)
+            try:
+                asyncio.run_coroutine_threadsafe(self._broker.close_everything(), loop).result(timeout_s)
+            except Exception as exc:
+                log.warning("embedded broker: could not close its sockets: %s", exc)
             loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout_s)
         self._thread = self._loop = self._broker = None
