@@ -143,3 +143,38 @@ def test_healthz_and_openapi(client):
 
 def test_command_without_worker_is_503(client):
     assert client.post("/api/v1/devices/DU-0001/commands", json={"cmd": "resend"}).status_code == 503
+
+
+def test_api_auth_required_uses_condivisa_auth(sqlite_url, example_community_path):
+    """With api_auth_required the /api/v1 routes take condivisa.auth's dependencies: no token -> 401, a
+    referente may not push (only admins and platform tokens write: 403), a member may not list devices (403)
+    nor read another member's POD (404), staff may."""
+    from condivisa.auth import AuthService
+
+    store = Store(sqlite_url)
+    store.upgrade()
+    community = load_community(example_community_path)
+    store.register_devices(community)
+    auth = AuthService(store, community=community)
+    auth.create_user("anna", "a-long-password-1", "referente")
+    auth.create_user("rossi", "a-long-password-2", "member", member_id="m1")
+    auth.create_user("root", "a-long-password-3", "admin")
+    staff, _ = auth.login("anna", "a-long-password-1")
+    admin, _ = auth.login("root", "a-long-password-3")
+    member, _ = auth.login("rossi", "a-long-password-2")
+    app = create_app(Settings(database_url=sqlite_url, api_auth_required=True), store=store, community=community)
+    with TestClient(app) as c:
+        assert c.post("/api/v1/urbandatasets", content=TWO_BY_TWO).status_code == 401
+        r = c.post("/api/v1/urbandatasets", content=TWO_BY_TWO, headers={"Authorization": f"Bearer {staff}"})
+        assert r.status_code == 403
+        r = c.post("/api/v1/urbandatasets", content=TWO_BY_TWO, headers={"Authorization": f"Bearer {admin}"})
+        assert r.status_code == 201
+        assert c.get("/api/v1/devices").status_code == 401
+        assert c.get("/api/v1/devices", headers={"Authorization": f"Bearer {member}"}).status_code == 403
+        assert c.get("/api/v1/devices", headers={"Authorization": f"Bearer {staff}"}).status_code == 200
+        own = c.get("/api/v1/pods/IT001E00000001/measurements", headers={"Authorization": f"Bearer {member}"},
+                    params={"from": "2025-06-01T10:00", "to": "2025-06-01T10:30"})
+        assert own.status_code == 200 and len(own.json()["measurements"]) == 2
+        other = c.get("/api/v1/pods/IT001E00000002/measurements", headers={"Authorization": f"Bearer {member}"})
+        assert other.status_code == 404
+    store.close()
