@@ -196,9 +196,6 @@ def demo(
     def _interrupt(signum, frame):  # Ctrl-C and SIGTERM stop the demo the same clean way
         raise KeyboardInterrupt
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, _interrupt)
-
     from condivisa.demo import KINDS, demo_configuration, demo_prices
 
     if community_kind not in KINDS:
@@ -226,6 +223,8 @@ def demo(
                              community_file=str(community_file), prices_file=str(prices_file),
                              http_host="127.0.0.1", http_port=_port("127.0.0.1", port), api_auth_required=False,
                              mqtt_client_id="condivisa-demo-ingest", case_summary_file=case_summary)
+    # restored when the demo ends, so a caller (e.g. a test runner) gets its own handlers back
+    previous_handlers = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     store = broker = worker = server = mqtt_sink = rest_sink = None
     try:
         store = Store(settings.database_url)
@@ -304,6 +303,8 @@ def demo(
                 closer()
             except Exception as exc:  # keep closing the rest
                 console.print(f"[yellow]while stopping: {exc}[/]")
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
         console.print("demo stopped.")
 
 
