@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import gzip
+import shutil
 import socket
 import tempfile
 import threading
@@ -113,8 +114,11 @@ def raw_mqtt(host: str, port: int, msgs) -> float:
 
 def fresh_store(kind: str, devices):
     if kind == "sqlite":
-        url = f"sqlite:///{tempfile.mkdtemp(prefix='bench-')}/ingest.db"
-        cleanup = lambda: None  # noqa: E731
+        folder = tempfile.mkdtemp(prefix="bench-")
+        url = f"sqlite:///{folder}/ingest.db"
+
+        def cleanup():
+            shutil.rmtree(folder, ignore_errors=True)
     else:
         import sqlalchemy as sa
 
