@@ -32,6 +32,7 @@ from condivisa.auth.mqtt_acl import (
     embedded_broker_plugins,
     filter_within,
     is_allowed,
+    mosquitto_conf_text,
     parse_acl,
     parse_password_file,
     write_mosquitto_files,
@@ -322,3 +323,12 @@ def test_serve_with_embedded_broker_enforces_device_credentials(tmp_path, sqlite
         proc.wait(30)
         log.close()
         store.close()
+
+
+def test_generated_mosquitto_conf_never_drops_queued_messages(tmp_path):
+    """Mosquitto's default (1000 queued messages per client) silently drops QoS 1 messages of a worker that
+    falls behind: the generated configuration raises the limit to a million (test_real_mosquitto_enforces_generated_files
+    runs a real Mosquitto on it; with 0, "no limit", Mosquitto 2.0.11 stopped delivering messages there)."""
+    lines = mosquitto_conf_text(tmp_path).splitlines()
+    assert "max_queued_messages 1000000" in lines
+    assert lines.index("max_queued_messages 1000000") < lines.index(next(x for x in lines if x.startswith("listener")))
