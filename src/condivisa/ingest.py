@@ -22,10 +22,11 @@ import datetime as dt
 import json
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from condivisa.edges.store import Store
 from condivisa.edges.store.checks import Flag
+from condivisa.edges.store.writer import WriteOutcome, write_readings
 from condivisa.edges.urbandataset import FieldError, ParsedDataset, UrbanDatasetError, parse_urbandataset
 
 UTC = dt.timezone.utc
@@ -157,6 +158,60 @@ def _authorisation(parsed: ParsedDataset, root: str, may_write: Callable[..., bo
             for r in parsed.readings if not may_write(pod=r.pod, du=r.du_id)]
 
 
+@dataclass
+class _Message:
+    """One payload between parsing (no database) and storing."""
+
+    raw: bytes
+    source: str
+    device_id: str | None
+    received_at: dt.datetime
+    result: IngestResult
+    root: str = ""
+    parsed: ParsedDataset | None = None
+    errors: list[FieldError] = field(default_factory=list)
+
+
+def _prepare(raw: bytes | str, *, source: str, device_id: str | None, received_at: dt.datetime | None,
+             may_write: Callable[..., bool] | None) -> _Message:
+    """Steps 1-4 without the database (PODs are checked when storing)."""
+    received_at = received_at or dt.datetime.now(UTC)
+    if received_at.tzinfo is None:
+        received_at = received_at.replace(tzinfo=UTC)
+    raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
+    m = _Message(raw_bytes, _clean(source, 200), device_id, received_at, IngestResult(accepted=False))
+    try:
+        doc, m.root, m.result.resource_id = decode_payload(raw_bytes)
+        m.parsed = parse_urbandataset(doc, root=m.root)
+        m.result.dataset_id, m.result.producer_id = m.parsed.profile_id, m.parsed.producer_id
+        m.result.readings = len(m.parsed.readings)
+        m.errors = _plausibility(m.parsed, m.root, received_at)
+        if may_write is not None:  # an authenticated sender: a platform token's PODs/DUs, a DU's own POD
+            m.errors += _authorisation(m.parsed, m.root, may_write)
+    except (PayloadError, UrbanDatasetError) as exc:
+        m.errors = exc.errors
+    except (ValueError, TypeError, OverflowError, RecursionError, KeyError, AttributeError) as exc:  # safety net
+        m.errors = [FieldError("$", f"unreadable payload ({type(exc).__name__}: {_clean(exc, 200)})")]
+    return m
+
+
+def _stored(m: _Message, out: WriteOutcome) -> bool:
+    """Fill ``m.result`` from a write; False (and ``m.errors`` set) when a POD was not registered."""
+    if out.unknown_pods:
+        unknown = set(out.unknown_pods)
+        m.errors = [FieldError(f"{m.root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community")
+                    for r in m.parsed.readings if r.pod in unknown]
+        return False
+    m.result.accepted = True
+    m.result.stored, m.result.duplicates, m.result.revised, m.result.flags = out.stored, out.duplicates, out.revised, out.flags
+    return True
+
+
+def _rejections(m: _Message) -> list[dict]:
+    m.result.rejected = [Rejection(_clean(e.path, 300), _clean(e.reason)) for e in m.errors]
+    return [r.to_dict() for r in m.result.rejected]
+
+
 def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | None = None,
                    received_at: dt.datetime | None = None,
                    may_write: Callable[..., bool] | None = None, keep_dead_letter: bool = True) -> IngestResult:
@@ -169,41 +224,46 @@ def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | No
     Returns an :class:`IngestResult` for any input; raises only if the database fails. ``keep_dead_letter=False``
     (replays) reports a rejection without storing the payload again.
     """
-    received_at = received_at or dt.datetime.now(UTC)
-    if received_at.tzinfo is None:
-        received_at = received_at.replace(tzinfo=UTC)
-    raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    result = IngestResult(accepted=False)
-    errors: list[FieldError] = []
-    parsed = None
-    try:
-        doc, root, result.resource_id = decode_payload(raw_bytes)
-        parsed = parse_urbandataset(doc, root=root)
-        result.dataset_id, result.producer_id = parsed.profile_id, parsed.producer_id
-        result.readings = len(parsed.readings)
-        errors = _plausibility(parsed, root, received_at)
-        if may_write is not None:  # an authenticated sender: a platform token's PODs/DUs, a DU's own POD
-            errors += _authorisation(parsed, root, may_write)
-    except (PayloadError, UrbanDatasetError) as exc:
-        errors = exc.errors
-    except (ValueError, TypeError, OverflowError, RecursionError, KeyError, AttributeError) as exc:  # safety net
-        errors = [FieldError("$", f"unreadable payload ({type(exc).__name__}: {_clean(exc, 200)})")]
-    if not errors and parsed is not None:
-        out = store.ingest_records(parsed.readings, source=_clean(source, 200), received_at=received_at, device_id=device_id)
-        if out.unknown_pods:
-            unknown = set(out.unknown_pods)
-            errors = [FieldError(f"{root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community")
-                      for r in parsed.readings if r.pod in unknown]
-        else:
-            result.accepted = True
-            result.stored, result.duplicates, result.revised, result.flags = out.stored, out.duplicates, out.revised, out.flags
-            return result
-    result.rejected = [Rejection(_clean(e.path, 300), _clean(e.reason)) for e in errors]
+    m = _prepare(raw, source=source, device_id=device_id, received_at=received_at, may_write=may_write)
+    if not m.errors and m.parsed is not None:
+        out = store.ingest_records(m.parsed.readings, source=m.source, received_at=m.received_at, device_id=device_id)
+        if _stored(m, out):
+            return m.result
+    reasons = _rejections(m)
     if not keep_dead_letter:
-        return result
-    result.dead_letter_id = store.add_dead_letter(raw_bytes, [r.to_dict() for r in result.rejected], source=_clean(source, 200),
-                                                  device_id=_clean(device_id, 64) if device_id else None, received_at=received_at)
-    return result
+        return m.result
+    m.result.dead_letter_id = store.add_dead_letter(m.raw, reasons, source=m.source,
+                                                    device_id=_clean(device_id, 64) if device_id else None,
+                                                    received_at=m.received_at)
+    return m.result
+
+
+def ingest_payloads(store: Store, messages: Sequence[dict]) -> list[IngestResult]:
+    """Group commit: ingest several messages in **one transaction**, with exactly the results
+    :func:`ingest_payload` would give them one after the other, in order.
+
+    ``messages`` are dicts of :func:`ingest_payload`'s arguments (``raw``, ``source``, optional ``device_id``,
+    ``received_at``, ``may_write``). Every message is parsed and validated first (no database); the valid ones are
+    then written in order in the same transaction (a later message sees the earlier ones' rows, as it would
+    after their commits), and the rejected ones' dead letters are inserted in it too. A message whose POD is not
+    registered writes nothing (the check precedes any write), so it cannot spoil the others. Nothing is visible
+    until the commit; a database error rolls back the whole batch and raises (acknowledge nothing; the caller
+    may retry the messages one by one).
+    """
+    prepared = [_prepare(d["raw"], source=d["source"], device_id=d.get("device_id"), received_at=d.get("received_at"),
+                         may_write=d.get("may_write")) for d in messages]
+    with store.engine.begin() as conn:
+        for m in prepared:
+            if not m.errors and m.parsed is not None:
+                out = write_readings(conn, m.parsed.readings, source=m.source, received_at=m.received_at,
+                                     device_id=m.device_id, registry=store.registry)
+                if _stored(m, out):
+                    continue
+            reasons = _rejections(m)
+            m.result.dead_letter_id = store.add_dead_letter(
+                m.raw, reasons, source=m.source, device_id=_clean(m.device_id, 64) if m.device_id else None,
+                received_at=m.received_at, conn=conn)
+    return [m.result for m in prepared]
 
 
 def replay_dead_letter(store: Store, letter_id: int, *, force: bool = False) -> IngestResult:

@@ -18,6 +18,12 @@ after ``ingest_payload`` has returned, i.e. after the store committed it (or kep
 that dies before that leaves the message unacknowledged, and the broker resends it when the session resumes;
 the store is idempotent, so a resent message is counted as duplicate, not stored twice. If the store raises
 (database down, read-only), the message is retried with backoff and never acknowledged until it is stored.
+
+Group commit: when several messages are already queued (the worker fell behind), it takes up to
+``batch_max_messages`` of them and ingests them in **one transaction** (:func:`condivisa.ingest.ingest_payloads`,
+same per-message results as one at a time), then publishes each answer and acknowledges each message, only
+after that commit. If the batch fails, nothing of it is acknowledged and its messages are retried one by one.
+A message arriving on an idle worker is committed alone, at once: batching adds no latency.
 """
 
 from __future__ import annotations
@@ -97,6 +103,7 @@ class WorkerStats:
     revised: int = 0
     store_errors: int = 0
     connects: int = 0
+    batches: int = 0  # transactions of more than one message (group commits)
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -116,7 +123,8 @@ class _Inbound:
 
 
 class IngestWorker:
-    """Subscribes to the uplink topics and feeds every message to ``ingest_payload``, one at a time, in order.
+    """Subscribes to the uplink topics and feeds every message to ``ingest_payload``, in order (queued messages
+    in one transaction: see "Group commit" in the module docstring).
 
     ``ingest`` defaults to :func:`condivisa.ingest.ingest_payload`; ``on_result(inbound_topic, result_dict)`` is
     called after each acknowledged message (tests, benchmark). Reconnects by itself (backoff 1 s .. 60 s).
@@ -139,9 +147,18 @@ class IngestWorker:
         on_result: Callable[[str, dict[str, Any]], None] | None = None,
         publish_acks: bool = True,
         retry_backoff_s: tuple[float, float] = (0.5, 30.0),
+        ingest_batch: Callable[..., list[Any]] | None = None,
+        batch_max_messages: int = 64,
+        batch_max_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         if ingest is None:
             from condivisa.ingest import ingest_payload as ingest
+            from condivisa.ingest import ingest_payloads as default_batch
+
+            ingest_batch = ingest_batch or default_batch
+        # a custom ``ingest`` without ``ingest_batch`` is called one message at a time
+        self._ingest_batch = ingest_batch
+        self.batch_max_messages, self.batch_max_bytes = max(1, batch_max_messages), batch_max_bytes
         self.store, self.host, self.port = store, host, port
         self.layout = layout or TopicLayout()
         self.mqtt5, self.session_expiry_s = mqtt5, session_expiry_s
@@ -198,13 +215,63 @@ class IngestWorker:
     # -- processing thread ---------------------------------------------------------------------------
     def _process_loop(self) -> None:
         while True:
+            batch: list[_Inbound] = []
+            stop = False
             item = self._queue.get()
             try:
                 if item is None:
                     return
-                self._process(item)
+                batch.append(item)
+                size = len(item.payload)
+                # take what is already queued (never wait for more): one transaction for all of it
+                while self._ingest_batch is not None and len(batch) < self.batch_max_messages and size < self.batch_max_bytes:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    batch.append(nxt)
+                    size += len(nxt.payload)
+                if len(batch) == 1:
+                    self._process(batch[0])
+                else:
+                    self._process_batch(batch)
             finally:
-                self._queue.task_done()
+                for _ in range(len(batch) + stop + (item is None)):
+                    self._queue.task_done()
+            if stop:
+                return
+
+    def _process_batch(self, items: list[_Inbound]) -> None:
+        """Group commit: one transaction for ``items``, then answer and acknowledge each, in order."""
+        try:
+            results = self._ingest_batch(self.store, [
+                {"raw": it.payload, "source": f"mqtt:{it.topic}", "device_id": it.sender_id if it.kind == "du" else None,
+                 "received_at": it.received_at} for it in items])
+        except Exception as exc:  # nothing of the batch committed: none acknowledged; retry one at a time
+            self.stats.store_errors += 1
+            log.error("group commit of %d messages failed (%s); retrying them one by one", len(items), exc)
+            for it in items:
+                if self._stopped.is_set():
+                    return  # left unacknowledged: the broker resends them
+                self._process(it)
+            return
+        self.stats.batches += 1
+        self.stats.received += len(items)
+        answers = [self._count(r) for r in results]
+        if self.publish_acks:
+            # the answers first, all of them out before any PUBACK: paho keeps only 20 QoS 1 publishes in flight
+            # and queues the rest, while a PUBACK leaves at once; a crash in between would lose answers of
+            # acknowledged messages (which the broker would then never resend)
+            infos = [self._publish_answer(it, a) for it, a in zip(items, answers)]
+            deadline = time.monotonic() + 10.0
+            while (not all(i.is_published() for i in infos) and self._connected.is_set()
+                   and time.monotonic() < deadline and not self._stopped.is_set()):
+                time.sleep(0.001)
+        for it, answer in zip(items, answers):
+            self._ack(it, answer)
 
     def _process(self, item: _Inbound) -> None:
         self.stats.received += 1
@@ -222,19 +289,30 @@ class IngestWorker:
                 if self._stopped.wait(delay):
                     return  # shutting down: left unacknowledged, the broker resends it later
                 delay = min(delay * 2, self._backoff[1])
+        self._answer(item, result)
+
+    def _count(self, result: Any) -> dict[str, Any]:
         answer = result.to_dict() if hasattr(result, "to_dict") else dict(result)
         self.stats.accepted += bool(answer.get("accepted"))
         self.stats.rejected += not answer.get("accepted")
         for key in ("stored", "duplicates", "revised"):
             setattr(self.stats, key, getattr(self.stats, key) + int(answer.get(key) or 0))
+        return answer
+
+    def _answer(self, item: _Inbound, result: Any) -> None:
+        """Count, publish the answer, acknowledge (the store has committed ``result``)."""
+        answer = self._count(result)
         if self.publish_acks:
             self._publish_answer(item, answer)
+        self._ack(item, answer)
+
+    def _ack(self, item: _Inbound, answer: dict[str, Any]) -> None:
         self.client.ack(item.mid, item.qos)  # PUBACK only now: the store has committed
         self.stats.acked += 1
         if self._on_result is not None:
             self._on_result(item.topic, answer)
 
-    def _publish_answer(self, item: _Inbound, answer: dict[str, Any]) -> None:
+    def _publish_answer(self, item: _Inbound, answer: dict[str, Any]) -> mqtt.MQTTMessageInfo:
         body = json.dumps({"payload_id": payload_id(item.payload), "topic": item.topic, **answer}, default=str)
         topic = self.layout.ack(item.sender_id, item.kind)
         own = topic.rsplit("/", 1)[0] + "/"
@@ -244,7 +322,7 @@ class IngestWorker:
         if self.mqtt5 and item.correlation is not None:
             props = Properties(PacketTypes.PUBLISH)
             props.CorrelationData = item.correlation
-        self.client.publish(topic, body, qos=1, properties=props)
+        return self.client.publish(topic, body, qos=1, properties=props)
 
     # -- downlink ----------------------------------------------------------------------------------------
     def send_command(self, du_id: str, command: dict[str, Any], kind: str = "du") -> None:

@@ -10,6 +10,7 @@ the argument, else ``CONDIVISA_DATABASE_URL``, else the default. The schema is m
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Iterable, Sequence
@@ -178,9 +179,10 @@ class Store:
         return out
 
     def add_dead_letter(self, payload: bytes, reasons: list[dict], *, source: str, device_id: str | None = None,
-                        received_at: dt.datetime | None = None) -> int:
-        """Keep a rejected payload (raw bytes) with its reasons; returns its id."""
-        with self.engine.begin() as conn:
+                        received_at: dt.datetime | None = None, conn: sa.Connection | None = None) -> int:
+        """Keep a rejected payload (raw bytes) with its reasons; returns its id. Committed at once, unless
+        ``conn`` (a transaction of the caller, e.g. a group commit) is given."""
+        with contextlib.nullcontext(conn) if conn is not None else self.engine.begin() as conn:
             result = conn.execute(sa.insert(DeadLetter.__table__).values(
                 received_at=received_at or dt.datetime.now(UTC), source=source[:200],
                 device_id=device_id[:64] if device_id else None, payload=bytes(payload[:MAX_DEAD_LETTER_BYTES]),
