@@ -267,7 +267,7 @@ class IngestWorker:
             # acknowledged messages (which the broker would then never resend)
             infos = [self._publish_answer(it, a) for it, a in zip(items, answers)]
             deadline = time.monotonic() + 10.0
-            while (not all(i.is_published() for i in infos) and self._connected.is_set()
+            while (not all(_settled(i) for i in infos) and self._connected.is_set()
                    and time.monotonic() < deadline and not self._stopped.is_set()):
                 time.sleep(0.001)
         for it, answer in zip(items, answers):
@@ -378,6 +378,14 @@ class IngestWorker:
         time.sleep(0.1)  # let paho flush the last PUBACKs
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def _settled(info: mqtt.MQTTMessageInfo) -> bool:
+    """The broker has the answer, or paho gave up on it (disconnected: the wait would be vain)."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return True
 
 
 def worker_from_settings(settings: Any, store: Any, **kwargs: Any) -> IngestWorker:
