@@ -181,6 +181,7 @@ class IngestWorker:
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_subscribe = self._on_subscribe
 
     # -- MQTT callbacks (paho network thread) ------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
@@ -190,7 +191,14 @@ class IngestWorker:
         self.stats.connects += 1
         log.info("MQTT worker connected to %s:%s (session present: %s)", self.host, self.port,
                  getattr(flags, "session_present", "?"))
+        # ready (``wait_connected``) only once the broker confirmed the subscription: a message published
+        # between CONNACK and SUBACK would otherwise miss a worker whose session is new
         client.subscribe([(f, 1) for f in self.layout.uplink_filters()])
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        if any(getattr(rc, "is_failure", False) for rc in (reason_codes or [])):
+            log.warning("MQTT worker: the broker refused the uplink subscription: %s", reason_codes)
+            return
         self._connected.set()
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
