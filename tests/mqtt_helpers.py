@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -27,6 +28,17 @@ def one_reading(k: int, du: str = "DU-0001", pod: str = "IT001E00000001", w: flo
     r = {"du_id": du, "pod": pod, "start": T0 + k * Q, "withdrawn_kwh": w, "injected_kwh": 0.0,
          "withdrawn_total_kwh": 1000.0 + w * (k + 1), "injected_total_kwh": 0.0}
     return json.dumps(build_m1_dataset([r], producer_id=du)).encode()
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port}")
 
 
 def wait_until(cond, timeout_s: float = 20.0, step_s: float = 0.05) -> bool:

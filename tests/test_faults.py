@@ -22,18 +22,13 @@ from condivisa.domain import load_community
 from condivisa.edges.mqtt import TopicLayout
 from condivisa.edges.store import Store
 from mqtt_helpers import WorkerProcess, one_reading, wait_until
+from condivisa.edges.broker import free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 pytestmark = [
     pytest.mark.slow, pytest.mark.postgres, pytest.mark.mosquitto,
     pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="no mosquitto binary"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class OwnMosquitto:

@@ -37,27 +37,12 @@ from condivisa.auth.mqtt_acl import (
     parse_password_file,
     write_mosquitto_files,
 )
+from condivisa.edges.broker import free_port
+from mqtt_helpers import wait_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 COMMUNITY = "cer-test"
 BASE = f"condivisa/{COMMUNITY}"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout_s: float = 10.0) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 # ------------------------------------------------------------------ pure rules

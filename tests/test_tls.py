@@ -21,25 +21,10 @@ from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 
 from condivisa.auth.tls import client_context, make_ca, make_server_cert, mosquitto_tls_listener, uvicorn_ssl_kwargs
+from condivisa.edges.broker import free_port
+from mqtt_helpers import wait_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout_s: float = 10.0) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 @pytest.fixture

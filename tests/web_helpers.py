@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import EXAMPLE_COMMUNITY
+from condivisa.edges.broker import free_port
 
 PASSWORD = "correct-horse-42"
 USERS = {"rossi": ("member", "m1"), "bianchi": ("member", "m2"), "ref": ("referente", None)}
@@ -81,12 +82,6 @@ def build_platform(tmp_path: Path, database_url: str | None = None, bad_messages
     for username, (role, member) in USERS.items():
         app.state.auth.create_user(username, PASSWORD, role, member)
     return Platform(app, store, community, settings, frame, prices)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerThread:
