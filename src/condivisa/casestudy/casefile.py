@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from condivisa.domain import ConfigurationType
+from condivisa.domain.config import read_yaml_file
 
 
 class CaseError(ValueError):
@@ -207,12 +207,7 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
 def load_case(path: str | Path) -> Case:
     """Read and check a case file."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CaseError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        raise CaseError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml_file(path, CaseError)
     try:
         return case_from_dict(raw, name=path.stem, base_dir=path.parent)
     except CaseError as exc:

@@ -192,15 +192,20 @@ def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Co
     return community
 
 
+def read_yaml_file(path: Path, error: type[ValueError] = ConfigError) -> Any:
+    """Parse the YAML file at ``path``; a missing or malformed file raises ``error`` naming the path."""
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise error(f"{path}: no such file") from None
+    except yaml.YAMLError as exc:
+        raise error(f"{path}: not valid YAML: {exc}") from None
+
+
 def load_community(path: str | Path) -> Community:
     """Read ``community.yaml`` at ``path``."""
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    raw = read_yaml_file(path)
     try:
         return community_from_dict(raw)
     except ConfigError as exc:
