@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-
 from condivisa.domain import ConfigurationType
 from condivisa.domain.config import read_yaml_file
 
