@@ -24,6 +24,8 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
+import orjson
+
 from condivisa.edges.store import Store
 from condivisa.edges.store.checks import Flag
 from condivisa.edges.store.writer import WriteOutcome, write_readings
@@ -111,6 +113,14 @@ def decode_payload(raw: bytes | bytearray | memoryview | str) -> tuple[Any, str,
         raise PayloadError([FieldError("$", f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")])
     if data[:2] == b"\x1f\x8b":
         data = _inflate(data)
+    try:  # fast path: orjson reads strict JSON (no NaN/Infinity, no BOM) 5-10x faster than json
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:  # anything else takes the slow path below, for its exact error message
+        pass
+    else:
+        if isinstance(doc, dict) and "dataset" in doc and "UrbanDataset" not in doc:
+            return _unwrap_push(doc)
+        return doc, "", None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -122,21 +132,26 @@ def decode_payload(raw: bytes | bytearray | memoryview | str) -> tuple[Any, str,
     except (ValueError, RecursionError) as exc:
         raise PayloadError([FieldError("$", f"invalid JSON: {type(exc).__name__}: {_clean(exc, 200)}")]) from None
     if isinstance(doc, dict) and "dataset" in doc and "UrbanDataset" not in doc:
-        extra = sorted(set(doc) - {"resource_id", "dataset"})
-        errors = [FieldError(_clean(k, 100), "key not allowed in an SCPS /push body (resource_id, dataset)") for k in extra]
-        resource_id = doc.get("resource_id")
-        if resource_id is not None and not isinstance(resource_id, str):
-            errors.append(FieldError("resource_id", "must be a string"))
-        dataset = doc["dataset"]
-        if isinstance(dataset, str):  # some clients send the dataset JSON-encoded once more
-            try:
-                dataset = json.loads(dataset, parse_constant=_reject_constant)
-            except (ValueError, RecursionError):
-                errors.append(FieldError("dataset", "a string that is not a JSON UrbanDataset"))
-        if errors:
-            raise PayloadError(errors)
-        return dataset, "dataset.", resource_id if isinstance(resource_id, str) else None
+        return _unwrap_push(doc)
     return doc, "", None
+
+
+def _unwrap_push(doc: dict) -> tuple[Any, str, str | None]:
+    """The UrbanDataset inside an SCPS ``/push`` body ``{"resource_id", "dataset"}``."""
+    extra = sorted(set(doc) - {"resource_id", "dataset"})
+    errors = [FieldError(_clean(k, 100), "key not allowed in an SCPS /push body (resource_id, dataset)") for k in extra]
+    resource_id = doc.get("resource_id")
+    if resource_id is not None and not isinstance(resource_id, str):
+        errors.append(FieldError("resource_id", "must be a string"))
+    dataset = doc["dataset"]
+    if isinstance(dataset, str):  # some clients send the dataset JSON-encoded once more
+        try:
+            dataset = json.loads(dataset, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            errors.append(FieldError("dataset", "a string that is not a JSON UrbanDataset"))
+    if errors:
+        raise PayloadError(errors)
+    return dataset, "dataset.", resource_id if isinstance(resource_id, str) else None
 
 
 def _plausibility(parsed: ParsedDataset, root: str, received_at: dt.datetime) -> list[FieldError]:

@@ -197,24 +197,26 @@ def _unit_factors(spec: dict, profile: prof.Profile, root: str, errors: list[Fie
 
 
 def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float],
-                errors: list[FieldError], ignored: set[str]) -> Reading | None:
+                errors: list[FieldError], ignored: set[str], stamps: dict | None = None) -> Reading | None:
+    """One line -> a :class:`Reading`, or ``None`` with its problems appended to ``errors``. ``stamps`` caches
+    the period timestamps already read in this message (the lines of one message share few periods); JSON
+    paths are built only for errors (a valid line costs no string formatting)."""
     n0 = len(errors)
     known = _BY_NAME[profile.id]
     values: dict[str, Any] = {}
     seen: set[str] = set()
     for k, item in enumerate(line.get("property") or []):
-        ppath = f"{path}.property[{k}]"
         name = item.get("name")
         spec = known.get(name)
         if spec is None:
             ignored.add(str(name))
             continue
         if name in seen:
-            errors.append(FieldError(f"{ppath}.name", f"property {name!r} appears twice in the line"))
+            errors.append(FieldError(f"{path}.property[{k}].name", f"property {name!r} appears twice in the line"))
             continue
         seen.add(name)
         if "val" not in item:
-            errors.append(FieldError(ppath, f"property {name!r} must have a 'val', not nested properties"))
+            errors.append(FieldError(f"{path}.property[{k}]", f"property {name!r} must have a 'val', not nested properties"))
             continue
         val = item["val"]
         if spec.field is None:
@@ -222,41 +224,56 @@ def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt
         if spec.data_type == "string":
             s = val.strip()
             if not s or len(s) > MAX_ID_LENGTH or not s.isprintable():
-                errors.append(FieldError(f"{ppath}.val", f"{name} must be 1-{MAX_ID_LENGTH} printable characters, got {val[:80]!r}"))
+                errors.append(FieldError(f"{path}.property[{k}].val", f"{name} must be 1-{MAX_ID_LENGTH} printable characters, got {val[:80]!r}"))
             else:
                 values[spec.field] = s
             continue
         try:
             number = _number(val) * factors.get(name, 1.0)
         except ValueError as exc:
-            errors.append(FieldError(f"{ppath}.val", f"{name}: {exc}" if "'" in str(exc) else f"{name}: {val!r} is not a number"))
+            errors.append(FieldError(f"{path}.property[{k}].val", f"{name}: {exc}" if "'" in str(exc) else f"{name}: {val!r} is not a number"))
             continue
         if number < 0:
-            errors.append(FieldError(f"{ppath}.val", f"{name} must be >= 0, got {val!r}"))
+            errors.append(FieldError(f"{path}.property[{k}].val", f"{name} must be >= 0, got {val!r}"))
             continue
         values[spec.field] = number
-    for spec in profile.properties:
-        if spec.required and spec.name not in seen:
-            errors.append(FieldError(f"{path}.property", f"missing required property {spec.name!r}"))
+    if len(seen) < len(profile.properties):
+        for spec in profile.properties:
+            if spec.required and spec.name not in seen:
+                errors.append(FieldError(f"{path}.property", f"missing required property {spec.name!r}"))
     period = line.get("period")
     start = None
     if not isinstance(period, dict):
         errors.append(FieldError(f"{path}.period", "missing: every line needs a period (start_ts, end_ts)"))
     else:
-        try:
-            start = parse_local_timestamp(period.get("start_ts"), tz)
-            end = parse_local_timestamp(period.get("end_ts"), tz)
-        except ValueError as exc:
-            errors.append(FieldError(f"{path}.period", str(exc)))
+        key = (period.get("start_ts"), period.get("end_ts"))
+        if stamps is not None and key in stamps:
+            start, problem = stamps[key]
         else:
-            if end - start != QUARTER:
-                minutes = (end - start).total_seconds() / 60
-                errors.append(FieldError(f"{path}.period", f"period is {minutes:g} minutes, expected 15"))
-            elif start.minute % 15 or start.second:
-                errors.append(FieldError(f"{path}.period.start_ts", f"{period['start_ts']!r} is not on the quarter-hour grid"))
+            start, problem = _period(period, tz)
+            if stamps is not None and isinstance(key[0], str) and isinstance(key[1], str):
+                stamps[key] = (start, problem)
+        if problem is not None:
+            errors.append(FieldError(f"{path}.period{problem[0]}", problem[1]))
+            start = None
     if len(errors) > n0 or start is None:
         return None
     return Reading(meter=profile.meter, start=start, line=index, **values)
+
+
+def _period(period: dict, tz: dt.timezone) -> tuple[dt.datetime | None, tuple[str, str] | None]:
+    """``(start, None)`` of a valid 15-minute period on the quarter-hour grid, else ``(None, (subpath, reason))``."""
+    try:
+        start = parse_local_timestamp(period.get("start_ts"), tz)
+        end = parse_local_timestamp(period.get("end_ts"), tz)
+    except ValueError as exc:
+        return None, ("", str(exc))
+    if end - start != QUARTER:
+        minutes = (end - start).total_seconds() / 60
+        return None, ("", f"period is {minutes:g} minutes, expected 15")
+    if start.minute % 15 or start.second:
+        return None, (".start_ts", f"{period['start_ts']!r} is not on the quarter-hour grid")
+    return start, None
 
 
 def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
@@ -287,9 +304,11 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
     readings: list[Reading] = []
     where: dict[tuple[str, dt.datetime], int] = {}
     ignored: set[str] = set()
+    stamps: dict = {}
+    prefix = f"{root}UrbanDataset.values.line["
     for i, line in enumerate(ud["values"]["line"]):
-        path = f"{root}UrbanDataset.values.line[{i}]"
-        r = _parse_line(line, i, path, profile, tz, factors, errors, ignored)
+        path = f"{prefix}{i}]"
+        r = _parse_line(line, i, path, profile, tz, factors, errors, ignored, stamps)
         if r is None:
             continue
         key = (r.pod, r.start)
