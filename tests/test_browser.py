@@ -160,3 +160,24 @@ def test_referente_data_quality(server, browser):
         _shot(page, "referente-phone-it")
     finally:
         ctx.close()
+
+
+def test_login_and_logout_forms_carry_csrf_tokens(server, browser):
+    """The login form posts its token; the header's sign-out button is a POST form with the session's token;
+    opening /logout by link only asks."""
+    srv, _ = server
+    ctx, page = _login(browser, srv.url, "rossi")
+    try:
+        assert page.url.endswith("/members/m1")  # the login (with its token) went through
+        page.goto(srv.url + "/logout")  # a GET: a confirm page, still logged in
+        assert page.locator('[data-testid="logout-confirm"]').is_visible()
+        assert page.goto(srv.url + "/members/m1").url.endswith("/members/m1")
+        page.click('[data-testid="logout"]')
+        page.wait_for_url(re.compile(r"/login$"))
+        page.goto(srv.url + "/members/m1")
+        assert page.url.endswith("/login")  # the session is over
+        forged = ctx.request.post(srv.url + "/login", form={"username": "rossi", "password": PASSWORD},
+                                  max_redirects=0)
+        assert forged.status == 403  # no token: refused even with the right password
+    finally:
+        ctx.close()

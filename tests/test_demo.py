@@ -95,13 +95,17 @@ def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path):
         assert "Ctrl-C stops the demo" in text, text
         url = re.search(r"open (http://127\.0\.0\.1:\d+)/", text).group(1)
         with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as c:
-            r = c.post("/login", data={"username": "referente", "password": "condivisa"})
+            def login(user: str):  # the login form carries an anti-CSRF token (and sets its nonce cookie)
+                token = re.search(r'name="csrf_token" value="([^"]*)"', c.get("/login").text).group(1)
+                return c.post("/login", data={"username": user, "password": "condivisa", "csrf_token": token})
+
+            r = login("referente")
             assert r.status_code == 303
             page = c.get("/community").text
             assert re.search(r'data-testid="silent-count">1<', page)  # the DU silenced three hours ago
             assert "DU-N003" in page
             c.cookies.clear()
-            c.post("/login", data={"username": "n1", "password": "condivisa"})
+            login("n1")
             assert c.get("/members/n1").status_code == 200 and c.get("/members/n2").status_code == 404
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=60)

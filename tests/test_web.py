@@ -22,10 +22,22 @@ def platform(tmp_path_factory):
     return build_platform(tmp_path_factory.mktemp("web"))
 
 
+def form_token(html: str) -> str:
+    """The anti-CSRF token in a page's form (login form, or the logout button of a logged-in page)."""
+    return re.search(r'name="csrf_token" value="([^"]*)"', html).group(1)
+
+
+def login(c: TestClient, user: str, password: str = PASSWORD, **kw):
+    """Like a browser: load the login form (nonce cookie + token), then post it."""
+    token = form_token(c.get("/login").text)
+    return c.post("/login", data={"username": user, "password": password, "csrf_token": token},
+                  follow_redirects=False, **kw)
+
+
 def client(platform, user: str | None = None, lang: str = "it") -> TestClient:
     c = TestClient(platform.app, headers={"accept-language": lang})
     if user:
-        r = c.post("/login", data={"username": user, "password": PASSWORD}, follow_redirects=False)
+        r = login(c, user)
         assert r.status_code == 303, r.text
     return c
 
@@ -51,7 +63,7 @@ def test_anonymous_is_sent_to_login(platform):
 
 def test_wrong_password(platform):
     c = TestClient(platform.app)
-    r = c.post("/login", data={"username": "rossi", "password": "nope-nope"}, follow_redirects=False)
+    r = login(c, "rossi", "nope-nope")
     assert r.status_code == 401 and 'data-testid="login-error"' in r.text
     assert "condivisa_session" not in r.cookies
 
@@ -150,7 +162,10 @@ def test_referente_sees_everything_and_data_quality(platform):
 
 def test_logout(platform):
     c = client(platform, "rossi")
-    c.get("/logout")
+    page = c.get("/members/m1").text
+    assert 'action="/logout"' in page and 'data-testid="logout"' in page  # a POST form, not a link
+    r = c.post("/logout", data={"csrf_token": form_token(page)}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login"
     assert c.get("/members/m1", follow_redirects=False).status_code == 303
 
 
@@ -217,7 +232,7 @@ def test_platform_without_community_file_explains(tmp_path):
     app.state.store.upgrade()
     app.state.auth.create_user("ref", PASSWORD, "referente")
     c = TestClient(app)
-    c.post("/login", data={"username": "ref", "password": PASSWORD})
+    assert login(c, "ref").status_code == 303
     r = c.get("/community")
     assert r.status_code == 503 and "community file" in r.text
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 try:
@@ -56,6 +56,9 @@ class AuditAction(StrEnum):
     ACCESS_DENIED = "access_denied"
     DATA_EXPORT = "data_export"
     RULE_CHANGE = "rule_change"
+    RULES_RECORDED = "rules_recorded"  # the first allocation rules seen for a community
+    RULES_CHANGED = "rules_changed"  # the allocation rules differ from the last recorded ones
+    CSRF_REJECTED = "csrf_rejected"
     ERASURE = "erasure"
     PURGE = "purge"
 
@@ -124,7 +127,32 @@ class AuditEntry(Base):
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
-AUTH_TABLES = (User.__table__, Token.__table__, DeviceCredential.__table__, AuditEntry.__table__)
+class AppSecret(Base):
+    """A random secret of the platform kept in its database, shared by every process on that database
+    (``csrf`` signs the dashboard's anti-CSRF tokens unless ``CONDIVISA_SECRET_KEY`` is set)."""
+
+    __tablename__ = "auth_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(128), nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
+
+
+class CommunityRules(Base):
+    """The allocation rules a community was last served/settled with: canonical JSON (sorted keys) and its
+    SHA-256, who/what loaded them and when. A change is an audit event ``rules_changed``."""
+
+    __tablename__ = "auth_community_rules"
+
+    community: Mapped[str] = mapped_column(String(128), primary_key=True)
+    rules_json: Mapped[str] = mapped_column(Text, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
+    recorded_by: Mapped[str] = mapped_column(String(128), nullable=False)
+
+
+AUTH_TABLES = (User.__table__, Token.__table__, DeviceCredential.__table__, AuditEntry.__table__,
+               AppSecret.__table__, CommunityRules.__table__)
 
 
 def create_auth_tables(engine) -> None:

@@ -2,7 +2,8 @@
 
 ``router(settings)`` is included by :func:`condivisa.edges.rest.create_app`. Pages:
 
-- ``/`` → the member's own page or, for referente/admin, the community page; ``/login``, ``/logout``;
+- ``/`` → the member's own page or, for referente/admin, the community page; ``/login``, ``/logout`` (POST
+  only, with an anti-CSRF token, :mod:`condivisa.web.csrf`; ``GET /logout`` shows a confirm button);
 - ``/members/{id}?month=YYYY-MM`` — a member's curves, money, KPIs, best hours, trend;
 - ``/members/{id}/statement.{html,pdf,csv}?month=`` — the statement download;
 - ``/community?month=`` — referente: members and plants, settlement table, KPIs, data quality, case results;
@@ -25,7 +26,7 @@ from fastapi.routing import APIRoute
 from condivisa.auth import AuditAction
 from condivisa.outputs import report
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
-from condivisa.web import session
+from condivisa.web import csrf, session
 from condivisa.web.data import ASSUMED_PRICE_EUR_PER_MWH, Dashboard, case_rows
 
 LANG_COOKIE = "condivisa_lang"
@@ -68,6 +69,8 @@ def _page(request: Request, template: str, lang: str, status_code: int = 200, **
     ctx = {"t": translator(lang), "request": request, "path": request.url.path}
     ctx.update(context)
     ctx["lang"] = lang
+    if ctx.get("who") is not None:  # the logout button in the header posts this token
+        ctx["csrf_session"] = csrf.session_token(request)
     ctx["plotly_script"] = report.plotly_script(False)
     html = report.jinja_env().get_template(template).render(**ctx)
     response = HTMLResponse(html, status_code=status_code)
@@ -78,6 +81,22 @@ def _page(request: Request, template: str, lang: str, status_code: int = 200, **
 
 def _not_found(request: Request, lang: str, who=None) -> HTMLResponse:
     return _page(request, "page_error.html", lang, status_code=404, who=who, message=translator(lang)("not_found"))
+
+
+def _login_page(request: Request, lang: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    token, nonce = csrf.login_token(request)
+    out = _page(request, "page_login.html", lang, status_code=status_code, csrf_token=token, **context)
+    csrf.set_nonce_cookie(request, out, nonce)
+    return out
+
+
+def _csrf_refused(request: Request, lang: str, what: str, username: str | None = None) -> HTMLResponse:
+    """403 for a form POST with a missing or wrong anti-CSRF token (audited)."""
+    session.auth_service(request).audit(
+        (username or "-")[:128], AuditAction.CSRF_REJECTED, what,
+        {"path": request.url.path, "origin": request.headers.get("origin"), "referer": request.headers.get("referer")},
+        request.client.host if request.client else None)
+    return _page(request, "page_error.html", lang, status_code=403, code=403, message=csrf.message("csrf_failed", lang))
 
 
 def _month(request: Request, dash: Dashboard) -> str | None:
@@ -123,19 +142,33 @@ def router(settings: Any = None) -> APIRouter:
 
     @r.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> HTMLResponse:
-        return _page(request, "page_login.html", resolve_lang(request), failed=False)
+        return _login_page(request, resolve_lang(request), failed=False)
 
     @r.post("/login", response_class=HTMLResponse)
-    def login_post(request: Request, username: str = Form(""), password: str = Form("")) -> Response:
+    def login_post(request: Request, username: str = Form(""), password: str = Form(""),
+                   csrf_token: str = Form("")) -> Response:
         lang = resolve_lang(request)
+        if not csrf.login_ok(request, csrf_token):
+            return _csrf_refused(request, lang, "login", username)
         out = RedirectResponse("/", status_code=303)
         if not username or not password or session.login(request, out, username, password) is None:
-            return _page(request, "page_login.html", lang, status_code=401, failed=True, username=username)
+            return _login_page(request, lang, status_code=401, failed=True, username=username)
         return out
 
-    @r.get("/logout")
+    @r.get("/logout", response_class=HTMLResponse)
+    def logout_confirm(request: Request) -> Response:
+        """No effect: a logged-in person gets a page with the sign-out button (a POST form)."""
+        who = session.principal(request)
+        if who is None:
+            return RedirectResponse("/login", status_code=303)
+        lang = resolve_lang(request)
+        return _page(request, "page_logout.html", lang, who=who, question=csrf.message("logout_confirm", lang))
+
     @r.post("/logout")
-    def logout(request: Request) -> Response:
+    def logout(request: Request, csrf_token: str = Form("")) -> Response:
+        if not csrf.session_ok(request, csrf_token):
+            who = session.principal(request)
+            return _csrf_refused(request, resolve_lang(request), "logout", who.username if who else None)
         out = RedirectResponse("/login", status_code=303)
         session.logout(request, out)
         return out
