@@ -10,6 +10,8 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from condivisa.domain import load_community
 from condivisa.edges.store import Store
@@ -100,25 +102,91 @@ def test_batch_equals_one_by_one(url, example_community_path):
 
 
 def test_database_error_rolls_back_the_whole_batch(sqlite_url, example_community_path, monkeypatch):
-    """A failure while writing the third message leaves nothing of the first two: nothing to acknowledge."""
-    import condivisa.ingest as ingest_mod
+    """A failure while inserting the batch's rows, after its revision and device activity were written,
+    leaves nothing of any message (nor the dead letter of the invalid one): nothing to acknowledge."""
+    import condivisa.edges.store.batch as batch_mod
 
     with Store(sqlite_url) as store:
         store.upgrade()
         store.register_devices(load_community(example_community_path))
-        real, calls = ingest_mod.write_readings, []
+        ingest_payload(store, payload([reading(0)]), source="t", received_at=NOW)
 
-        def failing(conn, readings, **kw):
-            calls.append(1)
-            if len(calls) == 3:
-                raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
-            return real(conn, readings, **kw)
+        def failing(conn, rows):
+            raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-        monkeypatch.setattr(ingest_mod, "write_readings", failing)
-        msgs = [{"raw": payload([reading(i)]), "source": "t", "received_at": NOW} for i in range(4)]
+        monkeypatch.setattr(batch_mod, "_insert_rows", failing)
+        msgs = [{"raw": payload([reading(0, wd=0.30, total=1000.30)]), "source": "t", "received_at": NOW},  # revision
+                {"raw": b"not json", "source": "t", "received_at": NOW}]
+        msgs += [{"raw": payload([reading(i)]), "source": "t", "received_at": NOW} for i in range(1, 4)]
         with pytest.raises(sa.exc.OperationalError):
             ingest_payloads(store, msgs)
-        assert store.counts()["measurements"] == 0 and store.counts()["dead_letters"] == 0
+        counts = store.counts()
+        assert counts["measurements"] == 1 and counts["dead_letters"] == 0
+        with store.read() as conn:
+            assert conn.scalar(sa.select(sa.func.count()).select_from(MeasurementRevision)) == 0
+            assert conn.scalar(sa.select(DeviceActivity.readings)) == 1
+
+
+# ---------------------------------------------------------------------------------- batch == one by one, any input
+
+PODS = [("IT001E00000001", "DU-0001"), ("IT001E00000002", "DU-0002")]
+line_st = st.fixed_dictionaries({
+    "who": st.integers(0, 1), "q": st.integers(0, 15), "wd": st.sampled_from([0.0, 0.25, 0.5]),
+    "total": st.one_of(st.none(), st.sampled_from([1000.0, 1000.25, 1000.5, 1000.75, 1001.0, 999.0])),
+    "other_du": st.booleans(),
+})
+message_st = st.lists(line_st, min_size=1, max_size=4)
+
+
+def _payload_of(lines) -> bytes | None:
+    seen, readings = set(), []
+    for ln in lines:
+        pod, du = PODS[ln["who"]]
+        if (pod, ln["q"]) in seen:
+            continue
+        seen.add((pod, ln["q"]))
+        readings.append({"du_id": PODS[1 - ln["who"]][1] if ln["other_du"] else du, "pod": pod,
+                         "start": T0 + dt.timedelta(minutes=15 * ln["q"]), "withdrawn_kwh": ln["wd"], "injected_kwh": 0.0,
+                         "withdrawn_total_kwh": ln["total"], "injected_total_kwh": None})
+    return payload(readings)
+
+
+@pytest.fixture
+def twin_stores(tmp_path, example_community_path):
+    """Two stores set up once for all the examples of a test (each example empties their data tables)."""
+    folder = tmp_path
+    stores = [Store(f"sqlite:///{folder / name}.db") for name in ("one", "batch")]
+    for s in stores:
+        s.upgrade()
+        s.register_devices(load_community(example_community_path))
+    yield stores
+    for s in stores:
+        s.close()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(history=st.lists(message_st, max_size=4), batch=st.lists(message_st, min_size=1, max_size=6),
+       devices=st.lists(st.sampled_from([None, "DU-0001", "DU-0002"]), min_size=6, max_size=6))
+def test_set_based_batch_equals_one_by_one(twin_stores, history, batch, devices):
+    """Hypothesis: for any stored history and any batch (out of order, revisions, re-sends, totalizers going
+    backwards or disagreeing with energies, lines read by another DU), the set-based group commit gives the
+    results and the rows of ingesting the messages one by one."""
+    one, grouped = twin_stores
+    for s in twin_stores:
+        with s.engine.begin() as conn:
+            for t in (Measurement, MeasurementRevision, DeadLetter, DeviceActivity):
+                conn.execute(sa.delete(t.__table__))
+        for k, lines in enumerate(history):
+            ingest_payload(s, _payload_of(lines), source=f"h{k}", received_at=NOW)
+    msgs = [{"raw": _payload_of(lines), "source": f"b{k}", "received_at": NOW + dt.timedelta(seconds=k),
+             "device_id": devices[k]} for k, lines in enumerate(batch)]
+    expected = [ingest_payload(one, **m).to_dict() for m in msgs]
+    got = [r.to_dict() for r in ingest_payloads(grouped, msgs)]
+    assert got == expected
+    a, b = snapshot(one), snapshot(grouped)
+    for snap in (a, b):
+        snap.pop("dead_letters")
+    assert b == a
 
 
 @pytest.mark.mosquitto

@@ -28,7 +28,8 @@ import orjson
 
 from condivisa.edges.store import Store
 from condivisa.edges.store.checks import Flag
-from condivisa.edges.store.writer import WriteOutcome, write_readings
+from condivisa.edges.store.batch import BatchItem, write_batch
+from condivisa.edges.store.writer import WriteOutcome
 from condivisa.edges.urbandataset import FieldError, ParsedDataset, UrbanDatasetError, parse_urbandataset
 
 UTC = dt.timezone.utc
@@ -259,21 +260,24 @@ def ingest_payloads(store: Store, messages: Sequence[dict]) -> list[IngestResult
 
     ``messages`` are dicts of :func:`ingest_payload`'s arguments (``raw``, ``source``, optional ``device_id``,
     ``received_at``, ``may_write``). Every message is parsed and validated first (no database); the valid ones are
-    then written in order in the same transaction (a later message sees the earlier ones' rows, as it would
-    after their commits), and the rejected ones' dead letters are inserted in it too. A message whose POD is not
+    then written together by :func:`condivisa.edges.store.batch.write_batch` (set-based, with the results of
+    writing them in order: a later message sees the earlier ones' rows, as it would after their commits), and
+    the rejected ones' dead letters are inserted in the same transaction. A message whose POD is not
     registered writes nothing (the check precedes any write), so it cannot spoil the others. Nothing is visible
     until the commit; a database error rolls back the whole batch and raises (acknowledge nothing; the caller
     may retry the messages one by one).
     """
     prepared = [_prepare(d["raw"], source=d["source"], device_id=d.get("device_id"), received_at=d.get("received_at"),
                          may_write=d.get("may_write")) for d in messages]
+    valid = [m for m in prepared if not m.errors and m.parsed is not None]
     with store.engine.begin() as conn:
+        outs = write_batch(conn, [BatchItem(m.parsed.readings, m.source, m.received_at, m.device_id) for m in valid],
+                           registry=store.registry)
+        for m, out in zip(valid, outs):
+            _stored(m, out)
         for m in prepared:
-            if not m.errors and m.parsed is not None:
-                out = write_readings(conn, m.parsed.readings, source=m.source, received_at=m.received_at,
-                                     device_id=m.device_id, registry=store.registry)
-                if _stored(m, out):
-                    continue
+            if m.result.accepted:
+                continue
             reasons = _rejections(m)
             m.result.dead_letter_id = store.add_dead_letter(
                 m.raw, reasons, source=m.source, device_id=_clean(m.device_id, 64) if m.device_id else None,

@@ -30,9 +30,6 @@ CHECK_WINDOW = dt.timedelta(hours=1)
 #: Rows per executemany batch.
 INSERT_CHUNK = 5000
 
-_COLS = ("pod", "start_utc", "meter", "withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh",
-         "du_id", "received_at", "source", "revision", "flags", "minutes")
-
 
 @dataclass
 class WriteOutcome:
@@ -184,21 +181,11 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
                 out.revised += 1
         return new
 
-    _touch_devices(conn, readings, received_at)
+    _touch_rows(conn, [(readings, received_at)])
     new = classify(readings)
     for i in range(0, len(new), INSERT_CHUNK):
         chunk = new[i:i + INSERT_CHUNK]
-        values = [{
-            "pod": r.pod, "start_utc": r.start, "meter": r.meter, "withdrawn_kwh": r.withdrawn_kwh,
-            "injected_kwh": r.injected_kwh, "withdrawn_total_kwh": r.withdrawn_total_kwh,
-            "injected_total_kwh": r.injected_total_kwh, "du_id": r.du_id, "received_at": received_at,
-            "source": source[:200], "revision": 0, "minutes": getattr(r, "minutes", 15),
-            "flags": [f.code for f in flags_by_key.get((r.pod, r.start, r.meter), [])] or None,
-        } for r in chunk]
-        if conn.dialect.name == "postgresql":  # one statement of column arrays (unnest): one round trip
-            done = {(x.pod, x.start_utc, x.meter) for x in conn.execute(_PG_INSERT, _columns(values, _PG_INSERT_COLS))}
-        else:  # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues")
-            done = {(x.pod, x.start_utc, x.meter) for x in conn.execute(_statement(conn.dialect.name, "insert"), values)}
+        done = _insert_rows(conn, [(r, source, received_at, flags_by_key.get((r.pod, r.start, r.meter))) for r in chunk])
         out.stored += len(done)
         raced = [r for r in chunk if (r.pod, r.start, r.meter) not in done]
         if raced:  # another writer stored them between our read and our insert: classify against its rows
@@ -206,6 +193,33 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
                 existing[(row.pod, row.start_utc, row.meter)] = row
             classify(raced)
     return out
+
+
+def _insert_rows(conn: Connection, rows: Sequence[tuple]) -> set[tuple]:
+    """Insert ``(reading, source, received_at, flags)`` rows as new measurements, skipping keys already stored
+    (``ON CONFLICT DO NOTHING``); returns the keys ``(pod, start, meter)`` actually inserted."""
+    if not rows:
+        return set()
+    if conn.dialect.name == "postgresql":  # one statement of column arrays (unnest): one round trip
+        cols = {
+            "pod": [r.pod for r, *_ in rows], "start_utc": [r.start for r, *_ in rows], "meter": [r.meter for r, *_ in rows],
+            "withdrawn_kwh": [r.withdrawn_kwh for r, *_ in rows], "injected_kwh": [r.injected_kwh for r, *_ in rows],
+            "withdrawn_total_kwh": [r.withdrawn_total_kwh for r, *_ in rows],
+            "injected_total_kwh": [r.injected_total_kwh for r, *_ in rows], "du_id": [r.du_id for r, *_ in rows],
+            "received_at": [t for _, _, t, _ in rows], "source": [s[:200] for _, s, _, _ in rows], "revision": [0] * len(rows),
+            "minutes": [getattr(r, "minutes", 15) for r, *_ in rows],
+            "flags": [json.dumps([f.code for f in fl]) if fl else None for *_, fl in rows],
+        }
+        return {(x.pod, x.start_utc, x.meter) for x in conn.execute(_PG_INSERT, cols)}
+    values = [{
+        "pod": r.pod, "start_utc": r.start, "meter": r.meter, "withdrawn_kwh": r.withdrawn_kwh,
+        "injected_kwh": r.injected_kwh, "withdrawn_total_kwh": r.withdrawn_total_kwh,
+        "injected_total_kwh": r.injected_total_kwh, "du_id": r.du_id, "received_at": received_at,
+        "source": source[:200], "revision": 0, "minutes": getattr(r, "minutes", 15),
+        "flags": [f.code for f in fl] if fl else None,
+    } for r, source, received_at, fl in rows]
+    # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues")
+    return {(x.pod, x.start_utc, x.meter) for x in conn.execute(_statement(conn.dialect.name, "insert"), values)}
 
 
 @functools.cache
@@ -228,30 +242,43 @@ def _statement(dialect: str, which: str):
     })
 
 
-def _touch_devices(conn: Connection, readings: Sequence, received_at: dt.datetime) -> None:
-    """Upsert device_activity for the DUs of an accepted message: latest reception, latest quarter hour and
-    its POD (a replayed old message moves neither back), readings count."""
+def _touch_rows(conn: Connection, messages: Sequence[tuple]) -> None:
+    """Upsert device_activity for the DUs of accepted messages ``(readings, received_at)``, in order: latest
+    reception, latest quarter hour and its POD (a replayed old message moves neither back; within a message
+    the first line of the latest quarter wins, across messages the later message), readings count. One
+    statement for all the messages gives the rows that one upsert per message would."""
     latest: dict[str, list] = {}
-    for r in readings:
-        if not r.du_id:
-            continue
-        cur = latest.get(r.du_id)
-        if cur is None:
-            latest[r.du_id] = [r.pod, r.start, 1]
-        else:
-            cur[2] += 1
-            if r.start > cur[1]:
-                cur[0], cur[1] = r.pod, r.start
+    for readings, received_at in messages:
+        mine: dict[str, list] = {}
+        for r in readings:
+            if not r.du_id:
+                continue
+            cur = mine.get(r.du_id)
+            if cur is None:
+                mine[r.du_id] = [r.pod, r.start, 1]
+            else:
+                cur[2] += 1
+                if r.start > cur[1]:
+                    cur[0], cur[1] = r.pod, r.start
+        for du, (pod, start, n) in mine.items():
+            acc = latest.get(du)
+            if acc is None:
+                latest[du] = [pod, start, received_at, n]
+            else:
+                if start >= acc[1]:
+                    acc[0], acc[1] = pod, start
+                acc[2] = max(acc[2], received_at)
+                acc[3] += n
     if not latest:
         return
+    rows = sorted(latest.items())
     if conn.dialect.name == "postgresql":
-        rows = sorted(latest.items())
         conn.execute(_PG_TOUCH, {"du_id": [d for d, _ in rows], "pod": [v[0] for _, v in rows],
-                                 "last_start": [v[1] for _, v in rows], "last_received_at": [received_at] * len(rows),
-                                 "readings": [v[2] for _, v in rows]})
+                                 "last_start": [v[1] for _, v in rows], "last_received_at": [v[2] for _, v in rows],
+                                 "readings": [v[3] for _, v in rows]})
         return
-    conn.execute(_statement(conn.dialect.name, "touch"), [{"du_id": du, "pod": pod, "last_start": start, "last_received_at": received_at, "readings": n}
-                        for du, (pod, start, n) in sorted(latest.items())])
+    conn.execute(_statement(conn.dialect.name, "touch"), [{"du_id": du, "pod": pod, "last_start": start, "last_received_at": at,
+                                                            "readings": n} for du, (pod, start, at, n) in rows])
 
 
 # PostgreSQL: the rows as column arrays expanded by unnest(). The statement text never changes with the row
@@ -274,14 +301,6 @@ _PG_TOUCH = sa.text(
     "last_start = greatest(t.last_start, excluded.last_start), "
     "last_received_at = greatest(t.last_received_at, excluded.last_received_at), "
     "readings = t.readings + excluded.readings")
-
-
-def _columns(values: list[dict], cols: Sequence[str]) -> dict[str, list]:
-    """Row dicts as one list per column (``flags`` JSON-encoded for the ``json[]`` array)."""
-    out = {c: [v[c] for v in values] for c in cols}
-    if "flags" in out:
-        out["flags"] = [None if f is None else json.dumps(f) for f in out["flags"]]
-    return out
 
 
 def _revise(conn: Connection, old, r, source: str, received_at: dt.datetime, flags) -> None:
