@@ -357,3 +357,7 @@ class AuthService:
         with Session(self.engine) as s:
             return [{"at": _utc(e.at), "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail,
                      "ip": e.ip} for e in s.scalars(q).all()]
+
+
+# the audit of allocation-rule changes lives in its own module; ``condivisa.auth.service.record_rules`` is its entry
+from condivisa.auth.rules import record_rules, rules_history  # noqa: E402,F401

@@ -61,6 +61,11 @@ def serve(
     if community_obj is not None:
         counts = store.register_devices(community_obj)
         console.print(f"community [bold]{community_obj.name}[/]: {counts['pods']} PODs, {counts['devices']} DUs registered")
+        from condivisa.auth.service import record_rules  # audit: "rules_changed" when community.yaml's rules changed
+
+        rules = record_rules(store, community_obj, actor="condivisa serve", source=str(settings.community_file))
+        if rules.status == "changed":
+            console.print(f"[yellow]allocation rules changed[/] since they were last recorded: {rules.diff}")
     console.print(f"store: {store!r}")
 
     broker = worker = None

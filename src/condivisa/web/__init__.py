@@ -16,6 +16,7 @@ sets them).
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -23,13 +24,17 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
+from sqlalchemy.exc import DBAPIError
+
 from condivisa.auth import AuditAction
+from condivisa.auth.service import record_rules, rules_history
 from condivisa.outputs import report
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
 from condivisa.web import csrf, session
 from condivisa.web.data import ASSUMED_PRICE_EUR_PER_MWH, Dashboard, case_rows
 
 LANG_COOKIE = "condivisa_lang"
+log = logging.getLogger(__name__)
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
 __all__ = ["router", "Dashboard"]
@@ -61,8 +66,20 @@ def dashboard(request: Request) -> Dashboard:
         if community is None:
             raise NoCommunity()
         dash = Dashboard(state.settings, state.store, community)
+        _record_rules(state, community)
         state.dashboard = dash
     return dash
+
+
+def _record_rules(state: Any, community: Any) -> None:
+    """Audit the allocation rules this dashboard settles with (``rules_changed`` when they differ from the
+    last recorded ones, :func:`condivisa.auth.service.record_rules`)."""
+    settings = getattr(state, "settings", None)
+    source = getattr(settings, "community_file", None)
+    try:
+        record_rules(state.store, community, actor="dashboard", source=str(source) if source else None)
+    except DBAPIError as exc:  # a database without the auth tables: say so, keep serving
+        log.error("could not record the community's allocation rules (%s); run `condivisa db upgrade`", exc)
 
 
 def _page(request: Request, template: str, lang: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -81,6 +98,22 @@ def _page(request: Request, template: str, lang: str, status_code: int = 200, **
 
 def _not_found(request: Request, lang: str, who=None) -> HTMLResponse:
     return _page(request, "page_error.html", lang, status_code=404, who=who, message=translator(lang)("not_found"))
+
+
+#: the rule-change card of the community page (it/en)
+RULES_TEXT = {
+    "it": {"title": "Regole di riparto: modifiche", "first": "prime regole registrate", "when": "Quando",
+           "who": "Chi le ha caricate", "what": "Cosa è cambiato"},
+    "en": {"title": "Allocation rules: changes", "first": "first rules recorded", "when": "When",
+           "who": "Loaded by", "what": "What changed"},
+}
+
+
+def _rules_history(request: Request, community: Any) -> list[dict]:
+    try:
+        return rules_history(request.app.state.store, community.name, limit=10)
+    except DBAPIError:
+        return []
 
 
 def _login_page(request: Request, lang: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -246,7 +279,8 @@ def router(settings: Any = None) -> APIRouter:
         ctx: dict[str, Any] = {"who": who, "community": dash.community, "month": month, "months": book.months,
                                "nav": _month_nav(book.months, month), "quality": dash.quality(month),
                                "cases": cases, "economics": economics, "member_links": True,
-                               "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH}
+                               "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
+                               "rules_history": _rules_history(request, dash.community), "rules_text": RULES_TEXT[lang]}
         if month in book.months:
             page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))
             ctx.update({k: v for k, v in page.items() if k != "lang"})
