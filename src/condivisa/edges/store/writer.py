@@ -9,20 +9,21 @@ insert time is re-read and classified again (duplicate or revision).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import json
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from condivisa.edges.store import checks
-from condivisa.edges.store.models import Device, DeviceActivity, Measurement, MeasurementRevision, Pod
+from condivisa.edges.store.models import Device, Measurement, MeasurementRevision, Pod
 
+UTC = dt.timezone.utc
 #: Values closer than this (kWh) are the same value (re-sent message, different float formatting).
 SAME_KWH = 1e-9
 #: Existing readings this far around a message are read for the totalizer cross-checks.
@@ -82,16 +83,6 @@ class RegistryCache:
         return {d: self._devices[d] for d in dus if self._devices.get(d)}
 
 
-def _insert(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover - only the two supported back-ends
-        raise ValueError(f"unsupported database {dialect!r}: use SQLite or PostgreSQL")
-    return insert
-
-
 def _same(old, r) -> bool:
     def eq(a, b):
         return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= SAME_KWH)
@@ -103,24 +94,48 @@ def _point(x, start) -> checks.Point:
     return checks.Point(start, x.withdrawn_kwh, x.injected_kwh, x.withdrawn_total_kwh, x.injected_total_kwh)
 
 
-_m = Measurement.__table__.c
-#: what classification and cross-checks need (not ``flags``: a JSON column costs a decode per row; not
-#: ``received_at``/``source``/``du_id``: only a revision needs them, and :func:`_revise` reads its row whole)
-_ROW = (_m.id, _m.pod, _m.start_utc, _m.meter, _m.withdrawn_kwh, _m.injected_kwh, _m.withdrawn_total_kwh,
-        _m.injected_total_kwh, _m.revision)
+class StoredRow(NamedTuple):
+    """What classification and cross-checks need of a stored measurement (not ``flags``, ``received_at``,
+    ``source``, ``du_id``: only a revision needs them, and :func:`_revise` reads its row whole)."""
+
+    id: int
+    pod: str
+    start_utc: dt.datetime
+    meter: str
+    withdrawn_kwh: float
+    injected_kwh: float
+    withdrawn_total_kwh: float | None
+    injected_total_kwh: float | None
+    revision: int
 
 
-def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta) -> list:
-    """Stored rows of the readings' PODs from ``pad`` before the first to ``pad`` after the last quarter hour."""
+_SELECT = ("SELECT id, pod, start_utc, meter, withdrawn_kwh, injected_kwh, withdrawn_total_kwh, injected_total_kwh, revision "
+           "FROM measurements WHERE ")
+#: PODs per SQLite query (its limit of bound variables is 32,766)
+_SQLITE_PODS = 30_000
+
+
+def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta) -> list[StoredRow]:
+    """Stored rows of the readings' PODs from ``pad`` before the first to ``pad`` after the last quarter hour,
+    read through the driver's own cursor on the transaction's connection (no per-row ORM work)."""
     pods = sorted({r.pod for r in readings})
     lo = min(r.start for r in readings) - pad
     hi = max(r.start for r in readings) + pad
-    return list(conn.execute(_SELECT_AROUND, {"pods": pods, "lo": lo, "hi": hi}))
-
-
-#: built once: bound parameters take their type (UTC datetimes) from the columns they are compared with
-_SELECT_AROUND = sa.select(*_ROW).where(_m.pod.in_(sa.bindparam("pods", expanding=True)),
-                                        _m.start_utc >= sa.bindparam("lo"), _m.start_utc <= sa.bindparam("hi"))
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.name == "postgresql":
+            cur.execute(_SELECT + "pod = ANY(%s) AND start_utc >= %s AND start_utc <= %s", (pods, lo, hi))
+            return [StoredRow(i, p, s.astimezone(UTC), *rest) for i, p, s, *rest in cur.fetchall()]
+        stamp, parse = _sqlite_stamps(), _sqlite_parser()
+        out = []
+        for k in range(0, len(pods), _SQLITE_PODS):
+            chunk = pods[k:k + _SQLITE_PODS]
+            cur.execute(_SELECT + f"pod IN ({', '.join('?' * len(chunk))}) AND start_utc >= ? AND start_utc <= ?",
+                        (*chunk, stamp(lo), stamp(hi)))
+            out += [StoredRow(i, p, parse(s), *rest) for i, p, s, *rest in cur.fetchall()]
+        return out
+    finally:
+        cur.close()
 
 
 def write_readings(conn: Connection, readings: Sequence, *, source: str, received_at: dt.datetime,
@@ -200,46 +215,66 @@ def _insert_rows(conn: Connection, rows: Sequence[tuple]) -> set[tuple]:
     (``ON CONFLICT DO NOTHING``); returns the keys ``(pod, start, meter)`` actually inserted."""
     if not rows:
         return set()
-    if conn.dialect.name == "postgresql":  # one statement of column arrays (unnest): one round trip
-        cols = {
-            "pod": [r.pod for r, *_ in rows], "start_utc": [r.start for r, *_ in rows], "meter": [r.meter for r, *_ in rows],
-            "withdrawn_kwh": [r.withdrawn_kwh for r, *_ in rows], "injected_kwh": [r.injected_kwh for r, *_ in rows],
-            "withdrawn_total_kwh": [r.withdrawn_total_kwh for r, *_ in rows],
-            "injected_total_kwh": [r.injected_total_kwh for r, *_ in rows], "du_id": [r.du_id for r, *_ in rows],
-            "received_at": [t for _, _, t, _ in rows], "source": [s[:200] for _, s, _, _ in rows], "revision": [0] * len(rows),
-            "minutes": [getattr(r, "minutes", 15) for r, *_ in rows],
-            "flags": [json.dumps([f.code for f in fl]) if fl else None for *_, fl in rows],
-        }
-        return {(x.pod, x.start_utc, x.meter) for x in conn.execute(_PG_INSERT, cols)}
-    values = [{
-        "pod": r.pod, "start_utc": r.start, "meter": r.meter, "withdrawn_kwh": r.withdrawn_kwh,
-        "injected_kwh": r.injected_kwh, "withdrawn_total_kwh": r.withdrawn_total_kwh,
-        "injected_total_kwh": r.injected_total_kwh, "du_id": r.du_id, "received_at": received_at,
-        "source": source[:200], "revision": 0, "minutes": getattr(r, "minutes", 15),
-        "flags": [f.code for f in fl] if fl else None,
-    } for r, source, received_at, fl in rows]
-    # executemany with RETURNING: SQLAlchemy batches it ("insertmanyvalues")
-    return {(x.pod, x.start_utc, x.meter) for x in conn.execute(_statement(conn.dialect.name, "insert"), values)}
+    if conn.dialect.name == "postgresql":
+        # COPY into a temporary table (psycopg writes rows in C), then one INSERT ... SELECT with RETURNING,
+        # all on the transaction's own connection; the returned keys are fetched in one go
+        cur = conn.connection.dbapi_connection.cursor()
+        cur.execute(_PG_STAGE)
+        with cur.copy(_PG_COPY) as copy:
+            for r, source, received_at, fl in rows:
+                copy.write_row((r.pod, r.start, r.meter, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh,
+                                r.injected_total_kwh, r.du_id, received_at, source[:200], getattr(r, "minutes", 15),
+                                json.dumps([f.code for f in fl]) if fl else None))
+        cur.execute(_PG_INSERT)
+        done = {(pod, start.astimezone(dt.timezone.utc), meter) for pod, start, meter in cur.fetchall()}
+        cur.execute("DELETE FROM _condivisa_incoming")
+        cur.close()
+        return done
+    # SQLite: a plain executemany of tuples (SQLAlchemy's per-row parameter processing costs more than SQLite).
+    # No conflict is possible here: the caller read the keys in this transaction, which began IMMEDIATE (the
+    # store's write lock is held from its start), so every row must be inserted.
+    stamp = _sqlite_stamps()
+    params = [(r.pod, stamp(r.start), r.meter, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh, r.injected_total_kwh,
+               r.du_id, stamp(received_at), source[:200], getattr(r, "minutes", 15),
+               json.dumps([f.code for f in fl]) if fl else None) for r, source, received_at, fl in rows]
+    done = conn.exec_driver_sql(_SQLITE_INSERT, params).rowcount
+    if done != len(rows):  # pragma: no cover - defensive: never acknowledge what may not be stored
+        raise RuntimeError(f"SQLite stored {done} of {len(rows)} new measurements; the batch is rolled back")
+    return {(r.pod, r.start, r.meter) for r, *_ in rows}
 
 
-@functools.cache
-def _statement(dialect: str, which: str):
-    """The two upserts, built once per dialect (building a statement costs more than running it)."""
-    insert = _insert(dialect)
-    if which == "insert":
-        t = Measurement.__table__
-        stmt = insert(t).on_conflict_do_nothing(index_elements=["pod", "start_utc", "meter"])
-        return stmt.returning(t.c.pod, t.c.start_utc, t.c.meter)
-    t = DeviceActivity.__table__
-    stmt = insert(t)
-    ex = stmt.excluded
-    newest = sa.func.greatest if dialect == "postgresql" else sa.func.max  # SQLite's max(a, b) is scalar
-    return stmt.on_conflict_do_update(index_elements=["du_id"], set_={
-        "pod": sa.case((ex.last_start >= t.c.last_start, ex.pod), else_=t.c.pod),
-        "last_start": newest(t.c.last_start, ex.last_start),
-        "last_received_at": newest(t.c.last_received_at, ex.last_received_at),
-        "readings": t.c.readings + ex.readings,
-    })
+_SQLITE_INSERT = ("INSERT INTO measurements (pod, start_utc, meter, withdrawn_kwh, injected_kwh, withdrawn_total_kwh, "
+                  "injected_total_kwh, du_id, received_at, source, revision, minutes, flags) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (pod, start_utc, meter) DO NOTHING")
+
+
+def _sqlite_stamps():
+    """``stamp(aware datetime)`` -> the UTC text SQLAlchemy's SQLite DATETIME stores (``YYYY-MM-DD hh:mm:ss.ffffff``),
+    memoised (a batch has few distinct instants)."""
+    memo: dict = {}
+
+    def stamp(t: dt.datetime) -> str:
+        s = memo.get(t)
+        if s is None:
+            if t.tzinfo is None:
+                raise ValueError(f"naive datetime {t!r}: condivisa stores aware timestamps only")
+            s = memo[t] = t.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return s
+
+    return stamp
+
+
+def _sqlite_parser():
+    """``parse(text)`` -> aware UTC datetime of a stored SQLite timestamp, memoised."""
+    memo: dict = {}
+
+    def parse(text: str) -> dt.datetime:
+        t = memo.get(text)
+        if t is None:
+            t = memo[text] = dt.datetime.fromisoformat(text).replace(tzinfo=UTC)
+        return t
+
+    return parse
 
 
 def _touch_rows(conn: Connection, messages: Sequence[tuple]) -> None:
@@ -277,21 +312,29 @@ def _touch_rows(conn: Connection, messages: Sequence[tuple]) -> None:
                                  "last_start": [v[1] for _, v in rows], "last_received_at": [v[2] for _, v in rows],
                                  "readings": [v[3] for _, v in rows]})
         return
-    conn.execute(_statement(conn.dialect.name, "touch"), [{"du_id": du, "pod": pod, "last_start": start, "last_received_at": at,
-                                                            "readings": n} for du, (pod, start, at, n) in rows])
+    stamp = _sqlite_stamps()
+    conn.exec_driver_sql(_SQLITE_TOUCH, [(du, pod, stamp(start), stamp(at), n) for du, (pod, start, at, n) in rows])
 
 
-# PostgreSQL: the rows as column arrays expanded by unnest(). The statement text never changes with the row
-# count, so the driver parses it once (a multi-row VALUES statement is re-parsed at every call: ~5 ms per 100 rows).
-_PG_INSERT_COLS = ("pod", "start_utc", "meter", "withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh",
-                   "du_id", "received_at", "source", "revision", "minutes", "flags")
-_PG_TYPES = {"pod": "text", "start_utc": "timestamptz", "meter": "text", "du_id": "text", "received_at": "timestamptz",
-             "source": "text", "revision": "int", "minutes": "smallint", "flags": "json", "last_start": "timestamptz",
-             "last_received_at": "timestamptz", "readings": "bigint"}
-_PG_INSERT = sa.text(
-    f"INSERT INTO measurements ({', '.join(_PG_INSERT_COLS)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{c} AS {_PG_TYPES.get(c, 'float8')}[])" for c in _PG_INSERT_COLS)
-    + ") ON CONFLICT (pod, start_utc, meter) DO NOTHING RETURNING pod, start_utc, meter")
+_SQLITE_TOUCH = (
+    "INSERT INTO device_activity AS t (du_id, pod, last_start, last_received_at, readings) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (du_id) DO UPDATE SET "
+    "pod = CASE WHEN excluded.last_start >= t.last_start THEN excluded.pod ELSE t.pod END, "
+    "last_start = max(t.last_start, excluded.last_start), "
+    "last_received_at = max(t.last_received_at, excluded.last_received_at), "
+    "readings = t.readings + excluded.readings")
+
+
+# PostgreSQL: new rows are staged in a temporary table by COPY (emptied after each use and at commit), then
+# inserted with one statement whose text never changes (parsed once per connection).
+_PG_COLS = ("pod", "start_utc", "meter", "withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh",
+            "du_id", "received_at", "source", "minutes", "flags")
+_PG_STAGE = ("CREATE TEMPORARY TABLE IF NOT EXISTS _condivisa_incoming (pod text, start_utc timestamptz, meter text, "
+             "withdrawn_kwh float8, injected_kwh float8, withdrawn_total_kwh float8, injected_total_kwh float8, du_id text, "
+             "received_at timestamptz, source text, minutes smallint, flags json) ON COMMIT DELETE ROWS")
+_PG_COPY = f"COPY _condivisa_incoming ({', '.join(_PG_COLS)}) FROM STDIN"
+_PG_INSERT = (f"INSERT INTO measurements ({', '.join(_PG_COLS)}, revision) SELECT {', '.join(_PG_COLS)}, 0 "
+              "FROM _condivisa_incoming ON CONFLICT (pod, start_utc, meter) DO NOTHING RETURNING pod, start_utc, meter")
 _PG_TOUCH = sa.text(
     "INSERT INTO device_activity AS t (du_id, pod, last_start, last_received_at, readings) SELECT * FROM unnest("
     "CAST(:du_id AS text[]), CAST(:pod AS text[]), CAST(:last_start AS timestamptz[]), "
