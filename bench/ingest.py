@@ -1,7 +1,7 @@
 """Benchmark of the data path (issue #3 §6): MQTT and REST ingestion against the raw transport rate.
 
     python bench/ingest.py [--n 100000] [--dus 1000] [--group 100] [--broker auto|embedded|mosquitto|URL]
-                           [--targets sqlite,postgres,rest]
+                           [--targets sqlite,postgres,rest] [--workers 1,2]
 
 Builds ``n`` quarter-hour measurements of ``dus`` simulated DUs (``n / dus`` quarter hours each; the
 simulator's household/PV profiles), packed ``group`` DUs per UrbanDataset message (the gateway topic
@@ -11,9 +11,10 @@ The publisher stays at most 500 messages ahead of the receiver (Mosquitto's defa
 1000 messages; beyond it QoS 1 messages are dropped — see docs/mqtt.md).
 
 - ``raw MQTT``: the same payloads published with QoS 1 to a subscriber (QoS 1) that only counts them;
-- ``MQTT -> SQLite`` / ``MQTT -> PostgreSQL``: the same payloads through the ingest worker
-  (:class:`condivisa.edges.mqtt.IngestWorker`: parse, validate, store in one transaction per message,
-  acknowledge after commit), timed from the first publish to the last acknowledgement;
+- ``MQTT -> SQLite xN`` / ``MQTT -> PostgreSQL xN``: the same payloads through N ingest worker processes
+  (:class:`condivisa.edges.mqtt_pool.WorkerProcesses`, as ``condivisa serve`` runs them: parse, validate,
+  group commit, acknowledge after commit; N > 1 share the uplink by an MQTT shared subscription), timed from
+  the first publish to the last acknowledgement;
 - ``raw HTTP``: the same payloads gzipped and POSTed, one request at a time, to an endpoint of a
   uvicorn server that only reads the body; ``REST -> SQLite``: the same to ``POST /api/v1/urbandatasets``.
 
@@ -38,7 +39,7 @@ import paho.mqtt.client as mqtt
 from condivisa import simulator as sim
 from condivisa.domain import community_from_dict
 from condivisa.edges.broker import EmbeddedBroker, free_port
-from condivisa.edges.mqtt import IngestWorker, TopicLayout
+from condivisa.edges.mqtt import TopicLayout
 from condivisa.edges.store import Store
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -138,24 +139,35 @@ def fresh_store(kind: str, devices):
     return store, cleanup
 
 
-def mqtt_ingest(host: str, port: int, mqtt5: bool, store, msgs) -> tuple[float, int]:
-    layout = TopicLayout(f"bench-{uuid.uuid4().hex[:6]}")
-    worker = IngestWorker(store, host, port, layout=layout, client_id=f"bench-w-{uuid.uuid4().hex[:6]}",
-                          mqtt5=mqtt5, session_expiry_s=300).start()
-    worker.wait_connected(10)
-    time.sleep(0.3)  # subscription in place
-    t0 = time.perf_counter()
-    pub = publish_all(host, port, layout, msgs, lambda: worker.stats.received)
-    last, since = -1, time.monotonic()
-    while worker.stats.acked < len(msgs) and time.monotonic() - since < 60:
-        if worker.stats.acked != last:
-            last, since = worker.stats.acked, time.monotonic()
-        time.sleep(0.01)
-    elapsed = time.perf_counter() - t0
-    pub.disconnect()
-    pub.loop_stop()
-    worker.stop(drain_timeout_s=5)
-    return worker.stats.stored / elapsed, worker.stats.stored
+def mqtt_ingest(host: str, port: int, mqtt5: bool, store, msgs, workers: int) -> tuple[float, int]:
+    """The same payloads through ``workers`` ingest worker processes (as ``condivisa serve`` runs them; several
+    share the uplink by an MQTT shared subscription), timed from the first publish to the last acknowledgement."""
+    from condivisa.edges.mqtt_pool import WorkerProcesses
+    from condivisa.settings import Settings
+
+    community = f"bench-{uuid.uuid4().hex[:6]}"
+    layout = TopicLayout(community)
+    settings = Settings(database_url=store.url, mqtt_url=f"mqtt://{host}:{port}", community=community,
+                        mqtt_protocol="5" if mqtt5 else "3.1.1", mqtt_client_id=f"bench-w-{uuid.uuid4().hex[:6]}",
+                        mqtt_session_expiry_s=300)
+    pool = WorkerProcesses(settings, workers, shared_group="bench" if workers > 1 else None, drain_timeout_s=5).start()
+    try:
+        if not pool.wait_connected(60):
+            raise SystemExit("ingest workers did not connect")
+        t0 = time.perf_counter()
+        pub = publish_all(host, port, layout, msgs, lambda: pool.stats()["acked"])
+        last, since = -1, time.monotonic()
+        while pool.stats()["acked"] < len(msgs) and time.monotonic() - since < 60:
+            if pool.stats()["acked"] != last:
+                last, since = pool.stats()["acked"], time.monotonic()
+            time.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        pub.disconnect()
+        pub.loop_stop()
+    finally:
+        pool.stop()
+    stored = pool.stats()["stored"]
+    return stored / elapsed, stored
 
 
 def serve_in_thread(app, port: int):
@@ -216,7 +228,9 @@ def main() -> None:
     ap.add_argument("--group", type=int, default=100, help="DUs per message")
     ap.add_argument("--broker", default="auto", help="auto (Mosquitto if up, else embedded), embedded, mosquitto or mqtt://HOST:PORT")
     ap.add_argument("--targets", default="sqlite,postgres,rest")
+    ap.add_argument("--workers", default="1,2", help="numbers of ingest worker processes to try (comma-separated)")
     args = ap.parse_args()
+    workers = [int(x) for x in args.workers.split(",") if x.strip()]
 
     t = time.perf_counter()
     devices, msgs = build(args.n, args.dus, args.group)
@@ -249,13 +263,17 @@ def main() -> None:
                 if kind == "postgres" and not reachable("127.0.0.1", 5432):
                     print("PostgreSQL not reachable: skipped")
                     continue
-                store, cleanup = fresh_store(kind, devices)
-                try:
-                    rate, stored = mqtt_ingest(host, port, mqtt5, store, msgs)
-                    rows.append((f"MQTT -> {kind}", rate, raw, stored))
-                finally:
-                    store.close()
-                    cleanup()
+                for n in workers:
+                    if n > 1 and embedded is not None:
+                        print("the embedded broker has no shared subscriptions: several workers skipped")
+                        continue
+                    store, cleanup = fresh_store(kind, devices)
+                    try:
+                        rate, stored = mqtt_ingest(host, port, mqtt5, store, msgs, n)
+                        rows.append((f"MQTT -> {kind} x{n}", rate, raw, stored))
+                    finally:
+                        store.close()
+                        cleanup()
         if "rest" in targets:
             raw = raw_http(msgs)
             print(f"raw HTTP (gzip POST, body read only): {raw:,.0f} measurements/s")
@@ -269,9 +287,9 @@ def main() -> None:
     finally:
         if embedded is not None:
             embedded.stop()
-    print(f"\n{'path':<18}{'ingest/s':>12}{'raw/s':>12}{'ratio':>8}  (goal >= 0.5){'sent':>9}{'stored':>9}{'lost':>7}")
+    print(f"\n{'path':<22}{'ingest/s':>12}{'raw/s':>12}{'ratio':>8}  (goal >= 0.5){'sent':>9}{'stored':>9}{'lost':>7}")
     for name, rate, raw, stored in rows:
-        print(f"{name:<18}{rate:>12,.0f}{raw:>12,.0f}{rate / raw if raw else float('nan'):>8.3f}{'':14}{sent:>9}{stored:>9}{sent - stored:>7}")
+        print(f"{name:<22}{rate:>12,.0f}{raw:>12,.0f}{rate / raw if raw else float('nan'):>8.3f}{'':14}{sent:>9}{stored:>9}{sent - stored:>7}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,11 @@ class Settings(BaseSettings):
     mqtt_client_id: str = Field("condivisa-ingest", description="client id of the ingest worker (its session)")
     mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="MQTT 5 session expiry of the worker")
     mqtt_topic_root: str = Field("condivisa", description="first level of every topic")
+    mqtt_strict_devices: bool | None = Field(
+        None, description="a DU may write only the POD it is registered to (else rejected, not just flagged); "
+                          "empty = on when the embedded broker enforces DU passwords (mqtt_embedded_acl_dir)")
+    mqtt_ingest_workers: int = Field(1, ge=1, le=64, description="ingest worker processes sharing the uplink "
+                                                                 "(MQTT shared subscription; external broker only)")
     community: str = Field("", description="community slug in topics; empty = from the community file, or 'default'")
     http_host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     http_port: int = Field(8000, ge=0, le=65535, description="port of the HTTP API")
@@ -116,6 +121,13 @@ class Settings(BaseSettings):
         parts = urlsplit(self.mqtt_url)
         tls = parts.scheme == "mqtts"
         return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
+
+    def strict_devices(self) -> bool:
+        """Whether a DU may write only its registered POD over MQTT: ``mqtt_strict_devices`` if set, else on
+        exactly when DUs must log in (the embedded broker enforces ``mqtt_embedded_acl_dir``)."""
+        if self.mqtt_strict_devices is not None:
+            return self.mqtt_strict_devices
+        return self.embedded_broker and self.mqtt_embedded_acl_dir is not None
 
     def community_slug(self) -> str:
         """The community level of the topics: ``community`` if set, else the community file's name, else 'default'."""

@@ -68,10 +68,10 @@ def serve(
             console.print(f"[yellow]allocation rules changed[/] since they were last recorded: {rules.diff}")
     console.print(f"store: {store!r}")
 
-    broker = worker = None
+    broker = worker = extra = None
     try:
         if mqtt:
-            broker, worker = _start_mqtt(settings, store)
+            broker, worker, extra = _start_mqtt(settings, store)
         if api:
             _run_http(create_app(settings, store=store, community=community_obj, mqtt_worker=worker), settings, log_level)
         else:
@@ -81,6 +81,9 @@ def serve(
             console.print(f"stopping MQTT worker (draining up to {drain_s:g} s) …")
             worker.stop(drain_timeout_s=drain_s)
             console.print(f"MQTT worker: {worker.stats.as_dict()}")
+        if extra is not None:
+            extra.stop()
+            console.print(f"other MQTT workers: {extra.stats()}")
         if broker is not None:
             broker.stop()
         store.close()
@@ -108,14 +111,29 @@ def _start_mqtt(settings: Any, store: Any):
             raise typer.Exit(1) from None
         settings = settings.model_copy(update={"mqtt_embedded_port": broker.port})
         console.print(f"embedded MQTT broker (amqtt, MQTT 3.1.1): [bold]{broker.url}[/]")
-    worker = worker_from_settings(settings, store).start()
-    filters = ", ".join(worker.layout.uplink_filters())
-    if worker.wait_connected(10):
+    extra = None
+    if settings.mqtt_ingest_workers > 1:  # N workers on a shared subscription: this one + N - 1 processes
+        from condivisa.edges.mqtt_pool import SHARED_GROUP, WorkerProcesses
+
+        try:
+            extra = WorkerProcesses(settings, settings.mqtt_ingest_workers - 1, first_index=1).start()
+        except ValueError as exc:
+            console.print(f"[red]error:[/] {exc}")
+            raise typer.Exit(2) from None
+        worker = worker_from_settings(settings, store, client_id=f"{settings.mqtt_client_id}-0",
+                                      shared_group=SHARED_GROUP).start()
+    else:
+        worker = worker_from_settings(settings, store).start()
+    filters = ", ".join(worker.filters())
+    if worker.wait_connected(10) and (extra is None or extra.wait_connected(30)):
         console.print(f"MQTT worker connected to {worker.host}:{worker.port} "
-                      f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {filters}")
+                      f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {filters}"
+                      + (f"; {settings.mqtt_ingest_workers} worker processes" if extra is not None else ""))
+        if worker.strict_devices:
+            console.print("strict device scope: a DU may write only the POD it is registered to")
     else:
         console.print(f"[yellow]MQTT broker {worker.host}:{worker.port} not reachable yet; retrying in the background[/]")
-    return broker, worker
+    return broker, worker, extra
 
 
 def _run_http(app: Any, settings: Any, log_level: str) -> None:

@@ -29,7 +29,6 @@ A message arriving on an idle worker is committed alone, at once: batching adds 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import logging
 import queue
@@ -43,51 +42,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from condivisa.edges.mqtt_topics import SENDER_KINDS, TopicLayout, payload_id
+
+__all__ = ["SENDER_KINDS", "IngestWorker", "TopicLayout", "WorkerStats", "payload_id", "worker_from_settings"]
+
 log = logging.getLogger(__name__)
-
-#: kinds of sender in the topic: a single user device, or a gateway/platform grouping several DUs
-SENDER_KINDS = ("du", "gw")
-
-
-@dataclass(frozen=True)
-class TopicLayout:
-    """Builds and parses the topics of one community (see the module docstring)."""
-
-    community: str = "default"
-    root: str = "condivisa"
-
-    def _topic(self, kind: str, sender_id: str, leaf: str) -> str:
-        if kind not in SENDER_KINDS:
-            raise ValueError(f"sender kind must be one of {SENDER_KINDS}, got {kind!r}")
-        if not sender_id or any(c in sender_id for c in "/+#"):
-            raise ValueError(f"device id {sender_id!r} cannot be one MQTT topic level (empty, or has / + #)")
-        return f"{self.root}/{self.community}/{kind}/{sender_id}/{leaf}"
-
-    def up(self, du_id: str, kind: str = "du") -> str:
-        return self._topic(kind, du_id, "up")
-
-    def ack(self, du_id: str, kind: str = "du") -> str:
-        return self._topic(kind, du_id, "ack")
-
-    def cmd(self, du_id: str, kind: str = "du") -> str:
-        return self._topic(kind, du_id, "cmd")
-
-    def uplink_filters(self) -> list[str]:
-        """The subscriptions of the ingest worker."""
-        return [f"{self.root}/{self.community}/{kind}/+/up" for kind in SENDER_KINDS]
-
-    def parse(self, topic: str) -> tuple[str, str, str] | None:
-        """``(kind, sender_id, leaf)`` of a topic of this community, or None."""
-        parts = topic.split("/")
-        if len(parts) != 5 or parts[0] != self.root or parts[1] != self.community or parts[2] not in SENDER_KINDS:
-            return None
-        return parts[2], parts[3], parts[4]
-
-
-def payload_id(raw: bytes) -> str:
-    """A short, stable id of a payload (first 16 hex digits of its SHA-256) echoed on the ack topic, so a DU
-    on MQTT 3.1.1 (no correlation data) can match an answer to what it sent."""
-    return hashlib.sha256(raw).hexdigest()[:16]
 
 
 @dataclass
@@ -150,6 +109,8 @@ class IngestWorker:
         ingest_batch: Callable[..., list[Any]] | None = None,
         batch_max_messages: int = 64,
         batch_max_bytes: int = 4 * 1024 * 1024,
+        shared_group: str | None = None,
+        strict_devices: bool = False,
     ) -> None:
         if ingest is None:
             from condivisa.ingest import ingest_payload as ingest
@@ -160,6 +121,7 @@ class IngestWorker:
         self._ingest_batch = ingest_batch
         self.batch_max_messages, self.batch_max_bytes = max(1, batch_max_messages), batch_max_bytes
         self.store, self.host, self.port = store, host, port
+        self.shared_group, self.strict_devices = shared_group, strict_devices
         self.layout = layout or TopicLayout()
         self.mqtt5, self.session_expiry_s = mqtt5, session_expiry_s
         self._ingest, self._on_result, self.publish_acks = ingest, on_result, publish_acks
@@ -183,6 +145,27 @@ class IngestWorker:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
 
+    def filters(self) -> list[str]:
+        """The uplink subscriptions: shared (``$share/<group>/...``) when several workers split the uplink."""
+        plain = self.layout.uplink_filters()
+        return [f"$share/{self.shared_group}/{f}" for f in plain] if self.shared_group else plain
+
+    def _scope(self, item: _Inbound) -> dict[str, Any]:
+        """``{"may_write": ...}`` for a message on a DU's own topic when ``strict_devices``: the DU may write only
+        the POD it is registered to read, in lines naming itself or no DU (issue #6; the broker's ACL already
+        proves the sender owns the topic). Empty otherwise (gateways: no scope; lax mode: such lines are flagged)."""
+        if not self.strict_devices or item.kind != "du":
+            return {}
+        registry = getattr(self.store, "registry", None)
+        with self.store.engine.connect() as conn:
+            pods = registry.device_pods(conn, [item.sender_id]) if registry is not None else {}
+        own, du_id = pods.get(item.sender_id), item.sender_id
+
+        def may_write(*, pod: str | None = None, du: str | None = None) -> bool:
+            return own is not None and pod == own and (du is None or du == du_id)
+
+        return {"may_write": may_write}
+
     # -- MQTT callbacks (paho network thread) ------------------------------------------------------------
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if getattr(reason_code, "is_failure", False):
@@ -193,7 +176,7 @@ class IngestWorker:
                  getattr(flags, "session_present", "?"))
         # ready (``wait_connected``) only once the broker confirmed the subscription: a message published
         # between CONNACK and SUBACK would otherwise miss a worker whose session is new
-        client.subscribe([(f, 1) for f in self.layout.uplink_filters()])
+        client.subscribe([(f, 1) for f in self.filters()])
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
         if any(getattr(rc, "is_failure", False) for rc in (reason_codes or [])):
@@ -257,7 +240,7 @@ class IngestWorker:
         try:
             results = self._ingest_batch(self.store, [
                 {"raw": it.payload, "source": f"mqtt:{it.topic}", "device_id": it.sender_id if it.kind == "du" else None,
-                 "received_at": it.received_at} for it in items])
+                 "received_at": it.received_at, **self._scope(it)} for it in items])
         except Exception as exc:  # nothing of the batch committed: none acknowledged; retry one at a time
             self.stats.store_errors += 1
             log.error("group commit of %d messages failed (%s); retrying them one by one", len(items), exc)
@@ -289,6 +272,7 @@ class IngestWorker:
                 result = self._ingest(
                     self.store, item.payload, source=f"mqtt:{item.topic}",
                     device_id=item.sender_id if item.kind == "du" else None, received_at=item.received_at,
+                    **self._scope(item),
                 )
                 break
             except Exception as exc:  # store failure: retry, never acknowledge what is not stored
@@ -404,5 +388,6 @@ def worker_from_settings(settings: Any, store: Any, **kwargs: Any) -> IngestWork
     return IngestWorker(
         store, host, port, layout=TopicLayout(settings.community_slug(), settings.mqtt_topic_root),
         client_id=settings.mqtt_client_id, mqtt5=mqtt5, session_expiry_s=settings.mqtt_session_expiry_s,
-        username=settings.mqtt_username, password=settings.mqtt_password, tls=tls, **kwargs,
+        username=settings.mqtt_username, password=settings.mqtt_password, tls=tls,
+        strict_devices=settings.strict_devices(), **kwargs,
     )

@@ -36,7 +36,7 @@ from condivisa.edges.store.writer import (
     _touch_rows, write_readings,
 )
 
-QUARTER_S = 900.0
+QUARTER = dt.timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,17 @@ class BatchItem:
     device_id: str | None = None
 
 
-def _clean_series(points: list[checks.Point]) -> bool:
-    """True when no subset of ``points`` (one POD and meter, distinct starts) can raise a cross-check flag:
-    totalizers never decrease along time, and every pair of consecutive quarter hours agrees with its energy
+def _clean_series(points: list[tuple]) -> bool:
+    """True when no subset of ``points`` — ``(start, withdrawn_kwh, injected_kwh, withdrawn_total_kwh,
+    injected_total_kwh)`` of one POD and meter, distinct starts — can raise a cross-check flag: totalizers never
+    decrease along time, and every pair of consecutive quarter hours agrees with its energy
     (:func:`checks.energy_vs_totalizer`)."""
-    pts = sorted(points, key=lambda p: p.start)
+    points.sort(key=_first)
     top_w = top_i = None
     prev = None
     tol = checks.TOTALIZER_TOLERANCE_KWH
-    for p in pts:
-        w, i = p.withdrawn_total_kwh, p.injected_total_kwh
+    for p in points:
+        start, e_w, e_i, w, i = p
         if w is not None:
             if top_w is not None and w < top_w:
                 return False
@@ -67,13 +68,17 @@ def _clean_series(points: list[checks.Point]) -> bool:
             if top_i is not None and i < top_i:
                 return False
             top_i = i
-        if prev is not None and (p.start - prev.start).total_seconds() == QUARTER_S:
-            if w is not None and prev.withdrawn_total_kwh is not None and abs(p.withdrawn_kwh - (w - prev.withdrawn_total_kwh)) > tol:
+        if prev is not None and start - prev[0] == QUARTER:
+            if w is not None and prev[3] is not None and abs(e_w - (w - prev[3])) > tol:
                 return False
-            if i is not None and prev.injected_total_kwh is not None and abs(p.injected_kwh - (i - prev.injected_total_kwh)) > tol:
+            if i is not None and prev[4] is not None and abs(e_i - (i - prev[4])) > tol:
                 return False
         prev = p
     return True
+
+
+def _first(p: tuple):
+    return p[0]
 
 
 def _du_flags(item: BatchItem, registered: dict[str, str], out: WriteOutcome, by_key: dict) -> None:
@@ -184,14 +189,21 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
             incoming[(r.pod, r.meter)].append((k, r))
     suspicious = set()
     for group, pairs in incoming.items():
-        keys = {r.start for _, r in pairs}
-        if any((group[0], r.start, group[1]) in existing and not _same(existing[(group[0], r.start, group[1])], r)
-               for _, r in pairs):
-            suspicious.add(group)  # a revision: the stored value and the new one differ
-            continue
-        pts = [_point(r, r.start) for _, r in pairs] + [_point(x, x.start_utc) for x in stored.get(group, ()) if x.start_utc not in keys]
-        if not _clean_series(pts):
-            suspicious.add(group)
+        pod, meter = group
+        pts = []
+        keys = set()
+        for _, r in pairs:
+            old = existing.get((pod, r.start, meter))
+            if old is not None and not _same(old, r):
+                break  # a revision: the stored value and the new one differ
+            keys.add(r.start)
+            pts.append((r.start, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh, r.injected_total_kwh))
+        else:
+            pts += [(x.start_utc, x.withdrawn_kwh, x.injected_kwh, x.withdrawn_total_kwh, x.injected_total_kwh)
+                    for x in stored.get(group, ()) if x.start_utc not in keys]
+            if _clean_series(pts):
+                continue
+        suspicious.add(group)
     if not suspicious:
         return
     windows = {}

@@ -215,6 +215,9 @@ def _insert_rows(conn: Connection, rows: Sequence[tuple]) -> set[tuple]:
     (``ON CONFLICT DO NOTHING``); returns the keys ``(pod, start, meter)`` actually inserted."""
     if not rows:
         return set()
+    for r, _, received_at, _ in rows:
+        if r.start.tzinfo is None or received_at.tzinfo is None:
+            raise ValueError(f"naive datetime in {r!r}: condivisa stores aware timestamps only")
     if conn.dialect.name == "postgresql":
         # COPY into a temporary table (psycopg writes rows in C), then one INSERT ... SELECT with RETURNING,
         # all on the transaction's own connection; the returned keys are fetched in one go
@@ -230,22 +233,36 @@ def _insert_rows(conn: Connection, rows: Sequence[tuple]) -> set[tuple]:
         cur.execute("DELETE FROM _condivisa_incoming")
         cur.close()
         return done
-    # SQLite: a plain executemany of tuples (SQLAlchemy's per-row parameter processing costs more than SQLite).
-    # No conflict is possible here: the caller read the keys in this transaction, which began IMMEDIATE (the
-    # store's write lock is held from its start), so every row must be inserted.
+    # SQLite: a plain executemany of tuples (SQLAlchemy's per-row parameter processing costs more than SQLite),
+    # in a savepoint. The caller read the keys in this transaction, which began IMMEDIATE (the write lock is
+    # held from its start), so a conflict is not expected; if one happens all the same, the savepoint is
+    # undone and the rows go again through INSERT ... ON CONFLICT DO NOTHING RETURNING, which says which ones
+    # were stored.
     stamp = _sqlite_stamps()
     params = [(r.pod, stamp(r.start), r.meter, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh, r.injected_total_kwh,
                r.du_id, stamp(received_at), source[:200], getattr(r, "minutes", 15),
                json.dumps([f.code for f in fl]) if fl else None) for r, source, received_at, fl in rows]
-    done = conn.exec_driver_sql(_SQLITE_INSERT, params).rowcount
-    if done != len(rows):  # pragma: no cover - defensive: never acknowledge what may not be stored
-        raise RuntimeError(f"SQLite stored {done} of {len(rows)} new measurements; the batch is rolled back")
-    return {(r.pod, r.start, r.meter) for r, *_ in rows}
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(_SQLITE_INSERT, params)
+        return {(r.pod, r.start, r.meter) for r, *_ in rows}
+    except sa.exc.IntegrityError:
+        from sqlalchemy.dialects.sqlite import insert
+
+        t = Measurement.__table__
+        stmt = insert(t).on_conflict_do_nothing(index_elements=["pod", "start_utc", "meter"]).returning(t.c.pod, t.c.start_utc, t.c.meter)
+        values = [dict(zip(_SQLITE_COLS, (r.pod, r.start, r.meter, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh,
+                                          r.injected_total_kwh, r.du_id, received_at, source[:200], getattr(r, "minutes", 15),
+                                          [f.code for f in fl] if fl else None)), revision=0)
+                  for r, source, received_at, fl in rows]
+        return {(x.pod, x.start_utc, x.meter) for x in conn.execute(stmt, values)}
 
 
+_SQLITE_COLS = ("pod", "start_utc", "meter", "withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh",
+                "du_id", "received_at", "source", "minutes", "flags")
 _SQLITE_INSERT = ("INSERT INTO measurements (pod, start_utc, meter, withdrawn_kwh, injected_kwh, withdrawn_total_kwh, "
                   "injected_total_kwh, du_id, received_at, source, revision, minutes, flags) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (pod, start_utc, meter) DO NOTHING")
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
 
 
 def _sqlite_stamps():
