@@ -32,6 +32,7 @@ import datetime as dt
 import json
 import logging
 import queue
+from collections import deque
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +48,11 @@ from condivisa.edges.mqtt_topics import SENDER_KINDS, TopicLayout, payload_id
 __all__ = ["SENDER_KINDS", "IngestWorker", "TopicLayout", "WorkerStats", "payload_id", "worker_from_settings"]
 
 log = logging.getLogger(__name__)
+
+#: longest wait for the broker to take an answer before its message is acknowledged anyway
+ANSWER_WAIT_S = 10.0
+#: QoS 1 answers paho may have in flight (beyond it, paho holds answers back while a PUBACK would leave at once)
+ANSWERS_IN_FLIGHT = 1000
 
 
 @dataclass
@@ -128,6 +134,10 @@ class IngestWorker:
         self._backoff = retry_backoff_s
         self.stats = WorkerStats()
         self._queue: queue.Queue[_Inbound | None] = queue.Queue()
+        #: committed messages waiting for their PUBACK, in arrival order: (deadline, in_order, [(item, answer, info)])
+        self._pending: deque[tuple[float, bool, list[tuple[_Inbound, dict[str, Any], Any]]]] = deque()
+        #: answers the broker has not confirmed yet (paho's QoS 1 in-flight window)
+        self._unconfirmed: deque[Any] = deque()
         self._draining = threading.Event()
         self._stopped = threading.Event()
         self._connected = threading.Event()
@@ -140,6 +150,8 @@ class IngestWorker:
             self.client.tls_set()
         self.client.reconnect_delay_set(min_delay=1, max_delay=60)
         self.client.max_queued_messages_set(0)
+        # answers in flight at once (paho's default is 20): a batch's answers go out at once
+        self.client.max_inflight_messages_set(ANSWERS_IN_FLIGHT)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
@@ -205,10 +217,21 @@ class IngestWorker:
 
     # -- processing thread ---------------------------------------------------------------------------
     def _process_loop(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self._release(wait=True)  # stopping: what was committed is acknowledged (answers sent or given up)
+
+    def _loop(self) -> None:
         while True:
             batch: list[_Inbound] = []
             stop = False
-            item = self._queue.get()
+            try:
+                # while answers are on their way, look at them every 2 ms instead of sleeping on the queue
+                item = self._queue.get(timeout=0.002) if self._pending else self._queue.get()
+            except queue.Empty:
+                self._release(wait=False)
+                continue
             try:
                 if item is None:
                     return
@@ -229,11 +252,43 @@ class IngestWorker:
                     self._process(batch[0])
                 else:
                     self._process_batch(batch)
+                # PUBACKs before the next batch: holding them longer makes Mosquitto (2.0.11) count the unacknowledged
+                # messages against its per-client queue and drop new ones (seen in bench/ingest.py)
+                self._release(wait=True)
             finally:
                 for _ in range(len(batch) + stop + (item is None)):
                     self._queue.task_done()
             if stop:
                 return
+
+    def _release(self, wait: bool) -> None:
+        """PUBACK, in arrival order (MQTT requires it), the committed messages whose answers are out: a PUBACK
+        must never reach the broker before its message's answer, or a crash in between would lose the answer of
+        a message the broker will not resend. paho writes packets to the socket in the order they are made, so
+        an answer made within paho's in-flight window precedes the PUBACK made after it; an answer paho held
+        back (window full) is waited for until the broker confirms it — or :data:`ANSWER_WAIT_S` passed, or the
+        connection is gone, or the worker stops (the data is stored; a re-sent message is answered "duplicate")."""
+        while self._pending:
+            deadline, in_order, entries = self._pending[0]
+            if not (in_order or all(_settled(info) for _, _, info in entries) or not self._connected.is_set()
+                    or time.monotonic() >= deadline or self._stopped.is_set()):
+                if not wait:
+                    return
+                time.sleep(0.001)
+                continue
+            self._pending.popleft()
+            for item, answer, _ in entries:
+                self._ack(item, answer)
+
+    def _answered(self, entries: list[tuple[_Inbound, dict[str, Any]]]) -> None:
+        """Publish the answers of committed messages and queue them for their PUBACK (:meth:`_release`)."""
+        while self._unconfirmed and _settled(self._unconfirmed[0]):
+            self._unconfirmed.popleft()
+        in_order = len(self._unconfirmed) + len(entries) <= ANSWERS_IN_FLIGHT - 100  # margin: commands, stragglers
+        infos = [self._publish_answer(it, a) if self.publish_acks else None for it, a in entries]
+        self._unconfirmed.extend(i for i in infos if i is not None)
+        self._pending.append((time.monotonic() + ANSWER_WAIT_S, in_order or not self.publish_acks,
+                              [(it, a, i) for (it, a), i in zip(entries, infos)]))
 
     def _process_batch(self, items: list[_Inbound]) -> None:
         """Group commit: one transaction for ``items``, then answer and acknowledge each, in order."""
@@ -251,18 +306,7 @@ class IngestWorker:
             return
         self.stats.batches += 1
         self.stats.received += len(items)
-        answers = [self._count(r) for r in results]
-        if self.publish_acks:
-            # the answers first, all of them out before any PUBACK: paho keeps only 20 QoS 1 publishes in flight
-            # and queues the rest, while a PUBACK leaves at once; a crash in between would lose answers of
-            # acknowledged messages (which the broker would then never resend)
-            infos = [self._publish_answer(it, a) for it, a in zip(items, answers)]
-            deadline = time.monotonic() + 10.0
-            while (not all(_settled(i) for i in infos) and self._connected.is_set()
-                   and time.monotonic() < deadline and not self._stopped.is_set()):
-                time.sleep(0.001)
-        for it, answer in zip(items, answers):
-            self._ack(it, answer)
+        self._answered([(it, self._count(r)) for it, r in zip(items, results)])
 
     def _process(self, item: _Inbound) -> None:
         self.stats.received += 1
@@ -293,10 +337,7 @@ class IngestWorker:
 
     def _answer(self, item: _Inbound, result: Any) -> None:
         """Count, publish the answer, acknowledge (the store has committed ``result``)."""
-        answer = self._count(result)
-        if self.publish_acks:
-            self._publish_answer(item, answer)
-        self._ack(item, answer)
+        self._answered([(item, self._count(result))])
 
     def _ack(self, item: _Inbound, answer: dict[str, Any]) -> None:
         self.client.ack(item.mid, item.qos)  # PUBACK only now: the store has committed
@@ -345,8 +386,8 @@ class IngestWorker:
         return self._connected.wait(timeout_s)
 
     def idle(self) -> bool:
-        """Nothing queued and nothing being processed."""
-        return self._queue.unfinished_tasks == 0
+        """Nothing queued, nothing being processed, nothing waiting for its PUBACK."""
+        return self._queue.unfinished_tasks == 0 and not self._pending
 
     def stop(self, drain_timeout_s: float = 10.0) -> None:
         """Graceful stop: take no new message, finish (store and acknowledge) the queued ones, then disconnect.
@@ -372,8 +413,10 @@ class IngestWorker:
         self.client.loop_stop()
 
 
-def _settled(info: mqtt.MQTTMessageInfo) -> bool:
-    """The broker has the answer, or paho gave up on it (disconnected: the wait would be vain)."""
+def _settled(info: mqtt.MQTTMessageInfo | None) -> bool:
+    """The broker has the answer, or paho gave up on it (disconnected: the wait would be vain), or none was sent."""
+    if info is None:
+        return True
     try:
         return info.is_published()
     except (RuntimeError, ValueError):
@@ -385,9 +428,9 @@ def worker_from_settings(settings: Any, store: Any, **kwargs: Any) -> IngestWork
     broker unless ``mqtt_protocol`` says 3.1.1; always 3.1.1 on the embedded amqtt broker."""
     host, port, tls = settings.broker_address()
     mqtt5 = (not settings.embedded_broker) and getattr(settings, "mqtt_protocol", "5") == "5"
-    return IngestWorker(
-        store, host, port, layout=TopicLayout(settings.community_slug(), settings.mqtt_topic_root),
-        client_id=settings.mqtt_client_id, mqtt5=mqtt5, session_expiry_s=settings.mqtt_session_expiry_s,
-        username=settings.mqtt_username, password=settings.mqtt_password, tls=tls,
-        strict_devices=settings.strict_devices(), **kwargs,
-    )
+    options: dict[str, Any] = {
+        "layout": TopicLayout(settings.community_slug(), settings.mqtt_topic_root), "client_id": settings.mqtt_client_id,
+        "mqtt5": mqtt5, "session_expiry_s": settings.mqtt_session_expiry_s, "username": settings.mqtt_username,
+        "password": settings.mqtt_password, "tls": tls, "strict_devices": settings.strict_devices(),
+    }
+    return IngestWorker(store, host, port, **{**options, **kwargs})

@@ -233,36 +233,33 @@ def _insert_rows(conn: Connection, rows: Sequence[tuple]) -> set[tuple]:
         cur.execute("DELETE FROM _condivisa_incoming")
         cur.close()
         return done
-    # SQLite: a plain executemany of tuples (SQLAlchemy's per-row parameter processing costs more than SQLite),
-    # in a savepoint. The caller read the keys in this transaction, which began IMMEDIATE (the write lock is
-    # held from its start), so a conflict is not expected; if one happens all the same, the savepoint is
-    # undone and the rows go again through INSERT ... ON CONFLICT DO NOTHING RETURNING, which says which ones
-    # were stored.
+    # SQLite: a plain executemany of tuples (SQLAlchemy's per-row parameter processing costs more than SQLite).
+    # The caller read the keys in this transaction, which began IMMEDIATE (the write lock is held from its
+    # start), so a conflict is not expected; should one happen all the same, the rows stored are told apart
+    # from the ones already there by their reception time and source (a message's own).
     stamp = _sqlite_stamps()
     params = [(r.pod, stamp(r.start), r.meter, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh, r.injected_total_kwh,
                r.du_id, stamp(received_at), source[:200], getattr(r, "minutes", 15),
                json.dumps([f.code for f in fl]) if fl else None) for r, source, received_at, fl in rows]
-    try:
-        with conn.begin_nested():
-            conn.exec_driver_sql(_SQLITE_INSERT, params)
+    done = conn.exec_driver_sql(_SQLITE_INSERT, params).rowcount
+    if done == len(rows):
         return {(r.pod, r.start, r.meter) for r, *_ in rows}
-    except sa.exc.IntegrityError:
-        from sqlalchemy.dialects.sqlite import insert
+    cur = conn.connection.dbapi_connection.cursor()
+    try:
+        mine = set()
+        for (r, *_), p in zip(rows, params):
+            cur.execute("SELECT 1 FROM measurements WHERE pod = ? AND start_utc = ? AND meter = ? AND received_at = ? "
+                        "AND source = ? AND revision = 0", (p[0], p[1], p[2], p[8], p[9]))
+            if cur.fetchone() is not None:
+                mine.add((r.pod, r.start, r.meter))
+        return mine
+    finally:
+        cur.close()
 
-        t = Measurement.__table__
-        stmt = insert(t).on_conflict_do_nothing(index_elements=["pod", "start_utc", "meter"]).returning(t.c.pod, t.c.start_utc, t.c.meter)
-        values = [dict(zip(_SQLITE_COLS, (r.pod, r.start, r.meter, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh,
-                                          r.injected_total_kwh, r.du_id, received_at, source[:200], getattr(r, "minutes", 15),
-                                          [f.code for f in fl] if fl else None)), revision=0)
-                  for r, source, received_at, fl in rows]
-        return {(x.pod, x.start_utc, x.meter) for x in conn.execute(stmt, values)}
 
-
-_SQLITE_COLS = ("pod", "start_utc", "meter", "withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh",
-                "du_id", "received_at", "source", "minutes", "flags")
 _SQLITE_INSERT = ("INSERT INTO measurements (pod, start_utc, meter, withdrawn_kwh, injected_kwh, withdrawn_total_kwh, "
                   "injected_total_kwh, du_id, received_at, source, revision, minutes, flags) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)")
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT (pod, start_utc, meter) DO NOTHING")
 
 
 def _sqlite_stamps():
