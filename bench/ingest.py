@@ -1,11 +1,13 @@
 """Benchmark of the data path (issue #3 §6): MQTT and REST ingestion against the raw transport rate.
 
-    python bench/ingest.py [--n 100000] [--dus 1000] [--group 100] [--broker auto|embedded|mosquitto|URL]
+    python bench/ingest.py [--n 100000] [--dus 1000] [--group 1] [--rest-group 100] [--broker auto|embedded|mosquitto|URL]
                            [--targets sqlite,postgres,rest] [--workers 1,2]
 
 Builds ``n`` quarter-hour measurements of ``dus`` simulated DUs (``n / dus`` quarter hours each; the
-simulator's household/PV profiles), packed ``group`` DUs per UrbanDataset message (the gateway topic
-``.../gw/<id>/up``), and measures in the same run, in measurements per second:
+simulator's household/PV profiles): over MQTT each DU publishes its own message on its topic
+``.../du/<id>/up`` (``--group 1``; more packs that many DUs per message on a gateway topic ``.../gw/<id>/up``),
+over REST a platform pushes ``--rest-group`` DUs per request; and measures in the same run, in measurements
+per second:
 
 The publisher stays at most 500 messages ahead of the receiver (Mosquitto's default per-client queue is
 1000 messages; beyond it QoS 1 messages are dropped — see docs/mqtt.md).
@@ -225,7 +227,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="measurements (quarter hours x DUs)")
     ap.add_argument("--dus", type=int, default=1000)
-    ap.add_argument("--group", type=int, default=100, help="DUs per message")
+    ap.add_argument("--group", type=int, default=1, help="DUs per MQTT message (1: each DU publishes its own, on its du topic)")
+    ap.add_argument("--rest-group", type=int, default=100, help="DUs per REST request (a platform pushing in batches)")
     ap.add_argument("--broker", default="auto", help="auto (Mosquitto if up, else embedded), embedded, mosquitto or mqtt://HOST:PORT")
     ap.add_argument("--targets", default="sqlite,postgres,rest")
     ap.add_argument("--workers", default="1,2", help="numbers of ingest worker processes to try (comma-separated)")
@@ -234,8 +237,10 @@ def main() -> None:
 
     t = time.perf_counter()
     devices, msgs = build(args.n, args.dus, args.group)
+    rest_msgs = msgs if args.rest_group == args.group else build(args.n, args.dus, args.rest_group)[1]
     sent = sum(m.readings for m in msgs)
-    print(f"{sent} measurements from {args.dus} DUs in {len(msgs)} messages of {args.group} DUs "
+    print(f"{sent} measurements from {args.dus} DUs; MQTT: {len(msgs)} messages of {args.group} DU(s), "
+          f"REST: {len(rest_msgs)} requests of {args.rest_group} DUs "
           f"(built in {time.perf_counter() - t:.1f} s)")
 
     embedded = None
@@ -275,11 +280,11 @@ def main() -> None:
                         store.close()
                         cleanup()
         if "rest" in targets:
-            raw = raw_http(msgs)
+            raw = raw_http(rest_msgs)
             print(f"raw HTTP (gzip POST, body read only): {raw:,.0f} measurements/s")
             store, cleanup = fresh_store("sqlite", devices)
             try:
-                rate, stored = rest_ingest(store, msgs)
+                rate, stored = rest_ingest(store, rest_msgs)
                 rows.append(("REST -> sqlite", rate, raw, stored))
             finally:
                 store.close()

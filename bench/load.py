@@ -1,7 +1,8 @@
 """Sustained load (issue #6 §5): many simulated DUs send their quarter-hour UrbanDatasets over MQTT, with time
-compressed, to the real ``condivisa serve`` (ingest worker, one process) storing into PostgreSQL.
+compressed, to the real ``condivisa serve`` (``--workers`` ingest worker processes on a shared subscription)
+storing into PostgreSQL.
 
-    python bench/load.py [--dus 1000] [--day-seconds 10] [--seconds 30] [--database postgres|sqlite|URL]
+    python bench/load.py [--dus 1000] [--day-seconds 10] [--seconds 30] [--database postgres|sqlite|URL] [--workers 2]
 
 Every DU publishes one message (QoS 1, its own topic ``condivisa/bench/du/<id>/up``) per simulated quarter
 hour; a simulated day of 96 quarter hours lasts ``--day-seconds``, so the offered load is
@@ -166,6 +167,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="how long the load lasts")
     ap.add_argument("--database", default="postgres", help="postgres (throw-away database), sqlite, or a URL")
     ap.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for the backlog")
+    ap.add_argument("--workers", type=int, default=2, help="ingest worker processes of condivisa serve (shared subscription)")
     args = ap.parse_args()
 
     tick_s = args.day_seconds / 96
@@ -182,7 +184,7 @@ def main() -> None:
         store.register(pods=[(pod(i), f"m{i}", "consumption") for i in range(args.dus)],
                        devices=[(du_id(i), pod(i), f"m{i}") for i in range(args.dus)])
         print(f"{args.dus} DUs, a day in {args.day_seconds:g} s: offered {offered:,.0f} msg/s for {ticks} quarter hours "
-              f"({ticks * tick_s:.0f} s), database {store.dialect}")
+              f"({ticks * tick_s:.0f} s), database {store.dialect}, {args.workers} ingest worker process(es)")
 
         first = quarter_payloads(0, t0, args.dus)
         raw_n = min(args.dus * ticks, 20_000)
@@ -190,7 +192,8 @@ def main() -> None:
         print(f"raw broker rate: {raw:,.0f} msg/s ({raw_n} messages)")
 
         log = open(tmp / "worker.log", "wb")
-        env = dict(os.environ, CONDIVISA_MQTT_CLIENT_ID=f"load-{uuid.uuid4().hex[:6]}", CONDIVISA_MQTT_PROTOCOL="5")
+        env = dict(os.environ, CONDIVISA_MQTT_CLIENT_ID=f"load-{uuid.uuid4().hex[:6]}", CONDIVISA_MQTT_PROTOCOL="5",
+                   CONDIVISA_MQTT_INGEST_WORKERS=str(args.workers))
         worker = subprocess.Popen([sys.executable, "-m", "condivisa", "serve", "--no-api", "--database", url,
                                    "--mqtt-url", f"mqtt://127.0.0.1:{broker.port}", "--community", "bench",
                                    "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp)

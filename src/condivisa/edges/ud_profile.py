@@ -13,6 +13,7 @@ the unit conversions a producer may declare in ``propertyDefinition.unitOfMeasur
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass
 
@@ -153,6 +154,14 @@ def parse_timezone(text: str) -> dt.timezone:
     SCPS templates write ``UTC+1``, the 2025 ontology asks for ISO 8601 ``+hh:mm``; both are read.
     Raises ``ValueError`` for anything else or an offset beyond +/-14:00.
     """
+    if isinstance(text, str):
+        return _parse_timezone(text)
+    return _parse_timezone.__wrapped__(text)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_timezone(text: str) -> dt.timezone:
+    """Memoised body of :func:`parse_timezone`."""
     s = str(text).strip()
     if s in ("Z", "UTC", "GMT"):
         return dt.timezone.utc

@@ -264,9 +264,18 @@ def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt
 
 def _period(period: dict, tz: dt.timezone) -> tuple[dt.datetime | None, tuple[str, str] | None]:
     """``(start, None)`` of a valid 15-minute period on the quarter-hour grid, else ``(None, (subpath, reason))``."""
+    start_ts, end_ts = period.get("start_ts"), period.get("end_ts")
+    if isinstance(start_ts, str) and isinstance(end_ts, str):
+        return _period_of(start_ts, end_ts, tz)  # the same quarter hours come in every message: remembered
+    return _period_of.__wrapped__(start_ts, end_ts, tz)
+
+
+@lru_cache(maxsize=8192)
+def _period_of(start_ts: Any, end_ts: Any, tz: dt.timezone) -> tuple[dt.datetime | None, tuple[str, str] | None]:
+    period = {"start_ts": start_ts, "end_ts": end_ts}
     try:
-        start = parse_local_timestamp(period.get("start_ts"), tz)
-        end = parse_local_timestamp(period.get("end_ts"), tz)
+        start = parse_local_timestamp(start_ts, tz)
+        end = parse_local_timestamp(end_ts, tz)
     except ValueError as exc:
         return None, ("", str(exc))
     if end - start != QUARTER:
@@ -292,17 +301,23 @@ def _new_reading(values: dict) -> Reading:
     return r
 
 
+@lru_cache(maxsize=None)
+def _plan(profile_id: str) -> tuple[dict, list, list, frozenset]:
+    """What :func:`_fast_lines` needs of a profile: properties by name, string and number fields, required names."""
+    profile = prof.PROFILES[profile_id]
+    return (_BY_NAME[profile_id], [(s.name, s.field) for s in profile.properties if s.field is not None and s.data_type == "string"],
+            [(s.name, s.field) for s in profile.properties if s.field is not None and s.data_type != "string"],
+            frozenset(s.name for s in profile.properties if s.required))
+
+
 def _fast_lines(lines: list, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float],
                 stamps: dict) -> list[Reading] | None:
     """The readings of ``lines`` when every line is plainly valid, else ``None`` — then :func:`_parse_line`
     (the reference) reads them again and reports every problem with its path. Returns readings only where
     the reference would return the same ones: unknown or repeated properties, padded strings or numbers,
     any number the reference might refuse, a bad period or a POD/quarter given twice all fall back."""
-    known = _BY_NAME[profile.id]
-    strings = [(s.name, s.field) for s in profile.properties if s.field is not None and s.data_type == "string"]
-    numbers = [(s.name, s.field, factors.get(s.name, 1.0)) for s in profile.properties
-               if s.field is not None and s.data_type != "string"]
-    required = {s.name for s in profile.properties if s.required}
+    known, strings, plain, required = _plan(profile.id)
+    numbers = [(name, fld, factors.get(name, 1.0)) for name, fld in plain]
     texts: list[str] = []
     rows: list[dict] = []
     keys: set = set()
