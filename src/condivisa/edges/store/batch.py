@@ -36,7 +36,6 @@ from condivisa.edges.store.writer import (
     _touch_rows, write_readings,
 )
 
-QUARTER = dt.timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -47,38 +46,6 @@ class BatchItem:
     source: str
     received_at: dt.datetime
     device_id: str | None = None
-
-
-def _clean_series(points: list[tuple]) -> bool:
-    """True when no subset of ``points`` — ``(start, withdrawn_kwh, injected_kwh, withdrawn_total_kwh,
-    injected_total_kwh)`` of one POD and meter, distinct starts — can raise a cross-check flag: totalizers never
-    decrease along time, and every pair of consecutive quarter hours agrees with its energy
-    (:func:`checks.energy_vs_totalizer`)."""
-    points.sort(key=_first)
-    top_w = top_i = None
-    prev = None
-    tol = checks.TOTALIZER_TOLERANCE_KWH
-    for p in points:
-        start, e_w, e_i, w, i = p
-        if w is not None:
-            if top_w is not None and w < top_w:
-                return False
-            top_w = w
-        if i is not None:
-            if top_i is not None and i < top_i:
-                return False
-            top_i = i
-        if prev is not None and start - prev[0] == QUARTER:
-            if w is not None and prev[3] is not None and abs(e_w - (w - prev[3])) > tol:
-                return False
-            if i is not None and prev[4] is not None and abs(e_i - (i - prev[4])) > tol:
-                return False
-        prev = p
-    return True
-
-
-def _first(p: tuple):
-    return p[0]
 
 
 def _du_flags(item: BatchItem, registered: dict[str, str], out: WriteOutcome, by_key: dict) -> None:
@@ -201,7 +168,7 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
         else:
             pts += [(x.start_utc, x.withdrawn_kwh, x.injected_kwh, x.withdrawn_total_kwh, x.injected_total_kwh)
                     for x in stored.get(group, ()) if x.start_utc not in keys]
-            if _clean_series(pts):
+            if checks.clean_series(pts):
                 continue
         suspicious.add(group)
     if not suspicious:

@@ -106,3 +106,35 @@ def series_flags(pod: str, series: Sequence[Point], incoming: Iterable[Point]) -
                     found.append((code, detail))
         flags += [Flag(pod, cur.start, code, detail) for code, detail in found]
     return flags
+
+
+def clean_series(points: list[tuple]) -> bool:
+    """True when no subset of ``points`` — ``(start, withdrawn_kwh, injected_kwh, withdrawn_total_kwh,
+    injected_total_kwh)`` of one POD and meter, distinct starts — can raise a cross-check flag: totalizers never
+    decrease along time, and every pair of consecutive quarter hours agrees with its energy
+    (:func:`energy_vs_totalizer`)."""
+    points.sort(key=_first)
+    top_w = top_i = None
+    prev = None
+    tol = TOTALIZER_TOLERANCE_KWH
+    for p in points:
+        start, e_w, e_i, w, i = p
+        if w is not None:
+            if top_w is not None and w < top_w:
+                return False
+            top_w = w
+        if i is not None:
+            if top_i is not None and i < top_i:
+                return False
+            top_i = i
+        if prev is not None and start - prev[0] == QUARTER:
+            if w is not None and prev[3] is not None and abs(e_w - (w - prev[3])) > tol:
+                return False
+            if i is not None and prev[4] is not None and abs(e_i - (i - prev[4])) > tol:
+                return False
+        prev = p
+    return True
+
+
+def _first(p: tuple):
+    return p[0]

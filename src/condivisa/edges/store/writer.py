@@ -124,7 +124,8 @@ def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta) -> list[S
     cur = conn.connection.dbapi_connection.cursor()
     try:
         if conn.dialect.name == "postgresql":
-            cur.execute(_SELECT + "pod = ANY(%s) AND start_utc >= %s AND start_utc <= %s", (pods, lo, hi))
+            # never prepared: PostgreSQL's generic plan for "= ANY($1)" scans the time range of every POD (6x slower)
+            cur.execute(_SELECT + "pod = ANY(%s) AND start_utc >= %s AND start_utc <= %s", (pods, lo, hi), prepare=False, binary=True)
             return [StoredRow(i, p, s.astimezone(UTC), *rest) for i, p, s, *rest in cur.fetchall()]
         stamp, parse = _sqlite_stamps(), _sqlite_parser()
         out = []
@@ -179,7 +180,11 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
             series[(r.pod, r.meter)][r.start] = p
             incoming[(r.pod, r.meter)].append(p)
         for (pod, meter), pts in incoming.items():
-            ordered = [series[(pod, meter)][s] for s in sorted(series[(pod, meter)])]
+            known = series[(pod, meter)]
+            if checks.clean_series([(p.start, p.withdrawn_kwh, p.injected_kwh, p.withdrawn_total_kwh, p.injected_total_kwh)
+                                    for p in known.values()]):
+                continue  # nothing in this series can be flagged (checks.clean_series)
+            ordered = [known[s] for s in sorted(known)]
             for f in checks.series_flags(pod, ordered, pts):
                 flag(f, meter)
 
@@ -322,9 +327,12 @@ def _touch_rows(conn: Connection, messages: Sequence[tuple]) -> None:
         return
     rows = sorted(latest.items())
     if conn.dialect.name == "postgresql":
-        conn.execute(_PG_TOUCH, {"du_id": [d for d, _ in rows], "pod": [v[0] for _, v in rows],
-                                 "last_start": [v[1] for _, v in rows], "last_received_at": [v[2] for _, v in rows],
-                                 "readings": [v[3] for _, v in rows]})
+        cur = conn.connection.dbapi_connection.cursor()
+        try:  # binary parameters: psycopg's text dump of arrays escapes every element (slower than the upsert)
+            cur.execute(_PG_TOUCH, ([d for d, _ in rows], [v[0] for _, v in rows], [v[1] for _, v in rows],
+                                    [v[2] for _, v in rows], [v[3] for _, v in rows]), binary=True)
+        finally:
+            cur.close()
         return
     stamp = _sqlite_stamps()
     conn.exec_driver_sql(_SQLITE_TOUCH, [(du, pod, stamp(start), stamp(at), n) for du, (pod, start, at, n) in rows])
@@ -349,10 +357,9 @@ _PG_STAGE = ("CREATE TEMPORARY TABLE IF NOT EXISTS _condivisa_incoming (pod text
 _PG_COPY = f"COPY _condivisa_incoming ({', '.join(_PG_COLS)}) FROM STDIN"
 _PG_INSERT = (f"INSERT INTO measurements ({', '.join(_PG_COLS)}, revision) SELECT {', '.join(_PG_COLS)}, 0 "
               "FROM _condivisa_incoming ON CONFLICT (pod, start_utc, meter) DO NOTHING RETURNING pod, start_utc, meter")
-_PG_TOUCH = sa.text(
+_PG_TOUCH = (
     "INSERT INTO device_activity AS t (du_id, pod, last_start, last_received_at, readings) SELECT * FROM unnest("
-    "CAST(:du_id AS text[]), CAST(:pod AS text[]), CAST(:last_start AS timestamptz[]), "
-    "CAST(:last_received_at AS timestamptz[]), CAST(:readings AS bigint[])) "
+    "%s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::bigint[]) "
     "ON CONFLICT (du_id) DO UPDATE SET "
     "pod = CASE WHEN excluded.last_start >= t.last_start THEN excluded.pod ELSE t.pod END, "
     "last_start = greatest(t.last_start, excluded.last_start), "
