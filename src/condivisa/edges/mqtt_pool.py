@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import signal
+import time
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -24,18 +25,29 @@ log = logging.getLogger(__name__)
 SHARED_GROUP = "condivisa-ingest"
 #: per worker: messages acknowledged, accepted, rejected; measurements stored, duplicates, revised
 _FIELDS = ("acked", "accepted", "rejected", "stored", "duplicates", "revised")
+#: how often a worker process looks at its stop flag and at its parent
+_POLL_S = 0.1
 
 
 def _run(settings_data: dict, index: int, shared_group: str | None, stop: Any, ready: Any, counters: Any,
          drain_timeout_s: float) -> None:
-    """Body of a worker process: connect, ingest until ``stop`` is set, drain, exit."""
+    """Body of a worker process: connect, ingest until ``stop`` is set (or SIGTERM, or the parent is gone),
+    drain, exit.
+
+    ``stop`` and ``ready`` are plain shared flags polled here, not ``multiprocessing.Event``s: ``Event.set()``
+    waits for every process sleeping in ``Event.wait()`` to wake up, so one worker killed with ``kill -9``
+    while waiting would block the parent's ``stop()`` forever."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us through ``stop`` (Ctrl-C reaches the group)
+    terminated = []
+    # SIGTERM (``systemctl stop`` signals the whole group): drain like a normal stop, do not die mid-message
+    signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     from condivisa.edges.mqtt import worker_from_settings
     from condivisa.edges.store import Store
     from condivisa.settings import Settings
 
     settings = Settings(**settings_data)
     base = index * len(_FIELDS)
+    parent = mp.parent_process()
 
     def count(topic: str, answer: dict) -> None:
         counters[base] += 1
@@ -48,9 +60,14 @@ def _run(settings_data: dict, index: int, shared_group: str | None, stop: Any, r
     worker = worker_from_settings(settings, store, client_id=f"{settings.mqtt_client_id}-{index}",
                                   shared_group=shared_group, on_result=count).start()
     try:
-        if worker.wait_connected(30):
-            ready.set()
-        stop.wait()
+        while not stop.value and not terminated:
+            if worker.connected:
+                ready[index] = 1
+            if parent is not None and not parent.is_alive():
+                # an orphan would keep its session busy and fight the next ``serve`` over its client id
+                log.warning("ingest worker %d: the parent process is gone; stopping", index)
+                break
+            time.sleep(_POLL_S)
     finally:
         worker.stop(drain_timeout_s=drain_timeout_s)
         store.close()
@@ -75,11 +92,11 @@ class WorkerProcesses:
         self.settings, self.count, self.shared_group = settings, count, shared_group
         self.first_index, self.drain_timeout_s = first_index, drain_timeout_s
         ctx = mp.get_context("spawn")
-        self._stop = ctx.Event()
-        self._ready = [ctx.Event() for _ in range(count)]
+        self._stop = ctx.RawValue("b", 0)
+        self._ready = ctx.RawArray("b", first_index + count)
         self._counters = ctx.Array("q", len(_FIELDS) * (first_index + count), lock=False)
         self._procs = [ctx.Process(target=_run, name=f"condivisa-ingest-{first_index + k}", daemon=True, args=(
-            settings.model_dump(mode="json"), first_index + k, shared_group, self._stop, self._ready[k], self._counters,
+            settings.model_dump(mode="json"), first_index + k, shared_group, self._stop, self._ready, self._counters,
             drain_timeout_s)) for k in range(count)]
 
     def start(self) -> WorkerProcesses:
@@ -88,8 +105,14 @@ class WorkerProcesses:
         return self
 
     def wait_connected(self, timeout_s: float = 30.0) -> bool:
-        """True when every worker is connected and subscribed."""
-        return all(e.wait(timeout_s) for e in self._ready)
+        """True when every worker is connected and subscribed (False at once if one of them died)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if all(self._ready[self.first_index + k] for k in range(self.count)):
+                return True
+            if time.monotonic() >= deadline or not all(p.is_alive() for p in self._procs):
+                return False
+            time.sleep(0.05)
 
     def stats(self) -> dict[str, int]:
         """Counters summed over the processes (messages acked/accepted/rejected; measurements stored, ...)."""
@@ -97,16 +120,36 @@ class WorkerProcesses:
         return {f: sum(self._counters[(self.first_index + k) * n + i] for k in range(self.count))
                 for i, f in enumerate(_FIELDS)}
 
+    def stats_per_worker(self) -> list[dict[str, int]]:
+        """The same counters, one dict per process (in the order of :meth:`pids`): to see that each one works."""
+        n = len(_FIELDS)
+        return [{f: self._counters[(self.first_index + k) * n + i] for i, f in enumerate(_FIELDS)}
+                for k in range(self.count)]
+
+    def pids(self) -> list[int | None]:
+        """Process ids of the workers (None before :meth:`start`), e.g. for a supervisor or a crash test."""
+        return [p.pid for p in self._procs]
+
+    def client_ids(self) -> list[str]:
+        """MQTT client ids (= persistent session names) of the workers: ``<mqtt_client_id>-<index>``."""
+        return [f"{self.settings.mqtt_client_id}-{self.first_index + k}" for k in range(self.count)]
+
+    def exitcodes(self) -> list[int | None]:
+        """Exit codes of the workers (None while running; 0 after a clean stop, -9 after ``kill -9``)."""
+        return [p.exitcode for p in self._procs]
+
     def alive(self) -> int:
         return sum(p.is_alive() for p in self._procs)
 
     def stop(self) -> None:
-        """Ask every worker to drain and exit; a process still alive after the drain time is terminated (what
-        it had not acknowledged is resent by the broker)."""
-        self._stop.set()
+        """Ask every worker to drain and exit; a process still alive after the drain time is killed (what it
+        had not acknowledged is resent by the broker). Safe to call again, and after a worker died."""
+        self._stop.value = 1
         for p in self._procs:
+            if p.pid is None:
+                continue  # never started
             p.join(self.drain_timeout_s + 10)
             if p.is_alive():
-                log.warning("ingest worker %s did not stop in time; terminating it", p.name)
-                p.terminate()
+                log.warning("ingest worker %s did not stop in time; killing it", p.name)
+                p.kill()  # SIGKILL: SIGTERM would only ask it to drain again
                 p.join(5)
