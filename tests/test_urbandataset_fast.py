@@ -95,3 +95,11 @@ def test_fast_path_takes_the_plain_case():
     assert fast is not None and fast == reference(doc) and fast[5].withdrawn_kwh == 1.25
     assert hash(fast[0]) == hash(reference(doc)[0])
     assert ud.parse_urbandataset(doc).readings == tuple(fast)
+
+
+def test_a_reading_without_du_is_emitted_without_user_device_id():
+    """A stored row with no DU (imported from CSV) has no UserDeviceID in the document, not the text "None"."""
+    doc = ud.build_m1_dataset([{"pod": "IT001E00000001", "start": T0, "withdrawn_kwh": 0.25, "injected_kwh": 0.0}],
+                              producer_id="maker")
+    names = [p["name"] for p in doc["UrbanDataset"]["values"]["line"][0]["property"]]
+    assert "UserDeviceID" not in names and "PODID" in names

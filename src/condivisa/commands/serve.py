@@ -94,6 +94,10 @@ def _start_mqtt(settings: Any, store: Any):
     from condivisa.edges.mqtt import worker_from_settings
 
     broker = None
+    if settings.mqtt_ingest_workers > 1 and settings.embedded_broker:  # refused before anything is started
+        console.print("[red]error:[/] the embedded broker (amqtt) has no shared subscriptions: use one ingest worker, "
+                      "or an external broker (CONDIVISA_MQTT_URL)")
+        raise typer.Exit(2)
     if settings.embedded_broker:
         from condivisa.edges.broker import EmbeddedBroker
 

@@ -476,7 +476,8 @@ def _reading(obj: Any, meter: str) -> Reading:
     if not isinstance(start, dt.datetime) or start.tzinfo is None:
         raise ValueError(f"reading start must be a time-zone aware datetime, got {start!r}")
     fields = {k: get(k) for k in ("withdrawn_total_kwh", "injected_total_kwh", "withdrawn_kw", "injected_kw", "meter_id")}
-    return Reading(pod=str(get("pod")), du_id=str(get("du_id")), start=start.astimezone(UTC),
+    du_id = get("du_id")  # None (e.g. a row imported from CSV): no UserDeviceID, never the text "None"
+    return Reading(pod=str(get("pod")), du_id=None if du_id is None else str(du_id), start=start.astimezone(UTC),
                    withdrawn_kwh=float(get("withdrawn_kwh", 0.0) or 0.0), injected_kwh=float(get("injected_kwh", 0.0) or 0.0),
                    meter=meter, **{k: v for k, v in fields.items() if v is not None})
 
