@@ -17,8 +17,8 @@ import uuid
 import pytest
 
 from condivisa.domain import load_community
-from condivisa.edges.mqtt import TopicLayout, payload_id
-from condivisa.edges.mqtt_pool import WorkerProcesses
+from condivisa.edges.mqtt import TopicLayout, payload_id, worker_from_settings
+from condivisa.edges.mqtt_pool import SHARED_GROUP, WorkerProcesses, drain_orphan_sessions, orphan_candidates
 from condivisa.edges.store import Store
 from condivisa.edges.urbandataset import build_m1_dataset
 from condivisa.settings import Settings
@@ -333,3 +333,202 @@ def test_serve_refuses_several_workers_on_the_embedded_broker(tmp_path, example_
     assert code == 2, text
     assert "embedded broker (amqtt) has no shared subscriptions" in text and "CONDIVISA_MQTT_URL" in text, text
     assert "MQTT worker connected" not in text
+
+
+# -- orphaned sessions: fewer workers than before, drained at start-up ------------------------------------------
+
+
+def session_exists(host: str, port: int, client_id: str) -> bool:
+    """Whether the broker holds a session named ``client_id``: an MQTT 5 connection with clean start off says so
+    (CONNACK "session present"); it asks for a session expiry of 0, so it leaves nothing behind either way."""
+    import threading
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    seen: list[bool] = []
+    done = threading.Event()
+
+    def on_connect(client, userdata, flags, reason_code, properties):
+        seen.append(bool(flags.session_present))
+        done.set()
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    client.on_connect = on_connect
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = 0
+    client.connect(host, port, clean_start=False, properties=props)
+    client.loop_start()
+    try:
+        assert done.wait(10), f"no CONNACK for {client_id}"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return seen[0]
+
+
+def test_fewer_workers_orphaned_sessions_are_drained_and_deleted(rig):
+    """2 workers, stopped; messages published meanwhile queue at the broker for the two sessions. The next run has
+    one worker (client id ``<id>``, plain subscription): :func:`drain_orphan_sessions` stores what the sessions
+    ``<id>-0`` and ``<id>-1`` held, each message once, and deletes them, so later messages all go to the live worker."""
+    settings, store, layout, pub, acks, devices = rig
+    host, port, _ = settings.broker_address()
+    cid = settings.mqtt_client_id
+    old = WorkerProcesses(settings, 2, shared_group=SHARED_GROUP, drain_timeout_s=5).start()
+    try:
+        assert old.wait_connected(60), "the worker processes did not connect"
+    finally:
+        old.stop()
+    assert old.exitcodes() == [0, 0]
+    assert session_exists(host, port, f"{cid}-1") is True  # the check itself: it sees a session that is there...
+    old = WorkerProcesses(settings, 2, shared_group=SHARED_GROUP, drain_timeout_s=5).start()  # ...and deletes it
+    try:
+        assert old.wait_connected(60)
+    finally:
+        old.stop()
+
+    msgs = messages(devices, 70)
+    for du, raw in msgs:
+        pub.publish(layout.up(du), raw)  # acknowledged by the broker: it keeps them for the two stopped sessions
+    assert store.counts()["measurements"] == 0
+
+    live_acked: list[dict] = []  # answers of the live worker's messages
+    live = worker_from_settings(settings, store, on_result=lambda topic, answer: live_acked.append(answer)).start()
+    try:
+        assert live.wait_connected(10) and live.filters() == layout.uplink_filters()  # one worker: no $share
+        report = drain_orphan_sessions(settings, store, keep_ids=[cid])
+        stored = store.counts()["measurements"]
+        answers = answers_by_payload(acks)
+        print(f"\nsent 70 messages ({70 * PER_MESSAGE} quarter hours) while 2 workers were stopped; drained {dict(report)} "
+              f"in {report.seconds:.2f} s; stored {stored}; answered twice {sum(n - 1 for n in answers.values())}; "
+              f"failed {report.failed}")
+        assert report.failed == {}
+        assert set(report) == {f"{cid}-0", f"{cid}-1"} and sum(report.values()) == 70, dict(report)
+        assert all(n > 0 for n in report.values())  # both sessions held part of it (Mosquitto takes them in turn)
+        assert stored == 70 * PER_MESSAGE
+        assert wait_until(lambda: sum(answers_by_payload(acks).values()) >= 70, 10)
+        assert answers_by_payload(acks) == collections.Counter({payload_id(raw): 1 for _, raw in msgs})
+        assert not live_acked  # the live worker had nothing to do with the old messages
+
+        assert not session_exists(host, port, f"{cid}-0") and not session_exists(host, port, f"{cid}-1")
+        # the old sessions are out of the group: 20 new messages all go to the live worker, promptly
+        later = messages(devices, 90)[70:]
+        for du, raw in later:
+            pub.publish(layout.up(du), raw)
+        assert wait_until(lambda: len(live_acked) >= 20, 10), (live.stats.as_dict(), store.counts())
+        assert wait_until(lambda: sum(answers_by_payload(acks).values()) >= 90, 10)
+    finally:
+        live.stop()
+    frame = store.measurements_frame()
+    answers = answers_by_payload(acks)
+    duplicated = sum(n - 1 for n in answers.values())
+    print(f"then 20 more: the live worker stored {live.stats.stored} quarter hours of {len(live_acked)} "
+          f"messages; in all sent 90, stored {len(frame)} quarter hours, duplicated {duplicated}")
+    assert len(live_acked) == 20 and all(a["accepted"] and a["stored"] == PER_MESSAGE for a in live_acked)
+    assert answers == collections.Counter({payload_id(raw): 1 for _, raw in msgs + later})
+    assert live.stats.stored == 20 * PER_MESSAGE and live.stats.duplicates == 0
+    assert len(frame) == 90 * PER_MESSAGE and not frame.duplicated(["pod", "start"]).any()
+    assert duplicated == 0 and store.counts()["measurement_revisions"] == 0
+    assert store.counts()["dead_letters"] == 0
+
+
+def test_nothing_to_drain_is_quick_and_leaves_nothing(mosquitto, sqlite_url):
+    """No orphaned session: every candidate id is looked at (65 of them), none is found, none is created."""
+    host, port, prefix = mosquitto
+    cid = f"none-{uuid.uuid4().hex[:8]}"
+    settings = Settings(database_url=sqlite_url, mqtt_url=f"mqtt://{host}:{port}", community=prefix,
+                        mqtt_client_id=cid, mqtt_session_expiry_s=120)
+    with Store(sqlite_url) as store:
+        store.upgrade()
+        report = drain_orphan_sessions(settings, store, keep_ids=[f"{cid}-0", f"{cid}-1"])
+        counts = store.counts()
+    candidates = orphan_candidates(cid)
+    print(f"\nnothing to drain: {len(candidates) - 2} session names looked at in {report.seconds:.2f} s")
+    assert len(candidates) == 65 and candidates[0] == cid and candidates[-1] == f"{cid}-63"
+    assert dict(report) == {} and report.failed == {}
+    assert counts["measurements"] == 0 and counts["dead_letters"] == 0
+    assert report.seconds < 2.0, f"{report.seconds:.2f} s to look at 63 session names"
+    # none of the probes left a session behind (expiry 0 at disconnect)
+    assert not any(session_exists(host, port, c) for c in (cid, f"{cid}-2", f"{cid}-63"))
+
+
+def test_drain_on_mqtt_311_deletes_the_sessions(rig):
+    """``CONDIVISA_MQTT_PROTOCOL=3.1.1`` (no session expiry): drained the same way, and the sessions are deleted by
+    a clean-session connection."""
+    settings, store, layout, pub, acks, devices = rig
+    settings = settings.model_copy(update={"mqtt_protocol": "3.1.1"})
+    host, port, _ = settings.broker_address()
+    cid = settings.mqtt_client_id
+    old = WorkerProcesses(settings, 2, shared_group=SHARED_GROUP, drain_timeout_s=5).start()
+    try:
+        assert old.wait_connected(60)
+    finally:
+        old.stop()
+    msgs = messages(devices, 30)
+    for du, raw in msgs:
+        pub.publish(layout.up(du), raw)
+    report = drain_orphan_sessions(settings, store, keep_ids=[cid])
+    print(f"\nMQTT 3.1.1: sent 30, drained {dict(report)}, stored {store.counts()['measurements']}, failed {report.failed}")
+    assert report.failed == {} and sum(report.values()) == 30 and set(report) == {f"{cid}-0", f"{cid}-1"}
+    assert store.counts()["measurements"] == 30 * PER_MESSAGE
+    assert not any(session_exists(host, port, c) for c in (cid, f"{cid}-0", f"{cid}-1", f"{cid}-5"))
+
+
+@pytest.mark.slow
+def test_serve_with_one_worker_drains_the_sessions_of_the_two_before(tmp_path, mosquitto, example_community_path):
+    """``condivisa serve`` with 2 workers, stopped; 70 messages published; ``condivisa serve`` with 1 worker (same
+    client id) stores them at start-up, deletes the two old sessions, and then gets every new message."""
+    host, port, prefix = mosquitto
+    db = f"sqlite:///{tmp_path / 'platform.db'}"
+    cid = f"serve-{uuid.uuid4().hex[:8]}"
+    args = ["--config", str(example_community_path), "--database", db, "--mqtt-url", f"mqtt://{host}:{port}",
+            "--community", prefix]
+    env = {"CONDIVISA_MQTT_SESSION_EXPIRY_S": "120", "CONDIVISA_MQTT_CLIENT_ID": cid}
+
+    def run(workers: int, until: str):
+        proc, log, fh = _serve(tmp_path, {**env, "CONDIVISA_MQTT_INGEST_WORKERS": str(workers)}, args)
+        assert wait_until(lambda: until in log.read_text() or proc.poll() is not None, 60), log.read_text()
+        assert proc.poll() is None, log.read_text()
+        return proc, log, fh
+
+    def stop(proc, fh) -> int:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(60)
+        fh.close()
+        return code
+
+    proc, log, fh = run(2, "orphaned worker sessions:")
+    assert "0 drained" in log.read_text()
+    assert stop(proc, fh) == 0, log.read_text()
+    layout = TopicLayout(prefix)
+    devices = [(d.id, d.pod) for d in load_community(example_community_path).devices]
+    msgs = messages(devices, 90)
+    pub = Publisher(host, port)
+    try:
+        for du, raw in msgs[:70]:
+            pub.publish(layout.up(du), raw)
+        proc, log, fh = run(1, "orphaned worker sessions:")
+        try:
+            text = log.read_text()
+            assert f"orphaned MQTT session {cid}-0:" in text and f"orphaned MQTT session {cid}-1:" in text, text
+            assert "2 drained (70 messages)" in text and "left at the broker" not in text, text
+            with Store(db) as store:
+                assert store.counts()["measurements"] == 70 * PER_MESSAGE
+            for du, raw in msgs[70:]:
+                pub.publish(layout.up(du), raw)
+            with Store(db) as store:
+                assert wait_until(lambda: store.counts()["measurements"] == 90 * PER_MESSAGE, 20), store.counts()
+        finally:
+            code = stop(proc, fh)
+    finally:
+        pub.close()
+    text = log.read_text()
+    assert code == 0, text
+    own = json.loads(text.split("MQTT worker: ")[1].splitlines()[0].replace("'", '"'))
+    with Store(db) as store:
+        frame = store.measurements_frame()
+    print(f"\nserve with 1 worker after 2: {text.split('orphaned worker sessions: ')[1].splitlines()[0]}; then its worker "
+          f"{own}; sent 90, stored {len(frame)} quarter hours, duplicated rows {int(frame.duplicated(['pod', 'start']).sum())}")
+    assert own["acked"] == 20 and own["stored"] == 20 * PER_MESSAGE and own["duplicates"] == 0
+    assert len(frame) == 90 * PER_MESSAGE and not frame.duplicated(["pod", "start"]).any()

@@ -130,6 +130,25 @@ def _start_mqtt(settings: Any, store: Any):
         worker = worker_from_settings(settings, store).start()
     filters = ", ".join(worker.filters())
     if worker.wait_connected(10) and (extra is None or extra.wait_connected(30)):
+        if broker is None:  # sessions of workers this run no longer uses (fewer workers, another client id): store
+            # what they hold and delete them — now that this run's workers are subscribed, so no message meanwhile
+            # finds the uplink without a subscriber (the broker would drop it); "MQTT worker connected" (= ready,
+            # what scripts wait for) only after it
+            from condivisa.edges.mqtt_pool import drain_orphan_sessions, orphan_candidates
+
+            n, cid = settings.mqtt_ingest_workers, settings.mqtt_client_id
+            keep = [f"{cid}-{k}" for k in range(n)] if n > 1 else [cid]
+            report = drain_orphan_sessions(settings, store, keep_ids=keep)
+            for client_id, drained in report.items():
+                console.print(f"orphaned MQTT session [bold]{client_id}[/]: {drained} message(s) stored, session deleted")
+            for client_id, reason in report.failed.items():
+                if reason != "not reachable":
+                    console.print(f"[yellow]orphaned MQTT session {client_id} left at the broker: {reason}[/]")
+            if "not reachable" in report.failed.values():
+                console.print("[yellow]MQTT broker not reachable: some orphaned worker sessions not looked at[/]")
+            looked = len(set(orphan_candidates(cid)) - set(keep))
+            console.print(f"orphaned worker sessions: {len(report)} drained ({sum(report.values())} messages), "
+                          f"{looked} session names looked at in {report.seconds:.2f} s")
         console.print(f"MQTT worker connected to {worker.host}:{worker.port} "
                       f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {filters}"
                       + (f"; {settings.mqtt_ingest_workers} worker processes" if extra is not None else ""))

@@ -93,6 +93,13 @@ class IngestWorker:
 
     ``ingest`` defaults to :func:`condivisa.ingest.ingest_payload`; ``on_result(inbound_topic, result_dict)`` is
     called after each acknowledged message (tests, benchmark). Reconnects by itself (backoff 1 s .. 60 s).
+
+    ``subscribe=False`` connects (to the same persistent session, ``clean_start`` off) without subscribing: what
+    the session already holds, or receives through the subscriptions it kept, is ingested as usual. This is how
+    :func:`condivisa.edges.mqtt_pool.drain_orphan_sessions` empties the session of a worker that is no longer
+    run (see :meth:`unsubscribe` and ``stop(end_session=True)``). ``receive_maximum`` (MQTT 5) is the number of
+    unacknowledged messages the broker may send at once (unset: the broker's own limit, 20 on Mosquitto).
+    ``session_present`` tells, after the connection, whether the broker still had the session.
     """
 
     def __init__(
@@ -117,6 +124,8 @@ class IngestWorker:
         batch_max_bytes: int = 4 * 1024 * 1024,
         shared_group: str | None = None,
         strict_devices: bool = False,
+        subscribe: bool = True,
+        receive_maximum: int | None = None,
     ) -> None:
         if ingest is None:
             from condivisa.ingest import ingest_payload as ingest
@@ -128,6 +137,14 @@ class IngestWorker:
         self.batch_max_messages, self.batch_max_bytes = max(1, batch_max_messages), batch_max_bytes
         self.store, self.host, self.port = store, host, port
         self.shared_group, self.strict_devices = shared_group, strict_devices
+        self.subscribe, self.receive_maximum = subscribe, receive_maximum
+        #: after the connection: the broker still had this client id's session (None before the first CONNACK)
+        self.session_present: bool | None = None
+        #: reason of the last disconnection the worker did not ask for (e.g. "Session taken over"), else None
+        self.lost_connection: str | None = None
+        self._unsubscribed: dict[int, Any] = {}
+        self._unsub_done = threading.Condition()
+        self._last_message_at = 0.0
         self.layout = layout or TopicLayout()
         self.mqtt5, self.session_expiry_s = mqtt5, session_expiry_s
         self._ingest, self._on_result, self.publish_acks = ingest, on_result, publish_acks
@@ -156,6 +173,7 @@ class IngestWorker:
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        self.client.on_unsubscribe = self._on_unsubscribe
 
     def filters(self) -> list[str]:
         """The uplink subscriptions: shared (``$share/<group>/...``) when several workers split the uplink."""
@@ -184,8 +202,11 @@ class IngestWorker:
             log.warning("MQTT connect to %s:%s refused: %s", self.host, self.port, reason_code)
             return
         self.stats.connects += 1
-        log.info("MQTT worker connected to %s:%s (session present: %s)", self.host, self.port,
-                 getattr(flags, "session_present", "?"))
+        self.session_present = bool(getattr(flags, "session_present", False))
+        log.info("MQTT worker connected to %s:%s (session present: %s)", self.host, self.port, self.session_present)
+        if not self.subscribe:
+            self._connected.set()  # nothing to subscribe: the session's own subscriptions (if any) still deliver
+            return
         # ready (``wait_connected``) only once the broker confirmed the subscription: a message published
         # between CONNACK and SUBACK would otherwise miss a worker whose session is new
         client.subscribe([(f, 1) for f in self.filters()])
@@ -196,9 +217,15 @@ class IngestWorker:
             return
         self._connected.set()
 
+    def _on_unsubscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        with self._unsub_done:
+            self._unsubscribed[mid] = list(reason_codes or [])
+            self._unsub_done.notify_all()
+
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         self._connected.clear()
         if not self._stopped.is_set():
+            self.lost_connection = str(reason_code)
             log.warning("MQTT worker disconnected (%s); paho reconnects with backoff", reason_code)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -209,6 +236,7 @@ class IngestWorker:
             client.ack(msg.mid, msg.qos)  # not ours (cannot happen with our filters): drop it
             return
         props = getattr(msg, "properties", None)
+        self._last_message_at = time.monotonic()
         self._queue.put(_Inbound(
             mid=msg.mid, qos=msg.qos, topic=msg.topic, payload=bytes(msg.payload), kind=parsed[0],
             sender_id=parsed[1], response_topic=getattr(props, "ResponseTopic", None) if props else None,
@@ -372,6 +400,8 @@ class IngestWorker:
         if self.mqtt5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = self.session_expiry_s
+            if self.receive_maximum:
+                props.ReceiveMaximum = self.receive_maximum
             self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
         else:
             self.client.connect_async(self.host, self.port, keepalive=30)
@@ -389,15 +419,41 @@ class IngestWorker:
         """Nothing queued, nothing being processed, nothing waiting for its PUBACK."""
         return self._queue.unfinished_tasks == 0 and not self._pending
 
-    def stop(self, drain_timeout_s: float = 10.0) -> None:
+    def unsubscribe(self, filters: list[str] | None = None, timeout_s: float = 10.0, quiet_s: float = 0.5) -> bool:
+        """Unsubscribe ``filters`` (default: :meth:`filters`; ``$share/...`` or plain), wait for the broker's
+        UNSUBACK, then until every message received is stored and acknowledged (:meth:`idle`) and none arrived
+        for ``quiet_s`` (messages the session had queued beyond the in-flight window come one per PUBACK).
+        True when all that happened within ``timeout_s`` and the broker refused none of the filters ("no
+        subscription existed" is fine). Messages are ingested meanwhile as usual."""
+        deadline = time.monotonic() + timeout_s
+        rc, mid = self.client.unsubscribe(filters if filters is not None else self.filters())
+        if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return False
+        with self._unsub_done:
+            if not self._unsub_done.wait_for(lambda: mid in self._unsubscribed, max(0.0, deadline - time.monotonic())):
+                return False
+            codes = self._unsubscribed.pop(mid)
+        if any(getattr(rc, "is_failure", False) for rc in codes):
+            log.warning("MQTT worker: the broker refused to unsubscribe: %s", codes)
+            return False
+        while time.monotonic() < deadline:
+            if self.idle() and time.monotonic() - self._last_message_at >= quiet_s:
+                return self.idle()
+            time.sleep(0.01)
+        return False
+
+    def stop(self, drain_timeout_s: float = 10.0, end_session: bool = False) -> None:
         """Graceful stop: take no new message, finish (store and acknowledge) the queued ones, then disconnect.
-        Messages still queued after ``drain_timeout_s`` stay unacknowledged and are resent after a restart."""
+        Messages still queued after ``drain_timeout_s`` stay unacknowledged and are resent after a restart.
+        ``end_session=True`` (MQTT 5) disconnects with a session expiry of 0: the broker deletes the session,
+        its subscriptions and whatever it still held (MQTT 3.1.1 cannot: the session stays)."""
         self._draining.set()
         deadline = time.monotonic() + drain_timeout_s
         while not self.idle() and time.monotonic() < deadline:
             time.sleep(0.02)
         self._stopped.set()
         if not self.idle():
+            end_session = False  # the session keeps what was not acknowledged
             log.warning("stopping with %d message(s) not stored; the broker will resend them", self._queue.qsize())
             while True:
                 try:
@@ -409,7 +465,11 @@ class IngestWorker:
         if self._thread is not None:
             self._thread.join(drain_timeout_s)
         time.sleep(0.1)  # let paho flush the last PUBACKs
-        self.client.disconnect()
+        props = None
+        if end_session and self.mqtt5:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
         self.client.loop_stop()
 
 

@@ -9,6 +9,12 @@ holds for each of them, and the store's unique key makes two workers racing on a
 
 Shared subscriptions need a broker that has them (Mosquitto ≥ 1.6, MQTT 5 or 3.1.1); the embedded amqtt
 broker has not, so there the setting is refused.
+
+Orphaned sessions: the broker keeps a worker's persistent session (and its place in the shared group) after the
+worker stopped, and keeps queueing that worker's share of new messages for it. When the operator lowers the
+number of workers or changes the client id, nobody comes back for those sessions: :func:`drain_orphan_sessions`
+(called by ``condivisa serve`` at start-up) connects to each of them, stores what they hold, unsubscribes them
+and deletes them.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import signal
+import threading
 import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -27,6 +36,8 @@ SHARED_GROUP = "condivisa-ingest"
 _FIELDS = ("acked", "accepted", "rejected", "stored", "duplicates", "revised")
 #: how often a worker process looks at its stop flag and at its parent
 _POLL_S = 0.1
+#: ``serve`` looks for orphaned sessions ``<client id>`` and ``<client id>-0`` .. ``<client id>-63``
+MAX_WORKERS_DRAINED = 64
 
 
 def _run(settings_data: dict, index: int, shared_group: str | None, stop: Any, ready: Any, counters: Any,
@@ -153,3 +164,132 @@ class WorkerProcesses:
                 log.warning("ingest worker %s did not stop in time; killing it", p.name)
                 p.kill()  # SIGKILL: SIGTERM would only ask it to drain again
                 p.join(5)
+
+
+def orphan_candidates(client_id: str, max_workers: int = MAX_WORKERS_DRAINED) -> list[str]:
+    """Session names a ``condivisa serve`` with ``client_id`` may have used: one worker (``<client_id>``, plain
+    subscription) or several (``<client_id>-0`` .. ``-<max_workers - 1>``, shared subscription)."""
+    return [client_id] + [f"{client_id}-{k}" for k in range(max_workers)]
+
+
+class DrainReport(dict):
+    """``{client id: messages drained}`` for every orphaned session found, drained and deleted; ``failed``:
+    ``{client id: reason}`` for those found but left at the broker (e.g. the broker refused the unsubscription,
+    or another client took the id over meanwhile — a live worker of another ``serve``), and ids that could not
+    be looked at (``"not reachable"``). ``seconds``: how long it took."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: dict[str, str] = {}
+        self.seconds = 0.0
+
+
+def drain_orphan_sessions(settings: Any, store: Any, keep_ids: Iterable[str], candidates: Iterable[str] | None = None,
+                          *, connect_timeout_s: float = 5.0, drain_timeout_s: float = 60.0,
+                          parallel: int = 16) -> DrainReport:
+    """Empty and delete the persistent sessions of ingest workers that are no longer run.
+
+    For each client id of ``candidates`` (default :func:`orphan_candidates` of ``settings.mqtt_client_id``) not in
+    ``keep_ids`` (the ids this run uses), an :class:`~condivisa.edges.mqtt.IngestWorker` connects with that id,
+    clean start off, **without subscribing**:
+
+    - the broker had no such session: it disconnects at once with a session expiry of 0 (MQTT 3.1.1: then
+      connects once more with a clean session), so nothing it created stays;
+    - it had one: the messages the session holds arrive by themselves (the worker asks for up to 65,535 at once,
+      so the broker's in-flight limit does not hold them back) and are stored like any other, group commit and
+      acknowledgement after commit included; then it unsubscribes the uplink filters, shared
+      (``$share/<group>/...``) and plain (a former single worker), waits for the UNSUBACK and until everything
+      received is stored and acknowledged, and disconnects with a session expiry of 0: the broker deletes the
+      session. If anything went wrong (refused unsubscription, connection lost, taken over) the session is left
+      alone: nothing it still holds is thrown away, and the next start tries again.
+
+    The ids are looked at ``parallel`` at a time; if the broker cannot be reached, the first one says so within
+    ``connect_timeout_s`` and the rest are skipped. Only for an external broker (the embedded amqtt has neither
+    shared subscriptions nor session expiry). Returns a :class:`DrainReport`."""
+    from condivisa.edges.mqtt import worker_from_settings
+
+    started = time.monotonic()
+    report = DrainReport()
+    keep = set(keep_ids)
+    ids = [c for c in (candidates if candidates is not None else orphan_candidates(settings.mqtt_client_id))
+           if c not in keep]
+    if not ids:
+        return report
+
+    def one(client_id: str) -> tuple[str, int | None, str | None]:
+        try:
+            return drain(client_id)
+        except Exception as exc:  # never stops ``serve``: the session, if any, stays for the next start
+            log.exception("orphaned MQTT session %s: drain failed", client_id)
+            return client_id, None, f"failed: {exc}"
+
+    def drain(client_id: str) -> tuple[str, int | None, str | None]:
+        """(id, messages drained or None when there was no session, failure reason or None)."""
+        worker = worker_from_settings(settings, store, client_id=client_id, shared_group=None, subscribe=False,
+                                      receive_maximum=65535).start()
+        if not worker.wait_connected(connect_timeout_s):
+            worker.stop(drain_timeout_s=0)
+            return client_id, None, "not reachable"
+        if not worker.session_present:
+            worker.stop(drain_timeout_s=0, end_session=True)
+            if not worker.mqtt5:
+                _forget_session_311(settings, client_id)
+            return client_id, None, None
+        plain = worker.layout.uplink_filters()
+        unsubscribed = worker.unsubscribe([f"$share/{SHARED_GROUP}/{f}" for f in plain] + plain,
+                                          timeout_s=drain_timeout_s)
+        intact = worker.lost_connection is None and worker.stats.connects == 1 and worker.connected
+        ok = unsubscribed and intact
+        worker.stop(drain_timeout_s=drain_timeout_s, end_session=ok)
+        if ok and not worker.mqtt5:
+            _forget_session_311(settings, client_id)
+        reason = None if ok else ("the broker did not confirm the unsubscription in time, or refused it"
+                                  if intact else f"connection lost or taken over ({worker.lost_connection})")
+        return client_id, worker.stats.acked, reason
+
+    def record(client_id: str, drained: int | None, reason: str | None) -> None:
+        if reason is not None:
+            report.failed[client_id] = reason
+        elif drained is not None:
+            report[client_id] = drained
+
+    first = one(ids[0])
+    record(*first)
+    if first[2] == "not reachable":
+        report.failed.update({c: "not reachable" for c in ids[1:]})
+    elif ids[1:]:
+        with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="condivisa-drain") as pool:
+            for result in pool.map(one, ids[1:]):
+                record(*result)
+    for client_id, n in report.items():
+        log.info("orphaned MQTT session %s: %d message(s) stored, session deleted", client_id, n)
+    for client_id, reason in report.failed.items():
+        if reason != "not reachable":
+            log.warning("orphaned MQTT session %s left at the broker: %s", client_id, reason)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _forget_session_311(settings: Any, client_id: str) -> None:
+    """MQTT 3.1.1 has no session expiry: a connection with a clean session makes the broker delete the session."""
+    import paho.mqtt.client as mqtt
+
+    host, port, tls = settings.broker_address()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
+                         clean_session=True)
+    if settings.mqtt_username:
+        client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
+    if tls:
+        client.tls_set()
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    try:
+        client.connect(host, port, keepalive=10)
+        client.loop_start()
+        if not connected.wait(5):
+            log.warning("could not delete the MQTT 3.1.1 session %s: no CONNACK", client_id)
+        client.disconnect()
+    except OSError as exc:
+        log.warning("could not delete the MQTT 3.1.1 session %s: %s", client_id, exc)
+    finally:
+        client.loop_stop()
