@@ -147,9 +147,10 @@ def test_strict_scope_also_in_a_group_commit(mosquitto, store):
     worker, layout, listener, pub = _rig(mosquitto, store, True, ingest=slow_first, ingest_batch=ingest_payloads)
     try:
         raws = [dataset([OWN], k=0)] + [dataset([OWN if k % 2 else (OWN[0], OTHER[1])], k=k) for k in range(1, 9)]
-        for raw in raws:
-            pub.publish(layout.up(OWN[0]), raw)
+        pub.publish(layout.up(OWN[0]), raws[0])  # alone: the worker takes it by the one-message path
         assert first.wait(20)
+        for raw in raws[1:]:  # queued while the first is held
+            pub.publish(layout.up(OWN[0]), raw)
         assert wait_until(lambda: worker._queue.qsize() == len(raws) - 1, 20)  # all 8 others waiting
         gate.set()
         assert wait_until(lambda: worker.stats.acked == len(raws), 20)
