@@ -90,6 +90,8 @@ class Mosquitto:
         conf = tmp / "mosquitto.conf"
         conf.write_text("\n".join([f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1",
                                    "allow_anonymous true", "max_queued_messages 10000000", "max_inflight_messages 100",
+                                   f"log_dest file {tmp / 'mosquitto.log'}", "log_type error", "log_type warning", "log_type notice",
+                                   "log_type information",
                                    ""]))
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         if not wait(lambda: _listening(self.port), 10):
@@ -215,6 +217,7 @@ def main() -> None:
         pubs = [client(broker.port, f"du-pub{j}") for j in range(2)]
         start = time.perf_counter()
         behind = 0.0
+        infos, refused = [], 0
         for k in range(ticks):
             batch = quarter_payloads(k, t0, args.dus)
             tick_start = start + k * tick_s
@@ -228,10 +231,19 @@ def main() -> None:
                 pid = payload_id(payload)
                 with lock:
                     sent_at[pid] = time.perf_counter()
-                pubs[i % 2].publish(layout.up(du_id(i)), payload, qos=1)
+                while True:  # a DU whose client cannot take the message now retries (paho has 65,535 message ids)
+                    info = pubs[i % 2].publish(layout.up(du_id(i)), payload, qos=1)
+                    if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
+                        break
+                    refused += 1
+                    time.sleep(0.001)
+                infos.append(info)
         publish_s = time.perf_counter() - start
         sent = len(sent_at)
         wait(lambda: len(acked_at) >= sent, args.drain_timeout, 0.1)
+        confirmed = sum(1 for info in infos if info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published())
+        print(f"the broker confirmed (PUBACK) {confirmed:,} of the {sent:,} messages published "
+              f"({refused:,} times a publisher's client was full and the DU retried)")
         end = max(acked_at.values()) if acked_at else time.perf_counter()
         stored = store.counts()["measurements"]
         for c in pubs + [acks]:
