@@ -70,3 +70,16 @@ def mosquitto():
     """(host, port) of the real Mosquitto broker, and a unique topic prefix for this test."""
     _need(MOSQUITTO_HOST, MOSQUITTO_PORT, "Mosquitto")
     return MOSQUITTO_HOST, MOSQUITTO_PORT, f"test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def store(sqlite_url, example_community_path):
+    """A SQLite store with the example community's PODs and DUs registered (modules may define their own)."""
+    from condivisa.domain import load_community
+    from condivisa.edges.store import Store
+
+    s = Store(sqlite_url)
+    s.upgrade()
+    s.register_devices(load_community(example_community_path))
+    yield s
+    s.close()

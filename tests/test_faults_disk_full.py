@@ -16,7 +16,6 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from condivisa.domain import load_community
 from condivisa.edges.broker import EmbeddedBroker
 from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id
 from condivisa.edges.store import Store
@@ -66,15 +65,6 @@ class DiskFull:
 
     def close(self) -> None:
         sa.event.remove(self.store.engine, "checkout", self._on_checkout)
-
-
-@pytest.fixture
-def store(sqlite_url, example_community_path):
-    s = Store(sqlite_url)
-    s.upgrade()
-    s.register_devices(load_community(example_community_path))
-    yield s
-    s.close()
 
 
 @pytest.fixture

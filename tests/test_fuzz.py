@@ -43,15 +43,6 @@ def message(*rows: dict) -> bytes:
     return json.dumps(build_m1_dataset(rows or [reading()], producer_id="fuzz", timestamp=NOW)).encode()
 
 
-@pytest.fixture
-def store(sqlite_url, example_community_path):
-    s = Store(sqlite_url)
-    s.upgrade()
-    s.register_devices(load_community(example_community_path))
-    yield s
-    s.close()
-
-
 def rejected(store: Store, raw: bytes, *, reason: str, **kwargs):
     """Ingest ``raw``; it must be refused with a reason containing ``reason`` and kept byte for byte."""
     before = store.counts()

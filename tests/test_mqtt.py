@@ -9,10 +9,8 @@ import uuid
 
 import pytest
 
-from condivisa.domain import load_community
 from condivisa.edges.broker import EmbeddedBroker
 from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id
-from condivisa.edges.store import Store
 from mqtt_helpers import Listener, Publisher, one_reading, wait_until
 
 
@@ -25,15 +23,6 @@ def broker(request):
     else:
         host, port, prefix = request.getfixturevalue("mosquitto")
         yield host, port, True, prefix
-
-
-@pytest.fixture
-def store(sqlite_url, example_community_path):
-    s = Store(sqlite_url)
-    s.upgrade()
-    s.register_devices(load_community(example_community_path))
-    yield s
-    s.close()
 
 
 @pytest.fixture

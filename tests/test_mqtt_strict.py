@@ -12,9 +12,7 @@ import uuid
 
 import pytest
 
-from condivisa.domain import load_community
 from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id, worker_from_settings
-from condivisa.edges.store import Store
 from condivisa.edges.urbandataset import build_m1_dataset
 from condivisa.ingest import ingest_payload, ingest_payloads
 from condivisa.settings import Settings
@@ -33,15 +31,6 @@ def dataset(lines: list[tuple[str, str]], k: int = 0, producer: str = "DU-0001")
     rows = [{"du_id": du, "pod": pod, "start": T0 + k * Q, "withdrawn_kwh": 0.25, "injected_kwh": 0.0}
             for du, pod in lines]
     return json.dumps(build_m1_dataset(rows, producer_id=producer)).encode()
-
-
-@pytest.fixture
-def store(sqlite_url, example_community_path):
-    s = Store(sqlite_url)
-    s.upgrade()
-    s.register_devices(load_community(example_community_path))
-    yield s
-    s.close()
 
 
 def _rig(mosquitto, store, strict: bool, **kwargs):

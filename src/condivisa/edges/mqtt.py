@@ -1,12 +1,6 @@
 """MQTT device-to-cloud transport: topic layout and the ingest worker (paho-mqtt 2).
 
-Topic layout (one community per platform instance; ``root`` is ``condivisa`` unless configured)::
-
-    <root>/<community>/du/<du_id>/up     uplink: a DU publishes its UrbanDataset (QoS 1)
-    <root>/<community>/du/<du_id>/ack    the platform answers each uplink: counts, rejections (QoS 1)
-    <root>/<community>/du/<du_id>/cmd    downlink commands to the DU, e.g. {"cmd": "resend", "from": "..."}
-    <root>/<community>/gw/<gw_id>/up     uplink of a gateway/platform grouping many DUs in one message
-    <root>/<community>/gw/<gw_id>/ack    its answers (and .../cmd its commands)
+Topics: :mod:`condivisa.edges.mqtt_topics` (``<root>/<community>/{du,gw}/<id>/{up,ack,cmd}``).
 
 On ``du/<du_id>/up`` the DU id from the topic is passed to :func:`condivisa.ingest.ingest_payload` as
 ``device_id`` (so a POD sent by a DU it is not registered to gets flagged); on ``gw/<gw_id>/up`` it is not.
