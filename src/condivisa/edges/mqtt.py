@@ -26,9 +26,9 @@ import datetime as dt
 import json
 import logging
 import queue
-from collections import deque
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,8 +145,6 @@ class IngestWorker:
         self._backoff = retry_backoff_s
         self.stats = WorkerStats()
         self._queue: queue.Queue[_Inbound | None] = queue.Queue()
-        #: committed messages waiting for their PUBACK, in arrival order: (deadline, in_order, [(item, answer, info)])
-        self._pending: deque[tuple[float, bool, list[tuple[_Inbound, dict[str, Any], Any]]]] = deque()
         #: answers the broker has not confirmed yet (paho's QoS 1 in-flight window)
         self._unconfirmed: deque[Any] = deque()
         self._draining = threading.Event()
@@ -239,21 +237,10 @@ class IngestWorker:
 
     # -- processing thread ---------------------------------------------------------------------------
     def _process_loop(self) -> None:
-        try:
-            self._loop()
-        finally:
-            self._release(wait=True)  # stopping: what was committed is acknowledged (answers sent or given up)
-
-    def _loop(self) -> None:
         while True:
             batch: list[_Inbound] = []
             stop = False
-            try:
-                # while answers are on their way, look at them every 2 ms instead of sleeping on the queue
-                item = self._queue.get(timeout=0.002) if self._pending else self._queue.get()
-            except queue.Empty:
-                self._release(wait=False)
-                continue
+            item = self._queue.get()
             try:
                 if item is None:
                     return
@@ -274,43 +261,35 @@ class IngestWorker:
                     self._process(batch[0])
                 else:
                     self._process_batch(batch)
-                # PUBACKs before the next batch: holding them longer makes Mosquitto (2.0.11) count the unacknowledged
-                # messages against its per-client queue and drop new ones (seen in bench/ingest.py)
-                self._release(wait=True)
             finally:
                 for _ in range(len(batch) + stop + (item is None)):
                     self._queue.task_done()
             if stop:
                 return
 
-    def _release(self, wait: bool) -> None:
-        """PUBACK, in arrival order (MQTT requires it), the committed messages whose answers are out: a PUBACK
-        must never reach the broker before its message's answer, or a crash in between would lose the answer of
-        a message the broker will not resend. paho writes packets to the socket in the order they are made, so
-        an answer made within paho's in-flight window precedes the PUBACK made after it; an answer paho held
-        back (window full) is waited for until the broker confirms it — or :data:`ANSWER_WAIT_S` passed, or the
-        connection is gone, or the worker stops (the data is stored; a re-sent message is answered "duplicate")."""
-        while self._pending:
-            deadline, in_order, entries = self._pending[0]
-            if not (in_order or all(_settled(info) for _, _, info in entries) or not self._connected.is_set()
-                    or time.monotonic() >= deadline or self._stopped.is_set()):
-                if not wait:
-                    return
-                time.sleep(0.001)
-                continue
-            self._pending.popleft()
-            for item, answer, _ in entries:
-                self._ack(item, answer)
-
     def _answered(self, entries: list[tuple[_Inbound, dict[str, Any]]]) -> None:
-        """Publish the answers of committed messages and queue them for their PUBACK (:meth:`_release`)."""
+        """Publish the answers of committed messages, then PUBACK them in arrival order (MQTT requires it).
+
+        A PUBACK must never reach the broker before its message's answer, or a crash in between would lose the
+        answer of a message the broker will not resend. paho writes packets to the socket in the order they are
+        made, so an answer made within paho's in-flight window (:data:`ANSWERS_IN_FLIGHT`) precedes the PUBACK
+        made after it, and nothing is waited for. Only when paho has to hold answers back (window full) are they
+        waited for until the broker confirms them — or :data:`ANSWER_WAIT_S` passed, or the connection is gone, or
+        the worker stops (the data is stored; a re-sent message is answered "duplicate"). The PUBACKs leave
+        before the next batch is taken: holding them longer made Mosquitto 2.0.11 count the unacknowledged
+        messages against its per-client queue and drop new ones (seen in bench/ingest.py).
+        """
         while self._unconfirmed and _settled(self._unconfirmed[0]):
             self._unconfirmed.popleft()
         in_order = len(self._unconfirmed) + len(entries) <= ANSWERS_IN_FLIGHT - 100  # margin: commands, stragglers
         infos = [self._publish_answer(it, a) if self.publish_acks else None for it, a in entries]
         self._unconfirmed.extend(i for i in infos if i is not None)
-        self._pending.append((time.monotonic() + ANSWER_WAIT_S, in_order or not self.publish_acks,
-                              [(it, a, i) for (it, a), i in zip(entries, infos)]))
+        deadline = time.monotonic() + ANSWER_WAIT_S
+        while not (in_order or all(_settled(i) for i in infos) or not self._connected.is_set()
+                   or time.monotonic() >= deadline or self._stopped.is_set()):
+            time.sleep(0.001)
+        for item, answer in entries:
+            self._ack(item, answer)
 
     def _process_batch(self, items: list[_Inbound]) -> None:
         """Group commit: one transaction for ``items``, then answer and acknowledge each, in order."""
@@ -347,7 +326,7 @@ class IngestWorker:
                 if self._stopped.wait(delay):
                     return  # shutting down: left unacknowledged, the broker resends it later
                 delay = min(delay * 2, self._backoff[1])
-        self._answer(item, result)
+        self._answered([(item, self._count(result))])
 
     def _count(self, result: Any) -> dict[str, Any]:
         answer = result.to_dict() if hasattr(result, "to_dict") else dict(result)
@@ -356,10 +335,6 @@ class IngestWorker:
         for key in ("stored", "duplicates", "revised"):
             setattr(self.stats, key, getattr(self.stats, key) + int(answer.get(key) or 0))
         return answer
-
-    def _answer(self, item: _Inbound, result: Any) -> None:
-        """Count, publish the answer, acknowledge (the store has committed ``result``)."""
-        self._answered([(item, self._count(result))])
 
     def _ack(self, item: _Inbound, answer: dict[str, Any]) -> None:
         self.client.ack(item.mid, item.qos)  # PUBACK only now: the store has committed
@@ -410,8 +385,8 @@ class IngestWorker:
         return self._connected.wait(timeout_s)
 
     def idle(self) -> bool:
-        """Nothing queued, nothing being processed, nothing waiting for its PUBACK."""
-        return self._queue.unfinished_tasks == 0 and not self._pending
+        """Nothing queued and nothing being processed (a message is done once acknowledged)."""
+        return self._queue.unfinished_tasks == 0
 
     def unsubscribe(self, filters: list[str] | None = None, timeout_s: float = 10.0, quiet_s: float = 0.5) -> bool:
         """Unsubscribe ``filters`` (default: :meth:`filters`; ``$share/...`` or plain), wait for the broker's
