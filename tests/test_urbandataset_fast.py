@@ -38,7 +38,7 @@ def reference(doc: dict) -> list | str:
     errors, ignored, out, where = [], set(), [], {}
     factors = ud._unit_factors(spec, profile, "", errors)
     for i, line in enumerate(lines):
-        r = ud._parse_line(line, i, f"l[{i}]", profile, tz, factors, errors, ignored, {})
+        r = ud._parse_line(line, i, f"l[{i}]", profile, tz, factors, errors, ignored)
         if r is None:
             continue
         key = (r.pod, r.start)
@@ -80,7 +80,7 @@ def test_fast_path_agrees_with_the_reference(n, changes):
         return  # refused by the schema: neither path ever sees it
     ud_profile = prof.PROFILES[doc["UrbanDataset"]["specification"]["id"]["value"]]
     tz = prof.parse_timezone(doc["UrbanDataset"]["context"]["timeZone"])
-    fast = ud._fast_lines(lines, ud_profile, tz, {}, {})
+    fast = ud._fast_lines(lines, ud_profile, tz, {})
     ref = reference(doc)
     if fast is not None:
         assert ref != "error" and fast == ref
@@ -91,7 +91,7 @@ def test_fast_path_takes_the_plain_case():
     doc = base_document(6)
     profile = prof.PROFILES[doc["UrbanDataset"]["specification"]["id"]["value"]]
     tz = prof.parse_timezone(doc["UrbanDataset"]["context"]["timeZone"])
-    fast = ud._fast_lines(doc["UrbanDataset"]["values"]["line"], profile, tz, {}, {})
+    fast = ud._fast_lines(doc["UrbanDataset"]["values"]["line"], profile, tz, {})
     assert fast is not None and fast == reference(doc) and fast[5].withdrawn_kwh == 1.25
     assert hash(fast[0]) == hash(reference(doc)[0])
     assert ud.parse_urbandataset(doc).readings == tuple(fast)

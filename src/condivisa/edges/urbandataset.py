@@ -19,9 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
-import dataclasses
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
@@ -198,10 +198,9 @@ def _unit_factors(spec: dict, profile: prof.Profile, root: str, errors: list[Fie
 
 
 def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float],
-                errors: list[FieldError], ignored: set[str], stamps: dict | None = None) -> Reading | None:
-    """One line -> a :class:`Reading`, or ``None`` with its problems appended to ``errors``. ``stamps`` caches
-    the period timestamps already read in this message (the lines of one message share few periods); JSON
-    paths are built only for errors (a valid line costs no string formatting)."""
+                errors: list[FieldError], ignored: set[str]) -> Reading | None:
+    """One line -> a :class:`Reading`, or ``None`` with its problems appended to ``errors``. JSON paths are
+    built only for errors (a valid line costs no string formatting)."""
     n0 = len(errors)
     known = _BY_NAME[profile.id]
     values: dict[str, Any] = {}
@@ -247,13 +246,7 @@ def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt
     if not isinstance(period, dict):
         errors.append(FieldError(f"{path}.period", "missing: every line needs a period (start_ts, end_ts)"))
     else:
-        key = (period.get("start_ts"), period.get("end_ts"))
-        if stamps is not None and key in stamps:
-            start, problem = stamps[key]
-        else:
-            start, problem = _period(period, tz)
-            if stamps is not None and isinstance(key[0], str) and isinstance(key[1], str):
-                stamps[key] = (start, problem)
+        start, problem = _period(period, tz)
         if problem is not None:
             errors.append(FieldError(f"{path}.period{problem[0]}", problem[1]))
             start = None
@@ -272,7 +265,6 @@ def _period(period: dict, tz: dt.timezone) -> tuple[dt.datetime | None, tuple[st
 
 @lru_cache(maxsize=8192)
 def _period_of(start_ts: Any, end_ts: Any, tz: dt.timezone) -> tuple[dt.datetime | None, tuple[str, str] | None]:
-    period = {"start_ts": start_ts, "end_ts": end_ts}
     try:
         start = parse_local_timestamp(start_ts, tz)
         end = parse_local_timestamp(end_ts, tz)
@@ -282,7 +274,7 @@ def _period_of(start_ts: Any, end_ts: Any, tz: dt.timezone) -> tuple[dt.datetime
         minutes = (end - start).total_seconds() / 60
         return None, ("", f"period is {minutes:g} minutes, expected 15")
     if start.minute % 15 or start.second:
-        return None, (".start_ts", f"{period['start_ts']!r} is not on the quarter-hour grid")
+        return None, (".start_ts", f"{start_ts!r} is not on the quarter-hour grid")
     return start, None
 
 
@@ -310,8 +302,7 @@ def _plan(profile_id: str) -> tuple[dict, list, list, frozenset]:
             frozenset(s.name for s in profile.properties if s.required))
 
 
-def _fast_lines(lines: list, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float],
-                stamps: dict) -> list[Reading] | None:
+def _fast_lines(lines: list, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float]) -> list[Reading] | None:
     """The readings of ``lines`` when every line is plainly valid, else ``None`` — then :func:`_parse_line`
     (the reference) reads them again and reports every problem with its path. Returns readings only where
     the reference would return the same ones: unknown or repeated properties, padded strings or numbers,
@@ -339,11 +330,7 @@ def _fast_lines(lines: list, profile: prof.Profile, tz: dt.timezone, factors: di
                 s = vals.get(name)
                 if s is not None:
                     texts.append(s)
-            period = line["period"]
-            key = (period["start_ts"], period["end_ts"])
-            hit = stamps.get(key)
-            if hit is None:
-                hit = stamps[key] = _period(period, tz)
+            hit = _period(line["period"], tz)
             if hit[1] is not None:
                 return None
             values["start"] = hit[0]
@@ -397,12 +384,11 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
     readings: list[Reading] = []
     where: dict[tuple[str, dt.datetime], int] = {}
     ignored: set[str] = set()
-    stamps: dict = {}
     prefix = f"{root}UrbanDataset.values.line["
-    fast = _fast_lines(ud["values"]["line"], profile, tz, factors, stamps) if not errors else None
+    fast = _fast_lines(ud["values"]["line"], profile, tz, factors) if not errors else None
     for i, line in enumerate(ud["values"]["line"] if fast is None else ()):
         path = f"{prefix}{i}]"
-        r = _parse_line(line, i, path, profile, tz, factors, errors, ignored, stamps)
+        r = _parse_line(line, i, path, profile, tz, factors, errors, ignored)
         if r is None:
             continue
         key = (r.pod, r.start)
