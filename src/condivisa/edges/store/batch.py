@@ -32,10 +32,9 @@ from sqlalchemy.engine import Connection
 
 from condivisa.edges.store import checks
 from condivisa.edges.store.writer import (
-    CHECK_WINDOW, INSERT_CHUNK, RegistryCache, WriteOutcome, _existing, _insert_rows, _point, _revise, _same,
+    CHECK_WINDOW, INSERT_CHUNK, RegistryCache, WriteOutcome, _du_flags, _existing, _insert_rows, _point, _revise, _same,
     _touch_rows, write_readings,
 )
-
 
 
 @dataclass(frozen=True)
@@ -46,20 +45,6 @@ class BatchItem:
     source: str
     received_at: dt.datetime
     device_id: str | None = None
-
-
-def _du_flags(item: BatchItem, registered: dict[str, str], out: WriteOutcome, by_key: dict) -> None:
-    """The registry flags of :func:`write_readings`, in its order."""
-    for r in item.readings:
-        found = []
-        if r.du_id in registered and registered[r.du_id] != r.pod:
-            found.append(checks.Flag(r.pod, r.start, "pod_not_registered_to_du",
-                                     f"DU {r.du_id} is registered to POD {registered[r.du_id]}, not {r.pod}"))
-        if item.device_id and r.du_id and r.du_id != item.device_id:
-            found.append(checks.Flag(r.pod, r.start, "du_mismatch", f"sent by device {item.device_id} but read by DU {r.du_id}"))
-        for f in found:
-            out.flags.append(f)
-            by_key[(f.pod, f.start, r.meter)].append(f)
 
 
 def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: RegistryCache,
@@ -99,7 +84,9 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
     dus = sorted({r.du_id for k in live for r in items[k].readings if r.du_id})
     registered = registry.device_pods(conn, dus) if dus else {}
     for k in live:
-        _du_flags(items[k], registered, outs[k], by_key[k])
+        for f, meter in _du_flags(items[k].readings, items[k].device_id, registered):
+            outs[k].flags.append(f)
+            by_key[k][(f.pod, f.start, meter)].append(f)
 
     pad = CHECK_WINDOW if cross_check else dt.timedelta(0)
     everything = [r for k in live for r in items[k].readings]
@@ -108,18 +95,21 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
     if cross_check:
         _cross_check(items, live, rows, existing, outs, by_key, pad)
 
+    def known(r, k: int, old) -> None:  # a quarter hour already stored: the same value, or a revision
+        if _same(old, r):
+            outs[k].duplicates += 1
+        else:
+            _revise(conn, old, r, items[k].source, items[k].received_at, by_key[k].get((r.pod, r.start, r.meter)))
+            outs[k].revised += 1
+
     new: list[tuple] = []  # (reading, item index)
     for k in live:
-        it = items[k]
-        for r in it.readings:
+        for r in items[k].readings:
             old = existing.get((r.pod, r.start, r.meter))
             if old is None:
                 new.append((r, k))
-            elif _same(old, r):
-                outs[k].duplicates += 1
             else:
-                _revise(conn, old, r, it.source, it.received_at, by_key[k].get((r.pod, r.start, r.meter)))
-                outs[k].revised += 1
+                known(r, k, old)
     _touch_rows(conn, [(items[k].readings, items[k].received_at) for k in live])  # one upsert for the batch
     for c in range(0, len(new), INSERT_CHUNK):
         chunk = new[c:c + INSERT_CHUNK]
@@ -135,12 +125,7 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
             for row in _existing(conn, [r for r, _ in raced], dt.timedelta(0)):
                 existing[(row.pod, row.start_utc, row.meter)] = row
             for r, k in raced:
-                old = existing[(r.pod, r.start, r.meter)]
-                if _same(old, r):
-                    outs[k].duplicates += 1
-                else:
-                    _revise(conn, old, r, items[k].source, items[k].received_at, by_key[k].get((r.pod, r.start, r.meter)))
-                    outs[k].revised += 1
+                known(r, k, existing[(r.pod, r.start, r.meter)])
     return outs
 
 

@@ -139,6 +139,20 @@ def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta) -> list[S
         cur.close()
 
 
+def _du_flags(readings: Sequence, device_id: str | None, registered: dict[str, str]) -> list[tuple[checks.Flag, str]]:
+    """``(flag, meter)`` of the registry checks, in reading order: a DU registered to another POD; a line read by
+    a DU other than the authenticated sender ``device_id``."""
+    out = []
+    for r in readings:
+        if r.du_id in registered and registered[r.du_id] != r.pod:
+            out.append((checks.Flag(r.pod, r.start, "pod_not_registered_to_du",
+                                    f"DU {r.du_id} is registered to POD {registered[r.du_id]}, not {r.pod}"), r.meter))
+        if device_id and r.du_id and r.du_id != device_id:
+            out.append((checks.Flag(r.pod, r.start, "du_mismatch", f"sent by device {device_id} but read by DU {r.du_id}"),
+                        r.meter))
+    return out
+
+
 def write_readings(conn: Connection, readings: Sequence, *, source: str, received_at: dt.datetime,
                    device_id: str | None = None, check_pods: bool = True, cross_check: bool = True,
                    registry: RegistryCache | None = None) -> WriteOutcome:
@@ -161,12 +175,8 @@ def write_readings(conn: Connection, readings: Sequence, *, source: str, receive
 
     dus = sorted({r.du_id for r in readings if r.du_id})
     registered = registry.device_pods(conn, dus) if dus else {}
-    for r in readings:
-        if r.du_id in registered and registered[r.du_id] != r.pod:
-            flag(checks.Flag(r.pod, r.start, "pod_not_registered_to_du",
-                             f"DU {r.du_id} is registered to POD {registered[r.du_id]}, not {r.pod}"), r.meter)
-        if device_id and r.du_id and r.du_id != device_id:
-            flag(checks.Flag(r.pod, r.start, "du_mismatch", f"sent by device {device_id} but read by DU {r.du_id}"), r.meter)
+    for f, meter in _du_flags(readings, device_id, registered):
+        flag(f, meter)
 
     rows = _existing(conn, readings, CHECK_WINDOW if cross_check else dt.timedelta(0))
     existing = {(row.pod, row.start_utc, row.meter): row for row in rows}
@@ -227,17 +237,19 @@ def _insert_rows(conn: Connection, rows: Sequence[tuple]) -> set[tuple]:
         # COPY into a temporary table (psycopg writes rows in C), then one INSERT ... SELECT with RETURNING,
         # all on the transaction's own connection; the returned keys are fetched in one go
         cur = conn.connection.dbapi_connection.cursor()
-        cur.execute(_PG_STAGE)
-        with cur.copy(_PG_COPY) as copy:
-            for r, source, received_at, fl in rows:
-                copy.write_row((r.pod, r.start, r.meter, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh,
-                                r.injected_total_kwh, r.du_id, received_at, source[:200], getattr(r, "minutes", 15),
-                                json.dumps([f.code for f in fl]) if fl else None))
-        cur.execute(_PG_INSERT)
-        done = {(pod, start.astimezone(dt.timezone.utc), meter) for pod, start, meter in cur.fetchall()}
-        cur.execute("DELETE FROM _condivisa_incoming")
-        cur.close()
-        return done
+        try:
+            cur.execute(_PG_STAGE)
+            with cur.copy(_PG_COPY) as copy:
+                for r, source, received_at, fl in rows:
+                    copy.write_row((r.pod, r.start, r.meter, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh,
+                                    r.injected_total_kwh, r.du_id, received_at, source[:200], getattr(r, "minutes", 15),
+                                    json.dumps([f.code for f in fl]) if fl else None))
+            cur.execute(_PG_INSERT)
+            done = {(pod, start.astimezone(UTC), meter) for pod, start, meter in cur.fetchall()}
+            cur.execute("DELETE FROM _condivisa_incoming")
+            return done
+        finally:
+            cur.close()
     # SQLite: a plain executemany of tuples (SQLAlchemy's per-row parameter processing costs more than SQLite).
     # The caller read the keys in this transaction, which began IMMEDIATE (the write lock is held from its
     # start), so a conflict is not expected; should one happen all the same, the rows stored are told apart
@@ -277,7 +289,7 @@ def _sqlite_stamps():
         if s is None:
             if t.tzinfo is None:
                 raise ValueError(f"naive datetime {t!r}: condivisa stores aware timestamps only")
-            s = memo[t] = t.astimezone(dt.timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+            s = memo[t] = t.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
         return s
 
     return stamp
