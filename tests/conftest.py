@@ -83,3 +83,16 @@ def store(sqlite_url, example_community_path):
     s.register_devices(load_community(example_community_path))
     yield s
     s.close()
+
+
+@pytest.fixture(params=["embedded", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
+def broker(request):
+    """(host, port, mqtt5, community slug) of a running broker: the embedded one, then the real Mosquitto."""
+    if request.param == "embedded":
+        from condivisa.edges.broker import EmbeddedBroker
+
+        with EmbeddedBroker(port=0) as b:
+            yield b.host, b.port, False, f"emb-{uuid.uuid4().hex[:8]}"
+    else:
+        host, port, prefix = request.getfixturevalue("mosquitto")
+        yield host, port, True, prefix

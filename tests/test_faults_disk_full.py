@@ -16,7 +16,6 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from condivisa.edges.broker import EmbeddedBroker
 from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id
 from condivisa.edges.store import Store
 from condivisa.edges.urbandataset import build_m1_dataset
@@ -90,17 +89,6 @@ def test_ingest_payload_raises_when_the_database_is_full(store, disk):
     again = ingest_payload(store, one_day(1), source="test", device_id="DU-0001", received_at=RECEIVED)
     assert (again.accepted, again.stored, again.duplicates, again.revised) == (True, 96, 0, 0)
     assert store.counts()["measurements"] == 192 and store.counts()["measurement_revisions"] == 0
-
-
-@pytest.fixture(params=["embedded", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
-def broker(request):
-    """(host, port, mqtt5, community slug) of a running broker."""
-    if request.param == "embedded":
-        with EmbeddedBroker(port=0) as b:
-            yield b.host, b.port, False, f"full-{uuid.uuid4().hex[:8]}"
-    else:
-        host, port, prefix = request.getfixturevalue("mosquitto")
-        yield host, port, True, prefix
 
 
 def test_mqtt_worker_does_not_acknowledge_while_the_database_is_full(broker, store, disk):

@@ -14,17 +14,6 @@ from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id
 from mqtt_helpers import Listener, Publisher, one_reading, wait_until
 
 
-@pytest.fixture(params=["embedded", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])
-def broker(request):
-    """(host, port, mqtt5, community slug) of a running broker."""
-    if request.param == "embedded":
-        with EmbeddedBroker(port=0) as b:
-            yield b.host, b.port, False, f"emb-{uuid.uuid4().hex[:8]}"
-    else:
-        host, port, prefix = request.getfixturevalue("mosquitto")
-        yield host, port, True, prefix
-
-
 @pytest.fixture
 def rig(broker, store):
     host, port, mqtt5, community = broker
