@@ -4,6 +4,7 @@ PDF (or CSV for a statement), from CSV files or from the platform's database."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +12,8 @@ from typing import Annotated
 import typer
 
 from condivisa.outputs.i18n import LANGUAGES
+
+log = logging.getLogger(__name__)
 
 
 class Format(StrEnum):
@@ -48,6 +51,30 @@ def load_book(config: Path, measurements: Path | None, prices: Path | None, data
     else:
         raise typer.BadParameter("give --prices FILE (hourly zonal prices) or --assume-price EUR_PER_MWH")
     return SettledMonths(community, frame, price_series, fill=fill)
+
+
+def record_report_rules(database: str, community, config: Path) -> None:
+    """Audit the allocation rules the report settles with on the database it reads, as ``condivisa serve`` and the
+    dashboard do (:func:`condivisa.auth.rules.record_rules`: ``rules_recorded`` the first time, ``rules_changed``
+    with a readable diff when ``community.yaml``'s rules differ from the last recorded ones; actor ``cli``,
+    source the community file). Never makes the report fail: a database that cannot record (no auth tables,
+    read-only, unreachable) only logs a warning."""
+    from condivisa.auth.rules import record_rules
+    from condivisa.edges.store import Store
+
+    store = None
+    try:
+        store = Store(database)
+        rec = record_rules(store, community, actor="cli", source=str(config))
+    except Exception as exc:  # the report is what was asked for; the audit is a side effect
+        log.warning("could not record the community's allocation rules (%s: %s); run `condivisa db upgrade`",
+                    type(exc).__name__, exc)
+        return
+    finally:
+        if store is not None:
+            store.close()
+    if rec.status == "changed":
+        typer.secho(f"allocation rules changed since they were last recorded: {rec.diff}", fg="yellow", err=True)
 
 
 def _out_path(out: Path | None, stem: str, fmt: Format) -> Path:
@@ -108,6 +135,8 @@ def register(app: typer.Typer) -> None:
             raise typer.BadParameter("the community report is html or pdf (the settlement CSV: condivisa settle --format csv)")
         try:
             book = load_book(config, measurements, prices, database, fill, assume_price)
+            if database is not None:
+                record_report_rules(database, book.community, config)
             m = _month(book, month)
             path = _out_path(out, f"report-{m}", fmt)
             _write(path, community_report_html(book, m, lang.value), fmt)
