@@ -18,6 +18,7 @@ bytes go to the dead-letter table with every reason. Input problems never raise;
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import zlib
@@ -179,8 +180,10 @@ def _authorisation(parsed: ParsedDataset, root: str, may_write: Callable[..., bo
 
 
 @dataclass
-class _Message:
-    """One payload between parsing (no database) and storing."""
+class PreparedMessage:
+    """One payload after the steps that need no database (decode, parse, validate, plausibility, sender's
+    scope), ready for :func:`store_prepared`. ``errors`` are those found so far; ``result`` holds what is known
+    before storing (dataset/producer/resource ids, number of lines)."""
 
     raw: bytes
     source: str
@@ -191,15 +194,21 @@ class _Message:
     parsed: ParsedDataset | None = None
     errors: list[FieldError] = field(default_factory=list)
 
+    @property
+    def valid(self) -> bool:
+        return not self.errors and self.parsed is not None
 
-def _prepare(raw: bytes | str, *, source: str, device_id: str | None, received_at: dt.datetime | None,
-             may_write: Callable[..., bool] | None) -> _Message:
-    """Steps 1-4 without the database (PODs are checked when storing)."""
+
+def prepare_payload(raw: bytes | str, *, source: str, device_id: str | None = None,
+                    received_at: dt.datetime | None = None,
+                    may_write: Callable[..., bool] | None = None) -> PreparedMessage:
+    """Steps 1-4 of the module docstring, without the database (PODs are checked when storing). Never raises
+    for bad input: the problems are in ``errors``. Safe to call from any thread."""
     received_at = received_at or dt.datetime.now(UTC)
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=UTC)
     raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    m = _Message(raw_bytes, _clean(source, 200), device_id, received_at, IngestResult(accepted=False))
+    m = PreparedMessage(raw_bytes, _clean(source, 200), device_id, received_at, IngestResult(accepted=False))
     try:
         doc, m.root, m.result.resource_id = decode_payload(raw_bytes)
         m.parsed = parse_urbandataset(doc, root=m.root)
@@ -215,21 +224,49 @@ def _prepare(raw: bytes | str, *, source: str, device_id: str | None, received_a
     return m
 
 
-def _stored(m: _Message, out: WriteOutcome) -> bool:
-    """Fill ``m.result`` from a write; False (and ``m.errors`` set) when a POD was not registered."""
-    if out.unknown_pods:
-        unknown = set(out.unknown_pods)
-        m.errors = [FieldError(f"{m.root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community")
-                    for r in m.parsed.readings if r.pod in unknown]
-        return False
-    m.result.accepted = True
-    m.result.stored, m.result.duplicates, m.result.revised, m.result.flags = out.stored, out.duplicates, out.revised, out.flags
-    return True
+def _unknown_pod_errors(m: PreparedMessage, unknown_pods: Sequence[str]) -> list[FieldError]:
+    unknown = set(unknown_pods)
+    return [FieldError(f"{m.root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community")
+            for r in m.parsed.readings if r.pod in unknown]
 
 
-def _rejections(m: _Message) -> list[dict]:
-    m.result.rejected = [Rejection(_clean(e.path, 300), _clean(e.reason)) for e in m.errors]
-    return [r.to_dict() for r in m.result.rejected]
+def store_prepared(store: Store, prepared: Sequence[PreparedMessage], *,
+                   keep_dead_letter: bool = True) -> list[IngestResult]:
+    """Step 5 for prepared messages, all in **one transaction**: the valid ones are written together by
+    :func:`condivisa.edges.store.batch.write_batch` (set-based, with the results of writing them in order: a
+    later message sees the earlier ones' rows, as it would after their commits); a message naming an
+    unregistered POD writes nothing (the check precedes any write) and is rejected like an invalid one; the
+    rejected ones' dead letters are inserted in the same transaction (unless ``keep_dead_letter`` is False).
+
+    Returns one **new** :class:`IngestResult` per message, in order; ``prepared`` is not modified, so after a
+    database error (which rolls the whole transaction back and is raised: acknowledge nothing) the same
+    messages can be stored again, together or one by one."""
+    results: list[IngestResult] = []
+    errors: list[list[FieldError]] = []
+    for m in prepared:
+        results.append(dataclasses.replace(m.result, accepted=False, rejected=[], flags=[]))
+        errors.append(list(m.errors))
+    valid = [k for k, m in enumerate(prepared) if m.valid]
+    with store.engine.begin() as conn:
+        if valid:
+            outs = write_batch(conn, [BatchItem(prepared[k].parsed.readings, prepared[k].source, prepared[k].received_at,
+                                                prepared[k].device_id) for k in valid], registry=store.registry)
+            for k, out in zip(valid, outs):
+                if out.unknown_pods:
+                    errors[k] = _unknown_pod_errors(prepared[k], out.unknown_pods)
+                    continue
+                r = results[k]
+                r.accepted = True
+                r.stored, r.duplicates, r.revised, r.flags = out.stored, out.duplicates, out.revised, list(out.flags)
+        for m, r, errs in zip(prepared, results, errors):
+            if r.accepted:
+                continue
+            r.rejected = [Rejection(_clean(e.path, 300), _clean(e.reason)) for e in errs]
+            if keep_dead_letter:
+                r.dead_letter_id = store.add_dead_letter(
+                    m.raw, [x.to_dict() for x in r.rejected], source=m.source,
+                    device_id=_clean(m.device_id, 64) if m.device_id else None, received_at=m.received_at, conn=conn)
+    return results
 
 
 def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | None = None,
@@ -244,20 +281,8 @@ def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | No
     Returns an :class:`IngestResult` for any input; raises only if the database fails. ``keep_dead_letter=False``
     (replays) reports a rejection without storing the payload again.
     """
-    m = _prepare(raw, source=source, device_id=device_id, received_at=received_at, may_write=may_write)
-    if not m.errors and m.parsed is not None:
-        with store.engine.begin() as conn:  # the set-based writer also for one message (fewer Python steps per row)
-            out = write_batch(conn, [BatchItem(m.parsed.readings, m.source, m.received_at, device_id)],
-                              registry=store.registry)[0]
-        if _stored(m, out):
-            return m.result
-    reasons = _rejections(m)
-    if not keep_dead_letter:
-        return m.result
-    m.result.dead_letter_id = store.add_dead_letter(m.raw, reasons, source=m.source,
-                                                    device_id=_clean(device_id, 64) if device_id else None,
-                                                    received_at=m.received_at)
-    return m.result
+    m = prepare_payload(raw, source=source, device_id=device_id, received_at=received_at, may_write=may_write)
+    return store_prepared(store, [m], keep_dead_letter=keep_dead_letter)[0]
 
 
 def ingest_payloads(store: Store, messages: Sequence[dict]) -> list[IngestResult]:
@@ -265,30 +290,13 @@ def ingest_payloads(store: Store, messages: Sequence[dict]) -> list[IngestResult
     :func:`ingest_payload` would give them one after the other, in order.
 
     ``messages`` are dicts of :func:`ingest_payload`'s arguments (``raw``, ``source``, optional ``device_id``,
-    ``received_at``, ``may_write``). Every message is parsed and validated first (no database); the valid ones are
-    then written together by :func:`condivisa.edges.store.batch.write_batch` (set-based, with the results of
-    writing them in order: a later message sees the earlier ones' rows, as it would after their commits), and
-    the rejected ones' dead letters are inserted in the same transaction. A message whose POD is not
-    registered writes nothing (the check precedes any write), so it cannot spoil the others. Nothing is visible
-    until the commit; a database error rolls back the whole batch and raises (acknowledge nothing; the caller
-    may retry the messages one by one).
+    ``received_at``, ``may_write``). Every message is prepared first (:func:`prepare_payload`, no database),
+    then all are stored by :func:`store_prepared`. Nothing is visible until the commit; a database error rolls
+    back the whole batch and raises (acknowledge nothing; the caller may retry the messages one by one).
     """
-    prepared = [_prepare(d["raw"], source=d["source"], device_id=d.get("device_id"), received_at=d.get("received_at"),
-                         may_write=d.get("may_write")) for d in messages]
-    valid = [m for m in prepared if not m.errors and m.parsed is not None]
-    with store.engine.begin() as conn:
-        outs = write_batch(conn, [BatchItem(m.parsed.readings, m.source, m.received_at, m.device_id) for m in valid],
-                           registry=store.registry)
-        for m, out in zip(valid, outs):
-            _stored(m, out)
-        for m in prepared:
-            if m.result.accepted:
-                continue
-            reasons = _rejections(m)
-            m.result.dead_letter_id = store.add_dead_letter(
-                m.raw, reasons, source=m.source, device_id=_clean(m.device_id, 64) if m.device_id else None,
-                received_at=m.received_at, conn=conn)
-    return [m.result for m in prepared]
+    prepared = [prepare_payload(d["raw"], source=d["source"], device_id=d.get("device_id"),
+                                received_at=d.get("received_at"), may_write=d.get("may_write")) for d in messages]
+    return store_prepared(store, prepared)
 
 
 def replay_dead_letter(store: Store, letter_id: int, *, force: bool = False) -> IngestResult:

@@ -2,6 +2,8 @@
 
 - ``/api/v1/...``: push UrbanDatasets, read measurements, devices, dead letters (:mod:`.api`);
 - ``/UrbanDatasetGateway/...``: the SCPS Communication 2.0 gateway (:mod:`.gateway`);
+- every push is stored by one :class:`~condivisa.group_commit.GroupCommitter` (``app.state.committer``):
+  concurrent pushes share a transaction, each is answered after the commit;
 - ``/healthz``; OpenAPI docs at ``/docs`` and ``/openapi.json``;
 - the dashboard, when :mod:`condivisa.web` is installed: ``condivisa.web.router(settings)`` is included;
 - people/platform authentication, when :mod:`condivisa.auth` is installed: its service is attached
@@ -10,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 from pathlib import Path
@@ -68,7 +71,17 @@ def create_app(
         community = load_community(settings.community_file)
         store.register_devices(community)
 
+    from condivisa.group_commit import GroupCommitter
+
+    committer = GroupCommitter(store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        committer.close()  # store what was submitted before the server stops
+
     app = FastAPI(
+        lifespan=lifespan,
         title="condivisa platform API",
         version=__version__,
         description="UrbanDataset ingestion (M1/M2ElectricUserDevice-2.0) and reads for an energy community; "
@@ -76,6 +89,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.committer = committer
     app.state.community = community
     app.state.mqtt_worker = mqtt_worker
 

@@ -1,7 +1,9 @@
 """``/api/v1``: push UrbanDatasets (cloud to cloud) and read what the store holds.
 
-Every write goes through :func:`condivisa.ingest.ingest_payload` and is answered only after it returned, i.e.
-after the store committed the data (or kept the rejected payload as a dead letter).
+Every write is prepared (decoded, parsed, validated) in a worker thread and stored by the app's
+:class:`condivisa.group_commit.GroupCommitter` — concurrent requests share one transaction — and is answered
+only after the store committed the data (or kept the rejected payload as a dead letter). When the database
+fails nothing is stored and the answer is 503 with ``Retry-After``: send the same body again.
 """
 
 from __future__ import annotations
@@ -145,16 +147,20 @@ def api_router(
     @router.post(
         "/urbandatasets", tags=["ingest"], response_model=IngestAnswer, status_code=201,
         responses={200: {"model": IngestAnswer, "description": "nothing new: every quarter hour was a duplicate"},
+                   503: {"description": "database unavailable: nothing stored, send again (Retry-After)"},
                    413: {"description": "body too large"}, 415: {"description": "unsupported Content-Encoding"},
                    422: {"description": "invalid UrbanDataset; `detail` has one entry per offending field"}},
         openapi_extra=PUSH_OPENAPI, dependencies=list(write_dependencies),
     )
     async def push_urbandataset(request: Request) -> JSONResponse:
         """Store one UrbanDataset (M1/M2ElectricUserDevice-2.0, one or many DUs as lines)."""
-        from starlette.concurrency import run_in_threadpool
-
         raw = await read_body(request, request.app.state.settings.max_body_bytes)
-        answer = await run_in_threadpool(_ingest, request, raw, "rest:/api/v1/urbandatasets")
+        try:
+            answer = await ingest_request(request, raw, "rest:/api/v1/urbandatasets")
+        except Exception as exc:  # the database failed: nothing of this body was stored
+            return JSONResponse({"detail": f"store unavailable ({type(exc).__name__}): nothing was stored, "
+                                           "send the same body again"},
+                                status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
         return ingest_response(answer)
 
     @router.get("/pods/{pod}/measurements", tags=["read"], response_model=PodMeasurements,
@@ -228,14 +234,19 @@ def api_router(
     return router
 
 
-def _ingest(request: Request, raw: bytes, source: str, device_id: str | None = None) -> dict[str, Any]:
-    """Call the one ingestion path and return its answer as a dict."""
-    from condivisa.ingest import ingest_payload
+async def ingest_request(request: Request, raw: bytes, source: str, device_id: str | None = None) -> dict[str, Any]:
+    """The one ingestion path for HTTP: prepare in a worker thread (:func:`condivisa.ingest.prepare_payload`,
+    with the caller's write scope), then store through the app's group committer; the answer as a dict.
+    Raises what the database raised (nothing stored)."""
+    from starlette.concurrency import run_in_threadpool
+
+    from condivisa.ingest import prepare_payload
 
     principal = getattr(request.state, "principal", None)  # set by condivisa.auth when the API requires auth
-    result = ingest_payload(request.app.state.store, raw, source=source, device_id=device_id,
-                            received_at=dt.datetime.now(dt.UTC),
-                            may_write=principal.may_write if principal is not None else None)
+    prepared = await run_in_threadpool(prepare_payload, raw, source=source, device_id=device_id,
+                                       received_at=dt.datetime.now(dt.UTC),
+                                       may_write=principal.may_write if principal is not None else None)
+    result = await request.app.state.committer.store_async(prepared)
     return result.to_dict()
 
 

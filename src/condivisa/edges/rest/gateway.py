@@ -233,16 +233,14 @@ def gateway_router(prefix: str = "/UrbanDatasetGateway") -> APIRouter:
     @router.post("/push")
     async def push(request: Request, user: Caller) -> JSONResponse:
         """``{resource_id, dataset: {"UrbanDataset": …}}`` → stored through the one ingestion path."""
-        from starlette.concurrency import run_in_threadpool
-
-        from condivisa.edges.rest.api import _ingest
+        from condivisa.edges.rest.api import ingest_request
         from condivisa.edges.rest.body import read_body
 
         if user is None:
             return denied()
         raw = await read_body(request, request.app.state.settings.max_body_bytes)
         try:
-            res = await run_in_threadpool(_ingest, request, raw, f"scps:/push:{user}"[:200])
+            res = await ingest_request(request, raw, f"scps:/push:{user}"[:200])
         except Exception as exc:  # the store is down: nothing was stored, the client must retry
             return answer("99", "Internal error", 503, detail=f"store unavailable: {type(exc).__name__}")
         counts = f"stored {res.get('stored', 0)}, duplicates {res.get('duplicates', 0)}, revised {res.get('revised', 0)}"
