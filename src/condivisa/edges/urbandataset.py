@@ -10,8 +10,12 @@ Validation has two layers, both reporting every problem as ``(path, reason)`` wi
    that are finite numbers >= 0 written with a ``.`` decimal point, converted to kWh from the declared unit.
 
 Timestamps in the document are local times of ``context.timeZone`` (a fixed offset); readings carry aware
-UTC datetimes, so the two 02:xx hours of the autumn DST night stay distinct. ``emit`` writes the offset in
-the template spelling (``UTC+1``/``UTC+2``); ``parse(emit(parse(doc))) == parse(doc)``.
+UTC datetimes, so the two 02:xx hours of the autumn DST night stay distinct.
+
+This module is the reading half (types, schema, parse); the writing half — :func:`emit_urbandataset`,
+:func:`build_dataset`, :func:`build_m1_dataset`, :func:`format_value` — lives in :mod:`condivisa.edges.ud_emit`
+and is re-exported here, so ``from condivisa.edges.urbandataset import build_m1_dataset`` keeps working
+(``parse(emit(parse(doc))) == parse(doc)``).
 """
 
 from __future__ import annotations
@@ -21,19 +25,15 @@ import json
 import math
 import dataclasses
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
-from zoneinfo import ZoneInfo
-
-import numpy as np
 
 from condivisa.edges import ud_profile as prof
 
 UTC = dt.timezone.utc
-ROME = ZoneInfo("Europe/Rome")
 _BY_NAME = {pid: p.by_name() for pid, p in prof.PROFILES.items()}
 QUARTER = dt.timedelta(minutes=15)
 SCHEMA_FILE = "urbandataset-schema-2.0.json"
@@ -410,86 +410,23 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
     )
 
 
-# ---------------------------------------------------------------------------------------------- emit
+# ---------------------------------------------------------------------------------------------- emit (re-export)
+
+#: the writing half, in :mod:`condivisa.edges.ud_emit` (which imports this module's types, so it is loaded on
+#: first use rather than at import time: either module may be imported first)
+_EMIT_NAMES = ("format_value", "emit_urbandataset", "build_dataset", "build_m1_dataset", "ROME")
 
 
-def format_value(value: float) -> str:
-    """Shortest positional decimal that reads back to the same float, ``.`` separator (``0.061``, ``12.0``)."""
-    return np.format_float_positional(float(value), unique=True, trim="0")
+def __getattr__(name: str) -> Any:
+    """PEP 562: ``urbandataset.build_m1_dataset`` etc. come from :mod:`condivisa.edges.ud_emit`."""
+    if name in _EMIT_NAMES:
+        from condivisa.edges import ud_emit
+
+        value = getattr(ud_emit, name)
+        globals()[name] = value  # next time a plain module attribute
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _local(ts: dt.datetime, tz: dt.timezone) -> str:
-    return ts.astimezone(tz).strftime(prof.TIMESTAMP_FORMAT)
-
-
-def emit_urbandataset(parsed: ParsedDataset) -> dict:
-    """The ``{"UrbanDataset": ...}`` document of ``parsed`` (schema-valid; values as strings, kWh)."""
-    profile = prof.PROFILES[parsed.profile_id]
-    by_field = {p.field: p for p in profile.properties if p.field}
-    lines = []
-    used: set[str] = set()
-    for i, r in enumerate(parsed.readings):
-        props = []
-        for fld, spec in by_field.items():
-            value = getattr(r, fld, None)
-            if value is None:
-                continue
-            props.append({"name": spec.name, "val": value if spec.data_type == "string" else format_value(value)})
-            used.add(spec.name)
-        lines.append({"id": i + 1, "period": {"start_ts": _local(r.start, parsed.timezone), "end_ts": _local(r.end, parsed.timezone)},
-                      "property": props})
-    producer = {"id": parsed.producer_id}
-    if parsed.producer_scheme is not None:
-        producer["schemeID"] = parsed.producer_scheme
-    context = {"producer": producer, "timeZone": prof.format_timezone(parsed.timezone.utcoffset(None)),
-               "timestamp": _local(parsed.timestamp, parsed.timezone),
-               "coordinates": {"format": "WGS84-DD", "latitude": parsed.latitude, "longitude": parsed.longitude, "height": 0.0}}
-    if parsed.language is not None:
-        context["language"] = parsed.language
-    return {"UrbanDataset": {
-        "specification": {"version": "2.0", "id": {"value": profile.id, "schemeID": "SCPS"}, "name": profile.title,
-                          "uri": profile.uri, "properties": {"propertyDefinition": prof.property_definitions(profile, used)}},
-        "context": context,
-        "values": {"line": lines},
-    }}
-
-
-def _reading(obj: Any, meter: str) -> Reading:
-    if isinstance(obj, Reading):
-        return replace(obj, meter=meter)
-    get = obj.get if isinstance(obj, Mapping) else (lambda k, d=None: getattr(obj, k, d))
-    start = get("start")
-    if not isinstance(start, dt.datetime) or start.tzinfo is None:
-        raise ValueError(f"reading start must be a time-zone aware datetime, got {start!r}")
-    fields = {k: get(k) for k in ("withdrawn_total_kwh", "injected_total_kwh", "withdrawn_kw", "injected_kw", "meter_id")}
-    du_id = get("du_id")  # None (e.g. a row imported from CSV): no UserDeviceID, never the text "None"
-    return Reading(pod=str(get("pod")), du_id=None if du_id is None else str(du_id), start=start.astimezone(UTC),
-                   withdrawn_kwh=float(get("withdrawn_kwh", 0.0) or 0.0), injected_kwh=float(get("injected_kwh", 0.0) or 0.0),
-                   meter=meter, **{k: v for k, v in fields.items() if v is not None})
-
-
-def build_dataset(readings: Iterable[Any], *, producer_id: str, profile_id: str = prof.M1.id,
-                  timestamp: dt.datetime | None = None, timezone: dt.timezone | None = None) -> dict:
-    """A valid UrbanDataset document carrying ``readings`` (dicts or objects with ``du_id``, ``pod``, aware
-    ``start``, ``withdrawn_kwh``, ``injected_kwh`` and optionally ``withdrawn_total_kwh``/``injected_total_kwh``).
-
-    ``timestamp`` (``context.timestamp``) defaults to the end of the latest quarter hour carried, so the same
-    readings always give the same document (a re-sent message is byte-identical). ``timezone`` defaults to
-    Europe/Rome's offset at ``timestamp``, i.e. ``UTC+1``/``UTC+2``; every line is written in that one offset.
-    """
-    profile = prof.PROFILES[profile_id]
-    rows = tuple(_reading(r, profile.meter) for r in readings)
-    if not rows:
-        raise ValueError("an UrbanDataset needs at least one reading")
-    timestamp = (timestamp or max(r.end for r in rows)).replace(microsecond=0)
-    if timestamp.tzinfo is None:
-        raise ValueError("timestamp must be time-zone aware")
-    tz = timezone or dt.timezone(timestamp.astimezone(ROME).utcoffset())
-    parsed = ParsedDataset(profile_id=profile.id, producer_id=producer_id, timestamp=timestamp.astimezone(UTC),
-                           timezone=tz, readings=rows, language="IT")
-    return emit_urbandataset(parsed)
-
-
-def build_m1_dataset(readings: Iterable[Any], *, producer_id: str, **kwargs: Any) -> dict:
-    """:func:`build_dataset` for ``M1ElectricUserDevice-2.0`` (the exchange meter at a member's POD)."""
-    return build_dataset(readings, producer_id=producer_id, profile_id=prof.M1.id, **kwargs)
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EMIT_NAMES))
