@@ -18,6 +18,8 @@ Group commit: when several messages are already queued (the worker fell behind),
 same per-message results as one at a time), then publishes each answer and acknowledges each message, only
 after that commit. If the batch fails, nothing of it is acknowledged and its messages are retried one by one.
 A message arriving on an idle worker is committed alone, at once: batching adds no latency.
+
+Answers (where they go, and why a PUBACK never overtakes its answer): :mod:`condivisa.edges.mqtt_answers`.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,16 +38,12 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from condivisa.edges.mqtt_answers import ANSWER_WAIT_S, ANSWERS_IN_FLIGHT, AnswerPublisher  # noqa: F401
 from condivisa.edges.mqtt_topics import SENDER_KINDS, TopicLayout, payload_id
 
 __all__ = ["SENDER_KINDS", "IngestWorker", "TopicLayout", "WorkerStats", "payload_id", "worker_from_settings"]
 
 log = logging.getLogger(__name__)
-
-#: longest wait for the broker to take an answer before its message is acknowledged anyway
-ANSWER_WAIT_S = 10.0
-#: QoS 1 answers paho may have in flight (beyond it, paho holds answers back while a PUBACK would leave at once)
-ANSWERS_IN_FLIGHT = 1000
 
 
 @dataclass
@@ -145,8 +142,6 @@ class IngestWorker:
         self._backoff = retry_backoff_s
         self.stats = WorkerStats()
         self._queue: queue.Queue[_Inbound | None] = queue.Queue()
-        #: answers the broker has not confirmed yet (paho's QoS 1 in-flight window)
-        self._unconfirmed: deque[Any] = deque()
         self._draining = threading.Event()
         self._stopped = threading.Event()
         self._connected = threading.Event()
@@ -166,6 +161,8 @@ class IngestWorker:
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
         self.client.on_unsubscribe = self._on_unsubscribe
+        self._answers = AnswerPublisher(self.client, self.layout, mqtt5=mqtt5, connected=self._connected,
+                                        stopped=self._stopped)
 
     def filters(self) -> list[str]:
         """The uplink subscriptions: shared (``$share/<group>/...``) when several workers split the uplink."""
@@ -268,28 +265,9 @@ class IngestWorker:
                 return
 
     def _answered(self, entries: list[tuple[_Inbound, dict[str, Any]]]) -> None:
-        """Publish the answers of committed messages, then PUBACK them in arrival order (MQTT requires it).
-
-        A PUBACK must never reach the broker before its message's answer, or a crash in between would lose the
-        answer of a message the broker will not resend. paho writes packets to the socket in the order they are
-        made, so an answer made within paho's in-flight window (:data:`ANSWERS_IN_FLIGHT`) precedes the PUBACK
-        made after it, and nothing is waited for. Only when paho has to hold answers back (window full) are they
-        waited for until the broker confirms them — or :data:`ANSWER_WAIT_S` passed, or the connection is gone, or
-        the worker stops (the data is stored; a re-sent message is answered "duplicate"). The PUBACKs leave
-        before the next batch is taken: holding them longer made Mosquitto 2.0.11 count the unacknowledged
-        messages against its per-client queue and drop new ones (seen in bench/ingest.py).
-        """
-        while self._unconfirmed and _settled(self._unconfirmed[0]):
-            self._unconfirmed.popleft()
-        in_order = len(self._unconfirmed) + len(entries) <= ANSWERS_IN_FLIGHT - 100  # margin: commands, stragglers
-        infos = [self._publish_answer(it, a) if self.publish_acks else None for it, a in entries]
-        self._unconfirmed.extend(i for i in infos if i is not None)
-        deadline = time.monotonic() + ANSWER_WAIT_S
-        while not (in_order or all(_settled(i) for i in infos) or not self._connected.is_set()
-                   or time.monotonic() >= deadline or self._stopped.is_set()):
-            time.sleep(0.001)
-        for item, answer in entries:
-            self._ack(item, answer)
+        """Publish the answers of committed messages, then PUBACK them in arrival order
+        (:meth:`condivisa.edges.mqtt_answers.AnswerPublisher.answer_then_ack`)."""
+        self._answers.answer_then_ack(entries, self._ack, publish=self.publish_acks)
 
     def _process_batch(self, items: list[_Inbound]) -> None:
         """Group commit: one transaction for ``items``, then answer and acknowledge each, in order."""
@@ -341,18 +319,6 @@ class IngestWorker:
         self.stats.acked += 1
         if self._on_result is not None:
             self._on_result(item.topic, answer)
-
-    def _publish_answer(self, item: _Inbound, answer: dict[str, Any]) -> mqtt.MQTTMessageInfo:
-        body = json.dumps({"payload_id": payload_id(item.payload), "topic": item.topic, **answer}, default=str)
-        topic = self.layout.ack(item.sender_id, item.kind)
-        own = topic.rsplit("/", 1)[0] + "/"
-        if item.response_topic and item.response_topic.startswith(own) and not any(c in item.response_topic for c in "+#"):
-            topic = item.response_topic  # MQTT 5 Response Topic, honoured only under the sender's own topics (issue #6)
-        props = None
-        if self.mqtt5 and item.correlation is not None:
-            props = Properties(PacketTypes.PUBLISH)
-            props.CorrelationData = item.correlation
-        return self.client.publish(topic, body, qos=1, properties=props)
 
     # -- downlink ----------------------------------------------------------------------------------------
     def send_command(self, du_id: str, command: dict[str, Any], kind: str = "du") -> None:
@@ -440,16 +406,6 @@ class IngestWorker:
             props.SessionExpiryInterval = 0
         self.client.disconnect(properties=props)
         self.client.loop_stop()
-
-
-def _settled(info: mqtt.MQTTMessageInfo | None) -> bool:
-    """The broker has the answer, or paho gave up on it (disconnected: the wait would be vain), or none was sent."""
-    if info is None:
-        return True
-    try:
-        return info.is_published()
-    except (RuntimeError, ValueError):
-        return True
 
 
 def worker_from_settings(settings: Any, store: Any, **kwargs: Any) -> IngestWorker:
