@@ -115,11 +115,15 @@ _SELECT = ("SELECT id, pod, start_utc, meter, withdrawn_kwh, injected_kwh, withd
 _SQLITE_PODS = 30_000
 
 
-def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta) -> list[StoredRow]:
-    """Stored rows of the readings' PODs from ``pad`` before the first to ``pad`` after the last quarter hour,
-    read through the driver's own cursor on the transaction's connection (no per-row ORM work)."""
-    pods = sorted({r.pod for r in readings})
-    lo = min(r.start for r in readings) - pad
+def _existing(conn: Connection, readings: Sequence, pad: dt.timedelta, *, before: dt.timedelta | None = None,
+              pods: Sequence[str] | None = None) -> list[StoredRow]:
+    """Stored rows of the readings' PODs (or of ``pods``) from ``before`` (default ``pad``) before the first to
+    ``pad`` after the last quarter hour of ``readings``, read through the driver's own cursor on the
+    transaction's connection (no per-row ORM work)."""
+    pods = sorted(pods if pods is not None else {r.pod for r in readings})
+    if not pods:
+        return []
+    lo = min(r.start for r in readings) - (pad if before is None else before)
     hi = max(r.start for r in readings) + pad
     cur = conn.connection.dbapi_connection.cursor()
     try:
