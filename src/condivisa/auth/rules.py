@@ -2,7 +2,7 @@
 
 The money a member gets depends on these rules, and they live in a file anyone with access to the server can
 edit. So every time the platform serves or settles a database's community (``condivisa serve``, the
-dashboard), :func:`record_rules` compares the rules with the last ones recorded for that community:
+dashboard, ``condivisa report community --database``), :func:`record_rules` compares the rules with the last ones recorded for that community:
 
 - it keeps, per community (``auth_community_rules``), the rules as **canonical JSON** (the dataclass fields,
   enums by value, sorted keys, no spaces) and its **SHA-256**, with who/what loaded them and when;
