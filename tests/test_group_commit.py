@@ -87,12 +87,15 @@ class Gate:
             self.fail(msgs)
         return REAL_STORE_PREPARED(store, msgs, **kw)
 
-    def hold_first(self, committer: GroupCommitter, first) -> object:
-        future = committer.submit(first)
+    def submit_all(self, committer: GroupCommitter, items: list) -> list:
+        """Submit ``items[0]``, wait until the writer holds it at the gate, submit the rest, open the gate."""
+        futures = [committer.submit(items[0])]
         deadline = time.monotonic() + 10
         while not self.sizes and time.monotonic() < deadline:
             time.sleep(0.005)
-        return future
+        futures += [committer.submit(m) for m in items[1:]]
+        self.event.set()
+        return futures
 
 
 def test_waiting_messages_form_one_batch_with_the_one_by_one_results(fresh, monkeypatch):
@@ -101,8 +104,7 @@ def test_waiting_messages_form_one_batch_with_the_one_by_one_results(fresh, monk
     gate = Gate(monkeypatch)
     committer = GroupCommitter(fresh)
     items = prepared(msgs)
-    futures = [gate.hold_first(committer, items[0])] + [committer.submit(m) for m in items[1:]]
-    gate.event.set()
+    futures = gate.submit_all(committer, items)
     got = [f.result(30).to_dict() for f in futures]
     committer.close()
     assert gate.sizes == [1, len(msgs) - 1]  # the writer took everything that was waiting at once
@@ -115,8 +117,7 @@ def test_max_readings_bounds_a_batch(fresh, monkeypatch):
     gate = Gate(monkeypatch)
     committer = GroupCommitter(fresh, max_readings=3)
     items = prepared([{"raw": payload([reading(i)]), "source": f"t{i}"} for i in range(8)])  # one line each
-    futures = [gate.hold_first(committer, items[0])] + [committer.submit(m) for m in items[1:]]
-    gate.event.set()
+    futures = gate.submit_all(committer, items)
     assert [f.result(30).stored for f in futures] == [1] * 8
     committer.close()
     assert gate.sizes == [1, 3, 3, 1]
@@ -133,8 +134,7 @@ def test_a_failed_batch_is_stored_again_one_by_one(fresh, monkeypatch):
     gate = Gate(monkeypatch, fail=fail_batches)
     committer = GroupCommitter(fresh)
     items = prepared(msgs)
-    futures = [gate.hold_first(committer, items[0])] + [committer.submit(m) for m in items[1:]]
-    gate.event.set()
+    futures = gate.submit_all(committer, items)
     got = [f.result(30).to_dict() for f in futures]
     committer.close()
     assert committer.retried_batches == 1
@@ -150,8 +150,7 @@ def test_a_message_that_keeps_failing_fails_alone(fresh, monkeypatch):
     gate = Gate(monkeypatch, fail=poison)
     committer = GroupCommitter(fresh)
     items = prepared([{"raw": payload([reading(i)]), "source": "poison" if i == 2 else f"t{i}"} for i in range(5)])
-    futures = [gate.hold_first(committer, items[0])] + [committer.submit(m) for m in items[1:]]
-    gate.event.set()
+    futures = gate.submit_all(committer, items)
     with pytest.raises(sa.exc.OperationalError):
         futures[2].result(30)
     assert [futures[k].result(30).stored for k in (0, 1, 3, 4)] == [1, 1, 1, 1]
