@@ -89,7 +89,9 @@ class PayloadError(ValueError):
 
 def _clean(text: str, limit: int = 500) -> str:
     """Printable, bounded text for reasons/paths (they are stored and echoed back to devices)."""
-    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    text = str(text)
+    if not text.isprintable():  # the usual text (a topic, a reason) is printable already
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

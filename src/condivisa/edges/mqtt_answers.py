@@ -18,13 +18,13 @@ drop new ones (seen in bench/ingest.py).
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -74,7 +74,7 @@ class AnswerPublisher:
 
     def publish(self, item: _Inbound, answer: dict[str, Any]) -> mqtt.MQTTMessageInfo:
         """Publish (QoS 1) the answer of one message to its sender (:func:`answer_topic`)."""
-        body = json.dumps({"payload_id": payload_id(item.payload), "topic": item.topic, **answer}, default=str)
+        body = orjson.dumps({"payload_id": payload_id(item.payload), "topic": item.topic, **answer}, default=str)
         props = None
         if self.mqtt5 and item.correlation is not None:
             props = Properties(PacketTypes.PUBLISH)

@@ -60,12 +60,13 @@ def _run(settings_data: dict, index: int, shared_group: str | None, stop: Any, r
     base = index * len(_FIELDS)
     parent = mp.parent_process()
 
-    def count(topic: str, answer: dict) -> None:
+    def count(topic: str, answer: dict) -> None:  # each item of the shared array costs a ctypes call: touch few
         counters[base] += 1
-        counters[base + 1] += bool(answer.get("accepted"))
-        counters[base + 2] += not answer.get("accepted")
+        counters[base + (1 if answer.get("accepted") else 2)] += 1
         for k, key in enumerate(("stored", "duplicates", "revised"), start=3):
-            counters[base + k] += int(answer.get(key) or 0)
+            n = answer.get(key)
+            if n:
+                counters[base + k] += int(n)
 
     store = Store(settings.database_url)
     worker = worker_from_settings(settings, store, client_id=f"{settings.mqtt_client_id}-{index}",

@@ -183,18 +183,36 @@ def _number(text: str) -> float:
 
 
 def _unit_factors(spec: dict, profile: prof.Profile, root: str, errors: list[FieldError]) -> dict[str, float]:
-    factors: dict[str, float] = {}
-    known = _BY_NAME[profile.id]
+    """Factor from each double property's declared unit to the profile's (e.g. Wh -> kWh: 0.001); a unit that
+    cannot be converted is an error at its ``propertyDefinition``. Read-only result (shared between messages
+    declaring the same units)."""
     defs = ((spec.get("properties") or {}).get("propertyDefinition")) or []
-    for i, d in enumerate(defs):
-        p = known.get(d.get("propertyName"))
+    try:
+        key = tuple((d.get("propertyName"), d.get("unitOfMeasure")) for d in defs)
+        hash(key)
+    except (AttributeError, TypeError):  # not a list of objects of strings: the schema reported it already
+        key = None
+    factors, problems = _factors_of(profile.id, key) if key is not None else _factors_of.__wrapped__(profile.id, ())
+    errors += [FieldError(f"{root}UrbanDataset.specification.properties.propertyDefinition[{i}].unitOfMeasure", text)
+               for i, text in problems]
+    return factors
+
+
+@lru_cache(maxsize=256)
+def _factors_of(profile_id: str, defs: tuple) -> tuple[dict[str, float], tuple[tuple[int, str], ...]]:
+    """:func:`_unit_factors` of ``((propertyName, unitOfMeasure), ...)``: ``(factors, ((index, error), ...))``."""
+    factors: dict[str, float] = {}
+    problems = []
+    known = _BY_NAME[profile_id]
+    for i, (name, unit) in enumerate(defs):
+        p = known.get(name)
         if p is None or p.data_type != "double":
             continue
         try:
-            factors[p.name] = prof.unit_factor(d.get("unitOfMeasure"), p.unit)
+            factors[p.name] = prof.unit_factor(unit, p.unit)
         except ValueError as exc:
-            errors.append(FieldError(f"{root}UrbanDataset.specification.properties.propertyDefinition[{i}].unitOfMeasure", str(exc)))
-    return factors
+            problems.append((i, str(exc)))
+    return factors, tuple(problems)
 
 
 def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float],
