@@ -167,6 +167,9 @@ def parse_local_timestamp(text: Any, tz: dt.timezone) -> dt.datetime:
     return local.replace(tzinfo=tz).astimezone(UTC)
 
 
+#: :func:`parse_local_timestamp` remembered: devices sending at the same quarter hour share the instant
+_context_instant = lru_cache(maxsize=4096)(parse_local_timestamp)
+
 _DECIMAL_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -394,7 +397,8 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
     except ValueError as exc:
         raise UrbanDatasetError([FieldError(f"{root}UrbanDataset.context.timeZone", str(exc))]) from None
     try:
-        timestamp = parse_local_timestamp(ctx["timestamp"], tz)
+        timestamp = _context_instant(ctx["timestamp"], tz) if isinstance(ctx["timestamp"], str) else \
+            parse_local_timestamp(ctx["timestamp"], tz)
     except ValueError as exc:
         errors.append(FieldError(f"{root}UrbanDataset.context.timestamp", str(exc)))
         timestamp = None
