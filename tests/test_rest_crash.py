@@ -130,47 +130,45 @@ def resend_everything_once_more(server: Server, n: int) -> None:
         assert store.counts()["measurements"] == len(CONNECTIONS) * n * LINES  # never twice
 
 
-@pytest.mark.slow
-def test_kill9_while_pushing_keeps_every_acknowledged_message(tmp_path, example_community_path):
-    n = 150
-    server = Server(tmp_path, example_community_path).start()
-    pushers = Pushers(server.base, n).start()
+N = 150  # messages per connection; the signal comes after 60 answers, in the middle
+
+
+def stop_while_pushing(server: Server, sig: signal.Signals) -> tuple[int, set, dict]:
+    """Push from every connection, send ``sig`` to the server after 60 answers; ``(exit code, acknowledged,
+    stored lines)``, then check the acknowledged messages are stored whole and none in part."""
+    pushers = Pushers(server.base, N).start()
     try:
         assert wait_until(lambda: pushers.count() >= 60, 60), server.log.read_text()
     finally:
-        server.proc.send_signal(signal.SIGKILL)
-        server.proc.wait(30)
+        server.proc.send_signal(sig)
+        code = server.proc.wait(30)
     pushers.join()
-    acked = set(pushers.acked)
-    stored = stored_lines(server.db)
-    print(f"acknowledged {len(acked)} messages before kill -9; {len(stored)} stored")
-    assert len(acked) < len(CONNECTIONS) * n  # the kill came in the middle
+    acked, stored = set(pushers.acked), stored_lines(server.db)
+    print(f"{sig.name}: acknowledged {len(acked)} messages, {len(stored)} stored")
+    assert len(acked) < len(CONNECTIONS) * N  # the signal came in the middle
     check_acknowledged_are_whole(acked, stored)
+    return code, acked, stored
+
+
+def restart_and_resend(server: Server) -> None:
     server.start()
     try:
-        resend_everything_once_more(server, n)
+        resend_everything_once_more(server, N)
     finally:
         server.proc.send_signal(signal.SIGTERM)
         assert server.proc.wait(30) == 0, server.log.read_text()
+
+
+@pytest.mark.slow
+def test_kill9_while_pushing_keeps_every_acknowledged_message(tmp_path, example_community_path):
+    server = Server(tmp_path, example_community_path).start()
+    stop_while_pushing(server, signal.SIGKILL)
+    restart_and_resend(server)
 
 
 @pytest.mark.slow
 def test_sigterm_while_pushing_answers_in_flight_and_stores_them(tmp_path, example_community_path):
-    n = 150
     server = Server(tmp_path, example_community_path).start()
-    pushers = Pushers(server.base, n).start()
-    try:
-        assert wait_until(lambda: pushers.count() >= 60, 60), server.log.read_text()
-    finally:
-        server.proc.send_signal(signal.SIGTERM)
-        code = server.proc.wait(30)
-    pushers.join()
-    assert code == 0, server.log.read_text()
-    acked = set(pushers.acked)
-    check_acknowledged_are_whole(acked, stored_lines(server.db))
-    server.start()
-    try:
-        resend_everything_once_more(server, n)
-    finally:
-        server.proc.send_signal(signal.SIGTERM)
-        assert server.proc.wait(30) == 0, server.log.read_text()
+    code, _, _ = stop_while_pushing(server, signal.SIGTERM)
+    assert code == 0, server.log.read_text()  # a clean stop: in-flight requests answered, their batch committed
+    restart_and_resend(server)
