@@ -69,10 +69,6 @@ class GroupCommitter:
             self._queue.put((message, future))
         return future
 
-    def store(self, message: PreparedMessage, timeout_s: float | None = None) -> IngestResult:
-        """Blocking: submit and wait for the result (raises what the database raised)."""
-        return self.submit(message).result(timeout_s)
-
     async def store_async(self, message: PreparedMessage) -> IngestResult:
         """In an event loop: submit and await the result without blocking the loop."""
         return await asyncio.wrap_future(self.submit(message))
@@ -107,6 +103,8 @@ class GroupCommitter:
         return batch, False
 
     def _run(self) -> None:
+        # :meth:`close` queues the stop under the lock that :meth:`submit` queues under, after refusing further
+        # submissions: everything submitted is ahead of the stop in the queue, so nothing is left behind it
         stop = False
         while not stop:
             first = self._queue.get()
@@ -114,13 +112,6 @@ class GroupCommitter:
                 break
             batch, stop = self._take(first)
             self._commit(batch)
-        while True:  # a stop raced with late submissions: store them too, nothing submitted is dropped
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                break
-            if item is not _STOP:
-                self._commit([item])
 
     def _commit(self, batch: Sequence[tuple]) -> None:
         live = [(m, f) for m, f in batch if f.set_running_or_notify_cancel()]

@@ -23,6 +23,7 @@ from fastapi import Depends, FastAPI
 from condivisa import __version__
 from condivisa.edges.rest.api import api_router, healthz_router
 from condivisa.edges.rest.gateway import GatewayAuth, gateway_router
+from condivisa.group_commit import GroupCommitter
 from condivisa.settings import Settings, load_settings
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,6 @@ def create_app(
 
         community = load_community(settings.community_file)
         store.register_devices(community)
-
-    from condivisa.group_commit import GroupCommitter
 
     committer = GroupCommitter(store)
 
