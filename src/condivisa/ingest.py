@@ -29,7 +29,6 @@ import orjson
 from condivisa.edges.store import Store
 from condivisa.edges.store.checks import Flag
 from condivisa.edges.store.batch import BatchItem, write_batch
-from condivisa.edges.store.writer import WriteOutcome
 from condivisa.edges.urbandataset import FieldError, ParsedDataset, UrbanDatasetError, parse_urbandataset
 
 UTC = dt.timezone.utc
@@ -119,25 +118,26 @@ def decode_payload(raw: bytes | bytearray | memoryview | str) -> tuple[Any, str,
         data = _inflate(data)
     try:  # fast path: orjson reads strict JSON (no NaN/Infinity, no BOM) 5-10x faster than json
         doc = orjson.loads(data)
-    except orjson.JSONDecodeError:  # anything else takes the slow path below, for its exact error message
-        pass
-    else:
-        if isinstance(doc, dict) and "dataset" in doc and "UrbanDataset" not in doc:
-            return _unwrap_push(doc)
-        return doc, "", None
+    except orjson.JSONDecodeError:  # anything else takes the slow path, for its exact error message
+        doc = _json_slow(data)
+    if isinstance(doc, dict) and "dataset" in doc and "UrbanDataset" not in doc:
+        return _unwrap_push(doc)
+    return doc, "", None
+
+
+def _json_slow(data: bytes) -> Any:
+    """``data`` read by the standard library's json (a BOM tolerated), or :class:`PayloadError` with the
+    position of the first problem."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise PayloadError([FieldError("$", f"not UTF-8 text (byte {exc.start})")]) from None
     try:
-        doc = json.loads(text, parse_constant=_reject_constant)
+        return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
         raise PayloadError([FieldError("$", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
     except (ValueError, RecursionError) as exc:
         raise PayloadError([FieldError("$", f"invalid JSON: {type(exc).__name__}: {_clean(exc, 200)}")]) from None
-    if isinstance(doc, dict) and "dataset" in doc and "UrbanDataset" not in doc:
-        return _unwrap_push(doc)
-    return doc, "", None
 
 
 def _unwrap_push(doc: dict) -> tuple[Any, str, str | None]:
