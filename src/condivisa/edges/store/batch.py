@@ -6,9 +6,9 @@ would give it, called message after message in the same order — but instead of
 message it issues, for the whole batch:
 
 1. one registry check (cached PODs and DU → POD map);
-2. one ``SELECT`` of the stored rows around the batch (the union of the messages' cross-check windows);
-3. one ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` of all new quarter hours (``unnest`` of column arrays
-   on PostgreSQL, an ``executemany`` on SQLite);
+2. one ``SELECT`` of the stored rows around the batch (narrow, see below);
+3. one ``INSERT ... ON CONFLICT DO NOTHING`` of all new quarter hours (``COPY`` into a staging table and
+   ``INSERT ... SELECT ... RETURNING`` on PostgreSQL, an ``executemany`` on SQLite);
 4. one upsert of ``device_activity``.
 
 Cross-checks (``checks.series_flags``) are exact and sequential in meaning: message *k* is checked against
@@ -34,6 +34,8 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 from sqlalchemy.engine import Connection
 
@@ -139,43 +141,33 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
     return outs
 
 
-def _prev_stored(pairs: list, pod: str, meter: str, existing: dict) -> bool:
-    """The usual case of :func:`_reaches_back`: the quarter hour before every reading is stored, with every
-    totalizer the reading carries."""
-    quarter = checks.QUARTER
-    for _, r in pairs:
-        row = existing.get((pod, r.start - quarter, meter))
-        if row is None or (r.withdrawn_total_kwh is not None and row.withdrawn_total_kwh is None) \
-                or (r.injected_total_kwh is not None and row.injected_total_kwh is None):
-            return False
-    return True
-
-
-def _reaches_back(pairs: list, stored_rows: Sequence, first: dict[int, dt.datetime]) -> bool:
+def _reaches_back(pairs: list, pod: str, meter: str, existing: dict, stored_rows: Sequence,
+                  first: dict[int, dt.datetime]) -> bool:
     """True when every reading of ``pairs`` (``(item, reading)`` of one series, in item order) that carries a
     totalizer has, for that totalizer, a reading carrying it in ``[first[item] − 15 min, start)`` among the
     stored rows and the readings of its own and earlier items: then the nearest one before it, within its
     item's window, is in the narrow read (module docstring)."""
-    known: dict[str, set[dt.datetime]] = {
-        a: {x.start_utc for x in stored_rows if getattr(x, a) is not None} for a in ("withdrawn_total_kwh", "injected_total_kwh")}
     quarter = checks.QUARTER
-    at = 0
-    while at < len(pairs):
-        k = pairs[at][0]
-        end = at
-        while end < len(pairs) and pairs[end][0] == k:
-            end += 1
-        mine = [r for _, r in pairs[at:end]]
+    attrs = ("withdrawn_total_kwh", "injected_total_kwh")
+    for _, r in pairs:  # the usual case, with no sets to build: the stored quarter hour before has the totalizers
+        row = existing.get((pod, r.start - quarter, meter))
+        if row is None or (r.withdrawn_total_kwh is not None and row.withdrawn_total_kwh is None) \
+                or (r.injected_total_kwh is not None and row.injected_total_kwh is None):
+            break
+    else:
+        return True
+    known = {a: {x.start_utc for x in stored_rows if getattr(x, a) is not None} for a in attrs}
+    for k, group in groupby(pairs, key=itemgetter(0)):
+        mine = [r for _, r in group]
         for a, starts in known.items():  # the item's own readings count for each other
             starts.update(r.start for r in mine if getattr(r, a) is not None)
         floor = first[k] - quarter
         for r in mine:
             for a, starts in known.items():
-                if getattr(r, a) is None or r.start - quarter in starts:  # usual case: the quarter hour before
+                if getattr(r, a) is None or r.start - quarter in starts:
                     continue
                 if not any(floor <= s < r.start for s in starts):
                     return False
-        at = end
     return True
 
 
@@ -190,7 +182,8 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
     for k in live:
         for r in items[k].readings:
             incoming[(r.pod, r.meter)].append((k, r))
-    first = {k: min(r.start for r in items[k].readings) for k in live}
+    span = {k: (min(r.start for r in items[k].readings), max(r.start for r in items[k].readings)) for k in live}
+    first = {k: lo for k, (lo, _) in span.items()}
     suspicious = set()
     for group, pairs in incoming.items():
         pod, meter = group
@@ -205,8 +198,7 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
         else:
             pts += [(x.start_utc, x.withdrawn_kwh, x.injected_kwh, x.withdrawn_total_kwh, x.injected_total_kwh)
                     for x in stored.get(group, ()) if x.start_utc not in keys]
-            if checks.clean_series(pts) and (_prev_stored(pairs, pod, meter, existing)
-                                             or _reaches_back(pairs, stored.get(group, ()), first)):
+            if checks.clean_series(pts) and _reaches_back(pairs, pod, meter, existing, stored.get(group, ()), first):
                 continue
         suspicious.add(group)
     if not suspicious:
@@ -216,10 +208,7 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
         wide[(row.pod, row.meter)].append(row)
     for group in suspicious:
         stored[group] = wide.get(group, [])
-    windows = {}
-    for k in live:
-        starts = [r.start for r in items[k].readings]
-        windows[k] = (min(starts) - pad, max(starts) + pad)
+    windows = {k: (lo - pad, hi + pad) for k, (lo, hi) in span.items()}
     found: dict[tuple[int, tuple], list[checks.Flag]] = {}
     for group in suspicious:
         pod, meter = group
@@ -239,12 +228,7 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
             for p in pts:
                 series[p.start] = (k, p)
     for k in live:
-        groups = []
-        for r in items[k].readings:
-            g = (r.pod, r.meter)
-            if g not in groups:
-                groups.append(g)
-        for g in groups:
+        for g in dict.fromkeys((r.pod, r.meter) for r in items[k].readings):  # series in reading order
             for f in found.get((k, g), ()):
                 outs[k].flags.append(f)
                 by_key[k][(f.pod, f.start, g[1])].append(f)
