@@ -348,6 +348,17 @@ def test_serve_refuses_several_workers_on_the_embedded_broker(tmp_path, example_
 # -- orphaned sessions: fewer workers than before, drained at start-up ------------------------------------------
 
 
+def run_and_stop_two_workers(settings) -> WorkerProcesses:
+    """Start two worker processes on the shared subscription, wait until both are connected, stop them: their
+    sessions (``<id>-0``, ``<id>-1``) stay at the broker."""
+    pool = WorkerProcesses(settings, 2, shared_group=SHARED_GROUP, drain_timeout_s=5).start()
+    try:
+        assert pool.wait_connected(60), "the worker processes did not connect"
+    finally:
+        pool.stop()
+    return pool
+
+
 def session_exists(host: str, port: int, client_id: str) -> bool:
     """Whether the broker holds a session named ``client_id``: an MQTT 5 connection with clean start off says so
     (CONNACK "session present"); it asks for a session expiry of 0, so it leaves nothing behind either way."""
@@ -385,18 +396,10 @@ def test_fewer_workers_orphaned_sessions_are_drained_and_deleted(rig):
     settings, store, layout, pub, acks, devices = rig
     host, port, _ = settings.broker_address()
     cid = settings.mqtt_client_id
-    old = WorkerProcesses(settings, 2, shared_group=SHARED_GROUP, drain_timeout_s=5).start()
-    try:
-        assert old.wait_connected(60), "the worker processes did not connect"
-    finally:
-        old.stop()
+    old = run_and_stop_two_workers(settings)
     assert old.exitcodes() == [0, 0]
     assert session_exists(host, port, f"{cid}-1") is True  # the check itself: it sees a session that is there...
-    old = WorkerProcesses(settings, 2, shared_group=SHARED_GROUP, drain_timeout_s=5).start()  # ...and deletes it
-    try:
-        assert old.wait_connected(60)
-    finally:
-        old.stop()
+    run_and_stop_two_workers(settings)  # ...and deletes it
 
     msgs = messages(devices, 70)
     for du, raw in msgs:
@@ -470,11 +473,7 @@ def test_drain_on_mqtt_311_deletes_the_sessions(rig):
     settings = settings.model_copy(update={"mqtt_protocol": "3.1.1"})
     host, port, _ = settings.broker_address()
     cid = settings.mqtt_client_id
-    old = WorkerProcesses(settings, 2, shared_group=SHARED_GROUP, drain_timeout_s=5).start()
-    try:
-        assert old.wait_connected(60)
-    finally:
-        old.stop()
+    run_and_stop_two_workers(settings)
     msgs = messages(devices, 30)
     for du, raw in msgs:
         pub.publish(layout.up(du), raw)

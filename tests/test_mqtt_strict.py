@@ -43,22 +43,22 @@ def _rig(mosquitto, store, strict: bool, **kwargs):
     return worker, layout, listener, Publisher(host, port)
 
 
-@pytest.fixture
-def strict_rig(mosquitto, store):
-    worker, layout, listener, pub = _rig(mosquitto, store, True)
+def _rigged(mosquitto, store, strict: bool):
+    worker, layout, listener, pub = _rig(mosquitto, store, strict)
     yield worker, layout, listener, pub, store
     pub.close()
     listener.close()
     worker.stop(drain_timeout_s=5)
+
+
+@pytest.fixture
+def strict_rig(mosquitto, store):
+    yield from _rigged(mosquitto, store, True)
 
 
 @pytest.fixture
 def lax_rig(mosquitto, store):
-    worker, layout, listener, pub = _rig(mosquitto, store, False)
-    yield worker, layout, listener, pub, store
-    pub.close()
-    listener.close()
-    worker.stop(drain_timeout_s=5)
+    yield from _rigged(mosquitto, store, False)
 
 
 def send(pub: Publisher, listener: Listener, topic: str, raw: bytes) -> tuple[str, dict]:
