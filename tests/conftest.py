@@ -72,17 +72,33 @@ def mosquitto():
     return MOSQUITTO_HOST, MOSQUITTO_PORT, f"test-{uuid.uuid4().hex[:8]}"
 
 
-@pytest.fixture
-def store(sqlite_url, example_community_path):
-    """A SQLite store with the example community's PODs and DUs registered (modules may define their own)."""
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request) -> str:
+    """A fresh database, once SQLite and once the real PostgreSQL: a test using it runs on both."""
+    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
+
+
+def _registered_store(url: str, community_path: Path):
     from condivisa.domain import load_community
     from condivisa.edges.store import Store
 
-    s = Store(sqlite_url)
+    s = Store(url)
     s.upgrade()
-    s.register_devices(load_community(example_community_path))
+    s.register_devices(load_community(community_path))
     yield s
     s.close()
+
+
+@pytest.fixture
+def store(sqlite_url, example_community_path):
+    """A SQLite store with the example community's PODs and DUs registered (modules may define their own)."""
+    yield from _registered_store(sqlite_url, example_community_path)
+
+
+@pytest.fixture
+def db_store(db_url, example_community_path):
+    """:func:`store` on SQLite and on PostgreSQL (:func:`db_url`)."""
+    yield from _registered_store(db_url, example_community_path)
 
 
 @pytest.fixture(params=["embedded", pytest.param("mosquitto", marks=pytest.mark.mosquitto)])

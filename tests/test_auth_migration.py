@@ -13,10 +13,9 @@ from condivisa.auth.models import AUTH_TABLES, Base
 store_mod = pytest.importorskip("condivisa.edges.store")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    s = store_mod.Store(url)
+@pytest.fixture
+def store(db_url):
+    s = store_mod.Store(db_url)
     s.upgrade()
     yield s
     s.close()

@@ -26,14 +26,13 @@ def message(du: str, pod: str, k: int = 0) -> bytes:
     return json.dumps(build_m1_dataset([r], producer_id="acme")).encode()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def client(request, example_community_path):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    store = Store(url)
+@pytest.fixture
+def client(db_url, example_community_path):
+    store = Store(db_url)
     store.upgrade()
     community = load_community(example_community_path)
     store.register_devices(community)
-    app = create_app(Settings(database_url=url, community="cer-test", api_auth_required=True), store=store,
+    app = create_app(Settings(database_url=db_url, community="cer-test", api_auth_required=True), store=store,
                      community=community)
     auth: AuthService = app.state.auth
     auth.create_user("rossi", "rossi-pass-1", "member", member_id="m1")

@@ -43,12 +43,11 @@ EXPECTED_DIFF = {"premium.producers": "0.1 → 0.2", "premium.consumers": "0.75 
                  "later_members.annual_fee_eur": "20.0 → 25.0"}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request):
+@pytest.fixture
+def store(db_url):
     from condivisa.edges.store import Store
 
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    s = Store(url)
+    s = Store(db_url)
     s.upgrade()
     yield s
     s.close()

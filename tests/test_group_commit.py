@@ -5,7 +5,6 @@ nothing stored, when the database is full)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 import threading
 import time
@@ -18,7 +17,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import condivisa.group_commit as gc_mod
-from condivisa.domain import load_community
 from condivisa.edges.rest import create_app
 from condivisa.edges.store import Store
 from condivisa.edges.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
@@ -29,19 +27,6 @@ from test_faults_disk_full import DiskFull, one_day
 from test_ingest_batch import mixed_messages, payload, reading, snapshot
 
 REAL_STORE_PREPARED = store_prepared
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request):
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-
-
-@pytest.fixture
-def fresh(url, example_community_path):
-    with Store(url) as store:
-        store.upgrade()
-        store.register_devices(load_community(example_community_path))
-        yield store
 
 
 def prepared(msgs):
@@ -98,11 +83,11 @@ class Gate:
         return futures
 
 
-def test_waiting_messages_form_one_batch_with_the_one_by_one_results(fresh, monkeypatch):
+def test_waiting_messages_form_one_batch_with_the_one_by_one_results(db_store, monkeypatch):
     msgs = mixed_messages()  # valid, duplicate, revised, flagged, invalid, unknown-POD... with dependencies
-    want, tables = expected_one_by_one(fresh, msgs)
+    want, tables = expected_one_by_one(db_store, msgs)
     gate = Gate(monkeypatch)
-    committer = GroupCommitter(fresh)
+    committer = GroupCommitter(db_store)
     items = prepared(msgs)
     futures = gate.submit_all(committer, items)
     got = [f.result(30).to_dict() for f in futures]
@@ -110,12 +95,12 @@ def test_waiting_messages_form_one_batch_with_the_one_by_one_results(fresh, monk
     assert gate.sizes == [1, len(msgs) - 1]  # the writer took everything that was waiting at once
     assert committer.batches == 2 and committer.messages == len(msgs) and committer.retried_batches == 0
     assert comparable(got) == comparable(want)
-    assert snapshot(fresh) == tables
+    assert snapshot(db_store) == tables
 
 
-def test_max_readings_bounds_a_batch(fresh, monkeypatch):
+def test_max_readings_bounds_a_batch(db_store, monkeypatch):
     gate = Gate(monkeypatch)
-    committer = GroupCommitter(fresh, max_readings=3)
+    committer = GroupCommitter(db_store, max_readings=3)
     items = prepared([{"raw": payload([reading(i)]), "source": f"t{i}"} for i in range(8)])  # one line each
     futures = gate.submit_all(committer, items)
     assert [f.result(30).stored for f in futures] == [1] * 8
@@ -123,47 +108,47 @@ def test_max_readings_bounds_a_batch(fresh, monkeypatch):
     assert gate.sizes == [1, 3, 3, 1]
 
 
-def test_a_failed_batch_is_stored_again_one_by_one(fresh, monkeypatch):
+def test_a_failed_batch_is_stored_again_one_by_one(db_store, monkeypatch):
     msgs = mixed_messages()
-    want, tables = expected_one_by_one(fresh, msgs)
+    want, tables = expected_one_by_one(db_store, msgs)
 
     def fail_batches(batch):
         if len(batch) > 1:
             raise sa.exc.OperationalError("INSERT", {}, Exception("database is locked"))
 
     gate = Gate(monkeypatch, fail=fail_batches)
-    committer = GroupCommitter(fresh)
+    committer = GroupCommitter(db_store)
     items = prepared(msgs)
     futures = gate.submit_all(committer, items)
     got = [f.result(30).to_dict() for f in futures]
     committer.close()
     assert committer.retried_batches == 1
     assert comparable(got) == comparable(want)  # the failed batch left nothing behind; the retries did it all
-    assert snapshot(fresh) == tables
+    assert snapshot(db_store) == tables
 
 
-def test_a_message_that_keeps_failing_fails_alone(fresh, monkeypatch):
+def test_a_message_that_keeps_failing_fails_alone(db_store, monkeypatch):
     def poison(batch):
         if any(m.source == "poison" for m in batch):
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
     gate = Gate(monkeypatch, fail=poison)
-    committer = GroupCommitter(fresh)
+    committer = GroupCommitter(db_store)
     items = prepared([{"raw": payload([reading(i)]), "source": "poison" if i == 2 else f"t{i}"} for i in range(5)])
     futures = gate.submit_all(committer, items)
     with pytest.raises(sa.exc.OperationalError):
         futures[2].result(30)
     assert [futures[k].result(30).stored for k in (0, 1, 3, 4)] == [1, 1, 1, 1]
     committer.close()
-    assert fresh.counts()["measurements"] == 4 and fresh.counts()["dead_letters"] == 0
+    assert db_store.counts()["measurements"] == 4 and db_store.counts()["dead_letters"] == 0
 
 
-def test_close_stores_everything_submitted_then_refuses(fresh):
-    committer = GroupCommitter(fresh)
+def test_close_stores_everything_submitted_then_refuses(db_store):
+    committer = GroupCommitter(db_store)
     futures = [committer.submit(m) for m in prepared([{"raw": payload([reading(i)]), "source": "t"} for i in range(40)])]
     committer.close()
     assert all(f.done() for f in futures) and sum(f.result().stored for f in futures) == 40
-    assert fresh.counts()["measurements"] == 40
+    assert db_store.counts()["measurements"] == 40
     with pytest.raises(RuntimeError, match="closed"):
         committer.submit(prepared([{"raw": payload([reading(50)]), "source": "t"}])[0])
     committer.close()  # idempotent
@@ -204,10 +189,10 @@ def serve(app):
     return server, thread, f"http://127.0.0.1:{port}"
 
 
-def test_concurrent_pushes_over_rest_are_all_stored_once(fresh):
+def test_concurrent_pushes_over_rest_are_all_stored_once(db_store):
     """8 connections push 10 messages each (80 quarter hours of 2 PODs, gzipped), then push them all again:
     every first push is 201 and stored, every second one 200 with duplicates only; the table holds 160 rows."""
-    app = create_app(Settings(database_url=fresh.url), store=fresh)
+    app = create_app(Settings(database_url=db_store.url), store=db_store)
     server, thread, base = serve(app)
     bodies = {c: [gzip.compress(payload([reading(10 * c + i, du=du, pod=pod) for pod, du in
                                          (("IT001E00000001", "DU-0001"), ("IT001E00000002", "DU-0002"))]))
@@ -234,7 +219,7 @@ def test_concurrent_pushes_over_rest_are_all_stored_once(fresh):
         first, second = got[:10], got[10:]
         assert [(s, a["stored"], a["duplicates"]) for s, a in first] == [(201, 2, 0)] * 10
         assert [(s, a["stored"], a["duplicates"]) for s, a in second] == [(200, 0, 2)] * 10
-    assert fresh.counts()["measurements"] == 160 and fresh.counts()["dead_letters"] == 0
+    assert db_store.counts()["measurements"] == 160 and db_store.counts()["dead_letters"] == 0
     assert app.state.committer.messages == 160  # every push went through the group committer...
     with pytest.raises(RuntimeError, match="closed"):  # ...which the server's shutdown closed
         app.state.committer.submit(prepare_payload(payload([reading(0)]), source="late"))

@@ -9,8 +9,6 @@ import json
 
 import pytest
 
-from condivisa.domain import load_community
-from condivisa.edges.store import Store
 from condivisa.edges.urbandataset import build_m1_dataset
 from condivisa.ingest import MAX_PAYLOAD_BYTES, IngestResult, ingest_payload
 
@@ -19,14 +17,9 @@ T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 in Rome (UTC+2)
 NOW = dt.datetime(2025, 6, 2, 0, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, example_community_path):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    s = Store(url)
-    s.upgrade()
-    s.register_devices(load_community(example_community_path))
-    yield s
-    s.close()
+@pytest.fixture
+def store(db_store):
+    return db_store  # SQLite and PostgreSQL (conftest)
 
 
 def reading(i: int, du: str = "DU-0001", pod: str = "IT001E00000001", wd: float = 0.25, inj: float = 0.0, start=T0) -> dict:

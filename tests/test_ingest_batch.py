@@ -67,15 +67,10 @@ def snapshot(store: Store) -> dict:
             "dead_letters": rows(d, [d.c.id]), "activity": rows(a, [a.c.du_id], drop=())}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request):
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-
-
-def test_batch_equals_one_by_one(url, example_community_path):
+def test_batch_equals_one_by_one(db_url, example_community_path):
     community = load_community(example_community_path)
     msgs = mixed_messages()
-    with Store(url) as store:
+    with Store(db_url) as store:
         store.upgrade()
         store.register_devices(community)
         one = [ingest_payload(store, **m).to_dict() for m in msgs]

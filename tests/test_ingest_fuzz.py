@@ -11,7 +11,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from condivisa.domain import load_community
 from condivisa.edges.store import Store
 from condivisa.edges.urbandataset import build_m1_dataset
 from condivisa.ingest import IngestResult, ingest_payload
@@ -22,14 +21,9 @@ NOW = dt.datetime(2025, 6, 2, tzinfo=UTC)
 FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, example_community_path):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    s = Store(url)
-    s.upgrade()
-    s.register_devices(load_community(example_community_path))
-    yield s
-    s.close()
+@pytest.fixture
+def store(db_store):
+    return db_store  # SQLite and PostgreSQL (conftest)
 
 
 def valid_doc() -> dict:

@@ -58,11 +58,6 @@ def _collect_garbage():
     gc.collect()
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request):
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-
-
 @pytest.fixture
 def rig(db_url, mosquitto, example_community_path):
     """A registered store, pool settings on the real Mosquitto, a publisher and a listener of every answer."""

@@ -29,10 +29,9 @@ KEY = bytes(range(32))
 T0 = dt.datetime(2024, 6, 3, 10, 0, tzinfo=UTC)  # 12:00 in Rome
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request, example_community_path):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    s = Store(url)
+@pytest.fixture
+def store(db_url, example_community_path):
+    s = Store(db_url)
     s.upgrade()
     community = load_community(example_community_path)
     s.register_devices(community)

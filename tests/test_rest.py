@@ -37,11 +37,6 @@ TWO_BY_TWO = message(
 )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request):
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-
-
 @pytest.fixture
 def client(db_url, example_community_path):
     store = Store(db_url)

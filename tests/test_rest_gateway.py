@@ -26,14 +26,13 @@ def dataset(k0: int = 0) -> dict:
     return build_m1_dataset(rows, producer_id="SolutionX-1")
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def gw(request, example_community_path):
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    store = Store(url)
+@pytest.fixture
+def gw(db_url, example_community_path):
+    store = Store(db_url)
     store.upgrade()
     community = load_community(example_community_path)
     store.register_devices(community)
-    app = create_app(Settings(database_url=url, gateway_users={"scps": "s3cret"}), store=store, community=community)
+    app = create_app(Settings(database_url=db_url, gateway_users={"scps": "s3cret"}), store=store, community=community)
     with TestClient(app) as c:
         yield c
     store.close()

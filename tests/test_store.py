@@ -22,28 +22,19 @@ T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 POD = "IT001E00000001"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def url(request):
-    return request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-
-
 @pytest.fixture
-def store(url, example_community_path):
-    s = Store(url)
-    s.upgrade()
-    s.register_devices(load_community(example_community_path))
-    yield s
-    s.close()
+def store(db_store):
+    return db_store  # SQLite and PostgreSQL (conftest)
 
 
 def r(i: int, wd: float = 0.25, pod: str = POD, du: str | None = "DU-0001") -> Reading:
     return Reading(pod=pod, start=T0 + dt.timedelta(minutes=15 * i), withdrawn_kwh=wd, injected_kwh=0.0, du_id=du)
 
 
-def test_upgrade_is_idempotent_and_at_head(url):
+def test_upgrade_is_idempotent_and_at_head(db_url):
     from alembic.script import ScriptDirectory
 
-    with Store(url) as s:
+    with Store(db_url) as s:
         assert s.revision() is None
         s.upgrade()
         s.upgrade()
@@ -53,10 +44,10 @@ def test_upgrade_is_idempotent_and_at_head(url):
             sa.inspect(s.engine).get_table_names())
 
 
-def test_device_activity_migration_backfills_from_measurements(url):
+def test_device_activity_migration_backfills_from_measurements(db_url):
     from condivisa.edges.store.models import Measurement
 
-    with Store(url) as s:
+    with Store(db_url) as s:
         s.upgrade("0900_auth")  # the schema before device_activity
         now = dt.datetime(2025, 6, 2, tzinfo=UTC)
         with s.engine.begin() as conn:
@@ -228,9 +219,9 @@ def test_ingest_frame_hourly_and_quarter(store):
         ingest_frame(store, hours.assign(pod="IT009E00000000"), source="csv:x")
 
 
-def test_cli_upgrade_register_import_export_dead_letters(url, example_community_path, tmp_path):
+def test_cli_upgrade_register_import_export_dead_letters(db_url, example_community_path, tmp_path):
     cli = CliRunner()
-    db = ["--database", url]
+    db = ["--database", db_url]
 
     class runner:  # Rich wraps lines at the terminal width: compare with whitespace collapsed
         @staticmethod
@@ -262,7 +253,7 @@ def test_cli_upgrade_register_import_export_dead_letters(url, example_community_
     bad.write_text(f"pod,start,withdrawn_kwh,injected_kwh\n{POD},2025-06-01T10:00:00+02:00,-1,0\n", encoding="utf-8")
     res = runner.invoke(app, ["db", "import-csv", str(bad), *db])
     assert res.exit_code == 2 and "line 2" in res.flat
-    with Store(url) as s:
+    with Store(db_url) as s:
         s.add_dead_letter(b"{oops", [{"path": "$", "reason": "invalid JSON"}], source="mqtt:x", device_id="DU-0001")
     res = runner.invoke(app, ["db", "dead-letters", *db])
     assert res.exit_code == 0 and "invalid JSON" in res.flat
