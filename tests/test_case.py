@@ -32,6 +32,16 @@ def test_load_is_corrias(case_path):
     assert case.zonal_price_eur_per_mwh == 106.20  # SARD 2024
     assert [s.name for s in case.scenarios] == ["low", "medium", "high"]
     assert [o.capacity_kwh for o in case.storage_options] == [3.0, 5.0]
+    assert case.vat_storage_pct == 0.0  # kit prices are VAT-included in the file
+
+
+def test_vat_storage_pct_is_still_read_when_given(case_path):
+    raw = yaml.safe_load(case_path.read_text())
+    raw["economics"]["vat_storage_pct"] = 10  # a case file whose kit prices are net of VAT
+    assert case_from_dict(raw).vat_storage_pct == 10.0
+    raw["economics"]["vat_storage_pct"] = 150
+    with pytest.raises(CaseError, match="economics.vat_storage_pct: 150.0 is outside"):
+        case_from_dict(raw)
 
 
 def test_scenario_tariffs_agree_with_the_tip_formula(case_path):
@@ -162,8 +172,13 @@ def test_case_run_end_to_end(case_path, tmp_path):
     assert {tuple(sorted(e)) for e in economics} == {("case", "dpbt_years", "investment_eur", "irr", "npv_eur", "scenario", "sharing_income_share")}
     base_low = next(e for e in economics if e["case"] == "base" and e["scenario"] == "low")
     assert base_low["investment_eur"] == 18000.0
-    # 3 kWh: 18,000 + 8 · 2,157 · 1.10 = 36,981.60 €
-    assert next(e for e in economics if e["case"] == "battery_3kwh")["investment_eur"] == pytest.approx(36981.6)
+    # 3 kWh: the case file's kit prices already include 10 % VAT (no vat_storage_pct, so none added on top)
+    case = load_case(case_path)
+    kit_3 = next(o.kit_cost_eur for o in case.storage_options if o.capacity_kwh == 3.0)
+    expected_3 = case.pv_investment_eur + len(case.flats) * kit_3 * (1 + case.vat_storage_pct / 100.0)
+    battery_3 = next(e for e in economics if e["case"] == "battery_3kwh")["investment_eur"]
+    assert battery_3 == pytest.approx(expected_3)
+    assert battery_3 == pytest.approx(35256.0)  # by hand: 18,000 + 8 · 2,157 = 35,256 €
     assert [row["capacity_kwh_per_flat"] for row in doc["sizing"]] == [float(c) for c in range(11)]
     assert np.all(np.diff([row["sharing_pct"] for row in doc["sizing"]]) >= 0)
     for name in ("monthly.csv", "flats.csv", "economics.csv", "cash_flows.csv", "sizing.csv", "ideal_kit_cost.csv",

@@ -26,6 +26,7 @@ from typing import Any, Callable, Sequence
 
 import orjson
 
+from condivisa import clock
 from condivisa.edges.store import Store
 from condivisa.edges.store.checks import Flag
 from condivisa.edges.store.batch import BatchItem, write_batch
@@ -205,7 +206,7 @@ def prepare_payload(raw: bytes | str, *, source: str, device_id: str | None = No
                     may_write: Callable[..., bool] | None = None) -> PreparedMessage:
     """Steps 1-4 of the module docstring, without the database (PODs are checked when storing). Never raises
     for bad input: the problems are in ``errors``. Safe to call from any thread."""
-    received_at = received_at or dt.datetime.now(UTC)
+    received_at = received_at or clock.now()
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=UTC)
     raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
@@ -360,7 +361,7 @@ def ingest_frame(store: Store, frame, *, source: str, received_at: dt.datetime |
     if missing:
         raise ValueError(f"POD(s) not registered in the store: {', '.join(missing[:10])}"
                          f"{' ...' if len(missing) > 10 else ''} (register the community first: condivisa db register)")
-    received_at = received_at or dt.datetime.now(UTC)
+    received_at = received_at or clock.now()
     minutes = interval_minutes(frame)
     rows = [TableRow(str(p), s.to_pydatetime().astimezone(UTC), float(w), float(i), m)
             for p, s, w, i, m in zip(frame["pod"], frame["start"], frame["withdrawn_kwh"], frame["injected_kwh"], minutes)]

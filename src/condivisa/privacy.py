@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from condivisa import clock
 from condivisa.auth.models import AuditAction, AuditEntry, DeviceCredential, Token, User
 from condivisa.auth.service import AuthService, engine_of
 from condivisa.engines.sharing import shared_energy_kwh
@@ -114,7 +115,7 @@ def member_export(store: Any, community: Any, member_id: str, *, result: dict | 
     for row in readings:
         row.pop("id", None)
     return {
-        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+        "generated_at": clock.now().isoformat(),
         "community": community.name,
         "member": {"id": member.id, "name": member.name, "email": member.email, "category": member.category.value,
                    "founder": member.founder, "joined": member.joined, "left": member.left,
@@ -223,7 +224,7 @@ def erase_member(store: Any, community: Any, member_id: str, *, key: bytes, acto
             conn.execute(sa.delete(User).where(User.id == uid))
         rep.users_deleted = len(users)
         conn.execute(sa.insert(AuditEntry).values(
-            at=dt.datetime.now(dt.UTC), actor=actor, action=AuditAction.ERASURE.value, target=f"member:{member_id}",
+            at=clock.now(), actor=actor, action=AuditAction.ERASURE.value, target=f"member:{member_id}",
             detail={k: v for k, v in rep.to_dict().items() if k not in ("pods", "devices")}))
     return rep
 
@@ -289,7 +290,7 @@ def purge_expired(store: Any, *, now: dt.datetime | None = None, actor: str = "s
     """Delete what is past its retention (:data:`RETENTION`): dead letters, expired or revoked tokens, old
     audit entries. Measurements are never purged here (the settlement evidence outlives them; delete a
     closed year with the store's tools after ``measurements_years``)."""
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or clock.now()
     t = _tables()
     token_cut = now - dt.timedelta(days=RETENTION["tokens_days_after_expiry"])
     with engine_of(store).begin() as conn:

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from condivisa import clock
 from condivisa.timegrid import QUARTER, ROME, quarter_hours  # noqa: F401 (ROME re-exported)
 
 FAULTS = ("dup", "gap", "corrupt")
@@ -116,7 +117,7 @@ def build_fleet(devices: list[SimDevice], start: dt.date, days: int, *, seed: in
     """Energies of ``devices`` for ``days`` civil days from ``start``; quarter hours ending after ``until``
     (default: now) are dropped, since a device cannot report the future."""
     starts = quarter_hours(start, start + dt.timedelta(days=days))
-    until = pd.Timestamp(until or dt.datetime.now(dt.UTC))
+    until = pd.Timestamp(until or clock.now())
     starts = starts[starts + QUARTER <= until]
     if len(starts) == 0:
         raise ValueError(f"no quarter hour between {start} and {until}: choose an earlier --start")

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
+from condivisa import clock
 
 try:
     from condivisa.edges.store import Base
@@ -64,7 +65,7 @@ class AuditAction(StrEnum):
 
 
 def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    return clock.now()
 
 
 class User(Base):

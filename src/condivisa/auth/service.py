@@ -22,6 +22,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from condivisa import clock as platform_clock
 from condivisa.auth.hashing import (
     DUMMY_PASSWORD_HASH,
     hash_password,
@@ -110,7 +111,7 @@ class AuthService:
         self.engine = engine_of(store)
         self.community = community
         self.session_ttl = session_ttl
-        self._clock = clock or (lambda: dt.datetime.now(dt.UTC))
+        self._clock = clock or platform_clock.now
 
     def now(self) -> dt.datetime:
         return self._clock()

@@ -1,6 +1,10 @@
 """Read a case-study file (the shape of ``shared/cases/is-corrias.yaml``) into plain dataclasses.
 
 Errors name the file and the key, e.g. ``case.yaml: flats[3].contract_power_kw: 'three' is not a number``.
+
+Battery kit prices (``storage_options.options[].kit_cost_eur``) are taken as VAT-included, as the Is Corrias
+source quotes them; only when a file gives ``economics.vat_storage_pct`` (kit prices net of VAT) is that
+percentage added on top of each kit. It defaults to 0.
 """
 
 from __future__ import annotations
@@ -73,7 +77,7 @@ class Case:
     maintenance_eur_per_year: float
     pv_degradation_per_year: float
     battery_degradation_per_year: float
-    vat_storage_pct: float
+    vat_storage_pct: float  # % added on top of kit prices; 0 (the default) = kit prices already include VAT
     scenarios: tuple[PriceScenario, ...]
     historical_prices: dict[str, dict[int, float]] = field(default_factory=dict)
     weather_file: Path | None = None  # a PVGIS TMY or hourly export (pv_plant.pvgis_file), relative to the case file

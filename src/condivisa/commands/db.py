@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from condivisa import clock
 
 DATABASE_HELP = "database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./condivisa.db)"
 db_app = typer.Typer(help="The data store: schema, devices, CSV import/export, dead letters.", no_args_is_help=True)
@@ -117,7 +118,7 @@ def devices(database: str = typer.Option(None, "--database", help=DATABASE_HELP)
             silent_hours: float = typer.Option(1.0, "--silent-hours", help="mark devices silent for longer than this")) -> None:
     """Devices with the POD and member they belong to, and when each was last heard from."""
     store = _open(database)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = clock.now()
     table = Table(title="chain-2 user devices")
     for col in ("DU", "POD", "member", "registered", "last message", "last quarter hour", "status"):
         table.add_column(col)

@@ -32,6 +32,23 @@ SILENT_FOR = dt.timedelta(hours=3)
 FAULTS = ("gap", "dup", "corrupt")
 FAULT_RATE = 0.002
 QUARTERS_PER_MESSAGE = 16
+#: days ahead for which prices and simulated readings exist while the demo is served
+LIVE_DAYS = 14
+
+
+def _today_instant(value: str) -> dt.datetime:
+    """``--today``: a date keeps the real local time of day; an instant is taken as it is."""
+    from condivisa import clock
+
+    try:
+        instant = clock.parse_instant(value)
+    except clock.ClockError as exc:
+        raise typer.BadParameter(f"--today: {exc}") from None
+    if len(value.strip()) == 10:
+        real = clock.local_now()
+        instant = instant.replace(hour=real.hour, minute=real.minute, second=real.second)
+        instant = instant.astimezone(dt.UTC).astimezone(clock.ROME)  # a wall time that does not exist moves on
+    return instant
 
 
 def _progress() -> Progress:
@@ -95,10 +112,17 @@ def _port(host: str, wanted: int) -> int:
             return int(s.getsockname()[1])
 
 
+def _ended(fleet, now: dt.datetime) -> int:
+    """How many of the fleet's quarter hours have ended by ``now``."""
+    import pandas as pd
+
+    return int(((fleet.starts + pd.Timedelta(minutes=15)) <= pd.Timestamp(now)).sum())
+
+
 def _publish(fleet_mqtt, fleet_rest, mqtt_sink, rest_sink, silent_du: str | None, now: dt.datetime) -> dict:
-    """Send every quarter hour of the fleets; returns counts. MQTT: one message per DU per
-    ``QUARTERS_PER_MESSAGE`` quarter hours; REST: one message per as many quarter hours for the whole group of
-    the maker's DUs. The silent DU sends nothing that reaches into the last ``SILENT_FOR``."""
+    """Send every quarter hour of the fleets that has ended by ``now``; returns counts. MQTT: one message per DU
+    per ``QUARTERS_PER_MESSAGE`` quarter hours; REST: one message per as many quarter hours for the whole group
+    of the maker's DUs. The silent DU sends nothing that reaches into the last ``SILENT_FOR``."""
     import numpy as np
     import pandas as pd
 
@@ -106,14 +130,16 @@ def _publish(fleet_mqtt, fleet_rest, mqtt_sink, rest_sink, silent_du: str | None
 
     rng = np.random.default_rng(3)
     cutoff = now - SILENT_FOR
-    n = len(fleet_mqtt.starts)
-    counts = {"mqtt_messages": 0, "rest_messages": 0, "readings": 0, "lost": 0, "repeated": 0, "corrupt": 0, "silenced": 0}
+    n = _ended(fleet_mqtt, now)
+    counts = {"mqtt_messages": 0, "rest_messages": 0, "readings": 0, "lost": 0, "repeated": 0, "corrupt": 0, "silenced": 0,
+              "sent_quarters": n}
     with _progress() as progress:
         task = progress.add_task("DUs publishing (time-compressed)", total=n)
         for q in range(0, n, QUARTERS_PER_MESSAGE):
             last = fleet_mqtt.starts[min(q + QUARTERS_PER_MESSAGE, n) - 1]
             late = (last + pd.Timedelta(minutes=15)).to_pydatetime() > cutoff  # the message reaches the last 3 h
-            for m in messages(fleet_mqtt, q, faults=FAULTS, fault_rate=FAULT_RATE, rng=rng, quarters=QUARTERS_PER_MESSAGE):
+            quarters = min(QUARTERS_PER_MESSAGE, n - q)
+            for m in messages(fleet_mqtt, q, faults=FAULTS, fault_rate=FAULT_RATE, rng=rng, quarters=quarters):
                 if late and m.sender_id == silent_du:
                     counts["silenced"] += 1
                     continue
@@ -122,13 +148,40 @@ def _publish(fleet_mqtt, fleet_rest, mqtt_sink, rest_sink, silent_du: str | None
                 counts["readings"] += m.readings
                 counts.update({k: counts[k] + 1 for k, f in (("repeated", "dup"), ("corrupt", "corrupt")) if m.fault == f})
             if fleet_rest is not None:
-                for m in messages(fleet_rest, q, group=len(fleet_rest.devices), quarters=QUARTERS_PER_MESSAGE):
+                for m in messages(fleet_rest, q, group=len(fleet_rest.devices), quarters=quarters):
                     rest_sink.send(m)
                     counts["rest_messages"] += 1
                     counts["readings"] += m.readings
             progress.update(task, completed=min(n, q + QUARTERS_PER_MESSAGE))
         mqtt_sink.flush()
     return counts
+
+
+class _Live:
+    """While the dashboard is served, the simulated DUs go on sending each quarter hour as it ends (by the clock),
+    one message per DU over MQTT and one per group over REST, as real devices do; the silent DU stays silent."""
+
+    def __init__(self, fleet_mqtt, fleet_rest, mqtt_sink, rest_sink, silent_du: str | None, sent: int) -> None:
+        self.fleet_mqtt, self.fleet_rest = fleet_mqtt, fleet_rest
+        self.mqtt_sink, self.rest_sink, self.silent_du = mqtt_sink, rest_sink, silent_du
+        self.sent = sent
+
+    def tick(self, now: dt.datetime) -> int:
+        """Send the quarter hours that ended since the last tick; returns how many."""
+        from condivisa.simulator import messages
+
+        upto = _ended(self.fleet_mqtt, now)
+        done = 0
+        for q in range(self.sent, upto):
+            for m in messages(self.fleet_mqtt, q):
+                if m.sender_id != self.silent_du:
+                    self.mqtt_sink.send(m)
+            if self.fleet_rest is not None:
+                for m in messages(self.fleet_rest, q, group=len(self.fleet_rest.devices)):
+                    self.rest_sink.send(m)
+            done += 1
+        self.sent = max(self.sent, upto)
+        return done
 
 
 def _wait_ingested(mqtt_sink, expected: int) -> int:
@@ -148,21 +201,30 @@ def _wait_ingested(mqtt_sink, expected: int) -> int:
 
 
 def _summary(book, community, month: str) -> Table:
-    from condivisa.outputs.monthly import result_members, result_totals
+    """The month's allocation as the settlement gives it: members, the community account, the total row."""
+    from condivisa.outputs.monthly import allocation_total, payee_rows, result_members
 
-    result = book.result(month)
-    totals = result_totals(result)
-    table = Table(title=f"{community.name} — {month} (settled up to yesterday)", title_justify="left")
+    doc = book.result(month)
+    totals = doc["totals"]
+    members = result_members(doc)
+    ms = book.month(month)
+    state = f"settled {ms.settled_from} to {ms.settled_to}" if not ms.empty else "no finished day yet"
+    table = Table(title=f"{community.name} — {month} ({state})", title_justify="left")
     wide = console.width >= 110
-    for col in ("member", "withdrawn kWh" if wide else "wd kWh", "shared kWh" if wide else "sh kWh", "premium €",
+    for col in ("payee", "withdrawn kWh" if wide else "wd kWh", "shared kWh" if wide else "sh kWh", "premium €",
                 "valorisation €" if wide else "valor. €", "sale €", "fees €", "total €"):
-        table.add_column(col, justify="left" if col == "member" else "right", no_wrap=True)
-    for mid, e in result_members(result).items():
-        table.add_row(f"{e.get('name') or mid} ({mid})" if wide else mid, f"{e.get('withdrawn_kwh', 0):.1f}", f"{e.get('shared_kwh', 0):.1f}",
-                      f"{e.get('premium_eur', 0):.2f}", f"{e.get('valorisation_eur', 0):.2f}", f"{e.get('sale_eur', 0):.2f}",
-                      f"{e.get('fees_eur', 0):.2f}", f"{e.get('total_eur', 0):.2f}")
-    table.caption = (f"community: injected {totals.get('injected_kwh', 0):.0f} kWh, shared {totals.get('shared_kwh', 0):.0f} kWh, "
-                     f"premium {totals.get('premium_eur', 0):.2f} €, valorisation {totals.get('valorisation_eur', 0):.2f} €")
+        table.add_column(col, justify="left" if col == "payee" else "right", no_wrap=True)
+    for r in payee_rows(doc):
+        e = members.get(r["id"], {})
+        label = f"{r['name']} ({r['id']})" if wide and r["name"] != r["id"] else r["id"]
+        energy = (f"{e['withdrawn_kwh']:.1f}", f"{e['shared_kwh']:.1f}") if e else ("", "")
+        table.add_row(label, *energy, *(f"{r[k]:.2f}" for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")))
+    total = allocation_total(doc)
+    table.add_row("total", f"{totals['withdrawn_kwh']:.1f}", f"{totals['shared_kwh']:.1f}",
+                  *(f"{total[k]:.2f}" for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")),
+                  style="bold", end_section=True)
+    table.caption = (f"community: injected {totals['injected_kwh']:.1f} kWh, shared {totals['shared_kwh']:.1f} kWh; "
+                     "fees paid are negative, the community account receives them")
     return table
 
 
@@ -188,6 +250,8 @@ def demo(
     pdf: Annotated[bool, typer.Option("--pdf/--no-pdf", help="also print the report to PDF (needs Chromium)")] = False,
     case: Annotated[Path | None, typer.Option("--case", help="also run this case study (e.g. is-corrias.yaml) and show it to the referente",
                                               exists=True, dir_okay=False)] = None,
+    today: Annotated[str | None, typer.Option("--today", help="run the demo as if today were YYYY-MM-DD (the time of day "
+                                              "is the real one) or YYYY-MM-DDTHH:MM+01:00; default: the real date")] = None,
 ) -> None:
     """One command, the whole product: simulated DUs -> MQTT/REST -> store -> settlement -> report -> dashboard."""
     import logging
@@ -202,10 +266,17 @@ def demo(
         raise typer.BadParameter(f"--community: choose one of {', '.join(KINDS)}")
     for noisy in ("amqtt", "transitions", "alembic", "uvicorn", "condivisa.edges.mqtt"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    now = dt.datetime.now(dt.UTC)
-    start = (now - dt.timedelta(weeks=weeks)).astimezone(dt.timezone(dt.timedelta(hours=1))).date()
+    from condivisa import clock
+
+    if today is not None:
+        clock.set_now(_today_instant(today))
+    now = clock.now()
+    start = (now - dt.timedelta(weeks=weeks)).astimezone(clock.ROME).date()
     raw, devices = demo_configuration(community_kind)
-    db, community_file, prices_file = _prepare_dir(workdir, raw, demo_prices(start, now.date() + dt.timedelta(days=2)))
+    horizon = clock.today() + dt.timedelta(days=LIVE_DAYS)  # prices and simulated DUs for the days it may be served
+    db, community_file, prices_file = _prepare_dir(workdir, raw, demo_prices(start, horizon))
+    console.print(f"today is [bold]{clock.local_now():%Y-%m-%d %H:%M}[/] (Europe/Rome)"
+                  + (" — set by --today" if today is not None else ""))
     console.rule(f"[bold green]condivisa demo[/] — {raw['name']}")
     console.print(f"embedded defaults: SQLite [bold]{db}[/], in-process MQTT broker; {len(devices)} DUs, {weeks} week(s) from {start}")
 
@@ -244,9 +315,11 @@ def demo(
         console.print(f"platform up: HTTP {server.url}, MQTT {broker.url} (topics condivisa/demo/du/<DU>/up)")
 
         rest_ids = set(REST_DUS[community_kind])
-        fleet_mqtt = build_fleet([d for d in devices if d.du_id not in rest_ids], start, weeks * 7 + 1, seed=1, until=now)
+        days = (horizon - start).days
+        future = clock.local_now() + dt.timedelta(days=LIVE_DAYS + 1)  # the fleets run on; _publish sends what has ended
+        fleet_mqtt = build_fleet([d for d in devices if d.du_id not in rest_ids], start, days, seed=1, until=future)
         rest_devs = [d for d in devices if d.du_id in rest_ids]
-        fleet_rest = build_fleet(rest_devs, start, weeks * 7 + 1, seed=2, until=now) if rest_devs else None
+        fleet_rest = build_fleet(rest_devs, start, days, seed=2, until=future) if rest_devs else None
         mqtt_sink = MqttSink(broker.url, "demo", client_id="condivisa-demo-dus")
         rest_sink = RestSink(server.url)
         counts = _publish(fleet_mqtt, fleet_rest, mqtt_sink, rest_sink, SILENT_DU[community_kind], now)
@@ -260,8 +333,7 @@ def demo(
 
         with console.status("settling the months and writing the report …"):
             book = Dashboard(settings, store, community).book()
-            settled = [m for m in book.months if book.result(m).get("members")]
-            month = settled[-1] if settled else None
+            month = book.latest_settled_month
             out = workdir / "reports"
             out.mkdir(exist_ok=True)
             written = []
@@ -291,7 +363,10 @@ def demo(
         console.print(f"  referente: user [bold]{REFERENTE}[/], password [bold]{PASSWORD}[/]")
         console.print(f"  members:   user = member id ([bold]{first_member.id}[/] … {community.members[-1].id}), "
                       f"password [bold]{PASSWORD}[/]  (e.g. {first_member.id} = {first_member.name})")
+        console.print(f"  the DUs go on sending every quarter hour while the demo runs (up to {horizon})")
+        live = _Live(fleet_mqtt, fleet_rest, mqtt_sink, rest_sink, SILENT_DU[community_kind], counts["sent_quarters"])
         while server.thread.is_alive():
+            live.tick(clock.now())
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("\n[yellow]Ctrl-C: stopping …[/]")

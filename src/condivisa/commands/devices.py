@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from condivisa import clock
 
 console = Console(stderr=True, soft_wrap=True)
 devices_app = typer.Typer(help="Chain-2 user devices (DU): simulate them, list what the platform knows.", no_args_is_help=True)
@@ -57,7 +58,7 @@ def simulate(
     else:
         devs = sim.synthetic_devices(count, seed=seed)
     try:
-        first = dt.date.fromisoformat(start) if start else dt.date.today() - dt.timedelta(days=days)
+        first = dt.date.fromisoformat(start) if start else clock.today() - dt.timedelta(days=days)
     except ValueError:
         _fail(f"--start {start!r} is not a date YYYY-MM-DD")
     try:

@@ -28,9 +28,10 @@ class Lang(StrEnum):
 
 
 def load_book(config: Path, measurements: Path | None, prices: Path | None, database: str | None,
-              fill: str | None = None, assumed_price_eur_per_mwh: float | None = None):
+              fill: str | None = None, assumed_price_eur_per_mwh: float | None = None, as_of: dt.date | None = None):
     """A :class:`~condivisa.outputs.monthly.SettledMonths` from ``community.yaml`` plus either a measurements CSV
-    or the store at ``database``; prices from a CSV (or, only when asked, a flat assumed price)."""
+    or the store at ``database``; prices from a CSV (or, only when asked, a flat assumed price). ``as_of``
+    (default: today, :mod:`condivisa.clock`) is the first day not settled."""
     from condivisa.domain import load_community
     from condivisa.edges.csv_io import read_measurements, read_prices
     from condivisa.outputs.monthly import SettledMonths, flat_prices
@@ -50,7 +51,7 @@ def load_book(config: Path, measurements: Path | None, prices: Path | None, data
         price_series = flat_prices(frame, assumed_price_eur_per_mwh)
     else:
         raise typer.BadParameter("give --prices FILE (hourly zonal prices) or --assume-price EUR_PER_MWH")
-    return SettledMonths(community, frame, price_series, fill=fill)
+    return SettledMonths(community, frame, price_series, fill=fill, as_of=as_of)
 
 
 def record_report_rules(database: str, community, config: Path) -> None:
@@ -88,7 +89,9 @@ MeasOpt = Annotated[Path | None, typer.Option("--measurements", "-m", help="meas
 DbOpt = Annotated[str | None, typer.Option("--database", help="read measurements from the store at this SQLAlchemy URL")]
 PricesOpt = Annotated[Path | None, typer.Option("--prices", "-p", help="hourly zonal prices CSV (start,zonal_price_eur_per_mwh)", exists=True, dir_okay=False)]
 AssumeOpt = Annotated[float | None, typer.Option("--assume-price", help="no price file: assume this flat zonal price, €/MWh")]
-MonthOpt = Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: the latest month with data)")]
+MonthOpt = Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: the last complete month)")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD: report as if today were this day; days from it on "
+                                             "are not settled (default: today)")]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="html, pdf (or csv for a member statement)")]
 LangOpt = Annotated[Lang, typer.Option("--lang", help="language: it or en")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="output file (default: ./report-<month>.<format>)")]
@@ -96,15 +99,28 @@ FillOpt = Annotated[str | None, typer.Option("--fill", help="missing quarter hou
 
 
 def _month(book, month: str | None) -> str:
+    """``--month``, else the last complete month (else the latest month with a settled day), said on stderr."""
     if month is None:
-        if not book.months:
-            raise typer.BadParameter("no measurements: nothing to report")
-        return book.latest_month
+        chosen = book.last_complete_month or book.latest_settled_month
+        if chosen is None:
+            raise typer.BadParameter(f"no measurements before {book.as_of}: nothing to report")
+        state = "the last complete month" if chosen == book.last_complete_month else "month in progress, provisional"
+        typer.secho(f"--month not given: reporting {chosen} ({state}, as of {book.as_of})", err=True)
+        return chosen
     try:
         dt.date.fromisoformat(month + "-01")
     except ValueError:
         raise typer.BadParameter(f"--month {month!r}: expected YYYY-MM") from None
     return month
+
+
+def _as_of(value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"--as-of {value!r}: expected YYYY-MM-DD") from None
 
 
 def _write(path: Path, html: str, fmt: Format) -> None:
@@ -127,14 +143,15 @@ def register(app: typer.Typer) -> None:
     @report_app.command("community")
     def community_cmd(config: ConfigOpt, measurements: MeasOpt = None, database: DbOpt = None, prices: PricesOpt = None,
                       assume_price: AssumeOpt = None, month: MonthOpt = None, fmt: FmtOpt = Format.html,
-                      lang: LangOpt = Lang.it, out: OutOpt = None, fill: FillOpt = None) -> None:
+                      lang: LangOpt = Lang.it, out: OutOpt = None, fill: FillOpt = None,
+                      as_of: AsOfOpt = None) -> None:
         """The community's monthly report: KPIs, settlement and allocation per member, charts."""
         from condivisa.outputs.report import community_report_html
 
         if fmt is Format.csv:
             raise typer.BadParameter("the community report is html or pdf (the settlement CSV: condivisa settle --format csv)")
         try:
-            book = load_book(config, measurements, prices, database, fill, assume_price)
+            book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
             if database is not None:
                 record_report_rules(database, book.community, config)
             m = _month(book, month)
@@ -148,12 +165,13 @@ def register(app: typer.Typer) -> None:
     def member_cmd(member_id: Annotated[str, typer.Argument(help="the member's id in community.yaml")],
                    config: ConfigOpt, measurements: MeasOpt = None, database: DbOpt = None, prices: PricesOpt = None,
                    assume_price: AssumeOpt = None, month: MonthOpt = None, fmt: FmtOpt = Format.html,
-                   lang: LangOpt = Lang.it, out: OutOpt = None, fill: FillOpt = None) -> None:
+                   lang: LangOpt = Lang.it, out: OutOpt = None, fill: FillOpt = None,
+                   as_of: AsOfOpt = None) -> None:
         """A member's monthly statement: money of the month and year, shared energy, charts, best hours."""
         from condivisa.outputs.report import member_statement_csv, member_statement_html
 
         try:
-            book = load_book(config, measurements, prices, database, fill, assume_price)
+            book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
             m = _month(book, month)
             path = _out_path(out, f"statement-{member_id}-{m}", fmt)
             if fmt is Format.csv:

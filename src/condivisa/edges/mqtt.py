@@ -38,6 +38,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from condivisa import clock
 from condivisa.edges.mqtt_answers import ANSWER_WAIT_S, ANSWERS_IN_FLIGHT, AnswerPublisher  # noqa: F401
 from condivisa.edges.mqtt_topics import SENDER_KINDS, TopicLayout, payload_id
 
@@ -75,7 +76,7 @@ class _Inbound:
     sender_id: str
     response_topic: str | None = None
     correlation: bytes | None = None
-    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    received_at: dt.datetime = field(default_factory=clock.now)
 
 
 class IngestWorker:

@@ -3,6 +3,11 @@
 
 Energies are reported in kWh rounded to the Wh (3 decimals); money in euro with 2 decimals, converted
 from the exact integer cents of :mod:`condivisa.engines.allocation`.
+
+Sign convention (one for every output): each money figure is what the payee **receives**. Fees are paid by
+later members, so a member's ``fees_eur`` is ≤ 0 and the community account's ``fees_eur`` is the same amount
+received (≥ 0); for every payee ``total_eur = premium_eur + valorisation_eur + sale_eur + fees_eur``, and the
+``fees_eur`` column adds up to zero over all payees.
 """
 
 from __future__ import annotations
@@ -83,7 +88,7 @@ class SettlementResult:
     def _money(self, payee: str) -> dict[str, float]:
         a = self.allocation
         return {"premium_eur": _eur(a.premium[payee]), "valorisation_eur": _eur(a.valorisation[payee]),
-                "sale_eur": _eur(a.sale[payee]), "fees_eur": _eur(a.fees[payee]), "total_eur": _eur(a.total(payee))}
+                "sale_eur": _eur(a.sale[payee]), "fees_eur": _eur(-a.fees[payee]), "total_eur": _eur(a.total(payee))}
 
     def _owned_injection_kwh(self, owner: str) -> float:
         return float(sum(self.plant_injected_kwh[k] for k, p in enumerate(self.community.plants) if p.owner == owner))
@@ -115,8 +120,6 @@ class SettlementResult:
         """The ``result.json`` document."""
         a = self.allocation
         community_money = self._money(COMMUNITY)
-        community_money.pop("fees_eur")
-        community_money["fees_received_eur"] = _eur(-a.fees[COMMUNITY])
         member_ids = {m.id for m in self.community.members}
         externals = [{"id": p, **self._money(p)} for p in a.payees if p not in member_ids and p != COMMUNITY]
         return {

@@ -91,6 +91,37 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Prezzi zonali non caricati: gli importi assumono {price} €/MWh.",
         "en": "Zonal prices not loaded: amounts assume {price} €/MWh.",
     },
+    "settled_empty": {
+        "it": "Nessun giorno concluso ancora in {month}: i dati arrivano fino a ieri ({day}). Gli importi sono zero.",
+        "en": "No day of {month} has ended yet: the data go up to yesterday ({day}). The amounts are zero.",
+    },
+    "settled_partial": {
+        "it": "Mese in corso: importi provvisori, calcolati sui giorni fino al {day} compreso.",
+        "en": "Month in progress: provisional amounts, for the days up to and including {day}.",
+    },
+    "settled_complete": {
+        "it": "Mese concluso: importi calcolati sui giorni dal {first} al {last}.",
+        "en": "Month complete: amounts for the days from {first} to {last}.",
+    },
+    "showing_latest": {
+        "it": "{current}: nessun giorno concluso ancora. Qui sotto l'ultimo mese con dati, {shown}.",
+        "en": "{current}: no day has ended yet. Below, the latest month with data, {shown}.",
+    },
+    "year_balance": {"it": "Conguaglio annuale", "en": "Yearly balance"},
+    "year_balance_note": {
+        "it": "Totale dell'anno = somma dei rendiconti mensili + conguaglio annuale (riparto dell'anno intero meno la somma dei mesi).",
+        "en": "Year total = sum of the monthly statements + yearly balance (the whole year's allocation minus the sum of the months).",
+    },
+    "year_open_note": {
+        "it": "Anno in corso: somma dei rendiconti mensili fino a questo mese; a fine anno si aggiunge il conguaglio annuale.",
+        "en": "Year in progress: the sum of the monthly statements up to this month; the yearly balance is added when the year closes.",
+    },
+    "community_account": {"it": "Conto della comunità", "en": "Community account"},
+    "external_producer": {"it": "Produttore esterno", "en": "External producer"},
+    "fees_sign": {
+        "it": "Gli importi sono quanto ciascuno riceve: le quote pagate sono negative, la comunità le riceve.",
+        "en": "Amounts are what each payee receives: fees paid are negative, the community account receives them.",
+    },
     "category": {"it": "Categoria", "en": "Category"},
     "pods": {"it": "POD", "en": "PODs"},
     "power_kw": {"it": "Potenza (kW)", "en": "Power (kW)"},

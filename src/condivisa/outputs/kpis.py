@@ -1,10 +1,10 @@
 """Community and member indicators shown on the dashboard and in the reports (pure pandas/numpy).
 
-Definitions (one interval h is an hour unless said otherwise; sums run over the period shown):
+The energies come from the settlement result (:mod:`condivisa.outputs.monthly`); this module only holds the
+formulas. Definitions (one interval h is an hour unless said otherwise; sums run over the period shown):
 
 - shared energy of the configuration (TIAD, ARERA 727/2022, Art. 1):
-  ``shared_h = min(Σ_plants injected_h, Σ_consumers withdrawn_h)`` — reuses
-  :func:`condivisa.engines.sharing.shared_energy_kwh`;
+  ``shared_h = min(Σ_plants injected_h, Σ_consumers withdrawn_h)`` — computed by the settlement engine;
 - a member's part of the shared energy, pro rata to withdrawal in the same hour (the same key as the
   ``consumption`` premium rule, ``Cons_i`` counted in hours with shared energy):
   ``shared_i,h = shared_h · withdrawn_i,h / Σ_j withdrawn_j,h``;
@@ -26,13 +26,13 @@ A ratio whose denominator is 0 is reported as ``nan`` (shown "—"), never as 0 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.timegrid import ROME
 
 
@@ -63,52 +63,9 @@ def self_consumption_pct(shared_kwh: ArrayLike, injected_kwh: ArrayLike, produce
     return _ratio_pct(produced - injected + float(np.sum(shared_kwh)), produced)
 
 
-def member_shared_kwh(member_withdrawn_kwh: ArrayLike, total_withdrawn_kwh: ArrayLike, shared_kwh: ArrayLike) -> np.ndarray:
-    """shared_i,h = shared_h · withdrawn_i,h / Σ withdrawn_h per interval (0 where nobody withdrew)."""
-    mine = np.asarray(member_withdrawn_kwh, dtype=float)
-    total = np.asarray(total_withdrawn_kwh, dtype=float)
-    shared = np.asarray(shared_kwh, dtype=float)
-    if np.any(mine > total + 1e-9):
-        raise ValueError("a member's withdrawal exceeds the community's total withdrawal in some interval")
-    return np.divide(shared * mine, total, out=np.zeros_like(shared), where=total > 0)
-
-
 def spare_production_kwh(injected_kwh: ArrayLike, withdrawn_kwh: ArrayLike) -> np.ndarray:
     """Spare production per interval = max(0, injected − withdrawn): injection nobody in the community used."""
     return np.maximum(0.0, np.asarray(injected_kwh, dtype=float) - np.asarray(withdrawn_kwh, dtype=float))
-
-
-def hourly_flows(measurements: pd.DataFrame, consumption_pods, plant_pods, member_pods=()) -> pd.DataFrame:
-    """Hourly energy flows of the configuration from the measurements table (``pod, start, withdrawn_kwh,
-    injected_kwh``; quarter hours or hours).
-
-    Returns a DataFrame indexed by the hour start (Europe/Rome) with columns ``withdrawn_kwh`` (Σ consumption
-    PODs), ``injected_kwh`` (Σ plant PODs), ``shared_kwh`` (min of the two), ``spare_kwh`` and, for
-    ``member_pods``, ``member_withdrawn_kwh`` and ``member_shared_kwh`` (pro rata to withdrawal).
-    Hours are summed in UTC, so DST days have 23 or 25 rows.
-    """
-    cols = ["withdrawn_kwh", "injected_kwh", "shared_kwh", "spare_kwh", "member_withdrawn_kwh", "member_shared_kwh"]
-    if measurements.empty:
-        return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], tz=ROME, name="start"), dtype=float)
-    m = measurements
-    start = pd.to_datetime(m["start"])
-    if start.dt.tz is None:
-        raise ValueError("measurements 'start' must be time-zone aware")
-    hour = start.dt.tz_convert("UTC").dt.floor("h")
-    consumption, plants, mine = set(consumption_pods), set(plant_pods), set(member_pods)
-    frame = pd.DataFrame({
-        "hour": hour,
-        "withdrawn_kwh": np.where(m["pod"].isin(consumption), m["withdrawn_kwh"], 0.0),
-        "injected_kwh": np.where(m["pod"].isin(plants), m["injected_kwh"], 0.0),
-        "member_withdrawn_kwh": np.where(m["pod"].isin(mine), m["withdrawn_kwh"], 0.0),
-    })
-    out = frame.groupby("hour").sum()
-    out["shared_kwh"] = shared_energy_kwh(out["injected_kwh"], out["withdrawn_kwh"])
-    out["spare_kwh"] = spare_production_kwh(out["injected_kwh"], out["withdrawn_kwh"])
-    out["member_shared_kwh"] = member_shared_kwh(out["member_withdrawn_kwh"], out["withdrawn_kwh"], out["shared_kwh"])
-    out.index = out.index.tz_convert(ROME)
-    out.index.name = "start"
-    return out[cols]
 
 
 @dataclass(frozen=True)
@@ -129,11 +86,13 @@ class Kpis:
         return dict(self.__dict__)
 
 
-def kpis(flows: pd.DataFrame) -> Kpis:
-    """The :class:`Kpis` of an :func:`hourly_flows` frame."""
-    inj, wd, sh = (float(flows[c].sum()) for c in ("injected_kwh", "withdrawn_kwh", "shared_kwh"))
-    mw = float(flows["member_withdrawn_kwh"].sum()) if "member_withdrawn_kwh" in flows else 0.0
-    ms = float(flows["member_shared_kwh"].sum()) if "member_shared_kwh" in flows else 0.0
+def kpis_from_totals(totals: Mapping[str, float], member: Mapping[str, float] | None = None) -> Kpis:
+    """The :class:`Kpis` of a settlement: the community's ``totals`` (``injected_kwh``, ``withdrawn_kwh``,
+    ``shared_kwh``) and, for a member, their ``withdrawn_kwh`` and ``shared_kwh`` — the very figures of the
+    settlement result, so the tiles agree with the tables."""
+    inj, wd, sh = (float(totals.get(c, 0.0) or 0.0) for c in ("injected_kwh", "withdrawn_kwh", "shared_kwh"))
+    mw = float(member.get("withdrawn_kwh", 0.0) or 0.0) if member else 0.0
+    ms = float(member.get("shared_kwh", 0.0) or 0.0) if member else 0.0
     return Kpis(
         injected_kwh=inj, withdrawn_kwh=wd, shared_kwh=sh,
         sharing_pct=sharing_pct(sh, inj), self_consumption_pct=self_consumption_pct(sh, inj),

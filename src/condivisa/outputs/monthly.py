@@ -1,27 +1,51 @@
-"""The settled months of a community: what the dashboard and the reports show.
+"""The settled months of a community: the one source of every figure the dashboard, statements and reports show.
 
 Given the community, the measurements table and the hourly zonal prices, :class:`SettledMonths` settles each
-civil month (Europe/Rome) on its own with :func:`condivisa.engines.settlement.settle` — the only place money is
-computed — and keeps the hourly flows of :func:`condivisa.outputs.kpis.hourly_flows` for the charts.
-Results are cached per month; nothing here does I/O.
+civil month (Europe/Rome) on its own with :func:`condivisa.engines.settlement.settle` — the only place energy
+and money are computed — up to the end of the day before ``as_of`` (today by :mod:`condivisa.clock`): the day
+in progress is never settled, so its future quarter hours are not counted as missing. Every table, tile, chart
+and download reads the :class:`MonthSettlement` of its month:
+
+- the result document (``SettlementResult.to_dict()``; all keys, zeros when no day of the month is finished
+  yet, see :func:`empty_document`);
+- the settled hourly series (``SettlementResult.intervals()`` / ``member_series()``), which respect membership
+  dates and plants' commissioning exactly as the money does;
+- which days are settled (``settled_to``) and whether the month is complete.
+
+A member's figures come from one function, :func:`member_share`. Yearly figures are the sum of the monthly
+statements; once the year is closed (``as_of`` is in a later year) the difference between the allocation of the
+whole year and the sum of its months is a line of its own, the yearly balance (:meth:`SettledMonths.year_balance`).
+Nothing here does I/O.
+
+References
+----------
+.. [1] ARERA, TIAD (delibera 727/2022/R/eel), Art. 1: shared energy per hour.
+.. [2] GSE, Regole operative CACER (2024): monthly advances and the yearly balance (conguaglio).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from condivisa import clock
 from condivisa.domain import Community
-from condivisa.outputs.kpis import hourly_flows
-from condivisa.timegrid import ROME
+from condivisa.engines.metergrid import MeasurementError
+from condivisa.engines.settlement import settle
+from condivisa.engines.settlement_result import SettlementResult
+from condivisa.outputs.kpis import spare_production_kwh
+from condivisa.timegrid import ROME, local_midnight
 
 MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
 ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "shared_kwh", "incentivised_shared_kwh")
+MEMBER_ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
+FLOW_COLUMNS = ("withdrawn_kwh", "injected_kwh", "shared_kwh", "spare_kwh", "member_withdrawn_kwh", "member_shared_kwh")
 
 
 def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -34,49 +58,123 @@ def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(first, tz=ROME), pd.Timestamp(nxt, tz=ROME)
 
 
-def _entries(value: Any, key: str) -> list[dict]:
-    """A list of dicts from a list, or from a mapping keyed by ``key`` (both shapes are accepted)."""
-    if value is None:
-        return []
-    if isinstance(value, Mapping):
-        return [{key: k, **(v if isinstance(v, Mapping) else {"value": v})} for k, v in value.items()]
-    return [dict(v) for v in value]
+def month_of(day: dt.date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
 
 
-def result_members(result: Mapping) -> dict[str, dict]:
-    """Member id -> the member's entry of a settlement result document."""
-    return {str(e["id"]): e for e in _entries(result.get("members"), "id")}
+def _zero_money() -> dict[str, float]:
+    return {k: 0.0 for k in MONEY_KEYS}
 
 
-def result_totals(result: Mapping) -> dict:
-    totals = result.get("totals") or {}
-    return dict(totals)
+def empty_document(community: Community) -> dict[str, Any]:
+    """The result document of a month with no finished day: the same keys as ``SettlementResult.to_dict()``,
+    every figure zero, ``period`` empty."""
+    return {
+        "community": community.name, "configuration": community.configuration.value,
+        "period": {"from": None, "to": None, "interval": "hour"},
+        "totals": {**{k: 0.0 for k in ENERGY_KEYS}, **{k: 0.0 for k in MONEY_KEYS[:3]}},
+        "months": [],
+        "plants": [{"id": p.id, "owner": p.owner, "power_kw": p.power_kw, "injected_kwh": 0.0, "shared_kwh": 0.0,
+                    "incentivised_shared_kwh": 0.0, "premium_eur": 0.0, "valorisation_eur": 0.0, "sale_eur": 0.0}
+                   for p in community.plants],
+        "members": [{"id": m.id, "name": m.name, "category": m.category.value, "founder": m.founder,
+                     **{k: 0.0 for k in MEMBER_ENERGY_KEYS}, **_zero_money()} for m in community.members],
+        "community_account": _zero_money(),
+        "external_producers": [],
+        "enterprise_cap": {},
+        "later_members": {"below_minimum_shared_consumption": [], "fees_due_eur": {}},
+        "data_quality": {"data_interval_minutes": None, "fill": None, "pods": []},
+    }
 
 
-def engine_settle(fill: str | None = None) -> Callable[..., dict]:
-    """``settle(community, measurements, prices, fill=fill).to_dict()`` of the settlement engine."""
+def result_members(doc: Mapping) -> dict[str, dict]:
+    """Member id -> the member's entry of a result document."""
+    return {str(e["id"]): dict(e) for e in doc.get("members") or []}
 
-    def run(community, measurements, prices):
-        from condivisa.engines.settlement import settle
 
-        return settle(community, measurements, prices, fill=fill).to_dict()
+def member_share(doc: Mapping, member_id: str) -> dict[str, Any]:
+    """The member's figures in a result document — the one function every output reads a member through.
 
-    return run
+    Every energy and money key is present (zeros for a member the period does not contain).
+    """
+    entry = result_members(doc).get(member_id) or {}
+    return {"id": member_id, **{k: float(entry.get(k, 0.0) or 0.0) for k in MEMBER_ENERGY_KEYS + MONEY_KEYS}}
+
+
+def payee_rows(doc: Mapping) -> list[dict[str, Any]]:
+    """Every payee of a result document with its money: the members, the community account, external producers."""
+    rows = [{"id": e["id"], "name": e.get("name") or e["id"], "kind": "member", **{k: e[k] for k in MONEY_KEYS}}
+            for e in doc.get("members") or []]
+    acc = doc.get("community_account") or _zero_money()
+    rows.append({"id": "community", "name": doc.get("community", "community"), "kind": "community",
+                 **{k: float(acc.get(k, 0.0)) for k in MONEY_KEYS}})
+    rows += [{"id": e["id"], "name": e["id"], "kind": "external", **{k: e[k] for k in MONEY_KEYS}}
+             for e in doc.get("external_producers") or []]
+    return rows
+
+
+def _cents(x: float) -> int:
+    return int(round(float(x) * 100))
+
+
+def sum_money(rows: list[Mapping]) -> dict[str, float]:
+    """Column sums of the money keys of ``rows``, added in whole cents (exact)."""
+    return {k: sum(_cents(r.get(k, 0.0) or 0.0) for r in rows) / 100 + 0.0 for k in MONEY_KEYS}
+
+
+def allocation_total(doc: Mapping) -> dict[str, float]:
+    """The total row of the allocation table: the sum over every payee (premium, valorisation and sale equal
+    the month's totals; fees add up to zero)."""
+    return sum_money(payee_rows(doc))
+
+
+@dataclass(frozen=True)
+class MonthSettlement:
+    """One civil month as settled (see the module docstring)."""
+
+    month: str
+    doc: dict[str, Any]
+    result: SettlementResult | None
+    complete: bool
+
+    @property
+    def empty(self) -> bool:
+        """No day of the month is settled yet (the 1st of the current month, or data only for today)."""
+        return self.result is None
+
+    @property
+    def settled_from(self) -> dt.date | None:
+        return self.result.first_day if self.result is not None else None
+
+    @property
+    def settled_to(self) -> dt.date | None:
+        """The last settled day (the money covers the days up to and including it)."""
+        return self.result.last_day if self.result is not None else None
+
+    def flows(self, member_id: str | None = None) -> pd.DataFrame:
+        """The settled hours: community withdrawal, injection, shared and spare energy and, for ``member_id``,
+        the member's withdrawal and part of the shared energy (kWh; index: hour start, Europe/Rome)."""
+        if self.result is None:
+            return pd.DataFrame(columns=list(FLOW_COLUMNS), index=pd.DatetimeIndex([], tz=ROME, name="start"),
+                                dtype=float)
+        frame = self.result.member_series(member_id) if member_id else self.result.intervals()
+        frame["spare_kwh"] = spare_production_kwh(frame["injected_kwh"], frame["withdrawn_kwh"])
+        for col in ("member_withdrawn_kwh", "member_shared_kwh"):
+            if col not in frame:
+                frame[col] = 0.0
+        return frame[list(FLOW_COLUMNS)]
 
 
 class SettledMonths:
-    """Per-month settlement results and hourly flows of one community.
+    """Per-month settlement of one community's measurements, as of a day.
 
-    ``settle_fn(community, measurements, prices) -> dict`` defaults to the settlement engine's
-    ``settle(..., fill=fill).to_dict()``; ``fill=None`` makes a month with missing intervals an error
-    (the engine's rule), ``"zero"``/``"interpolate"`` fill them explicitly (the gaps stay in ``data_quality``).
-    ``settle_until`` (e.g. today's local midnight) leaves the day in progress out of the money, so its future
-    quarter hours are not counted as missing; the charts still show it.
+    ``fill=None`` makes a month with missing intervals an error (the engine's rule); ``"zero"`` or
+    ``"interpolate"`` fill them explicitly (the gaps stay in ``data_quality``). ``as_of`` (default: today, by
+    :mod:`condivisa.clock`) is the first day *not* settled.
     """
 
     def __init__(self, community: Community, measurements: pd.DataFrame, prices: pd.Series,
-                 settle_fn: Callable[..., dict] | None = None, fill: str | None = None,
-                 settle_until: pd.Timestamp | None = None) -> None:
+                 fill: str | None = None, as_of: dt.date | None = None) -> None:
         self.community = community
         m = measurements.copy()
         if not m.empty:
@@ -85,93 +183,162 @@ class SettledMonths:
                 raise ValueError("measurements 'start' must be time-zone aware")
         self.measurements = m
         self.prices = prices
-        self.settle_until = settle_until
+        self.fill = fill
+        self.as_of = as_of or clock.today()
+        self.settle_until = local_midnight(self.as_of)
         self._months: list[str] | None = None
-        self._settle = settle_fn or engine_settle(fill)
-        self.result = lru_cache(maxsize=64)(self._result)  # type: ignore[method-assign]
-        self._flows = lru_cache(maxsize=256)(self._flows_uncached)
+        self.month = lru_cache(maxsize=64)(self._month)  # type: ignore[method-assign]
+        self._year_balance = lru_cache(maxsize=8)(self._year_balance_uncached)
 
+    # ---- which months ---------------------------------------------------------------------------
     @property
     def months(self) -> list[str]:
-        """The months with measurements, ``YYYY-MM``, oldest first."""
+        """The months with measurements up to the month of ``as_of``, ``YYYY-MM``, oldest first (the current
+        month included, settled or not)."""
         if self._months is None:
             if self.measurements.empty:
                 self._months = []
             else:
                 local = self.measurements["start"].dt.tz_convert(ROME)
                 codes = np.unique(local.dt.year.to_numpy() * 100 + local.dt.month.to_numpy())
-                self._months = [f"{c // 100:04d}-{c % 100:02d}" for c in codes]
+                now = month_of(self.as_of)
+                self._months = [m for m in (f"{c // 100:04d}-{c % 100:02d}" for c in codes) if m <= now]
         return list(self._months)
 
     @property
     def latest_month(self) -> str | None:
+        """The newest month with measurements (it may have no finished day yet)."""
         return self.months[-1] if self.months else None
 
-    def _slice(self, month: str) -> tuple[pd.DataFrame, pd.Series]:
-        lo, hi = month_bounds(month)
+    @property
+    def latest_settled_month(self) -> str | None:
+        """The newest month with at least one settled day: what the pages show by default."""
+        return next((m for m in reversed(self.months) if not self.month(m).empty), None)
+
+    @property
+    def last_complete_month(self) -> str | None:
+        """The newest month whose every day lies before ``as_of``."""
+        return next((m for m in reversed(self.months) if self.month(m).complete and not self.month(m).empty), None)
+
+    def is_complete(self, month: str) -> bool:
+        return month_bounds(month)[1] <= self.settle_until
+
+    # ---- one month --------------------------------------------------------------------------------
+    def _slice(self, lo: pd.Timestamp, hi: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series]:
+        hi = min(hi, self.settle_until)
         m = self.measurements
         part = m[(m["start"] >= lo) & (m["start"] < hi)] if not m.empty else m
         p = self.prices
         prices = p[(p.index >= lo.floor("h")) & (p.index < hi)] if len(p) else p
         return part.reset_index(drop=True), prices
 
-    def _result(self, month: str) -> dict:
-        part, prices = self._slice(month)
-        if self.settle_until is not None and not part.empty:
-            part = part[part["start"] < self.settle_until].reset_index(drop=True)
+    def _month(self, month: str) -> MonthSettlement:
+        if month not in self.months:
+            raise KeyError(month)
+        part, prices = self._slice(*month_bounds(month))
+        complete = self.is_complete(month)
         if part.empty:
-            if month not in self.months:
-                raise KeyError(month)
-            return {"totals": {}, "months": [], "members": [], "data_quality": {}}  # only the day in progress
-        return self._settle(self.community, part, prices)
+            return MonthSettlement(month, empty_document(self.community), None, complete)
+        result = settle(self.community, part, prices, fill=self.fill)
+        return MonthSettlement(month, result.to_dict(), result, complete)
 
-    def _flows_uncached(self, month: str, member_id: str | None) -> pd.DataFrame:
-        part, _ = self._slice(month)
-        c = self.community
-        pods = c.member(member_id).consumption_pods if member_id else ()
-        return hourly_flows(part, c.consumption_pods, c.plant_pods, pods)
+    def result(self, month: str) -> dict[str, Any]:
+        """The month's result document (zeros when no day of it is settled yet)."""
+        return self.month(month).doc
 
     def flows(self, month: str, member_id: str | None = None) -> pd.DataFrame:
-        """Hourly flows of ``month`` (member columns filled for ``member_id``)."""
-        return self._flows(month, member_id)
+        """The month's settled hourly flows (member columns filled for ``member_id``)."""
+        return self.month(month).flows(member_id)
 
-    def member_entry(self, month: str, member_id: str) -> dict:
-        """The member's entry of the month's settlement (zeros if the member is not in it)."""
-        entry = result_members(self.result(month)).get(member_id)
-        return dict(entry) if entry else {"id": member_id, **{k: 0.0 for k in MONEY_KEYS}}
-
-    def member_months(self, member_id: str, year: int | None = None) -> list[dict]:
-        """Per month: the member's money (from the settlement) and energy (withdrawn and shared part, kWh)."""
-        out = []
-        for month in self.months:
-            if year is not None and not month.startswith(f"{year:04d}-"):
+    def recent_flows(self, days: int = 7, member_id: str | None = None) -> pd.DataFrame:
+        """The settled hourly flows of the last ``days`` settled days, across month boundaries (the advice on
+        the 1st of a month uses the end of the month before)."""
+        parts: list[pd.DataFrame] = []
+        covered = 0
+        for month in reversed(self.months):
+            ms = self.month(month)
+            if ms.empty:
                 continue
-            e = self.member_entry(month, member_id)
-            f = self.flows(month, member_id)
-            out.append({"month": month, **{k: float(e.get(k, 0.0) or 0.0) for k in MONEY_KEYS},
-                        "withdrawn_kwh": float(e.get("withdrawn_kwh", f["member_withdrawn_kwh"].sum())),
-                        "shared_kwh": float(e.get("shared_kwh", f["member_shared_kwh"].sum()))})
+            parts.insert(0, ms.flows(member_id))
+            covered += (ms.settled_to - ms.settled_from).days + 1
+            if covered >= days:
+                break
+        if not parts:
+            return MonthSettlement("", {}, None, False).flows()
+        frame = pd.concat(parts)
+        last_day = frame.index.max().normalize()
+        return frame[frame.index >= last_day - pd.Timedelta(days=days - 1)]
+
+    def member_entry(self, month: str, member_id: str) -> dict[str, Any]:
+        """The member's figures of the month (:func:`member_share`)."""
+        return member_share(self.result(month), member_id)
+
+    # ---- a year ----------------------------------------------------------------------------------
+    def _year_months(self, year: int | None, through: str | None = None) -> list[str]:
+        return [m for m in self.months if (year is None or m.startswith(f"{year:04d}-")) and (through is None or m <= through)]
+
+    def member_months(self, member_id: str, year: int | None = None, through: str | None = None) -> list[dict]:
+        """Per month: the member's statement figures (energy and money), from each month's settlement."""
+        return [{"month": m, **self.member_entry(m, member_id)} for m in self._year_months(year, through)]
+
+    def community_months(self, year: int | None = None, through: str | None = None) -> list[dict]:
+        """Per month: the community's totals and its own account (``account_*``), from each month's settlement."""
+        out = []
+        for m in self._year_months(year, through):
+            doc = self.result(m)
+            acc = doc.get("community_account") or {}
+            out.append({"month": m, **{k: float(doc["totals"].get(k, 0.0)) for k in ENERGY_KEYS + MONEY_KEYS[:3]},
+                        **{f"account_{k}": float(acc.get(k, 0.0)) for k in MONEY_KEYS}})
         return out
 
-    def community_months(self, year: int | None = None) -> list[dict]:
-        """Per month: the community totals of the month's settlement."""
-        out = []
-        for month in self.months:
-            if year is not None and not month.startswith(f"{year:04d}-"):
-                continue
-            totals = result_totals(self.result(month))
-            out.append({"month": month, **{k: float(totals.get(k, 0.0) or 0.0) for k in ENERGY_KEYS + MONEY_KEYS if k in totals}})
+    def year_closed(self, year: int) -> bool:
+        """The year is over as of ``as_of`` (its yearly balance can be drawn)."""
+        return self.as_of >= dt.date(year + 1, 1, 1)
+
+    def _year_balance_uncached(self, year: int) -> dict[str, dict[str, float]] | None:
+        months = self._year_months(year)
+        if not self.year_closed(year) or not months:
+            return None
+        part, prices = self._slice(*(pd.Timestamp(dt.date(year, 1, 1), tz=ROME), pd.Timestamp(dt.date(year + 1, 1, 1), tz=ROME)))
+        if part.empty:
+            return None
+        try:
+            yearly = settle(self.community, part, prices, fill=self.fill).to_dict()
+        except MeasurementError:  # e.g. a whole month without data and no fill: no yearly balance can be drawn
+            return None
+        whole = {r["id"]: r for r in payee_rows(yearly)}
+        summed: dict[str, list[dict]] = {}
+        for m in months:
+            for r in payee_rows(self.result(m)):
+                summed.setdefault(r["id"], []).append(r)
+        out = {}
+        for pid in dict.fromkeys([*whole, *summed]):
+            months_sum = sum_money(summed.get(pid, []))
+            target = whole.get(pid, {})
+            out[pid] = {k: (_cents(target.get(k, 0.0)) - _cents(months_sum[k])) / 100 + 0.0 for k in MONEY_KEYS}
         return out
 
+    def year_balance(self, year: int, payee: str) -> dict[str, float] | None:
+        """The yearly balance of ``payee`` (a member id, ``community`` or an external producer), €: the allocation
+        of the whole closed year minus the sum of its monthly statements; ``None`` while the year is open."""
+        balance = self._year_balance(year)
+        if balance is None:
+            return None
+        return dict(balance.get(payee) or _zero_money())
 
-def sum_money(rows: list[dict]) -> dict[str, float]:
-    """Column sums of the money keys of ``rows`` (rounded to the cent)."""
-    return {k: round(sum(float(r.get(k, 0.0) or 0.0) for r in rows), 2) for k in MONEY_KEYS}
+    def member_year(self, member_id: str, month: str) -> dict[str, Any]:
+        """The member's year up to ``month``: the sum of the monthly statements and, for December of a closed year,
+        the yearly balance; ``total`` is their sum."""
+        year = int(month[:4])
+        months = sum_money(self.member_months(member_id, year, through=month))
+        balance = self.year_balance(year, member_id) if month[5:] == "12" else None
+        total = sum_money([months, balance]) if balance else months
+        return {"months": months, "balance": balance, "total": total}
 
 
 def flat_prices(measurements: pd.DataFrame, price_eur_per_mwh: float) -> pd.Series:
     """A flat hourly zonal price over the hours the measurements span (for when no price file is loaded;
-    the dashboard says so). Indexed by hour start, Europe/Rome."""
+    every page says so). Indexed by hour start, Europe/Rome."""
     if measurements.empty:
         index = pd.DatetimeIndex([], tz=ROME)
     else:

@@ -11,7 +11,6 @@ import csv
 import datetime as dt
 import io
 import os
-from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -19,11 +18,11 @@ from typing import Any
 import jinja2
 from jinja2 import pass_context
 
+from condivisa import clock
 from condivisa.outputs import charts
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, fmt_number, month_label, translator
-from condivisa.outputs.kpis import best_hours_to_shift, kpis, typical_day_kwh
-from condivisa.outputs.monthly import MONEY_KEYS, SettledMonths, result_members, result_totals, sum_money
-from condivisa.timegrid import ROME
+from condivisa.outputs.kpis import best_hours_to_shift, kpis_from_totals, typical_day_kwh
+from condivisa.outputs.monthly import MONEY_KEYS, SettledMonths, allocation_total, member_share, result_members
 
 CHROMIUM = os.environ.get("CONDIVISA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -66,7 +65,8 @@ def plotly_script(standalone: bool, url: str = "/static/plotly.min.js") -> str:
 
 def _check(book: SettledMonths, month: str, member_id: str | None = None) -> None:
     if month not in book.months:
-        raise ReportError(f"month {month}: no measurements (months with data: {', '.join(book.months) or 'none'})")
+        raise ReportError(f"month {month}: no measurements up to {book.as_of} "
+                          f"(months with data: {', '.join(book.months) or 'none'})")
     if member_id is not None:
         try:
             book.community.member(member_id)
@@ -81,22 +81,50 @@ def _last_day(flows) -> Any:
     return flows[flows.index >= last]
 
 
+def _day_label(day: dt.date | None, lang: str) -> str:
+    if day is None:
+        return ""
+    return f"{day.day} {month_label(f'{day.year:04d}-{day.month:02d}', lang)}"
+
+
+def settled_note(book: SettledMonths, month: str, lang: str) -> dict[str, Any]:
+    """Which days of ``month`` the money covers, in plain words: ``state`` is ``empty`` (no day finished yet),
+    ``partial`` (the month in progress: provisional, up to yesterday) or ``complete``."""
+    t = translator(lang)
+    ms = book.month(month)
+    yesterday = book.as_of - dt.timedelta(days=1)
+    if ms.empty:
+        state, text = "empty", t("settled_empty", month=month_label(month, lang), day=_day_label(yesterday, lang))
+    elif not ms.complete:
+        state, text = "partial", t("settled_partial", day=_day_label(ms.settled_to, lang))
+    else:
+        state, text = "complete", t("settled_complete", first=_day_label(ms.settled_from, lang),
+                                    last=_day_label(ms.settled_to, lang))
+    return {"state": state, "text": text, "from": ms.settled_from, "to": ms.settled_to}
+
+
+def _advice(book: SettledMonths, lang: str) -> tuple[Any, list]:
+    """The typical spare production of the last 7 settled days (across months) and the best windows."""
+    recent = book.recent_flows(7)
+    if recent.empty:
+        return None, []
+    profile = typical_day_kwh(recent["spare_kwh"], days=7)
+    return profile, best_hours_to_shift(profile.to_numpy(), duration_h=2, n=3)
+
+
 def member_context(book: SettledMonths, member_id: str, month: str, lang: str = DEFAULT_LANGUAGE) -> dict:
-    """Everything the member statement and the member page show for ``month``."""
+    """Everything the member statement and the member page show for ``month`` (all from the settlement)."""
     _check(book, month, member_id)
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
     member = book.community.member(member_id)
-    flows = book.flows(month, member_id)
+    ms = book.month(month)
+    flows = ms.flows(member_id)
     day = _last_day(flows)
-    entry = book.member_entry(month, member_id)
-    k = kpis(flows)
-    if "withdrawn_kwh" in entry and "shared_kwh" in entry:  # show the engine's figures (same formula, rounded)
-        mw, ms = float(entry["withdrawn_kwh"]), float(entry["shared_kwh"])
-        k = replace(k, member_withdrawn_kwh=mw, member_shared_kwh=ms, member_share_pct=100 * ms / mw if mw > 0 else float("nan"))
-    year = int(month[:4])
-    trend = book.member_months(member_id, year)
-    spare_profile = typical_day_kwh(flows["spare_kwh"], days=7) if not flows.empty else None
-    windows = best_hours_to_shift(spare_profile.to_numpy(), duration_h=2, n=3) if spare_profile is not None else []
+    entry = member_share(ms.doc, member_id)
+    k = kpis_from_totals(ms.doc["totals"], entry)
+    trend = book.member_months(member_id, int(month[:4]))
+    year = book.member_year(member_id, month)
+    spare_profile, windows = _advice(book, lang)
     day_label = day.index[0].strftime("%Y-%m-%d") if not day.empty else ""
     figs = {
         "day": charts.flows_figure(day, lang, title=f"{translator(lang)('day')} {day_label}"),
@@ -108,38 +136,41 @@ def member_context(book: SettledMonths, member_id: str, month: str, lang: str = 
         figs["shift"] = charts.shift_figure(spare_profile, windows, lang)
     return {
         "lang": lang, "t": translator(lang), "kind": "member", "community": book.community, "member": member,
-        "month": month, "months": book.months, "day_label": day_label,
-        "money_month": {k_: float(entry.get(k_, 0.0) or 0.0) for k_ in MONEY_KEYS},
-        "money_year": sum_money([r for r in trend if r["month"] <= month]),
+        "month": month, "months": book.months, "day_label": day_label, "settled": settled_note(book, month, lang),
+        "money_month": {k_: entry[k_] for k_ in MONEY_KEYS}, "energy_month": entry,
+        "money_year": year["total"], "money_year_months": year["months"], "year_balance": year["balance"],
         "kpis": k, "trend": trend, "windows": windows,
         "charts": {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()},
-        "generated": dt.datetime.now(ROME).strftime("%Y-%m-%d %H:%M"),
+        "generated": clock.local_now().strftime("%Y-%m-%d %H:%M"),
     }
 
 
 def community_context(book: SettledMonths, month: str, lang: str = DEFAULT_LANGUAGE) -> dict:
-    """Everything the monthly community report and the referente page show for ``month``."""
+    """Everything the monthly community report and the referente page show for ``month`` (all from the settlement)."""
     _check(book, month)
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-    result = book.result(month)
-    flows = book.flows(month)
-    k = kpis(flows)
+    ms = book.month(month)
+    doc = ms.doc
+    k = kpis_from_totals(doc["totals"])
     names = {m.id: (m.name or m.id) for m in book.community.members}
-    members = [{**e, "name": names.get(mid, mid)} for mid, e in result_members(result).items()]
+    members = [{**e, "name": names.get(mid, mid)} for mid, e in result_members(doc).items()]
     year = int(month[:4])
     trend = book.community_months(year)
     figs = {
-        "month": charts.flows_figure(flows, lang, title=month_label(month, lang), member=False),
+        "month": charts.flows_figure(ms.flows(), lang, title=month_label(month, lang), member=False),
         "trend": charts.monthly_trend_figure(trend, lang),
         "kpi": charts.kpi_figure(k, lang),
         "members": charts.members_figure(members, lang),
     }
     return {
         "lang": lang, "t": translator(lang), "kind": "community", "community": book.community, "month": month,
-        "months": book.months, "totals": result_totals(result), "members": members, "kpis": k, "trend": trend,
-        "data_quality": result.get("data_quality"),
+        "months": book.months, "totals": doc["totals"], "members": members, "kpis": k, "trend": trend,
+        "account": doc["community_account"], "externals": doc.get("external_producers") or [],
+        "allocation_total": allocation_total(doc), "settled": settled_note(book, month, lang),
+        "year_balance": book.year_balance(year, "community") if month[5:] == "12" else None,
+        "data_quality": doc.get("data_quality"),
         "charts": {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()},
-        "generated": dt.datetime.now(ROME).strftime("%Y-%m-%d %H:%M"),
+        "generated": clock.local_now().strftime("%Y-%m-%d %H:%M"),
     }
 
 
@@ -160,16 +191,27 @@ def community_report_html(book: SettledMonths, month: str, lang: str = DEFAULT_L
 
 
 def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str:
-    """The member's statement of ``month`` as CSV: one row per month of the year up to ``month``
-    (``month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur, total_eur``)."""
+    """The member's statement of ``month`` as CSV: one row per month of the year up to ``month``, then, for
+    December of a closed year, the yearly balance (``YYYY balance``), then the year's total (``YYYY``)
+    (``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur, total_eur``;
+    fees paid are negative)."""
     _check(book, month, member_id)
-    rows = [r for r in book.member_months(member_id, int(month[:4])) if r["month"] <= month]
+    rows = book.member_months(member_id, int(month[:4]), through=month)
+    year = book.member_year(member_id, month)
     cols = ["month", "withdrawn_kwh", "shared_kwh", *MONEY_KEYS]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     w.writerow(["member", *cols])
+
+    def fmt(r: dict, c: str) -> str:
+        return "" if c not in r else (f"{r[c]:.3f}" if c.endswith("_kwh") else f"{r[c]:.2f}")
+
     for r in rows:
-        w.writerow([member_id, r["month"]] + [f"{r[c]:.3f}" if c.endswith("_kwh") else f"{r[c]:.2f}" for c in cols[1:]])
+        w.writerow([member_id, r["month"]] + [fmt(r, c) for c in cols[1:]])
+    energy = {c: round(sum(r[c] for r in rows), 3) for c in ("withdrawn_kwh", "shared_kwh")}
+    if year["balance"] is not None:
+        w.writerow([member_id, f"{month[:4]} balance"] + [fmt(year["balance"], c) for c in cols[1:]])
+    w.writerow([member_id, month[:4]] + [fmt({**energy, **year["total"]}, c) for c in cols[1:]])
     return out.getvalue()
 
 

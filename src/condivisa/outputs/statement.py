@@ -34,7 +34,7 @@ def to_csv(doc: dict[str, Any]) -> str:
     for row in doc["members"]:
         writer.writerow(row)
     acc = doc["community_account"]
-    writer.writerow({"id": "community", "name": doc["community"], **acc, "fees_eur": -acc["fees_received_eur"]})
+    writer.writerow({"id": "community", "name": doc["community"], **acc})
     for row in doc.get("external_producers", []):
         writer.writerow({"category": "external producer", **row})
     return buf.getvalue()
@@ -74,28 +74,28 @@ def members_table(doc: dict[str, Any]) -> Table:
     for head in ("Member", "Category", "Withdrawn kWh", "Shared kWh", "Premium €", "Valorisation €",
                  "Sale €", "Fees €", "Total €"):
         t.add_column(head, justify="left" if head in ("Member", "Category") else "right", no_wrap=head == "Member")
-    sums = {k: 0.0 for k in ("premium_eur", "valorisation_eur", "sale_eur", "total_eur")}
+    sums = {k: 0.0 for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")}
     for m in doc["members"]:
         label = m["id"] + (f" {m['name']}" if m.get("name") else "") + ("" if m["founder"] else " *")
         t.add_row(label, m["category"], _kwh(m["withdrawn_kwh"]), _kwh(m["shared_kwh"]), _eur(m["premium_eur"]),
-                  _eur(m["valorisation_eur"]), _eur(m["sale_eur"]), _eur(-m["fees_eur"]) if m["fees_eur"] else "",
+                  _eur(m["valorisation_eur"]), _eur(m["sale_eur"]), _eur(m["fees_eur"]) if m["fees_eur"] else "",
                   _eur(m["total_eur"]))
         for k in sums:
             sums[k] += m[k]
     acc = doc["community_account"]
     t.add_row("community account", "", "", "", _eur(acc["premium_eur"]), _eur(acc["valorisation_eur"]),
-              _eur(acc["sale_eur"]), _eur(acc["fees_received_eur"]) if acc["fees_received_eur"] else "",
+              _eur(acc["sale_eur"]), _eur(acc["fees_eur"]) if acc["fees_eur"] else "",
               _eur(acc["total_eur"]))
     for k in sums:
         sums[k] += acc[k]
     for e in doc.get("external_producers", []):
         t.add_row(e["id"], "external producer", "", "", _eur(e["premium_eur"]), _eur(e["valorisation_eur"]),
-                  _eur(e["sale_eur"]), "", _eur(e["total_eur"]))
+                  _eur(e["sale_eur"]), _eur(e["fees_eur"]) if e["fees_eur"] else "", _eur(e["total_eur"]))
         for k in sums:
             sums[k] += e[k]
-    t.add_row("Total", "", "", "", _eur(sums["premium_eur"]), _eur(sums["valorisation_eur"]), _eur(sums["sale_eur"]),
-              "", _eur(sums["total_eur"]), style="bold", end_section=True)
-    t.caption = "* later member (annual fee, exit penalty and minimum shared consumption apply)"
+    t.add_row("Total", "", "", "", *(_eur(round(sums[k], 2) + 0.0) for k in sums), style="bold", end_section=True)
+    t.caption = ("* later member (annual fee, exit penalty and minimum shared consumption apply); "
+                 "money is what each payee receives: fees paid are negative, the community account receives them")
     return t
 
 
@@ -142,7 +142,7 @@ def statement_table(statement: dict[str, Any]) -> Table:
     if money["sale_eur"]:
         t.add_row("Sale of injected energy", f"{_eur(money['sale_eur'])} €")
     if money["fees_eur"]:
-        t.add_row("Fees", f"−{_eur(money['fees_eur'])} €")
+        t.add_row("Fees (paid: negative)", f"{_eur(money['fees_eur'])} €")
     t.add_row("Total", f"{_eur(money['total_eur'])} €", style="bold", end_section=True)
     for note in statement.get("notes", []):
         t.add_row(note, "")

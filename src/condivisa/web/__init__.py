@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from condivisa.auth import AuditAction
 from condivisa.auth.service import record_rules, rules_history
 from condivisa.outputs import report
-from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, translator
+from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, month_label, translator
 from condivisa.web import csrf, session
 from condivisa.web.data import ASSUMED_PRICE_EUR_PER_MWH, Dashboard, case_rows
 
@@ -133,11 +133,22 @@ def _csrf_refused(request: Request, lang: str, what: str, username: str | None =
 
 
 def _month(request: Request, dash: Dashboard) -> str | None:
-    """The ``?month=`` asked for (if well formed), else the latest month with data."""
+    """The ``?month=`` asked for (if well formed), else the latest month with a settled day (on the 1st of a
+    month, the month before: :func:`_fallback_note` says so)."""
     month = request.query_params.get("month")
     if month and _MONTH.match(month):
         return month
-    return dash.book().latest_month
+    book = dash.book()
+    return book.latest_settled_month or book.latest_month
+
+
+def _fallback_note(request: Request, dash: Dashboard, month: str | None, lang: str) -> str | None:
+    """When no month was asked for and the newest month has no finished day, the sentence that says which month
+    is shown instead."""
+    latest = dash.book().latest_month
+    if request.query_params.get("month") or month is None or latest is None or latest == month:
+        return None
+    return translator(lang)("showing_latest", current=month_label(latest, lang), shown=month_label(month, lang))
 
 
 def _month_nav(months: list[str], month: str | None) -> dict:
@@ -230,7 +241,8 @@ def router(settings: Any = None) -> APIRouter:
         month = _month(request, dash)
         ctx: dict[str, Any] = {"who": who, "member": dash.community.member(member_id), "month": month,
                                "months": book.months, "nav": _month_nav(book.months, month),
-                               "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH}
+                               "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
+                               "month_note": _fallback_note(request, dash, month, lang)}
         if month in book.months:
             page = dash.page(("member", member_id, month, lang), lambda: report.member_context(book, member_id, month, lang))
             ctx.update({k: v for k, v in page.items() if k != "lang"})
@@ -280,7 +292,8 @@ def router(settings: Any = None) -> APIRouter:
                                "nav": _month_nav(book.months, month), "quality": dash.quality(month),
                                "cases": cases, "economics": economics, "member_links": True,
                                "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
-                               "rules_history": _rules_history(request, dash.community), "rules_text": RULES_TEXT[lang]}
+                               "rules_history": _rules_history(request, dash.community), "rules_text": RULES_TEXT[lang],
+                               "month_note": _fallback_note(request, dash, month, lang)}
         if month in book.months:
             page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))
             ctx.update({k: v for k, v in page.items() if k != "lang"})

@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from condivisa import clock
 from condivisa.outputs.monthly import SettledMonths, flat_prices
-from condivisa.timegrid import ROME
 
 #: flat zonal price (€/MWh) used when no price file is configured (shown on every page)
 ASSUMED_PRICE_EUR_PER_MWH = 100.0
@@ -101,7 +101,7 @@ class Dashboard:
     def _state_key(self) -> tuple:
         counts = self.store.counts()
         last = max((str(r.get("last_received_at") or "") for r in self.store.device_last_seen()), default="")
-        return counts.get("measurements", 0), counts.get("measurement_revisions", 0), last
+        return counts.get("measurements", 0), counts.get("measurement_revisions", 0), last, clock.today()
 
     def book(self) -> SettledMonths:
         """The settled months of everything stored, rebuilt when new measurements have arrived."""
@@ -110,8 +110,7 @@ class Dashboard:
             if self._book is None or key != self._key:
                 frame = self.store.measurements_frame(pods=sorted(self.community.all_pods))
                 prices = self._prices if self._prices is not None else flat_prices(frame, ASSUMED_PRICE_EUR_PER_MWH)
-                today = pd.Timestamp(dt.datetime.now(ROME).date(), tz=ROME)
-                self._book = SettledMonths(self.community, frame, prices, fill="zero", settle_until=today)
+                self._book = SettledMonths(self.community, frame, prices, fill="zero", as_of=key[-1])
                 self._key = key
             return self._book
 
@@ -131,7 +130,7 @@ class Dashboard:
 
     def quality(self, month: str | None, now: dt.datetime | None = None, limit: int = 20) -> Quality:
         """The data-quality panel of ``month`` (gaps) and of now (silent devices, latest dead letters)."""
-        now = now or dt.datetime.now(dt.UTC)
+        now = now or clock.now()
         last_seen = self.store.device_last_seen()
         book = self.book()
         gaps = gaps_from_result(book.result(month)) if month in book.months else []

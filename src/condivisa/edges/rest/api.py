@@ -20,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from condivisa import clock
 from condivisa.edges.rest.body import read_body
 from condivisa.timegrid import ROME
 
@@ -177,7 +178,7 @@ def api_router(
         community = request.app.state.community
         if community is not None and pod not in community.all_pods:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-        t1 = parse_instant(end, "to") or pd.Timestamp.now(tz=ROME)
+        t1 = parse_instant(end, "to") or pd.Timestamp(clock.now()).tz_convert(ROME)
         t0 = parse_instant(start, "from") or (t1 - pd.Timedelta(days=1))
         if t0 >= t1:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -244,7 +245,7 @@ async def ingest_request(request: Request, raw: bytes, source: str, device_id: s
 
     principal = getattr(request.state, "principal", None)  # set by condivisa.auth when the API requires auth
     prepared = await run_in_threadpool(prepare_payload, raw, source=source, device_id=device_id,
-                                       received_at=dt.datetime.now(dt.UTC),
+                                       received_at=clock.now(),
                                        may_write=principal.may_write if principal is not None else None)
     result = await request.app.state.committer.store_async(prepared)
     return result.to_dict()

@@ -40,6 +40,7 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from condivisa import clock
 from condivisa.timegrid import ROME
 
 MAX_LINES = 100_000
@@ -268,7 +269,7 @@ def gateway_router(prefix: str = "/UrbanDatasetGateway") -> APIRouter:
         return answer("03", "Request-Response Successful", dataset=sets if many else sets[-1])
 
     def _last_day(body: Any):
-        end = pd.Timestamp.now(tz=ROME)
+        end = pd.Timestamp(clock.now()).tz_convert(ROME)
         return end - pd.Timedelta(days=1), end, None, True
 
     def _specific(body: Any):
@@ -278,7 +279,7 @@ def gateway_router(prefix: str = "/UrbanDatasetGateway") -> APIRouter:
         return t, t + pd.Timedelta(minutes=15), None, False
 
     def _search(body: Any):
-        end = _instant(body.period_end) or pd.Timestamp.now(tz=ROME)
+        end = _instant(body.period_end) or pd.Timestamp(clock.now()).tz_convert(ROME)
         start = _instant(body.period_start) or end - pd.Timedelta(days=1)
         if start >= end:
             raise ValueError(f"period_start {body.period_start} is not before period_end {body.period_end}")

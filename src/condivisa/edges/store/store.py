@@ -22,6 +22,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy import event
 
+from condivisa import clock
 from condivisa.edges.store.models import DeadLetter, Device, DeviceActivity, Measurement, MeasurementRevision, Pod
 from condivisa.edges.store.writer import RegistryCache, WriteOutcome, write_readings
 
@@ -136,7 +137,7 @@ class Store:
 
     def register(self, pods: Iterable[tuple] = (), devices: Iterable[tuple] = ()) -> dict[str, int]:
         """Upsert PODs ``(code, member_id, kind)`` and devices ``(du_id, pod, member_id)``."""
-        now = dt.datetime.now(UTC)
+        now = clock.now()
         pods, devices = list(pods), list(devices)
         insert = _dialect_insert(self.dialect)
         with self.engine.begin() as conn:
@@ -170,7 +171,7 @@ class Store:
         ``check_pods`` a reading for a POD that is not registered aborts the whole message
         (``WriteOutcome.unknown_pods``) and nothing is written.
         """
-        received_at = received_at or dt.datetime.now(UTC)
+        received_at = received_at or clock.now()
         with self.engine.begin() as conn:
             out = write_readings(conn, readings, source=source, received_at=received_at, device_id=device_id,
                                  check_pods=check_pods, cross_check=cross_check, registry=self.registry)
@@ -184,7 +185,7 @@ class Store:
         ``conn`` (a transaction of the caller, e.g. a group commit) is given."""
         with contextlib.nullcontext(conn) if conn is not None else self.engine.begin() as conn:
             result = conn.execute(sa.insert(DeadLetter.__table__).values(
-                received_at=received_at or dt.datetime.now(UTC), source=source[:200],
+                received_at=received_at or clock.now(), source=source[:200],
                 device_id=device_id[:64] if device_id else None, payload=bytes(payload[:MAX_DEAD_LETTER_BYTES]),
                 payload_bytes=len(payload), reasons=reasons,
             ).returning(DeadLetter.__table__.c.id))
