@@ -12,9 +12,7 @@ from hypothesis import strategies as st
 
 from condivisa.outputs.kpis import (
     best_hours_to_shift,
-    hourly_flows,
-    kpis,
-    member_shared_kwh,
+    kpis_from_totals,
     self_consumption_pct,
     self_sufficiency_pct,
     sharing_pct,
@@ -46,35 +44,42 @@ def test_self_consumption_rejects_injection_above_production():
         self_consumption_pct([1], [10], [5])
 
 
-def test_member_shared_by_hand():
-    # hour: community withdraws 27 (member 9), shared 27 -> member 27·9/27 = 9
-    # hour: community withdraws 27 (member 9), shared 20 -> member 20·9/27 = 6.667
-    # hour: nobody withdraws -> 0
-    got = member_shared_kwh([9, 9, 0], [27, 27, 0], [27, 20, 0])
-    assert got == pytest.approx([9.0, 20 * 9 / 27, 0.0])
-    with pytest.raises(ValueError, match="exceeds"):
-        member_shared_kwh([10], [5], [5])
-
-
 def test_spare_by_hand():
     # inj 30 wd 27 -> 3 spare; inj 20 wd 27 -> 0
     assert spare_production_kwh([30, 20], [27, 27]) == pytest.approx([3, 0])
 
 
 def _measurements():
-    # two quarter hours in hour 10:00 and two in 11:00 (Rome, 2024-06-03) for one consumer pair and one plant
+    # two quarter hours in hour 10:00 and two in 11:00 (Rome, 2024-06-03) for two consumers and one plant;
+    # every other quarter hour of the day is 0 (the settlement wants the whole day)
+    from condivisa.timegrid import quarter_hours
+
     t = pd.Timestamp("2024-06-03 10:00", tz=ROME)
     q = pd.Timedelta(minutes=15)
+    busy = {t: 5.0, t + q: 5.0, t + 4 * q: 1.0, t + 5 * q: 1.0}
     rows = []
-    for k, start in enumerate([t, t + q, t + 4 * q, t + 5 * q]):
-        rows.append(("C1", start, 2.0, 0.0))  # member's POD, 2 kWh each quarter
-        rows.append(("C2", start, 1.0, 0.0))
-        rows.append(("P1", start, 0.0, 5.0 if k < 2 else 1.0))
+    for start in quarter_hours(t.date(), t.date() + pd.Timedelta(days=1)):
+        on = start in busy
+        rows.append(("C1", start, 2.0 if on else 0.0, 0.0))  # the member's POD, 2 kWh each busy quarter
+        rows.append(("C2", start, 1.0 if on else 0.0, 0.0))
+        rows.append(("P1", start, 0.0, busy.get(start, 0.0)))
     return pd.DataFrame(rows, columns=["pod", "start", "withdrawn_kwh", "injected_kwh"])
 
 
-def test_hourly_flows_by_hand():
-    f = hourly_flows(_measurements(), ["C1", "C2"], ["P1"], member_pods=["C1"])
+def _book():
+    from settlement_helpers import community
+
+    from condivisa.outputs.monthly import SettledMonths
+
+    c = community(members=[{"id": "a", "founder": True, "pods": [{"pod": "C1"}]},
+                           {"id": "b", "founder": True, "pods": [{"pod": "C2"}]}])
+    prices = pd.Series(100.0, index=pd.date_range("2024-06-03", periods=24, freq="h", tz=ROME))
+    return SettledMonths(c, _measurements(), prices)
+
+
+def test_settled_flows_and_kpis_by_hand():
+    book = _book()
+    f = book.flows("2024-06", "a").loc[lambda x: x["withdrawn_kwh"] > 0]
     # hour 10: wd = 2·(2+1) = 6, inj = 2·5 = 10 -> shared 6, spare 4, member wd 4, member shared 6·4/6 = 4
     # hour 11: wd = 6, inj = 2·1 = 2 -> shared 2, spare 0, member wd 4, member shared 2·4/6 = 1.333
     assert list(f.index.hour) == [10, 11]
@@ -84,25 +89,30 @@ def test_hourly_flows_by_hand():
     assert f["shared_kwh"].tolist() == pytest.approx([6, 2])
     assert f["spare_kwh"].tolist() == pytest.approx([4, 0])
     assert f["member_shared_kwh"].tolist() == pytest.approx([4, 4 / 3])
-    k = kpis(f)
-    # Σshared 8 / Σinj 12 = 66.67 %; 8 / Σwd 12 = 66.67 %; member 5.333 / 8 = 66.67 %
+    doc = book.result("2024-06")
+    k = kpis_from_totals(doc["totals"], next(m for m in doc["members"] if m["id"] == "a"))
+    # Σshared 8 / Σinj 12 = 66.67 %; 8 / Σwd 12 = 66.67 %; member 5.333 / 8 = 66.67 % (engine rounds kWh to the Wh)
     assert k.sharing_pct == pytest.approx(200 / 3)
     assert k.self_sufficiency_pct == pytest.approx(200 / 3)
-    assert k.member_share_pct == pytest.approx(100 * (16 / 3) / 8)
+    assert k.member_share_pct == pytest.approx(100 * 5.333 / 8)
     assert k.to_dict()["shared_kwh"] == pytest.approx(8)
 
 
-def test_hourly_flows_needs_aware_timestamps():
-    m = _measurements()
-    m["start"] = m["start"].dt.tz_localize(None)
-    with pytest.raises(ValueError, match="time-zone aware"):
-        hourly_flows(m, ["C1"], ["P1"])
+def test_kpis_of_nothing_are_undefined_not_zero():
+    k = kpis_from_totals({"injected_kwh": 0.0, "withdrawn_kwh": 0.0, "shared_kwh": 0.0}, {"withdrawn_kwh": 0.0})
+    assert math.isnan(k.sharing_pct) and math.isnan(k.self_sufficiency_pct) and math.isnan(k.member_share_pct)
 
 
-def test_hourly_flows_dst_autumn_day_has_25_hours():
+def test_settled_flows_dst_autumn_day_has_25_hours():
+    from settlement_helpers import community
+
+    from condivisa.outputs.monthly import SettledMonths
+
     idx = pd.date_range("2024-10-26 22:00", "2024-10-27 23:00", freq="15min", tz="UTC", inclusive="left")
-    m = pd.DataFrame({"pod": "C1", "start": idx, "withdrawn_kwh": 0.25, "injected_kwh": 0.0})
-    f = hourly_flows(m, ["C1"], [])
+    m = pd.DataFrame({"pod": ["C1"] * len(idx) + ["P1"] * len(idx), "start": list(idx) * 2,
+                      "withdrawn_kwh": [0.25] * len(idx) + [0.0] * len(idx), "injected_kwh": 0.0})
+    prices = pd.Series(100.0, index=pd.date_range("2024-10-26 22:00", periods=25, freq="h", tz="UTC").tz_convert(ROME))
+    f = SettledMonths(community(), m, prices).flows("2024-10")
     assert len(f) == 25 and f["withdrawn_kwh"].sum() == pytest.approx(25.0)
 
 
@@ -132,14 +142,10 @@ def test_best_hours_by_hand():
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 50), st.floats(0, 50), st.floats(0, 1)), min_size=1, max_size=48))
-def test_shared_bounds_and_member_share(rows):
+def test_ratios_stay_within_0_and_100(rows):
     inj = np.array([r[0] for r in rows])
     wd = np.array([r[1] for r in rows])
-    mine = wd * np.array([r[2] for r in rows])
     shared = np.minimum(inj, wd)
-    ms = member_shared_kwh(mine, wd, shared)
-    # a member never gets more than they withdrew nor more than the shared energy
-    assert np.all(ms <= mine + 1e-9) and np.all(ms <= shared + 1e-9) and np.all(ms >= 0)
     for pct in (sharing_pct(shared, inj), self_sufficiency_pct(shared, wd)):
         assert math.isnan(pct) or 0.0 <= pct <= 100.0 + 1e-9
 

@@ -58,7 +58,10 @@ class Platform:
     prices: pd.Series
 
 
-def build_platform(tmp_path: Path, database_url: str | None = None, bad_messages: int = 1) -> Platform:
+def build_platform(tmp_path: Path, database_url: str | None = None, bad_messages: int = 1, days=DAYS,
+                   until: dt.datetime | None = None) -> Platform:
+    """The platform with ``days`` of readings; with ``until``, only the quarter hours that ended by then
+    (a day in progress, as devices send it)."""
     from condivisa.domain import load_community
     from condivisa.edges.csv_io import write_prices
     from condivisa.edges.rest import create_app
@@ -71,11 +74,14 @@ def build_platform(tmp_path: Path, database_url: str | None = None, bad_messages
     store = Store(url)
     store.upgrade()
     store.register_devices(community)
-    frame = synthetic_measurements(community)
-    ingest_frame(store, frame, source="test")
+    frame = synthetic_measurements(community, days)
+    if until is not None:
+        frame = frame[frame["start"] + pd.Timedelta(minutes=15) <= pd.Timestamp(until)].reset_index(drop=True)
+    if len(frame):
+        ingest_frame(store, frame, source="test")
     for _ in range(bad_messages):
         ingest_payload(store, b'{"UrbanDataset": "not an object"}', source="mqtt:test", device_id="DU-0002")
-    prices = synthetic_prices()
+    prices = synthetic_prices(days)
     write_prices(prices, tmp_path / "prices.csv")
     settings = load_settings(database_url=url, community_file=str(EXAMPLE_COMMUNITY), prices_file=str(tmp_path / "prices.csv"))
     app = create_app(settings, store=store, community=community)

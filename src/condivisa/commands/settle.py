@@ -104,6 +104,14 @@ def settle_command(
     except (MeasurementError, ValueError) as exc:
         _fail(f"{source}: {exc}")
     doc = result.to_dict()
+    if len(doc["months"]) > 1:  # the monthly statements the dashboard shows, and the balance to this period's split
+        from condivisa.outputs.monthly import SettledMonths, monthly_statements
+
+        lo, hi = local_midnight(result.first_day), local_midnight(result.last_day + dt.timedelta(days=1))
+        part = frame[(frame["start"] >= lo) & (frame["start"] < hi)].reset_index(drop=True)
+        book = SettledMonths(community, part, price_series, fill=fill.value if fill else None,
+                             as_of=result.last_day + dt.timedelta(days=1))
+        doc["monthly_statements"] = monthly_statements(doc, book)
     if out is not None:
         out.write_text(to_csv(doc) if out.suffix.lower() == ".csv" else to_json(doc), encoding="utf-8")
         Console(stderr=True).print(f"wrote {out}", highlight=False)

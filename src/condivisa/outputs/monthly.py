@@ -336,6 +336,25 @@ class SettledMonths:
         return {"months": months, "balance": balance, "total": total}
 
 
+def monthly_statements(period_doc: Mapping, book: SettledMonths) -> dict[str, Any]:
+    """For a settlement over several months (``period_doc``): per payee the sum of its monthly statements (each
+    month settled on its own, as the dashboard shows them) and the balance that makes them equal the period's
+    allocation (``balance = period − Σ months``). Added to ``result.json`` as ``monthly_statements``."""
+    period = {r["id"]: r for r in payee_rows(period_doc)}
+    by_payee: dict[str, list[dict]] = {}
+    for m in book.months:
+        for r in payee_rows(book.result(m)):
+            by_payee.setdefault(r["id"], []).append(r)
+    rows = []
+    for pid, row in period.items():
+        months = sum_money(by_payee.get(pid, []))
+        rows.append({"id": pid, "sum_of_months": months,
+                     "balance": {k: (_cents(row[k]) - _cents(months[k])) / 100 + 0.0 for k in MONEY_KEYS}})
+    return {"months": book.months, "payees": rows,
+            "rule": "Each month is settled and split on its own (the monthly statements); the period's allocation "
+                    "differs from their sum by the balance, shown once the year is closed as the yearly balance."}
+
+
 def flat_prices(measurements: pd.DataFrame, price_eur_per_mwh: float) -> pd.Series:
     """A flat hourly zonal price over the hours the measurements span (for when no price file is loaded;
     every page says so). Indexed by hour start, Europe/Rome."""

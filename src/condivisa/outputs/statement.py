@@ -114,9 +114,31 @@ def quality_table(doc: dict[str, Any]) -> Table | None:
     return t
 
 
+def balance_table(doc: dict[str, Any]) -> Table | None:
+    """For a period of several months: each payee's sum of monthly statements, the period's allocation and the
+    balance between them (``result.json``'s ``monthly_statements``); None for one month."""
+    ms = doc.get("monthly_statements")
+    if not ms:
+        return None
+    t = Table(title=f"Monthly statements {ms['months'][0]} to {ms['months'][-1]} and the balance to this period's split",
+              title_justify="left")
+    for head in ("Payee", "Σ monthly totals €", "Balance €", "Period total €"):
+        t.add_column(head, justify="left" if head == "Payee" else "right")
+    period = {r["id"]: r for r in [*doc["members"], {"id": "community", **doc["community_account"]},
+                                   *doc.get("external_producers", [])]}
+    for r in ms["payees"]:
+        t.add_row(r["id"], _eur(r["sum_of_months"]["total_eur"]), _eur(r["balance"]["total_eur"]),
+                  _eur(period[r["id"]]["total_eur"]))
+    t.caption = ms["rule"]
+    return t
+
+
 def result_tables(doc: dict[str, Any]) -> Group:
-    """Everything a referente reads first: months, allocation, data quality."""
+    """Everything a referente reads first: months, allocation, monthly statements, data quality."""
     parts: list[Any] = [summary_table(doc), members_table(doc)]
+    b = balance_table(doc)
+    if b is not None:
+        parts.append(b)
     q = quality_table(doc)
     if q is not None:
         parts.append(q)
