@@ -103,16 +103,21 @@ def test_statement_language(book):
 
 def test_community_report_lists_every_member(book, engine_result):
     html = report.community_report_html(book, "2024-06", "en")
-    totals = [fmt_number(m["total_eur"], "en") for m in engine_result["members"]]
-    assert _shown(html, "total_eur") == totals
+    # every member, then the community account, then the total row (= the sum over every payee)
+    rows = [*engine_result["members"], engine_result["community_account"], *engine_result["external_producers"]]
+    totals = [fmt_number(m["total_eur"], "en") for m in rows]
+    grand = sum(round(r["total_eur"] * 100) for r in rows) / 100
+    assert _shown(html, "total_eur") == [*totals, fmt_number(grand, "en")]
     assert _shown(html, "premium_eur")[0] == f"{fmt_number(engine_result['totals']['premium_eur'], 'en')} €"
 
 
 def test_statement_csv(book, engine_result):
     rows = list(csv.DictReader(io.StringIO(report.member_statement_csv(book, "m5", "2024-06"))))
     m5 = next(m for m in engine_result["members"] if m["id"] == "m5")
-    assert len(rows) == 1 and rows[0]["member"] == "m5" and rows[0]["month"] == "2024-06"
-    assert float(rows[0]["fees_eur"]) == m5["fees_eur"] and float(rows[0]["total_eur"]) == m5["total_eur"]
+    # the month, then the year's total (one month so far: the same figures); fees paid are negative
+    assert [r["month"] for r in rows] == ["2024-06", "2024"] and rows[0]["member"] == "m5"
+    assert float(rows[0]["fees_eur"]) == m5["fees_eur"] < 0 and float(rows[0]["total_eur"]) == m5["total_eur"]
+    assert rows[1]["total_eur"] == rows[0]["total_eur"]
 
 
 def test_errors_name_month_and_member(book):

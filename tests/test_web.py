@@ -135,7 +135,7 @@ def test_statement_downloads(platform):
     assert 'filename="statement-m1-2024-06.csv"' in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     m1 = next(m for m in engine_month(platform, "2024-06")["members"] if m["id"] == "m1")
-    assert [x["month"] for x in rows] == ["2024-05", "2024-06"] and float(rows[1]["total_eur"]) == m1["total_eur"]
+    assert [x["month"] for x in rows] == ["2024-05", "2024-06", "2024"] and float(rows[1]["total_eur"]) == m1["total_eur"]
     html = c.get("/members/m1/statement.html?month=2024-06&lang=en")
     assert html.status_code == 200 and "Statement" in html.text and "<script>" in html.text
     exports = platform.app.state.auth.audit_log(action="data_export", actor="rossi")
@@ -147,7 +147,9 @@ def test_referente_sees_everything_and_data_quality(platform):
     assert c.get("/", follow_redirects=False).headers["location"] == "/community"
     html = c.get("/community?month=2024-06").text
     result = engine_month(platform, "2024-06")
-    assert shown(html, "total_eur") == [fmt_number(m["total_eur"], "it") for m in result["members"]]
+    payees = [*result["members"], result["community_account"], *result["external_producers"]]
+    grand = sum(round(m["total_eur"] * 100) for m in payees) / 100  # the total row
+    assert shown(html, "total_eur") == [fmt_number(m["total_eur"], "it") for m in payees] + [fmt_number(grand, "it")]
     assert shown(html, "premium_eur")[0] == f"{fmt_number(result['totals']['premium_eur'], 'it')} €"
     for m in platform.community.members:
         assert m.name in html
