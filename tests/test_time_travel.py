@@ -223,3 +223,21 @@ def test_demo_today_option_sets_the_clock(tmp_path):
         assert "(settled 2024-06-13 to 2024-06-19)" in " ".join(res.output.split())
     finally:
         clock.reset()
+
+
+@pytest.mark.browser
+def test_pdf_downloads_on_the_first_of_the_month(tmp_path):
+    """On the 1st at 00:10 (no day of the month finished) the PDFs of the new, empty month and of the month
+    before both print."""
+    from condivisa.outputs.report import chromium_available
+
+    if not chromium_available():
+        pytest.skip("Chromium is not installed")
+    when = instant("2026-12-01T00:10:00+01:00")
+    with time_machine.travel(when, tick=True):
+        platform = build_platform(tmp_path, days=_days_before(when), until=when + dt.timedelta(minutes=20))
+        ref = _client(platform, "ref")
+        for month in ("2026-11", "2026-12"):
+            for path in (f"/community/report.pdf?month={month}", f"/members/m1/statement.pdf?month={month}"):
+                r = ref.get(path)
+                assert r.status_code == 200 and r.content.startswith(b"%PDF"), (path, r.text[:300])
