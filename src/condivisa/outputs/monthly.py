@@ -188,6 +188,7 @@ class SettledMonths:
         self.settle_until = local_midnight(self.as_of)
         self._months: list[str] | None = None
         self.month = lru_cache(maxsize=64)(self._month)  # type: ignore[method-assign]
+        self._flows = lru_cache(maxsize=256)(lambda month, member_id: self.month(month).flows(member_id))
         self._year_balance = lru_cache(maxsize=8)(self._year_balance_uncached)
 
     # ---- which months ---------------------------------------------------------------------------
@@ -247,8 +248,8 @@ class SettledMonths:
         return self.month(month).doc
 
     def flows(self, month: str, member_id: str | None = None) -> pd.DataFrame:
-        """The month's settled hourly flows (member columns filled for ``member_id``)."""
-        return self.month(month).flows(member_id)
+        """The month's settled hourly flows (member columns filled for ``member_id``; cached: do not modify)."""
+        return self._flows(month, member_id)
 
     def recent_flows(self, days: int = 7, member_id: str | None = None) -> pd.DataFrame:
         """The settled hourly flows of the last ``days`` settled days, across month boundaries (the advice on
@@ -259,7 +260,7 @@ class SettledMonths:
             ms = self.month(month)
             if ms.empty:
                 continue
-            parts.insert(0, ms.flows(member_id))
+            parts.insert(0, self.flows(month, member_id))
             covered += (ms.settled_to - ms.settled_from).days + 1
             if covered >= days:
                 break
