@@ -23,7 +23,6 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from condivisa.cli import app as cli
-from condivisa.domain import community_from_dict
 from condivisa.engines.settlement import settle
 from condivisa.outputs.i18n import fmt_number
 from condivisa.outputs.monthly import MONEY_KEYS, SettledMonths, allocation_total, month_bounds, payee_rows, sum_money

@@ -4,7 +4,6 @@ stored through the real ingestion path, users of each role, and the real ``creat
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import threading
 import time
 from dataclasses import dataclass

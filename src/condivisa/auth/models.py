@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
+
 from condivisa import clock
 
 try:

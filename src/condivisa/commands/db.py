@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+
 from condivisa import clock
 
 DATABASE_HELP = "database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./condivisa.db)"

@@ -26,7 +26,6 @@ Coordinates/distance filters are accepted and ignored: condivisa keeps no coordi
 
 from __future__ import annotations
 
-import datetime as dt
 import hmac
 import json
 import secrets
