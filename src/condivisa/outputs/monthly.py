@@ -128,6 +128,27 @@ def allocation_total(doc: Mapping) -> dict[str, float]:
     return sum_money(payee_rows(doc))
 
 
+def balances(whole_doc: Mapping, month_docs: list[Mapping]) -> dict[str, dict[str, dict[str, float]]]:
+    """Per payee: the sum of its monthly statements (``sum_of_months``) and the ``balance`` that brings it to the
+    allocation of the whole period (``whole_doc``), added in whole cents: ``balance = whole − Σ months``."""
+    whole = {r["id"]: r for r in payee_rows(whole_doc)}
+    by_payee: dict[str, list[Mapping]] = {}
+    for doc in month_docs:
+        for r in payee_rows(doc):
+            by_payee.setdefault(r["id"], []).append(r)
+    out = {}
+    for pid in dict.fromkeys([*whole, *by_payee]):
+        months = sum_money(by_payee.get(pid, []))
+        target = whole.get(pid, {})
+        out[pid] = {"sum_of_months": months,
+                    "balance": {k: (_cents(target.get(k, 0.0)) - _cents(months[k])) / 100 + 0.0 for k in MONEY_KEYS}}
+    return out
+
+
+def _empty_flows() -> pd.DataFrame:
+    return pd.DataFrame(columns=list(FLOW_COLUMNS), index=pd.DatetimeIndex([], tz=ROME, name="start"), dtype=float)
+
+
 @dataclass(frozen=True)
 class MonthSettlement:
     """One civil month as settled (see the module docstring)."""
@@ -155,8 +176,7 @@ class MonthSettlement:
         """The settled hours: community withdrawal, injection, shared and spare energy and, for ``member_id``,
         the member's withdrawal and part of the shared energy (kWh; index: hour start, Europe/Rome)."""
         if self.result is None:
-            return pd.DataFrame(columns=list(FLOW_COLUMNS), index=pd.DatetimeIndex([], tz=ROME, name="start"),
-                                dtype=float)
+            return _empty_flows()
         frame = self.result.member_series(member_id) if member_id else self.result.intervals()
         frame["spare_kwh"] = spare_production_kwh(frame["injected_kwh"], frame["withdrawn_kwh"])
         for col in ("member_withdrawn_kwh", "member_shared_kwh"):
@@ -265,7 +285,7 @@ class SettledMonths:
             if covered >= days:
                 break
         if not parts:
-            return MonthSettlement("", {}, None, False).flows()
+            return _empty_flows()
         frame = pd.concat(parts)
         last_day = frame.index.max().normalize()
         return frame[frame.index >= last_day - pd.Timedelta(days=days - 1)]
@@ -307,17 +327,7 @@ class SettledMonths:
             yearly = settle(self.community, part, prices, fill=self.fill).to_dict()
         except MeasurementError:  # e.g. a whole month without data and no fill: no yearly balance can be drawn
             return None
-        whole = {r["id"]: r for r in payee_rows(yearly)}
-        summed: dict[str, list[dict]] = {}
-        for m in months:
-            for r in payee_rows(self.result(m)):
-                summed.setdefault(r["id"], []).append(r)
-        out = {}
-        for pid in dict.fromkeys([*whole, *summed]):
-            months_sum = sum_money(summed.get(pid, []))
-            target = whole.get(pid, {})
-            out[pid] = {k: (_cents(target.get(k, 0.0)) - _cents(months_sum[k])) / 100 + 0.0 for k in MONEY_KEYS}
-        return out
+        return {pid: b["balance"] for pid, b in balances(yearly, [self.result(m) for m in months]).items()}
 
     def year_balance(self, year: int, payee: str) -> dict[str, float] | None:
         """The yearly balance of ``payee`` (a member id, ``community`` or an external producer), €: the allocation
@@ -341,16 +351,7 @@ def monthly_statements(period_doc: Mapping, book: SettledMonths) -> dict[str, An
     """For a settlement over several months (``period_doc``): per payee the sum of its monthly statements (each
     month settled on its own, as the dashboard shows them) and the balance that makes them equal the period's
     allocation (``balance = period − Σ months``). Added to ``result.json`` as ``monthly_statements``."""
-    period = {r["id"]: r for r in payee_rows(period_doc)}
-    by_payee: dict[str, list[dict]] = {}
-    for m in book.months:
-        for r in payee_rows(book.result(m)):
-            by_payee.setdefault(r["id"], []).append(r)
-    rows = []
-    for pid, row in period.items():
-        months = sum_money(by_payee.get(pid, []))
-        rows.append({"id": pid, "sum_of_months": months,
-                     "balance": {k: (_cents(row[k]) - _cents(months[k])) / 100 + 0.0 for k in MONEY_KEYS}})
+    rows = [{"id": pid, **b} for pid, b in balances(period_doc, [book.result(m) for m in book.months]).items()]
     return {"months": book.months, "payees": rows,
             "rule": "Each month is settled and split on its own (the monthly statements); the period's allocation "
                     "differs from their sum by the balance, shown once the year is closed as the yearly balance."}
