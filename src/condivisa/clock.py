@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import time
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 ROME = ZoneInfo("Europe/Rome")
@@ -55,12 +56,18 @@ def parse_instant(text: str) -> dt.datetime:
     return instant if instant.tzinfo is not None else instant.replace(tzinfo=ROME)
 
 
+@lru_cache(maxsize=8)
+def _start_s(text: str) -> float:
+    """Unix time of a ``CONDIVISA_NOW`` value (parsed once: ``now()`` runs for every message ingested)."""
+    return parse_instant(text).timestamp()
+
+
 def _offset_s() -> float:
     """Seconds to add to the real time: 0 unless ``CONDIVISA_NOW`` is set."""
     start = os.environ.get(ENV_NOW)
     if not start:
         return 0.0
-    instant = parse_instant(start).timestamp()
+    instant = _start_s(start)
     since = os.environ.get(ENV_SINCE)
     if since is None:
         since = repr(time.time())

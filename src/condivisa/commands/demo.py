@@ -166,12 +166,11 @@ class _Live:
         self.mqtt_sink, self.rest_sink, self.silent_du = mqtt_sink, rest_sink, silent_du
         self.sent = sent
 
-    def tick(self, now: dt.datetime) -> int:
-        """Send the quarter hours that ended since the last tick; returns how many."""
+    def tick(self, now: dt.datetime) -> None:
+        """Send the quarter hours that ended since the last tick."""
         from condivisa.simulator import messages
 
         upto = _ended(self.fleet_mqtt, now)
-        done = 0
         for q in range(self.sent, upto):
             for m in messages(self.fleet_mqtt, q):
                 if m.sender_id != self.silent_du:
@@ -179,9 +178,7 @@ class _Live:
             if self.fleet_rest is not None:
                 for m in messages(self.fleet_rest, q, group=len(self.fleet_rest.devices)):
                     self.rest_sink.send(m)
-            done += 1
         self.sent = max(self.sent, upto)
-        return done
 
 
 def _wait_ingested(mqtt_sink, expected: int) -> int:
