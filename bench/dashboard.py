@@ -20,11 +20,11 @@ import time
 import numpy as np
 import pandas as pd
 
-from condivisa.domain import community_from_dict
+from condivisa.domain.config import community_from_dict
 from condivisa.engines.settlement import settle
 from condivisa.outputs import report
 from condivisa.outputs.monthly import SettledMonths
-from condivisa.timegrid import hours, quarter_hours
+from condivisa.kernel.timegrid import hours, quarter_hours
 
 
 def build(members: int, plants: int):

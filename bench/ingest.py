@@ -16,7 +16,7 @@ benchmark counted those messages as lost).
 
 - ``raw MQTT``: the same payloads published with QoS 1 to a subscriber (QoS 1) that only counts them;
 - ``MQTT -> SQLite xN`` / ``MQTT -> PostgreSQL xN``: the same payloads through N ingest worker processes
-  (:class:`condivisa.edges.mqtt_pool.WorkerProcesses`, as ``condivisa serve`` runs them: parse, validate,
+  (:class:`condivisa.app.worker_pool.WorkerProcesses`, as ``condivisa serve`` runs them: parse, validate,
   group commit, acknowledge after commit; N > 1 share the uplink by an MQTT shared subscription), timed from
   the first publish to the last acknowledgement;
 - ``raw HTTP``: the REST payloads gzipped and POSTed over ``--rest-clients`` connections at once (each
@@ -48,11 +48,11 @@ import uuid
 import paho.mqtt.client as mqtt
 from fastapi import FastAPI, Request
 
-from condivisa import simulator as sim
-from condivisa.domain import community_from_dict
-from condivisa.edges.broker import EmbeddedBroker, free_port
-from condivisa.edges.mqtt import TopicLayout
-from condivisa.edges.store import Store
+from condivisa.sim import devices as sim
+from condivisa.domain.config import community_from_dict
+from condivisa.transports.mqtt.broker import EmbeddedBroker, free_port
+from condivisa.transports.mqtt.topics import TopicLayout
+from condivisa.store.store import Store
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -154,8 +154,8 @@ def fresh_store(kind: str, devices):
 def mqtt_ingest(host: str, port: int, mqtt5: bool, store, msgs, workers: int) -> tuple[float, int]:
     """The same payloads through ``workers`` ingest worker processes (as ``condivisa serve`` runs them; several
     share the uplink by an MQTT shared subscription), timed from the first publish to the last acknowledgement."""
-    from condivisa.edges.mqtt_pool import WorkerProcesses
-    from condivisa.settings import Settings
+    from condivisa.app.worker_pool import WorkerProcesses
+    from condivisa.app.settings import Settings
 
     community = f"bench-{uuid.uuid4().hex[:6]}"
     layout = TopicLayout(community)
@@ -194,8 +194,8 @@ def _serve(target: str, database_url: str | None, port: int) -> None:
         async def sink(request: Request) -> dict:
             return {"bytes": len(await request.body())}
     else:
-        from condivisa.edges.rest import create_app
-        from condivisa.settings import Settings
+        from condivisa.app.http_app import create_app
+        from condivisa.app.settings import Settings
 
         app = create_app(Settings(database_url=database_url))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")

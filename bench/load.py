@@ -40,9 +40,9 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 
-from condivisa.edges.mqtt import TopicLayout, payload_id
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import build_m1_dataset
+from condivisa.transports.mqtt.topics import TopicLayout, payload_id
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.emit import build_m1_dataset
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from condivisa.casestudy import load_case
+from condivisa.casestudy.casefile import load_case
 from condivisa.casestudy.runner import production_kwh, tip_for, valorisation_rate_eur_per_mwh
 from condivisa.engines.dispatch import WindowModel, dispatch_value_eur, optimal_dispatch, rolling_dispatch
 from condivisa.engines.loads import household_loads_kwh
 from condivisa.engines.storage import BatterySpec, building_heuristic
-from condivisa.timegrid import ROME
+from condivisa.kernel.timegrid import ROME
 
 DEFAULT_CASE = Path(__file__).resolve().parents[2] / "shared" / "cases" / "is-corrias.yaml"
 

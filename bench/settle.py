@@ -28,10 +28,10 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 
-from condivisa.domain import community_from_dict
+from condivisa.domain.config import community_from_dict
 from condivisa.engines.settlement import settle
 from condivisa.engines.tariff import tip_eur_per_mwh
-from condivisa.timegrid import hours, quarter_hours
+from condivisa.kernel.timegrid import hours, quarter_hours
 
 
 def build(consumers: int, plants: int, year: int, seed: int = 1):

@@ -28,7 +28,7 @@ import numpy as np
 from condivisa.engines.loads import appliance_shape
 from condivisa.engines.pv import clearsky_ac_kw
 from condivisa.engines.storage import BatterySpec, charge_allowance_kwh, clamped_cumsum, heuristic_dispatch
-from condivisa.timegrid import ROME, year_quarter_hours
+from condivisa.kernel.timegrid import ROME, year_quarter_hours
 
 
 def build(buildings: int, flats: int, year: int, seed: int = 1):

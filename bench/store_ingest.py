@@ -21,10 +21,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from condivisa.edges.store import Store
-from condivisa.edges.store.models import Measurement
-from condivisa.edges.urbandataset import build_m1_dataset, parse_urbandataset
-from condivisa.ingest import ingest_payload
+from condivisa.store.store import Store
+from condivisa.store.models import Measurement
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.formats.urbandataset.parse import parse_urbandataset
+from condivisa.ingest.pipeline import ingest_payload
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, tzinfo=UTC)

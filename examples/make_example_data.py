@@ -18,9 +18,9 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from condivisa.domain import load_community
-from condivisa.edges.csv_io import write_measurements, write_prices
-from condivisa.timegrid import hours, quarter_hours
+from condivisa.domain.config import load_community
+from condivisa.formats.csv_io import write_measurements, write_prices
+from condivisa.kernel.timegrid import hours, quarter_hours
 
 HERE = Path(__file__).resolve().parent
 SITE = pvlib.location.Location(40.35, 18.17, tz="Europe/Rome", altitude=50)  # Lecce, zone south

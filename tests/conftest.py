@@ -79,8 +79,8 @@ def db_url(request) -> str:
 
 
 def _registered_store(url: str, community_path: Path):
-    from condivisa.domain import load_community
-    from condivisa.edges.store import Store
+    from condivisa.domain.config import load_community
+    from condivisa.store.store import Store
 
     s = Store(url)
     s.upgrade()
@@ -105,7 +105,7 @@ def db_store(db_url, example_community_path):
 def broker(request):
     """(host, port, mqtt5, community slug) of a running broker: the embedded one, then the real Mosquitto."""
     if request.param == "embedded":
-        from condivisa.edges.broker import EmbeddedBroker
+        from condivisa.transports.mqtt.broker import EmbeddedBroker
 
         with EmbeddedBroker(port=0) as b:
             yield b.host, b.port, False, f"emb-{uuid.uuid4().hex[:8]}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from condivisa.edges.urbandataset import build_m1_dataset
+from condivisa.formats.urbandataset.emit import build_m1_dataset
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 0, 0, tzinfo=UTC)

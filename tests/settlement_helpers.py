@@ -6,8 +6,8 @@ import datetime as dt
 
 import pandas as pd
 
-from condivisa.domain import community_from_dict
-from condivisa.timegrid import hours, quarter_hours
+from condivisa.domain.config import community_from_dict
+from condivisa.kernel.timegrid import hours, quarter_hours
 
 DAY = dt.date(2024, 6, 1)
 

@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from condivisa.auth import AuthError, AuthService, Principal, Role
+from condivisa.auth.service import AuthError, AuthService, Principal
+from condivisa.store.auth_tables import Role
 from condivisa.auth.hashing import (
     hash_password,
     mosquitto_hash,
@@ -19,7 +20,7 @@ from condivisa.auth.hashing import (
     verify_password,
 )
 from condivisa.auth.service import LOCKOUT_WINDOW, MAX_FAILED_LOGINS
-from condivisa.auth.models import create_auth_tables
+from condivisa.store.auth_tables import create_auth_tables
 
 
 class Clock:

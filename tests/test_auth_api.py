@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from condivisa.auth import AuthService, Principal
+from condivisa.auth.service import AuthService, Principal
 from condivisa.auth.deps import (
     NOT_FOUND,
     SESSION_COOKIE,
@@ -20,8 +20,9 @@ from condivisa.auth.deps import (
     require_pod_access,
     require_role,
 )
-from condivisa.auth.models import create_auth_tables
-from condivisa.domain import Community, ConfigurationType, Member, Plant, Pod, Zone
+from condivisa.store.auth_tables import create_auth_tables
+from condivisa.domain.community import Community, ConfigurationType, Member, Plant, Pod
+from condivisa.domain.tariffs import Zone
 
 MEMBERS = {"M01": ["IT001E00000001"], "M02": ["IT001E00000002"]}
 

@@ -8,11 +8,11 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from condivisa.auth import AuthService
+from condivisa.auth.service import AuthService
 from condivisa.auth.hashing import verify_mosquitto_hash
 from condivisa.auth.mqtt_acl import parse_password_file
 from condivisa.cli import app
-from condivisa.edges.store import Store
+from condivisa.store.store import Store
 
 
 @pytest.fixture

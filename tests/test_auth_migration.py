@@ -7,10 +7,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from condivisa.auth import AuthService
-from condivisa.auth.models import AUTH_TABLES, Base
+from condivisa.auth.service import AuthService
+from condivisa.store.auth_tables import AUTH_TABLES, Base
 
-store_mod = pytest.importorskip("condivisa.edges.store")
+from condivisa.store import store as store_mod
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from condivisa.auth import AuthService
-from condivisa.domain import load_community
-from condivisa.edges.rest import create_app
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import build_m1_dataset
-from condivisa.settings import Settings
+from condivisa.auth.service import AuthService
+from condivisa.domain.config import load_community
+from condivisa.app.http_app import create_app
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.app.settings import Settings
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)

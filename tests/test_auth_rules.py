@@ -15,11 +15,11 @@ import time
 import pytest
 import sqlalchemy as sa
 
-from condivisa.auth import AuthService
-from condivisa.auth.models import CommunityRules
-from condivisa.auth.rules import canonical_json, rules_diff, rules_sha256
-from condivisa.auth.service import record_rules, rules_history
-from condivisa.domain import load_community
+from condivisa.auth.service import AuthService
+from condivisa.store.auth_tables import CommunityRules
+from condivisa.auth.rules_audit import canonical_json, rules_diff, rules_sha256
+from condivisa.auth.rules_audit import record_rules, rules_history
+from condivisa.domain.config import load_community
 from condivisa.domain.community import Beneficiary, ConsumersBy
 from conftest import EXAMPLE_COMMUNITY
 
@@ -45,7 +45,7 @@ EXPECTED_DIFF = {"premium.producers": "0.1 → 0.2", "premium.consumers": "0.75 
 
 @pytest.fixture
 def store(db_url):
-    from condivisa.edges.store import Store
+    from condivisa.store.store import Store
 
     s = Store(db_url)
     s.upgrade()
@@ -127,7 +127,7 @@ def test_each_community_has_its_own_rules(store):
 def test_dashboard_records_and_shows_the_rule_changes(tmp_path):
     from fastapi.testclient import TestClient
 
-    from condivisa.edges.rest import create_app
+    from condivisa.app.http_app import create_app
     from test_web import client
     from web_helpers import build_platform
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from condivisa.casestudy import CaseError, case_from_dict, load_case
+from condivisa.casestudy.casefile import CaseError, case_from_dict, load_case
 from condivisa.casestudy.runner import tip_for, valorisation_rate_eur_per_mwh
 from condivisa.cli import app
 

@@ -10,7 +10,7 @@ import pytest
 
 from condivisa.outputs import charts
 from condivisa.outputs.kpis import Kpis, ShiftWindow
-from condivisa.timegrid import ROME
+from condivisa.kernel.timegrid import ROME
 
 
 def _flows(hours: int) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import sys
 import pytest
 import time_machine
 
-from condivisa import clock
+from condivisa.kernel import clock
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +52,7 @@ def test_set_now_and_reset():
 
 def test_a_child_process_inherits_the_same_shifted_clock():
     clock.set_now("2026-12-01T08:53:00+01:00")
-    code = "from condivisa import clock; print(clock.now().timestamp())"
+    code = "from condivisa.kernel import clock; print(clock.now().timestamp())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), check=True)
     child = float(out.stdout)
     # the child reads the same start and the same real instant it was set at: within the seconds it took to start

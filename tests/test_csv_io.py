@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from condivisa.edges.csv_io import InputError, read_measurements, read_prices, write_measurements, write_prices
+from condivisa.formats.csv_io import InputError, read_measurements, read_prices, write_measurements, write_prices
 
 HEAD = "pod,start,withdrawn_kwh,injected_kwh\n"
 

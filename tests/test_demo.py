@@ -17,8 +17,9 @@ import pytest
 from typer.testing import CliRunner
 
 from condivisa.cli import app
-from condivisa.demo import demo_configuration, demo_prices
-from condivisa.domain import ConfigurationType, community_from_dict
+from condivisa.sim.demo_data import demo_configuration, demo_prices
+from condivisa.domain.community import ConfigurationType
+from condivisa.domain.config import community_from_dict
 from web_helpers import free_port
 
 

@@ -2,8 +2,9 @@ import datetime as dt
 
 import pytest
 
-from condivisa.domain import ConfigError, PerimeterError, community_from_dict, load_community
-from condivisa.timegrid import quarter_hours
+from condivisa.domain.config import ConfigError, community_from_dict, load_community
+from condivisa.domain.community import PerimeterError
+from condivisa.kernel.timegrid import quarter_hours
 
 EXAMPLE = "examples/community.yaml"
 

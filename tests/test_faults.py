@@ -18,11 +18,11 @@ import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 
-from condivisa.domain import load_community
-from condivisa.edges.mqtt import TopicLayout
-from condivisa.edges.store import Store
+from condivisa.domain.config import load_community
+from condivisa.transports.mqtt.topics import TopicLayout
+from condivisa.store.store import Store
 from mqtt_helpers import WorkerProcess, one_reading, wait_until
-from condivisa.edges.broker import free_port
+from condivisa.transports.mqtt.broker import free_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 pytestmark = [

@@ -16,10 +16,12 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import build_m1_dataset
-from condivisa.ingest import ingest_payload
+from condivisa.app.runtime import mqtt_ingest_worker
+from condivisa.transports.mqtt.worker import IngestWorker
+from condivisa.transports.mqtt.topics import TopicLayout, payload_id
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.ingest.pipeline import ingest_payload
 from mqtt_helpers import Listener, Publisher, wait_until
 
 T0 = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -97,7 +99,7 @@ def test_mqtt_worker_does_not_acknowledge_while_the_database_is_full(broker, sto
     client_id = f"w-{uuid.uuid4().hex[:8]}"
 
     def new_worker() -> IngestWorker:
-        w = IngestWorker(store, host, port, layout=layout, client_id=client_id, mqtt5=mqtt5, session_expiry_s=120,
+        w = mqtt_ingest_worker(store, host, port, layout=layout, client_id=client_id, mqtt5=mqtt5, session_expiry_s=120,
                          retry_backoff_s=(0.05, 0.2)).start()
         assert w.wait_connected(10)
         return w

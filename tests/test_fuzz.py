@@ -14,13 +14,15 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from condivisa.auth.scope import device_may_write, strict_device_ingest
-from condivisa.domain import load_community
-from condivisa.edges.rest import create_app
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import ParsedDataset, UrbanDatasetError, build_m1_dataset, parse_urbandataset
-from condivisa.ingest import MAX_PAYLOAD_BYTES, ingest_payload
-from condivisa.settings import Settings
+from condivisa.ingest.scope import du_write_scope
+from condivisa.domain.config import load_community
+from condivisa.app.http_app import create_app
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.types import ParsedDataset, UrbanDatasetError
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.formats.urbandataset.parse import parse_urbandataset
+from condivisa.ingest.pipeline import MAX_PAYLOAD_BYTES, ingest_payload
+from condivisa.app.settings import Settings
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -46,8 +48,7 @@ def message(*rows: dict) -> bytes:
 def rejected(store: Store, raw: bytes, *, reason: str, **kwargs):
     """Ingest ``raw``; it must be refused with a reason containing ``reason`` and kept byte for byte."""
     before = store.counts()
-    res = ingest_payload(store, raw, source="fuzz", received_at=NOW, **kwargs) if "ingest" not in kwargs else \
-        kwargs.pop("ingest")(store, raw, source="fuzz", received_at=NOW, **kwargs)
+    res = ingest_payload(store, raw, source="fuzz", received_at=NOW, **kwargs)
     assert not res.accepted and res.stored == 0, res.to_dict()
     assert any(reason in r.reason for r in res.rejected), [r.reason for r in res.rejected]
     assert store.counts()["measurements"] == before["measurements"]
@@ -99,15 +100,15 @@ def test_timestamp_at_the_end_of_time(store):
 def test_du_claiming_another_dus_pod_is_rejected(store):
     # DU-0003 is registered to IT001E00000003; on its own topic it sends a reading for DU-0001's POD
     res = rejected(store, message(reading(du="DU-0003", pod="IT001E00000001")), reason="not authorised to write POD "
-                   "IT001E00000001", ingest=strict_device_ingest, device_id="DU-0003")
+                   "IT001E00000001", may_write=du_write_scope(store, "DU-0003"), device_id="DU-0003")
     assert res.rejected[0].path == "UrbanDataset.values.line[0]"
     # ... or a line that names another DU for its own POD
     rejected(store, message(reading(du="DU-0001", pod="IT001E00000003")), reason="read by DU DU-0001",
-             ingest=strict_device_ingest, device_id="DU-0003")
-    ok = strict_device_ingest(store, message(reading(du="DU-0003", pod="IT001E00000003")), source="fuzz",
-                              device_id="DU-0003", received_at=NOW)
+             may_write=du_write_scope(store, "DU-0003"), device_id="DU-0003")
+    ok = ingest_payload(store, message(reading(du="DU-0003", pod="IT001E00000003")), source="fuzz",
+                        device_id="DU-0003", received_at=NOW, may_write=du_write_scope(store, "DU-0003"))
     assert ok.accepted and ok.stored == 1
-    assert not device_may_write(store, "DU-9999")(pod="IT001E00000001", du="DU-9999")  # unregistered DU: nothing
+    assert not du_write_scope(store, "DU-9999")(pod="IT001E00000001", du="DU-9999")  # unregistered DU: nothing
 
 
 # ------------------------------------------------------------------ the same over REST
@@ -165,11 +166,12 @@ def api_schema(request, tmp_path_factory):
     store.upgrade()
     community = load_community(example_community_path)
     store.register_devices(community)
-    from condivisa.edges.mqtt import IngestWorker, TopicLayout
+    from condivisa.app.runtime import mqtt_ingest_worker
+    from condivisa.transports.mqtt.topics import TopicLayout
 
     # as `condivisa serve` runs it: with an MQTT worker (here never connected: commands are queued), so that
     # the deliberate 503 "no MQTT worker in this process" of an API-only process is not what is tested
-    worker = IngestWorker(store, "127.0.0.1", 1, layout=TopicLayout("cer-st"))
+    worker = mqtt_ingest_worker(store, "127.0.0.1", 1, layout=TopicLayout("cer-st"))
     app = create_app(Settings(database_url=url, community="cer-st", api_auth_required=request.param,
                               gateway_users={"scps": "s3cret-pass"}), store=store, community=community,
                      mqtt_worker=worker)

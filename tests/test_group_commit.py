@@ -1,4 +1,4 @@
-"""Group commit across concurrent senders (:mod:`condivisa.group_commit`), on SQLite and the real PostgreSQL:
+"""Group commit across concurrent senders (:mod:`condivisa.ingest.group_commit`), on SQLite and the real PostgreSQL:
 batches give exactly the one-by-one results, a failed batch is stored again message by message, nothing
 submitted is lost at shutdown, and the REST API stores concurrent pushes through it (answering 503, with
 nothing stored, when the database is full)."""
@@ -16,13 +16,13 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import condivisa.group_commit as gc_mod
-from condivisa.edges.rest import create_app
-from condivisa.edges.store import Store
-from condivisa.edges.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
-from condivisa.group_commit import GroupCommitter
-from condivisa.ingest import ingest_payload, prepare_payload, store_prepared
-from condivisa.settings import Settings
+import condivisa.ingest.group_commit as gc_mod
+from condivisa.app.http_app import create_app
+from condivisa.store.store import Store
+from condivisa.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
+from condivisa.ingest.group_commit import GroupCommitter
+from condivisa.ingest.pipeline import ingest_payload, prepare_payload, store_prepared
+from condivisa.app.settings import Settings
 from test_faults_disk_full import DiskFull, one_day
 from test_ingest_batch import mixed_messages, payload, reading, snapshot
 
@@ -177,7 +177,7 @@ def test_any_split_into_batches_gives_the_one_by_one_results(store, cuts):
 def serve(app):
     import uvicorn
 
-    from condivisa.edges.broker import free_port
+    from condivisa.transports.mqtt.broker import free_port
 
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))

@@ -9,8 +9,8 @@ import json
 
 import pytest
 
-from condivisa.edges.urbandataset import build_m1_dataset
-from condivisa.ingest import MAX_PAYLOAD_BYTES, IngestResult, ingest_payload
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.ingest.pipeline import MAX_PAYLOAD_BYTES, IngestResult, ingest_payload
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 in Rome (UTC+2)
@@ -173,7 +173,7 @@ def test_result_to_dict_is_json(store):
 
 
 def test_replay_dead_letter_after_registering_the_pod(store):
-    from condivisa.ingest import replay_dead_letter
+    from condivisa.ingest.pipeline import replay_dead_letter
 
     raw = payload([reading(0, du="DU-0042", pod="IT001E00000042")])
     res = ingest(store, raw, device_id="DU-0042")
@@ -195,7 +195,7 @@ def test_replay_needs_force_for_unauthorised_senders(store):
     from typer.testing import CliRunner
 
     from condivisa.cli import app
-    from condivisa.ingest import replay_dead_letter
+    from condivisa.ingest.pipeline import replay_dead_letter
 
     raw = payload([reading(0)])
     res = ingest(store, raw, may_write=lambda pod, du: False)
@@ -211,7 +211,7 @@ def test_replay_needs_force_for_unauthorised_senders(store):
 @pytest.mark.parametrize("day, quarters", [(dt.date(2025, 10, 26), 100), (dt.date(2025, 3, 30), 92)])
 def test_whole_dst_days_in_one_utc_message(store, day, quarters):
     """25 h x 4 = 100 quarter hours on the autumn day, 23 h x 4 = 92 in spring, all kept."""
-    from condivisa.timegrid import quarter_hours
+    from condivisa.kernel.timegrid import quarter_hours
 
     grid = quarter_hours(day, day + dt.timedelta(days=1))
     assert len(grid) == quarters

@@ -13,12 +13,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from condivisa.domain import load_community
-from condivisa.edges.store import Store
-from condivisa.edges.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
-from condivisa.edges.urbandataset import build_m1_dataset
-from condivisa.edges.store.writer import write_readings
-from condivisa.ingest import ingest_payload, ingest_payloads, prepare_payload
+from condivisa.domain.config import load_community
+from condivisa.store.store import Store
+from condivisa.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.store.writer import write_readings
+from condivisa.ingest.pipeline import ingest_payload, ingest_payloads, prepare_payload
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -100,7 +100,7 @@ def test_batch_equals_one_by_one(db_url, example_community_path):
 def test_database_error_rolls_back_the_whole_batch(sqlite_url, example_community_path, monkeypatch):
     """A failure while inserting the batch's rows, after its revision and device activity were written,
     leaves nothing of any message (nor the dead letter of the invalid one): nothing to acknowledge."""
-    import condivisa.edges.store.batch as batch_mod
+    import condivisa.store.batch as batch_mod
 
     with Store(sqlite_url) as store:
         store.upgrade()
@@ -205,7 +205,9 @@ def test_worker_group_commits_a_backlog(mosquitto, sqlite_url, example_community
     from paho.mqtt.enums import CallbackAPIVersion
     import paho.mqtt.client as mqtt
 
-    from condivisa.edges.mqtt import IngestWorker, TopicLayout
+    from condivisa.app.runtime import mqtt_ingest_worker
+    from condivisa.ingest.group_commit import GroupCommitter
+    from condivisa.transports.mqtt.topics import TopicLayout
 
     host, port, prefix = mosquitto
     layout = TopicLayout(prefix)
@@ -213,7 +215,7 @@ def test_worker_group_commits_a_backlog(mosquitto, sqlite_url, example_community
     with Store(sqlite_url) as store:
         store.upgrade()
         store.register_devices(load_community(example_community_path))
-        first = IngestWorker(store, host, port, layout=layout, client_id=client_id).start()
+        first = mqtt_ingest_worker(store, host, port, layout=layout, client_id=client_id).start()
         assert first.wait_connected(10)
         time.sleep(0.3)  # subscribed
         first.stop(drain_timeout_s=2)  # the session stays: messages published now are queued by the broker
@@ -225,17 +227,19 @@ def test_worker_group_commits_a_backlog(mosquitto, sqlite_url, example_community
             raw = b"not json" if i == 17 else payload([reading(i, wd=0.25)])
             pub.publish(layout.up("DU-0001"), raw, qos=1).wait_for_publish(5)
         results = []
-        worker = IngestWorker(store, host, port, layout=layout, client_id=client_id,
-                              on_result=lambda topic, answer: results.append(answer)).start()
+        committer = GroupCommitter(store)
+        worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=client_id, committer=committer,
+                                    on_result=lambda topic, answer: results.append(answer)).start()
         try:
             deadline = time.monotonic() + 30
             while len(results) < n and time.monotonic() < deadline:
                 time.sleep(0.05)
         finally:
             worker.stop(drain_timeout_s=5)
+            committer.close()
             pub.loop_stop()
             pub.disconnect()
         assert len(results) == n and worker.stats.acked == n
-        assert worker.stats.batches >= 1  # some messages shared a transaction
+        assert committer.grouped >= 1  # some messages shared a transaction
         assert sum(not r["accepted"] for r in results) == 1 and store.counts()["dead_letters"] == 1
         assert store.counts()["measurements"] == n - 1

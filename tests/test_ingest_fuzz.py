@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import build_m1_dataset
-from condivisa.ingest import IngestResult, ingest_payload
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.ingest.pipeline import IngestResult, ingest_payload
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)

@@ -19,7 +19,7 @@ from condivisa.outputs.kpis import (
     spare_production_kwh,
     typical_day_kwh,
 )
-from condivisa.timegrid import ROME
+from condivisa.kernel.timegrid import ROME
 
 
 def test_ratios_by_hand():
@@ -52,7 +52,7 @@ def test_spare_by_hand():
 def _measurements():
     # two quarter hours in hour 10:00 and two in 11:00 (Rome, 2024-06-03) for two consumers and one plant;
     # every other quarter hour of the day is 0 (the settlement wants the whole day)
-    from condivisa.timegrid import quarter_hours
+    from condivisa.kernel.timegrid import quarter_hours
 
     t = pd.Timestamp("2024-06-03 10:00", tz=ROME)
     q = pd.Timedelta(minutes=15)

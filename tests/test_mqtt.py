@@ -9,8 +9,9 @@ import uuid
 
 import pytest
 
-from condivisa.edges.broker import EmbeddedBroker
-from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id
+from condivisa.transports.mqtt.broker import EmbeddedBroker
+from condivisa.app.runtime import mqtt_ingest_worker
+from condivisa.transports.mqtt.topics import TopicLayout, payload_id
 from mqtt_helpers import Listener, Publisher, one_reading, wait_until
 
 
@@ -18,7 +19,7 @@ from mqtt_helpers import Listener, Publisher, one_reading, wait_until
 def rig(broker, store):
     host, port, mqtt5, community = broker
     layout = TopicLayout(community)
-    worker = IngestWorker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=mqtt5,
+    worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=mqtt5,
                           session_expiry_s=60).start()
     assert worker.wait_connected(10)
     listener = Listener(host, port, f"condivisa/{community}/+/+/ack")
@@ -68,7 +69,7 @@ def test_invalid_goes_to_dead_letters_with_an_error_on_the_ack_topic(rig):
 
 def test_gateway_topic_carries_several_dus(rig):
     worker, layout, listener, pub, store = rig
-    from condivisa.edges.urbandataset import build_m1_dataset
+    from condivisa.formats.urbandataset.emit import build_m1_dataset
     from mqtt_helpers import Q, T0
 
     rows = [{"du_id": f"DU-000{i}", "pod": f"IT001E0000000{i}", "start": T0 + k * Q, "withdrawn_kwh": 0.1 * i,
@@ -122,7 +123,7 @@ def test_topic_layout():
 def test_simulated_du_receives_a_resend_command(rig):
     import datetime as dt
 
-    from condivisa.simulator import MqttSink
+    from condivisa.sim.devices import MqttSink
 
     worker, layout, listener, pub, store = rig
     sink = MqttSink(f"mqtt://{worker.host}:{worker.port}", layout.community, client_id=f"sim-{uuid.uuid4().hex[:6]}")
@@ -137,23 +138,26 @@ def test_simulated_du_receives_a_resend_command(rig):
         sink.close()
 
 
-def test_store_failure_is_retried_and_acknowledged_only_after_success(broker, store):
+def test_store_failure_is_retried_and_acknowledged_only_after_success(broker, store, monkeypatch):
     """The database fails twice (e.g. restarting): the message is retried, not acknowledged meanwhile,
     and acknowledged once it is stored."""
-    from condivisa.ingest import ingest_payload
+    import condivisa.ingest.group_commit as gc_mod
 
     host, port, mqtt5, community = broker
     calls = []
+    store_prepared = gc_mod.store_prepared
 
     def flaky(*args, **kwargs):
         calls.append(1)
         if len(calls) <= 2:
             raise OSError("database is restarting")
-        return ingest_payload(*args, **kwargs)
+        return store_prepared(*args, **kwargs)
+
+    monkeypatch.setattr(gc_mod, "store_prepared", flaky)
 
     layout = TopicLayout(community)
-    worker = IngestWorker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=mqtt5,
-                          session_expiry_s=60, ingest=flaky, retry_backoff_s=(0.05, 0.1)).start()
+    worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=mqtt5,
+                          session_expiry_s=60, retry_backoff_s=(0.05, 0.1)).start()
     pub = Publisher(host, port)
     try:
         assert worker.wait_connected(10)
@@ -171,7 +175,7 @@ def test_worker_reconnects_after_the_broker_restarts(store):
     first = EmbeddedBroker(port=0).start()
     port = first.port
     layout = TopicLayout(f"re-{uuid.uuid4().hex[:6]}")
-    worker = IngestWorker(store, "127.0.0.1", port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}",
+    worker = mqtt_ingest_worker(store, "127.0.0.1", port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}",
                           mqtt5=False).start()
     second = None
     try:

@@ -19,9 +19,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from condivisa.auth import AuthService
+from condivisa.auth.service import AuthService
 from condivisa.auth.hashing import verify_mosquitto_hash
-from condivisa.auth.models import create_auth_tables
+from condivisa.store.auth_tables import create_auth_tables
 from condivisa.auth.mqtt_acl import (
     READ,
     WRITE,
@@ -37,7 +37,7 @@ from condivisa.auth.mqtt_acl import (
     parse_password_file,
     write_mosquitto_files,
 )
-from condivisa.edges.broker import free_port
+from condivisa.transports.mqtt.broker import free_port
 from mqtt_helpers import wait_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -219,7 +219,7 @@ def test_real_mosquitto_enforces_generated_files(acl_dir, tmp_path):
 
 
 def test_embedded_broker_enforces_the_same_files(acl_dir):
-    from condivisa.edges.broker import EmbeddedBroker
+    from condivisa.transports.mqtt.broker import EmbeddedBroker
 
     out, _, pw = acl_dir
     with EmbeddedBroker(port=0, plugins=embedded_broker_plugins(out)) as broker:
@@ -230,9 +230,10 @@ def test_embedded_broker_enforces_the_same_files(acl_dir):
 def test_worker_answers_only_under_the_senders_own_topics(mosquitto, sqlite_url, example_community_path):
     """An MQTT 5 Response Topic pointing at another DU's command topic is ignored: the worker writes on every
     DU's cmd/ack topics, so honouring it would let one DU inject messages into another's commands."""
-    from condivisa.domain import load_community
-    from condivisa.edges.mqtt import IngestWorker, TopicLayout
-    from condivisa.edges.store import Store
+    from condivisa.domain.config import load_community
+    from condivisa.app.runtime import mqtt_ingest_worker
+    from condivisa.transports.mqtt.topics import TopicLayout
+    from condivisa.store.store import Store
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
     from mqtt_helpers import one_reading, wait_until
@@ -242,7 +243,7 @@ def test_worker_answers_only_under_the_senders_own_topics(mosquitto, sqlite_url,
     store = Store(sqlite_url)
     store.upgrade()
     store.register_devices(load_community(example_community_path))
-    worker = IngestWorker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:6]}").start()
+    worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:6]}").start()
     spy = Client(port, None, None, v5=True)
     try:
         assert worker.wait_connected(10)
@@ -267,9 +268,9 @@ def test_serve_with_embedded_broker_enforces_device_credentials(tmp_path, sqlite
     import os
     import sys
 
-    from condivisa.domain import load_community
-    from condivisa.edges.mqtt import TopicLayout
-    from condivisa.edges.store import Store
+    from condivisa.domain.config import load_community
+    from condivisa.transports.mqtt.topics import TopicLayout
+    from condivisa.store.store import Store
     from mqtt_helpers import one_reading, wait_until
 
     community = load_community(example_community_path)

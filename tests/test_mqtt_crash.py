@@ -8,10 +8,10 @@ import uuid
 
 import pytest
 
-from condivisa.domain import load_community
-from condivisa.edges.broker import EmbeddedBroker
-from condivisa.edges.mqtt import TopicLayout
-from condivisa.edges.store import Store
+from condivisa.domain.config import load_community
+from condivisa.transports.mqtt.broker import EmbeddedBroker
+from condivisa.transports.mqtt.topics import TopicLayout
+from condivisa.store.store import Store
 from mqtt_helpers import Listener, Publisher, WorkerProcess, one_reading, wait_until
 
 N = 400  # messages, one quarter hour each

@@ -1,4 +1,4 @@
-"""Several ingest worker processes on one MQTT shared subscription (``condivisa.edges.mqtt_pool``), on the real
+"""Several ingest worker processes on one MQTT shared subscription (``condivisa.app.worker_pool``), on the real
 Mosquitto: every message is acknowledged once and stored once, both processes work, ``stop()`` drains; a worker
 killed with ``kill -9`` mid-stream loses nothing once a pool with the same client ids is back; ``condivisa serve``
 with ``CONDIVISA_MQTT_INGEST_WORKERS=2`` (real Mosquitto: works; embedded broker: refused with exit code 2)."""
@@ -17,12 +17,13 @@ import uuid
 
 import pytest
 
-from condivisa.domain import load_community
-from condivisa.edges.mqtt import TopicLayout, payload_id, worker_from_settings
-from condivisa.edges.mqtt_pool import SHARED_GROUP, WorkerProcesses, drain_orphan_sessions, orphan_candidates
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import build_m1_dataset
-from condivisa.settings import Settings
+from condivisa.domain.config import load_community
+from condivisa.transports.mqtt.topics import TopicLayout, payload_id
+from condivisa.app.runtime import worker_from_settings
+from condivisa.app.worker_pool import SHARED_GROUP, WorkerProcesses, drain_orphan_sessions, orphan_candidates
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.app.settings import Settings
 from mqtt_helpers import Listener, Publisher, wait_until
 
 pytestmark = pytest.mark.mosquitto
@@ -156,8 +157,8 @@ def test_pool_refuses_what_cannot_work(mosquitto):
 
 _ORPHAN_SCRIPT = """
 import sys, time
-from condivisa.edges.mqtt_pool import WorkerProcesses
-from condivisa.settings import Settings
+from condivisa.app.worker_pool import WorkerProcesses
+from condivisa.app.settings import Settings
 settings = Settings(database_url=sys.argv[1], mqtt_url=sys.argv[2], community=sys.argv[3], mqtt_client_id=sys.argv[4],
                     mqtt_session_expiry_s=60)
 pool = WorkerProcesses(settings, 2, shared_group=sys.argv[4]).start()

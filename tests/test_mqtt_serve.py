@@ -12,8 +12,8 @@ import sys
 import httpx
 import pytest
 
-from condivisa.edges.broker import free_port
-from condivisa.edges.mqtt import TopicLayout
+from condivisa.transports.mqtt.broker import free_port
+from condivisa.transports.mqtt.topics import TopicLayout
 from mqtt_helpers import Listener, Publisher, T0, one_reading, wait_until
 
 

@@ -12,10 +12,13 @@ import uuid
 
 import pytest
 
-from condivisa.edges.mqtt import IngestWorker, TopicLayout, payload_id, worker_from_settings
-from condivisa.edges.urbandataset import build_m1_dataset
-from condivisa.ingest import ingest_payload, ingest_payloads
-from condivisa.settings import Settings
+import condivisa.ingest.group_commit as gc_mod
+from condivisa.app.runtime import mqtt_ingest_worker, worker_from_settings
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.ingest.group_commit import GroupCommitter
+from condivisa.transports.mqtt.topics import TopicLayout, payload_id
+from condivisa.transports.mqtt.worker import InboundMessage
+from condivisa.app.settings import Settings
 from mqtt_helpers import Listener, Publisher, wait_until
 
 UTC = dt.timezone.utc
@@ -36,7 +39,7 @@ def dataset(lines: list[tuple[str, str]], k: int = 0, producer: str = "DU-0001")
 def _rig(mosquitto, store, strict: bool, **kwargs):
     host, port, prefix = mosquitto
     layout = TopicLayout(prefix)
-    worker = IngestWorker(store, host, port, layout=layout, client_id=f"strict-{uuid.uuid4().hex[:8]}",
+    worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=f"strict-{uuid.uuid4().hex[:8]}",
                           session_expiry_s=60, strict_devices=strict, **kwargs).start()
     assert worker.wait_connected(10)
     listener = Listener(host, port, f"condivisa/{prefix}/+/+/ack")
@@ -123,27 +126,31 @@ def test_strict_does_not_restrict_a_gateway(strict_rig):
     assert store.counts()["measurements"] == 2
 
 
-def test_strict_scope_also_in_a_group_commit(mosquitto, store):
-    """Messages queued behind a slow one are stored in one transaction (``ingest_payloads``): the scope is applied
-    to each message there too, and one refused message does not make the others fail."""
+def test_strict_scope_also_in_a_group_commit(mosquitto, store, monkeypatch):
+    """Messages queued behind a slow commit are stored in one transaction: the scope is applied to each message
+    there too, and one refused message does not make the others fail."""
     gate, first = threading.Event(), threading.Event()
+    store_prepared = gc_mod.store_prepared
 
-    def slow_first(*args, **kwargs):  # one-message path: hold the first message until the others are queued
-        first.set()
-        assert gate.wait(20)
-        return ingest_payload(*args, **kwargs)
+    def slow_first(*args, **kwargs):  # hold the first commit until the others wait for the batcher
+        if not first.is_set():
+            first.set()
+            assert gate.wait(20)
+        return store_prepared(*args, **kwargs)
 
-    worker, layout, listener, pub = _rig(mosquitto, store, True, ingest=slow_first, ingest_batch=ingest_payloads)
+    monkeypatch.setattr(gc_mod, "store_prepared", slow_first)
+    committer = GroupCommitter(store)
+    worker, layout, listener, pub = _rig(mosquitto, store, True, committer=committer)
     try:
         raws = [dataset([OWN], k=0)] + [dataset([OWN if k % 2 else (OWN[0], OTHER[1])], k=k) for k in range(1, 9)]
-        pub.publish(layout.up(OWN[0]), raws[0])  # alone: the worker takes it by the one-message path
+        pub.publish(layout.up(OWN[0]), raws[0])  # alone: committed by itself
         assert first.wait(20)
-        for raw in raws[1:]:  # queued while the first is held
+        for raw in raws[1:]:  # submitted while the first commit is held
             pub.publish(layout.up(OWN[0]), raw)
-        assert wait_until(lambda: worker._queue.qsize() == len(raws) - 1, 20)  # all 8 others waiting
+        assert wait_until(lambda: committer._queue.qsize() == len(raws) - 1, 20)  # all 8 others waiting
         gate.set()
         assert wait_until(lambda: worker.stats.acked == len(raws), 20)
-        assert worker.stats.batches >= 1  # the group-commit path ran
+        assert committer.grouped >= 1  # the 8 shared a transaction
         answers = {a["payload_id"]: a for _, a in listener.snapshot()} if wait_until(
             lambda: len(listener.snapshot()) == len(raws), 20) else {}
         got = [answers[payload_id(raw)]["accepted"] for raw in raws]
@@ -155,6 +162,7 @@ def test_strict_scope_also_in_a_group_commit(mosquitto, store):
         pub.close()
         listener.close()
         worker.stop(drain_timeout_s=5)
+        committer.close()
 
 
 def test_lax_du_writing_another_pod_is_stored_and_flagged(lax_rig):
@@ -192,5 +200,15 @@ def test_worker_from_settings_carries_the_scope(store):
     on = worker_from_settings(Settings(mqtt_url="mqtt://127.0.0.1:1883", mqtt_strict_devices=True), store)
     off = worker_from_settings(Settings(mqtt_url="mqtt://127.0.0.1:1883"), store)
     shared = worker_from_settings(Settings(mqtt_url="mqtt://127.0.0.1:1883"), store, client_id="x-1", shared_group="g")
-    assert (on.strict_devices, off.strict_devices) == (True, False)
     assert shared.filters() == [f"$share/g/{f}" for f in off.filters()]
+
+    def accepted(worker, k: int) -> bool:  # a DU writing another DU's POD, on its own topic
+        message = InboundMessage(mid=1, qos=1, topic=worker.layout.up(OWN[0]), kind="du", sender_id=OWN[0],
+                                 payload=dataset([(OWN[0], OTHER[1])], k=k))
+        return worker._submit(message).result(10).accepted
+
+    try:
+        assert (accepted(on, 0), accepted(off, 1)) == (False, True)
+    finally:
+        for worker in (on, off, shared):
+            worker._on_stopped()  # their batchers

@@ -26,7 +26,7 @@ from condivisa.cli import app as cli
 from condivisa.engines.settlement import settle
 from condivisa.outputs.i18n import fmt_number
 from condivisa.outputs.monthly import MONEY_KEYS, SettledMonths, allocation_total, month_bounds, payee_rows, sum_money
-from condivisa.timegrid import ROME, hours, quarter_hours
+from condivisa.kernel.timegrid import ROME, hours, quarter_hours
 
 AS_OF = dt.datetime(2026, 11, 5, 9, 30, tzinfo=ROME)
 MONTHS = ("2026-09", "2026-10")
@@ -77,12 +77,12 @@ def _measurements(community) -> pd.DataFrame:
 def world(tmp_path_factory):
     import yaml
 
-    from condivisa.domain import load_community
-    from condivisa.edges.csv_io import write_prices
-    from condivisa.edges.rest import create_app
-    from condivisa.edges.store import Store
-    from condivisa.ingest import ingest_frame
-    from condivisa.settings import load_settings
+    from condivisa.domain.config import load_community
+    from condivisa.formats.csv_io import write_prices
+    from condivisa.app.http_app import create_app
+    from condivisa.store.store import Store
+    from condivisa.ingest.pipeline import ingest_frame
+    from condivisa.app.settings import load_settings
 
     tmp = tmp_path_factory.mktemp("one-source")
     config = tmp / "community.yaml"

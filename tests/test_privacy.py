@@ -10,19 +10,11 @@ import json
 import pandas as pd
 import pytest
 
-from condivisa.auth import AuthError, AuthService
-from condivisa.domain import load_community
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import Reading
-from condivisa.privacy import (
-    aggregate_export,
-    erase_member,
-    load_key,
-    member_export,
-    pseudonym,
-    purge_expired,
-    write_member_export,
-)
+from condivisa.auth.service import AuthError, AuthService
+from condivisa.domain.config import load_community
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.types import Reading
+from condivisa.auth.privacy import aggregate_export, erase_member, load_key, member_export, pseudonym, purge_expired, write_member_export
 
 UTC = dt.timezone.utc
 KEY = bytes(range(32))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from condivisa.edges.pvgis import read_pvgis_hourly, read_pvgis_tmy
+from condivisa.formats.pvgis import read_pvgis_hourly, read_pvgis_tmy
 from condivisa.engines import pv
 
 DATA = Path(__file__).parent / "data"

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from condivisa.cli import app
-from condivisa.edges.csv_io import read_measurements, read_prices
+from condivisa.formats.csv_io import read_measurements, read_prices
 from condivisa.engines.settlement import settle
 from condivisa.outputs import report
 from condivisa.outputs.i18n import fmt_number
@@ -24,7 +24,7 @@ PRICES = ROOT / "examples" / "prices-2024-06.csv"
 
 @pytest.fixture(scope="module")
 def community():
-    from condivisa.domain import load_community
+    from condivisa.domain.config import load_community
 
     return load_community(EXAMPLE_COMMUNITY)
 

@@ -1,5 +1,5 @@
 """``condivisa report community --database URL`` audits the allocation rules it settles with, as ``condivisa serve``
-and the dashboard do (``rules_recorded`` / ``rules_changed``, :func:`condivisa.auth.rules.record_rules`), and a
+and the dashboard do (``rules_recorded`` / ``rules_changed``, :func:`condivisa.auth.rules_audit.record_rules`), and a
 failure to record never fails the report."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import logging
 import pytest
 from typer.testing import CliRunner
 
-from condivisa.auth.service import rules_history
+from condivisa.auth.rules_audit import rules_history
 from condivisa.cli import app
-from condivisa.domain import load_community
+from condivisa.domain.config import load_community
 from conftest import EXAMPLE_COMMUNITY, ROOT
 from test_auth_rules import EXPECTED_DIFF, changed_yaml
 
@@ -22,8 +22,8 @@ PRICES = ROOT / "examples" / "prices-2024-06.csv"
 @pytest.fixture
 def db_url(store, sqlite_url):
     """The example community's store with June 2024's measurements in it."""
-    from condivisa.edges.csv_io import read_measurements
-    from condivisa.ingest import ingest_frame
+    from condivisa.formats.csv_io import read_measurements
+    from condivisa.ingest.pipeline import ingest_frame
 
     community = load_community(EXAMPLE_COMMUNITY)
     ingest_frame(store, read_measurements(MEAS, known_pods=community.all_pods), source="test")
@@ -62,12 +62,12 @@ def test_report_without_database_records_nothing(store, tmp_path):
 def test_a_failed_recording_does_not_fail_the_report(db_url, tmp_path, monkeypatch, caplog):
     import sqlalchemy.exc
 
-    import condivisa.auth.rules
+    import condivisa.auth.rules_audit
 
     def broken(*args, **kwargs):
         raise sqlalchemy.exc.OperationalError("INSERT", {}, Exception("no such table: auth_community_rules"))
 
-    monkeypatch.setattr(condivisa.auth.rules, "record_rules", broken)
+    monkeypatch.setattr(condivisa.auth.rules_audit, "record_rules", broken)
     with caplog.at_level(logging.WARNING, logger="condivisa.commands.report"):
         res = report(db_url, EXAMPLE_COMMUNITY, tmp_path / "r.html")
     assert res.exit_code == 0, res.output

@@ -10,11 +10,11 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from condivisa.domain import load_community
-from condivisa.edges.rest import create_app
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import build_m1_dataset
-from condivisa.settings import Settings
+from condivisa.domain.config import load_community
+from condivisa.app.http_app import create_app
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.app.settings import Settings
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 in Rome (CEST, UTC+2)
@@ -68,8 +68,11 @@ def test_gzip_body_is_accepted(client):
     assert r.json()["stored"] == 4
 
 
-def test_gzip_bomb_and_unknown_encoding_are_refused(client):
-    client.app.state.settings.max_body_bytes = 4096
+def test_gzip_bomb_and_unknown_encoding_are_refused(db_url, example_community_path):
+    store = Store(db_url)
+    store.upgrade()
+    settings = Settings(database_url=db_url, community="cer-test", max_body_bytes=4096)
+    client = TestClient(create_app(settings, store=store, community=load_community(example_community_path)))
     bomb = gzip.compress(b" " * 100_000)  # ~100 bytes that expand to 100 kB > 4 kB
     assert client.post("/api/v1/urbandatasets", content=bomb, headers={"Content-Encoding": "gzip"}).status_code == 413
     assert client.post("/api/v1/urbandatasets", content=b"x", headers={"Content-Encoding": "br"}).status_code == 415
@@ -144,7 +147,7 @@ def test_api_auth_required_uses_condivisa_auth(sqlite_url, example_community_pat
     """With api_auth_required the /api/v1 routes take condivisa.auth's dependencies: no token -> 401, a
     referente may not push (only admins and platform tokens write: 403), a member may not list devices (403)
     nor read another member's POD (404), staff may."""
-    from condivisa.auth import AuthService
+    from condivisa.auth.service import AuthService
 
     store = Store(sqlite_url)
     store.upgrade()

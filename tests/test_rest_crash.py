@@ -16,10 +16,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from condivisa.edges.broker import free_port
-from condivisa.edges.store import Store
-from condivisa.edges.store.models import Measurement
-from condivisa.edges.urbandataset import build_m1_dataset
+from condivisa.transports.mqtt.broker import free_port
+from condivisa.store.store import Store
+from condivisa.store.models import Measurement
+from condivisa.formats.urbandataset.emit import build_m1_dataset
 from mqtt_helpers import wait_until
 
 T0 = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)

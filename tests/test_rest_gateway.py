@@ -8,11 +8,12 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from condivisa.domain import load_community
-from condivisa.edges.rest import create_app
-from condivisa.edges.store import Store
-from condivisa.edges.urbandataset import build_m1_dataset, parse_urbandataset
-from condivisa.settings import Settings
+from condivisa.domain.config import load_community
+from condivisa.app.http_app import create_app
+from condivisa.store.store import Store
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.formats.urbandataset.parse import parse_urbandataset
+from condivisa.app.settings import Settings
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 Europe/Rome (UTC+2)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from condivisa.settings import SettingsError, load_settings
+from condivisa.app.settings import SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)

@@ -118,10 +118,10 @@ def test_needs_exactly_one_source():
 
 
 def test_database_source_gives_the_same_result_as_the_csv(tmp_path, sqlite_url):
-    store_mod = pytest.importorskip("condivisa.edges.store")
-    from condivisa.domain import load_community
-    from condivisa.edges.csv_io import read_measurements
-    from condivisa.edges.urbandataset import Reading
+    from condivisa.store import store as store_mod
+    from condivisa.domain.config import load_community
+    from condivisa.formats.csv_io import read_measurements
+    from condivisa.formats.urbandataset.types import Reading
 
     community = load_community(CONFIG)
     frame = read_measurements(MEAS)

@@ -8,7 +8,7 @@ import pytest
 from settlement_helpers import DAY, community, flat_prices, hourly_frame, quarter_frame
 
 from condivisa.engines.settlement import MeasurementError, MissingDataError, PriceError, settle
-from condivisa.timegrid import quarter_hours
+from condivisa.kernel.timegrid import quarter_hours
 
 
 def test_issue_case_30_injected_27_withdrawn():

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from settlement_helpers import community
 
 from condivisa.engines.settlement import settle
-from condivisa.timegrid import hours
+from condivisa.kernel.timegrid import hours
 
 DAY = dt.date(2024, 3, 31)  # a DST day: 23 hours
 HOURS = hours(DAY, DAY + dt.timedelta(days=1))

@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from condivisa import simulator as sim
+from condivisa.sim import devices as sim
 from condivisa.cli import app as cli_app
-from condivisa.domain import community_from_dict, load_community
-from condivisa.edges.urbandataset import parse_urbandataset
+from condivisa.domain.config import community_from_dict, load_community
+from condivisa.formats.urbandataset.parse import parse_urbandataset
 
 PAST = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -160,9 +160,9 @@ def test_every_device_is_in_exactly_one_message(n, group):
 def test_rest_end_to_end(sqlite_url, example_community_path):
     from fastapi.testclient import TestClient
 
-    from condivisa.edges.rest import create_app
-    from condivisa.edges.store import Store
-    from condivisa.settings import Settings
+    from condivisa.app.http_app import create_app
+    from condivisa.store.store import Store
+    from condivisa.app.settings import Settings
 
     community = load_community(example_community_path)
     store = Store(sqlite_url)

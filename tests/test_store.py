@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from condivisa.cli import app
-from condivisa.domain import load_community
-from condivisa.edges.store import Store, database_url
-from condivisa.edges.store import writer as writer_mod
-from condivisa.edges.urbandataset import Reading
-from condivisa.ingest import ingest_frame
+from condivisa.domain.config import load_community
+from condivisa.store.store import Store, database_url
+from condivisa.store import writer as writer_mod
+from condivisa.formats.urbandataset.types import Reading
+from condivisa.ingest.pipeline import ingest_frame
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -45,7 +45,7 @@ def test_upgrade_is_idempotent_and_at_head(db_url):
 
 
 def test_device_activity_migration_backfills_from_measurements(db_url):
-    from condivisa.edges.store.models import Measurement
+    from condivisa.store.models import Measurement
 
     with Store(db_url) as s:
         s.upgrade("0900_auth")  # the schema before device_activity

@@ -7,7 +7,7 @@ import datetime as dt
 from hypothesis import given
 from hypothesis import strategies as st
 
-from condivisa.edges.store.checks import Point, energy_vs_totalizer, series_flags, totalizer_backwards
+from condivisa.store.checks import Point, energy_vs_totalizer, series_flags, totalizer_backwards
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, tzinfo=UTC)
@@ -74,7 +74,7 @@ def t(pt: Point) -> tuple:
 
 
 def test_clean_series_by_hand():
-    from condivisa.edges.store.checks import clean_series
+    from condivisa.store.checks import clean_series
 
     # 1000.25 -> 1000.50 -> 1000.75 with 0.25 kWh each: consistent, rising
     assert clean_series([t(p(2, 0.25, 1000.75)), t(p(0, 0.25, 1000.25)), t(p(1, 0.25, 1000.50))])
@@ -93,7 +93,7 @@ def test_clean_series_by_hand():
                 min_size=1, max_size=7, unique_by=lambda x: x[0]))
 def test_clean_series_means_no_flags(items):
     """The screen is sound: whenever it says clean, the full cross-check of any subset flags nothing."""
-    from condivisa.edges.store.checks import clean_series
+    from condivisa.store.checks import clean_series
 
     pts = sorted((p(i, wd, wt) for i, wd, wt in items), key=lambda x: x.start)
     if clean_series([t(x) for x in pts]):

@@ -1,7 +1,7 @@
 """Time travel: every page, download and report command on the critical instants of the calendar.
 
 The machine's clock is moved with ``time-machine`` (which patches ``time.time`` and ``datetime.now``, so it
-reaches :mod:`condivisa.clock`); the platform is built at that instant with the readings the devices could have
+reaches :mod:`condivisa.kernel.clock`); the platform is built at that instant with the readings the devices could have
 sent by then (ten days back, up to the last quarter hour that has ended). No test here depends on the day it
 runs.
 """
@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from conftest import EXAMPLE_COMMUNITY
-from condivisa import clock
+from condivisa.kernel import clock
 from condivisa.cli import app as cli
 from condivisa.outputs.i18n import fmt_number
 from web_helpers import PASSWORD, build_platform

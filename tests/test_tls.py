@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 
 from condivisa.auth.tls import client_context, make_ca, make_server_cert, mosquitto_tls_listener, uvicorn_ssl_kwargs
-from condivisa.edges.broker import free_port
+from condivisa.transports.mqtt.broker import free_port
 from mqtt_helpers import wait_port
 
 MOSQUITTO = "/usr/sbin/mosquitto"
@@ -94,13 +94,13 @@ def test_mosquitto_over_tls(pki, tmp_path, sqlite_url, monkeypatch):
         clients.append(plain)
         assert not plain_connected.wait(1.5)
         # the platform's ingest worker (mqtts:// in the settings) trusts the CA through $SSL_CERT_FILE
-        from condivisa.edges.mqtt import IngestWorker
-        from condivisa.edges.store import Store
+        from condivisa.app.runtime import mqtt_ingest_worker
+        from condivisa.store.store import Store
 
         monkeypatch.setenv("SSL_CERT_FILE", str(ca.cert))
         store = Store(sqlite_url)
         store.upgrade()
-        worker = IngestWorker(store, "127.0.0.1", port, tls=True, client_id="tls-worker").start()
+        worker = mqtt_ingest_worker(store, "127.0.0.1", port, tls=True, client_id="tls-worker").start()
         try:
             assert worker.wait_connected(10)
         finally:

@@ -10,18 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from condivisa.edges import ud_profile as prof
-from condivisa.edges.urbandataset import (
-    Reading,
-    UrbanDatasetError,
-    build_dataset,
-    build_m1_dataset,
-    emit_urbandataset,
-    format_value,
-    json_path,
-    parse_urbandataset,
-    validate_schema,
-)
+from condivisa.formats.urbandataset import profile as prof
+from condivisa.formats.urbandataset.types import Reading, UrbanDatasetError
+from condivisa.formats.urbandataset.emit import build_dataset, build_m1_dataset, emit_urbandataset, format_value
+from condivisa.formats.urbandataset.parse import json_path, parse_urbandataset, validate_schema
 
 UTC = dt.timezone.utc
 JUNE = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 in Rome (UTC+2)
@@ -301,7 +293,7 @@ _PATHS = [p for p in _leaf_paths(_DOC) if p]
 @given(path=st.sampled_from(_PATHS), value=_json, delete=st.booleans())
 def test_fast_and_reporting_validators_agree(path, value, delete):
     """The jsonschema-rs fast path lets a document through exactly when jsonschema finds no error."""
-    from condivisa.edges import urbandataset as ud
+    from condivisa.formats.urbandataset import parse as ud
 
     d = copy.deepcopy(_DOC)
     node = d

@@ -9,8 +9,10 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from condivisa.edges import ud_profile as prof
-from condivisa.edges import urbandataset as ud
+from condivisa.formats.urbandataset import profile as prof
+from condivisa.formats.urbandataset import parse as ud
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.formats.urbandataset.fast import fast_lines
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -20,7 +22,7 @@ def base_document(n: int) -> dict:
     readings = [{"du_id": f"DU-{i % 3:04d}", "pod": f"IT001E0000000{i % 3}", "start": T0 + dt.timedelta(minutes=15 * (i // 3)),
                  "withdrawn_kwh": 0.25 * i, "injected_kwh": 0.0, "withdrawn_total_kwh": 1000 + i, "injected_total_kwh": 5.0}
                 for i in range(n)]
-    return ud.build_m1_dataset(readings, producer_id="maker", timestamp=T0 + dt.timedelta(days=1))
+    return build_m1_dataset(readings, producer_id="maker", timestamp=T0 + dt.timedelta(days=1))
 
 
 #: (line index, property index or None for the period, what to do)
@@ -80,7 +82,7 @@ def test_fast_path_agrees_with_the_reference(n, changes):
         return  # refused by the schema: neither path ever sees it
     ud_profile = prof.PROFILES[doc["UrbanDataset"]["specification"]["id"]["value"]]
     tz = prof.parse_timezone(doc["UrbanDataset"]["context"]["timeZone"])
-    fast = ud._fast_lines(lines, ud_profile, tz, {})
+    fast = fast_lines(lines, ud_profile, tz, {})
     ref = reference(doc)
     if fast is not None:
         assert ref != "error" and fast == ref
@@ -91,7 +93,7 @@ def test_fast_path_takes_the_plain_case():
     doc = base_document(6)
     profile = prof.PROFILES[doc["UrbanDataset"]["specification"]["id"]["value"]]
     tz = prof.parse_timezone(doc["UrbanDataset"]["context"]["timeZone"])
-    fast = ud._fast_lines(doc["UrbanDataset"]["values"]["line"], profile, tz, {})
+    fast = fast_lines(doc["UrbanDataset"]["values"]["line"], profile, tz, {})
     assert fast is not None and fast == reference(doc) and fast[5].withdrawn_kwh == 1.25
     assert hash(fast[0]) == hash(reference(doc)[0])
     assert ud.parse_urbandataset(doc).readings == tuple(fast)
@@ -99,7 +101,7 @@ def test_fast_path_takes_the_plain_case():
 
 def test_a_reading_without_du_is_emitted_without_user_device_id():
     """A stored row with no DU (imported from CSV) has no UserDeviceID in the document, not the text "None"."""
-    doc = ud.build_m1_dataset([{"pod": "IT001E00000001", "start": T0, "withdrawn_kwh": 0.25, "injected_kwh": 0.0}],
+    doc = build_m1_dataset([{"pod": "IT001E00000001", "start": T0, "withdrawn_kwh": 0.25, "injected_kwh": 0.0}],
                               producer_id="maker")
     names = [p["name"] for p in doc["UrbanDataset"]["values"]["line"][0]["property"]]
     assert "UserDeviceID" not in names and "PODID" in names

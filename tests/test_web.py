@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import csv
 import datetime as dt
 import io
@@ -215,20 +216,20 @@ def test_case_study_results_for_the_referente(platform, tmp_path):
     c = client(platform, "ref")
     assert 'data-testid="cases"' not in c.get("/community").text  # nothing configured: no section
     dash = platform.app.state.dashboard
-    saved = dash.settings
-    dash.settings = saved.model_copy(update={"case_summary_file": path})
+    saved = dash.files
+    dash.files = dataclasses.replace(saved, case_summary_file=path)
     try:
         html = c.get("/community").text
     finally:
-        dash.settings = saved
+        dash.files = saved
     section = html[html.index('data-testid="cases"'):]
     # 59.14 % shown with one decimal, Italian style; IRR 0.071 -> 7,1 %
     assert "battery_5kwh" in section and "59,1" in section and "28.744" in section and "7,1 %" in section
 
 
 def test_platform_without_community_file_explains(tmp_path):
-    from condivisa.edges.rest import create_app
-    from condivisa.settings import load_settings
+    from condivisa.app.http_app import create_app
+    from condivisa.app.settings import load_settings
 
     app = create_app(load_settings(database_url=f"sqlite:///{tmp_path / 'c.db'}"))
     app.state.store.upgrade()
@@ -240,7 +241,7 @@ def test_platform_without_community_file_explains(tmp_path):
 
 
 def test_pages_follow_new_data(tmp_path):
-    from condivisa.ingest import ingest_frame
+    from condivisa.ingest.pipeline import ingest_frame
 
     p = build_platform(tmp_path, bad_messages=0)
     c = client(p, "rossi")

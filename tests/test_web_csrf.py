@@ -97,7 +97,7 @@ def test_logout_confirm_page_button_works(platform):
 def test_secret_is_shared_through_the_database(platform, monkeypatch):
     """Two app processes on one database sign alike (a form from one is accepted by the other);
     CONDIVISA_SECRET_KEY replaces the database's key."""
-    from condivisa.edges.rest import create_app
+    from condivisa.app.http_app import create_app
 
     monkeypatch.delenv("CONDIVISA_SECRET_KEY", raising=False)
     c1 = TestClient(platform.app)

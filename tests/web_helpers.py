@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from conftest import EXAMPLE_COMMUNITY
-from condivisa.edges.broker import free_port
+from condivisa.transports.mqtt.broker import free_port
 
 PASSWORD = "correct-horse-42"
 USERS = {"rossi": ("member", "m1"), "bianchi": ("member", "m2"), "ref": ("referente", None)}
@@ -22,7 +22,7 @@ DAYS = (dt.date(2024, 5, 30), dt.date(2024, 5, 31), dt.date(2024, 6, 1), dt.date
 
 def synthetic_measurements(community, days=DAYS, seed: int = 7) -> pd.DataFrame:
     """Quarter-hour rows for every POD: households with morning/evening peaks, plants with a PV bell."""
-    from condivisa.timegrid import quarter_hours
+    from condivisa.kernel.timegrid import quarter_hours
 
     rng = np.random.default_rng(seed)
     idx = quarter_hours(days[0], days[-1] + dt.timedelta(days=1))
@@ -40,7 +40,7 @@ def synthetic_measurements(community, days=DAYS, seed: int = 7) -> pd.DataFrame:
 
 
 def synthetic_prices(days=DAYS) -> pd.Series:
-    from condivisa.timegrid import hours
+    from condivisa.kernel.timegrid import hours
 
     idx = hours(days[0], days[-1] + dt.timedelta(days=1))
     return pd.Series(np.round(110 + 40 * np.cos((idx.hour - 20) / 24 * 2 * np.pi), 2), index=idx,
@@ -61,12 +61,12 @@ def build_platform(tmp_path: Path, database_url: str | None = None, bad_messages
                    until: dt.datetime | None = None) -> Platform:
     """The platform with ``days`` of readings; with ``until``, only the quarter hours that ended by then
     (a day in progress, as devices send it)."""
-    from condivisa.domain import load_community
-    from condivisa.edges.csv_io import write_prices
-    from condivisa.edges.rest import create_app
-    from condivisa.edges.store import Store
-    from condivisa.ingest import ingest_frame, ingest_payload
-    from condivisa.settings import load_settings
+    from condivisa.domain.config import load_community
+    from condivisa.formats.csv_io import write_prices
+    from condivisa.app.http_app import create_app
+    from condivisa.store.store import Store
+    from condivisa.ingest.pipeline import ingest_frame, ingest_payload
+    from condivisa.app.settings import load_settings
 
     url = database_url or f"sqlite:///{tmp_path / 'condivisa.db'}"
     community = load_community(EXAMPLE_COMMUNITY)

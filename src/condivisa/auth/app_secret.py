@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from condivisa.auth.models import AppSecret
+from condivisa.store.auth_tables import AppSecret
 
 SECRET_ENV = "CONDIVISA_SECRET_KEY"
 MIN_SECRET_CHARS = 32

@@ -1,6 +1,6 @@
 """FastAPI dependencies for people and platforms, and a small login/logout router.
 
-How an app uses them (``condivisa.edges.rest.create_app`` and the dashboard)::
+How an app uses them (``condivisa.app.http_app.create_app`` and the dashboard)::
 
     from condivisa.auth import AuthService
     from condivisa.auth.deps import install_auth, current_principal, require_role, require_member_access
@@ -26,7 +26,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from condivisa.auth.models import AuditAction, Role
+from condivisa.store.auth_tables import AuditAction, Role
 from condivisa.auth.service import PLATFORM_ROLE, AuthError, AuthService, Principal
 
 SESSION_COOKIE = "condivisa_session"

@@ -1,7 +1,7 @@
 """Device access control on the MQTT broker: Mosquitto password + ACL files, and the same rules in the
 embedded amqtt broker.
 
-Rules (topic layout of :mod:`condivisa.edges.mqtt`, ``<root>/<community>/<kind>/<id>/<leaf>``):
+Rules (topic layout of :mod:`condivisa.transports.mqtt.worker`, ``<root>/<community>/<kind>/<id>/<leaf>``):
 
 - a DU (``du``) or a gateway (``gw``) may **publish** only on its own ``.../<id>/up`` and **read** (subscribe
   and receive) only its own ``.../<id>/cmd`` and ``.../<id>/ack``;
@@ -182,7 +182,7 @@ def is_allowed(acl: dict[str, list[Grant]], user: str | None, access: str, topic
 class AmqttPasswordAuthPlugin(BaseAuthPlugin):
     """amqtt plugin: accept a client only with a username and password matching the Mosquitto ``passwd``
     file (``$7$`` PBKDF2-SHA512). Authenticated sessions are named (not anonymous), so persistent sessions
-    keep their queued QoS 1 messages (see :mod:`condivisa.edges.broker`)."""
+    keep their queued QoS 1 messages (see :mod:`condivisa.transports.mqtt.broker`)."""
 
     @dataclass
     class Config:
@@ -229,7 +229,7 @@ class AmqttAclPlugin(BaseTopicPlugin):
 
 
 def embedded_broker_plugins(directory: Path | str) -> dict[str, dict]:
-    """``plugins=`` for :class:`condivisa.edges.broker.EmbeddedBroker` enforcing the files in ``directory``."""
+    """``plugins=`` for :class:`condivisa.transports.mqtt.broker.EmbeddedBroker` enforcing the files in ``directory``."""
     d = Path(directory).resolve()
     return {
         "condivisa.auth.mqtt_acl.AmqttPasswordAuthPlugin": {"password_file": str(d / "passwd")},

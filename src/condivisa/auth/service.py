@@ -22,7 +22,7 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from condivisa import clock as platform_clock
+from condivisa.kernel import clock as platform_clock
 from condivisa.auth.hashing import (
     DUMMY_PASSWORD_HASH,
     hash_password,
@@ -31,7 +31,7 @@ from condivisa.auth.hashing import (
     token_sha256,
     verify_password,
 )
-from condivisa.auth.models import AuditAction, AuditEntry, DeviceCredential, Role, Token, TokenKind, User
+from condivisa.store.auth_tables import AuditAction, AuditEntry, DeviceCredential, Role, Token, TokenKind, User
 
 SESSION_TTL = dt.timedelta(hours=12)
 API_TOKEN_TTL = dt.timedelta(days=365)
@@ -80,13 +80,6 @@ class Principal:
         if self.scope_dus is not None and (du is None or du not in self.scope_dus):
             return False
         return True
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite returns naive datetimes for ``DateTime(timezone=True)``: they are UTC by construction."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def engine_of(store: Any) -> sa.Engine:
@@ -149,7 +142,7 @@ class AuthService:
         with Session(self.engine) as s:
             rows = s.scalars(sa.select(User).order_by(User.username)).all()
             return [{"id": u.id, "username": u.username, "role": u.role, "member_id": u.member_id,
-                     "disabled": u.disabled, "created_at": _utc(u.created_at)} for u in rows]
+                     "disabled": u.disabled, "created_at": to_utc(u.created_at, naive_is="utc")} for u in rows]
 
     def disable_user(self, username: str, *, actor: str = "system") -> None:
         """Disable a user and revoke all their tokens (``condivisa users revoke``)."""
@@ -211,7 +204,7 @@ class AuthService:
             if row is None:
                 return None
             tok, user = row
-            if tok.revoked_at is not None or _utc(tok.expires_at) <= now:
+            if tok.revoked_at is not None or to_utc(tok.expires_at, naive_is="utc") <= now:
                 return None
             pods = frozenset(tok.scope_pods) if tok.scope_pods is not None else None
             dus = frozenset(tok.scope_dus) if tok.scope_dus is not None else None
@@ -273,10 +266,10 @@ class AuthService:
                              .order_by(Token.id)).all()
         out = []
         for tok, username in rows:
-            active = tok.revoked_at is None and _utc(tok.expires_at) > now
+            active = tok.revoked_at is None and to_utc(tok.expires_at, naive_is="utc") > now
             if active or include_inactive:
                 out.append({"id": tok.id, "kind": tok.kind, "name": tok.name, "user": username,
-                            "pods": tok.scope_pods, "dus": tok.scope_dus, "expires_at": _utc(tok.expires_at),
+                            "pods": tok.scope_pods, "dus": tok.scope_dus, "expires_at": to_utc(tok.expires_at, naive_is="utc"),
                             "active": active})
         return out
 
@@ -356,9 +349,9 @@ class AuthService:
         if actor is not None:
             q = q.where(AuditEntry.actor == actor)
         with Session(self.engine) as s:
-            return [{"at": _utc(e.at), "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail,
+            return [{"at": to_utc(e.at, naive_is="utc"), "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail,
                      "ip": e.ip} for e in s.scalars(q).all()]
 
 
 # the audit of allocation-rule changes lives in its own module; ``condivisa.auth.service.record_rules`` is its entry
-from condivisa.auth.rules import record_rules, rules_history  # noqa: E402,F401
+from condivisa.kernel.timegrid import to_utc

@@ -47,7 +47,7 @@ def make_ca(directory: Path | str, name: str = "condivisa local CA", *, days: in
     d.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    # the machine's real time, not condivisa.clock: TLS peers check validity against their own real clocks
+    # the machine's real time, not condivisa.kernel.clock: TLS peers check validity against their own real clocks
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))

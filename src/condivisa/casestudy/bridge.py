@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from condivisa.casestudy.casefile import Case
-from condivisa.domain import Community, community_from_dict
+from condivisa.domain.community import Community
+from condivisa.domain.config import community_from_dict
 
 PLANT_POD = "IT000SIMPLANT01"
 

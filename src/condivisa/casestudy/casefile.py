@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from condivisa.domain import ConfigurationType
+from condivisa.domain.community import ConfigurationType
 from condivisa.domain.config import read_yaml_file
 
 

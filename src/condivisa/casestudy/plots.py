@@ -21,7 +21,7 @@ from plotly.subplots import make_subplots
 
 from condivisa.casestudy.runner import CaseRun, CaseStudy
 from condivisa.engines.finance import cumulative_discounted_eur
-from condivisa.timegrid import ROME
+from condivisa.kernel.timegrid import ROME
 
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 COLOURS = {"pv": "#f2b705", "load": "#3b6ea5", "withdrawal": "#c0392b", "shared": "#27ae60", "soc": "#8e44ad"}

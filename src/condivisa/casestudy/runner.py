@@ -27,14 +27,14 @@ from condivisa.casestudy.casefile import Case
 from condivisa.engines import dispatch, finance, sizing
 from condivisa.engines.interpolation import hourly_to_quarter_hour
 from condivisa.engines.loads import household_loads_kwh
-from condivisa.edges.pvgis import read_pvgis_hourly, read_pvgis_tmy
+from condivisa.formats.pvgis import read_pvgis_hourly, read_pvgis_tmy
 from condivisa.engines.pv import clearsky_hourly_kwh, hourly_ac_kwh_from_pvgis, scale_to_monthly_kwh, tmy_to_year
 from condivisa.engines.settlement import settle
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.engines.storage import BatterySpec
 from condivisa.engines.tariff import tip_eur_per_mwh
 from condivisa.engines.valorisation import valorisation_by_plant_eur, yearly_values
-from condivisa.timegrid import ROME
+from condivisa.kernel.timegrid import ROME
 
 SWEEP_KWH = tuple(float(c) for c in range(0, 11))
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from condivisa.casestudy.runner import CaseRun, CaseStudy
-from condivisa.timegrid import ROME
+from condivisa.kernel.timegrid import ROME
 
 
 def _months(study: CaseStudy) -> np.ndarray:

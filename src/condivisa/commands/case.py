@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
         forecast: str = typer.Option("perfect", "--forecast", help="optimal controller's forecast: perfect or persistence"),
     ) -> None:
         """Run a case study and write DIR/summary.json, monthly/flat/economics CSV tables and plots."""
-        from condivisa.casestudy import CaseError, load_case, run_case
+        from condivisa.casestudy.casefile import CaseError, load_case
+        from condivisa.casestudy.runner import run_case
         from condivisa.casestudy.plots import write_figures
         from condivisa.casestudy.tables import summary, write_tables
 

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from condivisa import clock
+from condivisa.kernel import clock
 
 DATABASE_HELP = "database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./condivisa.db)"
 db_app = typer.Typer(help="The data store: schema, devices, CSV import/export, dead letters.", no_args_is_help=True)
@@ -27,7 +27,7 @@ def _fail(message: str) -> None:
 
 
 def _open(database: str | None, *, upgrade: bool = False):
-    from condivisa.edges.store import Store
+    from condivisa.store.store import Store
 
     try:
         store = Store(database)
@@ -60,7 +60,7 @@ def upgrade(database: str = typer.Option(None, "--database", help=DATABASE_HELP)
 def register_community(config: Path = typer.Option(..., "--config", help="community.yaml with members, plants and devices"),
              database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
     """Register the community's PODs (with their members) and chain-2 devices; needed before ingesting."""
-    from condivisa.domain import ConfigError, load_community
+    from condivisa.domain.config import ConfigError, load_community
 
     try:
         community = load_community(config)
@@ -76,8 +76,8 @@ def register_community(config: Path = typer.Option(..., "--config", help="commun
 def import_csv(file: Path = typer.Argument(..., help="CSV with header pod,start,withdrawn_kwh,injected_kwh"),
                database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
     """Import measurements (e.g. from the distributor's portal); re-importing the same file changes nothing."""
-    from condivisa.edges.csv_io import InputError, read_measurements
-    from condivisa.ingest import ingest_frame
+    from condivisa.formats.csv_io import InputError, read_measurements
+    from condivisa.ingest.pipeline import ingest_frame
 
     store = _open(database)
     try:
@@ -99,7 +99,7 @@ def export_csv(pod: list[str] = typer.Option(None, "--pod", help="POD code (repe
                out: Path = typer.Option(None, "--out", help="file to write (default: standard output)"),
                database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
     """Export measurements as pod,start,withdrawn_kwh,injected_kwh (the settlement's input)."""
-    from condivisa.edges.csv_io import write_measurements
+    from condivisa.formats.csv_io import write_measurements
 
     store = _open(database)
     try:
@@ -164,7 +164,7 @@ def replay(ids: list[int] = typer.Argument(None, help="dead-letter ids (default:
            force: bool = typer.Option(False, "--force", help="also replay payloads refused because the sender was not authorised"),
            database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
     """Ingest dead letters again, e.g. after `db register` added the POD they were refused for."""
-    from condivisa.ingest import replay_dead_letter
+    from condivisa.ingest.pipeline import replay_dead_letter
 
     store = _open(database)
     ids = ids or [d["id"] for d in store.dead_letters(limit, with_payload=False)][::-1]

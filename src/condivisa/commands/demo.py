@@ -38,7 +38,7 @@ LIVE_DAYS = 14
 
 def _today_instant(value: str) -> dt.datetime:
     """``--today``: a date keeps the real local time of day; an instant is taken as it is."""
-    from condivisa import clock
+    from condivisa.kernel import clock
 
     try:
         instant = clock.parse_instant(value)
@@ -59,7 +59,7 @@ def _progress() -> Progress:
 def _prepare_dir(workdir: Path, raw: dict, prices) -> tuple[Path, Path, Path]:
     import yaml
 
-    from condivisa.edges.csv_io import write_prices
+    from condivisa.formats.csv_io import write_prices
 
     workdir.mkdir(parents=True, exist_ok=True)
     db = workdir / "demo.db"
@@ -126,7 +126,7 @@ def _publish(fleet_mqtt, fleet_rest, mqtt_sink, rest_sink, silent_du: str | None
     import numpy as np
     import pandas as pd
 
-    from condivisa.simulator import messages
+    from condivisa.sim.devices import messages
 
     rng = np.random.default_rng(3)
     cutoff = now - SILENT_FOR
@@ -168,7 +168,7 @@ class _Live:
 
     def tick(self, now: dt.datetime) -> None:
         """Send the quarter hours that ended since the last tick."""
-        from condivisa.simulator import messages
+        from condivisa.sim.devices import messages
 
         upto = _ended(self.fleet_mqtt, now)
         for q in range(self.sent, upto):
@@ -227,7 +227,8 @@ def _summary(book, community, month: str) -> Table:
 
 def _run_case(case_file: Path, out: Path) -> Path:
     """Run the case study (simulation, storage, economics) and write its summary.json into ``out``."""
-    from condivisa.casestudy import load_case, run_case
+    from condivisa.casestudy.casefile import load_case
+    from condivisa.casestudy.runner import run_case
     from condivisa.casestudy.tables import write_tables
 
     with console.status(f"case study {case_file.name}: simulating the year with and without batteries …"):
@@ -257,13 +258,13 @@ def demo(
     def _interrupt(signum, frame):  # Ctrl-C and SIGTERM stop the demo the same clean way
         raise KeyboardInterrupt
 
-    from condivisa.demo import KINDS, demo_configuration, demo_prices
+    from condivisa.sim.demo_data import KINDS, demo_configuration, demo_prices
 
     if community_kind not in KINDS:
         raise typer.BadParameter(f"--community: choose one of {', '.join(KINDS)}")
-    for noisy in ("amqtt", "transitions", "alembic", "uvicorn", "condivisa.edges.mqtt"):
+    for noisy in ("amqtt", "transitions", "alembic", "uvicorn", "condivisa.transports.mqtt.worker"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
-    from condivisa import clock
+    from condivisa.kernel import clock
 
     if today is not None:
         clock.set_now(_today_instant(today))
@@ -277,13 +278,13 @@ def demo(
     console.rule(f"[bold green]condivisa demo[/] — {raw['name']}")
     console.print(f"embedded defaults: SQLite [bold]{db}[/], in-process MQTT broker; {len(devices)} DUs, {weeks} week(s) from {start}")
 
-    from condivisa.domain import load_community
-    from condivisa.edges.broker import EmbeddedBroker
-    from condivisa.edges.mqtt import worker_from_settings
-    from condivisa.edges.rest import create_app
-    from condivisa.edges.store import Store
-    from condivisa.settings import load_settings
-    from condivisa.simulator import MqttSink, RestSink, build_fleet
+    from condivisa.domain.config import load_community
+    from condivisa.transports.mqtt.broker import EmbeddedBroker
+    from condivisa.app.runtime import worker_from_settings
+    from condivisa.app.http_app import create_app
+    from condivisa.store.store import Store
+    from condivisa.app.settings import load_settings
+    from condivisa.sim.devices import MqttSink, RestSink, build_fleet
 
     community = load_community(community_file)
     case_summary = _run_case(case, workdir / "case") if case else None
@@ -326,10 +327,10 @@ def demo(
                       f"{store.counts()['measurements']} quarter hours stored, {store.counts()['dead_letters']} rejected messages kept")
 
         from condivisa.outputs import report
-        from condivisa.web.data import Dashboard
+        from condivisa.web.data import Dashboard, DashboardFiles
 
         with console.status("settling the months and writing the report …"):
-            book = Dashboard(settings, store, community).book()
+            book = Dashboard(DashboardFiles(prices_file=settings.prices_file), store, community).book()
             month = book.latest_settled_month
             out = workdir / "reports"
             out.mkdir(exist_ok=True)

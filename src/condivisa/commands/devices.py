@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from condivisa import clock
+from condivisa.kernel import clock
 
 console = Console(stderr=True, soft_wrap=True)
 devices_app = typer.Typer(help="Chain-2 user devices (DU): simulate them, list what the platform knows.", no_args_is_help=True)
@@ -39,8 +39,8 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same data)")] = 0,
 ) -> None:
     """Publish realistic quarter-hour UrbanDatasets (households with morning/evening peaks, PV plants) for N DUs."""
-    from condivisa import simulator as sim
-    from condivisa.settings import load_settings
+    from condivisa.sim import devices as sim
+    from condivisa.app.settings import load_settings
 
     if (broker is None) == (api is None):
         _fail("give exactly one of --broker URL or --api URL")
@@ -48,7 +48,7 @@ def simulate(
     if set(fault_list) - set(sim.FAULTS):
         _fail(f"--faults {faults!r}: choose among {', '.join(sim.FAULTS)}")
     if config is not None:
-        from condivisa.domain import ConfigError, load_community
+        from condivisa.domain.config import ConfigError, load_community
 
         try:
             devs = sim.devices_from_community(load_community(config))[:count]
@@ -110,7 +110,7 @@ def example_community(
     """Write a community.yaml registering the DUs ``devices simulate --count N`` invents (same --seed)."""
     import yaml
 
-    from condivisa import simulator as sim
+    from condivisa.sim import devices as sim
 
     doc = sim.example_community_yaml(sim.synthetic_devices(count, seed=seed))
     out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

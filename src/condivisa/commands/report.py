@@ -31,9 +31,9 @@ def load_book(config: Path, measurements: Path | None, prices: Path | None, data
               fill: str | None = None, assumed_price_eur_per_mwh: float | None = None, as_of: dt.date | None = None):
     """A :class:`~condivisa.outputs.monthly.SettledMonths` from ``community.yaml`` plus either a measurements CSV
     or the store at ``database``; prices from a CSV (or, only when asked, a flat assumed price). ``as_of``
-    (default: today, :mod:`condivisa.clock`) is the first day not settled."""
-    from condivisa.domain import load_community
-    from condivisa.edges.csv_io import read_measurements, read_prices
+    (default: today, :mod:`condivisa.kernel.clock`) is the first day not settled."""
+    from condivisa.domain.config import load_community
+    from condivisa.formats.csv_io import read_measurements, read_prices
     from condivisa.outputs.monthly import SettledMonths, flat_prices
 
     community = load_community(config)
@@ -42,7 +42,7 @@ def load_book(config: Path, measurements: Path | None, prices: Path | None, data
     if measurements is not None:
         frame = read_measurements(measurements, known_pods=community.all_pods)
     else:
-        from condivisa.edges.store import Store
+        from condivisa.store.store import Store
 
         frame = Store(database).measurements_frame(pods=sorted(community.all_pods))
     if prices is not None:
@@ -56,12 +56,12 @@ def load_book(config: Path, measurements: Path | None, prices: Path | None, data
 
 def record_report_rules(database: str, community, config: Path) -> None:
     """Audit the allocation rules the report settles with on the database it reads, as ``condivisa serve`` and the
-    dashboard do (:func:`condivisa.auth.rules.record_rules`: ``rules_recorded`` the first time, ``rules_changed``
+    dashboard do (:func:`condivisa.auth.rules_audit.record_rules`: ``rules_recorded`` the first time, ``rules_changed``
     with a readable diff when ``community.yaml``'s rules differ from the last recorded ones; actor ``cli``,
     source the community file). Never makes the report fail: a database that cannot record (no auth tables,
     read-only, unreachable) only logs a warning."""
-    from condivisa.auth.rules import record_rules
-    from condivisa.edges.store import Store
+    from condivisa.auth.rules_audit import record_rules
+    from condivisa.store.store import Store
 
     store = None
     try:

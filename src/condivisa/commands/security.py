@@ -26,7 +26,7 @@ ActorOpt = Annotated[Optional[str], typer.Option("--actor", help="who does this,
 
 
 def _store(database: str | None):
-    from condivisa.edges.store import Store
+    from condivisa.store.store import Store
 
     store = Store(database)
     store.upgrade()
@@ -34,7 +34,7 @@ def _store(database: str | None):
 
 
 def _auth(database: str | None, community=None):
-    from condivisa.auth import AuthService
+    from condivisa.auth.service import AuthService
 
     return AuthService(_store(database), community=community)
 
@@ -49,7 +49,7 @@ def _fail(message: str) -> None:
 
 
 def _community(config: Path):
-    from condivisa.domain import ConfigError, load_community
+    from condivisa.domain.config import ConfigError, load_community
 
     try:
         return load_community(config)
@@ -173,7 +173,7 @@ def mqtt_acl(out: Annotated[Path, typer.Option("--out", help="directory for pass
     publish only on its own uplink topic and read only its own cmd/ack topics. New credentials are written
     once to OUT/new-credentials.csv (mode 0600): hand them to the installers, then delete the file."""
     from condivisa.auth.mqtt_acl import write_mosquitto_files
-    from condivisa.settings import load_settings
+    from condivisa.app.settings import load_settings
 
     settings = load_settings(community_file=str(config)) if config else load_settings()
     slug = community or settings.community_slug()
@@ -216,7 +216,7 @@ def privacy_export(member: str, config: ConfigOpt,
                                                                   "member's statement rows")] = None,
                    database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
     """Export everything held about MEMBER (GDPR Art. 15 and 20)."""
-    from condivisa.privacy import member_export, write_member_export
+    from condivisa.auth.privacy import member_export, write_member_export
 
     comm = _community(config)
     store = _store(database)
@@ -227,7 +227,8 @@ def privacy_export(member: str, config: ConfigOpt,
         _fail(f"no member {member!r} in {config}")
     except ValueError as exc:
         _fail(str(exc))
-    from condivisa.auth import AuditAction, AuthService
+    from condivisa.store.auth_tables import AuditAction
+    from condivisa.auth.service import AuthService
 
     AuthService(store).audit(_actor(actor), AuditAction.DATA_EXPORT, f"member:{member}",
                              {"format": fmt, "measurements": len(export["measurements"])})
@@ -241,7 +242,7 @@ def privacy_erase(member: str, config: ConfigOpt,
                   yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
                   database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
     """Erase MEMBER (GDPR Art. 17): accounts deleted, readings kept under keyed pseudonyms for the settlement."""
-    from condivisa.privacy import erase_member, load_key
+    from condivisa.auth.privacy import erase_member, load_key
 
     comm = _community(config)
     try:
@@ -267,8 +268,9 @@ def privacy_aggregate(out: Annotated[Path, typer.Option("--out", help="CSV file"
                       min_pods: Annotated[int, typer.Option(help="drop intervals with fewer reporting PODs")] = 3,
                       database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
     """Community totals per interval, with no POD codes or names (for GSE, municipalities, researchers)."""
-    from condivisa.auth import AuditAction, AuthService
-    from condivisa.privacy import aggregate_export
+    from condivisa.store.auth_tables import AuditAction
+    from condivisa.auth.service import AuthService
+    from condivisa.auth.privacy import aggregate_export
 
     store = _store(database)
     try:
@@ -285,7 +287,7 @@ def privacy_aggregate(out: Annotated[Path, typer.Option("--out", help="CSV file"
 @privacy_app.command("purge")
 def privacy_purge(database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
     """Delete what is past its retention period (dead letters, expired tokens, old audit entries)."""
-    from condivisa.privacy import purge_expired
+    from condivisa.auth.privacy import purge_expired
 
     console.print(purge_expired(_store(database), actor=_actor(actor)))
 

@@ -21,7 +21,7 @@ console = Console(stderr=True, soft_wrap=True)
 
 
 def _settings(**kw: Any):
-    from condivisa.settings import SettingsError, load_settings
+    from condivisa.app.settings import SettingsError, load_settings
 
     try:
         return load_settings(kw.pop("settings_file"), **kw)
@@ -49,8 +49,8 @@ def serve(
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     settings = _settings(settings_file=settings_file, community_file=config, database_url=database, mqtt_url=mqtt_url,
                          http_host=host, http_port=port, community=community)
-    from condivisa.domain import ConfigError, load_community
-    from condivisa.edges.rest import create_app, open_store
+    from condivisa.domain.config import ConfigError, load_community
+    from condivisa.app.http_app import create_app, open_store
 
     try:
         community_obj = load_community(settings.community_file) if settings.community_file else None
@@ -61,7 +61,7 @@ def serve(
     if community_obj is not None:
         counts = store.register_devices(community_obj)
         console.print(f"community [bold]{community_obj.name}[/]: {counts['pods']} PODs, {counts['devices']} DUs registered")
-        from condivisa.auth.service import record_rules  # audit: "rules_changed" when community.yaml's rules changed
+        from condivisa.auth.rules_audit import record_rules  # audit: "rules_changed" when community.yaml's rules changed
 
         rules = record_rules(store, community_obj, actor="condivisa serve", source=str(settings.community_file))
         if rules.status == "changed":
@@ -91,7 +91,7 @@ def serve(
 
 
 def _start_mqtt(settings: Any, store: Any):
-    from condivisa.edges.mqtt import worker_from_settings
+    from condivisa.app.runtime import worker_from_settings
 
     broker = None
     if settings.mqtt_ingest_workers > 1 and settings.embedded_broker:  # refused before anything is started
@@ -99,7 +99,7 @@ def _start_mqtt(settings: Any, store: Any):
                       "or an external broker (CONDIVISA_MQTT_URL)")
         raise typer.Exit(2)
     if settings.embedded_broker:
-        from condivisa.edges.broker import EmbeddedBroker
+        from condivisa.transports.mqtt.broker import EmbeddedBroker
 
         plugins = None
         if settings.mqtt_embedded_acl_dir is not None:
@@ -117,7 +117,7 @@ def _start_mqtt(settings: Any, store: Any):
         console.print(f"embedded MQTT broker (amqtt, MQTT 3.1.1): [bold]{broker.url}[/]")
     extra = None
     if settings.mqtt_ingest_workers > 1:  # N workers on a shared subscription: this one + N - 1 processes
-        from condivisa.edges.mqtt_pool import SHARED_GROUP, WorkerProcesses
+        from condivisa.app.worker_pool import SHARED_GROUP, WorkerProcesses
 
         try:
             extra = WorkerProcesses(settings, settings.mqtt_ingest_workers - 1, first_index=1).start()
@@ -134,7 +134,7 @@ def _start_mqtt(settings: Any, store: Any):
             # what they hold and delete them — now that this run's workers are subscribed, so no message meanwhile
             # finds the uplink without a subscriber (the broker would drop it); "MQTT worker connected" (= ready,
             # what scripts wait for) only after it
-            from condivisa.edges.mqtt_pool import drain_orphan_sessions, orphan_candidates
+            from condivisa.app.worker_pool import drain_orphan_sessions, orphan_candidates
 
             n, cid = settings.mqtt_ingest_workers, settings.mqtt_client_id
             keep = [f"{cid}-{k}" for k in range(n)] if n > 1 else [cid]
@@ -152,7 +152,7 @@ def _start_mqtt(settings: Any, store: Any):
         console.print(f"MQTT worker connected to {worker.host}:{worker.port} "
                       f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {filters}"
                       + (f"; {settings.mqtt_ingest_workers} worker processes" if extra is not None else ""))
-        if worker.strict_devices:
+        if settings.strict_devices():
             console.print("strict device scope: a DU may write only the POD it is registered to")
     else:
         console.print(f"[yellow]MQTT broker {worker.host}:{worker.port} not reachable yet; retrying in the background[/]")

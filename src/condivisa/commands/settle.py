@@ -10,12 +10,12 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from condivisa.domain import ConfigError, load_community
-from condivisa.edges.csv_io import InputError, read_measurements, read_prices
+from condivisa.domain.config import ConfigError, load_community
+from condivisa.formats.csv_io import InputError, read_measurements, read_prices
 from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement import PriceError, settle
 from condivisa.outputs.statement import result_tables, statement_table, to_csv, to_json
-from condivisa.timegrid import local_midnight
+from condivisa.kernel.timegrid import local_midnight
 
 
 class Format(StrEnum):
@@ -78,7 +78,7 @@ def settle_command(
         if measurements is not None:
             frame = read_measurements(measurements, known_pods=community.all_pods)
         else:
-            from condivisa.edges.store import Store  # lazily: only this option needs the database layer
+            from condivisa.store.store import Store  # lazily: only this option needs the database layer
 
             start = local_midnight(first) if first else None
             end = local_midnight(last + dt.timedelta(days=1)) if last else None

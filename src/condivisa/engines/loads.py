@@ -24,7 +24,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from condivisa.engines.interpolation import hourly_to_quarter_hour
-from condivisa.timegrid import ROME, year_quarter_hours
+from condivisa.kernel.timegrid import ROME, year_quarter_hours
 
 COOLING_MONTHS = frozenset({5, 6, 7, 8, 9})
 
@@ -67,7 +67,7 @@ def synthetic_household_kwh(
     """Quarter-hour consumption (kWh) of one flat over a civil year in Europe/Rome (see module docstring).
 
     ``variation`` is the standard deviation of the lognormal day factor (0 = every day of a month alike);
-    ``seed`` makes it reproducible. ``index`` defaults to :func:`condivisa.timegrid.year_quarter_hours`.
+    ``seed`` makes it reproducible. ``index`` defaults to :func:`condivisa.kernel.timegrid.year_quarter_hours`.
     """
     ku = np.asarray(ac_usage_coefficient, dtype=float)
     if ku.shape != (12,) or (ku < 0).any():

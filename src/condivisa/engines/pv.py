@@ -13,7 +13,7 @@ Model chain (PVWatts, as PVGIS itself uses for crystalline silicon):
 Azimuth: PVGIS counts 0 = south, +90 = west, −90 = east; pvlib counts 0 = north, 180 = south, 270 = west,
 so ``azimuth_pvlib = azimuth_pvgis + 180`` (:func:`pvgis_azimuth_to_pvlib`).
 
-Weather files are read by :mod:`condivisa.edges.pvgis` (engines do no I/O).
+Weather files are read by :mod:`condivisa.formats.pvgis` (engines do no I/O).
 Timestamps: PVGIS rows are hourly values labelled in UTC (TMY at HH:00, hourly series at HH:10). Each row
 is taken as the hour starting at the full hour, with the sun's position evaluated at the middle of it.
 
@@ -31,7 +31,7 @@ import pandas as pd
 import pvlib
 from numpy.typing import ArrayLike
 
-from condivisa.timegrid import ROME, hours
+from condivisa.kernel.timegrid import ROME, hours
 
 #: PVWatts temperature coefficient of crystalline silicon, 1/°C.
 GAMMA_PDC_PER_C = -0.004
@@ -99,7 +99,7 @@ def hourly_ac_kwh_from_pvgis(
     altitude_m: float = 0.0,
 ) -> pd.Series:
     """Hourly AC energy (kWh) of a plant from PVGIS weather read by
-    :func:`condivisa.edges.pvgis.read_pvgis_tmy` or :func:`condivisa.edges.pvgis.read_pvgis_hourly`.
+    :func:`condivisa.formats.pvgis.read_pvgis_tmy` or :func:`condivisa.formats.pvgis.read_pvgis_hourly`.
 
     With plane-of-array columns (PVGIS hourly series, computed by PVGIS for *its* slope/azimuth) the
     POA is their sum and ``tilt_deg``/``azimuth_deg_pvgis`` are not used; with GHI/DNI/DHI (TMY)

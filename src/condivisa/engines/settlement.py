@@ -32,7 +32,7 @@ from condivisa.engines.settlement_result import SettlementResult
 from condivisa.engines.sharing import shared_energy_kwh, split_by_injection
 from condivisa.engines.tariff import tip_eur_per_mwh
 from condivisa.engines.valorisation import valorisation_by_plant_eur, yearly_values
-from condivisa.timegrid import ROME, local_midnight
+from condivisa.kernel.timegrid import ROME, local_midnight
 
 __all__ = ["settle", "SettlementResult", "MeasurementError", "MissingDataError", "PriceError"]
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from condivisa.timegrid import ROME
+from condivisa.kernel.timegrid import ROME
 
 
 def _ratio_pct(numerator: float, denominator: float) -> float:

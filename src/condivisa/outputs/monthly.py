@@ -2,7 +2,7 @@
 
 Given the community, the measurements table and the hourly zonal prices, :class:`SettledMonths` settles each
 civil month (Europe/Rome) on its own with :func:`condivisa.engines.settlement.settle` — the only place energy
-and money are computed — up to the end of the day before ``as_of`` (today by :mod:`condivisa.clock`): the day
+and money are computed — up to the end of the day before ``as_of`` (today by :mod:`condivisa.kernel.clock`): the day
 in progress is never settled, so its future quarter hours are not counted as missing. Every table, tile, chart
 and download reads the :class:`MonthSettlement` of its month:
 
@@ -34,13 +34,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from condivisa import clock
-from condivisa.domain import Community
+from condivisa.kernel import clock
+from condivisa.domain.community import Community
 from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement import settle
 from condivisa.engines.settlement_result import SettlementResult
 from condivisa.outputs.kpis import spare_production_kwh
-from condivisa.timegrid import ROME, local_midnight
+from condivisa.kernel.timegrid import ROME, local_midnight
 
 MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
 ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "shared_kwh", "incentivised_shared_kwh")
@@ -190,7 +190,7 @@ class SettledMonths:
 
     ``fill=None`` makes a month with missing intervals an error (the engine's rule); ``"zero"`` or
     ``"interpolate"`` fill them explicitly (the gaps stay in ``data_quality``). ``as_of`` (default: today, by
-    :mod:`condivisa.clock`) is the first day *not* settled.
+    :mod:`condivisa.kernel.clock`) is the first day *not* settled.
     """
 
     def __init__(self, community: Community, measurements: pd.DataFrame, prices: pd.Series,

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from jinja2 import pass_context
 
-from condivisa import clock
+from condivisa.kernel import clock
 from condivisa.outputs import charts
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, fmt_number, month_label, translator
 from condivisa.outputs.kpis import best_hours_to_shift, kpis_from_totals, typical_day_kwh
@@ -40,8 +40,8 @@ def _num(ctx, value, decimals: int = 2) -> str:
 
 @lru_cache(maxsize=1)
 def jinja_env() -> jinja2.Environment:
-    """The Jinja2 environment of ``condivisa/templates`` (autoescaped), with the ``num`` filter."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("condivisa", "templates"),
+    """The Jinja2 environment of ``outputs/templates`` (autoescaped), with the ``num`` filter."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("condivisa.outputs", "templates"),
                              autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
     env.filters["num"] = _num
     env.globals["month_label"] = month_label

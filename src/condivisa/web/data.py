@@ -2,7 +2,7 @@
 case-study results. One :class:`Dashboard` per app; the settled months are rebuilt only when the store's
 measurements change (count or latest arrival).
 
-Prices: ``settings.prices_file`` (hourly zonal prices CSV); without it the money assumes a flat
+Prices: ``files.prices_file`` (hourly zonal prices CSV); without it the money assumes a flat
 :data:`ASSUMED_PRICE_EUR_PER_MWH` and every page says so. Missing quarter hours are zero-filled **explicitly**
 (``fill="zero"``) so a month with a silent device still settles; the gaps are listed in the data-quality panel.
 """
@@ -18,8 +18,10 @@ from typing import Any
 
 import pandas as pd
 
-from condivisa import clock
+from condivisa.formats.csv_io import read_prices
+from condivisa.kernel import clock
 from condivisa.outputs.monthly import SettledMonths, flat_prices
+from condivisa.kernel.timegrid import to_utc
 
 #: flat zonal price (€/MWh) used when no price file is configured (shown on every page)
 ASSUMED_PRICE_EUR_PER_MWH = 100.0
@@ -41,13 +43,6 @@ class Quality:
         return not (self.silent_devices or self.gaps or self.dead_letters)
 
 
-def _utc(value: Any) -> dt.datetime | None:
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    ts = pd.Timestamp(value)
-    return (ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")).to_pydatetime()
-
-
 def silent_devices(last_seen: list[dict], now: dt.datetime, silent_after: dt.timedelta = SILENT_AFTER) -> list[dict]:
     """Devices silent for more than ``silent_after``: nothing received for that long (or ever), or their newest
     quarter hour ended that long ago (a device that sends, but only old readings). Longest silence first.
@@ -57,8 +52,8 @@ def silent_devices(last_seen: list[dict], now: dt.datetime, silent_after: dt.tim
     """
     out = []
     for row in last_seen:
-        seen = _utc(row.get("last_received_at"))
-        last_start = _utc(row.get("last_start"))
+        seen = to_utc(row.get("last_received_at"), naive_is="utc")
+        last_start = to_utc(row.get("last_start"), naive_is="utc")
         data_end = last_start + dt.timedelta(minutes=15) if last_start else None
         if seen is None or data_end is None:
             out.append({**row, "last_received_at": seen, "last_reading_end": data_end, "silent_for_h": None})
@@ -76,11 +71,21 @@ def gaps_from_result(result: dict) -> list[dict]:
     return [p for p in pods if p.get("missing_intervals") or p.get("duplicate_rows_dropped")]
 
 
-class Dashboard:
-    """The dashboard's data for one app (``store`` is a :class:`condivisa.edges.store.Store`)."""
+@dataclass(frozen=True)
+class DashboardFiles:
+    """The files the dashboard reads beside the store: the community file (for the rules audit), hourly
+    zonal prices, a case study's ``summary.json``. Each may be None."""
 
-    def __init__(self, settings: Any, store: Any, community: Any) -> None:
-        self.settings = settings
+    community_file: Path | None = None
+    prices_file: Path | None = None
+    case_summary_file: Path | None = None
+
+
+class Dashboard:
+    """The dashboard's data for one app (``store`` is a :class:`condivisa.store.Store`)."""
+
+    def __init__(self, files: DashboardFiles, store: Any, community: Any) -> None:
+        self.files = files
         self.store = store
         self.community = community
         self._lock = threading.Lock()
@@ -88,11 +93,8 @@ class Dashboard:
         self._book: SettledMonths | None = None
         self._pages: dict[tuple, dict] = {}
         self._prices: pd.Series | None = None
-        prices_file = getattr(settings, "prices_file", None)
-        if prices_file:
-            from condivisa.edges.csv_io import read_prices
-
-            self._prices = read_prices(prices_file)
+        if files.prices_file:
+            self._prices = read_prices(files.prices_file)
 
     @property
     def prices_assumed(self) -> bool:
@@ -142,13 +144,13 @@ class Dashboard:
                     reasons = json.loads(reasons)
                 except ValueError:
                     reasons = [{"path": "", "reason": reasons}]
-            letters.append({**d, "received_at": _utc(d.get("received_at")), "reasons": reasons})
+            letters.append({**d, "received_at": to_utc(d.get("received_at"), naive_is="utc"), "reasons": reasons})
         return Quality(silent_devices=silent_devices(last_seen, now), gaps=gaps, dead_letters=letters,
                        devices_total=len(last_seen))
 
     def case_summary(self) -> dict | None:
-        """``summary.json`` of ``condivisa case run`` when ``settings.case_summary_file`` names one."""
-        path = getattr(self.settings, "case_summary_file", None)
+        """``summary.json`` of ``condivisa case run`` when ``files.case_summary_file`` names one."""
+        path = self.files.case_summary_file
         if not path or not Path(path).is_file():
             return None
         try:

@@ -12,7 +12,8 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from condivisa.auth import AuditAction, AuthError, AuthService, Principal
+from condivisa.store.auth_tables import AuditAction
+from condivisa.auth.service import AuthError, AuthService, Principal
 from condivisa.auth.deps import SESSION_COOKIE, clear_session_cookie, set_session_cookie
 
 STAFF_ROLES = ("admin", "referente")

@@ -1,0 +1,123 @@
+"""The platform's HTTP app: ``create_app(settings) -> FastAPI``.
+
+- ``/api/v1/...``: push UrbanDatasets, read measurements, devices, dead letters
+  (:mod:`condivisa.transports.http.api`);
+- ``/UrbanDatasetGateway/...``: the SCPS Communication 2.0 gateway (:mod:`condivisa.transports.http.gateway`);
+- every push is stored by one :class:`~condivisa.ingest.group_commit.GroupCommitter` (``app.state.committer``):
+  concurrent pushes share a transaction, each is answered after the commit;
+- people/platform authentication (:mod:`condivisa.auth`): ``/api/v1/auth/login`` …; with
+  ``api_auth_required`` its dependencies guard the ``/api/v1`` routes;
+- the dashboard (:mod:`condivisa.web.routes`);
+- ``/healthz``; OpenAPI docs at ``/docs`` and ``/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import Depends, FastAPI
+from starlette.concurrency import run_in_threadpool
+
+from condivisa import __version__
+from condivisa.app.settings import Settings, load_settings
+from condivisa.auth import deps
+from condivisa.auth.service import AuthService
+from condivisa.domain.community import Community
+from condivisa.domain.config import load_community
+from condivisa.ingest.group_commit import GroupCommitter
+from condivisa.ingest.pipeline import prepare_payload
+from condivisa.kernel import clock
+from condivisa.store.store import Store
+from condivisa.transports.http.api import HttpIngest, api_router, healthz_router
+from condivisa.transports.http.gateway import GatewayAuth, gateway_router
+from condivisa.transports.mqtt.worker import IngestWorker
+from condivisa.web.data import DashboardFiles
+from condivisa.web.routes import router as dashboard_router
+
+log = logging.getLogger(__name__)
+
+__all__ = ["create_app", "open_store"]
+
+
+def open_store(settings: Settings) -> Store:
+    """The store at ``settings.database_url``, migrated; a relative SQLite file's folder is created."""
+    url = settings.database_url
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    store = Store(url)
+    store.upgrade()
+    return store
+
+
+def http_ingest(committer: GroupCommitter) -> HttpIngest:
+    """The transports' ingest callable: prepare in a worker thread (no database), then store through the
+    group committer; the answer as a dict, after the commit."""
+
+    async def ingest(raw: bytes, source: str, may_write: Callable[..., bool] | None) -> dict[str, Any]:
+        prepared = await run_in_threadpool(prepare_payload, raw, source=source, received_at=clock.now(),
+                                           may_write=may_write)
+        return (await committer.store_async(prepared)).to_dict()
+
+    return ingest
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    community: Community | None = None,
+    mqtt_worker: IngestWorker | None = None,
+) -> FastAPI:
+    """Build the app. ``store`` defaults to :func:`open_store`; ``community`` to ``settings.community_file``
+    (its DUs are registered in the store); ``mqtt_worker`` enables downlink commands and the MQTT line of
+    ``/healthz``."""
+    settings = settings or load_settings()
+    if store is None:
+        store = open_store(settings)
+    if community is None and settings.community_file is not None:
+        community = load_community(settings.community_file)
+        store.register_devices(community)
+    committer = GroupCommitter(store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        committer.close()  # store what was submitted before the server stops
+
+    app = FastAPI(
+        lifespan=lifespan,
+        title="condivisa platform API",
+        version=__version__,
+        description="UrbanDataset ingestion (M1/M2ElectricUserDevice-2.0) and reads for an energy community; "
+                    "SCPS Communication 2.0 UrbanDatasetGateway under /UrbanDatasetGateway.",
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.committer = committer
+    app.state.community = community
+    app.state.mqtt_worker = mqtt_worker
+    app.state.dashboard_files = DashboardFiles(community_file=settings.community_file,
+                                               prices_file=settings.prices_file,
+                                               case_summary_file=settings.case_summary_file)
+    service = AuthService(store, community=community)
+    deps.install_auth(app, service)
+    read_deps: list[Any] = []
+    write_deps: list[Any] = []
+    pod_deps: list[Any] = []
+    if settings.api_auth_required:
+        read_deps = [Depends(deps.require_role("admin", "referente"))]
+        write_deps = [Depends(deps.require_writer)]
+        pod_deps = [Depends(deps.require_pod_access)]
+    app.state.gateway_auth = GatewayAuth(settings.gateway_users, settings.gateway_token_ttl_s, service)
+    ingest = http_ingest(committer)
+    app.include_router(healthz_router())
+    app.include_router(api_router(read_deps, write_deps, pod_deps, ingest=ingest,
+                                  max_body_bytes=settings.max_body_bytes))
+    app.include_router(gateway_router(ingest=ingest, max_body_bytes=settings.max_body_bytes,
+                                      producer_id=settings.community_slug()))
+    app.include_router(dashboard_router())
+    return app

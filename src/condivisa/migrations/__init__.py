@@ -1,1 +1,0 @@
-"""Alembic migrations of condivisa's store (run by ``condivisa.edges.store.Store.upgrade()``)."""

@@ -1,0 +1,305 @@
+"""``Store(url)``: the durable store of measurements, devices and dead letters.
+
+Back-ends: SQLite (the embedded default, ``sqlite:///./condivisa.db``) in WAL mode with
+``synchronous=FULL`` so a committed transaction survives a power cut, and every transaction started with
+``BEGIN IMMEDIATE`` so concurrent writers wait for each other (busy timeout) instead of failing;
+PostgreSQL by URL (``postgresql+psycopg://...``; ``postgresql://`` is read as psycopg 3). The URL comes from
+the argument, else ``CONDIVISA_DATABASE_URL``, else the default. The schema is managed by Alembic
+(:meth:`Store.upgrade`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+from collections.abc import Iterable, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy import event
+
+from condivisa.kernel import clock
+from condivisa.store.models import DeadLetter, Device, DeviceActivity, Measurement, MeasurementRevision, Pod
+from condivisa.store.writer import RegistryCache, WriteOutcome, write_readings
+from condivisa.kernel.timegrid import ROME, UTC, to_utc
+
+DEFAULT_URL = "sqlite:///./condivisa.db"
+#: Dead-letter payloads are kept up to this size; larger ones are truncated (``payload_bytes`` keeps the size).
+MAX_DEAD_LETTER_BYTES = 16 * 1024 * 1024
+MEASUREMENT_COLUMNS = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
+
+
+def database_url(url: str | None = None) -> str:
+    """The database URL: ``url``, else ``$CONDIVISA_DATABASE_URL``, else :data:`DEFAULT_URL`."""
+    url = url or os.environ.get("CONDIVISA_DATABASE_URL") or DEFAULT_URL
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Store:
+    """The store at ``url`` (see the module docstring). Use as a context manager or call :meth:`close`."""
+
+    def __init__(self, url: str | None = None, *, echo: bool = False, busy_timeout_s: float = 60.0):
+        self.url = database_url(url)
+        u = sa.engine.make_url(self.url)
+        self.dialect = u.get_backend_name()
+        if self.dialect == "sqlite":
+            kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s}}
+            if u.database in (None, "", ":memory:"):
+                kwargs["poolclass"] = sa.pool.StaticPool
+                kwargs["connect_args"]["check_same_thread"] = False
+            else:
+                Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self.engine = sa.create_engine(self.url, echo=echo, **kwargs)
+            event.listen(self.engine, "connect", lambda dbapi, rec: _sqlite_connect(dbapi, rec, busy_timeout_s))
+            event.listen(self.engine, "begin", _sqlite_begin)
+        elif self.dialect == "postgresql":
+            self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
+        else:
+            raise ValueError(f"database URL {self.url!r}: only sqlite:/// and postgresql:// are supported")
+        self.registry = RegistryCache()
+
+    def __repr__(self) -> str:
+        return f"Store({self.engine.url.render_as_string(hide_password=True)!r})"
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def read(self) -> sa.Connection:
+        """A connection for reading. On SQLite its transaction is DEFERRED (readers never wait for writers
+        in WAL mode); every other transaction begins IMMEDIATE, taking the write lock up front."""
+        return self.engine.connect().execution_options(sqlite_begin="DEFERRED")
+
+    # ------------------------------------------------------------------------------------------ schema
+
+    def alembic_config(self):
+        from alembic.config import Config
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(resources.files("condivisa.store") / "migrations"))
+        return cfg
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Apply the Alembic migrations up to ``revision`` (idempotent; PostgreSQL: under an advisory lock,
+        so several processes starting at once do not race)."""
+        from alembic import command
+
+        cfg = self.alembic_config()
+        with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(7341190)"))
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at (``None``: not initialised)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.read() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    # ------------------------------------------------------------------------------------------ registry
+
+    def register_devices(self, community) -> dict[str, int]:
+        """Register (insert or update) every POD of ``community`` with its member and every chain-2 device
+        (DU -> POD -> member). Returns counts ``{"pods": n, "devices": m}``."""
+        owner = {p.code: (m.id, p.kind.value) for m in community.members for p in m.pods}
+        for plant in community.plants:
+            owner.setdefault(plant.pod, (plant.owner if plant.owner != "community" else None, "production"))
+        pods = [(code, member, kind) for code, (member, kind) in owner.items()]
+        devices = [(d.id, d.pod, owner.get(d.pod, (None, None))[0]) for d in community.devices]
+        return self.register(pods=pods, devices=devices)
+
+    def register(self, pods: Iterable[tuple] = (), devices: Iterable[tuple] = ()) -> dict[str, int]:
+        """Upsert PODs ``(code, member_id, kind)`` and devices ``(du_id, pod, member_id)``."""
+        now = clock.now()
+        pods, devices = list(pods), list(devices)
+        insert = _dialect_insert(self.dialect)
+        with self.engine.begin() as conn:
+            for code, member, kind in pods:
+                stmt = insert(Pod.__table__).values(code=code, member_id=member, kind=kind or "consumption", registered_at=now)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["code"], set_={"member_id": member, "kind": stmt.excluded.kind}))
+            for du_id, pod, member in devices:
+                stmt = insert(Device.__table__).values(du_id=du_id, pod=pod, member_id=member, registered_at=now)
+                conn.execute(stmt.on_conflict_do_update(index_elements=["du_id"], set_={"pod": pod, "member_id": member}))
+        self.registry.clear()
+        return {"pods": len(pods), "devices": len(devices)}
+
+    def known_pods(self) -> set[str]:
+        with self.read() as conn:
+            return set(conn.scalars(sa.select(Pod.code)))
+
+    def devices(self) -> list[dict]:
+        """Registered devices: ``du_id``, ``pod``, ``member_id``, ``registered_at``."""
+        with self.read() as conn:
+            rows = conn.execute(sa.select(Device.__table__).order_by(Device.du_id))
+            return [dict(r._mapping) for r in rows]
+
+    # ------------------------------------------------------------------------------------------ writes
+
+    def ingest_records(self, readings: Sequence, *, source: str, received_at: dt.datetime | None = None,
+                       device_id: str | None = None, check_pods: bool = True, cross_check: bool = True) -> WriteOutcome:
+        """Store one message's readings in **one transaction** (committed when this returns).
+
+        Idempotent: the same readings again are counted as duplicates; a quarter hour re-sent with other
+        values replaces the stored one and the old value is kept in ``measurement_revisions``. With
+        ``check_pods`` a reading for a POD that is not registered aborts the whole message
+        (``WriteOutcome.unknown_pods``) and nothing is written.
+        """
+        received_at = received_at or clock.now()
+        with self.engine.begin() as conn:
+            out = write_readings(conn, readings, source=source, received_at=received_at, device_id=device_id,
+                                 check_pods=check_pods, cross_check=cross_check, registry=self.registry)
+            if out.unknown_pods:
+                conn.rollback()
+        return out
+
+    def add_dead_letter(self, payload: bytes, reasons: list[dict], *, source: str, device_id: str | None = None,
+                        received_at: dt.datetime | None = None, conn: sa.Connection | None = None) -> int:
+        """Keep a rejected payload (raw bytes) with its reasons; returns its id. Committed at once, unless
+        ``conn`` (a transaction of the caller, e.g. a group commit) is given."""
+        with contextlib.nullcontext(conn) if conn is not None else self.engine.begin() as conn:
+            result = conn.execute(sa.insert(DeadLetter.__table__).values(
+                received_at=received_at or clock.now(), source=source[:200],
+                device_id=device_id[:64] if device_id else None, payload=bytes(payload[:MAX_DEAD_LETTER_BYTES]),
+                payload_bytes=len(payload), reasons=reasons,
+            ).returning(DeadLetter.__table__.c.id))
+            return int(result.scalar_one())
+
+    # ------------------------------------------------------------------------------------------ reads
+
+    def _select_measurements(self, pods, start, end, meter: str | None, columns: list[str] | None = None):
+        t = Measurement.__table__
+        cols = [t.c[c] for c in columns] if columns else list(t.c)
+        # the start column raw (no per-row TypeDecorator): converted once, vectorised, in _frame
+        cols = [sa.type_coerce(c, sa.String if self.dialect == "sqlite" else sa.DateTime(timezone=True)).label(c.name)
+                if c.name in ("start_utc", "received_at") else c for c in cols]
+        q = sa.select(*cols).order_by(t.c.pod, t.c.start_utc)
+        if meter is not None:
+            q = q.where(t.c.meter == meter)
+        if pods is not None:
+            pods = [pods] if isinstance(pods, str) else list(pods)
+            q = q.where(t.c.pod.in_(pods))
+        if start is not None:
+            q = q.where(t.c.start_utc >= to_utc(start, naive_is="rome", name="start"))
+        if end is not None:
+            q = q.where(t.c.start_utc < to_utc(end, naive_is="rome", name="end"))
+        return q
+
+    def measurements_frame(self, pods: Iterable[str] | None = None, start: Any = None, end: Any = None,
+                           *, meter: str = "M1") -> pd.DataFrame:
+        """The measurements table contract: columns ``pod``, ``start`` (aware, Europe/Rome), ``withdrawn_kwh``,
+        ``injected_kwh``; one row per POD and interval in ``[start, end)``, exchange meter (M1) rows."""
+        with self.read() as conn:
+            rows = conn.execute(self._select_measurements(pods, start, end, meter,
+                                                          ["pod", "start_utc", "withdrawn_kwh", "injected_kwh"])).all()
+        return _frame(rows, MEASUREMENT_COLUMNS)
+
+    def measurements(self, pod: str | None = None, start: Any = None, end: Any = None, *, meter: str | None = None) -> pd.DataFrame:
+        """Every stored column of a POD's readings (all PODs if ``pod`` is None) in ``[start, end)``:
+        the contract columns plus ``meter``, totalizers, ``du_id``, ``received_at``, ``source``, ``revision``, ``flags``."""
+        with self.read() as conn:
+            rows = conn.execute(self._select_measurements(pod, start, end, meter)).all()
+        return _frame(rows, MEASUREMENT_COLUMNS + ["meter", "withdrawn_total_kwh", "injected_total_kwh", "du_id",
+                                                  "received_at", "source", "revision", "flags"])
+
+    def revisions(self, pod: str | None = None) -> pd.DataFrame:
+        """Superseded values (audit trail), oldest first."""
+        t = MeasurementRevision.__table__
+        q = sa.select(t).order_by(t.c.id)
+        if pod is not None:
+            q = q.where(t.c.pod == pod)
+        with self.read() as conn:
+            rows = conn.execute(q).all()
+        df = pd.DataFrame([dict(r._mapping) for r in rows], columns=[c.name for c in t.columns])
+        for col in ("start_utc", "received_at", "superseded_at"):
+            df[col] = pd.to_datetime(df[col], utc=True)
+        return df
+
+    def device_last_seen(self) -> list[dict]:
+        """One row per DU (registered or seen): ``du_id``, ``pod`` (registered POD, else the one it last sent),
+        ``member_id``, ``registered``, ``last_received_at`` (its latest accepted message, UTC; ``None``: never)
+        and ``last_start`` (its latest quarter hour). A lookup in ``device_activity``, not a scan."""
+        with self.read() as conn:
+            registered = {r.du_id: r for r in conn.execute(sa.select(Device.__table__))}
+            seen = {r.du_id: r for r in conn.execute(sa.select(DeviceActivity.__table__))}
+        out = []
+        for du in sorted(set(registered) | set(seen)):
+            reg, act = registered.get(du), seen.get(du)
+            out.append({"du_id": du, "pod": reg.pod if reg else act.pod, "member_id": reg.member_id if reg else None,
+                        "registered": reg is not None, "last_received_at": act.last_received_at if act else None,
+                        "last_start": act.last_start if act else None})
+        return out
+
+    def dead_letters(self, limit: int = 100, *, with_payload: bool = True) -> list[dict]:
+        """The latest ``limit`` dead letters, newest first: ``id``, ``received_at``, ``source``, ``device_id``,
+        ``reasons`` (list of ``{"path", "reason"}``), ``payload_bytes`` and ``payload`` (raw bytes)."""
+        t = DeadLetter.__table__
+        cols = [c for c in t.columns if with_payload or c.name != "payload"]
+        with self.read() as conn:
+            rows = conn.execute(sa.select(*cols).order_by(t.c.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+    def dead_letter(self, letter_id: int) -> dict | None:
+        t = DeadLetter.__table__
+        with self.read() as conn:
+            row = conn.execute(sa.select(t).where(t.c.id == letter_id)).first()
+            return dict(row._mapping) if row else None
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for status pages and tests)."""
+        tables = {"pods": Pod, "devices": Device, "device_activity": DeviceActivity, "measurements": Measurement,
+                  "measurement_revisions": MeasurementRevision, "dead_letters": DeadLetter}
+        with self.read() as conn:
+            return {name: int(conn.scalar(sa.select(sa.func.count()).select_from(m.__table__))) for name, m in tables.items()}
+
+
+def _frame(rows, columns: list[str]) -> pd.DataFrame:
+    """DataFrame of measurement rows; ``start_utc`` becomes ``start`` in Europe/Rome (stored naive UTC on SQLite)."""
+    names = list(rows[0]._fields) if rows else ["start_utc"]
+    # plain tuples: pandas probing SQLAlchemy Row objects attribute by attribute is 5x slower
+    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=names) if rows else pd.DataFrame(columns=names)
+    df = df.rename(columns={"start_utc": "start"}).reindex(columns=columns)
+    df["start"] = pd.to_datetime(df["start"], utc=True, format="ISO8601").dt.tz_convert(ROME)
+    for col in ("withdrawn_kwh", "injected_kwh"):
+        df[col] = df[col].astype(float)
+    if "received_at" in df:
+        df["received_at"] = pd.to_datetime(df["received_at"], utc=True, format="ISO8601")
+    df["pod"] = df["pod"].astype(str) if len(df) else df["pod"].astype(object)
+    return df.reset_index(drop=True)
+
+
+def _dialect_insert(dialect: str):
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
+def _sqlite_connect(dbapi_connection, _record, busy_timeout_s: float = 60.0) -> None:
+    """WAL + synchronous=FULL (durable commits), busy timeout; let SQLAlchemy's 'begin' event open transactions."""
+    dbapi_connection.isolation_level = None
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=FULL")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _sqlite_begin(conn) -> None:
+    """Open transactions ourselves (pysqlite's own handling is off): IMMEDIATE unless the connection asked
+    for DEFERRED (:meth:`Store.read`), so a writer never fails upgrading a read lock mid-transaction."""
+    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}")

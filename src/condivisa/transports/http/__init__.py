@@ -1,0 +1,1 @@
+"""HTTP cloud-to-cloud transport: the ``/api/v1`` routes, the SCPS UrbanDatasetGateway, request bodies."""

@@ -1,0 +1,270 @@
+"""``/api/v1``: push UrbanDatasets (cloud to cloud) and read what the store holds.
+
+The routes are given an :data:`HttpIngest` callable: the application's (:mod:`condivisa.app.http_app`)
+prepares each body in a worker thread and stores it through the one batcher,
+:class:`condivisa.ingest.group_commit.GroupCommitter` — concurrent requests share one transaction — and the
+answer comes only after the store committed the data (or kept the rejected payload as a dead letter). When the database
+fails nothing is stored and the answer is 503 with ``Retry-After``: send the same body again.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import io
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any, Literal
+
+import pandas as pd
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from condivisa.kernel import clock
+from condivisa.transports.http.body import read_body
+from condivisa.kernel.timegrid import ROME, to_utc
+
+
+#: ``await ingest(raw, source, may_write)`` → the ingest answer as a dict, after the commit; raises what the
+#: database raised (nothing stored). ``may_write(pod=, du=)`` is the sender's write scope, or None.
+HttpIngest = Callable[[bytes, str, Callable[..., bool] | None], Awaitable[dict[str, Any]]]
+
+
+class Rejection(BaseModel):
+    path: str = Field(description="JSON path of the offending field, e.g. UrbanDataset.values.line[3].property[2].val")
+    reason: str
+
+
+class IngestAnswer(BaseModel):
+    """What happened to one pushed UrbanDataset; counts are quarter hours (lines)."""
+
+    accepted: bool
+    stored: int = 0
+    duplicates: int = 0
+    revised: int = 0
+    rejected: list[Rejection] = []
+    flags: list[Any] = Field(default_factory=list, description="cross-check warnings: the data was stored anyway")
+    readings: int = Field(0, description="lines in the message")
+    dead_letter_id: int | None = Field(None, description="id of the dead letter keeping a rejected payload")
+    dataset_id: str | None = None
+    producer_id: str | None = None
+    resource_id: str | None = None
+
+
+class MeasurementOut(BaseModel):
+    start: dt.datetime = Field(description="interval start, Europe/Rome with offset")
+    withdrawn_kwh: float
+    injected_kwh: float
+
+
+class PodMeasurements(BaseModel):
+    pod: str
+    start: dt.datetime
+    end: dt.datetime
+    measurements: list[MeasurementOut]
+
+
+class Command(BaseModel):
+    """A downlink command for a DU, published on its ``cmd`` topic."""
+
+    model_config = {"extra": "allow", "json_schema_extra": {"examples": [{"cmd": "resend", "from": "2025-06-01T00:00:00+02:00"}]}}
+    cmd: str = Field(min_length=1, max_length=64)
+
+
+PUSH_OPENAPI: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "One UrbanDataset (one or many DUs as lines), or an SCPS push body "
+                       "{resource_id, dataset}. Send `Content-Encoding: gzip` to compress it.",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["UrbanDataset"],
+                                                    "properties": {"UrbanDataset": {"type": "object"}}}}},
+    }
+}
+
+
+def records(obj: Any) -> list[dict[str, Any]]:
+    """Store answers (DataFrame, dataclasses, mappings, SQLAlchemy rows, ``{key: value}``) as JSON-able dicts."""
+    if obj is None:
+        return []
+    if isinstance(obj, pd.DataFrame):
+        rows = obj.reset_index(drop=obj.index.name is None).to_dict(orient="records")
+    elif isinstance(obj, dict):
+        rows = [v if isinstance(v, dict) else {"id": k, "value": v} for k, v in obj.items()]
+        if obj and not isinstance(next(iter(obj.values())), dict):
+            rows = [{"du_id": k, "last_seen": v} for k, v in obj.items()]
+    else:
+        rows = []
+        for item in obj:
+            if dataclasses.is_dataclass(item):
+                rows.append(dataclasses.asdict(item))
+            elif hasattr(item, "_mapping"):
+                rows.append(dict(item._mapping))
+            elif isinstance(item, dict):
+                rows.append(dict(item))
+            else:
+                rows.append({c: getattr(item, c) for c in getattr(item, "__table__").columns.keys()})
+    return [{k: _jsonable(v) for k, v in r.items()} for r in rows]
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8", errors="replace")
+    if isinstance(v, pd.Timestamp):
+        return None if pd.isna(v) else v.isoformat()
+    if isinstance(v, (dt.datetime, dt.date)):
+        return v.isoformat()
+    if isinstance(v, float) and v != v:
+        return None
+    return v
+
+
+def parse_instant(text: str | None, field: str) -> pd.Timestamp | None:
+    """An ISO date or date-time; naive values are Europe/Rome civil time. Error 422 names the parameter."""
+    if text is None or text == "":
+        return None
+    try:
+        return pd.Timestamp(to_utc(text, naive_is="rome", name=field)).tz_convert(ROME)
+    except ValueError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            [{"loc": ["query", field], "msg": f"{text!r} is not an ISO date or date-time",
+                              "type": "value_error"}]) from None
+
+
+def ingest_response(answer: dict[str, Any]) -> JSONResponse:
+    """201 when something new was stored or revised, 200 when everything was a duplicate, 422 when rejected
+    (``detail`` lists field-level errors in FastAPI's shape, the counts follow)."""
+    body = IngestAnswer.model_validate({k: answer.get(k) for k in IngestAnswer.model_fields if answer.get(k) is not None})
+    if not body.accepted:
+        detail = [{"loc": r.path.split("."), "msg": r.reason, "type": "urbandataset"} for r in body.rejected]
+        return JSONResponse({"detail": detail, **body.model_dump()}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    code = status.HTTP_201_CREATED if (body.stored + body.revised) > 0 else status.HTTP_200_OK
+    return JSONResponse(body.model_dump(), status_code=code)
+
+
+def api_router(
+    read_dependencies: Sequence[Any] = (),
+    write_dependencies: Sequence[Any] = (),
+    pod_dependencies: Sequence[Any] = (),
+    *,
+    ingest: HttpIngest,
+    max_body_bytes: int,
+) -> APIRouter:
+    """The ``/api/v1`` routes; the dependency lists are where :mod:`condivisa.auth` plugs in, ``ingest``
+    stores a pushed body, ``max_body_bytes`` bounds it."""
+    router = APIRouter(prefix="/api/v1")
+
+    @router.post(
+        "/urbandatasets", tags=["ingest"], response_model=IngestAnswer, status_code=201,
+        responses={200: {"model": IngestAnswer, "description": "nothing new: every quarter hour was a duplicate"},
+                   503: {"description": "database unavailable: nothing stored, send again (Retry-After)"},
+                   413: {"description": "body too large"}, 415: {"description": "unsupported Content-Encoding"},
+                   422: {"description": "invalid UrbanDataset; `detail` has one entry per offending field"}},
+        openapi_extra=PUSH_OPENAPI, dependencies=list(write_dependencies),
+    )
+    async def push_urbandataset(request: Request) -> JSONResponse:
+        """Store one UrbanDataset (M1/M2ElectricUserDevice-2.0, one or many DUs as lines)."""
+        raw = await read_body(request, max_body_bytes)
+        principal = getattr(request.state, "principal", None)  # set by condivisa.auth when the API requires auth
+        try:
+            answer = await ingest(raw, "rest:/api/v1/urbandatasets",
+                                  principal.may_write if principal is not None else None)
+        except Exception as exc:  # the database failed: nothing of this body was stored
+            return JSONResponse({"detail": f"store unavailable ({type(exc).__name__}): nothing was stored, "
+                                           "send the same body again"},
+                                status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+        return ingest_response(answer)
+
+    @router.get("/pods/{pod}/measurements", tags=["read"], response_model=PodMeasurements,
+                responses={200: {"content": {"text/csv": {}}}, 404: {"description": "not a POD of this community"}},
+                dependencies=list(pod_dependencies))
+    def pod_measurements(
+        pod: str,
+        request: Request,
+        start: Annotated[str | None, Query(alias="from", description="ISO date/date-time (Europe/Rome if naive); default: `to` − 1 day")] = None,
+        end: Annotated[str | None, Query(alias="to", description="ISO date/date-time, exclusive; default: now")] = None,
+        format: Annotated[Literal["json", "csv"], Query(description="json, or csv `pod,start,withdrawn_kwh,injected_kwh`")] = "json",
+    ) -> Any:
+        """Quarter-hour measurements of one POD over ``[from, to)``."""
+        community = request.app.state.community
+        if community is not None and pod not in community.all_pods:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+        t1 = parse_instant(end, "to") or pd.Timestamp(clock.now()).tz_convert(ROME)
+        t0 = parse_instant(start, "from") or (t1 - pd.Timedelta(days=1))
+        if t0 >= t1:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                [{"loc": ["query", "from"], "msg": f"from ({t0}) must be before to ({t1})", "type": "value_error"}])
+        frame = request.app.state.store.measurements_frame(pods=[pod], start=t0, end=t1)
+        frame = frame[frame["pod"] == pod].sort_values("start") if len(frame) else frame
+        if format == "csv":
+            out = io.StringIO()
+            cols = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
+            view = frame[cols].copy() if len(frame) else pd.DataFrame(columns=cols)
+            if len(view):
+                view["start"] = pd.to_datetime(view["start"]).dt.tz_convert(ROME).map(lambda t: t.isoformat())
+            view.to_csv(out, index=False)
+            return Response(out.getvalue(), media_type="text/csv",
+                            headers={"Content-Disposition": f'attachment; filename="{pod}.csv"'})
+        rows = [MeasurementOut(start=pd.Timestamp(r.start).tz_convert(ROME).to_pydatetime(),
+                               withdrawn_kwh=float(r.withdrawn_kwh), injected_kwh=float(r.injected_kwh))
+                for r in frame.itertuples(index=False)]
+        return PodMeasurements(pod=pod, start=t0.to_pydatetime(), end=t1.to_pydatetime(), measurements=rows)
+
+    @router.get("/devices", tags=["read"], dependencies=list(read_dependencies))
+    def devices(request: Request) -> list[dict[str, Any]]:
+        """Every known DU with the POD it reads and when the platform last heard from it."""
+        return records(request.app.state.store.device_last_seen())
+
+    @router.get("/dead-letters", tags=["read"], dependencies=list(read_dependencies))
+    def dead_letters(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+        """The most recent rejected payloads with their reasons and source; the raw payload is given as
+        ``payload_text`` when it is UTF-8, else as ``payload_base64``."""
+        rows = request.app.state.store.dead_letters(limit)
+        for row in rows:
+            raw = row.pop("payload", None)
+            if isinstance(raw, (bytes, bytearray)):
+                try:
+                    row["payload_text"] = bytes(raw).decode("utf-8")
+                except UnicodeDecodeError:
+                    row["payload_base64"] = base64.b64encode(bytes(raw)).decode("ascii")
+        return records(rows)
+
+    @router.post("/devices/{du_id}/commands", tags=["devices"], status_code=202,
+                 responses={503: {"description": "no MQTT worker in this process"}},
+                 dependencies=list(read_dependencies))
+    def send_command(du_id: str, command: Command, request: Request) -> dict[str, Any]:
+        """Publish a downlink command to a DU (``.../du/<du_id>/cmd``, QoS 1), e.g. ask it to resend from T."""
+        worker = getattr(request.app.state, "mqtt_worker", None)
+        if worker is None:
+            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT worker runs in this process")
+        try:
+            worker.send_command(du_id, command.model_dump())
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        return {"queued": True, "topic": worker.layout.cmd(du_id)}
+
+    return router
+
+
+def healthz_router() -> APIRouter:
+    router = APIRouter()
+
+    @router.get("/healthz", tags=["ops"])
+    def healthz(request: Request) -> JSONResponse:
+        """200 when the database answers; also says whether the MQTT worker is connected."""
+        import sqlalchemy as sa
+
+        store = request.app.state.store
+        out: dict[str, Any] = {"status": "ok"}
+        try:
+            engine = getattr(store, "engine", None) or getattr(store, "_engine")
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            out["database"] = "ok"
+        except Exception as exc:  # reported, not raised: this is the health check
+            out.update(status="error", database=f"error: {type(exc).__name__}")
+        worker = getattr(request.app.state, "mqtt_worker", None)
+        out["mqtt"] = "n/a" if worker is None else ("connected" if worker.connected else "disconnected")
+        return JSONResponse(out, status_code=200 if out["status"] == "ok" else 503)
+
+    return router

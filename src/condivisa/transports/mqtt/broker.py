@@ -1,0 +1,228 @@
+"""The embedded MQTT broker: amqtt running in its own thread, on 127.0.0.1, for installs without Mosquitto.
+
+``condivisa serve`` starts it when no ``CONDIVISA_MQTT_URL`` is configured. What amqtt 0.12 gives and does not:
+
+- it speaks **MQTT 3.1.1 only** (no MQTT 5): the ingest worker therefore connects to it with MQTT 3.1.1 and
+  ``clean_session=False`` instead of MQTT 5 ``clean_start=False`` + session expiry (see :mod:`condivisa.transports.mqtt.worker`);
+- it keeps a disconnected client's session and queues its QoS 1 messages only for sessions that are *not
+  anonymous*; its stock anonymous plugin marks every client anonymous, so by default we load
+  :class:`OpenAuthPlugin`, which admits every client on the loopback interface as a named session;
+- sessions of disconnected clients are kept ``session_expiry_s`` seconds (default one week);
+- amqtt 0.12 forgets an outgoing QoS 1 message whose PUBACK does not come within 5 s or whose subscriber
+  disconnects before acknowledging it, so a worker killed between receiving and committing a message would
+  lose it. MQTT 3.1.1 §4.4 requires the broker to resend unacknowledged messages when the session resumes;
+  :func:`install_redelivery_fix` makes amqtt's broker-side handler keep such messages in the session's
+  in-flight table until their PUBACK arrives (late PUBACKs included), and amqtt already resends the
+  in-flight table on reconnection. It is installed by :class:`EmbeddedBroker` (process-wide, broker side only).
+
+Device authentication and topic ACLs (issue #6) plug in through ``plugins=``: a mapping of amqtt plugin
+dotted paths to their configuration, replacing :data:`DEFAULT_PLUGINS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from typing import Any
+
+from amqtt.broker import Broker
+from amqtt.mqtt.constants import QOS_1
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.plugins.base import BaseAuthPlugin
+from amqtt.session import OUTGOING, Session
+
+log = logging.getLogger(__name__)
+
+
+class OpenAuthPlugin(BaseAuthPlugin):
+    """Admit every client and treat it as a named (non-anonymous) session, so that a client connecting with
+    ``clean_session=False`` keeps its subscriptions and its queued QoS 1 messages across disconnections
+    (MQTT 3.1.1 §3.1.2.4). Bind the broker to the loopback interface when you use this plugin."""
+
+    async def authenticate(self, *, session: Session) -> bool:
+        session.is_anonymous = False
+        return True
+
+
+#: seconds the broker waits for a PUBACK before leaving the message in flight for a later PUBACK or a resend
+PUBACK_WAIT_S = 5.0
+_ORIGINAL_QOS1_FLOW = BrokerProtocolHandler._handle_qos1_message_flow
+_ORIGINAL_HANDLE_PUBACK = BrokerProtocolHandler.handle_puback
+
+
+async def _qos1_flow_keeping_inflight(self: BrokerProtocolHandler, app_message: Any) -> None:
+    """Outgoing QoS 1 (MQTT 3.1.1 §4.3.2, §4.4): send PUBLISH, wait for PUBACK; on timeout or disconnection
+    keep the message in ``session.inflight_out`` so it is resent (DUP=1) when the session resumes."""
+    if app_message.direction != OUTGOING or app_message.qos != QOS_1 or self.session is None:
+        await _ORIGINAL_QOS1_FLOW(self, app_message)
+        return
+    packet_id = app_message.packet_id
+    self.session.inflight_out[packet_id] = app_message
+    packet = app_message.build_publish_packet(dup=app_message.publish_packet is not None)
+    waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    self._puback_waiters[packet_id] = waiter
+    try:
+        await self._send_packet(packet)
+        app_message.publish_packet = packet
+        app_message.puback_packet = await asyncio.wait_for(waiter, timeout=PUBACK_WAIT_S)
+    except (asyncio.TimeoutError, TimeoutError):
+        return  # still in flight: a late PUBACK clears it (below), a reconnection resends it
+    finally:
+        if self._puback_waiters.get(packet_id) is waiter:
+            del self._puback_waiters[packet_id]
+    self.session.inflight_out.pop(packet_id, None)
+
+
+async def _handle_puback_late(self: BrokerProtocolHandler, puback: Any) -> None:
+    """A PUBACK whose waiter has gone (late ack) still completes the in-flight message."""
+    packet_id = puback.variable_header.packet_id if puback.variable_header is not None else None
+    if packet_id is not None and packet_id not in self._puback_waiters and self.session is not None:
+        self.session.inflight_out.pop(packet_id, None)
+        return
+    await _ORIGINAL_HANDLE_PUBACK(self, puback)
+
+
+def install_redelivery_fix() -> None:
+    """Make amqtt's broker keep unacknowledged QoS 1 messages for resending (idempotent, broker side only)."""
+    BrokerProtocolHandler._handle_qos1_message_flow = _qos1_flow_keeping_inflight  # type: ignore[method-assign]
+    BrokerProtocolHandler.handle_puback = _handle_puback_late  # type: ignore[method-assign]
+
+
+class _TrackingBroker(Broker):
+    """amqtt's broker, remembering its clients' TCP streams so that :meth:`EmbeddedBroker.stop` can close
+    them even when amqtt's own shutdown hangs (it can, on a client caught half-way through connecting)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.client_writers: set[asyncio.StreamWriter] = set()
+
+    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str) -> None:
+        self.client_writers.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self.client_writers.discard(writer)
+
+    async def close_everything(self) -> None:
+        """Stop listening and drop every client connection (the forceful end of a shutdown)."""
+        for server in self._servers.values():
+            instance = getattr(server, "instance", None)
+            if instance is not None:
+                instance.close()
+        for writer in list(self.client_writers):
+            writer.transport.abort()
+
+
+#: plugins of the embedded broker unless the caller passes its own
+DEFAULT_PLUGINS: dict[str, Any] = {"condivisa.transports.mqtt.broker.OpenAuthPlugin": {}}
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (for tests and ``mqtt_embedded_port = 0``)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+class EmbeddedBroker:
+    """An amqtt broker on ``host:port`` served by a background thread with its own event loop.
+
+    >>> broker = EmbeddedBroker(port=0).start()   # doctest: +SKIP
+    >>> broker.url                                # 'mqtt://127.0.0.1:40123'
+    >>> broker.stop()
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 1884,
+        *,
+        plugins: dict[str, Any] | None = None,
+        session_expiry_s: int = 7 * 24 * 3600,
+    ) -> None:
+        install_redelivery_fix()
+        self.host = host
+        self.port = port or free_port(host)
+        self.plugins = dict(DEFAULT_PLUGINS if plugins is None else plugins)
+        self.session_expiry_s = session_expiry_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._broker: _TrackingBroker | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://{self.host}:{self.port}"
+
+    def config(self) -> dict[str, Any]:
+        """The amqtt configuration dictionary (listener, session expiry, plugins)."""
+        return {
+            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 0}},
+            "session_expiry_interval": self.session_expiry_s,
+            "timeout_disconnect_delay": 0,
+            "plugins": self.plugins,
+        }
+
+    def start(self, timeout_s: float = 10.0) -> EmbeddedBroker:
+        """Start the broker thread and wait until it listens; raise ``RuntimeError`` if it cannot."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(target=self._run, name="condivisa-broker", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError(f"embedded MQTT broker did not start on {self.host}:{self.port} within {timeout_s} s")
+        if self._error is not None:
+            raise RuntimeError(f"embedded MQTT broker could not start on {self.host}:{self.port}: {self._error}")
+        log.info("embedded MQTT broker listening on %s", self.url)
+        return self
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+
+        async def boot() -> None:
+            self._broker = _TrackingBroker(self.config(), loop=loop)
+            await self._broker.start()
+
+        try:
+            loop.run_until_complete(boot())
+        except BaseException as exc:  # reported to start()
+            self._error = exc
+            self._ready.set()
+            loop.close()
+            return
+        self._ready.set()
+        try:
+            loop.run_forever()
+        finally:
+            loop.close()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Shut the broker down and join its thread (idempotent)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if self._broker is not None and loop.is_running():
+            fut = asyncio.run_coroutine_threadsafe(self._broker.shutdown(), loop)
+            try:
+                fut.result(min(timeout_s, 3.0))
+            except Exception as exc:  # amqtt's shutdown hung or failed: close the sockets ourselves
+                log.info("embedded broker: forced shutdown (%s)", type(exc).__name__)
+            try:
+                asyncio.run_coroutine_threadsafe(self._broker.close_everything(), loop).result(timeout_s)
+            except Exception as exc:
+                log.warning("embedded broker: could not close its sockets: %s", exc)
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout_s)
+        self._thread = self._loop = self._broker = None
+        self._ready.clear()
+
+    def __enter__(self) -> EmbeddedBroker:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,408 @@
+"""MQTT device-to-cloud transport: topic layout and the ingest worker (paho-mqtt 2).
+
+Topics: :mod:`.topics` (``<root>/<community>/{du,gw}/<id>/{up,ack,cmd}``).
+
+The worker knows neither the store nor the parser: it is given ``submit(message) -> Future``, which starts
+storing one :class:`InboundMessage` and completes with its result (a dict, or an object with ``to_dict()``)
+once it is committed. The application wires it to the one batcher,
+:class:`condivisa.ingest.group_commit.GroupCommitter` (:func:`condivisa.app.runtime.mqtt_ingest_worker`), with
+the DU's write scope when devices are strict.
+
+Delivery guarantee (at least once, stored once): the worker subscribes with QoS 1 on a persistent session
+(MQTT 5 ``clean_start=False`` + session expiry; MQTT 3.1.1 ``clean_session=False`` on brokers without MQTT 5,
+e.g. the embedded amqtt) and acknowledges each message **manually**, with ``client.ack(mid, qos)`` called only
+after its future completed, i.e. after the store committed it (or kept it as a dead letter). A worker that
+dies before that leaves the message unacknowledged, and the broker resends it when the session resumes; the
+store is idempotent, so a resent message is counted as duplicate, not stored twice. If storing fails
+(database down, read-only), the message is submitted again with backoff and never acknowledged until it is
+stored; the messages behind it wait, since MQTT acknowledges in arrival order.
+
+Pipelining: the worker submits every message already queued without waiting (at most
+``max_pending`` at once), then answers and acknowledges them in arrival order as they complete; the batcher
+commits what is waiting in one transaction. A message arriving on an idle worker is committed alone, at once.
+
+Answers (where they go, and why a PUBACK never overtakes its answer): :mod:`.answers`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from condivisa.kernel import clock
+from condivisa.transports.mqtt.answers import ANSWERS_IN_FLIGHT, AnswerPublisher
+from condivisa.transports.mqtt.topics import TopicLayout
+
+__all__ = ["InboundMessage", "IngestWorker", "WorkerStats"]
+
+log = logging.getLogger(__name__)
+
+
+#: queued by a submitted message's future when it completes: time to acknowledge what is done
+_DONE = object()
+
+
+@dataclass
+class WorkerStats:
+    """Counters of one worker since it started (messages, not measurements, except ``stored``/...)."""
+
+    received: int = 0
+    acked: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    revised: int = 0
+    store_errors: int = 0
+    connects: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class InboundMessage:
+    """One uplink message as the broker delivered it: ``kind`` (``du``/``gw``) and ``sender_id`` from the
+    topic, MQTT 5 response topic and correlation data if any, the reception instant."""
+
+    mid: int
+    qos: int
+    topic: str
+    payload: bytes
+    kind: str
+    sender_id: str
+    response_topic: str | None = None
+    correlation: bytes | None = None
+    received_at: dt.datetime = field(default_factory=clock.now)
+
+
+class IngestWorker:
+    """Subscribes to the uplink topics and hands every message to ``submit``, acknowledging each, in arrival
+    order, once stored (see the module docstring). Reconnects by itself (backoff 1 s .. 60 s).
+
+    Parameters
+    ----------
+    host, port : str, int
+        The broker.
+    submit : callable
+        ``submit(InboundMessage) -> Future`` completing with the message's result after the commit, or with
+        the exception that kept it from being stored.
+    layout : TopicLayout
+        The community's topics.
+    on_result : callable, optional
+        ``on_result(inbound_topic, answer)`` after each acknowledged message (tests, benchmark).
+    on_stopped : callable, optional
+        Called at the end of :meth:`stop` (the application closes its batcher there).
+    max_pending : int
+        Messages submitted and not yet acknowledged, at most.
+    subscribe : bool
+        False connects (to the same persistent session, ``clean_start`` off) without subscribing: what the
+        session already holds, or receives through the subscriptions it kept, is ingested as usual. This is
+        how :func:`condivisa.app.worker_pool.drain_orphan_sessions` empties the session of a worker that is
+        no longer run (see :meth:`unsubscribe` and ``stop(end_session=True)``).
+    receive_maximum : int, optional
+        MQTT 5: unacknowledged messages the broker may send at once (unset: the broker's own, 20 on
+        Mosquitto).
+
+    ``session_present`` tells, after the connection, whether the broker still had the session.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        submit: Callable[[InboundMessage], Future],
+        layout: TopicLayout | None = None,
+        client_id: str = "condivisa-ingest",
+        mqtt5: bool = True,
+        session_expiry_s: int = 7 * 24 * 3600,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        on_result: Callable[[str, dict[str, Any]], None] | None = None,
+        on_stopped: Callable[[], None] | None = None,
+        publish_acks: bool = True,
+        retry_backoff_s: tuple[float, float] = (0.5, 30.0),
+        max_pending: int = 256,
+        shared_group: str | None = None,
+        subscribe: bool = True,
+        receive_maximum: int | None = None,
+    ) -> None:
+        self.host, self.port = host, port
+        self._submit, self._on_stopped, self.max_pending = submit, on_stopped, max(1, max_pending)
+        self.shared_group = shared_group
+        self.subscribe, self.receive_maximum = subscribe, receive_maximum
+        #: after the connection: the broker still had this client id's session (None before the first CONNACK)
+        self.session_present: bool | None = None
+        #: reason of the last disconnection the worker did not ask for (e.g. "Session taken over"), else None
+        self.lost_connection: str | None = None
+        self._unsubscribed: dict[int, Any] = {}
+        self._unsub_done = threading.Condition()
+        self._last_message_at = 0.0
+        self.layout = layout or TopicLayout()
+        self.mqtt5, self.session_expiry_s = mqtt5, session_expiry_s
+        self._on_result, self.publish_acks = on_result, publish_acks
+        self._backoff = retry_backoff_s
+        self.stats = WorkerStats()
+        self._queue: queue.Queue[Any] = queue.Queue()  # messages, _DONE, and None to stop
+        self._draining = threading.Event()
+        self._stopped = threading.Event()
+        self._connected = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.client = self._make_client(client_id, username, password, tls)
+        self._answers = AnswerPublisher(self.client, self.layout, mqtt5=mqtt5, connected=self._connected,
+                                        stopped=self._stopped)
+
+    def _make_client(self, client_id: str, username: str | None, password: str | None, tls: bool) -> mqtt.Client:
+        """The paho client: manual acknowledgements, callbacks bound, answers' in-flight window widened."""
+        kwargs: dict[str, Any] = ({"protocol": mqtt.MQTTv5} if self.mqtt5
+                                  else {"protocol": mqtt.MQTTv311, "clean_session": False})
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=True, **kwargs)
+        if username:
+            client.username_pw_set(username, password)
+        if tls:
+            client.tls_set()
+        client.reconnect_delay_set(min_delay=1, max_delay=60)
+        client.max_queued_messages_set(0)
+        # answers in flight at once (paho's default is 20): a batch's answers go out at once
+        client.max_inflight_messages_set(ANSWERS_IN_FLIGHT)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
+        client.on_unsubscribe = self._on_unsubscribe
+        return client
+
+    def filters(self) -> list[str]:
+        """The uplink subscriptions: shared (``$share/<group>/...``) when several workers split the uplink."""
+        plain = self.layout.uplink_filters()
+        return [f"$share/{self.shared_group}/{f}" for f in plain] if self.shared_group else plain
+
+    # -- MQTT callbacks (paho network thread) ------------------------------------------------------------
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if getattr(reason_code, "is_failure", False):
+            log.warning("MQTT connect to %s:%s refused: %s", self.host, self.port, reason_code)
+            return
+        self.stats.connects += 1
+        self.session_present = bool(getattr(flags, "session_present", False))
+        log.info("MQTT worker connected to %s:%s (session present: %s)", self.host, self.port, self.session_present)
+        if not self.subscribe:
+            self._connected.set()  # nothing to subscribe: the session's own subscriptions (if any) still deliver
+            return
+        # ready (``wait_connected``) only once the broker confirmed the subscription: a message published
+        # between CONNACK and SUBACK would otherwise miss a worker whose session is new
+        client.subscribe([(f, 1) for f in self.filters()])
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        if any(getattr(rc, "is_failure", False) for rc in (reason_codes or [])):
+            log.warning("MQTT worker: the broker refused the uplink subscription: %s", reason_codes)
+            return
+        self._connected.set()
+
+    def _on_unsubscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        with self._unsub_done:
+            self._unsubscribed[mid] = list(reason_codes or [])
+            self._unsub_done.notify_all()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self._connected.clear()
+        if not self._stopped.is_set():
+            self.lost_connection = str(reason_code)
+            log.warning("MQTT worker disconnected (%s); paho reconnects with backoff", reason_code)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._draining.is_set():
+            return  # not acknowledged: the broker resends it to the next worker on this session
+        parsed = self.layout.parse(msg.topic)
+        if parsed is None or parsed[2] != "up":
+            client.ack(msg.mid, msg.qos)  # not ours (cannot happen with our filters): drop it
+            return
+        props = getattr(msg, "properties", None)
+        self._last_message_at = time.monotonic()
+        self._queue.put(InboundMessage(
+            mid=msg.mid, qos=msg.qos, topic=msg.topic, payload=bytes(msg.payload), kind=parsed[0],
+            sender_id=parsed[1], response_topic=getattr(props, "ResponseTopic", None) if props else None,
+            correlation=getattr(props, "CorrelationData", None) if props else None,
+        ))
+
+    # -- processing thread ---------------------------------------------------------------------------
+    def _process_loop(self) -> None:
+        """Submit each message as it comes (without waiting for it); whenever a submitted one completes (its
+        future queues :data:`_DONE`), answer and acknowledge the leading completed ones, in arrival order."""
+        pending: deque[tuple[InboundMessage, Future]] = deque()
+        while True:
+            item = self._queue.get()
+            if item is _DONE:
+                self._queue.task_done()
+                self._settle(pending, wait=False)
+                continue
+            if item is None:
+                self._settle(pending, wait=True, all_of_them=True)
+                self._queue.task_done()
+                return
+            self.stats.received += 1
+            future = self._start(item)
+            pending.append((item, future))
+            future.add_done_callback(self._wake)
+            if len(pending) >= self.max_pending:
+                self._settle(pending, wait=True)
+
+    def _wake(self, future: Future) -> None:
+        self._queue.put(_DONE)
+
+    def _start(self, item: InboundMessage) -> Future:
+        """``submit(item)``; an exception raised at once becomes the future's."""
+        try:
+            return self._submit(item)
+        except Exception as exc:  # noqa: BLE001 — handled like a failed commit: retried, not acknowledged
+            failed: Future = Future()
+            failed.set_exception(exc)
+            return failed
+
+    def _settle(self, pending: deque[tuple[InboundMessage, Future]], *, wait: bool,
+                all_of_them: bool = False) -> None:
+        """Answer and acknowledge the leading messages whose futures are done (waiting for the first if
+        ``wait``; for every one if ``all_of_them``); a failed one is submitted again with backoff first."""
+        done: list[tuple[InboundMessage, dict[str, Any]]] = []
+        while pending and (pending[0][1].done() or (wait and not done) or all_of_them):
+            item, future = pending.popleft()
+            result = self._stored(item, future)
+            if result is None:  # stopping while the store fails: left unacknowledged, resent later
+                pending.clear()
+                break
+            done.append((item, self._count(result)))
+        if done:
+            self._answers.answer_then_ack(done, self._ack, publish=self.publish_acks)
+
+    def _stored(self, item: InboundMessage, future: Future) -> Any:
+        """The result of ``item``, submitting it again with backoff while storing fails; None if the worker
+        stops first."""
+        delay = self._backoff[0]
+        while True:
+            try:
+                return future.result()
+            except Exception as exc:  # noqa: BLE001 — store failure: retry, never acknowledge what is not stored
+                self.stats.store_errors += 1
+                log.error("ingest of %s failed (%s); retrying in %.1f s, not acknowledged", item.topic, exc, delay)
+                if self._stopped.wait(delay):
+                    return None
+                delay = min(delay * 2, self._backoff[1])
+                future = self._start(item)
+
+    def _count(self, result: Any) -> dict[str, Any]:
+        answer = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        self.stats.accepted += bool(answer.get("accepted"))
+        self.stats.rejected += not answer.get("accepted")
+        for key in ("stored", "duplicates", "revised"):
+            setattr(self.stats, key, getattr(self.stats, key) + int(answer.get(key) or 0))
+        return answer
+
+    def _ack(self, item: InboundMessage, answer: dict[str, Any]) -> None:
+        self.client.ack(item.mid, item.qos)  # PUBACK only now: the store has committed
+        self.stats.acked += 1
+        self._queue.task_done()
+        if self._on_result is not None:
+            self._on_result(item.topic, answer)
+
+    # -- downlink ----------------------------------------------------------------------------------------
+    def send_command(self, du_id: str, command: dict[str, Any], kind: str = "du") -> None:
+        """Publish a downlink command (QoS 1) on the DU's ``cmd`` topic, e.g. ``{"cmd": "resend", "from": ts}``."""
+        if "cmd" not in command:
+            raise ValueError(f"command {command!r} has no 'cmd' key")
+        self.client.publish(self.layout.cmd(du_id, kind), json.dumps(command, default=str), qos=1)
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> IngestWorker:
+        """Connect (asynchronously: a broker that is down is retried) and start processing."""
+        self._thread = threading.Thread(target=self._process_loop, name="condivisa-ingest", daemon=True)
+        self._thread.start()
+        if self.mqtt5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+            if self.receive_maximum:
+                props.ReceiveMaximum = self.receive_maximum
+            self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(self.host, self.port, keepalive=30)
+        self.client.loop_start()
+        return self
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float = 10.0) -> bool:
+        return self._connected.wait(timeout_s)
+
+    def idle(self) -> bool:
+        """Nothing queued and nothing being processed (a message is done once acknowledged)."""
+        return self._queue.unfinished_tasks == 0
+
+    def unsubscribe(self, filters: list[str] | None = None, timeout_s: float = 10.0, quiet_s: float = 0.5) -> bool:
+        """Unsubscribe ``filters`` (default: :meth:`filters`; ``$share/...`` or plain), wait for the broker's
+        UNSUBACK, then until every message received is stored and acknowledged (:meth:`idle`) and none arrived
+        for ``quiet_s`` (messages the session had queued beyond the in-flight window come one per PUBACK).
+        True when all that happened within ``timeout_s`` and the broker refused none of the filters ("no
+        subscription existed" is fine). Messages are ingested meanwhile as usual."""
+        deadline = time.monotonic() + timeout_s
+        rc, mid = self.client.unsubscribe(filters if filters is not None else self.filters())
+        if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
+            return False
+        with self._unsub_done:
+            if not self._unsub_done.wait_for(lambda: mid in self._unsubscribed, max(0.0, deadline - time.monotonic())):
+                return False
+            codes = self._unsubscribed.pop(mid)
+        if any(getattr(rc, "is_failure", False) for rc in codes):
+            log.warning("MQTT worker: the broker refused to unsubscribe: %s", codes)
+            return False
+        while time.monotonic() < deadline:
+            if self.idle() and time.monotonic() - self._last_message_at >= quiet_s:
+                return self.idle()
+            time.sleep(0.01)
+        return False
+
+    def stop(self, drain_timeout_s: float = 10.0, end_session: bool = False) -> None:
+        """Graceful stop: take no new message, finish (store and acknowledge) the queued ones, then disconnect.
+        Messages still queued after ``drain_timeout_s`` stay unacknowledged and are resent after a restart.
+        ``end_session=True`` (MQTT 5) disconnects with a session expiry of 0: the broker deletes the session,
+        its subscriptions and whatever it still held (MQTT 3.1.1 cannot: the session stays)."""
+        self._draining.set()
+        deadline = time.monotonic() + drain_timeout_s
+        while not self.idle() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._stopped.set()
+        if not self.idle():
+            end_session = False  # the session keeps what was not acknowledged
+            log.warning("stopping with %d message(s) not stored; the broker will resend them", self._queue.qsize())
+            while True:
+                try:
+                    self._queue.get_nowait()
+                    self._queue.task_done()
+                except queue.Empty:
+                    break
+        self._queue.put(None)
+        if self._thread is not None:
+            self._thread.join(drain_timeout_s)
+        time.sleep(0.1)  # let paho flush the last PUBACKs
+        props = None
+        if end_session and self.mqtt5:
+            props = Properties(PacketTypes.DISCONNECT)
+            props.SessionExpiryInterval = 0
+        self.client.disconnect(properties=props)
+        self.client.loop_stop()
+        if self._on_stopped is not None:
+            self._on_stopped()
