@@ -1,6 +1,7 @@
 """Benchmark of the data path (issue #3 §6): MQTT and REST ingestion against the raw transport rate.
 
-    python bench/ingest.py [--n 100000] [--dus 1000] [--group 1] [--rest-group 100] [--broker auto|embedded|mosquitto|URL]
+    python bench/ingest.py [--n 100000] [--dus 1000] [--group 1] [--rest-group 100]
+                           [--broker auto|embedded|mosquitto|URL]
                            [--targets sqlite,postgres,rest] [--workers 1,2] [--rest-clients 1,8]
 
 Builds ``n`` quarter-hour measurements of ``dus`` simulated DUs (``n / dus`` quarter hours each; the
@@ -48,11 +49,11 @@ import uuid
 import paho.mqtt.client as mqtt
 from fastapi import FastAPI, Request
 
-from condivisa.sim import devices as sim
 from condivisa.domain.config import community_from_dict
+from condivisa.sim import devices as sim
+from condivisa.store.store import Store
 from condivisa.transports.mqtt.broker import EmbeddedBroker, free_port
 from condivisa.transports.mqtt.topics import TopicLayout
-from condivisa.store.store import Store
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
@@ -68,14 +69,21 @@ def reachable(host: str, port: int) -> bool:
 def build(n: int, dus: int, group: int, seed: int = 7):
     devices = sim.synthetic_devices(dus, seed=seed)
     quarters = max(1, n // dus)
-    fleet = sim.build_fleet(devices, dt.date(2025, 6, 1), quarters // 96 + 1, seed=seed,
-                            until=dt.datetime(2030, 1, 1, tzinfo=dt.UTC))
+    fleet = sim.build_fleet(
+        devices,
+        dt.date(2025, 6, 1),
+        quarters // 96 + 1,
+        seed=seed,
+        until=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+    )
     msgs = [m for q in range(quarters) for m in sim.messages(fleet, q, group=group)]
     return devices, msgs
 
 
 def mqtt_client(host: str, port: int, name: str) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv311)
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv311
+    )
     c.max_inflight_messages_set(100)
     c.max_queued_messages_set(0)
     c.connect(host, port)
@@ -102,7 +110,11 @@ def raw_mqtt(host: str, port: int, msgs) -> float:
     """Measurements/s to a subscriber that only counts."""
     layout = TopicLayout(f"raw-{uuid.uuid4().hex[:6]}")
     got, done, ready = [0], threading.Event(), threading.Event()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-raw-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv311)
+    sub = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2,
+        client_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        protocol=mqtt.MQTTv311,
+    )
 
     def on_message(c, u, m):
         got[0] += 1
@@ -145,6 +157,7 @@ def fresh_store(kind: str, devices):
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+
     store = Store(url)
     store.upgrade()
     store.register_devices(community_from_dict(sim.example_community_yaml(devices)))
@@ -154,15 +167,22 @@ def fresh_store(kind: str, devices):
 def mqtt_ingest(host: str, port: int, mqtt5: bool, store, msgs, workers: int) -> tuple[float, int]:
     """The same payloads through ``workers`` ingest worker processes (as ``condivisa serve`` runs them; several
     share the uplink by an MQTT shared subscription), timed from the first publish to the last acknowledgement."""
-    from condivisa.app.worker_pool import WorkerProcesses
     from condivisa.app.settings import Settings
+    from condivisa.app.worker_pool import WorkerProcesses
 
     community = f"bench-{uuid.uuid4().hex[:6]}"
     layout = TopicLayout(community)
-    settings = Settings(database_url=store.url, mqtt_url=f"mqtt://{host}:{port}", community=community,
-                        mqtt_protocol="5" if mqtt5 else "3.1.1", mqtt_client_id=f"bench-w-{uuid.uuid4().hex[:6]}",
-                        mqtt_session_expiry_s=300)
-    pool = WorkerProcesses(settings, workers, shared_group="bench" if workers > 1 else None, drain_timeout_s=5).start()
+    settings = Settings(
+        database_url=store.url,
+        mqtt_url=f"mqtt://{host}:{port}",
+        community=community,
+        mqtt_protocol="5" if mqtt5 else "3.1.1",
+        mqtt_client_id=f"bench-w-{uuid.uuid4().hex[:6]}",
+        mqtt_session_expiry_s=300,
+    )
+    pool = WorkerProcesses(
+        settings, workers, shared_group="bench" if workers > 1 else None, drain_timeout_s=5
+    ).start()
     try:
         if not pool.wait_connected(60):
             raise SystemExit("ingest workers did not connect")
@@ -208,7 +228,9 @@ def serve_in_process(target: str, database_url: str | None = None):
     import httpx
 
     port = free_port()
-    proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(target, database_url, port), daemon=True)
+    proc = multiprocessing.get_context("spawn").Process(
+        target=_serve, args=(target, database_url, port), daemon=True
+    )
     proc.start()
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -273,12 +295,29 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=100_000, help="measurements (quarter hours x DUs)")
     ap.add_argument("--dus", type=int, default=1000)
-    ap.add_argument("--group", type=int, default=1, help="DUs per MQTT message (1: each DU publishes its own, on its du topic)")
-    ap.add_argument("--rest-group", type=int, default=100, help="DUs per REST request (a platform pushing in batches)")
-    ap.add_argument("--broker", default="auto", help="auto (Mosquitto if up, else embedded), embedded, mosquitto or mqtt://HOST:PORT")
+    ap.add_argument(
+        "--group",
+        type=int,
+        default=1,
+        help="DUs per MQTT message (1: each DU publishes its own, on its du topic)",
+    )
+    ap.add_argument(
+        "--rest-group", type=int, default=100, help="DUs per REST request (a platform pushing in batches)"
+    )
+    ap.add_argument(
+        "--broker",
+        default="auto",
+        help="auto (Mosquitto if up, else embedded), embedded, mosquitto or mqtt://HOST:PORT",
+    )
     ap.add_argument("--targets", default="sqlite,postgres,rest")
-    ap.add_argument("--workers", default="1,2", help="numbers of ingest worker processes to try (comma-separated)")
-    ap.add_argument("--rest-clients", default="1,8", help="numbers of concurrent REST connections to try (comma-separated)")
+    ap.add_argument(
+        "--workers", default="1,2", help="numbers of ingest worker processes to try (comma-separated)"
+    )
+    ap.add_argument(
+        "--rest-clients",
+        default="1,8",
+        help="numbers of concurrent REST connections to try (comma-separated)",
+    )
     args = ap.parse_args()
     workers = [int(x) for x in args.workers.split(",") if x.strip()]
     rest_clients = [int(x) for x in args.rest_clients.split(",") if x.strip()]
@@ -287,9 +326,11 @@ def main() -> None:
     devices, msgs = build(args.n, args.dus, args.group)
     rest_msgs = msgs if args.rest_group == args.group else build(args.n, args.dus, args.rest_group)[1]
     sent = sum(m.readings for m in msgs)
-    print(f"{sent} measurements from {args.dus} DUs; MQTT: {len(msgs)} messages of {args.group} DU(s), "
-          f"REST: {len(rest_msgs)} requests of {args.rest_group} DUs "
-          f"(built in {time.perf_counter() - t:.1f} s)")
+    print(
+        f"{sent} measurements from {args.dus} DUs; MQTT: {len(msgs)} messages of {args.group} DU(s), "
+        f"REST: {len(rest_msgs)} requests of {args.rest_group} DUs "
+        f"(built in {time.perf_counter() - t:.1f} s)"
+    )
 
     embedded = None
     if args.broker == "auto":
@@ -330,7 +371,9 @@ def main() -> None:
         if "rest" in targets:
             for clients in rest_clients:
                 raw = raw_http(rest_msgs, clients)
-                print(f"raw HTTP (gzip POST, body read only, {clients} connection(s)): {raw:,.0f} measurements/s")
+                print(
+                    f"raw HTTP (gzip POST, body read only, {clients} connection(s)): {raw:,.0f} measurements/s"
+                )
                 for kind in ("sqlite", "postgres"):
                     if kind == "postgres" and not reachable("127.0.0.1", 5432):
                         continue
@@ -344,9 +387,14 @@ def main() -> None:
     finally:
         if embedded is not None:
             embedded.stop()
-    print(f"\n{'path':<22}{'ingest/s':>12}{'raw/s':>12}{'ratio':>8}  (goal >= 0.5){'sent':>9}{'stored':>9}{'lost':>7}")
+    print(
+        f"\n{'path':<22}{'ingest/s':>12}{'raw/s':>12}{'ratio':>8}  (goal >= 0.5){'sent':>9}{'stored':>9}{'lost':>7}"
+    )
     for name, rate, raw, stored in rows:
-        print(f"{name:<22}{rate:>12,.0f}{raw:>12,.0f}{rate / raw if raw else float('nan'):>8.3f}{'':14}{sent:>9}{stored:>9}{sent - stored:>7}")
+        print(
+            f"{name:<22}{rate:>12,.0f}{raw:>12,.0f}{rate / raw if raw else float('nan'):>8.3f}{'':14}"
+            f"{sent:>9}{stored:>9}{sent - stored:>7}"
+        )
     print("raw/s: the raw broker rate for MQTT rows, the raw HTTP rate (same connections) for REST rows")
 
 

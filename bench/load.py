@@ -40,9 +40,9 @@ import numpy as np
 import paho.mqtt.client as mqtt
 import sqlalchemy as sa
 
-from condivisa.transports.mqtt.topics import TopicLayout, payload_id
-from condivisa.store.store import Store
 from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.store.store import Store
+from condivisa.transports.mqtt.topics import TopicLayout, payload_id
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -78,8 +78,12 @@ def quarter_payloads(k: int, t0: dt.datetime, dus: int) -> list[bytes]:
     start = t0 + k * QUARTER
     hour = start.astimezone(dt.timezone(dt.timedelta(hours=1))).hour
     kwh = 0.05 + 0.2 * (hour in (7, 8, 19, 20, 21))  # a morning and an evening peak
-    doc = json.dumps(build_m1_dataset([{"du_id": du_id(0), "pod": pod(0), "start": start, "withdrawn_kwh": kwh,
-                                        "injected_kwh": 0.0}], producer_id=du_id(0))).encode()
+    doc = json.dumps(
+        build_m1_dataset(
+            [{"du_id": du_id(0), "pod": pod(0), "start": start, "withdrawn_kwh": kwh, "injected_kwh": 0.0}],
+            producer_id=du_id(0),
+        )
+    ).encode()
     a, b = du_id(0).encode(), pod(0).encode()
     return [doc.replace(a, du_id(i).encode()).replace(b, pod(i).encode()) for i in range(dus)]
 
@@ -88,12 +92,26 @@ class Mosquitto:
     def __init__(self, tmp: Path) -> None:
         self.port = free_port()
         conf = tmp / "mosquitto.conf"
-        conf.write_text("\n".join([f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1",
-                                   "allow_anonymous true", "max_queued_messages 10000000", "max_inflight_messages 100",
-                                   f"log_dest file {tmp / 'mosquitto.log'}", "log_type error", "log_type warning", "log_type notice",
-                                   "log_type information",
-                                   ""]))
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        conf.write_text(
+            "\n".join(
+                [
+                    f"user {getpass.getuser()}",
+                    f"listener {self.port} 127.0.0.1",
+                    "allow_anonymous true",
+                    "max_queued_messages 10000000",
+                    "max_inflight_messages 100",
+                    f"log_dest file {tmp / 'mosquitto.log'}",
+                    "log_type error",
+                    "log_type warning",
+                    "log_type notice",
+                    "log_type information",
+                    "",
+                ]
+            )
+        )
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT
+        )
         if not wait(lambda: _listening(self.port), 10):
             raise SystemExit("mosquitto did not start")
 
@@ -111,7 +129,9 @@ def _listening(port: int) -> bool:
 
 
 def client(port: int, name: str, on_message=None, subscribe: str | None = None) -> mqtt.Client:
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv311)
+    c = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv311
+    )
     c.max_inflight_messages_set(1000)
     c.max_queued_messages_set(0)
     ready = threading.Event()
@@ -169,13 +189,20 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="how long the load lasts")
     ap.add_argument("--database", default="postgres", help="postgres (throw-away database), sqlite, or a URL")
     ap.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for the backlog")
-    ap.add_argument("--workers", type=int, default=2, help="ingest worker processes of condivisa serve (shared subscription)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="ingest worker processes of condivisa serve (shared subscription)",
+    )
     args = ap.parse_args()
 
     tick_s = args.day_seconds / 96
     ticks = max(1, int(round(args.seconds / tick_s)))
     offered = args.dus / tick_s
-    t0 = (dt.datetime.now(UTC) - dt.timedelta(days=ticks // 96 + 30)).replace(hour=0, minute=0, second=0, microsecond=0)
+    t0 = (dt.datetime.now(UTC) - dt.timedelta(days=ticks // 96 + 30)).replace(
+        hour=0, minute=0, second=0, microsecond=0
+    )
     tmp = Path(tempfile.mkdtemp(prefix="condivisa-load-"))
     url, drop = open_database(args.database, tmp)
     broker = Mosquitto(tmp)
@@ -183,10 +210,14 @@ def main() -> None:
     try:
         store = Store(url)
         store.upgrade()
-        store.register(pods=[(pod(i), f"m{i}", "consumption") for i in range(args.dus)],
-                       devices=[(du_id(i), pod(i), f"m{i}") for i in range(args.dus)])
-        print(f"{args.dus} DUs, a day in {args.day_seconds:g} s: offered {offered:,.0f} msg/s for {ticks} quarter hours "
-              f"({ticks * tick_s:.0f} s), database {store.dialect}, {args.workers} ingest worker process(es)")
+        store.register(
+            pods=[(pod(i), f"m{i}", "consumption") for i in range(args.dus)],
+            devices=[(du_id(i), pod(i), f"m{i}") for i in range(args.dus)],
+        )
+        print(
+            f"{args.dus} DUs, a day in {args.day_seconds:g} s: offered {offered:,.0f} msg/s for {ticks} quarter hours "
+            f"({ticks * tick_s:.0f} s), database {store.dialect}, {args.workers} ingest worker process(es)"
+        )
 
         first = quarter_payloads(0, t0, args.dus)
         raw_n = min(args.dus * ticks, 20_000)
@@ -194,11 +225,33 @@ def main() -> None:
         print(f"raw broker rate: {raw:,.0f} msg/s ({raw_n} messages)")
 
         log = open(tmp / "worker.log", "wb")
-        env = dict(os.environ, CONDIVISA_MQTT_CLIENT_ID=f"load-{uuid.uuid4().hex[:6]}", CONDIVISA_MQTT_PROTOCOL="5",
-                   CONDIVISA_MQTT_INGEST_WORKERS=str(args.workers))
-        worker = subprocess.Popen([sys.executable, "-m", "condivisa", "serve", "--no-api", "--database", url,
-                                   "--mqtt-url", f"mqtt://127.0.0.1:{broker.port}", "--community", "bench",
-                                   "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT, env=env, cwd=tmp)
+        env = dict(
+            os.environ,
+            CONDIVISA_MQTT_CLIENT_ID=f"load-{uuid.uuid4().hex[:6]}",
+            CONDIVISA_MQTT_PROTOCOL="5",
+            CONDIVISA_MQTT_INGEST_WORKERS=str(args.workers),
+        )
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "condivisa",
+                "serve",
+                "--no-api",
+                "--database",
+                url,
+                "--mqtt-url",
+                f"mqtt://127.0.0.1:{broker.port}",
+                "--community",
+                "bench",
+                "--log-level",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp,
+        )
         if not wait(lambda: b"MQTT worker connected" in (tmp / "worker.log").read_bytes(), 60):
             raise SystemExit("worker did not start:\n" + (tmp / "worker.log").read_text())
 
@@ -231,7 +284,9 @@ def main() -> None:
                 pid = payload_id(payload)
                 with lock:
                     sent_at[pid] = time.perf_counter()
-                while True:  # a DU whose client cannot take the message now retries (paho has 65,535 message ids)
+                while (
+                    True
+                ):  # a DU whose client cannot take the message now retries (paho has 65,535 message ids)
                     info = pubs[i % 2].publish(layout.up(du_id(i)), payload, qos=1)
                     if info.rc != mqtt.MQTT_ERR_QUEUE_SIZE:
                         break
@@ -242,8 +297,10 @@ def main() -> None:
         sent = len(sent_at)
         wait(lambda: len(acked_at) >= sent, args.drain_timeout, 0.1)
         confirmed = sum(1 for info in infos if info.rc == mqtt.MQTT_ERR_SUCCESS and info.is_published())
-        print(f"the broker confirmed (PUBACK) {confirmed:,} of the {sent:,} messages published "
-              f"({refused:,} times a publisher's client was full and the DU retried)")
+        print(
+            f"the broker confirmed (PUBACK) {confirmed:,} of the {sent:,} messages published "
+            f"({refused:,} times a publisher's client was full and the DU retried)"
+        )
         end = max(acked_at.values()) if acked_at else time.perf_counter()
         stored = store.counts()["measurements"]
         for c in pubs + [acks]:
@@ -252,13 +309,19 @@ def main() -> None:
 
         lat = np.array([acked_at[p] - sent_at[p] for p in acked_at if p in sent_at]) * 1000
         ingest = len(acked_at) / (end - start)
-        print(f"published {sent:,} messages in {publish_s:.1f} s ({sent / publish_s:,.0f} msg/s; publisher at most "
-              f"{behind:.2f} s behind schedule)")
-        print(f"ingest rate: {ingest:,.0f} msg/s -> {'held' if ingest >= 0.95 * offered else 'NOT held'} "
-              f"({ingest / offered:.2f} of the offered {offered:,.0f} msg/s)")
+        print(
+            f"published {sent:,} messages in {publish_s:.1f} s ({sent / publish_s:,.0f} msg/s; publisher at most "
+            f"{behind:.2f} s behind schedule)"
+        )
+        print(
+            f"ingest rate: {ingest:,.0f} msg/s -> {'held' if ingest >= 0.95 * offered else 'NOT held'} "
+            f"({ingest / offered:.2f} of the offered {offered:,.0f} msg/s)"
+        )
         if lat.size:
-            print(f"latency publish -> stored+acknowledged: p50 {np.percentile(lat, 50):,.0f} ms, "
-                  f"p99 {np.percentile(lat, 99):,.0f} ms, max {lat.max():,.0f} ms")
+            print(
+                f"latency publish -> stored+acknowledged: p50 {np.percentile(lat, 50):,.0f} ms, "
+                f"p99 {np.percentile(lat, 99):,.0f} ms, max {lat.max():,.0f} ms"
+            )
         print(f"sent {sent:,}  stored {stored:,}  lost {sent - stored:,}")
         print(f"RATIO ingest / raw broker rate: {ingest / raw:.3f}")
         store.close()

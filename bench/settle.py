@@ -38,32 +38,75 @@ def build(consumers: int, plants: int, year: int, seed: int = 1):
     """A community dict, the long measurements table, hourly prices and the raw columns for the baseline."""
     rng = np.random.default_rng(seed)
     cats = ["private"] * 8 + ["sme", "enterprise"]
-    members = [{"id": f"m{i:04d}", "category": cats[i % 10], "founder": i % 7 != 0, "millesimi": 1 + i % 9,
-                "pods": [{"pod": f"IT001E{i:08d}"}]} for i in range(consumers)]
-    plant_list = [{"id": f"pv{k:02d}", "pod": f"IT001E9{k:07d}", "owner": members[k * 13 % consumers]["id"] if k % 3 else "community",
-                   "power_kw": float([50, 180, 250, 600, 900][k % 5]), "source": "pv" if k % 4 else "wind",
-                   "commissioning": f"{2023 + (k % 2)}-0{1 + k % 9}-15", "grant_fraction": [0.0, 0.2, 0.4][k % 3]}
-                  for k in range(plants)]
-    raw = {"name": "bench CER", "configuration": "CER", "zone": "centre", "constituted": f"{year - 1}-06-01",
-           "primary_substation": "AC1", "members": members, "plants": plant_list,
-           "rules": {"premium": {"producers": 0.1, "community": 0.15, "consumers": 0.75, "consumers_by": "consumption"},
-                     "later_members": {"annual_fee_eur": 24, "exit_penalty_eur": 50, "min_shared_consumption_kwh_per_year": 50}}}
+    members = [
+        {
+            "id": f"m{i:04d}",
+            "category": cats[i % 10],
+            "founder": i % 7 != 0,
+            "millesimi": 1 + i % 9,
+            "pods": [{"pod": f"IT001E{i:08d}"}],
+        }
+        for i in range(consumers)
+    ]
+    plant_list = [
+        {
+            "id": f"pv{k:02d}",
+            "pod": f"IT001E9{k:07d}",
+            "owner": members[k * 13 % consumers]["id"] if k % 3 else "community",
+            "power_kw": float([50, 180, 250, 600, 900][k % 5]),
+            "source": "pv" if k % 4 else "wind",
+            "commissioning": f"{2023 + (k % 2)}-0{1 + k % 9}-15",
+            "grant_fraction": [0.0, 0.2, 0.4][k % 3],
+        }
+        for k in range(plants)
+    ]
+    raw = {
+        "name": "bench CER",
+        "configuration": "CER",
+        "zone": "centre",
+        "constituted": f"{year - 1}-06-01",
+        "primary_substation": "AC1",
+        "members": members,
+        "plants": plant_list,
+        "rules": {
+            "premium": {
+                "producers": 0.1,
+                "community": 0.15,
+                "consumers": 0.75,
+                "consumers_by": "consumption",
+            },
+            "later_members": {
+                "annual_fee_eur": 24,
+                "exit_penalty_eur": 50,
+                "min_shared_consumption_kwh_per_year": 50,
+            },
+        },
+    }
     community = community_from_dict(raw)
     qh = quarter_hours(dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
     n = len(qh)
     hour = np.asarray(qh.hour)
-    day_shape = 0.6 + 0.8 * np.exp(-((hour - 20) / 3.0) ** 2) + 0.4 * np.exp(-((hour - 8) / 2.0) ** 2)
+    day_shape = 0.6 + 0.8 * np.exp(-(((hour - 20) / 3.0) ** 2)) + 0.4 * np.exp(-(((hour - 8) / 2.0) ** 2))
     wd = (rng.lognormal(-1.8, 0.5, (consumers, n)) * day_shape).astype(float)
     sun = np.clip(np.sin((hour + np.asarray(qh.minute) / 60 - 6) / 14 * np.pi), 0, None)
-    inj = np.array([p["power_kw"] for p in plant_list])[:, None] * 0.25 * sun * rng.uniform(0.3, 1.0, (plants, n))
+    inj = (
+        np.array([p["power_kw"] for p in plant_list])[:, None]
+        * 0.25
+        * sun
+        * rng.uniform(0.3, 1.0, (plants, n))
+    )
     points = consumers + plants
-    frame = pd.DataFrame({
-        "pod": pd.Categorical.from_codes(np.repeat(np.arange(points), n),
-                                         categories=[m["pods"][0]["pod"] for m in members] + [p["pod"] for p in plant_list]),
-        "start": np.tile(qh.tz_convert("UTC").as_unit("ns").asi8, points).view("M8[ns]"),
-        "withdrawn_kwh": np.concatenate([wd.ravel(), np.zeros(plants * n)]),
-        "injected_kwh": np.concatenate([np.zeros(consumers * n), inj.ravel()]),
-    })
+    frame = pd.DataFrame(
+        {
+            "pod": pd.Categorical.from_codes(
+                np.repeat(np.arange(points), n),
+                categories=[m["pods"][0]["pod"] for m in members] + [p["pod"] for p in plant_list],
+            ),
+            "start": np.tile(qh.tz_convert("UTC").as_unit("ns").asi8, points).view("M8[ns]"),
+            "withdrawn_kwh": np.concatenate([wd.ravel(), np.zeros(plants * n)]),
+            "injected_kwh": np.concatenate([np.zeros(consumers * n), inj.ravel()]),
+        }
+    )
     frame["start"] = frame["start"].dt.tz_localize("UTC").dt.tz_convert("Europe/Rome")
     del wd, inj
     h = hours(dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
@@ -80,15 +123,21 @@ def baseline(frame: pd.DataFrame, prices: pd.Series, community, consumers: int) 
     n_h = int(hidx.max()) + 1
     points = int(codes.max()) + 1
     flat = codes.astype(np.int64) * n_h + hidx
-    wd_h = np.bincount(flat, weights=frame["withdrawn_kwh"].to_numpy(), minlength=points * n_h).reshape(points, n_h)
-    inj_h = np.bincount(flat, weights=frame["injected_kwh"].to_numpy(), minlength=points * n_h).reshape(points, n_h)
+    wd_h = np.bincount(flat, weights=frame["withdrawn_kwh"].to_numpy(), minlength=points * n_h).reshape(
+        points, n_h
+    )
+    inj_h = np.bincount(flat, weights=frame["injected_kwh"].to_numpy(), minlength=points * n_h).reshape(
+        points, n_h
+    )
     wd_tot = wd_h[:consumers].sum(axis=0)
     inj_p = inj_h[consumers:]
     inj_tot = inj_p.sum(axis=0)
     shared = np.minimum(inj_tot, wd_tot)
     shared_p = inj_p * np.divide(shared, inj_tot, out=np.zeros_like(shared), where=inj_tot > 0)
     pz = prices.to_numpy()
-    tip = np.array([tip_eur_per_mwh(pz, p.power_kw, community.zone, p.is_pv, p.grant_fraction) for p in community.plants])
+    tip = np.array(
+        [tip_eur_per_mwh(pz, p.power_kw, community.zone, p.is_pv, p.grant_fraction) for p in community.plants]
+    )
     return float(np.sum(shared_p * tip) / 1000.0)
 
 
@@ -112,17 +161,24 @@ def main() -> None:
     t = time.perf_counter()
     community, frame, prices = build(args.consumers, args.plants, args.year)
     n_q = frame["start"].nunique() if len(frame) < 2_000_000 else len(frame) // (args.consumers + args.plants)
-    print(f"data: {args.consumers} consumption PODs + {args.plants} plants × {n_q} quarter hours = "
-          f"{len(frame):,} rows, built in {time.perf_counter() - t:.1f} s")
+    print(
+        f"data: {args.consumers} consumption PODs + {args.plants} plants × {n_q} quarter hours = "
+        f"{len(frame):,} rows, built in {time.perf_counter() - t:.1f} s"
+    )
 
     t_base, premium_base = best_of(lambda: baseline(frame, prices, community, args.consumers), args.repeat)
     t_eng, result = best_of(lambda: settle(community, frame, prices), args.repeat)
     d = result.to_dict()
     # the engine's premium also applies eligibility (commissioning, constitution); recompute the baseline's
     # check value only for information
-    print(f"baseline (bare numpy: hourly sums, min, pro-rata, dot with TIP): {t_base:8.3f} s   premium {premium_base:,.2f} € (all plants)")
-    print(f"engine   (settle: validate, pivot, gaps, TIP, valorisation, sale, allocation): {t_eng:8.3f} s   "
-          f"premium {d['totals']['premium_eur']:,.2f} € (eligible plants)")
+    print(
+        f"baseline (bare numpy: hourly sums, min, pro-rata, dot with TIP): {t_base:8.3f} s   premium "
+        f"{premium_base:,.2f} € (all plants)"
+    )
+    print(
+        f"engine   (settle: validate, pivot, gaps, TIP, valorisation, sale, allocation): {t_eng:8.3f} s   "
+        f"premium {d['totals']['premium_eur']:,.2f} € (eligible plants)"
+    )
     print(f"ratio engine / baseline: {t_eng / t_base:.2f}   (goal ≤ 3)")
     del result, d
     gc.collect()
@@ -132,8 +188,10 @@ def main() -> None:
     tracemalloc.stop()
     input_mb = frame.memory_usage(deep=True).sum() / 2**20
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"memory: input table {input_mb:,.0f} MiB; engine peak allocation {peak / 2**20:,.0f} MiB "
-          f"(tracemalloc); process max RSS {rss_mb:,.0f} MiB")
+    print(
+        f"memory: input table {input_mb:,.0f} MiB; engine peak allocation {peak / 2**20:,.0f} MiB "
+        f"(tracemalloc); process max RSS {rss_mb:,.0f} MiB"
+    )
 
 
 if __name__ == "__main__":

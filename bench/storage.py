@@ -46,9 +46,9 @@ def build(buildings: int, flats: int, year: int, seed: int = 1):
         daily = rng.uniform(6.0, 16.0, size=flats)
         noise = rng.lognormal(0, 0.15, size=(n_t, flats))
         block = shape[:, None] * daily[None, :] * noise
-        loads_tb[:, b * flats:(b + 1) * flats] = block
+        loads_tb[:, b * flats : (b + 1) * flats] = block
         pv = unit_pv * rng.uniform(10.0, 25.0)
-        allowance_tb[:, b * flats:(b + 1) * flats] = charge_allowance_kwh(pv, block.T)[:, None]
+        allowance_tb[:, b * flats : (b + 1) * flats] = charge_allowance_kwh(pv, block.T)[:, None]
     return loads_tb, allowance_tb
 
 
@@ -123,14 +123,24 @@ def main() -> None:
     spec = BatterySpec(cap)
     print(f"{n_b} batteries × {n_t} quarter hours ({n_b * n_t / 1e6:.1f} M battery-intervals)")
 
-    t_api, r = best(lambda: heuristic_dispatch(loads_bt, allowance_bt, cap, contract, spec=spec), args.repeat, "api")
+    t_api, r = best(
+        lambda: heuristic_dispatch(loads_bt, allowance_bt, cap, contract, spec=spec), args.repeat, "api"
+    )
     out = (np.empty((n_t, n_b)), np.empty((n_t, n_b)))
     out[0].fill(0.0), out[1].fill(0.0)
-    t_fast, r2 = best(lambda: heuristic_dispatch(loads_tb.T, allowance_tb.T, cap, contract, spec=spec, out=out), args.repeat, "fast")
+    t_fast, r2 = best(
+        lambda: heuristic_dispatch(loads_tb.T, allowance_tb.T, cap, contract, spec=spec, out=out),
+        args.repeat,
+        "fast",
+    )
     assert np.array_equal(r.soc_kwh, r2.soc_kwh)
     base_out = (np.empty((n_t, n_b)), np.empty((n_t, n_b)))
     base_out[0].fill(0.0), base_out[1].fill(0.0)
-    t_base, _ = best(lambda: baseline(loads_tb, allowance_tb, 0.1 * cap, cap, contract * 0.25, 0.75, base_out), args.repeat, "base")
+    t_base, _ = best(
+        lambda: baseline(loads_tb, allowance_tb, 0.1 * cap, cap, contract * 0.25, 0.75, base_out),
+        args.repeat,
+        "base",
+    )
     steps = np.zeros((n_t, n_b))
     t_loop, _ = best(lambda: clamped_cumsum(steps, 0.5, 0.5, 5.0), args.repeat, "loop")
     sample = 5
@@ -151,13 +161,23 @@ def main() -> None:
     for name, seconds, key in rows:
         print(f"  {name:58s} {seconds:8.3f}s  {CPU_TIMES[key]:8.3f}s")
     cpu = CPU_TIMES
-    print(f"ratio heuristic / baseline (wall):     {t_api / t_base:6.2f} (API layout), {t_fast / t_base:6.2f} (time-major, reused)")
-    print(f"ratio heuristic / baseline (CPU):      {cpu['api'] / cpu['base']:6.2f} (API layout), {cpu['fast'] / cpu['base']:6.2f} (time-major, reused)")
-    print(f"speed-up over the pure Python loop:    {t_py / t_api:6.0f}× (wall, API layout), "
-          f"{cpu['python'] / cpu['api']:.0f}× / {cpu['python'] / cpu['fast']:.0f}× (CPU, API / time-major)")
+    print(
+        f"ratio heuristic / baseline (wall):     {t_api / t_base:6.2f} (API layout), "
+        f"{t_fast / t_base:6.2f} (time-major, reused)"
+    )
+    print(
+        f"ratio heuristic / baseline (CPU):      {cpu['api'] / cpu['base']:6.2f} (API layout), "
+        f"{cpu['fast'] / cpu['base']:6.2f} (time-major, reused)"
+    )
+    print(
+        f"speed-up over the pure Python loop:    {t_py / t_api:6.0f}× (wall, API layout), "
+        f"{cpu['python'] / cpu['api']:.0f}× / {cpu['python'] / cpu['fast']:.0f}× (CPU, API / time-major)"
+    )
     best_wall, best_cpu = min(t_api, t_fast), min(cpu["api"], cpu["fast"])
-    print(f"goal < 1 s: {'met' if best_wall < 1.0 else 'NOT met'} by wall time (best {best_wall:.3f} s), "
-          f"{'met' if best_cpu < 1.0 else 'NOT met'} by CPU time (best {best_cpu:.3f} s)")
+    print(
+        f"goal < 1 s: {'met' if best_wall < 1.0 else 'NOT met'} by wall time (best {best_wall:.3f} s), "
+        f"{'met' if best_cpu < 1.0 else 'NOT met'} by CPU time (best {best_cpu:.3f} s)"
+    )
 
 
 if __name__ == "__main__":

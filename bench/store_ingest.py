@@ -21,11 +21,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from condivisa.store.store import Store
-from condivisa.store.models import Measurement
 from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.formats.urbandataset.parse import parse_urbandataset
 from condivisa.ingest.pipeline import ingest_payload
+from condivisa.store.models import Measurement
+from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, tzinfo=UTC)
@@ -41,10 +41,22 @@ def payloads(n_messages: int, group: int, n_devices: int = 100) -> list[bytes]:
             du = (m * group + g) % n_devices
             q = step.get(du, 0)
             step[du] = q + 1
-            rows.append({"du_id": f"DU-{du:05d}", "pod": f"IT001E{du:08d}", "start": T0 + dt.timedelta(minutes=15 * q),
-                         "withdrawn_kwh": 0.25, "injected_kwh": 0.0, "withdrawn_total_kwh": 1000 + 0.25 * (q + 1),
-                         "injected_total_kwh": 10.0})
-        out.append(json.dumps(build_m1_dataset(rows, producer_id="bench", timestamp=T0 + dt.timedelta(days=30))).encode())
+            rows.append(
+                {
+                    "du_id": f"DU-{du:05d}",
+                    "pod": f"IT001E{du:08d}",
+                    "start": T0 + dt.timedelta(minutes=15 * q),
+                    "withdrawn_kwh": 0.25,
+                    "injected_kwh": 0.0,
+                    "withdrawn_total_kwh": 1000 + 0.25 * (q + 1),
+                    "injected_total_kwh": 10.0,
+                }
+            )
+        out.append(
+            json.dumps(
+                build_m1_dataset(rows, producer_id="bench", timestamp=T0 + dt.timedelta(days=30))
+            ).encode()
+        )
     return out
 
 
@@ -63,22 +75,41 @@ def fresh_store(kind: str, tmp: Path) -> tuple[Store, callable]:
         with admin.connect() as c:
             c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
     return s, drop
 
 
 def setup(store: Store, n_devices: int = 100) -> None:
     store.upgrade()
-    store.register(pods=[(f"IT001E{d:08d}", f"m{d}", "consumption") for d in range(n_devices)],
-                   devices=[(f"DU-{d:05d}", f"IT001E{d:08d}", f"m{d}") for d in range(n_devices)])
+    store.register(
+        pods=[(f"IT001E{d:08d}", f"m{d}", "consumption") for d in range(n_devices)],
+        devices=[(f"DU-{d:05d}", f"IT001E{d:08d}", f"m{d}") for d in range(n_devices)],
+    )
 
 
 def run(kind: str, msgs: list[bytes], tmp: Path) -> None:
     received = T0 + dt.timedelta(days=30)
-    rows_per_msg = [[{"pod": r.pod, "start_utc": r.start, "meter": "M1", "minutes": 15, "withdrawn_kwh": r.withdrawn_kwh,
-                      "injected_kwh": r.injected_kwh, "withdrawn_total_kwh": r.withdrawn_total_kwh,
-                      "injected_total_kwh": r.injected_total_kwh, "du_id": r.du_id, "received_at": received,
-                      "source": "bench", "revision": 0, "flags": None}
-                     for r in parse_urbandataset(json.loads(m)).readings] for m in msgs]
+    rows_per_msg = [
+        [
+            {
+                "pod": r.pod,
+                "start_utc": r.start,
+                "meter": "M1",
+                "minutes": 15,
+                "withdrawn_kwh": r.withdrawn_kwh,
+                "injected_kwh": r.injected_kwh,
+                "withdrawn_total_kwh": r.withdrawn_total_kwh,
+                "injected_total_kwh": r.injected_total_kwh,
+                "du_id": r.du_id,
+                "received_at": received,
+                "source": "bench",
+                "revision": 0,
+                "flags": None,
+            }
+            for r in parse_urbandataset(json.loads(m)).readings
+        ]
+        for m in msgs
+    ]
     n_readings = sum(len(r) for r in rows_per_msg)
 
     base, close = fresh_store(kind, tmp)
@@ -110,8 +141,10 @@ def run(kind: str, msgs: list[bytes], tmp: Path) -> None:
     n = len(msgs)
     print(f"{kind:8s} messages={n} readings={n_readings}")
     print(f"  baseline bare INSERT : {n / t_base:8.0f} msg/s {n_readings / t_base:9.0f} readings/s")
-    print(f"  ingest_payload       : {n / t_ingest:8.0f} msg/s {n_readings / t_ingest:9.0f} readings/s  "
-          f"ratio to baseline {t_base / t_ingest:.2f}  stored={stored}/{n_readings}")
+    print(
+        f"  ingest_payload       : {n / t_ingest:8.0f} msg/s {n_readings / t_ingest:9.0f} readings/s  "
+        f"ratio to baseline {t_base / t_ingest:.2f}  stored={stored}/{n_readings}"
+    )
     print(f"  same messages again  : {n / t_dup:8.0f} msg/s  duplicates={dup}/{n_readings}")
     print(f"  parse+validate only  : {n / t_parse:8.0f} msg/s (no database)")
 

@@ -26,11 +26,49 @@ HERE = Path(__file__).resolve().parent
 SITE = pvlib.location.Location(40.35, 18.17, tz="Europe/Rome", altitude=50)  # Lecce, zone south
 #: share of daily energy by local hour, per category (rough typical shapes), and kWh per day
 SHAPES = {
-    "private": ([.02, .015, .015, .015, .02, .03, .05, .06, .04, .03, .03, .035, .05, .05, .035, .03, .03, .04,
-                 .06, .08, .09, .08, .06, .04], 9.0),
-    "sme": ([.01] * 6 + [.03, .06, .08, .08, .08, .08, .07, .07, .08, .08, .07, .05, .03, .02] + [.01] * 4, 40.0),
-    "public_body": ([.02] * 7 + [.05, .08, .09, .09, .09, .08, .07, .07, .06, .05, .03] + [.02] * 6, 60.0),
-    "enterprise": ([.01] * 6 + [.04, .08, .09, .09, .09, .08, .06, .08, .09, .09, .07, .03] + [.01] * 6, 120.0),
+    "private": (
+        [
+            0.02,
+            0.015,
+            0.015,
+            0.015,
+            0.02,
+            0.03,
+            0.05,
+            0.06,
+            0.04,
+            0.03,
+            0.03,
+            0.035,
+            0.05,
+            0.05,
+            0.035,
+            0.03,
+            0.03,
+            0.04,
+            0.06,
+            0.08,
+            0.09,
+            0.08,
+            0.06,
+            0.04,
+        ],
+        9.0,
+    ),
+    "sme": (
+        [0.01] * 6
+        + [0.03, 0.06, 0.08, 0.08, 0.08, 0.08, 0.07, 0.07, 0.08, 0.08, 0.07, 0.05, 0.03, 0.02]
+        + [0.01] * 4,
+        40.0,
+    ),
+    "public_body": (
+        [0.02] * 7 + [0.05, 0.08, 0.09, 0.09, 0.09, 0.08, 0.07, 0.07, 0.06, 0.05, 0.03] + [0.02] * 6,
+        60.0,
+    ),
+    "enterprise": (
+        [0.01] * 6 + [0.04, 0.08, 0.09, 0.09, 0.09, 0.08, 0.06, 0.08, 0.09, 0.09, 0.07, 0.03] + [0.01] * 6,
+        120.0,
+    ),
 }
 
 
@@ -44,7 +82,9 @@ def production_kwh(power_kw: float, qh: pd.DatetimeIndex, rng: np.random.Generat
     """Quarter-hour PV energy: clear-sky GHI (pvlib, Ineichen) × power × 0.8 × daily cloudiness."""
     ghi = SITE.get_clearsky(qh + pd.Timedelta(minutes=7.5))["ghi"].to_numpy()
     days = pd.DatetimeIndex(qh).normalize()
-    cloud = pd.Series(rng.uniform(0.55, 1.0, len(days.unique())), index=days.unique()).reindex(days).to_numpy()
+    cloud = (
+        pd.Series(rng.uniform(0.55, 1.0, len(days.unique())), index=days.unique()).reindex(days).to_numpy()
+    )
     return power_kw * ghi / 1000.0 * 0.8 * cloud * 0.25
 
 
@@ -69,17 +109,33 @@ def main() -> None:
     frames = []
     for m in community.members:
         for pod in m.consumption_pods:
-            frames.append(pd.DataFrame({"pod": pod, "start": qh, "withdrawn_kwh": consumption_kwh(m.category.value, qh, rng),
-                                        "injected_kwh": 0.0}))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "pod": pod,
+                        "start": qh,
+                        "withdrawn_kwh": consumption_kwh(m.category.value, qh, rng),
+                        "injected_kwh": 0.0,
+                    }
+                )
+            )
     for p in community.plants:
-        frames.append(pd.DataFrame({"pod": p.pod, "start": qh, "withdrawn_kwh": 0.0,
-                                    "injected_kwh": np.round(production_kwh(p.power_kw, qh, rng), 4)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "pod": p.pod,
+                    "start": qh,
+                    "withdrawn_kwh": 0.0,
+                    "injected_kwh": np.round(production_kwh(p.power_kw, qh, rng), 4),
+                }
+            )
+        )
     out = Path(args.out)
     write_measurements(pd.concat(frames, ignore_index=True), out / f"measurements-{args.month}.csv")
     h = hours(first, nxt)
     hour = np.asarray(h.hour)
     # southern zonal price shape: cheap at solar noon, dear in the evening, €/MWh
-    price = 105 - 30 * np.exp(-((hour - 13) / 3.0) ** 2) + 35 * np.exp(-((hour - 20) / 2.0) ** 2)
+    price = 105 - 30 * np.exp(-(((hour - 13) / 3.0) ** 2)) + 35 * np.exp(-(((hour - 20) / 2.0) ** 2))
     price = np.round(price * rng.uniform(0.85, 1.15, len(h)), 2)
     write_prices(pd.Series(price, index=h), out / f"prices-{args.month}.csv")
     print(f"wrote {out}/measurements-{args.month}.csv and prices-{args.month}.csv")

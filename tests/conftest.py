@@ -13,7 +13,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 EXAMPLE_COMMUNITY = ROOT / "examples" / "community.yaml"
-PG_ADMIN_URL = os.environ.get("CONDIVISA_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "CONDIVISA_TEST_PG_ADMIN", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 MOSQUITTO_HOST, MOSQUITTO_PORT = "127.0.0.1", int(os.environ.get("CONDIVISA_TEST_MQTT_PORT", "1883"))
 
 

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -25,8 +25,15 @@ Q = dt.timedelta(minutes=15)
 
 def one_reading(k: int, du: str = "DU-0001", pod: str = "IT001E00000001", w: float = 0.25) -> bytes:
     """Quarter hour number ``k`` after T0 of one DU; the totalizer grows by ``w`` every quarter hour."""
-    r = {"du_id": du, "pod": pod, "start": T0 + k * Q, "withdrawn_kwh": w, "injected_kwh": 0.0,
-         "withdrawn_total_kwh": 1000.0 + w * (k + 1), "injected_total_kwh": 0.0}
+    r = {
+        "du_id": du,
+        "pod": pod,
+        "start": T0 + k * Q,
+        "withdrawn_kwh": w,
+        "injected_kwh": 0.0,
+        "withdrawn_total_kwh": 1000.0 + w * (k + 1),
+        "injected_total_kwh": 0.0,
+    }
     return json.dumps(build_m1_dataset([r], producer_id=du)).encode()
 
 
@@ -52,8 +59,9 @@ def wait_until(cond, timeout_s: float = 20.0, step_s: float = 0.05) -> bool:
 
 class Publisher:
     def __init__(self, host: str, port: int):
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
+        )
         self.client.connect(host, port)
         self.client.loop_start()
 
@@ -72,8 +80,9 @@ class Listener:
         self.messages: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"lis-{uuid.uuid4().hex[:8]}",
-                                  protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"lis-{uuid.uuid4().hex[:8]}", protocol=mqtt.MQTTv311
+        )
         self.client.on_connect = lambda c, u, f, rc, p: c.subscribe(topic_filter, qos=1)
         self.client.on_subscribe = lambda *a: self._ready.set()
         self.client.on_message = self._on_message
@@ -97,15 +106,37 @@ class Listener:
 class WorkerProcess:
     """``condivisa serve --no-api`` in a subprocess, stderr to a file."""
 
-    def __init__(self, tmp: Path, db_url: str, broker_url: str, community: str, client_id: str, protocol: str):
+    def __init__(
+        self, tmp: Path, db_url: str, broker_url: str, community: str, client_id: str, protocol: str
+    ):
         self.log = tmp / f"worker-{uuid.uuid4().hex[:6]}.log"
-        env = dict(os.environ, CONDIVISA_MQTT_PROTOCOL=protocol, CONDIVISA_MQTT_CLIENT_ID=client_id,
-                   CONDIVISA_MQTT_SESSION_EXPIRY_S="120")
+        env = dict(
+            os.environ,
+            CONDIVISA_MQTT_PROTOCOL=protocol,
+            CONDIVISA_MQTT_CLIENT_ID=client_id,
+            CONDIVISA_MQTT_SESSION_EXPIRY_S="120",
+        )
         self.fh = open(self.log, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "condivisa", "serve", "--no-api", "--database", db_url, "--mqtt-url", broker_url,
-             "--community", community, "--log-level", "warning"],
-            stdout=self.fh, stderr=subprocess.STDOUT, env=env, cwd=tmp,
+            [
+                sys.executable,
+                "-m",
+                "condivisa",
+                "serve",
+                "--no-api",
+                "--database",
+                db_url,
+                "--mqtt-url",
+                broker_url,
+                "--community",
+                community,
+                "--log-level",
+                "warning",
+            ],
+            stdout=self.fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp,
         )
         ok = wait_until(lambda: "MQTT worker connected" in self.text() or self.proc.poll() is not None, 60)
         assert ok and self.proc.poll() is None, f"worker did not start:\n{self.text()}"

@@ -10,8 +10,6 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from condivisa.auth.service import AuthError, AuthService, Principal
-from condivisa.store.auth_tables import Role
 from condivisa.auth.hashing import (
     hash_password,
     mosquitto_hash,
@@ -19,8 +17,8 @@ from condivisa.auth.hashing import (
     verify_mosquitto_hash,
     verify_password,
 )
-from condivisa.auth.service import LOCKOUT_WINDOW, MAX_FAILED_LOGINS
-from condivisa.store.auth_tables import create_auth_tables
+from condivisa.auth.service import LOCKOUT_WINDOW, MAX_FAILED_LOGINS, AuthError, AuthService, Principal
+from condivisa.store.auth_tables import Role, create_auth_tables
 
 
 class Clock:
@@ -49,8 +47,10 @@ def test_scrypt_rfc7914_vector_verifies():
     # RFC 7914 §12, second vector: scrypt(P="password", S="NaCl", N=1024, r=8, p=16, dkLen=64)
     key = bytes.fromhex(
         "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
-        "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640")
+        "2eaf30d92e22a3886ff109279d9830dac727afb94a83ee6d8360cbdfa2cc0640"
+    )
     import base64
+
     stored = f"scrypt$1024$8$16${base64.b64encode(b'NaCl').decode()}${base64.b64encode(key).decode()}"
     assert verify_password("password", stored)
     assert not verify_password("Password", stored)
@@ -80,15 +80,19 @@ def test_token_sha256_fips_vector():
 
 def test_mosquitto_hash_matches_mosquitto_passwd_output():
     # written by `mosquitto_passwd -b pw du1 secret1` (Mosquitto 2.0): $7$ = PBKDF2-SHA512, 101 iterations
-    stored = ("$7$101$aY/9Ynt3nxuEjzYB$k7daEyrzwVvarOhMzQjscktbC8t7XZSgwt2TYOm8WL5T+XQH6iosJHgmx7wMLbTMQs6fbjLvae6"
-              "+i4EWFSafug==")
+    stored = (
+        "$7$101$aY/9Ynt3nxuEjzYB$k7daEyrzwVvarOhMzQjscktbC8t7XZSgwt2TYOm8WL5T+XQH6iosJHgmx7wMLbTMQs6fbjLvae6"
+        "+i4EWFSafug=="
+    )
     assert verify_mosquitto_hash("secret1", stored)
     assert not verify_mosquitto_hash("secret2", stored)
     salt = b"0123456789ab"
     ours = mosquitto_hash("secret1", salt=salt)
     assert ours.split("$")[3] == "MDEyMzQ1Njc4OWFi"  # base64("0123456789ab")
-    assert ours.split("$")[4] == __import__("base64").b64encode(
-        hashlib.pbkdf2_hmac("sha512", b"secret1", salt, 101, 64)).decode()
+    assert (
+        ours.split("$")[4]
+        == __import__("base64").b64encode(hashlib.pbkdf2_hmac("sha512", b"secret1", salt, 101, 64)).decode()
+    )
 
 
 # ------------------------------------------------------------------ users and logins
@@ -106,7 +110,8 @@ def test_tokens_and_passwords_are_stored_hashed(auth, db_url):
     eng = sa.create_engine(db_url)
     with eng.connect() as c:
         dump = repr(c.execute(sa.text("SELECT * FROM auth_tokens")).all()) + repr(
-            c.execute(sa.text("SELECT * FROM auth_users")).all())
+            c.execute(sa.text("SELECT * FROM auth_users")).all()
+        )
     eng.dispose()
     assert token not in dump and "s3cret-pass" not in dump
     assert hashlib.sha256(token.encode()).hexdigest() in dump

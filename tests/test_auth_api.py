@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
-from condivisa.auth.service import AuthService, Principal
 from condivisa.auth.deps import (
     NOT_FOUND,
     SESSION_COOKIE,
@@ -20,9 +19,10 @@ from condivisa.auth.deps import (
     require_pod_access,
     require_role,
 )
-from condivisa.store.auth_tables import create_auth_tables
+from condivisa.auth.service import AuthService, Principal
 from condivisa.domain.community import Community, ConfigurationType, Member, Plant, Pod
 from condivisa.domain.tariffs import Zone
+from condivisa.store.auth_tables import create_auth_tables
 
 MEMBERS = {"M01": ["IT001E00000001"], "M02": ["IT001E00000002"]}
 
@@ -33,8 +33,14 @@ def community():
 
     members = tuple(Member(id=m, pods=tuple(Pod(p) for p in pods)) for m, pods in MEMBERS.items())
     plant = Plant(id="PV1", pod="IT001E00000099", owner="M02", power_kw=20.0)
-    return Community(name="cer-test", configuration=ConfigurationType.CER, zone=Zone.CENTRE,
-                     constituted=dt.date(2024, 1, 1), members=members, plants=(plant,))
+    return Community(
+        name="cer-test",
+        configuration=ConfigurationType.CER,
+        zone=Zone.CENTRE,
+        constituted=dt.date(2024, 1, 1),
+        members=members,
+        plants=(plant,),
+    )
 
 
 @pytest.fixture
@@ -97,7 +103,9 @@ def test_member_sees_only_own_data_and_denials_do_not_leak(client):
     assert client.get("/members/M01", headers=h).json() == {"member": "M01", "by": "anna"}
     other = client.get("/members/M02", headers=h)
     absent = client.get("/members/M99", headers=h)
-    assert other.status_code == absent.status_code == 404 and other.json() == absent.json() == {"detail": NOT_FOUND}
+    assert other.status_code == absent.status_code == 404 and other.json() == absent.json() == {
+        "detail": NOT_FOUND
+    }
     assert client.get("/pods/IT001E00000001", headers=h).status_code == 200
     pod_other = client.get("/pods/IT001E00000002", headers=h)
     pod_absent = client.get("/pods/IT001E00000777", headers=h)

@@ -8,9 +8,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from condivisa.auth.service import AuthService
 from condivisa.auth.hashing import verify_mosquitto_hash
 from condivisa.auth.mqtt_acl import parse_password_file
+from condivisa.auth.service import AuthService
 from condivisa.cli import app
 from condivisa.store.store import Store
 
@@ -29,11 +29,33 @@ def run(*args, input=None):
 
 
 def test_users_tokens_and_audit(env, example_community_path):
-    r = run("users", "add", "anna", "--role", "member", "--member", "m1", "--config", str(example_community_path),
-            "--password-stdin", input="pass-word-1\n")
+    r = run(
+        "users",
+        "add",
+        "anna",
+        "--role",
+        "member",
+        "--member",
+        "m1",
+        "--config",
+        str(example_community_path),
+        "--password-stdin",
+        input="pass-word-1\n",
+    )
     assert r.exit_code == 0, r.output
-    r = run("users", "add", "x", "--role", "member", "--member", "m99", "--config", str(example_community_path),
-            "--password-stdin", input="pass-word-1\n")
+    r = run(
+        "users",
+        "add",
+        "x",
+        "--role",
+        "member",
+        "--member",
+        "m99",
+        "--config",
+        str(example_community_path),
+        "--password-stdin",
+        input="pass-word-1\n",
+    )
     assert r.exit_code == 2 and "not in the community" in r.output
     assert "anna" in run("users", "list").output
     store = Store(env)
@@ -84,6 +106,10 @@ def test_privacy_commands(env, example_community_path, tmp_path):
     r = run("privacy", "erase", "m1", "--config", cfg, "--key-file", "key", "--yes")
     assert r.exit_code == 0 and "PSEUDO-" in r.output
     assert run("privacy", "aggregate", "--out", "agg.csv", "--freq", "D").exit_code == 0
-    assert (tmp_path / "agg.csv").read_text().startswith("start,pods_reporting,withdrawn_kwh,injected_kwh,shared_kwh")
+    assert (
+        (tmp_path / "agg.csv")
+        .read_text()
+        .startswith("start,pods_reporting,withdrawn_kwh,injected_kwh,shared_kwh")
+    )
     assert run("privacy", "aggregate", "--out", "agg.csv", "--freq", "W").exit_code == 2
     assert run("privacy", "purge").exit_code == 0

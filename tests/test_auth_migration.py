@@ -8,9 +8,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from condivisa.auth.service import AuthService
-from condivisa.store.auth_tables import AUTH_TABLES, Base
-
 from condivisa.store import store as store_mod
+from condivisa.store.auth_tables import AUTH_TABLES, Base
 
 
 @pytest.fixture

@@ -9,20 +9,25 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
+from condivisa.app.http_app import create_app
+from condivisa.app.settings import Settings
 from condivisa.auth.service import AuthService
 from condivisa.domain.config import load_community
-from condivisa.app.http_app import create_app
-from condivisa.store.store import Store
 from condivisa.formats.urbandataset.emit import build_m1_dataset
-from condivisa.app.settings import Settings
+from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 
 
 def message(du: str, pod: str, k: int = 0) -> bytes:
-    r = {"du_id": du, "pod": pod, "start": T0 + dt.timedelta(minutes=15 * k), "withdrawn_kwh": 0.25,
-         "injected_kwh": 0.0}
+    r = {
+        "du_id": du,
+        "pod": pod,
+        "start": T0 + dt.timedelta(minutes=15 * k),
+        "withdrawn_kwh": 0.25,
+        "injected_kwh": 0.0,
+    }
     return json.dumps(build_m1_dataset([r], producer_id="acme")).encode()
 
 
@@ -32,8 +37,11 @@ def client(db_url, example_community_path):
     store.upgrade()
     community = load_community(example_community_path)
     store.register_devices(community)
-    app = create_app(Settings(database_url=db_url, community="cer-test", api_auth_required=True), store=store,
-                     community=community)
+    app = create_app(
+        Settings(database_url=db_url, community="cer-test", api_auth_required=True),
+        store=store,
+        community=community,
+    )
     auth: AuthService = app.state.auth
     auth.create_user("rossi", "rossi-pass-1", "member", member_id="m1")
     auth.create_user("rita", "rita-pass-1", "referente")
@@ -52,39 +60,74 @@ def login(client, user, pw) -> str:
 
 
 def test_push_needs_a_writer(client):
-    assert client.post("/api/v1/urbandatasets", content=message("DU-0001", "IT001E00000001")).status_code == 401
+    assert (
+        client.post("/api/v1/urbandatasets", content=message("DU-0001", "IT001E00000001")).status_code == 401
+    )
     member = bearer(login(client, "rossi", "rossi-pass-1"))
-    assert client.post("/api/v1/urbandatasets", content=message("DU-0001", "IT001E00000001"), headers=member).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/urbandatasets", content=message("DU-0001", "IT001E00000001"), headers=member
+        ).status_code
+        == 403
+    )
     assert client.store.counts()["measurements"] == 0
 
 
 def test_platform_token_writes_only_its_pods(client):
     token = client.svc.create_api_token("acme", scope_pods=["IT001E00000001"])
-    ok = client.post("/api/v1/urbandatasets", content=message("DU-0001", "IT001E00000001"), headers=bearer(token))
+    ok = client.post(
+        "/api/v1/urbandatasets", content=message("DU-0001", "IT001E00000001"), headers=bearer(token)
+    )
     assert ok.status_code == 201 and ok.json()["stored"] == 1
-    other = client.post("/api/v1/urbandatasets", content=message("DU-0002", "IT001E00000002"), headers=bearer(token))
+    other = client.post(
+        "/api/v1/urbandatasets", content=message("DU-0002", "IT001E00000002"), headers=bearer(token)
+    )
     assert other.status_code == 422
     [reason] = [d["msg"] for d in other.json()["detail"]]
     assert reason == "the sender is not authorised to write POD IT001E00000002 read by DU DU-0002"
     letter = client.store.dead_letters(1)[0]
     assert bytes(letter["payload"]) == message("DU-0002", "IT001E00000002")
     # one foreign line spoils the whole message: nothing of it is stored
-    mixed = json.dumps(build_m1_dataset([
-        {"du_id": "DU-0001", "pod": "IT001E00000001", "start": T0 + dt.timedelta(minutes=15), "withdrawn_kwh": 0.1, "injected_kwh": 0.0},
-        {"du_id": "DU-0002", "pod": "IT001E00000002", "start": T0 + dt.timedelta(minutes=15), "withdrawn_kwh": 0.1, "injected_kwh": 0.0},
-    ], producer_id="acme")).encode()
+    mixed = json.dumps(
+        build_m1_dataset(
+            [
+                {
+                    "du_id": "DU-0001",
+                    "pod": "IT001E00000001",
+                    "start": T0 + dt.timedelta(minutes=15),
+                    "withdrawn_kwh": 0.1,
+                    "injected_kwh": 0.0,
+                },
+                {
+                    "du_id": "DU-0002",
+                    "pod": "IT001E00000002",
+                    "start": T0 + dt.timedelta(minutes=15),
+                    "withdrawn_kwh": 0.1,
+                    "injected_kwh": 0.0,
+                },
+            ],
+            producer_id="acme",
+        )
+    ).encode()
     assert client.post("/api/v1/urbandatasets", content=mixed, headers=bearer(token)).status_code == 422
     assert client.store.counts()["measurements"] == 1
     # a token bound to a DU cannot write a POD through another DU
     du_token = client.svc.create_api_token("gw", scope_dus=["DU-0001"])
-    assert client.post("/api/v1/urbandatasets", content=message("DU-0009", "IT001E00000001", 2),
-                       headers=bearer(du_token)).status_code == 422
+    assert (
+        client.post(
+            "/api/v1/urbandatasets", content=message("DU-0009", "IT001E00000001", 2), headers=bearer(du_token)
+        ).status_code
+        == 422
+    )
 
 
 def test_member_reads_own_pod_only_without_leaks(client):
     token = client.svc.create_api_token("acme", scope_pods=["IT001E00000001", "IT001E00000002"])
     for du, pod in (("DU-0001", "IT001E00000001"), ("DU-0002", "IT001E00000002")):
-        assert client.post("/api/v1/urbandatasets", content=message(du, pod), headers=bearer(token)).status_code == 201
+        assert (
+            client.post("/api/v1/urbandatasets", content=message(du, pod), headers=bearer(token)).status_code
+            == 201
+        )
     member = bearer(login(client, "rossi", "rossi-pass-1"))
     q = "?from=2025-06-01&to=2025-06-02"
     own = client.get(f"/api/v1/pods/IT001E00000001/measurements{q}", headers=member)

@@ -98,7 +98,10 @@ def test_member_journey(server, browser, tmp_path):
         # switch language (kept by cookie on the next page)
         page.click('[data-testid="lang-switch"] a[hreflang="en"]')
         page.wait_for_url(re.compile(r"lang=en"))
-        assert "Your money" in page.content() and _value(page, "total_eur") == f"{fmt_number(may['total_eur'], 'en')} €"
+        assert (
+            "Your money" in page.content()
+            and _value(page, "total_eur") == f"{fmt_number(may['total_eur'], 'en')} €"
+        )
         page.goto(srv.url + "/members/m1")
         assert "Your withdrawal" in page.content()
 
@@ -108,7 +111,9 @@ def test_member_journey(server, browser, tmp_path):
         saved = tmp_path / info.value.suggested_filename
         info.value.save_as(saved)
         assert saved.name == "statement-m1-2024-06.csv"
-        assert saved.read_text().splitlines()[-2].endswith(f"{june['total_eur']:.2f}")  # the month, then the year
+        assert (
+            saved.read_text().splitlines()[-2].endswith(f"{june['total_eur']:.2f}")
+        )  # the month, then the year
     finally:
         ctx.close()
 
@@ -152,7 +157,9 @@ def test_referente_data_quality(server, browser):
         assert page.locator('[data-testid="dead-letter-count"]').inner_text() == "1"
         assert "is not of type" in panel.inner_text()
         result = engine_month(platform, "2024-06")
-        totals = page.locator('[data-testid="members-table"] tr[data-member] [data-key="total_eur"]').all_inner_texts()
+        totals = page.locator(
+            '[data-testid="members-table"] tr[data-member] [data-key="total_eur"]'
+        ).all_inner_texts()
         assert totals == [fmt_number(m["total_eur"], "it") for m in result["members"]]
         page.wait_for_selector("#chart-members .main-svg")
         _shot(page, "referente-desktop-it")
@@ -176,8 +183,9 @@ def test_login_and_logout_forms_carry_csrf_tokens(server, browser):
         page.wait_for_url(re.compile(r"/login$"))
         page.goto(srv.url + "/members/m1")
         assert page.url.endswith("/login")  # the session is over
-        forged = ctx.request.post(srv.url + "/login", form={"username": "rossi", "password": PASSWORD},
-                                  max_redirects=0)
+        forged = ctx.request.post(
+            srv.url + "/login", form={"username": "rossi", "password": PASSWORD}, max_redirects=0
+        )
         assert forged.status == 403  # no token: refused even with the right password
     finally:
         ctx.close()

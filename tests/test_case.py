@@ -48,19 +48,30 @@ def test_scenario_tariffs_agree_with_the_tip_formula(case_path):
     case = load_case(case_path)
     # TIP = min(120, 80 + max(0, 180 − Pz)) + 0 (South, no grant): 108.52 → 120; 160 → 100; 180 → 80
     for scenario in case.scenarios:
-        assert tip_for(case, scenario.zonal_price_eur_per_mwh) == pytest.approx(scenario.premium_tariff_eur_per_mwh)
+        assert tip_for(case, scenario.zonal_price_eur_per_mwh) == pytest.approx(
+            scenario.premium_tariff_eur_per_mwh
+        )
     # AUC valorisation: TRAS_E 10.57 + BTAU 0.65 + 2.6 % · 106.20 = 11.22 + 2.7612 = 13.9812 €/MWh
     assert valorisation_rate_eur_per_mwh(case, 106.20) == pytest.approx(13.9812)
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    (lambda r: r["flats"][3].__setitem__("contract_power_kw", "three"), r"flats\[3\]\.contract_power_kw: 'three' is not a number"),
-    (lambda r: r["pv_plant"].__setitem__("monthly_production_kwh", [1, 2]), "monthly_production_kwh: expected 12 values"),
-    (lambda r: r.pop("economics"), "economics: missing"),
-    (lambda r: r["pv_plant"].__setitem__("tilt_deg", 120), "pv_plant.tilt_deg: 120.0 is outside"),
-    (lambda r: r.__setitem__("configuration", "XYZ"), "configuration: 'XYZ'"),
-    (lambda r: r["flats"].append(dict(r["flats"][0])), "duplicate id"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda r: r["flats"][3].__setitem__("contract_power_kw", "three"),
+            r"flats\[3\]\.contract_power_kw: 'three' is not a number",
+        ),
+        (
+            lambda r: r["pv_plant"].__setitem__("monthly_production_kwh", [1, 2]),
+            "monthly_production_kwh: expected 12 values",
+        ),
+        (lambda r: r.pop("economics"), "economics: missing"),
+        (lambda r: r["pv_plant"].__setitem__("tilt_deg", 120), "pv_plant.tilt_deg: 120.0 is outside"),
+        (lambda r: r.__setitem__("configuration", "XYZ"), "configuration: 'XYZ'"),
+        (lambda r: r["flats"].append(dict(r["flats"][0])), "duplicate id"),
+    ],
+)
 def test_bad_case_files_name_the_key(case_path, edit, message):
     raw = yaml.safe_load(case_path.read_text())
     edit(raw)
@@ -81,11 +92,21 @@ def test_simulated_year_settles_like_metered_data(case_path):
 
     case = load_case(case_path)
     pv = production_kwh(case)
-    flats = [{"id": f.id, "appliances_kwh_per_day": f.appliances_kwh_per_day, "ac_july_kwh_per_day": f.ac_july_kwh_per_day}
-             for f in case.flats]
+    flats = [
+        {
+            "id": f.id,
+            "appliances_kwh_per_day": f.appliances_kwh_per_day,
+            "ac_july_kwh_per_day": f.ac_july_kwh_per_day,
+        }
+        for f in case.flats
+    ]
     loads = household_loads_kwh(case.year, flats, case.ac_usage_coefficient).to_numpy().T
-    prices = pd.Series(106.20, index=pd.date_range("2024-01-01", "2025-01-01", freq="h", tz="Europe/Rome", inclusive="left"))
-    totals = settle(community_for(case), measurements_for(pv.index, pv.to_numpy(), loads), prices, interval="quarter").totals
+    prices = pd.Series(
+        106.20, index=pd.date_range("2024-01-01", "2025-01-01", freq="h", tz="Europe/Rome", inclusive="left")
+    )
+    totals = settle(
+        community_for(case), measurements_for(pv.index, pv.to_numpy(), loads), prices, interval="quarter"
+    ).totals
     shared = shared_energy_kwh(pv.to_numpy(), loads).sum()
     assert totals["shared_kwh"] == pytest.approx(shared, abs=0.001)
     assert totals["premium_eur"] == pytest.approx(shared * 0.120, abs=0.05)  # TIP 120 €/MWh, rounded monthly
@@ -135,7 +156,9 @@ def test_full_tmy_weather_scaled_to_the_case_months(case_path, shared_dir, tmp_p
 def test_missing_file_is_named(tmp_path):
     with pytest.raises(CaseError, match="no such file"):
         load_case(tmp_path / "nope.yaml")
-    result = CliRunner().invoke(app, ["case", "run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        app, ["case", "run", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2
     result = CliRunner().invoke(app, ["case", "run", str(tmp_path / "nope.yaml"), "--forecast", "oracle"])
     assert result.exit_code == 2
@@ -154,7 +177,9 @@ def test_case_run_end_to_end(case_path, tmp_path):
         assert c["production_kwh"] == pytest.approx(28744.0, abs=0.05)
         assert len(c["months"]) == 12
         assert sum(m["shared_kwh"] for m in c["months"]) == pytest.approx(c["shared_kwh"], abs=0.1)
-        assert [m["production_kwh"] for m in c["months"]] == pytest.approx(doc["inputs"]["monthly_production_input_kwh"])
+        assert [m["production_kwh"] for m in c["months"]] == pytest.approx(
+            doc["inputs"]["monthly_production_input_kwh"]
+        )
         assert c["premium_eur"] == pytest.approx(c["shared_kwh"] * 0.120, abs=0.01)  # TIP 120 €/MWh in 2024
         assert 0 < c["shared_kwh"] <= c["production_kwh"]
         # the settlement engine on the same year, hour by hour: min of hourly sums ≥ sum of quarter-hour mins
@@ -165,11 +190,17 @@ def test_case_run_end_to_end(case_path, tmp_path):
         assert settled["premium_eur"] == pytest.approx(settled["shared_kwh"] * 0.120, abs=0.1)
     # base case: a third to a half of production shared (the thesis' range)
     assert 33.0 <= cases["base"]["sharing_pct"] <= 50.0
-    assert cases["base"]["sharing_pct"] < cases["battery_3kwh"]["sharing_pct"] < cases["battery_5kwh"]["sharing_pct"]
+    assert (
+        cases["base"]["sharing_pct"]
+        < cases["battery_3kwh"]["sharing_pct"]
+        < cases["battery_5kwh"]["sharing_pct"]
+    )
     assert doc["dispatch"]["optimal_value_eur"] >= doc["dispatch"]["heuristic_value_eur"]
     economics = doc["economics"]
     assert len(economics) == 4 * 3
-    assert {tuple(sorted(e)) for e in economics} == {("case", "dpbt_years", "investment_eur", "irr", "npv_eur", "scenario", "sharing_income_share")}
+    assert {tuple(sorted(e)) for e in economics} == {
+        ("case", "dpbt_years", "investment_eur", "irr", "npv_eur", "scenario", "sharing_income_share")
+    }
     base_low = next(e for e in economics if e["case"] == "base" and e["scenario"] == "low")
     assert base_low["investment_eur"] == 18000.0
     # 3 kWh: the case file's kit prices already include 10 % VAT (no vat_storage_pct, so none added on top)
@@ -181,7 +212,16 @@ def test_case_run_end_to_end(case_path, tmp_path):
     assert battery_3 == pytest.approx(35256.0)  # by hand: 18,000 + 8 · 2,157 = 35,256 €
     assert [row["capacity_kwh_per_flat"] for row in doc["sizing"]] == [float(c) for c in range(11)]
     assert np.all(np.diff([row["sharing_pct"] for row in doc["sizing"]]) >= 0)
-    for name in ("monthly.csv", "flats.csv", "economics.csv", "cash_flows.csv", "sizing.csv", "ideal_kit_cost.csv",
-                 "monthly_sharing.html", "cumulative_cash_flow.html", "typical_day_battery_5kwh.html"):
+    for name in (
+        "monthly.csv",
+        "flats.csv",
+        "economics.csv",
+        "cash_flows.csv",
+        "sizing.csv",
+        "ideal_kit_cost.csv",
+        "monthly_sharing.html",
+        "cumulative_cash_flow.html",
+        "typical_day_battery_5kwh.html",
+    ):
         assert (out / name).exists(), name
     assert not list(out.glob("*.png"))

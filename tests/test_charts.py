@@ -8,29 +8,45 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from condivisa.kernel.timegrid import ROME
 from condivisa.outputs import charts
 from condivisa.outputs.kpis import Kpis, ShiftWindow
-from condivisa.kernel.timegrid import ROME
 
 
 def _flows(hours: int) -> pd.DataFrame:
     idx = pd.date_range("2024-06-03", periods=hours, freq="h", tz=ROME)
     one = np.ones(hours)
-    return pd.DataFrame({"withdrawn_kwh": 2 * one, "injected_kwh": 3 * one, "shared_kwh": 2 * one, "spare_kwh": one,
-                         "member_withdrawn_kwh": 0.5 * one, "member_shared_kwh": 0.5 * one}, index=idx)
+    return pd.DataFrame(
+        {
+            "withdrawn_kwh": 2 * one,
+            "injected_kwh": 3 * one,
+            "shared_kwh": 2 * one,
+            "spare_kwh": one,
+            "member_withdrawn_kwh": 0.5 * one,
+            "member_shared_kwh": 0.5 * one,
+        },
+        index=idx,
+    )
 
 
 def _axis_titles(fig) -> list[str]:
     layout = fig.to_plotly_json()["layout"]
     # an x axis shared with the panel below shows no tick labels and needs no title
-    return [v.get("title", {}).get("text", "") for k, v in layout.items()
-            if k.startswith(("xaxis", "yaxis")) and v.get("showticklabels", True)]
+    return [
+        v.get("title", {}).get("text", "")
+        for k, v in layout.items()
+        if k.startswith(("xaxis", "yaxis")) and v.get("showticklabels", True)
+    ]
 
 
 def _assert_units(fig):
     for title in _axis_titles(fig):
         assert title, f"an axis has no title: {_axis_titles(fig)}"
-    ytitles = [v["title"]["text"] for k, v in fig.to_plotly_json()["layout"].items() if k.startswith("yaxis") and "title" in v]
+    ytitles = [
+        v["title"]["text"]
+        for k, v in fig.to_plotly_json()["layout"].items()
+        if k.startswith("yaxis") and "title" in v
+    ]
     assert all(any(u in t for u in ("kWh", "€", "%")) for t in ytitles), ytitles
 
 
@@ -53,8 +69,17 @@ def test_flows_without_member_has_one_panel():
 
 
 def test_trend_money_stacks_by_base():
-    rows = [{"month": "2024-05", "withdrawn_kwh": 10, "shared_kwh": 4, "premium_eur": 1.0, "valorisation_eur": 2.0,
-             "sale_eur": 3.0, "fees_eur": 0.5}]
+    rows = [
+        {
+            "month": "2024-05",
+            "withdrawn_kwh": 10,
+            "shared_kwh": 4,
+            "premium_eur": 1.0,
+            "valorisation_eur": 2.0,
+            "sale_eur": 3.0,
+            "fees_eur": 0.5,
+        }
+    ]
     fig = charts.monthly_trend_figure(rows, "it")
     by_name = {tr.name: tr for tr in fig.data}
     # premium sits on 0, valorisation on 1 (= premium), sale on 1 + 2 = 3; fees drawn negative
@@ -83,7 +108,9 @@ def test_shift_figure_highlights_windows():
 
 
 def test_members_figure_and_html():
-    rows = [{"id": "m1", "name": "Rossi", "premium_eur": 1, "valorisation_eur": 2, "sale_eur": 0, "fees_eur": 1}]
+    rows = [
+        {"id": "m1", "name": "Rossi", "premium_eur": 1, "valorisation_eur": 2, "sale_eur": 0, "fees_eur": 1}
+    ]
     fig = charts.members_figure(rows, "en")
     assert "€" in fig.layout.xaxis.title.text
     html = charts.figure_html(fig, "chart-x")

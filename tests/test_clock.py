@@ -36,7 +36,9 @@ def test_condivisa_now_starts_the_clock_and_it_runs_on(monkeypatch):
     monkeypatch.delenv(clock.ENV_SINCE, raising=False)
     with time_machine.travel(dt.datetime(2030, 5, 5, 12, 0, tzinfo=dt.UTC), tick=False) as traveller:
         assert clock.now() == dt.datetime(2026, 12, 1, 7, 53, tzinfo=dt.UTC)
-        assert float(os.environ[clock.ENV_SINCE]) == pytest.approx(dt.datetime(2030, 5, 5, 12, 0, tzinfo=dt.UTC).timestamp())
+        assert float(os.environ[clock.ENV_SINCE]) == pytest.approx(
+            dt.datetime(2030, 5, 5, 12, 0, tzinfo=dt.UTC).timestamp()
+        )
         traveller.shift(dt.timedelta(minutes=15))  # 15 real minutes later the shifted clock is 15 minutes on
         assert clock.local_now() == dt.datetime(2026, 12, 1, 9, 8, tzinfo=clock.ROME)
         assert clock.today() == dt.date(2026, 12, 1)
@@ -53,9 +55,12 @@ def test_set_now_and_reset():
 def test_a_child_process_inherits_the_same_shifted_clock():
     clock.set_now("2026-12-01T08:53:00+01:00")
     code = "from condivisa.kernel import clock; print(clock.now().timestamp())"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ), check=True
+    )
     child = float(out.stdout)
-    # the child reads the same start and the same real instant it was set at: within the seconds it took to start
+    # the child reads the same start and the same real instant it was set at: within the seconds it took to
+    # start
     assert 0 <= child - clock.parse_instant("2026-12-01T08:53:00+01:00").timestamp() < 30
     assert abs(child - clock.now().timestamp()) < 30
 

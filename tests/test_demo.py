@@ -17,14 +17,16 @@ import pytest
 from typer.testing import CliRunner
 
 from condivisa.cli import app
-from condivisa.sim.demo_data import demo_configuration, demo_prices
 from condivisa.domain.community import ConfigurationType
 from condivisa.domain.config import community_from_dict
+from condivisa.sim.demo_data import demo_configuration, demo_prices
 from web_helpers import free_port
 
 
-@pytest.mark.parametrize("kind, members, plants, config", [("cer", 20, 3, ConfigurationType.CER),
-                                                           ("is-corrias", 8, 1, ConfigurationType.AUC)])
+@pytest.mark.parametrize(
+    "kind, members, plants, config",
+    [("cer", 20, 3, ConfigurationType.CER), ("is-corrias", 8, 1, ConfigurationType.AUC)],
+)
 def test_demo_configurations_are_valid_communities(kind, members, plants, config):
     raw, devices = demo_configuration(kind)
     community = community_from_dict(raw)  # perimeter checked
@@ -53,16 +55,23 @@ def test_demo_prices_shape():
     # evening peak above the midday solar dip on average (bumps +30 at 19:30 vs -25 at 13:00)
     by_hour = p.groupby(p.index.hour).mean()
     assert by_hour[19] - by_hour[13] > 30
-    assert np.array_equal(p.to_numpy(), demo_prices(dt.date(2024, 10, 27), dt.date(2024, 10, 29)).to_numpy())  # seeded
+    assert np.array_equal(
+        p.to_numpy(), demo_prices(dt.date(2024, 10, 27), dt.date(2024, 10, 29)).to_numpy()
+    )  # seeded
 
 
 @pytest.mark.slow
 def test_demo_runs_end_to_end_without_serving(tmp_path):
-    res = CliRunner().invoke(app, ["demo", "--weeks", "1", "--no-serve", "--dir", str(tmp_path / "demo"), "--lang", "en"])
+    res = CliRunner().invoke(
+        app, ["demo", "--weeks", "1", "--no-serve", "--dir", str(tmp_path / "demo"), "--lang", "en"]
+    )
     assert res.exit_code == 0, res.output
     out = res.output
-    m = re.search(r"sent (\d+) MQTT messages .* and (\d+) REST pushes; (\d+) MQTT acknowledgements; (\d+) quarter hours stored, "
-                  r"(\d+) rejected", " ".join(out.split()))
+    m = re.search(
+        r"sent (\d+) MQTT messages .* and (\d+) REST pushes; (\d+) MQTT acknowledgements; (\d+) quarter hours stored, "
+        r"(\d+) rejected",
+        " ".join(out.split()),
+    )
     assert m, out
     mqtt_sent, rest_sent, acked, stored, rejected = map(int, m.groups())
     assert acked == mqtt_sent and rest_sent > 0 and stored > 23 * 96 * 6  # 23 DUs, at least 6 full days
@@ -79,9 +88,27 @@ def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path):
     for key in list(env):  # the demo must not depend on any platform setting of the machine
         if key.startswith("CONDIVISA_"):
             env.pop(key)
-    proc = subprocess.Popen([sys.executable, "-m", "condivisa", "demo", "--weeks", "1", "--community", "is-corrias",
-                             "--dir", str(tmp_path / "demo"), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "condivisa",
+            "demo",
+            "--weeks",
+            "1",
+            "--community",
+            "is-corrias",
+            "--dir",
+            str(tmp_path / "demo"),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 240
@@ -96,6 +123,7 @@ def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path):
         assert "Ctrl-C stops the demo" in text, text
         url = re.search(r"open (http://127\.0\.0\.1:\d+)/", text).group(1)
         with httpx.Client(base_url=url, follow_redirects=False, timeout=30) as c:
+
             def login(user: str):  # the login form carries an anti-CSRF token (and sets its nonce cookie)
                 token = re.search(r'name="csrf_token" value="([^"]*)"', c.get("/login").text).group(1)
                 return c.post("/login", data={"username": user, "password": "condivisa", "csrf_token": token})

@@ -8,7 +8,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from condivisa.engines.dispatch import dispatch_value_eur, optimal_dispatch, persistence_forecast, rolling_dispatch
+from condivisa.engines.dispatch import (
+    dispatch_value_eur,
+    optimal_dispatch,
+    persistence_forecast,
+    rolling_dispatch,
+)
 from condivisa.engines.storage import BatterySpec, building_heuristic
 
 NO_FLOOR = BatterySpec(capacity_kwh=2.0, soc_min_pct=0.0)
@@ -24,7 +29,9 @@ def test_two_steps_by_hand():
     assert r.objective_eur == pytest.approx(-0.0387812, abs=1e-6)
     np.testing.assert_allclose(r.storage.charge_kwh[0], [0.554017, 0.0], atol=1e-6)
     np.testing.assert_allclose(r.storage.withdrawal_kwh[0], [0.554017, 0.0], atol=1e-6)
-    assert r.objective_eur == pytest.approx(dispatch_value_eur([1.0, 0.0], r.storage.withdrawal_kwh, 0.20, 0.13))
+    assert r.objective_eur == pytest.approx(
+        dispatch_value_eur([1.0, 0.0], r.storage.withdrawal_kwh, 0.20, 0.13)
+    )
     assert (r.n_columns, r.n_rows) == (3 * 2 + 2, 2 + 2)  # c, d, E per interval + s; SoC rows + shared rows
 
 
@@ -35,14 +42,17 @@ def test_no_charging_when_incentive_cannot_pay_for_losses():
     assert r.storage.charge_kwh.max() == pytest.approx(0.0, abs=1e-9)
 
 
-cases = st.integers(min_value=1, max_value=3).flatmap(lambda n_b: st.integers(min_value=2, max_value=24).flatmap(
-    lambda n_t: st.tuples(
-        arrays(float, (n_b, n_t), elements=st.floats(0.0, 1.0)),
-        arrays(float, (n_t,), elements=st.floats(0.0, 4.0)),
-        st.floats(0.5, 8.0),
-        arrays(float, (n_t,), elements=st.floats(0.05, 0.4)),
-        st.floats(0.0, 0.3),
-    )))
+cases = st.integers(min_value=1, max_value=3).flatmap(
+    lambda n_b: st.integers(min_value=2, max_value=24).flatmap(
+        lambda n_t: st.tuples(
+            arrays(float, (n_b, n_t), elements=st.floats(0.0, 1.0)),
+            arrays(float, (n_t,), elements=st.floats(0.0, 4.0)),
+            st.floats(0.5, 8.0),
+            arrays(float, (n_t,), elements=st.floats(0.05, 0.4)),
+            st.floats(0.0, 0.3),
+        )
+    )
+)
 
 
 @settings(max_examples=60, deadline=None)
@@ -58,7 +68,9 @@ def test_property_lp_at_least_heuristic(case):
     e = lp.storage.soc_kwh
     assert (e >= 0.1 * cap - 1e-7).all() and (e <= cap + 1e-7).all()
     assert (lp.storage.withdrawal_kwh <= np.maximum(0.75, loads) + 1e-7).all()
-    assert lp.objective_eur == pytest.approx(dispatch_value_eur(pv, lp.storage.withdrawal_kwh, price, incentive), abs=1e-6)
+    assert lp.objective_eur == pytest.approx(
+        dispatch_value_eur(pv, lp.storage.withdrawal_kwh, price, incentive), abs=1e-6
+    )
 
 
 def _week(seed: int = 3):
@@ -72,7 +84,9 @@ def _week(seed: int = 3):
 def test_rolling_with_a_window_as_long_as_the_horizon_equals_the_full_lp():
     pv, loads = _week()
     full = optimal_dispatch(pv, loads, 3.0, 3.0, 0.25, 0.13, spec=BatterySpec(3.0))
-    rolled = rolling_dispatch(pv, loads, 3.0, 3.0, 0.25, 0.13, spec=BatterySpec(3.0), window=len(pv), step=len(pv))
+    rolled = rolling_dispatch(
+        pv, loads, 3.0, 3.0, 0.25, 0.13, spec=BatterySpec(3.0), window=len(pv), step=len(pv)
+    )
     assert rolled.objective_eur == pytest.approx(full.objective_eur, abs=1e-6)
     assert rolled.n_solves == 1
 
@@ -82,7 +96,9 @@ def test_rolling_perfect_and_persistence_are_feasible_and_ordered():
     spec = BatterySpec(3.0)
     full = optimal_dispatch(pv, loads, 3.0, 3.0, 0.25, 0.13, spec=spec)
     perfect = rolling_dispatch(pv, loads, 3.0, 3.0, 0.25, 0.13, spec=spec, window=192, step=96)
-    persistence = rolling_dispatch(pv, loads, 3.0, 3.0, 0.25, 0.13, spec=spec, window=192, step=96, forecast="persistence")
+    persistence = rolling_dispatch(
+        pv, loads, 3.0, 3.0, 0.25, 0.13, spec=spec, window=192, step=96, forecast="persistence"
+    )
     heuristic = building_heuristic(pv, loads, 3.0, 3.0, spec)
     h_value = dispatch_value_eur(pv, heuristic.withdrawal_kwh, 0.25, 0.13)
     assert perfect.n_solves == 4
@@ -94,7 +110,9 @@ def test_rolling_perfect_and_persistence_are_feasible_and_ordered():
         assert (e >= 0.3 - 1e-9).all() and (e <= 3.0 + 1e-9).all()
         assert (r.storage.discharge_kwh <= loads + 1e-9).all()
         delta = np.diff(e, axis=1, prepend=np.full((3, 1), 0.3))
-        np.testing.assert_allclose(0.95 * r.storage.charge_kwh - r.storage.discharge_kwh / 0.95, delta, atol=1e-9)
+        np.testing.assert_allclose(
+            0.95 * r.storage.charge_kwh - r.storage.discharge_kwh / 0.95, delta, atol=1e-9
+        )
     with pytest.raises(ValueError, match="forecast"):
         rolling_dispatch(pv, loads, 3.0, 3.0, 0.25, 0.13, spec=spec, forecast="oracle")
 

@@ -2,8 +2,8 @@ import datetime as dt
 
 import pytest
 
-from condivisa.domain.config import ConfigError, community_from_dict, load_community
 from condivisa.domain.community import PerimeterError
+from condivisa.domain.config import ConfigError, community_from_dict, load_community
 from condivisa.kernel.timegrid import quarter_hours
 
 EXAMPLE = "examples/community.yaml"
@@ -18,7 +18,10 @@ def test_example_loads():
 
 def _minimal(**kw):
     raw = {
-        "name": "x", "configuration": "CER", "zone": "south", "constituted": "2024-01-01",
+        "name": "x",
+        "configuration": "CER",
+        "zone": "south",
+        "constituted": "2024-01-01",
         "primary_substation": "AC1",
         "members": [{"id": "a", "pods": [{"pod": "IT1", "kind": "consumption"}]}],
         "plants": [{"id": "p", "pod": "IT2", "owner": "a", "power_kw": 10}],
@@ -34,8 +37,9 @@ def test_perimeter_violation_names_the_pod():
 
 
 def test_auc_building_violation_names_the_pod():
-    raw = _minimal(configuration="AUC", building="B1",
-                   members=[{"id": "a", "pods": [{"pod": "IT7", "building": "B2"}]}])
+    raw = _minimal(
+        configuration="AUC", building="B1", members=[{"id": "a", "pods": [{"pod": "IT7", "building": "B2"}]}]
+    )
     with pytest.raises(PerimeterError, match="IT7"):
         community_from_dict(raw)
 
@@ -57,6 +61,8 @@ def test_premium_eligibility():
     assert p2.premium_eligible_on(dt.date(2043, 12, 31), c2.constituted)
 
 
-@pytest.mark.parametrize("day,n", [(dt.date(2024, 3, 31), 92), (dt.date(2024, 10, 27), 100), (dt.date(2024, 6, 1), 96)])
+@pytest.mark.parametrize(
+    "day,n", [(dt.date(2024, 3, 31), 92), (dt.date(2024, 10, 27), 100), (dt.date(2024, 6, 1), 96)]
+)
 def test_dst_days_have_92_or_100_quarter_hours(day, n):
     assert len(quarter_hours(day, day + dt.timedelta(days=1))) == n

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import shutil
 import socket
 import subprocess
 import threading
@@ -19,14 +18,16 @@ import pytest
 import sqlalchemy as sa
 
 from condivisa.domain.config import load_community
-from condivisa.transports.mqtt.topics import TopicLayout
 from condivisa.store.store import Store
-from mqtt_helpers import WorkerProcess, one_reading, wait_until
 from condivisa.transports.mqtt.broker import free_port
+from condivisa.transports.mqtt.topics import TopicLayout
+from mqtt_helpers import WorkerProcess, one_reading, wait_until
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 pytestmark = [
-    pytest.mark.slow, pytest.mark.postgres, pytest.mark.mosquitto,
+    pytest.mark.slow,
+    pytest.mark.postgres,
+    pytest.mark.mosquitto,
     pytest.mark.skipif(not Path(MOSQUITTO).exists(), reason="no mosquitto binary"),
 ]
 
@@ -38,16 +39,27 @@ class OwnMosquitto:
         self.port, self.dir = free_port(), tmp / "mosquitto"
         self.dir.mkdir()
         self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text("\n".join([
-            f"user {getpass.getuser()}", f"listener {self.port} 127.0.0.1", "allow_anonymous true",
-            "persistence true", f"persistence_location {self.dir}/", "max_queued_messages 100000", "",
-        ]))
+        self.conf.write_text(
+            "\n".join(
+                [
+                    f"user {getpass.getuser()}",
+                    f"listener {self.port} 127.0.0.1",
+                    "allow_anonymous true",
+                    "persistence true",
+                    f"persistence_location {self.dir}/",
+                    "max_queued_messages 100000",
+                    "",
+                ]
+            )
+        )
         self.proc: subprocess.Popen | None = None
         self.start()
 
     def start(self) -> None:
         self.log = open(self.dir / "log.txt", "ab")
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=self.log, stderr=subprocess.STDOUT
+        )
         assert wait_until(self._listening, 10), "mosquitto did not start"
 
     def _listening(self) -> bool:
@@ -77,8 +89,12 @@ class Client:
         self.acks: dict[str, dict] = {}
         self.duplicates = 0
         self._lock = threading.Lock()
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"f-{uuid.uuid4().hex[:10]}",
-                             protocol=mqtt.MQTTv311, clean_session=False)
+        self.c = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"f-{uuid.uuid4().hex[:10]}",
+            protocol=mqtt.MQTTv311,
+            clean_session=False,
+        )
         self.c.reconnect_delay_set(0.2, 1)
         self.c.max_queued_messages_set(0)
         if subscribe:
@@ -143,12 +159,25 @@ def rig(tmp_path, pg_url, example_community_path):
     workers: list[WorkerProcess] = []
 
     def start_worker() -> WorkerProcess:
-        w = WorkerProcess(tmp_path, pg_url, f"mqtt://127.0.0.1:{broker.port}", community, f"worker-{community}", "5")
+        w = WorkerProcess(
+            tmp_path, pg_url, f"mqtt://127.0.0.1:{broker.port}", community, f"worker-{community}", "5"
+        )
         workers.append(w)
         return w
 
-    ns = type("Rig", (), dict(store=store, broker=broker, layout=layout, acks=acks, pub=pub, start_worker=start_worker,
-                               url=pg_url))
+    ns = type(
+        "Rig",
+        (),
+        dict(
+            store=store,
+            broker=broker,
+            layout=layout,
+            acks=acks,
+            pub=pub,
+            start_worker=start_worker,
+            url=pg_url,
+        ),
+    )
     try:
         yield ns
     finally:
@@ -167,8 +196,10 @@ def stored(store: Store) -> int:
 
 def report(name: str, sent: int, store: Store, acks: Client) -> None:
     frame = store.measurements_frame(pods=["IT001E00000001"])
-    print(f"\n[{name}] sent={sent} stored={len(frame)} unique={frame['start'].nunique()} "
-          f"duplicated(resends recognised)={acks.duplicates} answers on the ack topic={len(acks.acks)}")
+    print(
+        f"\n[{name}] sent={sent} stored={len(frame)} unique={frame['start'].nunique()} "
+        f"duplicated(resends recognised)={acks.duplicates} answers on the ack topic={len(acks.acks)}"
+    )
     assert len(frame) == sent and frame["start"].is_unique
     assert store.counts()["measurement_revisions"] == 0
 
@@ -221,8 +252,15 @@ def _admin(url: str):
 
 def _terminate_backends(admin, db: str) -> int:
     with admin.connect() as c:
-        return len(c.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                                     "WHERE datname = :d AND pid <> pg_backend_pid()"), {"d": db}).all())
+        return len(
+            c.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :d AND pid <> pg_backend_pid()"
+                ),
+                {"d": db},
+            ).all()
+        )
 
 
 def test_database_connections_killed_during_ingestion(rig):
@@ -234,7 +272,7 @@ def test_database_connections_killed_during_ingestion(rig):
     kills = 0
     try:
         for threshold in (30, 120, 210):
-            assert wait_until(lambda: stored(rig.store) >= threshold, 60), worker.text()
+            assert wait_until(lambda threshold=threshold: stored(rig.store) >= threshold, 60), worker.text()
             kills += _terminate_backends(admin, db)
         t.join(30)
         assert wait_until(lambda: stored(rig.store) == n, 90), worker.text()
@@ -261,7 +299,9 @@ def test_read_only_database_refuses_and_does_not_acknowledge(rig):
         time.sleep(4)
         assert stored(rig.store) == 10 and len(rig.acks.acks) == 10  # refused, and nothing acknowledged
         assert "read-only" in worker.text() and "not acknowledged" in worker.text()
-        print(f"\n[read-only] during read-only: sent=20 stored={stored(rig.store)} acknowledged={len(rig.acks.acks)}")
+        print(
+            f"\n[read-only] during read-only: sent=20 stored={stored(rig.store)} acknowledged={len(rig.acks.acks)}"
+        )
         with admin.connect() as c:
             c.execute(sa.text(f'ALTER DATABASE "{db}" SET default_transaction_read_only = off'))
         _terminate_backends(admin, db)

@@ -17,11 +17,11 @@ import pytest
 import sqlalchemy as sa
 
 from condivisa.app.runtime import mqtt_ingest_worker
-from condivisa.transports.mqtt.worker import IngestWorker
-from condivisa.transports.mqtt.topics import TopicLayout, payload_id
-from condivisa.store.store import Store
 from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.ingest.pipeline import ingest_payload
+from condivisa.store.store import Store
+from condivisa.transports.mqtt.topics import TopicLayout, payload_id
+from condivisa.transports.mqtt.worker import IngestWorker
 from mqtt_helpers import Listener, Publisher, wait_until
 
 T0 = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
@@ -32,13 +32,24 @@ SQLITE_MAX_PAGES = 1073741823  # SQLite's default cap
 
 def one_day(d: int, du: str = "DU-0001", pod: str = "IT001E00000001") -> bytes:
     """Day ``d`` after T0 of one DU: 96 quarter hours (more than the free room in any page: a new page needed)."""
-    rows = [{"du_id": du, "pod": pod, "start": T0 + (96 * d + k) * Q, "withdrawn_kwh": 0.25, "injected_kwh": 0.0,
-             "withdrawn_total_kwh": 1000.0 + 0.25 * (96 * d + k + 1), "injected_total_kwh": 0.0} for k in range(96)]
+    rows = [
+        {
+            "du_id": du,
+            "pod": pod,
+            "start": T0 + (96 * d + k) * Q,
+            "withdrawn_kwh": 0.25,
+            "injected_kwh": 0.0,
+            "withdrawn_total_kwh": 1000.0 + 0.25 * (96 * d + k + 1),
+            "injected_total_kwh": 0.0,
+        }
+        for k in range(96)
+    ]
     return json.dumps(build_m1_dataset(rows, producer_id=du)).encode()
 
 
 class DiskFull:
-    """Caps ``store``'s SQLite file at its current number of pages (``fill``) or lifts the cap (``lift``), on every
+    """Caps ``store``'s SQLite file at its current number of pages (``fill``) or lifts the cap (``lift``), on
+    every
     connection the engine hands out from then on."""
 
     def __init__(self, store: Store) -> None:
@@ -53,7 +64,10 @@ class DiskFull:
 
     def pages(self) -> tuple[int, int]:
         with self.store.engine.connect() as c:
-            return (c.exec_driver_sql("PRAGMA page_count").scalar(), c.exec_driver_sql("PRAGMA freelist_count").scalar())
+            return (
+                c.exec_driver_sql("PRAGMA page_count").scalar(),
+                c.exec_driver_sql("PRAGMA freelist_count").scalar(),
+            )
 
     def fill(self) -> int:
         pages, free = self.pages()
@@ -84,8 +98,13 @@ def test_ingest_payload_raises_when_the_database_is_full(store, disk):
         ingest_payload(store, one_day(1), source="test", device_id="DU-0001", received_at=RECEIVED)
     # a bad message is not "kept among the rejected" either when its dead letter cannot be written
     with pytest.raises(sa.exc.OperationalError, match="database or disk is full"):
-        ingest_payload(store, b'{"UrbanDataset": "x"}' + b" " * 8000, source="test", device_id="DU-0001",
-                       received_at=RECEIVED)
+        ingest_payload(
+            store,
+            b'{"UrbanDataset": "x"}' + b" " * 8000,
+            source="test",
+            device_id="DU-0001",
+            received_at=RECEIVED,
+        )
     assert store.counts() == before  # nothing half-written
     disk.lift()
     again = ingest_payload(store, one_day(1), source="test", device_id="DU-0001", received_at=RECEIVED)
@@ -99,8 +118,16 @@ def test_mqtt_worker_does_not_acknowledge_while_the_database_is_full(broker, sto
     client_id = f"w-{uuid.uuid4().hex[:8]}"
 
     def new_worker() -> IngestWorker:
-        w = mqtt_ingest_worker(store, host, port, layout=layout, client_id=client_id, mqtt5=mqtt5, session_expiry_s=120,
-                         retry_backoff_s=(0.05, 0.2)).start()
+        w = mqtt_ingest_worker(
+            store,
+            host,
+            port,
+            layout=layout,
+            client_id=client_id,
+            mqtt5=mqtt5,
+            session_expiry_s=120,
+            retry_backoff_s=(0.05, 0.2),
+        ).start()
         assert w.wait_connected(10)
         return w
 
@@ -145,10 +172,12 @@ def test_mqtt_worker_does_not_acknowledge_while_the_database_is_full(broker, sto
         assert all((a["accepted"], a["stored"], a["duplicates"]) == (True, 96, 0) for a in answers.values())
         frame = store.measurements_frame(pods=["IT001E00000001"])
         duplicated = sum(a["duplicates"] for a in answers.values())
-        print(f"\n[database full, {'mosquitto' if mqtt5 else 'embedded'}] sent={4 * 96} stored={len(frame)} "
-              f"unique={frame['start'].nunique()} duplicated(resends recognised)={duplicated} "
-              f"store errors={first.stats.store_errors} (not acknowledged meanwhile) "
-              f"acknowledged={first.stats.acked}+{second.stats.acked}")
+        print(
+            f"\n[database full, {'mosquitto' if mqtt5 else 'embedded'}] sent={4 * 96} stored={len(frame)} "
+            f"unique={frame['start'].nunique()} duplicated(resends recognised)={duplicated} "
+            f"store errors={first.stats.store_errors} (not acknowledged meanwhile) "
+            f"acknowledged={first.stats.acked}+{second.stats.acked}"
+        )
         assert len(frame) == 4 * 96 and frame["start"].is_unique
         assert store.counts()["measurement_revisions"] == 0
     finally:

@@ -40,10 +40,18 @@ def test_irr_by_hand():
 
 def test_yearly_cash_flows_by_hand():
     # year 1: 1,000 kWh produced, 400 shared; Pz 100 €/MWh, TIP 120, valorisation 10, maintenance 50
-    # sale 1000·100/1000 = 100; premium 400·0.12 = 48; valorisation 400·0.01 = 4; net 100 + 48 + 4 − 50 − 2 = 100
+    # sale 1000·100/1000 = 100; premium 400·0.12 = 48; valorisation 400·0.01 = 4; net 100 + 48 + 4 − 50 − 2 =
+    # 100
     flows = finance.yearly_cash_flows(
-        500.0, [1000.0, 995.0], [400.0, 398.0], zonal_price_eur_per_mwh=100.0, premium_eur_per_mwh=120.0,
-        valorisation_eur_per_mwh=10.0, maintenance_eur_per_year=50.0, extra_purchase_eur=[2.0, 2.0])
+        500.0,
+        [1000.0, 995.0],
+        [400.0, 398.0],
+        zonal_price_eur_per_mwh=100.0,
+        premium_eur_per_mwh=120.0,
+        valorisation_eur_per_mwh=10.0,
+        maintenance_eur_per_year=50.0,
+        extra_purchase_eur=[2.0, 2.0],
+    )
     assert flows.income_eur[0] == pytest.approx(100.0)
     # year 2: 99.5 + 47.76 + 3.98 − 50 − 2 = 99.24
     assert flows.income_eur[1] == pytest.approx(99.24)
@@ -51,8 +59,15 @@ def test_yearly_cash_flows_by_hand():
     # share from sharing: (48 + 4 + 47.76 + 3.98) / (that + 100 + 99.5) = 103.74 / 303.24
     assert flows.sharing_income_share == pytest.approx(103.74 / 303.24)
     with pytest.raises(ValueError, match="year 1: shared energy"):
-        finance.yearly_cash_flows(0.0, [10.0], [20.0], zonal_price_eur_per_mwh=1, premium_eur_per_mwh=1,
-                                  valorisation_eur_per_mwh=1, maintenance_eur_per_year=0)
+        finance.yearly_cash_flows(
+            0.0,
+            [10.0],
+            [20.0],
+            zonal_price_eur_per_mwh=1,
+            premium_eur_per_mwh=1,
+            valorisation_eur_per_mwh=1,
+            maintenance_eur_per_year=0,
+        )
 
 
 def test_degradation_factors():
@@ -61,7 +76,8 @@ def test_degradation_factors():
 
 
 def test_investment_for_payback_by_hand():
-    # incomes 60, 60 at 10 %: C1 = 54.545455, C2 = 104.132231; target 1.5 years → I = 54.545455 + 0.5·49.586777
+    # incomes 60, 60 at 10 %: C1 = 54.545455, C2 = 104.132231; target 1.5 years → I = 54.545455 +
+    # 0.5·49.586777
     assert finance.investment_for_payback_eur([60.0, 60.0], 0.10, 1.5) == pytest.approx(79.338843, abs=1e-6)
 
 
@@ -88,13 +104,22 @@ def test_property_irr_zeroes_npv_and_orders_with_rate(investment, incomes):
 
 
 def test_economics_row_and_kit_cost_line():
-    flows = finance.yearly_cash_flows(100.0, [1000.0] * 2, [0.0] * 2, zonal_price_eur_per_mwh=60.0, premium_eur_per_mwh=0,
-                                      valorisation_eur_per_mwh=0, maintenance_eur_per_year=0)
+    flows = finance.yearly_cash_flows(
+        100.0,
+        [1000.0] * 2,
+        [0.0] * 2,
+        zonal_price_eur_per_mwh=60.0,
+        premium_eur_per_mwh=0,
+        valorisation_eur_per_mwh=0,
+        maintenance_eur_per_year=0,
+    )
     row = finance.evaluate("base", "low", flows, 0.10).to_dict()
     assert row["case"] == "base" and row["scenario"] == "low" and row["investment_eur"] == 100.0
     assert row["npv_eur"] == pytest.approx(4.13, abs=0.01) and row["irr"] == pytest.approx(0.13066, abs=1e-5)
     # options 3 kWh → 2,157 €, 5 kWh → 3,051 €: slope 447 €/kWh, intercept 816 €; 4 kWh → 2,604 €; 0 → 0
-    np.testing.assert_allclose(kit_cost_eur([0.0, 3.0, 4.0, 5.0], [3, 5], [2157, 3051]), [0.0, 2157.0, 2604.0, 3051.0])
+    np.testing.assert_allclose(
+        kit_cost_eur([0.0, 3.0, 4.0, 5.0], [3, 5], [2157, 3051]), [0.0, 2157.0, 2604.0, 3051.0]
+    )
 
 
 def test_sizing_sweep_by_hand():
@@ -102,19 +127,44 @@ def test_sizing_sweep_by_hand():
 
     # two sizes over 2 years; production 1,000 kWh/yr; shared 400 (none) and 600 (1 kWh); the battery makes
     # the flats buy 10 € more a year. Pz 100, TIP 120, valorisation 10 €/MWh, maintenance 0, r = 0.
-    physics = YearlyPhysics(np.array([0.0, 1.0]), np.full((2, 2), 1000.0), np.array([[400.0, 400.0], [600.0, 600.0]]),
-                            np.array([[50.0, 50.0], [60.0, 60.0]]))
-    rows = sizing_sweep(physics, n_flats=2, pv_investment_eur=300.0, kit_cost_per_flat_eur=[0.0, 100.0], vat_storage_pct=10,
-                        zonal_price_eur_per_mwh=100, premium_eur_per_mwh=120, valorisation_eur_per_mwh=10,
-                        maintenance_eur_per_year=0, discount_rate=0.0)
+    physics = YearlyPhysics(
+        np.array([0.0, 1.0]),
+        np.full((2, 2), 1000.0),
+        np.array([[400.0, 400.0], [600.0, 600.0]]),
+        np.array([[50.0, 50.0], [60.0, 60.0]]),
+    )
+    rows = sizing_sweep(
+        physics,
+        n_flats=2,
+        pv_investment_eur=300.0,
+        kit_cost_per_flat_eur=[0.0, 100.0],
+        vat_storage_pct=10,
+        zonal_price_eur_per_mwh=100,
+        premium_eur_per_mwh=120,
+        valorisation_eur_per_mwh=10,
+        maintenance_eur_per_year=0,
+        discount_rate=0.0,
+    )
     # none: income 100 + 48 + 4 = 152/yr → NPV = −300 + 304 = 4; DPBT = 1 + 148/152
     assert rows[0].investment_eur == 300.0 and rows[0].npv_eur == pytest.approx(4.0)
     assert rows[0].sharing_pct == pytest.approx(40.0) and rows[0].premium_eur_year1 == pytest.approx(48.0)
     assert rows[0].dpbt_years == pytest.approx(1 + 148 / 152)
-    # 1 kWh: investment 300 + 2·100·1.1 = 520; income 100 + 72 + 6 − 10 = 168/yr → NPV = −520 + 336 = −184; no payback
+    # 1 kWh: investment 300 + 2·100·1.1 = 520; income 100 + 72 + 6 − 10 = 168/yr → NPV = −520 + 336 = −184; no
+    # payback
     assert rows[1].investment_eur == pytest.approx(520.0) and rows[1].npv_eur == pytest.approx(-184.0)
     assert rows[1].dpbt_years is None and rows[1].sharing_pct == pytest.approx(60.0)
     with pytest.raises(ValueError, match="0 kWh"):
-        sizing_sweep(YearlyPhysics(np.array([1.0]), physics.production_kwh[:1], physics.shared_kwh[:1], physics.purchase_eur[:1]),
-                     n_flats=2, pv_investment_eur=0, kit_cost_per_flat_eur=[0.0], vat_storage_pct=0, zonal_price_eur_per_mwh=0,
-                     premium_eur_per_mwh=0, valorisation_eur_per_mwh=0, maintenance_eur_per_year=0, discount_rate=0)
+        sizing_sweep(
+            YearlyPhysics(
+                np.array([1.0]), physics.production_kwh[:1], physics.shared_kwh[:1], physics.purchase_eur[:1]
+            ),
+            n_flats=2,
+            pv_investment_eur=0,
+            kit_cost_per_flat_eur=[0.0],
+            vat_storage_pct=0,
+            zonal_price_eur_per_mwh=0,
+            premium_eur_per_mwh=0,
+            valorisation_eur_per_mwh=0,
+            maintenance_eur_per_year=0,
+            discount_rate=0,
+        )

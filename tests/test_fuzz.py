@@ -14,24 +14,31 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from condivisa.ingest.scope import du_write_scope
-from condivisa.domain.config import load_community
 from condivisa.app.http_app import create_app
-from condivisa.store.store import Store
-from condivisa.formats.urbandataset.types import ParsedDataset, UrbanDatasetError
+from condivisa.app.settings import Settings
+from condivisa.domain.config import load_community
 from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.formats.urbandataset.parse import parse_urbandataset
+from condivisa.formats.urbandataset.types import ParsedDataset, UrbanDatasetError
 from condivisa.ingest.pipeline import MAX_PAYLOAD_BYTES, ingest_payload
-from condivisa.app.settings import Settings
+from condivisa.ingest.scope import du_write_scope
+from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 NOW = dt.datetime(2025, 6, 2, tzinfo=UTC)
-FUZZ = settings(max_examples=60, deadline=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
     max_leaves=25,
 )
@@ -82,11 +89,14 @@ def test_deeply_nested_value_inside_a_valid_document(store):
     rejected(store, text.encode(), reason="")
 
 
-@pytest.mark.parametrize("start, reason", [
-    (dt.datetime(2999, 1, 1, tzinfo=UTC), "future reading"),
-    (dt.datetime(2025, 6, 3, 0, 15, tzinfo=UTC), "future reading"),  # a day and a quarter after reception
-    (dt.datetime(1971, 1, 1, tzinfo=UTC), "before 2015-01-01"),
-])
+@pytest.mark.parametrize(
+    "start, reason",
+    [
+        (dt.datetime(2999, 1, 1, tzinfo=UTC), "future reading"),
+        (dt.datetime(2025, 6, 3, 0, 15, tzinfo=UTC), "future reading"),  # a day and a quarter after reception
+        (dt.datetime(1971, 1, 1, tzinfo=UTC), "before 2015-01-01"),
+    ],
+)
 def test_timestamps_far_in_the_future_or_past(store, start, reason):
     rejected(store, message(reading(start=start)), reason=reason)
 
@@ -99,35 +109,63 @@ def test_timestamp_at_the_end_of_time(store):
 
 def test_du_claiming_another_dus_pod_is_rejected(store):
     # DU-0003 is registered to IT001E00000003; on its own topic it sends a reading for DU-0001's POD
-    res = rejected(store, message(reading(du="DU-0003", pod="IT001E00000001")), reason="not authorised to write POD "
-                   "IT001E00000001", may_write=du_write_scope(store, "DU-0003"), device_id="DU-0003")
+    res = rejected(
+        store,
+        message(reading(du="DU-0003", pod="IT001E00000001")),
+        reason="not authorised to write POD IT001E00000001",
+        may_write=du_write_scope(store, "DU-0003"),
+        device_id="DU-0003",
+    )
     assert res.rejected[0].path == "UrbanDataset.values.line[0]"
     # ... or a line that names another DU for its own POD
-    rejected(store, message(reading(du="DU-0001", pod="IT001E00000003")), reason="read by DU DU-0001",
-             may_write=du_write_scope(store, "DU-0003"), device_id="DU-0003")
-    ok = ingest_payload(store, message(reading(du="DU-0003", pod="IT001E00000003")), source="fuzz",
-                        device_id="DU-0003", received_at=NOW, may_write=du_write_scope(store, "DU-0003"))
+    rejected(
+        store,
+        message(reading(du="DU-0001", pod="IT001E00000003")),
+        reason="read by DU DU-0001",
+        may_write=du_write_scope(store, "DU-0003"),
+        device_id="DU-0003",
+    )
+    ok = ingest_payload(
+        store,
+        message(reading(du="DU-0003", pod="IT001E00000003")),
+        source="fuzz",
+        device_id="DU-0003",
+        received_at=NOW,
+        may_write=du_write_scope(store, "DU-0003"),
+    )
     assert ok.accepted and ok.stored == 1
-    assert not du_write_scope(store, "DU-9999")(pod="IT001E00000001", du="DU-9999")  # unregistered DU: nothing
+    assert not du_write_scope(store, "DU-9999")(
+        pod="IT001E00000001", du="DU-9999"
+    )  # unregistered DU: nothing
 
 
 # ------------------------------------------------------------------ the same over REST
 @pytest.fixture
 def client(store, sqlite_url):
-    app = create_app(Settings(database_url=sqlite_url, community="cer-fuzz", max_body_bytes=64 * 1024), store=store)
+    app = create_app(
+        Settings(database_url=sqlite_url, community="cer-fuzz", max_body_bytes=64 * 1024), store=store
+    )
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 
 
-@pytest.mark.parametrize("body, headers, code, words", [
-    (b"<UrbanDataset/>", {"Content-Type": "application/xml"}, 422, "invalid JSON"),
-    (b"--b\r\nContent-Disposition: form-data; name=f\r\n\r\nx\r\n--b--", {"Content-Type": "multipart/form-data; boundary=b"}, 422, "invalid JSON"),
-    (b"\xff\xfe\x00", {"Content-Type": "application/octet-stream"}, 422, "not UTF-8"),
-    (message(), {"Content-Encoding": "br"}, 415, "only gzip"),
-    (b"x" * (64 * 1024 + 1), {}, 413, "exceeds the limit"),
-    (gzip.compress(b" " * (1024 * 1024)), {"Content-Encoding": "gzip"}, 413, "beyond the limit"),
-    (b"\x1f\x8b\x08\x00garbage", {"Content-Encoding": "gzip"}, 400, "Content-Encoding gzip: body is"),
-])
+@pytest.mark.parametrize(
+    "body, headers, code, words",
+    [
+        (b"<UrbanDataset/>", {"Content-Type": "application/xml"}, 422, "invalid JSON"),
+        (
+            b"--b\r\nContent-Disposition: form-data; name=f\r\n\r\nx\r\n--b--",
+            {"Content-Type": "multipart/form-data; boundary=b"},
+            422,
+            "invalid JSON",
+        ),
+        (b"\xff\xfe\x00", {"Content-Type": "application/octet-stream"}, 422, "not UTF-8"),
+        (message(), {"Content-Encoding": "br"}, 415, "only gzip"),
+        (b"x" * (64 * 1024 + 1), {}, 413, "exceeds the limit"),
+        (gzip.compress(b" " * (1024 * 1024)), {"Content-Encoding": "gzip"}, 413, "beyond the limit"),
+        (b"\x1f\x8b\x08\x00garbage", {"Content-Encoding": "gzip"}, 400, "Content-Encoding gzip: body is"),
+    ],
+)
 def test_rest_refuses_with_a_clear_reason(client, store, body, headers, code, words):
     r = client.post("/api/v1/urbandatasets", content=body, headers=headers)
     assert r.status_code == code, r.text
@@ -142,9 +180,13 @@ def test_rest_json_with_a_wrong_content_type_is_judged_by_its_body(client):
 
 
 @FUZZ
-@given(body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()),
-       ctype=st.sampled_from(["application/json", "text/plain", "application/xml", "", "application/x-www-form-urlencoded"]),
-       gz=st.booleans())
+@given(
+    body=st.binary(max_size=200) | json_values.map(lambda v: json.dumps(v).encode()),
+    ctype=st.sampled_from(
+        ["application/json", "text/plain", "application/xml", "", "application/x-www-form-urlencoded"]
+    ),
+    gz=st.booleans(),
+)
 def test_rest_never_answers_5xx(client, body, ctype, gz):
     headers = {"Content-Type": ctype} if ctype else {}
     if gz:
@@ -172,9 +214,17 @@ def api_schema(request, tmp_path_factory):
     # as `condivisa serve` runs it: with an MQTT worker (here never connected: commands are queued), so that
     # the deliberate 503 "no MQTT worker in this process" of an API-only process is not what is tested
     worker = mqtt_ingest_worker(store, "127.0.0.1", 1, layout=TopicLayout("cer-st"))
-    app = create_app(Settings(database_url=url, community="cer-st", api_auth_required=request.param,
-                              gateway_users={"scps": "s3cret-pass"}), store=store, community=community,
-                     mqtt_worker=worker)
+    app = create_app(
+        Settings(
+            database_url=url,
+            community="cer-st",
+            api_auth_required=request.param,
+            gateway_users={"scps": "s3cret-pass"},
+        ),
+        store=store,
+        community=community,
+        mqtt_worker=worker,
+    )
     yield schemathesis.openapi.from_asgi("/openapi.json", app)
     store.close()
 

@@ -1,4 +1,5 @@
-"""Group commit across concurrent senders (:mod:`condivisa.ingest.group_commit`), on SQLite and the real PostgreSQL:
+"""Group commit across concurrent senders (:mod:`condivisa.ingest.group_commit`), on SQLite and the real
+PostgreSQL:
 batches give exactly the one-by-one results, a failed batch is stored again message by message, nothing
 submitted is lost at shutdown, and the REST API stores concurrent pushes through it (answering 503, with
 nothing stored, when the database is full)."""
@@ -18,11 +19,11 @@ from hypothesis import strategies as st
 
 import condivisa.ingest.group_commit as gc_mod
 from condivisa.app.http_app import create_app
-from condivisa.store.store import Store
-from condivisa.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
+from condivisa.app.settings import Settings
 from condivisa.ingest.group_commit import GroupCommitter
 from condivisa.ingest.pipeline import ingest_payload, prepare_payload, store_prepared
-from condivisa.app.settings import Settings
+from condivisa.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
+from condivisa.store.store import Store
 from test_faults_disk_full import DiskFull, one_day
 from test_ingest_batch import mixed_messages, payload, reading, snapshot
 
@@ -30,8 +31,12 @@ REAL_STORE_PREPARED = store_prepared
 
 
 def prepared(msgs):
-    return [prepare_payload(m["raw"], source=m["source"], device_id=m.get("device_id"), received_at=m.get("received_at"))
-            for m in msgs]
+    return [
+        prepare_payload(
+            m["raw"], source=m["source"], device_id=m.get("device_id"), received_at=m.get("received_at")
+        )
+        for m in msgs
+    ]
 
 
 def expected_one_by_one(store: Store, msgs) -> tuple[list[dict], dict]:
@@ -134,7 +139,9 @@ def test_a_message_that_keeps_failing_fails_alone(db_store, monkeypatch):
 
     gate = Gate(monkeypatch, fail=poison)
     committer = GroupCommitter(db_store)
-    items = prepared([{"raw": payload([reading(i)]), "source": "poison" if i == 2 else f"t{i}"} for i in range(5)])
+    items = prepared(
+        [{"raw": payload([reading(i)]), "source": "poison" if i == 2 else f"t{i}"} for i in range(5)]
+    )
     futures = gate.submit_all(committer, items)
     with pytest.raises(sa.exc.OperationalError):
         futures[2].result(30)
@@ -145,7 +152,10 @@ def test_a_message_that_keeps_failing_fails_alone(db_store, monkeypatch):
 
 def test_close_stores_everything_submitted_then_refuses(db_store):
     committer = GroupCommitter(db_store)
-    futures = [committer.submit(m) for m in prepared([{"raw": payload([reading(i)]), "source": "t"} for i in range(40)])]
+    futures = [
+        committer.submit(m)
+        for m in prepared([{"raw": payload([reading(i)]), "source": "t"} for i in range(40)])
+    ]
     committer.close()
     assert all(f.done() for f in futures) and sum(f.result().stored for f in futures) == 40
     assert db_store.counts()["measurements"] == 40
@@ -191,12 +201,24 @@ def serve(app):
 
 def test_concurrent_pushes_over_rest_are_all_stored_once(db_store):
     """8 connections push 10 messages each (80 quarter hours of 2 PODs, gzipped), then push them all again:
-    every first push is 201 and stored, every second one 200 with duplicates only; the table holds 160 rows."""
+    every first push is 201 and stored, every second one 200 with duplicates only; the table holds 160
+    rows."""
     app = create_app(Settings(database_url=db_store.url), store=db_store)
     server, thread, base = serve(app)
-    bodies = {c: [gzip.compress(payload([reading(10 * c + i, du=du, pod=pod) for pod, du in
-                                         (("IT001E00000001", "DU-0001"), ("IT001E00000002", "DU-0002"))]))
-                  for i in range(10)] for c in range(8)}
+    bodies = {
+        c: [
+            gzip.compress(
+                payload(
+                    [
+                        reading(10 * c + i, du=du, pod=pod)
+                        for pod, du in (("IT001E00000001", "DU-0001"), ("IT001E00000002", "DU-0002"))
+                    ]
+                )
+            )
+            for i in range(10)
+        ]
+        for c in range(8)
+    }
     answers: dict[int, list] = {c: [] for c in bodies}
 
     def push(c: int) -> None:
@@ -215,7 +237,7 @@ def test_concurrent_pushes_over_rest_are_all_stored_once(db_store):
     finally:
         server.should_exit = True
         thread.join(10)
-    for c, got in answers.items():
+    for _client, got in answers.items():
         first, second = got[:10], got[10:]
         assert [(s, a["stored"], a["duplicates"]) for s, a in first] == [(201, 2, 0)] * 10
         assert [(s, a["stored"], a["duplicates"]) for s, a in second] == [(200, 0, 2)] * 10

@@ -22,10 +22,19 @@ def store(db_store):
     return db_store  # SQLite and PostgreSQL (conftest)
 
 
-def reading(i: int, du: str = "DU-0001", pod: str = "IT001E00000001", wd: float = 0.25, inj: float = 0.0, start=T0) -> dict:
+def reading(
+    i: int, du: str = "DU-0001", pod: str = "IT001E00000001", wd: float = 0.25, inj: float = 0.0, start=T0
+) -> dict:
     # totalizers consistent with 0.25 kWh per quarter hour: 1000 + 0.25 * (i + 1) at the end of quarter i
-    return {"du_id": du, "pod": pod, "start": start + dt.timedelta(minutes=15 * i), "withdrawn_kwh": wd, "injected_kwh": inj,
-            "withdrawn_total_kwh": 1000 + 0.25 * (i + 1), "injected_total_kwh": 50.0}
+    return {
+        "du_id": du,
+        "pod": pod,
+        "start": start + dt.timedelta(minutes=15 * i),
+        "withdrawn_kwh": wd,
+        "injected_kwh": inj,
+        "withdrawn_total_kwh": 1000 + 0.25 * (i + 1),
+        "injected_total_kwh": 50.0,
+    }
 
 
 def payload(readings, **kw) -> bytes:
@@ -76,9 +85,15 @@ def test_multi_device_message(store):
     readings = [reading(i, du=f"DU-000{k}", pod=f"IT001E0000000{k}") for k in (1, 2, 3) for i in range(2)]
     res = ingest(store, payload(readings))
     assert res.accepted and res.stored == 6
-    assert sorted(store.measurements_frame()["pod"].unique()) == ["IT001E00000001", "IT001E00000002", "IT001E00000003"]
+    assert sorted(store.measurements_frame()["pod"].unique()) == [
+        "IT001E00000001",
+        "IT001E00000002",
+        "IT001E00000003",
+    ]
     seen = {d["du_id"]: d for d in store.device_last_seen()}
-    assert seen["DU-0002"]["last_received_at"] == NOW and seen["DU-0002"]["last_start"] == T0 + dt.timedelta(minutes=15)
+    assert seen["DU-0002"]["last_received_at"] == NOW and seen["DU-0002"]["last_start"] == T0 + dt.timedelta(
+        minutes=15
+    )
     assert seen["DU-0005"]["last_received_at"] is None and seen["DU-0005"]["registered"]
 
 
@@ -88,8 +103,12 @@ def test_dst_autumn_night_two_local_0200_hours(store):
     first = reading(0, start=dt.datetime(2025, 10, 26, 0, 15, tzinfo=UTC))
     second = reading(0, start=dt.datetime(2025, 10, 26, 1, 15, tzinfo=UTC))
     later = dt.datetime(2025, 10, 27, tzinfo=UTC)
-    r1 = ingest_payload(store, payload([first], timezone=dt.timezone(dt.timedelta(hours=2))), source="t", received_at=later)
-    r2 = ingest_payload(store, payload([second], timezone=dt.timezone(dt.timedelta(hours=1))), source="t", received_at=later)
+    r1 = ingest_payload(
+        store, payload([first], timezone=dt.timezone(dt.timedelta(hours=2))), source="t", received_at=later
+    )
+    r2 = ingest_payload(
+        store, payload([second], timezone=dt.timezone(dt.timedelta(hours=1))), source="t", received_at=later
+    )
     assert r1.stored == 1 and r2.stored == 1
     frame = store.measurements_frame()
     assert frame["start"].dt.tz_convert("UTC").tolist() == [first["start"], second["start"]]
@@ -141,22 +160,66 @@ def test_rejections_land_in_dead_letters(store):
     _assert_rejected(store, b"\x1f\x8b\x08garbage", "$", "gzip")
     _assert_rejected(store, b"\xff\xfe", "$", "UTF-8")
     line1 = "UrbanDataset.values.line[1]"
-    _assert_rejected(store, _mutate(lambda ud: ud["values"]["line"][1]["property"][2].update(val=0.25)),
-                     f"{line1}.property[2].val", "string")  # schema: val must be a string
-    _assert_rejected(store, _mutate(lambda ud: ud["context"].update(extra="x")), "UrbanDataset.context.extra", "not allowed")
-    _assert_rejected(store, _mutate(lambda ud: ud["values"]["line"][1]["property"][1].update(val="IT001E99999999")),
-                     line1, "not registered")
-    _assert_rejected(store, _mutate(lambda ud: ud["values"]["line"][1]["property"][2].update(val="-0.25")),
-                     f"{line1}.property[2].val", ">= 0")
-    _assert_rejected(store, _mutate(lambda ud: ud["values"]["line"][1]["period"].update(start_ts="2025-06-01T10:20:00", end_ts="2025-06-01T10:35:00")),
-                     f"{line1}.period.start_ts", "grid")
-    _assert_rejected(store, _mutate(lambda ud: ud["values"]["line"][1]["period"].update(end_ts="2025-06-01T11:15:00")),
-                     f"{line1}.period", "60 minutes, expected 15")
-    _assert_rejected(store, _mutate(lambda ud: ud["context"].update(timeZone="Europe/Rome")), "UrbanDataset.context.timeZone", "timeZone")
-    _assert_rejected(store, _mutate(lambda ud: ud["values"]["line"][1]["period"].update(start_ts="2030-01-01T00:00:00", end_ts="2030-01-01T00:15:00")),
-                     f"{line1}.period", "future")
+    _assert_rejected(
+        store,
+        _mutate(lambda ud: ud["values"]["line"][1]["property"][2].update(val=0.25)),
+        f"{line1}.property[2].val",
+        "string",
+    )  # schema: val must be a string
+    _assert_rejected(
+        store,
+        _mutate(lambda ud: ud["context"].update(extra="x")),
+        "UrbanDataset.context.extra",
+        "not allowed",
+    )
+    _assert_rejected(
+        store,
+        _mutate(lambda ud: ud["values"]["line"][1]["property"][1].update(val="IT001E99999999")),
+        line1,
+        "not registered",
+    )
+    _assert_rejected(
+        store,
+        _mutate(lambda ud: ud["values"]["line"][1]["property"][2].update(val="-0.25")),
+        f"{line1}.property[2].val",
+        ">= 0",
+    )
+    _assert_rejected(
+        store,
+        _mutate(
+            lambda ud: ud["values"]["line"][1]["period"].update(
+                start_ts="2025-06-01T10:20:00", end_ts="2025-06-01T10:35:00"
+            )
+        ),
+        f"{line1}.period.start_ts",
+        "grid",
+    )
+    _assert_rejected(
+        store,
+        _mutate(lambda ud: ud["values"]["line"][1]["period"].update(end_ts="2025-06-01T11:15:00")),
+        f"{line1}.period",
+        "60 minutes, expected 15",
+    )
+    _assert_rejected(
+        store,
+        _mutate(lambda ud: ud["context"].update(timeZone="Europe/Rome")),
+        "UrbanDataset.context.timeZone",
+        "timeZone",
+    )
+    _assert_rejected(
+        store,
+        _mutate(
+            lambda ud: ud["values"]["line"][1]["period"].update(
+                start_ts="2030-01-01T00:00:00", end_ts="2030-01-01T00:15:00"
+            )
+        ),
+        f"{line1}.period",
+        "future",
+    )
     assert store.counts()["dead_letters"] == 11
-    assert store.counts()["measurements"] == 0  # a message is all-or-nothing: the valid line[0] was not stored either
+    assert (
+        store.counts()["measurements"] == 0
+    )  # a message is all-or-nothing: the valid line[0] was not stored either
 
 
 def test_oversized_payload_rejected(store):
@@ -169,7 +232,12 @@ def test_oversized_payload_rejected(store):
 def test_result_to_dict_is_json(store):
     res = ingest(store, payload([reading(0)]))
     d = json.loads(json.dumps(res.to_dict()))
-    assert d["accepted"] is True and d["stored"] == 1 and d["rejected"] == [] and d["dataset_id"] == "M1ElectricUserDevice-2.0"
+    assert (
+        d["accepted"] is True
+        and d["stored"] == 1
+        and d["rejected"] == []
+        and d["dataset_id"] == "M1ElectricUserDevice-2.0"
+    )
 
 
 def test_replay_dead_letter_after_registering_the_pod(store):
@@ -181,7 +249,9 @@ def test_replay_dead_letter_after_registering_the_pod(store):
     again = replay_dead_letter(store, res.dead_letter_id)
     assert not again.accepted and again.dead_letter_id is None  # refused again, not kept twice
     assert store.counts()["dead_letters"] == 1
-    store.register(pods=[("IT001E00000042", "m42", "consumption")], devices=[("DU-0042", "IT001E00000042", "m42")])
+    store.register(
+        pods=[("IT001E00000042", "m42", "consumption")], devices=[("DU-0042", "IT001E00000042", "m42")]
+    )
     ok = replay_dead_letter(store, res.dead_letter_id)
     assert ok.accepted and ok.stored == 1
     row = store.measurements("IT001E00000042").iloc[0]
@@ -201,7 +271,9 @@ def test_replay_needs_force_for_unauthorised_senders(store):
     res = ingest(store, raw, may_write=lambda pod, du: False)
     assert not res.accepted and "not authorised" in res.rejected[0].reason
     refused = replay_dead_letter(store, res.dead_letter_id)
-    assert not refused.accepted and "force" in refused.rejected[0].reason and store.counts()["measurements"] == 0
+    assert (
+        not refused.accepted and "force" in refused.rejected[0].reason and store.counts()["measurements"] == 0
+    )
     out = CliRunner().invoke(app, ["db", "replay", str(res.dead_letter_id), "--database", store.url])
     assert out.exit_code == 0 and "refused" in out.output and store.counts()["measurements"] == 0
     out = CliRunner().invoke(app, ["db", "replay", "--force", "--database", store.url])

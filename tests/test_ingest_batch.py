@@ -1,5 +1,7 @@
-"""Group commit (``ingest_payloads``): a batch gives exactly the per-message results, rows, revisions, flags and
-dead letters of one-by-one ``ingest_payload``, on SQLite and the real PostgreSQL; and the MQTT worker uses it."""
+"""Group commit (``ingest_payloads``): a batch gives exactly the per-message results, rows, revisions, flags
+and
+dead letters of one-by-one ``ingest_payload``, on SQLite and the real PostgreSQL; and the MQTT worker uses
+it."""
 
 from __future__ import annotations
 
@@ -14,21 +16,30 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from condivisa.domain.config import load_community
-from condivisa.store.store import Store
-from condivisa.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
 from condivisa.formats.urbandataset.emit import build_m1_dataset
-from condivisa.store.writer import write_readings
 from condivisa.ingest.pipeline import ingest_payload, ingest_payloads, prepare_payload
+from condivisa.store.models import DeadLetter, DeviceActivity, Measurement, MeasurementRevision
+from condivisa.store.store import Store
+from condivisa.store.writer import write_readings
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 NOW = dt.datetime(2025, 6, 2, 0, 0, tzinfo=UTC)
 
 
-def reading(i: int, du: str = "DU-0001", pod: str = "IT001E00000001", wd: float = 0.25, total: float | None = None) -> dict:
+def reading(
+    i: int, du: str = "DU-0001", pod: str = "IT001E00000001", wd: float = 0.25, total: float | None = None
+) -> dict:
     # consistent totalizers: 1000 + 0.25 * (i + 1) kWh at the end of quarter i
-    return {"du_id": du, "pod": pod, "start": T0 + dt.timedelta(minutes=15 * i), "withdrawn_kwh": wd, "injected_kwh": 0.0,
-            "withdrawn_total_kwh": 1000 + 0.25 * (i + 1) if total is None else total, "injected_total_kwh": 50.0}
+    return {
+        "du_id": du,
+        "pod": pod,
+        "start": T0 + dt.timedelta(minutes=15 * i),
+        "withdrawn_kwh": wd,
+        "injected_kwh": 0.0,
+        "withdrawn_total_kwh": 1000 + 0.25 * (i + 1) if total is None else total,
+        "injected_total_kwh": 50.0,
+    }
 
 
 def payload(readings) -> bytes:
@@ -40,31 +51,53 @@ def mixed_messages() -> list[dict]:
     first = payload([reading(0), reading(1)])
     future = payload([{**reading(0), "start": NOW + dt.timedelta(days=3)}])
     msgs = [
-        first,                                                   # 2 stored
-        first,                                                   # 2 duplicates of the message before (same batch)
-        payload([reading(1, wd=0.40, total=1000.65)]),           # revision: 1000.25 + 0.40 = 1000.65, consistent
-        b'{"UrbanDataset": ',                                    # invalid JSON: dead letter
-        payload([reading(2, wd=0.10, total=1001.0)]),            # totalizer moved 1001.0 - 1000.65 = 0.35, energy 0.10: flag
-        payload([reading(0, pod="IT009E99999999")]),             # unknown POD: dead letter, nothing written
-        payload([reading(3, total=999.0)]),                      # below 1001.0 of the quarter before: backwards flag
-        future,                                                  # future reading: dead letter
-        payload([reading(0, du="DU-0002", pod="IT001E00000002"), reading(1, du="DU-0002", pod="IT001E00000002")]),
-        payload([reading(4, du="DU-0001")]),                     # sent on DU-0003's topic: du_mismatch flag
-        payload([reading(2, wd=0.10, total=1001.0)]),            # duplicate of the flagged quarter
+        first,  # 2 stored
+        first,  # 2 duplicates of the message before (same batch)
+        payload([reading(1, wd=0.40, total=1000.65)]),  # revision: 1000.25 + 0.40 = 1000.65, consistent
+        b'{"UrbanDataset": ',  # invalid JSON: dead letter
+        payload(
+            [reading(2, wd=0.10, total=1001.0)]
+        ),  # totalizer moved 1001.0 - 1000.65 = 0.35, energy 0.10: flag
+        payload([reading(0, pod="IT009E99999999")]),  # unknown POD: dead letter, nothing written
+        payload([reading(3, total=999.0)]),  # below 1001.0 of the quarter before: backwards flag
+        future,  # future reading: dead letter
+        payload(
+            [reading(0, du="DU-0002", pod="IT001E00000002"), reading(1, du="DU-0002", pod="IT001E00000002")]
+        ),
+        payload([reading(4, du="DU-0001")]),  # sent on DU-0003's topic: du_mismatch flag
+        payload([reading(2, wd=0.10, total=1001.0)]),  # duplicate of the flagged quarter
     ]
-    return [{"raw": raw, "source": f"test:{k}", "received_at": NOW + dt.timedelta(seconds=k),
-             "device_id": "DU-0003" if k == 9 else None} for k, raw in enumerate(msgs)]
+    return [
+        {
+            "raw": raw,
+            "source": f"test:{k}",
+            "received_at": NOW + dt.timedelta(seconds=k),
+            "device_id": "DU-0003" if k == 9 else None,
+        }
+        for k, raw in enumerate(msgs)
+    ]
 
 
 def snapshot(store: Store) -> dict:
     def rows(table, order, drop=("id",)):
         with store.read() as conn:
-            return [{k: v for k, v in r._mapping.items() if k not in drop} for r in conn.execute(sa.select(table).order_by(*order))]
+            return [
+                {k: v for k, v in r._mapping.items() if k not in drop}
+                for r in conn.execute(sa.select(table).order_by(*order))
+            ]
 
-    m, r, d, a = Measurement.__table__, MeasurementRevision.__table__, DeadLetter.__table__, DeviceActivity.__table__
-    return {"measurements": rows(m, [m.c.pod, m.c.start_utc, m.c.meter]),
-            "revisions": rows(r, [r.c.id], drop=("id", "measurement_id")),
-            "dead_letters": rows(d, [d.c.id]), "activity": rows(a, [a.c.du_id], drop=())}
+    m, r, d, a = (
+        Measurement.__table__,
+        MeasurementRevision.__table__,
+        DeadLetter.__table__,
+        DeviceActivity.__table__,
+    )
+    return {
+        "measurements": rows(m, [m.c.pod, m.c.start_utc, m.c.meter]),
+        "revisions": rows(r, [r.c.id], drop=("id", "measurement_id")),
+        "dead_letters": rows(d, [d.c.id]),
+        "activity": rows(a, [a.c.du_id], drop=()),
+    }
 
 
 def test_batch_equals_one_by_one(db_url, example_community_path):
@@ -87,14 +120,26 @@ def test_batch_equals_one_by_one(db_url, example_community_path):
     assert got == expected
     # the hand-checked story of the batch
     counts = [(r["accepted"], r["stored"], r["duplicates"], r["revised"]) for r in batch]
-    assert counts == [(True, 2, 0, 0), (True, 0, 2, 0), (True, 0, 0, 1), (False, 0, 0, 0), (True, 1, 0, 0),
-                      (False, 0, 0, 0), (True, 1, 0, 0), (False, 0, 0, 0), (True, 2, 0, 0), (True, 1, 0, 0),
-                      (True, 0, 1, 0)]
+    assert counts == [
+        (True, 2, 0, 0),
+        (True, 0, 2, 0),
+        (True, 0, 0, 1),
+        (False, 0, 0, 0),
+        (True, 1, 0, 0),
+        (False, 0, 0, 0),
+        (True, 1, 0, 0),
+        (False, 0, 0, 0),
+        (True, 2, 0, 0),
+        (True, 1, 0, 0),
+        (True, 0, 1, 0),
+    ]
     assert [f["code"] for f in batch[4]["flags"]] == ["withdrawn_energy_vs_totalizer"]
     assert "withdrawn_totalizer_backwards" in [f["code"] for f in batch[6]["flags"]]
     assert "du_mismatch" in [f["code"] for f in batch[9]["flags"]]
     assert len(got["revisions"]) == 1 and got["revisions"][0]["withdrawn_kwh"] == 0.25
-    assert len(got["dead_letters"]) == 3 and len(got["measurements"]) == 7  # 5 of POD 1 (quarters 0-4) + 2 of POD 2
+    assert (
+        len(got["dead_letters"]) == 3 and len(got["measurements"]) == 7
+    )  # 5 of POD 1 (quarters 0-4) + 2 of POD 2
 
 
 def test_database_error_rolls_back_the_whole_batch(sqlite_url, example_community_path, monkeypatch):
@@ -111,8 +156,14 @@ def test_database_error_rolls_back_the_whole_batch(sqlite_url, example_community
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
         monkeypatch.setattr(batch_mod, "_insert_rows", failing)
-        msgs = [{"raw": payload([reading(0, wd=0.30, total=1000.30)]), "source": "t", "received_at": NOW},  # revision
-                {"raw": b"not json", "source": "t", "received_at": NOW}]
+        msgs = [
+            {
+                "raw": payload([reading(0, wd=0.30, total=1000.30)]),
+                "source": "t",
+                "received_at": NOW,
+            },  # revision
+            {"raw": b"not json", "source": "t", "received_at": NOW},
+        ]
         msgs += [{"raw": payload([reading(i)]), "source": "t", "received_at": NOW} for i in range(1, 4)]
         with pytest.raises(sa.exc.OperationalError):
             ingest_payloads(store, msgs)
@@ -123,14 +174,19 @@ def test_database_error_rolls_back_the_whole_batch(sqlite_url, example_community
             assert conn.scalar(sa.select(DeviceActivity.readings)) == 1
 
 
-# ---------------------------------------------------------------------------------- batch == one by one, any input
+# ---------------------------------------------------------------------------------- batch == one by one, any
+# input
 
 PODS = [("IT001E00000001", "DU-0001"), ("IT001E00000002", "DU-0002")]
-line_st = st.fixed_dictionaries({
-    "who": st.integers(0, 1), "q": st.integers(0, 15), "wd": st.sampled_from([0.0, 0.25, 0.5]),
-    "total": st.one_of(st.none(), st.sampled_from([1000.0, 1000.25, 1000.5, 1000.75, 1001.0, 999.0])),
-    "other_du": st.booleans(),
-})
+line_st = st.fixed_dictionaries(
+    {
+        "who": st.integers(0, 1),
+        "q": st.integers(0, 15),
+        "wd": st.sampled_from([0.0, 0.25, 0.5]),
+        "total": st.one_of(st.none(), st.sampled_from([1000.0, 1000.25, 1000.5, 1000.75, 1001.0, 999.0])),
+        "other_du": st.booleans(),
+    }
+)
 message_st = st.lists(line_st, min_size=1, max_size=4)
 
 
@@ -141,22 +197,43 @@ def _payload_of(lines) -> bytes | None:
         if (pod, ln["q"]) in seen:
             continue
         seen.add((pod, ln["q"]))
-        readings.append({"du_id": PODS[1 - ln["who"]][1] if ln["other_du"] else du, "pod": pod,
-                         "start": T0 + dt.timedelta(minutes=15 * ln["q"]), "withdrawn_kwh": ln["wd"], "injected_kwh": 0.0,
-                         "withdrawn_total_kwh": ln["total"], "injected_total_kwh": None})
+        readings.append(
+            {
+                "du_id": PODS[1 - ln["who"]][1] if ln["other_du"] else du,
+                "pod": pod,
+                "start": T0 + dt.timedelta(minutes=15 * ln["q"]),
+                "withdrawn_kwh": ln["wd"],
+                "injected_kwh": 0.0,
+                "withdrawn_total_kwh": ln["total"],
+                "injected_total_kwh": None,
+            }
+        )
     return payload(readings)
 
 
 def reference_ingest(store: Store, m: dict) -> dict:
     """One message through the reference per-message writer (``write_readings``: a window read and a check per
     message, no set-based shortcut), in its own transaction — what every batch must reproduce."""
-    p = prepare_payload(m["raw"], source=m["source"], device_id=m.get("device_id"), received_at=m["received_at"])
+    p = prepare_payload(
+        m["raw"], source=m["source"], device_id=m.get("device_id"), received_at=m["received_at"]
+    )
     assert p.valid
     with store.engine.begin() as conn:
-        out = write_readings(conn, p.parsed.readings, source=p.source, received_at=p.received_at,
-                             device_id=p.device_id, registry=store.registry)
-    return {"accepted": not out.unknown_pods, "stored": out.stored, "duplicates": out.duplicates, "revised": out.revised,
-            "flags": [f.to_dict() for f in out.flags]}
+        out = write_readings(
+            conn,
+            p.parsed.readings,
+            source=p.source,
+            received_at=p.received_at,
+            device_id=p.device_id,
+            registry=store.registry,
+        )
+    return {
+        "accepted": not out.unknown_pods,
+        "stored": out.stored,
+        "duplicates": out.duplicates,
+        "revised": out.revised,
+        "flags": [f.to_dict() for f in out.flags],
+    }
 
 
 @pytest.fixture
@@ -173,8 +250,11 @@ def twin_stores(tmp_path, example_community_path):
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(history=st.lists(message_st, max_size=4), batch=st.lists(message_st, min_size=1, max_size=6),
-       devices=st.lists(st.sampled_from([None, "DU-0001", "DU-0002"]), min_size=6, max_size=6))
+@given(
+    history=st.lists(message_st, max_size=4),
+    batch=st.lists(message_st, min_size=1, max_size=6),
+    devices=st.lists(st.sampled_from([None, "DU-0001", "DU-0002"]), min_size=6, max_size=6),
+)
 def test_set_based_batch_equals_one_by_one(twin_stores, history, batch, devices):
     """Hypothesis: for any stored history and any batch (out of order, revisions, re-sends, totalizers going
     backwards or disagreeing with energies, lines read by another DU), the set-based group commit gives the
@@ -186,11 +266,20 @@ def test_set_based_batch_equals_one_by_one(twin_stores, history, batch, devices)
                 conn.execute(sa.delete(t.__table__))
         for k, lines in enumerate(history):
             ingest_payload(s, _payload_of(lines), source=f"h{k}", received_at=NOW)
-    msgs = [{"raw": _payload_of(lines), "source": f"b{k}", "received_at": NOW + dt.timedelta(seconds=k),
-             "device_id": devices[k]} for k, lines in enumerate(batch)]
+    msgs = [
+        {
+            "raw": _payload_of(lines),
+            "source": f"b{k}",
+            "received_at": NOW + dt.timedelta(seconds=k),
+            "device_id": devices[k],
+        }
+        for k, lines in enumerate(batch)
+    ]
     expected = [reference_ingest(one, m) for m in msgs]
-    got = [{k: r.to_dict()[k] for k in ("accepted", "stored", "duplicates", "revised", "flags")}
-           for r in ingest_payloads(grouped, msgs)]
+    got = [
+        {k: r.to_dict()[k] for k in ("accepted", "stored", "duplicates", "revised", "flags")}
+        for r in ingest_payloads(grouped, msgs)
+    ]
     assert got == expected
     a, b = snapshot(one), snapshot(grouped)
     for snap in (a, b):
@@ -202,8 +291,8 @@ def test_set_based_batch_equals_one_by_one(twin_stores, history, batch, devices)
 def test_worker_group_commits_a_backlog(mosquitto, sqlite_url, example_community_path):
     """A backlog queued while the worker was away is stored in a few transactions, each message answered and
     acknowledged once; an invalid message in the middle gets its dead letter and does not fail the others."""
-    from paho.mqtt.enums import CallbackAPIVersion
     import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
 
     from condivisa.app.runtime import mqtt_ingest_worker
     from condivisa.ingest.group_commit import GroupCommitter
@@ -228,8 +317,15 @@ def test_worker_group_commits_a_backlog(mosquitto, sqlite_url, example_community
             pub.publish(layout.up("DU-0001"), raw, qos=1).wait_for_publish(5)
         results = []
         committer = GroupCommitter(store)
-        worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=client_id, committer=committer,
-                                    on_result=lambda topic, answer: results.append(answer)).start()
+        worker = mqtt_ingest_worker(
+            store,
+            host,
+            port,
+            layout=layout,
+            client_id=client_id,
+            committer=committer,
+            on_result=lambda topic, answer: results.append(answer),
+        ).start()
         try:
             deadline = time.monotonic() + 30
             while len(results) < n and time.monotonic() < deadline:

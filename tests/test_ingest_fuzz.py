@@ -11,14 +11,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from condivisa.store.store import Store
 from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.ingest.pipeline import IngestResult, ingest_payload
+from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 NOW = dt.datetime(2025, 6, 2, tzinfo=UTC)
-FUZZ = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 @pytest.fixture
@@ -27,9 +31,19 @@ def store(db_store):
 
 
 def valid_doc() -> dict:
-    rows = [{"du_id": f"DU-000{k}", "pod": f"IT001E0000000{k}", "start": T0 + dt.timedelta(minutes=15 * i),
-             "withdrawn_kwh": 0.25, "injected_kwh": 0.0, "withdrawn_total_kwh": 100 + 0.25 * i, "injected_total_kwh": 1.0}
-            for k in (1, 2) for i in range(2)]
+    rows = [
+        {
+            "du_id": f"DU-000{k}",
+            "pod": f"IT001E0000000{k}",
+            "start": T0 + dt.timedelta(minutes=15 * i),
+            "withdrawn_kwh": 0.25,
+            "injected_kwh": 0.0,
+            "withdrawn_total_kwh": 100 + 0.25 * i,
+            "injected_total_kwh": 1.0,
+        }
+        for k in (1, 2)
+        for i in range(2)
+    ]
     return build_m1_dataset(rows, producer_id="p", timestamp=NOW)
 
 
@@ -54,7 +68,9 @@ def check(store: Store, raw: bytes) -> IngestResult:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -87,8 +103,11 @@ DOC_PATHS = [p for p in _paths(valid_doc()) if p]
 
 
 @FUZZ
-@given(path=st.sampled_from(DOC_PATHS), value=json_values | st.sampled_from(["-1", "1,5", "2030-01-01T00:00:00", "UTC+9", "", "IT999"]),
-       delete=st.booleans())
+@given(
+    path=st.sampled_from(DOC_PATHS),
+    value=json_values | st.sampled_from(["-1", "1,5", "2030-01-01T00:00:00", "UTC+9", "", "IT999"]),
+    delete=st.booleans(),
+)
 def test_mutated_valid_documents(store, path, value, delete):
     doc = valid_doc()
     node = doc

@@ -8,15 +8,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from condivisa.engines.interpolation import disaggregate_energy, hourly_to_quarter_hour, limited_slopes, repeat_hourly
+from condivisa.engines.interpolation import (
+    disaggregate_energy,
+    hourly_to_quarter_hour,
+    limited_slopes,
+    repeat_hourly,
+)
 
-hourly_energies = st.lists(st.floats(min_value=0.0, max_value=100.0, allow_nan=False), min_size=1, max_size=60)
+hourly_energies = st.lists(
+    st.floats(min_value=0.0, max_value=100.0, allow_nan=False), min_size=1, max_size=60
+)
 
 
 def test_hand_worked_ramp_and_peak():
     # hours [0, 4, 8, 4, 0]
     # hour 1 (m = 4): minmod((8−0)/2 = 4, 2·(4−0) = 8, 2·(8−4) = 8) = 4
-    #   levels 4 + 4·(−3/8, −1/8, 1/8, 3/8) = 2.5, 3.5, 4.5, 5.5 → energies /4 = 0.625 0.875 1.125 1.375 (sum 4)
+    #   levels 4 + 4·(−3/8, −1/8, 1/8, 3/8) = 2.5, 3.5, 4.5, 5.5 → energies /4 = 0.625 0.875 1.125 1.375 (sum
+    # 4)
     # hour 2 (m = 8) is a peak: the one-sided differences change sign → s = 0, flat 2, 2, 2, 2
     # hour 0 (m = 0, edge uses itself as left neighbour): minmod(2, 0, 8) = 0 → flat zeros
     q = disaggregate_energy([0.0, 4.0, 8.0, 4.0, 0.0])
@@ -92,4 +100,6 @@ def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="NaN"):
         disaggregate_energy([1.0, np.nan])
     with pytest.raises(ValueError, match="method"):
-        hourly_to_quarter_hour(pd.Series([1.0], index=pd.DatetimeIndex(["2024-01-01"], tz="UTC")), method="cubic")
+        hourly_to_quarter_hour(
+            pd.Series([1.0], index=pd.DatetimeIndex(["2024-01-01"], tz="UTC")), method="cubic"
+        )

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from condivisa.kernel.timegrid import ROME
 from condivisa.outputs.kpis import (
     best_hours_to_shift,
     kpis_from_totals,
@@ -19,7 +20,6 @@ from condivisa.outputs.kpis import (
     spare_production_kwh,
     typical_day_kwh,
 )
-from condivisa.kernel.timegrid import ROME
 
 
 def test_ratios_by_hand():
@@ -67,12 +67,15 @@ def _measurements():
 
 
 def _book():
+    from condivisa.outputs.monthly import SettledMonths
     from settlement_helpers import community
 
-    from condivisa.outputs.monthly import SettledMonths
-
-    c = community(members=[{"id": "a", "founder": True, "pods": [{"pod": "C1"}]},
-                           {"id": "b", "founder": True, "pods": [{"pod": "C2"}]}])
+    c = community(
+        members=[
+            {"id": "a", "founder": True, "pods": [{"pod": "C1"}]},
+            {"id": "b", "founder": True, "pods": [{"pod": "C2"}]},
+        ]
+    )
     prices = pd.Series(100.0, index=pd.date_range("2024-06-03", periods=24, freq="h", tz=ROME))
     return SettledMonths(c, _measurements(), prices)
 
@@ -91,7 +94,8 @@ def test_settled_flows_and_kpis_by_hand():
     assert f["member_shared_kwh"].tolist() == pytest.approx([4, 4 / 3])
     doc = book.result("2024-06")
     k = kpis_from_totals(doc["totals"], next(m for m in doc["members"] if m["id"] == "a"))
-    # Σshared 8 / Σinj 12 = 66.67 %; 8 / Σwd 12 = 66.67 %; member 5.333 / 8 = 66.67 % (engine rounds kWh to the Wh)
+    # Σshared 8 / Σinj 12 = 66.67 %; 8 / Σwd 12 = 66.67 %; member 5.333 / 8 = 66.67 % (engine rounds kWh to
+    # the Wh)
     assert k.sharing_pct == pytest.approx(200 / 3)
     assert k.self_sufficiency_pct == pytest.approx(200 / 3)
     assert k.member_share_pct == pytest.approx(100 * 5.333 / 8)
@@ -99,27 +103,41 @@ def test_settled_flows_and_kpis_by_hand():
 
 
 def test_kpis_of_nothing_are_undefined_not_zero():
-    k = kpis_from_totals({"injected_kwh": 0.0, "withdrawn_kwh": 0.0, "shared_kwh": 0.0}, {"withdrawn_kwh": 0.0})
+    k = kpis_from_totals(
+        {"injected_kwh": 0.0, "withdrawn_kwh": 0.0, "shared_kwh": 0.0}, {"withdrawn_kwh": 0.0}
+    )
     assert math.isnan(k.sharing_pct) and math.isnan(k.self_sufficiency_pct) and math.isnan(k.member_share_pct)
 
 
 def test_settled_flows_dst_autumn_day_has_25_hours():
+    from condivisa.outputs.monthly import SettledMonths
     from settlement_helpers import community
 
-    from condivisa.outputs.monthly import SettledMonths
-
     idx = pd.date_range("2024-10-26 22:00", "2024-10-27 23:00", freq="15min", tz="UTC", inclusive="left")
-    m = pd.DataFrame({"pod": ["C1"] * len(idx) + ["P1"] * len(idx), "start": list(idx) * 2,
-                      "withdrawn_kwh": [0.25] * len(idx) + [0.0] * len(idx), "injected_kwh": 0.0})
-    prices = pd.Series(100.0, index=pd.date_range("2024-10-26 22:00", periods=25, freq="h", tz="UTC").tz_convert(ROME))
+    m = pd.DataFrame(
+        {
+            "pod": ["C1"] * len(idx) + ["P1"] * len(idx),
+            "start": list(idx) * 2,
+            "withdrawn_kwh": [0.25] * len(idx) + [0.0] * len(idx),
+            "injected_kwh": 0.0,
+        }
+    )
+    prices = pd.Series(
+        100.0, index=pd.date_range("2024-10-26 22:00", periods=25, freq="h", tz="UTC").tz_convert(ROME)
+    )
     f = SettledMonths(community(), m, prices).flows("2024-10")
     assert len(f) == 25 and f["withdrawn_kwh"].sum() == pytest.approx(25.0)
 
 
 def test_typical_day_by_hand():
     # two days; spare at 12:00 is 4 then 2 -> mean 3; at 13:00 only day two, 6 -> mean 6; other hours 0
-    idx = pd.DatetimeIndex([pd.Timestamp("2024-06-03 12:00", tz=ROME), pd.Timestamp("2024-06-04 12:00", tz=ROME),
-                            pd.Timestamp("2024-06-04 13:00", tz=ROME)])
+    idx = pd.DatetimeIndex(
+        [
+            pd.Timestamp("2024-06-03 12:00", tz=ROME),
+            pd.Timestamp("2024-06-04 12:00", tz=ROME),
+            pd.Timestamp("2024-06-04 13:00", tz=ROME),
+        ]
+    )
     prof = typical_day_kwh(pd.Series([4.0, 2.0, 6.0], index=idx), days=7)
     assert prof[12] == 3.0 and prof[13] == 6.0 and prof[0] == 0.0 and len(prof) == 24
     # days=1 keeps only the last day: 12:00 -> 2
@@ -158,5 +176,5 @@ def test_best_windows_do_not_overlap(spare, duration, n):
     assert len(hours) == len(set(hours)) and len(w) <= n
     assert [x.spare_kwh for x in w] == sorted((x.spare_kwh for x in w), reverse=True)
     if w:  # the first window is the best of all windows
-        best = max(sum(spare[i:i + duration]) for i in range(25 - duration))
+        best = max(sum(spare[i : i + duration]) for i in range(25 - duration))
         assert w[0].spare_kwh == pytest.approx(best)

@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from condivisa.engines.loads import household_loads_kwh, loads_from_measurements, month_daily_energy_kwh, synthetic_household_kwh
+from condivisa.engines.loads import (
+    household_loads_kwh,
+    loads_from_measurements,
+    month_daily_energy_kwh,
+    synthetic_household_kwh,
+)
 
 KU = [1.0, 1.0, 0.5, 0.3, 0.3, 0.7, 1.0, 1.0, 0.7, 0.3, 0.5, 1.0]
 
@@ -51,13 +56,17 @@ def test_seeded_variation_keeps_months_and_varies_days():
     flat = synthetic_household_kwh(2024, 9.21, 4.25, KU)
     pd.testing.assert_series_equal(a, b)
     assert not np.allclose(a.to_numpy(), c.to_numpy())
-    np.testing.assert_allclose(month_daily_energy_kwh(a).to_numpy(), month_daily_energy_kwh(flat).to_numpy(), rtol=1e-9)
+    np.testing.assert_allclose(
+        month_daily_energy_kwh(a).to_numpy(), month_daily_energy_kwh(flat).to_numpy(), rtol=1e-9
+    )
     assert _daily(a).std() > 0.5  # days differ
 
 
 def test_several_flats_and_bad_inputs():
-    flats = [{"id": "N-1", "appliances_kwh_per_day": 7.58, "ac_july_kwh_per_day": 4.25},
-             {"id": "N-8", "appliances_kwh_per_day": 12.33, "ac_july_kwh_per_day": 6.94}]
+    flats = [
+        {"id": "N-1", "appliances_kwh_per_day": 7.58, "ac_july_kwh_per_day": 4.25},
+        {"id": "N-8", "appliances_kwh_per_day": 12.33, "ac_july_kwh_per_day": 6.94},
+    ]
     frame = household_loads_kwh(2024, flats, KU)
     assert list(frame.columns) == ["N-1", "N-8"]
     assert frame["N-8"].sum() > frame["N-1"].sum()
@@ -69,17 +78,27 @@ def test_several_flats_and_bad_inputs():
 
 def test_loads_from_hourly_measurements_split_into_quarters():
     start = pd.date_range("2024-06-01", periods=3, freq="h", tz="Europe/Rome")
-    rows = pd.DataFrame({"pod": ["P1"] * 3 + ["P2"] * 3, "start": list(start) * 2,
-                         "withdrawn_kwh": [0.0, 4.0, 8.0, 1.0, 1.0, 1.0], "injected_kwh": 0.0})
+    rows = pd.DataFrame(
+        {
+            "pod": ["P1"] * 3 + ["P2"] * 3,
+            "start": list(start) * 2,
+            "withdrawn_kwh": [0.0, 4.0, 8.0, 1.0, 1.0, 1.0],
+            "injected_kwh": 0.0,
+        }
+    )
     out = loads_from_measurements(rows)
     assert out.shape == (12, 2)
-    np.testing.assert_allclose(out["P1"].to_numpy()[4:8], [0.625, 0.875, 1.125, 1.375])  # as in test_interpolation
+    np.testing.assert_allclose(
+        out["P1"].to_numpy()[4:8], [0.625, 0.875, 1.125, 1.375]
+    )  # as in test_interpolation
     np.testing.assert_allclose(out["P2"], 0.25)
 
 
 def test_loads_from_quarter_measurements_and_errors():
     start = pd.date_range("2024-06-01", periods=4, freq="15min", tz="UTC")
-    rows = pd.DataFrame({"pod": "P1", "start": start, "withdrawn_kwh": [0.1, 0.2, 0.3, 0.4], "injected_kwh": 0.0})
+    rows = pd.DataFrame(
+        {"pod": "P1", "start": start, "withdrawn_kwh": [0.1, 0.2, 0.3, 0.4], "injected_kwh": 0.0}
+    )
     out = loads_from_measurements(rows.drop(index=2))
     assert len(out) == 4 and np.isnan(out["P1"].iloc[2])  # the gap stays visible
     with pytest.raises(ValueError, match="missing column"):

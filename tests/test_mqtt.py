@@ -9,8 +9,8 @@ import uuid
 
 import pytest
 
-from condivisa.transports.mqtt.broker import EmbeddedBroker
 from condivisa.app.runtime import mqtt_ingest_worker
+from condivisa.transports.mqtt.broker import EmbeddedBroker
 from condivisa.transports.mqtt.topics import TopicLayout, payload_id
 from mqtt_helpers import Listener, Publisher, one_reading, wait_until
 
@@ -19,8 +19,15 @@ from mqtt_helpers import Listener, Publisher, one_reading, wait_until
 def rig(broker, store):
     host, port, mqtt5, community = broker
     layout = TopicLayout(community)
-    worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=mqtt5,
-                          session_expiry_s=60).start()
+    worker = mqtt_ingest_worker(
+        store,
+        host,
+        port,
+        layout=layout,
+        client_id=f"w-{uuid.uuid4().hex[:8]}",
+        mqtt5=mqtt5,
+        session_expiry_s=60,
+    ).start()
     assert worker.wait_connected(10)
     listener = Listener(host, port, f"condivisa/{community}/+/+/ack")
     pub = Publisher(host, port)
@@ -37,7 +44,12 @@ def test_publish_is_stored_and_acknowledged(rig):
     assert wait_until(lambda: len(listener.snapshot()) == 1)
     topic, ack = listener.snapshot()[0]
     assert topic == layout.ack("DU-0001")
-    assert (ack["accepted"], ack["stored"], ack["duplicates"], ack["payload_id"]) == (True, 1, 0, payload_id(raw))
+    assert (ack["accepted"], ack["stored"], ack["duplicates"], ack["payload_id"]) == (
+        True,
+        1,
+        0,
+        payload_id(raw),
+    )
     frame = store.measurements_frame(pods=["IT001E00000001"])
     assert list(frame["withdrawn_kwh"]) == [0.25]
     assert worker.stats.acked == 1
@@ -70,11 +82,22 @@ def test_invalid_goes_to_dead_letters_with_an_error_on_the_ack_topic(rig):
 def test_gateway_topic_carries_several_dus(rig):
     worker, layout, listener, pub, store = rig
     from condivisa.formats.urbandataset.emit import build_m1_dataset
-    from mqtt_helpers import Q, T0
+    from mqtt_helpers import T0, Q
 
-    rows = [{"du_id": f"DU-000{i}", "pod": f"IT001E0000000{i}", "start": T0 + k * Q, "withdrawn_kwh": 0.1 * i,
-             "injected_kwh": 0.0} for i in (1, 2, 3) for k in range(4)]
-    pub.publish(layout.up("platform-x", kind="gw"), json.dumps(build_m1_dataset(rows, producer_id="x")).encode())
+    rows = [
+        {
+            "du_id": f"DU-000{i}",
+            "pod": f"IT001E0000000{i}",
+            "start": T0 + k * Q,
+            "withdrawn_kwh": 0.1 * i,
+            "injected_kwh": 0.0,
+        }
+        for i in (1, 2, 3)
+        for k in range(4)
+    ]
+    pub.publish(
+        layout.up("platform-x", kind="gw"), json.dumps(build_m1_dataset(rows, producer_id="x")).encode()
+    )
     assert wait_until(lambda: len(listener.snapshot()) == 1)
     topic, ack = listener.snapshot()[0]
     assert topic == layout.ack("platform-x", kind="gw") and ack["stored"] == 12  # 3 DUs x 4 quarter hours
@@ -126,7 +149,9 @@ def test_simulated_du_receives_a_resend_command(rig):
     from condivisa.sim.devices import MqttSink
 
     worker, layout, listener, pub, store = rig
-    sink = MqttSink(f"mqtt://{worker.host}:{worker.port}", layout.community, client_id=f"sim-{uuid.uuid4().hex[:6]}")
+    sink = MqttSink(
+        f"mqtt://{worker.host}:{worker.port}", layout.community, client_id=f"sim-{uuid.uuid4().hex[:6]}"
+    )
     try:
         assert wait_until(lambda: sink.client.is_connected(), 10)
         wait_until(lambda: False, 0.3)  # let the cmd subscription settle
@@ -156,8 +181,16 @@ def test_store_failure_is_retried_and_acknowledged_only_after_success(broker, st
     monkeypatch.setattr(gc_mod, "store_prepared", flaky)
 
     layout = TopicLayout(community)
-    worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=mqtt5,
-                          session_expiry_s=60, retry_backoff_s=(0.05, 0.1)).start()
+    worker = mqtt_ingest_worker(
+        store,
+        host,
+        port,
+        layout=layout,
+        client_id=f"w-{uuid.uuid4().hex[:8]}",
+        mqtt5=mqtt5,
+        session_expiry_s=60,
+        retry_backoff_s=(0.05, 0.1),
+    ).start()
     pub = Publisher(host, port)
     try:
         assert worker.wait_connected(10)
@@ -175,8 +208,9 @@ def test_worker_reconnects_after_the_broker_restarts(store):
     first = EmbeddedBroker(port=0).start()
     port = first.port
     layout = TopicLayout(f"re-{uuid.uuid4().hex[:6]}")
-    worker = mqtt_ingest_worker(store, "127.0.0.1", port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}",
-                          mqtt5=False).start()
+    worker = mqtt_ingest_worker(
+        store, "127.0.0.1", port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:8]}", mqtt5=False
+    ).start()
     second = None
     try:
         assert worker.wait_connected(10)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import getpass
 import queue
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -19,9 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
-from condivisa.auth.service import AuthService
 from condivisa.auth.hashing import verify_mosquitto_hash
-from condivisa.store.auth_tables import create_auth_tables
 from condivisa.auth.mqtt_acl import (
     READ,
     WRITE,
@@ -37,6 +34,8 @@ from condivisa.auth.mqtt_acl import (
     parse_password_file,
     write_mosquitto_files,
 )
+from condivisa.auth.service import AuthService
+from condivisa.store.auth_tables import create_auth_tables
 from condivisa.transports.mqtt.broker import free_port
 from mqtt_helpers import wait_port
 
@@ -48,30 +47,39 @@ BASE = f"condivisa/{COMMUNITY}"
 # ------------------------------------------------------------------ pure rules
 def test_grants_of_a_du_and_of_the_worker():
     assert client_grants("DU1", "du", community="c") == [
-        Grant(WRITE, "condivisa/c/du/DU1/up"), Grant(READ, "condivisa/c/du/DU1/cmd"), Grant(READ, "condivisa/c/du/DU1/ack")]
+        Grant(WRITE, "condivisa/c/du/DU1/up"),
+        Grant(READ, "condivisa/c/du/DU1/cmd"),
+        Grant(READ, "condivisa/c/du/DU1/ack"),
+    ]
     assert Grant(READ, "condivisa/c/+/+/up") in client_grants("ingest", "worker", community="c")
     with pytest.raises(ValueError, match="one MQTT topic level"):
         client_grants("DU/1", "du", community="c")
 
 
-@pytest.mark.parametrize("sub, allowed, expected", [
-    ("a/b/c", "a/b/c", True),
-    ("a/b/c", "a/+/c", True),
-    ("a/+/c", "a/+/c", True),
-    ("a/+/c", "a/b/c", False),   # the wildcard subscription is wider than the grant
-    ("a/#", "a/b/c", False),
-    ("a/b/c", "a/#", True),
-    ("a/b", "a/b/c", False),
-    ("a/b/c/d", "a/b/c", False),
-    ("a/b/c", "a/b/#", True),
-])
+@pytest.mark.parametrize(
+    "sub, allowed, expected",
+    [
+        ("a/b/c", "a/b/c", True),
+        ("a/b/c", "a/+/c", True),
+        ("a/+/c", "a/+/c", True),
+        ("a/+/c", "a/b/c", False),  # the wildcard subscription is wider than the grant
+        ("a/#", "a/b/c", False),
+        ("a/b/c", "a/#", True),
+        ("a/b", "a/b/c", False),
+        ("a/b/c/d", "a/b/c", False),
+        ("a/b/c", "a/b/#", True),
+    ],
+)
 def test_filter_within(sub, allowed, expected):
     assert filter_within(sub, allowed) is expected
 
 
 def test_acl_decisions():
-    creds = [{"du_id": "DU1", "community": "c"}, {"du_id": "DU2", "community": "c"},
-             {"du_id": "ingest", "community": "c", "kind": "worker"}]
+    creds = [
+        {"du_id": "DU1", "community": "c"},
+        {"du_id": "DU2", "community": "c"},
+        {"du_id": "ingest", "community": "c", "kind": "worker"},
+    ]
     acl = parse_acl(acl_text(acl_for(creds)))  # the file round-trips
     assert acl == acl_for(creds)
     assert is_allowed(acl, "DU1", WRITE, "condivisa/c/du/DU1/up")
@@ -118,8 +126,9 @@ def acl_dir(tmp_path, sqlite_url):
     auth.create_device_credential("DU3", COMMUNITY)
     auth.revoke_device("DU3")  # a revoked DU is not in the files
     out = tmp_path / "mqtt"
-    paths = write_mosquitto_files(auth.device_credentials(), out, port=free_port(), host="127.0.0.1",
-                                  run_as=getpass.getuser())
+    paths = write_mosquitto_files(
+        auth.device_credentials(), out, port=free_port(), host="127.0.0.1", run_as=getpass.getuser()
+    )
     users = parse_password_file(paths["passwd"].read_text())
     assert set(users) == {"DU1", "DU2", "ingest"} and verify_mosquitto_hash(pw["DU1"], users["DU1"])
     engine.dispose()
@@ -131,7 +140,9 @@ class Client:
 
     def __init__(self, port: int, user: str | None, password: str | None, *, v5: bool) -> None:
         proto = mqtt.MQTTv5 if v5 else mqtt.MQTTv311
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"{user}-{uuid.uuid4().hex[:6]}", protocol=proto)
+        self.c = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"{user}-{uuid.uuid4().hex[:6]}", protocol=proto
+        )
         if user:
             self.c.username_pw_set(user, password)
         self.messages: queue.Queue = queue.Queue()
@@ -192,7 +203,8 @@ def _prove_isolation(port: int, pw: dict, *, v5: bool) -> None:
         worker.publish(f"{BASE}/du/DU2/cmd", b'{"cmd":"resend"}')
         worker.publish(f"{BASE}/du/DU1/cmd", b'{"cmd":"ping"}')
         assert du2.received() == [(f"{BASE}/du/DU2/cmd", b'{"cmd":"resend"}')]  # not DU1's forged command
-        # only its own command (possibly once per overlapping granted subscription): nothing of DU2's, no uplinks
+        # only its own command (possibly once per overlapping granted subscription): nothing of DU2's, no
+        # uplinks
         got = du1.received(0.1)
         assert got and set(got) == {(f"{BASE}/du/DU1/cmd", b'{"cmd":"ping"}')}
     finally:
@@ -201,7 +213,9 @@ def _prove_isolation(port: int, pw: dict, *, v5: bool) -> None:
 
 
 @pytest.mark.mosquitto
-@pytest.mark.skipif(shutil.which(MOSQUITTO) is None and not Path(MOSQUITTO).exists(), reason="no mosquitto binary")
+@pytest.mark.skipif(
+    shutil.which(MOSQUITTO) is None and not Path(MOSQUITTO).exists(), reason="no mosquitto binary"
+)
 def test_real_mosquitto_enforces_generated_files(acl_dir, tmp_path):
     out, paths, pw = acl_dir
     conf = paths["mosquitto.conf"]
@@ -230,12 +244,13 @@ def test_embedded_broker_enforces_the_same_files(acl_dir):
 def test_worker_answers_only_under_the_senders_own_topics(mosquitto, sqlite_url, example_community_path):
     """An MQTT 5 Response Topic pointing at another DU's command topic is ignored: the worker writes on every
     DU's cmd/ack topics, so honouring it would let one DU inject messages into another's commands."""
-    from condivisa.domain.config import load_community
-    from condivisa.app.runtime import mqtt_ingest_worker
-    from condivisa.transports.mqtt.topics import TopicLayout
-    from condivisa.store.store import Store
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
+
+    from condivisa.app.runtime import mqtt_ingest_worker
+    from condivisa.domain.config import load_community
+    from condivisa.store.store import Store
+    from condivisa.transports.mqtt.topics import TopicLayout
     from mqtt_helpers import one_reading, wait_until
 
     host, port, community = mosquitto
@@ -243,7 +258,9 @@ def test_worker_answers_only_under_the_senders_own_topics(mosquitto, sqlite_url,
     store = Store(sqlite_url)
     store.upgrade()
     store.register_devices(load_community(example_community_path))
-    worker = mqtt_ingest_worker(store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:6]}").start()
+    worker = mqtt_ingest_worker(
+        store, host, port, layout=layout, client_id=f"w-{uuid.uuid4().hex[:6]}"
+    ).start()
     spy = Client(port, None, None, v5=True)
     try:
         assert worker.wait_connected(10)
@@ -269,8 +286,8 @@ def test_serve_with_embedded_broker_enforces_device_credentials(tmp_path, sqlite
     import sys
 
     from condivisa.domain.config import load_community
-    from condivisa.transports.mqtt.topics import TopicLayout
     from condivisa.store.store import Store
+    from condivisa.transports.mqtt.topics import TopicLayout
     from mqtt_helpers import one_reading, wait_until
 
     community = load_community(example_community_path)
@@ -282,13 +299,34 @@ def test_serve_with_embedded_broker_enforces_device_credentials(tmp_path, sqlite
     pw = {d: auth.create_device_credential(d, COMMUNITY) for d in ("DU-0001", "DU-0002")}
     write_mosquitto_files(auth.device_credentials(), tmp_path / "acl")
     port = free_port()
-    env = dict(os.environ, CONDIVISA_MQTT_EMBEDDED_ACL_DIR=str(tmp_path / "acl"), CONDIVISA_MQTT_EMBEDDED_PORT=str(port),
-               CONDIVISA_MQTT_USERNAME="condivisa-ingest", CONDIVISA_MQTT_PASSWORD=worker_pw,
-               CONDIVISA_MQTT_CLIENT_ID=f"acl-{uuid.uuid4().hex[:6]}")
+    env = dict(
+        os.environ,
+        CONDIVISA_MQTT_EMBEDDED_ACL_DIR=str(tmp_path / "acl"),
+        CONDIVISA_MQTT_EMBEDDED_PORT=str(port),
+        CONDIVISA_MQTT_USERNAME="condivisa-ingest",
+        CONDIVISA_MQTT_PASSWORD=worker_pw,
+        CONDIVISA_MQTT_CLIENT_ID=f"acl-{uuid.uuid4().hex[:6]}",
+    )
     log = open(tmp_path / "serve.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "condivisa", "serve", "--no-api", "--database", sqlite_url,
-                             "--community", COMMUNITY, "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT,
-                            env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "condivisa",
+            "serve",
+            "--no-api",
+            "--database",
+            sqlite_url,
+            "--community",
+            COMMUNITY,
+            "--log-level",
+            "warning",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
     text = lambda: (tmp_path / "serve.log").read_text(errors="replace")  # noqa: E731
     layout = TopicLayout(COMMUNITY)
     du1 = None
@@ -313,8 +351,11 @@ def test_serve_with_embedded_broker_enforces_device_credentials(tmp_path, sqlite
 
 def test_generated_mosquitto_conf_never_drops_queued_messages(tmp_path):
     """Mosquitto's default (1000 queued messages per client) silently drops QoS 1 messages of a worker that
-    falls behind: the generated configuration raises the limit to a million (test_real_mosquitto_enforces_generated_files
+    falls behind: the generated configuration raises the limit to a million
+    (test_real_mosquitto_enforces_generated_files
     runs a real Mosquitto on it; with 0, "no limit", Mosquitto 2.0.11 stopped delivering messages there)."""
     lines = mosquitto_conf_text(tmp_path).splitlines()
     assert "max_queued_messages 1000000" in lines
-    assert lines.index("max_queued_messages 1000000") < lines.index(next(x for x in lines if x.startswith("listener")))
+    assert lines.index("max_queued_messages 1000000") < lines.index(
+        next(x for x in lines if x.startswith("listener"))
+    )

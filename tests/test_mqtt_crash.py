@@ -9,9 +9,9 @@ import uuid
 import pytest
 
 from condivisa.domain.config import load_community
+from condivisa.store.store import Store
 from condivisa.transports.mqtt.broker import EmbeddedBroker
 from condivisa.transports.mqtt.topics import TopicLayout
-from condivisa.store.store import Store
 from mqtt_helpers import Listener, Publisher, WorkerProcess, one_reading, wait_until
 
 N = 400  # messages, one quarter hour each
@@ -28,7 +28,9 @@ def broker(request):
 
 
 @pytest.mark.slow
-def test_worker_killed_before_commit_loses_nothing_and_stores_once(broker, sqlite_url, tmp_path, example_community_path):
+def test_worker_killed_before_commit_loses_nothing_and_stores_once(
+    broker, sqlite_url, tmp_path, example_community_path
+):
     host, port, protocol, community = broker
     store = Store(sqlite_url)
     store.upgrade()
@@ -51,7 +53,8 @@ def test_worker_killed_before_commit_loses_nothing_and_stores_once(broker, sqlit
         second = WorkerProcess(tmp_path, sqlite_url, url, community, client_id, protocol)
         try:
             assert wait_until(lambda: store.counts()["measurements"] == N, 60), (
-                f"{store.counts()} after restart\n{second.text()}")
+                f"{store.counts()} after restart\n{second.text()}"
+            )
             # the message being processed at the kill (committed, not acknowledged) comes back as a duplicate
             assert wait_until(lambda: len({a["payload_id"] for _, a in acks.snapshot()}) == N, 30)
         finally:

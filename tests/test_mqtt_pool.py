@@ -17,13 +17,13 @@ import uuid
 
 import pytest
 
-from condivisa.domain.config import load_community
-from condivisa.transports.mqtt.topics import TopicLayout, payload_id
 from condivisa.app.runtime import worker_from_settings
-from condivisa.app.worker_pool import SHARED_GROUP, WorkerProcesses, drain_orphan_sessions, orphan_candidates
-from condivisa.store.store import Store
-from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.app.settings import Settings
+from condivisa.app.worker_pool import SHARED_GROUP, WorkerProcesses, drain_orphan_sessions, orphan_candidates
+from condivisa.domain.config import load_community
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.store.store import Store
+from condivisa.transports.mqtt.topics import TopicLayout, payload_id
 from mqtt_helpers import Listener, Publisher, wait_until
 
 pytestmark = pytest.mark.mosquitto
@@ -32,7 +32,7 @@ UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 0, 0, tzinfo=UTC)
 NOW = dt.datetime(2025, 6, 10, 0, 0, tzinfo=UTC)
 Q = dt.timedelta(minutes=15)
-N = 210          # messages: 30 per DU of the example community (7 DUs)
+N = 210  # messages: 30 per DU of the example community (7 DUs)
 PER_MESSAGE = 2  # quarter hours per message
 
 
@@ -43,9 +43,18 @@ def messages(devices: list[tuple[str, str]], n: int = N) -> list[tuple[str, byte
     for i in range(n):
         du, pod = devices[i % len(devices)]
         first = (i // len(devices)) * PER_MESSAGE
-        rows = [{"du_id": du, "pod": pod, "start": T0 + q * Q, "withdrawn_kwh": 0.25, "injected_kwh": 0.0,
-                 "withdrawn_total_kwh": 1000.0 + 0.25 * (q + 1), "injected_total_kwh": 0.0}
-                for q in range(first, first + PER_MESSAGE)]
+        rows = [
+            {
+                "du_id": du,
+                "pod": pod,
+                "start": T0 + q * Q,
+                "withdrawn_kwh": 0.25,
+                "injected_kwh": 0.0,
+                "withdrawn_total_kwh": 1000.0 + 0.25 * (q + 1),
+                "injected_total_kwh": 0.0,
+            }
+            for q in range(first, first + PER_MESSAGE)
+        ]
         out.append((du, json.dumps(build_m1_dataset(rows, producer_id=du, timestamp=NOW)).encode()))
     return out
 
@@ -67,8 +76,13 @@ def rig(db_url, mosquitto, example_community_path):
     store = Store(db_url)
     store.upgrade()
     store.register_devices(community)
-    settings = Settings(database_url=db_url, mqtt_url=f"mqtt://{host}:{port}", community=prefix,
-                        mqtt_client_id=f"pool-{uuid.uuid4().hex[:8]}", mqtt_session_expiry_s=120)
+    settings = Settings(
+        database_url=db_url,
+        mqtt_url=f"mqtt://{host}:{port}",
+        community=prefix,
+        mqtt_client_id=f"pool-{uuid.uuid4().hex[:8]}",
+        mqtt_session_expiry_s=120,
+    )
     acks = Listener(host, port, f"condivisa/{prefix}/+/+/ack")
     pub = Publisher(host, port)
     devices = [(d.id, d.pod) for d in community.devices]
@@ -98,8 +112,10 @@ def test_two_processes_share_the_uplink_and_store_everything_once(rig):
     assert pool.alive() == 0 and pool.exitcodes() == [0, 0]  # stop() drained, both exited on their own
     per_worker = pool.stats_per_worker()
     total = pool.stats()
-    print(f"\nsent {N} messages ({N * PER_MESSAGE} quarter hours); per process: {per_worker}; "
-          f"stored {store.counts()['measurements']}")
+    print(
+        f"\nsent {N} messages ({N * PER_MESSAGE} quarter hours); per process: {per_worker}; "
+        f"stored {store.counts()['measurements']}"
+    )
     # every message handled by exactly one process, acknowledged once, and both processes did part of it
     assert total["acked"] == total["accepted"] == N and total["rejected"] == 0
     assert all(w["acked"] > 0 for w in per_worker), f"one process got nothing: {per_worker}"
@@ -116,7 +132,9 @@ def test_two_processes_share_the_uplink_and_store_everything_once(rig):
     assert counts["measurement_revisions"] == 0 and counts["dead_letters"] == 0
     frame = store.measurements_frame()
     assert not frame.duplicated(["pod", "start"]).any()
-    assert frame.groupby("pod").size().to_dict() == {pod: N // len(devices) * PER_MESSAGE for _, pod in devices}
+    assert frame.groupby("pod").size().to_dict() == {
+        pod: N // len(devices) * PER_MESSAGE for _, pod in devices
+    }
 
 
 def test_sigterm_makes_a_worker_drain_and_exit(rig):
@@ -184,14 +202,27 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path, sqlite_url, mosquitt
     host, port, prefix = mosquitto
     with Store(sqlite_url) as store:
         store.upgrade()
-    parent = subprocess.Popen([sys.executable, "-c", _ORPHAN_SCRIPT, sqlite_url, f"mqtt://{host}:{port}", prefix,
-                               f"orphan-{uuid.uuid4().hex[:8]}"], stdout=subprocess.PIPE, cwd=tmp_path)
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _ORPHAN_SCRIPT,
+            sqlite_url,
+            f"mqtt://{host}:{port}",
+            prefix,
+            f"orphan-{uuid.uuid4().hex[:8]}",
+        ],
+        stdout=subprocess.PIPE,
+        cwd=tmp_path,
+    )
     try:
         pids = [int(p) for p in parent.stdout.readline().split()]
         assert len(pids) == 2 and all(_running(p) for p in pids)
         parent.kill()
         parent.wait(10)
-        assert wait_until(lambda: not any(_running(p) for p in pids), 20), "worker processes outlived their parent"
+        assert wait_until(lambda: not any(_running(p) for p in pids), 20), (
+            "worker processes outlived their parent"
+        )
     finally:
         if parent.poll() is None:
             parent.kill()
@@ -217,7 +248,9 @@ def test_worker_killed_mid_stream_nothing_lost_after_a_pool_with_the_same_ids(ri
             pub.publish(layout.up(du), raw)
         # mid-stream: the victim has acknowledged some messages, not all of its share
         victim = 1
-        assert wait_until(lambda: first.stats_per_worker()[victim]["acked"] >= 5, 30), first.stats_per_worker()
+        assert wait_until(lambda: first.stats_per_worker()[victim]["acked"] >= 5, 30), (
+            first.stats_per_worker()
+        )
         os.kill(first.pids()[victim], signal.SIGKILL)
         assert wait_until(lambda: first.alive() == 1, 10)
         acked_by_victim = first.stats_per_worker()[victim]["acked"]
@@ -239,9 +272,11 @@ def test_worker_killed_mid_stream_nothing_lost_after_a_pool_with_the_same_ids(ri
         survivor_acked = first.stats_per_worker()[survivor]["acked"]
         stored_before = store.counts()["measurements"]
         held = N * PER_MESSAGE - stored_before
-        print(f"\nkill -9 of worker {victim} after it acknowledged {acked_by_victim} messages; the survivor then "
-              f"acknowledged {survivor_acked}; stored {stored_before} of {N * PER_MESSAGE} quarter hours, "
-              f"{held} held by the broker for the dead session")
+        print(
+            f"\nkill -9 of worker {victim} after it acknowledged {acked_by_victim} messages; the survivor then "
+            f"acknowledged {survivor_acked}; stored {stored_before} of {N * PER_MESSAGE} quarter hours, "
+            f"{held} held by the broker for the dead session"
+        )
         # Mosquitto does not hand the dead session's messages to the surviving member of the group, and keeps
         # giving the dead session its round-robin turn: the survivor took only its half of the stream
         assert held > 0, "everything stored without the dead worker: Mosquitto redistributed its messages"
@@ -252,7 +287,8 @@ def test_worker_killed_mid_stream_nothing_lost_after_a_pool_with_the_same_ids(ri
         assert second.client_ids() == first.client_ids()
         assert second.wait_connected(60)
         assert wait_until(lambda: store.counts()["measurements"] == N * PER_MESSAGE, 60), (
-            f"{store.counts()} after the restart; {second.stats_per_worker()}")
+            f"{store.counts()} after the restart; {second.stats_per_worker()}"
+        )
         assert wait_until(lambda: set(answers_by_payload(acks)) == {payload_id(raw) for _, raw in msgs}, 30)
         resent = second.stats_per_worker()
     finally:
@@ -262,8 +298,10 @@ def test_worker_killed_mid_stream_nothing_lost_after_a_pool_with_the_same_ids(ri
     frame = store.measurements_frame()
     answers = answers_by_payload(acks)
     duplicated = sum(n - 1 for n in answers.values())
-    print(f"sent {N} messages / {N * PER_MESSAGE} quarter hours; stored {len(frame)}; answered twice "
-          f"(committed, not acknowledged before the kill) {duplicated}; after the restart per process: {resent}")
+    print(
+        f"sent {N} messages / {N * PER_MESSAGE} quarter hours; stored {len(frame)}; answered twice "
+        f"(committed, not acknowledged before the kill) {duplicated}; after the restart per process: {resent}"
+    )
     assert len(frame) == N * PER_MESSAGE and not frame.duplicated(["pod", "start"]).any()
     assert store.counts()["measurement_revisions"] == 0  # a resend is a duplicate, never a revision
     # the restarted victim session did the held messages; the restarted survivor session had nothing pending
@@ -276,8 +314,13 @@ def _serve(tmp_path, env_extra: dict, args: list[str]):
     env = dict(os.environ, **env_extra)
     log = tmp_path / f"serve-{uuid.uuid4().hex[:6]}.log"
     fh = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "condivisa", "serve", "--no-api", *args, "--log-level", "warning"],
-                            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "condivisa", "serve", "--no-api", *args, "--log-level", "warning"],
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=tmp_path,
+    )
     return proc, log, fh
 
 
@@ -285,13 +328,29 @@ def _serve(tmp_path, env_extra: dict, args: list[str]):
 def test_serve_with_two_ingest_workers_on_mosquitto(tmp_path, mosquitto, example_community_path):
     host, port, prefix = mosquitto
     db = f"sqlite:///{tmp_path / 'platform.db'}"
-    proc, log, fh = _serve(tmp_path, {"CONDIVISA_MQTT_INGEST_WORKERS": "2", "CONDIVISA_MQTT_SESSION_EXPIRY_S": "120",
-                                      "CONDIVISA_MQTT_CLIENT_ID": f"serve-{uuid.uuid4().hex[:8]}"},
-                           ["--config", str(example_community_path), "--database", db,
-                            "--mqtt-url", f"mqtt://{host}:{port}", "--community", prefix])
+    proc, log, fh = _serve(
+        tmp_path,
+        {
+            "CONDIVISA_MQTT_INGEST_WORKERS": "2",
+            "CONDIVISA_MQTT_SESSION_EXPIRY_S": "120",
+            "CONDIVISA_MQTT_CLIENT_ID": f"serve-{uuid.uuid4().hex[:8]}",
+        },
+        [
+            "--config",
+            str(example_community_path),
+            "--database",
+            db,
+            "--mqtt-url",
+            f"mqtt://{host}:{port}",
+            "--community",
+            prefix,
+        ],
+    )
     pub = acks = None
     try:
-        assert wait_until(lambda: "MQTT worker connected" in log.read_text() or proc.poll() is not None, 60), log.read_text()
+        assert wait_until(
+            lambda: "MQTT worker connected" in log.read_text() or proc.poll() is not None, 60
+        ), log.read_text()
         assert proc.poll() is None, log.read_text()
         text = log.read_text()
         assert "2 worker processes" in text and "$share/condivisa-ingest/" in text, text
@@ -322,13 +381,21 @@ def test_serve_with_two_ingest_workers_on_mosquitto(tmp_path, mosquitto, example
     with Store(db) as store:
         assert store.counts()["measurements"] == 70 * PER_MESSAGE
     assert collections.Counter(a["payload_id"] for _, a in acks.snapshot()) == collections.Counter(
-        {payload_id(raw): 1 for _, raw in msgs})
+        {payload_id(raw): 1 for _, raw in msgs}
+    )
 
 
 def test_serve_refuses_several_workers_on_the_embedded_broker(tmp_path, example_community_path):
-    env = {"CONDIVISA_MQTT_INGEST_WORKERS": "2", "CONDIVISA_MQTT_EMBEDDED_PORT": "0", "CONDIVISA_MQTT_URL": ""}
-    proc, log, fh = _serve(tmp_path, env, ["--config", str(example_community_path),
-                                           "--database", f"sqlite:///{tmp_path / 'platform.db'}"])
+    env = {
+        "CONDIVISA_MQTT_INGEST_WORKERS": "2",
+        "CONDIVISA_MQTT_EMBEDDED_PORT": "0",
+        "CONDIVISA_MQTT_URL": "",
+    }
+    proc, log, fh = _serve(
+        tmp_path,
+        env,
+        ["--config", str(example_community_path), "--database", f"sqlite:///{tmp_path / 'platform.db'}"],
+    )
     try:
         code = proc.wait(60)
     finally:
@@ -337,7 +404,9 @@ def test_serve_refuses_several_workers_on_the_embedded_broker(tmp_path, example_
         fh.close()
     text = log.read_text()
     assert code == 2, text
-    assert "embedded broker (amqtt) has no shared subscriptions" in text and "CONDIVISA_MQTT_URL" in text, text
+    assert "embedded broker (amqtt) has no shared subscriptions" in text and "CONDIVISA_MQTT_URL" in text, (
+        text
+    )
     assert "MQTT worker connected" not in text
 
 
@@ -394,27 +463,38 @@ def test_fewer_workers_orphaned_sessions_are_drained_and_deleted(rig):
     cid = settings.mqtt_client_id
     old = run_and_stop_two_workers(settings)
     assert old.exitcodes() == [0, 0]
-    assert session_exists(host, port, f"{cid}-1") is True  # the check itself: it sees a session that is there...
+    assert (
+        session_exists(host, port, f"{cid}-1") is True
+    )  # the check itself: it sees a session that is there...
     run_and_stop_two_workers(settings)  # ...and deletes it
 
     msgs = messages(devices, 70)
     for du, raw in msgs:
-        pub.publish(layout.up(du), raw)  # acknowledged by the broker: it keeps them for the two stopped sessions
+        pub.publish(
+            layout.up(du), raw
+        )  # acknowledged by the broker: it keeps them for the two stopped sessions
     assert store.counts()["measurements"] == 0
 
     live_acked: list[dict] = []  # answers of the live worker's messages
-    live = worker_from_settings(settings, store, on_result=lambda topic, answer: live_acked.append(answer)).start()
+    live = worker_from_settings(
+        settings, store, on_result=lambda topic, answer: live_acked.append(answer)
+    ).start()
     try:
         assert live.wait_connected(10) and live.filters() == layout.uplink_filters()  # one worker: no $share
         report = drain_orphan_sessions(settings, store, keep_ids=[cid])
         stored = store.counts()["measurements"]
         answers = answers_by_payload(acks)
-        print(f"\nsent 70 messages ({70 * PER_MESSAGE} quarter hours) while 2 workers were stopped; drained {dict(report)} "
-              f"in {report.seconds:.2f} s; stored {stored}; answered twice {sum(n - 1 for n in answers.values())}; "
-              f"failed {report.failed}")
+        print(
+            f"\nsent 70 messages ({70 * PER_MESSAGE} quarter hours) while 2 workers were stopped; "
+            f"drained {dict(report)} "
+            f"in {report.seconds:.2f} s; stored {stored}; answered twice {sum(n - 1 for n in answers.values())}; "
+            f"failed {report.failed}"
+        )
         assert report.failed == {}
         assert set(report) == {f"{cid}-0", f"{cid}-1"} and sum(report.values()) == 70, dict(report)
-        assert all(n > 0 for n in report.values())  # both sessions held part of it (Mosquitto takes them in turn)
+        assert all(
+            n > 0 for n in report.values()
+        )  # both sessions held part of it (Mosquitto takes them in turn)
         assert stored == 70 * PER_MESSAGE
         assert wait_until(lambda: sum(answers_by_payload(acks).values()) >= 70, 10)
         assert answers_by_payload(acks) == collections.Counter({payload_id(raw): 1 for _, raw in msgs})
@@ -432,8 +512,10 @@ def test_fewer_workers_orphaned_sessions_are_drained_and_deleted(rig):
     frame = store.measurements_frame()
     answers = answers_by_payload(acks)
     duplicated = sum(n - 1 for n in answers.values())
-    print(f"then 20 more: the live worker stored {live.stats.stored} quarter hours of {len(live_acked)} "
-          f"messages; in all sent 90, stored {len(frame)} quarter hours, duplicated {duplicated}")
+    print(
+        f"then 20 more: the live worker stored {live.stats.stored} quarter hours of {len(live_acked)} "
+        f"messages; in all sent 90, stored {len(frame)} quarter hours, duplicated {duplicated}"
+    )
     assert len(live_acked) == 20 and all(a["accepted"] and a["stored"] == PER_MESSAGE for a in live_acked)
     assert answers == collections.Counter({payload_id(raw): 1 for _, raw in msgs + later})
     assert live.stats.stored == 20 * PER_MESSAGE and live.stats.duplicates == 0
@@ -446,8 +528,13 @@ def test_nothing_to_drain_is_quick_and_leaves_nothing(mosquitto, sqlite_url):
     """No orphaned session: every candidate id is looked at (65 of them), none is found, none is created."""
     host, port, prefix = mosquitto
     cid = f"none-{uuid.uuid4().hex[:8]}"
-    settings = Settings(database_url=sqlite_url, mqtt_url=f"mqtt://{host}:{port}", community=prefix,
-                        mqtt_client_id=cid, mqtt_session_expiry_s=120)
+    settings = Settings(
+        database_url=sqlite_url,
+        mqtt_url=f"mqtt://{host}:{port}",
+        community=prefix,
+        mqtt_client_id=cid,
+        mqtt_session_expiry_s=120,
+    )
     with Store(sqlite_url) as store:
         store.upgrade()
         report = drain_orphan_sessions(settings, store, keep_ids=[f"{cid}-0", f"{cid}-1"])
@@ -474,21 +561,34 @@ def test_drain_on_mqtt_311_deletes_the_sessions(rig):
     for du, raw in msgs:
         pub.publish(layout.up(du), raw)
     report = drain_orphan_sessions(settings, store, keep_ids=[cid])
-    print(f"\nMQTT 3.1.1: sent 30, drained {dict(report)}, stored {store.counts()['measurements']}, failed {report.failed}")
+    print(
+        f"\nMQTT 3.1.1: sent 30, drained {dict(report)}, stored {store.counts()['measurements']}, "
+        f"failed {report.failed}"
+    )
     assert report.failed == {} and sum(report.values()) == 30 and set(report) == {f"{cid}-0", f"{cid}-1"}
     assert store.counts()["measurements"] == 30 * PER_MESSAGE
     assert not any(session_exists(host, port, c) for c in (cid, f"{cid}-0", f"{cid}-1", f"{cid}-5"))
 
 
 @pytest.mark.slow
-def test_serve_with_one_worker_drains_the_sessions_of_the_two_before(tmp_path, mosquitto, example_community_path):
+def test_serve_with_one_worker_drains_the_sessions_of_the_two_before(
+    tmp_path, mosquitto, example_community_path
+):
     """``condivisa serve`` with 2 workers, stopped; 70 messages published; ``condivisa serve`` with 1 worker (same
     client id) stores them at start-up, deletes the two old sessions, and then gets every new message."""
     host, port, prefix = mosquitto
     db = f"sqlite:///{tmp_path / 'platform.db'}"
     cid = f"serve-{uuid.uuid4().hex[:8]}"
-    args = ["--config", str(example_community_path), "--database", db, "--mqtt-url", f"mqtt://{host}:{port}",
-            "--community", prefix]
+    args = [
+        "--config",
+        str(example_community_path),
+        "--database",
+        db,
+        "--mqtt-url",
+        f"mqtt://{host}:{port}",
+        "--community",
+        prefix,
+    ]
     env = {"CONDIVISA_MQTT_SESSION_EXPIRY_S": "120", "CONDIVISA_MQTT_CLIENT_ID": cid}
 
     def run(workers: int, until: str):
@@ -516,14 +616,18 @@ def test_serve_with_one_worker_drains_the_sessions_of_the_two_before(tmp_path, m
         proc, log, fh = run(1, "orphaned worker sessions:")
         try:
             text = log.read_text()
-            assert f"orphaned MQTT session {cid}-0:" in text and f"orphaned MQTT session {cid}-1:" in text, text
+            assert f"orphaned MQTT session {cid}-0:" in text and f"orphaned MQTT session {cid}-1:" in text, (
+                text
+            )
             assert "2 drained (70 messages)" in text and "left at the broker" not in text, text
             with Store(db) as store:
                 assert store.counts()["measurements"] == 70 * PER_MESSAGE
             for du, raw in msgs[70:]:
                 pub.publish(layout.up(du), raw)
             with Store(db) as store:
-                assert wait_until(lambda: store.counts()["measurements"] == 90 * PER_MESSAGE, 20), store.counts()
+                assert wait_until(lambda: store.counts()["measurements"] == 90 * PER_MESSAGE, 20), (
+                    store.counts()
+                )
         finally:
             code = stop(proc, fh)
     finally:
@@ -533,7 +637,10 @@ def test_serve_with_one_worker_drains_the_sessions_of_the_two_before(tmp_path, m
     own = json.loads(text.split("MQTT worker: ")[1].splitlines()[0].replace("'", '"'))
     with Store(db) as store:
         frame = store.measurements_frame()
-    print(f"\nserve with 1 worker after 2: {text.split('orphaned worker sessions: ')[1].splitlines()[0]}; then its worker "
-          f"{own}; sent 90, stored {len(frame)} quarter hours, duplicated rows {int(frame.duplicated(['pod', 'start']).sum())}")
+    print(
+        f"\nserve with 1 worker after 2: {text.split('orphaned worker sessions: ')[1].splitlines()[0]}; "
+        f"then its worker {own}; sent 90, stored {len(frame)} quarter hours, "
+        f"duplicated rows {int(frame.duplicated(['pod', 'start']).sum())}"
+    )
     assert own["acked"] == 20 and own["stored"] == 20 * PER_MESSAGE and own["duplicates"] == 0
     assert len(frame) == 90 * PER_MESSAGE and not frame.duplicated(["pod", "start"]).any()

@@ -14,7 +14,7 @@ import pytest
 
 from condivisa.transports.mqtt.broker import free_port
 from condivisa.transports.mqtt.topics import TopicLayout
-from mqtt_helpers import Listener, Publisher, T0, one_reading, wait_until
+from mqtt_helpers import T0, Listener, Publisher, one_reading, wait_until
 
 
 @pytest.mark.slow
@@ -25,11 +25,29 @@ def test_serve_embedded_end_to_end(tmp_path, example_community_path):
     log = tmp_path / "serve.log"
     with open(log, "wb") as fh:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "condivisa", "serve", "--config", str(example_community_path),
-             "--database", f"sqlite:///{tmp_path / 'platform.db'}", "--port", str(http_port), "--log-level", "warning"],
-            stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=tmp_path)
+            [
+                sys.executable,
+                "-m",
+                "condivisa",
+                "serve",
+                "--config",
+                str(example_community_path),
+                "--database",
+                f"sqlite:///{tmp_path / 'platform.db'}",
+                "--port",
+                str(http_port),
+                "--log-level",
+                "warning",
+            ],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=tmp_path,
+        )
         try:
-            assert wait_until(lambda: "HTTP API on" in log.read_text() or proc.poll() is not None, 60), log.read_text()
+            assert wait_until(lambda: "HTTP API on" in log.read_text() or proc.poll() is not None, 60), (
+                log.read_text()
+            )
             assert proc.poll() is None, log.read_text()
             base = f"http://127.0.0.1:{http_port}"
             assert wait_until(lambda: httpx.get(f"{base}/healthz").status_code == 200, 20)
@@ -45,9 +63,13 @@ def test_serve_embedded_end_to_end(tmp_path, example_community_path):
             acks.close()
 
             # T0 = 2025-06-01 00:00 UTC = 02:00 in Rome
-            r = httpx.get(f"{base}/api/v1/pods/IT001E00000001/measurements",
-                          params={"from": T0.isoformat(), "to": "2025-06-01T03:00:00+02:00"})
-            assert [(m["start"], m["withdrawn_kwh"]) for m in r.json()["measurements"]] == [("2025-06-01T02:00:00+02:00", 0.375)]
+            r = httpx.get(
+                f"{base}/api/v1/pods/IT001E00000001/measurements",
+                params={"from": T0.isoformat(), "to": "2025-06-01T03:00:00+02:00"},
+            )
+            assert [(m["start"], m["withdrawn_kwh"]) for m in r.json()["measurements"]] == [
+                ("2025-06-01T02:00:00+02:00", 0.375)
+            ]
             r = httpx.post(f"{base}/api/v1/urbandatasets", content=one_reading(1))
             assert r.status_code == 201 and r.json()["stored"] == 1
         finally:

@@ -5,7 +5,8 @@ mid-month (who pays the exit penalty), the autumn DST day (100 quarter hours) an
 the hour that comes twice). September and October 2026 are settled as of 5 November. The test compares, to the
 cent, the month's settlement document with: the engine run directly, the dashboard's community page (every
 payee row, the total row, the tiles), every member's page and statement (HTML and CSV, month and year), the
-community report, ``condivisa settle`` (CSV and the member's table) and ``condivisa report member --format csv``.
+community report, ``condivisa settle`` (CSV and the member's table) and ``condivisa report member --format
+csv``.
 """
 
 from __future__ import annotations
@@ -24,31 +25,66 @@ from typer.testing import CliRunner
 
 from condivisa.cli import app as cli
 from condivisa.engines.settlement import settle
-from condivisa.outputs.i18n import fmt_number
-from condivisa.outputs.monthly import MONEY_KEYS, SettledMonths, allocation_total, month_bounds, payee_rows, sum_money
 from condivisa.kernel.timegrid import ROME, hours, quarter_hours
+from condivisa.outputs.i18n import fmt_number
+from condivisa.outputs.monthly import (
+    MONEY_KEYS,
+    SettledMonths,
+    allocation_total,
+    month_bounds,
+    payee_rows,
+    sum_money,
+)
 
 AS_OF = dt.datetime(2026, 11, 5, 9, 30, tzinfo=ROME)
 MONTHS = ("2026-09", "2026-10")
 PASSWORD = "one-source-42"
 RAW = {
-    "name": "CER Una Fonte", "configuration": "CER", "zone": "centre", "constituted": "2025-01-01",
+    "name": "CER Una Fonte",
+    "configuration": "CER",
+    "zone": "centre",
+    "constituted": "2025-01-01",
     "primary_substation": "AC001E00777",
     "members": [
         {"id": "a", "name": "Famiglia Uno", "founder": True, "pods": [{"pod": "IT001E00000011"}]},
         {"id": "b", "name": "Famiglia Due", "founder": True, "pods": [{"pod": "IT001E00000012"}]},
-        {"id": "c", "name": "Bar Tre", "category": "sme", "founder": False, "joined": "2026-10-16",
-         "pods": [{"pod": "IT001E00000013"}]},
-        {"id": "d", "name": "Famiglia Quattro", "founder": False, "joined": "2025-06-01", "left": "2026-10-20",
-         "pods": [{"pod": "IT001E00000014"}]},
+        {
+            "id": "c",
+            "name": "Bar Tre",
+            "category": "sme",
+            "founder": False,
+            "joined": "2026-10-16",
+            "pods": [{"pod": "IT001E00000013"}],
+        },
+        {
+            "id": "d",
+            "name": "Famiglia Quattro",
+            "founder": False,
+            "joined": "2025-06-01",
+            "left": "2026-10-20",
+            "pods": [{"pod": "IT001E00000014"}],
+        },
     ],
     "plants": [
         {"id": "pv-a", "pod": "IT001E00000111", "owner": "a", "power_kw": 30, "commissioning": "2025-02-01"},
-        {"id": "pv-c", "pod": "IT001E00000112", "owner": "community", "power_kw": 20, "commissioning": "2025-03-01"},
+        {
+            "id": "pv-c",
+            "pod": "IT001E00000112",
+            "owner": "community",
+            "power_kw": 20,
+            "commissioning": "2025-03-01",
+        },
     ],
-    "rules": {"premium": {"producers": 0.10, "community": 0.15, "consumers": 0.75, "consumers_by": "consumption"},
-              "sale": "producers", "valorisation": "consumers",
-              "later_members": {"annual_fee_eur": 24, "exit_penalty_eur": 50, "min_shared_consumption_kwh_per_year": 0}},
+    "rules": {
+        "premium": {"producers": 0.10, "community": 0.15, "consumers": 0.75, "consumers_by": "consumption"},
+        "sale": "producers",
+        "valorisation": "consumers",
+        "later_members": {
+            "annual_fee_eur": 24,
+            "exit_penalty_eur": 50,
+            "min_shared_consumption_kwh_per_year": 0,
+        },
+    },
     "devices": [{"id": f"DU-{k}", "pod": f"IT001E0000{k:04d}"} for k in (11, 12, 13, 14, 111, 112)],
 }
 #: the quarter hour that is missing: the second 02:15 of the autumn DST day (02:15 CET = 01:15 UTC)
@@ -62,7 +98,9 @@ def _measurements(community) -> pd.DataFrame:
     bell = np.clip(np.sin((h - 6.5) / 13.0 * np.pi), 0.0, None) ** 1.3
     frames = []
     for k, pod in enumerate(community.consumption_pods):
-        wd = np.round((0.1 + 0.05 * k + 0.2 * np.exp(-((h - 13) ** 2) / 8)) * rng.uniform(0.7, 1.3, len(idx)), 4)
+        wd = np.round(
+            (0.1 + 0.05 * k + 0.2 * np.exp(-((h - 13) ** 2) / 8)) * rng.uniform(0.7, 1.3, len(idx)), 4
+        )
         frames.append(pd.DataFrame({"pod": pod, "start": idx, "withdrawn_kwh": wd, "injected_kwh": 0.0}))
     for p in community.plants:
         inj = np.round(p.power_kw * 0.25 * 0.7 * bell * rng.uniform(0.5, 1.0, len(idx)), 4)
@@ -77,20 +115,23 @@ def _measurements(community) -> pd.DataFrame:
 def world(tmp_path_factory):
     import yaml
 
+    from condivisa.app.http_app import create_app
+    from condivisa.app.settings import load_settings
     from condivisa.domain.config import load_community
     from condivisa.formats.csv_io import write_prices
-    from condivisa.app.http_app import create_app
-    from condivisa.store.store import Store
     from condivisa.ingest.pipeline import ingest_frame
-    from condivisa.app.settings import load_settings
+    from condivisa.store.store import Store
 
     tmp = tmp_path_factory.mktemp("one-source")
     config = tmp / "community.yaml"
     config.write_text(yaml.safe_dump(RAW, sort_keys=False), encoding="utf-8")
     community = load_community(config)
     idx = hours(dt.date(2026, 9, 1), dt.date(2026, 11, 1))
-    prices = pd.Series(np.round(95 + 35 * np.cos((idx.hour - 20) / 24 * 2 * np.pi), 2), index=idx,
-                       name="zonal_price_eur_per_mwh")
+    prices = pd.Series(
+        np.round(95 + 35 * np.cos((idx.hour - 20) / 24 * 2 * np.pi), 2),
+        index=idx,
+        name="zonal_price_eur_per_mwh",
+    )
     write_prices(prices, tmp / "prices.csv")
     url = f"sqlite:///{tmp / 'db.sqlite'}"
     frame = _measurements(community)
@@ -99,21 +140,37 @@ def world(tmp_path_factory):
         store.upgrade()
         store.register_devices(community)
         ingest_frame(store, frame, source="test")
-        settings = load_settings(database_url=url, community_file=str(config), prices_file=str(tmp / "prices.csv"))
+        settings = load_settings(
+            database_url=url, community_file=str(config), prices_file=str(tmp / "prices.csv")
+        )
         app = create_app(settings, store=store, community=community)
         app.state.auth.create_user("ref", PASSWORD, "referente")
         for m in community.members:
             app.state.auth.create_user(m.id, PASSWORD, "member", m.id)
     book = SettledMonths(community, frame, prices, fill="zero", as_of=AS_OF.date())
-    return {"community": community, "frame": frame, "prices": prices, "app": app, "url": url, "config": config,
-            "prices_file": tmp / "prices.csv", "book": book}
+    return {
+        "community": community,
+        "frame": frame,
+        "prices": prices,
+        "app": app,
+        "url": url,
+        "config": config,
+        "prices_file": tmp / "prices.csv",
+        "book": book,
+    }
 
 
 def _client(world, user: str) -> TestClient:
     c = TestClient(world["app"], headers={"accept-language": "en"})
     token = re.search(r'name="csrf_token" value="([^"]*)"', c.get("/login").text).group(1)
-    assert c.post("/login", data={"username": user, "password": PASSWORD, "csrf_token": token},
-                  follow_redirects=False).status_code == 303
+    assert (
+        c.post(
+            "/login",
+            data={"username": user, "password": PASSWORD, "csrf_token": token},
+            follow_redirects=False,
+        ).status_code
+        == 303
+    )
     return c
 
 
@@ -136,7 +193,8 @@ def test_the_case_has_what_it_claims(world):
     q = {p["pod"]: p for p in doc["data_quality"]["pods"]}
     assert q[MISSING[0]]["missing_intervals"] == 1 and q[MISSING[0]]["expected_intervals"] == 31 * 96 + 4
     fees = {m["id"]: m["fees_eur"] for m in doc["members"]}
-    # c: 16 days of 2026 · 24 € / 365 = 1.05 €; d: 19 days · 24 / 365 + 50 € exit penalty (capped at what d receives)
+    # c: 16 days of 2026 · 24 € / 365 = 1.05 €; d: 19 days · 24 / 365 + 50 € exit penalty (capped at what d
+    # receives)
     assert fees["c"] < 0 and fees["d"] < 0 and fees["a"] == fees["b"] == 0.0
     assert doc["community_account"]["fees_eur"] == pytest.approx(-(fees["c"] + fees["d"]))
 
@@ -144,8 +202,12 @@ def test_the_case_has_what_it_claims(world):
 def test_the_month_equals_the_engine_run_directly(world):
     lo, hi = month_bounds("2026-10")
     m = world["frame"]
-    direct = settle(world["community"], m[(m["start"] >= lo) & (m["start"] < hi)].reset_index(drop=True),
-                    world["prices"], fill="zero").to_dict()
+    direct = settle(
+        world["community"],
+        m[(m["start"] >= lo) & (m["start"] < hi)].reset_index(drop=True),
+        world["prices"],
+        fill="zero",
+    ).to_dict()
     doc = world["book"].result("2026-10")
     assert direct["totals"] == doc["totals"] and direct["members"] == doc["members"]
     assert direct["community_account"] == doc["community_account"]
@@ -195,30 +257,83 @@ def test_member_page_statement_and_csv_agree_with_the_settlement(world, member):
     rows = {r["month"]: r for r in csv.DictReader(io.StringIO(csv_text))}
     for k in MONEY_KEYS:
         assert rows["2026-10"][k] == f"{oct_[k]:.2f}" and rows["2026"][k] == f"{year[k]:.2f}"
-        assert float(rows["2026"][k]) == pytest.approx(float(rows["2026-09"][k]) + float(rows["2026-10"][k]), abs=1e-9)
+        assert float(rows["2026"][k]) == pytest.approx(
+            float(rows["2026-09"][k]) + float(rows["2026-10"][k]), abs=1e-9
+        )
     assert rows["2026-10"]["withdrawn_kwh"] == f"{oct_['withdrawn_kwh']:.3f}"
 
 
 def test_settle_and_report_commands_agree_with_the_dashboard(world, tmp_path):
     doc = world["book"].result("2026-10")
     with time_machine.travel(AS_OF, tick=True):
-        res = CliRunner().invoke(cli, ["settle", "--config", str(world["config"]), "--database", world["url"],
-                                       "--prices", str(world["prices_file"]), "--from", "2026-10-01", "--to", "2026-10-31",
-                                       "--fill", "zero", "--format", "csv"])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "settle",
+                "--config",
+                str(world["config"]),
+                "--database",
+                world["url"],
+                "--prices",
+                str(world["prices_file"]),
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+                "--fill",
+                "zero",
+                "--format",
+                "csv",
+            ],
+        )
         assert res.exit_code == 0, res.output
         settled = {r["id"]: r for r in csv.DictReader(io.StringIO(res.stdout))}
         for row in payee_rows(doc):
             for k in MONEY_KEYS:
                 assert float(settled[row["id"]][k]) == row[k], (row["id"], k)
-        table = CliRunner().invoke(cli, ["settle", "--config", str(world["config"]), "--database", world["url"],
-                                         "--prices", str(world["prices_file"]), "--from", "2026-10-01", "--to",
-                                         "2026-10-31", "--fill", "zero", "--member", "d"])
+        table = CliRunner().invoke(
+            cli,
+            [
+                "settle",
+                "--config",
+                str(world["config"]),
+                "--database",
+                world["url"],
+                "--prices",
+                str(world["prices_file"]),
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+                "--fill",
+                "zero",
+                "--member",
+                "d",
+            ],
+        )
         d = next(m for m in doc["members"] if m["id"] == "d")
         assert f"{d['fees_eur']:,.2f} €" in table.stdout and f"{d['total_eur']:,.2f} €" in table.stdout
         out = tmp_path / "c.csv"
-        res = CliRunner().invoke(cli, ["report", "member", "c", "--config", str(world["config"]), "--database",
-                                       world["url"], "--prices", str(world["prices_file"]), "--fill", "zero",
-                                       "--format", "csv", "--out", str(out)])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "report",
+                "member",
+                "c",
+                "--config",
+                str(world["config"]),
+                "--database",
+                world["url"],
+                "--prices",
+                str(world["prices_file"]),
+                "--fill",
+                "zero",
+                "--format",
+                "csv",
+                "--out",
+                str(out),
+            ],
+        )
         assert res.exit_code == 0, res.output
         assert "reporting 2026-10 (the last complete month" in res.output
     rows = {r["month"]: r for r in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))}
@@ -228,7 +343,8 @@ def test_settle_and_report_commands_agree_with_the_dashboard(world, tmp_path):
 
 
 def test_the_yearly_balance_closes_the_year(world):
-    """As of 2 January 2027 the year 2026 is closed: Σ monthly statements + balance = the year's allocation, for
+    """As of 2 January 2027 the year 2026 is closed: Σ monthly statements + balance = the year's allocation,
+    for
     every payee, and the balances add up to zero in every column."""
     c, frame, prices = world["community"], world["frame"], world["prices"]
     book = SettledMonths(c, frame, prices, fill="zero", as_of=dt.date(2027, 1, 2))
@@ -252,12 +368,44 @@ def test_settle_over_two_months_shows_the_monthly_statements_and_the_balance(wor
 
     book = world["book"]
     with time_machine.travel(AS_OF, tick=True):
-        res = CliRunner().invoke(cli, ["settle", "--config", str(world["config"]), "--database", world["url"],
-                                       "--prices", str(world["prices_file"]), "--fill", "zero",
-                                       "--from", "2026-09-01", "--to", "2026-10-31"])
-        table = CliRunner().invoke(cli, ["settle", "--config", str(world["config"]), "--database", world["url"],
-                                         "--prices", str(world["prices_file"]), "--fill", "zero", "--format", "table",
-                                         "--from", "2026-09-01", "--to", "2026-10-31"])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "settle",
+                "--config",
+                str(world["config"]),
+                "--database",
+                world["url"],
+                "--prices",
+                str(world["prices_file"]),
+                "--fill",
+                "zero",
+                "--from",
+                "2026-09-01",
+                "--to",
+                "2026-10-31",
+            ],
+        )
+        table = CliRunner().invoke(
+            cli,
+            [
+                "settle",
+                "--config",
+                str(world["config"]),
+                "--database",
+                world["url"],
+                "--prices",
+                str(world["prices_file"]),
+                "--fill",
+                "zero",
+                "--format",
+                "table",
+                "--from",
+                "2026-09-01",
+                "--to",
+                "2026-10-31",
+            ],
+        )
     assert res.exit_code == 0 and table.exit_code == 0, res.output
     doc = json.loads(res.stdout)
     period = {r["id"]: r for r in payee_rows(doc)}

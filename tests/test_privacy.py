@@ -10,11 +10,19 @@ import json
 import pandas as pd
 import pytest
 
+from condivisa.auth.privacy import (
+    aggregate_export,
+    erase_member,
+    load_key,
+    member_export,
+    pseudonym,
+    purge_expired,
+    write_member_export,
+)
 from condivisa.auth.service import AuthError, AuthService
 from condivisa.domain.config import load_community
-from condivisa.store.store import Store
 from condivisa.formats.urbandataset.types import Reading
-from condivisa.auth.privacy import aggregate_export, erase_member, load_key, member_export, pseudonym, purge_expired, write_member_export
+from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
 KEY = bytes(range(32))
@@ -40,11 +48,22 @@ def load_hour(store: Store) -> None:
     """One hour (4 quarter hours): m1 withdraws 0.25 kWh/q, m2 0.5 kWh/q, m3's plant (pv1) injects 0.6 kWh/q.
     Then one more quarter hour (q4) with only m1 and m2 reporting."""
     for i in range(4):
-        store.ingest_records([Reading("IT001E00000001", q(i), 0.25, 0.0, du_id="DU-0001")], source="test", device_id="DU-0001")
-        store.ingest_records([Reading("IT001E00000002", q(i), 0.5, 0.0, du_id="DU-0002")], source="test", device_id="DU-0002")
-        store.ingest_records([Reading("IT001E00000100", q(i), 0.0, 0.6, du_id="DU-0100")], source="test", device_id="DU-0100")
-    store.ingest_records([Reading("IT001E00000001", q(4), 0.3, 0.0, du_id="DU-0001"),
-                          Reading("IT001E00000002", q(4), 0.3, 0.0, du_id="DU-0002")], source="test")
+        store.ingest_records(
+            [Reading("IT001E00000001", q(i), 0.25, 0.0, du_id="DU-0001")], source="test", device_id="DU-0001"
+        )
+        store.ingest_records(
+            [Reading("IT001E00000002", q(i), 0.5, 0.0, du_id="DU-0002")], source="test", device_id="DU-0002"
+        )
+        store.ingest_records(
+            [Reading("IT001E00000100", q(i), 0.0, 0.6, du_id="DU-0100")], source="test", device_id="DU-0100"
+        )
+    store.ingest_records(
+        [
+            Reading("IT001E00000001", q(4), 0.3, 0.0, du_id="DU-0001"),
+            Reading("IT001E00000002", q(4), 0.3, 0.0, du_id="DU-0002"),
+        ],
+        source="test",
+    )
 
 
 def test_pseudonym_is_hmac_sha256_rfc4231_vector():
@@ -71,7 +90,10 @@ def test_member_export_has_all_and_only_their_data(store, tmp_path):
     auth = AuthService(store)
     auth.create_user("rossi", "rossi-pass-1", "member", member_id="m1")
     auth.login("rossi", "rossi-pass-1")
-    result = {"period": {"from": "2024-06-01"}, "members": [{"id": "m1", "total_eur": 1.5}, {"id": "m2", "total_eur": 9}]}
+    result = {
+        "period": {"from": "2024-06-01"},
+        "members": [{"id": "m1", "total_eur": 1.5}, {"id": "m2", "total_eur": 9}],
+    }
     exp = member_export(store, store.community, "m1", result=result)
     assert exp["member"]["name"] == "Famiglia Rossi"
     assert len(exp["measurements"]) == 5 and {r["pod"] for r in exp["measurements"]} == {"IT001E00000001"}
@@ -87,7 +109,9 @@ def test_member_export_has_all_and_only_their_data(store, tmp_path):
     assert len(csv) == 5 and csv["withdrawn_kwh"].sum() == pytest.approx(4 * 0.25 + 0.3)
     assert csv["start"].iloc[0] == "2024-06-03 12:00:00+02:00"  # Europe/Rome in exports
     # the plant owner gets the plant's readings too
-    assert {r["pod"] for r in member_export(store, store.community, "m3")["measurements"]} == {"IT001E00000100"}
+    assert {r["pod"] for r in member_export(store, store.community, "m3")["measurements"]} == {
+        "IT001E00000100"
+    }
     with pytest.raises(KeyError):
         member_export(store, store.community, "nobody")
 
@@ -98,7 +122,9 @@ def test_erasure_pseudonymises_and_keeps_totals(store):
     auth = AuthService(store)
     auth.create_user("rossi", "rossi-pass-1", "member", member_id="m1")
     auth.login("rossi", "rossi-pass-1")
-    store.add_dead_letter(gzip.compress(b'{"pod": "IT001E00000001"}'), [{"path": "$", "reason": "x"}], source="test")
+    store.add_dead_letter(
+        gzip.compress(b'{"pod": "IT001E00000001"}'), [{"path": "$", "reason": "x"}], source="test"
+    )
     store.add_dead_letter(b'{"pod": "IT001E00000002"}', [{"path": "$", "reason": "x"}], source="test")
     rep = erase_member(store, store.community, "m1", key=KEY, actor="referente")
     alias = pseudonym("IT001E00000001", KEY)
@@ -109,7 +135,9 @@ def test_erasure_pseudonymises_and_keeps_totals(store):
     assert frame.loc[frame["pod"] == alias, "du_id"].isna().all()
     assert "DU-0001" not in {d["du_id"] for d in store.devices()}
     assert [json.loads(bytes(d["payload"])) for d in store.dead_letters()] == [{"pod": "IT001E00000002"}]
-    assert "rossi" not in {e["actor"] for e in auth.audit_log(limit=1000)} | {e["target"] for e in auth.audit_log(limit=1000)}
+    assert "rossi" not in {e["actor"] for e in auth.audit_log(limit=1000)} | {
+        e["target"] for e in auth.audit_log(limit=1000)
+    }
     with pytest.raises(AuthError):
         auth.login("rossi", "rossi-pass-1")
     assert auth.audit_log(action="erasure")[0]["target"] == "member:m1"
@@ -122,13 +150,19 @@ def test_erasure_pseudonymises_and_keeps_totals(store):
 def test_aggregate_export_hand_worked(store):
     load_hour(store)
     agg = aggregate_export(store, min_pods=3)
-    # 12:00 Rome: withdrawn 4*0.25 + 4*0.5 = 3.0 kWh, injected 4*0.6 = 2.4 kWh, shared = min(2.4, 3.0) = 2.4 kWh.
+    # 12:00 Rome: withdrawn 4*0.25 + 4*0.5 = 3.0 kWh, injected 4*0.6 = 2.4 kWh, shared = min(2.4, 3.0) = 2.4
+    # kWh.
     # 13:00 has only 2 PODs reporting (< 3): suppressed.
     assert list(agg.columns) == ["start", "pods_reporting", "withdrawn_kwh", "injected_kwh", "shared_kwh"]
     assert len(agg) == 1
     row = agg.iloc[0]
     assert row["start"] == pd.Timestamp("2024-06-03 12:00", tz="Europe/Rome")
-    assert (row["pods_reporting"], row["withdrawn_kwh"], row["injected_kwh"], row["shared_kwh"]) == (3, 3.0, 2.4, 2.4)
+    assert (row["pods_reporting"], row["withdrawn_kwh"], row["injected_kwh"], row["shared_kwh"]) == (
+        3,
+        3.0,
+        2.4,
+        2.4,
+    )
     text = agg.to_csv()
     assert "IT001" not in text and "DU-" not in text
     # daily: the 13:00 quarter hour (0.6 kWh withdrawn, nothing injected, shared 0) joins the day

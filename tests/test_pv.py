@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from condivisa.formats.pvgis import read_pvgis_hourly, read_pvgis_tmy
 from condivisa.engines import pv
+from condivisa.formats.pvgis import read_pvgis_hourly, read_pvgis_tmy
 
 DATA = Path(__file__).parent / "data"
 HOURLY = DATA / "pvgis_hourly_45.000_8.000_30deg_0deg_2016_excerpt.csv"
@@ -32,7 +32,9 @@ def test_read_pvgis_hourly_real_layout():
 
 def test_hourly_ac_by_hand_from_pvgis_poa():
     data, _ = read_pvgis_hourly(HOURLY)
-    kwh = pv.hourly_ac_kwh_from_pvgis(data, peak_power_kw=1.0, tilt_deg=30, azimuth_deg_pvgis=0, system_losses_pct=14)
+    kwh = pv.hourly_ac_kwh_from_pvgis(
+        data, peak_power_kw=1.0, tilt_deg=30, azimuth_deg_pvgis=0, system_losses_pct=14
+    )
     # row 08:10: POA = 26.71 + 8.28 + 0.21 = 35.20 W/m²; T_air 3.87 °C, wind 1.22 m/s
     # Faiman: T_cell = 3.87 + 35.2 / (25 + 6.84·1.22) = 3.87 + 35.2/33.3448 = 4.9256 °C
     # PVWatts: 1 kW · 0.0352 · (1 − 0.004·(4.9256 − 25)) = 0.0352 · 1.080298 = 0.038026 kW

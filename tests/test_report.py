@@ -11,8 +11,8 @@ import pytest
 from typer.testing import CliRunner
 
 from condivisa.cli import app
-from condivisa.formats.csv_io import read_measurements, read_prices
 from condivisa.engines.settlement import settle
+from condivisa.formats.csv_io import read_measurements, read_prices
 from condivisa.outputs import report
 from condivisa.outputs.i18n import fmt_number
 from condivisa.outputs.monthly import SettledMonths, flat_prices, month_bounds
@@ -69,7 +69,8 @@ def test_book_month_equals_the_engine(book, engine_result):
     assert rows[0]["premium_eur"] == m1["premium_eur"] and rows[0]["total_eur"] == m1["total_eur"]
     # the member's shared part of the charts (pro rata to withdrawal) is the engine's member shared energy
     assert rows[0]["shared_kwh"] == m1["shared_kwh"] and rows[0]["withdrawn_kwh"] == m1["withdrawn_kwh"]
-    # ... and the hourly flows of the charts give the same figure (pro rata to withdrawal; engine rounds to Wh)
+    # ... and the hourly flows of the charts give the same figure (pro rata to withdrawal; engine rounds to
+    # Wh)
     f = book.flows("2024-06", "m1")
     assert f["member_shared_kwh"].sum() == pytest.approx(m1["shared_kwh"], abs=5e-4)
     assert f["member_withdrawn_kwh"].sum() == pytest.approx(m1["withdrawn_kwh"], abs=5e-4)
@@ -104,7 +105,11 @@ def test_statement_language(book):
 def test_community_report_lists_every_member(book, engine_result):
     html = report.community_report_html(book, "2024-06", "en")
     # every member, then the community account, then the total row (= the sum over every payee)
-    rows = [*engine_result["members"], engine_result["community_account"], *engine_result["external_producers"]]
+    rows = [
+        *engine_result["members"],
+        engine_result["community_account"],
+        *engine_result["external_producers"],
+    ]
     totals = [fmt_number(m["total_eur"], "en") for m in rows]
     grand = sum(round(r["total_eur"] * 100) for r in rows) / 100
     assert _shown(html, "total_eur") == [*totals, fmt_number(grand, "en")]
@@ -170,15 +175,49 @@ def test_cli_from_the_database(tmp_path):
 
     p = build_platform(tmp_path, bad_messages=0)
     out = tmp_path / "s.csv"
-    res = CliRunner().invoke(app, ["report", "member", "m1", "-c", str(EXAMPLE_COMMUNITY), "--database", p.settings.database_url,
-                                   "-p", str(tmp_path / "prices.csv"), "--month", "2024-05", "-f", "csv", "-o", str(out)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "member",
+            "m1",
+            "-c",
+            str(EXAMPLE_COMMUNITY),
+            "--database",
+            p.settings.database_url,
+            "-p",
+            str(tmp_path / "prices.csv"),
+            "--month",
+            "2024-05",
+            "-f",
+            "csv",
+            "-o",
+            str(out),
+        ],
+    )
     assert res.exit_code == 0, res.output
     lo, hi = month_bounds("2024-05")
     m = p.measurements
-    may = settle(p.community, m[(m["start"] >= lo) & (m["start"] < hi)].reset_index(drop=True), p.prices).to_dict()
+    may = settle(
+        p.community, m[(m["start"] >= lo) & (m["start"] < hi)].reset_index(drop=True), p.prices
+    ).to_dict()
     m1 = next(x for x in may["members"] if x["id"] == "m1")
     row = list(csv.DictReader(io.StringIO(out.read_text())))[0]
     assert row["month"] == "2024-05" and float(row["total_eur"]) == m1["total_eur"]
-    res = CliRunner().invoke(app, ["report", "member", "m1", "-c", str(EXAMPLE_COMMUNITY), "--database", p.settings.database_url,
-                                   "-m", str(MEAS), "-p", str(PRICES)])
+    res = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "member",
+            "m1",
+            "-c",
+            str(EXAMPLE_COMMUNITY),
+            "--database",
+            p.settings.database_url,
+            "-m",
+            str(MEAS),
+            "-p",
+            str(PRICES),
+        ],
+    )
     assert res.exit_code != 0 and "exactly one of" in res.output

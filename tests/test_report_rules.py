@@ -1,5 +1,7 @@
-"""``condivisa report community --database URL`` audits the allocation rules it settles with, as ``condivisa serve``
-and the dashboard do (``rules_recorded`` / ``rules_changed``, :func:`condivisa.auth.rules_audit.record_rules`), and a
+"""``condivisa report community --database URL`` audits the allocation rules it settles with, as ``condivisa
+serve``
+and the dashboard do (``rules_recorded`` / ``rules_changed``,
+:func:`condivisa.auth.rules_audit.record_rules`), and a
 failure to record never fails the report."""
 
 from __future__ import annotations
@@ -31,8 +33,10 @@ def db_url(store, sqlite_url):
 
 
 def report(db_url, config, out):
-    return CliRunner().invoke(app, ["report", "community", "-c", str(config), "--database", db_url,
-                                    "-p", str(PRICES), "-o", str(out)])
+    return CliRunner().invoke(
+        app,
+        ["report", "community", "-c", str(config), "--database", db_url, "-p", str(PRICES), "-o", str(out)],
+    )
 
 
 def test_report_records_the_rules_once_then_their_changes(db_url, store, tmp_path):
@@ -41,7 +45,11 @@ def test_report_records_the_rules_once_then_their_changes(db_url, store, tmp_pat
         res = report(db_url, EXAMPLE_COMMUNITY, tmp_path / "r.html")
         assert res.exit_code == 0, res.output
     [first] = rules_history(store, name)
-    assert (first["action"], first["actor"], first["source"]) == ("rules_recorded", "cli", str(EXAMPLE_COMMUNITY))
+    assert (first["action"], first["actor"], first["source"]) == (
+        "rules_recorded",
+        "cli",
+        str(EXAMPLE_COMMUNITY),
+    )
 
     changed = changed_yaml(tmp_path)
     res = report(db_url, changed, tmp_path / "r2.html")
@@ -53,8 +61,21 @@ def test_report_records_the_rules_once_then_their_changes(db_url, store, tmp_pat
 
 
 def test_report_without_database_records_nothing(store, tmp_path):
-    res = CliRunner().invoke(app, ["report", "community", "-c", str(EXAMPLE_COMMUNITY), "-m", str(MEAS),
-                                   "-p", str(PRICES), "-o", str(tmp_path / "r.html")])
+    res = CliRunner().invoke(
+        app,
+        [
+            "report",
+            "community",
+            "-c",
+            str(EXAMPLE_COMMUNITY),
+            "-m",
+            str(MEAS),
+            "-p",
+            str(PRICES),
+            "-o",
+            str(tmp_path / "r.html"),
+        ],
+    )
     assert res.exit_code == 0, res.output
     assert rules_history(store, load_community(EXAMPLE_COMMUNITY).name) == []
 

@@ -10,11 +10,11 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from condivisa.domain.config import load_community
 from condivisa.app.http_app import create_app
-from condivisa.store.store import Store
-from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.app.settings import Settings
+from condivisa.domain.config import load_community
+from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 in Rome (CEST, UTC+2)
@@ -22,8 +22,15 @@ Q = dt.timedelta(minutes=15)
 
 
 def reading(du: str, pod: str, k: int, w: float, i: float = 0.0, wt: float = 1000.0, it: float = 0.0) -> dict:
-    return {"du_id": du, "pod": pod, "start": T0 + k * Q, "withdrawn_kwh": w, "injected_kwh": i,
-            "withdrawn_total_kwh": wt, "injected_total_kwh": it}
+    return {
+        "du_id": du,
+        "pod": pod,
+        "start": T0 + k * Q,
+        "withdrawn_kwh": w,
+        "injected_kwh": i,
+        "withdrawn_total_kwh": wt,
+        "injected_total_kwh": it,
+    }
 
 
 def message(*readings: dict) -> bytes:
@@ -32,8 +39,10 @@ def message(*readings: dict) -> bytes:
 
 # Two DUs, two quarter hours each; totalizers advance by exactly the quarter-hour energy.
 TWO_BY_TWO = message(
-    reading("DU-0001", "IT001E00000001", 0, 0.25, wt=100.25), reading("DU-0001", "IT001E00000001", 1, 0.5, wt=100.75),
-    reading("DU-0002", "IT001E00000002", 0, 0.1, wt=50.1), reading("DU-0002", "IT001E00000002", 1, 0.2, wt=50.3),
+    reading("DU-0001", "IT001E00000001", 0, 0.25, wt=100.25),
+    reading("DU-0001", "IT001E00000001", 1, 0.5, wt=100.75),
+    reading("DU-0002", "IT001E00000002", 0, 0.1, wt=50.1),
+    reading("DU-0002", "IT001E00000002", 1, 0.2, wt=50.3),
 )
 
 
@@ -62,8 +71,11 @@ def test_push_stores_then_duplicate_is_not_stored_twice(client):
 
 
 def test_gzip_body_is_accepted(client):
-    r = client.post("/api/v1/urbandatasets", content=gzip.compress(TWO_BY_TWO),
-                    headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    r = client.post(
+        "/api/v1/urbandatasets",
+        content=gzip.compress(TWO_BY_TWO),
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert r.status_code == 201, r.text
     assert r.json()["stored"] == 4
 
@@ -74,9 +86,20 @@ def test_gzip_bomb_and_unknown_encoding_are_refused(db_url, example_community_pa
     settings = Settings(database_url=db_url, community="cer-test", max_body_bytes=4096)
     client = TestClient(create_app(settings, store=store, community=load_community(example_community_path)))
     bomb = gzip.compress(b" " * 100_000)  # ~100 bytes that expand to 100 kB > 4 kB
-    assert client.post("/api/v1/urbandatasets", content=bomb, headers={"Content-Encoding": "gzip"}).status_code == 413
-    assert client.post("/api/v1/urbandatasets", content=b"x", headers={"Content-Encoding": "br"}).status_code == 415
-    assert client.post("/api/v1/urbandatasets", content=b"notgzip", headers={"Content-Encoding": "gzip"}).status_code == 400
+    assert (
+        client.post("/api/v1/urbandatasets", content=bomb, headers={"Content-Encoding": "gzip"}).status_code
+        == 413
+    )
+    assert (
+        client.post("/api/v1/urbandatasets", content=b"x", headers={"Content-Encoding": "br"}).status_code
+        == 415
+    )
+    assert (
+        client.post(
+            "/api/v1/urbandatasets", content=b"notgzip", headers={"Content-Encoding": "gzip"}
+        ).status_code
+        == 400
+    )
 
 
 def test_invalid_payload_gives_field_errors_and_a_dead_letter(client):
@@ -104,14 +127,19 @@ def test_not_json_is_rejected_with_a_reason(client):
 def test_pod_measurements_json_and_csv(client):
     client.post("/api/v1/urbandatasets", content=TWO_BY_TWO)
     # 10:00-10:30 Rome = 08:00-08:30 UTC: both quarter hours of DU-0001
-    r = client.get("/api/v1/pods/IT001E00000001/measurements", params={"from": "2025-06-01T10:00", "to": "2025-06-01T10:30"})
+    r = client.get(
+        "/api/v1/pods/IT001E00000001/measurements",
+        params={"from": "2025-06-01T10:00", "to": "2025-06-01T10:30"},
+    )
     assert r.status_code == 200, r.text
     rows = r.json()["measurements"]
     assert [m["withdrawn_kwh"] for m in rows] == [0.25, 0.5]
     assert rows[0]["start"] == "2025-06-01T10:00:00+02:00"
     # a narrower window [10:15, 10:30) keeps only the second quarter hour
-    r = client.get("/api/v1/pods/IT001E00000001/measurements",
-                   params={"from": "2025-06-01T10:15", "to": "2025-06-01T10:30", "format": "csv"})
+    r = client.get(
+        "/api/v1/pods/IT001E00000001/measurements",
+        params={"from": "2025-06-01T10:15", "to": "2025-06-01T10:30", "format": "csv"},
+    )
     assert r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()
     assert lines[0] == "pod,start,withdrawn_kwh,injected_kwh"
@@ -122,7 +150,9 @@ def test_pod_measurements_errors(client):
     assert client.get("/api/v1/pods/IT999/measurements").status_code == 404
     r = client.get("/api/v1/pods/IT001E00000001/measurements", params={"from": "yesterday-ish"})
     assert r.status_code == 422 and "from" in r.text
-    r = client.get("/api/v1/pods/IT001E00000001/measurements", params={"from": "2025-06-02", "to": "2025-06-01"})
+    r = client.get(
+        "/api/v1/pods/IT001E00000001/measurements", params={"from": "2025-06-02", "to": "2025-06-01"}
+    )
     assert r.status_code == 422
 
 
@@ -160,7 +190,9 @@ def test_api_auth_required_uses_condivisa_auth(sqlite_url, example_community_pat
     staff, _ = auth.login("anna", "a-long-password-1")
     admin, _ = auth.login("root", "a-long-password-3")
     member, _ = auth.login("rossi", "a-long-password-2")
-    app = create_app(Settings(database_url=sqlite_url, api_auth_required=True), store=store, community=community)
+    app = create_app(
+        Settings(database_url=sqlite_url, api_auth_required=True), store=store, community=community
+    )
     with TestClient(app) as c:
         assert c.post("/api/v1/urbandatasets", content=TWO_BY_TWO).status_code == 401
         r = c.post("/api/v1/urbandatasets", content=TWO_BY_TWO, headers={"Authorization": f"Bearer {staff}"})
@@ -170,9 +202,14 @@ def test_api_auth_required_uses_condivisa_auth(sqlite_url, example_community_pat
         assert c.get("/api/v1/devices").status_code == 401
         assert c.get("/api/v1/devices", headers={"Authorization": f"Bearer {member}"}).status_code == 403
         assert c.get("/api/v1/devices", headers={"Authorization": f"Bearer {staff}"}).status_code == 200
-        own = c.get("/api/v1/pods/IT001E00000001/measurements", headers={"Authorization": f"Bearer {member}"},
-                    params={"from": "2025-06-01T10:00", "to": "2025-06-01T10:30"})
+        own = c.get(
+            "/api/v1/pods/IT001E00000001/measurements",
+            headers={"Authorization": f"Bearer {member}"},
+            params={"from": "2025-06-01T10:00", "to": "2025-06-01T10:30"},
+        )
         assert own.status_code == 200 and len(own.json()["measurements"]) == 2
-        other = c.get("/api/v1/pods/IT001E00000002/measurements", headers={"Authorization": f"Bearer {member}"})
+        other = c.get(
+            "/api/v1/pods/IT001E00000002/measurements", headers={"Authorization": f"Bearer {member}"}
+        )
         assert other.status_code == 404
     store.close()

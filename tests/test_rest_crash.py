@@ -16,23 +16,37 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from condivisa.transports.mqtt.broker import free_port
-from condivisa.store.store import Store
-from condivisa.store.models import Measurement
 from condivisa.formats.urbandataset.emit import build_m1_dataset
+from condivisa.store.models import Measurement
+from condivisa.store.store import Store
+from condivisa.transports.mqtt.broker import free_port
 from mqtt_helpers import wait_until
 
 T0 = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)
 Q = dt.timedelta(minutes=15)
 LINES = 8  # quarter hours per message
-CONNECTIONS = [("IT001E00000001", "DU-0001"), ("IT001E00000002", "DU-0002"), ("IT001E00000003", "DU-0003"),
-               ("IT001E00000004", "DU-0004")]  # one POD per connection: messages never overlap
+CONNECTIONS = [
+    ("IT001E00000001", "DU-0001"),
+    ("IT001E00000002", "DU-0002"),
+    ("IT001E00000003", "DU-0003"),
+    ("IT001E00000004", "DU-0004"),
+]  # one POD per connection: messages never overlap
 
 
 def message(pod: str, du: str, j: int) -> bytes:
     """Message ``j`` of a connection: quarter hours ``8j … 8j+7`` of its POD, consistent totalizers."""
-    rows = [{"du_id": du, "pod": pod, "start": T0 + (LINES * j + k) * Q, "withdrawn_kwh": 0.25, "injected_kwh": 0.0,
-             "withdrawn_total_kwh": 1000.0 + 0.25 * (LINES * j + k + 1), "injected_total_kwh": 0.0} for k in range(LINES)]
+    rows = [
+        {
+            "du_id": du,
+            "pod": pod,
+            "start": T0 + (LINES * j + k) * Q,
+            "withdrawn_kwh": 0.25,
+            "injected_kwh": 0.0,
+            "withdrawn_total_kwh": 1000.0 + 0.25 * (LINES * j + k + 1),
+            "injected_total_kwh": 0.0,
+        }
+        for k in range(LINES)
+    ]
     return json.dumps(build_m1_dataset(rows, producer_id=du)).encode()
 
 
@@ -50,9 +64,25 @@ class Server:
     def start(self) -> Server:
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "condivisa", "serve", "--no-mqtt", "--config", str(self.community),
-                 "--database", self.db, "--port", str(self.port), "--log-level", "warning"],
-                stdout=fh, stderr=subprocess.STDOUT, cwd=self.log.parent)
+                [
+                    sys.executable,
+                    "-m",
+                    "condivisa",
+                    "serve",
+                    "--no-mqtt",
+                    "--config",
+                    str(self.community),
+                    "--database",
+                    self.db,
+                    "--port",
+                    str(self.port),
+                    "--log-level",
+                    "warning",
+                ],
+                stdout=fh,
+                stderr=subprocess.STDOUT,
+                cwd=self.log.parent,
+            )
         assert wait_until(lambda: self._up() or self.proc.poll() is not None, 60), self.log.read_text()
         assert self.proc.poll() is None, self.log.read_text()
         return self
@@ -72,7 +102,9 @@ class Pushers:
         self.base, self.n = base, per_connection
         self.acked: set[tuple[int, int]] = set()
         self.lock = threading.Lock()
-        self.threads = [threading.Thread(target=self._run, args=(c,), daemon=True) for c in range(len(CONNECTIONS))]
+        self.threads = [
+            threading.Thread(target=self._run, args=(c,), daemon=True) for c in range(len(CONNECTIONS))
+        ]
 
     def _run(self, c: int) -> None:
         pod, du = CONNECTIONS[c]
@@ -169,5 +201,7 @@ def test_kill9_while_pushing_keeps_every_acknowledged_message(tmp_path, example_
 def test_sigterm_while_pushing_answers_in_flight_and_stores_them(tmp_path, example_community_path):
     server = Server(tmp_path, example_community_path).start()
     code, _, _ = stop_while_pushing(server, signal.SIGTERM)
-    assert code == 0, server.log.read_text()  # a clean stop: in-flight requests answered, their batch committed
+    assert code == 0, (
+        server.log.read_text()
+    )  # a clean stop: in-flight requests answered, their batch committed
     restart_and_resend(server)

@@ -8,12 +8,12 @@ import json
 import pytest
 from fastapi.testclient import TestClient
 
-from condivisa.domain.config import load_community
 from condivisa.app.http_app import create_app
-from condivisa.store.store import Store
+from condivisa.app.settings import Settings
+from condivisa.domain.config import load_community
 from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.formats.urbandataset.parse import parse_urbandataset
-from condivisa.app.settings import Settings
+from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 Europe/Rome (UTC+2)
@@ -22,8 +22,11 @@ GW = "/UrbanDatasetGateway"
 
 
 def dataset(k0: int = 0) -> dict:
-    rows = [{"du_id": du, "pod": pod, "start": T0 + k * Q, "withdrawn_kwh": 0.1 * (k + 1), "injected_kwh": 0.0}
-            for du, pod in (("DU-0001", "IT001E00000001"), ("DU-0002", "IT001E00000002")) for k in (k0, k0 + 1)]
+    rows = [
+        {"du_id": du, "pod": pod, "start": T0 + k * Q, "withdrawn_kwh": 0.1 * (k + 1), "injected_kwh": 0.0}
+        for du, pod in (("DU-0001", "IT001E00000001"), ("DU-0002", "IT001E00000002"))
+        for k in (k0, k0 + 1)
+    ]
     return build_m1_dataset(rows, producer_id="SolutionX-1")
 
 
@@ -33,7 +36,9 @@ def gw(db_url, example_community_path):
     store.upgrade()
     community = load_community(example_community_path)
     store.register_devices(community)
-    app = create_app(Settings(database_url=db_url, gateway_users={"scps": "s3cret"}), store=store, community=community)
+    app = create_app(
+        Settings(database_url=db_url, gateway_users={"scps": "s3cret"}), store=store, community=community
+    )
     with TestClient(app) as c:
         yield c
     store.close()
@@ -61,7 +66,11 @@ def test_login_wrong_password_and_missing_token(gw):
 
 def test_is_alive_and_logout(gw):
     h = login(gw)
-    assert gw.post(f"{GW}/isAlive", headers=h).json() == {"code": "00", "message": "Successful", "username": "scps"}
+    assert gw.post(f"{GW}/isAlive", headers=h).json() == {
+        "code": "00",
+        "message": "Successful",
+        "username": "scps",
+    }
     assert gw.post(f"{GW}/logout", headers=h).json()["code"] == "00"
     assert gw.post(f"{GW}/isAlive", headers=h).status_code == 401  # token revoked
 
@@ -84,20 +93,42 @@ def test_reads_rebuild_the_stored_dataset(gw):
     h = login(gw)
     gw.post(f"{GW}/push", json={"resource_id": "r", "dataset": dataset()}, headers=h)
     # searching [10:00, 10:30) Rome civil time returns one M1 dataset with the 4 lines pushed
-    r = gw.post(f"{GW}/searchingRequest", headers=h, json={
-        "resource_id": "any", "period_start": "2025-06-01T10:00:00", "period_end": "2025-06-01T10:30:00"}).json()
+    r = gw.post(
+        f"{GW}/searchingRequest",
+        headers=h,
+        json={
+            "resource_id": "any",
+            "period_start": "2025-06-01T10:00:00",
+            "period_end": "2025-06-01T10:30:00",
+        },
+    ).json()
     assert r["code"] == "03" and len(r["dataset"]) == 1
     parsed = parse_urbandataset(r["dataset"][0])
     assert sorted((x.pod, x.start, round(x.withdrawn_kwh, 6)) for x in parsed.readings) == sorted(
-        (pod, T0 + k * Q, round(0.1 * (k + 1), 6)) for pod in ("IT001E00000001", "IT001E00000002") for k in (0, 1))
+        (pod, T0 + k * Q, round(0.1 * (k + 1), 6))
+        for pod in ("IT001E00000001", "IT001E00000002")
+        for k in (0, 1)
+    )
     # a POD as resource_id narrows to that POD; specificRequest takes the quarter hour at 10:15
-    r = gw.post(f"{GW}/specificRequest", headers=h, json={"resource_id": "IT001E00000002", "timestamp": "2025-06-01T10:15:00"}).json()
+    r = gw.post(
+        f"{GW}/specificRequest",
+        headers=h,
+        json={"resource_id": "IT001E00000002", "timestamp": "2025-06-01T10:15:00"},
+    ).json()
     lines = parse_urbandataset(r["dataset"]).readings
     assert [(x.pod, round(x.withdrawn_kwh, 6)) for x in lines] == [("IT001E00000002", 0.2)]
     # by property: only DU-0001's lines
-    r = gw.post(f"{GW}/searchingByPropertyRequest", headers=h, json={
-        "resource_id": "any", "property_name": "UserDeviceID", "property_value": "DU-0001",
-        "period_start": "2025-06-01T00:00:00", "period_end": "2025-06-02T00:00:00"}).json()
+    r = gw.post(
+        f"{GW}/searchingByPropertyRequest",
+        headers=h,
+        json={
+            "resource_id": "any",
+            "property_name": "UserDeviceID",
+            "property_value": "DU-0001",
+            "period_start": "2025-06-01T00:00:00",
+            "period_end": "2025-06-02T00:00:00",
+        },
+    ).json()
     assert {x.du_id for x in parse_urbandataset(r["dataset"][0]).readings} == {"DU-0001"}
 
 
@@ -105,9 +136,19 @@ def test_no_data_bad_period_and_delete(gw):
     h = login(gw)
     r = gw.post(f"{GW}/basicRequest", headers=h, json={"resource_id": "x"}).json()
     assert r["code"] == "04"
-    r = gw.post(f"{GW}/searchingRequest", headers=h, json={
-        "resource_id": "x", "period_start": "2025-06-02T00:00:00", "period_end": "2025-06-01T00:00:00"}).json()
+    r = gw.post(
+        f"{GW}/searchingRequest",
+        headers=h,
+        json={"resource_id": "x", "period_start": "2025-06-02T00:00:00", "period_end": "2025-06-01T00:00:00"},
+    ).json()
     assert r["code"] == "02"
-    r = gw.post(f"{GW}/specificRequest", headers=h, json={"resource_id": "x", "timestamp": "not a time"}).json()
+    r = gw.post(
+        f"{GW}/specificRequest", headers=h, json={"resource_id": "x", "timestamp": "not a time"}
+    ).json()
     assert r["code"] == "02"
-    assert gw.post(f"{GW}/delete", headers=h, json={"resource_id": "x", "timestamp": "2025-06-01T10:00:00"}).json()["code"] == "06"
+    assert (
+        gw.post(
+            f"{GW}/delete", headers=h, json={"resource_id": "x", "timestamp": "2025-06-01T10:00:00"}
+        ).json()["code"]
+        == "06"
+    )

@@ -50,13 +50,16 @@ def test_community_slug_from_the_community_file(example_community_path):
     assert load_settings(community_file=example_community_path).community_slug() == "cer-esempio-sud"
 
 
-@pytest.mark.parametrize("kwargs, field", [
-    ({"mqtt_url": "http://x"}, "mqtt_url"),
-    ({"http_port": 70000}, "http_port"),
-    ({"community": "a/b"}, "community"),
-    ({"mqtt_protocol": "4"}, "mqtt_protocol"),
-    ({"no_such_setting": 1}, "no_such_setting"),
-])
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"mqtt_url": "http://x"}, "mqtt_url"),
+        ({"http_port": 70000}, "http_port"),
+        ({"community": "a/b"}, "community"),
+        ({"mqtt_protocol": "4"}, "mqtt_protocol"),
+        ({"no_such_setting": 1}, "no_such_setting"),
+    ],
+)
 def test_invalid_values_name_the_field(kwargs, field):
     with pytest.raises(SettingsError, match=field):
         load_settings(**kwargs)

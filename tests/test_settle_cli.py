@@ -17,9 +17,25 @@ MEAS = ROOT / "examples" / "measurements-2024-06.csv"
 PRICES = ROOT / "examples" / "prices-2024-06.csv"
 runner = CliRunner()
 
-MONTH_KEYS = {"injected_kwh", "withdrawn_kwh", "shared_kwh", "incentivised_shared_kwh", "premium_eur",
-              "valorisation_eur", "sale_eur"}
-MEMBER_KEYS = {"id", "withdrawn_kwh", "injected_kwh", "premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur"}
+MONTH_KEYS = {
+    "injected_kwh",
+    "withdrawn_kwh",
+    "shared_kwh",
+    "incentivised_shared_kwh",
+    "premium_eur",
+    "valorisation_eur",
+    "sale_eur",
+}
+MEMBER_KEYS = {
+    "id",
+    "withdrawn_kwh",
+    "injected_kwh",
+    "premium_eur",
+    "valorisation_eur",
+    "sale_eur",
+    "fees_eur",
+    "total_eur",
+}
 
 
 def _run(*args):
@@ -56,7 +72,9 @@ def test_table_csv_and_member_statement():
 
 
 def test_from_to_and_quarter_interval():
-    week = _run("--measurements", str(MEAS), "--prices", str(PRICES), "--from", "2024-06-03", "--to", "2024-06-09")
+    week = _run(
+        "--measurements", str(MEAS), "--prices", str(PRICES), "--from", "2024-06-03", "--to", "2024-06-09"
+    )
     month = _run("--measurements", str(MEAS), "--prices", str(PRICES))
     quarter = _run("--measurements", str(MEAS), "--prices", str(PRICES), "--interval", "quarter")
     w, m, q = (json.loads(x.output) for x in (week, month, quarter))
@@ -73,13 +91,19 @@ def _broken(tmp_path, transform, name="m.csv", source=MEAS):
     return p
 
 
-@pytest.mark.parametrize("transform,match", [
-    (lambda ls: ls[:5] + [ls[4].replace(",0.", ",9.", 1)] + ls[5:], "conflicting rows"),
-    (lambda ls: ls[:3] + [ls[3].replace("0.0", "-1.0", 1)] + ls[4:], "line 4"),
-    (lambda ls: ls[:2] + [ls[2].replace("IT001E00000001", "IT999", 1)] + ls[3:], "pod 'IT999' is not a POD"),
-    (lambda ls: ls[:2] + [ls[2].replace(":15:00", ":07:00", 1)] + ls[3:], "off the quarter-hour grid"),
-    (lambda ls: ls[:10] + ls[11:], r"missing quarter hours for 1 POD\(s\): IT001E00000001 \(1\)"),
-])
+@pytest.mark.parametrize(
+    "transform,match",
+    [
+        (lambda ls: ls[:5] + [ls[4].replace(",0.", ",9.", 1)] + ls[5:], "conflicting rows"),
+        (lambda ls: ls[:3] + [ls[3].replace("0.0", "-1.0", 1)] + ls[4:], "line 4"),
+        (
+            lambda ls: ls[:2] + [ls[2].replace("IT001E00000001", "IT999", 1)] + ls[3:],
+            "pod 'IT999' is not a POD",
+        ),
+        (lambda ls: ls[:2] + [ls[2].replace(":15:00", ":07:00", 1)] + ls[3:], "off the quarter-hour grid"),
+        (lambda ls: ls[:10] + ls[11:], r"missing quarter hours for 1 POD\(s\): IT001E00000001 \(1\)"),
+    ],
+)
 def test_bad_measurements_exit_non_zero_with_a_clear_message(tmp_path, transform, match):
     p = _broken(tmp_path, transform)
     r = _run("--measurements", str(p), "--prices", str(PRICES))
@@ -118,10 +142,10 @@ def test_needs_exactly_one_source():
 
 
 def test_database_source_gives_the_same_result_as_the_csv(tmp_path, sqlite_url):
-    from condivisa.store import store as store_mod
     from condivisa.domain.config import load_community
     from condivisa.formats.csv_io import read_measurements
     from condivisa.formats.urbandataset.types import Reading
+    from condivisa.store import store as store_mod
 
     community = load_community(CONFIG)
     frame = read_measurements(MEAS)
@@ -129,8 +153,10 @@ def test_database_source_gives_the_same_result_as_the_csv(tmp_path, sqlite_url):
     store = store_mod.Store(sqlite_url)
     store.upgrade()
     store.register_devices(community)
-    readings = [Reading(pod=p, start=s.to_pydatetime(), withdrawn_kwh=w, injected_kwh=i)
-                for p, s, w, i in first_week.itertuples(index=False)]
+    readings = [
+        Reading(pod=p, start=s.to_pydatetime(), withdrawn_kwh=w, injected_kwh=i)
+        for p, s, w, i in first_week.itertuples(index=False)
+    ]
     store.ingest_records(readings, source="test", cross_check=False)
     store.close()
     args = ("--prices", str(PRICES), "--from", "2024-06-01", "--to", "2024-06-07")

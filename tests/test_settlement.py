@@ -5,10 +5,10 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from settlement_helpers import DAY, community, flat_prices, hourly_frame, quarter_frame
 
 from condivisa.engines.settlement import MeasurementError, MissingDataError, PriceError, settle
 from condivisa.kernel.timegrid import quarter_hours
+from settlement_helpers import DAY, community, flat_prices, hourly_frame, quarter_frame
 
 
 def test_issue_case_30_injected_27_withdrawn():
@@ -38,11 +38,15 @@ def test_two_plants_of_different_classes_in_one_hour():
     # A 100 kW injects 40, B 300 kW injects 60, withdrawn 50 → shared 50, split pro rata 40:60 → A 20, B 30
     # south PV at Pz 150: TIP_A = min(120, 80 + 30) = 110, TIP_B = min(110, 70 + 30) = 100
     # premium = 20 × 110/1000 + 30 × 100/1000 = 2.20 + 3.00 = 5.20 €; sale = 100 × 150/1000 = 15.00 €
-    c = community(plants=[
-        {"id": "A", "pod": "PA", "owner": "a", "power_kw": 100, "commissioning": "2024-01-01"},
-        {"id": "B", "pod": "PB", "owner": "a", "power_kw": 300, "commissioning": "2024-01-01"},
-    ])
-    m = hourly_frame(DAY, {"C1": ({10: 50.0}, "withdrawn"), "PA": ({10: 40.0}, "injected"), "PB": ({10: 60.0}, "injected")})
+    c = community(
+        plants=[
+            {"id": "A", "pod": "PA", "owner": "a", "power_kw": 100, "commissioning": "2024-01-01"},
+            {"id": "B", "pod": "PB", "owner": "a", "power_kw": 300, "commissioning": "2024-01-01"},
+        ]
+    )
+    m = hourly_frame(
+        DAY, {"C1": ({10: 50.0}, "withdrawn"), "PA": ({10: 40.0}, "injected"), "PB": ({10: 60.0}, "injected")}
+    )
     r = settle(c, m, flat_prices(DAY, 150.0)).to_dict()
     plants = {p["id"]: p for p in r["plants"]}
     assert plants["A"]["shared_kwh"] == 20.0 and plants["B"]["shared_kwh"] == 30.0
@@ -53,7 +57,9 @@ def test_two_plants_of_different_classes_in_one_hour():
 def test_plant_older_than_the_community_is_not_incentivised_but_valorised():
     # plant commissioned 2023-06-01, community constituted 2024-01-01 → no premium;
     # the 10 kWh shared still earn the CER valorisation 10 × 10.57/1000 = 0.1057 → 0.11 €
-    c = community(plants=[{"id": "p", "pod": "P1", "owner": "a", "power_kw": 10, "commissioning": "2023-06-01"}])
+    c = community(
+        plants=[{"id": "p", "pod": "P1", "owner": "a", "power_kw": 10, "commissioning": "2023-06-01"}]
+    )
     m = hourly_frame(DAY, {"C1": ({9: 10.0}, "withdrawn"), "P1": ({9: 12.0}, "injected")})
     t = settle(c, m, flat_prices(DAY, 100.0)).to_dict()["totals"]
     assert t["shared_kwh"] == 10.0 and t["incentivised_shared_kwh"] == 0.0
@@ -62,9 +68,13 @@ def test_plant_older_than_the_community_is_not_incentivised_but_valorised():
 
 def test_plant_commissioned_inside_the_period_counts_from_that_day():
     # plant commissioned on day 2 of a 2-day period: day 1 rows ignored (not expected, not counted)
-    c = community(plants=[{"id": "p", "pod": "P1", "owner": "a", "power_kw": 10, "commissioning": "2024-06-02"}])
+    c = community(
+        plants=[{"id": "p", "pod": "P1", "owner": "a", "power_kw": 10, "commissioning": "2024-06-02"}]
+    )
     # hours 12 (day 1) and 36 (= day 2, 12:00): 5 kWh each way
-    m = hourly_frame(DAY, {"C1": ({12: 5.0, 36: 5.0}, "withdrawn"), "P1": ({12: 5.0, 36: 5.0}, "injected")}, n_days=2)
+    m = hourly_frame(
+        DAY, {"C1": ({12: 5.0, 36: 5.0}, "withdrawn"), "P1": ({12: 5.0, 36: 5.0}, "injected")}, n_days=2
+    )
     r = settle(c, m, flat_prices(DAY, 100.0, n_days=2)).to_dict()
     assert r["totals"]["shared_kwh"] == 5.0 and r["totals"]["injected_kwh"] == 5.0
     plant_q = [q for q in r["data_quality"]["pods"] if q["pod"] == "P1"][0]
@@ -86,7 +96,10 @@ def test_dst_days(kind, n_quarters):
     assert len(r.intervals()) == hours
     assert d["totals"]["shared_kwh"] == hours * 1.0
     assert d["totals"]["premium_eur"] == round(hours * 0.12, 2)
-    assert all(q["expected_intervals"] == n_quarters and q["missing_intervals"] == 0 for q in d["data_quality"]["pods"])
+    assert all(
+        q["expected_intervals"] == n_quarters and q["missing_intervals"] == 0
+        for q in d["data_quality"]["pods"]
+    )
 
 
 def test_quarter_hour_settlement_differs_from_hourly():
@@ -94,10 +107,16 @@ def test_quarter_hour_settlement_differs_from_hourly():
     # hourly: min(2, 2) = 2 kWh shared; by quarter hour: min(1,0)+min(1,0)+min(0,1)+min(0,1) = 0
     c = community()
     qh = quarter_hours(DAY, DAY + dt.timedelta(days=1))
-    wd = np.zeros(len(qh)); inj = np.zeros(len(qh))
-    wd[48:50] = 1.0; inj[50:52] = 1.0
-    m = pd.concat([pd.DataFrame({"pod": "C1", "start": qh, "withdrawn_kwh": wd, "injected_kwh": 0.0}),
-                   pd.DataFrame({"pod": "P1", "start": qh, "withdrawn_kwh": 0.0, "injected_kwh": inj})])
+    wd = np.zeros(len(qh))
+    inj = np.zeros(len(qh))
+    wd[48:50] = 1.0
+    inj[50:52] = 1.0
+    m = pd.concat(
+        [
+            pd.DataFrame({"pod": "C1", "start": qh, "withdrawn_kwh": wd, "injected_kwh": 0.0}),
+            pd.DataFrame({"pod": "P1", "start": qh, "withdrawn_kwh": 0.0, "injected_kwh": inj}),
+        ]
+    )
     hourly = settle(c, m, flat_prices(DAY, 100.0), interval="hour").to_dict()
     quarter = settle(c, m, flat_prices(DAY, 100.0), interval="quarter").to_dict()
     assert hourly["totals"]["shared_kwh"] == 2.0
@@ -110,8 +129,11 @@ def test_auc_valorisation_adds_distribution_and_losses():
     #   BT plant: (10.57 + 0.65) × 10/1000 + 0.026 × 100 × 10/1000 = 0.1122 + 0.026 = 0.1382 → 0.14 €
     #   MT plant: 0.1122 + 0.012 × 100 × 10/1000 = 0.1242 → 0.12 €
     for voltage, expected in (("BT", 0.14), ("MT", 0.12)):
-        c = community(configuration="AUC", building="B1",
-                      plants=[{"id": "p", "pod": "P1", "owner": "a", "power_kw": 10, "voltage": voltage}])
+        c = community(
+            configuration="AUC",
+            building="B1",
+            plants=[{"id": "p", "pod": "P1", "owner": "a", "power_kw": 10, "voltage": voltage}],
+        )
         m = hourly_frame(DAY, {"C1": ({12: 10.0}, "withdrawn"), "P1": ({12: 10.0}, "injected")})
         assert settle(c, m, flat_prices(DAY, 100.0)).to_dict()["totals"]["valorisation_eur"] == expected
 
@@ -125,11 +147,20 @@ def test_tariff_override_from_community_file():
 
 def test_members_count_only_while_members():
     # b joins on day 2: its day-1 withdrawal (8 kWh at hour 12) is ignored; day 2 both withdraw 5 at hour 36
-    members = [{"id": "a", "founder": True, "pods": [{"pod": "C1"}]},
-               {"id": "b", "founder": True, "joined": "2024-06-02", "pods": [{"pod": "C2"}]}]
+    members = [
+        {"id": "a", "founder": True, "pods": [{"pod": "C1"}]},
+        {"id": "b", "founder": True, "joined": "2024-06-02", "pods": [{"pod": "C2"}]},
+    ]
     c = community(members=members)
-    m = hourly_frame(DAY, {"C1": ({12: 5.0, 36: 5.0}, "withdrawn"), "C2": ({12: 8.0, 36: 5.0}, "withdrawn"),
-                           "P1": ({12: 20.0, 36: 20.0}, "injected")}, n_days=2)
+    m = hourly_frame(
+        DAY,
+        {
+            "C1": ({12: 5.0, 36: 5.0}, "withdrawn"),
+            "C2": ({12: 8.0, 36: 5.0}, "withdrawn"),
+            "P1": ({12: 20.0, 36: 20.0}, "injected"),
+        },
+        n_days=2,
+    )
     d = settle(c, m, flat_prices(DAY, 100.0, n_days=2)).to_dict()
     by_id = {x["id"]: x for x in d["members"]}
     assert by_id["b"]["withdrawn_kwh"] == 5.0 and by_id["a"]["withdrawn_kwh"] == 10.0
@@ -173,7 +204,9 @@ def test_missing_price_hour_is_an_error_naming_the_hour():
 def test_unknown_pod_and_duplicates_and_negative_are_errors():
     c = community()
     m = hourly_frame(DAY, {"C1": ({}, "withdrawn"), "P1": ({}, "injected")})
-    bad = pd.concat([m, pd.DataFrame([{"pod": "XX", "start": m["start"][0], "withdrawn_kwh": 1.0, "injected_kwh": 0.0}])])
+    bad = pd.concat(
+        [m, pd.DataFrame([{"pod": "XX", "start": m["start"][0], "withdrawn_kwh": 1.0, "injected_kwh": 0.0}])]
+    )
     with pytest.raises(MeasurementError, match="'XX'"):
         settle(c, bad, flat_prices(DAY, 100.0))
     dup = pd.concat([m, m.iloc[[3]]], ignore_index=True)
@@ -187,16 +220,26 @@ def test_unknown_pod_and_duplicates_and_negative_are_errors():
 
 def test_period_limits_the_settlement():
     c = community()
-    m = hourly_frame(DAY, {"C1": ({12: 5.0, 36: 7.0}, "withdrawn"), "P1": ({12: 9.0, 36: 9.0}, "injected")}, n_days=2)
-    d = settle(c, m, flat_prices(DAY, 100.0, n_days=2), period=(dt.date(2024, 6, 2), dt.date(2024, 6, 2))).to_dict()
-    assert d["totals"]["shared_kwh"] == 7.0 and d["period"] == {"from": "2024-06-02", "to": "2024-06-02", "interval": "hour"}
+    m = hourly_frame(
+        DAY, {"C1": ({12: 5.0, 36: 7.0}, "withdrawn"), "P1": ({12: 9.0, 36: 9.0}, "injected")}, n_days=2
+    )
+    d = settle(
+        c, m, flat_prices(DAY, 100.0, n_days=2), period=(dt.date(2024, 6, 2), dt.date(2024, 6, 2))
+    ).to_dict()
+    assert d["totals"]["shared_kwh"] == 7.0 and d["period"] == {
+        "from": "2024-06-02",
+        "to": "2024-06-02",
+        "interval": "hour",
+    }
 
 
 def test_months_add_up_to_totals_across_a_month_boundary():
     # 2 days: 30 June and 1 July, 5 kWh shared at noon each day → two months of 5 kWh
     day = dt.date(2024, 6, 30)
     c = community()
-    m = hourly_frame(day, {"C1": ({12: 5.0, 36: 5.0}, "withdrawn"), "P1": ({12: 6.0, 36: 6.0}, "injected")}, n_days=2)
+    m = hourly_frame(
+        day, {"C1": ({12: 5.0, 36: 5.0}, "withdrawn"), "P1": ({12: 6.0, 36: 6.0}, "injected")}, n_days=2
+    )
     d = settle(c, m, flat_prices(day, 100.0, n_days=2)).to_dict()
     assert [x["month"] for x in d["months"]] == ["2024-06", "2024-07"]
     for key in ("shared_kwh", "premium_eur", "sale_eur", "valorisation_eur"):
@@ -238,7 +281,10 @@ def test_engine_refuses_off_grid_naive_and_too_coarse_data():
 def test_prosumer_pod_both_withdraws_and_injects():
     # one POD behind which a member consumes and a plant injects: its withdrawal counts as consumption,
     # its injection as the plant's. Hour 12: X withdraws 4, injects 10; C1 withdraws 3 → shared min(10, 7) = 7
-    members = [{"id": "a", "founder": True, "pods": [{"pod": "X"}]}, {"id": "b", "founder": True, "pods": [{"pod": "C1"}]}]
+    members = [
+        {"id": "a", "founder": True, "pods": [{"pod": "X"}]},
+        {"id": "b", "founder": True, "pods": [{"pod": "C1"}]},
+    ]
     c = community(members=members, plants=[{"id": "p", "pod": "X", "owner": "a", "power_kw": 10}])
     m = hourly_frame(DAY, {"C1": ({12: 3.0}, "withdrawn")})
     x = hourly_frame(DAY, {"X": ({12: 4.0}, "withdrawn")})

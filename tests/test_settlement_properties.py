@@ -6,31 +6,45 @@ import numpy as np
 import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from settlement_helpers import community
 
 from condivisa.engines.settlement import settle
 from condivisa.kernel.timegrid import hours
+from settlement_helpers import community
 
 DAY = dt.date(2024, 3, 31)  # a DST day: 23 hours
 HOURS = hours(DAY, DAY + dt.timedelta(days=1))
 N = len(HOURS)
 energy = st.lists(st.floats(0, 50, allow_nan=False, allow_subnormal=False), min_size=N, max_size=N)
 
-MEMBERS = [{"id": "a", "founder": True, "pods": [{"pod": "C1"}]},
-           {"id": "b", "category": "enterprise", "founder": False, "pods": [{"pod": "C2"}]},
-           {"id": "c", "founder": True, "millesimi": 300, "pods": [{"pod": "C3"}]}]
-PLANTS = [{"id": "p", "pod": "P1", "owner": "a", "power_kw": 50},
-          {"id": "q", "pod": "P2", "owner": "ext", "power_kw": 400, "grant_fraction": 0.3, "source": "wind"}]
-RULES = {"premium": {"producers": 0.1, "community": 0.15, "consumers": 0.75, "consumers_by": "consumption"},
-         "later_members": {"annual_fee_eur": 10, "min_shared_consumption_kwh_per_year": 20}}
+MEMBERS = [
+    {"id": "a", "founder": True, "pods": [{"pod": "C1"}]},
+    {"id": "b", "category": "enterprise", "founder": False, "pods": [{"pod": "C2"}]},
+    {"id": "c", "founder": True, "millesimi": 300, "pods": [{"pod": "C3"}]},
+]
+PLANTS = [
+    {"id": "p", "pod": "P1", "owner": "a", "power_kw": 50},
+    {"id": "q", "pod": "P2", "owner": "ext", "power_kw": 400, "grant_fraction": 0.3, "source": "wind"},
+]
+RULES = {
+    "premium": {"producers": 0.1, "community": 0.15, "consumers": 0.75, "consumers_by": "consumption"},
+    "later_members": {"annual_fee_eur": 10, "min_shared_consumption_kwh_per_year": 20},
+}
 
 
 def _frame(series: dict[str, tuple[list[float], str]]) -> pd.DataFrame:
     parts = []
     for pod, (values, col) in series.items():
         v = np.asarray(values)
-        parts.append(pd.DataFrame({"pod": pod, "start": HOURS, "withdrawn_kwh": v if col == "w" else 0.0,
-                                   "injected_kwh": v if col == "i" else 0.0}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "pod": pod,
+                    "start": HOURS,
+                    "withdrawn_kwh": v if col == "w" else 0.0,
+                    "injected_kwh": v if col == "i" else 0.0,
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
@@ -65,7 +79,8 @@ def test_allocations_add_up_to_the_totals_to_the_cent(w1, w2, w3, i1, i2, price)
         assert cents == round(d["totals"][key] * 100), key
         assert all(p[key] >= 0 for p in payees)
     assert sum(round(p["total_eur"] * 100) for p in payees) == round(
-        100 * (d["totals"]["premium_eur"] + d["totals"]["valorisation_eur"] + d["totals"]["sale_eur"]))
+        100 * (d["totals"]["premium_eur"] + d["totals"]["valorisation_eur"] + d["totals"]["sale_eur"])
+    )
     assert all(p["total_eur"] >= 0 for p in payees)
     months = d["months"]
     for key in ("premium_eur", "shared_kwh"):
@@ -75,7 +90,8 @@ def test_allocations_add_up_to_the_totals_to_the_cent(w1, w2, w3, i1, i2, price)
 @settings(max_examples=20, deadline=None)
 @given(energy, energy, energy, energy, energy, PRICES, st.integers(0, N - 1), st.floats(0.1, 30))
 def test_more_injection_never_lowers_shared_energy_premium_or_sale(w1, w2, w3, i1, i2, price, hour, extra):
-    # extra energy goes to plant p (≤ 200 kW PV, no grant), whose TIP is never below plant q's (400 kW, grant):
+    # extra energy goes to plant p (≤ 200 kW PV, no grant), whose TIP is never below plant q's (400 kW,
+    # grant):
     # the pro-rata split may move shared energy from q to p, never to a lower tariff. (Adding to q instead
     # can lower the premium: that is the pro-rata rule, not a bug.)
     before = _settle(w1, w2, w3, i1, i2, price).to_dict()["totals"]

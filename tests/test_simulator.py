@@ -12,10 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from condivisa.sim import devices as sim
 from condivisa.cli import app as cli_app
 from condivisa.domain.config import community_from_dict, load_community
 from condivisa.formats.urbandataset.parse import parse_urbandataset
+from condivisa.sim import devices as sim
 
 PAST = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -44,7 +44,9 @@ def test_totalizers_are_monotone_and_differences_equal_energies():
     devs = sim.synthetic_devices(12, seed=3)
     f = sim.build_fleet(devs, dt.date(2025, 6, 1), 2, seed=3, until=PAST)
     assert f.withdrawn_kwh.shape == (12, 192)
-    assert (np.diff(f.withdrawn_total_kwh, axis=1) >= 0).all() and (np.diff(f.injected_total_kwh, axis=1) >= 0).all()
+    assert (np.diff(f.withdrawn_total_kwh, axis=1) >= 0).all() and (
+        np.diff(f.injected_total_kwh, axis=1) >= 0
+    ).all()
     np.testing.assert_allclose(np.diff(f.withdrawn_total_kwh, axis=1), f.withdrawn_kwh[:, 1:], atol=2e-6)
     np.testing.assert_allclose(np.diff(f.injected_total_kwh, axis=1), f.injected_kwh[:, 1:], atol=2e-6)
 
@@ -60,7 +62,9 @@ def test_pv_pod_injects_by_day_only_within_its_power():
     assert f.injected_kwh[0].argmax() in range(40, 64)  # peak between 10:00 and 16:00 local
 
 
-@pytest.mark.parametrize("day, quarters", [(dt.date(2025, 3, 30), 92), (dt.date(2025, 10, 26), 100), (dt.date(2025, 6, 1), 96)])
+@pytest.mark.parametrize(
+    "day, quarters", [(dt.date(2025, 3, 30), 92), (dt.date(2025, 10, 26), 100), (dt.date(2025, 6, 1), 96)]
+)
 def test_dst_days_have_their_quarter_hours(day, quarters):
     f = sim.build_fleet(sim.synthetic_devices(2), day, 1, until=PAST)
     assert len(f.starts) == quarters
@@ -77,7 +81,11 @@ def test_future_quarter_hours_are_not_sent():
 def test_messages_round_trip_to_the_fleet_values():
     f = sim.build_fleet(sim.synthetic_devices(7), dt.date(2025, 6, 1), 1, until=PAST)
     msgs = list(sim.messages(f, 40, group=3))
-    assert [(m.kind, m.sender_id, m.readings) for m in msgs] == [("gw", "sim-gw-1", 3), ("gw", "sim-gw-2", 3), ("gw", "sim-gw-3", 1)]
+    assert [(m.kind, m.sender_id, m.readings) for m in msgs] == [
+        ("gw", "sim-gw-1", 3),
+        ("gw", "sim-gw-2", 3),
+        ("gw", "sim-gw-3", 1),
+    ]
     lines = [r for m in msgs for r in parse_urbandataset(json.loads(m.payload)).readings]
     assert [r.du_id for r in lines] == [d.du_id for d in f.devices]
     for i, r in enumerate(lines):
@@ -161,8 +169,8 @@ def test_rest_end_to_end(sqlite_url, example_community_path):
     from fastapi.testclient import TestClient
 
     from condivisa.app.http_app import create_app
-    from condivisa.store.store import Store
     from condivisa.app.settings import Settings
+    from condivisa.store.store import Store
 
     community = load_community(example_community_path)
     store = Store(sqlite_url)
@@ -171,7 +179,9 @@ def test_rest_end_to_end(sqlite_url, example_community_path):
     f = sim.build_fleet(sim.devices_from_community(community), dt.date(2025, 6, 1), 1, until=PAST)
     f.starts = f.starts[:4]
     sink = sim.RestSink("http://testserver")
-    with TestClient(create_app(Settings(database_url=sqlite_url), store=store, community=community)) as client:
+    with TestClient(
+        create_app(Settings(database_url=sqlite_url), store=store, community=community)
+    ) as client:
         client.headers.update(sink.client.headers)
         sink.client = client
         sent = sim.run(f, sink, group=4, faults=("dup",), fault_rate=0.5, seed=1)

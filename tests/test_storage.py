@@ -22,8 +22,10 @@ SPEC = BatterySpec(capacity_kwh=2.0)  # 10–100 %, η 0.95/0.95, inverter 3 kW 
 
 def test_four_steps_by_hand():
     # capacity 2 kWh → E_min 0.2, E_max 2.0; contract 3 kW → 0.75 kWh per quarter; start at E_min = 0.2
-    # t0: allowance 0.5, load 0.1 → c = min(0.5, 0.75−0.1 = 0.65, 0.75) = 0.5; E = 0.2 + 0.95·0.5 = 0.675; w = 0.6
-    # t1: allowance 0.8, load 0.3 → c = min(0.8, 0.45, 0.75) = 0.45 (contract); E = 0.675 + 0.4275 = 1.1025; w = 0.75
+    # t0: allowance 0.5, load 0.1 → c = min(0.5, 0.75−0.1 = 0.65, 0.75) = 0.5; E = 0.2 + 0.95·0.5 = 0.675; w =
+    # 0.6
+    # t1: allowance 0.8, load 0.3 → c = min(0.8, 0.45, 0.75) = 0.45 (contract); E = 0.675 + 0.4275 = 1.1025; w
+    # = 0.75
     # t2: no surplus, load 0.5 → d = 0.5; E = 1.1025 − 0.5/0.95 = 0.576184; w = 0
     # t3: no surplus, load 0.6 → wants 0.6/0.95 = 0.631579 of SoC but only 0.376184 above E_min:
     #     E = 0.2, d = 0.376184·0.95 = 0.357375; w = 0.6 − 0.357375 = 0.242625
@@ -43,7 +45,14 @@ def test_full_battery_stops_charging_and_inverter_limits():
     assert r.soc_kwh[0, 0] == pytest.approx(1.0)
     assert r.charge_kwh[0, 0] == pytest.approx(0.1 / 0.95)
     # a 2 kW inverter: 0.5 kWh per quarter at most, even with a big load and a full battery
-    r = heuristic_dispatch(np.array([[1.0]]), np.array([0.0]), 10.0, 6.0, spec=BatterySpec(10.0, inverter_kw=2.0), start_soc_kwh=10.0)
+    r = heuristic_dispatch(
+        np.array([[1.0]]),
+        np.array([0.0]),
+        10.0,
+        6.0,
+        spec=BatterySpec(10.0, inverter_kw=2.0),
+        start_soc_kwh=10.0,
+    )
     assert r.discharge_kwh[0, 0] == pytest.approx(0.5)
 
 
@@ -71,13 +80,16 @@ def test_bad_inputs_are_named():
         BatterySpec(1.0, charge_efficiency=1.5)
 
 
-cases = st.integers(min_value=1, max_value=4).flatmap(lambda n_b: st.integers(min_value=1, max_value=40).flatmap(
-    lambda n_t: st.tuples(
-        arrays(float, (n_b, n_t), elements=st.floats(0.0, 1.2)),     # loads up to 4.8 kW
-        arrays(float, (n_t,), elements=st.floats(0.0, 6.0)),         # PV up to 24 kW
-        arrays(float, (n_b,), elements=st.floats(0.0, 8.0)),         # capacities
-        arrays(float, (n_b,), elements=st.sampled_from([3.0, 4.5, 6.0])),
-    )))
+cases = st.integers(min_value=1, max_value=4).flatmap(
+    lambda n_b: st.integers(min_value=1, max_value=40).flatmap(
+        lambda n_t: st.tuples(
+            arrays(float, (n_b, n_t), elements=st.floats(0.0, 1.2)),  # loads up to 4.8 kW
+            arrays(float, (n_t,), elements=st.floats(0.0, 6.0)),  # PV up to 24 kW
+            arrays(float, (n_b,), elements=st.floats(0.0, 8.0)),  # capacities
+            arrays(float, (n_b,), elements=st.sampled_from([3.0, 4.5, 6.0])),
+        )
+    )
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -88,16 +100,16 @@ def test_property_energy_balance_bounds_and_contract(case):
     r = building_heuristic(pv, loads, caps, contract, spec)
     c, d, e = r.charge_kwh, r.discharge_kwh, r.soc_kwh
     delta = np.diff(e, axis=1, prepend=(caps * 0.1)[:, None])
-    np.testing.assert_allclose(0.95 * c - d / 0.95, delta, atol=1e-9)      # charge·η − discharge/η = ΔSoC
+    np.testing.assert_allclose(0.95 * c - d / 0.95, delta, atol=1e-9)  # charge·η − discharge/η = ΔSoC
     assert (e >= caps[:, None] * 0.1 - 1e-9).all() and (e <= caps[:, None] + 1e-9).all()
     assert (c >= 0).all() and (d >= 0).all()
-    assert (c <= 0.75 + 1e-9).all() and (d <= 0.75 + 1e-9).all()           # 3 kW inverter
-    assert (d <= loads + 1e-9).all()                                        # never exports
+    assert (c <= 0.75 + 1e-9).all() and (d <= 0.75 + 1e-9).all()  # 3 kW inverter
+    assert (d <= loads + 1e-9).all()  # never exports
     assert (r.withdrawal_kwh <= np.maximum(contract[:, None] * 0.25, loads) + 1e-9).all()  # contract power
     np.testing.assert_allclose(r.withdrawal_kwh, loads + c - d, atol=1e-9)
     allowance = charge_allowance_kwh(pv, loads)
-    assert (c <= allowance[None, :] + 1e-9).all()                           # at most (PV − load)/n
-    assert (d[:, allowance > 0] == 0).all()                                 # no discharge while PV is in surplus
+    assert (c <= allowance[None, :] + 1e-9).all()  # at most (PV − load)/n
+    assert (d[:, allowance > 0] == 0).all()  # no discharge while PV is in surplus
 
 
 def test_time_major_input_and_out_buffers_give_the_same_result():

@@ -12,10 +12,10 @@ from typer.testing import CliRunner
 
 from condivisa.cli import app
 from condivisa.domain.config import load_community
-from condivisa.store.store import Store, database_url
-from condivisa.store import writer as writer_mod
 from condivisa.formats.urbandataset.types import Reading
 from condivisa.ingest.pipeline import ingest_frame
+from condivisa.store import writer as writer_mod
+from condivisa.store.store import Store, database_url
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
@@ -28,7 +28,9 @@ def store(db_store):
 
 
 def r(i: int, wd: float = 0.25, pod: str = POD, du: str | None = "DU-0001") -> Reading:
-    return Reading(pod=pod, start=T0 + dt.timedelta(minutes=15 * i), withdrawn_kwh=wd, injected_kwh=0.0, du_id=du)
+    return Reading(
+        pod=pod, start=T0 + dt.timedelta(minutes=15 * i), withdrawn_kwh=wd, injected_kwh=0.0, du_id=du
+    )
 
 
 def test_upgrade_is_idempotent_and_at_head(db_url):
@@ -40,8 +42,14 @@ def test_upgrade_is_idempotent_and_at_head(db_url):
         s.upgrade()
         heads = ScriptDirectory.from_config(s.alembic_config()).get_heads()
         assert len(heads) == 1 and s.revision() == heads[0]
-        assert {"pods", "devices", "device_activity", "measurements", "measurement_revisions", "dead_letters"} <= set(
-            sa.inspect(s.engine).get_table_names())
+        assert {
+            "pods",
+            "devices",
+            "device_activity",
+            "measurements",
+            "measurement_revisions",
+            "dead_letters",
+        } <= set(sa.inspect(s.engine).get_table_names())
 
 
 def test_device_activity_migration_backfills_from_measurements(db_url):
@@ -51,13 +59,29 @@ def test_device_activity_migration_backfills_from_measurements(db_url):
         s.upgrade("0900_auth")  # the schema before device_activity
         now = dt.datetime(2025, 6, 2, tzinfo=UTC)
         with s.engine.begin() as conn:
-            conn.execute(sa.insert(Measurement.__table__), [
-                {"pod": POD, "start_utc": T0 + dt.timedelta(minutes=15 * i), "meter": "M1", "minutes": 15, "withdrawn_kwh": 0.1,
-                 "injected_kwh": 0.0, "du_id": "DU-0001", "received_at": now + dt.timedelta(minutes=i), "source": "t", "revision": 0}
-                for i in range(3)])
+            conn.execute(
+                sa.insert(Measurement.__table__),
+                [
+                    {
+                        "pod": POD,
+                        "start_utc": T0 + dt.timedelta(minutes=15 * i),
+                        "meter": "M1",
+                        "minutes": 15,
+                        "withdrawn_kwh": 0.1,
+                        "injected_kwh": 0.0,
+                        "du_id": "DU-0001",
+                        "received_at": now + dt.timedelta(minutes=i),
+                        "source": "t",
+                        "revision": 0,
+                    }
+                    for i in range(3)
+                ],
+            )
         s.upgrade()
         [seen] = s.device_last_seen()
-        assert seen["last_received_at"] == now + dt.timedelta(minutes=2) and seen["last_start"] == T0 + dt.timedelta(minutes=30)
+        assert seen["last_received_at"] == now + dt.timedelta(minutes=2) and seen[
+            "last_start"
+        ] == T0 + dt.timedelta(minutes=30)
         assert seen["registered"] is False and seen["pod"] == POD
 
 
@@ -103,9 +127,14 @@ def test_measurements_frame_filters_and_contract(store):
     store.ingest_records([r(i) for i in range(8)] + [r(0, pod="IT001E00000002", du="DU-0002")], source="t")
     all_ = store.measurements_frame()
     assert list(all_.columns) == ["pod", "start", "withdrawn_kwh", "injected_kwh"] and len(all_) == 9
-    # naive bounds are Rome civil time: 10:15 local = 08:15 UTC, 11:00 local = 09:00 UTC (exclusive) -> quarters 1..3
-    part = store.measurements_frame(pods=[POD], start="2025-06-01 10:15", end=pd.Timestamp("2025-06-01 11:00"))
-    assert part["start"].dt.tz_convert("UTC").tolist() == [T0 + dt.timedelta(minutes=15 * i) for i in (1, 2, 3)]
+    # naive bounds are Rome civil time: 10:15 local = 08:15 UTC, 11:00 local = 09:00 UTC (exclusive) ->
+    # quarters 1..3
+    part = store.measurements_frame(
+        pods=[POD], start="2025-06-01 10:15", end=pd.Timestamp("2025-06-01 11:00")
+    )
+    assert part["start"].dt.tz_convert("UTC").tolist() == [
+        T0 + dt.timedelta(minutes=15 * i) for i in (1, 2, 3)
+    ]
     assert store.measurements_frame(pods=["IT001E00000002"])["pod"].tolist() == ["IT001E00000002"]
     empty = store.measurements_frame(pods=["nope"])
     assert empty.empty and list(empty.columns) == ["pod", "start", "withdrawn_kwh", "injected_kwh"]
@@ -156,7 +185,7 @@ def test_concurrent_writers_store_each_quarter_once(store):
     def work():
         try:
             for k in range(0, 40, 5):
-                out = store.ingest_records(readings[k:k + 5], source="thread")
+                out = store.ingest_records(readings[k : k + 5], source="thread")
                 totals.append((out.stored, out.duplicates))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -167,17 +196,24 @@ def test_concurrent_writers_store_each_quarter_once(store):
     for t in threads:
         t.join()
     assert errors == []
-    assert sum(s for s, _ in totals) == 40 and sum(d for _, d in totals) == 3 * 40  # 4 writers x 40, once each
+    assert (
+        sum(s for s, _ in totals) == 40 and sum(d for _, d in totals) == 3 * 40
+    )  # 4 writers x 40, once each
     assert store.counts()["measurements"] == 40
 
 
 def test_utc_datetime_refuses_naive(store):
     with pytest.raises((ValueError, sa.exc.StatementError), match="naive"):
-        store.ingest_records([Reading(pod=POD, start=dt.datetime(2025, 6, 1, 10), withdrawn_kwh=0.1)], source="t")
+        store.ingest_records(
+            [Reading(pod=POD, start=dt.datetime(2025, 6, 1, 10), withdrawn_kwh=0.1)], source="t"
+        )
 
 
 def test_dead_letters_newest_first(store):
-    ids = [store.add_dead_letter(f"payload {i}".encode(), [{"path": "$", "reason": f"r{i}"}], source="t") for i in range(3)]
+    ids = [
+        store.add_dead_letter(f"payload {i}".encode(), [{"path": "$", "reason": f"r{i}"}], source="t")
+        for i in range(3)
+    ]
     letters = store.dead_letters(2)
     assert [d["id"] for d in letters] == ids[::-1][:2]
     assert letters[0]["payload"] == b"payload 2" and letters[0]["reasons"] == [{"path": "$", "reason": "r2"}]
@@ -195,7 +231,9 @@ def test_device_last_seen_includes_unregistered_du(store):
 def test_device_activity_moves_forward_only(store):
     t1, t2 = dt.datetime(2025, 6, 1, 12, tzinfo=UTC), dt.datetime(2025, 6, 1, 13, tzinfo=UTC)
     store.ingest_records([r(4), r(5)], source="t", received_at=t1)
-    store.ingest_records([r(0, pod="IT001E00000002")], source="t", received_at=t2)  # an old quarter, another POD
+    store.ingest_records(
+        [r(0, pod="IT001E00000002")], source="t", received_at=t2
+    )  # an old quarter, another POD
     seen = {d["du_id"]: d for d in store.device_last_seen()}["DU-0001"]
     # latest message t2, latest quarter still r(5) = T0 + 75 min, and its POD, not the old quarter's
     assert seen["last_received_at"] == t2 and seen["last_start"] == T0 + dt.timedelta(minutes=75)
@@ -207,8 +245,14 @@ def test_device_activity_moves_forward_only(store):
 
 
 def test_ingest_frame_hourly_and_quarter(store):
-    hours = pd.DataFrame({"pod": [POD] * 3, "start": pd.date_range("2025-06-01 10:00", periods=3, freq="h", tz="Europe/Rome"),
-                          "withdrawn_kwh": [1.0, 2.0, 3.0], "injected_kwh": [0.0] * 3})
+    hours = pd.DataFrame(
+        {
+            "pod": [POD] * 3,
+            "start": pd.date_range("2025-06-01 10:00", periods=3, freq="h", tz="Europe/Rome"),
+            "withdrawn_kwh": [1.0, 2.0, 3.0],
+            "injected_kwh": [0.0] * 3,
+        }
+    )
     res = ingest_frame(store, hours, source="csv:h")
     assert (res.stored, res.duplicates) == (3, 0)
     assert set(store.measurements(POD)["start"].dt.minute) == {0}
@@ -235,26 +279,50 @@ def test_cli_upgrade_register_import_export_dead_letters(db_url, example_communi
     res = runner.invoke(app, ["db", "register", "--config", str(example_community_path), *db])
     assert res.exit_code == 0 and "7 PODs" in res.flat
     csv = tmp_path / "m.csv"
-    csv.write_text("pod,start,withdrawn_kwh,injected_kwh\n"
-                   f"{POD},2025-06-01T10:00:00+02:00,0.2500,0.0000\n"
-                   f"{POD},2025-06-01T10:15:00+02:00,0.5000,0.0000\n"
-                   f"{POD},2025-06-01T10:15:00+02:00,0.5000,0.0000\n", encoding="utf-8")
+    csv.write_text(
+        "pod,start,withdrawn_kwh,injected_kwh\n"
+        f"{POD},2025-06-01T10:00:00+02:00,0.2500,0.0000\n"
+        f"{POD},2025-06-01T10:15:00+02:00,0.5000,0.0000\n"
+        f"{POD},2025-06-01T10:15:00+02:00,0.5000,0.0000\n",
+        encoding="utf-8",
+    )
     res = runner.invoke(app, ["db", "import-csv", str(csv), *db])
     assert res.exit_code == 0 and "2 stored" in res.flat and "1 rows repeated" in res.flat
     res = runner.invoke(app, ["db", "import-csv", str(csv), *db])
     assert "0 stored, 2 already there" in res.flat
     out = tmp_path / "out.csv"
-    res = runner.invoke(app, ["db", "export-csv", "--pod", POD, "--from", "2025-06-01", "--to", "2025-06-02", "--out", str(out), *db])
+    res = runner.invoke(
+        app,
+        [
+            "db",
+            "export-csv",
+            "--pod",
+            POD,
+            "--from",
+            "2025-06-01",
+            "--to",
+            "2025-06-02",
+            "--out",
+            str(out),
+            *db,
+        ],
+    )
     assert res.exit_code == 0
-    assert out.read_text().splitlines() == ["pod,start,withdrawn_kwh,injected_kwh",
-                                            f"{POD},2025-06-01T10:00:00+02:00,0.2500,0.0000",
-                                            f"{POD},2025-06-01T10:15:00+02:00,0.5000,0.0000"]
+    assert out.read_text().splitlines() == [
+        "pod,start,withdrawn_kwh,injected_kwh",
+        f"{POD},2025-06-01T10:00:00+02:00,0.2500,0.0000",
+        f"{POD},2025-06-01T10:15:00+02:00,0.5000,0.0000",
+    ]
     bad = tmp_path / "bad.csv"
-    bad.write_text(f"pod,start,withdrawn_kwh,injected_kwh\n{POD},2025-06-01T10:00:00+02:00,-1,0\n", encoding="utf-8")
+    bad.write_text(
+        f"pod,start,withdrawn_kwh,injected_kwh\n{POD},2025-06-01T10:00:00+02:00,-1,0\n", encoding="utf-8"
+    )
     res = runner.invoke(app, ["db", "import-csv", str(bad), *db])
     assert res.exit_code == 2 and "line 2" in res.flat
     with Store(db_url) as s:
-        s.add_dead_letter(b"{oops", [{"path": "$", "reason": "invalid JSON"}], source="mqtt:x", device_id="DU-0001")
+        s.add_dead_letter(
+            b"{oops", [{"path": "$", "reason": "invalid JSON"}], source="mqtt:x", device_id="DU-0001"
+        )
     res = runner.invoke(app, ["db", "dead-letters", *db])
     assert res.exit_code == 0 and "invalid JSON" in res.flat
     res = runner.invoke(app, ["db", "dead-letters", "--show", "1", *db])

@@ -88,9 +88,18 @@ def test_clean_series_by_hand():
     assert clean_series([t(p(0, 0.25, None)), t(p(1, 9.0, None))])
 
 
-@given(st.lists(st.tuples(st.integers(0, 6), st.sampled_from([0.0, 0.25, 0.5]),
-                          st.one_of(st.none(), st.sampled_from([999.0, 1000.0, 1000.25, 1000.5, 1000.75]))),
-                min_size=1, max_size=7, unique_by=lambda x: x[0]))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 6),
+            st.sampled_from([0.0, 0.25, 0.5]),
+            st.one_of(st.none(), st.sampled_from([999.0, 1000.0, 1000.25, 1000.5, 1000.75])),
+        ),
+        min_size=1,
+        max_size=7,
+        unique_by=lambda x: x[0],
+    )
+)
 def test_clean_series_means_no_flags(items):
     """The screen is sound: whenever it says clean, the full cross-check of any subset flags nothing."""
     from condivisa.store.checks import clean_series

@@ -1,7 +1,8 @@
 """Time travel: every page, download and report command on the critical instants of the calendar.
 
 The machine's clock is moved with ``time-machine`` (which patches ``time.time`` and ``datetime.now``, so it
-reaches :mod:`condivisa.kernel.clock`); the platform is built at that instant with the readings the devices could have
+reaches :mod:`condivisa.kernel.clock`); the platform is built at that instant with the readings the devices
+could have
 sent by then (ten days back, up to the last quarter hour that has ended). No test here depends on the day it
 runs.
 """
@@ -16,10 +17,10 @@ import time_machine
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from conftest import EXAMPLE_COMMUNITY
-from condivisa.kernel import clock
 from condivisa.cli import app as cli
+from condivisa.kernel import clock
 from condivisa.outputs.i18n import fmt_number
+from conftest import EXAMPLE_COMMUNITY
 from web_helpers import PASSWORD, build_platform
 
 #: (name, instant): the 1st of a month just after midnight, late on the 1st, the last evening of a month,
@@ -58,7 +59,9 @@ def at(request, tmp_path_factory):
 
 def login(c: TestClient, user: str) -> None:
     token = re.search(r'name="csrf_token" value="([^"]*)"', c.get("/login").text).group(1)
-    r = c.post("/login", data={"username": user, "password": PASSWORD, "csrf_token": token}, follow_redirects=False)
+    r = c.post(
+        "/login", data={"username": user, "password": PASSWORD, "csrf_token": token}, follow_redirects=False
+    )
     assert r.status_code == 303, r.text
 
 
@@ -92,16 +95,19 @@ def test_every_page_and_download_answers_on_the_critical_instant(at):
         assert book.as_of == local.date()
         months = book.months
         assert months and months[-1] <= this_month
-        # the default month has a settled day; on the 1st (data of today only) the page says what it shows instead
+        # the default month has a settled day; on the 1st (data of today only) the page says what it shows
+        # instead
         default = book.latest_settled_month
         assert f'<option value="{default}" selected' in home.text
         assert ('data-testid="month-note"' in home.text) == (months[-1] != default)
         for month in months:
-            pages = {"community": ref.get(f"/community?month={month}"),
-                     "report": ref.get(f"/community/report.html?month={month}"),
-                     "member": member.get(f"/members/m1?month={month}"),
-                     "statement": member.get(f"/members/m1/statement.html?month={month}"),
-                     "csv": member.get(f"/members/m1/statement.csv?month={month}")}
+            pages = {
+                "community": ref.get(f"/community?month={month}"),
+                "report": ref.get(f"/community/report.html?month={month}"),
+                "member": member.get(f"/members/m1?month={month}"),
+                "statement": member.get(f"/members/m1/statement.html?month={month}"),
+                "csv": member.get(f"/members/m1/statement.csv?month={month}"),
+            }
             for name, r in pages.items():
                 assert r.status_code == 200, (name, month, r.text[:500])
             ms = book.month(month)
@@ -113,7 +119,9 @@ def test_every_page_and_download_answers_on_the_critical_instant(at):
             # the money shown is the settlement's, to the cent
             m1 = next(e for e in book.result(month)["members"] if e["id"] == "m1")
             assert f'data-key="total_eur">{fmt_number(m1["total_eur"], "en")} €' in pages["member"].text
-            assert any(line.split(",")[1] == month for line in pages["csv"].text.splitlines()[1:]), pages["csv"].text
+            assert any(line.split(",")[1] == month for line in pages["csv"].text.splitlines()[1:]), pages[
+                "csv"
+            ].text
         # a month with no data at all answers with a page that says so, never a 500
         assert ref.get("/community?month=1999-01").status_code == 200
         assert member.get("/members/m1?month=1999-01").status_code == 200
@@ -138,9 +146,21 @@ def test_report_command_uses_the_last_complete_month(at, tmp_path):
     local = when.astimezone(clock.ROME)
     with time_machine.travel(when, tick=True):
         out = tmp_path / "report.html"
-        res = CliRunner().invoke(cli, ["report", "community", "--config", str(EXAMPLE_COMMUNITY),
-                                       "--database", platform.settings.database_url,
-                                       "--prices", platform.settings.prices_file, "--out", str(out)])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "report",
+                "community",
+                "--config",
+                str(EXAMPLE_COMMUNITY),
+                "--database",
+                platform.settings.database_url,
+                "--prices",
+                platform.settings.prices_file,
+                "--out",
+                str(out),
+            ],
+        )
         assert res.exit_code == 0, res.output
         chosen = re.search(r"reporting (\d{4}-\d{2})", res.output).group(1)
         # the month before today's (its days are all past) unless the ten days of data lie within this month
@@ -153,10 +173,26 @@ def test_report_command_uses_the_last_complete_month(at, tmp_path):
         assert chosen == expected
         assert out.is_file() and 'data-testid="settled-note"' in out.read_text(encoding="utf-8")
         # and with --as-of the same report is made as if on another day
-        res = CliRunner().invoke(cli, ["report", "member", "m1", "--config", str(EXAMPLE_COMMUNITY),
-                                       "--database", platform.settings.database_url, "--format", "csv",
-                                       "--prices", platform.settings.prices_file, "--out", str(tmp_path / "m1.csv"),
-                                       "--as-of", (first + dt.timedelta(days=3)).isoformat()])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "report",
+                "member",
+                "m1",
+                "--config",
+                str(EXAMPLE_COMMUNITY),
+                "--database",
+                platform.settings.database_url,
+                "--format",
+                "csv",
+                "--prices",
+                platform.settings.prices_file,
+                "--out",
+                str(tmp_path / "m1.csv"),
+                "--as-of",
+                (first + dt.timedelta(days=3)).isoformat(),
+            ],
+        )
         assert res.exit_code == 0, res.output
         rows = (tmp_path / "m1.csv").read_text(encoding="utf-8").splitlines()
         assert rows[1].split(",")[1] == expected
@@ -174,28 +210,60 @@ def test_a_month_without_any_data(tmp_path):
         june = ref.get("/community?month=2026-06")
         assert june.status_code == 200 and "No data for this period." in june.text
         assert _client(platform, "rossi").get("/members/m1?month=2026-05").status_code == 200
-        res = CliRunner().invoke(cli, ["report", "community", "--config", str(EXAMPLE_COMMUNITY), "--database",
-                                       platform.settings.database_url, "--prices", platform.settings.prices_file,
-                                       "--out", str(tmp_path / "r.html"), "--fill", "zero"])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "report",
+                "community",
+                "--config",
+                str(EXAMPLE_COMMUNITY),
+                "--database",
+                platform.settings.database_url,
+                "--prices",
+                platform.settings.prices_file,
+                "--out",
+                str(tmp_path / "r.html"),
+                "--fill",
+                "zero",
+            ],
+        )
         assert res.exit_code == 0 and "reporting 2026-04 (the last complete month" in res.output, res.output
 
 
 def test_no_data_at_all(tmp_path):
     when = instant("2026-12-01T00:10:00+01:00")
     with time_machine.travel(when, tick=True):
-        platform = build_platform(tmp_path, days=_days_before(when), until=dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        platform = build_platform(
+            tmp_path, days=_days_before(when), until=dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+        )
         ref = _client(platform, "ref")
         page = ref.get("/community")
         assert page.status_code == 200 and "No data for this period." in page.text
         assert _client(platform, "rossi").get("/members/m1").status_code == 200
-        res = CliRunner().invoke(cli, ["report", "community", "--config", str(EXAMPLE_COMMUNITY), "--database",
-                                       platform.settings.database_url, "--prices", platform.settings.prices_file,
-                                       "--out", str(tmp_path / "r.html")])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "report",
+                "community",
+                "--config",
+                str(EXAMPLE_COMMUNITY),
+                "--database",
+                platform.settings.database_url,
+                "--prices",
+                platform.settings.prices_file,
+                "--out",
+                str(tmp_path / "r.html"),
+            ],
+        )
         assert res.exit_code != 0 and "nothing to report" in res.output
 
 
-DEMO_INSTANTS = [("1st-00:10", "2026-12-01T00:10:00+01:00"), ("29-february-23:50", "2028-02-29T23:50:00+01:00"),
-                 ("spring-dst-03:10", "2026-03-29T03:10:00+02:00"), ("1-january-00:10", "2027-01-01T00:10:00+01:00")]
+DEMO_INSTANTS = [
+    ("1st-00:10", "2026-12-01T00:10:00+01:00"),
+    ("29-february-23:50", "2028-02-29T23:50:00+01:00"),
+    ("spring-dst-03:10", "2026-03-29T03:10:00+02:00"),
+    ("1-january-00:10", "2027-01-01T00:10:00+01:00"),
+]
 
 
 @pytest.mark.slow
@@ -204,20 +272,38 @@ def test_demo_without_serving_on_critical_days(when, tmp_path):
     at_ = instant(when)
     local = at_.astimezone(clock.ROME)
     with time_machine.travel(at_, tick=True):
-        res = CliRunner().invoke(cli, ["demo", "--weeks", "1", "--no-serve", "--dir", str(tmp_path / "demo"), "--lang", "en"])
+        res = CliRunner().invoke(
+            cli, ["demo", "--weeks", "1", "--no-serve", "--dir", str(tmp_path / "demo"), "--lang", "en"]
+        )
     assert res.exit_code == 0, res.output
     yesterday = local.date() - dt.timedelta(days=1)
     month = f"{yesterday.year:04d}-{yesterday.month:02d}"  # the newest month with a finished day
     reports = {p.name for p in (tmp_path / "demo" / "reports").iterdir()}
     assert f"report-{month}.html" in reports and f"statement-m1-{month}.html" in reports
-    assert re.search(rf"{month} \(settled \d{{4}}-\d{{2}}-\d{{2}} to {yesterday.isoformat()}\)", " ".join(res.output.split())), res.output
+    assert re.search(
+        rf"{month} \(settled \d{{4}}-\d{{2}}-\d{{2}} to {yesterday.isoformat()}\)",
+        " ".join(res.output.split()),
+    ), res.output
 
 
 @pytest.mark.slow
 def test_demo_today_option_sets_the_clock(tmp_path):
     try:
-        res = CliRunner().invoke(cli, ["demo", "--weeks", "1", "--no-serve", "--dir", str(tmp_path / "demo"),
-                                       "--community", "is-corrias", "--today", "2024-06-20"])
+        res = CliRunner().invoke(
+            cli,
+            [
+                "demo",
+                "--weeks",
+                "1",
+                "--no-serve",
+                "--dir",
+                str(tmp_path / "demo"),
+                "--community",
+                "is-corrias",
+                "--today",
+                "2024-06-20",
+            ],
+        )
         assert res.exit_code == 0, res.output
         assert "today is 2024-06-20" in res.output
         assert "(settled 2024-06-13 to 2024-06-19)" in " ".join(res.output.split())

@@ -6,7 +6,6 @@ from __future__ import annotations
 import getpass
 import queue
 import shutil
-import socket
 import ssl
 import subprocess
 import threading
@@ -20,7 +19,13 @@ import uvicorn
 from fastapi import FastAPI
 from paho.mqtt.enums import CallbackAPIVersion
 
-from condivisa.auth.tls import client_context, make_ca, make_server_cert, mosquitto_tls_listener, uvicorn_ssl_kwargs
+from condivisa.auth.tls import (
+    client_context,
+    make_ca,
+    make_server_cert,
+    mosquitto_tls_listener,
+    uvicorn_ssl_kwargs,
+)
 from condivisa.transports.mqtt.broker import free_port
 from mqtt_helpers import wait_port
 
@@ -65,13 +70,17 @@ def _mqtt_client(port: int, ctx: ssl.SSLContext | None):
 
 
 @pytest.mark.mosquitto
-@pytest.mark.skipif(shutil.which(MOSQUITTO) is None and not Path(MOSQUITTO).exists(), reason="no mosquitto binary")
+@pytest.mark.skipif(
+    shutil.which(MOSQUITTO) is None and not Path(MOSQUITTO).exists(), reason="no mosquitto binary"
+)
 def test_mosquitto_over_tls(pki, tmp_path, sqlite_url, monkeypatch):
     ca, server, other_ca = pki
     port = free_port()
     conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"user {getpass.getuser()}\nper_listener_settings false\nallow_anonymous true\n"
-                    + mosquitto_tls_listener(ca.cert, server, port=port, host="127.0.0.1"))
+    conf.write_text(
+        f"user {getpass.getuser()}\nper_listener_settings false\nallow_anonymous true\n"
+        + mosquitto_tls_listener(ca.cert, server, port=port, host="127.0.0.1")
+    )
     log = open(tmp_path / "mosquitto.log", "w")
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
     clients = []
@@ -124,7 +133,9 @@ def test_https_with_uvicorn(pki):
         return {"ok": True}
 
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_ssl_kwargs(server))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", **uvicorn_ssl_kwargs(server)
+    )
     srv = uvicorn.Server(config)
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()

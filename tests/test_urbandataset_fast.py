@@ -9,8 +9,8 @@ import datetime as dt
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from condivisa.formats.urbandataset import profile as prof
 from condivisa.formats.urbandataset import parse as ud
+from condivisa.formats.urbandataset import profile as prof
 from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.formats.urbandataset.fast import fast_lines
 
@@ -19,22 +19,67 @@ T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)
 
 
 def base_document(n: int) -> dict:
-    readings = [{"du_id": f"DU-{i % 3:04d}", "pod": f"IT001E0000000{i % 3}", "start": T0 + dt.timedelta(minutes=15 * (i // 3)),
-                 "withdrawn_kwh": 0.25 * i, "injected_kwh": 0.0, "withdrawn_total_kwh": 1000 + i, "injected_total_kwh": 5.0}
-                for i in range(n)]
+    readings = [
+        {
+            "du_id": f"DU-{i % 3:04d}",
+            "pod": f"IT001E0000000{i % 3}",
+            "start": T0 + dt.timedelta(minutes=15 * (i // 3)),
+            "withdrawn_kwh": 0.25 * i,
+            "injected_kwh": 0.0,
+            "withdrawn_total_kwh": 1000 + i,
+            "injected_total_kwh": 5.0,
+        }
+        for i in range(n)
+    ]
     return build_m1_dataset(readings, producer_id="maker", timestamp=T0 + dt.timedelta(days=1))
 
 
 #: (line index, property index or None for the period, what to do)
-edits = st.lists(st.tuples(st.integers(0, 5), st.one_of(st.none(), st.integers(0, 7)), st.sampled_from([
-    "1,5", " 0.5", "0.5 ", "-1", "-0.0", "1e999", "nan", "inf", "1e3", ".5", "5.", "+2", "٣", "", " ", "DU\x00", "x" * 70,
-    "drop", "dup", "rename", "noval", "2025-06-01T08:07:00", "2025-06-01T08:00:00", "2025-13-01T08:00:00", 7,
-])), max_size=4)
+edits = st.lists(
+    st.tuples(
+        st.integers(0, 5),
+        st.one_of(st.none(), st.integers(0, 7)),
+        st.sampled_from(
+            [
+                "1,5",
+                " 0.5",
+                "0.5 ",
+                "-1",
+                "-0.0",
+                "1e999",
+                "nan",
+                "inf",
+                "1e3",
+                ".5",
+                "5.",
+                "+2",
+                "٣",
+                "",
+                " ",
+                "DU\x00",
+                "x" * 70,
+                "drop",
+                "dup",
+                "rename",
+                "noval",
+                "2025-06-01T08:07:00",
+                "2025-06-01T08:00:00",
+                "2025-13-01T08:00:00",
+                7,
+            ]
+        ),
+    ),
+    max_size=4,
+)
 
 
 def reference(doc: dict) -> list | str:
     """The slow path's readings, or 'error' when it rejects the document."""
-    spec, ctx, lines = doc["UrbanDataset"]["specification"], doc["UrbanDataset"]["context"], doc["UrbanDataset"]["values"]["line"]
+    spec, ctx, lines = (
+        doc["UrbanDataset"]["specification"],
+        doc["UrbanDataset"]["context"],
+        doc["UrbanDataset"]["values"]["line"],
+    )
     profile = prof.PROFILES[spec["id"]["value"]]
     tz = prof.parse_timezone(ctx["timeZone"])
     errors, ignored, out, where = [], set(), [], {}
@@ -101,7 +146,9 @@ def test_fast_path_takes_the_plain_case():
 
 def test_a_reading_without_du_is_emitted_without_user_device_id():
     """A stored row with no DU (imported from CSV) has no UserDeviceID in the document, not the text "None"."""
-    doc = build_m1_dataset([{"pod": "IT001E00000001", "start": T0, "withdrawn_kwh": 0.25, "injected_kwh": 0.0}],
-                              producer_id="maker")
+    doc = build_m1_dataset(
+        [{"pod": "IT001E00000001", "start": T0, "withdrawn_kwh": 0.25, "injected_kwh": 0.0}],
+        producer_id="maker",
+    )
     names = [p["name"] for p in doc["UrbanDataset"]["values"]["line"][0]["property"]]
     assert "UserDeviceID" not in names and "PODID" in names

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -31,8 +31,12 @@ def form_token(html: str) -> str:
 def login(c: TestClient, user: str, password: str = PASSWORD, **kw):
     """Like a browser: load the login form (nonce cookie + token), then post it."""
     token = form_token(c.get("/login").text)
-    return c.post("/login", data={"username": user, "password": password, "csrf_token": token},
-                  follow_redirects=False, **kw)
+    return c.post(
+        "/login",
+        data={"username": user, "password": password, "csrf_token": token},
+        follow_redirects=False,
+        **kw,
+    )
 
 
 def client(platform, user: str | None = None, lang: str = "it") -> TestClient:
@@ -81,7 +85,9 @@ def test_member_home_and_numbers_equal_the_engine(platform):
     assert shown(html, "member_shared_kwh")[0] == f"{fmt_number(m1['shared_kwh'], 'it', 1)} kWh"
     # the year tiles add May and June: each month settled on its own by the engine
     may = next(m for m in engine_month(platform, "2024-05")["members"] if m["id"] == "m1")
-    assert shown(html, "total_eur")[1] == f"{fmt_number(round(may['total_eur'] + m1['total_eur'], 2), 'it')} €"
+    assert (
+        shown(html, "total_eur")[1] == f"{fmt_number(round(may['total_eur'] + m1['total_eur'], 2), 'it')} €"
+    )
     assert 'id="chart-day"' in html and 'id="chart-month"' in html and "/static/plotly.min.js" in html
     assert 'data-testid="best-hours"' in html
 
@@ -111,7 +117,11 @@ def test_other_member_page_is_404_like_a_missing_one(platform):
 def test_month_switch(platform):
     c = client(platform, "rossi")
     june = c.get("/members/m1").text  # latest month by default
-    assert "giugno 2024" in june and 'data-testid="prev-month"' in june and 'data-testid="next-month"' not in june
+    assert (
+        "giugno 2024" in june
+        and 'data-testid="prev-month"' in june
+        and 'data-testid="next-month"' not in june
+    )
     may = c.get("/members/m1?month=2024-05").text
     m1 = next(m for m in engine_month(platform, "2024-05")["members"] if m["id"] == "m1")
     assert shown(may, "total_eur")[0] == f"{fmt_number(m1['total_eur'], 'it')} €"
@@ -136,7 +146,9 @@ def test_statement_downloads(platform):
     assert 'filename="statement-m1-2024-06.csv"' in r.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(r.text)))
     m1 = next(m for m in engine_month(platform, "2024-06")["members"] if m["id"] == "m1")
-    assert [x["month"] for x in rows] == ["2024-05", "2024-06", "2024"] and float(rows[1]["total_eur"]) == m1["total_eur"]
+    assert [x["month"] for x in rows] == ["2024-05", "2024-06", "2024"] and float(rows[1]["total_eur"]) == m1[
+        "total_eur"
+    ]
     html = c.get("/members/m1/statement.html?month=2024-06&lang=en")
     assert html.status_code == 200 and "Statement" in html.text and "<script>" in html.text
     exports = platform.app.state.auth.audit_log(action="data_export", actor="rossi")
@@ -150,11 +162,14 @@ def test_referente_sees_everything_and_data_quality(platform):
     result = engine_month(platform, "2024-06")
     payees = [*result["members"], result["community_account"], *result["external_producers"]]
     grand = sum(round(m["total_eur"] * 100) for m in payees) / 100  # the total row
-    assert shown(html, "total_eur") == [fmt_number(m["total_eur"], "it") for m in payees] + [fmt_number(grand, "it")]
+    assert shown(html, "total_eur") == [fmt_number(m["total_eur"], "it") for m in payees] + [
+        fmt_number(grand, "it")
+    ]
     assert shown(html, "premium_eur")[0] == f"{fmt_number(result['totals']['premium_eur'], 'it')} €"
     for m in platform.community.members:
         assert m.name in html
-    # data quality: devices never heard from over MQTT are silent; the rejected message and its reason are listed
+    # data quality: devices never heard from over MQTT are silent; the rejected message and its reason are
+    # listed
     assert 'data-testid="data-quality"' in html
     assert re.search(r'data-testid="silent-count">7<', html)
     assert re.search(r'data-testid="dead-letter-count">1<', html) and "mqtt:test" in html
@@ -175,19 +190,29 @@ def test_logout(platform):
 def test_silent_devices_rule():
     now = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
     ago = lambda minutes: now - dt.timedelta(minutes=minutes)  # noqa: E731
-    rows = [{"du_id": "a", "last_received_at": ago(59), "last_start": ago(70)},   # reading ended 55 min ago: fine
-            {"du_id": "b", "last_received_at": ago(61), "last_start": ago(76)},   # nothing for 61 min: silent
-            {"du_id": "c", "last_received_at": None, "last_start": None},          # never: silent, listed first
-            {"du_id": "d", "last_received_at": ago(1), "last_start": ago(200)}]   # sends, but its data ended 185 min ago
+    rows = [
+        {"du_id": "a", "last_received_at": ago(59), "last_start": ago(70)},  # reading ended 55 min ago: fine
+        {"du_id": "b", "last_received_at": ago(61), "last_start": ago(76)},  # nothing for 61 min: silent
+        {"du_id": "c", "last_received_at": None, "last_start": None},  # never: silent, listed first
+        {"du_id": "d", "last_received_at": ago(1), "last_start": ago(200)},
+    ]  # sends, but its data ended 185 min ago
     out = silent_devices(rows, now)
     assert [r["du_id"] for r in out] == ["c", "d", "b"]
     # d: newest quarter hour 200 min ago ends 185 min ago -> 3.083 h; b: max(61, 76 - 15) = 61 min -> 1.017 h
-    assert out[1]["silent_for_h"] == pytest.approx(185 / 60) and out[2]["silent_for_h"] == pytest.approx(61 / 60)
+    assert out[1]["silent_for_h"] == pytest.approx(185 / 60) and out[2]["silent_for_h"] == pytest.approx(
+        61 / 60
+    )
 
 
 def test_gaps_rule():
-    result = {"data_quality": {"pods": [{"pod": "A", "missing_intervals": 0, "duplicate_rows_dropped": 0},
-                                        {"pod": "B", "missing_intervals": 3, "duplicate_rows_dropped": 0}]}}
+    result = {
+        "data_quality": {
+            "pods": [
+                {"pod": "A", "missing_intervals": 0, "duplicate_rows_dropped": 0},
+                {"pod": "B", "missing_intervals": 3, "duplicate_rows_dropped": 0},
+            ]
+        }
+    }
     assert [g["pod"] for g in gaps_from_result(result)] == ["B"]
 
 
@@ -196,8 +221,12 @@ def test_gap_in_the_store_shows_up(tmp_path):
     import sqlalchemy as sa
 
     with p.store.engine.begin() as conn:  # lose 8 quarter hours of POD ...02 on 2024-06-01
-        conn.execute(sa.text("DELETE FROM measurements WHERE pod = 'IT001E00000002' AND start_utc >= '2024-06-01 04:00' "
-                             "AND start_utc < '2024-06-01 06:00'"))
+        conn.execute(
+            sa.text(
+                "DELETE FROM measurements WHERE pod = 'IT001E00000002' AND start_utc >= '2024-06-01 04:00' "
+                "AND start_utc < '2024-06-01 06:00'"
+            )
+        )
     html = client(p, "ref").get("/community?month=2024-06").text
     assert re.search(r'data-testid="gap-count">1<', html)
     assert re.search(r"IT001E00000002</td><td class=\"n\">8 / 192", html)
@@ -206,11 +235,35 @@ def test_gap_in_the_store_shows_up(tmp_path):
 def test_case_study_results_for_the_referente(platform, tmp_path):
     import json
 
-    summary = {"case": "is-corrias", "cases": [
-        {"name": "base", "production_kwh": 28744.0, "shared_kwh": 11000.0, "sharing_pct": 38.27, "premium_eur": 1320.0},
-        {"name": "battery_5kwh", "production_kwh": 28744.0, "shared_kwh": 17000.0, "sharing_pct": 59.14, "premium_eur": 2040.0}],
-        "economics": [{"case": "base", "scenario": "low", "investment_eur": 18000, "npv_eur": 1234.5, "dpbt_years": 12.3,
-                       "irr": 0.071}]}
+    summary = {
+        "case": "is-corrias",
+        "cases": [
+            {
+                "name": "base",
+                "production_kwh": 28744.0,
+                "shared_kwh": 11000.0,
+                "sharing_pct": 38.27,
+                "premium_eur": 1320.0,
+            },
+            {
+                "name": "battery_5kwh",
+                "production_kwh": 28744.0,
+                "shared_kwh": 17000.0,
+                "sharing_pct": 59.14,
+                "premium_eur": 2040.0,
+            },
+        ],
+        "economics": [
+            {
+                "case": "base",
+                "scenario": "low",
+                "investment_eur": 18000,
+                "npv_eur": 1234.5,
+                "dpbt_years": 12.3,
+                "irr": 0.071,
+            }
+        ],
+    }
     path = tmp_path / "summary.json"
     path.write_text(json.dumps(summary))
     c = client(platform, "ref")
@@ -222,7 +275,7 @@ def test_case_study_results_for_the_referente(platform, tmp_path):
         html = c.get("/community").text
     finally:
         dash.files = saved
-    section = html[html.index('data-testid="cases"'):]
+    section = html[html.index('data-testid="cases"') :]
     # 59.14 % shown with one decimal, Italian style; IRR 0.071 -> 7,1 %
     assert "battery_5kwh" in section and "59,1" in section and "28.744" in section and "7,1 %" in section
 
@@ -246,7 +299,9 @@ def test_pages_follow_new_data(tmp_path):
     p = build_platform(tmp_path, bad_messages=0)
     c = client(p, "rossi")
     before = shown(c.get("/members/m1?month=2024-06").text, "member_withdrawn_kwh")[0]
-    assert shown(c.get("/members/m1?month=2024-06").text, "member_withdrawn_kwh")[0] == before  # cached page, same data
+    assert (
+        shown(c.get("/members/m1?month=2024-06").text, "member_withdrawn_kwh")[0] == before
+    )  # cached page, same data
     # the DU re-sends one quarter hour of m1's POD with 10 kWh more: the page shows the revised month
     row = p.measurements[(p.measurements["pod"] == "IT001E00000001")].iloc[[-1]].copy()
     row["withdrawn_kwh"] += 10.0

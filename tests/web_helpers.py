@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from conftest import EXAMPLE_COMMUNITY
 from condivisa.transports.mqtt.broker import free_port
+from conftest import EXAMPLE_COMMUNITY
 
 PASSWORD = "correct-horse-42"
 USERS = {"rossi": ("member", "m1"), "bianchi": ("member", "m2"), "ref": ("referente", None)}
@@ -35,7 +35,9 @@ def synthetic_measurements(community, days=DAYS, seed: int = 7) -> pd.DataFrame:
         frames.append(pd.DataFrame({"pod": pod, "start": idx, "withdrawn_kwh": wd, "injected_kwh": 0.0}))
     for plant in community.plants:
         inj = np.round(plant.power_kw * 0.25 * 0.06 * bell * rng.uniform(0.7, 1.0, len(idx)), 4)
-        frames.append(pd.DataFrame({"pod": plant.pod, "start": idx, "withdrawn_kwh": 0.0, "injected_kwh": inj}))
+        frames.append(
+            pd.DataFrame({"pod": plant.pod, "start": idx, "withdrawn_kwh": 0.0, "injected_kwh": inj})
+        )
     return pd.concat(frames, ignore_index=True)
 
 
@@ -43,8 +45,11 @@ def synthetic_prices(days=DAYS) -> pd.Series:
     from condivisa.kernel.timegrid import hours
 
     idx = hours(days[0], days[-1] + dt.timedelta(days=1))
-    return pd.Series(np.round(110 + 40 * np.cos((idx.hour - 20) / 24 * 2 * np.pi), 2), index=idx,
-                     name="zonal_price_eur_per_mwh")
+    return pd.Series(
+        np.round(110 + 40 * np.cos((idx.hour - 20) / 24 * 2 * np.pi), 2),
+        index=idx,
+        name="zonal_price_eur_per_mwh",
+    )
 
 
 @dataclass
@@ -57,16 +62,21 @@ class Platform:
     prices: pd.Series
 
 
-def build_platform(tmp_path: Path, database_url: str | None = None, bad_messages: int = 1, days=DAYS,
-                   until: dt.datetime | None = None) -> Platform:
+def build_platform(
+    tmp_path: Path,
+    database_url: str | None = None,
+    bad_messages: int = 1,
+    days=DAYS,
+    until: dt.datetime | None = None,
+) -> Platform:
     """The platform with ``days`` of readings; with ``until``, only the quarter hours that ended by then
     (a day in progress, as devices send it)."""
+    from condivisa.app.http_app import create_app
+    from condivisa.app.settings import load_settings
     from condivisa.domain.config import load_community
     from condivisa.formats.csv_io import write_prices
-    from condivisa.app.http_app import create_app
-    from condivisa.store.store import Store
     from condivisa.ingest.pipeline import ingest_frame, ingest_payload
-    from condivisa.app.settings import load_settings
+    from condivisa.store.store import Store
 
     url = database_url or f"sqlite:///{tmp_path / 'condivisa.db'}"
     community = load_community(EXAMPLE_COMMUNITY)
@@ -82,7 +92,9 @@ def build_platform(tmp_path: Path, database_url: str | None = None, bad_messages
         ingest_payload(store, b'{"UrbanDataset": "not an object"}', source="mqtt:test", device_id="DU-0002")
     prices = synthetic_prices(days)
     write_prices(prices, tmp_path / "prices.csv")
-    settings = load_settings(database_url=url, community_file=str(EXAMPLE_COMMUNITY), prices_file=str(tmp_path / "prices.csv"))
+    settings = load_settings(
+        database_url=url, community_file=str(EXAMPLE_COMMUNITY), prices_file=str(tmp_path / "prices.csv")
+    )
     app = create_app(settings, store=store, community=community)
     for username, (role, member) in USERS.items():
         app.state.auth.create_user(username, PASSWORD, role, member)
@@ -96,7 +108,9 @@ class ServerThread:
         import uvicorn
 
         self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
     @property

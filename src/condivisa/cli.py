@@ -19,6 +19,7 @@ app = typer.Typer(
 def main() -> None:
     """condivisa: open platform for Italian energy communities (CER, AUC, ...)."""
 
+
 #: command modules, in the order they appear in --help
 COMMAND_MODULES = ("settle", "db", "serve", "devices", "case", "report", "demo", "security")
 

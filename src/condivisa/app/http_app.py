@@ -3,7 +3,8 @@
 - ``/api/v1/...``: push UrbanDatasets, read measurements, devices, dead letters
   (:mod:`condivisa.transports.http.api`);
 - ``/UrbanDatasetGateway/...``: the SCPS Communication 2.0 gateway (:mod:`condivisa.transports.http.gateway`);
-- every push is stored by one :class:`~condivisa.ingest.group_commit.GroupCommitter` (``app.state.committer``):
+- every push is stored by one :class:`~condivisa.ingest.group_commit.GroupCommitter`
+(``app.state.committer``):
   concurrent pushes share a transaction, each is answered after the commit;
 - people/platform authentication (:mod:`condivisa.auth`): ``/api/v1/auth/login`` …; with
   ``api_auth_required`` its dependencies guard the ``/api/v1`` routes;
@@ -58,8 +59,9 @@ def http_ingest(committer: GroupCommitter) -> HttpIngest:
     group committer; the answer as a dict, after the commit."""
 
     async def ingest(raw: bytes, source: str, may_write: Callable[..., bool] | None) -> dict[str, Any]:
-        prepared = await run_in_threadpool(prepare_payload, raw, source=source, received_at=clock.now(),
-                                           may_write=may_write)
+        prepared = await run_in_threadpool(
+            prepare_payload, raw, source=source, received_at=clock.now(), may_write=may_write
+        )
         return (await committer.store_async(prepared)).to_dict()
 
     return ingest
@@ -93,16 +95,18 @@ def create_app(
         title="condivisa platform API",
         version=__version__,
         description="UrbanDataset ingestion (M1/M2ElectricUserDevice-2.0) and reads for an energy community; "
-                    "SCPS Communication 2.0 UrbanDatasetGateway under /UrbanDatasetGateway.",
+        "SCPS Communication 2.0 UrbanDatasetGateway under /UrbanDatasetGateway.",
     )
     app.state.settings = settings
     app.state.store = store
     app.state.committer = committer
     app.state.community = community
     app.state.mqtt_worker = mqtt_worker
-    app.state.dashboard_files = DashboardFiles(community_file=settings.community_file,
-                                               prices_file=settings.prices_file,
-                                               case_summary_file=settings.case_summary_file)
+    app.state.dashboard_files = DashboardFiles(
+        community_file=settings.community_file,
+        prices_file=settings.prices_file,
+        case_summary_file=settings.case_summary_file,
+    )
     service = AuthService(store, community=community)
     deps.install_auth(app, service)
     read_deps: list[Any] = []
@@ -115,9 +119,13 @@ def create_app(
     app.state.gateway_auth = GatewayAuth(settings.gateway_users, settings.gateway_token_ttl_s, service)
     ingest = http_ingest(committer)
     app.include_router(healthz_router())
-    app.include_router(api_router(read_deps, write_deps, pod_deps, ingest=ingest,
-                                  max_body_bytes=settings.max_body_bytes))
-    app.include_router(gateway_router(ingest=ingest, max_body_bytes=settings.max_body_bytes,
-                                      producer_id=settings.community_slug()))
+    app.include_router(
+        api_router(read_deps, write_deps, pod_deps, ingest=ingest, max_body_bytes=settings.max_body_bytes)
+    )
+    app.include_router(
+        gateway_router(
+            ingest=ingest, max_body_bytes=settings.max_body_bytes, producer_id=settings.community_slug()
+        )
+    )
     app.include_router(dashboard_router())
     return app

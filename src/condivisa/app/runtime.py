@@ -16,12 +16,20 @@ from condivisa.app.settings import Settings
 from condivisa.ingest.group_commit import GroupCommitter
 from condivisa.ingest.scope import du_write_scope
 from condivisa.store.store import Store
+from condivisa.transports.mqtt.message import InboundMessage
 from condivisa.transports.mqtt.topics import TopicLayout
-from condivisa.transports.mqtt.worker import InboundMessage, IngestWorker
+from condivisa.transports.mqtt.worker import IngestWorker
 
 
-def mqtt_ingest_worker(store: Store, host: str, port: int, *, strict_devices: bool = False,
-                       committer: GroupCommitter | None = None, **options: Any) -> IngestWorker:
+def mqtt_ingest_worker(
+    store: Store,
+    host: str,
+    port: int,
+    *,
+    strict_devices: bool = False,
+    committer: GroupCommitter | None = None,
+    **options: Any,
+) -> IngestWorker:
     """An MQTT ingest worker storing into ``store``.
 
     Parameters
@@ -44,9 +52,12 @@ def mqtt_ingest_worker(store: Store, host: str, port: int, *, strict_devices: bo
     def submit(message: InboundMessage) -> Future:
         on_du_topic = message.kind == "du"
         return batcher.submit_payload(
-            message.payload, source=f"mqtt:{message.topic}", device_id=message.sender_id if on_du_topic else None,
+            message.payload,
+            source=f"mqtt:{message.topic}",
+            device_id=message.sender_id if on_du_topic else None,
             received_at=message.received_at,
-            may_write=du_write_scope(store, message.sender_id) if strict_devices and on_du_topic else None)
+            may_write=du_write_scope(store, message.sender_id) if strict_devices and on_du_topic else None,
+        )
 
     return IngestWorker(host, port, submit=submit, on_stopped=batcher.close if own else None, **options)
 
@@ -57,8 +68,13 @@ def worker_from_settings(settings: Settings, store: Store, **kwargs: Any) -> Ing
     host, port, tls = settings.broker_address()
     mqtt5 = (not settings.embedded_broker) and settings.mqtt_protocol == "5"
     options: dict[str, Any] = {
-        "layout": TopicLayout(settings.community_slug(), settings.mqtt_topic_root), "client_id": settings.mqtt_client_id,
-        "mqtt5": mqtt5, "session_expiry_s": settings.mqtt_session_expiry_s, "username": settings.mqtt_username,
-        "password": settings.mqtt_password, "tls": tls, "strict_devices": settings.strict_devices(),
+        "layout": TopicLayout(settings.community_slug(), settings.mqtt_topic_root),
+        "client_id": settings.mqtt_client_id,
+        "mqtt5": mqtt5,
+        "session_expiry_s": settings.mqtt_session_expiry_s,
+        "username": settings.mqtt_username,
+        "password": settings.mqtt_password,
+        "tls": tls,
+        "strict_devices": settings.strict_devices(),
     }
     return mqtt_ingest_worker(store, host, port, **{**options, **kwargs})

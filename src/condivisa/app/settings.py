@@ -44,37 +44,64 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONDIVISA_", extra="forbid", validate_default=True)
 
     database_url: str = Field("sqlite:///./var/condivisa.db", description="SQLAlchemy URL of the store")
-    mqtt_url: str = Field("", description="external broker, e.g. mqtt://127.0.0.1:1883; empty = embedded broker")
-    mqtt_username: str | None = Field(None, description="username for the broker (also sent to the embedded one)")
+    mqtt_url: str = Field(
+        "", description="external broker, e.g. mqtt://127.0.0.1:1883; empty = embedded broker"
+    )
+    mqtt_username: str | None = Field(
+        None, description="username for the broker (also sent to the embedded one)"
+    )
     mqtt_password: str | None = Field(None, description="password for the broker")
     mqtt_embedded_host: str = Field("127.0.0.1", description="address the embedded broker listens on")
-    mqtt_embedded_port: int = Field(1884, ge=0, le=65535, description="port of the embedded broker (0 = any free)")
+    mqtt_embedded_port: int = Field(
+        1884, ge=0, le=65535, description="port of the embedded broker (0 = any free)"
+    )
     mqtt_embedded_acl_dir: Path | None = Field(
-        None, description="folder with passwd + acl from `condivisa mqtt-acl`: the embedded broker enforces them"
+        None,
+        description="folder with passwd + acl from `condivisa mqtt-acl`: the embedded broker enforces them",
     )
     mqtt_protocol: Literal["5", "3.1.1"] = Field("5", description="protocol towards an external broker")
-    mqtt_client_id: str = Field("condivisa-ingest", description="client id of the ingest worker (its session)")
+    mqtt_client_id: str = Field(
+        "condivisa-ingest", description="client id of the ingest worker (its session)"
+    )
     mqtt_session_expiry_s: int = Field(7 * 24 * 3600, ge=0, description="MQTT 5 session expiry of the worker")
     mqtt_topic_root: str = Field("condivisa", description="first level of every topic")
     mqtt_strict_devices: bool | None = Field(
-        None, description="a DU may write only the POD it is registered to (else rejected, not just flagged); "
-                          "empty = on when the embedded broker enforces DU passwords (mqtt_embedded_acl_dir)")
-    mqtt_ingest_workers: int = Field(1, ge=1, le=64, description="ingest worker processes sharing the uplink "
-                                                                 "(MQTT shared subscription; external broker only)")
-    community: str = Field("", description="community slug in topics; empty = from the community file, or 'default'")
+        None,
+        description="a DU may write only the POD it is registered to (else rejected, not just flagged); "
+        "empty = on when the embedded broker enforces DU passwords (mqtt_embedded_acl_dir)",
+    )
+    mqtt_ingest_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="ingest worker processes sharing the uplink "
+        "(MQTT shared subscription; external broker only)",
+    )
+    community: str = Field(
+        "", description="community slug in topics; empty = from the community file, or 'default'"
+    )
     http_host: str = Field("127.0.0.1", description="address the HTTP API listens on")
     http_port: int = Field(8000, ge=0, le=65535, description="port of the HTTP API")
-    community_file: Path | None = Field(None, description="community.yaml: DUs are registered from it at start")
-    prices_file: Path | None = Field(None, description="hourly zonal prices CSV (start,zonal_price_eur_per_mwh) for the dashboard")
-    case_summary_file: Path | None = Field(None, description="summary.json of `condivisa case run`, shown to the referente")
+    community_file: Path | None = Field(
+        None, description="community.yaml: DUs are registered from it at start"
+    )
+    prices_file: Path | None = Field(
+        None, description="hourly zonal prices CSV (start,zonal_price_eur_per_mwh) for the dashboard"
+    )
+    case_summary_file: Path | None = Field(
+        None, description="summary.json of `condivisa case run`, shown to the referente"
+    )
     gateway_users: dict[str, str] = Field(
-        default_factory=dict, description="SCPS gateway logins (username -> password) until condivisa.auth manages them"
+        default_factory=dict,
+        description="SCPS gateway logins (username -> password) until condivisa.auth manages them",
     )
     gateway_token_ttl_s: int = Field(3600, ge=60, description="lifetime of an SCPS gateway token")
     api_auth_required: bool = Field(
         False, description="guard /api/v1 with condivisa.auth tokens (keep the API on 127.0.0.1 when off)"
     )
-    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1024, description="largest accepted HTTP body (after gunzip)")
+    max_body_bytes: int = Field(
+        16 * 1024 * 1024, ge=1024, description="largest accepted HTTP body (after gunzip)"
+    )
 
     @field_validator("mqtt_url")
     @classmethod
@@ -90,7 +117,9 @@ class Settings(BaseSettings):
     @classmethod
     def _check_topic_level(cls, value: str) -> str:
         if any(c in value for c in "+#/") or any(c.isspace() for c in value):
-            raise ValueError(f"{value!r} may not contain '/', '+', '#' or spaces (it is one MQTT topic level)")
+            raise ValueError(
+                f"{value!r} may not contain '/', '+', '#' or spaces (it is one MQTT topic level)"
+            )
         return value
 
     @classmethod
@@ -164,7 +193,8 @@ def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSe
 def load_settings(settings_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build :class:`Settings` from ``overrides`` > environment > ``settings_file`` > defaults.
 
-    ``None`` overrides are ignored, so command-line options that were not given leave the other sources in charge.
+    ``None`` overrides are ignored, so command-line options that were not given leave the other sources in
+    charge.
     Raises :class:`SettingsError` naming the field and value on invalid input.
     """
     from pydantic import ValidationError
@@ -175,10 +205,14 @@ def load_settings(settings_file: str | Path | None = None, **overrides: Any) -> 
     try:
         return Settings(**given)
     except ValidationError as exc:
-        where = f" (settings file {settings_file or os.environ.get(SETTINGS_FILE_ENV)})" if (
-            settings_file or os.environ.get(SETTINGS_FILE_ENV)) else ""
+        where = (
+            f" (settings file {settings_file or os.environ.get(SETTINGS_FILE_ENV)})"
+            if (settings_file or os.environ.get(SETTINGS_FILE_ENV))
+            else ""
+        )
         msgs = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})" for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']} (got {err.get('input')!r})"
+            for err in exc.errors()
         )
         raise SettingsError(f"invalid settings{where}: {msgs}") from None
     finally:

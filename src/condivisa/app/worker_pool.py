@@ -1,6 +1,7 @@
 """Ingest workers in their own processes, sharing the uplink through an MQTT shared subscription.
 
-One :class:`~condivisa.transports.mqtt.worker.IngestWorker` is bound to one CPU core by Python's GIL (parse, validate,
+One :class:`~condivisa.transports.mqtt.worker.IngestWorker` is bound to one CPU core by Python's GIL (parse,
+validate,
 cross-check and write are Python). ``condivisa serve`` with ``mqtt_ingest_workers = N > 1`` keeps its own
 worker and starts N − 1 more here; all N subscribe to ``$share/<group>/<uplink>``, so the broker hands every
 message to exactly one of them. Each worker has its own persistent session (client id ``<id>-<k>``) and
@@ -10,9 +11,11 @@ holds for each of them, and the store's unique key makes two workers racing on a
 Shared subscriptions need a broker that has them (Mosquitto ≥ 1.6, MQTT 5 or 3.1.1); the embedded amqtt
 broker has not, so there the setting is refused.
 
-Orphaned sessions: the broker keeps a worker's persistent session (and its place in the shared group) after the
+Orphaned sessions: the broker keeps a worker's persistent session (and its place in the shared group) after
+the
 worker stopped, and keeps queueing that worker's share of new messages for it. When the operator lowers the
-number of workers or changes the client id, nobody comes back for those sessions: :func:`drain_orphan_sessions`
+number of workers or changes the client id, nobody comes back for those sessions:
+:func:`drain_orphan_sessions`
 (called by ``condivisa serve`` at start-up) connects to each of them, stores what they hold, unsubscribes them
 and deletes them.
 """
@@ -40,27 +43,38 @@ _POLL_S = 0.1
 MAX_WORKERS_DRAINED = 64
 
 
-def _run(settings_data: dict, index: int, shared_group: str | None, stop: Any, ready: Any, counters: Any,
-         drain_timeout_s: float) -> None:
+def _run(
+    settings_data: dict,
+    index: int,
+    shared_group: str | None,
+    stop: Any,
+    ready: Any,
+    counters: Any,
+    drain_timeout_s: float,
+) -> None:
     """Body of a worker process: connect, ingest until ``stop`` is set (or SIGTERM, or the parent is gone),
     drain, exit.
 
     ``stop`` and ``ready`` are plain shared flags polled here, not ``multiprocessing.Event``s: ``Event.set()``
     waits for every process sleeping in ``Event.wait()`` to wake up, so one worker killed with ``kill -9``
     while waiting would block the parent's ``stop()`` forever."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops us through ``stop`` (Ctrl-C reaches the group)
+    signal.signal(
+        signal.SIGINT, signal.SIG_IGN
+    )  # the parent stops us through ``stop`` (Ctrl-C reaches the group)
     terminated = []
     # SIGTERM (``systemctl stop`` signals the whole group): drain like a normal stop, do not die mid-message
     signal.signal(signal.SIGTERM, lambda *_: terminated.append(True))
     from condivisa.app.runtime import worker_from_settings
-    from condivisa.store.store import Store
     from condivisa.app.settings import Settings
+    from condivisa.store.store import Store
 
     settings = Settings(**settings_data)
     base = index * len(_FIELDS)
     parent = mp.parent_process()
 
-    def count(topic: str, answer: dict) -> None:  # each item of the shared array costs a ctypes call: touch few
+    def count(
+        topic: str, answer: dict
+    ) -> None:  # each item of the shared array costs a ctypes call: touch few
         counters[base] += 1
         counters[base + (1 if answer.get("accepted") else 2)] += 1
         for k, key in enumerate(("stored", "duplicates", "revised"), start=3):
@@ -69,8 +83,13 @@ def _run(settings_data: dict, index: int, shared_group: str | None, stop: Any, r
                 counters[base + k] += int(n)
 
     store = Store(settings.database_url)
-    worker = worker_from_settings(settings, store, client_id=f"{settings.mqtt_client_id}-{index}",
-                                  shared_group=shared_group, on_result=count).start()
+    worker = worker_from_settings(
+        settings,
+        store,
+        client_id=f"{settings.mqtt_client_id}-{index}",
+        shared_group=shared_group,
+        on_result=count,
+    ).start()
     try:
         while not stop.value and not terminated:
             if worker.connected:
@@ -92,24 +111,47 @@ class WorkerProcesses:
     a single process. ``first_index`` numbers the client ids (``serve`` keeps index 0 for its own worker).
     """
 
-    def __init__(self, settings: Any, count: int, *, shared_group: str | None = SHARED_GROUP, first_index: int = 0,
-                 drain_timeout_s: float = 10.0):
+    def __init__(
+        self,
+        settings: Any,
+        count: int,
+        *,
+        shared_group: str | None = SHARED_GROUP,
+        first_index: int = 0,
+        drain_timeout_s: float = 10.0,
+    ):
         if count < 1:
             raise ValueError("count must be >= 1")
         if shared_group is None and count > 1:
             raise ValueError("several workers need a shared subscription group")
         if shared_group is not None and settings.embedded_broker:
-            raise ValueError("the embedded broker (amqtt) has no shared subscriptions: use one ingest worker, "
-                             "or an external broker (CONDIVISA_MQTT_URL)")
+            raise ValueError(
+                "the embedded broker (amqtt) has no shared subscriptions: use one ingest worker, "
+                "or an external broker (CONDIVISA_MQTT_URL)"
+            )
         self.settings, self.count, self.shared_group = settings, count, shared_group
         self.first_index, self.drain_timeout_s = first_index, drain_timeout_s
         ctx = mp.get_context("spawn")
         self._stop = ctx.RawValue("b", 0)
         self._ready = ctx.RawArray("b", first_index + count)
         self._counters = ctx.Array("q", len(_FIELDS) * (first_index + count), lock=False)
-        self._procs = [ctx.Process(target=_run, name=f"condivisa-ingest-{first_index + k}", daemon=True, args=(
-            settings.model_dump(mode="json"), first_index + k, shared_group, self._stop, self._ready, self._counters,
-            drain_timeout_s)) for k in range(count)]
+        self._procs = [
+            ctx.Process(
+                target=_run,
+                name=f"condivisa-ingest-{first_index + k}",
+                daemon=True,
+                args=(
+                    settings.model_dump(mode="json"),
+                    first_index + k,
+                    shared_group,
+                    self._stop,
+                    self._ready,
+                    self._counters,
+                    drain_timeout_s,
+                ),
+            )
+            for k in range(count)
+        ]
 
     def start(self) -> WorkerProcesses:
         for p in self._procs:
@@ -129,14 +171,18 @@ class WorkerProcesses:
     def stats(self) -> dict[str, int]:
         """Counters summed over the processes (messages acked/accepted/rejected; measurements stored, ...)."""
         n = len(_FIELDS)
-        return {f: sum(self._counters[(self.first_index + k) * n + i] for k in range(self.count))
-                for i, f in enumerate(_FIELDS)}
+        return {
+            f: sum(self._counters[(self.first_index + k) * n + i] for k in range(self.count))
+            for i, f in enumerate(_FIELDS)
+        }
 
     def stats_per_worker(self) -> list[dict[str, int]]:
         """The same counters, one dict per process (in the order of :meth:`pids`): to see that each one works."""
         n = len(_FIELDS)
-        return [{f: self._counters[(self.first_index + k) * n + i] for i, f in enumerate(_FIELDS)}
-                for k in range(self.count)]
+        return [
+            {f: self._counters[(self.first_index + k) * n + i] for i, f in enumerate(_FIELDS)}
+            for k in range(self.count)
+        ]
 
     def pids(self) -> list[int | None]:
         """Process ids of the workers (None before :meth:`start`), e.g. for a supervisor or a crash test."""
@@ -168,14 +214,16 @@ class WorkerProcesses:
 
 
 def orphan_candidates(client_id: str, max_workers: int = MAX_WORKERS_DRAINED) -> list[str]:
-    """Session names a ``condivisa serve`` with ``client_id`` may have used: one worker (``<client_id>``, plain
+    """Session names a ``condivisa serve`` with ``client_id`` may have used: one worker (``<client_id>``,
+    plain
     subscription) or several (``<client_id>-0`` .. ``-<max_workers - 1>``, shared subscription)."""
     return [client_id] + [f"{client_id}-{k}" for k in range(max_workers)]
 
 
 class DrainReport(dict):
     """``{client id: messages drained}`` for every orphaned session found, drained and deleted; ``failed``:
-    ``{client id: reason}`` for those found but left at the broker (e.g. the broker refused the unsubscription,
+    ``{client id: reason}`` for those found but left at the broker (e.g. the broker refused the
+    unsubscription,
     or another client took the id over meanwhile — a live worker of another ``serve``), and ids that could not
     be looked at (``"not reachable"``). ``seconds``: how long it took."""
 
@@ -185,35 +233,51 @@ class DrainReport(dict):
         self.seconds = 0.0
 
 
-def drain_orphan_sessions(settings: Any, store: Any, keep_ids: Iterable[str], candidates: Iterable[str] | None = None,
-                          *, connect_timeout_s: float = 5.0, drain_timeout_s: float = 60.0,
-                          parallel: int = 16) -> DrainReport:
+def drain_orphan_sessions(
+    settings: Any,
+    store: Any,
+    keep_ids: Iterable[str],
+    candidates: Iterable[str] | None = None,
+    *,
+    connect_timeout_s: float = 5.0,
+    drain_timeout_s: float = 60.0,
+    parallel: int = 16,
+) -> DrainReport:
     """Empty and delete the persistent sessions of ingest workers that are no longer run.
 
-    For each client id of ``candidates`` (default :func:`orphan_candidates` of ``settings.mqtt_client_id``) not in
-    ``keep_ids`` (the ids this run uses), an :class:`~condivisa.transports.mqtt.worker.IngestWorker` connects with that id,
+    For each client id of ``candidates`` (default :func:`orphan_candidates` of ``settings.mqtt_client_id``)
+    not in
+    ``keep_ids`` (the ids this run uses), an :class:`~condivisa.transports.mqtt.worker.IngestWorker` connects
+    with that id,
     clean start off, **without subscribing**:
 
     - the broker had no such session: it disconnects at once with a session expiry of 0 (MQTT 3.1.1: then
       connects once more with a clean session), so nothing it created stays;
-    - it had one: the messages the session holds arrive by themselves (the worker asks for up to 65,535 at once,
+    - it had one: the messages the session holds arrive by themselves (the worker asks for up to 65,535 at
+    once,
       so the broker's in-flight limit does not hold them back) and are stored like any other, group commit and
       acknowledgement after commit included; then it unsubscribes the uplink filters, shared
       (``$share/<group>/...``) and plain (a former single worker), waits for the UNSUBACK and until everything
       received is stored and acknowledged, and disconnects with a session expiry of 0: the broker deletes the
-      session. If anything went wrong (refused unsubscription, connection lost, taken over) the session is left
+      session. If anything went wrong (refused unsubscription, connection lost, taken over) the session is
+      left
       alone: nothing it still holds is thrown away, and the next start tries again.
 
-    The ids are looked at ``parallel`` at a time; if the broker cannot be reached, the first one says so within
-    ``connect_timeout_s`` and the rest are skipped. Only for an external broker (the embedded amqtt has neither
+    The ids are looked at ``parallel`` at a time; if the broker cannot be reached, the first one says so
+    within
+    ``connect_timeout_s`` and the rest are skipped. Only for an external broker (the embedded amqtt has
+    neither
     shared subscriptions nor session expiry). Returns a :class:`DrainReport`."""
     from condivisa.app.runtime import worker_from_settings
 
     started = time.monotonic()
     report = DrainReport()
     keep = set(keep_ids)
-    ids = [c for c in (candidates if candidates is not None else orphan_candidates(settings.mqtt_client_id))
-           if c not in keep]
+    ids = [
+        c
+        for c in (candidates if candidates is not None else orphan_candidates(settings.mqtt_client_id))
+        if c not in keep
+    ]
     if not ids:
         return report
 
@@ -226,8 +290,9 @@ def drain_orphan_sessions(settings: Any, store: Any, keep_ids: Iterable[str], ca
 
     def drain(client_id: str) -> tuple[str, int | None, str | None]:
         """(id, messages drained or None when there was no session, failure reason or None)."""
-        worker = worker_from_settings(settings, store, client_id=client_id, shared_group=None, subscribe=False,
-                                      receive_maximum=65535).start()
+        worker = worker_from_settings(
+            settings, store, client_id=client_id, shared_group=None, subscribe=False, receive_maximum=65535
+        ).start()
         if not worker.wait_connected(connect_timeout_s):
             worker.stop(drain_timeout_s=0)
             return client_id, None, "not reachable"
@@ -237,15 +302,23 @@ def drain_orphan_sessions(settings: Any, store: Any, keep_ids: Iterable[str], ca
                 _forget_session_311(settings, client_id)
             return client_id, None, None
         plain = worker.layout.uplink_filters()
-        unsubscribed = worker.unsubscribe([f"$share/{SHARED_GROUP}/{f}" for f in plain] + plain,
-                                          timeout_s=drain_timeout_s)
+        unsubscribed = worker.unsubscribe(
+            [f"$share/{SHARED_GROUP}/{f}" for f in plain] + plain, timeout_s=drain_timeout_s
+        )
         intact = worker.lost_connection is None and worker.stats.connects == 1 and worker.connected
         ok = unsubscribed and intact
         worker.stop(drain_timeout_s=drain_timeout_s, end_session=ok)
         if ok and not worker.mqtt5:
             _forget_session_311(settings, client_id)
-        reason = None if ok else ("the broker did not confirm the unsubscription in time, or refused it"
-                                  if intact else f"connection lost or taken over ({worker.lost_connection})")
+        reason = (
+            None
+            if ok
+            else (
+                "the broker did not confirm the unsubscription in time, or refused it"
+                if intact
+                else f"connection lost or taken over ({worker.lost_connection})"
+            )
+        )
         return client_id, worker.stats.acked, reason
 
     def record(client_id: str, drained: int | None, reason: str | None) -> None:
@@ -276,8 +349,9 @@ def _forget_session_311(settings: Any, client_id: str) -> None:
     import paho.mqtt.client as mqtt
 
     host, port, tls = settings.broker_address()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311,
-                         clean_session=True)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311, clean_session=True
+    )
     if settings.mqtt_username:
         client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
     if tls:

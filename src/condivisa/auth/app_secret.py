@@ -4,7 +4,8 @@ Where it comes from, first match wins:
 
 1. ``CONDIVISA_SECRET_KEY`` in the environment (at least 32 characters; e.g. ``python -c 'import secrets;
    print(secrets.token_hex(32))'``) — set it when several platforms must share one key;
-2. else a random 256-bit key kept in the database (table ``auth_secrets``, created by ``condivisa db upgrade``):
+2. else a random 256-bit key kept in the database (table ``auth_secrets``, created by ``condivisa db
+upgrade``):
    made on first use, then the same for every process and restart on that database;
 3. else (a database not upgraded yet) a random key of this process, with a warning: forms loaded before a
    restart are then refused once (403, "reload the page").
@@ -49,13 +50,22 @@ def app_secret(store: Any, name: str = "csrf") -> bytes:
         if value is None:
             try:
                 with Session(engine) as s, s.begin():
-                    s.add(AppSecret(name=name, value=secrets.token_hex(32), created_at=AuthService(engine).now()))
+                    s.add(
+                        AppSecret(
+                            name=name, value=secrets.token_hex(32), created_at=AuthService(engine).now()
+                        )
+                    )
             except IntegrityError:  # another process made it first: use theirs
                 pass
             with Session(engine) as s:
                 value = s.scalar(sa.select(AppSecret.value).where(AppSecret.name == name))
         return bytes.fromhex(value)
     except DBAPIError as exc:  # no auth_secrets table (database not upgraded)
-        log.warning("no secret %r in the database (%s); using a random one for this process only: "
-                    "run `condivisa db upgrade` or set %s", name, type(exc).__name__, SECRET_ENV)
+        log.warning(
+            "no secret %r in the database (%s); using a random one for this process only: "
+            "run `condivisa db upgrade` or set %s",
+            name,
+            type(exc).__name__,
+            SECRET_ENV,
+        )
         return _process_secrets.setdefault(name, secrets.token_bytes(32))

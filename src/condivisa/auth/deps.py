@@ -26,14 +26,16 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from condivisa.store.auth_tables import AuditAction, Role
 from condivisa.auth.service import PLATFORM_ROLE, AuthError, AuthService, Principal
+from condivisa.store.auth_tables import AuditAction, Role
 
 SESSION_COOKIE = "condivisa_session"
 NOT_FOUND = "not found"
 FORBIDDEN = "forbidden"
 
-_bearer = HTTPBearer(auto_error=False, description="a session token from /api/v1/auth/login or a platform API token")
+_bearer = HTTPBearer(
+    auto_error=False, description="a session token from /api/v1/auth/login or a platform API token"
+)
 _cookie = APIKeyCookie(name=SESSION_COOKIE, auto_error=False, description="the dashboard's session cookie")
 
 
@@ -60,17 +62,24 @@ def optional_principal(
     return service.principal_for_token(token_from_request(bearer, cookie))
 
 
-def current_principal(request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]) -> Principal:
+def current_principal(
+    request: Request, principal: Annotated[Principal | None, Depends(optional_principal)]
+) -> Principal:
     """The caller; **401** when there is no valid token. Also kept in ``request.state.principal`` so that an
     endpoint can pass its write scope (``principal.may_write``) to ``ingest_payload``."""
     if principal is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, "not authenticated", headers={"WWW-Authenticate": "Bearer"}
+        )
     request.state.principal = principal
     return principal
 
 
-def require_writer(request: Request, service: Annotated[AuthService, Depends(get_auth_service)],
-                   principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def require_writer(
+    request: Request,
+    service: Annotated[AuthService, Depends(get_auth_service)],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
     """May push readings: a platform API token (within its PODs/DUs, checked line by line at ingestion) or an
     admin; anyone else gets **403**."""
     if principal.role not in (Role.ADMIN, PLATFORM_ROLE):
@@ -79,8 +88,13 @@ def require_writer(request: Request, service: Annotated[AuthService, Depends(get
 
 
 def _deny(request: Request, service: AuthService, principal: Principal, target: str, code: int, detail: str):
-    service.audit(principal.username, AuditAction.ACCESS_DENIED, target, {"path": request.url.path},
-                  request.client.host if request.client else None)
+    service.audit(
+        principal.username,
+        AuditAction.ACCESS_DENIED,
+        target,
+        {"path": request.url.path},
+        request.client.host if request.client else None,
+    )
     return HTTPException(code, detail)
 
 
@@ -88,8 +102,11 @@ def require_role(*roles: str):
     """Dependency factory: the caller must have one of ``roles`` (**403** otherwise)."""
     allowed = frozenset(str(r) for r in roles)
 
-    def dependency(request: Request, service: Annotated[AuthService, Depends(get_auth_service)],
-                   principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    def dependency(
+        request: Request,
+        service: Annotated[AuthService, Depends(get_auth_service)],
+        principal: Annotated[Principal, Depends(current_principal)],
+    ) -> Principal:
         if principal.role not in allowed:
             raise _deny(request, service, principal, f"role:{','.join(sorted(allowed))}", 403, FORBIDDEN)
         return principal
@@ -97,9 +114,12 @@ def require_role(*roles: str):
     return dependency
 
 
-def require_member_access(member_id: str, request: Request,
-                          service: Annotated[AuthService, Depends(get_auth_service)],
-                          principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def require_member_access(
+    member_id: str,
+    request: Request,
+    service: Annotated[AuthService, Depends(get_auth_service)],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
     """Path parameter ``member_id``: staff may read any member, a member only themself; anyone else gets
     **404** ``not found`` (the same as for an absent member)."""
     if not principal.can_read_member(member_id):
@@ -107,8 +127,12 @@ def require_member_access(member_id: str, request: Request,
     return principal
 
 
-def require_pod_access(pod: str, request: Request, service: Annotated[AuthService, Depends(get_auth_service)],
-                       principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+def require_pod_access(
+    pod: str,
+    request: Request,
+    service: Annotated[AuthService, Depends(get_auth_service)],
+    principal: Annotated[Principal, Depends(current_principal)],
+) -> Principal:
     """Path parameter ``pod``: staff may read any POD, a member only their own PODs (and their plants');
     otherwise **404** ``not found``, the same as for a POD that does not exist."""
     if not service.can_read_pod(principal, pod):
@@ -118,8 +142,9 @@ def require_pod_access(pod: str, request: Request, service: Annotated[AuthServic
 
 def set_session_cookie(response: Response, token: str, *, secure: bool, max_age_s: int) -> None:
     """HttpOnly, SameSite=Lax cookie (Secure over HTTPS) carrying the session token."""
-    response.set_cookie(SESSION_COOKIE, token, max_age=max_age_s, httponly=True, samesite="lax", secure=secure,
-                        path="/")
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=max_age_s, httponly=True, samesite="lax", secure=secure, path="/"
+    )
 
 
 def clear_session_cookie(response: Response) -> None:
@@ -151,22 +176,37 @@ def auth_router() -> APIRouter:
     ``GET /api/v1/auth/me``."""
     router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
 
-    @router.post("/login", response_model=LoginResponse, responses={401: {"description": "invalid credentials"}})
-    def login(body: LoginRequest, request: Request, response: Response,
-              service: Annotated[AuthService, Depends(get_auth_service)]) -> LoginResponse:
+    @router.post(
+        "/login", response_model=LoginResponse, responses={401: {"description": "invalid credentials"}}
+    )
+    def login(
+        body: LoginRequest,
+        request: Request,
+        response: Response,
+        service: Annotated[AuthService, Depends(get_auth_service)],
+    ) -> LoginResponse:
         try:
-            token, who = service.login(body.username, body.password,
-                                       ip=request.client.host if request.client else None)
+            token, who = service.login(
+                body.username, body.password, ip=request.client.host if request.client else None
+            )
         except AuthError as exc:
-            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"})
-        set_session_cookie(response, token, secure=request.url.scheme == "https",
-                           max_age_s=int(service.session_ttl.total_seconds()))
+            raise HTTPException(
+                status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
+            ) from None
+        set_session_cookie(
+            response,
+            token,
+            secure=request.url.scheme == "https",
+            max_age_s=int(service.session_ttl.total_seconds()),
+        )
         return LoginResponse(token=token, username=who.username, role=who.role, member_id=who.member_id)
 
     @router.post("/logout", status_code=204, response_class=Response)
-    def logout(service: Annotated[AuthService, Depends(get_auth_service)],
-               bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-               cookie: Annotated[str | None, Depends(_cookie)]) -> Response:
+    def logout(
+        service: Annotated[AuthService, Depends(get_auth_service)],
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        cookie: Annotated[str | None, Depends(_cookie)],
+    ) -> Response:
         token = token_from_request(bearer, cookie)
         if token:
             service.logout(token)
@@ -176,8 +216,12 @@ def auth_router() -> APIRouter:
 
     @router.get("/me", response_model=Me, responses={401: {"description": "not authenticated"}})
     def me(principal: Annotated[Principal, Depends(current_principal)]) -> Me:
-        return Me(username=principal.username, role=principal.role, member_id=principal.member_id,
-                  token_kind=str(principal.token_kind))
+        return Me(
+            username=principal.username,
+            role=principal.role,
+            member_id=principal.member_id,
+            token_kind=str(principal.token_kind),
+        )
 
     return router
 

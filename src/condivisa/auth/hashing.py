@@ -31,8 +31,15 @@ def hash_password(password: str, *, salt: bytes | None = None, n: int = SCRYPT_N
     if not isinstance(password, str) or not password:
         raise ValueError("password must be a non-empty string")
     salt = secrets.token_bytes(16) if salt is None else salt
-    key = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, dklen=SCRYPT_DKLEN,
-                         maxmem=256 * 1024 * 1024)
+    key = hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=salt,
+        n=n,
+        r=SCRYPT_R,
+        p=SCRYPT_P,
+        dklen=SCRYPT_DKLEN,
+        maxmem=256 * 1024 * 1024,
+    )
     return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${_b64(salt)}${_b64(key)}"
 
 
@@ -43,8 +50,15 @@ def verify_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         salt, key = base64.b64decode(salt_b64), base64.b64decode(key_b64)
-        got = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=int(n), r=int(r), p=int(p), dklen=len(key),
-                             maxmem=256 * 1024 * 1024)
+        got = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=salt,
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(key),
+            maxmem=256 * 1024 * 1024,
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(got, key)
@@ -65,8 +79,9 @@ def token_sha256(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def mosquitto_hash(password: str, *, salt: bytes | None = None,
-                   iterations: int = MOSQUITTO_PBKDF2_ITERATIONS) -> str:
+def mosquitto_hash(
+    password: str, *, salt: bytes | None = None, iterations: int = MOSQUITTO_PBKDF2_ITERATIONS
+) -> str:
     """Mosquitto ``$7$`` hash: PBKDF2-HMAC-SHA512(password, salt, iterations), 64-byte key, base64 fields."""
     if not password:
         raise ValueError("password must be a non-empty string")

@@ -9,7 +9,8 @@ Rules implemented (Regulation (EU) 2016/679):
 - **Art. 17, erasure, limited by Art. 17(3)(b)**: the settlement of incentives must stay verifiable for the
   retention period (see ``docs/privacy.md``), so readings are *kept but pseudonymised*: every POD code and DU
   id of the member is replaced by ``HMAC-SHA256(key, code)`` (truncated, prefixed ``PSEUDO-``/``PSEUDU-``);
-  only whoever holds the community's pseudonymisation key and the original code can link them again (Art. 4(5)).
+  only whoever holds the community's pseudonymisation key and the original code can link them again (Art.
+  4(5)).
   The member's user accounts and tokens are deleted, audit entries name a pseudonym, raw dead-letter payloads
   of their devices are deleted (:func:`erase_member`).
 - **Art. 5(1)(c), data minimisation**: :func:`aggregate_export` sums readings per interval with no POD codes,
@@ -34,10 +35,10 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from condivisa.kernel import clock
-from condivisa.store.auth_tables import AuditAction, AuditEntry, DeviceCredential, Token, User
 from condivisa.auth.service import AuthService, engine_of
 from condivisa.engines.sharing import shared_energy_kwh
+from condivisa.kernel import clock
+from condivisa.store.auth_tables import AuditAction, AuditEntry, DeviceCredential, Token, User
 
 #: how long each kind of record is kept (docs/privacy.md explains each choice)
 RETENTION = {
@@ -61,12 +62,16 @@ def load_key(key_file: str | Path | None = None) -> bytes:
     """The community's pseudonymisation key: from ``key_file`` or ``$CONDIVISA_PSEUDONYM_KEY`` (hex)."""
     text = Path(key_file).read_text().strip() if key_file else os.environ.get(KEY_ENV, "").strip()
     if not text:
-        raise ValueError(f"no pseudonymisation key: give --key-file or set {KEY_ENV} "
-                         "(create one with: python -c 'import secrets; print(secrets.token_hex(32))')")
+        raise ValueError(
+            f"no pseudonymisation key: give --key-file or set {KEY_ENV} "
+            "(create one with: python -c 'import secrets; print(secrets.token_hex(32))')"
+        )
     try:
         key = bytes.fromhex(text)
     except ValueError:
-        raise ValueError(f"pseudonymisation key{' in ' + str(key_file) if key_file else ''}: not hexadecimal") from None
+        raise ValueError(
+            f"pseudonymisation key{' in ' + str(key_file) if key_file else ''}: not hexadecimal"
+        ) from None
     if len(key) < 16:
         raise ValueError("the pseudonymisation key must have at least 16 bytes (32 hex digits)")
     return key
@@ -94,34 +99,76 @@ def member_export(store: Any, community: Any, member_id: str, *, result: dict | 
     t = _tables()
     engine = engine_of(store)
     with engine.connect() as conn:
-        devices = [dict(r._mapping) for r in conn.execute(sa.select(t["devices"]).where(
-            t["devices"].c.pod.in_(pods)).order_by(t["devices"].c.du_id))]
+        devices = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(t["devices"]).where(t["devices"].c.pod.in_(pods)).order_by(t["devices"].c.du_id)
+            )
+        ]
         meas = t["measurements"]
-        readings = [dict(r._mapping) for r in conn.execute(sa.select(meas).where(meas.c.pod.in_(pods))
-                                                         .order_by(meas.c.pod, meas.c.start_utc, meas.c.meter))]
+        readings = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(meas)
+                .where(meas.c.pod.in_(pods))
+                .order_by(meas.c.pod, meas.c.start_utc, meas.c.meter)
+            )
+        ]
         rev = t["measurement_revisions"]
-        revisions = [dict(r._mapping) for r in conn.execute(sa.select(rev).where(rev.c.pod.in_(pods))
-                                                          .order_by(rev.c.id))]
-        users = [dict(r._mapping) for r in conn.execute(
-            sa.select(User.username, User.role, User.created_at, User.disabled).where(User.member_id == member_id))]
+        revisions = [
+            dict(r._mapping)
+            for r in conn.execute(sa.select(rev).where(rev.c.pod.in_(pods)).order_by(rev.c.id))
+        ]
+        users = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(User.username, User.role, User.created_at, User.disabled).where(
+                    User.member_id == member_id
+                )
+            )
+        ]
         names = [u["username"] for u in users]
-        audit = [dict(r._mapping) for r in conn.execute(
-            sa.select(AuditEntry.at, AuditEntry.actor, AuditEntry.action, AuditEntry.target, AuditEntry.ip)
-            .where(AuditEntry.actor.in_(names)).order_by(AuditEntry.id))] if names else []
+        audit = (
+            [
+                dict(r._mapping)
+                for r in conn.execute(
+                    sa.select(
+                        AuditEntry.at, AuditEntry.actor, AuditEntry.action, AuditEntry.target, AuditEntry.ip
+                    )
+                    .where(AuditEntry.actor.in_(names))
+                    .order_by(AuditEntry.id)
+                )
+            ]
+            if names
+            else []
+        )
     statements = []
     if result is not None:
-        statements = [dict(row, period=result.get("period")) for row in result.get("members", [])
-                      if row.get("id") == member_id]
+        statements = [
+            dict(row, period=result.get("period"))
+            for row in result.get("members", [])
+            if row.get("id") == member_id
+        ]
     for row in readings:
         row.pop("id", None)
     return {
         "generated_at": clock.now().isoformat(),
         "community": community.name,
-        "member": {"id": member.id, "name": member.name, "email": member.email, "category": member.category.value,
-                   "founder": member.founder, "joined": member.joined, "left": member.left,
-                   "pods": [{"code": p.code, "kind": p.kind.value} for p in member.pods],
-                   "plants": [{"id": pl.id, "pod": pl.pod, "power_kw": pl.power_kw}
-                              for pl in community.plants if pl.owner == member_id]},
+        "member": {
+            "id": member.id,
+            "name": member.name,
+            "email": member.email,
+            "category": member.category.value,
+            "founder": member.founder,
+            "joined": member.joined,
+            "left": member.left,
+            "pods": [{"code": p.code, "kind": p.kind.value} for p in member.pods],
+            "plants": [
+                {"id": pl.id, "pod": pl.pod, "power_kw": pl.power_kw}
+                for pl in community.plants
+                if pl.owner == member_id
+            ],
+        },
         "devices": devices,
         "measurements": readings,
         "measurement_revisions": revisions,
@@ -164,7 +211,8 @@ def write_member_export(export: dict, out: str | Path, fmt: str = "json") -> lis
     paths[0].write_text(json.dumps(rest, default=_jsonable, indent=2, ensure_ascii=False), encoding="utf-8")
     readings.to_csv(paths[1], index=False)
     pd.DataFrame([{k: v for k, v in s.items() if k != "period"} for s in export["statements"]]).to_csv(
-        paths[2], index=False)
+        paths[2], index=False
+    )
     return paths
 
 
@@ -184,10 +232,13 @@ class ErasureReport:
         return asdict(self)
 
 
-def erase_member(store: Any, community: Any, member_id: str, *, key: bytes, actor: str = "system") -> ErasureReport:
+def erase_member(
+    store: Any, community: Any, member_id: str, *, key: bytes, actor: str = "system"
+) -> ErasureReport:
     """Erase ``member_id`` (Art. 17 within 17(3)(b)): one transaction that pseudonymises their PODs and DUs
     in ``pods``, ``devices``, ``measurements`` and ``measurement_revisions``, deletes their dead letters,
-    device MQTT credentials, user accounts and tokens, pseudonymises their audit entries, and logs the erasure. Their name and email
+    device MQTT credentials, user accounts and tokens, pseudonymises their audit entries, and logs the
+    erasure. Their name and email
     live in ``community.yaml``: the referente removes them there (``docs/privacy.md``)."""
     pods = member_pods(community, member_id)
     t = _tables()
@@ -198,34 +249,54 @@ def erase_member(store: Any, community: Any, member_id: str, *, key: bytes, acto
         dus = set(conn.scalars(sa.select(dev.c.du_id).where(dev.c.pod.in_(pods))))
         dus |= {d.id for d in community.devices if d.pod in pods}
         meas, rev = t["measurements"], t["measurement_revisions"]
-        dus |= set(conn.scalars(sa.select(meas.c.du_id).where(meas.c.pod.in_(pods), meas.c.du_id.is_not(None))
-                                .distinct()))
+        dus |= set(
+            conn.scalars(
+                sa.select(meas.c.du_id).where(meas.c.pod.in_(pods), meas.c.du_id.is_not(None)).distinct()
+            )
+        )
         rep.devices = {d: pseudonym(d, key, "PSEUDU-") for d in sorted(dus)}
         for code, alias in rep.pods.items():
-            rep.measurements += conn.execute(sa.update(meas).where(meas.c.pod == code).values(
-                pod=alias, du_id=None, source="pseudonymised")).rowcount
-            rep.revisions += conn.execute(sa.update(rev).where(rev.c.pod == code).values(
-                pod=alias, du_id=None, source="pseudonymised")).rowcount
-            conn.execute(sa.update(t["pods"]).where(t["pods"].c.code == code).values(code=alias, member_id=None))
+            rep.measurements += conn.execute(
+                sa.update(meas)
+                .where(meas.c.pod == code)
+                .values(pod=alias, du_id=None, source="pseudonymised")
+            ).rowcount
+            rep.revisions += conn.execute(
+                sa.update(rev).where(rev.c.pod == code).values(pod=alias, du_id=None, source="pseudonymised")
+            ).rowcount
+            conn.execute(
+                sa.update(t["pods"]).where(t["pods"].c.code == code).values(code=alias, member_id=None)
+            )
         if dus:
             conn.execute(sa.delete(dev).where(dev.c.du_id.in_(dus)))
             conn.execute(sa.delete(DeviceCredential).where(DeviceCredential.du_id.in_(dus)))
-            rep.dead_letters_deleted += conn.execute(sa.delete(t["dead_letters"]).where(
-                t["dead_letters"].c.device_id.in_(dus))).rowcount
-        rep.dead_letters_deleted += _delete_dead_letters_mentioning(conn, t["dead_letters"], pods + sorted(dus))
+            rep.dead_letters_deleted += conn.execute(
+                sa.delete(t["dead_letters"]).where(t["dead_letters"].c.device_id.in_(dus))
+            ).rowcount
+        rep.dead_letters_deleted += _delete_dead_letters_mentioning(
+            conn, t["dead_letters"], pods + sorted(dus)
+        )
         users = list(conn.execute(sa.select(User.id, User.username).where(User.member_id == member_id)))
         for uid, username in users:
             alias = pseudonym(username, key, "erased-")
-            rep.audit_entries_pseudonymised += conn.execute(sa.update(AuditEntry).where(
-                AuditEntry.actor == username).values(actor=alias, ip=None)).rowcount
-            rep.audit_entries_pseudonymised += conn.execute(sa.update(AuditEntry).where(
-                AuditEntry.target == username).values(target=alias)).rowcount
+            rep.audit_entries_pseudonymised += conn.execute(
+                sa.update(AuditEntry).where(AuditEntry.actor == username).values(actor=alias, ip=None)
+            ).rowcount
+            rep.audit_entries_pseudonymised += conn.execute(
+                sa.update(AuditEntry).where(AuditEntry.target == username).values(target=alias)
+            ).rowcount
             conn.execute(sa.delete(Token).where(Token.user_id == uid))
             conn.execute(sa.delete(User).where(User.id == uid))
         rep.users_deleted = len(users)
-        conn.execute(sa.insert(AuditEntry).values(
-            at=clock.now(), actor=actor, action=AuditAction.ERASURE.value, target=f"member:{member_id}",
-            detail={k: v for k, v in rep.to_dict().items() if k not in ("pods", "devices")}))
+        conn.execute(
+            sa.insert(AuditEntry).values(
+                at=clock.now(),
+                actor=actor,
+                action=AuditAction.ERASURE.value,
+                target=f"member:{member_id}",
+                detail={k: v for k, v in rep.to_dict().items() if k not in ("pods", "devices")},
+            )
+        )
     return rep
 
 
@@ -251,8 +322,9 @@ def _delete_dead_letters_mentioning(conn, table: sa.Table, codes: list[str]) -> 
 
 
 # ------------------------------------------------------------------------------------------ aggregates
-def aggregate_export(store: Any, *, start: Any = None, end: Any = None, freq: str = "h",
-                     min_pods: int = 3) -> pd.DataFrame:
+def aggregate_export(
+    store: Any, *, start: Any = None, end: Any = None, freq: str = "h", min_pods: int = 3
+) -> pd.DataFrame:
     """Community totals per interval with no POD codes, DU ids or names (for GSE, municipalities,
     researchers): ``start`` (Europe/Rome), ``pods_reporting``, ``withdrawn_kwh``, ``injected_kwh``,
     ``shared_kwh``. Shared energy is computed hour by hour, shared_h = min(Σ injected_h, Σ withdrawn_h) (TIAD
@@ -265,15 +337,21 @@ def aggregate_export(store: Any, *, start: Any = None, end: Any = None, freq: st
     if frame.empty:
         return pd.DataFrame(columns=cols)
     frame = frame.assign(hour=frame["start"].dt.tz_convert("UTC").dt.floor("h"))
-    hourly = frame.groupby("hour").agg(withdrawn_kwh=("withdrawn_kwh", "sum"), injected_kwh=("injected_kwh", "sum"))
-    hourly["shared_kwh"] = shared_energy_kwh(hourly["injected_kwh"].to_numpy(), hourly["withdrawn_kwh"].to_numpy())
+    hourly = frame.groupby("hour").agg(
+        withdrawn_kwh=("withdrawn_kwh", "sum"), injected_kwh=("injected_kwh", "sum")
+    )
+    hourly["shared_kwh"] = shared_energy_kwh(
+        hourly["injected_kwh"].to_numpy(), hourly["withdrawn_kwh"].to_numpy()
+    )
     local = hourly.index.tz_convert("Europe/Rome")
     frame["bucket"] = _bucket(frame["hour"].dt.tz_convert("Europe/Rome"), freq)
     hourly["bucket"] = _bucket(pd.Series(local, index=hourly.index), freq)
     out = hourly.groupby("bucket")[["withdrawn_kwh", "injected_kwh", "shared_kwh"]].sum()
     out.insert(0, "pods_reporting", frame.groupby("bucket")["pod"].nunique())
     out = out[out["pods_reporting"] >= min_pods].reset_index().rename(columns={"bucket": "start"})
-    out[["withdrawn_kwh", "injected_kwh", "shared_kwh"]] = out[["withdrawn_kwh", "injected_kwh", "shared_kwh"]].round(6)
+    out[["withdrawn_kwh", "injected_kwh", "shared_kwh"]] = out[
+        ["withdrawn_kwh", "injected_kwh", "shared_kwh"]
+    ].round(6)
     return out[cols]
 
 
@@ -295,12 +373,19 @@ def purge_expired(store: Any, *, now: dt.datetime | None = None, actor: str = "s
     token_cut = now - dt.timedelta(days=RETENTION["tokens_days_after_expiry"])
     with engine_of(store).begin() as conn:
         counts = {
-            "dead_letters": conn.execute(sa.delete(t["dead_letters"]).where(
-                t["dead_letters"].c.received_at < now - dt.timedelta(days=RETENTION["dead_letters_days"]))).rowcount,
-            "tokens": conn.execute(sa.delete(Token).where(sa.or_(Token.expires_at < token_cut,
-                                                                 Token.revoked_at < token_cut))).rowcount,
-            "audit_log": conn.execute(sa.delete(AuditEntry).where(
-                AuditEntry.at < now - dt.timedelta(days=365 * RETENTION["audit_log_years"]))).rowcount,
+            "dead_letters": conn.execute(
+                sa.delete(t["dead_letters"]).where(
+                    t["dead_letters"].c.received_at < now - dt.timedelta(days=RETENTION["dead_letters_days"])
+                )
+            ).rowcount,
+            "tokens": conn.execute(
+                sa.delete(Token).where(sa.or_(Token.expires_at < token_cut, Token.revoked_at < token_cut))
+            ).rowcount,
+            "audit_log": conn.execute(
+                sa.delete(AuditEntry).where(
+                    AuditEntry.at < now - dt.timedelta(days=365 * RETENTION["audit_log_years"])
+                )
+            ).rowcount,
         }
     AuthService(store).audit(actor, AuditAction.PURGE, None, counts)
     return counts

@@ -2,7 +2,8 @@
 
 The money a member gets depends on these rules, and they live in a file anyone with access to the server can
 edit. So every time the platform serves or settles a database's community (``condivisa serve``, the
-dashboard, ``condivisa report community --database``), :func:`record_rules` compares the rules with the last ones recorded for that community:
+dashboard, ``condivisa report community --database``), :func:`record_rules` compares the rules with the last
+ones recorded for that community:
 
 - it keeps, per community (``auth_community_rules``), the rules as **canonical JSON** (the dataclass fields,
   enums by value, sorted keys, no spaces) and its **SHA-256**, with who/what loaded them and when;
@@ -10,7 +11,8 @@ dashboard, ``condivisa report community --database``), :func:`record_rules` comp
   ``rules_changed`` with a readable diff (``premium.producers: 0.1 → 0.2``), the old and new hash and the
   new rules; identical rules write nothing.
 
-:func:`rules_history` lists those events (newest first) for the referente's page and ``condivisa users audit``.
+:func:`rules_history` lists those events (newest first) for the referente's page and ``condivisa users
+audit``.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from condivisa.store.auth_tables import AuditAction, AuditEntry, CommunityRules
 from condivisa.auth.service import AuthService, engine_of
 from condivisa.kernel.timegrid import to_utc
+from condivisa.store.auth_tables import AuditAction, AuditEntry, CommunityRules
 
 #: how each field of :class:`Rules` is written in ``community.yaml`` (the diff speaks the file's language)
 YAML_KEYS = {
@@ -74,7 +76,9 @@ def rules_dict(rules: Any) -> dict[str, Any]:
 
 def canonical_json(rules: Any) -> str:
     """Canonical JSON of the rules: sorted keys, no spaces, UTF-8 as is (same rules → same text → same hash)."""
-    return json.dumps(rules_dict(rules), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        rules_dict(rules), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def rules_sha256(rules: Any) -> str:
@@ -92,10 +96,15 @@ def _show(value: Any) -> str:
 
 
 def rules_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
-    """``{key: "old → new"}`` for every key whose value differs (keys as in ``community.yaml``; a key absent on
+    """``{key: "old → new"}`` for every key whose value differs (keys as in ``community.yaml``; a key absent
+    on
     one side shows ``—``), in the order of the fields."""
     keys = list(old) + [k for k in new if k not in old]
-    return {YAML_KEYS.get(k, k): f"{_show(old.get(k))} → {_show(new.get(k))}" for k in keys if old.get(k) != new.get(k)}
+    return {
+        YAML_KEYS.get(k, k): f"{_show(old.get(k))} → {_show(new.get(k))}"
+        for k in keys
+        if old.get(k) != new.get(k)
+    }
 
 
 def _whoami() -> str:
@@ -106,10 +115,18 @@ def _whoami() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
-def record_rules(store: Any, community: Any, actor: str = "system", *, source: str | None = None,
-                 community_key: str | None = None, clock=None) -> RulesRecord:
+def record_rules(
+    store: Any,
+    community: Any,
+    actor: str = "system",
+    *,
+    source: str | None = None,
+    community_key: str | None = None,
+    clock=None,
+) -> RulesRecord:
     """Record the allocation rules ``community.rules`` are served/settled with on ``store``'s database (a
-    ``Store``, an ``Engine`` or a URL); audit ``rules_recorded`` / ``rules_changed`` (see the module docstring).
+    ``Store``, an ``Engine`` or a URL); audit ``rules_recorded`` / ``rules_changed`` (see the module
+    docstring).
 
     ``actor`` says who or what loaded them (e.g. ``"condivisa serve"``), ``source`` the file they came from;
     the OS user and host are added. ``community_key`` defaults to ``community.name``."""
@@ -129,20 +146,39 @@ def record_rules(store: Any, community: Any, actor: str = "system", *, source: s
                 row = s.scalar(q)
                 now = service.now()
                 if row is None:
-                    s.add(CommunityRules(community=key, rules_json=text, sha256=digest, recorded_at=now,
-                                         recorded_by=actor[:128]))
-                    service._audit(s, actor, AuditAction.RULES_RECORDED, f"community:{key}"[:256],
-                                   {"sha256": digest, "rules": new, **origin})
+                    s.add(
+                        CommunityRules(
+                            community=key,
+                            rules_json=text,
+                            sha256=digest,
+                            recorded_at=now,
+                            recorded_by=actor[:128],
+                        )
+                    )
+                    service._audit(
+                        s,
+                        actor,
+                        AuditAction.RULES_RECORDED,
+                        f"community:{key}"[:256],
+                        {"sha256": digest, "rules": new, **origin},
+                    )
                     return RulesRecord(key, "recorded", digest)
                 if row.sha256 == digest:
                     return RulesRecord(key, "unchanged", digest, row.sha256)
                 old_sha = row.sha256
                 diff = rules_diff(json.loads(row.rules_json), new)
                 row.rules_json, row.sha256, row.recorded_at, row.recorded_by = text, digest, now, actor[:128]
-                service._audit(s, actor, AuditAction.RULES_CHANGED, f"community:{key}"[:256],
-                               {"diff": diff, "old_sha256": old_sha, "sha256": digest, "rules": new, **origin})
+                service._audit(
+                    s,
+                    actor,
+                    AuditAction.RULES_CHANGED,
+                    f"community:{key}"[:256],
+                    {"diff": diff, "old_sha256": old_sha, "sha256": digest, "rules": new, **origin},
+                )
                 return RulesRecord(key, "changed", digest, old_sha, diff)
-        except IntegrityError:  # another process recorded the first rules at the same moment: compare with them
+        except (
+            IntegrityError
+        ):  # another process recorded the first rules at the same moment: compare with them
             if attempt:
                 raise
     raise AssertionError("unreachable")
@@ -152,13 +188,27 @@ def rules_history(store: Any, community_key: str, *, limit: int = 20) -> list[di
     """``rules_recorded`` / ``rules_changed`` events of one community, newest first (``at`` aware UTC,
     ``actor``, ``action``, ``diff``, ``sha256``, ``source``, ``by``)."""
     target = f"community:{community_key[:128]}"[:256]
-    q = (sa.select(AuditEntry)
-         .where(AuditEntry.action.in_([str(AuditAction.RULES_RECORDED), str(AuditAction.RULES_CHANGED)]),
-                AuditEntry.target == target)
-         .order_by(AuditEntry.id.desc()).limit(limit))
+    q = (
+        sa.select(AuditEntry)
+        .where(
+            AuditEntry.action.in_([str(AuditAction.RULES_RECORDED), str(AuditAction.RULES_CHANGED)]),
+            AuditEntry.target == target,
+        )
+        .order_by(AuditEntry.id.desc())
+        .limit(limit)
+    )
 
     with Session(engine_of(store)) as s:
         rows = s.scalars(q).all()
-        return [{"at": to_utc(e.at, naive_is="utc"), "actor": e.actor, "action": e.action, "diff": (e.detail or {}).get("diff", {}),
-                 "sha256": (e.detail or {}).get("sha256"), "source": (e.detail or {}).get("source"),
-                 "by": (e.detail or {}).get("by")} for e in rows]
+        return [
+            {
+                "at": to_utc(e.at, naive_is="utc"),
+                "actor": e.actor,
+                "action": e.action,
+                "diff": (e.detail or {}).get("diff", {}),
+                "sha256": (e.detail or {}).get("sha256"),
+                "source": (e.detail or {}).get("source"),
+                "by": (e.detail or {}).get("by"),
+            }
+            for e in rows
+        ]

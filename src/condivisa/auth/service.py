@@ -22,7 +22,6 @@ from typing import Any, Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from condivisa.kernel import clock as platform_clock
 from condivisa.auth.hashing import (
     DUMMY_PASSWORD_HASH,
     hash_password,
@@ -31,7 +30,17 @@ from condivisa.auth.hashing import (
     token_sha256,
     verify_password,
 )
-from condivisa.store.auth_tables import AuditAction, AuditEntry, DeviceCredential, Role, Token, TokenKind, User
+from condivisa.kernel import clock as platform_clock
+from condivisa.kernel.timegrid import to_utc
+from condivisa.store.auth_tables import (
+    AuditAction,
+    AuditEntry,
+    DeviceCredential,
+    Role,
+    Token,
+    TokenKind,
+    User,
+)
 
 SESSION_TTL = dt.timedelta(hours=12)
 API_TOKEN_TTL = dt.timedelta(days=365)
@@ -65,7 +74,9 @@ class Principal:
         return self.role in (Role.ADMIN, Role.REFERENTE)
 
     def can_read_member(self, member_id: str) -> bool:
-        return self.is_staff or (self.role == Role.MEMBER and self.member_id is not None and self.member_id == member_id)
+        return self.is_staff or (
+            self.role == Role.MEMBER and self.member_id is not None and self.member_id == member_id
+        )
 
     def may_write(self, *, pod: str | None = None, du: str | None = None) -> bool:
         """A platform token may write a reading for ``pod`` sent by ``du`` only when both are in its scope
@@ -98,8 +109,9 @@ def engine_of(store: Any) -> sa.Engine:
 class AuthService:
     """People and device identity on the store's database. ``community`` (optional) maps members to PODs."""
 
-    def __init__(self, store: Any, *, community: Any = None, session_ttl: dt.timedelta = SESSION_TTL,
-                 clock=None) -> None:
+    def __init__(
+        self, store: Any, *, community: Any = None, session_ttl: dt.timedelta = SESSION_TTL, clock=None
+    ) -> None:
         self.store = store
         self.engine = engine_of(store)
         self.community = community
@@ -110,8 +122,9 @@ class AuthService:
         return self._clock()
 
     # ---------------------------------------------------------------- people
-    def create_user(self, username: str, password: str, role: str, member_id: str | None = None, *,
-                    actor: str = "system") -> int:
+    def create_user(
+        self, username: str, password: str, role: str, member_id: str | None = None, *, actor: str = "system"
+    ) -> int:
         """Create a user; ``member`` users must name their ``member_id``. Raises ``ValueError`` on bad input."""
         if not _NAME_RE.match(username or ""):
             raise ValueError(f"username {username!r}: use 1-128 letters, digits or . _ @ + -")
@@ -131,8 +144,14 @@ class AuthService:
         with Session(self.engine) as s, s.begin():
             if s.scalar(sa.select(User.id).where(User.username == username)) is not None:
                 raise ValueError(f"user {username!r} already exists")
-            user = User(username=username, password_hash=hash_password(password), role=role, member_id=member_id,
-                        disabled=False, created_at=self.now())
+            user = User(
+                username=username,
+                password_hash=hash_password(password),
+                role=role,
+                member_id=member_id,
+                disabled=False,
+                created_at=self.now(),
+            )
             s.add(user)
             s.flush()
             self._audit(s, actor, AuditAction.USER_CREATED, username, {"role": role, "member_id": member_id})
@@ -141,8 +160,17 @@ class AuthService:
     def users(self) -> list[dict]:
         with Session(self.engine) as s:
             rows = s.scalars(sa.select(User).order_by(User.username)).all()
-            return [{"id": u.id, "username": u.username, "role": u.role, "member_id": u.member_id,
-                     "disabled": u.disabled, "created_at": to_utc(u.created_at, naive_is="utc")} for u in rows]
+            return [
+                {
+                    "id": u.id,
+                    "username": u.username,
+                    "role": u.role,
+                    "member_id": u.member_id,
+                    "disabled": u.disabled,
+                    "created_at": to_utc(u.created_at, naive_is="utc"),
+                }
+                for u in rows
+            ]
 
     def disable_user(self, username: str, *, actor: str = "system") -> None:
         """Disable a user and revoke all their tokens (``condivisa users revoke``)."""
@@ -151,8 +179,11 @@ class AuthService:
             if user is None:
                 raise KeyError(username)
             user.disabled = True
-            s.execute(sa.update(Token).where(Token.user_id == user.id, Token.revoked_at.is_(None))
-                      .values(revoked_at=self.now()))
+            s.execute(
+                sa.update(Token)
+                .where(Token.user_id == user.id, Token.revoked_at.is_(None))
+                .values(revoked_at=self.now())
+            )
             self._audit(s, actor, AuditAction.USER_DISABLED, username)
 
     def set_password(self, username: str, password: str, *, actor: str = "system") -> None:
@@ -170,19 +201,35 @@ class AuthService:
         failure: unknown user, wrong password, disabled user, too many attempts)."""
         now = self.now()
         with Session(self.engine) as s, s.begin():
-            failures = s.scalar(sa.select(sa.func.count(AuditEntry.id)).where(
-                AuditEntry.action == AuditAction.LOGIN_FAILED, AuditEntry.actor == (username or "")[:128],
-                AuditEntry.at >= now - LOCKOUT_WINDOW)) or 0
+            failures = (
+                s.scalar(
+                    sa.select(sa.func.count(AuditEntry.id)).where(
+                        AuditEntry.action == AuditAction.LOGIN_FAILED,
+                        AuditEntry.actor == (username or "")[:128],
+                        AuditEntry.at >= now - LOCKOUT_WINDOW,
+                    )
+                )
+                or 0
+            )
             user = s.scalar(sa.select(User).where(User.username == username)) if username else None
             ok = verify_password(password or "", user.password_hash if user else DUMMY_PASSWORD_HASH)
             if failures >= MAX_FAILED_LOGINS or user is None or user.disabled or not ok:
                 reason = "locked" if failures >= MAX_FAILED_LOGINS else "bad credentials"
-                self._audit(s, (username or "")[:128] or "-", AuditAction.LOGIN_FAILED, None, {"reason": reason}, ip)
+                self._audit(
+                    s, (username or "")[:128] or "-", AuditAction.LOGIN_FAILED, None, {"reason": reason}, ip
+                )
                 token = None  # raised below, after the failed attempt is committed to the audit log
             else:
                 token = new_token()
-                s.add(Token(token_sha256=token_sha256(token), kind=TokenKind.SESSION, user_id=user.id,
-                            created_at=now, expires_at=now + self.session_ttl))
+                s.add(
+                    Token(
+                        token_sha256=token_sha256(token),
+                        kind=TokenKind.SESSION,
+                        user_id=user.id,
+                        created_at=now,
+                        expires_at=now + self.session_ttl,
+                    )
+                )
                 self._audit(s, user.username, AuditAction.LOGIN, None, None, ip)
                 principal = Principal(user.id, user.username, user.role, user.member_id, TokenKind.SESSION)
         if token is None:
@@ -199,8 +246,11 @@ class AuthService:
             return None
         now = self.now()
         with Session(self.engine) as s:
-            row = s.execute(sa.select(Token, User).outerjoin(User, User.id == Token.user_id)
-                            .where(Token.token_sha256 == token_sha256(token))).first()
+            row = s.execute(
+                sa.select(Token, User)
+                .outerjoin(User, User.id == Token.user_id)
+                .where(Token.token_sha256 == token_sha256(token))
+            ).first()
             if row is None:
                 return None
             tok, user = row
@@ -209,12 +259,16 @@ class AuthService:
             pods = frozenset(tok.scope_pods) if tok.scope_pods is not None else None
             dus = frozenset(tok.scope_dus) if tok.scope_dus is not None else None
             if user is None:  # a platform token not tied to a person
-                return Principal(None, tok.name or f"token-{tok.id}", PLATFORM_ROLE, None, tok.kind, pods, dus)
+                return Principal(
+                    None, tok.name or f"token-{tok.id}", PLATFORM_ROLE, None, tok.kind, pods, dus
+                )
             if user.disabled:
                 return None
             return Principal(user.id, user.username, user.role, user.member_id, tok.kind, pods, dus)
 
-    def revoke(self, token: str, *, actor: str | None = "system", action: str = AuditAction.TOKEN_REVOKED) -> bool:
+    def revoke(
+        self, token: str, *, actor: str | None = "system", action: str = AuditAction.TOKEN_REVOKED
+    ) -> bool:
         """Revoke a token given in clear; True when a live token was revoked."""
         with Session(self.engine) as s, s.begin():
             tok = s.scalar(sa.select(Token).where(Token.token_sha256 == token_sha256(token)))
@@ -234,9 +288,16 @@ class AuthService:
             self._audit(s, actor, AuditAction.TOKEN_REVOKED, f"token:{token_id}")
             return True
 
-    def create_api_token(self, name: str, *, scope_pods: Iterable[str] | None = None,
-                         scope_dus: Iterable[str] | None = None, ttl: dt.timedelta = API_TOKEN_TTL,
-                         username: str | None = None, actor: str = "system") -> str:
+    def create_api_token(
+        self,
+        name: str,
+        *,
+        scope_pods: Iterable[str] | None = None,
+        scope_dus: Iterable[str] | None = None,
+        ttl: dt.timedelta = API_TOKEN_TTL,
+        username: str | None = None,
+        actor: str = "system",
+    ) -> str:
         """A platform API token allowed to write only ``scope_pods`` / ``scope_dus``; returns the clear token
         (shown once; only its SHA-256 is kept)."""
         pods = sorted(set(scope_pods)) if scope_pods is not None else None
@@ -252,30 +313,61 @@ class AuthService:
                 user_id = s.scalar(sa.select(User.id).where(User.username == username))
                 if user_id is None:
                     raise KeyError(username)
-            tok = Token(token_sha256=token_sha256(token), kind=TokenKind.API, user_id=user_id, name=name,
-                        scope_pods=pods, scope_dus=dus, created_at=now, expires_at=now + ttl)
+            tok = Token(
+                token_sha256=token_sha256(token),
+                kind=TokenKind.API,
+                user_id=user_id,
+                name=name,
+                scope_pods=pods,
+                scope_dus=dus,
+                created_at=now,
+                expires_at=now + ttl,
+            )
             s.add(tok)
             s.flush()
-            self._audit(s, actor, AuditAction.TOKEN_CREATED, f"token:{tok.id}", {"name": name, "pods": pods, "dus": dus})
+            self._audit(
+                s,
+                actor,
+                AuditAction.TOKEN_CREATED,
+                f"token:{tok.id}",
+                {"name": name, "pods": pods, "dus": dus},
+            )
         return token
 
     def tokens(self, *, include_inactive: bool = False) -> list[dict]:
         now = self.now()
         with Session(self.engine) as s:
-            rows = s.execute(sa.select(Token, User.username).outerjoin(User, User.id == Token.user_id)
-                             .order_by(Token.id)).all()
+            rows = s.execute(
+                sa.select(Token, User.username).outerjoin(User, User.id == Token.user_id).order_by(Token.id)
+            ).all()
         out = []
         for tok, username in rows:
             active = tok.revoked_at is None and to_utc(tok.expires_at, naive_is="utc") > now
             if active or include_inactive:
-                out.append({"id": tok.id, "kind": tok.kind, "name": tok.name, "user": username,
-                            "pods": tok.scope_pods, "dus": tok.scope_dus, "expires_at": to_utc(tok.expires_at, naive_is="utc"),
-                            "active": active})
+                out.append(
+                    {
+                        "id": tok.id,
+                        "kind": tok.kind,
+                        "name": tok.name,
+                        "user": username,
+                        "pods": tok.scope_pods,
+                        "dus": tok.scope_dus,
+                        "expires_at": to_utc(tok.expires_at, naive_is="utc"),
+                        "active": active,
+                    }
+                )
         return out
 
     # ---------------------------------------------------------------- devices
-    def create_device_credential(self, du_id: str, community: str, password: str | None = None, *,
-                                 kind: str = "du", actor: str = "system") -> str:
+    def create_device_credential(
+        self,
+        du_id: str,
+        community: str,
+        password: str | None = None,
+        *,
+        kind: str = "du",
+        actor: str = "system",
+    ) -> str:
         """Give DU ``du_id`` (or a gateway ``gw``, or the ingest ``worker``) its own MQTT password (random
         unless given); returns it in clear, once."""
         if not _NAME_RE.match(du_id or "") or "+" in du_id or "#" in du_id:
@@ -286,8 +378,15 @@ class AuthService:
         with Session(self.engine) as s, s.begin():
             cred = s.scalar(sa.select(DeviceCredential).where(DeviceCredential.du_id == du_id))
             if cred is None:
-                s.add(DeviceCredential(du_id=du_id, community=community, kind=kind,
-                                       password_hash=mosquitto_hash(password), created_at=self.now()))
+                s.add(
+                    DeviceCredential(
+                        du_id=du_id,
+                        community=community,
+                        kind=kind,
+                        password_hash=mosquitto_hash(password),
+                        created_at=self.now(),
+                    )
+                )
             else:
                 cred.community, cred.kind, cred.revoked_at = community, kind, None
                 cred.password_hash = mosquitto_hash(password)
@@ -306,10 +405,15 @@ class AuthService:
     def device_credentials(self) -> list[dict]:
         """Active credentials: ``du_id``, ``community``, ``kind``, ``password_hash`` (Mosquitto ``$7$``)."""
         with Session(self.engine) as s:
-            rows = s.scalars(sa.select(DeviceCredential).where(DeviceCredential.revoked_at.is_(None))
-                             .order_by(DeviceCredential.du_id)).all()
-            return [{"du_id": c.du_id, "community": c.community, "kind": c.kind, "password_hash": c.password_hash}
-                    for c in rows]
+            rows = s.scalars(
+                sa.select(DeviceCredential)
+                .where(DeviceCredential.revoked_at.is_(None))
+                .order_by(DeviceCredential.du_id)
+            ).all()
+            return [
+                {"du_id": c.du_id, "community": c.community, "kind": c.kind, "password_hash": c.password_hash}
+                for c in rows
+            ]
 
     # ---------------------------------------------------------------- members' PODs
     def member_pods(self, member_id: str) -> frozenset[str]:
@@ -327,31 +431,62 @@ class AuthService:
     def can_read_pod(self, principal: Principal, pod: str) -> bool:
         if principal.is_staff:
             return True
-        return principal.role == Role.MEMBER and principal.member_id is not None and pod in self.member_pods(
-            principal.member_id)
+        return (
+            principal.role == Role.MEMBER
+            and principal.member_id is not None
+            and pod in self.member_pods(principal.member_id)
+        )
 
     # ---------------------------------------------------------------- audit
-    def audit(self, actor: str, action: str, target: str | None = None, detail: dict | None = None,
-              ip: str | None = None) -> None:
+    def audit(
+        self,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        detail: dict | None = None,
+        ip: str | None = None,
+    ) -> None:
         """Append one entry to the audit log (in its own transaction)."""
         with Session(self.engine) as s, s.begin():
             self._audit(s, actor, action, target, detail, ip)
 
-    def _audit(self, s: Session, actor: str, action: str, target: str | None = None, detail: dict | None = None,
-               ip: str | None = None) -> None:
-        s.add(AuditEntry(at=self.now(), actor=(actor or "-")[:128], action=str(action), target=target, detail=detail,
-                         ip=ip))
+    def _audit(
+        self,
+        s: Session,
+        actor: str,
+        action: str,
+        target: str | None = None,
+        detail: dict | None = None,
+        ip: str | None = None,
+    ) -> None:
+        s.add(
+            AuditEntry(
+                at=self.now(),
+                actor=(actor or "-")[:128],
+                action=str(action),
+                target=target,
+                detail=detail,
+                ip=ip,
+            )
+        )
 
-    def audit_log(self, *, limit: int = 100, action: str | None = None, actor: str | None = None) -> list[dict]:
+    def audit_log(
+        self, *, limit: int = 100, action: str | None = None, actor: str | None = None
+    ) -> list[dict]:
         q = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if action is not None:
             q = q.where(AuditEntry.action == str(action))
         if actor is not None:
             q = q.where(AuditEntry.actor == actor)
         with Session(self.engine) as s:
-            return [{"at": to_utc(e.at, naive_is="utc"), "actor": e.actor, "action": e.action, "target": e.target, "detail": e.detail,
-                     "ip": e.ip} for e in s.scalars(q).all()]
-
-
-# the audit of allocation-rule changes lives in its own module; ``condivisa.auth.service.record_rules`` is its entry
-from condivisa.kernel.timegrid import to_utc
+            return [
+                {
+                    "at": to_utc(e.at, naive_is="utc"),
+                    "actor": e.actor,
+                    "action": e.action,
+                    "target": e.target,
+                    "detail": e.detail,
+                    "ip": e.ip,
+                }
+                for e in s.scalars(q).all()
+            ]

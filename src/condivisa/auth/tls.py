@@ -34,8 +34,9 @@ class CertFiles:
 
 
 def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
-    data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(data)
@@ -47,25 +48,44 @@ def make_ca(directory: Path | str, name: str = "condivisa local CA", *, days: in
     d.mkdir(parents=True, exist_ok=True)
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    # the machine's real time, not condivisa.kernel.clock: TLS peers check validity against their own real clocks
+    # the machine's real time, not condivisa.kernel.clock: TLS peers check validity against their own real
+    # clocks
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     files = CertFiles(d / "ca.pem", d / "ca.key")
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key, files.key)
     return files
 
 
-def make_server_cert(ca: CertFiles, directory: Path | str, hosts: list[str], *, name: str = "server",
-                     days: int = SERVER_DAYS) -> CertFiles:
+def make_server_cert(
+    ca: CertFiles, directory: Path | str, hosts: list[str], *, name: str = "server", days: int = SERVER_DAYS
+) -> CertFiles:
     """A server certificate ``<name>.pem``/``<name>.key`` signed by ``ca`` for ``hosts`` (DNS names or IP
     addresses, all put in subjectAltName, which is what TLS clients check)."""
     if not hosts:
@@ -82,15 +102,22 @@ def make_server_cert(ca: CertFiles, directory: Path | str, hosts: list[str], *, 
         except ValueError:
             alt.append(x509.DNSName(h))
     now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
-            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.SubjectAlternativeName(alt), critical=False)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(alt), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     files = CertFiles(d / f"{name}.pem", d / f"{name}.key")
     files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key, files.key)
@@ -99,14 +126,16 @@ def make_server_cert(ca: CertFiles, directory: Path | str, hosts: list[str], *, 
 
 def mosquitto_tls_listener(ca: Path, server: CertFiles, *, port: int = 8883, host: str | None = None) -> str:
     """Mosquitto 2 lines for an MQTT-over-TLS listener (append to the file of ``condivisa mqtt-acl``)."""
-    return "\n".join([
-        f"listener {port}" + (f" {host}" if host else ""),
-        f"cafile {ca}",
-        f"certfile {server.cert}",
-        f"keyfile {server.key}",
-        "tls_version tlsv1.2",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"listener {port}" + (f" {host}" if host else ""),
+            f"cafile {ca}",
+            f"certfile {server.cert}",
+            f"keyfile {server.key}",
+            "tls_version tlsv1.2",
+            "",
+        ]
+    )
 
 
 def uvicorn_ssl_kwargs(server: CertFiles) -> dict[str, str]:

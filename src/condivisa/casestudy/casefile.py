@@ -80,7 +80,9 @@ class Case:
     vat_storage_pct: float  # % added on top of kit prices; 0 (the default) = kit prices already include VAT
     scenarios: tuple[PriceScenario, ...]
     historical_prices: dict[str, dict[int, float]] = field(default_factory=dict)
-    weather_file: Path | None = None  # a PVGIS TMY or hourly export (pv_plant.pvgis_file), relative to the case file
+    weather_file: Path | None = (
+        None  # a PVGIS TMY or hourly export (pv_plant.pvgis_file), relative to the case file
+    )
 
     @property
     def pv_investment_eur(self) -> float:
@@ -126,17 +128,25 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
     try:
         configuration = ConfigurationType(str(raw.get("configuration", "AUC")))
     except ValueError:
-        raise CaseError(f"configuration: {raw.get('configuration')!r} is not one of {[c.value for c in ConfigurationType]}") from None
+        raise CaseError(
+            f"configuration: {raw.get('configuration')!r} is not one of {[c.value for c in ConfigurationType]}"
+        ) from None
     loc, plant = _get(raw, "location", ""), _get(raw, "pv_plant", "")
     flats = []
     for i, f in enumerate(_get(raw, "flats", "") or []):
         w = f"flats[{i}]."
-        flats.append(Flat(
-            id=str(_get(f, "id", w)), contract_power_kw=_num(_get(f, "contract_power_kw", w), w + "contract_power_kw", 0.1),
-            appliances_kwh_per_day=_num(_get(f, "appliances_kwh_per_day", w), w + "appliances_kwh_per_day", 0),
-            ac_july_kwh_per_day=_num(f.get("ac_july_kwh_per_day", 0.0), w + "ac_july_kwh_per_day", 0),
-            household=str(f.get("household", "")), area_m2=f.get("area_m2"),
-        ))
+        flats.append(
+            Flat(
+                id=str(_get(f, "id", w)),
+                contract_power_kw=_num(_get(f, "contract_power_kw", w), w + "contract_power_kw", 0.1),
+                appliances_kwh_per_day=_num(
+                    _get(f, "appliances_kwh_per_day", w), w + "appliances_kwh_per_day", 0
+                ),
+                ac_july_kwh_per_day=_num(f.get("ac_july_kwh_per_day", 0.0), w + "ac_july_kwh_per_day", 0),
+                household=str(f.get("household", "")),
+                area_m2=f.get("area_m2"),
+            )
+        )
     if not flats:
         raise CaseError("flats: at least one flat is needed")
     ids = [f.id for f in flats]
@@ -147,21 +157,35 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
     options = []
     for i, o in enumerate(storage.get("options") or []):
         w = f"storage_options.options[{i}]."
-        options.append(StorageOption(
-            capacity_kwh=_num(_get(o, "capacity_kwh", w), w + "capacity_kwh", 0.0),
-            kit_cost_eur=_num(_get(o, "kit_cost_eur", w), w + "kit_cost_eur", 0.0),
-            battery_cost_eur=o.get("battery_cost_eur"), inverter_cost_eur=o.get("inverter_cost_eur")))
+        options.append(
+            StorageOption(
+                capacity_kwh=_num(_get(o, "capacity_kwh", w), w + "capacity_kwh", 0.0),
+                kit_cost_eur=_num(_get(o, "kit_cost_eur", w), w + "kit_cost_eur", 0.0),
+                battery_cost_eur=o.get("battery_cost_eur"),
+                inverter_cost_eur=o.get("inverter_cost_eur"),
+            )
+        )
     eco = _get(raw, "economics", "")
     scenarios = []
     for i, s in enumerate(eco.get("price_scenarios") or []):
         w = f"economics.price_scenarios[{i}]."
         stated = s.get("premium_tariff_eur_per_mwh")
-        scenarios.append(PriceScenario(str(_get(s, "name", w)), _num(_get(s, "zonal_price_eur_per_mwh", w), w + "zonal_price_eur_per_mwh"),
-                                       None if stated is None else _num(stated, w + "premium_tariff_eur_per_mwh", 0.0)))
+        scenarios.append(
+            PriceScenario(
+                str(_get(s, "name", w)),
+                _num(_get(s, "zonal_price_eur_per_mwh", w), w + "zonal_price_eur_per_mwh"),
+                None if stated is None else _num(stated, w + "premium_tariff_eur_per_mwh", 0.0),
+            )
+        )
     if not scenarios:
         raise CaseError("economics.price_scenarios: at least one scenario is needed")
-    history = {str(zone): {int(y): _num(v, f"economics.historical_annual_price_eur_per_mwh.{zone}.{y}") for y, v in table.items()}
-               for zone, table in (eco.get("historical_annual_price_eur_per_mwh") or {}).items()}
+    history = {
+        str(zone): {
+            int(y): _num(v, f"economics.historical_annual_price_eur_per_mwh.{zone}.{y}")
+            for y, v in table.items()
+        }
+        for zone, table in (eco.get("historical_annual_price_eur_per_mwh") or {}).items()
+    }
     premium = raw.get("premium_tariff_eur_per_mwh")
     weather = plant.get("pvgis_file")
     weather_file = None
@@ -175,35 +199,61 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
     if monthly is None and weather_file is None:
         raise CaseError("pv_plant.monthly_production_kwh: missing (or give pv_plant.pvgis_file)")
     return Case(
-        name=name, configuration=configuration,
+        name=name,
+        configuration=configuration,
         latitude=_num(_get(loc, "latitude", "location."), "location.latitude", -90, 90),
         longitude=_num(_get(loc, "longitude", "location."), "location.longitude", -180, 180),
         elevation_m=_num(loc.get("elevation_m", 0.0), "location.elevation_m", None),
-        market_zone=loc.get("market_zone"), year=int(_num(_get(raw, "year", ""), "year", 1990, 2100)),
+        market_zone=loc.get("market_zone"),
+        year=int(_num(_get(raw, "year", ""), "year", 1990, 2100)),
         peak_power_kw=_num(_get(plant, "peak_power_kw", "pv_plant."), "pv_plant.peak_power_kw", 0.01),
         tilt_deg=_num(_get(plant, "tilt_deg", "pv_plant."), "pv_plant.tilt_deg", 0, 90),
-        azimuth_deg_pvgis=_num(_get(plant, "azimuth_deg_pvgis", "pv_plant."), "pv_plant.azimuth_deg_pvgis", -180, 180),
+        azimuth_deg_pvgis=_num(
+            _get(plant, "azimuth_deg_pvgis", "pv_plant."), "pv_plant.azimuth_deg_pvgis", -180, 180
+        ),
         system_losses_pct=_num(plant.get("system_losses_pct", 14), "pv_plant.system_losses_pct", 0, 99),
         grant_fraction=_num(plant.get("grant_fraction", 0.0), "pv_plant.grant_fraction", 0, 0.4),
-        monthly_production_kwh=None if monthly is None else _nums(monthly, "pv_plant.monthly_production_kwh", 12),
+        monthly_production_kwh=None
+        if monthly is None
+        else _nums(monthly, "pv_plant.monthly_production_kwh", 12),
         flats=tuple(flats),
         ac_usage_coefficient=_nums(raw.get("ac_usage_coefficient", [1.0] * 12), "ac_usage_coefficient", 12),
-        energy_price_eur_per_kwh=_nums(_get(raw, "energy_price_eur_per_kwh", ""), "energy_price_eur_per_kwh", 12),
-        premium_tariff_eur_per_mwh=None if premium is None else _num(premium, "premium_tariff_eur_per_mwh", 0),
+        energy_price_eur_per_kwh=_nums(
+            _get(raw, "energy_price_eur_per_kwh", ""), "energy_price_eur_per_kwh", 12
+        ),
+        premium_tariff_eur_per_mwh=None
+        if premium is None
+        else _num(premium, "premium_tariff_eur_per_mwh", 0),
         soc_min_pct=_num(common.get("soc_min_pct", 10), "storage_options.common.soc_min_pct", 0, 100),
         soc_max_pct=_num(common.get("soc_max_pct", 100), "storage_options.common.soc_max_pct", 0, 100),
-        charge_efficiency=_num(common.get("charge_efficiency", 0.95), "storage_options.common.charge_efficiency", 0.01, 1),
-        discharge_efficiency=_num(common.get("discharge_efficiency", 0.95), "storage_options.common.discharge_efficiency", 0.01, 1),
+        charge_efficiency=_num(
+            common.get("charge_efficiency", 0.95), "storage_options.common.charge_efficiency", 0.01, 1
+        ),
+        discharge_efficiency=_num(
+            common.get("discharge_efficiency", 0.95), "storage_options.common.discharge_efficiency", 0.01, 1
+        ),
         inverter_kw=_num(common.get("inverter_kw", 3.0), "storage_options.common.inverter_kw", 0),
         storage_options=tuple(options),
         horizon_years=int(_num(eco.get("horizon_years", 20), "economics.horizon_years", 1, 50)),
         discount_rate=_num(_get(eco, "discount_rate", "economics."), "economics.discount_rate", -0.5, 1),
-        pv_cost_eur_per_kw=_num(_get(eco, "pv_cost_eur_per_kw", "economics."), "economics.pv_cost_eur_per_kw", 0),
-        maintenance_eur_per_year=_num(eco.get("maintenance_and_insurance_eur_per_year", 0), "economics.maintenance_and_insurance_eur_per_year", 0),
-        pv_degradation_per_year=_num(eco.get("pv_degradation_per_year", 0.005), "economics.pv_degradation_per_year", 0, 0.5),
-        battery_degradation_per_year=_num(eco.get("battery_degradation_per_year", 0.03), "economics.battery_degradation_per_year", 0, 0.5),
+        pv_cost_eur_per_kw=_num(
+            _get(eco, "pv_cost_eur_per_kw", "economics."), "economics.pv_cost_eur_per_kw", 0
+        ),
+        maintenance_eur_per_year=_num(
+            eco.get("maintenance_and_insurance_eur_per_year", 0),
+            "economics.maintenance_and_insurance_eur_per_year",
+            0,
+        ),
+        pv_degradation_per_year=_num(
+            eco.get("pv_degradation_per_year", 0.005), "economics.pv_degradation_per_year", 0, 0.5
+        ),
+        battery_degradation_per_year=_num(
+            eco.get("battery_degradation_per_year", 0.03), "economics.battery_degradation_per_year", 0, 0.5
+        ),
         vat_storage_pct=_num(eco.get("vat_storage_pct", 0), "economics.vat_storage_pct", 0, 100),
-        scenarios=tuple(scenarios), historical_prices=history, weather_file=weather_file,
+        scenarios=tuple(scenarios),
+        historical_prices=history,
+        weather_file=weather_file,
     )
 
 

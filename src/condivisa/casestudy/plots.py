@@ -52,21 +52,54 @@ def typical_day_figure(study: CaseStudy, run: CaseRun) -> go.Figure:
         "shared (kW)": ("shared", typical_day_kw(study, run.shared_kwh)),
     }
     soc = typical_day_kw(study, run.soc_kwh.sum(axis=0)) / 4.0  # SoC is a level, not a flow
-    fig = make_subplots(rows=3, cols=4, subplot_titles=MONTHS, shared_xaxes=True, shared_yaxes=True,
-                        specs=[[{"secondary_y": True}] * 4] * 3, vertical_spacing=0.08, horizontal_spacing=0.04)
+    fig = make_subplots(
+        rows=3,
+        cols=4,
+        subplot_titles=MONTHS,
+        shared_xaxes=True,
+        shared_yaxes=True,
+        specs=[[{"secondary_y": True}] * 4] * 3,
+        vertical_spacing=0.08,
+        horizontal_spacing=0.04,
+    )
     for m in range(12):
         r, c = m // 4 + 1, m % 4 + 1
         for label, (key, table) in series.items():
-            fig.add_trace(go.Scatter(x=hours, y=table[m], name=label, legendgroup=label, showlegend=m == 0,
-                                     line={"color": COLOURS[key], "width": 1.5}), row=r, col=c)
+            fig.add_trace(
+                go.Scatter(
+                    x=hours,
+                    y=table[m],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=m == 0,
+                    line={"color": COLOURS[key], "width": 1.5},
+                ),
+                row=r,
+                col=c,
+            )
         if run.capacity_kwh_per_flat > 0:
-            fig.add_trace(go.Scatter(x=hours, y=soc[m], name="battery SoC, all flats (kWh)", legendgroup="soc",
-                                     showlegend=m == 0, line={"color": COLOURS["soc"], "dash": "dot"}),
-                          row=r, col=c, secondary_y=True)
+            fig.add_trace(
+                go.Scatter(
+                    x=hours,
+                    y=soc[m],
+                    name="battery SoC, all flats (kWh)",
+                    legendgroup="soc",
+                    showlegend=m == 0,
+                    line={"color": COLOURS["soc"], "dash": "dot"},
+                ),
+                row=r,
+                col=c,
+                secondary_y=True,
+            )
     fig.update_xaxes(title_text="hour", tickvals=[0, 6, 12, 18, 24], row=3)
     fig.update_yaxes(title_text="kW", col=1, secondary_y=False)
-    fig.update_layout(title=f"{study.case.name} — typical day per month, {run.name}", height=850, width=1400,
-                      legend={"orientation": "h", "y": -0.1}, margin={"b": 110})
+    fig.update_layout(
+        title=f"{study.case.name} — typical day per month, {run.name}",
+        height=850,
+        width=1400,
+        legend={"orientation": "h", "y": -0.1},
+        margin={"b": 110},
+    )
     return fig
 
 
@@ -76,22 +109,46 @@ def sharing_figure(study: CaseStudy) -> go.Figure:
     fig = go.Figure()
     for k, run in enumerate(study.runs):
         shared = np.bincount(month, weights=run.shared_kwh, minlength=12)
-        fig.add_trace(go.Bar(x=list(MONTHS), y=100 * shared / np.maximum(production, 1e-9), name=run.name,
-                             marker_color=_case_colour(k)))
-    fig.update_layout(title=f"{study.case.name} — monthly sharing (shared / produced)", barmode="group",
-                      yaxis_title="sharing (%)", height=500, width=1100)
+        fig.add_trace(
+            go.Bar(
+                x=list(MONTHS),
+                y=100 * shared / np.maximum(production, 1e-9),
+                name=run.name,
+                marker_color=_case_colour(k),
+            )
+        )
+    fig.update_layout(
+        title=f"{study.case.name} — monthly sharing (shared / produced)",
+        barmode="group",
+        yaxis_title="sharing (%)",
+        height=500,
+        width=1100,
+    )
     return fig
 
 
 def cash_flow_figure(study: CaseStudy) -> go.Figure:
     scenarios = [s.name for s in study.case.scenarios]
-    fig = make_subplots(rows=1, cols=len(scenarios), subplot_titles=[f"scenario {s}" for s in scenarios], shared_yaxes=True)
+    fig = make_subplots(
+        rows=1, cols=len(scenarios), subplot_titles=[f"scenario {s}" for s in scenarios], shared_yaxes=True
+    )
     for j, scenario in enumerate(scenarios):
         for k, run in enumerate(study.runs):
             flows = study.cash_flows[(run.name, scenario)]
             d = cumulative_discounted_eur(flows.net_eur, study.case.discount_rate)
-            fig.add_trace(go.Scatter(x=np.arange(len(d)), y=d, name=run.name, legendgroup=run.name, showlegend=j == 0,
-                                     mode="lines+markers", line={"color": _case_colour(k)}), row=1, col=j + 1)
+            fig.add_trace(
+                go.Scatter(
+                    x=np.arange(len(d)),
+                    y=d,
+                    name=run.name,
+                    legendgroup=run.name,
+                    showlegend=j == 0,
+                    mode="lines+markers",
+                    line={"color": _case_colour(k)},
+                ),
+                row=1,
+                col=j + 1,
+            )
         fig.add_hline(y=0, line={"color": "grey", "width": 1}, row=1, col=j + 1)
         fig.update_xaxes(title_text="year", row=1, col=j + 1)
     fig.update_yaxes(title_text="cumulative discounted cash flow (€)", col=1)
@@ -108,8 +165,13 @@ def figures(study: CaseStudy) -> dict[str, go.Figure]:
 
 
 def _browser() -> str | None:
-    for candidate in (os.environ.get("BROWSER_PATH"), "/usr/bin/chromium", shutil.which("chromium"),
-                      shutil.which("google-chrome"), shutil.which("chromium-browser")):
+    for candidate in (
+        os.environ.get("BROWSER_PATH"),
+        "/usr/bin/chromium",
+        shutil.which("chromium"),
+        shutil.which("google-chrome"),
+        shutil.which("chromium-browser"),
+    ):
         if candidate and Path(candidate).exists():
             return candidate
     return None
@@ -129,15 +191,21 @@ def write_figures(study: CaseStudy, out: Path, png: bool = True) -> tuple[list[P
         return written, notes
     browser = _browser()
     if browser is None:
-        notes.append("PNG plots skipped: no Chromium/Chrome found (apt-get install chromium); HTML plots written")
+        notes.append(
+            "PNG plots skipped: no Chromium/Chrome found (apt-get install chromium); HTML plots written"
+        )
         return written, notes
     os.environ.setdefault("BROWSER_PATH", browser)
     try:
         import plotly.io as pio
 
         paths = [out / f"{name}.png" for name in figs]
-        pio.write_images(list(figs.values()), paths, width=[f.layout.width for f in figs.values()],
-                         height=[f.layout.height for f in figs.values()])
+        pio.write_images(
+            list(figs.values()),
+            paths,
+            width=[f.layout.width for f in figs.values()],
+            height=[f.layout.height for f in figs.values()],
+        )
         written += paths
     except Exception as exc:  # kaleido/browser trouble must not lose the run's numbers
         notes.append(f"PNG plots skipped: {type(exc).__name__}: {exc}")

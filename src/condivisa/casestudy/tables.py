@@ -28,25 +28,35 @@ def monthly_rows(study: CaseStudy, run: CaseRun) -> list[dict]:
         sel = month == m
         production = float(study.pv_kwh[sel].sum())
         shared = float(run.shared_kwh[sel].sum())
-        rows.append({
-            "month": m,
-            "production_kwh": round(production, 2),
-            "shared_kwh": round(shared, 2),
-            "sharing_pct": round(100 * shared / production, 2) if production > 0 else 0.0,
-            "premium_eur": round(shared * study.tip_eur_per_mwh / 1000, 2),
-            "consumption_kwh": round(float(study.loads_kwh[:, sel].sum()), 2),
-            "withdrawal_kwh": round(float(run.withdrawal_kwh[:, sel].sum()), 2),
-            "bill_eur": round(float((run.withdrawal_kwh[:, sel] * study.price_eur_per_kwh[sel]).sum()), 2),
-        })
+        rows.append(
+            {
+                "month": m,
+                "production_kwh": round(production, 2),
+                "shared_kwh": round(shared, 2),
+                "sharing_pct": round(100 * shared / production, 2) if production > 0 else 0.0,
+                "premium_eur": round(shared * study.tip_eur_per_mwh / 1000, 2),
+                "consumption_kwh": round(float(study.loads_kwh[:, sel].sum()), 2),
+                "withdrawal_kwh": round(float(run.withdrawal_kwh[:, sel].sum()), 2),
+                "bill_eur": round(
+                    float((run.withdrawal_kwh[:, sel] * study.price_eur_per_kwh[sel]).sum()), 2
+                ),
+            }
+        )
     return rows
 
 
 def flat_rows(study: CaseStudy, run: CaseRun) -> list[dict]:
     """Per flat, for the year: consumption, grid withdrawal and the energy bill."""
     bills = (run.withdrawal_kwh * study.price_eur_per_kwh).sum(axis=1)
-    return [{"flat": f.id, "consumption_kwh": round(float(study.loads_kwh[i].sum()), 2),
-             "withdrawal_kwh": round(float(run.withdrawal_kwh[i].sum()), 2), "bill_eur": round(float(bills[i]), 2)}
-            for i, f in enumerate(study.case.flats)]
+    return [
+        {
+            "flat": f.id,
+            "consumption_kwh": round(float(study.loads_kwh[i].sum()), 2),
+            "withdrawal_kwh": round(float(run.withdrawal_kwh[i].sum()), 2),
+            "bill_eur": round(float(bills[i]), 2),
+        }
+        for i, f in enumerate(study.case.flats)
+    ]
 
 
 def case_entry(study: CaseStudy, run: CaseRun) -> dict:
@@ -84,7 +94,9 @@ def summary(study: CaseStudy) -> dict:
             "zonal_price_eur_per_mwh": study.zonal_price_eur_per_mwh,
             "tip_eur_per_mwh": round(study.tip_eur_per_mwh, 4),
             "valorisation_eur_per_mwh": round(study.valorisation_eur_per_mwh, 4),
-            "monthly_production_input_kwh": None if case.monthly_production_kwh is None else list(case.monthly_production_kwh),
+            "monthly_production_input_kwh": None
+            if case.monthly_production_kwh is None
+            else list(case.monthly_production_kwh),
             "weather_file": None if case.weather_file is None else str(case.weather_file),
         },
         "cases": [case_entry(study, run) for run in study.runs],
@@ -105,10 +117,19 @@ def cash_flow_frame(study: CaseStudy) -> pd.DataFrame:
     rows = []
     for (name, scenario), flows in study.cash_flows.items():
         for y in range(len(flows.sale_eur)):
-            rows.append({"case": name, "scenario": scenario, "year": y + 1, "sale_eur": flows.sale_eur[y],
-                         "premium_eur": flows.premium_eur[y], "valorisation_eur": flows.valorisation_eur[y],
-                         "maintenance_eur": flows.maintenance_eur[y], "extra_purchase_eur": flows.extra_purchase_eur[y],
-                         "net_eur": flows.income_eur[y]})
+            rows.append(
+                {
+                    "case": name,
+                    "scenario": scenario,
+                    "year": y + 1,
+                    "sale_eur": flows.sale_eur[y],
+                    "premium_eur": flows.premium_eur[y],
+                    "valorisation_eur": flows.valorisation_eur[y],
+                    "maintenance_eur": flows.maintenance_eur[y],
+                    "extra_purchase_eur": flows.extra_purchase_eur[y],
+                    "net_eur": flows.income_eur[y],
+                }
+            )
     return pd.DataFrame(rows).round(2)
 
 
@@ -117,11 +138,17 @@ def write_tables(study: CaseStudy, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     doc = summary(study)
     written = [out / "summary.json"]
-    written[0].write_text(json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    written[0].write_text(
+        json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8"
+    )
     rows = []
     for c in doc["cases"]:
         rows += [dict(case=c["name"], **m) for m in c["months"]]
-        total = {k: round(sum(m[k] for m in c["months"]), 2) for k in c["months"][0] if k not in ("month", "sharing_pct")}
+        total = {
+            k: round(sum(m[k] for m in c["months"]), 2)
+            for k in c["months"][0]
+            if k not in ("month", "sharing_pct")
+        }
         rows.append(dict(case=c["name"], month="year", **total, sharing_pct=c["sharing_pct"]))
     monthly = pd.DataFrame(rows)[list(rows[0])]
     tables = {

@@ -11,8 +11,16 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-STEPS = ("production and loads", "heuristic batteries", "optimal dispatch (HiGHS)", "20-year physics",
-         "economics", "sizing sweep", "tables", "plots")
+STEPS = (
+    "production and loads",
+    "heuristic batteries",
+    "optimal dispatch (HiGHS)",
+    "20-year physics",
+    "economics",
+    "sizing sweep",
+    "tables",
+    "plots",
+)
 
 
 def _fmt(value, digits: int = 1) -> str:
@@ -20,27 +28,36 @@ def _fmt(value, digits: int = 1) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    case_app = typer.Typer(help="Case studies: simulate a building/community with and without batteries, 20-year economics.",
-                           no_args_is_help=True)
+    case_app = typer.Typer(
+        help="Case studies: simulate a building/community with and without batteries, 20-year economics.",
+        no_args_is_help=True,
+    )
 
     @case_app.command("run")
     def run(
         case_file: Path = typer.Argument(..., help="case file (YAML, the shape of is-corrias.yaml)"),
-        out: Path = typer.Option(Path("case-out"), "--out", "-o", help="directory for summary.json, tables and plots"),
+        out: Path = typer.Option(
+            Path("case-out"), "--out", "-o", help="directory for summary.json, tables and plots"
+        ),
         png: bool = typer.Option(True, "--png/--no-png", help="also write PNG plots (needs Chromium)"),
         plots: bool = typer.Option(True, "--plots/--no-plots", help="write the plots at all"),
-        forecast: str = typer.Option("perfect", "--forecast", help="optimal controller's forecast: perfect or persistence"),
+        forecast: str = typer.Option(
+            "perfect", "--forecast", help="optimal controller's forecast: perfect or persistence"
+        ),
     ) -> None:
         """Run a case study and write DIR/summary.json, monthly/flat/economics CSV tables and plots."""
         from condivisa.casestudy.casefile import CaseError, load_case
-        from condivisa.casestudy.runner import run_case
         from condivisa.casestudy.plots import write_figures
+        from condivisa.casestudy.runner import run_case
         from condivisa.casestudy.tables import summary, write_tables
 
         console = Console()
         err = Console(stderr=True)
         if forecast not in ("perfect", "persistence"):
-            err.print(f"[bold red]error:[/] --forecast must be perfect or persistence, got {forecast!r}", highlight=False)
+            err.print(
+                f"[bold red]error:[/] --forecast must be perfect or persistence, got {forecast!r}",
+                highlight=False,
+            )
             raise typer.Exit(code=2)
         try:
             case = load_case(case_file)
@@ -48,8 +65,14 @@ def register(app: typer.Typer) -> None:
             err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
         started = time.perf_counter()
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), console=console, transient=False) as progress:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        ) as progress:
             task = progress.add_task(f"{case.name}: starting", total=len(STEPS))
 
             def step(name: str) -> None:
@@ -69,21 +92,38 @@ def register(app: typer.Typer) -> None:
         for col in ("case", "production kWh", "shared kWh", "sharing %", "premium €", "bill €"):
             table.add_column(col, justify="right" if col != "case" else "left")
         for c in doc["cases"]:
-            table.add_row(c["name"], _fmt(c["production_kwh"], 0), _fmt(c["shared_kwh"], 0), _fmt(c["sharing_pct"]),
-                          _fmt(c["premium_eur"], 0), _fmt(c["bill_eur"], 0))
+            table.add_row(
+                c["name"],
+                _fmt(c["production_kwh"], 0),
+                _fmt(c["shared_kwh"], 0),
+                _fmt(c["sharing_pct"]),
+                _fmt(c["premium_eur"], 0),
+                _fmt(c["bill_eur"], 0),
+            )
         console.print(table)
-        eco = Table(title=f"economics over {case.horizon_years} years, discount rate {case.discount_rate:.0%}")
+        eco = Table(
+            title=f"economics over {case.horizon_years} years, discount rate {case.discount_rate:.0%}"
+        )
         for col in ("case", "scenario", "investment €", "NPV €", "DPBT years", "IRR %", "from sharing %"):
             eco.add_column(col, justify="right" if col not in ("case", "scenario") else "left")
         for e in doc["economics"]:
-            eco.add_row(e["case"], e["scenario"], _fmt(e["investment_eur"], 0), _fmt(e["npv_eur"], 0), _fmt(e["dpbt_years"]),
-                        _fmt(None if e["irr"] is None else 100 * e["irr"]), _fmt(100 * e["sharing_income_share"]))
+            eco.add_row(
+                e["case"],
+                e["scenario"],
+                _fmt(e["investment_eur"], 0),
+                _fmt(e["npv_eur"], 0),
+                _fmt(e["dpbt_years"]),
+                _fmt(None if e["irr"] is None else 100 * e["irr"]),
+                _fmt(100 * e["sharing_income_share"]),
+            )
         console.print(eco)
         if study.dispatch_gain:
             g = study.dispatch_gain
-            console.print(f"optimal dispatch gains {g['gain_eur_per_year']:,.0f} €/year over the heuristic "
-                          f"({g['capacity_kwh_per_flat']:g} kWh per flat, {g['forecast']} forecast, {g['solves']} LP windows, "
-                          f"{g['solver_seconds']:.1f} s in HiGHS)")
+            console.print(
+                f"optimal dispatch gains {g['gain_eur_per_year']:,.0f} €/year over the heuristic "
+                f"({g['capacity_kwh_per_flat']:g} kWh per flat, {g['forecast']} forecast, {g['solves']} LP windows, "
+                f"{g['solver_seconds']:.1f} s in HiGHS)"
+            )
         for note in study.notes + notes:
             console.print(f"[yellow]note:[/] {note}", highlight=False)
         console.print(f"wrote {len(files)} files to {out} in {elapsed:.1f} s")

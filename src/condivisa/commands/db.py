@@ -18,7 +18,9 @@ from rich.table import Table
 from condivisa.kernel import clock
 
 DATABASE_HELP = "database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./condivisa.db)"
-db_app = typer.Typer(help="The data store: schema, devices, CSV import/export, dead letters.", no_args_is_help=True)
+db_app = typer.Typer(
+    help="The data store: schema, devices, CSV import/export, dead letters.", no_args_is_help=True
+)
 
 
 def _fail(message: str) -> None:
@@ -57,8 +59,10 @@ def upgrade(database: str = typer.Option(None, "--database", help=DATABASE_HELP)
 
 
 @db_app.command("register")
-def register_community(config: Path = typer.Option(..., "--config", help="community.yaml with members, plants and devices"),
-             database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+def register_community(
+    config: Path = typer.Option(..., "--config", help="community.yaml with members, plants and devices"),
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+) -> None:
     """Register the community's PODs (with their members) and chain-2 devices; needed before ingesting."""
     from condivisa.domain.config import ConfigError, load_community
 
@@ -73,8 +77,10 @@ def register_community(config: Path = typer.Option(..., "--config", help="commun
 
 
 @db_app.command("import-csv")
-def import_csv(file: Path = typer.Argument(..., help="CSV with header pod,start,withdrawn_kwh,injected_kwh"),
-               database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+def import_csv(
+    file: Path = typer.Argument(..., help="CSV with header pod,start,withdrawn_kwh,injected_kwh"),
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+) -> None:
     """Import measurements (e.g. from the distributor's portal); re-importing the same file changes nothing."""
     from condivisa.formats.csv_io import InputError, read_measurements
     from condivisa.ingest.pipeline import ingest_frame
@@ -87,17 +93,21 @@ def import_csv(file: Path = typer.Argument(..., help="CSV with header pod,start,
         _fail(str(exc))
     dropped = sum((frame.attrs.get("duplicates_dropped") or {}).values())
     extra = f", {dropped} rows repeated exactly in the file skipped" if dropped else ""
-    Console().print(f"{file}: {result.readings} rows: [green]{result.stored} stored[/], {result.duplicates} already there, "
-                    f"{result.revised} revised{extra}")
+    Console().print(
+        f"{file}: {result.readings} rows: [green]{result.stored} stored[/], {result.duplicates} already there, "
+        f"{result.revised} revised{extra}"
+    )
     store.close()
 
 
 @db_app.command("export-csv")
-def export_csv(pod: list[str] = typer.Option(None, "--pod", help="POD code (repeatable; default: all)"),
-               start: str = typer.Option(None, "--from", help="first day or instant, Europe/Rome (e.g. 2025-06-01)"),
-               end: str = typer.Option(None, "--to", help="end, exclusive (e.g. 2025-07-01)"),
-               out: Path = typer.Option(None, "--out", help="file to write (default: standard output)"),
-               database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+def export_csv(
+    pod: list[str] = typer.Option(None, "--pod", help="POD code (repeatable; default: all)"),
+    start: str = typer.Option(None, "--from", help="first day or instant, Europe/Rome (e.g. 2025-06-01)"),
+    end: str = typer.Option(None, "--to", help="end, exclusive (e.g. 2025-07-01)"),
+    out: Path = typer.Option(None, "--out", help="file to write (default: standard output)"),
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+) -> None:
     """Export measurements as pod,start,withdrawn_kwh,injected_kwh (the settlement's input)."""
     from condivisa.formats.csv_io import write_measurements
 
@@ -115,8 +125,12 @@ def export_csv(pod: list[str] = typer.Option(None, "--pod", help="POD code (repe
 
 
 @db_app.command("devices")
-def devices(database: str = typer.Option(None, "--database", help=DATABASE_HELP),
-            silent_hours: float = typer.Option(1.0, "--silent-hours", help="mark devices silent for longer than this")) -> None:
+def devices(
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+    silent_hours: float = typer.Option(
+        1.0, "--silent-hours", help="mark devices silent for longer than this"
+    ),
+) -> None:
     """Devices with the POD and member they belong to, and when each was last heard from."""
     store = _open(database)
     now = clock.now()
@@ -125,18 +139,32 @@ def devices(database: str = typer.Option(None, "--database", help=DATABASE_HELP)
         table.add_column(col)
     for d in store.device_last_seen():
         last = d["last_received_at"]
-        status = "[red]never seen[/]" if last is None else (
-            "[yellow]silent[/]" if (now - last).total_seconds() > silent_hours * 3600 else "[green]ok[/]")
-        table.add_row(d["du_id"], d["pod"] or "", d["member_id"] or "", "yes" if d["registered"] else "[red]no[/]",
-                      _when(last), _when(d["last_start"]), status)
+        status = (
+            "[red]never seen[/]"
+            if last is None
+            else (
+                "[yellow]silent[/]" if (now - last).total_seconds() > silent_hours * 3600 else "[green]ok[/]"
+            )
+        )
+        table.add_row(
+            d["du_id"],
+            d["pod"] or "",
+            d["member_id"] or "",
+            "yes" if d["registered"] else "[red]no[/]",
+            _when(last),
+            _when(d["last_start"]),
+            status,
+        )
     Console().print(table)
     store.close()
 
 
 @db_app.command("dead-letters")
-def dead_letters(limit: int = typer.Option(20, "--limit", help="how many, newest first"),
-                 show: int = typer.Option(None, "--show", help="print the raw payload of this dead letter id"),
-                 database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+def dead_letters(
+    limit: int = typer.Option(20, "--limit", help="how many, newest first"),
+    show: int = typer.Option(None, "--show", help="print the raw payload of this dead letter id"),
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+) -> None:
     """Rejected payloads with their reasons (the raw payload is kept; --show ID prints it)."""
     store = _open(database)
     if show is not None:
@@ -153,16 +181,27 @@ def dead_letters(limit: int = typer.Option(20, "--limit", help="how many, newest
         reasons = "\n".join(f"{r['path']}: {r['reason']}" for r in d["reasons"][:5])
         if len(d["reasons"]) > 5:
             reasons += f"\n(+{len(d['reasons']) - 5} more)"
-        table.add_row(str(d["id"]), _when(d["received_at"]), d["source"], d["device_id"] or "", str(d["payload_bytes"]), reasons)
+        table.add_row(
+            str(d["id"]),
+            _when(d["received_at"]),
+            d["source"],
+            d["device_id"] or "",
+            str(d["payload_bytes"]),
+            reasons,
+        )
     Console().print(table)
     store.close()
 
 
 @db_app.command("replay")
-def replay(ids: list[int] = typer.Argument(None, help="dead-letter ids (default: the latest --limit)"),
-           limit: int = typer.Option(100, "--limit", help="without ids: how many of the latest dead letters"),
-           force: bool = typer.Option(False, "--force", help="also replay payloads refused because the sender was not authorised"),
-           database: str = typer.Option(None, "--database", help=DATABASE_HELP)) -> None:
+def replay(
+    ids: list[int] = typer.Argument(None, help="dead-letter ids (default: the latest --limit)"),
+    limit: int = typer.Option(100, "--limit", help="without ids: how many of the latest dead letters"),
+    force: bool = typer.Option(
+        False, "--force", help="also replay payloads refused because the sender was not authorised"
+    ),
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+) -> None:
     """Ingest dead letters again, e.g. after `db register` added the POD they were refused for."""
     from condivisa.ingest.pipeline import replay_dead_letter
 
@@ -177,8 +216,14 @@ def replay(ids: list[int] = typer.Argument(None, help="dead-letter ids (default:
         except KeyError as exc:
             _fail(str(exc.args[0]))
         why = f"{res.rejected[0].path}: {res.rejected[0].reason}" if res.rejected else ""
-        table.add_row(str(letter_id), "[green]accepted[/]" if res.accepted else "[red]refused again[/]",
-                      str(res.stored), str(res.duplicates), str(res.revised), why)
+        table.add_row(
+            str(letter_id),
+            "[green]accepted[/]" if res.accepted else "[red]refused again[/]",
+            str(res.stored),
+            str(res.duplicates),
+            str(res.revised),
+            why,
+        )
     Console().print(table)
     store.close()
 

@@ -27,9 +27,17 @@ class Lang(StrEnum):
     en = "en"
 
 
-def load_book(config: Path, measurements: Path | None, prices: Path | None, database: str | None,
-              fill: str | None = None, assumed_price_eur_per_mwh: float | None = None, as_of: dt.date | None = None):
-    """A :class:`~condivisa.outputs.monthly.SettledMonths` from ``community.yaml`` plus either a measurements CSV
+def load_book(
+    config: Path,
+    measurements: Path | None,
+    prices: Path | None,
+    database: str | None,
+    fill: str | None = None,
+    assumed_price_eur_per_mwh: float | None = None,
+    as_of: dt.date | None = None,
+):
+    """A :class:`~condivisa.outputs.monthly.SettledMonths` from ``community.yaml`` plus either a measurements
+    CSV
     or the store at ``database``; prices from a CSV (or, only when asked, a flat assumed price). ``as_of``
     (default: today, :mod:`condivisa.kernel.clock`) is the first day not settled."""
     from condivisa.domain.config import load_community
@@ -55,8 +63,10 @@ def load_book(config: Path, measurements: Path | None, prices: Path | None, data
 
 
 def record_report_rules(database: str, community, config: Path) -> None:
-    """Audit the allocation rules the report settles with on the database it reads, as ``condivisa serve`` and the
-    dashboard do (:func:`condivisa.auth.rules_audit.record_rules`: ``rules_recorded`` the first time, ``rules_changed``
+    """Audit the allocation rules the report settles with on the database it reads, as ``condivisa serve`` and
+    the
+    dashboard do (:func:`condivisa.auth.rules_audit.record_rules`: ``rules_recorded`` the first time,
+    ``rules_changed``
     with a readable diff when ``community.yaml``'s rules differ from the last recorded ones; actor ``cli``,
     source the community file). Never makes the report fail: a database that cannot record (no auth tables,
     read-only, unreachable) only logs a warning."""
@@ -68,14 +78,19 @@ def record_report_rules(database: str, community, config: Path) -> None:
         store = Store(database)
         rec = record_rules(store, community, actor="cli", source=str(config))
     except Exception as exc:  # the report is what was asked for; the audit is a side effect
-        log.warning("could not record the community's allocation rules (%s: %s); run `condivisa db upgrade`",
-                    type(exc).__name__, exc)
+        log.warning(
+            "could not record the community's allocation rules (%s: %s); run `condivisa db upgrade`",
+            type(exc).__name__,
+            exc,
+        )
         return
     finally:
         if store is not None:
             store.close()
     if rec.status == "changed":
-        typer.secho(f"allocation rules changed since they were last recorded: {rec.diff}", fg="yellow", err=True)
+        typer.secho(
+            f"allocation rules changed since they were last recorded: {rec.diff}", fg="yellow", err=True
+        )
 
 
 def _out_path(out: Path | None, stem: str, fmt: Format) -> Path:
@@ -84,18 +99,51 @@ def _out_path(out: Path | None, stem: str, fmt: Format) -> Path:
     return path
 
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="community.yaml", exists=True, dir_okay=False)]
-MeasOpt = Annotated[Path | None, typer.Option("--measurements", "-m", help="measurements CSV (pod,start,withdrawn_kwh,injected_kwh)", exists=True, dir_okay=False)]
-DbOpt = Annotated[str | None, typer.Option("--database", help="read measurements from the store at this SQLAlchemy URL")]
-PricesOpt = Annotated[Path | None, typer.Option("--prices", "-p", help="hourly zonal prices CSV (start,zonal_price_eur_per_mwh)", exists=True, dir_okay=False)]
-AssumeOpt = Annotated[float | None, typer.Option("--assume-price", help="no price file: assume this flat zonal price, €/MWh")]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="community.yaml", exists=True, dir_okay=False)
+]
+MeasOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--measurements",
+        "-m",
+        help="measurements CSV (pod,start,withdrawn_kwh,injected_kwh)",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+DbOpt = Annotated[
+    str | None, typer.Option("--database", help="read measurements from the store at this SQLAlchemy URL")
+]
+PricesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--prices",
+        "-p",
+        help="hourly zonal prices CSV (start,zonal_price_eur_per_mwh)",
+        exists=True,
+        dir_okay=False,
+    ),
+]
+AssumeOpt = Annotated[
+    float | None, typer.Option("--assume-price", help="no price file: assume this flat zonal price, €/MWh")
+]
 MonthOpt = Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: the last complete month)")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="YYYY-MM-DD: report as if today were this day; days from it on "
-                                             "are not settled (default: today)")]
+AsOfOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="YYYY-MM-DD: report as if today were this day; days from it on are not settled (default: today)",
+    ),
+]
 FmtOpt = Annotated[Format, typer.Option("--format", "-f", help="html, pdf (or csv for a member statement)")]
 LangOpt = Annotated[Lang, typer.Option("--lang", help="language: it or en")]
-OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="output file (default: ./report-<month>.<format>)")]
-FillOpt = Annotated[str | None, typer.Option("--fill", help="missing quarter hours: zero or interpolate (default: error)")]
+OutOpt = Annotated[
+    Path | None, typer.Option("--out", "-o", help="output file (default: ./report-<month>.<format>)")
+]
+FillOpt = Annotated[
+    str | None, typer.Option("--fill", help="missing quarter hours: zero or interpolate (default: error)")
+]
 
 
 def _month(book, month: str | None) -> str:
@@ -104,7 +152,11 @@ def _month(book, month: str | None) -> str:
         chosen = book.last_complete_month or book.latest_settled_month
         if chosen is None:
             raise typer.BadParameter(f"no measurements before {book.as_of}: nothing to report")
-        state = "the last complete month" if chosen == book.last_complete_month else "month in progress, provisional"
+        state = (
+            "the last complete month"
+            if chosen == book.last_complete_month
+            else "month in progress, provisional"
+        )
         typer.secho(f"--month not given: reporting {chosen} ({state}, as of {book.as_of})", err=True)
         return chosen
     try:
@@ -138,18 +190,31 @@ def _fail(exc: Exception) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    report_app = typer.Typer(help="Monthly community report and member statements (HTML, PDF, CSV).", no_args_is_help=True)
+    report_app = typer.Typer(
+        help="Monthly community report and member statements (HTML, PDF, CSV).", no_args_is_help=True
+    )
 
     @report_app.command("community")
-    def community_cmd(config: ConfigOpt, measurements: MeasOpt = None, database: DbOpt = None, prices: PricesOpt = None,
-                      assume_price: AssumeOpt = None, month: MonthOpt = None, fmt: FmtOpt = Format.html,
-                      lang: LangOpt = Lang.it, out: OutOpt = None, fill: FillOpt = None,
-                      as_of: AsOfOpt = None) -> None:
+    def community_cmd(
+        config: ConfigOpt,
+        measurements: MeasOpt = None,
+        database: DbOpt = None,
+        prices: PricesOpt = None,
+        assume_price: AssumeOpt = None,
+        month: MonthOpt = None,
+        fmt: FmtOpt = Format.html,
+        lang: LangOpt = Lang.it,
+        out: OutOpt = None,
+        fill: FillOpt = None,
+        as_of: AsOfOpt = None,
+    ) -> None:
         """The community's monthly report: KPIs, settlement and allocation per member, charts."""
         from condivisa.outputs.report import community_report_html
 
         if fmt is Format.csv:
-            raise typer.BadParameter("the community report is html or pdf (the settlement CSV: condivisa settle --format csv)")
+            raise typer.BadParameter(
+                "the community report is html or pdf (the settlement CSV: condivisa settle --format csv)"
+            )
         try:
             book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
             if database is not None:
@@ -162,11 +227,20 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"wrote {path}")
 
     @report_app.command("member")
-    def member_cmd(member_id: Annotated[str, typer.Argument(help="the member's id in community.yaml")],
-                   config: ConfigOpt, measurements: MeasOpt = None, database: DbOpt = None, prices: PricesOpt = None,
-                   assume_price: AssumeOpt = None, month: MonthOpt = None, fmt: FmtOpt = Format.html,
-                   lang: LangOpt = Lang.it, out: OutOpt = None, fill: FillOpt = None,
-                   as_of: AsOfOpt = None) -> None:
+    def member_cmd(
+        member_id: Annotated[str, typer.Argument(help="the member's id in community.yaml")],
+        config: ConfigOpt,
+        measurements: MeasOpt = None,
+        database: DbOpt = None,
+        prices: PricesOpt = None,
+        assume_price: AssumeOpt = None,
+        month: MonthOpt = None,
+        fmt: FmtOpt = Format.html,
+        lang: LangOpt = Lang.it,
+        out: OutOpt = None,
+        fill: FillOpt = None,
+        as_of: AsOfOpt = None,
+    ) -> None:
         """A member's monthly statement: money of the month and year, shared energy, charts, best hours."""
         from condivisa.outputs.report import member_statement_csv, member_statement_html
 

@@ -19,10 +19,16 @@ from rich.table import Table
 console = Console()
 err = Console(stderr=True)
 
-DatabaseOpt = Annotated[Optional[str], typer.Option("--database", help="database URL (default: $CONDIVISA_DATABASE_URL, "
-                                                    "then the embedded SQLite file)")]
+DatabaseOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--database", help="database URL (default: $CONDIVISA_DATABASE_URL, then the embedded SQLite file)"
+    ),
+]
 ConfigOpt = Annotated[Path, typer.Option("--config", help="community.yaml", exists=True, dir_okay=False)]
-ActorOpt = Annotated[Optional[str], typer.Option("--actor", help="who does this, for the audit log (default: OS user)")]
+ActorOpt = Annotated[
+    Optional[str], typer.Option("--actor", help="who does this, for the audit log (default: OS user)")
+]
 
 
 def _store(database: str | None):
@@ -71,11 +77,17 @@ users_app = typer.Typer(help="People who log in: admin, referente, member.", no_
 
 
 @users_app.command("add")
-def users_add(username: str, role: Annotated[str, typer.Option(help="admin | referente | member")],
-              member: Annotated[Optional[str], typer.Option(help="the member id a member user may read")] = None,
-              config: Annotated[Optional[Path], typer.Option("--config", help="community.yaml: check --member exists")] = None,
-              password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
-              database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
+def users_add(
+    username: str,
+    role: Annotated[str, typer.Option(help="admin | referente | member")],
+    member: Annotated[Optional[str], typer.Option(help="the member id a member user may read")] = None,
+    config: Annotated[
+        Optional[Path], typer.Option("--config", help="community.yaml: check --member exists")
+    ] = None,
+    password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
+    database: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
     """Create a user (asks for the password twice unless --password-stdin)."""
     auth = _auth(database, _community(config) if config else None)
     password = _read_password(password_stdin)
@@ -91,8 +103,13 @@ def users_list(database: DatabaseOpt = None) -> None:
     """List users."""
     table = Table("username", "role", "member", "status", "created (UTC)")
     for u in _auth(database).users():
-        table.add_row(u["username"], u["role"], u["member_id"] or "", "disabled" if u["disabled"] else "active",
-                      u["created_at"].strftime("%Y-%m-%d %H:%M"))
+        table.add_row(
+            u["username"],
+            u["role"],
+            u["member_id"] or "",
+            "disabled" if u["disabled"] else "active",
+            u["created_at"].strftime("%Y-%m-%d %H:%M"),
+        )
     console.print(table)
 
 
@@ -111,13 +128,20 @@ def users_audit(limit: int = 50, action: Optional[str] = None, database: Databas
     """Show the audit log (logins, failed logins, exports, erasures, token and rule changes), newest first."""
     table = Table("at (UTC)", "actor", "action", "target", "detail")
     for e in _auth(database).audit_log(limit=limit, action=action):
-        table.add_row(e["at"].strftime("%Y-%m-%d %H:%M:%S"), e["actor"], e["action"], e["target"] or "",
-                      json.dumps(e["detail"]) if e["detail"] else "")
+        table.add_row(
+            e["at"].strftime("%Y-%m-%d %H:%M:%S"),
+            e["actor"],
+            e["action"],
+            e["target"] or "",
+            json.dumps(e["detail"]) if e["detail"] else "",
+        )
     console.print(table)
 
 
 # ------------------------------------------------------------------------------------------ tokens
-tokens_app = typer.Typer(help="Platform API tokens (cloud-to-cloud pushes), bound to PODs/DUs.", no_args_is_help=True)
+tokens_app = typer.Typer(
+    help="Platform API tokens (cloud-to-cloud pushes), bound to PODs/DUs.", no_args_is_help=True
+)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -125,15 +149,23 @@ def _split(value: str | None) -> list[str] | None:
 
 
 @tokens_app.command("create")
-def tokens_create(name: str,
-                  pods: Annotated[Optional[str], typer.Option(help="comma-separated PODs the token may write")] = None,
-                  dus: Annotated[Optional[str], typer.Option(help="comma-separated DU ids the token may write")] = None,
-                  days: Annotated[int, typer.Option(help="lifetime in days")] = 365,
-                  database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
+def tokens_create(
+    name: str,
+    pods: Annotated[Optional[str], typer.Option(help="comma-separated PODs the token may write")] = None,
+    dus: Annotated[Optional[str], typer.Option(help="comma-separated DU ids the token may write")] = None,
+    days: Annotated[int, typer.Option(help="lifetime in days")] = 365,
+    database: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
     """Create an API token; it is printed once and only its SHA-256 is kept."""
     try:
-        token = _auth(database).create_api_token(name, scope_pods=_split(pods), scope_dus=_split(dus),
-                                                 ttl=dt.timedelta(days=days), actor=_actor(actor))
+        token = _auth(database).create_api_token(
+            name,
+            scope_pods=_split(pods),
+            scope_dus=_split(dus),
+            ttl=dt.timedelta(days=days),
+            actor=_actor(actor),
+        )
     except ValueError as exc:
         _fail(str(exc))
     err.print(f"token for [bold]{name}[/bold] (valid {days} days; shown only now):")
@@ -141,13 +173,22 @@ def tokens_create(name: str,
 
 
 @tokens_app.command("list")
-def tokens_list(all_: Annotated[bool, typer.Option("--all", help="include expired and revoked")] = False,
-                database: DatabaseOpt = None) -> None:
+def tokens_list(
+    all_: Annotated[bool, typer.Option("--all", help="include expired and revoked")] = False,
+    database: DatabaseOpt = None,
+) -> None:
     """List tokens (never their value)."""
     table = Table("id", "kind", "name/user", "PODs", "DUs", "expires (UTC)", "active")
     for t in _auth(database).tokens(include_inactive=all_):
-        table.add_row(str(t["id"]), t["kind"], t["name"] or t["user"] or "", ",".join(t["pods"] or []),
-                      ",".join(t["dus"] or []), t["expires_at"].strftime("%Y-%m-%d %H:%M"), "yes" if t["active"] else "no")
+        table.add_row(
+            str(t["id"]),
+            t["kind"],
+            t["name"] or t["user"] or "",
+            ",".join(t["pods"] or []),
+            ",".join(t["dus"] or []),
+            t["expires_at"].strftime("%Y-%m-%d %H:%M"),
+            "yes" if t["active"] else "no",
+        )
     console.print(table)
 
 
@@ -160,20 +201,31 @@ def tokens_revoke(token_id: int, database: DatabaseOpt = None, actor: ActorOpt =
 
 
 # ------------------------------------------------------------------------------------------ MQTT ACL
-def mqtt_acl(out: Annotated[Path, typer.Option("--out", help="directory for passwd, acl, mosquitto.conf")],
-             config: Annotated[Optional[Path], typer.Option("--config", help="community.yaml: give every DU listed "
-                                                            "there a credential")] = None,
-             community: Annotated[Optional[str], typer.Option(help="community level of the topics "
-                                                              "(default: from the settings / community name)")] = None,
-             worker: Annotated[Optional[str], typer.Option(help="username of the ingest worker "
-                                                           "(default: $CONDIVISA_MQTT_USERNAME or condivisa-ingest)")] = None,
-             port: Annotated[int, typer.Option(help="listener port written in mosquitto.conf")] = 1883,
-             database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
+def mqtt_acl(
+    out: Annotated[Path, typer.Option("--out", help="directory for passwd, acl, mosquitto.conf")],
+    config: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="community.yaml: give every DU listed there a credential"),
+    ] = None,
+    community: Annotated[
+        Optional[str],
+        typer.Option(help="community level of the topics (default: from the settings / community name)"),
+    ] = None,
+    worker: Annotated[
+        Optional[str],
+        typer.Option(
+            help="username of the ingest worker (default: $CONDIVISA_MQTT_USERNAME or condivisa-ingest)"
+        ),
+    ] = None,
+    port: Annotated[int, typer.Option(help="listener port written in mosquitto.conf")] = 1883,
+    database: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
     """Generate Mosquitto's password and ACL files (and the embedded broker's, the same files): each DU may
     publish only on its own uplink topic and read only its own cmd/ack topics. New credentials are written
     once to OUT/new-credentials.csv (mode 0600): hand them to the installers, then delete the file."""
-    from condivisa.auth.mqtt_acl import write_mosquitto_files
     from condivisa.app.settings import load_settings
+    from condivisa.auth.mqtt_acl import write_mosquitto_files
 
     settings = load_settings(community_file=str(config)) if config else load_settings()
     slug = community or settings.community_slug()
@@ -186,7 +238,13 @@ def mqtt_acl(out: Annotated[Path, typer.Option("--out", help="directory for pass
     for client_id, kind in wanted:
         if client_id not in existing:
             try:
-                new.append((client_id, kind, auth.create_device_credential(client_id, slug, kind=kind, actor=_actor(actor))))
+                new.append(
+                    (
+                        client_id,
+                        kind,
+                        auth.create_device_credential(client_id, slug, kind=kind, actor=_actor(actor)),
+                    )
+                )
             except ValueError as exc:
                 _fail(str(exc))
     creds = auth.device_credentials()
@@ -204,17 +262,23 @@ def mqtt_acl(out: Annotated[Path, typer.Option("--out", help="directory for pass
 
 
 # ------------------------------------------------------------------------------------------ privacy
-privacy_app = typer.Typer(help="GDPR requests: a member's export and erasure; aggregate exports; purge.",
-                          no_args_is_help=True)
+privacy_app = typer.Typer(
+    help="GDPR requests: a member's export and erasure; aggregate exports; purge.", no_args_is_help=True
+)
 
 
 @privacy_app.command("export")
-def privacy_export(member: str, config: ConfigOpt,
-                   out: Annotated[Path, typer.Option("--out", help="file (json) or directory (csv)")],
-                   fmt: Annotated[str, typer.Option("--format", help="json | csv")] = "json",
-                   result: Annotated[Optional[Path], typer.Option(help="a settlement result.json to include the "
-                                                                  "member's statement rows")] = None,
-                   database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
+def privacy_export(
+    member: str,
+    config: ConfigOpt,
+    out: Annotated[Path, typer.Option("--out", help="file (json) or directory (csv)")],
+    fmt: Annotated[str, typer.Option("--format", help="json | csv")] = "json",
+    result: Annotated[
+        Optional[Path], typer.Option(help="a settlement result.json to include the member's statement rows")
+    ] = None,
+    database: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
     """Export everything held about MEMBER (GDPR Art. 15 and 20)."""
     from condivisa.auth.privacy import member_export, write_member_export
 
@@ -227,20 +291,29 @@ def privacy_export(member: str, config: ConfigOpt,
         _fail(f"no member {member!r} in {config}")
     except ValueError as exc:
         _fail(str(exc))
-    from condivisa.store.auth_tables import AuditAction
     from condivisa.auth.service import AuthService
+    from condivisa.store.auth_tables import AuditAction
 
-    AuthService(store).audit(_actor(actor), AuditAction.DATA_EXPORT, f"member:{member}",
-                             {"format": fmt, "measurements": len(export["measurements"])})
+    AuthService(store).audit(
+        _actor(actor),
+        AuditAction.DATA_EXPORT,
+        f"member:{member}",
+        {"format": fmt, "measurements": len(export["measurements"])},
+    )
     console.print(f"{len(export['measurements'])} readings of member {member}: " + ", ".join(map(str, files)))
 
 
 @privacy_app.command("erase")
-def privacy_erase(member: str, config: ConfigOpt,
-                  key_file: Annotated[Optional[Path], typer.Option(help="pseudonymisation key (hex); default "
-                                                                   "$CONDIVISA_PSEUDONYM_KEY")] = None,
-                  yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
-                  database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
+def privacy_erase(
+    member: str,
+    config: ConfigOpt,
+    key_file: Annotated[
+        Optional[Path], typer.Option(help="pseudonymisation key (hex); default $CONDIVISA_PSEUDONYM_KEY")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    database: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
     """Erase MEMBER (GDPR Art. 17): accounts deleted, readings kept under keyed pseudonyms for the settlement."""
     from condivisa.auth.privacy import erase_member, load_key
 
@@ -256,21 +329,26 @@ def privacy_erase(member: str, config: ConfigOpt,
         typer.confirm(f"Erase member {member}? This cannot be undone", abort=True)
     rep = erase_member(_store(database), comm, member, key=key, actor=_actor(actor))
     console.print_json(json.dumps(rep.to_dict()))
-    console.print(f"now remove the name and e-mail of {member} from {config} (its PODs may stay for the settlement "
-                  "of past periods, see docs/privacy.md)")
+    console.print(
+        f"now remove the name and e-mail of {member} from {config} (its PODs may stay for the settlement "
+        "of past periods, see docs/privacy.md)"
+    )
 
 
 @privacy_app.command("aggregate")
-def privacy_aggregate(out: Annotated[Path, typer.Option("--out", help="CSV file")],
-                      from_: Annotated[Optional[str], typer.Option("--from", help="start (date or time, Europe/Rome)")] = None,
-                      to: Annotated[Optional[str], typer.Option("--to", help="end, exclusive")] = None,
-                      freq: Annotated[str, typer.Option(help="h (hour), D (day) or MS (month)")] = "h",
-                      min_pods: Annotated[int, typer.Option(help="drop intervals with fewer reporting PODs")] = 3,
-                      database: DatabaseOpt = None, actor: ActorOpt = None) -> None:
+def privacy_aggregate(
+    out: Annotated[Path, typer.Option("--out", help="CSV file")],
+    from_: Annotated[Optional[str], typer.Option("--from", help="start (date or time, Europe/Rome)")] = None,
+    to: Annotated[Optional[str], typer.Option("--to", help="end, exclusive")] = None,
+    freq: Annotated[str, typer.Option(help="h (hour), D (day) or MS (month)")] = "h",
+    min_pods: Annotated[int, typer.Option(help="drop intervals with fewer reporting PODs")] = 3,
+    database: DatabaseOpt = None,
+    actor: ActorOpt = None,
+) -> None:
     """Community totals per interval, with no POD codes or names (for GSE, municipalities, researchers)."""
-    from condivisa.store.auth_tables import AuditAction
-    from condivisa.auth.service import AuthService
     from condivisa.auth.privacy import aggregate_export
+    from condivisa.auth.service import AuthService
+    from condivisa.store.auth_tables import AuditAction
 
     store = _store(database)
     try:
@@ -279,8 +357,12 @@ def privacy_aggregate(out: Annotated[Path, typer.Option("--out", help="CSV file"
         _fail(str(exc))
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
-    AuthService(store).audit(_actor(actor), AuditAction.DATA_EXPORT, "aggregate",
-                             {"from": from_, "to": to, "freq": freq, "rows": len(frame)})
+    AuthService(store).audit(
+        _actor(actor),
+        AuditAction.DATA_EXPORT,
+        "aggregate",
+        {"from": from_, "to": to, "freq": freq, "rows": len(frame)},
+    )
     console.print(f"{len(frame)} intervals written to {out}")
 
 

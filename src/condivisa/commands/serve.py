@@ -1,4 +1,5 @@
-"""``condivisa serve``: the platform in one process — HTTP API (uvicorn) + MQTT ingest worker + embedded broker.
+"""``condivisa serve``: the platform in one process — HTTP API (uvicorn) + MQTT ingest worker + embedded
+broker.
 
 Shutdown (Ctrl-C / SIGINT / SIGTERM): uvicorn stops taking requests and finishes the running ones; then the
 MQTT worker stops taking messages, stores and acknowledges those already received (``--drain`` seconds at
@@ -31,26 +32,50 @@ def _settings(**kw: Any):
 
 
 def serve(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="community.yaml; its DUs and PODs are registered")] = None,
-    settings_file: Annotated[Path | None, typer.Option("--settings", help="settings file (TOML or YAML); env CONDIVISA_* override it")] = None,
-    database: Annotated[str | None, typer.Option("--database", help="SQLAlchemy URL (default: env, else sqlite:///./var/condivisa.db)")] = None,
-    mqtt_url: Annotated[str | None, typer.Option("--mqtt-url", help="external broker mqtt://HOST:PORT; default: start the embedded one")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="community.yaml; its DUs and PODs are registered")
+    ] = None,
+    settings_file: Annotated[
+        Path | None,
+        typer.Option("--settings", help="settings file (TOML or YAML); env CONDIVISA_* override it"),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option("--database", help="SQLAlchemy URL (default: env, else sqlite:///./var/condivisa.db)"),
+    ] = None,
+    mqtt_url: Annotated[
+        str | None,
+        typer.Option("--mqtt-url", help="external broker mqtt://HOST:PORT; default: start the embedded one"),
+    ] = None,
     host: Annotated[str | None, typer.Option("--host", help="HTTP address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option("--port", help="HTTP port (default 8000)")] = None,
-    community: Annotated[str | None, typer.Option("--community", help="community level of the MQTT topics")] = None,
+    community: Annotated[
+        str | None, typer.Option("--community", help="community level of the MQTT topics")
+    ] = None,
     api: Annotated[bool, typer.Option("--api/--no-api", help="serve the HTTP API")] = True,
-    mqtt: Annotated[bool, typer.Option("--mqtt/--no-mqtt", help="run the MQTT ingest worker (and the embedded broker)")] = True,
-    drain_s: Annotated[float, typer.Option("--drain", help="seconds to finish in-flight MQTT messages at shutdown")] = 10.0,
+    mqtt: Annotated[
+        bool, typer.Option("--mqtt/--no-mqtt", help="run the MQTT ingest worker (and the embedded broker)")
+    ] = True,
+    drain_s: Annotated[
+        float, typer.Option("--drain", help="seconds to finish in-flight MQTT messages at shutdown")
+    ] = 10.0,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run the platform: API + MQTT ingest (+ embedded MQTT broker unless a broker URL is set)."""
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("amqtt", "transitions", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
-    settings = _settings(settings_file=settings_file, community_file=config, database_url=database, mqtt_url=mqtt_url,
-                         http_host=host, http_port=port, community=community)
-    from condivisa.domain.config import ConfigError, load_community
+    settings = _settings(
+        settings_file=settings_file,
+        community_file=config,
+        database_url=database,
+        mqtt_url=mqtt_url,
+        http_host=host,
+        http_port=port,
+        community=community,
+    )
     from condivisa.app.http_app import create_app, open_store
+    from condivisa.domain.config import ConfigError, load_community
 
     try:
         community_obj = load_community(settings.community_file) if settings.community_file else None
@@ -60,10 +85,16 @@ def serve(
     store = open_store(settings)
     if community_obj is not None:
         counts = store.register_devices(community_obj)
-        console.print(f"community [bold]{community_obj.name}[/]: {counts['pods']} PODs, {counts['devices']} DUs registered")
-        from condivisa.auth.rules_audit import record_rules  # audit: "rules_changed" when community.yaml's rules changed
+        console.print(
+            f"community [bold]{community_obj.name}[/]: {counts['pods']} PODs, {counts['devices']} DUs registered"
+        )
+        from condivisa.auth.rules_audit import (
+            record_rules,  # audit: "rules_changed" when community.yaml's rules changed
+        )
 
-        rules = record_rules(store, community_obj, actor="condivisa serve", source=str(settings.community_file))
+        rules = record_rules(
+            store, community_obj, actor="condivisa serve", source=str(settings.community_file)
+        )
         if rules.status == "changed":
             console.print(f"[yellow]allocation rules changed[/] since they were last recorded: {rules.diff}")
     console.print(f"store: {store!r}")
@@ -73,7 +104,11 @@ def serve(
         if mqtt:
             broker, worker, extra = _start_mqtt(settings, store)
         if api:
-            _run_http(create_app(settings, store=store, community=community_obj, mqtt_worker=worker), settings, log_level)
+            _run_http(
+                create_app(settings, store=store, community=community_obj, mqtt_worker=worker),
+                settings,
+                log_level,
+            )
         else:
             _wait_for_signal()
     finally:
@@ -95,8 +130,10 @@ def _start_mqtt(settings: Any, store: Any):
 
     broker = None
     if settings.mqtt_ingest_workers > 1 and settings.embedded_broker:  # refused before anything is started
-        console.print("[red]error:[/] the embedded broker (amqtt) has no shared subscriptions: use one ingest worker, "
-                      "or an external broker (CONDIVISA_MQTT_URL)")
+        console.print(
+            "[red]error:[/] the embedded broker (amqtt) has no shared subscriptions: use one ingest worker, "
+            "or an external broker (CONDIVISA_MQTT_URL)"
+        )
         raise typer.Exit(2)
     if settings.embedded_broker:
         from condivisa.transports.mqtt.broker import EmbeddedBroker
@@ -108,8 +145,12 @@ def _start_mqtt(settings: Any, store: Any):
             plugins = embedded_broker_plugins(settings.mqtt_embedded_acl_dir)
             console.print(f"embedded broker: passwords and ACL from {settings.mqtt_embedded_acl_dir}")
         try:
-            broker = EmbeddedBroker(settings.mqtt_embedded_host, settings.mqtt_embedded_port, plugins=plugins,
-                                    session_expiry_s=settings.mqtt_session_expiry_s).start()
+            broker = EmbeddedBroker(
+                settings.mqtt_embedded_host,
+                settings.mqtt_embedded_port,
+                plugins=plugins,
+                session_expiry_s=settings.mqtt_session_expiry_s,
+            ).start()
         except RuntimeError as exc:
             console.print(f"[red]error:[/] {exc} (set CONDIVISA_MQTT_EMBEDDED_PORT or CONDIVISA_MQTT_URL)")
             raise typer.Exit(1) from None
@@ -124,15 +165,20 @@ def _start_mqtt(settings: Any, store: Any):
         except ValueError as exc:
             console.print(f"[red]error:[/] {exc}")
             raise typer.Exit(2) from None
-        worker = worker_from_settings(settings, store, client_id=f"{settings.mqtt_client_id}-0",
-                                      shared_group=SHARED_GROUP).start()
+        worker = worker_from_settings(
+            settings, store, client_id=f"{settings.mqtt_client_id}-0", shared_group=SHARED_GROUP
+        ).start()
     else:
         worker = worker_from_settings(settings, store).start()
     filters = ", ".join(worker.filters())
     if worker.wait_connected(10) and (extra is None or extra.wait_connected(30)):
-        if broker is None:  # sessions of workers this run no longer uses (fewer workers, another client id): store
-            # what they hold and delete them — now that this run's workers are subscribed, so no message meanwhile
-            # finds the uplink without a subscriber (the broker would drop it); "MQTT worker connected" (= ready,
+        if (
+            broker is None
+        ):  # sessions of workers this run no longer uses (fewer workers, another client id): store
+            # what they hold and delete them — now that this run's workers are subscribed, so no message
+            # meanwhile
+            # finds the uplink without a subscriber (the broker would drop it); "MQTT worker connected" (=
+            # ready,
             # what scripts wait for) only after it
             from condivisa.app.worker_pool import drain_orphan_sessions, orphan_candidates
 
@@ -140,32 +186,52 @@ def _start_mqtt(settings: Any, store: Any):
             keep = [f"{cid}-{k}" for k in range(n)] if n > 1 else [cid]
             report = drain_orphan_sessions(settings, store, keep_ids=keep)
             for client_id, drained in report.items():
-                console.print(f"orphaned MQTT session [bold]{client_id}[/]: {drained} message(s) stored, session deleted")
+                console.print(
+                    f"orphaned MQTT session [bold]{client_id}[/]: {drained} message(s) stored, session deleted"
+                )
             for client_id, reason in report.failed.items():
                 if reason != "not reachable":
-                    console.print(f"[yellow]orphaned MQTT session {client_id} left at the broker: {reason}[/]")
+                    console.print(
+                        f"[yellow]orphaned MQTT session {client_id} left at the broker: {reason}[/]"
+                    )
             if "not reachable" in report.failed.values():
-                console.print("[yellow]MQTT broker not reachable: some orphaned worker sessions not looked at[/]")
+                console.print(
+                    "[yellow]MQTT broker not reachable: some orphaned worker sessions not looked at[/]"
+                )
             looked = len(set(orphan_candidates(cid)) - set(keep))
-            console.print(f"orphaned worker sessions: {len(report)} drained ({sum(report.values())} messages), "
-                          f"{looked} session names looked at in {report.seconds:.2f} s")
-        console.print(f"MQTT worker connected to {worker.host}:{worker.port} "
-                      f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {filters}"
-                      + (f"; {settings.mqtt_ingest_workers} worker processes" if extra is not None else ""))
+            console.print(
+                f"orphaned worker sessions: {len(report)} drained ({sum(report.values())} messages), "
+                f"{looked} session names looked at in {report.seconds:.2f} s"
+            )
+        console.print(
+            f"MQTT worker connected to {worker.host}:{worker.port} "
+            f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {filters}"
+            + (f"; {settings.mqtt_ingest_workers} worker processes" if extra is not None else "")
+        )
         if settings.strict_devices():
             console.print("strict device scope: a DU may write only the POD it is registered to")
     else:
-        console.print(f"[yellow]MQTT broker {worker.host}:{worker.port} not reachable yet; retrying in the background[/]")
+        console.print(
+            f"[yellow]MQTT broker {worker.host}:{worker.port} not reachable yet; retrying in the background[/]"
+        )
     return broker, worker, extra
 
 
 def _run_http(app: Any, settings: Any, log_level: str) -> None:
     import uvicorn
 
-    config = uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_level=log_level.lower(),
-                            timeout_graceful_shutdown=10)
-    console.print(f"HTTP API on [bold]http://{settings.http_host}:{settings.http_port}[/] (docs: /docs) — Ctrl-C to stop")
-    # uvicorn handles SIGINT/SIGTERM (stops accepting, finishes running requests) and then re-raises the signal
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_level=log_level.lower(),
+        timeout_graceful_shutdown=10,
+    )
+    console.print(
+        f"HTTP API on [bold]http://{settings.http_host}:{settings.http_port}[/] (docs: /docs) — Ctrl-C to stop"
+    )
+    # uvicorn handles SIGINT/SIGTERM (stops accepting, finishes running requests) and then re-raises the
+    # signal
     # to the previous handler; a no-op one lets us drain the MQTT worker instead of dying there.
     previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
     try:

@@ -11,11 +11,11 @@ import typer
 from rich.console import Console
 
 from condivisa.domain.config import ConfigError, load_community
-from condivisa.formats.csv_io import InputError, read_measurements, read_prices
 from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement import PriceError, settle
-from condivisa.outputs.statement import result_tables, statement_table, to_csv, to_json
+from condivisa.formats.csv_io import InputError, read_measurements, read_prices
 from condivisa.kernel.timegrid import local_midnight
+from condivisa.outputs.statement import result_tables, statement_table, to_csv, to_json
 
 
 class Format(StrEnum):
@@ -51,19 +51,38 @@ def _day(value: str | None, option: str) -> dt.date | None:
 
 def settle_command(
     config: Path = typer.Option(..., "--config", "-c", help="community.yaml of the configuration"),
-    measurements: Path | None = typer.Option(None, "--measurements", "-m",
-                                             help="CSV pod,start,withdrawn_kwh,injected_kwh (quarter hours or hours)"),
+    measurements: Path | None = typer.Option(
+        None, "--measurements", "-m", help="CSV pod,start,withdrawn_kwh,injected_kwh (quarter hours or hours)"
+    ),
     prices: Path = typer.Option(..., "--prices", "-p", help="CSV start,zonal_price_eur_per_mwh (hourly)"),
-    date_from: str | None = typer.Option(None, "--from", help="first day to settle, YYYY-MM-DD (default: first day of data)"),
-    date_to: str | None = typer.Option(None, "--to", help="last day to settle, included (default: last day of data)"),
-    out: Path | None = typer.Option(None, "--out", "-o", help="also write the result here (JSON; CSV if the name ends in .csv)"),
+    date_from: str | None = typer.Option(
+        None, "--from", help="first day to settle, YYYY-MM-DD (default: first day of data)"
+    ),
+    date_to: str | None = typer.Option(
+        None, "--to", help="last day to settle, included (default: last day of data)"
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="also write the result here (JSON; CSV if the name ends in .csv)"
+    ),
     fmt: Format = typer.Option(Format.json, "--format", "-f", help="what to print: json, table or csv"),
-    interval: Interval = typer.Option(Interval.hour, "--interval", help="settlement interval: hour (the rule) or quarter"),
-    fill: Fill | None = typer.Option(None, "--fill", help="fill missing intervals with zero or by interpolation "
-                                     "(default: refuse data with missing intervals)"),
-    database: str | None = typer.Option(None, "--database", help="read measurements from this data store URL "
-                                        "instead of --measurements (e.g. sqlite:///condivisa.db)"),
-    member: str | None = typer.Option(None, "--member", help="print only this member's statement (table format)"),
+    interval: Interval = typer.Option(
+        Interval.hour, "--interval", help="settlement interval: hour (the rule) or quarter"
+    ),
+    fill: Fill | None = typer.Option(
+        None,
+        "--fill",
+        help="fill missing intervals with zero or by interpolation "
+        "(default: refuse data with missing intervals)",
+    ),
+    database: str | None = typer.Option(
+        None,
+        "--database",
+        help="read measurements from this data store URL "
+        "instead of --measurements (e.g. sqlite:///condivisa.db)",
+    ),
+    member: str | None = typer.Option(
+        None, "--member", help="print only this member's statement (table format)"
+    ),
 ) -> None:
     """Settle shared energy, premium, ARERA valorisation and sale, and split them among the members."""
     if (measurements is None) == (database is None):
@@ -97,20 +116,33 @@ def settle_command(
         last = last or data_days.max().date()
     period = (first, last) if first and last else None
     try:
-        result = settle(community, frame, price_series, interval=interval.value, period=period,
-                        fill=fill.value if fill else None)
+        result = settle(
+            community,
+            frame,
+            price_series,
+            interval=interval.value,
+            period=period,
+            fill=fill.value if fill else None,
+        )
     except PriceError as exc:
         _fail(f"{prices}: {exc}")
     except (MeasurementError, ValueError) as exc:
         _fail(f"{source}: {exc}")
     doc = result.to_dict()
-    if len(doc["months"]) > 1:  # the monthly statements the dashboard shows, and the balance to this period's split
+    if (
+        len(doc["months"]) > 1
+    ):  # the monthly statements the dashboard shows, and the balance to this period's split
         from condivisa.outputs.monthly import SettledMonths, monthly_statements
 
         lo, hi = local_midnight(result.first_day), local_midnight(result.last_day + dt.timedelta(days=1))
         part = frame[(frame["start"] >= lo) & (frame["start"] < hi)].reset_index(drop=True)
-        book = SettledMonths(community, part, price_series, fill=fill.value if fill else None,
-                             as_of=result.last_day + dt.timedelta(days=1))
+        book = SettledMonths(
+            community,
+            part,
+            price_series,
+            fill=fill.value if fill else None,
+            as_of=result.last_day + dt.timedelta(days=1),
+        )
         doc["monthly_statements"] = monthly_statements(doc, book)
     if out is not None:
         out.write_text(to_csv(doc) if out.suffix.lower() == ".csv" else to_json(doc), encoding="utf-8")

@@ -115,7 +115,9 @@ class Plant:
         if self.power_kw <= 0:
             raise ValueError(f"plant {self.id}: power_kw must be > 0, got {self.power_kw}")
         if not 0.0 <= self.grant_fraction <= MAX_GRANT_FRACTION:
-            raise ValueError(f"plant {self.id}: grant_fraction must be within 0-{MAX_GRANT_FRACTION}, got {self.grant_fraction}")
+            raise ValueError(
+                f"plant {self.id}: grant_fraction must be within 0-{MAX_GRANT_FRACTION}, got {self.grant_fraction}"
+            )
 
     @property
     def is_pv(self) -> bool:
@@ -224,8 +226,10 @@ class Community:
 
     @property
     def all_pods(self) -> frozenset[str]:
-        return frozenset(self.consumption_pods) | frozenset(self.plant_pods) | frozenset(
-            p.code for m in self.members for p in m.pods
+        return (
+            frozenset(self.consumption_pods)
+            | frozenset(self.plant_pods)
+            | frozenset(p.code for m in self.members for p in m.pods)
         )
 
     def check_perimeter(self) -> None:
@@ -233,11 +237,12 @@ class Community:
         points: list[tuple[str, str | None, str | None]] = [
             (p.code, p.primary_substation, p.building) for m in self.members for p in m.pods
         ] + [(pl.pod, pl.primary_substation, pl.building) for pl in self.plants]
-        for code, substation, building in points:
+        for code, substation, _building in points:
             sub = substation or self.primary_substation
             if self.primary_substation and sub != self.primary_substation:
                 raise PerimeterError(
-                    f"POD {code} is under primary substation {sub}, outside the configuration's {self.primary_substation}"
+                    f"POD {code} is under primary substation {sub}, outside the configuration's "
+                    f"{self.primary_substation}"
                 )
         if self.configuration.same_building:
             plant_pods = set(self.plant_pods)
@@ -248,5 +253,6 @@ class Community:
                     b = p.building or self.building
                     if self.building and b != self.building:
                         raise PerimeterError(
-                            f"POD {p.code} is in building {b}, but a {self.configuration.value} must be in one building ({self.building})"
+                            f"POD {p.code} is in building {b}, but a {self.configuration.value} must "
+                            f"be in one building ({self.building})"
                         )

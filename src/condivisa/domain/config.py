@@ -132,14 +132,20 @@ def _rules(raw: Any) -> Rules:
             premium_producers=_float(premium.get("producers"), "rules.premium.producers", 0.10),
             premium_community=_float(premium.get("community"), "rules.premium.community", 0.15),
             premium_consumers=_float(premium.get("consumers"), "rules.premium.consumers", 0.75),
-            consumers_by=_enum(ConsumersBy, premium.get("consumers_by", "consumption"), "rules.premium.consumers_by"),
+            consumers_by=_enum(
+                ConsumersBy, premium.get("consumers_by", "consumption"), "rules.premium.consumers_by"
+            ),
             sale=_enum(Beneficiary, raw.get("sale", "producers"), "rules.sale"),
             valorisation=_enum(Beneficiary, raw.get("valorisation", "consumers"), "rules.valorisation"),
             enterprise_cap=bool(raw.get("enterprise_cap", True)),
             annual_fee_eur=_float(later.get("annual_fee_eur"), "rules.later_members.annual_fee_eur", 0.0),
-            exit_penalty_eur=_float(later.get("exit_penalty_eur"), "rules.later_members.exit_penalty_eur", 0.0),
+            exit_penalty_eur=_float(
+                later.get("exit_penalty_eur"), "rules.later_members.exit_penalty_eur", 0.0
+            ),
             min_shared_consumption_kwh_per_year=_float(
-                later.get("min_shared_consumption_kwh_per_year"), "rules.later_members.min_shared_consumption_kwh_per_year", 0.0
+                later.get("min_shared_consumption_kwh_per_year"),
+                "rules.later_members.min_shared_consumption_kwh_per_year",
+                0.0,
             ),
         )
     except ValueError as exc:

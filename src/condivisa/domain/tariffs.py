@@ -68,7 +68,9 @@ class ValorisationValues:
 
 #: Yearly values; a year missing here uses the latest year before it.
 VALORISATION_BY_YEAR: dict[int, ValorisationValues] = {
-    2024: ValorisationValues(tras_e_eur_per_mwh=10.57, btau_eur_per_mwh=0.65, loss_factor_bt=0.026, loss_factor_mt=0.012),
+    2024: ValorisationValues(
+        tras_e_eur_per_mwh=10.57, btau_eur_per_mwh=0.65, loss_factor_bt=0.026, loss_factor_mt=0.012
+    ),
 }
 
 

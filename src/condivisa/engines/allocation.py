@@ -65,7 +65,7 @@ def split_cents(total_cents: int, weights: ArrayLike) -> np.ndarray:
     if rest > 0:
         out[order[:rest]] += 1
     elif rest < 0:  # float noise pushed a floor one over; take back from the smallest fractions
-        out[order[::-1][: -rest]] -= 1
+        out[order[::-1][:-rest]] -= 1
     return out
 
 
@@ -129,7 +129,9 @@ def restricted_premium_cents(plants: list[PlantFigures]) -> int:
     return int(np.ceil(r - 1e-9))
 
 
-def _consumer_weights(members: list[MemberFigures], rules: Rules, period_days: float, min_kwh: float) -> tuple[np.ndarray, list[str]]:
+def _consumer_weights(
+    members: list[MemberFigures], rules: Rules, period_days: float, min_kwh: float
+) -> tuple[np.ndarray, list[str]]:
     """Consumers' key per member and the later members below the yearly minimum."""
     w = np.zeros(len(members))
     below: list[str] = []
@@ -185,8 +187,13 @@ def allocate(
     # premium: producers / community / consumers parts, then each part among its payees
     plant_premium = np.array([p.premium_cents for p in plants], dtype=np.int64)
     premium_total = int(plant_premium.sum())
-    parts = split_cents(premium_total, [rules.premium_producers, rules.premium_community, rules.premium_consumers]) \
-        if premium_total else np.zeros(3, dtype=np.int64)
+    parts = (
+        split_cents(
+            premium_total, [rules.premium_producers, rules.premium_community, rules.premium_consumers]
+        )
+        if premium_total
+        else np.zeros(3, dtype=np.int64)
+    )
     if parts[0]:
         to_owners(split_cents(int(parts[0]), plant_premium), prem)
     prem[community] += parts[1]
@@ -196,7 +203,9 @@ def allocate(
     cap: dict[str, int] = {}
     if rules.enterprise_cap and premium_total:
         r = min(restricted_premium_cents(plants), premium_total)
-        is_ent = np.array([m.category is MemberCategory.ENTERPRISE for m in members] + [False] * (n - len(members)))
+        is_ent = np.array(
+            [m.category is MemberCategory.ENTERPRISE for m in members] + [False] * (n - len(members))
+        )
         ent_rows = np.flatnonzero(is_ent)
         before = int(prem[ent_rows].sum())
         allowed = premium_total - r
@@ -205,8 +214,13 @@ def allocate(
             prem[ent_rows] = split_cents(allowed, prem[ent_rows]) if allowed else 0
             non_ent = np.array([not is_ent[i] for i in member_rows])
             split_or_community(moved, cons_w * non_ent, member_rows, prem)
-        cap = {"restricted_cents": r, "allowed_cents": allowed, "enterprise_before_cents": before,
-               "enterprise_after_cents": int(prem[ent_rows].sum()), "moved_cents": moved}
+        cap = {
+            "restricted_cents": r,
+            "allowed_cents": allowed,
+            "enterprise_before_cents": before,
+            "enterprise_after_cents": int(prem[ent_rows].sum()),
+            "moved_cents": moved,
+        }
 
     # sale (RID)
     plant_sale = np.array([p.sale_cents for p in plants], dtype=np.int64)

@@ -19,7 +19,8 @@ trajectory is feasible here, hence optimum ≥ heuristic (over the same horizon,
 
 The model is assembled with scipy.sparse (no per-variable Python loop) and passed whole to HiGHS with
 ``passModel``; in a rolling horizon it is built once and only costs and bounds change between windows,
-so HiGHS's dual simplex warm-starts from the previous basis. :func:`rolling_dispatch` solves windows (e.g. 2 days) and keeps the first step (e.g. 1 day)
+so HiGHS's dual simplex warm-starts from the previous basis. :func:`rolling_dispatch` solves windows (e.g. 2
+days) and keeps the first step (e.g. 1 day)
 of each, with a perfect forecast (the actual data) or a persistence forecast (every day of the window
 looks like the day before the window); the kept plan is then applied to the actual data within the limits.
 """
@@ -53,13 +54,19 @@ class DispatchResult:
     n_solves: int = 1
 
 
-def dispatch_value_eur(pv_kwh: ArrayLike, withdrawal_kwh: ArrayLike, price_eur_per_kwh: ArrayLike,
-                       incentive_eur_per_kwh: ArrayLike) -> float:
+def dispatch_value_eur(
+    pv_kwh: ArrayLike,
+    withdrawal_kwh: ArrayLike,
+    price_eur_per_kwh: ArrayLike,
+    incentive_eur_per_kwh: ArrayLike,
+) -> float:
     """Σ_t incentive_t · min(PV_t, Σ_b w_{b,t}) − Σ_{b,t} price_t · w_{b,t}  (€): the LP objective for any
     dispatch, e.g. the heuristic's, so the two can be compared."""
     w = np.atleast_2d(np.asarray(withdrawal_kwh, dtype=float))
     shared = shared_energy_kwh(np.asarray(pv_kwh, dtype=float), w)
-    return float(np.sum(np.asarray(incentive_eur_per_kwh) * shared) - np.sum(np.asarray(price_eur_per_kwh) * w))
+    return float(
+        np.sum(np.asarray(incentive_eur_per_kwh) * shared) - np.sum(np.asarray(price_eur_per_kwh) * w)
+    )
 
 
 def _bounds(loads: np.ndarray, contract_kw: np.ndarray, spec: BatterySpec, interval_h: float):
@@ -106,15 +113,25 @@ class WindowModel:
         rows += [nbt + np.arange(n_t), t_rows, t_rows]
         cols += [3 * nbt + np.arange(n_t), self.c_col.ravel(), self.d_col.ravel()]
         vals += [np.ones(n_t), -np.ones(nbt), np.ones(nbt)]
-        matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(self.n_row, self.n_col))
+        matrix = sp.csc_matrix(
+            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+            shape=(self.n_row, self.n_col),
+        )
         self.nnz = matrix.nnz
         lp = highspy.HighsLp()
         lp.num_col_, lp.num_row_ = self.n_col, self.n_row
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = np.zeros(self.n_col), np.zeros(self.n_col), np.zeros(self.n_col)
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = (
+            np.zeros(self.n_col),
+            np.zeros(self.n_col),
+            np.zeros(self.n_col),
+        )
         lp.row_lower_, lp.row_upper_ = np.zeros(self.n_row), np.zeros(self.n_row)
         lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = matrix.indptr, matrix.indices, matrix.data
+        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = (
+            matrix.indptr,
+            matrix.indices,
+            matrix.data,
+        )
         lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
         self.highs = _quiet_highs()
         if warm_start:
@@ -123,8 +140,17 @@ class WindowModel:
         self.all_cols = np.arange(self.n_col, dtype=np.int32)
         self.all_rows = np.arange(self.n_row, dtype=np.int32)
 
-    def solve(self, pv_kwh, loads_kwh, capacity_kwh, contract_kw, price_eur_per_kwh, incentive_eur_per_kwh,
-              start_soc_kwh, interval_h: float = QUARTER_H):
+    def solve(
+        self,
+        pv_kwh,
+        loads_kwh,
+        capacity_kwh,
+        contract_kw,
+        price_eur_per_kwh,
+        incentive_eur_per_kwh,
+        start_soc_kwh,
+        interval_h: float = QUARTER_H,
+    ):
         """Solve for one window's data; returns (c, d, E) (B × T), objective €, solver seconds."""
         spec, n_b, n_t = self.spec, self.n_b, self.n_t
         nbt = n_b * n_t
@@ -132,8 +158,14 @@ class WindowModel:
         low = capacity_kwh * spec.soc_min_pct / 100.0
         high = capacity_kwh * spec.soc_max_pct / 100.0
         price = np.broadcast_to(price_eur_per_kwh, (n_t,))
-        cost = np.concatenate([np.tile(price, n_b), -np.tile(price, n_b), np.zeros(nbt),
-                               -np.broadcast_to(incentive_eur_per_kwh, (n_t,))])
+        cost = np.concatenate(
+            [
+                np.tile(price, n_b),
+                -np.tile(price, n_b),
+                np.zeros(nbt),
+                -np.broadcast_to(incentive_eur_per_kwh, (n_t,)),
+            ]
+        )
         lower = np.concatenate([np.zeros(2 * nbt), np.repeat(low, n_t), np.zeros(n_t)])
         upper = np.concatenate([c_max.ravel(), d_max.ravel(), np.repeat(high, n_t), np.maximum(pv_kwh, 0.0)])
         soc_rhs = np.zeros((n_b, n_t))
@@ -152,7 +184,13 @@ class WindowModel:
             raise RuntimeError(f"HiGHS did not find the optimum: {h.modelStatusToString(status)}")
         x = np.asarray(h.getSolution().col_value)
         objective = -h.getInfo().objective_function_value - float(np.sum(price * loads_kwh))
-        return np.clip(x[self.c_col], 0, None), np.clip(x[self.d_col], 0, None), x[self.e_col], objective, seconds
+        return (
+            np.clip(x[self.c_col], 0, None),
+            np.clip(x[self.d_col], 0, None),
+            x[self.e_col],
+            objective,
+            seconds,
+        )
 
 
 def solve_window(
@@ -173,15 +211,29 @@ def solve_window(
     n_b, n_t = loads_kwh.shape
     if model is None or (model.n_b, model.n_t) != (n_b, n_t):
         model = WindowModel(n_b, n_t, spec, warm_start=False)
-    c, d, e, objective, seconds = model.solve(pv_kwh, loads_kwh, capacity_kwh, contract_kw, price_eur_per_kwh,
-                                              incentive_eur_per_kwh, start_soc_kwh, interval_h)
+    c, d, e, objective, seconds = model.solve(
+        pv_kwh,
+        loads_kwh,
+        capacity_kwh,
+        contract_kw,
+        price_eur_per_kwh,
+        incentive_eur_per_kwh,
+        start_soc_kwh,
+        interval_h,
+    )
     return c, d, e, objective, (model.n_col, model.n_row, model.nnz), seconds
 
 
 def optimal_dispatch(
-    pv_kwh: ArrayLike, loads_kwh: ArrayLike, capacity_kwh: ArrayLike, contract_kw: ArrayLike,
-    price_eur_per_kwh: ArrayLike, incentive_eur_per_kwh: ArrayLike, *,
-    spec: BatterySpec = BatterySpec(capacity_kwh=0.0), start_soc_kwh: ArrayLike | None = None,
+    pv_kwh: ArrayLike,
+    loads_kwh: ArrayLike,
+    capacity_kwh: ArrayLike,
+    contract_kw: ArrayLike,
+    price_eur_per_kwh: ArrayLike,
+    incentive_eur_per_kwh: ArrayLike,
+    *,
+    spec: BatterySpec = BatterySpec(capacity_kwh=0.0),
+    start_soc_kwh: ArrayLike | None = None,
     interval_h: float = QUARTER_H,
 ) -> DispatchResult:
     """Solve the whole horizon as one LP (perfect foresight). Prices and incentives are per interval
@@ -193,10 +245,18 @@ def optimal_dispatch(
     contract = np.broadcast_to(np.asarray(contract_kw, dtype=float), (n_b,))
     price = np.broadcast_to(np.asarray(price_eur_per_kwh, dtype=float), (n_t,))
     incentive = np.broadcast_to(np.asarray(incentive_eur_per_kwh, dtype=float), (n_t,))
-    start = capacity * spec.soc_min_pct / 100.0 if start_soc_kwh is None else np.broadcast_to(np.asarray(start_soc_kwh, float), (n_b,))
-    c, d, e, objective, size, seconds = solve_window(pv, loads, capacity, contract, price, incentive, start, spec, interval_h)
+    start = (
+        capacity * spec.soc_min_pct / 100.0
+        if start_soc_kwh is None
+        else np.broadcast_to(np.asarray(start_soc_kwh, float), (n_b,))
+    )
+    c, d, e, objective, size, seconds = solve_window(
+        pv, loads, capacity, contract, price, incentive, start, spec, interval_h
+    )
     withdrawal = np.maximum(loads + c - d, 0.0)
-    storage = StorageResult(e, withdrawal, np.asarray(start, float).copy(), spec.charge_efficiency, spec.discharge_efficiency)
+    storage = StorageResult(
+        e, withdrawal, np.asarray(start, float).copy(), spec.charge_efficiency, spec.discharge_efficiency
+    )
     return DispatchResult(storage, objective, seconds, *size)
 
 
@@ -204,21 +264,30 @@ def persistence_forecast(actual: np.ndarray, start: int, length: int, day: int) 
     """Forecast of intervals [start, start + length): each day repeats the ``day`` intervals before
     ``start`` (the first day, with nothing before it, uses the actual values). Last axis is time."""
     if start < day:
-        return actual[..., start:start + length]
-    yesterday = actual[..., start - day:start]
+        return actual[..., start : start + length]
+    yesterday = actual[..., start - day : start]
     reps = -(-length // day)
     return np.concatenate([yesterday] * reps, axis=-1)[..., :length]
 
 
 def rolling_dispatch(
-    pv_kwh: ArrayLike, loads_kwh: ArrayLike, capacity_kwh: ArrayLike, contract_kw: ArrayLike,
-    price_eur_per_kwh: ArrayLike, incentive_eur_per_kwh: ArrayLike, *,
-    spec: BatterySpec = BatterySpec(capacity_kwh=0.0), window: int = 192, step: int = 96,
-    forecast: str = "perfect", interval_h: float = QUARTER_H,
+    pv_kwh: ArrayLike,
+    loads_kwh: ArrayLike,
+    capacity_kwh: ArrayLike,
+    contract_kw: ArrayLike,
+    price_eur_per_kwh: ArrayLike,
+    incentive_eur_per_kwh: ArrayLike,
+    *,
+    spec: BatterySpec = BatterySpec(capacity_kwh=0.0),
+    window: int = 192,
+    step: int = 96,
+    forecast: str = "perfect",
+    interval_h: float = QUARTER_H,
 ) -> DispatchResult:
     """Rolling horizon: solve ``window`` intervals, apply the first ``step`` to the actual data, move on.
 
-    ``forecast``: ``"perfect"`` or ``"persistence"`` (see :func:`persistence_forecast`; a day is 24 h / ``interval_h`` intervals, 96 at quarter hours;
+    ``forecast``: ``"perfect"`` or ``"persistence"`` (see :func:`persistence_forecast`; a day is 24 h /
+    ``interval_h`` intervals, 96 at quarter hours;
     on the two DST days the day before is 4 intervals shorter or longer, a negligible shift).
     The kept plan's net battery energy per interval is limited by the actual loads and contract power and
     run through the same clamped SoC recursion as the heuristic, so the result is always feasible.
@@ -250,8 +319,18 @@ def rolling_dispatch(
             day = int(round(24 / interval_h))
             pv_f = persistence_forecast(pv, start, stop - start, day)
             loads_f = persistence_forecast(loads, start, stop - start, day)
-        c, d, _, _, size, seconds = solve_window(pv_f, loads_f, capacity, contract, price[start:stop],
-                                                 incentive[start:stop], e_now, spec, interval_h, model)
+        c, d, _, _, size, seconds = solve_window(
+            pv_f,
+            loads_f,
+            capacity,
+            contract,
+            price[start:stop],
+            incentive[start:stop],
+            e_now,
+            spec,
+            interval_h,
+            model,
+        )
         solve_seconds += seconds
         n_solves += 1
         keep = slice(start, min(start + step, n_t))

@@ -95,7 +95,13 @@ class CashFlows:
     @property
     def income_eur(self) -> np.ndarray:
         """Net yearly income, years 1…N."""
-        return self.sale_eur + self.premium_eur + self.valorisation_eur - self.maintenance_eur - self.extra_purchase_eur
+        return (
+            self.sale_eur
+            + self.premium_eur
+            + self.valorisation_eur
+            - self.maintenance_eur
+            - self.extra_purchase_eur
+        )
 
     @property
     def net_eur(self) -> np.ndarray:
@@ -126,10 +132,14 @@ def yearly_cash_flows(
     production = np.asarray(production_kwh, dtype=float)
     shared = np.asarray(shared_kwh, dtype=float)
     if production.shape != shared.shape or production.ndim != 1:
-        raise ValueError(f"production_kwh and shared_kwh must be 1-D of equal length, got {production.shape}, {shared.shape}")
+        raise ValueError(
+            f"production_kwh and shared_kwh must be 1-D of equal length, got {production.shape}, {shared.shape}"
+        )
     if (shared > production + 1e-9).any():
         y = int(np.flatnonzero(shared > production + 1e-9)[0]) + 1
-        raise ValueError(f"year {y}: shared energy {shared[y - 1]:.1f} kWh exceeds production {production[y - 1]:.1f} kWh")
+        raise ValueError(
+            f"year {y}: shared energy {shared[y - 1]:.1f} kWh exceeds production {production[y - 1]:.1f} kWh"
+        )
     n = len(production)
     return CashFlows(
         investment_eur=float(investment_eur),
@@ -141,7 +151,9 @@ def yearly_cash_flows(
     )
 
 
-def investment_for_payback_eur(income_eur: ArrayLike, discount_rate: float, target_dpbt_years: float) -> float:
+def investment_for_payback_eur(
+    income_eur: ArrayLike, discount_rate: float, target_dpbt_years: float
+) -> float:
     """The investment I for which DPBT equals ``target_dpbt_years`` given yearly incomes (years 1…N):
     with C_y the cumulative discounted income, I = C_{y−1} + f · (C_y − C_{y−1}) where the target is
     y − 1 + f — the inverse of the interpolated DPBT (exact when incomes are positive)."""
@@ -168,7 +180,9 @@ class Economics:
 
     def to_dict(self) -> dict:
         return {
-            "case": self.case, "scenario": self.scenario, "investment_eur": round(self.investment_eur, 2),
+            "case": self.case,
+            "scenario": self.scenario,
+            "investment_eur": round(self.investment_eur, 2),
             "npv_eur": round(self.npv_eur, 2),
             "dpbt_years": None if self.dpbt_years is None else round(self.dpbt_years, 3),
             "irr": None if self.irr is None else round(self.irr, 5),
@@ -179,5 +193,12 @@ class Economics:
 def evaluate(case: str, scenario: str, flows: CashFlows, discount_rate: float) -> Economics:
     """NPV, DPBT and IRR of one set of cash flows."""
     net = flows.net_eur
-    return Economics(case, scenario, flows.investment_eur, npv_eur(net, discount_rate),
-                     dpbt_years(net, discount_rate), irr(net), flows.sharing_income_share)
+    return Economics(
+        case,
+        scenario,
+        flows.investment_eur,
+        npv_eur(net, discount_rate),
+        dpbt_years(net, discount_rate),
+        irr(net),
+        flows.sharing_income_share,
+    )

@@ -53,7 +53,9 @@ def disaggregate_energy(hourly_kwh: ArrayLike, n: int = 4) -> np.ndarray:
         raise ValueError(f"n must be >= 1, got {n}")
     m = np.asarray(hourly_kwh, dtype=float)
     if np.isnan(m).any():
-        raise ValueError(f"hourly values contain NaN at position {int(np.flatnonzero(np.isnan(m.ravel()))[0])}")
+        raise ValueError(
+            f"hourly values contain NaN at position {int(np.flatnonzero(np.isnan(m.ravel()))[0])}"
+        )
     weights = (np.arange(n) + 0.5) / n - 0.5
     values = m[..., :, None] + limited_slopes(m)[..., :, None] * weights  # mean level per sub-interval
     if (values < 0).any():  # clipping correction: only rounding (or n > 4) can get here
@@ -80,7 +82,9 @@ def _check_hourly_index(index: pd.Index) -> pd.DatetimeIndex:
     return index
 
 
-def hourly_to_quarter_hour(hourly_kwh: pd.Series | pd.DataFrame, method: str = "linear") -> pd.Series | pd.DataFrame:
+def hourly_to_quarter_hour(
+    hourly_kwh: pd.Series | pd.DataFrame, method: str = "linear"
+) -> pd.Series | pd.DataFrame:
     """Hourly energy (Series, or DataFrame with one column per POD) → quarter-hour energy, same time zone.
 
     ``method``: ``"linear"`` (mean-preserving limited piecewise-linear, the default) or ``"repeat"``.
@@ -91,7 +95,9 @@ def hourly_to_quarter_hour(hourly_kwh: pd.Series | pd.DataFrame, method: str = "
     if split is None:
         raise ValueError(f"method must be 'linear' or 'repeat', got {method!r}")
     utc = index.tz_convert("UTC")
-    quarter_index = (utc.repeat(4) + pd.TimedeltaIndex(np.tile(pd.to_timedelta([0, 15, 30, 45], unit="min"), len(utc))))
+    quarter_index = utc.repeat(4) + pd.TimedeltaIndex(
+        np.tile(pd.to_timedelta([0, 15, 30, 45], unit="min"), len(utc))
+    )
     quarter_index = quarter_index.tz_convert(index.tz)
     if isinstance(hourly_kwh, pd.DataFrame):
         values = split(hourly_kwh.to_numpy(dtype=float).T).T

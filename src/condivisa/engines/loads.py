@@ -67,7 +67,8 @@ def synthetic_household_kwh(
     """Quarter-hour consumption (kWh) of one flat over a civil year in Europe/Rome (see module docstring).
 
     ``variation`` is the standard deviation of the lognormal day factor (0 = every day of a month alike);
-    ``seed`` makes it reproducible. ``index`` defaults to :func:`condivisa.kernel.timegrid.year_quarter_hours`.
+    ``seed`` makes it reproducible. ``index`` defaults to
+    :func:`condivisa.kernel.timegrid.year_quarter_hours`.
     """
     ku = np.asarray(ac_usage_coefficient, dtype=float)
     if ku.shape != (12,) or (ku < 0).any():
@@ -93,7 +94,10 @@ def synthetic_household_kwh(
         day_energy = np.bincount(day_codes, weights=energy)
         month_energy = np.bincount(day_month - 1, weights=day_energy, minlength=12)
         month_scaled = np.bincount(day_month - 1, weights=day_energy * factor, minlength=12)
-        factor = factor * np.divide(month_energy, month_scaled, out=np.ones(12), where=month_scaled > 0)[day_month - 1]
+        factor = (
+            factor
+            * np.divide(month_energy, month_scaled, out=np.ones(12), where=month_scaled > 0)[day_month - 1]
+        )
         energy = energy * factor[day_codes]
     return pd.Series(energy, index=index, name="load_kwh")
 
@@ -112,8 +116,13 @@ def household_loads_kwh(
     columns = {}
     for k, flat in enumerate(flats):
         columns[str(flat["id"])] = synthetic_household_kwh(
-            year, float(flat["appliances_kwh_per_day"]), float(flat.get("ac_july_kwh_per_day", 0.0)),
-            ac_usage_coefficient, variation=variation, seed=None if seed is None else seed + k, index=index,
+            year,
+            float(flat["appliances_kwh_per_day"]),
+            float(flat.get("ac_july_kwh_per_day", 0.0)),
+            ac_usage_coefficient,
+            variation=variation,
+            seed=None if seed is None else seed + k,
+            index=index,
         ).to_numpy()
     return pd.DataFrame(columns, index=index)
 
@@ -139,7 +148,9 @@ def loads_from_measurements(measurements: pd.DataFrame, pods: list[str] | None =
         full = pd.date_range(index.min(), index.max(), freq="h")
         hourly = table.reindex(full)
         if hourly.isna().any().any():
-            raise ValueError("measurements: hourly readings have gaps; fill them before splitting into quarter hours")
+            raise ValueError(
+                "measurements: hourly readings have gaps; fill them before splitting into quarter hours"
+            )
         return hourly_to_quarter_hour(hourly)
     if step != pd.Timedelta(minutes=15):
         raise ValueError(f"measurements: interval must be 15 minutes or 1 hour, got {step}")

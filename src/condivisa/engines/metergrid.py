@@ -52,9 +52,7 @@ def point_codes(pod_column: pd.Series, pods: tuple[str, ...]) -> np.ndarray:
         codes = index.get_indexer(pod_column).astype(np.int32)
     if codes.size and codes.min() < 0:
         first = np.flatnonzero(codes < 0)[0]
-        raise MeasurementError(
-            f"row {first}: pod {pod_column.iloc[first]!r} is not a POD of this community"
-        )
+        raise MeasurementError(f"row {first}: pod {pod_column.iloc[first]!r} is not a POD of this community")
     return codes
 
 
@@ -113,7 +111,12 @@ def pivot(
     n_points = len(pods)
     if tidx.size and (tidx.min() < 0 or tidx.max() >= n):
         keep = (tidx >= 0) & (tidx < n)
-        codes, tidx, withdrawn_kwh, injected_kwh = codes[keep], tidx[keep], withdrawn_kwh[keep], injected_kwh[keep]
+        codes, tidx, withdrawn_kwh, injected_kwh = (
+            codes[keep],
+            tidx[keep],
+            withdrawn_kwh[keep],
+            injected_kwh[keep],
+        )
     flat = codes.astype(np.int64) * n + tidx
     present = np.zeros(n_points * n, dtype=bool)
     present[flat] = True
@@ -121,7 +124,9 @@ def pivot(
         order = np.argsort(flat, kind="stable")
         dup = flat[order][1:][np.diff(flat[order]) == 0][0]
         when = pd.Timestamp(t0_ns + int(dup % n) * step_ns, tz="UTC")
-        raise MeasurementError(f"pod {pods[dup // n]!r}: two readings for the interval starting {when.isoformat()}")
+        raise MeasurementError(
+            f"pod {pods[dup // n]!r}: two readings for the interval starting {when.isoformat()}"
+        )
     present = present.reshape(n_points, n)
     # withdrawal: every point into one block (consumers first; the few other rows are dropped after)
     w_all = np.zeros(n_points * n)
@@ -134,12 +139,17 @@ def pivot(
     sel = rows >= 0
     injected = np.zeros(len(plant_codes) * n)
     injected[rows[sel].astype(np.int64) * n + tidx[sel]] = injected_kwh[sel]
-    return (withdrawn, present[:n_consumers], injected.reshape(len(plant_codes), n),
-            present[np.asarray(plant_codes, dtype=np.int64)])
+    return (
+        withdrawn,
+        present[:n_consumers],
+        injected.reshape(len(plant_codes), n),
+        present[np.asarray(plant_codes, dtype=np.int64)],
+    )
 
 
 def fill_missing(dense: Dense, how: str | None, names: tuple[str, ...]) -> np.ndarray:
-    """Values with missing intervals filled (``"zero"``/``"interpolate"``) and unexpected ones zeroed, in place.
+    """Values with missing intervals filled (``"zero"``/``"interpolate"``) and unexpected ones zeroed, in
+    place.
 
     ``how=None`` returns the values as they are (missing are zero) — the caller must have refused
     data with missing intervals first.
@@ -151,14 +161,16 @@ def fill_missing(dense: Dense, how: str | None, names: tuple[str, ...]) -> np.nd
     windowed = np.flatnonzero((dense.first > 0) | (dense.end < n))
     for r in windowed:  # a member who joined or left inside the period: drop readings outside the window
         values[r, : dense.first[r]] = 0.0
-        values[r, dense.end[r]:] = 0.0
+        values[r, dense.end[r] :] = 0.0
     if how != "interpolate":
         return values
     for r in np.flatnonzero(dense.missing_count):  # one vectorised np.interp per POD with gaps
         lo, hi = int(dense.first[r]), int(dense.end[r])
         have = lo + np.flatnonzero(dense.present[r, lo:hi])
         if have.size == 0:
-            raise MeasurementError(f"pod {names[r]!r}: no readings at all to interpolate from; use fill 'zero'")
+            raise MeasurementError(
+                f"pod {names[r]!r}: no readings at all to interpolate from; use fill 'zero'"
+            )
         want = lo + np.flatnonzero(~dense.present[r, lo:hi])
         values[r, want] = np.interp(want, have, values[r, have])
     return values

@@ -40,7 +40,6 @@ CLEARSKY_TEMP_AIR_C = 20.0
 CLEARSKY_WIND_M_PER_S = 1.0
 
 
-
 def pvgis_azimuth_to_pvlib(azimuth_deg_pvgis: float) -> float:
     """PVGIS azimuth (0 = south, +90 = west) → pvlib azimuth (180 = south, 270 = west), in [0, 360)."""
     return float((azimuth_deg_pvgis + 180.0) % 360.0)
@@ -62,14 +61,22 @@ def dc_ac_kw(
     if not 0.0 <= system_losses_pct < 100.0:
         raise ValueError(f"system_losses_pct must be within 0-100, got {system_losses_pct}")
     poa = np.clip(np.nan_to_num(np.asarray(poa_global_w_per_m2, dtype=float)), 0.0, None)
-    temp_cell = pvlib.temperature.faiman(poa, np.asarray(temp_air_c, dtype=float), np.asarray(wind_speed_m_per_s, dtype=float))
+    temp_cell = pvlib.temperature.faiman(
+        poa, np.asarray(temp_air_c, dtype=float), np.asarray(wind_speed_m_per_s, dtype=float)
+    )
     p_dc_kw = pvlib.pvsystem.pvwatts_dc(poa, temp_cell, pdc0=peak_power_kw, gamma_pdc=GAMMA_PDC_PER_C)
     p_ac_kw = np.asarray(p_dc_kw, dtype=float) * (1.0 - system_losses_pct / 100.0)
     return np.clip(p_ac_kw, 0.0, peak_power_kw if inverter_kw is None else inverter_kw)
 
 
-def _poa_from_ghi(weather: pd.DataFrame, latitude: float, longitude: float, altitude_m: float,
-                  tilt_deg: float, azimuth_deg_pvgis: float) -> np.ndarray:
+def _poa_from_ghi(
+    weather: pd.DataFrame,
+    latitude: float,
+    longitude: float,
+    altitude_m: float,
+    tilt_deg: float,
+    azimuth_deg_pvgis: float,
+) -> np.ndarray:
     """Hay–Davies transposition of GHI/DNI/DHI, sun at the middle of each hour."""
     middle = weather.index + pd.Timedelta(minutes=30)
     sun = pvlib.solarposition.get_solarposition(middle, latitude, longitude, altitude=altitude_m)
@@ -107,15 +114,27 @@ def hourly_ac_kwh_from_pvgis(
     and ``longitude``.
     """
     if {"poa_direct", "poa_sky_diffuse", "poa_ground_diffuse"} <= set(weather.columns):
-        poa = (weather["poa_direct"] + weather["poa_sky_diffuse"] + weather["poa_ground_diffuse"]).to_numpy(dtype=float)
+        poa = (weather["poa_direct"] + weather["poa_sky_diffuse"] + weather["poa_ground_diffuse"]).to_numpy(
+            dtype=float
+        )
     elif {"ghi", "dni", "dhi"} <= set(weather.columns):
         if latitude is None or longitude is None:
             raise ValueError("latitude and longitude are needed to transpose GHI/DNI/DHI onto the plane")
         poa = _poa_from_ghi(weather, latitude, longitude, altitude_m, tilt_deg, azimuth_deg_pvgis)
     else:
-        raise ValueError(f"weather has neither POA (poa_direct…) nor GHI/DNI/DHI columns: {list(weather.columns)}")
-    temp = weather["temp_air"].to_numpy(dtype=float) if "temp_air" in weather else np.full(len(poa), CLEARSKY_TEMP_AIR_C)
-    wind = weather["wind_speed"].to_numpy(dtype=float) if "wind_speed" in weather else np.full(len(poa), CLEARSKY_WIND_M_PER_S)
+        raise ValueError(
+            f"weather has neither POA (poa_direct…) nor GHI/DNI/DHI columns: {list(weather.columns)}"
+        )
+    temp = (
+        weather["temp_air"].to_numpy(dtype=float)
+        if "temp_air" in weather
+        else np.full(len(poa), CLEARSKY_TEMP_AIR_C)
+    )
+    wind = (
+        weather["wind_speed"].to_numpy(dtype=float)
+        if "wind_speed" in weather
+        else np.full(len(poa), CLEARSKY_WIND_M_PER_S)
+    )
     kw = dc_ac_kw(poa, temp, wind, peak_power_kw, system_losses_pct)
     return pd.Series(kw * 1.0, index=weather.index, name="production_kwh")
 
@@ -145,8 +164,13 @@ def clearsky_ac_kw(
         model="isotropic",
     )
     n = len(times)
-    return dc_ac_kw(np.nan_to_num(np.asarray(poa["poa_global"], dtype=float)),
-                    np.full(n, CLEARSKY_TEMP_AIR_C), np.full(n, CLEARSKY_WIND_M_PER_S), peak_power_kw, system_losses_pct)
+    return dc_ac_kw(
+        np.nan_to_num(np.asarray(poa["poa_global"], dtype=float)),
+        np.full(n, CLEARSKY_TEMP_AIR_C),
+        np.full(n, CLEARSKY_WIND_M_PER_S),
+        peak_power_kw,
+        system_losses_pct,
+    )
 
 
 def clearsky_hourly_kwh(
@@ -164,7 +188,16 @@ def clearsky_hourly_kwh(
     index = hours(dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
     offsets = pd.to_timedelta([7.5, 22.5, 37.5, 52.5], unit="min")
     instants = index.tz_convert("UTC").repeat(4) + pd.TimedeltaIndex(np.tile(offsets, len(index)))
-    kw = clearsky_ac_kw(instants, latitude, longitude, peak_power_kw, tilt_deg, azimuth_deg_pvgis, system_losses_pct, altitude_m)
+    kw = clearsky_ac_kw(
+        instants,
+        latitude,
+        longitude,
+        peak_power_kw,
+        tilt_deg,
+        azimuth_deg_pvgis,
+        system_losses_pct,
+        altitude_m,
+    )
     return pd.Series(kw.reshape(len(index), 4).mean(axis=1), index=index, name="production_kwh")
 
 
@@ -175,13 +208,19 @@ def scale_to_monthly_kwh(energy_kwh: pd.Series, monthly_kwh: ArrayLike) -> pd.Se
     targets = np.asarray(monthly_kwh, dtype=float)
     if targets.shape != (12,) or (targets < 0).any():
         raise ValueError(f"monthly_kwh must be 12 values >= 0, got {targets.tolist()}")
-    months = energy_kwh.index.tz_convert(ROME).month.to_numpy() if energy_kwh.index.tz else energy_kwh.index.month.to_numpy()
+    months = (
+        energy_kwh.index.tz_convert(ROME).month.to_numpy()
+        if energy_kwh.index.tz
+        else energy_kwh.index.month.to_numpy()
+    )
     values = energy_kwh.to_numpy(dtype=float)
     sums = np.bincount(months - 1, weights=values, minlength=12)
     present = np.bincount(months - 1, minlength=12) > 0
     missing = present & (sums <= 0) & (targets > 0)
     if missing.any():
-        raise ValueError(f"month(s) {[int(m) for m in np.flatnonzero(missing) + 1]} have no production to scale")
+        raise ValueError(
+            f"month(s) {[int(m) for m in np.flatnonzero(missing) + 1]} have no production to scale"
+        )
     factor = np.divide(targets, sums, out=np.zeros(12), where=sums > 0)
     return pd.Series(values * factor[months - 1], index=energy_kwh.index, name=energy_kwh.name)
 
@@ -201,6 +240,8 @@ def tmy_to_year(energy_kwh: pd.Series, year: int) -> pd.Series:
     values = lookup.reindex(keys)
     if values.isna().any():
         missing = int(keys[np.flatnonzero(values.isna().to_numpy())[0]])
-        raise ValueError(f"typical year has no value for UTC month-day {missing // 10000:02d}-{missing // 100 % 100:02d} "
-                         f"hour {missing % 100:02d}")
+        raise ValueError(
+            f"typical year has no value for UTC month-day {missing // 10000:02d}-{missing // 100 % 100:02d} "
+            f"hour {missing % 100:02d}"
+        )
     return pd.Series(values.to_numpy(), index=target, name=energy_kwh.name)

@@ -85,7 +85,9 @@ def _prices_at(prices: pd.Series, hour_ns: np.ndarray) -> np.ndarray:
     if not np.all(found):
         miss = np.unique(hour_ns[~found])
         first = pd.Timestamp(int(miss[0]), tz="UTC").tz_convert(ROME)
-        raise PriceError(f"no zonal price for the hour starting {first.isoformat()} ({miss.size} hour(s) missing)")
+        raise PriceError(
+            f"no zonal price for the hour starting {first.isoformat()} ({miss.size} hour(s) missing)"
+        )
     return got
 
 
@@ -137,13 +139,17 @@ def settle(
     tidx, off = np.divmod(start_ns - t0, mg.QUARTER_NS)
     if np.any(off):
         i = np.flatnonzero(off)[0]
-        raise MeasurementError(f"row {i}: start {measurements['start'].iloc[i]} is not on the quarter-hour grid")
+        raise MeasurementError(
+            f"row {i}: start {measurements['start'].iloc[i]} is not on the quarter-hour grid"
+        )
     del off
     step_min = int(measurements.attrs.get("interval_minutes") or (15 if np.any(tidx & 3) else 60))
     if step_min == 60:
         if np.any(tidx & 3):
             i = np.flatnonzero(tidx & 3)[0]
-            raise MeasurementError(f"row {i}: start {measurements['start'].iloc[i]} is not on the hourly grid")
+            raise MeasurementError(
+                f"row {i}: start {measurements['start'].iloc[i]} is not on the hourly grid"
+            )
         tidx >>= 2
     if interval == "quarter" and step_min != 15:
         raise MeasurementError("a quarter-hour settlement needs quarter-hour measurements; these are hourly")
@@ -158,26 +164,47 @@ def settle(
     pods = tuple(dict.fromkeys(cons_pods + plant_pods + tuple(sorted(community.all_pods))))
     codes = mg.point_codes(measurements["pod"], pods)
     code_of = {p: i for i, p in enumerate(pods)}
-    wv, wp, iv, ip = mg.pivot(codes, tidx, wd_all, inj_all, n=n, n_consumers=len(cons_pods),
-                              plant_codes=np.array([code_of[p] for p in plant_pods], dtype=np.int64),
-                              pods=pods, t0_ns=t0, step_ns=step_ns)
+    wv, wp, iv, ip = mg.pivot(
+        codes,
+        tidx,
+        wd_all,
+        inj_all,
+        n=n,
+        n_consumers=len(cons_pods),
+        plant_codes=np.array([code_of[p] for p in plant_pods], dtype=np.int64),
+        pods=pods,
+        t0_ns=t0,
+        step_ns=step_ns,
+    )
     del codes, tidx
 
     owner_of = community.pod_owner()
     member_pos = {m.id: i for i, m in enumerate(community.members)}
     cons_member = np.array([member_pos[owner_of[p]] for p in cons_pods], dtype=np.int64)
-    win_first = np.array([_window_idx(community.members[k].joined, t0, step_ns, n, 0) for k in cons_member], dtype=np.int64)
-    win_end = np.array([_window_idx(community.members[k].left, t0, step_ns, n, n) for k in cons_member], dtype=np.int64)
+    win_first = np.array(
+        [_window_idx(community.members[k].joined, t0, step_ns, n, 0) for k in cons_member], dtype=np.int64
+    )
+    win_end = np.array(
+        [_window_idx(community.members[k].left, t0, step_ns, n, n) for k in cons_member], dtype=np.int64
+    )
     w_dense = mg.Dense(wv, wp, win_first, win_end)
-    p_first = np.array([_window_idx(p.commissioning, t0, step_ns, n, 0) for p in community.plants], dtype=np.int64)
+    p_first = np.array(
+        [_window_idx(p.commissioning, t0, step_ns, n, 0) for p in community.plants], dtype=np.int64
+    )
     i_dense = mg.Dense(iv, ip, p_first, np.full(len(plant_pods), n, dtype=np.int64))
 
     quality = []
     for names, dense in ((cons_pods, w_dense), (plant_pods, i_dense)):
         for r, (exp, miss) in enumerate(zip(dense.expected_count, dense.missing_count)):
-            quality.append({"pod": names[r], "expected_intervals": int(exp), "missing_intervals": int(miss),
-                            "duplicate_rows_dropped": int(duplicates.get(names[r], 0)),
-                            "filled_intervals": int(miss) if fill else 0})
+            quality.append(
+                {
+                    "pod": names[r],
+                    "expected_intervals": int(exp),
+                    "missing_intervals": int(miss),
+                    "duplicate_rows_dropped": int(duplicates.get(names[r], 0)),
+                    "filled_intervals": int(miss) if fill else 0,
+                }
+            )
     if fill is None and any(q["missing_intervals"] for q in quality):
         bad = [q for q in quality if q["missing_intervals"]]
         listed = ", ".join(f"{q['pod']} ({q['missing_intervals']})" for q in bad[:5])
@@ -199,21 +226,36 @@ def settle(
     day = _day_index(starts_ns, t0, first_day)
     n_days = (end_day - first_day).days
     eligible_day = np.array(
-        [[pl.premium_eligible_on(first_day + dt.timedelta(days=d), community.constituted) for d in range(n_days)]
-         for pl in community.plants], dtype=bool).reshape(len(community.plants), n_days)
+        [
+            [
+                pl.premium_eligible_on(first_day + dt.timedelta(days=d), community.constituted)
+                for d in range(n_days)
+            ]
+            for pl in community.plants
+        ],
+        dtype=bool,
+    ).reshape(len(community.plants), n_days)
     eligible = eligible_day[:, day]
     incent_p = shared_p * eligible
     price = _prices_at(prices, starts_ns - starts_ns % mg.HOUR_NS)
-    tip = np.array([tip_eur_per_mwh(price, pl.power_kw, community.zone, pl.is_pv, pl.grant_fraction)
-                    for pl in community.plants]).reshape(len(community.plants), -1)
+    tip = np.array(
+        [
+            tip_eur_per_mwh(price, pl.power_kw, community.zone, pl.is_pv, pl.grant_fraction)
+            for pl in community.plants
+        ]
+    ).reshape(len(community.plants), -1)
     premium_p = incent_p * tip / 1000.0
     sale_p = inj * price / 1000.0
     local = pd.DatetimeIndex(starts_ns).tz_localize("UTC").tz_convert(ROME)
     years = np.asarray(local.year)
     values = yearly_values(years, community.tariff_overrides)
     val_p = valorisation_by_plant_eur(
-        shared_p, price, same_building=community.configuration.same_building,
-        plant_is_mt=[pl.voltage is Voltage.MT for pl in community.plants], **values)
+        shared_p,
+        price,
+        same_building=community.configuration.same_building,
+        plant_is_mt=[pl.voltage is Voltage.MT for pl in community.plants],
+        **values,
+    )
 
     # months (contiguous runs of intervals), money rounded per month
     month_key = years * 100 + np.asarray(local.month)
@@ -224,13 +266,19 @@ def settle(
         return np.add.reduceat(a, bounds, axis=-1) if a.shape[-1] else np.zeros(a.shape[:-1] + (0,))
 
     monthly = {
-        "injected_kwh": by_month(inj.sum(axis=0)), "withdrawn_kwh": by_month(w.sum(axis=0)),
-        "shared_kwh": by_month(shared), "incentivised_shared_kwh": by_month(incent_p.sum(axis=0)),
+        "injected_kwh": by_month(inj.sum(axis=0)),
+        "withdrawn_kwh": by_month(w.sum(axis=0)),
+        "shared_kwh": by_month(shared),
+        "incentivised_shared_kwh": by_month(incent_p.sum(axis=0)),
     }
     money_p = {"premium": premium_p, "valorisation": val_p, "sale": sale_p}
     month_cents = {k: _cents(by_month(v.sum(axis=0))) for k, v in money_p.items()}
-    plant_cents = {k: split_cents(int(month_cents[k].sum()), v.sum(axis=1)) if v.size and month_cents[k].sum()
-                   else np.zeros(len(community.plants), np.int64) for k, v in money_p.items()}
+    plant_cents = {
+        k: split_cents(int(month_cents[k].sum()), v.sum(axis=1))
+        if v.size and month_cents[k].sum()
+        else np.zeros(len(community.plants), np.int64)
+        for k, v in money_p.items()
+    }
 
     # members: consumption and consumption in intervals with shared energy
     has_shared = (shared > 0).astype(float)
@@ -239,37 +287,70 @@ def settle(
     n_m = len(community.members)
 
     def per_member(row_values: np.ndarray) -> np.ndarray:
-        return np.bincount(cons_member, weights=row_values, minlength=n_m) if cons_member.size else np.zeros(n_m)
+        return (
+            np.bincount(cons_member, weights=row_values, minlength=n_m) if cons_member.size else np.zeros(n_m)
+        )
 
     member_wd = per_member(w.sum(axis=1))
     member_cons_shared = per_member(w @ has_shared)
     member_shared = per_member(w @ ratio)
     plant_figs = [
-        PlantFigures(id=pl.id, owner=pl.owner, premium_cents=int(plant_cents["premium"][k]),
-                     sale_cents=int(plant_cents["sale"][k]), valorisation_cents=int(plant_cents["valorisation"][k]),
-                     incentivised_kwh=float(incent_p[k].sum()),
-                     injected_eligible_kwh=float((inj[k] * eligible[k]).sum()), cap_share=pl.enterprise_cap_share)
-        for k, pl in enumerate(community.plants)]
+        PlantFigures(
+            id=pl.id,
+            owner=pl.owner,
+            premium_cents=int(plant_cents["premium"][k]),
+            sale_cents=int(plant_cents["sale"][k]),
+            valorisation_cents=int(plant_cents["valorisation"][k]),
+            incentivised_kwh=float(incent_p[k].sum()),
+            injected_eligible_kwh=float((inj[k] * eligible[k]).sum()),
+            cap_share=pl.enterprise_cap_share,
+        )
+        for k, pl in enumerate(community.plants)
+    ]
     member_figs = []
     for i, m in enumerate(community.members):
         lo = max(first_day, m.joined or first_day)
         hi = min(end_day, m.left or end_day)
-        member_figs.append(MemberFigures(
-            id=m.id, category=m.category, founder=m.founder, millesimi=m.millesimi,
-            consumption_in_shared_kwh=float(member_cons_shared[i]), active_days=max(0, (hi - lo).days),
-            left_in_period=m.left is not None and first_day < m.left <= end_day,
-            has_consumption=bool(m.consumption_pods)))
+        member_figs.append(
+            MemberFigures(
+                id=m.id,
+                category=m.category,
+                founder=m.founder,
+                millesimi=m.millesimi,
+                consumption_in_shared_kwh=float(member_cons_shared[i]),
+                active_days=max(0, (hi - lo).days),
+                left_in_period=m.left is not None and first_day < m.left <= end_day,
+                has_consumption=bool(m.consumption_pods),
+            )
+        )
     allocation = allocate(plant_figs, member_figs, community.rules, period_days=n_days)
 
     return SettlementResult(
-        community=community, first_day=first_day, last_day=last_day, interval=interval,
-        data_interval_minutes=step_min, fill=fill, starts=local, months=months,
-        monthly_energy_kwh={k: v for k, v in monthly.items()}, monthly_cents=month_cents,
-        plant_cents=plant_cents, plant_injected_kwh=inj.sum(axis=1), plant_shared_kwh=shared_p.sum(axis=1),
-        plant_incentivised_kwh=incent_p.sum(axis=1), member_withdrawn_kwh=member_wd,
-        member_consumption_in_shared_kwh=member_cons_shared, member_shared_kwh=member_shared,
-        member_figures=member_figs, allocation=allocation, data_quality=quality,
-        consumption_rows=w, consumption_row_member=cons_member, shared_kwh=shared,
-        injected_kwh=inj.sum(axis=0), incentivised_kwh=incent_p.sum(axis=0),
-        zonal_price_eur_per_mwh=price, month_bounds=bounds,
+        community=community,
+        first_day=first_day,
+        last_day=last_day,
+        interval=interval,
+        data_interval_minutes=step_min,
+        fill=fill,
+        starts=local,
+        months=months,
+        monthly_energy_kwh={k: v for k, v in monthly.items()},
+        monthly_cents=month_cents,
+        plant_cents=plant_cents,
+        plant_injected_kwh=inj.sum(axis=1),
+        plant_shared_kwh=shared_p.sum(axis=1),
+        plant_incentivised_kwh=incent_p.sum(axis=1),
+        member_withdrawn_kwh=member_wd,
+        member_consumption_in_shared_kwh=member_cons_shared,
+        member_shared_kwh=member_shared,
+        member_figures=member_figs,
+        allocation=allocation,
+        data_quality=quality,
+        consumption_rows=w,
+        consumption_row_member=cons_member,
+        shared_kwh=shared,
+        injected_kwh=inj.sum(axis=0),
+        incentivised_kwh=incent_p.sum(axis=0),
+        zonal_price_eur_per_mwh=price,
+        month_bounds=bounds,
     )

@@ -87,34 +87,52 @@ class SettlementResult:
     # ---- payees -------------------------------------------------------------------------------
     def _money(self, payee: str) -> dict[str, float]:
         a = self.allocation
-        return {"premium_eur": _eur(a.premium[payee]), "valorisation_eur": _eur(a.valorisation[payee]),
-                "sale_eur": _eur(a.sale[payee]), "fees_eur": _eur(-a.fees[payee]), "total_eur": _eur(a.total(payee))}
+        return {
+            "premium_eur": _eur(a.premium[payee]),
+            "valorisation_eur": _eur(a.valorisation[payee]),
+            "sale_eur": _eur(a.sale[payee]),
+            "fees_eur": _eur(-a.fees[payee]),
+            "total_eur": _eur(a.total(payee)),
+        }
 
     def _owned_injection_kwh(self, owner: str) -> float:
-        return float(sum(self.plant_injected_kwh[k] for k, p in enumerate(self.community.plants) if p.owner == owner))
+        return float(
+            sum(self.plant_injected_kwh[k] for k, p in enumerate(self.community.plants) if p.owner == owner)
+        )
 
     def member_rows(self) -> list[dict[str, Any]]:
         rows = []
         for i, m in enumerate(self.community.members):
-            rows.append({
-                "id": m.id, "name": m.name, "category": m.category.value, "founder": m.founder,
-                "withdrawn_kwh": _kwh(self.member_withdrawn_kwh[i]),
-                "injected_kwh": _kwh(self._owned_injection_kwh(m.id)),
-                "consumption_in_shared_kwh": _kwh(self.member_consumption_in_shared_kwh[i]),
-                "shared_kwh": _kwh(self.member_shared_kwh[i]),
-                **self._money(m.id),
-            })
+            rows.append(
+                {
+                    "id": m.id,
+                    "name": m.name,
+                    "category": m.category.value,
+                    "founder": m.founder,
+                    "withdrawn_kwh": _kwh(self.member_withdrawn_kwh[i]),
+                    "injected_kwh": _kwh(self._owned_injection_kwh(m.id)),
+                    "consumption_in_shared_kwh": _kwh(self.member_consumption_in_shared_kwh[i]),
+                    "shared_kwh": _kwh(self.member_shared_kwh[i]),
+                    **self._money(m.id),
+                }
+            )
         return rows
 
     def plant_rows(self) -> list[dict[str, Any]]:
-        return [{
-            "id": p.id, "owner": p.owner, "power_kw": p.power_kw,
-            "injected_kwh": _kwh(self.plant_injected_kwh[k]), "shared_kwh": _kwh(self.plant_shared_kwh[k]),
-            "incentivised_shared_kwh": _kwh(self.plant_incentivised_kwh[k]),
-            "premium_eur": _eur(self.plant_cents["premium"][k]),
-            "valorisation_eur": _eur(self.plant_cents["valorisation"][k]),
-            "sale_eur": _eur(self.plant_cents["sale"][k]),
-        } for k, p in enumerate(self.community.plants)]
+        return [
+            {
+                "id": p.id,
+                "owner": p.owner,
+                "power_kw": p.power_kw,
+                "injected_kwh": _kwh(self.plant_injected_kwh[k]),
+                "shared_kwh": _kwh(self.plant_shared_kwh[k]),
+                "incentivised_shared_kwh": _kwh(self.plant_incentivised_kwh[k]),
+                "premium_eur": _eur(self.plant_cents["premium"][k]),
+                "valorisation_eur": _eur(self.plant_cents["valorisation"][k]),
+                "sale_eur": _eur(self.plant_cents["sale"][k]),
+            }
+            for k, p in enumerate(self.community.plants)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """The ``result.json`` document."""
@@ -125,8 +143,11 @@ class SettlementResult:
         return {
             "community": self.community.name,
             "configuration": self.community.configuration.value,
-            "period": {"from": self.first_day.isoformat(), "to": self.last_day.isoformat(),
-                       "interval": self.interval},
+            "period": {
+                "from": self.first_day.isoformat(),
+                "to": self.last_day.isoformat(),
+                "interval": self.interval,
+            },
             "totals": self.totals,
             "months": self.month_rows(),
             "plants": self.plant_rows(),
@@ -134,10 +155,15 @@ class SettlementResult:
             "community_account": community_money,
             "external_producers": externals,
             "enterprise_cap": {k.replace("_cents", "_eur"): _eur(v) for k, v in a.enterprise_cap.items()},
-            "later_members": {"below_minimum_shared_consumption": list(a.below_minimum),
-                              "fees_due_eur": {k: _eur(v) for k, v in a.fees_due.items()}},
-            "data_quality": {"data_interval_minutes": self.data_interval_minutes, "fill": self.fill,
-                             "pods": self.data_quality},
+            "later_members": {
+                "below_minimum_shared_consumption": list(a.below_minimum),
+                "fees_due_eur": {k: _eur(v) for k, v in a.fees_due.items()},
+            },
+            "data_quality": {
+                "data_interval_minutes": self.data_interval_minutes,
+                "fill": self.fill,
+                "pods": self.data_quality,
+            },
             "rounding": ROUNDING_RULE,
         }
 
@@ -158,13 +184,23 @@ class SettlementResult:
         wd_tot = self.consumption_rows.sum(axis=0)
         ratio = np.divide(self.shared_kwh, wd_tot, out=np.zeros_like(self.shared_kwh), where=wd_tot > 0)
         by_month = lambda x: np.add.reduceat(x, self.month_bounds) if x.size else np.zeros(0)  # noqa: E731
-        months = [{"month": mo, "withdrawn_kwh": _kwh(w), "consumption_in_shared_kwh": _kwh(c), "shared_kwh": _kwh(s)}
-                  for mo, w, c, s in zip(self.months, by_month(wd), by_month(wd * (self.shared_kwh > 0)),
-                                         by_month(wd * ratio))]
+        months = [
+            {
+                "month": mo,
+                "withdrawn_kwh": _kwh(w),
+                "consumption_in_shared_kwh": _kwh(c),
+                "shared_kwh": _kwh(s),
+            }
+            for mo, w, c, s in zip(
+                self.months, by_month(wd), by_month(wd * (self.shared_kwh > 0)), by_month(wd * ratio)
+            )
+        ]
         notes = []
         if m.id in a.below_minimum:
-            notes.append("Consumption in shared hours was below the yearly minimum for later members: "
-                         "the consumers' premium share went back to the other members.")
+            notes.append(
+                "Consumption in shared hours was below the yearly minimum for later members: "
+                "the consumers' premium share went back to the other members."
+            )
         if a.enterprise_cap.get("moved_cents") and m.category.value == "enterprise":
             notes.append("The enterprise cap reduced this member's premium (see docs/settlement.md).")
         if m.id in a.fees_due:
@@ -173,12 +209,23 @@ class SettlementResult:
         return {
             "community": self.community.name,
             "period": {"from": self.first_day.isoformat(), "to": self.last_day.isoformat()},
-            "member": {"id": m.id, "name": m.name, "category": m.category.value, "founder": m.founder,
-                       "joined": m.joined.isoformat() if m.joined else None,
-                       "left": m.left.isoformat() if m.left else None, "pods": list(m.consumption_pods),
-                       "plants": [p.id for p in self.community.plants if p.owner == m.id]},
-            "energy": {k: row[k] for k in ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")},
-            "money": {k: row[k] for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")},
+            "member": {
+                "id": m.id,
+                "name": m.name,
+                "category": m.category.value,
+                "founder": m.founder,
+                "joined": m.joined.isoformat() if m.joined else None,
+                "left": m.left.isoformat() if m.left else None,
+                "pods": list(m.consumption_pods),
+                "plants": [p.id for p in self.community.plants if p.owner == m.id],
+            },
+            "energy": {
+                k: row[k]
+                for k in ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
+            },
+            "money": {
+                k: row[k] for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
+            },
             "months": months,
             "notes": notes,
         }
@@ -189,15 +236,23 @@ class SettlementResult:
         wd = self.consumption_rows[self.consumption_row_member == i].sum(axis=0)
         frame = self.intervals()
         wd_tot = frame["withdrawn_kwh"].to_numpy()
-        frame.insert(0, "member_shared_kwh",
-                     np.divide(wd * frame["shared_kwh"].to_numpy(), wd_tot, out=np.zeros_like(wd), where=wd_tot > 0))
+        frame.insert(
+            0,
+            "member_shared_kwh",
+            np.divide(wd * frame["shared_kwh"].to_numpy(), wd_tot, out=np.zeros_like(wd), where=wd_tot > 0),
+        )
         frame.insert(0, "member_withdrawn_kwh", wd)
         return frame
 
     def intervals(self) -> pd.DataFrame:
         """The community's settlement intervals (Europe/Rome starts): energy and zonal price."""
-        return pd.DataFrame({
-            "injected_kwh": self.injected_kwh, "withdrawn_kwh": self.consumption_rows.sum(axis=0),
-            "shared_kwh": self.shared_kwh, "incentivised_shared_kwh": self.incentivised_kwh,
-            "zonal_price_eur_per_mwh": self.zonal_price_eur_per_mwh,
-        }, index=self.starts.rename("start"))
+        return pd.DataFrame(
+            {
+                "injected_kwh": self.injected_kwh,
+                "withdrawn_kwh": self.consumption_rows.sum(axis=0),
+                "shared_kwh": self.shared_kwh,
+                "incentivised_shared_kwh": self.incentivised_kwh,
+                "zonal_price_eur_per_mwh": self.zonal_price_eur_per_mwh,
+            },
+            index=self.starts.rename("start"),
+        )

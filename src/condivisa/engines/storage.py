@@ -45,7 +45,9 @@ class BatterySpec:
         if self.capacity_kwh < 0:
             raise ValueError(f"capacity_kwh must be >= 0, got {self.capacity_kwh}")
         if not 0 <= self.soc_min_pct <= self.soc_max_pct <= 100:
-            raise ValueError(f"need 0 <= soc_min_pct <= soc_max_pct <= 100, got {self.soc_min_pct}, {self.soc_max_pct}")
+            raise ValueError(
+                f"need 0 <= soc_min_pct <= soc_max_pct <= 100, got {self.soc_min_pct}, {self.soc_max_pct}"
+            )
         for name in ("charge_efficiency", "discharge_efficiency"):
             if not 0 < getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be within (0, 1], got {getattr(self, name)}")
@@ -94,8 +96,13 @@ def faded_capacity_kwh(capacity_kwh: ArrayLike, years: ArrayLike, fade_per_year:
     return np.asarray(capacity_kwh, dtype=float) * (1.0 - fade_per_year) ** np.asarray(years, dtype=float)
 
 
-def clamped_cumsum(step_kwh: np.ndarray, start_kwh: ArrayLike, low_kwh: ArrayLike, high_kwh: ArrayLike,
-                   out: np.ndarray | None = None) -> np.ndarray:
+def clamped_cumsum(
+    step_kwh: np.ndarray,
+    start_kwh: ArrayLike,
+    low_kwh: ArrayLike,
+    high_kwh: ArrayLike,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """E_t = min(max(E_{t−1} + u_t, low), high) for ``step_kwh`` of shape (intervals × batteries), C-ordered.
 
     The only sequential part of the simulation: one pass over time, numpy across batteries. ``out``: a
@@ -158,14 +165,22 @@ def heuristic_dispatch(
     contract = _per_battery(contract_kw, n_b, "contract_kw")
     low = capacity * spec.soc_min_pct / 100.0
     high = capacity * spec.soc_max_pct / 100.0
-    start = low if start_soc_kwh is None else np.clip(np.broadcast_to(np.asarray(start_soc_kwh, float), (n_b,)), low, high)
+    start = (
+        low
+        if start_soc_kwh is None
+        else np.clip(np.broadcast_to(np.asarray(start_soc_kwh, float), (n_b,)), low, high)
+    )
     eta_c, eta_d = spec.charge_efficiency, spec.discharge_efficiency
     inverter_kwh = spec.inverter_kw * interval_h
 
     # outputs are time-major (T × B, C order) so that each time step is one contiguous row
     if out is not None:
         soc, withdrawal = out
-        if soc.shape != (n_t, n_b) or withdrawal.shape != (n_t, n_b) or not (soc.flags.c_contiguous and withdrawal.flags.c_contiguous):
+        if (
+            soc.shape != (n_t, n_b)
+            or withdrawal.shape != (n_t, n_b)
+            or not (soc.flags.c_contiguous and withdrawal.flags.c_contiguous)
+        ):
             raise ValueError(f"out must be two C-ordered arrays of shape {(n_t, n_b)}")
     else:
         soc = np.empty((n_t, n_b))
@@ -175,33 +190,35 @@ def heuristic_dispatch(
     for lo_t in range(0, n_t, _BLOCK):  # blocks of time keep the temporaries in cache
         hi_t = min(lo_t + _BLOCK, n_t)
         load_t, allow_t = load[:, lo_t:hi_t].T, allowance[:, lo_t:hi_t].T
-        if not load_t.flags.c_contiguous:  # battery-major input: one transposing copy per block, then contiguous
+        if (
+            not load_t.flags.c_contiguous
+        ):  # battery-major input: one transposing copy per block, then contiguous
             load_t = np.ascontiguousarray(load_t)
         if allow_t.strides[1] != 0 and not allow_t.flags.c_contiguous:
             allow_t = np.ascontiguousarray(allow_t)
         u = np.empty((hi_t - lo_t, n_b))
-        np.subtract(headroom, load_t, out=u)                     # contract headroom …
+        np.subtract(headroom, load_t, out=u)  # contract headroom …
         np.maximum(u, 0.0, out=u)
-        np.minimum(u, allow_t, out=u)                            # … the PV surplus share …
-        np.minimum(u, inverter_kwh, out=u)                       # … and the inverter
-        u *= eta_c                                               # charging step (SoC gain)
+        np.minimum(u, allow_t, out=u)  # … the PV surplus share …
+        np.minimum(u, inverter_kwh, out=u)  # … and the inverter
+        u *= eta_c  # charging step (SoC gain)
         d_step = np.empty_like(u)
         np.minimum(load_t, inverter_kwh, out=d_step)
-        d_step /= -eta_d                                         # discharging step (SoC loss)
+        d_step /= -eta_d  # discharging step (SoC loss)
         np.copyto(u, d_step, where=allow_t <= 0)
         block = soc[lo_t:hi_t]
         clamped_cumsum(u, prev, low, high, out=block)
-        delta = u                                                # reuse: ΔE of each interval
+        delta = u  # reuse: ΔE of each interval
         delta[0] = block[0] - prev
         np.subtract(block[1:], block[:-1], out=delta[1:])
         prev = block[-1].copy()
-        w = withdrawal[lo_t:hi_t]                                # load + ΔE⁺/η_c − ΔE⁻·η_d
+        w = withdrawal[lo_t:hi_t]  # load + ΔE⁺/η_c − ΔE⁻·η_d
         np.maximum(delta, 0.0, out=d_step)
         np.add(load_t, d_step / eta_c, out=w)
         np.minimum(delta, 0.0, out=d_step)
         d_step *= eta_d
         w += d_step
-        np.maximum(w, 0.0, out=w)                                # rounding only: d ≤ load by construction
+        np.maximum(w, 0.0, out=w)  # rounding only: d ≤ load by construction
     return StorageResult(soc.T, withdrawal.T, np.asarray(start, dtype=float).copy(), eta_c, eta_d)
 
 
@@ -214,10 +231,20 @@ def charge_allowance_kwh(pv_kwh: ArrayLike, loads_kwh: ArrayLike) -> np.ndarray:
 
 
 def building_heuristic(
-    pv_kwh: ArrayLike, loads_kwh: ArrayLike, capacity_kwh: ArrayLike, contract_kw: ArrayLike,
-    spec: BatterySpec = BatterySpec(capacity_kwh=0.0), interval_h: float = QUARTER_H,
+    pv_kwh: ArrayLike,
+    loads_kwh: ArrayLike,
+    capacity_kwh: ArrayLike,
+    contract_kw: ArrayLike,
+    spec: BatterySpec = BatterySpec(capacity_kwh=0.0),
+    interval_h: float = QUARTER_H,
 ) -> StorageResult:
     """The heuristic for one building: PV (T,) shared by the n flats of ``loads_kwh`` (n × T)."""
     loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
-    return heuristic_dispatch(loads, charge_allowance_kwh(pv_kwh, loads), capacity_kwh, contract_kw,
-                              spec=spec, interval_h=interval_h)
+    return heuristic_dispatch(
+        loads,
+        charge_allowance_kwh(pv_kwh, loads),
+        capacity_kwh,
+        contract_kw,
+        spec=spec,
+        interval_h=interval_h,
+    )

@@ -28,9 +28,7 @@ from numpy.typing import ArrayLike
 from condivisa.domain.tariffs import valorisation_values
 
 
-def yearly_values(
-    years: ArrayLike, overrides: Mapping[str, float] | None = None
-) -> dict[str, np.ndarray]:
+def yearly_values(years: ArrayLike, overrides: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
     """Per-interval arrays of the valorisation parameters for the civil ``years`` of each interval.
 
     Returns ``tras_e_eur_per_mwh``, ``btau_eur_per_mwh``, ``loss_factor_bt``, ``loss_factor_mt``,

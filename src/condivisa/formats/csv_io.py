@@ -49,7 +49,9 @@ def _read(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
     raw.columns = [str(c).strip() for c in raw.columns]
     missing = [c for c in columns if c not in raw.columns]
     if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (expected header {','.join(columns)})")
+        raise InputError(
+            f"{path}: missing column(s) {', '.join(missing)} (expected header {','.join(columns)})"
+        )
     raw = raw[list(columns)]
     for col in columns:
         empty = np.flatnonzero((raw[col].str.strip() == "").to_numpy())
@@ -63,7 +65,9 @@ def _times(path: Path, raw: pd.Series, step_minutes: int) -> pd.Series:
     naive = np.flatnonzero(~text.str.contains(_OFFSET, regex=True).to_numpy())
     if naive.size:
         i = naive[0]
-        raise InputError(f"{path}, line {_line(i)}: start {text.iloc[i]!r} has no UTC offset (write e.g. +01:00)")
+        raise InputError(
+            f"{path}, line {_line(i)}: start {text.iloc[i]!r} has no UTC offset (write e.g. +01:00)"
+        )
     ts = pd.to_datetime(text, utc=True, format="ISO8601", errors="coerce")
     bad = np.flatnonzero(ts.isna().to_numpy())
     if bad.size:
@@ -123,12 +127,14 @@ def read_measurements(path: str | Path, known_pods: Iterable[str] | None = None)
         if unknown.size:
             i = unknown[0]
             raise InputError(f"{path}, line {_line(i)}: pod {pods.iloc[i]!r} is not a POD of this community")
-    frame = pd.DataFrame({
-        "pod": pods,
-        "start": _times(path, raw["start"], 15),
-        "withdrawn_kwh": _numbers(path, raw["withdrawn_kwh"], "withdrawn_kwh"),
-        "injected_kwh": _numbers(path, raw["injected_kwh"], "injected_kwh"),
-    })
+    frame = pd.DataFrame(
+        {
+            "pod": pods,
+            "start": _times(path, raw["start"], 15),
+            "withdrawn_kwh": _numbers(path, raw["withdrawn_kwh"], "withdrawn_kwh"),
+            "injected_kwh": _numbers(path, raw["injected_kwh"], "injected_kwh"),
+        }
+    )
     frame, dropped = _dedupe(path, frame, ["pod", "start"], "pod and start")
     frame = frame.reset_index(drop=True)
     minutes = pd.DatetimeIndex(frame["start"]).minute
@@ -142,10 +148,14 @@ def read_prices(path: str | Path) -> pd.Series:
     """Read hourly zonal prices into a Series ``zonal_price_eur_per_mwh`` indexed by hour start (Europe/Rome)."""
     path = Path(path)
     raw = _read(path, PRICE_COLUMNS)
-    frame = pd.DataFrame({
-        "start": _times(path, raw["start"], 60),
-        "zonal_price_eur_per_mwh": _numbers(path, raw["zonal_price_eur_per_mwh"], "zonal_price_eur_per_mwh"),
-    })
+    frame = pd.DataFrame(
+        {
+            "start": _times(path, raw["start"], 60),
+            "zonal_price_eur_per_mwh": _numbers(
+                path, raw["zonal_price_eur_per_mwh"], "zonal_price_eur_per_mwh"
+            ),
+        }
+    )
     frame, _ = _dedupe(path, frame, ["start"], "hour")
     series = frame.set_index("start")["zonal_price_eur_per_mwh"].sort_index()
     series.attrs["source"] = str(path)
@@ -168,6 +178,10 @@ def write_measurements(frame: pd.DataFrame, path: str | Path) -> None:
 
 def write_prices(prices: pd.Series, path: str | Path) -> None:
     """Write hourly prices as ``start,zonal_price_eur_per_mwh``."""
-    out = pd.DataFrame({"start": _iso(pd.Series(prices.index)).to_numpy(),
-                        "zonal_price_eur_per_mwh": prices.to_numpy(dtype=float)})
+    out = pd.DataFrame(
+        {
+            "start": _iso(pd.Series(prices.index)).to_numpy(),
+            "zonal_price_eur_per_mwh": prices.to_numpy(dtype=float),
+        }
+    )
     out.to_csv(path, index=False, float_format="%.2f")

@@ -18,8 +18,15 @@ import pandas as pd
 import pvlib
 
 _TMY_COLUMNS = {
-    "T2m": "temp_air", "RH": "relative_humidity", "G(h)": "ghi", "Gb(n)": "dni", "Gd(h)": "dhi",
-    "IR(h)": "ghi_infrared", "WS10m": "wind_speed", "WD10m": "wind_direction", "SP": "pressure",
+    "T2m": "temp_air",
+    "RH": "relative_humidity",
+    "G(h)": "ghi",
+    "Gb(n)": "dni",
+    "Gd(h)": "dhi",
+    "IR(h)": "ghi_infrared",
+    "WS10m": "wind_speed",
+    "WD10m": "wind_direction",
+    "SP": "pressure",
 }
 
 
@@ -49,14 +56,18 @@ def read_pvgis_tmy(path: str | Path) -> pd.DataFrame:
     except (IndexError, ValueError, KeyError):
         data = _read_stripped_tmy_csv(path)
     data = data.copy()
-    data.index = pd.DatetimeIndex(data.index).tz_convert("UTC") if data.index.tz else data.index.tz_localize("UTC")
+    data.index = (
+        pd.DatetimeIndex(data.index).tz_convert("UTC") if data.index.tz else data.index.tz_localize("UTC")
+    )
     return data
 
 
 def _read_stripped_tmy_csv(path: Path) -> pd.DataFrame:
     raw = pd.read_csv(path)
     if "time(UTC)" not in raw.columns:
-        raise ValueError(f"{path}: not a PVGIS TMY table (no 'time(UTC)' column; columns {list(raw.columns)[:5]})")
+        raise ValueError(
+            f"{path}: not a PVGIS TMY table (no 'time(UTC)' column; columns {list(raw.columns)[:5]})"
+        )
     try:
         index = pd.to_datetime(raw["time(UTC)"], format="%Y%m%d:%H%M", utc=True)
     except ValueError as exc:

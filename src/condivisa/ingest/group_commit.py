@@ -4,9 +4,11 @@ A platform that pushes over REST with several connections at once would otherwis
 ``fsync`` on SQLite, a WAL flush on PostgreSQL) per request, one after the other, since the store has one
 writer. *Group commit* (Gray & Reuter, *Transaction Processing*, 1993, §9.4.7; PostgreSQL's ``commit_delay``)
 shares that cost: each caller prepares its message in its own thread (decode, parse, validate — no database,
-:func:`condivisa.ingest.pipeline.prepare_payload`), hands it to **one writer thread**, and waits. The writer takes
+:func:`condivisa.ingest.pipeline.prepare_payload`), hands it to **one writer thread**, and waits. The writer
+takes
 everything that is waiting (at most :attr:`GroupCommitter.max_readings` lines), stores it in one transaction
-(:func:`condivisa.ingest.pipeline.store_prepared`, with exactly the results the messages would have had one after the
+(:func:`condivisa.ingest.pipeline.store_prepared`, with exactly the results the messages would have had one
+after the
 other, in arrival order) and only then wakes each caller with its own result. With a single sender the batch
 holds one message and nothing changes but a thread hop. The HTTP routes submit from their request threads;
 the MQTT worker submits each message as it arrives and acknowledges them, in order, as their futures
@@ -22,10 +24,10 @@ which the caller turns into "not stored, send again" (HTTP 503).
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import queue
 import threading
-import datetime as dt
 from collections.abc import Sequence
 from concurrent.futures import Future
 
@@ -43,7 +45,8 @@ class GroupCommitter:
 
     ``max_readings`` bounds a batch (lines over all its messages; a single larger message is still taken
     whole), so that one transaction stays short and the first caller of a batch does not wait for too many
-    others. The thread starts at the first :meth:`submit`; :meth:`close` stores what was submitted, then stops.
+    others. The thread starts at the first :meth:`submit`; :meth:`close` stores what was submitted, then
+    stops.
     """
 
     def __init__(self, store: Store, *, max_readings: int = 20_000, name: str = "condivisa-group-commit"):
@@ -64,7 +67,8 @@ class GroupCommitter:
     # ------------------------------------------------------------------------------------------ callers
 
     def submit(self, message: PreparedMessage) -> Future:
-        """Queue a prepared message; the future gets its :class:`~condivisa.ingest.pipeline.IngestResult` after the
+        """Queue a prepared message; the future gets its :class:`~condivisa.ingest.pipeline.IngestResult`
+        after the
         commit, or the database's exception (nothing of it was stored)."""
         future: Future = Future()
         with self._lock:
@@ -76,12 +80,22 @@ class GroupCommitter:
             self._queue.put((message, future))
         return future
 
-    def submit_payload(self, raw: bytes, *, source: str, device_id: str | None = None,
-                       received_at: dt.datetime | None = None, may_write: WriteScope | None = None) -> Future:
+    def submit_payload(
+        self,
+        raw: bytes,
+        *,
+        source: str,
+        device_id: str | None = None,
+        received_at: dt.datetime | None = None,
+        may_write: WriteScope | None = None,
+    ) -> Future:
         """Prepare ``raw`` in the calling thread (:func:`~condivisa.ingest.pipeline.prepare_payload`, no
         database) and :meth:`submit` it."""
-        return self.submit(prepare_payload(raw, source=source, device_id=device_id, received_at=received_at,
-                                           may_write=may_write))
+        return self.submit(
+            prepare_payload(
+                raw, source=source, device_id=device_id, received_at=received_at, may_write=may_write
+            )
+        )
 
     async def store_async(self, message: PreparedMessage) -> IngestResult:
         """In an event loop: submit and await the result without blocking the loop."""
@@ -117,7 +131,8 @@ class GroupCommitter:
         return batch, False
 
     def _run(self) -> None:
-        # :meth:`close` queues the stop under the lock that :meth:`submit` queues under, after refusing further
+        # :meth:`close` queues the stop under the lock that :meth:`submit` queues under, after refusing
+        # further
         # submissions: everything submitted is ahead of the stop in the queue, so nothing is left behind it
         stop = False
         while not stop:
@@ -138,8 +153,12 @@ class GroupCommitter:
                 live[0][1].set_exception(exc)
                 return
             self.retried_batches += 1
-            log.warning("group commit of %d messages failed (%s: %s); storing them one by one",
-                        len(live), type(exc).__name__, exc)
+            log.warning(
+                "group commit of %d messages failed (%s: %s); storing them one by one",
+                len(live),
+                type(exc).__name__,
+                exc,
+            )
             for m, f in live:
                 try:
                     f.set_result(store_prepared(self.store, [m])[0])

@@ -5,7 +5,8 @@ One payload = one message = one transaction. Steps:
 1. decode: gzip (magic ``1f 8b``) is inflated; at most :data:`MAX_PAYLOAD_BYTES` before and after; UTF-8 JSON
    (a BOM is tolerated; ``NaN``/``Infinity`` are not JSON and are refused);
 2. unwrap: a bare ``{"UrbanDataset": ...}`` or an SCPS ``/push`` body ``{"resource_id", "dataset"}``;
-3. parse and validate (:mod:`condivisa.formats.urbandataset.parse`: schema, profile, units, time zone, 15-minute grid);
+3. parse and validate (:mod:`condivisa.formats.urbandataset.parse`: schema, profile, units, time zone,
+15-minute grid);
 4. plausibility: no quarter hour ending more than :data:`FUTURE_TOLERANCE` after reception or starting before
    :data:`EARLIEST_START`; every POD registered (:meth:`Store.register_devices`);
 5. store (:meth:`Store.ingest_records`): new quarter hours stored, identical ones counted as duplicates,
@@ -26,13 +27,13 @@ from typing import Any, Callable, Sequence
 
 import orjson
 
-from condivisa.kernel import clock
-from condivisa.store.store import Store
-from condivisa.store.checks import Flag
-from condivisa.store.batch import BatchItem, write_batch
-from condivisa.formats.urbandataset.types import FieldError, ParsedDataset, UrbanDatasetError
 from condivisa.formats.urbandataset.parse import parse_urbandataset
+from condivisa.formats.urbandataset.types import FieldError, ParsedDataset, UrbanDatasetError
+from condivisa.kernel import clock
 from condivisa.kernel.timegrid import QUARTER, UTC
+from condivisa.store.batch import BatchItem, write_batch
+from condivisa.store.checks import Flag
+from condivisa.store.store import Store
 
 #: Largest payload accepted, compressed or inflated.
 MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
@@ -71,10 +72,17 @@ class IngestResult:
 
     def to_dict(self) -> dict:
         return {
-            "accepted": self.accepted, "stored": self.stored, "duplicates": self.duplicates, "revised": self.revised,
-            "rejected": [r.to_dict() for r in self.rejected], "flags": [f.to_dict() for f in self.flags],
-            "dead_letter_id": self.dead_letter_id, "readings": self.readings, "dataset_id": self.dataset_id,
-            "producer_id": self.producer_id, "resource_id": self.resource_id,
+            "accepted": self.accepted,
+            "stored": self.stored,
+            "duplicates": self.duplicates,
+            "revised": self.revised,
+            "rejected": [r.to_dict() for r in self.rejected],
+            "flags": [f.to_dict() for f in self.flags],
+            "dead_letter_id": self.dead_letter_id,
+            "readings": self.readings,
+            "dataset_id": self.dataset_id,
+            "producer_id": self.producer_id,
+            "resource_id": self.resource_id,
         }
 
 
@@ -110,7 +118,8 @@ def _reject_constant(name: str):
 
 
 def decode_payload(raw: bytes | bytearray | memoryview | str) -> tuple[Any, str, str | None]:
-    """``(document, path_root, resource_id)`` of a payload: the UrbanDataset document, ``""`` or ``"dataset."``
+    """``(document, path_root, resource_id)`` of a payload: the UrbanDataset document, ``""`` or
+    ``"dataset."``
     as prefix of error paths, and the SCPS ``resource_id`` if the payload was a ``/push`` body."""
     data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     if len(data) > MAX_PAYLOAD_BYTES:
@@ -136,15 +145,22 @@ def _json_slow(data: bytes) -> Any:
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:
-        raise PayloadError([FieldError("$", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]) from None
+        raise PayloadError(
+            [FieldError("$", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
+        ) from None
     except (ValueError, RecursionError) as exc:
-        raise PayloadError([FieldError("$", f"invalid JSON: {type(exc).__name__}: {_clean(exc, 200)}")]) from None
+        raise PayloadError(
+            [FieldError("$", f"invalid JSON: {type(exc).__name__}: {_clean(exc, 200)}")]
+        ) from None
 
 
 def _unwrap_push(doc: dict) -> tuple[Any, str, str | None]:
     """The UrbanDataset inside an SCPS ``/push`` body ``{"resource_id", "dataset"}``."""
     extra = sorted(set(doc) - {"resource_id", "dataset"})
-    errors = [FieldError(_clean(k, 100), "key not allowed in an SCPS /push body (resource_id, dataset)") for k in extra]
+    errors = [
+        FieldError(_clean(k, 100), "key not allowed in an SCPS /push body (resource_id, dataset)")
+        for k in extra
+    ]
     resource_id = doc.get("resource_id")
     if resource_id is not None and not isinstance(resource_id, str):
         errors.append(FieldError("resource_id", "must be a string"))
@@ -162,29 +178,45 @@ def _unwrap_push(doc: dict) -> tuple[Any, str, str | None]:
 def _plausibility(parsed: ParsedDataset, root: str, received_at: dt.datetime) -> list[FieldError]:
     errors: list[FieldError] = []
     starts = [r.start for r in parsed.readings]
-    if not starts or (max(starts) + QUARTER <= received_at + FUTURE_TOLERANCE and min(starts) >= EARLIEST_START):
+    if not starts or (
+        max(starts) + QUARTER <= received_at + FUTURE_TOLERANCE and min(starts) >= EARLIEST_START
+    ):
         return errors  # the usual case, without a look at each line
     for r in parsed.readings:
         where = f"{root}UrbanDataset.values.line[{r.line}].period"
         if r.end > received_at + FUTURE_TOLERANCE:
-            errors.append(FieldError(where, f"quarter hour {r.start.isoformat()} ends after the message was received "
-                                            f"({received_at.replace(microsecond=0).isoformat()}): a future reading"))
+            errors.append(
+                FieldError(
+                    where,
+                    f"quarter hour {r.start.isoformat()} ends after the message was received "
+                    f"({received_at.replace(microsecond=0).isoformat()}): a future reading",
+                )
+            )
         elif r.start < EARLIEST_START:
-            errors.append(FieldError(where, f"quarter hour {r.start.isoformat()} is before {EARLIEST_START.date()}"))
+            errors.append(
+                FieldError(where, f"quarter hour {r.start.isoformat()} is before {EARLIEST_START.date()}")
+            )
     return errors
 
 
 def _authorisation(parsed: ParsedDataset, root: str, may_write: Callable[..., bool]) -> list[FieldError]:
     """Issue #6: each line must be within the sender's write scope (``may_write(pod=..., du=...)``)."""
-    return [FieldError(f"{root}UrbanDataset.values.line[{r.line}]",
-                       f"the sender is not authorised to write POD {r.pod}" + (f" read by DU {r.du_id}" if r.du_id else ""))
-            for r in parsed.readings if not may_write(pod=r.pod, du=r.du_id)]
+    return [
+        FieldError(
+            f"{root}UrbanDataset.values.line[{r.line}]",
+            f"the sender is not authorised to write POD {r.pod}"
+            + (f" read by DU {r.du_id}" if r.du_id else ""),
+        )
+        for r in parsed.readings
+        if not may_write(pod=r.pod, du=r.du_id)
+    ]
 
 
 @dataclass
 class PreparedMessage:
     """One payload after the steps that need no database (decode, parse, validate, plausibility, sender's
-    scope), ready for :func:`store_prepared`. ``errors`` are those found so far; ``result`` holds what is known
+    scope), ready for :func:`store_prepared`. ``errors`` are those found so far; ``result`` holds what is
+    known
     before storing (dataset/producer/resource ids, number of lines)."""
 
     raw: bytes
@@ -201,9 +233,14 @@ class PreparedMessage:
         return not self.errors and self.parsed is not None
 
 
-def prepare_payload(raw: bytes | str, *, source: str, device_id: str | None = None,
-                    received_at: dt.datetime | None = None,
-                    may_write: Callable[..., bool] | None = None) -> PreparedMessage:
+def prepare_payload(
+    raw: bytes | str,
+    *,
+    source: str,
+    device_id: str | None = None,
+    received_at: dt.datetime | None = None,
+    may_write: Callable[..., bool] | None = None,
+) -> PreparedMessage:
     """Steps 1-4 of the module docstring, without the database (PODs are checked when storing). Never raises
     for bad input: the problems are in ``errors``. Safe to call from any thread."""
     received_at = received_at or clock.now()
@@ -221,19 +258,32 @@ def prepare_payload(raw: bytes | str, *, source: str, device_id: str | None = No
             m.errors += _authorisation(m.parsed, m.root, may_write)
     except (PayloadError, UrbanDatasetError) as exc:
         m.errors = exc.errors
-    except (ValueError, TypeError, OverflowError, RecursionError, KeyError, AttributeError) as exc:  # safety net
+    except (
+        ValueError,
+        TypeError,
+        OverflowError,
+        RecursionError,
+        KeyError,
+        AttributeError,
+    ) as exc:  # safety net
         m.errors = [FieldError("$", f"unreadable payload ({type(exc).__name__}: {_clean(exc, 200)})")]
     return m
 
 
 def _unknown_pod_errors(m: PreparedMessage, unknown_pods: Sequence[str]) -> list[FieldError]:
     unknown = set(unknown_pods)
-    return [FieldError(f"{m.root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community")
-            for r in m.parsed.readings if r.pod in unknown]
+    return [
+        FieldError(
+            f"{m.root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community"
+        )
+        for r in m.parsed.readings
+        if r.pod in unknown
+    ]
 
 
-def store_prepared(store: Store, prepared: Sequence[PreparedMessage], *,
-                   keep_dead_letter: bool = True) -> list[IngestResult]:
+def store_prepared(
+    store: Store, prepared: Sequence[PreparedMessage], *, keep_dead_letter: bool = True
+) -> list[IngestResult]:
     """Step 5 for prepared messages, all in **one transaction**: the valid ones are written together by
     :func:`condivisa.store.batch.write_batch` (set-based, with the results of writing them in order: a
     later message sees the earlier ones' rows, as it would after their commits); a message naming an
@@ -246,43 +296,82 @@ def store_prepared(store: Store, prepared: Sequence[PreparedMessage], *,
     results: list[IngestResult] = []
     errors: list[list[FieldError]] = []
     for m in prepared:
-        base = m.result  # what preparing found; a new result each time (plain construction: replace() is slow)
-        results.append(IngestResult(False, readings=base.readings, dataset_id=base.dataset_id,
-                                    producer_id=base.producer_id, resource_id=base.resource_id))
+        base = (
+            m.result
+        )  # what preparing found; a new result each time (plain construction: replace() is slow)
+        results.append(
+            IngestResult(
+                False,
+                readings=base.readings,
+                dataset_id=base.dataset_id,
+                producer_id=base.producer_id,
+                resource_id=base.resource_id,
+            )
+        )
         errors.append(list(m.errors))
     valid = [k for k, m in enumerate(prepared) if m.valid]
     with store.engine.begin() as conn:
         if valid:
-            outs = write_batch(conn, [BatchItem(prepared[k].parsed.readings, prepared[k].source, prepared[k].received_at,
-                                                prepared[k].device_id) for k in valid], registry=store.registry)
+            outs = write_batch(
+                conn,
+                [
+                    BatchItem(
+                        prepared[k].parsed.readings,
+                        prepared[k].source,
+                        prepared[k].received_at,
+                        prepared[k].device_id,
+                    )
+                    for k in valid
+                ],
+                registry=store.registry,
+            )
             for k, out in zip(valid, outs):
                 if out.unknown_pods:
                     errors[k] = _unknown_pod_errors(prepared[k], out.unknown_pods)
                     continue
                 r = results[k]
                 r.accepted = True
-                r.stored, r.duplicates, r.revised, r.flags = out.stored, out.duplicates, out.revised, list(out.flags)
+                r.stored, r.duplicates, r.revised, r.flags = (
+                    out.stored,
+                    out.duplicates,
+                    out.revised,
+                    list(out.flags),
+                )
         for m, r, errs in zip(prepared, results, errors):
             if r.accepted:
                 continue
             r.rejected = [Rejection(_clean(e.path, 300), _clean(e.reason)) for e in errs]
             if keep_dead_letter:
                 r.dead_letter_id = store.add_dead_letter(
-                    m.raw, [x.to_dict() for x in r.rejected], source=m.source,
-                    device_id=_clean(m.device_id, 64) if m.device_id else None, received_at=m.received_at, conn=conn)
+                    m.raw,
+                    [x.to_dict() for x in r.rejected],
+                    source=m.source,
+                    device_id=_clean(m.device_id, 64) if m.device_id else None,
+                    received_at=m.received_at,
+                    conn=conn,
+                )
     return results
 
 
-def ingest_payload(store: Store, raw: bytes, *, source: str, device_id: str | None = None,
-                   received_at: dt.datetime | None = None,
-                   may_write: Callable[..., bool] | None = None, keep_dead_letter: bool = True) -> IngestResult:
+def ingest_payload(
+    store: Store,
+    raw: bytes,
+    *,
+    source: str,
+    device_id: str | None = None,
+    received_at: dt.datetime | None = None,
+    may_write: Callable[..., bool] | None = None,
+    keep_dead_letter: bool = True,
+) -> IngestResult:
     """Parse, validate, cross-check and store one UrbanDataset message (see the module docstring).
 
     ``source`` says where it came from (e.g. ``mqtt:condivisa/cer1/du/DU-0001/up``, ``rest:1.2.3.4``);
     ``device_id`` is the DU the transport authenticated, if any (a line read by another DU is flagged).
-    ``may_write(pod=, du=)``, if given, is the sender's write scope (:meth:`condivisa.auth.Principal.may_write`):
+    ``may_write(pod=, du=)``, if given, is the sender's write scope
+    (:meth:`condivisa.auth.Principal.may_write`):
     a line outside it rejects the message.
-    Returns an :class:`IngestResult` for any input; raises only if the database fails. ``keep_dead_letter=False``
+    Returns an :class:`IngestResult` for any input; raises only if the database fails.
+    ``keep_dead_letter=False``
     (replays) reports a rejection without storing the payload again.
     """
     m = prepare_payload(raw, source=source, device_id=device_id, received_at=received_at, may_write=may_write)
@@ -298,8 +387,16 @@ def ingest_payloads(store: Store, messages: Sequence[dict]) -> list[IngestResult
     then all are stored by :func:`store_prepared`. Nothing is visible until the commit; a database error rolls
     back the whole batch and raises (acknowledge nothing; the caller may retry the messages one by one).
     """
-    prepared = [prepare_payload(d["raw"], source=d["source"], device_id=d.get("device_id"),
-                                received_at=d.get("received_at"), may_write=d.get("may_write")) for d in messages]
+    prepared = [
+        prepare_payload(
+            d["raw"],
+            source=d["source"],
+            device_id=d.get("device_id"),
+            received_at=d.get("received_at"),
+            may_write=d.get("may_write"),
+        )
+        for d in messages
+    ]
     return store_prepared(store, prepared)
 
 
@@ -312,10 +409,22 @@ def replay_dead_letter(store: Store, letter_id: int, *, force: bool = False) -> 
     if letter is None:
         raise KeyError(f"no dead letter {letter_id}")
     if not force and any("not authorised" in r.get("reason", "") for r in letter["reasons"]):
-        return IngestResult(accepted=False, rejected=[Rejection("$", "refused because the sender was not authorised: "
-                                                                     "replay it only deliberately (force)")])
-    return ingest_payload(store, letter["payload"], source=f"replay:{letter['source']}"[:200],
-                          device_id=letter["device_id"], received_at=letter["received_at"], keep_dead_letter=False)
+        return IngestResult(
+            accepted=False,
+            rejected=[
+                Rejection(
+                    "$", "refused because the sender was not authorised: replay it only deliberately (force)"
+                )
+            ],
+        )
+    return ingest_payload(
+        store,
+        letter["payload"],
+        source=f"replay:{letter['source']}"[:200],
+        device_id=letter["device_id"],
+        received_at=letter["received_at"],
+        keep_dead_letter=False,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- tables
@@ -351,23 +460,32 @@ def interval_minutes(frame) -> list[int]:
     return [60 if hourly[p] else 15 for p in frame["pod"]]
 
 
-def ingest_frame(store: Store, frame, *, source: str, received_at: dt.datetime | None = None,
-                 chunk_rows: int = 5000) -> IngestResult:
+def ingest_frame(
+    store: Store, frame, *, source: str, received_at: dt.datetime | None = None, chunk_rows: int = 5000
+) -> IngestResult:
     """Store a measurements table (``pod, start, withdrawn_kwh, injected_kwh``, e.g. from
     :func:`condivisa.formats.csv_io.read_measurements`) with the same idempotence and revisions as messages,
     one transaction per ``chunk_rows`` rows. PODs must be registered: an unknown one raises ``ValueError``
     naming it, before anything is written."""
     missing = sorted(set(frame["pod"].astype(str)) - store.known_pods())
     if missing:
-        raise ValueError(f"POD(s) not registered in the store: {', '.join(missing[:10])}"
-                         f"{' ...' if len(missing) > 10 else ''} (register the community first: condivisa db register)")
+        raise ValueError(
+            f"POD(s) not registered in the store: {', '.join(missing[:10])}"
+            f"{' ...' if len(missing) > 10 else ''} (register the community first: condivisa db register)"
+        )
     received_at = received_at or clock.now()
     minutes = interval_minutes(frame)
-    rows = [TableRow(str(p), s.to_pydatetime().astimezone(UTC), float(w), float(i), m)
-            for p, s, w, i, m in zip(frame["pod"], frame["start"], frame["withdrawn_kwh"], frame["injected_kwh"], minutes)]
+    rows = [
+        TableRow(str(p), s.to_pydatetime().astimezone(UTC), float(w), float(i), m)
+        for p, s, w, i, m in zip(
+            frame["pod"], frame["start"], frame["withdrawn_kwh"], frame["injected_kwh"], minutes
+        )
+    ]
     result = IngestResult(accepted=True, readings=len(rows))
     for k in range(0, len(rows), chunk_rows):
-        out = store.ingest_records(rows[k:k + chunk_rows], source=source, received_at=received_at, cross_check=False)
+        out = store.ingest_records(
+            rows[k : k + chunk_rows], source=source, received_at=received_at, cross_check=False
+        )
         result.stored += out.stored
         result.duplicates += out.duplicates
         result.revised += out.revised

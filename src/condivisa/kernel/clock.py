@@ -2,7 +2,8 @@
 
 By default the clock is the machine's real time. A process can be told that it lives on another day:
 
-- ``CONDIVISA_NOW=2026-12-01T08:53:00+01:00`` (an instant with its UTC offset, or a date ``2026-12-01``, taken as
+- ``CONDIVISA_NOW=2026-12-01T08:53:00+01:00`` (an instant with its UTC offset, or a date ``2026-12-01``, taken
+as
   local midnight in Europe/Rome) starts the process's clock at that instant; from there it **runs on** at the
   real pace, so a demo started "on the 1st at 08:53" is at 09:08 fifteen minutes later;
 - :func:`set_now` does the same from code (``condivisa demo --today``, ``condivisa report --as-of``).
@@ -51,8 +52,9 @@ def parse_instant(text: str) -> dt.datetime:
             return dt.datetime(day.year, day.month, day.day, tzinfo=ROME)
         instant = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise ClockError(f"{value!r} is neither a date (YYYY-MM-DD) nor an instant "
-                         "(YYYY-MM-DDTHH:MM[:SS]+01:00)") from None
+        raise ClockError(
+            f"{value!r} is neither a date (YYYY-MM-DD) nor an instant (YYYY-MM-DDTHH:MM[:SS]+01:00)"
+        ) from None
     return instant if instant.tzinfo is not None else instant.replace(tzinfo=ROME)
 
 

@@ -73,8 +73,11 @@ def to_utc(value: Any, *, naive_is: NaiveMeans, name: str = "time") -> dt.dateti
     if ts is pd.NaT:
         return None
     if ts.tzinfo is None:
-        ts = ts.tz_localize(UTC) if naive_is == "utc" else ts.tz_localize(
-            ROME, ambiguous=True, nonexistent="shift_forward")
+        ts = (
+            ts.tz_localize(UTC)
+            if naive_is == "utc"
+            else ts.tz_localize(ROME, ambiguous=True, nonexistent="shift_forward")
+        )
     return ts.tz_convert(UTC).to_pydatetime()
 
 

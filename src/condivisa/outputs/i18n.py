@@ -52,7 +52,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "sharing_pct": {"it": "Condivisione", "en": "Sharing"},
     "self_consumption_pct": {"it": "Autoconsumo", "en": "Self-consumption"},
     "self_sufficiency_pct": {"it": "Autosufficienza", "en": "Self-sufficiency"},
-    "member_share_pct": {"it": "Quota del tuo consumo condivisa", "en": "Share of your consumption that was shared"},
+    "member_share_pct": {
+        "it": "Quota del tuo consumo condivisa",
+        "en": "Share of your consumption that was shared",
+    },
     "sharing_pct_short": {"it": "Condivisione", "en": "Sharing"},
     "self_sufficiency_pct_short": {"it": "Autosufficienza", "en": "Self-sufficiency"},
     "member_share_pct_short": {"it": "Tuo consumo condiviso", "en": "Yours shared"},
@@ -61,18 +64,25 @@ MESSAGES: dict[str, dict[str, str]] = {
     "money": {"it": "I tuoi importi", "en": "Your money"},
     "best_hours": {"it": "Ore migliori per spostare i consumi", "en": "Best hours to shift your consumption"},
     "best_hours_hint": {
-        "it": "Lavatrice, lavastoviglie, ricarica dell'auto: in queste fasce i nostri impianti producono energia che nessuno usa.",
+        "it": "Lavatrice, lavastoviglie, ricarica dell'auto: in queste fasce i nostri impianti "
+        "producono energia che nessuno usa.",
         "en": "Washing machine, dishwasher, car charging: in these hours our plants produce energy nobody uses.",
     },
     "no_advice": {"it": "Nessuna produzione in eccesso prevista.", "en": "No spare production expected."},
-    "coming_days": {"it": "nei prossimi giorni (profilo degli ultimi 7 giorni)", "en": "in the coming days (profile of the last 7 days)"},
+    "coming_days": {
+        "it": "nei prossimi giorni (profilo degli ultimi 7 giorni)",
+        "en": "in the coming days (profile of the last 7 days)",
+    },
     "settlement": {"it": "Ripartizione mensile", "en": "Monthly settlement and allocation"},
     "statements": {"it": "Rendiconti dei soci", "en": "Member statements"},
     "statement": {"it": "Rendiconto", "en": "Statement"},
     "report": {"it": "Relazione mensile", "en": "Monthly report"},
     "download": {"it": "Scarica", "en": "Download"},
     "data_quality": {"it": "Qualità dei dati", "en": "Data quality"},
-    "silent_devices": {"it": "Dispositivi silenziosi da più di un'ora", "en": "Devices silent for over an hour"},
+    "silent_devices": {
+        "it": "Dispositivi silenziosi da più di un'ora",
+        "en": "Devices silent for over an hour",
+    },
     "device": {"it": "Dispositivo", "en": "Device"},
     "last_seen": {"it": "Ultimo messaggio", "en": "Last seen"},
     "last_reading": {"it": "Fine ultima lettura", "en": "Latest reading ends"},
@@ -109,12 +119,16 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "year_balance": {"it": "Conguaglio annuale", "en": "Yearly balance"},
     "year_balance_note": {
-        "it": "Totale dell'anno = somma dei rendiconti mensili + conguaglio annuale (riparto dell'anno intero meno la somma dei mesi).",
-        "en": "Year total = sum of the monthly statements + yearly balance (the whole year's allocation minus the sum of the months).",
+        "it": "Totale dell'anno = somma dei rendiconti mensili + conguaglio annuale (riparto "
+        "dell'anno intero meno la somma dei mesi).",
+        "en": "Year total = sum of the monthly statements + yearly balance (the whole year's "
+        "allocation minus the sum of the months).",
     },
     "year_open_note": {
-        "it": "Anno in corso: somma dei rendiconti mensili fino a questo mese; a fine anno si aggiunge il conguaglio annuale.",
-        "en": "Year in progress: the sum of the monthly statements up to this month; the yearly balance is added when the year closes.",
+        "it": "Anno in corso: somma dei rendiconti mensili fino a questo mese; a fine anno si "
+        "aggiunge il conguaglio annuale.",
+        "en": "Year in progress: the sum of the monthly statements up to this month; the yearly "
+        "balance is added when the year closes.",
     },
     "community_account": {"it": "Conto della comunità", "en": "Community account"},
     "external_producer": {"it": "Produttore esterno", "en": "External producer"},
@@ -132,10 +146,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "period": {"it": "Periodo", "en": "Period"},
     "founder": {"it": "fondatore", "en": "founder"},
     "footnote_shared": {
-        "it": "Energia condivisa: in ogni ora il minimo tra l'energia immessa dagli impianti e quella prelevata dai soci. "
-              "La tua parte è proporzionale al tuo prelievo in quell'ora.",
-        "en": "Shared energy: each hour, the lesser of the energy the plants injected and the energy the members withdrew. "
-              "Your part is proportional to your withdrawal in that hour.",
+        "it": "Energia condivisa: in ogni ora il minimo tra l'energia immessa dagli impianti e "
+        "quella prelevata dai soci. "
+        "La tua parte è proporzionale al tuo prelievo in quell'ora.",
+        "en": "Shared energy: each hour, the lesser of the energy the plants injected and the energy "
+        "the members withdrew. "
+        "Your part is proportional to your withdrawal in that hour.",
     },
 }
 
@@ -163,10 +179,34 @@ def fmt_number(value: float | None, lang: str, decimals: int = 2) -> str:
 
 
 MONTH_NAMES = {
-    "it": ["gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno", "luglio", "agosto", "settembre", "ottobre",
-           "novembre", "dicembre"],
-    "en": ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"],
+    "it": [
+        "gennaio",
+        "febbraio",
+        "marzo",
+        "aprile",
+        "maggio",
+        "giugno",
+        "luglio",
+        "agosto",
+        "settembre",
+        "ottobre",
+        "novembre",
+        "dicembre",
+    ],
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
 }
 
 

@@ -50,7 +50,9 @@ def self_sufficiency_pct(shared_kwh: ArrayLike, withdrawn_kwh: ArrayLike) -> flo
     return _ratio_pct(float(np.sum(shared_kwh)), float(np.sum(withdrawn_kwh)))
 
 
-def self_consumption_pct(shared_kwh: ArrayLike, injected_kwh: ArrayLike, produced_kwh: ArrayLike | None = None) -> float:
+def self_consumption_pct(
+    shared_kwh: ArrayLike, injected_kwh: ArrayLike, produced_kwh: ArrayLike | None = None
+) -> float:
     """Self-consumption % = 100 · (Σ produced − Σ injected + Σ shared) / Σ produced.
 
     ``produced_kwh`` defaults to the injected energy (plants on their own POD), which makes it equal to
@@ -94,10 +96,15 @@ def kpis_from_totals(totals: Mapping[str, float], member: Mapping[str, float] | 
     mw = float(member.get("withdrawn_kwh", 0.0) or 0.0) if member else 0.0
     ms = float(member.get("shared_kwh", 0.0) or 0.0) if member else 0.0
     return Kpis(
-        injected_kwh=inj, withdrawn_kwh=wd, shared_kwh=sh,
-        sharing_pct=sharing_pct(sh, inj), self_consumption_pct=self_consumption_pct(sh, inj),
+        injected_kwh=inj,
+        withdrawn_kwh=wd,
+        shared_kwh=sh,
+        sharing_pct=sharing_pct(sh, inj),
+        self_consumption_pct=self_consumption_pct(sh, inj),
         self_sufficiency_pct=self_sufficiency_pct(sh, wd),
-        member_withdrawn_kwh=mw, member_shared_kwh=ms, member_share_pct=_ratio_pct(ms, mw),
+        member_withdrawn_kwh=mw,
+        member_shared_kwh=ms,
+        member_share_pct=_ratio_pct(ms, mw),
     )
 
 
@@ -128,7 +135,9 @@ class ShiftWindow:
         return f"{self.start_hour:02d}:00–{(self.start_hour + self.hours) % 24:02d}:00"
 
 
-def best_hours_to_shift(spare_by_hour_kwh: ArrayLike, duration_h: int = 2, n: int = 3, min_spare_kwh: float = 1e-6) -> list[ShiftWindow]:
+def best_hours_to_shift(
+    spare_by_hour_kwh: ArrayLike, duration_h: int = 2, n: int = 3, min_spare_kwh: float = 1e-6
+) -> list[ShiftWindow]:
     """The ``n`` best non-overlapping windows of ``duration_h`` hours within one day to move a load to.
 
     ``spare_by_hour_kwh`` has 24 values (local hours 0..23, e.g. :func:`typical_day_kwh` of the spare
@@ -147,8 +156,8 @@ def best_hours_to_shift(spare_by_hour_kwh: ArrayLike, duration_h: int = 2, n: in
     for i in order:
         if len(chosen) >= n or sums[i] < min_spare_kwh:
             break
-        if taken[i:i + duration_h].any():
+        if taken[i : i + duration_h].any():
             continue
-        taken[i:i + duration_h] = True
+        taken[i : i + duration_h] = True
         chosen.append(ShiftWindow(start_hour=i, hours=duration_h, spare_kwh=float(sums[i])))
     return chosen

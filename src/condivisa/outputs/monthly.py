@@ -1,8 +1,10 @@
-"""The settled months of a community: the one source of every figure the dashboard, statements and reports show.
+"""The settled months of a community: the one source of every figure the dashboard, statements and reports
+show.
 
 Given the community, the measurements table and the hourly zonal prices, :class:`SettledMonths` settles each
 civil month (Europe/Rome) on its own with :func:`condivisa.engines.settlement.settle` — the only place energy
-and money are computed — up to the end of the day before ``as_of`` (today by :mod:`condivisa.kernel.clock`): the day
+and money are computed — up to the end of the day before ``as_of`` (today by :mod:`condivisa.kernel.clock`):
+the day
 in progress is never settled, so its future quarter hours are not counted as missing. Every table, tile, chart
 and download reads the :class:`MonthSettlement` of its month:
 
@@ -13,8 +15,10 @@ and download reads the :class:`MonthSettlement` of its month:
 - which days are settled (``settled_to``) and whether the month is complete.
 
 A member's figures come from one function, :func:`member_share`. Yearly figures are the sum of the monthly
-statements; once the year is closed (``as_of`` is in a later year) the difference between the allocation of the
-whole year and the sum of its months is a line of its own, the yearly balance (:meth:`SettledMonths.year_balance`).
+statements; once the year is closed (``as_of`` is in a later year) the difference between the allocation of
+the
+whole year and the sum of its months is a line of its own, the yearly balance
+(:meth:`SettledMonths.year_balance`).
 Nothing here does I/O.
 
 References
@@ -34,18 +38,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from condivisa.kernel import clock
 from condivisa.domain.community import Community
 from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement import settle
 from condivisa.engines.settlement_result import SettlementResult
-from condivisa.outputs.kpis import spare_production_kwh
+from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, local_midnight
+from condivisa.outputs.kpis import spare_production_kwh
 
 MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
 ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "shared_kwh", "incentivised_shared_kwh")
 MEMBER_ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
-FLOW_COLUMNS = ("withdrawn_kwh", "injected_kwh", "shared_kwh", "spare_kwh", "member_withdrawn_kwh", "member_shared_kwh")
+FLOW_COLUMNS = (
+    "withdrawn_kwh",
+    "injected_kwh",
+    "shared_kwh",
+    "spare_kwh",
+    "member_withdrawn_kwh",
+    "member_shared_kwh",
+)
 
 
 def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -70,15 +81,36 @@ def empty_document(community: Community) -> dict[str, Any]:
     """The result document of a month with no finished day: the same keys as ``SettlementResult.to_dict()``,
     every figure zero, ``period`` empty."""
     return {
-        "community": community.name, "configuration": community.configuration.value,
+        "community": community.name,
+        "configuration": community.configuration.value,
         "period": {"from": None, "to": None, "interval": "hour"},
         "totals": {**{k: 0.0 for k in ENERGY_KEYS}, **{k: 0.0 for k in MONEY_KEYS[:3]}},
         "months": [],
-        "plants": [{"id": p.id, "owner": p.owner, "power_kw": p.power_kw, "injected_kwh": 0.0, "shared_kwh": 0.0,
-                    "incentivised_shared_kwh": 0.0, "premium_eur": 0.0, "valorisation_eur": 0.0, "sale_eur": 0.0}
-                   for p in community.plants],
-        "members": [{"id": m.id, "name": m.name, "category": m.category.value, "founder": m.founder,
-                     **{k: 0.0 for k in MEMBER_ENERGY_KEYS}, **_zero_money()} for m in community.members],
+        "plants": [
+            {
+                "id": p.id,
+                "owner": p.owner,
+                "power_kw": p.power_kw,
+                "injected_kwh": 0.0,
+                "shared_kwh": 0.0,
+                "incentivised_shared_kwh": 0.0,
+                "premium_eur": 0.0,
+                "valorisation_eur": 0.0,
+                "sale_eur": 0.0,
+            }
+            for p in community.plants
+        ],
+        "members": [
+            {
+                "id": m.id,
+                "name": m.name,
+                "category": m.category.value,
+                "founder": m.founder,
+                **{k: 0.0 for k in MEMBER_ENERGY_KEYS},
+                **_zero_money(),
+            }
+            for m in community.members
+        ],
         "community_account": _zero_money(),
         "external_producers": [],
         "enterprise_cap": {},
@@ -103,13 +135,23 @@ def member_share(doc: Mapping, member_id: str) -> dict[str, Any]:
 
 def payee_rows(doc: Mapping) -> list[dict[str, Any]]:
     """Every payee of a result document with its money: the members, the community account, external producers."""
-    rows = [{"id": e["id"], "name": e.get("name") or e["id"], "kind": "member", **{k: e[k] for k in MONEY_KEYS}}
-            for e in doc.get("members") or []]
+    rows = [
+        {"id": e["id"], "name": e.get("name") or e["id"], "kind": "member", **{k: e[k] for k in MONEY_KEYS}}
+        for e in doc.get("members") or []
+    ]
     acc = doc.get("community_account") or _zero_money()
-    rows.append({"id": "community", "name": doc.get("community", "community"), "kind": "community",
-                 **{k: float(acc.get(k, 0.0)) for k in MONEY_KEYS}})
-    rows += [{"id": e["id"], "name": e["id"], "kind": "external", **{k: e[k] for k in MONEY_KEYS}}
-             for e in doc.get("external_producers") or []]
+    rows.append(
+        {
+            "id": "community",
+            "name": doc.get("community", "community"),
+            "kind": "community",
+            **{k: float(acc.get(k, 0.0)) for k in MONEY_KEYS},
+        }
+    )
+    rows += [
+        {"id": e["id"], "name": e["id"], "kind": "external", **{k: e[k] for k in MONEY_KEYS}}
+        for e in doc.get("external_producers") or []
+    ]
     return rows
 
 
@@ -129,7 +171,8 @@ def allocation_total(doc: Mapping) -> dict[str, float]:
 
 
 def balances(whole_doc: Mapping, month_docs: list[Mapping]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per payee: the sum of its monthly statements (``sum_of_months``) and the ``balance`` that brings it to the
+    """Per payee: the sum of its monthly statements (``sum_of_months``) and the ``balance`` that brings it to
+    the
     allocation of the whole period (``whole_doc``), added in whole cents: ``balance = whole − Σ months``."""
     whole = {r["id"]: r for r in payee_rows(whole_doc)}
     by_payee: dict[str, list[Mapping]] = {}
@@ -140,13 +183,17 @@ def balances(whole_doc: Mapping, month_docs: list[Mapping]) -> dict[str, dict[st
     for pid in dict.fromkeys([*whole, *by_payee]):
         months = sum_money(by_payee.get(pid, []))
         target = whole.get(pid, {})
-        out[pid] = {"sum_of_months": months,
-                    "balance": {k: (_cents(target.get(k, 0.0)) - _cents(months[k])) / 100 + 0.0 for k in MONEY_KEYS}}
+        out[pid] = {
+            "sum_of_months": months,
+            "balance": {k: (_cents(target.get(k, 0.0)) - _cents(months[k])) / 100 + 0.0 for k in MONEY_KEYS},
+        }
     return out
 
 
 def _empty_flows() -> pd.DataFrame:
-    return pd.DataFrame(columns=list(FLOW_COLUMNS), index=pd.DatetimeIndex([], tz=ROME, name="start"), dtype=float)
+    return pd.DataFrame(
+        columns=list(FLOW_COLUMNS), index=pd.DatetimeIndex([], tz=ROME, name="start"), dtype=float
+    )
 
 
 @dataclass(frozen=True)
@@ -193,8 +240,14 @@ class SettledMonths:
     :mod:`condivisa.kernel.clock`) is the first day *not* settled.
     """
 
-    def __init__(self, community: Community, measurements: pd.DataFrame, prices: pd.Series,
-                 fill: str | None = None, as_of: dt.date | None = None) -> None:
+    def __init__(
+        self,
+        community: Community,
+        measurements: pd.DataFrame,
+        prices: pd.Series,
+        fill: str | None = None,
+        as_of: dt.date | None = None,
+    ) -> None:
         self.community = community
         m = measurements.copy()
         if not m.empty:
@@ -239,7 +292,9 @@ class SettledMonths:
     @property
     def last_complete_month(self) -> str | None:
         """The newest month whose every day lies before ``as_of``."""
-        return next((m for m in reversed(self.months) if self.month(m).complete and not self.month(m).empty), None)
+        return next(
+            (m for m in reversed(self.months) if self.month(m).complete and not self.month(m).empty), None
+        )
 
     def is_complete(self, month: str) -> bool:
         return month_bounds(month)[1] <= self.settle_until
@@ -296,9 +351,15 @@ class SettledMonths:
 
     # ---- a year ----------------------------------------------------------------------------------
     def _year_months(self, year: int | None, through: str | None = None) -> list[str]:
-        return [m for m in self.months if (year is None or m.startswith(f"{year:04d}-")) and (through is None or m <= through)]
+        return [
+            m
+            for m in self.months
+            if (year is None or m.startswith(f"{year:04d}-")) and (through is None or m <= through)
+        ]
 
-    def member_months(self, member_id: str, year: int | None = None, through: str | None = None) -> list[dict]:
+    def member_months(
+        self, member_id: str, year: int | None = None, through: str | None = None
+    ) -> list[dict]:
         """Per month: the member's statement figures (energy and money), from each month's settlement."""
         return [{"month": m, **self.member_entry(m, member_id)} for m in self._year_months(year, through)]
 
@@ -308,8 +369,13 @@ class SettledMonths:
         for m in self._year_months(year, through):
             doc = self.result(m)
             acc = doc.get("community_account") or {}
-            out.append({"month": m, **{k: float(doc["totals"].get(k, 0.0)) for k in ENERGY_KEYS + MONEY_KEYS[:3]},
-                        **{f"account_{k}": float(acc.get(k, 0.0)) for k in MONEY_KEYS}})
+            out.append(
+                {
+                    "month": m,
+                    **{k: float(doc["totals"].get(k, 0.0)) for k in ENERGY_KEYS + MONEY_KEYS[:3]},
+                    **{f"account_{k}": float(acc.get(k, 0.0)) for k in MONEY_KEYS},
+                }
+            )
         return out
 
     def year_closed(self, year: int) -> bool:
@@ -320,17 +386,22 @@ class SettledMonths:
         months = self._year_months(year)
         if not self.year_closed(year) or not months:
             return None
-        part, prices = self._slice(*(pd.Timestamp(dt.date(year, 1, 1), tz=ROME), pd.Timestamp(dt.date(year + 1, 1, 1), tz=ROME)))
+        part, prices = self._slice(
+            *(pd.Timestamp(dt.date(year, 1, 1), tz=ROME), pd.Timestamp(dt.date(year + 1, 1, 1), tz=ROME))
+        )
         if part.empty:
             return None
         try:
             yearly = settle(self.community, part, prices, fill=self.fill).to_dict()
-        except MeasurementError:  # e.g. a whole month without data and no fill: no yearly balance can be drawn
+        except (
+            MeasurementError
+        ):  # e.g. a whole month without data and no fill: no yearly balance can be drawn
             return None
         return {pid: b["balance"] for pid, b in balances(yearly, [self.result(m) for m in months]).items()}
 
     def year_balance(self, year: int, payee: str) -> dict[str, float] | None:
-        """The yearly balance of ``payee`` (a member id, ``community`` or an external producer), €: the allocation
+        """The yearly balance of ``payee`` (a member id, ``community`` or an external producer), €: the
+        allocation
         of the whole closed year minus the sum of its monthly statements; ``None`` while the year is open."""
         balance = self._year_balance(year)
         if balance is None:
@@ -338,7 +409,8 @@ class SettledMonths:
         return dict(balance.get(payee) or _zero_money())
 
     def member_year(self, member_id: str, month: str) -> dict[str, Any]:
-        """The member's year up to ``month``: the sum of the monthly statements and, for December of a closed year,
+        """The member's year up to ``month``: the sum of the monthly statements and, for December of a closed
+        year,
         the yearly balance; ``total`` is their sum."""
         year = int(month[:4])
         months = sum_money(self.member_months(member_id, year, through=month))
@@ -348,13 +420,19 @@ class SettledMonths:
 
 
 def monthly_statements(period_doc: Mapping, book: SettledMonths) -> dict[str, Any]:
-    """For a settlement over several months (``period_doc``): per payee the sum of its monthly statements (each
+    """For a settlement over several months (``period_doc``): per payee the sum of its monthly statements
+    (each
     month settled on its own, as the dashboard shows them) and the balance that makes them equal the period's
     allocation (``balance = period − Σ months``). Added to ``result.json`` as ``monthly_statements``."""
-    rows = [{"id": pid, **b} for pid, b in balances(period_doc, [book.result(m) for m in book.months]).items()]
-    return {"months": book.months, "payees": rows,
-            "rule": "Each month is settled and split on its own (the monthly statements); the period's allocation "
-                    "differs from their sum by the balance, shown once the year is closed as the yearly balance."}
+    rows = [
+        {"id": pid, **b} for pid, b in balances(period_doc, [book.result(m) for m in book.months]).items()
+    ]
+    return {
+        "months": book.months,
+        "payees": rows,
+        "rule": "Each month is settled and split on its own (the monthly statements); the period's allocation "
+        "differs from their sum by the balance, shown once the year is closed as the yearly balance.",
+    }
 
 
 def flat_prices(measurements: pd.DataFrame, price_eur_per_mwh: float) -> pd.Series:

@@ -22,11 +22,23 @@ from condivisa.kernel import clock
 from condivisa.outputs import charts
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, fmt_number, month_label, translator
 from condivisa.outputs.kpis import best_hours_to_shift, kpis_from_totals, typical_day_kwh
-from condivisa.outputs.monthly import MONEY_KEYS, SettledMonths, allocation_total, member_share, result_members
+from condivisa.outputs.monthly import (
+    MONEY_KEYS,
+    SettledMonths,
+    allocation_total,
+    member_share,
+    result_members,
+)
 
 CHROMIUM = os.environ.get("CONDIVISA_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 class ReportError(RuntimeError):
@@ -41,8 +53,12 @@ def _num(ctx, value, decimals: int = 2) -> str:
 @lru_cache(maxsize=1)
 def jinja_env() -> jinja2.Environment:
     """The Jinja2 environment of ``outputs/templates`` (autoescaped), with the ``num`` filter."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("condivisa.outputs", "templates"),
-                             autoescape=jinja2.select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("condivisa.outputs", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters["num"] = _num
     env.globals["month_label"] = month_label
     return env
@@ -65,8 +81,10 @@ def plotly_script(standalone: bool, url: str = "/static/plotly.min.js") -> str:
 
 def _check(book: SettledMonths, month: str, member_id: str | None = None) -> None:
     if month not in book.months:
-        raise ReportError(f"month {month}: no measurements up to {book.as_of} "
-                          f"(months with data: {', '.join(book.months) or 'none'})")
+        raise ReportError(
+            f"month {month}: no measurements up to {book.as_of} "
+            f"(months with data: {', '.join(book.months) or 'none'})"
+        )
     if member_id is not None:
         try:
             book.community.member(member_id)
@@ -94,12 +112,21 @@ def settled_note(book: SettledMonths, month: str, lang: str) -> dict[str, Any]:
     ms = book.month(month)
     yesterday = book.as_of - dt.timedelta(days=1)
     if ms.empty:
-        state, text = "empty", t("settled_empty", month=month_label(month, lang), day=_day_label(yesterday, lang))
+        state, text = (
+            "empty",
+            t("settled_empty", month=month_label(month, lang), day=_day_label(yesterday, lang)),
+        )
     elif not ms.complete:
         state, text = "partial", t("settled_partial", day=_day_label(ms.settled_to, lang))
     else:
-        state, text = "complete", t("settled_complete", first=_day_label(ms.settled_from, lang),
-                                    last=_day_label(ms.settled_to, lang))
+        state, text = (
+            "complete",
+            t(
+                "settled_complete",
+                first=_day_label(ms.settled_from, lang),
+                last=_day_label(ms.settled_to, lang),
+            ),
+        )
     return {"state": state, "text": text, "from": ms.settled_from, "to": ms.settled_to}
 
 
@@ -135,11 +162,23 @@ def member_context(book: SettledMonths, member_id: str, month: str, lang: str = 
     if spare_profile is not None:
         figs["shift"] = charts.shift_figure(spare_profile, windows, lang)
     return {
-        "lang": lang, "t": translator(lang), "kind": "member", "community": book.community, "member": member,
-        "month": month, "months": book.months, "day_label": day_label, "settled": settled_note(book, month, lang),
-        "money_month": {k_: entry[k_] for k_ in MONEY_KEYS}, "energy_month": entry,
-        "money_year": year["total"], "money_year_months": year["months"], "year_balance": year["balance"],
-        "kpis": k, "trend": trend, "windows": windows,
+        "lang": lang,
+        "t": translator(lang),
+        "kind": "member",
+        "community": book.community,
+        "member": member,
+        "month": month,
+        "months": book.months,
+        "day_label": day_label,
+        "settled": settled_note(book, month, lang),
+        "money_month": {k_: entry[k_] for k_ in MONEY_KEYS},
+        "energy_month": entry,
+        "money_year": year["total"],
+        "money_year_months": year["months"],
+        "year_balance": year["balance"],
+        "kpis": k,
+        "trend": trend,
+        "windows": windows,
         "charts": {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()},
         "generated": clock.local_now().strftime("%Y-%m-%d %H:%M"),
     }
@@ -163,10 +202,20 @@ def community_context(book: SettledMonths, month: str, lang: str = DEFAULT_LANGU
         "members": charts.members_figure(members, lang),
     }
     return {
-        "lang": lang, "t": translator(lang), "kind": "community", "community": book.community, "month": month,
-        "months": book.months, "totals": doc["totals"], "members": members, "kpis": k, "trend": trend,
-        "account": doc["community_account"], "externals": doc.get("external_producers") or [],
-        "allocation_total": allocation_total(doc), "settled": settled_note(book, month, lang),
+        "lang": lang,
+        "t": translator(lang),
+        "kind": "community",
+        "community": book.community,
+        "month": month,
+        "months": book.months,
+        "totals": doc["totals"],
+        "members": members,
+        "kpis": k,
+        "trend": trend,
+        "account": doc["community_account"],
+        "externals": doc.get("external_producers") or [],
+        "allocation_total": allocation_total(doc),
+        "settled": settled_note(book, month, lang),
         "year_balance": book.year_balance(year, "community") if month[5:] == "12" else None,
         "data_quality": doc.get("data_quality"),
         "charts": {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()},
@@ -176,11 +225,16 @@ def community_context(book: SettledMonths, month: str, lang: str = DEFAULT_LANGU
 
 def render(template: str, context: dict, standalone: bool = True) -> str:
     """Render ``template`` with ``context``; ``standalone`` inlines plotly.js."""
-    return jinja_env().get_template(template).render(**context, plotly_script=plotly_script(standalone),
-                                                      standalone=standalone)
+    return (
+        jinja_env()
+        .get_template(template)
+        .render(**context, plotly_script=plotly_script(standalone), standalone=standalone)
+    )
 
 
-def member_statement_html(book: SettledMonths, member_id: str, month: str, lang: str = DEFAULT_LANGUAGE) -> str:
+def member_statement_html(
+    book: SettledMonths, member_id: str, month: str, lang: str = DEFAULT_LANGUAGE
+) -> str:
     """The member's monthly statement as one self-contained HTML file."""
     return render("statement.html", member_context(book, member_id, month, lang))
 
@@ -193,7 +247,8 @@ def community_report_html(book: SettledMonths, month: str, lang: str = DEFAULT_L
 def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str:
     """The member's statement of ``month`` as CSV: one row per month of the year up to ``month``, then, for
     December of a closed year, the yearly balance (``YYYY balance``), then the year's total (``YYYY``)
-    (``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur, total_eur``;
+    (``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur,
+    total_eur``;
     fees paid are negative)."""
     _check(book, month, member_id)
     rows = book.member_months(member_id, int(month[:4]), through=month)
@@ -232,10 +287,15 @@ def html_to_pdf(html: str, timeout_s: float = 60.0) -> bytes:
             page.set_content(html, wait_until="load", timeout=timeout_s * 1000)
             n = html.count('class="plotly-graph-div"')
             if n:
-                page.wait_for_function(f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {n}",
-                                       timeout=timeout_s * 1000)
+                page.wait_for_function(
+                    f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {n}",
+                    timeout=timeout_s * 1000,
+                )
             page.emulate_media(media="print")
-            return page.pdf(format="A4", print_background=True,
-                            margin={"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"})
+            return page.pdf(
+                format="A4",
+                print_background=True,
+                margin={"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"},
+            )
         finally:
             browser.close()

@@ -16,8 +16,19 @@ from rich.console import Group
 from rich.table import Table
 
 MEMBER_CSV_COLUMNS = (
-    "id", "name", "category", "founder", "withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh",
-    "premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur",
+    "id",
+    "name",
+    "category",
+    "founder",
+    "withdrawn_kwh",
+    "injected_kwh",
+    "consumption_in_shared_kwh",
+    "shared_kwh",
+    "premium_eur",
+    "valorisation_eur",
+    "sale_eur",
+    "fees_eur",
+    "total_eur",
 )
 
 
@@ -51,16 +62,34 @@ def _eur(x: float) -> str:
 def summary_table(doc: dict[str, Any]) -> Table:
     """The community's months and totals (energy in kWh, money in €)."""
     p = doc["period"]
-    t = Table(title=f"{doc['community']} ({doc['configuration']}) — {p['from']} to {p['to']}, by {p['interval']}",
-              title_justify="left")
-    for head in ("Month", "Injected kWh", "Withdrawn kWh", "Shared kWh", "Incentivised kWh",
-                 "Premium €", "Valorisation €", "Sale €"):
+    t = Table(
+        title=f"{doc['community']} ({doc['configuration']}) — {p['from']} to {p['to']}, by {p['interval']}",
+        title_justify="left",
+    )
+    for head in (
+        "Month",
+        "Injected kWh",
+        "Withdrawn kWh",
+        "Shared kWh",
+        "Incentivised kWh",
+        "Premium €",
+        "Valorisation €",
+        "Sale €",
+    ):
         t.add_column(head, justify="left" if head == "Month" else "right")
 
     def row(label: str, r: dict[str, Any], **kw: Any) -> None:
-        t.add_row(label, _kwh(r["injected_kwh"]), _kwh(r["withdrawn_kwh"]), _kwh(r["shared_kwh"]),
-                  _kwh(r["incentivised_shared_kwh"]), _eur(r["premium_eur"]), _eur(r["valorisation_eur"]),
-                  _eur(r["sale_eur"]), **kw)
+        t.add_row(
+            label,
+            _kwh(r["injected_kwh"]),
+            _kwh(r["withdrawn_kwh"]),
+            _kwh(r["shared_kwh"]),
+            _kwh(r["incentivised_shared_kwh"]),
+            _eur(r["premium_eur"]),
+            _eur(r["valorisation_eur"]),
+            _eur(r["sale_eur"]),
+            **kw,
+        )
 
     for m in doc["months"]:
         row(m["month"], m)
@@ -71,31 +100,71 @@ def summary_table(doc: dict[str, Any]) -> Table:
 def members_table(doc: dict[str, Any]) -> Table:
     """Who receives what: members, the community account and external producers; the last line adds up."""
     t = Table(title="Allocation", title_justify="left")
-    for head in ("Member", "Category", "Withdrawn kWh", "Shared kWh", "Premium €", "Valorisation €",
-                 "Sale €", "Fees €", "Total €"):
-        t.add_column(head, justify="left" if head in ("Member", "Category") else "right", no_wrap=head == "Member")
+    for head in (
+        "Member",
+        "Category",
+        "Withdrawn kWh",
+        "Shared kWh",
+        "Premium €",
+        "Valorisation €",
+        "Sale €",
+        "Fees €",
+        "Total €",
+    ):
+        t.add_column(
+            head, justify="left" if head in ("Member", "Category") else "right", no_wrap=head == "Member"
+        )
     sums = {k: 0.0 for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")}
     for m in doc["members"]:
         label = m["id"] + (f" {m['name']}" if m.get("name") else "") + ("" if m["founder"] else " *")
-        t.add_row(label, m["category"], _kwh(m["withdrawn_kwh"]), _kwh(m["shared_kwh"]), _eur(m["premium_eur"]),
-                  _eur(m["valorisation_eur"]), _eur(m["sale_eur"]), _eur(m["fees_eur"]) if m["fees_eur"] else "",
-                  _eur(m["total_eur"]))
+        t.add_row(
+            label,
+            m["category"],
+            _kwh(m["withdrawn_kwh"]),
+            _kwh(m["shared_kwh"]),
+            _eur(m["premium_eur"]),
+            _eur(m["valorisation_eur"]),
+            _eur(m["sale_eur"]),
+            _eur(m["fees_eur"]) if m["fees_eur"] else "",
+            _eur(m["total_eur"]),
+        )
         for k in sums:
             sums[k] += m[k]
     acc = doc["community_account"]
-    t.add_row("community account", "", "", "", _eur(acc["premium_eur"]), _eur(acc["valorisation_eur"]),
-              _eur(acc["sale_eur"]), _eur(acc["fees_eur"]) if acc["fees_eur"] else "",
-              _eur(acc["total_eur"]))
+    t.add_row(
+        "community account",
+        "",
+        "",
+        "",
+        _eur(acc["premium_eur"]),
+        _eur(acc["valorisation_eur"]),
+        _eur(acc["sale_eur"]),
+        _eur(acc["fees_eur"]) if acc["fees_eur"] else "",
+        _eur(acc["total_eur"]),
+    )
     for k in sums:
         sums[k] += acc[k]
     for e in doc.get("external_producers", []):
-        t.add_row(e["id"], "external producer", "", "", _eur(e["premium_eur"]), _eur(e["valorisation_eur"]),
-                  _eur(e["sale_eur"]), _eur(e["fees_eur"]) if e["fees_eur"] else "", _eur(e["total_eur"]))
+        t.add_row(
+            e["id"],
+            "external producer",
+            "",
+            "",
+            _eur(e["premium_eur"]),
+            _eur(e["valorisation_eur"]),
+            _eur(e["sale_eur"]),
+            _eur(e["fees_eur"]) if e["fees_eur"] else "",
+            _eur(e["total_eur"]),
+        )
         for k in sums:
             sums[k] += e[k]
-    t.add_row("Total", "", "", "", *(_eur(round(sums[k], 2) + 0.0) for k in sums), style="bold", end_section=True)
-    t.caption = ("* later member (annual fee, exit penalty and minimum shared consumption apply); "
-                 "money is what each payee receives: fees paid are negative, the community account receives them")
+    t.add_row(
+        "Total", "", "", "", *(_eur(round(sums[k], 2) + 0.0) for k in sums), style="bold", end_section=True
+    )
+    t.caption = (
+        "* later member (annual fee, exit penalty and minimum shared consumption apply); "
+        "money is what each payee receives: fees paid are negative, the community account receives them"
+    )
     return t
 
 
@@ -109,8 +178,13 @@ def quality_table(doc: dict[str, Any]) -> Table | None:
     for head in ("POD", "Expected", "Missing", "Filled", "Duplicates dropped"):
         t.add_column(head, justify="left" if head == "POD" else "right")
     for q in rows:
-        t.add_row(q["pod"], str(q["expected_intervals"]), str(q["missing_intervals"]), str(q["filled_intervals"]),
-                  str(q["duplicate_rows_dropped"]))
+        t.add_row(
+            q["pod"],
+            str(q["expected_intervals"]),
+            str(q["missing_intervals"]),
+            str(q["filled_intervals"]),
+            str(q["duplicate_rows_dropped"]),
+        )
     return t
 
 
@@ -120,15 +194,27 @@ def balance_table(doc: dict[str, Any]) -> Table | None:
     ms = doc.get("monthly_statements")
     if not ms:
         return None
-    t = Table(title=f"Monthly statements {ms['months'][0]} to {ms['months'][-1]} and the balance to this period's split",
-              title_justify="left")
+    t = Table(
+        title=f"Monthly statements {ms['months'][0]} to {ms['months'][-1]} and the balance to this period's split",
+        title_justify="left",
+    )
     for head in ("Payee", "Σ monthly totals €", "Balance €", "Period total €"):
         t.add_column(head, justify="left" if head == "Payee" else "right")
-    period = {r["id"]: r for r in [*doc["members"], {"id": "community", **doc["community_account"]},
-                                   *doc.get("external_producers", [])]}
+    period = {
+        r["id"]: r
+        for r in [
+            *doc["members"],
+            {"id": "community", **doc["community_account"]},
+            *doc.get("external_producers", []),
+        ]
+    }
     for r in ms["payees"]:
-        t.add_row(r["id"], _eur(r["sum_of_months"]["total_eur"]), _eur(r["balance"]["total_eur"]),
-                  _eur(period[r["id"]]["total_eur"]))
+        t.add_row(
+            r["id"],
+            _eur(r["sum_of_months"]["total_eur"]),
+            _eur(r["balance"]["total_eur"]),
+            _eur(period[r["id"]]["total_eur"]),
+        )
     t.caption = ms["rule"]
     return t
 
@@ -149,8 +235,11 @@ def statement_table(statement: dict[str, Any]) -> Table:
     """One member's statement (from ``SettlementResult.statement``) as a two-column table."""
     m = statement["member"]
     p = statement["period"]
-    t = Table(title=f"Statement of {m['id']} {m.get('name') or ''} — {statement['community']}, {p['from']} to {p['to']}",
-              title_justify="left", show_header=False)
+    t = Table(
+        title=f"Statement of {m['id']} {m.get('name') or ''} — {statement['community']}, {p['from']} to {p['to']}",
+        title_justify="left",
+        show_header=False,
+    )
     t.add_column("item")
     t.add_column("value", justify="right")
     e, money = statement["energy"], statement["money"]

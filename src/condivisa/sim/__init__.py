@@ -1,1 +1,2 @@
-"""Simulated parts: user devices that send over MQTT/REST (:mod:`.devices`) and the demo community's data (:mod:`.demo_data`)."""
+"""Simulated parts: user devices that send over MQTT/REST (:mod:`.devices`) and the demo community's "
+"data (:mod:`.demo_data`)."""

@@ -17,8 +17,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from condivisa.sim.devices import SimDevice
 from condivisa.kernel.timegrid import hours
+from condivisa.sim.devices import SimDevice
 
 KINDS = ("cer", "is-corrias")
 SUBSTATION = "AC001E00999"
@@ -33,61 +33,174 @@ def demo_prices(start: dt.date, end: dt.date, seed: int = 11) -> pd.Series:
     idx = hours(start, end)
     h = np.asarray(idx.hour, dtype=float)
     rng = np.random.default_rng(seed)
-    price = 105 + 30 * _bump(h, 19.5, 2) + 12 * _bump(h, 8, 1.5) - 25 * _bump(h, 13, 2.5) + rng.normal(0, 4, len(idx))
+    price = (
+        105
+        + 30 * _bump(h, 19.5, 2)
+        + 12 * _bump(h, 8, 1.5)
+        - 25 * _bump(h, 13, 2.5)
+        + rng.normal(0, 4, len(idx))
+    )
     return pd.Series(np.round(np.maximum(price, 0.0), 2), index=idx, name="zonal_price_eur_per_mwh")
 
 
 def _cer() -> tuple[dict, list[SimDevice]]:
     rng = np.random.default_rng(5)
-    surnames = ["Rossi", "Bianchi", "Serra", "Melis", "Pinna", "Piras", "Mura", "Sanna", "Fadda", "Porcu", "Cocco",
-                "Deiana", "Loi", "Atzeni", "Usai", "Floris"]
+    surnames = [
+        "Rossi",
+        "Bianchi",
+        "Serra",
+        "Melis",
+        "Pinna",
+        "Piras",
+        "Mura",
+        "Sanna",
+        "Fadda",
+        "Porcu",
+        "Cocco",
+        "Deiana",
+        "Loi",
+        "Atzeni",
+        "Usai",
+        "Floris",
+    ]
     members, devices = [], []
     for k, surname in enumerate(surnames, start=1):
-        members.append({"id": f"m{k}", "name": f"Famiglia {surname}", "category": "private", "founder": k <= 10,
-                        "joined": None if k <= 10 else "2025-06-01", "pods": [{"pod": f"IT001E{k:08d}"}]})
+        members.append(
+            {
+                "id": f"m{k}",
+                "name": f"Famiglia {surname}",
+                "category": "private",
+                "founder": k <= 10,
+                "joined": None if k <= 10 else "2025-06-01",
+                "pods": [{"pod": f"IT001E{k:08d}"}],
+            }
+        )
         devices.append(SimDevice(f"DU-{k:04d}", f"IT001E{k:08d}", daily_kwh=float(rng.uniform(6.0, 13.0))))
-    others = [("m17", "Panificio Serra snc", "sme", 38.0), ("m18", "Officina Loi srl", "sme", 30.0),
-              ("m19", "Comune di Esempio", "public_body", 55.0), ("m20", "Parrocchia San Giorgio", "nonprofit", 12.0)]
+    others = [
+        ("m17", "Panificio Serra snc", "sme", 38.0),
+        ("m18", "Officina Loi srl", "sme", 30.0),
+        ("m19", "Comune di Esempio", "public_body", 55.0),
+        ("m20", "Parrocchia San Giorgio", "nonprofit", 12.0),
+    ]
     for k, (mid, name, category, daily) in enumerate(others, start=17):
-        members.append({"id": mid, "name": name, "category": category, "founder": True, "pods": [{"pod": f"IT001E{k:08d}"}]})
+        members.append(
+            {
+                "id": mid,
+                "name": name,
+                "category": category,
+                "founder": True,
+                "pods": [{"pod": f"IT001E{k:08d}"}],
+            }
+        )
         devices.append(SimDevice(f"DU-{k:04d}", f"IT001E{k:08d}", daily_kwh=daily))
-    plants = [("pv-municipio", "m19", 60.0, "2025-03-01"), ("pv-panificio", "m17", 20.0, "2025-04-15"),
-              ("pv-comunita", "community", 40.0, "2025-05-10")]
+    plants = [
+        ("pv-municipio", "m19", 60.0, "2025-03-01"),
+        ("pv-panificio", "m17", 20.0, "2025-04-15"),
+        ("pv-comunita", "community", 40.0, "2025-05-10"),
+    ]
     plant_rows = []
     for k, (pid, owner, kw, commissioning) in enumerate(plants, start=101):
-        plant_rows.append({"id": pid, "pod": f"IT001E{k:08d}", "owner": owner, "power_kw": kw, "source": "pv",
-                           "commissioning": commissioning, "voltage": "BT"})
+        plant_rows.append(
+            {
+                "id": pid,
+                "pod": f"IT001E{k:08d}",
+                "owner": owner,
+                "power_kw": kw,
+                "source": "pv",
+                "commissioning": commissioning,
+                "voltage": "BT",
+            }
+        )
         devices.append(SimDevice(f"DU-{k:04d}", f"IT001E{k:08d}", production_kw=kw))
     for m in members:
         if m.get("joined") is None:
             m.pop("joined", None)
-    raw = {"name": "CER Sole del Campidano (demo)", "configuration": "CER", "zone": "south", "market_zone": "SARD",
-           "constituted": "2025-01-01", "primary_substation": SUBSTATION, "members": members, "plants": plant_rows,
-           "rules": {"premium": {"producers": 0.10, "community": 0.15, "consumers": 0.75, "consumers_by": "consumption"},
-                     "sale": "producers", "valorisation": "consumers", "enterprise_cap": True,
-                     "later_members": {"annual_fee_eur": 24, "exit_penalty_eur": 50, "min_shared_consumption_kwh_per_year": 100}},
-           "devices": [{"id": d.du_id, "pod": d.pod} for d in devices]}
+    raw = {
+        "name": "CER Sole del Campidano (demo)",
+        "configuration": "CER",
+        "zone": "south",
+        "market_zone": "SARD",
+        "constituted": "2025-01-01",
+        "primary_substation": SUBSTATION,
+        "members": members,
+        "plants": plant_rows,
+        "rules": {
+            "premium": {
+                "producers": 0.10,
+                "community": 0.15,
+                "consumers": 0.75,
+                "consumers_by": "consumption",
+            },
+            "sale": "producers",
+            "valorisation": "consumers",
+            "enterprise_cap": True,
+            "later_members": {
+                "annual_fee_eur": 24,
+                "exit_penalty_eur": 50,
+                "min_shared_consumption_kwh_per_year": 100,
+            },
+        },
+        "devices": [{"id": d.du_id, "pod": d.pod} for d in devices],
+    }
     return raw, devices
 
 
 def _is_corrias() -> tuple[dict, list[SimDevice]]:
     # mean daily kWh of each flat over a year: appliances + July AC × mean monthly AC coefficient (≈ 0.68)
-    flats = [("N-1", 7.58, 4.25), ("N-2", 7.58, 4.25), ("N-3", 7.58, 4.25), ("N-4", 9.21, 4.25),
-             ("N-5", 9.21, 4.25), ("N-6", 9.21, 4.25), ("N-7", 9.21, 4.25), ("N-8", 12.33, 6.94)]
+    flats = [
+        ("N-1", 7.58, 4.25),
+        ("N-2", 7.58, 4.25),
+        ("N-3", 7.58, 4.25),
+        ("N-4", 9.21, 4.25),
+        ("N-5", 9.21, 4.25),
+        ("N-6", 9.21, 4.25),
+        ("N-7", 9.21, 4.25),
+        ("N-8", 12.33, 6.94),
+    ]
     millesimi = [111, 111, 111, 111, 111, 111, 111, 223]
     members, devices = [], []
     for k, ((flat, appliances, ac), mill) in enumerate(zip(flats, millesimi), start=1):
-        members.append({"id": f"n{k}", "name": f"Appartamento {flat}", "category": "private", "founder": True,
-                        "millesimi": mill, "pods": [{"pod": f"IT002E{k:08d}"}]})
-        devices.append(SimDevice(f"DU-N{k:03d}", f"IT002E{k:08d}", daily_kwh=round(appliances + 0.68 * ac, 2)))
-    raw = {"name": "Condominio Is Corrias, edificio N (demo)", "configuration": "AUC", "zone": "south",
-           "market_zone": "SARD", "constituted": "2024-01-01", "primary_substation": SUBSTATION,
-           "building": "Is Corrias N", "members": members,
-           "plants": [{"id": "pv-tetto", "pod": "IT002E00000100", "owner": "community", "power_kw": 18.0, "source": "pv",
-                       "commissioning": "2024-01-01", "voltage": "BT"}],
-           "rules": {"premium": {"producers": 0.0, "community": 0.0, "consumers": 1.0, "consumers_by": "millesimi"},
-                     "sale": "community", "valorisation": "consumers"},
-           "devices": [{"id": d.du_id, "pod": d.pod} for d in devices] + [{"id": "DU-N100", "pod": "IT002E00000100"}]}
+        members.append(
+            {
+                "id": f"n{k}",
+                "name": f"Appartamento {flat}",
+                "category": "private",
+                "founder": True,
+                "millesimi": mill,
+                "pods": [{"pod": f"IT002E{k:08d}"}],
+            }
+        )
+        devices.append(
+            SimDevice(f"DU-N{k:03d}", f"IT002E{k:08d}", daily_kwh=round(appliances + 0.68 * ac, 2))
+        )
+    raw = {
+        "name": "Condominio Is Corrias, edificio N (demo)",
+        "configuration": "AUC",
+        "zone": "south",
+        "market_zone": "SARD",
+        "constituted": "2024-01-01",
+        "primary_substation": SUBSTATION,
+        "building": "Is Corrias N",
+        "members": members,
+        "plants": [
+            {
+                "id": "pv-tetto",
+                "pod": "IT002E00000100",
+                "owner": "community",
+                "power_kw": 18.0,
+                "source": "pv",
+                "commissioning": "2024-01-01",
+                "voltage": "BT",
+            }
+        ],
+        "rules": {
+            "premium": {"producers": 0.0, "community": 0.0, "consumers": 1.0, "consumers_by": "millesimi"},
+            "sale": "community",
+            "valorisation": "consumers",
+        },
+        "devices": [{"id": d.du_id, "pod": d.pod} for d in devices]
+        + [{"id": "DU-N100", "pod": "IT002E00000100"}],
+    }
     devices.append(SimDevice("DU-N100", "IT002E00000100", production_kw=18.0))
     return raw, devices
 

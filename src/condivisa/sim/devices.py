@@ -56,10 +56,15 @@ class Fleet:
 
     def readings(self, i: int, q: int) -> dict:
         d = self.devices[i]
-        return {"du_id": d.du_id, "pod": d.pod, "start": self.starts[q].to_pydatetime(),
-                "withdrawn_kwh": float(self.withdrawn_kwh[i, q]), "injected_kwh": float(self.injected_kwh[i, q]),
-                "withdrawn_total_kwh": float(self.withdrawn_total_kwh[i, q]),
-                "injected_total_kwh": float(self.injected_total_kwh[i, q])}
+        return {
+            "du_id": d.du_id,
+            "pod": d.pod,
+            "start": self.starts[q].to_pydatetime(),
+            "withdrawn_kwh": float(self.withdrawn_kwh[i, q]),
+            "injected_kwh": float(self.injected_kwh[i, q]),
+            "withdrawn_total_kwh": float(self.withdrawn_total_kwh[i, q]),
+            "injected_total_kwh": float(self.injected_total_kwh[i, q]),
+        }
 
 
 def synthetic_devices(count: int, *, production_share: float = 0.1, seed: int = 0) -> list[SimDevice]:
@@ -68,9 +73,14 @@ def synthetic_devices(count: int, *, production_share: float = 0.1, seed: int = 
     out = []
     for k in range(count):
         is_pv = k % max(1, round(1 / production_share)) == 0 if production_share > 0 else False
-        out.append(SimDevice(f"DU-{k + 1:05d}", f"IT001E9{k + 1:07d}",
-                             production_kw=float(rng.choice([6.0, 20.0, 50.0])) if is_pv else 0.0,
-                             daily_kwh=float(rng.uniform(5.0, 14.0))))
+        out.append(
+            SimDevice(
+                f"DU-{k + 1:05d}",
+                f"IT001E9{k + 1:07d}",
+                production_kw=float(rng.choice([6.0, 20.0, 50.0])) if is_pv else 0.0,
+                daily_kwh=float(rng.uniform(5.0, 14.0)),
+            )
+        )
     return out
 
 
@@ -82,12 +92,31 @@ def devices_from_community(community) -> list[SimDevice]:
 
 def example_community_yaml(devices: list[SimDevice], name: str = "CER Simulata") -> dict:
     """A community file registering ``devices`` (one member per household POD, plants owned by the community)."""
-    members = [{"id": f"m{k + 1}", "pods": [{"pod": d.pod, "kind": "consumption"}]}
-               for k, d in enumerate(devices) if d.production_kw <= 0]
-    plants = [{"id": f"pv{k + 1}", "pod": d.pod, "owner": "community", "power_kw": d.production_kw,
-               "commissioning": "2024-01-01"} for k, d in enumerate(devices) if d.production_kw > 0]
-    return {"name": name, "configuration": "CER", "zone": "south", "constituted": "2024-01-01",
-            "members": members, "plants": plants, "devices": [{"id": d.du_id, "pod": d.pod} for d in devices]}
+    members = [
+        {"id": f"m{k + 1}", "pods": [{"pod": d.pod, "kind": "consumption"}]}
+        for k, d in enumerate(devices)
+        if d.production_kw <= 0
+    ]
+    plants = [
+        {
+            "id": f"pv{k + 1}",
+            "pod": d.pod,
+            "owner": "community",
+            "power_kw": d.production_kw,
+            "commissioning": "2024-01-01",
+        }
+        for k, d in enumerate(devices)
+        if d.production_kw > 0
+    ]
+    return {
+        "name": name,
+        "configuration": "CER",
+        "zone": "south",
+        "constituted": "2024-01-01",
+        "members": members,
+        "plants": plants,
+        "devices": [{"id": d.du_id, "pod": d.pod} for d in devices],
+    }
 
 
 def household_kwh(hours_of_day: np.ndarray, day_codes: np.ndarray, daily_kwh: float, rng) -> np.ndarray:
@@ -112,8 +141,15 @@ def _pv_1kw(first_start: str, n: int, location: tuple[float, float]) -> np.ndarr
     return out
 
 
-def build_fleet(devices: list[SimDevice], start: dt.date, days: int, *, seed: int = 0,
-                until: dt.datetime | None = None, location: tuple[float, float] = CAGLIARI) -> Fleet:
+def build_fleet(
+    devices: list[SimDevice],
+    start: dt.date,
+    days: int,
+    *,
+    seed: int = 0,
+    until: dt.datetime | None = None,
+    location: tuple[float, float] = CAGLIARI,
+) -> Fleet:
     """Energies of ``devices`` for ``days`` civil days from ``start``; quarter hours ending after ``until``
     (default: now) are dropped, since a device cannot report the future."""
     starts = quarter_hours(start, start + dt.timedelta(days=days))
@@ -139,7 +175,14 @@ def build_fleet(devices: list[SimDevice], start: dt.date, days: int, *, seed: in
     wd, inj = np.round(wd, 6), np.round(inj, 6)
     w0 = rng.uniform(1000.0, 20000.0, size=(n, 1)).round(3)
     i0 = np.where(inj.sum(axis=1, keepdims=True) > 0, rng.uniform(100.0, 5000.0, size=(n, 1)).round(3), 0.0)
-    return Fleet(devices, starts, wd, inj, np.round(w0 + np.cumsum(wd, axis=1), 6), np.round(i0 + np.cumsum(inj, axis=1), 6))
+    return Fleet(
+        devices,
+        starts,
+        wd,
+        inj,
+        np.round(w0 + np.cumsum(wd, axis=1), 6),
+        np.round(i0 + np.cumsum(inj, axis=1), 6),
+    )
 
 
 @dataclass(frozen=True)
@@ -151,8 +194,16 @@ class Message:
     fault: str | None = None
 
 
-def messages(fleet: Fleet, q: int, *, group: int = 1, faults: tuple[str, ...] = (), fault_rate: float = 0.05,
-             rng=None, quarters: int = 1) -> Iterator[Message]:
+def messages(
+    fleet: Fleet,
+    q: int,
+    *,
+    group: int = 1,
+    faults: tuple[str, ...] = (),
+    fault_rate: float = 0.05,
+    rng=None,
+    quarters: int = 1,
+) -> Iterator[Message]:
     """The messages of quarter-hour step ``q`` (carrying quarters ``q .. q+quarters-1``): one per DU
     (``group`` = 1, topic kind ``du``) or one per ``group`` DUs (kind ``gw``, sender ``sim-gw-<k>``).
     Faults, each with probability ``fault_rate`` per message: ``gap`` skips it, ``dup`` sends it twice,
@@ -195,14 +246,21 @@ def catch_up(fleet: Fleet, du_id: str, since: dt.datetime, upto: int) -> Message
     if not qs:
         return None
     rows = [fleet.readings(index[du_id], q) for q in qs]
-    return Message("du", du_id, json.dumps(build_m1_dataset(rows, producer_id=du_id), separators=(",", ":")).encode(), len(rows))
+    return Message(
+        "du",
+        du_id,
+        json.dumps(build_m1_dataset(rows, producer_id=du_id), separators=(",", ":")).encode(),
+        len(rows),
+    )
 
 
 class MqttSink:
     """Publishes messages with QoS 1 (MQTT 3.1.1, works with Mosquitto and the embedded broker) and counts
     the platform's answers on the ack topics."""
 
-    def __init__(self, url: str, community: str, root: str = "condivisa", client_id: str = "condivisa-simulator"):
+    def __init__(
+        self, url: str, community: str, root: str = "condivisa", client_id: str = "condivisa-simulator"
+    ):
         from urllib.parse import urlsplit
 
         import paho.mqtt.client as mqtt
@@ -212,10 +270,13 @@ class MqttSink:
         parts = urlsplit(url)
         self.layout = TopicLayout(community, root)
         self.answers = {"accepted": 0, "rejected": 0, "stored": 0, "duplicates": 0}
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
+        )
         self.client.max_inflight_messages_set(100)
         self.client.on_connect = lambda c, *a: c.subscribe(
-            [(f"{root}/{community}/+/+/ack", 1), (f"{root}/{community}/+/+/cmd", 1)])
+            [(f"{root}/{community}/+/+/ack", 1), (f"{root}/{community}/+/+/cmd", 1)]
+        )
         self.client.on_message = self._on_ack
         self._resends: list[tuple[str, dt.datetime]] = []
         self.client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
@@ -304,9 +365,18 @@ class RestSink:
         self.client.close()
 
 
-def run(fleet: Fleet, sink, *, speed: float = 0.0, group: int = 1, faults: tuple[str, ...] = (),
-        fault_rate: float = 0.05, seed: int = 0, on_step: Callable[[int, int], None] | None = None,
-        sleep: Callable[[float], None] | None = None) -> dict[str, int]:
+def run(
+    fleet: Fleet,
+    sink,
+    *,
+    speed: float = 0.0,
+    group: int = 1,
+    faults: tuple[str, ...] = (),
+    fault_rate: float = 0.05,
+    seed: int = 0,
+    on_step: Callable[[int, int], None] | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> dict[str, int]:
     """Send every quarter hour of ``fleet`` through ``sink``; ``speed`` X compresses time (a quarter hour
     takes 900/X s of wall time; 0 = as fast as possible). Returns counts of what was sent."""
     import time

@@ -1,9 +1,11 @@
 """Tables of people and device identity: users, tokens, device credentials and the audit log.
 
 All tables live on the store's SQLAlchemy ``Base`` (:mod:`condivisa.store.models`) so that one Alembic
-history creates them; the access rules that use them are in :mod:`condivisa.auth.service`. Secrets are never stored in clear:
+history creates them; the access rules that use them are in :mod:`condivisa.auth.service`. Secrets are never
+stored in clear:
 
-- user passwords: ``hashlib.scrypt`` with a per-user random salt (RFC 7914), see :mod:`condivisa.auth.hashing`;
+- user passwords: ``hashlib.scrypt`` with a per-user random salt (RFC 7914), see
+:mod:`condivisa.auth.hashing`;
 - bearer tokens (sessions and platform API tokens): SHA-256 of the token (a token has 256 bits of entropy,
   so a fast hash is enough; only the holder knows the clear token);
 - device (DU) MQTT passwords: Mosquitto's ``$7$`` PBKDF2-SHA512 format, so the broker's password file can be
@@ -19,7 +21,6 @@ from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from condivisa.kernel import clock
-
 from condivisa.store.models import Base
 
 
@@ -81,7 +82,9 @@ class Token(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
     kind: Mapped[str] = mapped_column(String(16), nullable=False)
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("auth_users.id", ondelete="CASCADE"), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(
+        ForeignKey("auth_users.id", ondelete="CASCADE"), nullable=True
+    )
     name: Mapped[str | None] = mapped_column(String(128), nullable=True)
     scope_pods: Mapped[list | None] = mapped_column(JSON, nullable=True)
     scope_dus: Mapped[list | None] = mapped_column(JSON, nullable=True)
@@ -109,7 +112,10 @@ class AuditEntry(Base):
     """One line of the audit log: who (``actor``) did what (``action``) to what (``target``), when (UTC)."""
 
     __tablename__ = "auth_audit_log"
-    __table_args__ = (Index("ix_auth_audit_log_at", "at"), Index("ix_auth_audit_log_action_actor", "action", "actor"))
+    __table_args__ = (
+        Index("ix_auth_audit_log_at", "at"),
+        Index("ix_auth_audit_log_action_actor", "action", "actor"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
@@ -144,8 +150,14 @@ class CommunityRules(Base):
     recorded_by: Mapped[str] = mapped_column(String(128), nullable=False)
 
 
-AUTH_TABLES = (User.__table__, Token.__table__, DeviceCredential.__table__, AuditEntry.__table__,
-               AppSecret.__table__, CommunityRules.__table__)
+AUTH_TABLES = (
+    User.__table__,
+    Token.__table__,
+    DeviceCredential.__table__,
+    AuditEntry.__table__,
+    AppSecret.__table__,
+    CommunityRules.__table__,
+)
 
 
 def create_auth_tables(engine) -> None:

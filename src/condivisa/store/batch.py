@@ -40,7 +40,20 @@ from operator import itemgetter
 from sqlalchemy.engine import Connection
 
 from condivisa.store import checks
-from condivisa.store.writer import CHECK_WINDOW, INSERT_CHUNK, RegistryCache, WriteOutcome, _du_flags, _existing, _insert_rows, _point, _revise, _same, _touch_rows, write_readings
+from condivisa.store.writer import (
+    CHECK_WINDOW,
+    INSERT_CHUNK,
+    RegistryCache,
+    WriteOutcome,
+    _du_flags,
+    _existing,
+    _insert_rows,
+    _point,
+    _revise,
+    _same,
+    _touch_rows,
+    write_readings,
+)
 
 
 @dataclass(frozen=True)
@@ -53,8 +66,9 @@ class BatchItem:
     device_id: str | None = None
 
 
-def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: RegistryCache,
-                cross_check: bool = True) -> list[WriteOutcome]:
+def write_batch(
+    conn: Connection, items: Sequence[BatchItem], *, registry: RegistryCache, cross_check: bool = True
+) -> list[WriteOutcome]:
     """Write ``items`` in the caller's transaction ``conn``; one outcome per item, as if each had been written
     by :func:`write_readings` in turn (see the module docstring). An item naming an unregistered POD writes
     nothing and reports it in ``unknown_pods``."""
@@ -82,8 +96,16 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
     if repeated:  # the same quarter hour twice in the batch: message by message (identical results)
         for k in live:
             it = items[k]
-            outs[k] = write_readings(conn, it.readings, source=it.source, received_at=it.received_at,
-                                     device_id=it.device_id, check_pods=False, cross_check=cross_check, registry=registry)
+            outs[k] = write_readings(
+                conn,
+                it.readings,
+                source=it.source,
+                received_at=it.received_at,
+                device_id=it.device_id,
+                check_pods=False,
+                cross_check=cross_check,
+                registry=registry,
+            )
         return outs
 
     by_key: list[dict] = [defaultdict(list) for _ in items]
@@ -99,6 +121,7 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
     rows = _existing(conn, everything, pad, before=min(pad, checks.QUARTER))  # narrow (module docstring)
     existing = {(row.pod, row.start_utc, row.meter): row for row in rows}
     if cross_check:
+
         def whole_window(pods: set[str]) -> list:
             return _existing(conn, everything, pad, pods=sorted(pods))
 
@@ -108,7 +131,9 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
         if _same(old, r):
             outs[k].duplicates += 1
         else:
-            _revise(conn, old, r, items[k].source, items[k].received_at, by_key[k].get((r.pod, r.start, r.meter)))
+            _revise(
+                conn, old, r, items[k].source, items[k].received_at, by_key[k].get((r.pod, r.start, r.meter))
+            )
             outs[k].revised += 1
 
     new: list[tuple] = []  # (reading, item index)
@@ -121,9 +146,14 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
                 known(r, k, old)
     _touch_rows(conn, [(items[k].readings, items[k].received_at) for k in live])  # one upsert for the batch
     for c in range(0, len(new), INSERT_CHUNK):
-        chunk = new[c:c + INSERT_CHUNK]
-        done = _insert_rows(conn, [(r, items[k].source, items[k].received_at,
-                                    by_key[k].get((r.pod, r.start, r.meter))) for r, k in chunk])
+        chunk = new[c : c + INSERT_CHUNK]
+        done = _insert_rows(
+            conn,
+            [
+                (r, items[k].source, items[k].received_at, by_key[k].get((r.pod, r.start, r.meter)))
+                for r, k in chunk
+            ],
+        )
         raced = []
         for r, k in chunk:
             if (r.pod, r.start, r.meter) in done:
@@ -138,18 +168,25 @@ def write_batch(conn: Connection, items: Sequence[BatchItem], *, registry: Regis
     return outs
 
 
-def _reaches_back(pairs: list, pod: str, meter: str, existing: dict, stored_rows: Sequence,
-                  first: dict[int, dt.datetime]) -> bool:
+def _reaches_back(
+    pairs: list, pod: str, meter: str, existing: dict, stored_rows: Sequence, first: dict[int, dt.datetime]
+) -> bool:
     """True when every reading of ``pairs`` (``(item, reading)`` of one series, in item order) that carries a
     totalizer has, for that totalizer, a reading carrying it in ``[first[item] − 15 min, start)`` among the
     stored rows and the readings of its own and earlier items: then the nearest one before it, within its
     item's window, is in the narrow read (module docstring)."""
     quarter = checks.QUARTER
     attrs = ("withdrawn_total_kwh", "injected_total_kwh")
-    for _, r in pairs:  # the usual case, with no sets to build: the stored quarter hour before has the totalizers
+    for (
+        _,
+        r,
+    ) in pairs:  # the usual case, with no sets to build: the stored quarter hour before has the totalizers
         row = existing.get((pod, r.start - quarter, meter))
-        if row is None or (r.withdrawn_total_kwh is not None and row.withdrawn_total_kwh is None) \
-                or (r.injected_total_kwh is not None and row.injected_total_kwh is None):
+        if (
+            row is None
+            or (r.withdrawn_total_kwh is not None and row.withdrawn_total_kwh is None)
+            or (r.injected_total_kwh is not None and row.injected_total_kwh is None)
+        ):
             break
     else:
         return True
@@ -168,8 +205,16 @@ def _reaches_back(pairs: list, pod: str, meter: str, existing: dict, stored_rows
     return True
 
 
-def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existing: dict, outs: list[WriteOutcome],
-                 by_key: list[dict], pad: dt.timedelta, whole_window) -> None:
+def _cross_check(
+    items: Sequence[BatchItem],
+    live: list[int],
+    rows: list,
+    existing: dict,
+    outs: list[WriteOutcome],
+    by_key: list[dict],
+    pad: dt.timedelta,
+    whole_window,
+) -> None:
     """Totalizer cross-checks of every live item, sequential in meaning (module docstring). ``rows`` is the
     narrow read; ``whole_window(pods)`` reads those PODs' rows over the whole window, for exact checks."""
     stored: dict[tuple, list] = defaultdict(list)  # (pod, meter) -> stored rows around the batch
@@ -179,7 +224,9 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
     for k in live:
         for r in items[k].readings:
             incoming[(r.pod, r.meter)].append((k, r))
-    span = {k: (min(r.start for r in items[k].readings), max(r.start for r in items[k].readings)) for k in live}
+    span = {
+        k: (min(r.start for r in items[k].readings), max(r.start for r in items[k].readings)) for k in live
+    }
     first = {k: lo for k, (lo, _) in span.items()}
     suspicious = set()
     for group, pairs in incoming.items():
@@ -191,11 +238,18 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
             if old is not None and not _same(old, r):
                 break  # a revision: the stored value and the new one differ
             keys.add(r.start)
-            pts.append((r.start, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh, r.injected_total_kwh))
+            pts.append(
+                (r.start, r.withdrawn_kwh, r.injected_kwh, r.withdrawn_total_kwh, r.injected_total_kwh)
+            )
         else:
-            pts += [(x.start_utc, x.withdrawn_kwh, x.injected_kwh, x.withdrawn_total_kwh, x.injected_total_kwh)
-                    for x in stored.get(group, ()) if x.start_utc not in keys]
-            if checks.clean_series(pts) and _reaches_back(pairs, pod, meter, existing, stored.get(group, ()), first):
+            pts += [
+                (x.start_utc, x.withdrawn_kwh, x.injected_kwh, x.withdrawn_total_kwh, x.injected_total_kwh)
+                for x in stored.get(group, ())
+                if x.start_utc not in keys
+            ]
+            if checks.clean_series(pts) and _reaches_back(
+                pairs, pod, meter, existing, stored.get(group, ()), first
+            ):
                 continue
         suspicious.add(group)
     if not suspicious:
@@ -209,7 +263,9 @@ def _cross_check(items: Sequence[BatchItem], live: list[int], rows: list, existi
     found: dict[tuple[int, tuple], list[checks.Flag]] = {}
     for group in suspicious:
         pod, meter = group
-        series: dict[dt.datetime, tuple[int, checks.Point]] = {x.start_utc: (-1, _point(x, x.start_utc)) for x in stored.get(group, ())}
+        series: dict[dt.datetime, tuple[int, checks.Point]] = {
+            x.start_utc: (-1, _point(x, x.start_utc)) for x in stored.get(group, ())
+        }
         order = sorted({k for k, _ in incoming[group]})
         mine = defaultdict(list)
         for k, r in incoming[group]:

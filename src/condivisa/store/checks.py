@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from condivisa.kernel.timegrid import QUARTER
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+
+from condivisa.kernel.timegrid import QUARTER
 
 #: Allowed |energy − Δtotalizer| in kWh: two roundings to the meter's 1 Wh resolution.
 TOTALIZER_TOLERANCE_KWH = 0.002
@@ -47,7 +48,9 @@ class Point:
     injected_total_kwh: float | None
 
 
-def energy_vs_totalizer(prev: Point, cur: Point, tol_kwh: float = TOTALIZER_TOLERANCE_KWH) -> list[tuple[str, str]]:
+def energy_vs_totalizer(
+    prev: Point, cur: Point, tol_kwh: float = TOTALIZER_TOLERANCE_KWH
+) -> list[tuple[str, str]]:
     """``(code, detail)`` for each direction where ``cur``'s energy disagrees with the totalizers' difference.
 
     Only for consecutive quarter hours (``cur.start − prev.start == 15 min``) with both totalizers present.
@@ -61,8 +64,12 @@ def energy_vs_totalizer(prev: Point, cur: Point, tol_kwh: float = TOTALIZER_TOLE
             continue
         energy, delta = getattr(cur, f"{name}_kwh"), t1 - t0
         if abs(energy - delta) > tol_kwh:
-            out.append((f"{name}_energy_vs_totalizer",
-                        f"{name} energy {energy:.3f} kWh but totalizer moved {delta:.3f} kWh ({t0:.3f} -> {t1:.3f})"))
+            out.append(
+                (
+                    f"{name}_energy_vs_totalizer",
+                    f"{name} energy {energy:.3f} kWh but totalizer moved {delta:.3f} kWh ({t0:.3f} -> {t1:.3f})",
+                )
+            )
     return out
 
 
@@ -72,8 +79,13 @@ def totalizer_backwards(earlier: Point, later: Point) -> list[tuple[str, str]]:
     for name in ("withdrawn", "injected"):
         t0, t1 = getattr(earlier, f"{name}_total_kwh"), getattr(later, f"{name}_total_kwh")
         if t0 is not None and t1 is not None and t1 < t0:
-            out.append((f"{name}_totalizer_backwards",
-                        f"{name} totalizer {t1:.3f} kWh at {later.start.isoformat()} is below {t0:.3f} kWh at {earlier.start.isoformat()}"))
+            out.append(
+                (
+                    f"{name}_totalizer_backwards",
+                    f"{name} totalizer {t1:.3f} kWh at {later.start.isoformat()} is below {t0:.3f} "
+                    f"kWh at {earlier.start.isoformat()}",
+                )
+            )
     return out
 
 
@@ -100,7 +112,9 @@ def series_flags(pod: str, series: Sequence[Point], incoming: Iterable[Point]) -
         seen: set[str] = set()
         for attr in ("withdrawn_total_kwh", "injected_total_kwh"):
             before, after = _neighbours(series, cur.start, attr)
-            for code, detail in (totalizer_backwards(before, cur) if before else []) + (totalizer_backwards(cur, after) if after else []):
+            for code, detail in (totalizer_backwards(before, cur) if before else []) + (
+                totalizer_backwards(cur, after) if after else []
+            ):
                 if code.split("_")[0] == attr.split("_")[0] and code not in seen:
                     seen.add(code)
                     found.append((code, detail))
@@ -110,7 +124,8 @@ def series_flags(pod: str, series: Sequence[Point], incoming: Iterable[Point]) -
 
 def clean_series(points: list[tuple]) -> bool:
     """True when no subset of ``points`` — ``(start, withdrawn_kwh, injected_kwh, withdrawn_total_kwh,
-    injected_total_kwh)`` of one POD and meter, distinct starts — can raise a cross-check flag: totalizers never
+    injected_total_kwh)`` of one POD and meter, distinct starts — can raise a cross-check flag: totalizers
+    never
     decrease along time, and every pair of consecutive quarter hours agrees with its energy
     (:func:`energy_vs_totalizer`)."""
     points.sort(key=_first)

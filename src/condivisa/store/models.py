@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 
 import sqlalchemy as sa
-from condivisa.kernel.timegrid import UTC
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
+from condivisa.kernel.timegrid import UTC
 
 
 class UTCDateTime(TypeDecorator):
@@ -80,7 +80,9 @@ class Measurement(Base):
     """The current value of one quarter hour (or hour) of one POD and meter (M1 exchange, M2 production)."""
 
     __tablename__ = "measurements"
-    __table_args__ = (sa.UniqueConstraint("pod", "start_utc", "meter", name="uq_measurements_pod_start_meter"),)
+    __table_args__ = (
+        sa.UniqueConstraint("pod", "start_utc", "meter", name="uq_measurements_pod_start_meter"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     pod: Mapped[str] = mapped_column(sa.String(64))
     start_utc: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)

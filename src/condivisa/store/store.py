@@ -23,12 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from condivisa.kernel import clock
+from condivisa.kernel.timegrid import ROME, to_utc
 from condivisa.store.models import DeadLetter, Device, DeviceActivity, Measurement, MeasurementRevision, Pod
 from condivisa.store.writer import RegistryCache, WriteOutcome, write_readings
-from condivisa.kernel.timegrid import ROME, UTC, to_utc
 
 DEFAULT_URL = "sqlite:///./condivisa.db"
-#: Dead-letter payloads are kept up to this size; larger ones are truncated (``payload_bytes`` keeps the size).
+#: Dead-letter payloads are kept up to this size; larger ones are truncated (``payload_bytes`` keeps the
+#: size).
 MAX_DEAD_LETTER_BYTES = 16 * 1024 * 1024
 MEASUREMENT_COLUMNS = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
 
@@ -56,7 +57,9 @@ class Store:
             else:
                 Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
             self.engine = sa.create_engine(self.url, echo=echo, **kwargs)
-            event.listen(self.engine, "connect", lambda dbapi, rec: _sqlite_connect(dbapi, rec, busy_timeout_s))
+            event.listen(
+                self.engine, "connect", lambda dbapi, rec: _sqlite_connect(dbapi, rec, busy_timeout_s)
+            )
             event.listen(self.engine, "begin", _sqlite_begin)
         elif self.dialect == "postgresql":
             self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
@@ -128,11 +131,23 @@ class Store:
         insert = _dialect_insert(self.dialect)
         with self.engine.begin() as conn:
             for code, member, kind in pods:
-                stmt = insert(Pod.__table__).values(code=code, member_id=member, kind=kind or "consumption", registered_at=now)
-                conn.execute(stmt.on_conflict_do_update(index_elements=["code"], set_={"member_id": member, "kind": stmt.excluded.kind}))
+                stmt = insert(Pod.__table__).values(
+                    code=code, member_id=member, kind=kind or "consumption", registered_at=now
+                )
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["code"], set_={"member_id": member, "kind": stmt.excluded.kind}
+                    )
+                )
             for du_id, pod, member in devices:
-                stmt = insert(Device.__table__).values(du_id=du_id, pod=pod, member_id=member, registered_at=now)
-                conn.execute(stmt.on_conflict_do_update(index_elements=["du_id"], set_={"pod": pod, "member_id": member}))
+                stmt = insert(Device.__table__).values(
+                    du_id=du_id, pod=pod, member_id=member, registered_at=now
+                )
+                conn.execute(
+                    stmt.on_conflict_do_update(
+                        index_elements=["du_id"], set_={"pod": pod, "member_id": member}
+                    )
+                )
         self.registry.clear()
         return {"pods": len(pods), "devices": len(devices)}
 
@@ -148,8 +163,16 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ writes
 
-    def ingest_records(self, readings: Sequence, *, source: str, received_at: dt.datetime | None = None,
-                       device_id: str | None = None, check_pods: bool = True, cross_check: bool = True) -> WriteOutcome:
+    def ingest_records(
+        self,
+        readings: Sequence,
+        *,
+        source: str,
+        received_at: dt.datetime | None = None,
+        device_id: str | None = None,
+        check_pods: bool = True,
+        cross_check: bool = True,
+    ) -> WriteOutcome:
         """Store one message's readings in **one transaction** (committed when this returns).
 
         Idempotent: the same readings again are counted as duplicates; a quarter hour re-sent with other
@@ -159,22 +182,45 @@ class Store:
         """
         received_at = received_at or clock.now()
         with self.engine.begin() as conn:
-            out = write_readings(conn, readings, source=source, received_at=received_at, device_id=device_id,
-                                 check_pods=check_pods, cross_check=cross_check, registry=self.registry)
+            out = write_readings(
+                conn,
+                readings,
+                source=source,
+                received_at=received_at,
+                device_id=device_id,
+                check_pods=check_pods,
+                cross_check=cross_check,
+                registry=self.registry,
+            )
             if out.unknown_pods:
                 conn.rollback()
         return out
 
-    def add_dead_letter(self, payload: bytes, reasons: list[dict], *, source: str, device_id: str | None = None,
-                        received_at: dt.datetime | None = None, conn: sa.Connection | None = None) -> int:
+    def add_dead_letter(
+        self,
+        payload: bytes,
+        reasons: list[dict],
+        *,
+        source: str,
+        device_id: str | None = None,
+        received_at: dt.datetime | None = None,
+        conn: sa.Connection | None = None,
+    ) -> int:
         """Keep a rejected payload (raw bytes) with its reasons; returns its id. Committed at once, unless
         ``conn`` (a transaction of the caller, e.g. a group commit) is given."""
         with contextlib.nullcontext(conn) if conn is not None else self.engine.begin() as conn:
-            result = conn.execute(sa.insert(DeadLetter.__table__).values(
-                received_at=received_at or clock.now(), source=source[:200],
-                device_id=device_id[:64] if device_id else None, payload=bytes(payload[:MAX_DEAD_LETTER_BYTES]),
-                payload_bytes=len(payload), reasons=reasons,
-            ).returning(DeadLetter.__table__.c.id))
+            result = conn.execute(
+                sa.insert(DeadLetter.__table__)
+                .values(
+                    received_at=received_at or clock.now(),
+                    source=source[:200],
+                    device_id=device_id[:64] if device_id else None,
+                    payload=bytes(payload[:MAX_DEAD_LETTER_BYTES]),
+                    payload_bytes=len(payload),
+                    reasons=reasons,
+                )
+                .returning(DeadLetter.__table__.c.id)
+            )
             return int(result.scalar_one())
 
     # ------------------------------------------------------------------------------------------ reads
@@ -183,8 +229,14 @@ class Store:
         t = Measurement.__table__
         cols = [t.c[c] for c in columns] if columns else list(t.c)
         # the start column raw (no per-row TypeDecorator): converted once, vectorised, in _frame
-        cols = [sa.type_coerce(c, sa.String if self.dialect == "sqlite" else sa.DateTime(timezone=True)).label(c.name)
-                if c.name in ("start_utc", "received_at") else c for c in cols]
+        cols = [
+            sa.type_coerce(c, sa.String if self.dialect == "sqlite" else sa.DateTime(timezone=True)).label(
+                c.name
+            )
+            if c.name in ("start_utc", "received_at")
+            else c
+            for c in cols
+        ]
         q = sa.select(*cols).order_by(t.c.pod, t.c.start_utc)
         if meter is not None:
             q = q.where(t.c.meter == meter)
@@ -197,22 +249,42 @@ class Store:
             q = q.where(t.c.start_utc < to_utc(end, naive_is="rome", name="end"))
         return q
 
-    def measurements_frame(self, pods: Iterable[str] | None = None, start: Any = None, end: Any = None,
-                           *, meter: str = "M1") -> pd.DataFrame:
-        """The measurements table contract: columns ``pod``, ``start`` (aware, Europe/Rome), ``withdrawn_kwh``,
+    def measurements_frame(
+        self, pods: Iterable[str] | None = None, start: Any = None, end: Any = None, *, meter: str = "M1"
+    ) -> pd.DataFrame:
+        """The measurements table contract: columns ``pod``, ``start`` (aware, Europe/Rome),
+        ``withdrawn_kwh``,
         ``injected_kwh``; one row per POD and interval in ``[start, end)``, exchange meter (M1) rows."""
         with self.read() as conn:
-            rows = conn.execute(self._select_measurements(pods, start, end, meter,
-                                                          ["pod", "start_utc", "withdrawn_kwh", "injected_kwh"])).all()
+            rows = conn.execute(
+                self._select_measurements(
+                    pods, start, end, meter, ["pod", "start_utc", "withdrawn_kwh", "injected_kwh"]
+                )
+            ).all()
         return _frame(rows, MEASUREMENT_COLUMNS)
 
-    def measurements(self, pod: str | None = None, start: Any = None, end: Any = None, *, meter: str | None = None) -> pd.DataFrame:
+    def measurements(
+        self, pod: str | None = None, start: Any = None, end: Any = None, *, meter: str | None = None
+    ) -> pd.DataFrame:
         """Every stored column of a POD's readings (all PODs if ``pod`` is None) in ``[start, end)``:
-        the contract columns plus ``meter``, totalizers, ``du_id``, ``received_at``, ``source``, ``revision``, ``flags``."""
+        the contract columns plus ``meter``, totalizers, ``du_id``, ``received_at``, ``source``, ``revision``,
+        ``flags``."""
         with self.read() as conn:
             rows = conn.execute(self._select_measurements(pod, start, end, meter)).all()
-        return _frame(rows, MEASUREMENT_COLUMNS + ["meter", "withdrawn_total_kwh", "injected_total_kwh", "du_id",
-                                                  "received_at", "source", "revision", "flags"])
+        return _frame(
+            rows,
+            MEASUREMENT_COLUMNS
+            + [
+                "meter",
+                "withdrawn_total_kwh",
+                "injected_total_kwh",
+                "du_id",
+                "received_at",
+                "source",
+                "revision",
+                "flags",
+            ],
+        )
 
     def revisions(self, pod: str | None = None) -> pd.DataFrame:
         """Superseded values (audit trail), oldest first."""
@@ -228,8 +300,10 @@ class Store:
         return df
 
     def device_last_seen(self) -> list[dict]:
-        """One row per DU (registered or seen): ``du_id``, ``pod`` (registered POD, else the one it last sent),
-        ``member_id``, ``registered``, ``last_received_at`` (its latest accepted message, UTC; ``None``: never)
+        """One row per DU (registered or seen): ``du_id``, ``pod`` (registered POD, else the one it last
+        sent),
+        ``member_id``, ``registered``, ``last_received_at`` (its latest accepted message, UTC; ``None``:
+        never)
         and ``last_start`` (its latest quarter hour). A lookup in ``device_activity``, not a scan."""
         with self.read() as conn:
             registered = {r.du_id: r for r in conn.execute(sa.select(Device.__table__))}
@@ -237,13 +311,21 @@ class Store:
         out = []
         for du in sorted(set(registered) | set(seen)):
             reg, act = registered.get(du), seen.get(du)
-            out.append({"du_id": du, "pod": reg.pod if reg else act.pod, "member_id": reg.member_id if reg else None,
-                        "registered": reg is not None, "last_received_at": act.last_received_at if act else None,
-                        "last_start": act.last_start if act else None})
+            out.append(
+                {
+                    "du_id": du,
+                    "pod": reg.pod if reg else act.pod,
+                    "member_id": reg.member_id if reg else None,
+                    "registered": reg is not None,
+                    "last_received_at": act.last_received_at if act else None,
+                    "last_start": act.last_start if act else None,
+                }
+            )
         return out
 
     def dead_letters(self, limit: int = 100, *, with_payload: bool = True) -> list[dict]:
-        """The latest ``limit`` dead letters, newest first: ``id``, ``received_at``, ``source``, ``device_id``,
+        """The latest ``limit`` dead letters, newest first: ``id``, ``received_at``, ``source``,
+        ``device_id``,
         ``reasons`` (list of ``{"path", "reason"}``), ``payload_bytes`` and ``payload`` (raw bytes)."""
         t = DeadLetter.__table__
         cols = [c for c in t.columns if with_payload or c.name != "payload"]
@@ -259,17 +341,30 @@ class Store:
 
     def counts(self) -> dict[str, int]:
         """Rows per table (for status pages and tests)."""
-        tables = {"pods": Pod, "devices": Device, "device_activity": DeviceActivity, "measurements": Measurement,
-                  "measurement_revisions": MeasurementRevision, "dead_letters": DeadLetter}
+        tables = {
+            "pods": Pod,
+            "devices": Device,
+            "device_activity": DeviceActivity,
+            "measurements": Measurement,
+            "measurement_revisions": MeasurementRevision,
+            "dead_letters": DeadLetter,
+        }
         with self.read() as conn:
-            return {name: int(conn.scalar(sa.select(sa.func.count()).select_from(m.__table__))) for name, m in tables.items()}
+            return {
+                name: int(conn.scalar(sa.select(sa.func.count()).select_from(m.__table__)))
+                for name, m in tables.items()
+            }
 
 
 def _frame(rows, columns: list[str]) -> pd.DataFrame:
     """DataFrame of measurement rows; ``start_utc`` becomes ``start`` in Europe/Rome (stored naive UTC on SQLite)."""
     names = list(rows[0]._fields) if rows else ["start_utc"]
     # plain tuples: pandas probing SQLAlchemy Row objects attribute by attribute is 5x slower
-    df = pd.DataFrame.from_records([tuple(r) for r in rows], columns=names) if rows else pd.DataFrame(columns=names)
+    df = (
+        pd.DataFrame.from_records([tuple(r) for r in rows], columns=names)
+        if rows
+        else pd.DataFrame(columns=names)
+    )
     df = df.rename(columns={"start_utc": "start"}).reindex(columns=columns)
     df["start"] = pd.to_datetime(df["start"], utc=True, format="ISO8601").dt.tz_convert(ROME)
     for col in ("withdrawn_kwh", "injected_kwh"):

@@ -32,9 +32,9 @@ _NONCE = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 MESSAGES = {
     "csrf_failed": {
         "it": "Richiesta rifiutata: il modulo è scaduto o non viene da questa pagina (protezione CSRF). "
-              "Ricarica la pagina e riprova.",
+        "Ricarica la pagina e riprova.",
         "en": "Request refused: the form has expired or did not come from this site (CSRF protection). "
-              "Reload the page and try again.",
+        "Reload the page and try again.",
     },
     "logout_confirm": {"it": "Vuoi uscire da condivisa?", "en": "Do you want to sign out of condivisa?"},
 }
@@ -71,8 +71,14 @@ def login_token(request: Request) -> tuple[str, str | None]:
 
 def set_nonce_cookie(request: Request, response: Response, nonce: str | None) -> None:
     if nonce:
-        response.set_cookie(CSRF_COOKIE, nonce, httponly=True, samesite="strict",
-                            secure=request.url.scheme == "https", path="/")
+        response.set_cookie(
+            CSRF_COOKIE,
+            nonce,
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+            path="/",
+        )
 
 
 def session_token(request: Request, session: str | None = None) -> str | None:

@@ -4,7 +4,8 @@ measurements change (count or latest arrival).
 
 Prices: ``files.prices_file`` (hourly zonal prices CSV); without it the money assumes a flat
 :data:`ASSUMED_PRICE_EUR_PER_MWH` and every page says so. Missing quarter hours are zero-filled **explicitly**
-(``fill="zero"``) so a month with a silent device still settles; the gaps are listed in the data-quality panel.
+(``fill="zero"``) so a month with a silent device still settles; the gaps are listed in the data-quality
+panel.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import pandas as pd
 
 from condivisa.formats.csv_io import read_prices
 from condivisa.kernel import clock
-from condivisa.outputs.monthly import SettledMonths, flat_prices
 from condivisa.kernel.timegrid import to_utc
+from condivisa.outputs.monthly import SettledMonths, flat_prices
 
 #: flat zonal price (€/MWh) used when no price file is configured (shown on every page)
 ASSUMED_PRICE_EUR_PER_MWH = 100.0
@@ -43,8 +44,11 @@ class Quality:
         return not (self.silent_devices or self.gaps or self.dead_letters)
 
 
-def silent_devices(last_seen: list[dict], now: dt.datetime, silent_after: dt.timedelta = SILENT_AFTER) -> list[dict]:
-    """Devices silent for more than ``silent_after``: nothing received for that long (or ever), or their newest
+def silent_devices(
+    last_seen: list[dict], now: dt.datetime, silent_after: dt.timedelta = SILENT_AFTER
+) -> list[dict]:
+    """Devices silent for more than ``silent_after``: nothing received for that long (or ever), or their
+    newest
     quarter hour ended that long ago (a device that sends, but only old readings). Longest silence first.
 
     ``last_seen`` are :meth:`Store.device_last_seen` rows (``du_id``, ``pod``, ``member_id``,
@@ -60,8 +64,14 @@ def silent_devices(last_seen: list[dict], now: dt.datetime, silent_after: dt.tim
             continue
         silence = max(now - seen, now - data_end)
         if silence > silent_after:
-            out.append({**row, "last_received_at": seen, "last_reading_end": data_end,
-                        "silent_for_h": silence.total_seconds() / 3600})
+            out.append(
+                {
+                    **row,
+                    "last_received_at": seen,
+                    "last_reading_end": data_end,
+                    "silent_for_h": silence.total_seconds() / 3600,
+                }
+            )
     return sorted(out, key=lambda r: -(r["silent_for_h"] if r["silent_for_h"] is not None else float("inf")))
 
 
@@ -111,7 +121,11 @@ class Dashboard:
             key = self._state_key()
             if self._book is None or key != self._key:
                 frame = self.store.measurements_frame(pods=sorted(self.community.all_pods))
-                prices = self._prices if self._prices is not None else flat_prices(frame, ASSUMED_PRICE_EUR_PER_MWH)
+                prices = (
+                    self._prices
+                    if self._prices is not None
+                    else flat_prices(frame, ASSUMED_PRICE_EUR_PER_MWH)
+                )
                 self._book = SettledMonths(self.community, frame, prices, fill="zero", as_of=key[-1])
                 self._key = key
             return self._book
@@ -125,7 +139,9 @@ class Dashboard:
         if hit is None:
             hit = build()
             with self._lock:
-                fresh = {k: v for k, v in self._pages.items() if k[0] == self._key}  # drop pages of older data
+                fresh = {
+                    k: v for k, v in self._pages.items() if k[0] == self._key
+                }  # drop pages of older data
                 self._pages = fresh if len(fresh) < 256 else {}
                 self._pages[full] = hit
         return hit
@@ -144,9 +160,15 @@ class Dashboard:
                     reasons = json.loads(reasons)
                 except ValueError:
                     reasons = [{"path": "", "reason": reasons}]
-            letters.append({**d, "received_at": to_utc(d.get("received_at"), naive_is="utc"), "reasons": reasons})
-        return Quality(silent_devices=silent_devices(last_seen, now), gaps=gaps, dead_letters=letters,
-                       devices_total=len(last_seen))
+            letters.append(
+                {**d, "received_at": to_utc(d.get("received_at"), naive_is="utc"), "reasons": reasons}
+            )
+        return Quality(
+            silent_devices=silent_devices(last_seen, now),
+            gaps=gaps,
+            dead_letters=letters,
+            devices_total=len(last_seen),
+        )
 
     def case_summary(self) -> dict | None:
         """``summary.json`` of ``condivisa case run`` when ``files.case_summary_file`` names one."""

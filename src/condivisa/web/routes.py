@@ -23,13 +23,12 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
-
 from sqlalchemy.exc import DBAPIError
 
-from condivisa.store.auth_tables import AuditAction
 from condivisa.auth.rules_audit import record_rules, rules_history
 from condivisa.outputs import report
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, month_label, translator
+from condivisa.store.auth_tables import AuditAction
 from condivisa.web import csrf, session
 from condivisa.web.data import ASSUMED_PRICE_EUR_PER_MWH, Dashboard, case_rows
 
@@ -96,15 +95,27 @@ def _page(request: Request, template: str, lang: str, status_code: int = 200, **
 
 
 def _not_found(request: Request, lang: str, who=None) -> HTMLResponse:
-    return _page(request, "page_error.html", lang, status_code=404, who=who, message=translator(lang)("not_found"))
+    return _page(
+        request, "page_error.html", lang, status_code=404, who=who, message=translator(lang)("not_found")
+    )
 
 
 #: the rule-change card of the community page (it/en)
 RULES_TEXT = {
-    "it": {"title": "Regole di riparto: modifiche", "first": "prime regole registrate", "when": "Quando",
-           "who": "Chi le ha caricate", "what": "Cosa è cambiato"},
-    "en": {"title": "Allocation rules: changes", "first": "first rules recorded", "when": "When",
-           "who": "Loaded by", "what": "What changed"},
+    "it": {
+        "title": "Regole di riparto: modifiche",
+        "first": "prime regole registrate",
+        "when": "Quando",
+        "who": "Chi le ha caricate",
+        "what": "Cosa è cambiato",
+    },
+    "en": {
+        "title": "Allocation rules: changes",
+        "first": "first rules recorded",
+        "when": "When",
+        "who": "Loaded by",
+        "what": "What changed",
+    },
 }
 
 
@@ -125,10 +136,19 @@ def _login_page(request: Request, lang: str, status_code: int = 200, **context: 
 def _csrf_refused(request: Request, lang: str, what: str, username: str | None = None) -> HTMLResponse:
     """403 for a form POST with a missing or wrong anti-CSRF token (audited)."""
     session.auth_service(request).audit(
-        (username or "-")[:128], AuditAction.CSRF_REJECTED, what,
-        {"path": request.url.path, "origin": request.headers.get("origin"), "referer": request.headers.get("referer")},
-        request.client.host if request.client else None)
-    return _page(request, "page_error.html", lang, status_code=403, code=403, message=csrf.message("csrf_failed", lang))
+        (username or "-")[:128],
+        AuditAction.CSRF_REJECTED,
+        what,
+        {
+            "path": request.url.path,
+            "origin": request.headers.get("origin"),
+            "referer": request.headers.get("referer"),
+        },
+        request.client.host if request.client else None,
+    )
+    return _page(
+        request, "page_error.html", lang, status_code=403, code=403, message=csrf.message("csrf_failed", lang)
+    )
 
 
 def _month(request: Request, dash: Dashboard) -> str | None:
@@ -142,12 +162,15 @@ def _month(request: Request, dash: Dashboard) -> str | None:
 
 
 def _fallback_note(request: Request, dash: Dashboard, month: str | None, lang: str) -> str | None:
-    """When no month was asked for and the newest month has no finished day, the sentence that says which month
+    """When no month was asked for and the newest month has no finished day, the sentence that says which
+    month
     is shown instead."""
     latest = dash.book().latest_month
     if request.query_params.get("month") or month is None or latest is None or latest == month:
         return None
-    return translator(lang)("showing_latest", current=month_label(latest, lang), shown=month_label(month, lang))
+    return translator(lang)(
+        "showing_latest", current=month_label(latest, lang), shown=month_label(month, lang)
+    )
 
 
 def _month_nav(months: list[str], month: str | None) -> dict:
@@ -167,9 +190,11 @@ class _NoCommunityRoute(APIRoute):
             try:
                 return await handler(request)
             except NoCommunity:
-                return PlainTextResponse("The dashboard needs the community file: start the platform with "
-                                         "`condivisa serve --config community.yaml` (or CONDIVISA_COMMUNITY_FILE).",
-                                         status_code=503)
+                return PlainTextResponse(
+                    "The dashboard needs the community file: start the platform with "
+                    "`condivisa serve --config community.yaml` (or CONDIVISA_COMMUNITY_FILE).",
+                    status_code=503,
+                )
 
         return run
 
@@ -181,16 +206,20 @@ def router() -> APIRouter:
 
     @r.get("/static/plotly.min.js")
     def plotly_js() -> Response:
-        return Response(report.plotly_js(), media_type="application/javascript",
-                        headers={"Cache-Control": "public, max-age=86400"})
+        return Response(
+            report.plotly_js(),
+            media_type="application/javascript",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
 
     @r.get("/login", response_class=HTMLResponse)
     def login_form(request: Request) -> HTMLResponse:
         return _login_page(request, resolve_lang(request), failed=False)
 
     @r.post("/login", response_class=HTMLResponse)
-    def login_post(request: Request, username: str = Form(""), password: str = Form(""),
-                   csrf_token: str = Form("")) -> Response:
+    def login_post(
+        request: Request, username: str = Form(""), password: str = Form(""), csrf_token: str = Form("")
+    ) -> Response:
         lang = resolve_lang(request)
         if not csrf.login_ok(request, csrf_token):
             return _csrf_refused(request, lang, "login", username)
@@ -206,7 +235,9 @@ def router() -> APIRouter:
         if who is None:
             return RedirectResponse("/login", status_code=303)
         lang = resolve_lang(request)
-        return _page(request, "page_logout.html", lang, who=who, question=csrf.message("logout_confirm", lang))
+        return _page(
+            request, "page_logout.html", lang, who=who, question=csrf.message("logout_confirm", lang)
+        )
 
     @r.post("/logout")
     def logout(request: Request, csrf_token: str = Form("")) -> Response:
@@ -239,12 +270,21 @@ def router() -> APIRouter:
             return _not_found(request, lang, who)
         book = dash.book()
         month = _month(request, dash)
-        ctx: dict[str, Any] = {"who": who, "member": dash.community.member(member_id), "month": month,
-                               "months": book.months, "nav": _month_nav(book.months, month),
-                               "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
-                               "month_note": _fallback_note(request, dash, month, lang)}
+        ctx: dict[str, Any] = {
+            "who": who,
+            "member": dash.community.member(member_id),
+            "month": month,
+            "months": book.months,
+            "nav": _month_nav(book.months, month),
+            "prices_assumed": dash.prices_assumed,
+            "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
+            "month_note": _fallback_note(request, dash, month, lang),
+        }
         if month in book.months:
-            page = dash.page(("member", member_id, month, lang), lambda: report.member_context(book, member_id, month, lang))
+            page = dash.page(
+                ("member", member_id, month, lang),
+                lambda: report.member_context(book, member_id, month, lang),
+            )
             ctx.update({k: v for k, v in page.items() if k != "lang"})
             ctx["has_data"] = True
         return _page(request, "page_member.html", lang, **ctx)
@@ -256,17 +296,25 @@ def router() -> APIRouter:
         if who is None:
             return RedirectResponse("/login", status_code=303)
         dash = dashboard(request)
-        if fmt not in ("html", "pdf", "csv") or not session.can_see_member(request, who, member_id, dash.community):
+        if fmt not in ("html", "pdf", "csv") or not session.can_see_member(
+            request, who, member_id, dash.community
+        ):
             return _not_found(request, lang, who)
         book = dash.book()
         month = _month(request, dash)
         if month not in book.months:
             return _not_found(request, lang, who)
-        session.audit(request, who, AuditAction.DATA_EXPORT, f"member:{member_id}", {"month": month, "format": fmt})
+        session.audit(
+            request, who, AuditAction.DATA_EXPORT, f"member:{member_id}", {"month": month, "format": fmt}
+        )
         name = f"statement-{member_id}-{month}.{fmt}"
         disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
         if fmt == "csv":
-            return Response(report.member_statement_csv(book, member_id, month), media_type="text/csv", headers=disposition)
+            return Response(
+                report.member_statement_csv(book, member_id, month),
+                media_type="text/csv",
+                headers=disposition,
+            )
         html = report.member_statement_html(book, member_id, month, lang)
         if fmt == "pdf":
             try:
@@ -288,12 +336,22 @@ def router() -> APIRouter:
         book = dash.book()
         month = _month(request, dash)
         cases, economics = case_rows(dash.case_summary())
-        ctx: dict[str, Any] = {"who": who, "community": dash.community, "month": month, "months": book.months,
-                               "nav": _month_nav(book.months, month), "quality": dash.quality(month),
-                               "cases": cases, "economics": economics, "member_links": True,
-                               "prices_assumed": dash.prices_assumed, "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
-                               "rules_history": _rules_history(request, dash.community), "rules_text": RULES_TEXT[lang],
-                               "month_note": _fallback_note(request, dash, month, lang)}
+        ctx: dict[str, Any] = {
+            "who": who,
+            "community": dash.community,
+            "month": month,
+            "months": book.months,
+            "nav": _month_nav(book.months, month),
+            "quality": dash.quality(month),
+            "cases": cases,
+            "economics": economics,
+            "member_links": True,
+            "prices_assumed": dash.prices_assumed,
+            "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
+            "rules_history": _rules_history(request, dash.community),
+            "rules_text": RULES_TEXT[lang],
+            "month_note": _fallback_note(request, dash, month, lang),
+        }
         if month in book.months:
             page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))
             ctx.update({k: v for k, v in page.items() if k != "lang"})

@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from condivisa.store.auth_tables import AuditAction
-from condivisa.auth.service import AuthError, AuthService, Principal
 from condivisa.auth.deps import SESSION_COOKIE, clear_session_cookie, set_session_cookie
+from condivisa.auth.service import AuthError, AuthService, Principal
+from condivisa.store.auth_tables import AuditAction
 
 STAFF_ROLES = ("admin", "referente")
 
@@ -45,8 +45,12 @@ def login(request: Request, response: Response, username: str, password: str) ->
         token, who = service.login(username, password, ip=request.client.host if request.client else None)
     except AuthError:
         return None
-    set_session_cookie(response, token, secure=request.url.scheme == "https",
-                       max_age_s=int(service.session_ttl.total_seconds()))
+    set_session_cookie(
+        response,
+        token,
+        secure=request.url.scheme == "https",
+        max_age_s=int(service.session_ttl.total_seconds()),
+    )
     return who
 
 
@@ -70,6 +74,13 @@ def can_see_member(request: Request, who: Principal, member_id: str, community: 
     return allowed
 
 
-def audit(request: Request, who: Principal, action: str, target: str | None = None, detail: dict | None = None) -> None:
-    auth_service(request).audit(who.username, action, target, {"path": request.url.path, **(detail or {})},
-                                request.client.host if request.client else None)
+def audit(
+    request: Request, who: Principal, action: str, target: str | None = None, detail: dict | None = None
+) -> None:
+    auth_service(request).audit(
+        who.username,
+        action,
+        target,
+        {"path": request.url.path, **(detail or {})},
+        request.client.host if request.client else None,
+    )

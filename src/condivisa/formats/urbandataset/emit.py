@@ -19,10 +19,8 @@ from typing import Any
 import numpy as np
 
 from condivisa.formats.urbandataset import profile as prof
-from condivisa.kernel.timegrid import UTC
 from condivisa.formats.urbandataset.types import ParsedDataset, Reading
-from condivisa.kernel.timegrid import ROME
-
+from condivisa.kernel.timegrid import ROME, UTC
 
 __all__ = ["format_value", "emit_urbandataset", "build_dataset", "build_m1_dataset"]
 
@@ -48,24 +46,49 @@ def emit_urbandataset(parsed: ParsedDataset) -> dict:
             value = getattr(r, fld, None)
             if value is None:
                 continue
-            props.append({"name": spec.name, "val": value if spec.data_type == "string" else format_value(value)})
+            props.append(
+                {"name": spec.name, "val": value if spec.data_type == "string" else format_value(value)}
+            )
             used.add(spec.name)
-        lines.append({"id": i + 1, "period": {"start_ts": _local(r.start, parsed.timezone), "end_ts": _local(r.end, parsed.timezone)},
-                      "property": props})
+        lines.append(
+            {
+                "id": i + 1,
+                "period": {
+                    "start_ts": _local(r.start, parsed.timezone),
+                    "end_ts": _local(r.end, parsed.timezone),
+                },
+                "property": props,
+            }
+        )
     producer = {"id": parsed.producer_id}
     if parsed.producer_scheme is not None:
         producer["schemeID"] = parsed.producer_scheme
-    context = {"producer": producer, "timeZone": prof.format_timezone(parsed.timezone.utcoffset(None)),
-               "timestamp": _local(parsed.timestamp, parsed.timezone),
-               "coordinates": {"format": "WGS84-DD", "latitude": parsed.latitude, "longitude": parsed.longitude, "height": 0.0}}
+    context = {
+        "producer": producer,
+        "timeZone": prof.format_timezone(parsed.timezone.utcoffset(None)),
+        "timestamp": _local(parsed.timestamp, parsed.timezone),
+        "coordinates": {
+            "format": "WGS84-DD",
+            "latitude": parsed.latitude,
+            "longitude": parsed.longitude,
+            "height": 0.0,
+        },
+    }
     if parsed.language is not None:
         context["language"] = parsed.language
-    return {"UrbanDataset": {
-        "specification": {"version": "2.0", "id": {"value": profile.id, "schemeID": "SCPS"}, "name": profile.title,
-                          "uri": profile.uri, "properties": {"propertyDefinition": prof.property_definitions(profile, used)}},
-        "context": context,
-        "values": {"line": lines},
-    }}
+    return {
+        "UrbanDataset": {
+            "specification": {
+                "version": "2.0",
+                "id": {"value": profile.id, "schemeID": "SCPS"},
+                "name": profile.title,
+                "uri": profile.uri,
+                "properties": {"propertyDefinition": prof.property_definitions(profile, used)},
+            },
+            "context": context,
+            "values": {"line": lines},
+        }
+    }
 
 
 def _reading(obj: Any, meter: str) -> Reading:
@@ -75,17 +98,33 @@ def _reading(obj: Any, meter: str) -> Reading:
     start = get("start")
     if not isinstance(start, dt.datetime) or start.tzinfo is None:
         raise ValueError(f"reading start must be a time-zone aware datetime, got {start!r}")
-    fields = {k: get(k) for k in ("withdrawn_total_kwh", "injected_total_kwh", "withdrawn_kw", "injected_kw", "meter_id")}
+    fields = {
+        k: get(k)
+        for k in ("withdrawn_total_kwh", "injected_total_kwh", "withdrawn_kw", "injected_kw", "meter_id")
+    }
     du_id = get("du_id")  # None (e.g. a row imported from CSV): no UserDeviceID, never the text "None"
-    return Reading(pod=str(get("pod")), du_id=None if du_id is None else str(du_id), start=start.astimezone(UTC),
-                   withdrawn_kwh=float(get("withdrawn_kwh", 0.0) or 0.0), injected_kwh=float(get("injected_kwh", 0.0) or 0.0),
-                   meter=meter, **{k: v for k, v in fields.items() if v is not None})
+    return Reading(
+        pod=str(get("pod")),
+        du_id=None if du_id is None else str(du_id),
+        start=start.astimezone(UTC),
+        withdrawn_kwh=float(get("withdrawn_kwh", 0.0) or 0.0),
+        injected_kwh=float(get("injected_kwh", 0.0) or 0.0),
+        meter=meter,
+        **{k: v for k, v in fields.items() if v is not None},
+    )
 
 
-def build_dataset(readings: Iterable[Any], *, producer_id: str, profile_id: str = prof.M1.id,
-                  timestamp: dt.datetime | None = None, timezone: dt.timezone | None = None) -> dict:
+def build_dataset(
+    readings: Iterable[Any],
+    *,
+    producer_id: str,
+    profile_id: str = prof.M1.id,
+    timestamp: dt.datetime | None = None,
+    timezone: dt.timezone | None = None,
+) -> dict:
     """A valid UrbanDataset document carrying ``readings`` (dicts or objects with ``du_id``, ``pod``, aware
-    ``start``, ``withdrawn_kwh``, ``injected_kwh`` and optionally ``withdrawn_total_kwh``/``injected_total_kwh``).
+    ``start``, ``withdrawn_kwh``, ``injected_kwh`` and optionally
+    ``withdrawn_total_kwh``/``injected_total_kwh``).
 
     ``timestamp`` (``context.timestamp``) defaults to the end of the latest quarter hour carried, so the same
     readings always give the same document (a re-sent message is byte-identical). ``timezone`` defaults to
@@ -99,8 +138,14 @@ def build_dataset(readings: Iterable[Any], *, producer_id: str, profile_id: str 
     if timestamp.tzinfo is None:
         raise ValueError("timestamp must be time-zone aware")
     tz = timezone or dt.timezone(timestamp.astimezone(ROME).utcoffset())
-    parsed = ParsedDataset(profile_id=profile.id, producer_id=producer_id, timestamp=timestamp.astimezone(UTC),
-                           timezone=tz, readings=rows, language="IT")
+    parsed = ParsedDataset(
+        profile_id=profile.id,
+        producer_id=producer_id,
+        timestamp=timestamp.astimezone(UTC),
+        timezone=tz,
+        readings=rows,
+        language="IT",
+    )
     return emit_urbandataset(parsed)
 
 

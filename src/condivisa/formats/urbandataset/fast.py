@@ -1,6 +1,7 @@
 """The parser's fast path: the readings of a list of UrbanDataset lines when every line is plainly valid.
 
-:func:`fast_lines` returns exactly what the reference line parser of :mod:`condivisa.formats.urbandataset.parse`
+:func:`fast_lines` returns exactly what the reference line parser of
+:mod:`condivisa.formats.urbandataset.parse`
 would return, or ``None`` — and then the reference reads the lines again and reports every problem with its
 JSON path. It exists for speed only (one regular expression and one ``map(float)`` for all the numbers of a
 message, readings built without the frozen dataclass ``__init__``); ``tests/test_urbandataset_fast.py`` checks
@@ -19,7 +20,6 @@ from condivisa.formats.urbandataset import profile as prof
 from condivisa.formats.urbandataset.timestamps import period_start
 from condivisa.formats.urbandataset.types import MAX_ID_LENGTH, Reading
 
-
 #: every number of a message, one per line of the joined text, in the exact syntax :func:`_number` accepts
 _NUMBERS_RE = re.compile(r"(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\n)*")
 _READING_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Reading)}
@@ -27,7 +27,8 @@ _READING_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Reading)}
 
 def _new_reading(values: dict) -> Reading:
     """A :class:`Reading` from a complete field dict without the frozen dataclass ``__init__`` (12
-    ``object.__setattr__`` calls, a third of the cost of a line): the same object, equal and hashable alike."""
+    ``object.__setattr__`` calls, a third of the cost of a line): the same object, equal and hashable
+    alike."""
     r = object.__new__(Reading)
     object.__setattr__(r, "__dict__", values)
     return r
@@ -37,12 +38,17 @@ def _new_reading(values: dict) -> Reading:
 def _plan(profile_id: str) -> tuple[dict, list, list, frozenset]:
     """What :func:`fast_lines` needs of a profile: properties by name, string and number fields, required names."""
     profile = prof.PROFILES[profile_id]
-    return (prof.PROPERTIES_BY_NAME[profile_id], [(s.name, s.field) for s in profile.properties if s.field is not None and s.data_type == "string"],
-            [(s.name, s.field) for s in profile.properties if s.field is not None and s.data_type != "string"],
-            frozenset(s.name for s in profile.properties if s.required))
+    return (
+        prof.PROPERTIES_BY_NAME[profile_id],
+        [(s.name, s.field) for s in profile.properties if s.field is not None and s.data_type == "string"],
+        [(s.name, s.field) for s in profile.properties if s.field is not None and s.data_type != "string"],
+        frozenset(s.name for s in profile.properties if s.required),
+    )
 
 
-def fast_lines(lines: list, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float]) -> list[Reading] | None:
+def fast_lines(
+    lines: list, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float]
+) -> list[Reading] | None:
     """The readings of ``lines`` when every line is plainly valid, else ``None`` — then :func:`_parse_line`
     (the reference) reads them again and reports every problem with its path. Returns readings only where
     the reference would return the same ones: unknown or repeated properties, padded strings or numbers,
@@ -66,7 +72,7 @@ def fast_lines(lines: list, profile: prof.Profile, tz: dt.timezone, factors: dic
                     if not (0 < len(s) <= MAX_ID_LENGTH and s.isprintable() and s == s.strip()):
                         return None
                     values[fld] = s
-            for name, fld, _ in numbers:
+            for name, _fld, _ in numbers:
                 s = vals.get(name)
                 if s is not None:
                     texts.append(s)

@@ -3,7 +3,8 @@
 Validation has two layers, both reporting every problem as ``(path, reason)`` with a JSON path such as
 ``UrbanDataset.values.line[3].property[2].val``:
 
-1. the public SCPS UrbanDataset JSON Schema 2.0 (draft-07, shipped in ``formats/urbandataset/data``): structure,
+1. the public SCPS UrbanDataset JSON Schema 2.0 (draft-07, shipped in ``formats/urbandataset/data``):
+structure,
    no unknown keys, every ``val`` a string;
 2. the profile (:mod:`.profile`): a known dataset id, a readable ``timeZone``, every line
    with a ``period`` of exactly 15 minutes on the quarter-hour grid, ``UserDeviceID`` and ``PODID``, energies
@@ -56,7 +57,11 @@ SCHEMA_FILE = "urbandataset-schema-2.0.json"
 def _validator():
     import jsonschema
 
-    schema = json.loads(resources.files("condivisa.formats.urbandataset").joinpath("data", SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema = json.loads(
+        resources.files("condivisa.formats.urbandataset")
+        .joinpath("data", SCHEMA_FILE)
+        .read_text(encoding="utf-8")
+    )
     return jsonschema.Draft7Validator(schema)
 
 
@@ -66,7 +71,11 @@ def _fast_validator():
     formats are not checked, as jsonschema's Draft7Validator does not check them by default."""
     import jsonschema_rs
 
-    schema = json.loads(resources.files("condivisa.formats.urbandataset").joinpath("data", SCHEMA_FILE).read_text(encoding="utf-8"))
+    schema = json.loads(
+        resources.files("condivisa.formats.urbandataset")
+        .joinpath("data", SCHEMA_FILE)
+        .read_text(encoding="utf-8")
+    )
     return jsonschema_rs.Draft7Validator(schema, validate_formats=False)
 
 
@@ -92,11 +101,24 @@ def _schema_reason(err) -> str:
 def validate_schema(doc: Any, root: str = "") -> list[FieldError]:
     """Errors of ``doc`` against the SCPS UrbanDataset JSON Schema 2.0 (``context.note`` is tolerated)."""
     if not isinstance(doc, dict):  # the schema has no top-level "type": say it here
-        return [FieldError(root.rstrip(".") or "$", f"expected a JSON object with an 'UrbanDataset' key, got {type(doc).__name__}")]
+        return [
+            FieldError(
+                root.rstrip(".") or "$",
+                f"expected a JSON object with an 'UrbanDataset' key, got {type(doc).__name__}",
+            )
+        ]
     if isinstance(doc, dict) and isinstance(doc.get("UrbanDataset"), dict):
         ctx = doc["UrbanDataset"].get("context")
-        if isinstance(ctx, dict) and isinstance(ctx.get("note"), str):  # in the 2024 OpenAPI model, not the schema
-            doc = {**doc, "UrbanDataset": {**doc["UrbanDataset"], "context": {k: v for k, v in ctx.items() if k != "note"}}}
+        if isinstance(ctx, dict) and isinstance(
+            ctx.get("note"), str
+        ):  # in the 2024 OpenAPI model, not the schema
+            doc = {
+                **doc,
+                "UrbanDataset": {
+                    **doc["UrbanDataset"],
+                    "context": {k: v for k, v in ctx.items() if k != "note"},
+                },
+            }
     if _fast_validator().is_valid(doc):  # fast path (Rust); jsonschema below gives every error with its path
         return []
     errors = sorted(_validator().iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
@@ -131,9 +153,13 @@ def _unit_factors(spec: dict, profile: prof.Profile, root: str, errors: list[Fie
         hash(key)
     except (AttributeError, TypeError):  # not a list of objects of strings: the schema reported it already
         key = None
-    factors, problems = _factors_of(profile.id, key) if key is not None else _factors_of.__wrapped__(profile.id, ())
-    errors += [FieldError(f"{root}UrbanDataset.specification.properties.propertyDefinition[{i}].unitOfMeasure", text)
-               for i, text in problems]
+    factors, problems = (
+        _factors_of(profile.id, key) if key is not None else _factors_of.__wrapped__(profile.id, ())
+    )
+    errors += [
+        FieldError(f"{root}UrbanDataset.specification.properties.propertyDefinition[{i}].unitOfMeasure", text)
+        for i, text in problems
+    ]
     return factors
 
 
@@ -154,8 +180,16 @@ def _factors_of(profile_id: str, defs: tuple) -> tuple[dict[str, float], tuple[t
     return factors, tuple(problems)
 
 
-def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt.timezone, factors: dict[str, float],
-                errors: list[FieldError], ignored: set[str]) -> Reading | None:
+def _parse_line(
+    line: dict,
+    index: int,
+    path: str,
+    profile: prof.Profile,
+    tz: dt.timezone,
+    factors: dict[str, float],
+    errors: list[FieldError],
+    ignored: set[str],
+) -> Reading | None:
     """One line -> a :class:`Reading`, or ``None`` with its problems appended to ``errors``. JSON paths are
     built only for errors (a valid line costs no string formatting)."""
     n0 = len(errors)
@@ -169,11 +203,17 @@ def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt
             ignored.add(str(name))
             continue
         if name in seen:
-            errors.append(FieldError(f"{path}.property[{k}].name", f"property {name!r} appears twice in the line"))
+            errors.append(
+                FieldError(f"{path}.property[{k}].name", f"property {name!r} appears twice in the line")
+            )
             continue
         seen.add(name)
         if "val" not in item:
-            errors.append(FieldError(f"{path}.property[{k}]", f"property {name!r} must have a 'val', not nested properties"))
+            errors.append(
+                FieldError(
+                    f"{path}.property[{k}]", f"property {name!r} must have a 'val', not nested properties"
+                )
+            )
             continue
         val = item["val"]
         if spec.field is None:
@@ -181,14 +221,24 @@ def _parse_line(line: dict, index: int, path: str, profile: prof.Profile, tz: dt
         if spec.data_type == "string":
             s = val.strip()
             if not s or len(s) > MAX_ID_LENGTH or not s.isprintable():
-                errors.append(FieldError(f"{path}.property[{k}].val", f"{name} must be 1-{MAX_ID_LENGTH} printable characters, got {val[:80]!r}"))
+                errors.append(
+                    FieldError(
+                        f"{path}.property[{k}].val",
+                        f"{name} must be 1-{MAX_ID_LENGTH} printable characters, got {val[:80]!r}",
+                    )
+                )
             else:
                 values[spec.field] = s
             continue
         try:
             number = _number(val) * factors.get(name, 1.0)
         except ValueError as exc:
-            errors.append(FieldError(f"{path}.property[{k}].val", f"{name}: {exc}" if "'" in str(exc) else f"{name}: {val!r} is not a number"))
+            errors.append(
+                FieldError(
+                    f"{path}.property[{k}].val",
+                    f"{name}: {exc}" if "'" in str(exc) else f"{name}: {val!r} is not a number",
+                )
+            )
             continue
         if number < 0:
             errors.append(FieldError(f"{path}.property[{k}].val", f"{name} must be >= 0, got {val!r}"))
@@ -225,15 +275,24 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
     spec, ctx = ud["specification"], ud["context"]
     profile = prof.PROFILES.get(spec["id"]["value"])
     if profile is None:
-        raise UrbanDatasetError([FieldError(f"{root}UrbanDataset.specification.id.value",
-                                            f"{spec['id']['value']!r} is not one of {', '.join(prof.PROFILES)}")])
+        raise UrbanDatasetError(
+            [
+                FieldError(
+                    f"{root}UrbanDataset.specification.id.value",
+                    f"{spec['id']['value']!r} is not one of {', '.join(prof.PROFILES)}",
+                )
+            ]
+        )
     try:
         tz = prof.parse_timezone(ctx["timeZone"])
     except ValueError as exc:
         raise UrbanDatasetError([FieldError(f"{root}UrbanDataset.context.timeZone", str(exc))]) from None
     try:
-        timestamp = context_instant(ctx["timestamp"], tz) if isinstance(ctx["timestamp"], str) else \
-            parse_local_timestamp(ctx["timestamp"], tz)
+        timestamp = (
+            context_instant(ctx["timestamp"], tz)
+            if isinstance(ctx["timestamp"], str)
+            else parse_local_timestamp(ctx["timestamp"], tz)
+        )
     except ValueError as exc:
         errors.append(FieldError(f"{root}UrbanDataset.context.timestamp", str(exc)))
         timestamp = None
@@ -251,7 +310,12 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
         key = (r.pod, r.start)
         if key in where:
             if readings[where[key]] != r:
-                errors.append(FieldError(path, f"POD {r.pod} at {r.start.isoformat()} already given with other values in line[{where[key]}]"))
+                errors.append(
+                    FieldError(
+                        path,
+                        f"POD {r.pod} at {r.start.isoformat()} already given with other values in line[{where[key]}]",
+                    )
+                )
             continue
         where[key] = len(readings)
         readings.append(r)
@@ -261,7 +325,14 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
         readings = fast
     coords = ctx["coordinates"]
     return ParsedDataset(
-        profile_id=profile.id, producer_id=ctx["producer"]["id"], producer_scheme=ctx["producer"].get("schemeID"),
-        timestamp=timestamp, timezone=tz, readings=tuple(readings), language=ctx.get("language"),
-        latitude=float(coords["latitude"]), longitude=float(coords["longitude"]), ignored_properties=tuple(sorted(ignored)),
+        profile_id=profile.id,
+        producer_id=ctx["producer"]["id"],
+        producer_scheme=ctx["producer"].get("schemeID"),
+        timestamp=timestamp,
+        timezone=tz,
+        readings=tuple(readings),
+        language=ctx.get("language"),
+        latitude=float(coords["latitude"]),
+        longitude=float(coords["longitude"]),
+        ignored_properties=tuple(sorted(ignored)),
     )

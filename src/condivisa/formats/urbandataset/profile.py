@@ -80,18 +80,56 @@ M1 = Profile(
     title="M1 Electric User Device",
     properties=_COMMON_IDS
     + (
-        PropertySpec("WithdrawnActiveEnergy", "withdrawn_kwh", "kilowattHour", obis="1-0:99.1.0.255",
-                     measurement_type="total", description="active energy withdrawn in the period", required=True),
-        PropertySpec("WithdrawnActiveEnergyReading", "withdrawn_total_kwh", "kilowattHour", obis="1-0:1.8.0.255",
-                     measurement_type="instantaneous", description="import totalizer at the end of the period"),
-        PropertySpec("WithdrawnActivePower", "withdrawn_kw", "kilowatt", obis="1-0:1.27.0.255",
-                     measurement_type="average", description="average power withdrawn in the period"),
-        PropertySpec("FeedInActiveEnergy", "injected_kwh", "kilowattHour", obis="1-0:99.1.1.255",
-                     measurement_type="total", description="active energy fed into the grid in the period", required=True),
-        PropertySpec("FeedInActiveEnergyReading", "injected_total_kwh", "kilowattHour", obis="1-0:2.8.0.255",
-                     measurement_type="instantaneous", description="export totalizer at the end of the period"),
-        PropertySpec("FeedInActivePower", "injected_kw", "kilowatt", obis="1-0:2.27.0.255",
-                     measurement_type="average", description="average power fed in in the period"),
+        PropertySpec(
+            "WithdrawnActiveEnergy",
+            "withdrawn_kwh",
+            "kilowattHour",
+            obis="1-0:99.1.0.255",
+            measurement_type="total",
+            description="active energy withdrawn in the period",
+            required=True,
+        ),
+        PropertySpec(
+            "WithdrawnActiveEnergyReading",
+            "withdrawn_total_kwh",
+            "kilowattHour",
+            obis="1-0:1.8.0.255",
+            measurement_type="instantaneous",
+            description="import totalizer at the end of the period",
+        ),
+        PropertySpec(
+            "WithdrawnActivePower",
+            "withdrawn_kw",
+            "kilowatt",
+            obis="1-0:1.27.0.255",
+            measurement_type="average",
+            description="average power withdrawn in the period",
+        ),
+        PropertySpec(
+            "FeedInActiveEnergy",
+            "injected_kwh",
+            "kilowattHour",
+            obis="1-0:99.1.1.255",
+            measurement_type="total",
+            description="active energy fed into the grid in the period",
+            required=True,
+        ),
+        PropertySpec(
+            "FeedInActiveEnergyReading",
+            "injected_total_kwh",
+            "kilowattHour",
+            obis="1-0:2.8.0.255",
+            measurement_type="instantaneous",
+            description="export totalizer at the end of the period",
+        ),
+        PropertySpec(
+            "FeedInActivePower",
+            "injected_kw",
+            "kilowatt",
+            obis="1-0:2.27.0.255",
+            measurement_type="average",
+            description="average power fed in in the period",
+        ),
     ),
 )
 
@@ -104,19 +142,45 @@ M2 = Profile(
     title="M2 Electric User Device",
     properties=_COMMON_IDS
     + (
-        PropertySpec("ProducedActiveEnergy", "injected_kwh", "kilowattHour", obis="1-0:99.1.1.255",
-                     measurement_type="total", description="active energy produced in the period", required=True),
-        PropertySpec("ProducedActiveEnergyReading", "injected_total_kwh", "kilowattHour", obis="1-0:2.8.0.255",
-                     measurement_type="instantaneous", description="production totalizer at the end of the period"),
-        PropertySpec("ProducedActivePower", "injected_kw", "kilowatt", obis="1-0:2.27.0.255",
-                     measurement_type="average", description="average power produced in the period"),
+        PropertySpec(
+            "ProducedActiveEnergy",
+            "injected_kwh",
+            "kilowattHour",
+            obis="1-0:99.1.1.255",
+            measurement_type="total",
+            description="active energy produced in the period",
+            required=True,
+        ),
+        PropertySpec(
+            "ProducedActiveEnergyReading",
+            "injected_total_kwh",
+            "kilowattHour",
+            obis="1-0:2.8.0.255",
+            measurement_type="instantaneous",
+            description="production totalizer at the end of the period",
+        ),
+        PropertySpec(
+            "ProducedActivePower",
+            "injected_kw",
+            "kilowatt",
+            obis="1-0:2.27.0.255",
+            measurement_type="average",
+            description="average power produced in the period",
+        ),
     ),
 )
 
 PROFILES: dict[str, Profile] = {p.id: p for p in (M1, M2)}
 
 #: Numeric fields a Reading carries from a line (energy in kWh, power in kW).
-NUMERIC_FIELDS = ("withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh", "withdrawn_kw", "injected_kw")
+NUMERIC_FIELDS = (
+    "withdrawn_kwh",
+    "injected_kwh",
+    "withdrawn_total_kwh",
+    "injected_total_kwh",
+    "withdrawn_kw",
+    "injected_kw",
+)
 
 #: Declared unit -> (canonical unit, factor to multiply by). Chain-2 devices count Wh/W; the ontology kWh/kW.
 UNIT_FACTORS: dict[str, tuple[str, float]] = {
@@ -139,7 +203,9 @@ def unit_factor(declared: str | None, canonical: str) -> float:
         return 1.0
     target = UNIT_FACTORS.get(declared)
     if target is None:
-        raise ValueError(f"unknown unitOfMeasure {declared!r} (expected {canonical} or one of {', '.join(UNIT_FACTORS)})")
+        raise ValueError(
+            f"unknown unitOfMeasure {declared!r} (expected {canonical} or one of {', '.join(UNIT_FACTORS)})"
+        )
     if target[0] != canonical:
         raise ValueError(f"unitOfMeasure {declared!r} is not a unit of {canonical}")
     return target[1]
@@ -149,7 +215,8 @@ _TZ_RE = re.compile(r"^(?:UTC|GMT)?\s*(?:(?P<sign>[+-])(?P<h>\d{1,2})(?::?(?P<m>
 
 
 def parse_timezone(text: str) -> dt.timezone:
-    """Fixed UTC offset of a ``context.timeZone``: ``UTC+1``, ``UTC+01:00``, ``+01:00``, ``UTC``, ``UTC+5:30``, ``Z``.
+    """Fixed UTC offset of a ``context.timeZone``: ``UTC+1``, ``UTC+01:00``, ``+01:00``, ``UTC``,
+    ``UTC+5:30``, ``Z``.
 
     SCPS templates write ``UTC+1``, the 2025 ontology asks for ISO 8601 ``+hh:mm``; both are read.
     Raises ``ValueError`` for anything else or an offset beyond +/-14:00.
@@ -191,16 +258,31 @@ def property_definitions(profile: Profile, names: set[str] | None = None) -> lis
     for p in profile.properties:
         if names is not None and p.name not in names:
             continue
-        d = {"propertyName": p.name, "propertyDescription": p.description, "dataType": p.data_type,
-             "unitOfMeasure": p.unit}
+        d = {
+            "propertyName": p.name,
+            "propertyDescription": p.description,
+            "dataType": p.data_type,
+            "unitOfMeasure": p.unit,
+        }
         if p.measurement_type:
             d["measurementType"] = p.measurement_type
         defs.append(d)
-    defs.append({"propertyName": "period", "propertyDescription": "period the line's values refer to",
-                 "subProperties": {"propertyName": ["start_ts", "end_ts"]}})
+    defs.append(
+        {
+            "propertyName": "period",
+            "propertyDescription": "period the line's values refer to",
+            "subProperties": {"propertyName": ["start_ts", "end_ts"]},
+        }
+    )
     for ts in ("start_ts", "end_ts"):
-        defs.append({"propertyName": ts, "propertyDescription": f"{ts} of the period (local time of context.timeZone)",
-                     "dataType": "dateTime", "unitOfMeasure": "dimensionless"})
+        defs.append(
+            {
+                "propertyName": ts,
+                "propertyDescription": f"{ts} of the period (local time of context.timeZone)",
+                "dataType": "dateTime",
+                "unitOfMeasure": "dimensionless",
+            }
+        )
     return defs
 
 

@@ -33,12 +33,16 @@ def period_start(period: dict, tz: dt.timezone) -> tuple[dt.datetime | None, tup
     """``(start, None)`` of a valid 15-minute period on the quarter-hour grid, else ``(None, (subpath, reason))``."""
     start_ts, end_ts = period.get("start_ts"), period.get("end_ts")
     if isinstance(start_ts, str) and isinstance(end_ts, str):
-        return _start_of_period(start_ts, end_ts, tz)  # the same quarter hours come in every message: remembered
+        return _start_of_period(
+            start_ts, end_ts, tz
+        )  # the same quarter hours come in every message: remembered
     return _start_of_period.__wrapped__(start_ts, end_ts, tz)
 
 
 @lru_cache(maxsize=8192)
-def _start_of_period(start_ts: Any, end_ts: Any, tz: dt.timezone) -> tuple[dt.datetime | None, tuple[str, str] | None]:
+def _start_of_period(
+    start_ts: Any, end_ts: Any, tz: dt.timezone
+) -> tuple[dt.datetime | None, tuple[str, str] | None]:
     try:
         start = parse_local_timestamp(start_ts, tz)
         end = parse_local_timestamp(end_ts, tz)

@@ -3,7 +3,8 @@
 The routes are given an :data:`HttpIngest` callable: the application's (:mod:`condivisa.app.http_app`)
 prepares each body in a worker thread and stores it through the one batcher,
 :class:`condivisa.ingest.group_commit.GroupCommitter` — concurrent requests share one transaction — and the
-answer comes only after the store committed the data (or kept the rejected payload as a dead letter). When the database
+answer comes only after the store committed the data (or kept the rejected payload as a dead letter). When the
+database
 fails nothing is stored and the answer is 503 with ``Retry-After``: send the same body again.
 """
 
@@ -22,9 +23,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from condivisa.kernel import clock
-from condivisa.transports.http.body import read_body
 from condivisa.kernel.timegrid import ROME, to_utc
-
+from condivisa.transports.http.body import read_body
 
 #: ``await ingest(raw, source, may_write)`` → the ingest answer as a dict, after the commit; raises what the
 #: database raised (nothing stored). ``may_write(pod=, du=)`` is the sender's write scope, or None.
@@ -32,7 +32,9 @@ HttpIngest = Callable[[bytes, str, Callable[..., bool] | None], Awaitable[dict[s
 
 
 class Rejection(BaseModel):
-    path: str = Field(description="JSON path of the offending field, e.g. UrbanDataset.values.line[3].property[2].val")
+    path: str = Field(
+        description="JSON path of the offending field, e.g. UrbanDataset.values.line[3].property[2].val"
+    )
     reason: str
 
 
@@ -44,7 +46,9 @@ class IngestAnswer(BaseModel):
     duplicates: int = 0
     revised: int = 0
     rejected: list[Rejection] = []
-    flags: list[Any] = Field(default_factory=list, description="cross-check warnings: the data was stored anyway")
+    flags: list[Any] = Field(
+        default_factory=list, description="cross-check warnings: the data was stored anyway"
+    )
     readings: int = Field(0, description="lines in the message")
     dead_letter_id: int | None = Field(None, description="id of the dead letter keeping a rejected payload")
     dataset_id: str | None = None
@@ -68,7 +72,10 @@ class PodMeasurements(BaseModel):
 class Command(BaseModel):
     """A downlink command for a DU, published on its ``cmd`` topic."""
 
-    model_config = {"extra": "allow", "json_schema_extra": {"examples": [{"cmd": "resend", "from": "2025-06-01T00:00:00+02:00"}]}}
+    model_config = {
+        "extra": "allow",
+        "json_schema_extra": {"examples": [{"cmd": "resend", "from": "2025-06-01T00:00:00+02:00"}]},
+    }
     cmd: str = Field(min_length=1, max_length=64)
 
 
@@ -76,9 +83,16 @@ PUSH_OPENAPI: dict[str, Any] = {
     "requestBody": {
         "required": True,
         "description": "One UrbanDataset (one or many DUs as lines), or an SCPS push body "
-                       "{resource_id, dataset}. Send `Content-Encoding: gzip` to compress it.",
-        "content": {"application/json": {"schema": {"type": "object", "required": ["UrbanDataset"],
-                                                    "properties": {"UrbanDataset": {"type": "object"}}}}},
+        "{resource_id, dataset}. Send `Content-Encoding: gzip` to compress it.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["UrbanDataset"],
+                    "properties": {"UrbanDataset": {"type": "object"}},
+                }
+            }
+        },
     }
 }
 
@@ -103,7 +117,7 @@ def records(obj: Any) -> list[dict[str, Any]]:
             elif isinstance(item, dict):
                 rows.append(dict(item))
             else:
-                rows.append({c: getattr(item, c) for c in getattr(item, "__table__").columns.keys()})
+                rows.append({c: getattr(item, c) for c in item.__table__.columns.keys()})
     return [{k: _jsonable(v) for k, v in r.items()} for r in rows]
 
 
@@ -126,18 +140,29 @@ def parse_instant(text: str | None, field: str) -> pd.Timestamp | None:
     try:
         return pd.Timestamp(to_utc(text, naive_is="rome", name=field)).tz_convert(ROME)
     except ValueError:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                            [{"loc": ["query", field], "msg": f"{text!r} is not an ISO date or date-time",
-                              "type": "value_error"}]) from None
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [
+                {
+                    "loc": ["query", field],
+                    "msg": f"{text!r} is not an ISO date or date-time",
+                    "type": "value_error",
+                }
+            ],
+        ) from None
 
 
 def ingest_response(answer: dict[str, Any]) -> JSONResponse:
     """201 when something new was stored or revised, 200 when everything was a duplicate, 422 when rejected
     (``detail`` lists field-level errors in FastAPI's shape, the counts follow)."""
-    body = IngestAnswer.model_validate({k: answer.get(k) for k in IngestAnswer.model_fields if answer.get(k) is not None})
+    body = IngestAnswer.model_validate(
+        {k: answer.get(k) for k in IngestAnswer.model_fields if answer.get(k) is not None}
+    )
     if not body.accepted:
         detail = [{"loc": r.path.split("."), "msg": r.reason, "type": "urbandataset"} for r in body.rejected]
-        return JSONResponse({"detail": detail, **body.model_dump()}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+        return JSONResponse(
+            {"detail": detail, **body.model_dump()}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
     code = status.HTTP_201_CREATED if (body.stored + body.revised) > 0 else status.HTTP_200_OK
     return JSONResponse(body.model_dump(), status_code=code)
 
@@ -155,35 +180,63 @@ def api_router(
     router = APIRouter(prefix="/api/v1")
 
     @router.post(
-        "/urbandatasets", tags=["ingest"], response_model=IngestAnswer, status_code=201,
-        responses={200: {"model": IngestAnswer, "description": "nothing new: every quarter hour was a duplicate"},
-                   503: {"description": "database unavailable: nothing stored, send again (Retry-After)"},
-                   413: {"description": "body too large"}, 415: {"description": "unsupported Content-Encoding"},
-                   422: {"description": "invalid UrbanDataset; `detail` has one entry per offending field"}},
-        openapi_extra=PUSH_OPENAPI, dependencies=list(write_dependencies),
+        "/urbandatasets",
+        tags=["ingest"],
+        response_model=IngestAnswer,
+        status_code=201,
+        responses={
+            200: {"model": IngestAnswer, "description": "nothing new: every quarter hour was a duplicate"},
+            503: {"description": "database unavailable: nothing stored, send again (Retry-After)"},
+            413: {"description": "body too large"},
+            415: {"description": "unsupported Content-Encoding"},
+            422: {"description": "invalid UrbanDataset; `detail` has one entry per offending field"},
+        },
+        openapi_extra=PUSH_OPENAPI,
+        dependencies=list(write_dependencies),
     )
     async def push_urbandataset(request: Request) -> JSONResponse:
         """Store one UrbanDataset (M1/M2ElectricUserDevice-2.0, one or many DUs as lines)."""
         raw = await read_body(request, max_body_bytes)
-        principal = getattr(request.state, "principal", None)  # set by condivisa.auth when the API requires auth
+        principal = getattr(
+            request.state, "principal", None
+        )  # set by condivisa.auth when the API requires auth
         try:
-            answer = await ingest(raw, "rest:/api/v1/urbandatasets",
-                                  principal.may_write if principal is not None else None)
+            answer = await ingest(
+                raw, "rest:/api/v1/urbandatasets", principal.may_write if principal is not None else None
+            )
         except Exception as exc:  # the database failed: nothing of this body was stored
-            return JSONResponse({"detail": f"store unavailable ({type(exc).__name__}): nothing was stored, "
-                                           "send the same body again"},
-                                status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "5"})
+            return JSONResponse(
+                {
+                    "detail": f"store unavailable ({type(exc).__name__}): nothing was stored, "
+                    "send the same body again"
+                },
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "5"},
+            )
         return ingest_response(answer)
 
-    @router.get("/pods/{pod}/measurements", tags=["read"], response_model=PodMeasurements,
-                responses={200: {"content": {"text/csv": {}}}, 404: {"description": "not a POD of this community"}},
-                dependencies=list(pod_dependencies))
+    @router.get(
+        "/pods/{pod}/measurements",
+        tags=["read"],
+        response_model=PodMeasurements,
+        responses={200: {"content": {"text/csv": {}}}, 404: {"description": "not a POD of this community"}},
+        dependencies=list(pod_dependencies),
+    )
     def pod_measurements(
         pod: str,
         request: Request,
-        start: Annotated[str | None, Query(alias="from", description="ISO date/date-time (Europe/Rome if naive); default: `to` − 1 day")] = None,
-        end: Annotated[str | None, Query(alias="to", description="ISO date/date-time, exclusive; default: now")] = None,
-        format: Annotated[Literal["json", "csv"], Query(description="json, or csv `pod,start,withdrawn_kwh,injected_kwh`")] = "json",
+        start: Annotated[
+            str | None,
+            Query(
+                alias="from", description="ISO date/date-time (Europe/Rome if naive); default: `to` − 1 day"
+            ),
+        ] = None,
+        end: Annotated[
+            str | None, Query(alias="to", description="ISO date/date-time, exclusive; default: now")
+        ] = None,
+        format: Annotated[
+            Literal["json", "csv"], Query(description="json, or csv `pod,start,withdrawn_kwh,injected_kwh`")
+        ] = "json",
     ) -> Any:
         """Quarter-hour measurements of one POD over ``[from, to)``."""
         community = request.app.state.community
@@ -192,8 +245,16 @@ def api_router(
         t1 = parse_instant(end, "to") or pd.Timestamp(clock.now()).tz_convert(ROME)
         t0 = parse_instant(start, "from") or (t1 - pd.Timedelta(days=1))
         if t0 >= t1:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
-                                [{"loc": ["query", "from"], "msg": f"from ({t0}) must be before to ({t1})", "type": "value_error"}])
+            raise HTTPException(
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+                [
+                    {
+                        "loc": ["query", "from"],
+                        "msg": f"from ({t0}) must be before to ({t1})",
+                        "type": "value_error",
+                    }
+                ],
+            )
         frame = request.app.state.store.measurements_frame(pods=[pod], start=t0, end=t1)
         frame = frame[frame["pod"] == pod].sort_values("start") if len(frame) else frame
         if format == "csv":
@@ -203,11 +264,19 @@ def api_router(
             if len(view):
                 view["start"] = pd.to_datetime(view["start"]).dt.tz_convert(ROME).map(lambda t: t.isoformat())
             view.to_csv(out, index=False)
-            return Response(out.getvalue(), media_type="text/csv",
-                            headers={"Content-Disposition": f'attachment; filename="{pod}.csv"'})
-        rows = [MeasurementOut(start=pd.Timestamp(r.start).tz_convert(ROME).to_pydatetime(),
-                               withdrawn_kwh=float(r.withdrawn_kwh), injected_kwh=float(r.injected_kwh))
-                for r in frame.itertuples(index=False)]
+            return Response(
+                out.getvalue(),
+                media_type="text/csv",
+                headers={"Content-Disposition": f'attachment; filename="{pod}.csv"'},
+            )
+        rows = [
+            MeasurementOut(
+                start=pd.Timestamp(r.start).tz_convert(ROME).to_pydatetime(),
+                withdrawn_kwh=float(r.withdrawn_kwh),
+                injected_kwh=float(r.injected_kwh),
+            )
+            for r in frame.itertuples(index=False)
+        ]
         return PodMeasurements(pod=pod, start=t0.to_pydatetime(), end=t1.to_pydatetime(), measurements=rows)
 
     @router.get("/devices", tags=["read"], dependencies=list(read_dependencies))
@@ -216,7 +285,9 @@ def api_router(
         return records(request.app.state.store.device_last_seen())
 
     @router.get("/dead-letters", tags=["read"], dependencies=list(read_dependencies))
-    def dead_letters(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    def dead_letters(
+        request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    ) -> list[dict[str, Any]]:
         """The most recent rejected payloads with their reasons and source; the raw payload is given as
         ``payload_text`` when it is UTF-8, else as ``payload_base64``."""
         rows = request.app.state.store.dead_letters(limit)
@@ -229,9 +300,13 @@ def api_router(
                     row["payload_base64"] = base64.b64encode(bytes(raw)).decode("ascii")
         return records(rows)
 
-    @router.post("/devices/{du_id}/commands", tags=["devices"], status_code=202,
-                 responses={503: {"description": "no MQTT worker in this process"}},
-                 dependencies=list(read_dependencies))
+    @router.post(
+        "/devices/{du_id}/commands",
+        tags=["devices"],
+        status_code=202,
+        responses={503: {"description": "no MQTT worker in this process"}},
+        dependencies=list(read_dependencies),
+    )
     def send_command(du_id: str, command: Command, request: Request) -> dict[str, Any]:
         """Publish a downlink command to a DU (``.../du/<du_id>/cmd``, QoS 1), e.g. ask it to resend from T."""
         worker = getattr(request.app.state, "mqtt_worker", None)
@@ -257,7 +332,7 @@ def healthz_router() -> APIRouter:
         store = request.app.state.store
         out: dict[str, Any] = {"status": "ok"}
         try:
-            engine = getattr(store, "engine", None) or getattr(store, "_engine")
+            engine = getattr(store, "engine", None) or store._engine
             with engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
             out["database"] = "ok"

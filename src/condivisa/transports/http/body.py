@@ -16,7 +16,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, gunzipped when ``Content-Encoding: gzip``; at most ``max_bytes`` after decompression."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise BodyError(status.HTTP_413_CONTENT_TOO_LARGE, f"body of {declared} bytes exceeds the limit of {max_bytes}")
+        raise BodyError(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"body of {declared} bytes exceeds the limit of {max_bytes}"
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
@@ -29,7 +31,9 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
     if encoding in ("", "identity"):
         return raw
     if encoding not in ("gzip", "x-gzip"):
-        raise BodyError(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Content-Encoding {encoding!r}: only gzip is accepted")
+        raise BodyError(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"Content-Encoding {encoding!r}: only gzip is accepted"
+        )
     return gunzip_bounded(raw, max_bytes)
 
 
@@ -39,9 +43,13 @@ def gunzip_bounded(raw: bytes, max_bytes: int) -> bytes:
     try:
         out = inflater.decompress(raw, max_bytes + 1)
     except zlib.error as exc:
-        raise BodyError(status.HTTP_400_BAD_REQUEST, f"Content-Encoding gzip: body is not valid gzip ({exc})") from None
+        raise BodyError(
+            status.HTTP_400_BAD_REQUEST, f"Content-Encoding gzip: body is not valid gzip ({exc})"
+        ) from None
     if len(out) > max_bytes or inflater.unconsumed_tail:
-        raise BodyError(status.HTTP_413_CONTENT_TOO_LARGE, f"gzip body expands beyond the limit of {max_bytes} bytes")
+        raise BodyError(
+            status.HTTP_413_CONTENT_TOO_LARGE, f"gzip body expands beyond the limit of {max_bytes} bytes"
+        )
     if not inflater.eof:
         raise BodyError(status.HTTP_400_BAD_REQUEST, "Content-Encoding gzip: body is truncated")
     return out

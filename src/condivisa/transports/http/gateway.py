@@ -131,7 +131,9 @@ class SearchBody(ResourceBody):
     property_name: str | None = None
 
 
-def _token(request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str | None:
+def _token(
+    request: Request, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> str | None:
     return request.app.state.gateway_auth.username(bearer.credentials if bearer else None)
 
 
@@ -177,10 +179,20 @@ def _datasets(rows: pd.DataFrame, producer: str, filt: tuple[str, str] | None = 
         return []
     rows = rows.sort_values(["start", "pod"])
     days = pd.to_datetime(rows["start"]).dt.tz_convert(ROME).dt.date
-    keep = ["pod", "du_id", "start", "withdrawn_kwh", "injected_kwh", "withdrawn_total_kwh", "injected_total_kwh"]
+    keep = [
+        "pod",
+        "du_id",
+        "start",
+        "withdrawn_kwh",
+        "injected_kwh",
+        "withdrawn_total_kwh",
+        "injected_total_kwh",
+    ]
     out = []
-    for (day, meter), group in rows.groupby([days, rows["meter"]], sort=True):
-        readings = [{k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in group[keep].to_dict("records")]
+    for (_day, meter), group in rows.groupby([days, rows["meter"]], sort=True):
+        readings = [
+            {k: (None if pd.isna(v) else v) for k, v in rec.items()} for rec in group[keep].to_dict("records")
+        ]
         for rec in readings:
             rec["start"] = pd.Timestamp(rec["start"]).to_pydatetime()
         profile = prof.M2.id if meter == "M2" else prof.M1.id
@@ -191,14 +203,17 @@ def _datasets(rows: pd.DataFrame, producer: str, filt: tuple[str, str] | None = 
 Caller = Annotated[str | None, Depends(_token)]
 
 
-def gateway_router(*, ingest: HttpIngest, max_body_bytes: int, producer_id: str,
-                   prefix: str = "/UrbanDatasetGateway") -> APIRouter:
+def gateway_router(
+    *, ingest: HttpIngest, max_body_bytes: int, producer_id: str, prefix: str = "/UrbanDatasetGateway"
+) -> APIRouter:
     """The gateway's routes: ``ingest`` stores a pushed body (as for ``/api/v1``), ``max_body_bytes`` bounds
     it, ``producer_id`` names the producer of the datasets the reads rebuild."""
     router = APIRouter(prefix=prefix, tags=["SCPS UrbanDatasetGateway"])
 
     def denied() -> JSONResponse:
-        return answer("01", "Authentication failed", 401, detail="send Authorization: Bearer <token> from /login")
+        return answer(
+            "01", "Authentication failed", 401, detail="send Authorization: Bearer <token> from /login"
+        )
 
     @router.post("/login")
     async def login(request: Request) -> JSONResponse:
@@ -212,7 +227,11 @@ def gateway_router(*, ingest: HttpIngest, max_body_bytes: int, producer_id: str,
         return answer("00", "Successful", token=token)
 
     @router.post("/logout")
-    def logout(user: Caller, bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)], request: Request) -> JSONResponse:
+    def logout(
+        user: Caller,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        request: Request,
+    ) -> JSONResponse:
         if user is None:
             return denied()
         request.app.state.gateway_auth.logout(bearer.credentials)
@@ -241,7 +260,10 @@ def gateway_router(*, ingest: HttpIngest, max_body_bytes: int, producer_id: str,
             res = await ingest(raw, f"scps:/push:{user}"[:200], None)
         except Exception as exc:  # the store is down: nothing was stored, the client must retry
             return answer("99", "Internal error", 503, detail=f"store unavailable: {type(exc).__name__}")
-        counts = f"stored {res.get('stored', 0)}, duplicates {res.get('duplicates', 0)}, revised {res.get('revised', 0)}"
+        counts = (
+            f"stored {res.get('stored', 0)}, duplicates {res.get('duplicates', 0)}, "
+            f"revised {res.get('revised', 0)}"
+        )
         if not res.get("accepted"):
             reasons = "; ".join(f"{r['path']}: {r['reason']}" for r in res.get("rejected") or [])
             return answer("02", "Invalid UrbanDataset", detail=reasons or "rejected")
@@ -306,7 +328,8 @@ def gateway_router(*, ingest: HttpIngest, max_body_bytes: int, producer_id: str,
 
     @router.post("/deepSearchingRequest")
     async def deep_searching_request(request: Request, user: Caller) -> JSONResponse:
-        """As searchingRequest, keeping only lines whose ``property_label`` (PODID, UserDeviceID) equals ``property_value``."""
+        """As searchingRequest, keeping only lines whose ``property_label`` (PODID, UserDeviceID) "
+        "equals ``property_value``."""
         return await _read(request, user, SearchBody, _search)
 
     @router.post("/searchingByPropertyRequest")
@@ -319,6 +342,8 @@ def gateway_router(*, ingest: HttpIngest, max_body_bytes: int, producer_id: str,
         """Not permitted: measurements feed the settlement and are kept for audit (code 06)."""
         if user is None:
             return denied()
-        return answer("06", "Operation not permitted", detail="measurements are kept for the settlement and its audit")
+        return answer(
+            "06", "Operation not permitted", detail="measurements are kept for the settlement and its audit"
+        )
 
     return router

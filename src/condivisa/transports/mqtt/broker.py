@@ -1,9 +1,11 @@
 """The embedded MQTT broker: amqtt running in its own thread, on 127.0.0.1, for installs without Mosquitto.
 
-``condivisa serve`` starts it when no ``CONDIVISA_MQTT_URL`` is configured. What amqtt 0.12 gives and does not:
+``condivisa serve`` starts it when no ``CONDIVISA_MQTT_URL`` is configured. What amqtt 0.12 gives and does
+not:
 
 - it speaks **MQTT 3.1.1 only** (no MQTT 5): the ingest worker therefore connects to it with MQTT 3.1.1 and
-  ``clean_session=False`` instead of MQTT 5 ``clean_start=False`` + session expiry (see :mod:`condivisa.transports.mqtt.worker`);
+  ``clean_session=False`` instead of MQTT 5 ``clean_start=False`` + session expiry (see
+  :mod:`condivisa.transports.mqtt.worker`);
 - it keeps a disconnected client's session and queues its QoS 1 messages only for sessions that are *not
   anonymous*; its stock anonymous plugin marks every client anonymous, so by default we load
   :class:`OpenAuthPlugin`, which admits every client on the loopback interface as a named session;
@@ -13,7 +15,8 @@
   lose it. MQTT 3.1.1 §4.4 requires the broker to resend unacknowledged messages when the session resumes;
   :func:`install_redelivery_fix` makes amqtt's broker-side handler keep such messages in the session's
   in-flight table until their PUBACK arrives (late PUBACKs included), and amqtt already resends the
-  in-flight table on reconnection. It is installed by :class:`EmbeddedBroker` (process-wide, broker side only).
+  in-flight table on reconnection. It is installed by :class:`EmbeddedBroker` (process-wide, broker side
+  only).
 
 Device authentication and topic ACLs (issue #6) plug in through ``plugins=``: a mapping of amqtt plugin
 dotted paths to their configuration, replacing :data:`DEFAULT_PLUGINS`.
@@ -98,7 +101,9 @@ class _TrackingBroker(Broker):
         super().__init__(*args, **kwargs)
         self.client_writers: set[asyncio.StreamWriter] = set()
 
-    async def stream_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str) -> None:
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
         self.client_writers.add(writer)
         try:
             await super().stream_connected(reader, writer, listener_name)
@@ -160,7 +165,9 @@ class EmbeddedBroker:
     def config(self) -> dict[str, Any]:
         """The amqtt configuration dictionary (listener, session expiry, plugins)."""
         return {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 0}},
+            "listeners": {
+                "default": {"type": "tcp", "bind": f"{self.host}:{self.port}", "max_connections": 0}
+            },
             "session_expiry_interval": self.session_expiry_s,
             "timeout_disconnect_delay": 0,
             "plugins": self.plugins,
@@ -173,9 +180,13 @@ class EmbeddedBroker:
         self._thread = threading.Thread(target=self._run, name="condivisa-broker", daemon=True)
         self._thread.start()
         if not self._ready.wait(timeout_s):
-            raise RuntimeError(f"embedded MQTT broker did not start on {self.host}:{self.port} within {timeout_s} s")
+            raise RuntimeError(
+                f"embedded MQTT broker did not start on {self.host}:{self.port} within {timeout_s} s"
+            )
         if self._error is not None:
-            raise RuntimeError(f"embedded MQTT broker could not start on {self.host}:{self.port}: {self._error}")
+            raise RuntimeError(
+                f"embedded MQTT broker could not start on {self.host}:{self.port}: {self._error}"
+            )
         log.info("embedded MQTT broker listening on %s", self.url)
         return self
 

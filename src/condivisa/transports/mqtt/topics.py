@@ -1,4 +1,5 @@
-"""MQTT topics of condivisa: one layout per community (see :mod:`condivisa.transports.mqtt.worker` for the worker).
+"""MQTT topics of condivisa: one layout per community (see :mod:`condivisa.transports.mqtt.worker` for the
+worker).
 
 Topic layout (one community per platform instance; ``root`` is ``condivisa`` unless configured)::
 
@@ -51,7 +52,12 @@ class TopicLayout:
     def parse(self, topic: str) -> tuple[str, str, str] | None:
         """``(kind, sender_id, leaf)`` of a topic of this community, or None."""
         parts = topic.split("/")
-        if len(parts) != 5 or parts[0] != self.root or parts[1] != self.community or parts[2] not in SENDER_KINDS:
+        if (
+            len(parts) != 5
+            or parts[0] != self.root
+            or parts[1] != self.community
+            or parts[2] not in SENDER_KINDS
+        ):
             return None
         return parts[2], parts[3], parts[4]
 

@@ -26,7 +26,6 @@ Answers (where they go, and why a PUBACK never overtakes its answer): :mod:`.ans
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import queue
@@ -35,15 +34,15 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from condivisa.kernel import clock
 from condivisa.transports.mqtt.answers import ANSWERS_IN_FLIGHT, AnswerPublisher
+from condivisa.transports.mqtt.message import InboundMessage
 from condivisa.transports.mqtt.topics import TopicLayout
 
 __all__ = ["InboundMessage", "IngestWorker", "WorkerStats"]
@@ -71,22 +70,6 @@ class WorkerStats:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
-
-
-@dataclass
-class InboundMessage:
-    """One uplink message as the broker delivered it: ``kind`` (``du``/``gw``) and ``sender_id`` from the
-    topic, MQTT 5 response topic and correlation data if any, the reception instant."""
-
-    mid: int
-    qos: int
-    topic: str
-    payload: bytes
-    kind: str
-    sender_id: str
-    response_topic: str | None = None
-    correlation: bytes | None = None
-    received_at: dt.datetime = field(default_factory=clock.now)
 
 
 class IngestWorker:
@@ -164,13 +147,17 @@ class IngestWorker:
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
         self.client = self._make_client(client_id, username, password, tls)
-        self._answers = AnswerPublisher(self.client, self.layout, mqtt5=mqtt5, connected=self._connected,
-                                        stopped=self._stopped)
+        self._answers = AnswerPublisher(
+            self.client, self.layout, mqtt5=mqtt5, connected=self._connected, stopped=self._stopped
+        )
 
-    def _make_client(self, client_id: str, username: str | None, password: str | None, tls: bool) -> mqtt.Client:
+    def _make_client(
+        self, client_id: str, username: str | None, password: str | None, tls: bool
+    ) -> mqtt.Client:
         """The paho client: manual acknowledgements, callbacks bound, answers' in-flight window widened."""
-        kwargs: dict[str, Any] = ({"protocol": mqtt.MQTTv5} if self.mqtt5
-                                  else {"protocol": mqtt.MQTTv311, "clean_session": False})
+        kwargs: dict[str, Any] = (
+            {"protocol": mqtt.MQTTv5} if self.mqtt5 else {"protocol": mqtt.MQTTv311, "clean_session": False}
+        )
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=True, **kwargs)
         if username:
             client.username_pw_set(username, password)
@@ -193,13 +180,17 @@ class IngestWorker:
         return [f"$share/{self.shared_group}/{f}" for f in plain] if self.shared_group else plain
 
     # -- MQTT callbacks (paho network thread) ------------------------------------------------------------
-    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         if getattr(reason_code, "is_failure", False):
             log.warning("MQTT connect to %s:%s refused: %s", self.host, self.port, reason_code)
             return
         self.stats.connects += 1
         self.session_present = bool(getattr(flags, "session_present", False))
-        log.info("MQTT worker connected to %s:%s (session present: %s)", self.host, self.port, self.session_present)
+        log.info(
+            "MQTT worker connected to %s:%s (session present: %s)", self.host, self.port, self.session_present
+        )
         if not self.subscribe:
             self._connected.set()  # nothing to subscribe: the session's own subscriptions (if any) still deliver
             return
@@ -207,18 +198,24 @@ class IngestWorker:
         # between CONNACK and SUBACK would otherwise miss a worker whose session is new
         client.subscribe([(f, 1) for f in self.filters()])
 
-    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+    def _on_subscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+    ) -> None:
         if any(getattr(rc, "is_failure", False) for rc in (reason_codes or [])):
             log.warning("MQTT worker: the broker refused the uplink subscription: %s", reason_codes)
             return
         self._connected.set()
 
-    def _on_unsubscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+    def _on_unsubscribe(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+    ) -> None:
         with self._unsub_done:
             self._unsubscribed[mid] = list(reason_codes or [])
             self._unsub_done.notify_all()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+    ) -> None:
         self._connected.clear()
         if not self._stopped.is_set():
             self.lost_connection = str(reason_code)
@@ -233,11 +230,18 @@ class IngestWorker:
             return
         props = getattr(msg, "properties", None)
         self._last_message_at = time.monotonic()
-        self._queue.put(InboundMessage(
-            mid=msg.mid, qos=msg.qos, topic=msg.topic, payload=bytes(msg.payload), kind=parsed[0],
-            sender_id=parsed[1], response_topic=getattr(props, "ResponseTopic", None) if props else None,
-            correlation=getattr(props, "CorrelationData", None) if props else None,
-        ))
+        self._queue.put(
+            InboundMessage(
+                mid=msg.mid,
+                qos=msg.qos,
+                topic=msg.topic,
+                payload=bytes(msg.payload),
+                kind=parsed[0],
+                sender_id=parsed[1],
+                response_topic=getattr(props, "ResponseTopic", None) if props else None,
+                correlation=getattr(props, "CorrelationData", None) if props else None,
+            )
+        )
 
     # -- processing thread ---------------------------------------------------------------------------
     def _process_loop(self) -> None:
@@ -273,8 +277,9 @@ class IngestWorker:
             failed.set_exception(exc)
             return failed
 
-    def _settle(self, pending: deque[tuple[InboundMessage, Future]], *, wait: bool,
-                all_of_them: bool = False) -> None:
+    def _settle(
+        self, pending: deque[tuple[InboundMessage, Future]], *, wait: bool, all_of_them: bool = False
+    ) -> None:
         """Answer and acknowledge the leading messages whose futures are done (waiting for the first if
         ``wait``; for every one if ``all_of_them``); a failed one is submitted again with backoff first."""
         done: list[tuple[InboundMessage, dict[str, Any]]] = []
@@ -297,7 +302,9 @@ class IngestWorker:
                 return future.result()
             except Exception as exc:  # noqa: BLE001 — store failure: retry, never acknowledge what is not stored
                 self.stats.store_errors += 1
-                log.error("ingest of %s failed (%s); retrying in %.1f s, not acknowledged", item.topic, exc, delay)
+                log.error(
+                    "ingest of %s failed (%s); retrying in %.1f s, not acknowledged", item.topic, exc, delay
+                )
                 if self._stopped.wait(delay):
                     return None
                 delay = min(delay * 2, self._backoff[1])
@@ -352,7 +359,9 @@ class IngestWorker:
         """Nothing queued and nothing being processed (a message is done once acknowledged)."""
         return self._queue.unfinished_tasks == 0
 
-    def unsubscribe(self, filters: list[str] | None = None, timeout_s: float = 10.0, quiet_s: float = 0.5) -> bool:
+    def unsubscribe(
+        self, filters: list[str] | None = None, timeout_s: float = 10.0, quiet_s: float = 0.5
+    ) -> bool:
         """Unsubscribe ``filters`` (default: :meth:`filters`; ``$share/...`` or plain), wait for the broker's
         UNSUBACK, then until every message received is stored and acknowledged (:meth:`idle`) and none arrived
         for ``quiet_s`` (messages the session had queued beyond the in-flight window come one per PUBACK).
@@ -363,7 +372,9 @@ class IngestWorker:
         if rc != mqtt.MQTT_ERR_SUCCESS or mid is None:
             return False
         with self._unsub_done:
-            if not self._unsub_done.wait_for(lambda: mid in self._unsubscribed, max(0.0, deadline - time.monotonic())):
+            if not self._unsub_done.wait_for(
+                lambda: mid in self._unsubscribed, max(0.0, deadline - time.monotonic())
+            ):
                 return False
             codes = self._unsubscribed.pop(mid)
         if any(getattr(rc, "is_failure", False) for rc in codes):
@@ -376,7 +387,8 @@ class IngestWorker:
         return False
 
     def stop(self, drain_timeout_s: float = 10.0, end_session: bool = False) -> None:
-        """Graceful stop: take no new message, finish (store and acknowledge) the queued ones, then disconnect.
+        """Graceful stop: take no new message, finish (store and acknowledge) the queued ones, then
+        disconnect.
         Messages still queued after ``drain_timeout_s`` stay unacknowledged and are resent after a restart.
         ``end_session=True`` (MQTT 5) disconnects with a session expiry of 0: the broker deletes the session,
         its subscriptions and whatever it still held (MQTT 3.1.1 cannot: the session stays)."""
@@ -387,7 +399,9 @@ class IngestWorker:
         self._stopped.set()
         if not self.idle():
             end_session = False  # the session keeps what was not acknowledged
-            log.warning("stopping with %d message(s) not stored; the broker will resend them", self._queue.qsize())
+            log.warning(
+                "stopping with %d message(s) not stored; the broker will resend them", self._queue.qsize()
+            )
             while True:
                 try:
                     self._queue.get_nowait()
