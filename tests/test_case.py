@@ -11,7 +11,7 @@ import yaml
 from typer.testing import CliRunner
 
 from condivisa.casestudy.casefile import CaseError, case_from_dict, load_case
-from condivisa.casestudy.runner import tip_for, valorisation_rate_eur_per_mwh
+from condivisa.casestudy.economics import tip_for, valorisation_rate_eur_per_mwh
 from condivisa.cli import app
 
 

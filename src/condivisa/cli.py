@@ -1,11 +1,12 @@
-"""The ``condivisa`` command (Typer + Rich). Each command group lives in ``condivisa.commands.*``
-and exposes ``register(app)``; a group that fails to import is reported, not hidden."""
+"""The ``condivisa`` command (Typer + Rich). Each command group lives in ``condivisa.commands.*`` and exposes
+``register(app)``; they are registered in the order they appear in ``--help``."""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from condivisa import __version__
+from condivisa.commands import case, db, demo, devices, report, security, serve, settle
 
 app = typer.Typer(
     name="condivisa",
@@ -20,22 +21,11 @@ def main() -> None:
     """condivisa: open platform for Italian energy communities (CER, AUC, ...)."""
 
 
-#: command modules, in the order they appear in --help
-COMMAND_MODULES = ("settle", "db", "serve", "devices", "case", "report", "demo", "security")
-
-for _name in COMMAND_MODULES:
-    try:
-        _mod = importlib.import_module(f"condivisa.commands.{_name}")
-    except ModuleNotFoundError as exc:  # a command group not written yet
-        if exc.name != f"condivisa.commands.{_name}":
-            raise
-        continue
-    _mod.register(app)
+for _group in (settle, db, serve, devices, case, report, demo, security):
+    _group.register(app)
 
 
 @app.command()
 def version() -> None:
     """Print condivisa's version."""
-    from condivisa import __version__
-
     typer.echo(__version__)

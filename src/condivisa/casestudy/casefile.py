@@ -118,20 +118,8 @@ def _nums(value: Any, where: str, n: int | None = None, low: float | None = 0.0)
     return tuple(_num(v, f"{where}[{i}]", low) for i, v in enumerate(value))
 
 
-def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) -> Case:
-    """Build a :class:`Case` from the parsed YAML mapping; ``base_dir`` resolves ``pv_plant.pvgis_file``.
-
-    The plant needs ``monthly_production_kwh`` (clear-sky shape scaled to it), ``pvgis_file`` (PVGIS
-    weather through pvlib) or both (weather shape scaled to the monthly energies)."""
-    if not isinstance(raw, dict):
-        raise CaseError("expected a mapping at the top level")
-    try:
-        configuration = ConfigurationType(str(raw.get("configuration", "AUC")))
-    except ValueError:
-        raise CaseError(
-            f"configuration: {raw.get('configuration')!r} is not one of {[c.value for c in ConfigurationType]}"
-        ) from None
-    loc, plant = _get(raw, "location", ""), _get(raw, "pv_plant", "")
+def _flats(raw: dict) -> tuple[Flat, ...]:
+    """``flats``: at least one, unique ids, contract power ≥ 0.1 kW, energies ≥ 0."""
     flats = []
     for i, f in enumerate(_get(raw, "flats", "") or []):
         w = f"flats[{i}]."
@@ -152,8 +140,11 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
     ids = [f.id for f in flats]
     if len(set(ids)) != len(ids):
         raise CaseError(f"flats: duplicate id(s) {sorted({x for x in ids if ids.count(x) > 1})}")
-    storage = raw.get("storage_options") or {}
-    common = storage.get("common") or {}
+    return tuple(flats)
+
+
+def _storage_options(storage: dict) -> tuple[StorageOption, ...]:
+    """``storage_options.options``: capacities and kit costs ≥ 0."""
     options = []
     for i, o in enumerate(storage.get("options") or []):
         w = f"storage_options.options[{i}]."
@@ -165,7 +156,11 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
                 inverter_cost_eur=o.get("inverter_cost_eur"),
             )
         )
-    eco = _get(raw, "economics", "")
+    return tuple(options)
+
+
+def _scenarios(eco: dict) -> tuple[PriceScenario, ...]:
+    """``economics.price_scenarios``: at least one, each with a zonal price and optionally a stated TIP."""
     scenarios = []
     for i, s in enumerate(eco.get("price_scenarios") or []):
         w = f"economics.price_scenarios[{i}]."
@@ -179,22 +174,53 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
         )
     if not scenarios:
         raise CaseError("economics.price_scenarios: at least one scenario is needed")
-    history = {
+    return tuple(scenarios)
+
+
+def _history(eco: dict) -> dict[str, dict[int, float]]:
+    """``economics.historical_annual_price_eur_per_mwh``: zone → year → €/MWh."""
+    return {
         str(zone): {
             int(y): _num(v, f"economics.historical_annual_price_eur_per_mwh.{zone}.{y}")
             for y, v in table.items()
         }
         for zone, table in (eco.get("historical_annual_price_eur_per_mwh") or {}).items()
     }
-    premium = raw.get("premium_tariff_eur_per_mwh")
+
+
+def _weather_file(plant: dict, base_dir: Path | None) -> Path | None:
+    """``pv_plant.pvgis_file``, resolved against the case file's folder; it must exist."""
     weather = plant.get("pvgis_file")
-    weather_file = None
-    if weather is not None:
-        weather_file = Path(str(weather))
-        if not weather_file.is_absolute() and base_dir is not None:
-            weather_file = base_dir / weather_file
-        if not weather_file.exists():
-            raise CaseError(f"pv_plant.pvgis_file: {str(weather)!r} not found")
+    if weather is None:
+        return None
+    path = Path(str(weather))
+    if not path.is_absolute() and base_dir is not None:
+        path = base_dir / path
+    if not path.exists():
+        raise CaseError(f"pv_plant.pvgis_file: {str(weather)!r} not found")
+    return path
+
+
+def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) -> Case:
+    """Build a :class:`Case` from the parsed YAML mapping; ``base_dir`` resolves ``pv_plant.pvgis_file``.
+
+    The plant needs ``monthly_production_kwh`` (clear-sky shape scaled to it), ``pvgis_file`` (PVGIS
+    weather through pvlib) or both (weather shape scaled to the monthly energies). Every error names the key
+    (``flats[2].contract_power_kw: 0.0 is outside 0.1–None``)."""
+    if not isinstance(raw, dict):
+        raise CaseError("expected a mapping at the top level")
+    try:
+        configuration = ConfigurationType(str(raw.get("configuration", "AUC")))
+    except ValueError:
+        raise CaseError(
+            f"configuration: {raw.get('configuration')!r} is not one of {[c.value for c in ConfigurationType]}"
+        ) from None
+    loc, plant = _get(raw, "location", ""), _get(raw, "pv_plant", "")
+    flats = _flats(raw)
+    common = (raw.get("storage_options") or {}).get("common") or {}
+    eco = _get(raw, "economics", "")
+    premium = raw.get("premium_tariff_eur_per_mwh")
+    weather_file = _weather_file(plant, base_dir)
     monthly = plant.get("monthly_production_kwh")
     if monthly is None and weather_file is None:
         raise CaseError("pv_plant.monthly_production_kwh: missing (or give pv_plant.pvgis_file)")
@@ -216,7 +242,7 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
         monthly_production_kwh=None
         if monthly is None
         else _nums(monthly, "pv_plant.monthly_production_kwh", 12),
-        flats=tuple(flats),
+        flats=flats,
         ac_usage_coefficient=_nums(raw.get("ac_usage_coefficient", [1.0] * 12), "ac_usage_coefficient", 12),
         energy_price_eur_per_kwh=_nums(
             _get(raw, "energy_price_eur_per_kwh", ""), "energy_price_eur_per_kwh", 12
@@ -233,7 +259,7 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
             common.get("discharge_efficiency", 0.95), "storage_options.common.discharge_efficiency", 0.01, 1
         ),
         inverter_kw=_num(common.get("inverter_kw", 3.0), "storage_options.common.inverter_kw", 0),
-        storage_options=tuple(options),
+        storage_options=_storage_options(raw.get("storage_options") or {}),
         horizon_years=int(_num(eco.get("horizon_years", 20), "economics.horizon_years", 1, 50)),
         discount_rate=_num(_get(eco, "discount_rate", "economics."), "economics.discount_rate", -0.5, 1),
         pv_cost_eur_per_kw=_num(
@@ -251,8 +277,8 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
             eco.get("battery_degradation_per_year", 0.03), "economics.battery_degradation_per_year", 0, 0.5
         ),
         vat_storage_pct=_num(eco.get("vat_storage_pct", 0), "economics.vat_storage_pct", 0, 100),
-        scenarios=tuple(scenarios),
-        historical_prices=history,
+        scenarios=_scenarios(eco),
+        historical_prices=_history(eco),
         weather_file=weather_file,
     )
 

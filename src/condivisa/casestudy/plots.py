@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from condivisa.casestudy.runner import CaseRun, CaseStudy
+from condivisa.casestudy.results import CaseRun, CaseStudy
 from condivisa.engines.finance import cumulative_discounted_eur
 from condivisa.kernel.timegrid import ROME
 

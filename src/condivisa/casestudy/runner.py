@@ -17,14 +17,21 @@ year-1 ratio LP/heuristic.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from condivisa.casestudy.bridge import community_for, measurements_for
 from condivisa.casestudy.casefile import Case
-from condivisa.engines import dispatch, finance, sizing
+from condivisa.casestudy.economics import (
+    scenario_economics,
+    sizing_sweep_for,
+    tip_for,
+    valorisation_rate_eur_per_mwh,
+)
+from condivisa.casestudy.results import CaseRun, CaseStudy
+from condivisa.engines import dispatch, sizing
 from condivisa.engines.interpolation import hourly_to_quarter_hour
 from condivisa.engines.loads import household_loads_kwh
 from condivisa.engines.pv import (
@@ -36,68 +43,10 @@ from condivisa.engines.pv import (
 from condivisa.engines.settlement import settle
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.engines.storage import BatterySpec
-from condivisa.engines.tariff import tip_eur_per_mwh
-from condivisa.engines.valorisation import valorisation_by_plant_eur, yearly_values
 from condivisa.formats.pvgis import read_pvgis_hourly, read_pvgis_tmy
 from condivisa.kernel.timegrid import ROME
 
 SWEEP_KWH = tuple(float(c) for c in range(0, 11))
-
-
-@dataclass
-class CaseRun:
-    """Year-1 quarter-hour results of one case (flats × intervals, kWh)."""
-
-    name: str
-    capacity_kwh_per_flat: float
-    controller: str  # "none", "heuristic", "optimal"
-    withdrawal_kwh: np.ndarray
-    soc_kwh: np.ndarray
-    shared_kwh: np.ndarray
-    shared_by_year_kwh: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    extra_purchase_by_year_eur: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    settled_hourly: dict = field(default_factory=dict)  # totals of settle(interval="hour") on this year
-
-
-@dataclass
-class CaseStudy:
-    case: Case
-    index: pd.DatetimeIndex
-    pv_kwh: np.ndarray
-    loads_kwh: np.ndarray
-    price_eur_per_kwh: np.ndarray
-    zonal_price_eur_per_mwh: float
-    tip_eur_per_mwh: float
-    valorisation_eur_per_mwh: float
-    runs: list[CaseRun]
-    economics: list[finance.Economics]
-    cash_flows: dict[tuple[str, str], finance.CashFlows]
-    ideal_kit_cost: list[dict]
-    sizing: list[sizing.SizingRow]
-    dispatch_gain: dict
-    notes: list[str]
-
-
-def valorisation_rate_eur_per_mwh(case: Case, zonal_price_eur_per_mwh: float) -> float:
-    """€ of ARERA valorisation per MWh shared, from the valorisation engine (low-voltage plant)."""
-    values = yearly_values(np.array([case.year]))
-    one_mwh = valorisation_by_plant_eur(
-        np.array([[1000.0]]),
-        np.array([zonal_price_eur_per_mwh]),
-        same_building=case.configuration.same_building,
-        plant_is_mt=[False],
-        **values,
-    )
-    return float(one_mwh[0, 0])
-
-
-def tip_for(case: Case, zonal_price_eur_per_mwh: float) -> float:
-    """The plant's TIP (€/MWh) at a constant zonal price (DM 414/2023 via the tariff engine)."""
-    return float(
-        tip_eur_per_mwh(
-            np.array([zonal_price_eur_per_mwh]), case.peak_power_kw, "south", True, case.grant_fraction
-        )[0]
-    )
 
 
 def _weather_hourly_kwh(case: Case) -> pd.Series:
@@ -142,17 +91,27 @@ def production_kwh(case: Case) -> pd.Series:
     return hourly_to_quarter_hour(hourly)
 
 
-def run_case(
-    case: Case,
-    progress: Callable[[str], None] = lambda step: None,
-    *,
-    lp_window: int = 192,
-    lp_step: int = 96,
-    lp_forecast: str = "perfect",
-) -> CaseStudy:
-    """The whole case study; ``progress(step)`` is called after each step (for a progress bar).
-    ``lp_forecast``: the optimal controller's forecast, ``"perfect"`` or ``"persistence"``."""
-    notes: list[str] = []
+@dataclass
+class CaseInputs:
+    """What every stage of a case study shares: quarter-hour production and loads, prices, the battery's
+    technical data and the regulated rates at the case's zonal price."""
+
+    index: pd.DatetimeIndex
+    pv_kwh: np.ndarray  # (intervals,) AC production, kWh per quarter hour
+    loads_kwh: np.ndarray  # (flats, intervals) withdrawals without battery, kWh
+    price_eur_per_kwh: np.ndarray  # (intervals,) the flats' purchase price
+    contract_kw: np.ndarray  # (flats,) contractual power
+    zonal_price_eur_per_mwh: float
+    tip_eur_per_mwh: float
+    valorisation_eur_per_mwh: float
+    spec: BatterySpec
+    notes: list[str]
+
+
+def case_inputs(case: Case) -> CaseInputs:
+    """Stage 1: production (:func:`production_kwh`), the flats' loads (:func:`~condivisa.engines.loads.
+    household_loads_kwh`), purchase prices by month, the TIP and the valorisation at the zonal price; a note
+    when the file's TIP differs from the formula's by more than 0.01 €/MWh."""
     pv_series = production_kwh(case)
     index = pv_series.index
     flats = [
@@ -164,18 +123,15 @@ def run_case(
         for f in case.flats
     ]
     loads = household_loads_kwh(case.year, flats, case.ac_usage_coefficient).reindex(index).to_numpy().T
-    pv = pv_series.to_numpy()
     month = index.tz_convert(ROME).month.to_numpy()
-    price = np.asarray(case.energy_price_eur_per_kwh)[month - 1]
-    contract = np.array([f.contract_power_kw for f in case.flats])
     zonal = case.zonal_price_eur_per_mwh or case.scenarios[0].zonal_price_eur_per_mwh
     tip = tip_for(case, zonal)
+    notes = []
     if case.premium_tariff_eur_per_mwh is not None and abs(tip - case.premium_tariff_eur_per_mwh) > 0.01:
         notes.append(
             f"TIP from the formula at {zonal} €/MWh is {tip:.2f} €/MWh; the file states "
             f"{case.premium_tariff_eur_per_mwh}"
         )
-    valor = valorisation_rate_eur_per_mwh(case, zonal)
     spec = BatterySpec(
         0.0,
         case.soc_min_pct,
@@ -184,12 +140,27 @@ def run_case(
         case.discharge_efficiency,
         case.inverter_kw,
     )
-    progress("production and loads")
+    return CaseInputs(
+        index,
+        pv_series.to_numpy(),
+        loads,
+        np.asarray(case.energy_price_eur_per_kwh)[month - 1],
+        np.array([f.contract_power_kw for f in case.flats]),
+        zonal,
+        tip,
+        valorisation_rate_eur_per_mwh(case, zonal),
+        spec,
+        notes,
+    )
 
-    options = sorted({o.capacity_kwh for o in case.storage_options})
-    sizes = [0.0] + options
-    shared, withdrawal, soc = sizing.simulate_sizes(pv, loads, contract, sizes, spec, price)
-    runs = [
+
+def heuristic_runs(case: Case, inputs: CaseInputs) -> list[CaseRun]:
+    """Stage 2: the base case (no battery) and one heuristic-battery case per storage option, year 1."""
+    sizes = [0.0] + sorted({o.capacity_kwh for o in case.storage_options})
+    shared, withdrawal, soc = sizing.simulate_sizes(
+        inputs.pv_kwh, inputs.loads_kwh, inputs.contract_kw, sizes, inputs.spec, inputs.price_eur_per_kwh
+    )
+    return [
         CaseRun(
             "base" if c == 0 else f"battery_{c:g}kwh",
             c,
@@ -200,175 +171,166 @@ def run_case(
         )
         for k, c in enumerate(sizes)
     ]
-    progress("heuristic batteries")
 
-    dispatch_gain: dict = {}
-    if options:
-        big = options[-1]
-        incentive = np.full(len(pv), (tip + valor) / 1000.0)
-        lp = dispatch.rolling_dispatch(
-            pv,
-            loads,
-            big,
-            contract,
-            price,
-            incentive,
-            spec=spec,
-            window=lp_window,
-            step=lp_step,
-            forecast=lp_forecast,
-        )
-        heur = runs[-1]
-        heur_value = dispatch.dispatch_value_eur(pv, heur.withdrawal_kwh, price, incentive)
-        lp_shared = shared_energy_kwh(pv, lp.storage.withdrawal_kwh)
-        runs.append(
-            CaseRun(
-                f"optimal_{big:g}kwh",
-                big,
-                "optimal",
-                lp.storage.withdrawal_kwh,
-                lp.storage.soc_kwh,
-                lp_shared,
-            )
-        )
-        dispatch_gain = {
-            "capacity_kwh_per_flat": big,
-            "window_quarter_hours": lp_window,
-            "step_quarter_hours": lp_step,
-            "forecast": lp_forecast,
-            "heuristic_value_eur": round(heur_value, 2),
-            "optimal_value_eur": round(lp.objective_eur, 2),
-            "gain_eur_per_year": round(lp.objective_eur - heur_value, 2),
-            "solves": lp.n_solves,
-            "solver_seconds": round(lp.solve_seconds, 2),
-            "window_columns": lp.n_columns,
-            "window_rows": lp.n_rows,
-        }
-    community = community_for(case)
-    hourly_prices = pd.Series(zonal, index=pd.date_range(index[0], index[-1], freq="h"))
-    for run in runs:  # what the settlement engine pays for this year, settled hour by hour as the GSE does
-        run.settled_hourly = settle(
-            community, measurements_for(index, pv, run.withdrawal_kwh), hourly_prices, interval="hour"
-        ).totals
-    progress("optimal dispatch (HiGHS)")
 
-    sweep_sizes = sorted(set(SWEEP_KWH) | set(sizes))
-    physics = sizing.yearly_physics(
+def optimal_run(
+    inputs: CaseInputs, heuristic: CaseRun, *, window: int, step: int, forecast: str
+) -> tuple[CaseRun, dict]:
+    """Stage 3: the largest battery dispatched by the LP (:func:`~condivisa.engines.dispatch.rolling_dispatch`,
+    HiGHS) against the incentive TIP + valorisation, and what it gains over the heuristic of the same size."""
+    pv, price = inputs.pv_kwh, inputs.price_eur_per_kwh
+    big = heuristic.capacity_kwh_per_flat
+    incentive = np.full(len(pv), (inputs.tip_eur_per_mwh + inputs.valorisation_eur_per_mwh) / 1000.0)
+    lp = dispatch.rolling_dispatch(
         pv,
+        inputs.loads_kwh,
+        big,
+        inputs.contract_kw,
+        price,
+        incentive,
+        spec=inputs.spec,
+        window=window,
+        step=step,
+        forecast=forecast,
+    )
+    heur_value = dispatch.dispatch_value_eur(pv, heuristic.withdrawal_kwh, price, incentive)
+    run = CaseRun(
+        f"optimal_{big:g}kwh",
+        big,
+        "optimal",
+        lp.storage.withdrawal_kwh,
+        lp.storage.soc_kwh,
+        shared_energy_kwh(pv, lp.storage.withdrawal_kwh),
+    )
+    gain = {
+        "capacity_kwh_per_flat": big,
+        "window_quarter_hours": window,
+        "step_quarter_hours": step,
+        "forecast": forecast,
+        "heuristic_value_eur": round(heur_value, 2),
+        "optimal_value_eur": round(lp.objective_eur, 2),
+        "gain_eur_per_year": round(lp.objective_eur - heur_value, 2),
+        "solves": lp.n_solves,
+        "solver_seconds": round(lp.solve_seconds, 2),
+        "window_columns": lp.n_columns,
+        "window_rows": lp.n_rows,
+    }
+    return run, gain
+
+
+def settle_runs(case: Case, inputs: CaseInputs, runs: list[CaseRun]) -> None:
+    """Stage 4: what the settlement engine pays for each run's year, settled hour by hour as the GSE does
+    (``run.settled_hourly``)."""
+    community = community_for(case)
+    index = inputs.index
+    hourly_prices = pd.Series(
+        inputs.zonal_price_eur_per_mwh, index=pd.date_range(index[0], index[-1], freq="h")
+    )
+    for run in runs:
+        frame = measurements_for(index, inputs.pv_kwh, run.withdrawal_kwh)
+        run.settled_hourly = settle(community, frame, hourly_prices, interval="hour").totals
+
+
+def project_years(
+    case: Case, inputs: CaseInputs, runs: list[CaseRun], sizes: list[float]
+) -> sizing.YearlyPhysics:
+    """Stage 5: shared energy and extra purchases over the horizon (PV and battery fading) for every size; the
+    optimal run's later years are the heuristic's of the same size times the year-1 ratio optimal/heuristic."""
+    loads, price = inputs.loads_kwh, inputs.price_eur_per_kwh
+    physics = sizing.yearly_physics(
+        inputs.pv_kwh,
         loads,
-        contract,
-        sweep_sizes,
-        spec,
+        inputs.contract_kw,
+        sizes,
+        inputs.spec,
         price,
         horizon_years=case.horizon_years,
         pv_degradation_per_year=case.pv_degradation_per_year,
         battery_fade_per_year=case.battery_degradation_per_year,
     )
-    row_of = {c: i for i, c in enumerate(sweep_sizes)}
+    row_of = {c: i for i, c in enumerate(sizes)}
     base_purchase = physics.purchase_eur[row_of[0.0]]
     for run in runs:
         i = row_of[run.capacity_kwh_per_flat]
         run.shared_by_year_kwh = physics.shared_kwh[i].copy()
         run.extra_purchase_by_year_eur = physics.purchase_eur[i] - base_purchase
-        if run.controller == "optimal":
-            heur = next(
-                r
-                for r in runs
-                if r.controller == "heuristic" and r.capacity_kwh_per_flat == run.capacity_kwh_per_flat
-            )
-            ratio = run.shared_kwh.sum() / heur.shared_kwh.sum()
-            run.shared_by_year_kwh = np.minimum(physics.shared_kwh[i] * ratio, physics.production_kwh[i])
-            extra_lp = float(((run.withdrawal_kwh.sum(axis=0) - loads.sum(axis=0)) * price).sum())
-            extra_heur = float(((heur.withdrawal_kwh.sum(axis=0) - loads.sum(axis=0)) * price).sum())
-            scale = extra_lp / extra_heur if extra_heur else 1.0
-            run.extra_purchase_by_year_eur = run.extra_purchase_by_year_eur * scale
+        if run.controller != "optimal":
+            continue
+        heur = next(
+            r
+            for r in runs
+            if r.controller == "heuristic" and r.capacity_kwh_per_flat == run.capacity_kwh_per_flat
+        )
+        ratio = run.shared_kwh.sum() / heur.shared_kwh.sum()
+        run.shared_by_year_kwh = np.minimum(physics.shared_kwh[i] * ratio, physics.production_kwh[i])
+        extra_lp = float(((run.withdrawal_kwh.sum(axis=0) - loads.sum(axis=0)) * price).sum())
+        extra_heur = float(((heur.withdrawal_kwh.sum(axis=0) - loads.sum(axis=0)) * price).sum())
+        run.extra_purchase_by_year_eur = run.extra_purchase_by_year_eur * (
+            extra_lp / extra_heur if extra_heur else 1.0
+        )
+    return physics
+
+
+def run_case(
+    case: Case,
+    progress: Callable[[str], None] = lambda step: None,
+    *,
+    lp_window: int = 192,
+    lp_step: int = 96,
+    lp_forecast: str = "perfect",
+) -> CaseStudy:
+    """The whole case study, stage by stage; ``progress(step)`` is called after each (for a progress bar).
+
+    Parameters
+    ----------
+    case : Case
+        The case file, read by :func:`condivisa.casestudy.casefile.load_case`.
+    progress : callable
+        Told the name of each finished stage.
+    lp_window, lp_step : int
+        The optimal controller's rolling window and step, in quarter hours (2 days, 1 day).
+    lp_forecast : {"perfect", "persistence"}
+        The optimal controller's forecast.
+
+    Returns
+    -------
+    CaseStudy
+        Every run's year 1, the economics of every run under every price scenario, the ideal kit costs, the
+        sizing sweep and the notes.
+    """
+    inputs = case_inputs(case)
+    progress("production and loads")
+    runs = heuristic_runs(case, inputs)
+    progress("heuristic batteries")
+    dispatch_gain: dict = {}
+    if case.storage_options:
+        optimal, dispatch_gain = optimal_run(
+            inputs, runs[-1], window=lp_window, step=lp_step, forecast=lp_forecast
+        )
+        runs.append(optimal)
+    settle_runs(case, inputs, runs)
+    progress("optimal dispatch (HiGHS)")
+    sweep_sizes = sorted(set(SWEEP_KWH) | {r.capacity_kwh_per_flat for r in runs})
+    physics = project_years(case, inputs, runs, sweep_sizes)
     progress("20-year physics")
-
-    economics, flows_by, ideal = [], {}, []
-    kit_of = {o.capacity_kwh: o.kit_cost_eur for o in case.storage_options}
-    n_flats = len(case.flats)
-    production_by_year = physics.production_kwh[0]
-    for scenario in case.scenarios:
-        s_tip = tip_for(case, scenario.zonal_price_eur_per_mwh)
-        if (
-            scenario.premium_tariff_eur_per_mwh is not None
-            and abs(s_tip - scenario.premium_tariff_eur_per_mwh) > 0.01
-        ):
-            notes.append(
-                f"scenario {scenario.name}: TIP by formula {s_tip:.2f} €/MWh, file states "
-                f"{scenario.premium_tariff_eur_per_mwh}"
-            )
-        s_valor = valorisation_rate_eur_per_mwh(case, scenario.zonal_price_eur_per_mwh)
-        base_dpbt = None
-        for run in runs:
-            kit = kit_of.get(run.capacity_kwh_per_flat, 0.0)
-            investment = case.pv_investment_eur + n_flats * kit * (1 + case.vat_storage_pct / 100.0)
-            flows = finance.yearly_cash_flows(
-                investment,
-                production_by_year,
-                run.shared_by_year_kwh,
-                zonal_price_eur_per_mwh=scenario.zonal_price_eur_per_mwh,
-                premium_eur_per_mwh=s_tip,
-                valorisation_eur_per_mwh=s_valor,
-                maintenance_eur_per_year=case.maintenance_eur_per_year,
-                extra_purchase_eur=run.extra_purchase_by_year_eur,
-            )
-            eco = finance.evaluate(run.name, scenario.name, flows, case.discount_rate)
-            economics.append(eco)
-            flows_by[(run.name, scenario.name)] = flows
-            if run.controller == "none":
-                base_dpbt = eco.dpbt_years
-            elif base_dpbt is not None:
-                target_investment = finance.investment_for_payback_eur(
-                    flows.income_eur, case.discount_rate, base_dpbt
-                )
-                ideal_kit = (target_investment - case.pv_investment_eur) / (
-                    n_flats * (1 + case.vat_storage_pct / 100.0)
-                )
-                ideal.append(
-                    {
-                        "case": run.name,
-                        "scenario": scenario.name,
-                        "kit_cost_eur": kit,
-                        "ideal_kit_cost_eur": round(ideal_kit, 2) if ideal_kit > 0 else None,
-                        "base_dpbt_years": round(base_dpbt, 3),
-                    }
-                )
+    money = scenario_economics(case, runs, physics, inputs.notes)
     progress("economics")
-
-    first = case.scenarios[0]
-    kits = sizing.kit_cost_eur(
-        sweep_sizes,
-        [o.capacity_kwh for o in case.storage_options] or [1.0],
-        [o.kit_cost_eur for o in case.storage_options] or [0.0],
-    )
-    sweep = sizing.sizing_sweep(
-        physics,
-        n_flats=n_flats,
-        pv_investment_eur=case.pv_investment_eur,
-        kit_cost_per_flat_eur=kits,
-        vat_storage_pct=case.vat_storage_pct,
-        zonal_price_eur_per_mwh=first.zonal_price_eur_per_mwh,
-        premium_eur_per_mwh=tip_for(case, first.zonal_price_eur_per_mwh),
-        valorisation_eur_per_mwh=valorisation_rate_eur_per_mwh(case, first.zonal_price_eur_per_mwh),
-        maintenance_eur_per_year=case.maintenance_eur_per_year,
-        discount_rate=case.discount_rate,
-    )
+    sweep = sizing_sweep_for(case, physics, sweep_sizes)
     progress("sizing sweep")
     return CaseStudy(
         case,
-        index,
-        pv,
-        loads,
-        price,
-        zonal,
-        tip,
-        valor,
+        inputs.index,
+        inputs.pv_kwh,
+        inputs.loads_kwh,
+        inputs.price_eur_per_kwh,
+        inputs.zonal_price_eur_per_mwh,
+        inputs.tip_eur_per_mwh,
+        inputs.valorisation_eur_per_mwh,
         runs,
-        economics,
-        flows_by,
-        ideal,
+        money.economics,
+        money.cash_flows,
+        money.ideal_kit_cost,
         sweep,
         dispatch_gain,
-        notes,
+        inputs.notes,
     )

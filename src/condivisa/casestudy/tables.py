@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from condivisa.casestudy.runner import CaseRun, CaseStudy
+from condivisa.casestudy.results import CaseRun, CaseStudy
 from condivisa.kernel.timegrid import ROME
 
 

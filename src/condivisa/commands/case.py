@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:  # the case study's modules load pvlib, HiGHS and Plotly: imported when a case is run
+    from condivisa.casestudy.casefile import Case
+    from condivisa.casestudy.results import CaseStudy
 
 STEPS = (
     "production and loads",
@@ -27,105 +32,120 @@ def _fmt(value, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
+def run(
+    case_file: Path = typer.Argument(..., help="case file (YAML, the shape of is-corrias.yaml)"),
+    out: Path = typer.Option(
+        Path("case-out"), "--out", "-o", help="directory for summary.json, tables and plots"
+    ),
+    png: bool = typer.Option(True, "--png/--no-png", help="also write PNG plots (needs Chromium)"),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="write the plots at all"),
+    forecast: str = typer.Option(
+        "perfect", "--forecast", help="optimal controller's forecast: perfect or persistence"
+    ),
+) -> None:
+    """Run a case study and write DIR/summary.json, monthly/flat/economics CSV tables and plots."""
+    from condivisa.casestudy.casefile import CaseError, load_case
+    from condivisa.casestudy.tables import summary
+
+    console = Console()
+    err = Console(stderr=True)
+    if forecast not in ("perfect", "persistence"):
+        err.print(
+            f"[bold red]error:[/] --forecast must be perfect or persistence, got {forecast!r}",
+            highlight=False,
+        )
+        raise typer.Exit(code=2)
+    try:
+        case = load_case(case_file)
+    except CaseError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=2) from None
+    started = time.perf_counter()
+    study, files, notes = _run_with_progress(case, out, console, png=png, plots=plots, forecast=forecast)
+    elapsed = time.perf_counter() - started
+    doc = summary(study)
+    console.print(_cases_table(case, doc))
+    console.print(_economics_table(case, doc))
+    if study.dispatch_gain:
+        g = study.dispatch_gain
+        console.print(
+            f"optimal dispatch gains {g['gain_eur_per_year']:,.0f} €/year over the heuristic "
+            f"({g['capacity_kwh_per_flat']:g} kWh per flat, {g['forecast']} forecast, {g['solves']} LP windows, "
+            f"{g['solver_seconds']:.1f} s in HiGHS)"
+        )
+    for note in study.notes + notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    console.print(f"wrote {len(files)} files to {out} in {elapsed:.1f} s")
+
+
+def _run_with_progress(
+    case: Case, out: Path, console: Console, *, png: bool, plots: bool, forecast: str
+) -> tuple[CaseStudy, list[Path], list[str]]:
+    """The study, its tables and (if asked) its plots, with one progress step per stage of :data:`STEPS`."""
+    from condivisa.casestudy.plots import write_figures
+    from condivisa.casestudy.runner import run_case
+    from condivisa.casestudy.tables import write_tables
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task(f"{case.name}: starting", total=len(STEPS))
+
+        def step(name: str) -> None:
+            progress.update(task, advance=1, description=f"{case.name}: {name}")
+
+        study = run_case(case, progress=step, lp_forecast=forecast)
+        files = write_tables(study, out)
+        step("tables")
+        notes: list[str] = []
+        if plots:
+            written, notes = write_figures(study, out, png=png)
+            files += written
+        step("plots")
+    return study, files, notes
+
+
+def _cases_table(case: Case, doc: dict) -> Table:
+    table = Table(title=f"{case.name} — year {case.year}")
+    for col in ("case", "production kWh", "shared kWh", "sharing %", "premium €", "bill €"):
+        table.add_column(col, justify="right" if col != "case" else "left")
+    for c in doc["cases"]:
+        table.add_row(
+            c["name"],
+            _fmt(c["production_kwh"], 0),
+            _fmt(c["shared_kwh"], 0),
+            _fmt(c["sharing_pct"]),
+            _fmt(c["premium_eur"], 0),
+            _fmt(c["bill_eur"], 0),
+        )
+    return table
+
+
+def _economics_table(case: Case, doc: dict) -> Table:
+    eco = Table(title=f"economics over {case.horizon_years} years, discount rate {case.discount_rate:.0%}")
+    for col in ("case", "scenario", "investment €", "NPV €", "DPBT years", "IRR %", "from sharing %"):
+        eco.add_column(col, justify="right" if col not in ("case", "scenario") else "left")
+    for e in doc["economics"]:
+        eco.add_row(
+            e["case"],
+            e["scenario"],
+            _fmt(e["investment_eur"], 0),
+            _fmt(e["npv_eur"], 0),
+            _fmt(e["dpbt_years"]),
+            _fmt(None if e["irr"] is None else 100 * e["irr"]),
+            _fmt(100 * e["sharing_income_share"]),
+        )
+    return eco
+
+
 def register(app: typer.Typer) -> None:
     case_app = typer.Typer(
         help="Case studies: simulate a building/community with and without batteries, 20-year economics.",
         no_args_is_help=True,
     )
-
-    @case_app.command("run")
-    def run(
-        case_file: Path = typer.Argument(..., help="case file (YAML, the shape of is-corrias.yaml)"),
-        out: Path = typer.Option(
-            Path("case-out"), "--out", "-o", help="directory for summary.json, tables and plots"
-        ),
-        png: bool = typer.Option(True, "--png/--no-png", help="also write PNG plots (needs Chromium)"),
-        plots: bool = typer.Option(True, "--plots/--no-plots", help="write the plots at all"),
-        forecast: str = typer.Option(
-            "perfect", "--forecast", help="optimal controller's forecast: perfect or persistence"
-        ),
-    ) -> None:
-        """Run a case study and write DIR/summary.json, monthly/flat/economics CSV tables and plots."""
-        from condivisa.casestudy.casefile import CaseError, load_case
-        from condivisa.casestudy.plots import write_figures
-        from condivisa.casestudy.runner import run_case
-        from condivisa.casestudy.tables import summary, write_tables
-
-        console = Console()
-        err = Console(stderr=True)
-        if forecast not in ("perfect", "persistence"):
-            err.print(
-                f"[bold red]error:[/] --forecast must be perfect or persistence, got {forecast!r}",
-                highlight=False,
-            )
-            raise typer.Exit(code=2)
-        try:
-            case = load_case(case_file)
-        except CaseError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(code=2) from None
-        started = time.perf_counter()
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        ) as progress:
-            task = progress.add_task(f"{case.name}: starting", total=len(STEPS))
-
-            def step(name: str) -> None:
-                progress.update(task, advance=1, description=f"{case.name}: {name}")
-
-            study = run_case(case, progress=step, lp_forecast=forecast)
-            files = write_tables(study, out)
-            step("tables")
-            notes: list[str] = []
-            if plots:
-                written, notes = write_figures(study, out, png=png)
-                files += written
-            step("plots")
-        elapsed = time.perf_counter() - started
-        doc = summary(study)
-        table = Table(title=f"{case.name} — year {case.year}")
-        for col in ("case", "production kWh", "shared kWh", "sharing %", "premium €", "bill €"):
-            table.add_column(col, justify="right" if col != "case" else "left")
-        for c in doc["cases"]:
-            table.add_row(
-                c["name"],
-                _fmt(c["production_kwh"], 0),
-                _fmt(c["shared_kwh"], 0),
-                _fmt(c["sharing_pct"]),
-                _fmt(c["premium_eur"], 0),
-                _fmt(c["bill_eur"], 0),
-            )
-        console.print(table)
-        eco = Table(
-            title=f"economics over {case.horizon_years} years, discount rate {case.discount_rate:.0%}"
-        )
-        for col in ("case", "scenario", "investment €", "NPV €", "DPBT years", "IRR %", "from sharing %"):
-            eco.add_column(col, justify="right" if col not in ("case", "scenario") else "left")
-        for e in doc["economics"]:
-            eco.add_row(
-                e["case"],
-                e["scenario"],
-                _fmt(e["investment_eur"], 0),
-                _fmt(e["npv_eur"], 0),
-                _fmt(e["dpbt_years"]),
-                _fmt(None if e["irr"] is None else 100 * e["irr"]),
-                _fmt(100 * e["sharing_income_share"]),
-            )
-        console.print(eco)
-        if study.dispatch_gain:
-            g = study.dispatch_gain
-            console.print(
-                f"optimal dispatch gains {g['gain_eur_per_year']:,.0f} €/year over the heuristic "
-                f"({g['capacity_kwh_per_flat']:g} kWh per flat, {g['forecast']} forecast, {g['solves']} LP windows, "
-                f"{g['solver_seconds']:.1f} s in HiGHS)"
-            )
-        for note in study.notes + notes:
-            console.print(f"[yellow]note:[/] {note}", highlight=False)
-        console.print(f"wrote {len(files)} files to {out} in {elapsed:.1f} s")
-
+    case_app.command("run")(run)
     app.add_typer(case_app, name="case")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -13,13 +13,16 @@ from rich.table import Table
 
 from condivisa.kernel import clock
 
+if TYPE_CHECKING:  # the simulator loads numpy, pandas and paho: imported when devices are simulated
+    from condivisa.sim import devices as sim
+
 console = Console(stderr=True, soft_wrap=True)
 devices_app = typer.Typer(
     help="Chain-2 user devices (DU): simulate them, list what the platform knows.", no_args_is_help=True
 )
 
 
-def _fail(msg: str) -> None:
+def _fail(msg: str) -> NoReturn:
     console.print(f"[red]error:[/] {msg}")
     raise typer.Exit(2)
 
@@ -68,7 +71,6 @@ def simulate(
     seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same data)")] = 0,
 ) -> None:
     """Publish realistic quarter-hour UrbanDatasets (households with morning/evening peaks, PV plants) for N DUs."""
-    from condivisa.app.settings import load_settings
     from condivisa.sim import devices as sim
 
     if (broker is None) == (api is None):
@@ -76,17 +78,7 @@ def simulate(
     fault_list = tuple(f.strip() for f in faults.split(",") if f.strip())
     if set(fault_list) - set(sim.FAULTS):
         _fail(f"--faults {faults!r}: choose among {', '.join(sim.FAULTS)}")
-    if config is not None:
-        from condivisa.domain.config import ConfigError, load_community
-
-        try:
-            devs = sim.devices_from_community(load_community(config))[:count]
-        except ConfigError as exc:
-            _fail(str(exc))
-        if not devs:
-            _fail(f"{config}: the community file lists no devices")
-    else:
-        devs = sim.synthetic_devices(count, seed=seed)
+    devs = _devices(config, count, seed)
     try:
         first = dt.date.fromisoformat(start) if start else clock.today() - dt.timedelta(days=days)
     except ValueError:
@@ -95,42 +87,12 @@ def simulate(
         fleet = sim.build_fleet(devs, first, days, seed=seed)
     except ValueError as exc:
         _fail(str(exc))
-    if broker:
-        slug = community or load_settings(community_file=config).community_slug()
-        try:
-            sink = sim.MqttSink(broker, slug)
-        except OSError as exc:
-            _fail(f"cannot connect to {broker}: {exc}")
-        target = f"{broker} (topics {sink.layout.root}/{slug}/…)"
-    else:
-        sink = sim.RestSink(api, token)
-        target = f"{api}/api/v1/urbandatasets"
+    sink, target = _sink(broker, api, token, community, config)
     console.print(
         f"simulating {len(devs)} DUs × {len(fleet.starts)} quarter hours "
         f"({fleet.starts[0]:%Y-%m-%d %H:%M} → {fleet.starts[-1]:%Y-%m-%d %H:%M}) to {target}"
     )
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
-        task = progress.add_task("quarter hours", total=len(fleet.starts))
-        try:
-            sent = sim.run(
-                fleet,
-                sink,
-                speed=speed,
-                group=group,
-                faults=fault_list,
-                fault_rate=fault_rate,
-                seed=seed,
-                on_step=lambda done, total: progress.update(task, completed=done),
-            )
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
-            sent = None
+    sent = _run(fleet, sink, speed=speed, group=group, faults=fault_list, fault_rate=fault_rate, seed=seed)
     if broker and sent:
         with console.status("waiting for the platform's answers on the ack topics …"):
             sink.wait_answers(sent["messages"])
@@ -143,6 +105,56 @@ def simulate(
     for k, v in sink.answers.items():
         table.add_row(f"platform {k}", str(v))
     Console().print(table)
+
+
+def _devices(config: Path | None, count: int, seed: int) -> list[sim.SimDevice]:
+    """The first ``count`` DUs of the community file, or ``count`` synthetic ones."""
+    from condivisa.domain.config import ConfigError, load_community
+    from condivisa.sim import devices as sim
+
+    if config is None:
+        return sim.synthetic_devices(count, seed=seed)
+    try:
+        devs = sim.devices_from_community(load_community(config))[:count]
+    except ConfigError as exc:
+        _fail(str(exc))
+    if not devs:
+        _fail(f"{config}: the community file lists no devices")
+    return devs
+
+
+def _sink(
+    broker: str | None, api: str | None, token: str | None, community: str | None, config: Path | None
+) -> tuple[sim.MqttSink | sim.RestSink, str]:
+    """Where the messages go (an MQTT broker or a platform's REST API), and how to say it."""
+    from condivisa.app.settings import load_settings
+    from condivisa.sim import devices as sim
+
+    if broker:
+        slug = community or load_settings(community_file=config).community_slug()
+        try:
+            sink = sim.MqttSink(broker, slug)
+        except OSError as exc:
+            _fail(f"cannot connect to {broker}: {exc}")
+        return sink, f"{broker} (topics {sink.layout.root}/{slug}/…)"
+    assert api is not None
+    return sim.RestSink(api, token), f"{api}/api/v1/urbandatasets"
+
+
+def _run(fleet: sim.Fleet, sink: sim.MqttSink | sim.RestSink, **options: Any) -> dict[str, int] | None:
+    """Send the fleet's quarter hours with a progress bar; None when interrupted (Ctrl-C)."""
+    from condivisa.sim import devices as sim
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console) as progress:
+        task = progress.add_task("quarter hours", total=len(fleet.starts))
+        try:
+            return sim.run(
+                fleet, sink, on_step=lambda done, total: progress.update(task, completed=done), **options
+            )
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/]")
+            return None
 
 
 @devices_app.command("example-community")

@@ -13,17 +13,23 @@ import logging
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+from condivisa.app.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:  # the runtime loads FastAPI, uvicorn, paho and SQLAlchemy: imported when `serve` runs
+    from condivisa.app.worker_pool import WorkerProcesses
+    from condivisa.store.store import Store
+    from condivisa.transports.mqtt.broker import EmbeddedBroker
+    from condivisa.transports.mqtt.worker import IngestWorker
+
 console = Console(stderr=True, soft_wrap=True)
 
 
-def _settings(**kw: Any):
-    from condivisa.app.settings import SettingsError, load_settings
-
+def _settings(**kw: Any) -> Settings:
     try:
         return load_settings(kw.pop("settings_file"), **kw)
     except SettingsError as exc:
@@ -62,6 +68,10 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")] = "info",
 ) -> None:
     """Run the platform: API + MQTT ingest (+ embedded MQTT broker unless a broker URL is set)."""
+    from condivisa.app.http_app import create_app, open_store
+    from condivisa.auth.rules_audit import record_rules
+    from condivisa.domain.config import ConfigError, load_community
+
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("amqtt", "transitions", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
@@ -74,9 +84,6 @@ def serve(
         http_port=port,
         community=community,
     )
-    from condivisa.app.http_app import create_app, open_store
-    from condivisa.domain.config import ConfigError, load_community
-
     try:
         community_obj = load_community(settings.community_file) if settings.community_file else None
     except ConfigError as exc:
@@ -88,10 +95,7 @@ def serve(
         console.print(
             f"community [bold]{community_obj.name}[/]: {counts['pods']} PODs, {counts['devices']} DUs registered"
         )
-        from condivisa.auth.rules_audit import (
-            record_rules,  # audit: "rules_changed" when community.yaml's rules changed
-        )
-
+        # audit: "rules_changed" when community.yaml's rules changed
         rules = record_rules(
             store, community_obj, actor="condivisa serve", source=str(settings.community_file)
         )
@@ -125,96 +129,101 @@ def serve(
         console.print("stopped.")
 
 
-def _start_mqtt(settings: Any, store: Any):
-    from condivisa.app.runtime import worker_from_settings
-
-    broker = None
+def _start_mqtt(settings: Settings, store: Store) -> tuple[EmbeddedBroker | None, IngestWorker, Any]:
+    """Start the embedded broker (unless an external one is set), the ingest worker(s), then drain the sessions
+    of workers this run no longer uses; "MQTT worker connected" (what scripts wait for) is printed last."""
     if settings.mqtt_ingest_workers > 1 and settings.embedded_broker:  # refused before anything is started
         console.print(
             "[red]error:[/] the embedded broker (amqtt) has no shared subscriptions: use one ingest worker, "
             "or an external broker (CONDIVISA_MQTT_URL)"
         )
         raise typer.Exit(2)
-    if settings.embedded_broker:
-        from condivisa.transports.mqtt.broker import EmbeddedBroker
-
-        plugins = None
-        if settings.mqtt_embedded_acl_dir is not None:
-            from condivisa.auth.mqtt_acl import embedded_broker_plugins
-
-            plugins = embedded_broker_plugins(settings.mqtt_embedded_acl_dir)
-            console.print(f"embedded broker: passwords and ACL from {settings.mqtt_embedded_acl_dir}")
-        try:
-            broker = EmbeddedBroker(
-                settings.mqtt_embedded_host,
-                settings.mqtt_embedded_port,
-                plugins=plugins,
-                session_expiry_s=settings.mqtt_session_expiry_s,
-            ).start()
-        except RuntimeError as exc:
-            console.print(f"[red]error:[/] {exc} (set CONDIVISA_MQTT_EMBEDDED_PORT or CONDIVISA_MQTT_URL)")
-            raise typer.Exit(1) from None
+    broker = _start_embedded_broker(settings) if settings.embedded_broker else None
+    if broker is not None:
         settings = settings.model_copy(update={"mqtt_embedded_port": broker.port})
-        console.print(f"embedded MQTT broker (amqtt, MQTT 3.1.1): [bold]{broker.url}[/]")
-    extra = None
-    if settings.mqtt_ingest_workers > 1:  # N workers on a shared subscription: this one + N - 1 processes
-        from condivisa.app.worker_pool import SHARED_GROUP, WorkerProcesses
-
-        try:
-            extra = WorkerProcesses(settings, settings.mqtt_ingest_workers - 1, first_index=1).start()
-        except ValueError as exc:
-            console.print(f"[red]error:[/] {exc}")
-            raise typer.Exit(2) from None
-        worker = worker_from_settings(
-            settings, store, client_id=f"{settings.mqtt_client_id}-0", shared_group=SHARED_GROUP
-        ).start()
-    else:
-        worker = worker_from_settings(settings, store).start()
-    filters = ", ".join(worker.filters())
-    if worker.wait_connected(10) and (extra is None or extra.wait_connected(30)):
-        if (
-            broker is None
-        ):  # sessions of workers this run no longer uses (fewer workers, another client id): store
-            # what they hold and delete them — now that this run's workers are subscribed, so no message
-            # meanwhile
-            # finds the uplink without a subscriber (the broker would drop it); "MQTT worker connected" (=
-            # ready,
-            # what scripts wait for) only after it
-            from condivisa.app.worker_pool import drain_orphan_sessions, orphan_candidates
-
-            n, cid = settings.mqtt_ingest_workers, settings.mqtt_client_id
-            keep = [f"{cid}-{k}" for k in range(n)] if n > 1 else [cid]
-            report = drain_orphan_sessions(settings, store, keep_ids=keep)
-            for client_id, drained in report.items():
-                console.print(
-                    f"orphaned MQTT session [bold]{client_id}[/]: {drained} message(s) stored, session deleted"
-                )
-            for client_id, reason in report.failed.items():
-                if reason != "not reachable":
-                    console.print(
-                        f"[yellow]orphaned MQTT session {client_id} left at the broker: {reason}[/]"
-                    )
-            if "not reachable" in report.failed.values():
-                console.print(
-                    "[yellow]MQTT broker not reachable: some orphaned worker sessions not looked at[/]"
-                )
-            looked = len(set(orphan_candidates(cid)) - set(keep))
-            console.print(
-                f"orphaned worker sessions: {len(report)} drained ({sum(report.values())} messages), "
-                f"{looked} session names looked at in {report.seconds:.2f} s"
-            )
-        console.print(
-            f"MQTT worker connected to {worker.host}:{worker.port} "
-            f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {filters}"
-            + (f"; {settings.mqtt_ingest_workers} worker processes" if extra is not None else "")
-        )
-        if settings.strict_devices():
-            console.print("strict device scope: a DU may write only the POD it is registered to")
-    else:
+    worker, extra = _start_workers(settings, store)
+    if not (worker.wait_connected(10) and (extra is None or extra.wait_connected(30))):
         console.print(
             f"[yellow]MQTT broker {worker.host}:{worker.port} not reachable yet; retrying in the background[/]"
         )
+        return broker, worker, extra
+    if broker is None:
+        # only now that this run's workers are subscribed, so that no message meanwhile finds the uplink
+        # without a subscriber (the broker would drop it)
+        _drain_orphans(settings, store)
+    console.print(
+        f"MQTT worker connected to {worker.host}:{worker.port} "
+        f"(MQTT {'5' if worker.mqtt5 else '3.1.1'}), subscribed to {', '.join(worker.filters())}"
+        + (f"; {settings.mqtt_ingest_workers} worker processes" if extra is not None else "")
+    )
+    if settings.strict_devices():
+        console.print("strict device scope: a DU may write only the POD it is registered to")
     return broker, worker, extra
+
+
+def _start_embedded_broker(settings: Settings) -> EmbeddedBroker:
+    """The in-process amqtt broker, enforcing ``condivisa mqtt-acl``'s files when they are configured."""
+    from condivisa.auth.mqtt_acl import embedded_broker_plugins
+    from condivisa.transports.mqtt.broker import EmbeddedBroker
+
+    plugins = None
+    if settings.mqtt_embedded_acl_dir is not None:
+        plugins = embedded_broker_plugins(settings.mqtt_embedded_acl_dir)
+        console.print(f"embedded broker: passwords and ACL from {settings.mqtt_embedded_acl_dir}")
+    try:
+        broker = EmbeddedBroker(
+            settings.mqtt_embedded_host,
+            settings.mqtt_embedded_port,
+            plugins=plugins,
+            session_expiry_s=settings.mqtt_session_expiry_s,
+        ).start()
+    except RuntimeError as exc:
+        console.print(f"[red]error:[/] {exc} (set CONDIVISA_MQTT_EMBEDDED_PORT or CONDIVISA_MQTT_URL)")
+        raise typer.Exit(1) from None
+    console.print(f"embedded MQTT broker (amqtt, MQTT 3.1.1): [bold]{broker.url}[/]")
+    return broker
+
+
+def _start_workers(settings: Settings, store: Store) -> tuple[IngestWorker, WorkerProcesses | None]:
+    """This process's ingest worker and, for N > 1 workers, N - 1 worker processes on a shared subscription."""
+    from condivisa.app.runtime import worker_from_settings
+    from condivisa.app.worker_pool import SHARED_GROUP, WorkerProcesses
+
+    if settings.mqtt_ingest_workers <= 1:
+        return worker_from_settings(settings, store).start(), None
+    try:
+        extra = WorkerProcesses(settings, settings.mqtt_ingest_workers - 1, first_index=1).start()
+    except ValueError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    client_id = f"{settings.mqtt_client_id}-0"
+    return worker_from_settings(
+        settings, store, client_id=client_id, shared_group=SHARED_GROUP
+    ).start(), extra
+
+
+def _drain_orphans(settings: Settings, store: Store) -> None:
+    """Store what the sessions of workers this run no longer uses (fewer workers, another client id) hold, and
+    delete them (:func:`~condivisa.app.worker_pool.drain_orphan_sessions`)."""
+    from condivisa.app.worker_pool import drain_orphan_sessions, orphan_candidates
+
+    n, cid = settings.mqtt_ingest_workers, settings.mqtt_client_id
+    keep = [f"{cid}-{k}" for k in range(n)] if n > 1 else [cid]
+    report = drain_orphan_sessions(settings, store, keep_ids=keep)
+    for client_id, drained in report.items():
+        console.print(
+            f"orphaned MQTT session [bold]{client_id}[/]: {drained} message(s) stored, session deleted"
+        )
+    for client_id, reason in report.failed.items():
+        if reason != "not reachable":
+            console.print(f"[yellow]orphaned MQTT session {client_id} left at the broker: {reason}[/]")
+    if "not reachable" in report.failed.values():
+        console.print("[yellow]MQTT broker not reachable: some orphaned worker sessions not looked at[/]")
+    looked = len(set(orphan_candidates(cid)) - set(keep))
+    console.print(
+        f"orphaned worker sessions: {len(report)} drained ({sum(report.values())} messages), "
+        f"{looked} session names looked at in {report.seconds:.2f} s"
+    )
 
 
 def _run_http(app: Any, settings: Any, log_level: str) -> None:
@@ -231,8 +240,7 @@ def _run_http(app: Any, settings: Any, log_level: str) -> None:
         f"HTTP API on [bold]http://{settings.http_host}:{settings.http_port}[/] (docs: /docs) — Ctrl-C to stop"
     )
     # uvicorn handles SIGINT/SIGTERM (stops accepting, finishes running requests) and then re-raises the
-    # signal
-    # to the previous handler; a no-op one lets us drain the MQTT worker instead of dying there.
+    # signal to the previous handler; a no-op one lets us drain the MQTT worker instead of dying there.
     previous = {s: signal.signal(s, lambda *_: None) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         uvicorn.Server(config).run()
