@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from condivisa.engines.indicators import ShiftWindow
 from condivisa.kernel.timegrid import ROME
 from condivisa.outputs import charts
-from condivisa.outputs.kpis import Kpis, ShiftWindow
+from condivisa.outputs.kpis import Kpis
 
 
 def _flows(hours: int) -> pd.DataFrame:

@@ -20,7 +20,8 @@ from condivisa.domain.config import load_community
 from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.formats.urbandataset.parse import parse_urbandataset
 from condivisa.formats.urbandataset.types import ParsedDataset, UrbanDatasetError
-from condivisa.ingest.pipeline import MAX_PAYLOAD_BYTES, ingest_payload
+from condivisa.ingest.decode import MAX_PAYLOAD_BYTES
+from condivisa.ingest.pipeline import ingest_payload
 from condivisa.ingest.scope import du_write_scope
 from condivisa.store.store import Store
 

@@ -10,7 +10,8 @@ import json
 import pytest
 
 from condivisa.formats.urbandataset.emit import build_m1_dataset
-from condivisa.ingest.pipeline import MAX_PAYLOAD_BYTES, IngestResult, ingest_payload
+from condivisa.ingest.decode import MAX_PAYLOAD_BYTES
+from condivisa.ingest.pipeline import IngestResult, ingest_payload
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 in Rome (UTC+2)

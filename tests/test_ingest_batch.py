@@ -155,7 +155,7 @@ def test_database_error_rolls_back_the_whole_batch(sqlite_url, example_community
         def failing(conn, rows):
             raise sa.exc.OperationalError("INSERT", {}, Exception("disk I/O error"))
 
-        monkeypatch.setattr(batch_mod, "_insert_rows", failing)
+        monkeypatch.setattr(batch_mod, "insert_rows", failing)
         msgs = [
             {
                 "raw": payload([reading(0, wd=0.30, total=1000.30)]),

@@ -10,16 +10,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from condivisa.kernel.timegrid import ROME
-from condivisa.outputs.kpis import (
+from condivisa.engines.indicators import (
     best_hours_to_shift,
-    kpis_from_totals,
+    member_share_pct,
     self_consumption_pct,
     self_sufficiency_pct,
     sharing_pct,
     spare_production_kwh,
     typical_day_kwh,
 )
+from condivisa.kernel.timegrid import ROME
+from condivisa.outputs.kpis import kpis_from_totals
 
 
 def test_ratios_by_hand():
@@ -32,6 +33,14 @@ def test_ratios_by_hand():
     assert self_consumption_pct(shared, inj) == pytest.approx(94.0)
     # produced 60 (10 used behind the meter), injected 50, shared 47 -> (60-50+47)/60 = 95 %
     assert self_consumption_pct(shared, inj, [35, 25]) == pytest.approx(95.0)
+
+
+def test_member_share_by_hand():
+    # member withdraws 4 + 4 kWh; shared 6 and 2 kWh in hours where the community withdrew 6 each:
+    # member's part 6·4/6 + 2·4/6 = 4 + 1.333.. = 16/3 kWh -> 100 · (16/3) / 8 = 66.67 %
+    assert member_share_pct([4.0, 4 / 3], [4.0, 4.0]) == pytest.approx(200 / 3)
+    assert member_share_pct(3.0, 4.0) == 75.0
+    assert math.isnan(member_share_pct([0.0], [0.0]))
 
 
 def test_ratios_undefined_are_nan_not_zero():

@@ -27,14 +27,8 @@ from condivisa.cli import app as cli
 from condivisa.engines.settlement import settle
 from condivisa.kernel.timegrid import ROME, hours, quarter_hours
 from condivisa.outputs.i18n import fmt_number
-from condivisa.outputs.monthly import (
-    MONEY_KEYS,
-    SettledMonths,
-    allocation_total,
-    month_bounds,
-    payee_rows,
-    sum_money,
-)
+from condivisa.outputs.monthly import SettledMonths, month_bounds
+from condivisa.outputs.statement import MONEY_KEYS
 
 AS_OF = dt.datetime(2026, 11, 5, 9, 30, tzinfo=ROME)
 MONTHS = ("2026-09", "2026-10")
@@ -89,6 +83,22 @@ RAW = {
 }
 #: the quarter hour that is missing: the second 02:15 of the autumn DST day (02:15 CET = 01:15 UTC)
 MISSING = ("IT001E00000011", pd.Timestamp("2026-10-25 01:15", tz="UTC"))
+
+
+# the result document (``result.json``) read on its own, independently of the typed statement model
+def payee_rows(doc: dict) -> list[dict]:
+    """Every payee of a result document with its money: the members, the community account, externals."""
+    account = {"id": "community", "name": doc["community"], **doc["community_account"]}
+    return [*doc["members"], account, *doc["external_producers"]]
+
+
+def sum_money(rows: list) -> dict[str, float]:
+    """Column sums of the money keys, in whole cents."""
+    return {k: sum(round(float(r.get(k, 0.0)) * 100) for r in rows) / 100 + 0.0 for k in MONEY_KEYS}
+
+
+def allocation_total(doc: dict) -> dict[str, float]:
+    return sum_money(payee_rows(doc))
 
 
 def _measurements(community) -> pd.DataFrame:
@@ -244,8 +254,11 @@ def test_member_page_statement_and_csv_agree_with_the_settlement(world, member):
         page = c.get("/members/{}?month=2026-10".format(member)).text
         statement = c.get(f"/members/{member}/statement.html?month=2026-10").text
         csv_text = c.get(f"/members/{member}/statement.csv?month=2026-10").text
-    oct_ = book.member_entry("2026-10", member)
-    year = sum_money([book.member_entry(m, member) for m in MONTHS])
+    oct_ = next(e for e in book.result("2026-10")["members"] if e["id"] == member)
+    year = sum_money([e for m in MONTHS for e in book.result(m)["members"] if e["id"] == member])
+    typed = book.statement(member, "2026-10")
+    assert typed.money.as_dict() == {k: oct_[k] for k in MONEY_KEYS}
+    assert typed.year_total.as_dict() == year and typed.year_balance is None
     for html in (page, statement):
         month_tiles = html.split('data-testid="money-month"')[1].split('data-testid="money-year"')[0]
         year_tiles = html.split('data-testid="money-year"')[1].split("</section>")[0]
@@ -351,13 +364,13 @@ def test_the_yearly_balance_closes_the_year(world):
     whole = {r["id"]: r for r in payee_rows(settle(c, frame, prices, fill="zero").to_dict())}
     balances = []
     for payee, row in whole.items():
-        balance = book.year_balance(2026, payee)
+        balance = book.year_balance(2026, payee).as_dict()
         months = sum_money([r for m in MONTHS for r in payee_rows(book.result(m)) if r["id"] == payee])
         assert sum_money([months, balance]) == {k: row[k] for k in MONEY_KEYS}, payee
         balances.append(balance)
     assert sum_money(balances) == {k: 0.0 for k in MONEY_KEYS}
     # the member's year shown in October is the sum of the months; the balance appears with December only
-    assert book.member_year("a", "2026-10")["balance"] is None
+    assert book.statement("a", "2026-10").year_balance is None
     assert world["book"].year_balance(2026, "a") is None  # as of 5 November the year is open
 
 
@@ -412,7 +425,7 @@ def test_settle_over_two_months_shows_the_monthly_statements_and_the_balance(wor
     ms = {r["id"]: r for r in doc["monthly_statements"]["payees"]}
     assert doc["monthly_statements"]["months"] == list(MONTHS)
     for member in ("a", "b", "c", "d"):
-        assert ms[member]["sum_of_months"] == book.member_year(member, "2026-10")["total"]
+        assert ms[member]["sum_of_months"] == book.statement(member, "2026-10").year_total.as_dict()
     for pid, row in period.items():
         assert sum_money([ms[pid]["sum_of_months"], ms[pid]["balance"]]) == {k: row[k] for k in MONEY_KEYS}
     assert "Monthly statements 2026-09 to 2026-10" in " ".join(table.stdout.split())

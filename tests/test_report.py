@@ -15,7 +15,8 @@ from condivisa.engines.settlement import settle
 from condivisa.formats.csv_io import read_measurements, read_prices
 from condivisa.outputs import report
 from condivisa.outputs.i18n import fmt_number
-from condivisa.outputs.monthly import SettledMonths, flat_prices, month_bounds
+from condivisa.outputs.monthly import SettledMonths, month_bounds
+from condivisa.outputs.sources import flat_prices
 from conftest import EXAMPLE_COMMUNITY, ROOT
 
 MEAS = ROOT / "examples" / "measurements-2024-06.csv"
@@ -64,7 +65,7 @@ def test_book_month_equals_the_engine(book, engine_result):
     assert book.months == ["2024-06"]
     # the example data is exactly June: the month's settlement is the engine's settlement of the file
     assert book.result("2024-06")["totals"] == engine_result["totals"]
-    rows = book.member_months("m1")
+    rows = [line.as_dict() for line in book.member_months("m1")]
     m1 = next(m for m in engine_result["members"] if m["id"] == "m1")
     assert rows[0]["premium_eur"] == m1["premium_eur"] and rows[0]["total_eur"] == m1["total_eur"]
     # the member's shared part of the charts (pro rata to withdrawal) is the engine's member shared energy

@@ -247,17 +247,16 @@ def test_months_add_up_to_totals_across_a_month_boundary():
     assert d["months"][0]["shared_kwh"] == 5.0
 
 
-def test_statement_and_member_series():
+def test_member_row_and_member_series():
     c = community()
     m = hourly_frame(DAY, {"C1": ({12: 27.0}, "withdrawn"), "P1": ({12: 30.0}, "injected")})
     r = settle(c, m, flat_prices(DAY, 100.0))
-    s = r.statement("a")
-    assert s["member"]["id"] == "a" and s["energy"]["shared_kwh"] == 27.0
-    assert s["money"]["total_eur"] == r.to_dict()["members"][0]["total_eur"]
+    row = r.member_row("a")
+    assert row["id"] == "a" and row["shared_kwh"] == 27.0 and row == r.to_dict()["members"][0]
     series = r.member_series("a")
     assert series["member_withdrawn_kwh"].sum() == 27.0 and series["member_shared_kwh"].iloc[12] == 27.0
-    with pytest.raises(KeyError):
-        r.statement("nobody")
+    with pytest.raises(KeyError, match="no member 'nobody'"):
+        r.member_row("nobody")
 
 
 def test_engine_refuses_off_grid_naive_and_too_coarse_data():

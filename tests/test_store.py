@@ -163,14 +163,14 @@ def test_race_insert_conflict_is_reclassified(store, monkeypatch):
     """Another writer stored the rows between our read and our insert: ON CONFLICT DO NOTHING keeps one copy
     and the rows are counted as duplicate (same values) or revision (different values)."""
     store.ingest_records([r(0), r(1)], source="first")
-    real = writer_mod._existing
+    real = writer_mod.stored_rows
     calls = {"n": 0}
 
     def blind_first(conn, readings, pad):
         calls["n"] += 1
         return [] if calls["n"] == 1 else real(conn, readings, pad)
 
-    monkeypatch.setattr(writer_mod, "_existing", blind_first)
+    monkeypatch.setattr(writer_mod, "stored_rows", blind_first)
     out = store.ingest_records([r(0), r(1, wd=0.5), r(2)], source="second")
     assert (out.stored, out.duplicates, out.revised) == (1, 1, 1)
     assert store.measurements_frame()["withdrawn_kwh"].tolist() == [0.25, 0.5, 0.25]

@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, params
 from starlette.concurrency import run_in_threadpool
 
 from condivisa import __version__
@@ -109,9 +109,9 @@ def create_app(
     )
     service = AuthService(store, community=community)
     deps.install_auth(app, service)
-    read_deps: list[Any] = []
-    write_deps: list[Any] = []
-    pod_deps: list[Any] = []
+    read_deps: list[params.Depends] = []
+    write_deps: list[params.Depends] = []
+    pod_deps: list[params.Depends] = []
     if settings.api_auth_required:
         read_deps = [Depends(deps.require_role("admin", "referente"))]
         write_deps = [Depends(deps.require_writer)]

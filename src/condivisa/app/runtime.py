@@ -4,21 +4,27 @@
 (:class:`~condivisa.transports.mqtt.worker.IngestWorker`, which knows only the broker), the one batcher
 (:class:`~condivisa.ingest.group_commit.GroupCommitter`) and the DU write scope
 (:func:`~condivisa.ingest.scope.du_write_scope`). :func:`worker_from_settings` reads those options from
-:class:`~condivisa.app.settings.Settings`.
+:class:`~condivisa.app.settings.Settings` (the broker: :func:`broker_connection`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import Future
 from typing import Any
 
 from condivisa.app.settings import Settings
 from condivisa.ingest.group_commit import GroupCommitter
+from condivisa.ingest.pipeline import IngestResult
 from condivisa.ingest.scope import du_write_scope
 from condivisa.store.store import Store
+from condivisa.transports.mqtt.connection import BrokerConnection
 from condivisa.transports.mqtt.message import InboundMessage
 from condivisa.transports.mqtt.topics import TopicLayout
 from condivisa.transports.mqtt.worker import IngestWorker
+
+#: options that are :class:`BrokerConnection` fields (``client_id``, ``mqtt5``, ``tls``, ...)
+_CONNECTION_FIELDS = frozenset(f.name for f in dataclasses.fields(BrokerConnection))
 
 
 def mqtt_ingest_worker(
@@ -44,12 +50,63 @@ def mqtt_ingest_worker(
     committer : GroupCommitter, optional
         The batcher to submit to; by default one of the worker's own, closed when the worker stops.
     **options
-        Passed to :class:`~condivisa.transports.mqtt.worker.IngestWorker` (``layout``, ``client_id``, …).
+        Fields of the :class:`~condivisa.transports.mqtt.connection.BrokerConnection` (``client_id``,
+        ``mqtt5``, ``session_expiry_s``, ``username``, ``password``, ``tls``, ``receive_maximum``), and the
+        other options of :class:`~condivisa.transports.mqtt.worker.IngestWorker` (``layout``, …).
     """
+    connection, worker_options = _split(BrokerConnection(host, port), options)
+    return _ingest_worker(
+        store, connection, strict_devices=strict_devices, committer=committer, **worker_options
+    )
+
+
+def broker_connection(settings: Settings) -> BrokerConnection:
+    """How the ingest worker reaches the broker of ``settings``: MQTT 5 on an external broker unless
+    ``mqtt_protocol`` says 3.1.1; always 3.1.1 on the embedded amqtt broker."""
+    host, port, tls = settings.broker_address()
+    return BrokerConnection(
+        host,
+        port,
+        client_id=settings.mqtt_client_id,
+        mqtt5=(not settings.embedded_broker) and settings.mqtt_protocol == "5",
+        session_expiry_s=settings.mqtt_session_expiry_s,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
+        tls=tls,
+    )
+
+
+def worker_from_settings(settings: Settings, store: Store, **overrides: Any) -> IngestWorker:
+    """An ingest worker configured from ``settings``: :func:`broker_connection`, the community's topics, the
+    DU write scope when devices are strict. ``overrides`` replace any of those (``client_id=``,
+    ``strict_devices=``, ``layout=``, …) or add worker options (``shared_group=``, ``on_result=``, …)."""
+    connection, options = _split(broker_connection(settings), overrides)
+    options.setdefault("layout", TopicLayout(settings.community_slug(), settings.mqtt_topic_root))
+    options.setdefault("strict_devices", settings.strict_devices())
+    return _ingest_worker(store, connection, **options)
+
+
+def _split(connection: BrokerConnection, options: dict[str, Any]) -> tuple[BrokerConnection, dict[str, Any]]:
+    """``connection`` with the fields that ``options`` name replaced, and the options left."""
+    fields = {k: v for k, v in options.items() if k in _CONNECTION_FIELDS}
+    rest = {k: v for k, v in options.items() if k not in _CONNECTION_FIELDS}
+    return dataclasses.replace(connection, **fields), rest
+
+
+def _ingest_worker(
+    store: Store,
+    connection: BrokerConnection,
+    *,
+    strict_devices: bool = False,
+    committer: GroupCommitter | None = None,
+    **options: Any,
+) -> IngestWorker:
+    """The worker on ``connection`` submitting to ``committer`` (or a batcher of its own, see
+    :func:`mqtt_ingest_worker`)."""
     own = committer is None
     batcher = committer or GroupCommitter(store, name="condivisa-mqtt-commit")
 
-    def submit(message: InboundMessage) -> Future:
+    def submit(message: InboundMessage) -> Future[IngestResult]:
         on_du_topic = message.kind == "du"
         return batcher.submit_payload(
             message.payload,
@@ -59,22 +116,4 @@ def mqtt_ingest_worker(
             may_write=du_write_scope(store, message.sender_id) if strict_devices and on_du_topic else None,
         )
 
-    return IngestWorker(host, port, submit=submit, on_stopped=batcher.close if own else None, **options)
-
-
-def worker_from_settings(settings: Settings, store: Store, **kwargs: Any) -> IngestWorker:
-    """An ingest worker configured from ``settings``: MQTT 5 on an external broker unless ``mqtt_protocol``
-    says 3.1.1; always 3.1.1 on the embedded amqtt broker. ``kwargs`` override the options."""
-    host, port, tls = settings.broker_address()
-    mqtt5 = (not settings.embedded_broker) and settings.mqtt_protocol == "5"
-    options: dict[str, Any] = {
-        "layout": TopicLayout(settings.community_slug(), settings.mqtt_topic_root),
-        "client_id": settings.mqtt_client_id,
-        "mqtt5": mqtt5,
-        "session_expiry_s": settings.mqtt_session_expiry_s,
-        "username": settings.mqtt_username,
-        "password": settings.mqtt_password,
-        "tls": tls,
-        "strict_devices": settings.strict_devices(),
-    }
-    return mqtt_ingest_worker(store, host, port, **{**options, **kwargs})
+    return IngestWorker(connection, submit=submit, on_stopped=batcher.close if own else None, **options)

@@ -22,6 +22,7 @@ and deletes them.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import multiprocessing as mp
 import signal
@@ -29,7 +30,11 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from condivisa.app.settings import Settings
+    from condivisa.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +49,12 @@ MAX_WORKERS_DRAINED = 64
 
 
 def _run(
-    settings_data: dict,
+    settings_data: dict[str, Any],
     index: int,
     shared_group: str | None,
-    stop: Any,
-    ready: Any,
-    counters: Any,
+    stop: ctypes.c_byte,
+    ready: ctypes.Array[ctypes.c_byte],
+    counters: ctypes.Array[ctypes.c_longlong],
     drain_timeout_s: float,
 ) -> None:
     """Body of a worker process: connect, ingest until ``stop`` is set (or SIGTERM, or the parent is gone),
@@ -72,9 +77,7 @@ def _run(
     base = index * len(_FIELDS)
     parent = mp.parent_process()
 
-    def count(
-        topic: str, answer: dict
-    ) -> None:  # each item of the shared array costs a ctypes call: touch few
+    def count(topic: str, answer: dict[str, Any]) -> None:  # each shared item costs a ctypes call: touch few
         counters[base] += 1
         counters[base + (1 if answer.get("accepted") else 2)] += 1
         for k, key in enumerate(("stored", "duplicates", "revised"), start=3):
@@ -113,7 +116,7 @@ class WorkerProcesses:
 
     def __init__(
         self,
-        settings: Any,
+        settings: Settings,
         count: int,
         *,
         shared_group: str | None = SHARED_GROUP,
@@ -234,8 +237,8 @@ class DrainReport(dict):
 
 
 def drain_orphan_sessions(
-    settings: Any,
-    store: Any,
+    settings: Settings,
+    store: Store,
     keep_ids: Iterable[str],
     candidates: Iterable[str] | None = None,
     *,
@@ -344,7 +347,7 @@ def drain_orphan_sessions(
     return report
 
 
-def _forget_session_311(settings: Any, client_id: str) -> None:
+def _forget_session_311(settings: Settings, client_id: str) -> None:
     """MQTT 3.1.1 has no session expiry: a connection with a clean session makes the broker delete the session."""
     import paho.mqtt.client as mqtt
 

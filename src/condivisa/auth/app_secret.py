@@ -16,13 +16,16 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from condivisa.store.auth_tables import AppSecret
+
+if TYPE_CHECKING:
+    from condivisa.auth.service import Database
 
 SECRET_ENV = "CONDIVISA_SECRET_KEY"
 MIN_SECRET_CHARS = 32
@@ -34,7 +37,7 @@ class SecretError(ValueError):
     """``CONDIVISA_SECRET_KEY`` is set but too short."""
 
 
-def app_secret(store: Any, name: str = "csrf") -> bytes:
+def app_secret(store: Database, name: str = "csrf") -> bytes:
     """The secret ``name`` of the platform on ``store`` (a ``Store``, an ``Engine`` or a URL), as bytes."""
     from condivisa.auth.service import AuthService, engine_of
 
@@ -57,8 +60,8 @@ def app_secret(store: Any, name: str = "csrf") -> bytes:
                     )
             except IntegrityError:  # another process made it first: use theirs
                 pass
-            with Session(engine) as s:
-                value = s.scalar(sa.select(AppSecret.value).where(AppSecret.name == name))
+            with Session(engine) as s:  # ours or theirs: it is there now
+                value = s.execute(sa.select(AppSecret.value).where(AppSecret.name == name)).scalar_one()
         return bytes.fromhex(value)
     except DBAPIError as exc:  # no auth_secrets table (database not upgraded)
         log.warning(

@@ -20,6 +20,7 @@ Rules:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Response, status
@@ -87,7 +88,9 @@ def require_writer(
     return principal
 
 
-def _deny(request: Request, service: AuthService, principal: Principal, target: str, code: int, detail: str):
+def _deny(
+    request: Request, service: AuthService, principal: Principal, target: str, code: int, detail: str
+) -> HTTPException:
     service.audit(
         principal.username,
         AuditAction.ACCESS_DENIED,
@@ -98,7 +101,7 @@ def _deny(request: Request, service: AuthService, principal: Principal, target: 
     return HTTPException(code, detail)
 
 
-def require_role(*roles: str):
+def require_role(*roles: str) -> Callable[..., Principal]:
     """Dependency factory: the caller must have one of ``roles`` (**403** otherwise)."""
     allowed = frozenset(str(r) for r in roles)
 

@@ -22,12 +22,13 @@ files* (``embedded_broker_plugins(dir)``), so both brokers enforce identical rul
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
 
-from amqtt.contexts import Action
+from amqtt.contexts import Action, BaseContext
 from amqtt.plugins.base import BaseAuthPlugin, BaseTopicPlugin
+from amqtt.session import Session
 from paho.mqtt.client import topic_matches_sub
 
 from condivisa.auth.hashing import verify_mosquitto_hash
@@ -209,11 +210,11 @@ class AmqttPasswordAuthPlugin(BaseAuthPlugin):
     class Config:
         password_file: str = ""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
         self._users = parse_password_file(Path(self.config.password_file).read_text(encoding="utf-8"))
 
-    async def authenticate(self, *, session: Any) -> bool:
+    async def authenticate(self, *, session: Session) -> bool:
         user, password = getattr(session, "username", None), getattr(session, "password", None)
         hashed = self._users.get(user or "")
         if hashed is None or password is None:
@@ -233,12 +234,12 @@ class AmqttAclPlugin(BaseTopicPlugin):
     class Config:
         acl_file: str = ""
 
-    def __init__(self, context: Any) -> None:
+    def __init__(self, context: BaseContext) -> None:
         super().__init__(context)
         self._acl = parse_acl(Path(self.config.acl_file).read_text(encoding="utf-8"))
 
     async def topic_filtering(
-        self, *, session: Any = None, topic: str | None = None, action: Action | None = None
+        self, *, session: Session | None = None, topic: str | None = None, action: Action | None = None
     ) -> bool:
         user = getattr(session, "username", None) if session is not None else None
         if action == Action.PUBLISH:

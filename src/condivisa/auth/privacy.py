@@ -35,10 +35,12 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from condivisa.auth.service import AuthService, engine_of
+from condivisa.auth.service import AuthService, Database, engine_of
+from condivisa.domain.community import Community
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.kernel import clock
 from condivisa.store.auth_tables import AuditAction, AuditEntry, DeviceCredential, Token, User
+from condivisa.store.store import Store, TimeBound
 
 #: how long each kind of record is kept (docs/privacy.md explains each choice)
 RETENTION = {
@@ -83,7 +85,7 @@ def _tables() -> dict[str, sa.Table]:
     return Base.metadata.tables
 
 
-def member_pods(community: Any, member_id: str) -> list[str]:
+def member_pods(community: Community, member_id: str) -> list[str]:
     """The member's own PODs and the PODs of the plants they own. ``KeyError`` if there is no such member."""
     member = community.member(member_id)
     pods = [p.code for p in member.pods]
@@ -92,7 +94,9 @@ def member_pods(community: Any, member_id: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------------------ export
-def member_export(store: Any, community: Any, member_id: str, *, result: dict | None = None) -> dict:
+def member_export(
+    store: Database, community: Community, member_id: str, *, result: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Everything held about ``member_id`` (Art. 15/20). ``result`` is a settlement ``result.json`` document."""
     member = community.member(member_id)
     pods = member_pods(community, member_id)
@@ -179,7 +183,7 @@ def member_export(store: Any, community: Any, member_id: str, *, result: dict | 
     }
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: object) -> object:
     if isinstance(value, (dt.datetime, dt.date, pd.Timestamp)):
         return value.isoformat()
     if isinstance(value, bytes):
@@ -189,7 +193,7 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def write_member_export(export: dict, out: str | Path, fmt: str = "json") -> list[Path]:
+def write_member_export(export: dict[str, Any], out: str | Path, fmt: str = "json") -> list[Path]:
     """Write an export as one JSON file (``fmt="json"``, ``out`` is the file) or, for ``fmt="csv"``, a
     directory ``out`` with ``member.json`` (everything but the readings), ``measurements.csv`` and
     ``statements.csv``. Returns the files written."""
@@ -228,12 +232,12 @@ class ErasureReport:
     users_deleted: int = 0
     audit_entries_pseudonymised: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def erase_member(
-    store: Any, community: Any, member_id: str, *, key: bytes, actor: str = "system"
+    store: Database, community: Community, member_id: str, *, key: bytes, actor: str = "system"
 ) -> ErasureReport:
     """Erase ``member_id`` (Art. 17 within 17(3)(b)): one transaction that pseudonymises their PODs and DUs
     in ``pods``, ``devices``, ``measurements`` and ``measurement_revisions``, deletes their dead letters,
@@ -300,7 +304,7 @@ def erase_member(
     return rep
 
 
-def _delete_dead_letters_mentioning(conn, table: sa.Table, codes: list[str]) -> int:
+def _delete_dead_letters_mentioning(conn: sa.Connection, table: sa.Table, codes: list[str]) -> int:
     """Delete dead letters whose raw payload contains one of ``codes`` (gzip payloads are inflated first)."""
     import gzip
     import zlib
@@ -323,7 +327,7 @@ def _delete_dead_letters_mentioning(conn, table: sa.Table, codes: list[str]) -> 
 
 # ------------------------------------------------------------------------------------------ aggregates
 def aggregate_export(
-    store: Any, *, start: Any = None, end: Any = None, freq: str = "h", min_pods: int = 3
+    store: Store, *, start: TimeBound = None, end: TimeBound = None, freq: str = "h", min_pods: int = 3
 ) -> pd.DataFrame:
     """Community totals per interval with no POD codes, DU ids or names (for GSE, municipalities,
     researchers): ``start`` (Europe/Rome), ``pods_reporting``, ``withdrawn_kwh``, ``injected_kwh``,
@@ -364,7 +368,9 @@ def _bucket(local: pd.Series, freq: str) -> pd.Series:
 
 
 # ------------------------------------------------------------------------------------------ retention
-def purge_expired(store: Any, *, now: dt.datetime | None = None, actor: str = "system") -> dict[str, int]:
+def purge_expired(
+    store: Database, *, now: dt.datetime | None = None, actor: str = "system"
+) -> dict[str, int]:
     """Delete what is past its retention (:data:`RETENTION`): dead letters, expired or revoked tokens, old
     audit entries. Measurements are never purged here (the settlement evidence outlives them; delete a
     closed year with the store's tools after ``measurements_years``)."""

@@ -18,10 +18,12 @@ audit``.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import getpass
 import hashlib
 import json
 import socket
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -30,7 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from condivisa.auth.service import AuthService, engine_of
+from condivisa.auth.service import AuthService, Database, engine_of
+from condivisa.domain.community import Community, Rules
 from condivisa.kernel.timegrid import to_utc
 from condivisa.store.auth_tables import AuditAction, AuditEntry, CommunityRules
 
@@ -57,7 +60,7 @@ class RulesRecord:
     diff: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, (list, tuple)):
@@ -67,25 +70,25 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def rules_dict(rules: Any) -> dict[str, Any]:
+def rules_dict(rules: Rules | Mapping[str, object]) -> dict[str, object]:
     """The rules as a plain dict of JSON values (dataclass fields; enums by value)."""
     if dataclasses.is_dataclass(rules):
         return {f.name: _plain(getattr(rules, f.name)) for f in dataclasses.fields(rules)}
-    return _plain(dict(rules))
+    return {str(k): _plain(v) for k, v in rules.items()}
 
 
-def canonical_json(rules: Any) -> str:
+def canonical_json(rules: Rules | Mapping[str, object]) -> str:
     """Canonical JSON of the rules: sorted keys, no spaces, UTF-8 as is (same rules → same text → same hash)."""
     return json.dumps(
         rules_dict(rules), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
 
 
-def rules_sha256(rules: Any) -> str:
+def rules_sha256(rules: Rules | Mapping[str, object]) -> str:
     return hashlib.sha256(canonical_json(rules).encode("utf-8")).hexdigest()
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     if value is None:
         return "—"
     if isinstance(value, bool):
@@ -95,7 +98,7 @@ def _show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def rules_diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
+def rules_diff(old: Mapping[str, object], new: Mapping[str, object]) -> dict[str, str]:
     """``{key: "old → new"}`` for every key whose value differs (keys as in ``community.yaml``; a key absent
     on
     one side shows ``—``), in the order of the fields."""
@@ -116,13 +119,13 @@ def _whoami() -> str:
 
 
 def record_rules(
-    store: Any,
-    community: Any,
+    store: Database,
+    community: Community,
     actor: str = "system",
     *,
     source: str | None = None,
     community_key: str | None = None,
-    clock=None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> RulesRecord:
     """Record the allocation rules ``community.rules`` are served/settled with on ``store``'s database (a
     ``Store``, an ``Engine`` or a URL); audit ``rules_recorded`` / ``rules_changed`` (see the module
@@ -184,7 +187,7 @@ def record_rules(
     raise AssertionError("unreachable")
 
 
-def rules_history(store: Any, community_key: str, *, limit: int = 20) -> list[dict]:
+def rules_history(store: Database, community_key: str, *, limit: int = 20) -> list[dict[str, Any]]:
     """``rules_recorded`` / ``rules_changed`` events of one community, newest first (``at`` aware UTC,
     ``actor``, ``action``, ``diff``, ``sha256``, ``source``, ``by``)."""
     target = f"community:{community_key[:128]}"[:256]

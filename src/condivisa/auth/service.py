@@ -16,8 +16,9 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -30,8 +31,9 @@ from condivisa.auth.hashing import (
     token_sha256,
     verify_password,
 )
+from condivisa.domain.community import Community
 from condivisa.kernel import clock as platform_clock
-from condivisa.kernel.timegrid import to_utc
+from condivisa.kernel.timegrid import UTC, to_utc
 from condivisa.store.auth_tables import (
     AuditAction,
     AuditEntry,
@@ -41,6 +43,10 @@ from condivisa.store.auth_tables import (
     TokenKind,
     User,
 )
+from condivisa.store.store import Store
+
+#: a database: a :class:`Store`, its SQLAlchemy ``Engine``, or a database URL
+Database = Store | sa.Engine | str
 
 SESSION_TTL = dt.timedelta(hours=12)
 API_TOKEN_TTL = dt.timedelta(days=365)
@@ -93,24 +99,32 @@ class Principal:
         return True
 
 
-def engine_of(store: Any) -> sa.Engine:
+def engine_of(store: Database) -> sa.Engine:
     """The SQLAlchemy engine behind ``store`` (a ``Store``, an ``Engine`` or a database URL)."""
     if isinstance(store, sa.Engine):
         return store
     if isinstance(store, str):
         return sa.create_engine(store)
-    for attr in ("engine", "_engine"):
-        eng = getattr(store, attr, None)
-        if isinstance(eng, sa.Engine):
-            return eng
+    if isinstance(store, Store):
+        return store.engine
     raise TypeError(f"cannot find a SQLAlchemy engine in {type(store).__name__}")
+
+
+def _aware(stored: dt.datetime) -> dt.datetime:
+    """A time read back from the auth tables, aware UTC (SQLite drops the offset of what was stored UTC)."""
+    return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
 
 
 class AuthService:
     """People and device identity on the store's database. ``community`` (optional) maps members to PODs."""
 
     def __init__(
-        self, store: Any, *, community: Any = None, session_ttl: dt.timedelta = SESSION_TTL, clock=None
+        self,
+        store: Database,
+        *,
+        community: Community | None = None,
+        session_ttl: dt.timedelta = SESSION_TTL,
+        clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine_of(store)
@@ -157,7 +171,7 @@ class AuthService:
             self._audit(s, actor, AuditAction.USER_CREATED, username, {"role": role, "member_id": member_id})
             return user.id
 
-    def users(self) -> list[dict]:
+    def users(self) -> list[dict[str, Any]]:
         with Session(self.engine) as s:
             rows = s.scalars(sa.select(User).order_by(User.username)).all()
             return [
@@ -254,7 +268,7 @@ class AuthService:
             if row is None:
                 return None
             tok, user = row
-            if tok.revoked_at is not None or to_utc(tok.expires_at, naive_is="utc") <= now:
+            if tok.revoked_at is not None or _aware(tok.expires_at) <= now:
                 return None
             pods = frozenset(tok.scope_pods) if tok.scope_pods is not None else None
             dus = frozenset(tok.scope_dus) if tok.scope_dus is not None else None
@@ -275,7 +289,8 @@ class AuthService:
             if tok is None or tok.revoked_at is not None:
                 return False
             tok.revoked_at = self.now()
-            who = actor or (s.get(User, tok.user_id).username if tok.user_id else tok.name or "-")
+            user = s.get(User, tok.user_id) if tok.user_id else None  # None: a platform token
+            who = actor or (user.username if user is not None else tok.name or "-")
             self._audit(s, who, action, f"token:{tok.id}")
             return True
 
@@ -334,7 +349,7 @@ class AuthService:
             )
         return token
 
-    def tokens(self, *, include_inactive: bool = False) -> list[dict]:
+    def tokens(self, *, include_inactive: bool = False) -> list[dict[str, Any]]:
         now = self.now()
         with Session(self.engine) as s:
             rows = s.execute(
@@ -342,7 +357,7 @@ class AuthService:
             ).all()
         out = []
         for tok, username in rows:
-            active = tok.revoked_at is None and to_utc(tok.expires_at, naive_is="utc") > now
+            active = tok.revoked_at is None and _aware(tok.expires_at) > now
             if active or include_inactive:
                 out.append(
                     {
@@ -402,7 +417,7 @@ class AuthService:
             self._audit(s, actor, AuditAction.DEVICE_CREDENTIAL, f"du:{du_id}", {"revoked": True})
             return True
 
-    def device_credentials(self) -> list[dict]:
+    def device_credentials(self) -> list[dict[str, Any]]:
         """Active credentials: ``du_id``, ``community``, ``kind``, ``password_hash`` (Mosquitto ``$7$``)."""
         with Session(self.engine) as s:
             rows = s.scalars(
@@ -472,7 +487,7 @@ class AuthService:
 
     def audit_log(
         self, *, limit: int = 100, action: str | None = None, actor: str | None = None
-    ) -> list[dict]:
+    ) -> list[dict[str, Any]]:
         q = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
         if action is not None:
             q = q.where(AuditEntry.action == str(action))

@@ -236,12 +236,10 @@ def _wait_ingested(mqtt_sink, expected: int) -> int:
 
 def _summary(book, community, month: str) -> Table:
     """The month's allocation as the settlement gives it: members, the community account, the total row."""
-    from condivisa.outputs.monthly import allocation_total, payee_rows, result_members
+    from condivisa.outputs.statement import MONEY_KEYS, Money
 
-    doc = book.result(month)
-    totals = doc["totals"]
-    members = result_members(doc)
     ms = book.month(month)
+    totals = ms.totals
     state = f"settled {ms.settled_from} to {ms.settled_to}" if not ms.empty else "no finished day yet"
     table = Table(title=f"{community.name} — {month} ({state})", title_justify="left")
     wide = console.width >= 110
@@ -256,27 +254,20 @@ def _summary(book, community, month: str) -> Table:
         "total €",
     ):
         table.add_column(col, justify="left" if col == "payee" else "right", no_wrap=True)
-    for r in payee_rows(doc):
-        e = members.get(r["id"], {})
-        label = f"{r['name']} ({r['id']})" if wide and r["name"] != r["id"] else r["id"]
-        energy = (f"{e['withdrawn_kwh']:.1f}", f"{e['shared_kwh']:.1f}") if e else ("", "")
-        table.add_row(
-            label,
-            *energy,
-            *(
-                f"{r[k]:.2f}"
-                for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
-            ),
-        )
-    total = allocation_total(doc)
+    payees = ms.payees()
+    for p in payees:
+        label = f"{p.name} ({p.id})" if wide and p.name != p.id else p.id
+        energy = ("", "")
+        if p.kind == "member":
+            e = ms.statement(p.id).energy
+            energy = (f"{e.withdrawn_kwh:.1f}", f"{e.shared_kwh:.1f}")
+        table.add_row(label, *energy, *(f"{getattr(p.money, k):.2f}" for k in MONEY_KEYS))
+    total = Money.sum(p.money for p in payees)
     table.add_row(
         "total",
         f"{totals['withdrawn_kwh']:.1f}",
         f"{totals['shared_kwh']:.1f}",
-        *(
-            f"{total[k]:.2f}"
-            for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
-        ),
+        *(f"{getattr(total, k):.2f}" for k in MONEY_KEYS),
         style="bold",
         end_section=True,
     )
@@ -298,6 +289,50 @@ def _run_case(case_file: Path, out: Path) -> Path:
         write_tables(study, out)
     console.print(f"case study written to [bold]{out / 'summary.json'}[/] (shown on the referente's page)")
     return out / "summary.json"
+
+
+def _write_reports(store, community, prices_file, out: Path, lang: str, pdf: bool) -> None:
+    """Settle what is stored as the dashboard shows it; write the community report and the first member's
+    statement of the latest settled month (and the report's PDF when asked and Chromium is there); print the
+    month's allocation and the files written."""
+    from condivisa.outputs import report
+    from condivisa.outputs.sources import stored_months
+
+    written: list[Path] = []
+    with console.status("settling the months and writing the report …"):
+        book = stored_months(store, community, prices_file)
+        month = book.latest_settled_month
+        out.mkdir(exist_ok=True)
+        if month:
+            html = report.community_report_html(book, month, lang)
+            path = out / f"report-{month}.html"
+            path.write_text(html, encoding="utf-8")
+            written.append(path)
+            first = community.members[0].id
+            spath = out / f"statement-{first}-{month}.html"
+            spath.write_text(report.member_statement_html(book, first, month, lang), encoding="utf-8")
+            written.append(spath)
+            if pdf and report.chromium_available():
+                ppath = out / f"report-{month}.pdf"
+                ppath.write_bytes(report.html_to_pdf(html))
+                written.append(ppath)
+    if month:
+        console.print(_summary(book, community, month))
+    for path in written:
+        console.print(f"wrote [bold]{path}[/]")
+
+
+def _print_logins(url: str, community, horizon: dt.date) -> None:
+    """Where the dashboard is and who can log in."""
+    first_member = community.members[0]
+    console.rule("[bold green]dashboard")
+    console.print(f"open [bold underline]{url}/[/]  (Ctrl-C stops the demo)")
+    console.print(f"  referente: user [bold]{REFERENTE}[/], password [bold]{PASSWORD}[/]")
+    console.print(
+        f"  members:   user = member id ([bold]{first_member.id}[/] … {community.members[-1].id}), "
+        f"password [bold]{PASSWORD}[/]  (e.g. {first_member.id} = {first_member.name})"
+    )
+    console.print(f"  the DUs go on sending every quarter hour while the demo runs (up to {horizon})")
 
 
 def demo(
@@ -435,44 +470,11 @@ def demo(
             "rejected messages kept"
         )
 
-        from condivisa.outputs import report
-        from condivisa.web.data import Dashboard, DashboardFiles
-
-        with console.status("settling the months and writing the report …"):
-            book = Dashboard(DashboardFiles(prices_file=settings.prices_file), store, community).book()
-            month = book.latest_settled_month
-            out = workdir / "reports"
-            out.mkdir(exist_ok=True)
-            written = []
-            if month:
-                html = report.community_report_html(book, month, lang)
-                path = out / f"report-{month}.html"
-                path.write_text(html, encoding="utf-8")
-                written.append(path)
-                first = community.members[0].id
-                spath = out / f"statement-{first}-{month}.html"
-                spath.write_text(report.member_statement_html(book, first, month, lang), encoding="utf-8")
-                written.append(spath)
-                if pdf and report.chromium_available():
-                    ppath = out / f"report-{month}.pdf"
-                    ppath.write_bytes(report.html_to_pdf(html))
-                    written.append(ppath)
-        if month:
-            console.print(_summary(book, community, month))
-        for path in written:
-            console.print(f"wrote [bold]{path}[/]")
+        _write_reports(store, community, settings.prices_file, workdir / "reports", lang, pdf)
 
         if not serve:
             return
-        first_member = community.members[0]
-        console.rule("[bold green]dashboard")
-        console.print(f"open [bold underline]{server.url}/[/]  (Ctrl-C stops the demo)")
-        console.print(f"  referente: user [bold]{REFERENTE}[/], password [bold]{PASSWORD}[/]")
-        console.print(
-            f"  members:   user = member id ([bold]{first_member.id}[/] … {community.members[-1].id}), "
-            f"password [bold]{PASSWORD}[/]  (e.g. {first_member.id} = {first_member.name})"
-        )
-        console.print(f"  the DUs go on sending every quarter hour while the demo runs (up to {horizon})")
+        _print_logins(server.url, community, horizon)
         live = _Live(
             fleet_mqtt, fleet_rest, mqtt_sink, rest_sink, SILENT_DU[community_kind], counts["sent_quarters"]
         )

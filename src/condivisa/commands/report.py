@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -37,39 +37,36 @@ def load_book(
     as_of: dt.date | None = None,
 ):
     """A :class:`~condivisa.outputs.monthly.SettledMonths` from ``community.yaml`` plus either a measurements
-    CSV
-    or the store at ``database``; prices from a CSV (or, only when asked, a flat assumed price). ``as_of``
-    (default: today, :mod:`condivisa.kernel.clock`) is the first day not settled."""
+    CSV or the store at ``database``; prices from a CSV (or, only when asked, a flat assumed price).
+    ``as_of`` (default: today, :mod:`condivisa.kernel.clock`) is the first day not settled."""
     from condivisa.domain.config import load_community
-    from condivisa.formats.csv_io import read_measurements, read_prices
-    from condivisa.outputs.monthly import SettledMonths, flat_prices
+    from condivisa.outputs.sources import NoPricesError, inputs_from_files, inputs_from_store
 
-    community = load_community(config)
     if (measurements is None) == (database is None):
         raise typer.BadParameter("give exactly one of --measurements FILE or --database URL")
-    if measurements is not None:
-        frame = read_measurements(measurements, known_pods=community.all_pods)
-    else:
-        from condivisa.store.store import Store
+    price = {"assumed_price_eur_per_mwh": assumed_price_eur_per_mwh}
+    try:
+        if measurements is not None:
+            inputs = inputs_from_files(config, measurements, prices, **price)
+        else:
+            from condivisa.store.store import Store
 
-        frame = Store(database).measurements_frame(pods=sorted(community.all_pods))
-    if prices is not None:
-        price_series = read_prices(prices)
-    elif assumed_price_eur_per_mwh is not None:
-        price_series = flat_prices(frame, assumed_price_eur_per_mwh)
-    else:
-        raise typer.BadParameter("give --prices FILE (hourly zonal prices) or --assume-price EUR_PER_MWH")
-    return SettledMonths(community, frame, price_series, fill=fill, as_of=as_of)
+            community = load_community(config)
+            with Store(database) as store:
+                inputs = inputs_from_store(store, community, prices_csv=prices, **price)
+    except NoPricesError:
+        raise typer.BadParameter(
+            "give --prices FILE (hourly zonal prices) or --assume-price EUR_PER_MWH"
+        ) from None
+    return inputs.settled_months(fill=fill, as_of=as_of)
 
 
 def record_report_rules(database: str, community, config: Path) -> None:
-    """Audit the allocation rules the report settles with on the database it reads, as ``condivisa serve`` and
-    the
-    dashboard do (:func:`condivisa.auth.rules_audit.record_rules`: ``rules_recorded`` the first time,
-    ``rules_changed``
-    with a readable diff when ``community.yaml``'s rules differ from the last recorded ones; actor ``cli``,
-    source the community file). Never makes the report fail: a database that cannot record (no auth tables,
-    read-only, unreachable) only logs a warning."""
+    """Audit the allocation rules the report settles with on the database it reads, as ``condivisa serve``
+    and the dashboard do (:func:`condivisa.auth.rules_audit.record_rules`: ``rules_recorded`` the first time,
+    ``rules_changed`` with a readable diff when ``community.yaml``'s rules differ from the last recorded ones;
+    actor ``cli``, source the community file). Never makes the report fail: a database that cannot record (no
+    auth tables, read-only, unreachable) only logs a warning."""
     from condivisa.auth.rules_audit import record_rules
     from condivisa.store.store import Store
 
@@ -184,78 +181,79 @@ def _write(path: Path, html: str, fmt: Format) -> None:
         path.write_text(html, encoding="utf-8")
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     typer.secho(f"error: {exc}", fg="red", err=True)
     raise typer.Exit(1)
+
+
+def community_cmd(
+    config: ConfigOpt,
+    measurements: MeasOpt = None,
+    database: DbOpt = None,
+    prices: PricesOpt = None,
+    assume_price: AssumeOpt = None,
+    month: MonthOpt = None,
+    fmt: FmtOpt = Format.html,
+    lang: LangOpt = Lang.it,
+    out: OutOpt = None,
+    fill: FillOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """The community's monthly report: KPIs, settlement and allocation per member, charts."""
+    from condivisa.outputs.report import community_report_html
+
+    if fmt is Format.csv:
+        raise typer.BadParameter(
+            "the community report is html or pdf (the settlement CSV: condivisa settle --format csv)"
+        )
+    try:
+        book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
+        if database is not None:
+            record_report_rules(database, book.community, config)
+        m = _month(book, month)
+        path = _out_path(out, f"report-{m}", fmt)
+        _write(path, community_report_html(book, m, lang.value), fmt)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        _fail(exc)
+    typer.echo(f"wrote {path}")
+
+
+def member_cmd(
+    member_id: Annotated[str, typer.Argument(help="the member's id in community.yaml")],
+    config: ConfigOpt,
+    measurements: MeasOpt = None,
+    database: DbOpt = None,
+    prices: PricesOpt = None,
+    assume_price: AssumeOpt = None,
+    month: MonthOpt = None,
+    fmt: FmtOpt = Format.html,
+    lang: LangOpt = Lang.it,
+    out: OutOpt = None,
+    fill: FillOpt = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """A member's monthly statement: money of the month and year, shared energy, charts, best hours."""
+    from condivisa.outputs.report import member_statement_csv, member_statement_html
+
+    try:
+        book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
+        m = _month(book, month)
+        path = _out_path(out, f"statement-{member_id}-{m}", fmt)
+        if fmt is Format.csv:
+            path.write_text(member_statement_csv(book, member_id, m), encoding="utf-8")
+        else:
+            _write(path, member_statement_html(book, member_id, m, lang.value), fmt)
+    except (ValueError, RuntimeError, KeyError) as exc:
+        _fail(exc)
+    typer.echo(f"wrote {path}")
 
 
 def register(app: typer.Typer) -> None:
     report_app = typer.Typer(
         help="Monthly community report and member statements (HTML, PDF, CSV).", no_args_is_help=True
     )
-
-    @report_app.command("community")
-    def community_cmd(
-        config: ConfigOpt,
-        measurements: MeasOpt = None,
-        database: DbOpt = None,
-        prices: PricesOpt = None,
-        assume_price: AssumeOpt = None,
-        month: MonthOpt = None,
-        fmt: FmtOpt = Format.html,
-        lang: LangOpt = Lang.it,
-        out: OutOpt = None,
-        fill: FillOpt = None,
-        as_of: AsOfOpt = None,
-    ) -> None:
-        """The community's monthly report: KPIs, settlement and allocation per member, charts."""
-        from condivisa.outputs.report import community_report_html
-
-        if fmt is Format.csv:
-            raise typer.BadParameter(
-                "the community report is html or pdf (the settlement CSV: condivisa settle --format csv)"
-            )
-        try:
-            book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
-            if database is not None:
-                record_report_rules(database, book.community, config)
-            m = _month(book, month)
-            path = _out_path(out, f"report-{m}", fmt)
-            _write(path, community_report_html(book, m, lang.value), fmt)
-        except (ValueError, RuntimeError, KeyError) as exc:
-            _fail(exc)
-        typer.echo(f"wrote {path}")
-
-    @report_app.command("member")
-    def member_cmd(
-        member_id: Annotated[str, typer.Argument(help="the member's id in community.yaml")],
-        config: ConfigOpt,
-        measurements: MeasOpt = None,
-        database: DbOpt = None,
-        prices: PricesOpt = None,
-        assume_price: AssumeOpt = None,
-        month: MonthOpt = None,
-        fmt: FmtOpt = Format.html,
-        lang: LangOpt = Lang.it,
-        out: OutOpt = None,
-        fill: FillOpt = None,
-        as_of: AsOfOpt = None,
-    ) -> None:
-        """A member's monthly statement: money of the month and year, shared energy, charts, best hours."""
-        from condivisa.outputs.report import member_statement_csv, member_statement_html
-
-        try:
-            book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
-            m = _month(book, month)
-            path = _out_path(out, f"statement-{member_id}-{m}", fmt)
-            if fmt is Format.csv:
-                path.write_text(member_statement_csv(book, member_id, m), encoding="utf-8")
-            else:
-                _write(path, member_statement_html(book, member_id, m, lang.value), fmt)
-        except (ValueError, RuntimeError, KeyError) as exc:
-            _fail(exc)
-        typer.echo(f"wrote {path}")
-
+    report_app.command("community")(community_cmd)
+    report_app.command("member")(member_cmd)
     app.add_typer(report_app, name="report")
 
 

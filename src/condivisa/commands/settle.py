@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import sys
 from enum import StrEnum
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 from rich.console import Console
 
+from condivisa.domain.community import Community
 from condivisa.domain.config import ConfigError, load_community
 from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement import PriceError, settle
-from condivisa.formats.csv_io import InputError, read_measurements, read_prices
-from condivisa.kernel.timegrid import local_midnight
-from condivisa.outputs.statement import result_tables, statement_table, to_csv, to_json
+from condivisa.engines.settlement_result import SettlementResult
+from condivisa.formats.csv_io import InputError
+from condivisa.kernel.timegrid import ROME, local_midnight
+from condivisa.outputs.monthly import monthly_statements
+from condivisa.outputs.result_text import result_tables, to_csv, to_json
+from condivisa.outputs.sources import SettlementInputs, inputs_from_files, inputs_from_store
+from condivisa.outputs.statement import member_statement, statement_table
 
 
 class Format(StrEnum):
@@ -34,7 +41,7 @@ class Fill(StrEnum):
     interpolate = "interpolate"
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code=2)
 
@@ -46,7 +53,6 @@ def _day(value: str | None, option: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         _fail(f"{option}: {value!r} is not a date (YYYY-MM-DD)")
-    return None
 
 
 def settle_command(
@@ -88,68 +94,37 @@ def settle_command(
     if (measurements is None) == (database is None):
         _fail("give exactly one of --measurements FILE or --database URL")
     first, last = _day(date_from, "--from"), _day(date_to, "--to")
-    try:
-        community = load_community(config)
-    except (ConfigError, ValueError) as exc:
-        _fail(str(exc))
+    inputs = _read_inputs(config, measurements, database, prices, first, last)
+    period = _period(inputs, first, last)
     source = str(measurements) if measurements else database
-    try:
-        if measurements is not None:
-            frame = read_measurements(measurements, known_pods=community.all_pods)
-        else:
-            from condivisa.store.store import Store  # lazily: only this option needs the database layer
-
-            start = local_midnight(first) if first else None
-            end = local_midnight(last + dt.timedelta(days=1)) if last else None
-            pods = sorted(set(community.consumption_pods) | set(community.plant_pods))
-            frame = Store(database).measurements_frame(pods, start, end)
-        price_series = read_prices(prices)
-    except InputError as exc:
-        _fail(str(exc))
-    except Exception as exc:  # the store: a bad URL, an unreachable server, a missing table
-        if measurements is not None:
-            raise
-        _fail(f"{database}: cannot read measurements: {exc}")
-    if (first is None) != (last is None) and len(frame):
-        data_days = frame["start"].dt.tz_convert("Europe/Rome")
-        first = first or data_days.min().date()
-        last = last or data_days.max().date()
-    period = (first, last) if first and last else None
+    fill_rule = fill.value if fill else None
     try:
         result = settle(
-            community,
-            frame,
-            price_series,
+            inputs.community,
+            inputs.measurements,
+            inputs.prices,
             interval=interval.value,
             period=period,
-            fill=fill.value if fill else None,
+            fill=fill_rule,
         )
     except PriceError as exc:
         _fail(f"{prices}: {exc}")
     except (MeasurementError, ValueError) as exc:
         _fail(f"{source}: {exc}")
     doc = result.to_dict()
-    if (
-        len(doc["months"]) > 1
-    ):  # the monthly statements the dashboard shows, and the balance to this period's split
-        from condivisa.outputs.monthly import SettledMonths, monthly_statements
+    if len(result.months) > 1:  # the monthly statements the dashboard shows, and the balance to this period
+        doc["monthly_statements"] = _monthly_statements(inputs, result, fill_rule)
+    _show(doc, result, out, fmt, member)
 
-        lo, hi = local_midnight(result.first_day), local_midnight(result.last_day + dt.timedelta(days=1))
-        part = frame[(frame["start"] >= lo) & (frame["start"] < hi)].reset_index(drop=True)
-        book = SettledMonths(
-            community,
-            part,
-            price_series,
-            fill=fill.value if fill else None,
-            as_of=result.last_day + dt.timedelta(days=1),
-        )
-        doc["monthly_statements"] = monthly_statements(doc, book)
+
+def _show(doc: dict, result: SettlementResult, out: Path | None, fmt: Format, member: str | None) -> None:
+    """Write ``result.json`` (or its CSV) to ``out``, then print the member's statement or the result."""
     if out is not None:
         out.write_text(to_csv(doc) if out.suffix.lower() == ".csv" else to_json(doc), encoding="utf-8")
         Console(stderr=True).print(f"wrote {out}", highlight=False)
     if member is not None:
         try:
-            Console().print(statement_table(result.statement(member)))
+            Console().print(statement_table(member_statement(result.community, member, result)))
         except KeyError as exc:
             _fail(str(exc.args[0]))
         return
@@ -159,6 +134,62 @@ def settle_command(
         sys.stdout.write(to_csv(doc))
     elif out is None:
         sys.stdout.write(to_json(doc))
+
+
+def _community(config: Path) -> Community:
+    try:
+        return load_community(config)
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+
+
+def _read_inputs(
+    config: Path,
+    measurements: Path | None,
+    database: str | None,
+    prices: Path,
+    first: dt.date | None,
+    last: dt.date | None,
+) -> SettlementInputs:
+    """The community, its measurements (the CSV, or the store's days ``first``..``last``) and the prices;
+    on a bad file or an unreadable store, the reason and exit code 2."""
+    if measurements is not None:
+        try:
+            return inputs_from_files(config, measurements, prices)
+        except ValueError as exc:  # ConfigError, InputError: the message names the file and the field
+            _fail(str(exc))
+    community = _community(config)
+    from condivisa.store.store import Store  # lazily: only this option needs the database layer
+
+    try:
+        with Store(database) as store:
+            return inputs_from_store(store, community, prices_csv=prices, first_day=first, last_day=last)
+    except InputError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # the store: a bad URL, an unreachable server, a missing table
+        _fail(f"{database}: cannot read measurements: {exc}")
+
+
+def _period(inputs: SettlementInputs, first: dt.date | None, last: dt.date | None):
+    """``(first, last)`` to settle; one of them alone is completed by the data's first or last day."""
+    frame = inputs.measurements
+    if (first is None) != (last is None) and len(frame):
+        data_days = frame["start"].dt.tz_convert(ROME)
+        first = first or data_days.min().date()
+        last = last or data_days.max().date()
+    return (first, last) if first and last else None
+
+
+def _monthly_statements(inputs: SettlementInputs, result: SettlementResult, fill: str | None) -> dict:
+    """Each month of ``result`` settled on its own, as the dashboard shows it, and each payee's balance
+    between the sum of those months and this period's allocation."""
+    lo, hi = local_midnight(result.first_day), local_midnight(result.last_day + dt.timedelta(days=1))
+    frame = inputs.measurements
+    part = frame[(frame["start"] >= lo) & (frame["start"] < hi)].reset_index(drop=True)
+    book = dataclasses.replace(inputs, measurements=part).settled_months(
+        fill=fill, as_of=result.last_day + dt.timedelta(days=1)
+    )
+    return monthly_statements(result, book)
 
 
 def register(app: typer.Typer) -> None:

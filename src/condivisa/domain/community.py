@@ -18,7 +18,6 @@ from condivisa.domain.tariffs import (
     ENTERPRISE_CAP_SHARE,
     ENTERPRISE_CAP_SHARE_WITH_GRANT,
     MAX_GRANT_FRACTION,
-    MAX_GRANT_REDUCTION_F,
     PREMIUM_EARLIEST_COMMISSIONING,
     PREMIUM_YEARS,
     Zone,
@@ -91,10 +90,6 @@ class Member:
     def consumption_pods(self) -> tuple[str, ...]:
         return tuple(p.code for p in self.pods if p.kind is PodKind.CONSUMPTION)
 
-    def active_on(self, day: dt.date) -> bool:
-        """Member of the configuration on ``day`` (joined inclusive, left exclusive)."""
-        return (self.joined is None or self.joined <= day) and (self.left is None or day < self.left)
-
 
 @dataclass(frozen=True)
 class Plant:
@@ -122,11 +117,6 @@ class Plant:
     @property
     def is_pv(self) -> bool:
         return self.source.lower() in ("pv", "photovoltaic", "fotovoltaico", "solar")
-
-    @property
-    def grant_reduction_f(self) -> float:
-        """F = 0.5 · grant / 0.4, capped at 0.5 (DM 414/2023: reduction for a PNRR capital grant)."""
-        return min(MAX_GRANT_REDUCTION_F, MAX_GRANT_REDUCTION_F * self.grant_fraction / MAX_GRANT_FRACTION)
 
     @property
     def enterprise_cap_share(self) -> float:

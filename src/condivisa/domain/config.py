@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -34,7 +34,10 @@ class ConfigError(ValueError):
     """``community.yaml`` is malformed; the message names the key."""
 
 
-def _enum(cls: type[StrEnum], value: Any, where: str) -> Any:
+E = TypeVar("E", bound=StrEnum)
+
+
+def _enum(cls: type[E], value: object, where: str) -> E:
     try:
         return cls(str(value))
     except ValueError:
@@ -42,7 +45,7 @@ def _enum(cls: type[StrEnum], value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: {value!r} is not one of {allowed}") from None
 
 
-def _date(value: Any, where: str) -> dt.date | None:
+def _date(value: object, where: str) -> dt.date | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
@@ -55,18 +58,20 @@ def _date(value: Any, where: str) -> dt.date | None:
         raise ConfigError(f"{where}: {value!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _float(value: Any, where: str, default: float | None = None) -> float:
+def _float(value: object, where: str, default: float | None = None) -> float:
     if value is None:
         if default is None:
             raise ConfigError(f"{where}: missing")
         return default
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: {value!r} is not a number") from None
+    if isinstance(value, (int, float, str)):  # YAML scalars (a bool is an int)
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    raise ConfigError(f"{where}: {value!r} is not a number")
 
 
-def _pod(raw: Any, where: str) -> Pod:
+def _pod(raw: object, where: str) -> Pod:
     if isinstance(raw, str):
         return Pod(code=raw)
     if not isinstance(raw, dict) or "pod" not in raw:
@@ -80,7 +85,7 @@ def _pod(raw: Any, where: str) -> Pod:
     )
 
 
-def _member(raw: Any, i: int) -> Member:
+def _member(raw: object, i: int) -> Member:
     where = f"members[{i}]"
     if not isinstance(raw, dict) or "id" not in raw:
         raise ConfigError(f"{where}: expected a mapping with an id")
@@ -97,7 +102,7 @@ def _member(raw: Any, i: int) -> Member:
     )
 
 
-def _plant(raw: Any, i: int) -> Plant:
+def _plant(raw: object, i: int) -> Plant:
     where = f"plants[{i}]"
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: expected a mapping")
@@ -123,8 +128,10 @@ def _plant(raw: Any, i: int) -> Plant:
         raise ConfigError(f"{where}: {exc}") from None
 
 
-def _rules(raw: Any) -> Rules:
+def _rules(raw: object) -> Rules:
     raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError("rules: expected a mapping")
     premium = raw.get("premium") or {}
     later = raw.get("later_members") or {}
     try:
@@ -171,11 +178,14 @@ def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Co
     dup = {x for x in codes if codes.count(x) > 1}
     if dup:
         raise ConfigError(f"members: POD(s) listed twice: {', '.join(sorted(dup))}")
+    constituted = _date(raw["constituted"], "constituted")
+    if constituted is None:
+        raise ConfigError("constituted: missing")
     community = Community(
         name=str(raw["name"]),
         configuration=_enum(ConfigurationType, raw["configuration"], "configuration"),
         zone=_enum(Zone, raw["zone"], "zone"),
-        constituted=_date(raw["constituted"], "constituted"),  # type: ignore[arg-type]
+        constituted=constituted,
         primary_substation=raw.get("primary_substation"),
         building=raw.get("building"),
         market_zone=raw.get("market_zone"),
@@ -199,7 +209,8 @@ def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Co
 
 
 def read_yaml_file(path: Path, error: type[ValueError] = ConfigError) -> Any:
-    """Parse the YAML file at ``path``; a missing or malformed file raises ``error`` naming the path."""
+    """Parse the YAML file at ``path`` (any YAML document: the caller checks its shape); a missing or
+    malformed file raises ``error`` naming the path."""
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -7,7 +7,7 @@ gets ``floor(T · w_i / Σw)`` cents; the cents left over go one each to the pay
 fractional parts, ties to the payee listed first. Splits are nested: the premium is split first into
 the producers' / community's / consumers' parts, then each part among its payees.
 
-Rules implemented (issue #2 §3; ``Rules`` in :mod:`condivisa.domain.community`):
+Rules implemented (the community's regolamento, ``Rules`` in :mod:`condivisa.domain.community`):
 
 - premium: ``producers`` part to the plants' owners pro rata to the premium each plant earned;
   ``community`` part to the community; ``consumers`` part among consumer members by ``uniform``
@@ -43,9 +43,28 @@ COMMUNITY = "community"
 
 
 def split_cents(total_cents: int, weights: ArrayLike) -> np.ndarray:
-    """Split ``total_cents`` by ``weights`` with the largest-remainder rule; the parts sum to the total.
+    """Split an amount of cents by weights with the largest-remainder (Hamilton) rule.
 
-    Raises ``ValueError`` for negative input, or for a non-zero total with all weights zero.
+    Each part first gets ``floor(T · w_i / Σw)`` cents; the cents left over go one each to the largest
+    fractional parts, ties to the part listed first. The parts add up exactly to ``T``, each within one
+    cent of its exact share.
+
+    Parameters
+    ----------
+    total_cents : int
+        The amount ``T`` to split, cents, ≥ 0.
+    weights : array_like
+        The weights ``w_i`` (any unit: €, kWh, days), ≥ 0 and finite.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 cents per weight, summing to ``total_cents``.
+
+    Raises
+    ------
+    ValueError
+        For negative input, non-finite weights, or a non-zero total with all weights zero.
     """
     w = np.asarray(weights, dtype=float).ravel()
     total_cents = int(total_cents)
@@ -111,15 +130,33 @@ class Allocation:
     below_minimum: list[str] = field(default_factory=list)
 
     def total(self, payee: str) -> int:
+        """Net cents ``payee`` receives: premium + valorisation + sale − fees."""
         return self.premium[payee] + self.valorisation[payee] + self.sale[payee] - self.fees[payee]
 
 
 def restricted_premium_cents(plants: list[PlantFigures]) -> int:
-    """R: premium earned on incentivised shared energy above cap_share × injected energy, cents.
+    """The premium that may not go to enterprises: ``R``, cents.
 
-    Per plant ``R_p = premium_p · max(0, E_sh,p − s_p · E_inj,p) / E_sh,p`` (the premium is taken as
-    earned evenly over the plant's shared energy). R is rounded *up* to the cent, so rounding never
-    takes a cent from the non-enterprise members.
+    Per plant ``R_p = premium_p · max(0, E_inc,p − s_p · E_inj,p) / E_inc,p`` with ``E_inc,p`` its
+    incentivised shared energy, ``E_inj,p`` its injection on eligible days and ``s_p`` its cap share (55 %,
+    45 % with a capital grant); the premium is taken as earned evenly over the plant's incentivised
+    energy. ``R = Σ_p R_p`` is rounded *up* to the cent, so rounding never takes a cent from the
+    non-enterprise members.
+
+    Parameters
+    ----------
+    plants : list of PlantFigures
+        Each plant's premium (cents), incentivised and eligible injected energy (kWh) and cap share.
+
+    Returns
+    -------
+    int
+        ``R``, cents.
+
+    References
+    ----------
+    .. [1] GSE, Regole operative CACER (2024): the premium on shared energy above 55 % (45 % with a
+       capital grant) of the injected energy goes to the consumers other than enterprises.
     """
     r = 0.0
     for p in plants:
@@ -150,41 +187,24 @@ def _consumer_weights(
     return w, below
 
 
-def allocate(
-    plants: list[PlantFigures],
-    members: list[MemberFigures],
-    rules: Rules,
-    *,
-    period_days: float,
-) -> Allocation:
-    """Split the period's premium, valorisation and sale among members, community and external producers."""
-    member_ids = [m.id for m in members]
-    externals = sorted({p.owner for p in plants} - set(member_ids) - {COMMUNITY})
-    payees = member_ids + [COMMUNITY] + externals
-    pos = {p: i for i, p in enumerate(payees)}
-    n = len(payees)
+def _split_or_community(
+    total: int, weights: np.ndarray, rows: np.ndarray, into: np.ndarray, community: int
+) -> None:
+    """Add ``total`` cents to ``into[rows]`` by ``weights``; all to the community when no weight is > 0."""
+    if total == 0:
+        return
+    if weights.sum() <= 0:
+        into[community] += total
+        return
+    np.add.at(into, rows, split_cents(total, weights))
+
+
+def _premium_cents(
+    plants: list[PlantFigures], rules: Rules, cons_w: np.ndarray, owners: np.ndarray, n: int, community: int
+) -> np.ndarray:
+    """The premium per payee: producers' part to the owners by plant premium, community's part, consumers'
+    part by the consumers' key."""
     prem = np.zeros(n, dtype=np.int64)
-    val = np.zeros(n, dtype=np.int64)
-    sale = np.zeros(n, dtype=np.int64)
-    community = pos[COMMUNITY]
-    owners = np.array([pos[p.owner] for p in plants], dtype=np.int64)
-
-    def to_owners(cents_by_plant: np.ndarray, into: np.ndarray) -> None:
-        np.add.at(into, owners, cents_by_plant)
-
-    def split_or_community(total: int, weights: np.ndarray, rows: np.ndarray, into: np.ndarray) -> None:
-        if total == 0:
-            return
-        if weights.sum() <= 0:
-            into[community] += total
-            return
-        np.add.at(into, rows, split_cents(total, weights))
-
-    member_rows = np.arange(len(members))
-    cons_w, below = _consumer_weights(members, rules, period_days, rules.min_shared_consumption_kwh_per_year)
-    shared_w = np.array([m.consumption_in_shared_kwh if m.active_days > 0 else 0.0 for m in members])
-
-    # premium: producers / community / consumers parts, then each part among its payees
     plant_premium = np.array([p.premium_cents for p in plants], dtype=np.int64)
     premium_total = int(plant_premium.sum())
     parts = (
@@ -195,53 +215,68 @@ def allocate(
         else np.zeros(3, dtype=np.int64)
     )
     if parts[0]:
-        to_owners(split_cents(int(parts[0]), plant_premium), prem)
+        np.add.at(prem, owners, split_cents(int(parts[0]), plant_premium))
     prem[community] += parts[1]
-    split_or_community(int(parts[2]), cons_w, member_rows, prem)
+    _split_or_community(int(parts[2]), cons_w, np.arange(len(cons_w)), prem, community)
+    return prem
 
-    # enterprise cap: enterprises receive at most P - R in total
-    cap: dict[str, int] = {}
-    if rules.enterprise_cap and premium_total:
-        r = min(restricted_premium_cents(plants), premium_total)
-        is_ent = np.array(
-            [m.category is MemberCategory.ENTERPRISE for m in members] + [False] * (n - len(members))
-        )
-        ent_rows = np.flatnonzero(is_ent)
-        before = int(prem[ent_rows].sum())
-        allowed = premium_total - r
-        moved = max(0, before - allowed)
-        if moved:
-            prem[ent_rows] = split_cents(allowed, prem[ent_rows]) if allowed else 0
-            non_ent = np.array([not is_ent[i] for i in member_rows])
-            split_or_community(moved, cons_w * non_ent, member_rows, prem)
-        cap = {
-            "restricted_cents": r,
-            "allowed_cents": allowed,
-            "enterprise_before_cents": before,
-            "enterprise_after_cents": int(prem[ent_rows].sum()),
-            "moved_cents": moved,
-        }
 
-    # sale (RID)
-    plant_sale = np.array([p.sale_cents for p in plants], dtype=np.int64)
-    if rules.sale is Beneficiary.PRODUCERS:
-        to_owners(plant_sale, sale)
-    elif rules.sale is Beneficiary.CONSUMERS:
-        split_or_community(int(plant_sale.sum()), shared_w, member_rows, sale)
+def _enterprise_cap(
+    plants: list[PlantFigures],
+    members: list[MemberFigures],
+    prem: np.ndarray,
+    cons_w: np.ndarray,
+    community: int,
+) -> dict[str, int]:
+    """Cap the enterprises' premium at ``P − R`` in place; the excess goes to the other consumers."""
+    premium_total = sum(p.premium_cents for p in plants)
+    member_rows = np.arange(len(members))
+    r = min(restricted_premium_cents(plants), premium_total)
+    is_ent = np.array(
+        [m.category is MemberCategory.ENTERPRISE for m in members] + [False] * (len(prem) - len(members))
+    )
+    ent_rows = np.flatnonzero(is_ent)
+    before = int(prem[ent_rows].sum())
+    allowed = premium_total - r
+    moved = max(0, before - allowed)
+    if moved:
+        prem[ent_rows] = split_cents(allowed, prem[ent_rows]) if allowed else 0
+        non_ent = np.array([not is_ent[i] for i in member_rows])
+        _split_or_community(moved, cons_w * non_ent, member_rows, prem, community)
+    return {
+        "restricted_cents": r,
+        "allowed_cents": allowed,
+        "enterprise_before_cents": before,
+        "enterprise_after_cents": int(prem[ent_rows].sum()),
+        "moved_cents": moved,
+    }
+
+
+def _to_beneficiary(
+    beneficiary: Beneficiary,
+    cents_by_plant: np.ndarray,
+    owners: np.ndarray,
+    shared_w: np.ndarray,
+    n: int,
+    community: int,
+) -> np.ndarray:
+    """Sale or valorisation per payee: to the plants' owners, to the consumers by ``shared_w``, or to the
+    community."""
+    out = np.zeros(n, dtype=np.int64)
+    if beneficiary is Beneficiary.PRODUCERS:
+        np.add.at(out, owners, cents_by_plant)
+    elif beneficiary is Beneficiary.CONSUMERS:
+        _split_or_community(int(cents_by_plant.sum()), shared_w, np.arange(len(shared_w)), out, community)
     else:
-        sale[community] += int(plant_sale.sum())
+        out[community] += int(cents_by_plant.sum())
+    return out
 
-    # ARERA valorisation
-    plant_val = np.array([p.valorisation_cents for p in plants], dtype=np.int64)
-    if rules.valorisation is Beneficiary.CONSUMERS:
-        split_or_community(int(plant_val.sum()), shared_w, member_rows, val)
-    elif rules.valorisation is Beneficiary.PRODUCERS:
-        to_owners(plant_val, val)
-    else:
-        val[community] += int(plant_val.sum())
 
-    # fees of later members, collected by the community, never beyond what the member receives
-    fees = np.zeros(n, dtype=np.int64)
+def _later_member_fees(
+    members: list[MemberFigures], rules: Rules, received: np.ndarray, community: int
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Fees collected per payee (> 0 paid, the community's < 0 received) and the fees due per member."""
+    fees = np.zeros(len(received), dtype=np.int64)
     due: dict[str, int] = {}
     for i, m in enumerate(members):
         if m.founder or m.active_days <= 0:
@@ -251,8 +286,66 @@ def allocate(
             owed += int(round(rules.exit_penalty_eur * 100))
         if owed:
             due[m.id] = owed
-            fees[i] = min(owed, int(prem[i] + val[i] + sale[i]))
+            fees[i] = min(owed, int(received[i]))
     fees[community] = -int(fees.sum())
+    return fees, due
+
+
+def allocate(
+    plants: list[PlantFigures],
+    members: list[MemberFigures],
+    rules: Rules,
+    *,
+    period_days: float,
+) -> Allocation:
+    """Split the period's premium, valorisation and sale among members, community and external producers.
+
+    The rules of the module docstring, in order: the premium's producers / community / consumers parts,
+    the enterprise cap, the sale (RID) and the ARERA valorisation by their beneficiaries, then the later
+    members' fees, collected by the community and never more than the member receives.
+
+    Parameters
+    ----------
+    plants : list of PlantFigures
+        Each plant's owner and money (cents), and the energies of the enterprise cap (kWh).
+    members : list of MemberFigures
+        Each member's category, founder flag, millesimi, consumption in shared intervals ``Cons_i`` (kWh)
+        and days of membership in the period.
+    rules : Rules
+        The community's regolamento di riparto.
+    period_days : float
+        Days in the period (the ``uniform`` and ``millesimi`` keys are pro rata to days of membership).
+
+    Returns
+    -------
+    Allocation
+        Cents per payee (members, then ``community``, then external producers) of premium,
+        valorisation, sale and fees; the fees due, the enterprise cap's figures and the later members
+        below the minimum.
+
+    References
+    ----------
+    .. [1] GSE, Regole operative CACER (2024): the enterprise cap on the premium.
+    """
+    member_ids = [m.id for m in members]
+    externals = sorted({p.owner for p in plants} - set(member_ids) - {COMMUNITY})
+    payees = member_ids + [COMMUNITY] + externals
+    pos = {p: i for i, p in enumerate(payees)}
+    n, community = len(payees), pos[COMMUNITY]
+    owners = np.array([pos[p.owner] for p in plants], dtype=np.int64)
+    cons_w, below = _consumer_weights(members, rules, period_days, rules.min_shared_consumption_kwh_per_year)
+    shared_w = np.array([m.consumption_in_shared_kwh if m.active_days > 0 else 0.0 for m in members])
+
+    prem = _premium_cents(plants, rules, cons_w, owners, n, community)
+    cap: dict[str, int] = {}
+    premium_total = sum(p.premium_cents for p in plants)
+    if rules.enterprise_cap and premium_total:
+        cap = _enterprise_cap(plants, members, prem, cons_w, community)
+    plant_sale = np.array([p.sale_cents for p in plants], dtype=np.int64)
+    sale = _to_beneficiary(rules.sale, plant_sale, owners, shared_w, n, community)
+    plant_val = np.array([p.valorisation_cents for p in plants], dtype=np.int64)
+    val = _to_beneficiary(rules.valorisation, plant_val, owners, shared_w, n, community)
+    fees, due = _later_member_fees(members, rules, prem + val + sale, community)
 
     def as_dict(a: np.ndarray) -> dict[str, int]:
         return {p: int(a[i]) for i, p in enumerate(payees)}

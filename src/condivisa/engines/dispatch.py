@@ -60,8 +60,30 @@ def dispatch_value_eur(
     price_eur_per_kwh: ArrayLike,
     incentive_eur_per_kwh: ArrayLike,
 ) -> float:
-    """Σ_t incentive_t · min(PV_t, Σ_b w_{b,t}) − Σ_{b,t} price_t · w_{b,t}  (€): the LP objective for any
-    dispatch, e.g. the heuristic's, so the two can be compared."""
+    """The LP objective of any dispatch, e.g. the heuristic's, so the two can be compared.
+
+    ``V = Σ_t incentive_t · min(PV_t, Σ_b w_{b,t}) − Σ_{b,t} price_t · w_{b,t}``.
+
+    Parameters
+    ----------
+    pv_kwh : array_like
+        PV production per interval, (T,), kWh.
+    withdrawal_kwh : array_like
+        Each flat's grid withdrawal, (B, T), kWh.
+    price_eur_per_kwh : array_like
+        Retail price per interval, €/kWh.
+    incentive_eur_per_kwh : array_like
+        Premium plus valorisation per kWh shared, per interval, €/kWh.
+
+    Returns
+    -------
+    float
+        V, €.
+
+    References
+    ----------
+    .. [1] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 1: shared energy per hour.
+    """
     w = np.atleast_2d(np.asarray(withdrawal_kwh, dtype=float))
     shared = shared_energy_kwh(np.asarray(pv_kwh, dtype=float), w)
     return float(
@@ -69,7 +91,10 @@ def dispatch_value_eur(
     )
 
 
-def _bounds(loads: np.ndarray, contract_kw: np.ndarray, spec: BatterySpec, interval_h: float):
+def _bounds(
+    loads: np.ndarray, contract_kw: np.ndarray, spec: BatterySpec, interval_h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Upper bounds of charge (inverter and contract power) and discharge (inverter, no export), kWh."""
     inverter_kwh = spec.inverter_kw * interval_h
     c_max = np.minimum(np.maximum(contract_kw[:, None] * interval_h - loads, 0.0), inverter_kwh)
     d_max = np.minimum(loads, inverter_kwh)
@@ -142,16 +167,26 @@ class WindowModel:
 
     def solve(
         self,
-        pv_kwh,
-        loads_kwh,
-        capacity_kwh,
-        contract_kw,
-        price_eur_per_kwh,
-        incentive_eur_per_kwh,
-        start_soc_kwh,
+        pv_kwh: np.ndarray,
+        loads_kwh: np.ndarray,
+        capacity_kwh: np.ndarray,
+        contract_kw: np.ndarray,
+        price_eur_per_kwh: np.ndarray,
+        incentive_eur_per_kwh: np.ndarray,
+        start_soc_kwh: np.ndarray,
         interval_h: float = QUARTER_H,
-    ):
-        """Solve for one window's data; returns (c, d, E) (B × T), objective €, solver seconds."""
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
+        """Solve for one window's data (arguments as :func:`solve_window`).
+
+        Returns
+        -------
+        charge_kwh, discharge_kwh, soc_kwh : numpy.ndarray
+            c, d and E, (B, T), kWh.
+        objective_eur : float
+            The objective, € (including the constant −Σ price·load).
+        seconds : float
+            Solver time, s.
+        """
         spec, n_b, n_t = self.spec, self.n_b, self.n_t
         nbt = n_b * n_t
         c_max, d_max = _bounds(loads_kwh, contract_kw, spec, interval_h)
@@ -175,7 +210,8 @@ class WindowModel:
         h = self.highs
         h.changeColsCost(self.n_col, self.all_cols, cost)
         h.changeColsBounds(self.n_col, self.all_cols, lower, upper)
-        h.changeRowsBounds(self.n_row, self.all_rows, row_lower, row_upper)
+        # highspy 1.16's stubs lack changeRowsBounds, which the extension module has
+        h.changeRowsBounds(self.n_row, self.all_rows, row_lower, row_upper)  # type: ignore[attr-defined]
         started = time.perf_counter()
         h.run()
         seconds = time.perf_counter() - started
@@ -205,9 +241,48 @@ def solve_window(
     interval_h: float = QUARTER_H,
     model: WindowModel | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, tuple[int, int, int], float]:
-    """Build (or reuse ``model``) and solve one LP over the given intervals. Returns (c, d, E) as (B, T)
-    arrays, the objective in € (including the constant −Σ price·load), the model size (columns, rows,
-    non-zeros) and the solver time in seconds."""
+    """Build (or reuse ``model``) and solve the LP of the module docstring over the given intervals.
+
+    Parameters
+    ----------
+    pv_kwh : numpy.ndarray
+        PV production per interval, (T,), kWh.
+    loads_kwh : numpy.ndarray
+        Each flat's load, (B, T), kWh.
+    capacity_kwh, contract_kw : numpy.ndarray
+        Battery capacity (kWh) and contract power (kW) per flat, (B,).
+    price_eur_per_kwh, incentive_eur_per_kwh : numpy.ndarray
+        Retail price and premium + valorisation per interval, €/kWh.
+    start_soc_kwh : numpy.ndarray
+        SoC before the first interval, (B,), kWh.
+    spec : BatterySpec
+        SoC window, efficiencies and inverter.
+    interval_h : float, default 0.25
+        Interval length, hours.
+    model : WindowModel, optional
+        A model of the same shape to warm-start from.
+
+    Returns
+    -------
+    charge_kwh, discharge_kwh, soc_kwh : numpy.ndarray
+        c, d and E, (B, T), kWh.
+    objective_eur : float
+        The objective, € (including the constant −Σ price·load).
+    size : tuple of int
+        Columns, rows and non-zeros of the model.
+    seconds : float
+        Solver time, s.
+
+    Raises
+    ------
+    RuntimeError
+        When HiGHS does not reach the optimum.
+
+    References
+    ----------
+    .. [1] Q. Huangfu, J. A. J. Hall, "Parallelizing the dual revised simplex method", Math. Prog.
+       Comp. 10 (2018) 119–142 (HiGHS).
+    """
     n_b, n_t = loads_kwh.shape
     if model is None or (model.n_b, model.n_t) != (n_b, n_t):
         model = WindowModel(n_b, n_t, spec, warm_start=False)
@@ -236,8 +311,30 @@ def optimal_dispatch(
     start_soc_kwh: ArrayLike | None = None,
     interval_h: float = QUARTER_H,
 ) -> DispatchResult:
-    """Solve the whole horizon as one LP (perfect foresight). Prices and incentives are per interval
-    (€/kWh, scalars broadcast). Start: E_min, like the heuristic."""
+    """Solve the whole horizon as one LP (perfect foresight), starting at E_min like the heuristic.
+
+    Parameters
+    ----------
+    pv_kwh : array_like
+        PV production per interval, (T,), kWh.
+    loads_kwh : array_like
+        Each flat's load, (B, T), kWh.
+    capacity_kwh, contract_kw : array_like
+        Battery capacity (kWh) and contract power (kW), scalar or per flat.
+    price_eur_per_kwh, incentive_eur_per_kwh : array_like
+        Retail price and premium + valorisation per interval, €/kWh (scalars broadcast).
+    spec : BatterySpec
+        SoC window, efficiencies and inverter.
+    start_soc_kwh : array_like, optional
+        Starting SoC, kWh; default E_min.
+    interval_h : float, default 0.25
+        Interval length, hours.
+
+    Returns
+    -------
+    DispatchResult
+        The optimal SoC and withdrawal per flat (kWh), the objective (€) and the solver's facts.
+    """
     loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
     n_b, n_t = loads.shape
     pv = np.asarray(pv_kwh, dtype=float)
@@ -261,8 +358,27 @@ def optimal_dispatch(
 
 
 def persistence_forecast(actual: np.ndarray, start: int, length: int, day: int) -> np.ndarray:
-    """Forecast of intervals [start, start + length): each day repeats the ``day`` intervals before
-    ``start`` (the first day, with nothing before it, uses the actual values). Last axis is time."""
+    """Persistence forecast of intervals [start, start + length): every day looks like the day before.
+
+    Each day of the window repeats the ``day`` intervals before ``start``; the first day, with nothing
+    before it, uses the actual values.
+
+    Parameters
+    ----------
+    actual : numpy.ndarray
+        The actual series (kWh); the last axis is time.
+    start : int
+        First interval of the window.
+    length : int
+        Intervals in the window.
+    day : int
+        Intervals per day (96 at quarter hours).
+
+    Returns
+    -------
+    numpy.ndarray
+        The forecast, shaped like ``actual`` with ``length`` intervals on the last axis.
+    """
     if start < day:
         return actual[..., start : start + length]
     yesterday = actual[..., start - day : start]
@@ -286,11 +402,43 @@ def rolling_dispatch(
 ) -> DispatchResult:
     """Rolling horizon: solve ``window`` intervals, apply the first ``step`` to the actual data, move on.
 
-    ``forecast``: ``"perfect"`` or ``"persistence"`` (see :func:`persistence_forecast`; a day is 24 h /
-    ``interval_h`` intervals, 96 at quarter hours;
-    on the two DST days the day before is 4 intervals shorter or longer, a negligible shift).
     The kept plan's net battery energy per interval is limited by the actual loads and contract power and
-    run through the same clamped SoC recursion as the heuristic, so the result is always feasible.
+    run through the same clamped SoC recursion as the heuristic
+    (:func:`condivisa.engines.storage.clamped_cumsum`), so the result is always feasible.
+
+    Parameters
+    ----------
+    pv_kwh : array_like
+        PV production per interval, (T,), kWh.
+    loads_kwh : array_like
+        Each flat's load, (B, T), kWh.
+    capacity_kwh, contract_kw : array_like
+        Battery capacity (kWh) and contract power (kW), scalar or per flat.
+    price_eur_per_kwh, incentive_eur_per_kwh : array_like
+        Retail price and premium + valorisation per interval, €/kWh.
+    spec : BatterySpec
+        SoC window, efficiencies and inverter.
+    window : int, default 192
+        Intervals per LP (2 days at quarter hours).
+    step : int, default 96
+        Intervals kept from each LP (1 day), 0 < step ≤ window.
+    forecast : str, default "perfect"
+        ``"perfect"`` (the actual data) or ``"persistence"`` (:func:`persistence_forecast`; a day is
+        24 h / ``interval_h`` intervals; on the two DST days the day before is 4 intervals shorter or
+        longer, a negligible shift).
+    interval_h : float, default 0.25
+        Interval length, hours.
+
+    Returns
+    -------
+    DispatchResult
+        SoC and withdrawal per flat (kWh), the objective of the applied plan (€,
+        :func:`dispatch_value_eur`) and the solver's facts summed over the windows.
+
+    Raises
+    ------
+    ValueError
+        For an unknown forecast or step outside 0 < step ≤ window.
     """
     if forecast not in ("perfect", "persistence"):
         raise ValueError(f"forecast must be 'perfect' or 'persistence', got {forecast!r}")

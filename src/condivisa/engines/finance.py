@@ -31,27 +31,86 @@ IRR_BRACKET = (-0.99, 10.0)
 
 
 def discount_factors(n_years: int, discount_rate: float) -> np.ndarray:
-    """1 / (1 + r)^y for y = 0 … n_years."""
+    """Discount factors ``1 / (1 + r)^y`` for y = 0 … n_years.
+
+    Parameters
+    ----------
+    n_years : int
+        Last year N.
+    discount_rate : float
+        Yearly discount rate r (0.04 for 4 %), > −1.
+
+    Returns
+    -------
+    numpy.ndarray
+        N + 1 factors, dimensionless; year 0 is 1.
+
+    Raises
+    ------
+    ValueError
+        When ``discount_rate`` ≤ −1.
+    """
     if discount_rate <= -1:
         raise ValueError(f"discount_rate must be > -1, got {discount_rate}")
     return (1.0 + discount_rate) ** -np.arange(n_years + 1, dtype=float)
 
 
 def npv_eur(cash_flows_eur: ArrayLike, discount_rate: float) -> float:
-    """NPV = Σ_y CF_y / (1 + r)^y, CF_0 at year 0 (undiscounted)."""
+    """Net present value ``NPV = Σ_y CF_y / (1 + r)^y``, CF_0 at year 0 (undiscounted).
+
+    Parameters
+    ----------
+    cash_flows_eur : array_like
+        CF_0 … CF_N, €.
+    discount_rate : float
+        Yearly discount rate r.
+
+    Returns
+    -------
+    float
+        NPV, €.
+    """
     cf = np.asarray(cash_flows_eur, dtype=float)
     return float(np.sum(cf * discount_factors(len(cf) - 1, discount_rate)))
 
 
 def cumulative_discounted_eur(cash_flows_eur: ArrayLike, discount_rate: float) -> np.ndarray:
-    """D_y = Σ_{k ≤ y} CF_k / (1 + r)^k for y = 0 … N."""
+    """Cumulative discounted cash flow ``D_y = Σ_{k ≤ y} CF_k / (1 + r)^k`` for y = 0 … N.
+
+    Parameters
+    ----------
+    cash_flows_eur : array_like
+        CF_0 … CF_N, €.
+    discount_rate : float
+        Yearly discount rate r.
+
+    Returns
+    -------
+    numpy.ndarray
+        D_0 … D_N, €.
+    """
     cf = np.asarray(cash_flows_eur, dtype=float)
     return np.cumsum(cf * discount_factors(len(cf) - 1, discount_rate))
 
 
 def dpbt_years(cash_flows_eur: ArrayLike, discount_rate: float) -> float | None:
-    """Discounted payback time in fractional years (linear interpolation inside the payback year);
-    0 when CF_0 ≥ 0; None when the cumulative discounted cash flow never reaches 0 within the horizon."""
+    """Discounted payback time, fractional years.
+
+    ``DPBT = (y − 1) + (−D_{y−1}) / (D_y − D_{y−1})`` for the first y with ``D_y ≥ 0``
+    (:func:`cumulative_discounted_eur`; linear interpolation inside the year of payback).
+
+    Parameters
+    ----------
+    cash_flows_eur : array_like
+        CF_0 … CF_N, €.
+    discount_rate : float
+        Yearly discount rate r.
+
+    Returns
+    -------
+    float or None
+        DPBT, years; 0 when CF_0 ≥ 0; ``None`` when D never reaches 0 within the horizon.
+    """
     d = cumulative_discounted_eur(cash_flows_eur, discount_rate)
     if d[0] >= 0:
         return 0.0
@@ -63,7 +122,25 @@ def dpbt_years(cash_flows_eur: ArrayLike, discount_rate: float) -> float | None:
 
 
 def irr(cash_flows_eur: ArrayLike) -> float | None:
-    """Internal rate of return: the root of NPV(r) on [−0.99, 10] (Brent); None without a sign change."""
+    """Internal rate of return: the r with ``NPV(r) = 0``.
+
+    Found by Brent's method (``scipy.optimize.brentq``) on r ∈ [−0.99, 10].
+
+    Parameters
+    ----------
+    cash_flows_eur : array_like
+        CF_0 … CF_N, €.
+
+    Returns
+    -------
+    float or None
+        IRR, per year (0.05 for 5 %); ``None`` when NPV does not change sign on the bracket (e.g. the
+        investment never pays back).
+
+    References
+    ----------
+    .. [1] R. P. Brent, *Algorithms for Minimization without Derivatives*, Prentice-Hall, 1973, ch. 4.
+    """
     cf = np.asarray(cash_flows_eur, dtype=float)
     lo, hi = IRR_BRACKET
     f_lo, f_hi = npv_eur(cf, lo), npv_eur(cf, hi)
@@ -75,7 +152,27 @@ def irr(cash_flows_eur: ArrayLike) -> float | None:
 
 
 def degradation_factors(n_years: int, rate_per_year: float) -> np.ndarray:
-    """(1 − rate)^(y − 1) for y = 1 … n_years: year 1 at nameplate, compounding afterwards."""
+    """Yearly degradation factors ``(1 − rate)^(y − 1)`` for y = 1 … n_years.
+
+    Year 1 is at nameplate; the loss compounds afterwards.
+
+    Parameters
+    ----------
+    n_years : int
+        Number of years N.
+    rate_per_year : float
+        Yearly loss (0.005 for 0.5 %/year), within [0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        N factors, dimensionless.
+
+    Raises
+    ------
+    ValueError
+        When ``rate_per_year`` is outside [0, 1).
+    """
     if not 0 <= rate_per_year < 1:
         raise ValueError(f"rate_per_year must be within [0, 1), got {rate_per_year}")
     return (1.0 - rate_per_year) ** np.arange(n_years, dtype=float)
@@ -127,8 +224,46 @@ def yearly_cash_flows(
     maintenance_eur_per_year: float,
     extra_purchase_eur: ArrayLike = 0.0,
 ) -> CashFlows:
-    """The yearly items of the module docstring from yearly energies (arrays for years 1…N, already
-    degraded/faded by the caller, e.g. with :func:`degradation_factors`)."""
+    """The yearly cash-flow items from yearly energies.
+
+    ``sale_y = E_prod,y · Pz / 1000``, ``premium_y = E_sh,y · TIP / 1000``,
+    ``valorisation_y = E_sh,y · v / 1000``, plus the maintenance and the extra purchases.
+
+    Parameters
+    ----------
+    investment_eur : float
+        Investment at year 0, €.
+    production_kwh : array_like
+        Energy produced (and injected) in years 1…N, kWh, already degraded by the caller (e.g. with
+        :func:`degradation_factors`).
+    shared_kwh : array_like
+        Shared energy in years 1…N, kWh (≤ production).
+    zonal_price_eur_per_mwh : float
+        Sale price Pz, €/MWh.
+    premium_eur_per_mwh : float
+        Premium tariff TIP, €/MWh.
+    valorisation_eur_per_mwh : float
+        ARERA valorisation v, €/MWh.
+    maintenance_eur_per_year : float
+        Yearly maintenance, €.
+    extra_purchase_eur : array_like, default 0.0
+        The flats' extra purchases because of the batteries, € per year (scalar or N values).
+
+    Returns
+    -------
+    CashFlows
+        The yearly items, € (years 1…N), and the net series CF_0…CF_N.
+
+    Raises
+    ------
+    ValueError
+        For arrays of different lengths, or a year whose shared energy exceeds its production.
+
+    References
+    ----------
+    .. [1] DM MASE 414/2023, annex 1: the incentive tariff TIP on shared energy.
+    .. [2] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 8-9: the valorisation of shared energy.
+    """
     production = np.asarray(production_kwh, dtype=float)
     shared = np.asarray(shared_kwh, dtype=float)
     if production.shape != shared.shape or production.ndim != 1:
@@ -154,9 +289,31 @@ def yearly_cash_flows(
 def investment_for_payback_eur(
     income_eur: ArrayLike, discount_rate: float, target_dpbt_years: float
 ) -> float:
-    """The investment I for which DPBT equals ``target_dpbt_years`` given yearly incomes (years 1…N):
-    with C_y the cumulative discounted income, I = C_{y−1} + f · (C_y − C_{y−1}) where the target is
-    y − 1 + f — the inverse of the interpolated DPBT (exact when incomes are positive)."""
+    """The investment whose discounted payback time is the target.
+
+    With ``C_y`` the cumulative discounted income and the target ``y − 1 + f``,
+    ``I = C_{y−1} + f · (C_y − C_{y−1})``: the inverse of the interpolated DPBT of :func:`dpbt_years`
+    (exact when the incomes are positive).
+
+    Parameters
+    ----------
+    income_eur : array_like
+        Net income of years 1…N, €.
+    discount_rate : float
+        Yearly discount rate r.
+    target_dpbt_years : float
+        The wanted payback time, years, within 0–N.
+
+    Returns
+    -------
+    float
+        The investment I, €.
+
+    Raises
+    ------
+    ValueError
+        When the target is outside 0–N.
+    """
     income = np.asarray(income_eur, dtype=float)
     if not 0 <= target_dpbt_years <= len(income):
         raise ValueError(f"target_dpbt_years must be within 0-{len(income)}, got {target_dpbt_years}")
@@ -179,6 +336,7 @@ class Economics:
     sharing_income_share: float
 
     def to_dict(self) -> dict:
+        """The row, rounded (cents, 3 decimals of years, 5 of the IRR)."""
         return {
             "case": self.case,
             "scenario": self.scenario,
@@ -191,7 +349,23 @@ class Economics:
 
 
 def evaluate(case: str, scenario: str, flows: CashFlows, discount_rate: float) -> Economics:
-    """NPV, DPBT and IRR of one set of cash flows."""
+    """NPV, DPBT and IRR of one set of cash flows.
+
+    Parameters
+    ----------
+    case, scenario : str
+        Names of the case and of the price scenario.
+    flows : CashFlows
+        The yearly items (:func:`yearly_cash_flows`).
+    discount_rate : float
+        Yearly discount rate r.
+
+    Returns
+    -------
+    Economics
+        Investment and NPV (€), DPBT (years), IRR (per year) and the share of the income that comes from
+        sharing (premium and valorisation).
+    """
     net = flows.net_eur
     return Economics(
         case,

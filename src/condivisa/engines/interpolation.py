@@ -36,7 +36,26 @@ def _minmod3(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
 
 
 def limited_slopes(hourly: ArrayLike) -> np.ndarray:
-    """MC-limited slope s_i per hour (same units as the input, per hour); the last axis is time."""
+    """Monotonised-central limited slope of each hour.
+
+    ``s_i = minmod((m_{i+1} − m_{i−1}) / 2, 2 (m_i − m_{i−1}), 2 (m_{i+1} − m_i))``; the first and last
+    hour use themselves as the missing neighbour.
+
+    Parameters
+    ----------
+    hourly : array_like
+        Hourly means m_i (e.g. kWh per hour); the last axis is time.
+
+    Returns
+    -------
+    numpy.ndarray
+        s_i, the input's unit per hour, shaped like the input.
+
+    References
+    ----------
+    .. [1] B. van Leer, "Towards the ultimate conservative difference scheme. IV. A new approach to
+       numerical convection", J. Comput. Phys. 23 (1977) 276–299.
+    """
     m = np.asarray(hourly, dtype=float)
     left = np.concatenate([m[..., :1], m[..., :-1]], axis=-1)
     right = np.concatenate([m[..., 1:], m[..., -1:]], axis=-1)
@@ -44,10 +63,33 @@ def limited_slopes(hourly: ArrayLike) -> np.ndarray:
 
 
 def disaggregate_energy(hourly_kwh: ArrayLike, n: int = 4) -> np.ndarray:
-    """Split each hour's energy into ``n`` sub-intervals (last axis: hours → hours·n), kWh.
+    """Split each hour's energy into ``n`` sub-intervals, keeping each hour's energy exactly.
 
-    Keeps each hour's sum exactly, is ≥ 0 for non-negative input, and monotone within each hour.
-    Works on 1-D arrays or on stacks (…, hours), e.g. several PODs at once.
+    ``q_{i,k} = m_i + s_i · ((k + ½)/n − ½)`` with s_i from :func:`limited_slopes`, and sub-interval k
+    gets ``q_{i,k} / n``: the weights sum to zero, so each hour's sum is kept; the result is ≥ 0 for
+    non-negative input and monotone within each hour.
+
+    Parameters
+    ----------
+    hourly_kwh : array_like
+        Hourly energy, kWh; 1-D or a stack (…, hours), e.g. several PODs at once.
+    n : int, default 4
+        Sub-intervals per hour (4: quarter hours).
+
+    Returns
+    -------
+    numpy.ndarray
+        Energy per sub-interval, kWh; last axis hours · n.
+
+    Raises
+    ------
+    ValueError
+        For ``n`` < 1 or NaN input.
+
+    References
+    ----------
+    .. [1] B. van Leer, "Towards the ultimate conservative difference scheme. IV. A new approach to
+       numerical convection", J. Comput. Phys. 23 (1977) 276–299.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -66,7 +108,20 @@ def disaggregate_energy(hourly_kwh: ArrayLike, n: int = 4) -> np.ndarray:
 
 
 def repeat_hourly(hourly_kwh: ArrayLike, n: int = 4) -> np.ndarray:
-    """The naive split: each sub-interval gets 1/n of its hour's energy (a staircase)."""
+    """The naive split: each sub-interval gets 1/n of its hour's energy (a staircase).
+
+    Parameters
+    ----------
+    hourly_kwh : array_like
+        Hourly energy, kWh; the last axis is time.
+    n : int, default 4
+        Sub-intervals per hour.
+
+    Returns
+    -------
+    numpy.ndarray
+        Energy per sub-interval, kWh; last axis hours · n.
+    """
     m = np.asarray(hourly_kwh, dtype=float)
     return np.repeat(m / n, n, axis=-1)
 
@@ -85,10 +140,26 @@ def _check_hourly_index(index: pd.Index) -> pd.DatetimeIndex:
 def hourly_to_quarter_hour(
     hourly_kwh: pd.Series | pd.DataFrame, method: str = "linear"
 ) -> pd.Series | pd.DataFrame:
-    """Hourly energy (Series, or DataFrame with one column per POD) → quarter-hour energy, same time zone.
+    """Hourly energy to quarter-hour energy, in the same time zone.
 
-    ``method``: ``"linear"`` (mean-preserving limited piecewise-linear, the default) or ``"repeat"``.
     DST-safe: the quarter-hour index is built in UTC from each hour's start.
+
+    Parameters
+    ----------
+    hourly_kwh : pandas.Series or pandas.DataFrame
+        Hourly energy, kWh (a DataFrame: one column per POD), on a regular tz-aware hourly index.
+    method : str, default "linear"
+        ``"linear"`` (:func:`disaggregate_energy`) or ``"repeat"`` (:func:`repeat_hourly`).
+
+    Returns
+    -------
+    pandas.Series or pandas.DataFrame
+        Quarter-hour energy, kWh, like the input.
+
+    Raises
+    ------
+    ValueError
+        For an unknown method, a naive index or gaps in the hours.
     """
     index = _check_hourly_index(hourly_kwh.index)
     split = {"linear": disaggregate_energy, "repeat": repeat_hourly}.get(method)

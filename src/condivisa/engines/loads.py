@@ -34,13 +34,43 @@ def _bump(hours_of_day: np.ndarray, centre_h: float, width_h: float) -> np.ndarr
 
 
 def appliance_shape(hours_of_day: ArrayLike) -> np.ndarray:
-    """Relative appliance demand at local time of day (hours, 0–24): base + morning/lunch/evening peaks."""
+    """Relative appliance demand a(τ) at local time of day: base + morning, lunch and evening peaks.
+
+    ``a(τ) = 0.25 + 1.6·g(τ; 7.25, 0.8) + 0.6·g(τ; 13.5, 0.9) + 2.2·g(τ; 20, 1.6)`` with
+    ``g(τ; c, w) = exp(−½ ((τ − c)/w)²)``.
+
+    Parameters
+    ----------
+    hours_of_day : array_like
+        Local time of day τ, hours (0–24).
+
+    Returns
+    -------
+    numpy.ndarray
+        a(τ), dimensionless (only its shape over a day matters).
+    """
     h = np.asarray(hours_of_day, dtype=float)
     return 0.25 + 1.6 * _bump(h, 7.25, 0.8) + 0.6 * _bump(h, 13.5, 0.9) + 2.2 * _bump(h, 20.0, 1.6)
 
 
 def ac_shape(hours_of_day: ArrayLike, cooling: bool) -> np.ndarray:
-    """Relative air-conditioning demand: cooling afternoon/evening plateau, or heating morning + evening."""
+    """Relative air-conditioning demand c(τ): a cooling plateau, or heating morning and evening.
+
+    Cooling: ``0.05 + σ(2(τ − 12)) · σ(−2(τ − 23)) · (1 + 0.5·g(τ; 16, 2.5))`` (σ the logistic function);
+    heating: ``0.05 + 1.3·g(τ; 7, 1) + 1.0·g(τ; 20.5, 1.8)``, with g as in :func:`appliance_shape`.
+
+    Parameters
+    ----------
+    hours_of_day : array_like
+        Local time of day τ, hours (0–24).
+    cooling : bool
+        Cooling month (May–September) or heating month.
+
+    Returns
+    -------
+    numpy.ndarray
+        c(τ), dimensionless.
+    """
     h = np.asarray(hours_of_day, dtype=float)
     if cooling:
         plateau = 1.0 / (1.0 + np.exp(-(h - 12.0) * 2.0)) / (1.0 + np.exp((h - 23.0) * 2.0))
@@ -64,11 +94,38 @@ def synthetic_household_kwh(
     seed: int | None = None,
     index: pd.DatetimeIndex | None = None,
 ) -> pd.Series:
-    """Quarter-hour consumption (kWh) of one flat over a civil year in Europe/Rome (see module docstring).
+    """Quarter-hour consumption of one flat over a civil year in Europe/Rome.
 
-    ``variation`` is the standard deviation of the lognormal day factor (0 = every day of a month alike);
-    ``seed`` makes it reproducible. ``index`` defaults to
-    :func:`condivisa.kernel.timegrid.year_quarter_hours`.
+    ``E_q = A · a(τ_q) / Σ_d a + C_July · Ku_m · c_m(τ_q) / Σ_d c_m`` (module docstring): each civil day
+    gets exactly its daily energy, DST days included.
+
+    Parameters
+    ----------
+    year : int
+        Civil year.
+    appliances_kwh_per_day : float
+        A, appliances' daily energy, kWh/day.
+    ac_july_kwh_per_day : float, default 0.0
+        C_July, air conditioning's daily energy in July, kWh/day.
+    ac_usage_coefficient : array_like, default twelve 1.0
+        Ku_m, the monthly AC usage coefficients (12 values ≥ 0).
+    variation : float, default 0.0
+        Standard deviation of the lognormal day factor (0: every day of a month alike); the factors are
+        normalised so that each month keeps its energy.
+    seed : int, optional
+        Seed of the day factors.
+    index : pandas.DatetimeIndex, optional
+        The quarter hours; default :func:`condivisa.kernel.timegrid.year_quarter_hours`.
+
+    Returns
+    -------
+    pandas.Series
+        ``load_kwh`` per quarter hour, kWh.
+
+    Raises
+    ------
+    ValueError
+        For negative energies or variation, or Ku not 12 values ≥ 0.
     """
     ku = np.asarray(ac_usage_coefficient, dtype=float)
     if ku.shape != (12,) or (ku < 0).any():
@@ -110,8 +167,26 @@ def household_loads_kwh(
     variation: float = 0.0,
     seed: int | None = None,
 ) -> pd.DataFrame:
-    """Quarter-hour loads of several flats (columns = flat ids). Each flat is a mapping with ``id``,
-    ``appliances_kwh_per_day`` and ``ac_july_kwh_per_day``; flat k uses seed ``seed + k``."""
+    """Quarter-hour loads of several flats (:func:`synthetic_household_kwh` for each).
+
+    Parameters
+    ----------
+    year : int
+        Civil year.
+    flats : list of dict
+        Each with ``id``, ``appliances_kwh_per_day`` and ``ac_july_kwh_per_day`` (kWh/day).
+    ac_usage_coefficient : array_like
+        Ku_m, 12 monthly AC usage coefficients.
+    variation : float, default 0.0
+        Standard deviation of the lognormal day factor.
+    seed : int, optional
+        Flat k uses seed ``seed + k``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        kWh per quarter hour, one column per flat id.
+    """
     index = year_quarter_hours(year)
     columns = {}
     for k, flat in enumerate(flats):
@@ -128,9 +203,30 @@ def household_loads_kwh(
 
 
 def loads_from_measurements(measurements: pd.DataFrame, pods: list[str] | None = None) -> pd.DataFrame:
-    """Quarter-hour withdrawal per POD (columns) from the measurements table (``pod``, ``start``,
-    ``withdrawn_kwh``, ``injected_kwh``). Hourly readings are split into quarter hours with the
-    mean-preserving interpolation; missing intervals stay NaN so the caller decides how to fill them."""
+    """Quarter-hour withdrawal per POD from the measurements table.
+
+    Hourly readings are split into quarter hours with the mean-preserving interpolation
+    (:func:`condivisa.engines.interpolation.hourly_to_quarter_hour`); missing quarter hours stay NaN so
+    the caller decides how to fill them.
+
+    Parameters
+    ----------
+    measurements : pandas.DataFrame
+        ``pod``, ``start`` (tz-aware), ``withdrawn_kwh`` (kWh).
+    pods : list of str, optional
+        The PODs to keep, in this order; default all.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Withdrawal, kWh per quarter hour, one column per POD.
+
+    Raises
+    ------
+    ValueError
+        For missing columns or PODs, naive times, gaps in hourly data, or an interval other than
+        15 minutes or 1 hour.
+    """
     missing = {"pod", "start", "withdrawn_kwh"} - set(measurements.columns)
     if missing:
         raise ValueError(f"measurements: missing column(s) {sorted(missing)}")
@@ -161,7 +257,18 @@ def loads_from_measurements(measurements: pd.DataFrame, pods: list[str] | None =
 
 
 def month_daily_energy_kwh(load_kwh: pd.Series) -> pd.Series:
-    """Mean daily energy per month (kWh/day), Europe/Rome — for checking profiles against inputs."""
+    """Mean daily energy per month, Europe/Rome: for checking profiles against their inputs.
+
+    Parameters
+    ----------
+    load_kwh : pandas.Series
+        Energy per interval, kWh, tz-aware index.
+
+    Returns
+    -------
+    pandas.Series
+        kWh/day, indexed by month 1–12 (the months present).
+    """
     local = load_kwh.index.tz_convert(ROME)
     daily = load_kwh.groupby(local.normalize()).sum()
     return daily.groupby(daily.index.month).mean()

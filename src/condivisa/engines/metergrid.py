@@ -5,7 +5,7 @@ quarter hour or hour) is scattered into ``numpy`` arrays indexed by (point, inte
 operations: no Python loop runs over time. Intervals are counted on the UTC axis from the first local
 midnight, so the spring DST day has 92 quarter hours (23 hours) and the autumn one 100 (25 hours).
 
-Rules (issue #2, §5):
+Rules (a settlement must never price energy that was not measured without saying so):
 - a reading outside a point's expected window (a member's ``joined``..``left``, a plant's
   commissioning onwards) is ignored; inside it, a missing interval is *counted*, never silently
   filled: ``fill=None`` leaves it to the caller to refuse the data, ``"zero"`` and ``"interpolate"``
@@ -28,8 +28,24 @@ class MeasurementError(ValueError):
     """The measurements cannot be settled; the message names the POD and the interval."""
 
 
-def utc_ns(values) -> np.ndarray:
-    """Nanoseconds since the epoch (UTC) of tz-aware timestamps; naive ones are refused."""
+def utc_ns(values: pd.Series | pd.Index | np.ndarray) -> np.ndarray:
+    """Nanoseconds since the epoch (UTC) of tz-aware timestamps.
+
+    Parameters
+    ----------
+    values : pandas.Series, pandas.Index or numpy.ndarray
+        Tz-aware timestamps, in any display zone.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 nanoseconds since 1970-01-01 UTC, the same instants whatever the display zone.
+
+    Raises
+    ------
+    MeasurementError
+        For naive timestamps (their instant is ambiguous).
+    """
     idx = pd.DatetimeIndex(values)
     if idx.tz is None:
         raise MeasurementError("timestamps must carry a time zone (UTC offset), got naive ones")
@@ -39,7 +55,27 @@ def utc_ns(values) -> np.ndarray:
 
 
 def point_codes(pod_column: pd.Series, pods: tuple[str, ...]) -> np.ndarray:
-    """Index (int32) of each row's POD in ``pods``; raise naming the first POD not in the community."""
+    """Index of each row's POD in ``pods``.
+
+    A categorical column is mapped through its few categories, then its codes (no per-row lookup).
+
+    Parameters
+    ----------
+    pod_column : pandas.Series
+        The measurements' ``pod`` column (strings or categorical).
+    pods : tuple of str
+        The community's PODs, in code order.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 code of each row.
+
+    Raises
+    ------
+    MeasurementError
+        Naming the first row whose POD is not in ``pods``.
+    """
     index = pd.Index(list(pods))
     if isinstance(pod_column.dtype, pd.CategoricalDtype):  # map the few categories, then the codes
         mapping = np.append(index.get_indexer(pod_column.cat.categories), -1).astype(np.int32)
@@ -67,10 +103,12 @@ class Dense:
 
     @property
     def expected(self) -> np.ndarray:
+        """rows × intervals: True inside each row's expected window."""
         return window_mask(self.first, self.end, self.values.shape[1])
 
     @property
     def expected_count(self) -> np.ndarray:
+        """Expected intervals per row: the length of its window."""
         return np.asarray(self.end) - np.asarray(self.first)
 
     @property
@@ -83,7 +121,20 @@ class Dense:
 
 
 def window_mask(first_idx: np.ndarray, end_idx: np.ndarray, n: int) -> np.ndarray:
-    """rows × n boolean mask, True for first_idx[r] <= i < end_idx[r]."""
+    """Boolean mask of each row's expected window: ``first_idx[r] <= i < end_idx[r]``.
+
+    Parameters
+    ----------
+    first_idx, end_idx : numpy.ndarray
+        Per row, the first expected interval and the one after the last.
+    n : int
+        Number of intervals.
+
+    Returns
+    -------
+    numpy.ndarray
+        rows × ``n`` booleans.
+    """
     i = np.arange(n)
     return (i[None, :] >= np.asarray(first_idx)[:, None]) & (i[None, :] < np.asarray(end_idx)[:, None])
 
@@ -103,10 +154,43 @@ def pivot(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Scatter the long columns onto the dense grid in one pass.
 
-    ``codes`` index ``pods``, whose first ``n_consumers`` entries are the consumption PODs;
-    ``plant_codes[k]`` is plant k's POD. Rows outside ``0 <= tidx < n`` are dropped. Returns the
-    withdrawal (consumers × n), its present mask, the injection (plants × n) and its present mask.
-    Raises :class:`MeasurementError` on two readings for one POD and interval.
+    Rows outside ``0 <= tidx < n`` are dropped. Two readings of one POD and interval are refused (the
+    CSV reader has already dropped exact duplicates), so no energy is counted twice.
+
+    Parameters
+    ----------
+    codes : numpy.ndarray
+        Each row's index in ``pods`` (:func:`point_codes`).
+    tidx : numpy.ndarray
+        Each row's interval index.
+    withdrawn_kwh, injected_kwh : numpy.ndarray
+        Each row's withdrawal and injection, kWh.
+    n : int
+        Number of intervals.
+    n_consumers : int
+        The first ``n_consumers`` entries of ``pods`` are the consumption PODs.
+    plant_codes : numpy.ndarray
+        ``plant_codes[k]`` is the code of plant k's POD.
+    pods : tuple of str
+        The community's PODs, in code order (names the POD in errors).
+    t0_ns, step_ns : int
+        UTC nanoseconds of interval 0 and the interval length (name the interval in errors).
+
+    Returns
+    -------
+    withdrawn : numpy.ndarray
+        Withdrawal, consumers × n, kWh (0 where absent).
+    withdrawn_present : numpy.ndarray
+        Its present mask, consumers × n.
+    injected : numpy.ndarray
+        Injection, plants × n, kWh.
+    injected_present : numpy.ndarray
+        Its present mask, plants × n.
+
+    Raises
+    ------
+    MeasurementError
+        On two readings for one POD and interval.
     """
     n_points = len(pods)
     if tidx.size and (tidx.min() < 0 or tidx.max() >= n):
@@ -127,7 +211,7 @@ def pivot(
         raise MeasurementError(
             f"pod {pods[dup // n]!r}: two readings for the interval starting {when.isoformat()}"
         )
-    present = present.reshape(n_points, n)
+    present_2d = present.reshape(n_points, n)
     # withdrawal: every point into one block (consumers first; the few other rows are dropped after)
     w_all = np.zeros(n_points * n)
     w_all[flat] = withdrawn_kwh
@@ -141,18 +225,39 @@ def pivot(
     injected[rows[sel].astype(np.int64) * n + tidx[sel]] = injected_kwh[sel]
     return (
         withdrawn,
-        present[:n_consumers],
+        present_2d[:n_consumers],
         injected.reshape(len(plant_codes), n),
-        present[np.asarray(plant_codes, dtype=np.int64)],
+        present_2d[np.asarray(plant_codes, dtype=np.int64)],
     )
 
 
 def fill_missing(dense: Dense, how: str | None, names: tuple[str, ...]) -> np.ndarray:
-    """Values with missing intervals filled (``"zero"``/``"interpolate"``) and unexpected ones zeroed, in
-    place.
+    """Fill the missing intervals of a dense block and zero the readings outside each row's window, in place.
 
-    ``how=None`` returns the values as they are (missing are zero) — the caller must have refused
-    data with missing intervals first.
+    ``"zero"`` leaves a missing interval at 0 kWh; ``"interpolate"`` fills it linearly in time between the
+    neighbouring readings of the same POD (``numpy.interp``; the edges repeat the nearest reading).
+
+    Parameters
+    ----------
+    dense : Dense
+        Values (rows × intervals, kWh), present mask and expected windows.
+    how : str or None
+        ``None`` (the caller has refused data with missing intervals; missing stay 0), ``"zero"`` or
+        ``"interpolate"``.
+    names : tuple of str
+        The rows' PODs (names the POD in errors).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``dense.values``, filled, kWh.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``how``.
+    MeasurementError
+        When a POD to interpolate has no reading at all.
     """
     values = dense.values
     n = values.shape[1]
@@ -177,7 +282,23 @@ def fill_missing(dense: Dense, how: str | None, names: tuple[str, ...]) -> np.nd
 
 
 def to_hours(values: np.ndarray, step_minutes: int) -> np.ndarray:
-    """Sum quarter hours into hours (the grid starts on a local midnight, hence on a UTC hour)."""
+    """Sum quarter hours into hours.
+
+    The grid starts on a local midnight, hence on a UTC hour, so every run of four quarter hours is one
+    hour.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        rows × intervals, kWh.
+    step_minutes : int
+        The intervals' length: 15 (summed here) or 60 (returned as is).
+
+    Returns
+    -------
+    numpy.ndarray
+        rows × hours, kWh.
+    """
     if step_minutes == 60:
         return values
     rows, n = values.shape

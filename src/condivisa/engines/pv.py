@@ -41,7 +41,18 @@ CLEARSKY_WIND_M_PER_S = 1.0
 
 
 def pvgis_azimuth_to_pvlib(azimuth_deg_pvgis: float) -> float:
-    """PVGIS azimuth (0 = south, +90 = west) → pvlib azimuth (180 = south, 270 = west), in [0, 360)."""
+    """PVGIS azimuth to pvlib azimuth: ``(azimuth_pvgis + 180) mod 360``.
+
+    Parameters
+    ----------
+    azimuth_deg_pvgis : float
+        Azimuth as PVGIS counts it, degrees: 0 = south, +90 = west, −90 = east.
+
+    Returns
+    -------
+    float
+        Azimuth as pvlib counts it, degrees in [0, 360): 180 = south, 270 = west.
+    """
     return float((azimuth_deg_pvgis + 180.0) % 360.0)
 
 
@@ -53,9 +64,42 @@ def dc_ac_kw(
     system_losses_pct: float = 14.0,
     inverter_kw: float | None = None,
 ) -> np.ndarray:
-    """AC power (kW) from plane-of-array irradiance: Faiman cell temperature, PVWatts DC
-    (P_dc = P_peak·POA/1000·(1 + γ(T_cell − 25))), then ``(1 − losses)`` and the inverter limit
-    (default: the peak power). Negative or missing irradiance counts as zero."""
+    """AC power from plane-of-array irradiance (PVWatts).
+
+    Faiman cell temperature, ``P_dc = P_peak · POA/1000 · (1 + γ (T_cell − 25))`` with γ = −0.4 %/°C,
+    then ``P_ac = min(P_dc · (1 − losses), P_inverter)``. Negative or missing irradiance counts as zero.
+
+    Parameters
+    ----------
+    poa_global_w_per_m2 : array_like
+        Plane-of-array irradiance, W/m².
+    temp_air_c : array_like
+        Air temperature, °C.
+    wind_speed_m_per_s : array_like
+        Wind speed, m/s.
+    peak_power_kw : float
+        P_peak, kW (> 0).
+    system_losses_pct : float, default 14.0
+        System losses (cables, inverter, soiling…), %.
+    inverter_kw : float, optional
+        Inverter limit, kW; default the peak power.
+
+    Returns
+    -------
+    numpy.ndarray
+        AC power, kW, ≥ 0.
+
+    Raises
+    ------
+    ValueError
+        For a peak power ≤ 0 or losses outside 0–100 %.
+
+    References
+    ----------
+    .. [1] A. P. Dobos, "PVWatts Version 5 Manual", NREL/TP-6A20-62641, 2014.
+    .. [2] D. Faiman, "Assessing the outdoor operating temperature of photovoltaic modules",
+       Prog. Photovolt. Res. Appl. 16 (2008) 307–315.
+    """
     if peak_power_kw <= 0:
         raise ValueError(f"peak_power_kw must be > 0, got {peak_power_kw}")
     if not 0.0 <= system_losses_pct < 100.0:
@@ -105,13 +149,49 @@ def hourly_ac_kwh_from_pvgis(
     longitude: float | None = None,
     altitude_m: float = 0.0,
 ) -> pd.Series:
-    """Hourly AC energy (kWh) of a plant from PVGIS weather read by
-    :func:`condivisa.formats.pvgis.read_pvgis_tmy` or :func:`condivisa.formats.pvgis.read_pvgis_hourly`.
+    """Hourly AC energy of a plant from PVGIS weather: ``E_h = P_ac,h · 1 h``.
 
     With plane-of-array columns (PVGIS hourly series, computed by PVGIS for *its* slope/azimuth) the
-    POA is their sum and ``tilt_deg``/``azimuth_deg_pvgis`` are not used; with GHI/DNI/DHI (TMY)
-    the irradiance is transposed onto ``tilt_deg``/``azimuth_deg_pvgis``, which needs ``latitude``
-    and ``longitude``.
+    POA is their sum and ``tilt_deg``/``azimuth_deg_pvgis`` are not used; with GHI/DNI/DHI (TMY) the
+    irradiance is transposed onto the plane (Hay–Davies, sun at the middle of each hour), which needs
+    ``latitude`` and ``longitude``. Then :func:`dc_ac_kw`.
+
+    Parameters
+    ----------
+    weather : pandas.DataFrame
+        Hourly weather read by :func:`condivisa.formats.pvgis.read_pvgis_tmy` or
+        :func:`condivisa.formats.pvgis.read_pvgis_hourly`: irradiance W/m², ``temp_air`` °C,
+        ``wind_speed`` m/s.
+    peak_power_kw : float
+        Peak power, kW.
+    tilt_deg : float
+        Slope of the modules, degrees from horizontal.
+    azimuth_deg_pvgis : float
+        Azimuth, degrees, PVGIS convention (0 = south).
+    system_losses_pct : float, default 14.0
+        System losses, %.
+    latitude, longitude : float, optional
+        Degrees; needed to transpose GHI/DNI/DHI.
+    altitude_m : float, default 0.0
+        Altitude, m.
+
+    Returns
+    -------
+    pandas.Series
+        ``production_kwh`` per hour, kWh, on the weather's index.
+
+    Raises
+    ------
+    ValueError
+        When the weather has neither POA nor GHI/DNI/DHI columns, or coordinates are missing.
+
+    References
+    ----------
+    .. [1] A. P. Dobos, "PVWatts Version 5 Manual", NREL/TP-6A20-62641, 2014.
+    .. [2] D. Faiman, "Assessing the outdoor operating temperature of photovoltaic modules",
+       Prog. Photovolt. Res. Appl. 16 (2008) 307–315.
+    .. [3] J. E. Hay, J. A. Davies, "Calculations of the solar radiation incident on an inclined
+       surface", Proc. First Canadian Solar Radiation Data Workshop, 1980, 59–72.
     """
     if {"poa_direct", "poa_sky_diffuse", "poa_ground_diffuse"} <= set(weather.columns):
         poa = (weather["poa_direct"] + weather["poa_sky_diffuse"] + weather["poa_ground_diffuse"]).to_numpy(
@@ -149,7 +229,38 @@ def clearsky_ac_kw(
     system_losses_pct: float = 14.0,
     altitude_m: float = 0.0,
 ) -> np.ndarray:
-    """Clear-sky AC power (kW) at the instants ``times`` (Ineichen–Perez with pvlib's Linke turbidity)."""
+    """Clear-sky AC power at given instants.
+
+    Ineichen–Perez clear sky with pvlib's Linke turbidity climatology, isotropic transposition, then
+    :func:`dc_ac_kw` at 20 °C air and 1 m/s wind.
+
+    Parameters
+    ----------
+    times : pandas.DatetimeIndex
+        Tz-aware instants.
+    latitude, longitude : float
+        Degrees.
+    peak_power_kw : float
+        Peak power, kW.
+    tilt_deg : float
+        Slope, degrees.
+    azimuth_deg_pvgis : float
+        Azimuth, degrees, PVGIS convention (0 = south).
+    system_losses_pct : float, default 14.0
+        System losses, %.
+    altitude_m : float, default 0.0
+        Altitude, m.
+
+    Returns
+    -------
+    numpy.ndarray
+        AC power at each instant, kW.
+
+    References
+    ----------
+    .. [1] P. Ineichen, R. Perez, "A new airmass independent formulation for the Linke turbidity
+       coefficient", Solar Energy 73 (2002) 151–157.
+    """
     location = pvlib.location.Location(latitude, longitude, altitude=altitude_m)
     sun = location.get_solarposition(times)
     sky = location.get_clearsky(times, model="ineichen", solar_position=sun)
@@ -183,8 +294,32 @@ def clearsky_hourly_kwh(
     system_losses_pct: float = 14.0,
     altitude_m: float = 0.0,
 ) -> pd.Series:
-    """Clear-sky hourly AC energy (kWh) for every hour of ``year`` in Europe/Rome (DST-correct):
-    the mean of the power at the four quarter-hour midpoints of each hour, times 1 h."""
+    """Clear-sky hourly AC energy for every hour of a civil year in Europe/Rome (DST-correct).
+
+    ``E_h`` = the mean of :func:`clearsky_ac_kw` at the four quarter-hour midpoints of the hour, times 1 h.
+
+    Parameters
+    ----------
+    year : int
+        Civil year.
+    latitude, longitude : float
+        Degrees.
+    peak_power_kw : float
+        Peak power, kW.
+    tilt_deg : float
+        Slope, degrees.
+    azimuth_deg_pvgis : float
+        Azimuth, degrees, PVGIS convention (0 = south).
+    system_losses_pct : float, default 14.0
+        System losses, %.
+    altitude_m : float, default 0.0
+        Altitude, m.
+
+    Returns
+    -------
+    pandas.Series
+        ``production_kwh`` per hour, kWh.
+    """
     index = hours(dt.date(year, 1, 1), dt.date(year + 1, 1, 1))
     offsets = pd.to_timedelta([7.5, 22.5, 37.5, 52.5], unit="min")
     instants = index.tz_convert("UTC").repeat(4) + pd.TimedeltaIndex(np.tile(offsets, len(index)))
@@ -202,9 +337,27 @@ def clearsky_hourly_kwh(
 
 
 def scale_to_monthly_kwh(energy_kwh: pd.Series, monthly_kwh: ArrayLike) -> pd.Series:
-    """Scale a production series so that each calendar month (Europe/Rome) sums to ``monthly_kwh[m−1]``:
-    E'_t = E_t · M_m / Σ_{t∈m} E_t. A month with no production in ``energy_kwh`` but a positive target is
-    an error (nothing to scale)."""
+    """Scale a production series so that each calendar month (Europe/Rome) sums to its target.
+
+    ``E'_t = E_t · M_m / Σ_{t∈m} E_t``.
+
+    Parameters
+    ----------
+    energy_kwh : pandas.Series
+        Production per interval, kWh (tz-aware index: months in Europe/Rome).
+    monthly_kwh : array_like
+        M_1 … M_12, the monthly targets, kWh (e.g. the PVGIS monthly table).
+
+    Returns
+    -------
+    pandas.Series
+        The scaled production, kWh.
+
+    Raises
+    ------
+    ValueError
+        For targets not 12 values ≥ 0, or a month with a positive target and no production to scale.
+    """
     targets = np.asarray(monthly_kwh, dtype=float)
     if targets.shape != (12,) or (targets < 0).any():
         raise ValueError(f"monthly_kwh must be 12 values >= 0, got {targets.tolist()}")
@@ -226,9 +379,28 @@ def scale_to_monthly_kwh(energy_kwh: pd.Series, monthly_kwh: ArrayLike) -> pd.Se
 
 
 def tmy_to_year(energy_kwh: pd.Series, year: int) -> pd.Series:
-    """Lay a typical-year series (UTC hours from mixed years, as PVGIS TMYs are) onto the civil ``year`` in
-    Europe/Rome: each hour of the year takes the TMY value of the same UTC month, day and hour; 29 February
-    (leap years) repeats 28 February. Raises when the TMY lacks an hour."""
+    """Lay a typical-year series onto a civil year in Europe/Rome.
+
+    Each hour of the year takes the TMY value of the same UTC month, day and hour (PVGIS TMYs mix hours
+    from several years); 29 February (leap years) repeats 28 February.
+
+    Parameters
+    ----------
+    energy_kwh : pandas.Series
+        The typical year, kWh per hour, tz-aware index.
+    year : int
+        Civil year.
+
+    Returns
+    -------
+    pandas.Series
+        kWh per hour of ``year``.
+
+    Raises
+    ------
+    ValueError
+        When the typical year lacks an hour.
+    """
     utc = pd.DatetimeIndex(energy_kwh.index).tz_convert("UTC")
     key_tmy = (utc.month * 100 + utc.day) * 100 + utc.hour
     lookup = pd.Series(energy_kwh.to_numpy(dtype=float), index=key_tmy)

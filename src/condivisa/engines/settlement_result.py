@@ -1,5 +1,6 @@
-"""The result of a settlement: ``result.json`` (:meth:`SettlementResult.to_dict`), per-member statements
-(:meth:`SettlementResult.statement`) and interval series for charts. Pure data, no I/O.
+"""The result of a settlement: ``result.json`` (:meth:`SettlementResult.to_dict`), each payee's figures
+(:meth:`SettlementResult.member_row`, :meth:`SettlementResult.payee_money`) and interval series for charts.
+Pure data, no I/O. A member's statement is built from these figures in :mod:`condivisa.outputs.statement`.
 
 Energies are reported in kWh rounded to the Wh (3 decimals); money in euro with 2 decimals, converted
 from the exact integer cents of :mod:`condivisa.engines.allocation`.
@@ -85,7 +86,9 @@ class SettlementResult:
         return [{"month": m, **self._energy_row(i), **self._money_row(i)} for i, m in enumerate(self.months)]
 
     # ---- payees -------------------------------------------------------------------------------
-    def _money(self, payee: str) -> dict[str, float]:
+    def payee_money(self, payee: str) -> dict[str, float]:
+        """What ``payee`` (a member id, ``community`` or an external producer) receives, €: premium,
+        valorisation, sale, fees (paid: negative) and their total."""
         a = self.allocation
         return {
             "premium_eur": _eur(a.premium[payee]),
@@ -100,23 +103,38 @@ class SettlementResult:
             sum(self.plant_injected_kwh[k] for k, p in enumerate(self.community.plants) if p.owner == owner)
         )
 
+    @property
+    def external_payees(self) -> list[str]:
+        """The payees that are neither members nor the community account (external producers), in order."""
+        member_ids = {m.id for m in self.community.members}
+        return [p for p in self.allocation.payees if p not in member_ids and p != COMMUNITY]
+
+    def fees_due_eur(self, member_id: str) -> float | None:
+        """The fees a later member owed (annual fee, exit penalty), €, before the cap at what the member
+        receives; ``None`` when none were due."""
+        due = self.allocation.fees_due
+        return _eur(due[member_id]) if member_id in due else None
+
+    def _member_row(self, i: int) -> dict[str, Any]:
+        m = self.community.members[i]
+        return {
+            "id": m.id,
+            "name": m.name,
+            "category": m.category.value,
+            "founder": m.founder,
+            "withdrawn_kwh": _kwh(self.member_withdrawn_kwh[i]),
+            "injected_kwh": _kwh(self._owned_injection_kwh(m.id)),
+            "consumption_in_shared_kwh": _kwh(self.member_consumption_in_shared_kwh[i]),
+            "shared_kwh": _kwh(self.member_shared_kwh[i]),
+            **self.payee_money(m.id),
+        }
+
+    def member_row(self, member_id: str) -> dict[str, Any]:
+        """The member's entry of ``result.json``'s ``members``: who, energy (kWh) and money (€)."""
+        return self._member_row(self._member_index(member_id))
+
     def member_rows(self) -> list[dict[str, Any]]:
-        rows = []
-        for i, m in enumerate(self.community.members):
-            rows.append(
-                {
-                    "id": m.id,
-                    "name": m.name,
-                    "category": m.category.value,
-                    "founder": m.founder,
-                    "withdrawn_kwh": _kwh(self.member_withdrawn_kwh[i]),
-                    "injected_kwh": _kwh(self._owned_injection_kwh(m.id)),
-                    "consumption_in_shared_kwh": _kwh(self.member_consumption_in_shared_kwh[i]),
-                    "shared_kwh": _kwh(self.member_shared_kwh[i]),
-                    **self._money(m.id),
-                }
-            )
-        return rows
+        return [self._member_row(i) for i in range(len(self.community.members))]
 
     def plant_rows(self) -> list[dict[str, Any]]:
         return [
@@ -137,9 +155,8 @@ class SettlementResult:
     def to_dict(self) -> dict[str, Any]:
         """The ``result.json`` document."""
         a = self.allocation
-        community_money = self._money(COMMUNITY)
-        member_ids = {m.id for m in self.community.members}
-        externals = [{"id": p, **self._money(p)} for p in a.payees if p not in member_ids and p != COMMUNITY]
+        community_money = self.payee_money(COMMUNITY)
+        externals = [{"id": p, **self.payee_money(p)} for p in self.external_payees]
         return {
             "community": self.community.name,
             "configuration": self.community.configuration.value,
@@ -173,62 +190,6 @@ class SettlementResult:
             if m.id == member_id:
                 return i
         raise KeyError(f"no member {member_id!r} in {self.community.name}")
-
-    def statement(self, member_id: str) -> dict[str, Any]:
-        """One member's statement: who, the period, energy by month, money and the notes that explain it."""
-        i = self._member_index(member_id)
-        m = self.community.members[i]
-        a = self.allocation
-        rows = self.consumption_rows[self.consumption_row_member == i]
-        wd = rows.sum(axis=0)
-        wd_tot = self.consumption_rows.sum(axis=0)
-        ratio = np.divide(self.shared_kwh, wd_tot, out=np.zeros_like(self.shared_kwh), where=wd_tot > 0)
-        by_month = lambda x: np.add.reduceat(x, self.month_bounds) if x.size else np.zeros(0)  # noqa: E731
-        months = [
-            {
-                "month": mo,
-                "withdrawn_kwh": _kwh(w),
-                "consumption_in_shared_kwh": _kwh(c),
-                "shared_kwh": _kwh(s),
-            }
-            for mo, w, c, s in zip(
-                self.months, by_month(wd), by_month(wd * (self.shared_kwh > 0)), by_month(wd * ratio)
-            )
-        ]
-        notes = []
-        if m.id in a.below_minimum:
-            notes.append(
-                "Consumption in shared hours was below the yearly minimum for later members: "
-                "the consumers' premium share went back to the other members."
-            )
-        if a.enterprise_cap.get("moved_cents") and m.category.value == "enterprise":
-            notes.append("The enterprise cap reduced this member's premium (see docs/settlement.md).")
-        if m.id in a.fees_due:
-            notes.append(f"Fees due {_eur(a.fees_due[m.id]):.2f} €, collected {_eur(a.fees[m.id]):.2f} €.")
-        row = self.member_rows()[i]
-        return {
-            "community": self.community.name,
-            "period": {"from": self.first_day.isoformat(), "to": self.last_day.isoformat()},
-            "member": {
-                "id": m.id,
-                "name": m.name,
-                "category": m.category.value,
-                "founder": m.founder,
-                "joined": m.joined.isoformat() if m.joined else None,
-                "left": m.left.isoformat() if m.left else None,
-                "pods": list(m.consumption_pods),
-                "plants": [p.id for p in self.community.plants if p.owner == m.id],
-            },
-            "energy": {
-                k: row[k]
-                for k in ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
-            },
-            "money": {
-                k: row[k] for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
-            },
-            "months": months,
-            "notes": notes,
-        }
 
     def member_series(self, member_id: str) -> pd.DataFrame:
         """Per interval: the member's withdrawal and attributed shared energy, and the community's figures."""

@@ -56,10 +56,12 @@ class BatterySpec:
 
     @property
     def soc_min_kwh(self) -> float:
+        """E_min = capacity · soc_min_pct / 100, kWh."""
         return self.capacity_kwh * self.soc_min_pct / 100.0
 
     @property
     def soc_max_kwh(self) -> float:
+        """E_max = capacity · soc_max_pct / 100, kWh."""
         return self.capacity_kwh * self.soc_max_pct / 100.0
 
 
@@ -77,20 +79,44 @@ class StorageResult:
 
     @property
     def delta_soc_kwh(self) -> np.ndarray:
+        """ΔE of each interval (batteries × intervals), kWh."""
         return np.diff(self.soc_kwh, axis=-1, prepend=self.start_soc_kwh[:, None])
 
     @property
     def charge_kwh(self) -> np.ndarray:
+        """c = ΔE⁺ / η_c, kWh drawn to charge."""
         return np.maximum(self.delta_soc_kwh, 0.0) / self.charge_efficiency
 
     @property
     def discharge_kwh(self) -> np.ndarray:
+        """d = ΔE⁻ · η_d, kWh delivered to the flat."""
         return np.maximum(-self.delta_soc_kwh, 0.0) * self.discharge_efficiency
 
 
 def faded_capacity_kwh(capacity_kwh: ArrayLike, years: ArrayLike, fade_per_year: float = 0.03) -> np.ndarray:
-    """Capacity after ``years`` full years of use, compounding: C_y = C_0 · (1 − fade)^y
-    (e.g. 5 kWh, 3 %/yr, 2 years: 5 · 0.97² = 4.7045 kWh)."""
+    """Capacity after full years of use, compounding: ``C_y = C_0 · (1 − fade)^y``.
+
+    E.g. 5 kWh, 3 %/year, 2 years: 5 · 0.97² = 4.7045 kWh.
+
+    Parameters
+    ----------
+    capacity_kwh : array_like
+        C_0, kWh.
+    years : array_like
+        Full years of use y.
+    fade_per_year : float, default 0.03
+        Yearly capacity loss, within [0, 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        C_y, kWh.
+
+    Raises
+    ------
+    ValueError
+        When ``fade_per_year`` is outside [0, 1).
+    """
     if not 0 <= fade_per_year < 1:
         raise ValueError(f"fade_per_year must be within [0, 1), got {fade_per_year}")
     return np.asarray(capacity_kwh, dtype=float) * (1.0 - fade_per_year) ** np.asarray(years, dtype=float)
@@ -103,10 +129,25 @@ def clamped_cumsum(
     high_kwh: ArrayLike,
     out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """E_t = min(max(E_{t−1} + u_t, low), high) for ``step_kwh`` of shape (intervals × batteries), C-ordered.
+    """State of charge by the clamped cumulative sum ``E_t = min(max(E_{t−1} + u_t, low), high)``.
 
-    The only sequential part of the simulation: one pass over time, numpy across batteries. ``out``: a
-    C-ordered array of the same shape to write into.
+    The only sequential part of the simulation: one pass over time, numpy across batteries.
+
+    Parameters
+    ----------
+    step_kwh : numpy.ndarray
+        u_t, the SoC step of each interval, intervals × batteries, kWh (C-ordered).
+    start_kwh : array_like
+        E before the first interval, kWh (scalar or per battery).
+    low_kwh, high_kwh : array_like
+        E_min and E_max, kWh (scalar or per battery).
+    out : numpy.ndarray, optional
+        A C-ordered array shaped like ``step_kwh`` to write into.
+
+    Returns
+    -------
+    numpy.ndarray
+        E_t at the end of each interval, intervals × batteries, kWh.
     """
     steps = np.ascontiguousarray(step_kwh, dtype=float)
     n_t, n_b = steps.shape
@@ -142,16 +183,44 @@ def heuristic_dispatch(
     interval_h: float = QUARTER_H,
     out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> StorageResult:
-    """Run the case study's controller for B batteries over T intervals (see module docstring).
+    """Run the case study's rule-based controller for B batteries over T intervals.
 
-    ``load_kwh``: (B, T) each flat's consumption; ``charge_allowance_kwh``: (B, T) or (T,), the PV surplus
-    share each battery may take (> 0: charging interval, 0: discharging interval; see
-    :func:`charge_allowance_kwh`); ``capacity_kwh`` and ``contract_kw``: scalars or (B,). The SoC window,
-    efficiencies and inverter come from ``spec`` (its own capacity is ignored). Start: E_min.
+    Charging intervals: ``c = min(allowance, P_inv·Δt, (P_contract·Δt − load)⁺, (E_max − E)/η_c)``;
+    otherwise ``d = min(load, P_inv·Δt, (E − E_min)·η_d)``; ``E_t = E_{t−1} + η_c·c − d/η_d`` by
+    :func:`clamped_cumsum`; the flat's withdrawal is ``load + c − d`` (module docstring).
 
     Speed: inputs that are time-major in memory (``x.T`` of a C-ordered (T, B) array) avoid a transpose;
-    ``out`` = two C-ordered (T, B) float arrays (SoC, withdrawal) to reuse across runs, which saves the
-    operating system's first-touch cost of fresh memory.
+    ``out`` saves the operating system's first-touch cost of fresh memory across runs.
+
+    Parameters
+    ----------
+    load_kwh : array_like
+        Each flat's consumption, (B, T), kWh.
+    charge_allowance_kwh : array_like
+        The PV surplus share each battery may take, (B, T) or (T,), kWh (> 0: charging interval, 0:
+        discharging interval; :func:`charge_allowance_kwh`).
+    capacity_kwh : array_like
+        Battery capacity, kWh (scalar or (B,)).
+    contract_kw : array_like
+        Contract power of each flat, kW (scalar or (B,)).
+    spec : BatterySpec
+        SoC window, efficiencies and inverter (its own capacity is ignored).
+    start_soc_kwh : array_like, optional
+        Starting SoC, kWh (clipped to the window); default E_min.
+    interval_h : float, default 0.25
+        Interval length Δt, hours.
+    out : tuple of numpy.ndarray, optional
+        Two C-ordered (T, B) float arrays (SoC, withdrawal) to write into.
+
+    Returns
+    -------
+    StorageResult
+        SoC and withdrawal per battery and interval, kWh.
+
+    Raises
+    ------
+    ValueError
+        For a load that is not (B, T) or is negative, negative capacity or contract power, or a bad ``out``.
     """
     load = np.asarray(load_kwh, dtype=float)
     if load.ndim != 2:
@@ -223,8 +292,20 @@ def heuristic_dispatch(
 
 
 def charge_allowance_kwh(pv_kwh: ArrayLike, loads_kwh: ArrayLike) -> np.ndarray:
-    """Per-battery charging allowance of the case study: max(PV_t − Σ_b load_b,t, 0) / n, shape (T,).
-    ``loads_kwh`` is (n flats × T)."""
+    """Per-battery charging allowance of the case study: ``max(PV_t − Σ_b load_b,t, 0) / n``.
+
+    Parameters
+    ----------
+    pv_kwh : array_like
+        The building's PV production per interval, (T,), kWh.
+    loads_kwh : array_like
+        The n flats' loads, (n, T), kWh.
+
+    Returns
+    -------
+    numpy.ndarray
+        The allowance per interval, (T,), kWh.
+    """
     loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
     surplus = np.asarray(pv_kwh, dtype=float) - loads.sum(axis=0)
     return np.maximum(surplus, 0.0) / loads.shape[0]
@@ -238,7 +319,28 @@ def building_heuristic(
     spec: BatterySpec = BatterySpec(capacity_kwh=0.0),
     interval_h: float = QUARTER_H,
 ) -> StorageResult:
-    """The heuristic for one building: PV (T,) shared by the n flats of ``loads_kwh`` (n × T)."""
+    """The heuristic for one building whose PV surplus is shared equally by its flats' batteries.
+
+    Parameters
+    ----------
+    pv_kwh : array_like
+        PV production per interval, (T,), kWh.
+    loads_kwh : array_like
+        The n flats' loads, (n, T), kWh.
+    capacity_kwh : array_like
+        Battery capacity per flat, kWh.
+    contract_kw : array_like
+        Contract power per flat, kW.
+    spec : BatterySpec
+        SoC window, efficiencies and inverter.
+    interval_h : float, default 0.25
+        Interval length, hours.
+
+    Returns
+    -------
+    StorageResult
+        :func:`heuristic_dispatch` with :func:`charge_allowance_kwh`.
+    """
     loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
     return heuristic_dispatch(
         loads,

@@ -29,10 +29,28 @@ from condivisa.domain.tariffs import valorisation_values
 
 
 def yearly_values(years: ArrayLike, overrides: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
-    """Per-interval arrays of the valorisation parameters for the civil ``years`` of each interval.
+    """Per-interval arrays of the valorisation parameters of each interval's civil year.
 
-    Returns ``tras_e_eur_per_mwh``, ``btau_eur_per_mwh``, ``loss_factor_bt``, ``loss_factor_mt``,
-    each the same shape as ``years``, taken from the yearly table with ``overrides`` applied.
+    The yearly values come from :data:`condivisa.domain.tariffs.VALORISATION_BY_YEAR`, with the community's
+    ``overrides`` applied.
+
+    Parameters
+    ----------
+    years : array_like
+        The civil year (Europe/Rome) of each interval.
+    overrides : Mapping[str, float], optional
+        Parameter name -> value replacing the table's (``tariffs:`` in ``community.yaml``).
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``tras_e_eur_per_mwh`` (TRAS_E, €/MWh), ``btau_eur_per_mwh`` (BTAU, €/MWh), ``loss_factor_bt``
+        and ``loss_factor_mt`` (avoided-loss coefficients, dimensionless), each shaped like ``years``.
+
+    References
+    ----------
+    .. [1] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 8-9, with the yearly updates of the
+       tariff components.
     """
     years = np.asarray(years, dtype=int)
     out = {
@@ -58,11 +76,38 @@ def valorisation_by_plant_eur(
     loss_factor_bt: ArrayLike,
     loss_factor_mt: ArrayLike,
 ) -> np.ndarray:
-    """Valorisation of each plant's shared energy in each interval, € (plants × intervals).
+    """Valorisation of each plant's shared energy in each interval, €.
 
-    ``same_building`` selects the AUC/GCA formula (transmission + distribution + avoided losses);
-    otherwise only the transmission component applies (CER/CEC/AID/CAD). The per-interval
-    parameters come from :func:`yearly_values`.
+    CER, CEC, AID, CAD: ``V_h,p = TRAS_E · E_sh,h,p / 1000``; AUC, GCA (``same_building``):
+    ``V_h,p = (TRAS_E + BTAU + c_loss,p · Pz_h) · E_sh,h,p / 1000`` with ``c_loss,p`` the avoided-loss
+    coefficient of the plant's connection voltage. Every plant's shared energy counts, eligible for the
+    premium or not.
+
+    Parameters
+    ----------
+    shared_by_plant_kwh : array_like
+        Shared energy per plant and interval (plants × intervals), kWh.
+    zonal_price_eur_per_mwh : array_like
+        Zonal price Pz of each interval, €/MWh.
+    same_building : bool
+        AUC/GCA (points in one building): transmission, distribution and avoided losses; otherwise the
+        transmission component only.
+    plant_is_mt : sequence of bool
+        Per plant, connected at medium voltage (else low voltage).
+    tras_e_eur_per_mwh, btau_eur_per_mwh : array_like
+        TRAS_E and BTAU per interval, €/MWh (:func:`yearly_values`).
+    loss_factor_bt, loss_factor_mt : array_like
+        Avoided-loss coefficients per interval, low and medium voltage, dimensionless.
+
+    Returns
+    -------
+    numpy.ndarray
+        Valorisation per plant and interval (plants × intervals), €.
+
+    References
+    ----------
+    .. [1] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 8-9: valorisation and restitution of
+       the tariff components not due on shared energy.
     """
     shared = np.atleast_2d(np.asarray(shared_by_plant_kwh, dtype=float))
     tras_e = np.asarray(tras_e_eur_per_mwh, dtype=float)

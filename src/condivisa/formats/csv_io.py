@@ -4,7 +4,7 @@ Measurements: ``pod,start,withdrawn_kwh,injected_kwh`` — one row per POD and q
 ``start`` is the interval start in ISO 8601 *with* its UTC offset (``2024-06-01T00:15:00+02:00``).
 Prices: ``start,zonal_price_eur_per_mwh`` — one row per hour.
 
-Checks (issue #2 §5), each failing with an :class:`InputError` that names the file, the line (the
+Checks, each failing with an :class:`InputError` that names the file, the line (the
 header is line 1), the field and the value:
 - a missing or empty field, a number that is not one, energy or price below zero;
 - a timestamp without UTC offset, or off the quarter-hour grid (prices: off the hour);

@@ -38,6 +38,8 @@ from condivisa.store.store import Store
 log = logging.getLogger(__name__)
 
 _STOP = object()
+#: a submitted message and the future its result goes to
+_Item = tuple[PreparedMessage, Future[IngestResult]]
 
 
 class GroupCommitter:
@@ -53,7 +55,7 @@ class GroupCommitter:
         self.store = store
         self.max_readings = max_readings
         self.name = name
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()  # items, and _STOP
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -66,11 +68,11 @@ class GroupCommitter:
 
     # ------------------------------------------------------------------------------------------ callers
 
-    def submit(self, message: PreparedMessage) -> Future:
+    def submit(self, message: PreparedMessage) -> Future[IngestResult]:
         """Queue a prepared message; the future gets its :class:`~condivisa.ingest.pipeline.IngestResult`
         after the
         commit, or the database's exception (nothing of it was stored)."""
-        future: Future = Future()
+        future: Future[IngestResult] = Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
@@ -88,7 +90,7 @@ class GroupCommitter:
         device_id: str | None = None,
         received_at: dt.datetime | None = None,
         may_write: WriteScope | None = None,
-    ) -> Future:
+    ) -> Future[IngestResult]:
         """Prepare ``raw`` in the calling thread (:func:`~condivisa.ingest.pipeline.prepare_payload`, no
         database) and :meth:`submit` it."""
         return self.submit(
@@ -115,7 +117,7 @@ class GroupCommitter:
 
     # ------------------------------------------------------------------------------------------ writer
 
-    def _take(self, first: tuple) -> tuple[list[tuple], bool]:
+    def _take(self, first: _Item) -> tuple[list[_Item], bool]:
         """``first`` and whatever else is waiting, up to :attr:`max_readings`; True when a stop was seen."""
         batch = [first]
         size = first[0].result.readings
@@ -124,7 +126,7 @@ class GroupCommitter:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is _STOP:
+            if not isinstance(item, tuple):  # _STOP
                 return batch, True
             batch.append(item)
             size += item[0].result.readings
@@ -137,12 +139,12 @@ class GroupCommitter:
         stop = False
         while not stop:
             first = self._queue.get()
-            if first is _STOP:
+            if not isinstance(first, tuple):  # _STOP
                 break
             batch, stop = self._take(first)
             self._commit(batch)
 
-    def _commit(self, batch: Sequence[tuple]) -> None:
+    def _commit(self, batch: Sequence[_Item]) -> None:
         live = [(m, f) for m, f in batch if f.set_running_or_notify_cancel()]
         if not live:
             return

@@ -2,9 +2,10 @@
 
 One payload = one message = one transaction. Steps:
 
-1. decode: gzip (magic ``1f 8b``) is inflated; at most :data:`MAX_PAYLOAD_BYTES` before and after; UTF-8 JSON
-   (a BOM is tolerated; ``NaN``/``Infinity`` are not JSON and are refused);
-2. unwrap: a bare ``{"UrbanDataset": ...}`` or an SCPS ``/push`` body ``{"resource_id", "dataset"}``;
+1. decode (:mod:`condivisa.ingest.decode`): gzip is inflated, at most
+   :data:`~condivisa.ingest.decode.MAX_PAYLOAD_BYTES`; UTF-8 JSON, ``NaN``/``Infinity`` refused;
+2. unwrap (the same module): a bare ``{"UrbanDataset": ...}`` or an SCPS ``/push`` body
+   ``{"resource_id", "dataset"}``;
 3. parse and validate (:mod:`condivisa.formats.urbandataset.parse`: schema, profile, units, time zone,
 15-minute grid);
 4. plausibility: no quarter hour ending more than :data:`FUTURE_TOLERANCE` after reception or starting before
@@ -20,23 +21,22 @@ bytes go to the dead-letter table with every reason. Input problems never raise;
 from __future__ import annotations
 
 import datetime as dt
-import json
-import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import NotRequired, TypedDict
 
-import orjson
+import pandas as pd
 
 from condivisa.formats.urbandataset.parse import parse_urbandataset
 from condivisa.formats.urbandataset.types import FieldError, ParsedDataset, UrbanDatasetError
+from condivisa.ingest.decode import PayloadError, clean_text, decode_payload
+from condivisa.ingest.scope import WriteScope
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import QUARTER, UTC
 from condivisa.store.batch import BatchItem, write_batch
 from condivisa.store.checks import Flag
 from condivisa.store.store import Store
 
-#: Largest payload accepted, compressed or inflated.
-MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
 #: A quarter hour may end at most this long after the message was received (device clocks drift).
 FUTURE_TOLERANCE = dt.timedelta(days=1)
 #: No chain-2 reading can be older than this (the second-generation meters' roll-out began in 2017).
@@ -86,95 +86,6 @@ class IngestResult:
         }
 
 
-class PayloadError(ValueError):
-    """The payload cannot be read as an UrbanDataset message."""
-
-    def __init__(self, errors: list[FieldError]):
-        self.errors = errors
-        super().__init__("; ".join(str(e) for e in errors))
-
-
-def _clean(text: str, limit: int = 500) -> str:
-    """Printable, bounded text for reasons/paths (they are stored and echoed back to devices)."""
-    text = str(text)
-    if not text.isprintable():  # the usual text (a topic, a reason) is printable already
-        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _inflate(raw: bytes) -> bytes:
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = d.decompress(raw, MAX_PAYLOAD_BYTES + 1)
-    except zlib.error as exc:
-        raise PayloadError([FieldError("$", f"gzip data is corrupt: {exc}")]) from None
-    if len(out) > MAX_PAYLOAD_BYTES or d.unconsumed_tail:
-        raise PayloadError([FieldError("$", f"inflated payload exceeds {MAX_PAYLOAD_BYTES} bytes")])
-    return out
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def decode_payload(raw: bytes | bytearray | memoryview | str) -> tuple[Any, str, str | None]:
-    """``(document, path_root, resource_id)`` of a payload: the UrbanDataset document, ``""`` or
-    ``"dataset."``
-    as prefix of error paths, and the SCPS ``resource_id`` if the payload was a ``/push`` body."""
-    data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    if len(data) > MAX_PAYLOAD_BYTES:
-        raise PayloadError([FieldError("$", f"payload of {len(data)} bytes exceeds {MAX_PAYLOAD_BYTES}")])
-    if data[:2] == b"\x1f\x8b":
-        data = _inflate(data)
-    try:  # fast path: orjson reads strict JSON (no NaN/Infinity, no BOM) 5-10x faster than json
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError:  # anything else takes the slow path, for its exact error message
-        doc = _json_slow(data)
-    if isinstance(doc, dict) and "dataset" in doc and "UrbanDataset" not in doc:
-        return _unwrap_push(doc)
-    return doc, "", None
-
-
-def _json_slow(data: bytes) -> Any:
-    """``data`` read by the standard library's json (a BOM tolerated), or :class:`PayloadError` with the
-    position of the first problem."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise PayloadError([FieldError("$", f"not UTF-8 text (byte {exc.start})")]) from None
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise PayloadError(
-            [FieldError("$", f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}")]
-        ) from None
-    except (ValueError, RecursionError) as exc:
-        raise PayloadError(
-            [FieldError("$", f"invalid JSON: {type(exc).__name__}: {_clean(exc, 200)}")]
-        ) from None
-
-
-def _unwrap_push(doc: dict) -> tuple[Any, str, str | None]:
-    """The UrbanDataset inside an SCPS ``/push`` body ``{"resource_id", "dataset"}``."""
-    extra = sorted(set(doc) - {"resource_id", "dataset"})
-    errors = [
-        FieldError(_clean(k, 100), "key not allowed in an SCPS /push body (resource_id, dataset)")
-        for k in extra
-    ]
-    resource_id = doc.get("resource_id")
-    if resource_id is not None and not isinstance(resource_id, str):
-        errors.append(FieldError("resource_id", "must be a string"))
-    dataset = doc["dataset"]
-    if isinstance(dataset, str):  # some clients send the dataset JSON-encoded once more
-        try:
-            dataset = json.loads(dataset, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
-            errors.append(FieldError("dataset", "a string that is not a JSON UrbanDataset"))
-    if errors:
-        raise PayloadError(errors)
-    return dataset, "dataset.", resource_id if isinstance(resource_id, str) else None
-
-
 def _plausibility(parsed: ParsedDataset, root: str, received_at: dt.datetime) -> list[FieldError]:
     errors: list[FieldError] = []
     starts = [r.start for r in parsed.readings]
@@ -199,8 +110,9 @@ def _plausibility(parsed: ParsedDataset, root: str, received_at: dt.datetime) ->
     return errors
 
 
-def _authorisation(parsed: ParsedDataset, root: str, may_write: Callable[..., bool]) -> list[FieldError]:
-    """Issue #6: each line must be within the sender's write scope (``may_write(pod=..., du=...)``)."""
+def _authorisation(parsed: ParsedDataset, root: str, may_write: WriteScope) -> list[FieldError]:
+    """An authenticated sender writes only within its scope (``may_write(pod=..., du=...)``: a platform
+    token's PODs/DUs, a DU's own POD), line by line: a line outside it rejects the message."""
     return [
         FieldError(
             f"{root}UrbanDataset.values.line[{r.line}]",
@@ -239,7 +151,7 @@ def prepare_payload(
     source: str,
     device_id: str | None = None,
     received_at: dt.datetime | None = None,
-    may_write: Callable[..., bool] | None = None,
+    may_write: WriteScope | None = None,
 ) -> PreparedMessage:
     """Steps 1-4 of the module docstring, without the database (PODs are checked when storing). Never raises
     for bad input: the problems are in ``errors``. Safe to call from any thread."""
@@ -247,7 +159,9 @@ def prepare_payload(
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=UTC)
     raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
-    m = PreparedMessage(raw_bytes, _clean(source, 200), device_id, received_at, IngestResult(accepted=False))
+    m = PreparedMessage(
+        raw_bytes, clean_text(source, 200), device_id, received_at, IngestResult(accepted=False)
+    )
     try:
         doc, m.root, m.result.resource_id = decode_payload(raw_bytes)
         m.parsed = parse_urbandataset(doc, root=m.root)
@@ -266,17 +180,17 @@ def prepare_payload(
         KeyError,
         AttributeError,
     ) as exc:  # safety net
-        m.errors = [FieldError("$", f"unreadable payload ({type(exc).__name__}: {_clean(exc, 200)})")]
+        m.errors = [FieldError("$", f"unreadable payload ({type(exc).__name__}: {clean_text(exc, 200)})")]
     return m
 
 
-def _unknown_pod_errors(m: PreparedMessage, unknown_pods: Sequence[str]) -> list[FieldError]:
+def _unknown_pod_errors(root: str, parsed: ParsedDataset, unknown_pods: Sequence[str]) -> list[FieldError]:
     unknown = set(unknown_pods)
     return [
         FieldError(
-            f"{m.root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community"
+            f"{root}UrbanDataset.values.line[{r.line}]", f"POD {r.pod} is not registered in this community"
         )
-        for r in m.parsed.readings
+        for r in parsed.readings
         if r.pod in unknown
     ]
 
@@ -309,25 +223,17 @@ def store_prepared(
             )
         )
         errors.append(list(m.errors))
-    valid = [k for k, m in enumerate(prepared) if m.valid]
+    valid = [(k, m, m.parsed) for k, m in enumerate(prepared) if not m.errors and m.parsed is not None]
     with store.engine.begin() as conn:
         if valid:
             outs = write_batch(
                 conn,
-                [
-                    BatchItem(
-                        prepared[k].parsed.readings,
-                        prepared[k].source,
-                        prepared[k].received_at,
-                        prepared[k].device_id,
-                    )
-                    for k in valid
-                ],
+                [BatchItem(parsed.readings, m.source, m.received_at, m.device_id) for _, m, parsed in valid],
                 registry=store.registry,
             )
-            for k, out in zip(valid, outs):
+            for (k, m, parsed), out in zip(valid, outs):
                 if out.unknown_pods:
-                    errors[k] = _unknown_pod_errors(prepared[k], out.unknown_pods)
+                    errors[k] = _unknown_pod_errors(m.root, parsed, out.unknown_pods)
                     continue
                 r = results[k]
                 r.accepted = True
@@ -340,13 +246,13 @@ def store_prepared(
         for m, r, errs in zip(prepared, results, errors):
             if r.accepted:
                 continue
-            r.rejected = [Rejection(_clean(e.path, 300), _clean(e.reason)) for e in errs]
+            r.rejected = [Rejection(clean_text(e.path, 300), clean_text(e.reason)) for e in errs]
             if keep_dead_letter:
                 r.dead_letter_id = store.add_dead_letter(
                     m.raw,
                     [x.to_dict() for x in r.rejected],
                     source=m.source,
-                    device_id=_clean(m.device_id, 64) if m.device_id else None,
+                    device_id=clean_text(m.device_id, 64) if m.device_id else None,
                     received_at=m.received_at,
                     conn=conn,
                 )
@@ -360,7 +266,7 @@ def ingest_payload(
     source: str,
     device_id: str | None = None,
     received_at: dt.datetime | None = None,
-    may_write: Callable[..., bool] | None = None,
+    may_write: WriteScope | None = None,
     keep_dead_letter: bool = True,
 ) -> IngestResult:
     """Parse, validate, cross-check and store one UrbanDataset message (see the module docstring).
@@ -378,7 +284,17 @@ def ingest_payload(
     return store_prepared(store, [m], keep_dead_letter=keep_dead_letter)[0]
 
 
-def ingest_payloads(store: Store, messages: Sequence[dict]) -> list[IngestResult]:
+class PayloadArgs(TypedDict):
+    """One message of :func:`ingest_payloads`: :func:`ingest_payload`'s arguments."""
+
+    raw: bytes | str
+    source: str
+    device_id: NotRequired[str | None]
+    received_at: NotRequired[dt.datetime | None]
+    may_write: NotRequired[WriteScope | None]
+
+
+def ingest_payloads(store: Store, messages: Sequence[PayloadArgs]) -> list[IngestResult]:
     """Group commit: ingest several messages in **one transaction**, with exactly the results
     :func:`ingest_payload` would give them one after the other, in order.
 
@@ -445,11 +361,9 @@ class TableRow:
     injected_total_kwh: float | None = None
 
 
-def interval_minutes(frame) -> list[int]:
+def interval_minutes(frame: pd.DataFrame) -> list[int]:
     """Per row, 60 when the row's POD is hourly data (every start on the hour, consecutive starts >= 1 h
     apart), else 15. Hourly rows are stored with ``minutes = 60``."""
-    import pandas as pd
-
     starts = pd.to_datetime(frame["start"], utc=True)
     hourly: dict[str, bool] = {}
     for pod, s in starts.groupby(frame["pod"].to_numpy()):
@@ -461,7 +375,12 @@ def interval_minutes(frame) -> list[int]:
 
 
 def ingest_frame(
-    store: Store, frame, *, source: str, received_at: dt.datetime | None = None, chunk_rows: int = 5000
+    store: Store,
+    frame: pd.DataFrame,
+    *,
+    source: str,
+    received_at: dt.datetime | None = None,
+    chunk_rows: int = 5000,
 ) -> IngestResult:
     """Store a measurements table (``pod, start, withdrawn_kwh, injected_kwh``, e.g. from
     :func:`condivisa.formats.csv_io.read_measurements`) with the same idempotence and revisions as messages,

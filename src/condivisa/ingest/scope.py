@@ -10,12 +10,15 @@ not just flagged. The scope is a ``may_write(pod=, du=)`` predicate, the same sh
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from condivisa.store.store import Store
 
-#: ``may_write(pod=..., du=...)``: may the sender write this line?
-WriteScope = Callable[..., bool]
+
+class WriteScope(Protocol):
+    """``may_write(pod=..., du=...)``: may the sender write a line of POD ``pod`` read by DU ``du``?"""
+
+    def __call__(self, *, pod: str | None = None, du: str | None = None) -> bool: ...
 
 
 def du_write_scope(store: Store, du_id: str) -> WriteScope:

@@ -15,8 +15,9 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.subplots import make_subplots
 
+from condivisa.engines.indicators import ShiftWindow
 from condivisa.outputs.i18n import month_label, translator
-from condivisa.outputs.kpis import Kpis, ShiftWindow
+from condivisa.outputs.kpis import Kpis
 
 #: colours: production (sun), withdrawal (grid), shared (green), member (blue)
 COLOURS = {

@@ -3,23 +3,24 @@ show.
 
 Given the community, the measurements table and the hourly zonal prices, :class:`SettledMonths` settles each
 civil month (Europe/Rome) on its own with :func:`condivisa.engines.settlement.settle` — the only place energy
-and money are computed — up to the end of the day before ``as_of`` (today by :mod:`condivisa.kernel.clock`):
-the day
-in progress is never settled, so its future quarter hours are not counted as missing. Every table, tile, chart
-and download reads the :class:`MonthSettlement` of its month:
+and money are computed — up to the end of the day before ``as_of`` (today by :mod:`condivisa.kernel.clock`).
+The day in progress is never settled, so its future quarter hours are not counted as missing. Every table,
+tile, chart and download reads the :class:`MonthSettlement` of its month:
 
-- the result document (``SettlementResult.to_dict()``; all keys, zeros when no day of the month is finished
-  yet, see :func:`empty_document`);
+- the typed :class:`~condivisa.engines.settlement_result.SettlementResult` (``None`` while no day of the month
+  is finished), through which a member is read as a
+  :class:`~condivisa.outputs.statement.MemberStatement` and the allocation table as
+  :class:`~condivisa.outputs.statement.PayeeLine` rows;
 - the settled hourly series (``SettlementResult.intervals()`` / ``member_series()``), which respect membership
   dates and plants' commissioning exactly as the money does;
-- which days are settled (``settled_to``) and whether the month is complete.
+- which days are settled (``settled_to``) and whether the month is complete;
+- the result document (``SettlementResult.to_dict()``, or :func:`empty_document`), only for the outputs that
+  need JSON-like data.
 
-A member's figures come from one function, :func:`member_share`. Yearly figures are the sum of the monthly
-statements; once the year is closed (``as_of`` is in a later year) the difference between the allocation of
-the
-whole year and the sum of its months is a line of its own, the yearly balance
-(:meth:`SettledMonths.year_balance`).
-Nothing here does I/O.
+Yearly figures are the sum of the monthly statements. Once the year is closed (``as_of`` is in a later year)
+the difference between the allocation of the whole year and the sum of its months is a line of its own, the
+yearly balance (:meth:`SettledMonths.year_balance`): the GSE pays monthly advances and settles the year with a
+balance (conguaglio). Nothing here does I/O.
 
 References
 ----------
@@ -30,25 +31,33 @@ References
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from condivisa.domain.community import Community
+from condivisa.engines.indicators import spare_production_kwh
 from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement import settle
 from condivisa.engines.settlement_result import SettlementResult
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, local_midnight
-from condivisa.outputs.kpis import spare_production_kwh
+from condivisa.outputs.statement import (
+    MEMBER_ENERGY_KEYS,
+    MONEY_KEYS,
+    MemberStatement,
+    Money,
+    PayeeLine,
+    StatementMonth,
+    balances,
+    member_statement,
+    payee_lines,
+)
 
-MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
 ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "shared_kwh", "incentivised_shared_kwh")
-MEMBER_ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
 FLOW_COLUMNS = (
     "withdrawn_kwh",
     "injected_kwh",
@@ -71,10 +80,6 @@ def month_bounds(month: str) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def month_of(day: dt.date) -> str:
     return f"{day.year:04d}-{day.month:02d}"
-
-
-def _zero_money() -> dict[str, float]:
-    return {k: 0.0 for k in MONEY_KEYS}
 
 
 def empty_document(community: Community) -> dict[str, Any]:
@@ -107,87 +112,16 @@ def empty_document(community: Community) -> dict[str, Any]:
                 "category": m.category.value,
                 "founder": m.founder,
                 **{k: 0.0 for k in MEMBER_ENERGY_KEYS},
-                **_zero_money(),
+                **Money().as_dict(),
             }
             for m in community.members
         ],
-        "community_account": _zero_money(),
+        "community_account": Money().as_dict(),
         "external_producers": [],
         "enterprise_cap": {},
         "later_members": {"below_minimum_shared_consumption": [], "fees_due_eur": {}},
         "data_quality": {"data_interval_minutes": None, "fill": None, "pods": []},
     }
-
-
-def result_members(doc: Mapping) -> dict[str, dict]:
-    """Member id -> the member's entry of a result document."""
-    return {str(e["id"]): dict(e) for e in doc.get("members") or []}
-
-
-def member_share(doc: Mapping, member_id: str) -> dict[str, Any]:
-    """The member's figures in a result document — the one function every output reads a member through.
-
-    Every energy and money key is present (zeros for a member the period does not contain).
-    """
-    entry = result_members(doc).get(member_id) or {}
-    return {"id": member_id, **{k: float(entry.get(k, 0.0) or 0.0) for k in MEMBER_ENERGY_KEYS + MONEY_KEYS}}
-
-
-def payee_rows(doc: Mapping) -> list[dict[str, Any]]:
-    """Every payee of a result document with its money: the members, the community account, external producers."""
-    rows = [
-        {"id": e["id"], "name": e.get("name") or e["id"], "kind": "member", **{k: e[k] for k in MONEY_KEYS}}
-        for e in doc.get("members") or []
-    ]
-    acc = doc.get("community_account") or _zero_money()
-    rows.append(
-        {
-            "id": "community",
-            "name": doc.get("community", "community"),
-            "kind": "community",
-            **{k: float(acc.get(k, 0.0)) for k in MONEY_KEYS},
-        }
-    )
-    rows += [
-        {"id": e["id"], "name": e["id"], "kind": "external", **{k: e[k] for k in MONEY_KEYS}}
-        for e in doc.get("external_producers") or []
-    ]
-    return rows
-
-
-def _cents(x: float) -> int:
-    return int(round(float(x) * 100))
-
-
-def sum_money(rows: list[Mapping]) -> dict[str, float]:
-    """Column sums of the money keys of ``rows``, added in whole cents (exact)."""
-    return {k: sum(_cents(r.get(k, 0.0) or 0.0) for r in rows) / 100 + 0.0 for k in MONEY_KEYS}
-
-
-def allocation_total(doc: Mapping) -> dict[str, float]:
-    """The total row of the allocation table: the sum over every payee (premium, valorisation and sale equal
-    the month's totals; fees add up to zero)."""
-    return sum_money(payee_rows(doc))
-
-
-def balances(whole_doc: Mapping, month_docs: list[Mapping]) -> dict[str, dict[str, dict[str, float]]]:
-    """Per payee: the sum of its monthly statements (``sum_of_months``) and the ``balance`` that brings it to
-    the
-    allocation of the whole period (``whole_doc``), added in whole cents: ``balance = whole − Σ months``."""
-    whole = {r["id"]: r for r in payee_rows(whole_doc)}
-    by_payee: dict[str, list[Mapping]] = {}
-    for doc in month_docs:
-        for r in payee_rows(doc):
-            by_payee.setdefault(r["id"], []).append(r)
-    out = {}
-    for pid in dict.fromkeys([*whole, *by_payee]):
-        months = sum_money(by_payee.get(pid, []))
-        target = whole.get(pid, {})
-        out[pid] = {
-            "sum_of_months": months,
-            "balance": {k: (_cents(target.get(k, 0.0)) - _cents(months[k])) / 100 + 0.0 for k in MONEY_KEYS},
-        }
-    return out
 
 
 def _empty_flows() -> pd.DataFrame:
@@ -201,7 +135,7 @@ class MonthSettlement:
     """One civil month as settled (see the module docstring)."""
 
     month: str
-    doc: dict[str, Any]
+    community: Community
     result: SettlementResult | None
     complete: bool
 
@@ -218,6 +152,32 @@ class MonthSettlement:
     def settled_to(self) -> dt.date | None:
         """The last settled day (the money covers the days up to and including it)."""
         return self.result.last_day if self.result is not None else None
+
+    @property
+    def totals(self) -> dict[str, float]:
+        """The community's energy (kWh) and money (€) of the month; zeros while no day is settled."""
+        if self.result is None:
+            return {**{k: 0.0 for k in ENERGY_KEYS}, **{k: 0.0 for k in MONEY_KEYS[:3]}}
+        return self.result.totals
+
+    def statement(self, member_id: str) -> MemberStatement:
+        """The member's figures of this month alone (:func:`~condivisa.outputs.statement.member_statement`)."""
+        return member_statement(self.community, member_id, self.result, month=self.month)
+
+    def line(self, member_id: str) -> StatementMonth:
+        """The member's line of this month in a statement."""
+        st = self.statement(member_id)
+        return StatementMonth(self.month, st.energy, st.money)
+
+    def payees(self) -> list[PayeeLine]:
+        """The allocation table's rows: every member, the community account, external producers."""
+        return payee_lines(self.community, self.result)
+
+    @cached_property
+    def document(self) -> dict[str, Any]:
+        """The result document (``SettlementResult.to_dict()``; :func:`empty_document` while no day is
+        settled), for the outputs that need JSON-like data. Cached: do not modify."""
+        return self.result.to_dict() if self.result is not None else empty_document(self.community)
 
     def flows(self, member_id: str | None = None) -> pd.DataFrame:
         """The settled hours: community withdrawal, injection, shared and spare energy and, for ``member_id``,
@@ -314,13 +274,14 @@ class SettledMonths:
         part, prices = self._slice(*month_bounds(month))
         complete = self.is_complete(month)
         if part.empty:
-            return MonthSettlement(month, empty_document(self.community), None, complete)
-        result = settle(self.community, part, prices, fill=self.fill)
-        return MonthSettlement(month, result.to_dict(), result, complete)
+            return MonthSettlement(month, self.community, None, complete)
+        return MonthSettlement(
+            month, self.community, settle(self.community, part, prices, fill=self.fill), complete
+        )
 
     def result(self, month: str) -> dict[str, Any]:
-        """The month's result document (zeros when no day of it is settled yet)."""
-        return self.month(month).doc
+        """The month's result document (zeros when no day of it is settled yet), for JSON-like outputs."""
+        return self.month(month).document
 
     def flows(self, month: str, member_id: str | None = None) -> pd.DataFrame:
         """The month's settled hourly flows (member columns filled for ``member_id``; cached: do not modify)."""
@@ -345,9 +306,18 @@ class SettledMonths:
         last_day = frame.index.max().normalize()
         return frame[frame.index >= last_day - pd.Timedelta(days=days - 1)]
 
-    def member_entry(self, month: str, member_id: str) -> dict[str, Any]:
-        """The member's figures of the month (:func:`member_share`)."""
-        return member_share(self.result(month), member_id)
+    def statement(self, member_id: str, month: str) -> MemberStatement:
+        """The member's statement of ``month``: the month's figures, the months of its year up to it and, for
+        December of a closed year, the yearly balance (``year_total`` is their sum)."""
+        year = int(month[:4])
+        return member_statement(
+            self.community,
+            member_id,
+            self.month(month).result,
+            month=month,
+            months=self.member_months(member_id, year, through=month),
+            year_balance=self.year_balance(year, member_id) if month[5:] == "12" else None,
+        )
 
     # ---- a year ----------------------------------------------------------------------------------
     def _year_months(self, year: int | None, through: str | None = None) -> list[str]:
@@ -359,21 +329,23 @@ class SettledMonths:
 
     def member_months(
         self, member_id: str, year: int | None = None, through: str | None = None
-    ) -> list[dict]:
-        """Per month: the member's statement figures (energy and money), from each month's settlement."""
-        return [{"month": m, **self.member_entry(m, member_id)} for m in self._year_months(year, through)]
+    ) -> list[StatementMonth]:
+        """Per month: the member's statement line (energy and money), each month settled on its own."""
+        return [self.month(m).line(member_id) for m in self._year_months(year, through)]
 
     def community_months(self, year: int | None = None, through: str | None = None) -> list[dict]:
-        """Per month: the community's totals and its own account (``account_*``), from each month's settlement."""
+        """Per month: the community's totals and its own account (``account_*``), from each month's settlement
+        (rows of the trend table and chart)."""
         out = []
         for m in self._year_months(year, through):
-            doc = self.result(m)
-            acc = doc.get("community_account") or {}
+            ms = self.month(m)
+            totals = ms.totals
+            account = next(p.money for p in ms.payees() if p.kind == "community")
             out.append(
                 {
                     "month": m,
-                    **{k: float(doc["totals"].get(k, 0.0)) for k in ENERGY_KEYS + MONEY_KEYS[:3]},
-                    **{f"account_{k}": float(acc.get(k, 0.0)) for k in MONEY_KEYS},
+                    **{k: float(totals.get(k, 0.0)) for k in ENERGY_KEYS + MONEY_KEYS[:3]},
+                    **{f"account_{k}": v for k, v in account.as_dict().items()},
                 }
             )
         return out
@@ -382,7 +354,7 @@ class SettledMonths:
         """The year is over as of ``as_of`` (its yearly balance can be drawn)."""
         return self.as_of >= dt.date(year + 1, 1, 1)
 
-    def _year_balance_uncached(self, year: int) -> dict[str, dict[str, float]] | None:
+    def _year_balance_uncached(self, year: int) -> dict[str, Money] | None:
         months = self._year_months(year)
         if not self.year_closed(year) or not months:
             return None
@@ -392,40 +364,32 @@ class SettledMonths:
         if part.empty:
             return None
         try:
-            yearly = settle(self.community, part, prices, fill=self.fill).to_dict()
-        except (
-            MeasurementError
-        ):  # e.g. a whole month without data and no fill: no yearly balance can be drawn
+            yearly = settle(self.community, part, prices, fill=self.fill)
+        except MeasurementError:  # e.g. a whole month without data and no fill: no yearly balance
             return None
-        return {pid: b["balance"] for pid, b in balances(yearly, [self.result(m) for m in months]).items()}
+        whole = payee_lines(self.community, yearly)
+        return {
+            pid: b.balance for pid, b in balances(whole, [self.month(m).payees() for m in months]).items()
+        }
 
-    def year_balance(self, year: int, payee: str) -> dict[str, float] | None:
+    def year_balance(self, year: int, payee: str) -> Money | None:
         """The yearly balance of ``payee`` (a member id, ``community`` or an external producer), €: the
-        allocation
-        of the whole closed year minus the sum of its monthly statements; ``None`` while the year is open."""
+        allocation of the whole closed year minus the sum of its monthly statements; ``None`` while the year
+        is open."""
         balance = self._year_balance(year)
         if balance is None:
             return None
-        return dict(balance.get(payee) or _zero_money())
-
-    def member_year(self, member_id: str, month: str) -> dict[str, Any]:
-        """The member's year up to ``month``: the sum of the monthly statements and, for December of a closed
-        year,
-        the yearly balance; ``total`` is their sum."""
-        year = int(month[:4])
-        months = sum_money(self.member_months(member_id, year, through=month))
-        balance = self.year_balance(year, member_id) if month[5:] == "12" else None
-        total = sum_money([months, balance]) if balance else months
-        return {"months": months, "balance": balance, "total": total}
+        return balance.get(payee) or Money()
 
 
-def monthly_statements(period_doc: Mapping, book: SettledMonths) -> dict[str, Any]:
-    """For a settlement over several months (``period_doc``): per payee the sum of its monthly statements
-    (each
+def monthly_statements(period: SettlementResult, book: SettledMonths) -> dict[str, Any]:
+    """For a settlement over several months (``period``): per payee the sum of its monthly statements (each
     month settled on its own, as the dashboard shows them) and the balance that makes them equal the period's
     allocation (``balance = period − Σ months``). Added to ``result.json`` as ``monthly_statements``."""
+    whole = payee_lines(book.community, period)
     rows = [
-        {"id": pid, **b} for pid, b in balances(period_doc, [book.result(m) for m in book.months]).items()
+        {"id": pid, "sum_of_months": b.sum_of_months.as_dict(), "balance": b.balance.as_dict()}
+        for pid, b in balances(whole, [book.month(m).payees() for m in book.months]).items()
     ]
     return {
         "months": book.months,
@@ -433,14 +397,3 @@ def monthly_statements(period_doc: Mapping, book: SettledMonths) -> dict[str, An
         "rule": "Each month is settled and split on its own (the monthly statements); the period's allocation "
         "differs from their sum by the balance, shown once the year is closed as the yearly balance.",
     }
-
-
-def flat_prices(measurements: pd.DataFrame, price_eur_per_mwh: float) -> pd.Series:
-    """A flat hourly zonal price over the hours the measurements span (for when no price file is loaded;
-    every page says so). Indexed by hour start, Europe/Rome."""
-    if measurements.empty:
-        index = pd.DatetimeIndex([], tz=ROME)
-    else:
-        start = pd.to_datetime(measurements["start"]).dt.tz_convert("UTC")
-        index = pd.date_range(start.min().floor("h"), start.max().floor("h"), freq="h").tz_convert(ROME)
-    return pd.Series(float(price_eur_per_mwh), index=index, name="zonal_price_eur_per_mwh")

@@ -1,8 +1,11 @@
 """Monthly community report and per-member statement: Jinja2 HTML with Plotly charts, PDF through Chromium.
 
-The money comes from the settlement engine only (via :class:`~condivisa.outputs.monthly.SettledMonths`);
-energies and KPIs of the charts from :mod:`condivisa.outputs.kpis`. A standalone file inlines plotly.js so it
-opens offline; the PDF is the same HTML printed by Debian's Chromium through Playwright (``page.pdf()``).
+Every energy and money figure comes from the settlement (:class:`~condivisa.outputs.monthly.SettledMonths`):
+a member's through their :class:`~condivisa.outputs.statement.MemberStatement`, the allocation table's through
+:class:`~condivisa.outputs.statement.PayeeLine` rows, the KPI tiles from the month's totals
+(:mod:`condivisa.outputs.kpis`). The contexts hand the templates and charts plain values (dicts, the frozen
+dataclasses). A standalone file inlines plotly.js so it opens offline; the PDF is the same HTML printed by
+Debian's Chromium through Playwright (``page.pdf()``).
 """
 
 from __future__ import annotations
@@ -18,17 +21,13 @@ from typing import Any
 import jinja2
 from jinja2 import pass_context
 
+from condivisa.engines.indicators import best_hours_to_shift, typical_day_kwh
 from condivisa.kernel import clock
 from condivisa.outputs import charts
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, fmt_number, month_label, translator
-from condivisa.outputs.kpis import best_hours_to_shift, kpis_from_totals, typical_day_kwh
-from condivisa.outputs.monthly import (
-    MONEY_KEYS,
-    SettledMonths,
-    allocation_total,
-    member_share,
-    result_members,
-)
+from condivisa.outputs.kpis import kpis_from_totals
+from condivisa.outputs.monthly import SettledMonths
+from condivisa.outputs.statement import MONEY_KEYS, Money, PayeeLine
 
 CHROMIUM = os.environ.get("CONDIVISA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -139,66 +138,81 @@ def _advice(book: SettledMonths, lang: str) -> tuple[Any, list]:
     return profile, best_hours_to_shift(profile.to_numpy(), duration_h=2, n=3)
 
 
-def member_context(book: SettledMonths, member_id: str, month: str, lang: str = DEFAULT_LANGUAGE) -> dict:
-    """Everything the member statement and the member page show for ``month`` (all from the settlement)."""
-    _check(book, month, member_id)
-    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-    member = book.community.member(member_id)
-    ms = book.month(month)
-    flows = ms.flows(member_id)
+def _member_charts(book: SettledMonths, member_id: str, month: str, lang: str, kpis, trend: list[dict]):
+    """The member page's charts (last settled day, month, trend, KPIs, best hours) and the day's label."""
+    flows = book.month(month).flows(member_id)
     day = _last_day(flows)
-    entry = member_share(ms.doc, member_id)
-    k = kpis_from_totals(ms.doc["totals"], entry)
-    trend = book.member_months(member_id, int(month[:4]))
-    year = book.member_year(member_id, month)
-    spare_profile, windows = _advice(book, lang)
     day_label = day.index[0].strftime("%Y-%m-%d") if not day.empty else ""
+    spare_profile, windows = _advice(book, lang)
     figs = {
         "day": charts.flows_figure(day, lang, title=f"{translator(lang)('day')} {day_label}"),
         "month": charts.flows_figure(flows, lang, title=month_label(month, lang)),
         "trend": charts.monthly_trend_figure(trend, lang),
-        "kpi": charts.kpi_figure(k, lang, member=True),
+        "kpi": charts.kpi_figure(kpis, lang, member=True),
     }
     if spare_profile is not None:
         figs["shift"] = charts.shift_figure(spare_profile, windows, lang)
+    return figs, windows, day_label
+
+
+def _html_charts(figs: dict) -> dict[str, str]:
+    return {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()}
+
+
+def member_context(book: SettledMonths, member_id: str, month: str, lang: str = DEFAULT_LANGUAGE) -> dict:
+    """Everything the member statement and the member page show for ``month``: the member's
+    :class:`~condivisa.outputs.statement.MemberStatement` (``statement``) and what is drawn from it."""
+    _check(book, month, member_id)
+    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    statement = book.statement(member_id, month)
+    kpis = kpis_from_totals(book.month(month).totals, statement.energy.as_dict())
+    trend = [line.as_dict() for line in book.member_months(member_id, int(month[:4]))]
+    figs, windows, day_label = _member_charts(book, member_id, month, lang, kpis, trend)
     return {
         "lang": lang,
         "t": translator(lang),
         "kind": "member",
         "community": book.community,
-        "member": member,
+        "member": statement.member,
+        "statement": statement,
         "month": month,
         "months": book.months,
         "day_label": day_label,
         "settled": settled_note(book, month, lang),
-        "money_month": {k_: entry[k_] for k_ in MONEY_KEYS},
-        "energy_month": entry,
-        "money_year": year["total"],
-        "money_year_months": year["months"],
-        "year_balance": year["balance"],
-        "kpis": k,
+        "money_month": statement.money,
+        "money_year": statement.year_total,
+        "money_year_months": statement.year_months,
+        "year_balance": statement.year_balance,
+        "kpis": kpis,
         "trend": trend,
         "windows": windows,
-        "charts": {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()},
+        "charts": _html_charts(figs),
         "generated": clock.local_now().strftime("%Y-%m-%d %H:%M"),
     }
 
 
+def _allocation_rows(book: SettledMonths, month: str) -> tuple[list[dict], list[PayeeLine]]:
+    """The allocation table of ``month``: one row per member (energy and money) and every payee's money."""
+    ms = book.month(month)
+    members = [ms.statement(m.id).row() for m in book.community.members]
+    return members, ms.payees()
+
+
 def community_context(book: SettledMonths, month: str, lang: str = DEFAULT_LANGUAGE) -> dict:
-    """Everything the monthly community report and the referente page show for ``month`` (all from the settlement)."""
+    """Everything the monthly community report and the referente page show for ``month`` (all from the
+    settlement)."""
     _check(book, month)
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
     ms = book.month(month)
-    doc = ms.doc
-    k = kpis_from_totals(doc["totals"])
-    names = {m.id: (m.name or m.id) for m in book.community.members}
-    members = [{**e, "name": names.get(mid, mid)} for mid, e in result_members(doc).items()]
+    totals = ms.totals
+    kpis = kpis_from_totals(totals)
+    members, payees = _allocation_rows(book, month)
     year = int(month[:4])
     trend = book.community_months(year)
     figs = {
         "month": charts.flows_figure(ms.flows(), lang, title=month_label(month, lang), member=False),
         "trend": charts.monthly_trend_figure(trend, lang),
-        "kpi": charts.kpi_figure(k, lang),
+        "kpi": charts.kpi_figure(kpis, lang),
         "members": charts.members_figure(members, lang),
     }
     return {
@@ -208,17 +222,17 @@ def community_context(book: SettledMonths, month: str, lang: str = DEFAULT_LANGU
         "community": book.community,
         "month": month,
         "months": book.months,
-        "totals": doc["totals"],
+        "totals": totals,
         "members": members,
-        "kpis": k,
+        "kpis": kpis,
         "trend": trend,
-        "account": doc["community_account"],
-        "externals": doc.get("external_producers") or [],
-        "allocation_total": allocation_total(doc),
+        "account": next(p.money for p in payees if p.kind == "community"),
+        "externals": [{"id": p.id, **p.money.as_dict()} for p in payees if p.kind == "external"],
+        "allocation_total": Money.sum(p.money for p in payees),
         "settled": settled_note(book, month, lang),
         "year_balance": book.year_balance(year, "community") if month[5:] == "12" else None,
-        "data_quality": doc.get("data_quality"),
-        "charts": {name: charts.figure_html(fig, f"chart-{name}") for name, fig in figs.items()},
+        "data_quality": ms.document["data_quality"],
+        "charts": _html_charts(figs),
         "generated": clock.local_now().strftime("%Y-%m-%d %H:%M"),
     }
 
@@ -246,13 +260,14 @@ def community_report_html(book: SettledMonths, month: str, lang: str = DEFAULT_L
 
 def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str:
     """The member's statement of ``month`` as CSV: one row per month of the year up to ``month``, then, for
-    December of a closed year, the yearly balance (``YYYY balance``), then the year's total (``YYYY``)
-    (``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur,
-    total_eur``;
-    fees paid are negative)."""
+    December of a closed year, the yearly balance (``YYYY balance``), then the year's total (``YYYY``).
+
+    Columns ``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur,
+    total_eur``; fees paid are negative.
+    """
     _check(book, month, member_id)
-    rows = book.member_months(member_id, int(month[:4]), through=month)
-    year = book.member_year(member_id, month)
+    statement = book.statement(member_id, month)
+    rows = [line.as_dict() for line in statement.months]
     cols = ["month", "withdrawn_kwh", "shared_kwh", *MONEY_KEYS]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
@@ -264,9 +279,11 @@ def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str
     for r in rows:
         w.writerow([member_id, r["month"]] + [fmt(r, c) for c in cols[1:]])
     energy = {c: round(sum(r[c] for r in rows), 3) for c in ("withdrawn_kwh", "shared_kwh")}
-    if year["balance"] is not None:
-        w.writerow([member_id, f"{month[:4]} balance"] + [fmt(year["balance"], c) for c in cols[1:]])
-    w.writerow([member_id, month[:4]] + [fmt({**energy, **year["total"]}, c) for c in cols[1:]])
+    if statement.year_balance is not None:
+        balance = statement.year_balance.as_dict()
+        w.writerow([member_id, f"{month[:4]} balance"] + [fmt(balance, c) for c in cols[1:]])
+    year = {**energy, **statement.year_total.as_dict()}
+    w.writerow([member_id, month[:4]] + [fmt(year, c) for c in cols[1:]])
     return out.getvalue()
 
 

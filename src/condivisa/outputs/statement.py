@@ -1,54 +1,295 @@
-"""Render a settlement for people and programs: the ``result.json`` text, a CSV of the members and a
-Rich table a referente can read; and one member's statement as a Rich table.
+"""A member's statement: the one model through which every output shows a member's figures.
 
-Everything here formats what :class:`condivisa.engines.settlement_result.SettlementResult` computed; no
-number is recomputed.
+:func:`member_statement` builds a :class:`MemberStatement` from a settlement
+(:class:`~condivisa.engines.settlement_result.SettlementResult`): the member, the settled days, the energy
+(kWh, rounded to the Wh), the money (€; what the member receives, so fees paid are negative) and the notes
+that explain it. ``condivisa settle --member`` prints it (:func:`statement_table`); the dashboard, the HTML/PDF
+statement and the statement CSV show the monthly statements of
+:class:`~condivisa.outputs.monthly.SettledMonths`, which add the year so far: the months up to this one and,
+for December of a closed year, the yearly balance.
+
+The allocation table's rows are :class:`PayeeLine` (:func:`payee_lines`): every member, the community account
+and any external producer; :func:`balances` compares the sum of a payee's monthly statements with the
+allocation of a longer period. No figure is computed here: energies and money are the settlement result's,
+and sums over months are taken in whole cents so that they are exact.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
-from typing import Any
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
-from rich.console import Group
 from rich.table import Table
 
-MEMBER_CSV_COLUMNS = (
-    "id",
-    "name",
-    "category",
-    "founder",
-    "withdrawn_kwh",
-    "injected_kwh",
-    "consumption_in_shared_kwh",
-    "shared_kwh",
-    "premium_eur",
-    "valorisation_eur",
-    "sale_eur",
-    "fees_eur",
-    "total_eur",
-)
+from condivisa.domain.community import Community, Member
+from condivisa.engines.allocation import COMMUNITY
+from condivisa.engines.settlement_result import SettlementResult
+
+MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
+MEMBER_ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
 
 
-def to_json(doc: dict[str, Any]) -> str:
-    """The result document as indented JSON text."""
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+def _cents(x: float) -> int:
+    return int(round(float(x) * 100))
 
 
-def to_csv(doc: dict[str, Any]) -> str:
-    """One line per payee: the members, then the community account and any external producer."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=MEMBER_CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in doc["members"]:
-        writer.writerow(row)
-    acc = doc["community_account"]
-    writer.writerow({"id": "community", "name": doc["community"], **acc})
-    for row in doc.get("external_producers", []):
-        writer.writerow({"category": "external producer", **row})
-    return buf.getvalue()
+def _euros(cents: int) -> float:
+    return cents / 100 + 0.0  # + 0.0: no "-0.0"
+
+
+@dataclass(frozen=True)
+class Money:
+    """One payee's money lines, € with 2 decimals: what the payee receives (fees paid are negative)."""
+
+    premium_eur: float = 0.0
+    valorisation_eur: float = 0.0
+    sale_eur: float = 0.0
+    fees_eur: float = 0.0
+    total_eur: float = 0.0
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Money:
+        """The money keys of ``row`` (a payee's entry of a settlement); a missing key is 0."""
+        return cls(**{k: float(row.get(k, 0.0) or 0.0) for k in MONEY_KEYS})
+
+    @classmethod
+    def sum(cls, lines: Iterable[Money]) -> Money:
+        """Line by line sum of ``lines``, added in whole cents (exact)."""
+        rows = list(lines)
+        return cls(**{k: _euros(sum(_cents(getattr(r, k)) for r in rows)) for k in MONEY_KEYS})
+
+    def minus(self, other: Money) -> Money:
+        """``self − other`` line by line, in whole cents."""
+        return Money(**{k: _euros(_cents(getattr(self, k)) - _cents(getattr(other, k))) for k in MONEY_KEYS})
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: getattr(self, k) for k in MONEY_KEYS}
+
+
+@dataclass(frozen=True)
+class Energy:
+    """A member's energy over the settled days, kWh: withdrawn, injected by the member's own plants, withdrawn
+    in hours with shared energy, and the member's part of the shared energy (pro rata to withdrawal)."""
+
+    withdrawn_kwh: float = 0.0
+    injected_kwh: float = 0.0
+    consumption_in_shared_kwh: float = 0.0
+    shared_kwh: float = 0.0
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Energy:
+        """The energy keys of ``row`` (a member's entry of a settlement); a missing key is 0."""
+        return cls(**{k: float(row.get(k, 0.0) or 0.0) for k in MEMBER_ENERGY_KEYS})
+
+    def as_dict(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class StatementMonth:
+    """One month of a member's statement, the month settled on its own."""
+
+    month: str
+    energy: Energy
+    money: Money
+
+    def as_dict(self) -> dict[str, Any]:
+        """``month`` and every energy and money key (the rows of the trend table, chart and CSV)."""
+        return {"month": self.month, **self.energy.as_dict(), **self.money.as_dict()}
+
+
+@dataclass(frozen=True)
+class MemberStatement:
+    """A member's statement of one settlement (see the module docstring).
+
+    ``first_day``/``last_day`` are the settled days the figures cover (``None`` when no day of the month is
+    settled yet: every figure is then 0). A monthly statement also has its ``month`` (``YYYY-MM``), the
+    ``months`` of its year up to and including it, and, for December of a closed year, the ``year_balance``.
+    """
+
+    community: str
+    member: Member
+    plants: tuple[str, ...]
+    first_day: dt.date | None
+    last_day: dt.date | None
+    energy: Energy
+    money: Money
+    notes: tuple[str, ...] = ()
+    month: str | None = None
+    months: tuple[StatementMonth, ...] = ()
+    year_balance: Money | None = None
+
+    @property
+    def year_months(self) -> Money:
+        """The sum of the year's monthly statements up to this one."""
+        return Money.sum(m.money for m in self.months)
+
+    @property
+    def year_total(self) -> Money:
+        """The year so far: the sum of the monthly statements plus, once drawn, the yearly balance."""
+        if self.year_balance is None:
+            return self.year_months
+        return Money.sum([self.year_months, self.year_balance])
+
+    def row(self) -> dict[str, Any]:
+        """The member's row of the allocation table: who, then every energy and money key."""
+        m = self.member
+        who = {"id": m.id, "name": m.name or m.id, "category": m.category.value, "founder": m.founder}
+        return {**who, **self.energy.as_dict(), **self.money.as_dict()}
+
+    def as_dict(self) -> dict[str, Any]:
+        """The statement as a JSON-ready document."""
+        m = self.member
+        day = lambda d: d.isoformat() if d else None  # noqa: E731
+        return {
+            "community": self.community,
+            "month": self.month,
+            "period": {"from": day(self.first_day), "to": day(self.last_day)},
+            "member": {
+                "id": m.id,
+                "name": m.name,
+                "category": m.category.value,
+                "founder": m.founder,
+                "joined": day(m.joined),
+                "left": day(m.left),
+                "pods": list(m.consumption_pods),
+                "plants": list(self.plants),
+            },
+            "energy": self.energy.as_dict(),
+            "money": self.money.as_dict(),
+            "months": [line.as_dict() for line in self.months],
+            "year_balance": self.year_balance.as_dict() if self.year_balance is not None else None,
+            "notes": list(self.notes),
+        }
+
+
+def _notes(result: SettlementResult, member: Member) -> tuple[str, ...]:
+    """What explains the member's money: the minimum shared consumption of later members, the enterprise
+    cap, the fees due and collected."""
+    a = result.allocation
+    notes = []
+    if member.id in a.below_minimum:
+        notes.append(
+            "Consumption in shared hours was below the yearly minimum for later members: "
+            "the consumers' premium share went back to the other members."
+        )
+    if a.enterprise_cap.get("moved_cents") and member.category.value == "enterprise":
+        notes.append("The enterprise cap reduced this member's premium (see docs/settlement.md).")
+    due = result.fees_due_eur(member.id)
+    if due is not None:
+        collected = -result.payee_money(member.id)["fees_eur"] + 0.0
+        notes.append(f"Fees due {due:.2f} €, collected {collected:.2f} €.")
+    return tuple(notes)
+
+
+def member_statement(
+    community: Community,
+    member_id: str,
+    result: SettlementResult | None,
+    *,
+    month: str | None = None,
+    months: Iterable[StatementMonth] = (),
+    year_balance: Money | None = None,
+) -> MemberStatement:
+    """The statement of ``member_id`` in ``result`` — the one place a member's figures are read.
+
+    Parameters
+    ----------
+    community : Community
+        The settled community.
+    member_id : str
+        The member's id in ``community.yaml``.
+    result : SettlementResult or None
+        The settlement; ``None`` for a month with no settled day yet (every figure 0).
+    month : str, optional
+        ``YYYY-MM`` of a monthly statement.
+    months : iterable of StatementMonth, optional
+        The year's monthly statements up to and including this one.
+    year_balance : Money, optional
+        The yearly balance (December of a closed year).
+
+    Returns
+    -------
+    MemberStatement
+
+    Raises
+    ------
+    KeyError
+        ``member_id`` is not a member of the community (the message says so).
+    """
+    try:
+        member = community.member(member_id)
+    except KeyError:
+        raise KeyError(f"no member {member_id!r} in {community.name}") from None
+    energy, money, notes, days = Energy(), Money(), (), (None, None)
+    if result is not None:
+        row = result.member_row(member_id)
+        energy, money, notes = Energy.of(row), Money.of(row), _notes(result, member)
+        days = (result.first_day, result.last_day)
+    return MemberStatement(
+        community=community.name,
+        member=member,
+        plants=tuple(p.id for p in community.plants if p.owner == member.id),
+        first_day=days[0],
+        last_day=days[1],
+        energy=energy,
+        money=money,
+        notes=notes,
+        month=month,
+        months=tuple(months),
+        year_balance=year_balance,
+    )
+
+
+@dataclass(frozen=True)
+class PayeeLine:
+    """One row of the allocation table: a member, the community account or an external producer."""
+
+    id: str
+    name: str
+    kind: str  # "member", "community" or "external"
+    money: Money
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "kind": self.kind, **self.money.as_dict()}
+
+
+def payee_lines(community: Community, result: SettlementResult | None) -> list[PayeeLine]:
+    """Every payee of ``result`` with its money: the members (in ``community.yaml`` order), the community
+    account, then the external producers; zeros for every member and the account when ``result`` is None."""
+
+    def money(payee: str) -> Money:
+        return Money.of(result.payee_money(payee)) if result is not None else Money()
+
+    lines = [PayeeLine(m.id, m.name or m.id, "member", money(m.id)) for m in community.members]
+    lines.append(PayeeLine(COMMUNITY, community.name, "community", money(COMMUNITY)))
+    externals = result.external_payees if result is not None else []
+    return lines + [PayeeLine(p, p, "external", money(p)) for p in externals]
+
+
+class Balance(NamedTuple):
+    """A payee's sum of monthly statements and the balance that brings it to a longer period's allocation."""
+
+    sum_of_months: Money
+    balance: Money
+
+
+def balances(whole: list[PayeeLine], months: list[list[PayeeLine]]) -> dict[str, Balance]:
+    """Per payee id: the sum of its monthly statements (``months``: each month's allocation rows) and the
+    balance that brings it to the allocation of the whole period (``whole``), in whole cents:
+    ``balance = whole − Σ months``. Payees in the order of ``whole``, then any found only in the months."""
+    target = {p.id: p.money for p in whole}
+    by_payee: dict[str, list[Money]] = {}
+    for lines in months:
+        for p in lines:
+            by_payee.setdefault(p.id, []).append(p.money)
+    out = {}
+    for pid in dict.fromkeys([*target, *by_payee]):
+        summed = Money.sum(by_payee.get(pid, []))
+        out[pid] = Balance(summed, target.get(pid, Money()).minus(summed))
+    return out
 
 
 def _kwh(x: float) -> str:
@@ -59,202 +300,30 @@ def _eur(x: float) -> str:
     return f"{x:,.2f}"
 
 
-def summary_table(doc: dict[str, Any]) -> Table:
-    """The community's months and totals (energy in kWh, money in €)."""
-    p = doc["period"]
+def statement_table(statement: MemberStatement) -> Table:
+    """The member's statement as a two-column Rich table (``condivisa settle --member``)."""
+    m = statement.member
+    period = f"{statement.first_day} to {statement.last_day}"
     t = Table(
-        title=f"{doc['community']} ({doc['configuration']}) — {p['from']} to {p['to']}, by {p['interval']}",
-        title_justify="left",
-    )
-    for head in (
-        "Month",
-        "Injected kWh",
-        "Withdrawn kWh",
-        "Shared kWh",
-        "Incentivised kWh",
-        "Premium €",
-        "Valorisation €",
-        "Sale €",
-    ):
-        t.add_column(head, justify="left" if head == "Month" else "right")
-
-    def row(label: str, r: dict[str, Any], **kw: Any) -> None:
-        t.add_row(
-            label,
-            _kwh(r["injected_kwh"]),
-            _kwh(r["withdrawn_kwh"]),
-            _kwh(r["shared_kwh"]),
-            _kwh(r["incentivised_shared_kwh"]),
-            _eur(r["premium_eur"]),
-            _eur(r["valorisation_eur"]),
-            _eur(r["sale_eur"]),
-            **kw,
-        )
-
-    for m in doc["months"]:
-        row(m["month"], m)
-    row("Total", doc["totals"], style="bold", end_section=True)
-    return t
-
-
-def members_table(doc: dict[str, Any]) -> Table:
-    """Who receives what: members, the community account and external producers; the last line adds up."""
-    t = Table(title="Allocation", title_justify="left")
-    for head in (
-        "Member",
-        "Category",
-        "Withdrawn kWh",
-        "Shared kWh",
-        "Premium €",
-        "Valorisation €",
-        "Sale €",
-        "Fees €",
-        "Total €",
-    ):
-        t.add_column(
-            head, justify="left" if head in ("Member", "Category") else "right", no_wrap=head == "Member"
-        )
-    sums = {k: 0.0 for k in ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")}
-    for m in doc["members"]:
-        label = m["id"] + (f" {m['name']}" if m.get("name") else "") + ("" if m["founder"] else " *")
-        t.add_row(
-            label,
-            m["category"],
-            _kwh(m["withdrawn_kwh"]),
-            _kwh(m["shared_kwh"]),
-            _eur(m["premium_eur"]),
-            _eur(m["valorisation_eur"]),
-            _eur(m["sale_eur"]),
-            _eur(m["fees_eur"]) if m["fees_eur"] else "",
-            _eur(m["total_eur"]),
-        )
-        for k in sums:
-            sums[k] += m[k]
-    acc = doc["community_account"]
-    t.add_row(
-        "community account",
-        "",
-        "",
-        "",
-        _eur(acc["premium_eur"]),
-        _eur(acc["valorisation_eur"]),
-        _eur(acc["sale_eur"]),
-        _eur(acc["fees_eur"]) if acc["fees_eur"] else "",
-        _eur(acc["total_eur"]),
-    )
-    for k in sums:
-        sums[k] += acc[k]
-    for e in doc.get("external_producers", []):
-        t.add_row(
-            e["id"],
-            "external producer",
-            "",
-            "",
-            _eur(e["premium_eur"]),
-            _eur(e["valorisation_eur"]),
-            _eur(e["sale_eur"]),
-            _eur(e["fees_eur"]) if e["fees_eur"] else "",
-            _eur(e["total_eur"]),
-        )
-        for k in sums:
-            sums[k] += e[k]
-    t.add_row(
-        "Total", "", "", "", *(_eur(round(sums[k], 2) + 0.0) for k in sums), style="bold", end_section=True
-    )
-    t.caption = (
-        "* later member (annual fee, exit penalty and minimum shared consumption apply); "
-        "money is what each payee receives: fees paid are negative, the community account receives them"
-    )
-    return t
-
-
-def quality_table(doc: dict[str, Any]) -> Table | None:
-    """PODs with missing or duplicate readings, or None when the data was complete."""
-    dq = doc["data_quality"]
-    rows = [q for q in dq["pods"] if q["missing_intervals"] or q["duplicate_rows_dropped"]]
-    if not rows:
-        return None
-    t = Table(title=f"Data quality (fill: {dq['fill'] or 'none'})", title_justify="left")
-    for head in ("POD", "Expected", "Missing", "Filled", "Duplicates dropped"):
-        t.add_column(head, justify="left" if head == "POD" else "right")
-    for q in rows:
-        t.add_row(
-            q["pod"],
-            str(q["expected_intervals"]),
-            str(q["missing_intervals"]),
-            str(q["filled_intervals"]),
-            str(q["duplicate_rows_dropped"]),
-        )
-    return t
-
-
-def balance_table(doc: dict[str, Any]) -> Table | None:
-    """For a period of several months: each payee's sum of monthly statements, the period's allocation and the
-    balance between them (``result.json``'s ``monthly_statements``); None for one month."""
-    ms = doc.get("monthly_statements")
-    if not ms:
-        return None
-    t = Table(
-        title=f"Monthly statements {ms['months'][0]} to {ms['months'][-1]} and the balance to this period's split",
-        title_justify="left",
-    )
-    for head in ("Payee", "Σ monthly totals €", "Balance €", "Period total €"):
-        t.add_column(head, justify="left" if head == "Payee" else "right")
-    period = {
-        r["id"]: r
-        for r in [
-            *doc["members"],
-            {"id": "community", **doc["community_account"]},
-            *doc.get("external_producers", []),
-        ]
-    }
-    for r in ms["payees"]:
-        t.add_row(
-            r["id"],
-            _eur(r["sum_of_months"]["total_eur"]),
-            _eur(r["balance"]["total_eur"]),
-            _eur(period[r["id"]]["total_eur"]),
-        )
-    t.caption = ms["rule"]
-    return t
-
-
-def result_tables(doc: dict[str, Any]) -> Group:
-    """Everything a referente reads first: months, allocation, monthly statements, data quality."""
-    parts: list[Any] = [summary_table(doc), members_table(doc)]
-    b = balance_table(doc)
-    if b is not None:
-        parts.append(b)
-    q = quality_table(doc)
-    if q is not None:
-        parts.append(q)
-    return Group(*parts)
-
-
-def statement_table(statement: dict[str, Any]) -> Table:
-    """One member's statement (from ``SettlementResult.statement``) as a two-column table."""
-    m = statement["member"]
-    p = statement["period"]
-    t = Table(
-        title=f"Statement of {m['id']} {m.get('name') or ''} — {statement['community']}, {p['from']} to {p['to']}",
+        title=f"Statement of {m.id} {m.name or ''} — {statement.community}, {period}",
         title_justify="left",
         show_header=False,
     )
     t.add_column("item")
     t.add_column("value", justify="right")
-    e, money = statement["energy"], statement["money"]
-    t.add_row("Energy withdrawn", f"{_kwh(e['withdrawn_kwh'])} kWh")
-    t.add_row("…in hours with shared energy", f"{_kwh(e['consumption_in_shared_kwh'])} kWh")
-    t.add_row("Your part of the shared energy", f"{_kwh(e['shared_kwh'])} kWh")
-    if e["injected_kwh"]:
-        t.add_row("Energy injected by your plants", f"{_kwh(e['injected_kwh'])} kWh")
-    t.add_row("Premium (incentive)", f"{_eur(money['premium_eur'])} €")
-    t.add_row("ARERA valorisation", f"{_eur(money['valorisation_eur'])} €")
-    if money["sale_eur"]:
-        t.add_row("Sale of injected energy", f"{_eur(money['sale_eur'])} €")
-    if money["fees_eur"]:
-        t.add_row("Fees (paid: negative)", f"{_eur(money['fees_eur'])} €")
-    t.add_row("Total", f"{_eur(money['total_eur'])} €", style="bold", end_section=True)
-    for note in statement.get("notes", []):
+    e, money = statement.energy, statement.money
+    t.add_row("Energy withdrawn", f"{_kwh(e.withdrawn_kwh)} kWh")
+    t.add_row("…in hours with shared energy", f"{_kwh(e.consumption_in_shared_kwh)} kWh")
+    t.add_row("Your part of the shared energy", f"{_kwh(e.shared_kwh)} kWh")
+    if e.injected_kwh:
+        t.add_row("Energy injected by your plants", f"{_kwh(e.injected_kwh)} kWh")
+    t.add_row("Premium (incentive)", f"{_eur(money.premium_eur)} €")
+    t.add_row("ARERA valorisation", f"{_eur(money.valorisation_eur)} €")
+    if money.sale_eur:
+        t.add_row("Sale of injected energy", f"{_eur(money.sale_eur)} €")
+    if money.fees_eur:
+        t.add_row("Fees (paid: negative)", f"{_eur(money.fees_eur)} €")
+    t.add_row("Total", f"{_eur(money.total_eur)} €", style="bold", end_section=True)
+    for note in statement.notes:
         t.add_row(note, "")
     return t

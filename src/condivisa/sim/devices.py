@@ -24,12 +24,17 @@ import gzip
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
+from condivisa.domain.community import Community
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import QUARTER, ROME, quarter_hours  # noqa: F401 (ROME re-exported)
+
+if TYPE_CHECKING:
+    import paho.mqtt.client as mqtt
 
 FAULTS = ("dup", "gap", "corrupt")
 CAGLIARI = (39.22, 9.11)
@@ -84,7 +89,7 @@ def synthetic_devices(count: int, *, production_share: float = 0.1, seed: int = 
     return out
 
 
-def devices_from_community(community) -> list[SimDevice]:
+def devices_from_community(community: Community) -> list[SimDevice]:
     """The community's registered DUs; those on a plant's POD produce (the plant's kW)."""
     plants = {p.pod: p.power_kw for p in community.plants}
     return [SimDevice(d.id, d.pod, production_kw=plants.get(d.pod, 0.0)) for d in community.devices]
@@ -119,7 +124,9 @@ def example_community_yaml(devices: list[SimDevice], name: str = "CER Simulata")
     }
 
 
-def household_kwh(hours_of_day: np.ndarray, day_codes: np.ndarray, daily_kwh: float, rng) -> np.ndarray:
+def household_kwh(
+    hours_of_day: np.ndarray, day_codes: np.ndarray, daily_kwh: float, rng: np.random.Generator
+) -> np.ndarray:
     """Quarter-hour energies of one household (see the module docstring)."""
     from condivisa.engines.loads import appliance_shape
 
@@ -201,7 +208,7 @@ def messages(
     group: int = 1,
     faults: tuple[str, ...] = (),
     fault_rate: float = 0.05,
-    rng=None,
+    rng: np.random.Generator | None = None,
     quarters: int = 1,
 ) -> Iterator[Message]:
     """The messages of quarter-hour step ``q`` (carrying quarters ``q .. q+quarters-1``): one per DU
@@ -283,7 +290,7 @@ class MqttSink:
         self.client.loop_start()
         self._pending: list = []
 
-    def _on_ack(self, client, userdata, msg) -> None:
+    def _on_ack(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
             a = json.loads(msg.payload)
         except ValueError:
@@ -365,9 +372,17 @@ class RestSink:
         self.client.close()
 
 
+class Sink(Protocol):
+    """Where :func:`run` sends the messages (:class:`MqttSink`, :class:`RestSink`, a test's list); a sink
+    with ``take_resends()`` also gets the DUs' resend requests."""
+
+    def send(self, m: Message) -> None: ...
+    def flush(self) -> None: ...
+
+
 def run(
     fleet: Fleet,
-    sink,
+    sink: Sink,
     *,
     speed: float = 0.0,
     group: int = 1,
@@ -397,11 +412,11 @@ def run(
             produced += m.fault != "dup"
         sent["gap"] += expected - produced
         for du_id, since in getattr(sink, "take_resends", list)():
-            m = catch_up(fleet, du_id, since, q)
-            if m is not None:
-                sink.send(m)
+            late = catch_up(fleet, du_id, since, q)
+            if late is not None:
+                sink.send(late)
                 sent["messages"] += 1
-                sent["resent"] += m.readings
+                sent["resent"] += late.readings
         if on_step is not None:
             on_step(q + 1, len(fleet.starts))
         if speed > 0:

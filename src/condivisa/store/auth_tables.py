@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Engine, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from condivisa.kernel import clock
@@ -160,7 +160,7 @@ AUTH_TABLES = (
 )
 
 
-def create_auth_tables(engine) -> None:
+def create_auth_tables(engine: Engine) -> None:
     """Create the auth tables directly (tests, throw-away databases). Real deployments run
     ``condivisa db upgrade`` (Alembic), which creates the same tables."""
     Base.metadata.create_all(engine, tables=list(AUTH_TABLES))

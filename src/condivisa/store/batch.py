@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
@@ -40,27 +40,29 @@ from operator import itemgetter
 from sqlalchemy.engine import Connection
 
 from condivisa.store import checks
+from condivisa.store.rows import IncomingReading, Key, StoredRow, insert_rows, stored_rows, touch_activity
 from condivisa.store.writer import (
     CHECK_WINDOW,
     INSERT_CHUNK,
+    FlagsByKey,
     RegistryCache,
     WriteOutcome,
     _du_flags,
-    _existing,
-    _insert_rows,
     _point,
     _revise,
     _same,
-    _touch_rows,
     write_readings,
 )
+
+#: (POD, meter): one series of readings
+Series = tuple[str, str]
 
 
 @dataclass(frozen=True)
 class BatchItem:
     """One accepted message: its readings and where/when it came from (``device_id``: the sending DU)."""
 
-    readings: Sequence
+    readings: Sequence[IncomingReading]
     source: str
     received_at: dt.datetime
     device_id: str | None = None
@@ -73,27 +75,10 @@ def write_batch(
     by :func:`write_readings` in turn (see the module docstring). An item naming an unregistered POD writes
     nothing and reports it in ``unknown_pods``."""
     outs = [WriteOutcome() for _ in items]
-    all_pods = sorted({r.pod for it in items for r in it.readings})
-    unknown = set(registry.unknown_pods(conn, all_pods)) if all_pods else set()
-    live: list[int] = []
-    for k, it in enumerate(items):
-        if not it.readings:
-            continue
-        bad = sorted({r.pod for r in it.readings} & unknown)
-        if bad:
-            outs[k].unknown_pods = bad
-        else:
-            live.append(k)
+    live = _registered(conn, items, registry, outs)
     if not live:
         return outs
-    seen: set[tuple] = set()
-    repeated = False
-    for k in live:
-        for r in items[k].readings:
-            key = (r.pod, r.start, r.meter)
-            repeated |= key in seen
-            seen.add(key)
-    if repeated:  # the same quarter hour twice in the batch: message by message (identical results)
+    if _repeats_a_quarter(items, live):  # the same quarter hour twice: message by message (identical results)
         for k in live:
             it = items[k]
             outs[k] = write_readings(
@@ -108,26 +93,68 @@ def write_batch(
             )
         return outs
 
-    by_key: list[dict] = [defaultdict(list) for _ in items]
+    by_key: list[FlagsByKey] = [defaultdict(list) for _ in items]
     dus = sorted({r.du_id for k in live for r in items[k].readings if r.du_id})
     registered = registry.device_pods(conn, dus) if dus else {}
     for k in live:
-        for f, meter in _du_flags(items[k].readings, items[k].device_id, registered):
-            outs[k].flags.append(f)
-            by_key[k][(f.pod, f.start, meter)].append(f)
+        outs[k].add_flags(_du_flags(items[k].readings, items[k].device_id, registered), by_key[k])
 
     pad = CHECK_WINDOW if cross_check else dt.timedelta(0)
     everything = [r for k in live for r in items[k].readings]
-    rows = _existing(conn, everything, pad, before=min(pad, checks.QUARTER))  # narrow (module docstring)
+    rows = stored_rows(conn, everything, pad, before=min(pad, checks.QUARTER))  # narrow (module docstring)
     existing = {(row.pod, row.start_utc, row.meter): row for row in rows}
     if cross_check:
 
-        def whole_window(pods: set[str]) -> list:
-            return _existing(conn, everything, pad, pods=sorted(pods))
+        def whole_window(pods: set[str]) -> list[StoredRow]:
+            return stored_rows(conn, everything, pad, pods=sorted(pods))
 
         _cross_check(items, live, rows, existing, outs, by_key, pad, whole_window)
+    _store(conn, items, live, existing, outs, by_key)
+    return outs
 
-    def known(r, k: int, old) -> None:  # a quarter hour already stored: the same value, or a revision
+
+def _registered(
+    conn: Connection, items: Sequence[BatchItem], registry: RegistryCache, outs: list[WriteOutcome]
+) -> list[int]:
+    """Indexes of the items to write: not empty, every POD registered (the others' ``unknown_pods`` set)."""
+    all_pods = sorted({r.pod for it in items for r in it.readings})
+    unknown = set(registry.unknown_pods(conn, all_pods)) if all_pods else set()
+    live: list[int] = []
+    for k, it in enumerate(items):
+        if not it.readings:
+            continue
+        bad = sorted({r.pod for r in it.readings} & unknown)
+        if bad:
+            outs[k].unknown_pods = bad
+        else:
+            live.append(k)
+    return live
+
+
+def _repeats_a_quarter(items: Sequence[BatchItem], live: list[int]) -> bool:
+    """Two readings of the live items share a key (pod, start, meter): a re-send or a revision."""
+    seen: set[Key] = set()
+    repeated = False
+    for k in live:
+        for r in items[k].readings:
+            key = (r.pod, r.start, r.meter)
+            repeated |= key in seen
+            seen.add(key)
+    return repeated
+
+
+def _store(
+    conn: Connection,
+    items: Sequence[BatchItem],
+    live: list[int],
+    existing: dict[Key, StoredRow],
+    outs: list[WriteOutcome],
+    by_key: list[FlagsByKey],
+) -> None:
+    """Count duplicates, revise changed quarter hours, upsert device activity and insert the new readings of
+    the live items, in item order; a row another writer inserted meanwhile is classified against its row."""
+
+    def known(r: IncomingReading, k: int, old: StoredRow) -> None:  # stored already: duplicate or revision
         if _same(old, r):
             outs[k].duplicates += 1
         else:
@@ -136,7 +163,7 @@ def write_batch(
             )
             outs[k].revised += 1
 
-    new: list[tuple] = []  # (reading, item index)
+    new: list[tuple[IncomingReading, int]] = []  # (reading, item index)
     for k in live:
         for r in items[k].readings:
             old = existing.get((r.pod, r.start, r.meter))
@@ -144,10 +171,10 @@ def write_batch(
                 new.append((r, k))
             else:
                 known(r, k, old)
-    _touch_rows(conn, [(items[k].readings, items[k].received_at) for k in live])  # one upsert for the batch
+    touch_activity(conn, [(items[k].readings, items[k].received_at) for k in live])  # one upsert for all
     for c in range(0, len(new), INSERT_CHUNK):
         chunk = new[c : c + INSERT_CHUNK]
-        done = _insert_rows(
+        done = insert_rows(
             conn,
             [
                 (r, items[k].source, items[k].received_at, by_key[k].get((r.pod, r.start, r.meter)))
@@ -161,15 +188,19 @@ def write_batch(
             else:
                 raced.append((r, k))
         if raced:  # another writer stored them between our read and our insert: classify against its rows
-            for row in _existing(conn, [r for r, _ in raced], dt.timedelta(0)):
+            for row in stored_rows(conn, [r for r, _ in raced], dt.timedelta(0)):
                 existing[(row.pod, row.start_utc, row.meter)] = row
             for r, k in raced:
                 known(r, k, existing[(r.pod, r.start, r.meter)])
-    return outs
 
 
 def _reaches_back(
-    pairs: list, pod: str, meter: str, existing: dict, stored_rows: Sequence, first: dict[int, dt.datetime]
+    pairs: list[tuple[int, IncomingReading]],
+    pod: str,
+    meter: str,
+    existing: dict[Key, StoredRow],
+    stored: Sequence[StoredRow],
+    first: dict[int, dt.datetime],
 ) -> bool:
     """True when every reading of ``pairs`` (``(item, reading)`` of one series, in item order) that carries a
     totalizer has, for that totalizer, a reading carrying it in ``[first[item] − 15 min, start)`` among the
@@ -190,7 +221,7 @@ def _reaches_back(
             break
     else:
         return True
-    known = {a: {x.start_utc for x in stored_rows if getattr(x, a) is not None} for a in attrs}
+    known = {a: {x.start_utc for x in stored if getattr(x, a) is not None} for a in attrs}
     for k, group in groupby(pairs, key=itemgetter(0)):
         mine = [r for _, r in group]
         for a, starts in known.items():  # the item's own readings count for each other
@@ -205,29 +236,55 @@ def _reaches_back(
     return True
 
 
+def _by_series(rows: Sequence[StoredRow]) -> dict[Series, list[StoredRow]]:
+    out: dict[Series, list[StoredRow]] = defaultdict(list)
+    for row in rows:
+        out[(row.pod, row.meter)].append(row)
+    return out
+
+
 def _cross_check(
     items: Sequence[BatchItem],
     live: list[int],
-    rows: list,
-    existing: dict,
+    rows: list[StoredRow],
+    existing: dict[Key, StoredRow],
     outs: list[WriteOutcome],
-    by_key: list[dict],
+    by_key: list[FlagsByKey],
     pad: dt.timedelta,
-    whole_window,
+    whole_window: Callable[[set[str]], list[StoredRow]],
 ) -> None:
     """Totalizer cross-checks of every live item, sequential in meaning (module docstring). ``rows`` is the
     narrow read; ``whole_window(pods)`` reads those PODs' rows over the whole window, for exact checks."""
-    stored: dict[tuple, list] = defaultdict(list)  # (pod, meter) -> stored rows around the batch
-    for row in rows:
-        stored[(row.pod, row.meter)].append(row)
-    incoming: dict[tuple, list] = defaultdict(list)  # (pod, meter) -> [(item, reading)]
+    stored = _by_series(rows)  # (pod, meter) -> stored rows around the batch
+    incoming: dict[Series, list[tuple[int, IncomingReading]]] = defaultdict(list)  # -> [(item, reading)]
     for k in live:
         for r in items[k].readings:
             incoming[(r.pod, r.meter)].append((k, r))
     span = {
         k: (min(r.start for r in items[k].readings), max(r.start for r in items[k].readings)) for k in live
     }
-    first = {k: lo for k, (lo, _) in span.items()}
+    suspicious = _suspicious(incoming, stored, existing, {k: lo for k, (lo, _) in span.items()})
+    if not suspicious:
+        return
+    wide = _by_series(whole_window({pod for pod, _ in suspicious}))  # the suspicious series, whole window
+    windows = {k: (lo - pad, hi + pad) for k, (lo, hi) in span.items()}
+    found: dict[tuple[int, Series], list[checks.Flag]] = {}
+    for group in suspicious:
+        found.update(_sequential_flags(group, wide.get(group, []), incoming[group], windows))
+    for k in live:
+        for g in dict.fromkeys((r.pod, r.meter) for r in items[k].readings):  # series in reading order
+            outs[k].add_flags([(f, g[1]) for f in found.get((k, g), ())], by_key[k])
+
+
+def _suspicious(
+    incoming: dict[Series, list[tuple[int, IncomingReading]]],
+    stored: dict[Series, list[StoredRow]],
+    existing: dict[Key, StoredRow],
+    first: dict[int, dt.datetime],
+) -> set[Series]:
+    """The series the linear screen cannot prove clean (module docstring): a revision, totalizers that go
+    back or disagree with the energies, or a reading whose nearest totalizer before may lie beyond the
+    narrow read."""
     suspicious = set()
     for group, pairs in incoming.items():
         pod, meter = group
@@ -252,36 +309,33 @@ def _cross_check(
             ):
                 continue
         suspicious.add(group)
-    if not suspicious:
-        return
-    wide: dict[tuple, list] = defaultdict(list)  # the suspicious series over the whole window
-    for row in whole_window({pod for pod, _ in suspicious}):
-        wide[(row.pod, row.meter)].append(row)
-    for group in suspicious:
-        stored[group] = wide.get(group, [])
-    windows = {k: (lo - pad, hi + pad) for k, (lo, hi) in span.items()}
-    found: dict[tuple[int, tuple], list[checks.Flag]] = {}
-    for group in suspicious:
-        pod, meter = group
-        series: dict[dt.datetime, tuple[int, checks.Point]] = {
-            x.start_utc: (-1, _point(x, x.start_utc)) for x in stored.get(group, ())
-        }
-        order = sorted({k for k, _ in incoming[group]})
-        mine = defaultdict(list)
-        for k, r in incoming[group]:
-            mine[k].append(r)
-        for k in order:  # message k sees the store as messages before it left it, in its own window
-            lo, hi = windows[k]
-            pts = [_point(r, r.start) for r in mine[k]]
-            view = {s: p for s, (_, p) in series.items() if lo <= s <= hi}
-            for p in pts:
-                view[p.start] = p
-            ordered = [view[s] for s in sorted(view)]
-            found[(k, group)] = checks.series_flags(pod, ordered, pts)
-            for p in pts:
-                series[p.start] = (k, p)
-    for k in live:
-        for g in dict.fromkeys((r.pod, r.meter) for r in items[k].readings):  # series in reading order
-            for f in found.get((k, g), ()):
-                outs[k].flags.append(f)
-                by_key[k][(f.pod, f.start, g[1])].append(f)
+    return suspicious
+
+
+def _sequential_flags(
+    group: Series,
+    stored: Sequence[StoredRow],
+    pairs: list[tuple[int, IncomingReading]],
+    windows: dict[int, tuple[dt.datetime, dt.datetime]],
+) -> dict[tuple[int, Series], list[checks.Flag]]:
+    """The exact flags of one series, item by item: item *k* is checked against the ``stored`` rows (whole
+    window) and the readings of the items before it, within its own window."""
+    pod, _meter = group
+    series: dict[dt.datetime, tuple[int, checks.Point]] = {
+        x.start_utc: (-1, _point(x, x.start_utc)) for x in stored
+    }
+    mine: dict[int, list[IncomingReading]] = defaultdict(list)
+    for k, r in pairs:
+        mine[k].append(r)
+    found = {}
+    for k in sorted(mine):  # message k sees the store as messages before it left it, in its own window
+        lo, hi = windows[k]
+        pts = [_point(r, r.start) for r in mine[k]]
+        view = {s: p for s, (_, p) in series.items() if lo <= s <= hi}
+        for p in pts:
+            view[p.start] = p
+        ordered = [view[s] for s in sorted(view)]
+        found[(k, group)] = checks.series_flags(pod, ordered, pts)
+        for p in pts:
+            series[p.start] = (k, p)
+    return found

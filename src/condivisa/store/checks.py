@@ -122,7 +122,11 @@ def series_flags(pod: str, series: Sequence[Point], incoming: Iterable[Point]) -
     return flags
 
 
-def clean_series(points: list[tuple]) -> bool:
+#: ``(start, withdrawn_kwh, injected_kwh, withdrawn_total_kwh, injected_total_kwh)``: a point, unpacked
+PointTuple = tuple[dt.datetime, float, float, float | None, float | None]
+
+
+def clean_series(points: list[PointTuple]) -> bool:
     """True when no subset of ``points`` — ``(start, withdrawn_kwh, injected_kwh, withdrawn_total_kwh,
     injected_total_kwh)`` of one POD and meter, distinct starts — can raise a cross-check flag: totalizers
     never
@@ -151,5 +155,5 @@ def clean_series(points: list[tuple]) -> bool:
     return True
 
 
-def _first(p: tuple):
+def _first(p: PointTuple) -> dt.datetime:
     return p[0]

@@ -8,6 +8,7 @@ never by ``create_all``.
 from __future__ import annotations
 
 import datetime as dt
+from typing import ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -16,13 +17,13 @@ from sqlalchemy.types import TypeDecorator
 from condivisa.kernel.timegrid import UTC
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[dt.datetime]):
     """An aware datetime stored as UTC; naive values are refused rather than guessed."""
 
     impl = sa.DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -30,7 +31,7 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: dt.datetime | None, dialect: sa.Dialect) -> dt.datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -42,6 +43,9 @@ BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 class Base(DeclarativeBase):
     """Declarative base of every condivisa table (store, auth, ...)."""
+
+    #: every condivisa class maps one plain table (SQLAlchemy types it as any ``FromClause``)
+    __table__: ClassVar[sa.Table]
 
 
 class Pod(Base):

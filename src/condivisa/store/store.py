@@ -4,8 +4,8 @@ Back-ends: SQLite (the embedded default, ``sqlite:///./condivisa.db``) in WAL mo
 ``synchronous=FULL`` so a committed transaction survives a power cut, and every transaction started with
 ``BEGIN IMMEDIATE`` so concurrent writers wait for each other (busy timeout) instead of failing;
 PostgreSQL by URL (``postgresql+psycopg://...``; ``postgresql://`` is read as psycopg 3). The URL comes from
-the argument, else ``CONDIVISA_DATABASE_URL``, else the default. The schema is managed by Alembic
-(:meth:`Store.upgrade`).
+the argument, else ``CONDIVISA_DATABASE_URL``, else the default (the engine: :mod:`condivisa.store.engine`).
+The schema is managed by Alembic (:meth:`Store.upgrade`).
 """
 
 from __future__ import annotations
@@ -15,23 +15,30 @@ import datetime as dt
 import os
 from collections.abc import Iterable, Sequence
 from importlib import resources
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy import event
 
+from condivisa.domain.community import Community
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, to_utc
+from condivisa.store.engine import dialect_insert, open_engine
 from condivisa.store.models import DeadLetter, Device, DeviceActivity, Measurement, MeasurementRevision, Pod
+from condivisa.store.rows import IncomingReading
 from condivisa.store.writer import RegistryCache, WriteOutcome, write_readings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///./condivisa.db"
 #: Dead-letter payloads are kept up to this size; larger ones are truncated (``payload_bytes`` keeps the
 #: size).
 MAX_DEAD_LETTER_BYTES = 16 * 1024 * 1024
 MEASUREMENT_COLUMNS = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
+#: a bound of a time range: a date, a datetime (pandas ``Timestamp`` too) or ISO text; naive values are
+#: Europe/Rome civil time; ``None``: unbounded
+TimeBound = dt.date | str | None
 
 
 def database_url(url: str | None = None) -> str:
@@ -47,24 +54,8 @@ class Store:
 
     def __init__(self, url: str | None = None, *, echo: bool = False, busy_timeout_s: float = 60.0):
         self.url = database_url(url)
-        u = sa.engine.make_url(self.url)
-        self.dialect = u.get_backend_name()
-        if self.dialect == "sqlite":
-            kwargs: dict[str, Any] = {"connect_args": {"timeout": busy_timeout_s}}
-            if u.database in (None, "", ":memory:"):
-                kwargs["poolclass"] = sa.pool.StaticPool
-                kwargs["connect_args"]["check_same_thread"] = False
-            else:
-                Path(u.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-            self.engine = sa.create_engine(self.url, echo=echo, **kwargs)
-            event.listen(
-                self.engine, "connect", lambda dbapi, rec: _sqlite_connect(dbapi, rec, busy_timeout_s)
-            )
-            event.listen(self.engine, "begin", _sqlite_begin)
-        elif self.dialect == "postgresql":
-            self.engine = sa.create_engine(self.url, echo=echo, pool_pre_ping=True)
-        else:
-            raise ValueError(f"database URL {self.url!r}: only sqlite:/// and postgresql:// are supported")
+        self.engine = open_engine(self.url, echo=echo, busy_timeout_s=busy_timeout_s)
+        self.dialect = self.engine.dialect.name
         self.registry = RegistryCache()
 
     def __repr__(self) -> str:
@@ -73,7 +64,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
@@ -86,7 +77,7 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ schema
 
-    def alembic_config(self):
+    def alembic_config(self) -> Config:
         from alembic.config import Config
 
         cfg = Config()
@@ -114,23 +105,29 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ registry
 
-    def register_devices(self, community) -> dict[str, int]:
+    def register_devices(self, community: Community) -> dict[str, int]:
         """Register (insert or update) every POD of ``community`` with its member and every chain-2 device
         (DU -> POD -> member). Returns counts ``{"pods": n, "devices": m}``."""
-        owner = {p.code: (m.id, p.kind.value) for m in community.members for p in m.pods}
+        owner: dict[str, tuple[str | None, str]] = {
+            p.code: (m.id, p.kind.value) for m in community.members for p in m.pods
+        }
         for plant in community.plants:
             owner.setdefault(plant.pod, (plant.owner if plant.owner != "community" else None, "production"))
         pods = [(code, member, kind) for code, (member, kind) in owner.items()]
-        devices = [(d.id, d.pod, owner.get(d.pod, (None, None))[0]) for d in community.devices]
+        devices = [(d.id, d.pod, owner[d.pod][0] if d.pod in owner else None) for d in community.devices]
         return self.register(pods=pods, devices=devices)
 
-    def register(self, pods: Iterable[tuple] = (), devices: Iterable[tuple] = ()) -> dict[str, int]:
+    def register(
+        self,
+        pods: Iterable[tuple[str, str | None, str | None]] = (),
+        devices: Iterable[tuple[str, str, str | None]] = (),
+    ) -> dict[str, int]:
         """Upsert PODs ``(code, member_id, kind)`` and devices ``(du_id, pod, member_id)``."""
         now = clock.now()
-        pods, devices = list(pods), list(devices)
-        insert = _dialect_insert(self.dialect)
+        pod_rows, device_rows = list(pods), list(devices)
+        insert = dialect_insert(self.dialect)
         with self.engine.begin() as conn:
-            for code, member, kind in pods:
+            for code, member, kind in pod_rows:
                 stmt = insert(Pod.__table__).values(
                     code=code, member_id=member, kind=kind or "consumption", registered_at=now
                 )
@@ -139,7 +136,7 @@ class Store:
                         index_elements=["code"], set_={"member_id": member, "kind": stmt.excluded.kind}
                     )
                 )
-            for du_id, pod, member in devices:
+            for du_id, pod, member in device_rows:
                 stmt = insert(Device.__table__).values(
                     du_id=du_id, pod=pod, member_id=member, registered_at=now
                 )
@@ -149,13 +146,13 @@ class Store:
                     )
                 )
         self.registry.clear()
-        return {"pods": len(pods), "devices": len(devices)}
+        return {"pods": len(pod_rows), "devices": len(device_rows)}
 
     def known_pods(self) -> set[str]:
         with self.read() as conn:
             return set(conn.scalars(sa.select(Pod.code)))
 
-    def devices(self) -> list[dict]:
+    def devices(self) -> list[dict[str, Any]]:
         """Registered devices: ``du_id``, ``pod``, ``member_id``, ``registered_at``."""
         with self.read() as conn:
             rows = conn.execute(sa.select(Device.__table__).order_by(Device.du_id))
@@ -165,7 +162,7 @@ class Store:
 
     def ingest_records(
         self,
-        readings: Sequence,
+        readings: Sequence[IncomingReading],
         *,
         source: str,
         received_at: dt.datetime | None = None,
@@ -225,24 +222,26 @@ class Store:
 
     # ------------------------------------------------------------------------------------------ reads
 
-    def _select_measurements(self, pods, start, end, meter: str | None, columns: list[str] | None = None):
+    def _select_measurements(
+        self,
+        pods: str | Iterable[str] | None,
+        start: TimeBound,
+        end: TimeBound,
+        meter: str | None,
+        columns: list[str] | None = None,
+    ) -> sa.Select:
         t = Measurement.__table__
-        cols = [t.c[c] for c in columns] if columns else list(t.c)
+        raw_type = sa.String if self.dialect == "sqlite" else sa.DateTime(timezone=True)
         # the start column raw (no per-row TypeDecorator): converted once, vectorised, in _frame
         cols = [
-            sa.type_coerce(c, sa.String if self.dialect == "sqlite" else sa.DateTime(timezone=True)).label(
-                c.name
-            )
-            if c.name in ("start_utc", "received_at")
-            else c
-            for c in cols
+            sa.type_coerce(c, raw_type).label(c.name) if c.name in ("start_utc", "received_at") else c
+            for c in ([t.c[c] for c in columns] if columns else list(t.c))
         ]
         q = sa.select(*cols).order_by(t.c.pod, t.c.start_utc)
         if meter is not None:
             q = q.where(t.c.meter == meter)
         if pods is not None:
-            pods = [pods] if isinstance(pods, str) else list(pods)
-            q = q.where(t.c.pod.in_(pods))
+            q = q.where(t.c.pod.in_([pods] if isinstance(pods, str) else list(pods)))
         if start is not None:
             q = q.where(t.c.start_utc >= to_utc(start, naive_is="rome", name="start"))
         if end is not None:
@@ -250,7 +249,12 @@ class Store:
         return q
 
     def measurements_frame(
-        self, pods: Iterable[str] | None = None, start: Any = None, end: Any = None, *, meter: str = "M1"
+        self,
+        pods: Iterable[str] | None = None,
+        start: TimeBound = None,
+        end: TimeBound = None,
+        *,
+        meter: str = "M1",
     ) -> pd.DataFrame:
         """The measurements table contract: columns ``pod``, ``start`` (aware, Europe/Rome),
         ``withdrawn_kwh``,
@@ -264,7 +268,12 @@ class Store:
         return _frame(rows, MEASUREMENT_COLUMNS)
 
     def measurements(
-        self, pod: str | None = None, start: Any = None, end: Any = None, *, meter: str | None = None
+        self,
+        pod: str | Iterable[str] | None = None,
+        start: TimeBound = None,
+        end: TimeBound = None,
+        *,
+        meter: str | None = None,
     ) -> pd.DataFrame:
         """Every stored column of a POD's readings (all PODs if ``pod`` is None) in ``[start, end)``:
         the contract columns plus ``meter``, totalizers, ``du_id``, ``received_at``, ``source``, ``revision``,
@@ -299,7 +308,7 @@ class Store:
             df[col] = pd.to_datetime(df[col], utc=True)
         return df
 
-    def device_last_seen(self) -> list[dict]:
+    def device_last_seen(self) -> list[dict[str, Any]]:
         """One row per DU (registered or seen): ``du_id``, ``pod`` (registered POD, else the one it last
         sent),
         ``member_id``, ``registered``, ``last_received_at`` (its latest accepted message, UTC; ``None``:
@@ -314,7 +323,7 @@ class Store:
             out.append(
                 {
                     "du_id": du,
-                    "pod": reg.pod if reg else act.pod,
+                    "pod": reg.pod if reg is not None else seen[du].pod,  # registered, else seen
                     "member_id": reg.member_id if reg else None,
                     "registered": reg is not None,
                     "last_received_at": act.last_received_at if act else None,
@@ -323,7 +332,7 @@ class Store:
             )
         return out
 
-    def dead_letters(self, limit: int = 100, *, with_payload: bool = True) -> list[dict]:
+    def dead_letters(self, limit: int = 100, *, with_payload: bool = True) -> list[dict[str, Any]]:
         """The latest ``limit`` dead letters, newest first: ``id``, ``received_at``, ``source``,
         ``device_id``,
         ``reasons`` (list of ``{"path", "reason"}``), ``payload_bytes`` and ``payload`` (raw bytes)."""
@@ -333,7 +342,7 @@ class Store:
             rows = conn.execute(sa.select(*cols).order_by(t.c.id.desc()).limit(limit))
             return [dict(r._mapping) for r in rows]
 
-    def dead_letter(self, letter_id: int) -> dict | None:
+    def dead_letter(self, letter_id: int) -> dict[str, Any] | None:
         t = DeadLetter.__table__
         with self.read() as conn:
             row = conn.execute(sa.select(t).where(t.c.id == letter_id)).first()
@@ -351,12 +360,12 @@ class Store:
         }
         with self.read() as conn:
             return {
-                name: int(conn.scalar(sa.select(sa.func.count()).select_from(m.__table__)))
+                name: conn.execute(sa.select(sa.func.count()).select_from(m.__table__)).scalar_one()
                 for name, m in tables.items()
             }
 
 
-def _frame(rows, columns: list[str]) -> pd.DataFrame:
+def _frame(rows: Sequence[sa.Row], columns: list[str]) -> pd.DataFrame:
     """DataFrame of measurement rows; ``start_utc`` becomes ``start`` in Europe/Rome (stored naive UTC on SQLite)."""
     names = list(rows[0]._fields) if rows else ["start_utc"]
     # plain tuples: pandas probing SQLAlchemy Row objects attribute by attribute is 5x slower
@@ -373,28 +382,3 @@ def _frame(rows, columns: list[str]) -> pd.DataFrame:
         df["received_at"] = pd.to_datetime(df["received_at"], utc=True, format="ISO8601")
     df["pod"] = df["pod"].astype(str) if len(df) else df["pod"].astype(object)
     return df.reset_index(drop=True)
-
-
-def _dialect_insert(dialect: str):
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
-
-
-def _sqlite_connect(dbapi_connection, _record, busy_timeout_s: float = 60.0) -> None:
-    """WAL + synchronous=FULL (durable commits), busy timeout; let SQLAlchemy's 'begin' event open transactions."""
-    dbapi_connection.isolation_level = None
-    cur = dbapi_connection.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=FULL")
-    cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
-
-
-def _sqlite_begin(conn) -> None:
-    """Open transactions ourselves (pysqlite's own handling is off): IMMEDIATE unless the connection asked
-    for DEFERRED (:meth:`Store.read`), so a writer never fails upgrading a read lock mid-transaction."""
-    conn.exec_driver_sql(f"BEGIN {conn.get_execution_options().get('sqlite_begin', 'IMMEDIATE')}")

@@ -2,9 +2,10 @@
 case-study results. One :class:`Dashboard` per app; the settled months are rebuilt only when the store's
 measurements change (count or latest arrival).
 
-Prices: ``files.prices_file`` (hourly zonal prices CSV); without it the money assumes a flat
-:data:`ASSUMED_PRICE_EUR_PER_MWH` and every page says so. Missing quarter hours are zero-filled **explicitly**
-(``fill="zero"``) so a month with a silent device still settles; the gaps are listed in the data-quality
+The settled months are :func:`condivisa.outputs.sources.stored_months`: prices from ``files.prices_file``
+(hourly zonal prices CSV) or, without it, a flat
+:data:`~condivisa.outputs.sources.ASSUMED_PRICE_EUR_PER_MWH` that every page mentions; missing quarter hours
+zero-filled **explicitly** so a month with a silent device still settles, the gaps listed in the data-quality
 panel.
 """
 
@@ -17,15 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from condivisa.formats.csv_io import read_prices
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import to_utc
-from condivisa.outputs.monthly import SettledMonths, flat_prices
+from condivisa.outputs.monthly import SettledMonths
+from condivisa.outputs.sources import stored_months
 
-#: flat zonal price (€/MWh) used when no price file is configured (shown on every page)
-ASSUMED_PRICE_EUR_PER_MWH = 100.0
 #: a device is "silent" when its latest message is older than this
 SILENT_AFTER = dt.timedelta(hours=1)
 
@@ -102,13 +99,11 @@ class Dashboard:
         self._key: tuple | None = None
         self._book: SettledMonths | None = None
         self._pages: dict[tuple, dict] = {}
-        self._prices: pd.Series | None = None
-        if files.prices_file:
-            self._prices = read_prices(files.prices_file)
 
     @property
     def prices_assumed(self) -> bool:
-        return self._prices is None
+        """No price file: the money assumes the flat price (every page says so)."""
+        return not self.files.prices_file
 
     def _state_key(self) -> tuple:
         counts = self.store.counts()
@@ -120,13 +115,9 @@ class Dashboard:
         with self._lock:
             key = self._state_key()
             if self._book is None or key != self._key:
-                frame = self.store.measurements_frame(pods=sorted(self.community.all_pods))
-                prices = (
-                    self._prices
-                    if self._prices is not None
-                    else flat_prices(frame, ASSUMED_PRICE_EUR_PER_MWH)
+                self._book = stored_months(
+                    self.store, self.community, self.files.prices_file or None, as_of=key[-1]
                 )
-                self._book = SettledMonths(self.community, frame, prices, fill="zero", as_of=key[-1])
                 self._key = key
             return self._book
 

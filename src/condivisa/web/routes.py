@@ -28,9 +28,10 @@ from sqlalchemy.exc import DBAPIError
 from condivisa.auth.rules_audit import record_rules, rules_history
 from condivisa.outputs import report
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, month_label, translator
+from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
 from condivisa.store.auth_tables import AuditAction
 from condivisa.web import csrf, session
-from condivisa.web.data import ASSUMED_PRICE_EUR_PER_MWH, Dashboard, case_rows
+from condivisa.web.data import Dashboard, case_rows
 
 LANG_COOKIE = "condivisa_lang"
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -91,10 +91,12 @@ def emit_urbandataset(parsed: ParsedDataset) -> dict:
     }
 
 
-def _reading(obj: Any, meter: str) -> Reading:
+def _reading(obj: object, meter: str) -> Reading:
+    """A :class:`Reading` of ``obj``: a reading, a mapping or any object with the reading's attributes."""
     if isinstance(obj, Reading):
         return replace(obj, meter=meter)
-    get = obj.get if isinstance(obj, Mapping) else (lambda k, d=None: getattr(obj, k, d))
+    # the values are the caller's (checked or converted below)
+    get: Callable[..., Any] = obj.get if isinstance(obj, Mapping) else (lambda k, d=None: getattr(obj, k, d))
     start = get("start")
     if not isinstance(start, dt.datetime) or start.tzinfo is None:
         raise ValueError(f"reading start must be a time-zone aware datetime, got {start!r}")
@@ -115,7 +117,7 @@ def _reading(obj: Any, meter: str) -> Reading:
 
 
 def build_dataset(
-    readings: Iterable[Any],
+    readings: Iterable[object],
     *,
     producer_id: str,
     profile_id: str = prof.M1.id,
@@ -137,7 +139,7 @@ def build_dataset(
     timestamp = (timestamp or max(r.end for r in rows)).replace(microsecond=0)
     if timestamp.tzinfo is None:
         raise ValueError("timestamp must be time-zone aware")
-    tz = timezone or dt.timezone(timestamp.astimezone(ROME).utcoffset())
+    tz = timezone or _rome_offset(timestamp)
     parsed = ParsedDataset(
         profile_id=profile.id,
         producer_id=producer_id,
@@ -149,6 +151,21 @@ def build_dataset(
     return emit_urbandataset(parsed)
 
 
-def build_m1_dataset(readings: Iterable[Any], *, producer_id: str, **kwargs: Any) -> dict:
+def _rome_offset(timestamp: dt.datetime) -> dt.timezone:
+    """Europe/Rome's fixed offset at the aware ``timestamp`` (``UTC+1`` or ``UTC+2``)."""
+    offset = timestamp.astimezone(ROME).utcoffset()
+    assert offset is not None  # a time in a ZoneInfo zone always has an offset
+    return dt.timezone(offset)
+
+
+def build_m1_dataset(
+    readings: Iterable[object],
+    *,
+    producer_id: str,
+    timestamp: dt.datetime | None = None,
+    timezone: dt.timezone | None = None,
+) -> dict:
     """:func:`build_dataset` for ``M1ElectricUserDevice-2.0`` (the exchange meter at a member's POD)."""
-    return build_dataset(readings, producer_id=producer_id, profile_id=prof.M1.id, **kwargs)
+    return build_dataset(
+        readings, producer_id=producer_id, profile_id=prof.M1.id, timestamp=timestamp, timezone=timezone
+    )

@@ -25,7 +25,7 @@ _NUMBERS_RE = re.compile(r"(?:[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\n)*"
 _READING_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Reading)}
 
 
-def _new_reading(values: dict) -> Reading:
+def _new_reading(values: dict[str, object]) -> Reading:
     """A :class:`Reading` from a complete field dict without the frozen dataclass ``__init__`` (12
     ``object.__setattr__`` calls, a third of the cost of a line): the same object, equal and hashable
     alike."""
@@ -56,15 +56,15 @@ def fast_lines(
     known, strings, plain, required = _plan(profile.id)
     numbers = [(name, fld, factors.get(name, 1.0)) for name, fld in plain]
     texts: list[str] = []
-    rows: list[dict] = []
-    keys: set = set()
+    rows: list[tuple[dict[str, object], dict[str, str]]] = []  # (reading fields, property values)
+    keys: set[tuple[object, dt.datetime | None]] = set()
     try:
         for index, line in enumerate(lines):
             props = line["property"]
             vals = {item["name"]: item["val"] for item in props}
             if len(vals) != len(props) or not vals.keys() <= known.keys() or not required <= vals.keys():
                 return None
-            values = dict(_READING_DEFAULTS)
+            values: dict[str, object] = dict(_READING_DEFAULTS)
             values["meter"], values["line"] = profile.meter, index
             for name, fld in strings:
                 s = vals.get(name)

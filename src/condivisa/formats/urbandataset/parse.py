@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from condivisa.formats.urbandataset import profile as prof
 from condivisa.formats.urbandataset.fast import fast_lines
@@ -47,6 +47,10 @@ from condivisa.formats.urbandataset.types import (
     UrbanDatasetError,
 )
 
+if TYPE_CHECKING:
+    import jsonschema
+    import jsonschema_rs
+
 SCHEMA_FILE = "urbandataset-schema-2.0.json"
 
 
@@ -54,7 +58,7 @@ SCHEMA_FILE = "urbandataset-schema-2.0.json"
 
 
 @lru_cache(maxsize=1)
-def _validator():
+def _validator() -> jsonschema.Draft7Validator:
     import jsonschema
 
     schema = json.loads(
@@ -66,7 +70,7 @@ def _validator():
 
 
 @lru_cache(maxsize=1)
-def _fast_validator():
+def _fast_validator() -> jsonschema_rs.Draft7Validator:
     """The same schema in jsonschema-rs (~200x faster), used only to let valid documents through quickly;
     formats are not checked, as jsonschema's Draft7Validator does not check them by default."""
     import jsonschema_rs
@@ -79,7 +83,7 @@ def _fast_validator():
     return jsonschema_rs.Draft7Validator(schema, validate_formats=False)
 
 
-def json_path(parts: Iterable[Any], root: str = "") -> str:
+def json_path(parts: Iterable[str | int], root: str = "") -> str:
     """``['UrbanDataset','values','line',3]`` -> ``UrbanDataset.values.line[3]``."""
     out = root
     for p in parts:
@@ -87,7 +91,7 @@ def json_path(parts: Iterable[Any], root: str = "") -> str:
     return out or "$"
 
 
-def _schema_reason(err) -> str:
+def _schema_reason(err: jsonschema.ValidationError) -> str:
     if err.validator == "enum" and err.validator_value == [False]:
         return "key not allowed by the UrbanDataset schema"
     if err.validator == "oneOf":
@@ -98,7 +102,7 @@ def _schema_reason(err) -> str:
     return msg if len(msg) <= 200 else msg[:197] + "..."
 
 
-def validate_schema(doc: Any, root: str = "") -> list[FieldError]:
+def validate_schema(doc: object, root: str = "") -> list[FieldError]:
     """Errors of ``doc`` against the SCPS UrbanDataset JSON Schema 2.0 (``context.note`` is tolerated)."""
     if not isinstance(doc, dict):  # the schema has no top-level "type": say it here
         return [
@@ -262,14 +266,14 @@ def _parse_line(
     return Reading(meter=profile.meter, start=start, line=index, **values)
 
 
-def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
+def parse_urbandataset(doc: object, *, root: str = "") -> ParsedDataset:
     """Validate ``doc`` (the parsed JSON ``{"UrbanDataset": ...}``) and return its readings.
 
     Raises :class:`UrbanDatasetError` listing every schema and profile error; ``root`` prefixes the
     paths (``"dataset."`` for an SCPS ``/push`` body).
     """
     errors = validate_schema(doc, root)
-    if errors:
+    if errors or not isinstance(doc, dict):  # validate_schema reports a document that is not an object
         raise UrbanDatasetError(errors)
     ud = doc["UrbanDataset"]
     spec, ctx = ud["specification"], ud["context"]
@@ -287,6 +291,7 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
         tz = prof.parse_timezone(ctx["timeZone"])
     except ValueError as exc:
         raise UrbanDatasetError([FieldError(f"{root}UrbanDataset.context.timeZone", str(exc))]) from None
+    timestamp: dt.datetime | None
     try:
         timestamp = (
             context_instant(ctx["timestamp"], tz)
@@ -319,7 +324,7 @@ def parse_urbandataset(doc: Any, *, root: str = "") -> ParsedDataset:
             continue
         where[key] = len(readings)
         readings.append(r)
-    if errors:
+    if errors or timestamp is None:  # an unreadable timestamp is one of the errors
         raise UrbanDatasetError(errors)
     if fast is not None:
         readings = fast

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import Any
 
 from condivisa.formats.urbandataset import profile as prof
 from condivisa.kernel.timegrid import QUARTER, UTC
 
 
-def parse_local_timestamp(text: Any, tz: dt.timezone) -> dt.datetime:
+def parse_local_timestamp(text: object, tz: dt.timezone) -> dt.datetime:
     """``YYYY-MM-DDThh:mm:ss`` in the fixed offset ``tz`` -> aware UTC datetime (``ValueError`` otherwise)."""
     if not isinstance(text, str) or not prof.TIMESTAMP_RE.match(text):
         raise ValueError(f"{text!r} is not a timestamp YYYY-MM-DDThh:mm:ss")
@@ -41,7 +40,7 @@ def period_start(period: dict, tz: dt.timezone) -> tuple[dt.datetime | None, tup
 
 @lru_cache(maxsize=8192)
 def _start_of_period(
-    start_ts: Any, end_ts: Any, tz: dt.timezone
+    start_ts: object, end_ts: object, tz: dt.timezone
 ) -> tuple[dt.datetime | None, tuple[str, str] | None]:
     try:
         start = parse_local_timestamp(start_ts, tz)

@@ -15,7 +15,7 @@ target_metadata = Base.metadata
 config = context.config
 
 
-def _run(connection) -> None:
+def _run(connection: sa.Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

@@ -11,14 +11,13 @@ fails nothing is stored and the answer is 503 with ``Retry-After``: send the sam
 from __future__ import annotations
 
 import base64
-import dataclasses
 import datetime as dt
 import io
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, params, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
@@ -46,8 +45,9 @@ class IngestAnswer(BaseModel):
     duplicates: int = 0
     revised: int = 0
     rejected: list[Rejection] = []
-    flags: list[Any] = Field(
-        default_factory=list, description="cross-check warnings: the data was stored anyway"
+    flags: list[dict[str, str]] = Field(
+        default_factory=list,
+        description="cross-check warnings (pod, start, code, detail): the data was stored anyway",
     )
     readings: int = Field(0, description="lines in the message")
     dead_letter_id: int | None = Field(None, description="id of the dead letter keeping a rejected payload")
@@ -79,7 +79,7 @@ class Command(BaseModel):
     cmd: str = Field(min_length=1, max_length=64)
 
 
-PUSH_OPENAPI: dict[str, Any] = {
+PUSH_OPENAPI: dict[str, object] = {
     "requestBody": {
         "required": True,
         "description": "One UrbanDataset (one or many DUs as lines), or an SCPS push body "
@@ -97,31 +97,13 @@ PUSH_OPENAPI: dict[str, Any] = {
 }
 
 
-def records(obj: Any) -> list[dict[str, Any]]:
-    """Store answers (DataFrame, dataclasses, mappings, SQLAlchemy rows, ``{key: value}``) as JSON-able dicts."""
-    if obj is None:
-        return []
-    if isinstance(obj, pd.DataFrame):
-        rows = obj.reset_index(drop=obj.index.name is None).to_dict(orient="records")
-    elif isinstance(obj, dict):
-        rows = [v if isinstance(v, dict) else {"id": k, "value": v} for k, v in obj.items()]
-        if obj and not isinstance(next(iter(obj.values())), dict):
-            rows = [{"du_id": k, "last_seen": v} for k, v in obj.items()]
-    else:
-        rows = []
-        for item in obj:
-            if dataclasses.is_dataclass(item):
-                rows.append(dataclasses.asdict(item))
-            elif hasattr(item, "_mapping"):
-                rows.append(dict(item._mapping))
-            elif isinstance(item, dict):
-                rows.append(dict(item))
-            else:
-                rows.append({c: getattr(item, c) for c in item.__table__.columns.keys()})
+def records(rows: Iterable[Mapping[str, object]]) -> list[dict[str, Any]]:
+    """Rows of a store answer (:meth:`~condivisa.store.store.Store.device_last_seen`,
+    :meth:`~condivisa.store.store.Store.dead_letters`) as JSON-able dicts."""
     return [{k: _jsonable(v) for k, v in r.items()} for r in rows]
 
 
-def _jsonable(v: Any) -> Any:
+def _jsonable(v: object) -> object:
     if isinstance(v, (bytes, bytearray)):
         return bytes(v).decode("utf-8", errors="replace")
     if isinstance(v, pd.Timestamp):
@@ -168,9 +150,9 @@ def ingest_response(answer: dict[str, Any]) -> JSONResponse:
 
 
 def api_router(
-    read_dependencies: Sequence[Any] = (),
-    write_dependencies: Sequence[Any] = (),
-    pod_dependencies: Sequence[Any] = (),
+    read_dependencies: Sequence[params.Depends] = (),
+    write_dependencies: Sequence[params.Depends] = (),
+    pod_dependencies: Sequence[params.Depends] = (),
     *,
     ingest: HttpIngest,
     max_body_bytes: int,
@@ -237,7 +219,7 @@ def api_router(
         format: Annotated[
             Literal["json", "csv"], Query(description="json, or csv `pod,start,withdrawn_kwh,injected_kwh`")
         ] = "json",
-    ) -> Any:
+    ) -> PodMeasurements | Response:
         """Quarter-hour measurements of one POD over ``[from, to)``."""
         community = request.app.state.community
         if community is not None and pod not in community.all_pods:
@@ -332,8 +314,7 @@ def healthz_router() -> APIRouter:
         store = request.app.state.store
         out: dict[str, Any] = {"status": "ok"}
         try:
-            engine = getattr(store, "engine", None) or store._engine
-            with engine.connect() as conn:
+            with store.engine.connect() as conn:
                 conn.execute(sa.text("SELECT 1"))
             out["database"] = "ok"
         except Exception as exc:  # reported, not raised: this is the health check

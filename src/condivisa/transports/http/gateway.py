@@ -31,7 +31,8 @@ import json
 import secrets
 import threading
 import time
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Protocol, TypeVar
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Request
@@ -50,16 +51,30 @@ MAX_LINES = 100_000
 _bearer = HTTPBearer(auto_error=False, description="token from /UrbanDatasetGateway/login")
 
 
-def answer(code: str, message: str, status_code: int = 200, **extra: Any) -> JSONResponse:
+def answer(code: str, message: str, status_code: int = 200, **extra: object) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status_code == 401 else None
     return JSONResponse({"code": code, "message": message, **extra}, status_code=status_code, headers=headers)
+
+
+class _Named(Protocol):
+    @property
+    def username(self) -> str: ...
+
+
+class LoginService(Protocol):
+    """The people's logins the gateway also accepts (:class:`condivisa.auth.service.AuthService`):
+    ``login`` raises on wrong credentials."""
+
+    def login(self, username: str, password: str) -> tuple[str, object]: ...
+    def principal_for_token(self, token: str) -> _Named | None: ...
+    def logout(self, token: str) -> object: ...
 
 
 class GatewayAuth:
     """Gateway logins: the users in ``settings.gateway_users`` (constant-time password check, random opaque
     tokens kept in memory with a TTL) and, when the app has a :mod:`condivisa.auth` service, its users too."""
 
-    def __init__(self, users: dict[str, str], ttl_s: int, service: Any = None) -> None:
+    def __init__(self, users: dict[str, str], ttl_s: int, service: LoginService | None = None) -> None:
         self._users, self._ttl_s, self._service = dict(users), ttl_s, service
         self._tokens: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
@@ -137,7 +152,12 @@ def _token(
     return request.app.state.gateway_auth.username(bearer.credentials if bearer else None)
 
 
-async def _json(request: Request, model: type[BaseModel]) -> BaseModel | JSONResponse:
+Body = TypeVar("Body", bound=BaseModel)
+#: ``(start, end, (property, value) filter or None, every dataset or only the last)`` of a read request
+Window = tuple[pd.Timestamp, pd.Timestamp, tuple[str, str] | None, bool]
+
+
+async def _json(request: Request, model: type[Body]) -> Body | JSONResponse:
     try:
         raw = await request.body()
         return model.model_validate(json.loads(raw or b"{}"))
@@ -201,6 +221,7 @@ def _datasets(rows: pd.DataFrame, producer: str, filt: tuple[str, str] | None = 
 
 
 Caller = Annotated[str | None, Depends(_token)]
+Read = TypeVar("Read", bound=ResourceBody)
 
 
 def gateway_router(
@@ -232,7 +253,7 @@ def gateway_router(
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         request: Request,
     ) -> JSONResponse:
-        if user is None:
+        if user is None or bearer is None:  # a user is known by its bearer token
             return denied()
         request.app.state.gateway_auth.logout(bearer.credentials)
         return answer("00", "Successful")
@@ -269,7 +290,9 @@ def gateway_router(
             return answer("02", "Invalid UrbanDataset", detail=reasons or "rejected")
         return answer("00", "Successful", detail=counts)
 
-    async def _read(request: Request, user: str | None, model: type[BaseModel], window) -> JSONResponse:
+    async def _read(
+        request: Request, user: str | None, model: type[Read], window: Callable[[Read], Window]
+    ) -> JSONResponse:
         if user is None:
             return denied()
         body = await _json(request, model)
@@ -287,17 +310,17 @@ def gateway_router(
             return answer("04", "No data found")
         return answer("03", "Request-Response Successful", dataset=sets if many else sets[-1])
 
-    def _last_day(body: Any):
+    def _last_day(body: ResourceBody) -> Window:
         end = pd.Timestamp(clock.now()).tz_convert(ROME)
         return end - pd.Timedelta(days=1), end, None, True
 
-    def _specific(body: Any):
+    def _specific(body: TimestampBody) -> Window:
         t = _instant(body.timestamp)
         if t is None:
             raise ValueError("timestamp: missing")
         return t, t + pd.Timedelta(minutes=15), None, False
 
-    def _search(body: Any):
+    def _search(body: SearchBody) -> Window:
         end = _instant(body.period_end) or pd.Timestamp(clock.now()).tz_convert(ROME)
         start = _instant(body.period_start) or end - pd.Timedelta(days=1)
         if start >= end:

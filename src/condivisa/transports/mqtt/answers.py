@@ -3,7 +3,8 @@
 the other
 way round.
 
-Where an answer goes (issue #6): the sender's ``ack`` topic
+Where an answer goes (only to the sender: a device must not receive another device's answers, nor have its
+answers sent to another device's topics): the sender's ``ack`` topic
 (:meth:`condivisa.transports.mqtt.topics.TopicLayout.ack`),
 or its MQTT 5 Response Topic when that lies under the sender's own topics and has no wildcard; an MQTT 5
 Correlation Data is returned as is. The body is ``{"payload_id", "topic", **answer}``.
@@ -55,8 +56,7 @@ def settled(info: mqtt.MQTTMessageInfo | None) -> bool:
 
 def answer_topic(layout: TopicLayout, item: InboundMessage) -> str:
     """The sender's ``ack`` topic, or its MQTT 5 Response Topic if that is under the sender's own topics and
-    has
-    no wildcard (issue #6: a device cannot have answers sent to another device's topics)."""
+    has no wildcard (a device cannot have answers sent to another device's topics)."""
     topic = layout.ack(item.sender_id, item.kind)
     own = topic.rsplit("/", 1)[0] + "/"
     if (
@@ -87,7 +87,7 @@ class AnswerPublisher:
         self.client, self.layout, self.mqtt5 = client, layout, mqtt5
         self._connected, self._stopped = connected, stopped
         #: answers the broker has not confirmed yet (paho's QoS 1 in-flight window)
-        self._unconfirmed: deque[Any] = deque()
+        self._unconfirmed: deque[mqtt.MQTTMessageInfo] = deque()
 
     def publish(self, item: InboundMessage, answer: dict[str, Any]) -> mqtt.MQTTMessageInfo:
         """Publish (QoS 1) the answer of one message to its sender (:func:`answer_topic`)."""

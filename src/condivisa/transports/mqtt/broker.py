@@ -18,7 +18,8 @@ not:
   in-flight table on reconnection. It is installed by :class:`EmbeddedBroker` (process-wide, broker side
   only).
 
-Device authentication and topic ACLs (issue #6) plug in through ``plugins=``: a mapping of amqtt plugin
+Device authentication and topic ACLs (each device may publish only on its own topics:
+:mod:`condivisa.auth.mqtt_acl`) plug in through ``plugins=``: a mapping of amqtt plugin
 dotted paths to their configuration, replacing :data:`DEFAULT_PLUGINS`.
 """
 
@@ -33,8 +34,9 @@ from typing import Any
 from amqtt.broker import Broker
 from amqtt.mqtt.constants import QOS_1
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
+from amqtt.mqtt.puback import PubackPacket
 from amqtt.plugins.base import BaseAuthPlugin
-from amqtt.session import OUTGOING, Session
+from amqtt.session import OUTGOING, IncomingApplicationMessage, OutgoingApplicationMessage, Session
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,9 @@ _ORIGINAL_QOS1_FLOW = BrokerProtocolHandler._handle_qos1_message_flow
 _ORIGINAL_HANDLE_PUBACK = BrokerProtocolHandler.handle_puback
 
 
-async def _qos1_flow_keeping_inflight(self: BrokerProtocolHandler, app_message: Any) -> None:
+async def _qos1_flow_keeping_inflight(
+    self: BrokerProtocolHandler, app_message: OutgoingApplicationMessage | IncomingApplicationMessage
+) -> None:
     """Outgoing QoS 1 (MQTT 3.1.1 §4.3.2, §4.4): send PUBLISH, wait for PUBACK; on timeout or disconnection
     keep the message in ``session.inflight_out`` so it is resent (DUP=1) when the session resumes."""
     if app_message.direction != OUTGOING or app_message.qos != QOS_1 or self.session is None:
@@ -64,7 +68,7 @@ async def _qos1_flow_keeping_inflight(self: BrokerProtocolHandler, app_message: 
     packet_id = app_message.packet_id
     self.session.inflight_out[packet_id] = app_message
     packet = app_message.build_publish_packet(dup=app_message.publish_packet is not None)
-    waiter: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    waiter: asyncio.Future[PubackPacket] = asyncio.get_running_loop().create_future()
     self._puback_waiters[packet_id] = waiter
     try:
         await self._send_packet(packet)
@@ -78,7 +82,7 @@ async def _qos1_flow_keeping_inflight(self: BrokerProtocolHandler, app_message: 
     self.session.inflight_out.pop(packet_id, None)
 
 
-async def _handle_puback_late(self: BrokerProtocolHandler, puback: Any) -> None:
+async def _handle_puback_late(self: BrokerProtocolHandler, puback: PubackPacket) -> None:
     """A PUBACK whose waiter has gone (late ack) still completes the in-flight message."""
     packet_id = puback.variable_header.packet_id if puback.variable_header is not None else None
     if packet_id is not None and packet_id not in self._puback_waiters and self.session is not None:
@@ -89,8 +93,8 @@ async def _handle_puback_late(self: BrokerProtocolHandler, puback: Any) -> None:
 
 def install_redelivery_fix() -> None:
     """Make amqtt's broker keep unacknowledged QoS 1 messages for resending (idempotent, broker side only)."""
-    BrokerProtocolHandler._handle_qos1_message_flow = _qos1_flow_keeping_inflight  # type: ignore[method-assign]
-    BrokerProtocolHandler.handle_puback = _handle_puback_late  # type: ignore[method-assign]
+    BrokerProtocolHandler._handle_qos1_message_flow = _qos1_flow_keeping_inflight
+    BrokerProtocolHandler.handle_puback = _handle_puback_late
 
 
 class _TrackingBroker(Broker):
@@ -120,8 +124,10 @@ class _TrackingBroker(Broker):
             writer.transport.abort()
 
 
+#: amqtt plugins: dotted path of the plugin class -> its configuration
+Plugins = dict[str, dict[str, object]]
 #: plugins of the embedded broker unless the caller passes its own
-DEFAULT_PLUGINS: dict[str, Any] = {"condivisa.transports.mqtt.broker.OpenAuthPlugin": {}}
+DEFAULT_PLUGINS: Plugins = {"condivisa.transports.mqtt.broker.OpenAuthPlugin": {}}
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -144,7 +150,7 @@ class EmbeddedBroker:
         host: str = "127.0.0.1",
         port: int = 1884,
         *,
-        plugins: dict[str, Any] | None = None,
+        plugins: Plugins | None = None,
         session_expiry_s: int = 7 * 24 * 3600,
     ) -> None:
         install_redelivery_fix()
@@ -162,7 +168,7 @@ class EmbeddedBroker:
     def url(self) -> str:
         return f"mqtt://{self.host}:{self.port}"
 
-    def config(self) -> dict[str, Any]:
+    def config(self) -> dict[str, object]:
         """The amqtt configuration dictionary (listener, session expiry, plugins)."""
         return {
             "listeners": {

@@ -1,12 +1,13 @@
 """MQTT device-to-cloud transport: topic layout and the ingest worker (paho-mqtt 2).
 
-Topics: :mod:`.topics` (``<root>/<community>/{du,gw}/<id>/{up,ack,cmd}``).
+Topics: :mod:`.topics` (``<root>/<community>/{du,gw}/<id>/{up,ack,cmd}``); the broker, the client id and the
+session: :class:`~condivisa.transports.mqtt.connection.BrokerConnection`.
 
 The worker knows neither the store nor the parser: it is given ``submit(message) -> Future``, which starts
-storing one :class:`InboundMessage` and completes with its result (a dict, or an object with ``to_dict()``)
-once it is committed. The application wires it to the one batcher,
-:class:`condivisa.ingest.group_commit.GroupCommitter` (:func:`condivisa.app.runtime.mqtt_ingest_worker`), with
-the DU's write scope when devices are strict.
+storing one :class:`InboundMessage` and completes with its result (an
+:class:`~condivisa.ingest.pipeline.IngestResult`, or its answer as a dict) once it is committed. The
+application wires it to the one batcher, :class:`condivisa.ingest.group_commit.GroupCommitter`
+(:func:`condivisa.app.runtime.mqtt_ingest_worker`), with the DU's write scope when devices are strict.
 
 Delivery guarantee (at least once, stored once): the worker subscribes with QoS 1 on a persistent session
 (MQTT 5 ``clean_start=False`` + session expiry; MQTT 3.1.1 ``clean_session=False`` on brokers without MQTT 5,
@@ -35,15 +36,20 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from condivisa.transports.mqtt.answers import ANSWERS_IN_FLIGHT, AnswerPublisher
+from condivisa.transports.mqtt.connection import BrokerConnection
 from condivisa.transports.mqtt.message import InboundMessage
 from condivisa.transports.mqtt.topics import TopicLayout
+
+if TYPE_CHECKING:
+    from condivisa.ingest.pipeline import IngestResult
 
 __all__ = ["InboundMessage", "IngestWorker", "WorkerStats"]
 
@@ -52,6 +58,9 @@ log = logging.getLogger(__name__)
 
 #: queued by a submitted message's future when it completes: time to acknowledge what is done
 _DONE = object()
+
+#: what ``submit`` returns: the future of a message's result, an ingest result or its answer as a dict
+Submitted: TypeAlias = "Future[IngestResult] | Future[dict[str, Any]]"
 
 
 @dataclass
@@ -78,8 +87,8 @@ class IngestWorker:
 
     Parameters
     ----------
-    host, port : str, int
-        The broker.
+    connection : BrokerConnection
+        The broker, the client id (= the persistent session) and the protocol.
     submit : callable
         ``submit(InboundMessage) -> Future`` completing with the message's result after the commit, or with
         the exception that kept it from being stored.
@@ -96,26 +105,16 @@ class IngestWorker:
         session already holds, or receives through the subscriptions it kept, is ingested as usual. This is
         how :func:`condivisa.app.worker_pool.drain_orphan_sessions` empties the session of a worker that is
         no longer run (see :meth:`unsubscribe` and ``stop(end_session=True)``).
-    receive_maximum : int, optional
-        MQTT 5: unacknowledged messages the broker may send at once (unset: the broker's own, 20 on
-        Mosquitto).
 
     ``session_present`` tells, after the connection, whether the broker still had the session.
     """
 
     def __init__(
         self,
-        host: str,
-        port: int,
+        connection: BrokerConnection,
         *,
-        submit: Callable[[InboundMessage], Future],
+        submit: Callable[[InboundMessage], Submitted],
         layout: TopicLayout | None = None,
-        client_id: str = "condivisa-ingest",
-        mqtt5: bool = True,
-        session_expiry_s: int = 7 * 24 * 3600,
-        username: str | None = None,
-        password: str | None = None,
-        tls: bool = False,
         on_result: Callable[[str, dict[str, Any]], None] | None = None,
         on_stopped: Callable[[], None] | None = None,
         publish_acks: bool = True,
@@ -123,47 +122,36 @@ class IngestWorker:
         max_pending: int = 256,
         shared_group: str | None = None,
         subscribe: bool = True,
-        receive_maximum: int | None = None,
     ) -> None:
-        self.host, self.port = host, port
+        self.connection = connection
+        self.host, self.port, self.mqtt5 = connection.host, connection.port, connection.mqtt5
         self._submit, self._on_stopped, self.max_pending = submit, on_stopped, max(1, max_pending)
         self.shared_group = shared_group
-        self.subscribe, self.receive_maximum = subscribe, receive_maximum
+        self.subscribe = subscribe
         #: after the connection: the broker still had this client id's session (None before the first CONNACK)
         self.session_present: bool | None = None
         #: reason of the last disconnection the worker did not ask for (e.g. "Session taken over"), else None
         self.lost_connection: str | None = None
-        self._unsubscribed: dict[int, Any] = {}
+        self._unsubscribed: dict[int, list[ReasonCode]] = {}
         self._unsub_done = threading.Condition()
         self._last_message_at = 0.0
         self.layout = layout or TopicLayout()
-        self.mqtt5, self.session_expiry_s = mqtt5, session_expiry_s
         self._on_result, self.publish_acks = on_result, publish_acks
         self._backoff = retry_backoff_s
         self.stats = WorkerStats()
-        self._queue: queue.Queue[Any] = queue.Queue()  # messages, _DONE, and None to stop
+        self._queue: queue.Queue[InboundMessage | object] = queue.Queue()  # messages, _DONE, None to stop
         self._draining = threading.Event()
         self._stopped = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
-        self.client = self._make_client(client_id, username, password, tls)
+        self.client = self._make_client()
         self._answers = AnswerPublisher(
-            self.client, self.layout, mqtt5=mqtt5, connected=self._connected, stopped=self._stopped
+            self.client, self.layout, mqtt5=self.mqtt5, connected=self._connected, stopped=self._stopped
         )
 
-    def _make_client(
-        self, client_id: str, username: str | None, password: str | None, tls: bool
-    ) -> mqtt.Client:
-        """The paho client: manual acknowledgements, callbacks bound, answers' in-flight window widened."""
-        kwargs: dict[str, Any] = (
-            {"protocol": mqtt.MQTTv5} if self.mqtt5 else {"protocol": mqtt.MQTTv311, "clean_session": False}
-        )
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, manual_ack=True, **kwargs)
-        if username:
-            client.username_pw_set(username, password)
-        if tls:
-            client.tls_set()
-        client.reconnect_delay_set(min_delay=1, max_delay=60)
+    def _make_client(self) -> mqtt.Client:
+        """The connection's paho client, callbacks bound, answers' in-flight window widened."""
+        client = self.connection.new_client()
         client.max_queued_messages_set(0)
         # answers in flight at once (paho's default is 20): a batch's answers go out at once
         client.max_inflight_messages_set(ANSWERS_IN_FLIGHT)
@@ -181,13 +169,18 @@ class IngestWorker:
 
     # -- MQTT callbacks (paho network thread) ------------------------------------------------------------
     def _on_connect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
     ) -> None:
-        if getattr(reason_code, "is_failure", False):
+        if reason_code.is_failure:
             log.warning("MQTT connect to %s:%s refused: %s", self.host, self.port, reason_code)
             return
         self.stats.connects += 1
-        self.session_present = bool(getattr(flags, "session_present", False))
+        self.session_present = bool(flags.session_present)
         log.info(
             "MQTT worker connected to %s:%s (session present: %s)", self.host, self.port, self.session_present
         )
@@ -199,29 +192,44 @@ class IngestWorker:
         client.subscribe([(f, 1) for f in self.filters()])
 
     def _on_subscribe(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
     ) -> None:
-        if any(getattr(rc, "is_failure", False) for rc in (reason_codes or [])):
+        if any(rc.is_failure for rc in reason_codes or []):
             log.warning("MQTT worker: the broker refused the uplink subscription: %s", reason_codes)
             return
         self._connected.set()
 
     def _on_unsubscribe(
-        self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
     ) -> None:
         with self._unsub_done:
             self._unsubscribed[mid] = list(reason_codes or [])
             self._unsub_done.notify_all()
 
     def _on_disconnect(
-        self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
     ) -> None:
         self._connected.clear()
         if not self._stopped.is_set():
             self.lost_connection = str(reason_code)
             log.warning("MQTT worker disconnected (%s); paho reconnects with backoff", reason_code)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+    def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if self._draining.is_set():
             return  # not acknowledged: the broker resends it to the next worker on this session
         parsed = self.layout.parse(msg.topic)
@@ -247,14 +255,14 @@ class IngestWorker:
     def _process_loop(self) -> None:
         """Submit each message as it comes (without waiting for it); whenever a submitted one completes (its
         future queues :data:`_DONE`), answer and acknowledge the leading completed ones, in arrival order."""
-        pending: deque[tuple[InboundMessage, Future]] = deque()
+        pending: deque[tuple[InboundMessage, Submitted]] = deque()
         while True:
             item = self._queue.get()
             if item is _DONE:
                 self._queue.task_done()
                 self._settle(pending, wait=False)
                 continue
-            if item is None:
+            if not isinstance(item, InboundMessage):  # None: stop
                 self._settle(pending, wait=True, all_of_them=True)
                 self._queue.task_done()
                 return
@@ -265,20 +273,20 @@ class IngestWorker:
             if len(pending) >= self.max_pending:
                 self._settle(pending, wait=True)
 
-    def _wake(self, future: Future) -> None:
+    def _wake(self, future: Submitted) -> None:
         self._queue.put(_DONE)
 
-    def _start(self, item: InboundMessage) -> Future:
+    def _start(self, item: InboundMessage) -> Submitted:
         """``submit(item)``; an exception raised at once becomes the future's."""
         try:
             return self._submit(item)
         except Exception as exc:  # noqa: BLE001 — handled like a failed commit: retried, not acknowledged
-            failed: Future = Future()
+            failed: Future[dict[str, Any]] = Future()
             failed.set_exception(exc)
             return failed
 
     def _settle(
-        self, pending: deque[tuple[InboundMessage, Future]], *, wait: bool, all_of_them: bool = False
+        self, pending: deque[tuple[InboundMessage, Submitted]], *, wait: bool, all_of_them: bool = False
     ) -> None:
         """Answer and acknowledge the leading messages whose futures are done (waiting for the first if
         ``wait``; for every one if ``all_of_them``); a failed one is submitted again with backoff first."""
@@ -293,7 +301,7 @@ class IngestWorker:
         if done:
             self._answers.answer_then_ack(done, self._ack, publish=self.publish_acks)
 
-    def _stored(self, item: InboundMessage, future: Future) -> Any:
+    def _stored(self, item: InboundMessage, future: Submitted) -> IngestResult | dict[str, Any] | None:
         """The result of ``item``, submitting it again with backoff while storing fails; None if the worker
         stops first."""
         delay = self._backoff[0]
@@ -310,8 +318,8 @@ class IngestWorker:
                 delay = min(delay * 2, self._backoff[1])
                 future = self._start(item)
 
-    def _count(self, result: Any) -> dict[str, Any]:
-        answer = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    def _count(self, result: IngestResult | dict[str, Any]) -> dict[str, Any]:
+        answer = dict(result) if isinstance(result, dict) else result.to_dict()
         self.stats.accepted += bool(answer.get("accepted"))
         self.stats.rejected += not answer.get("accepted")
         for key in ("stored", "duplicates", "revised"):
@@ -337,14 +345,7 @@ class IngestWorker:
         """Connect (asynchronously: a broker that is down is retried) and start processing."""
         self._thread = threading.Thread(target=self._process_loop, name="condivisa-ingest", daemon=True)
         self._thread.start()
-        if self.mqtt5:
-            props = Properties(PacketTypes.CONNECT)
-            props.SessionExpiryInterval = self.session_expiry_s
-            if self.receive_maximum:
-                props.ReceiveMaximum = self.receive_maximum
-            self.client.connect_async(self.host, self.port, keepalive=30, clean_start=False, properties=props)
-        else:
-            self.client.connect_async(self.host, self.port, keepalive=30)
+        self.connection.connect_async(self.client)
         self.client.loop_start()
         return self
 
@@ -377,7 +378,7 @@ class IngestWorker:
             ):
                 return False
             codes = self._unsubscribed.pop(mid)
-        if any(getattr(rc, "is_failure", False) for rc in codes):
+        if any(rc.is_failure for rc in codes):
             log.warning("MQTT worker: the broker refused to unsubscribe: %s", codes)
             return False
         while time.monotonic() < deadline:

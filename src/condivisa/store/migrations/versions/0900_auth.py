@@ -1,4 +1,5 @@
-"""Auth (issue #6): users, tokens, device credentials, audit log.
+"""Auth: the people and platforms who may read and write (users, tokens), the devices' MQTT credentials,
+and the audit log.
 
 Revision ID: 0900_auth
 Revises: 0001_store

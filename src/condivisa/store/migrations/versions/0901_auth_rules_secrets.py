@@ -1,4 +1,4 @@
-"""Auth (issue #6): the platform's database-kept secrets (CSRF signing key) and each community's last
+"""Auth: the platform's database-kept secrets (CSRF signing key) and each community's last
 recorded allocation rules (audit of rule changes).
 
 Revision ID: 0901_auth_rules_secrets

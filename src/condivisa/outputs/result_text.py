@@ -1,0 +1,215 @@
+"""A settlement result document (``result.json``) for people and programs: the JSON text, a CSV of the
+payees and the Rich tables a referente reads first.
+
+Everything here formats what :class:`condivisa.engines.settlement_result.SettlementResult` computed
+(:meth:`~condivisa.engines.settlement_result.SettlementResult.to_dict`); no number is recomputed. A member's
+statement is :mod:`condivisa.outputs.statement`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from rich.console import Group
+from rich.table import Table
+
+MEMBER_CSV_COLUMNS = (
+    "id",
+    "name",
+    "category",
+    "founder",
+    "withdrawn_kwh",
+    "injected_kwh",
+    "consumption_in_shared_kwh",
+    "shared_kwh",
+    "premium_eur",
+    "valorisation_eur",
+    "sale_eur",
+    "fees_eur",
+    "total_eur",
+)
+
+
+def to_json(doc: dict[str, Any]) -> str:
+    """The result document as indented JSON text."""
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+def to_csv(doc: dict[str, Any]) -> str:
+    """One line per payee: the members, then the community account and any external producer."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=MEMBER_CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in doc["members"]:
+        writer.writerow(row)
+    acc = doc["community_account"]
+    writer.writerow({"id": "community", "name": doc["community"], **acc})
+    for row in doc.get("external_producers", []):
+        writer.writerow({"category": "external producer", **row})
+    return buf.getvalue()
+
+
+def _kwh(x: float) -> str:
+    return f"{x:,.1f}"
+
+
+def _eur(x: float) -> str:
+    return f"{x:,.2f}"
+
+
+def summary_table(doc: dict[str, Any]) -> Table:
+    """The community's months and totals (energy in kWh, money in €)."""
+    p = doc["period"]
+    t = Table(
+        title=f"{doc['community']} ({doc['configuration']}) — {p['from']} to {p['to']}, by {p['interval']}",
+        title_justify="left",
+    )
+    for head in (
+        "Month",
+        "Injected kWh",
+        "Withdrawn kWh",
+        "Shared kWh",
+        "Incentivised kWh",
+        "Premium €",
+        "Valorisation €",
+        "Sale €",
+    ):
+        t.add_column(head, justify="left" if head == "Month" else "right")
+
+    def row(label: str, r: dict[str, Any], **kw: Any) -> None:
+        t.add_row(
+            label,
+            _kwh(r["injected_kwh"]),
+            _kwh(r["withdrawn_kwh"]),
+            _kwh(r["shared_kwh"]),
+            _kwh(r["incentivised_shared_kwh"]),
+            _eur(r["premium_eur"]),
+            _eur(r["valorisation_eur"]),
+            _eur(r["sale_eur"]),
+            **kw,
+        )
+
+    for m in doc["months"]:
+        row(m["month"], m)
+    row("Total", doc["totals"], style="bold", end_section=True)
+    return t
+
+
+MONEY_COLUMNS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
+
+
+def _money_cells(row: dict[str, Any]) -> list[str]:
+    """A payee's money cells; no fees, an empty cell."""
+    return [_eur(row[k]) if row[k] or k != "fees_eur" else "" for k in MONEY_COLUMNS]
+
+
+def members_table(doc: dict[str, Any]) -> Table:
+    """Who receives what: members, the community account and external producers; the last line adds up."""
+    t = Table(title="Allocation", title_justify="left")
+    for head in (
+        "Member",
+        "Category",
+        "Withdrawn kWh",
+        "Shared kWh",
+        "Premium €",
+        "Valorisation €",
+        "Sale €",
+        "Fees €",
+        "Total €",
+    ):
+        t.add_column(
+            head, justify="left" if head in ("Member", "Category") else "right", no_wrap=head == "Member"
+        )
+    rows = [
+        (
+            [
+                m["id"] + (f" {m['name']}" if m.get("name") else "") + ("" if m["founder"] else " *"),
+                m["category"],
+                _kwh(m["withdrawn_kwh"]),
+                _kwh(m["shared_kwh"]),
+            ],
+            m,
+        )
+        for m in doc["members"]
+    ]
+    rows.append((["community account", "", "", ""], doc["community_account"]))
+    rows += [([e["id"], "external producer", "", ""], e) for e in doc.get("external_producers", [])]
+    sums = dict.fromkeys(MONEY_COLUMNS, 0.0)
+    for cells, money in rows:
+        t.add_row(*cells, *_money_cells(money))
+        for k in sums:
+            sums[k] += money[k]
+    t.add_row(
+        "Total", "", "", "", *(_eur(round(sums[k], 2) + 0.0) for k in sums), style="bold", end_section=True
+    )
+    t.caption = (
+        "* later member (annual fee, exit penalty and minimum shared consumption apply); "
+        "money is what each payee receives: fees paid are negative, the community account receives them"
+    )
+    return t
+
+
+def quality_table(doc: dict[str, Any]) -> Table | None:
+    """PODs with missing or duplicate readings, or None when the data was complete."""
+    dq = doc["data_quality"]
+    rows = [q for q in dq["pods"] if q["missing_intervals"] or q["duplicate_rows_dropped"]]
+    if not rows:
+        return None
+    t = Table(title=f"Data quality (fill: {dq['fill'] or 'none'})", title_justify="left")
+    for head in ("POD", "Expected", "Missing", "Filled", "Duplicates dropped"):
+        t.add_column(head, justify="left" if head == "POD" else "right")
+    for q in rows:
+        t.add_row(
+            q["pod"],
+            str(q["expected_intervals"]),
+            str(q["missing_intervals"]),
+            str(q["filled_intervals"]),
+            str(q["duplicate_rows_dropped"]),
+        )
+    return t
+
+
+def balance_table(doc: dict[str, Any]) -> Table | None:
+    """For a period of several months: each payee's sum of monthly statements, the period's allocation and the
+    balance between them (``result.json``'s ``monthly_statements``); None for one month."""
+    ms = doc.get("monthly_statements")
+    if not ms:
+        return None
+    t = Table(
+        title=f"Monthly statements {ms['months'][0]} to {ms['months'][-1]} and the balance to this period's split",
+        title_justify="left",
+    )
+    for head in ("Payee", "Σ monthly totals €", "Balance €", "Period total €"):
+        t.add_column(head, justify="left" if head == "Payee" else "right")
+    period = {
+        r["id"]: r
+        for r in [
+            *doc["members"],
+            {"id": "community", **doc["community_account"]},
+            *doc.get("external_producers", []),
+        ]
+    }
+    for r in ms["payees"]:
+        t.add_row(
+            r["id"],
+            _eur(r["sum_of_months"]["total_eur"]),
+            _eur(r["balance"]["total_eur"]),
+            _eur(period[r["id"]]["total_eur"]),
+        )
+    t.caption = ms["rule"]
+    return t
+
+
+def result_tables(doc: dict[str, Any]) -> Group:
+    """Everything a referente reads first: months, allocation, monthly statements, data quality."""
+    parts: list[Any] = [summary_table(doc), members_table(doc)]
+    b = balance_table(doc)
+    if b is not None:
+        parts.append(b)
+    q = quality_table(doc)
+    if q is not None:
+        parts.append(q)
+    return Group(*parts)
