@@ -1,4 +1,4 @@
-"""Benchmark of the data path (issue #3 §6): MQTT and REST ingestion against the raw transport rate.
+"""Benchmark of the data path: MQTT and REST ingestion against the raw transport rate.
 
     python bench/ingest.py [--n 100000] [--dus 1000] [--group 1] [--rest-group 100]
                            [--broker auto|embedded|mosquitto|URL]

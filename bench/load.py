@@ -1,4 +1,4 @@
-"""Sustained load (issue #6 §5): many simulated DUs send their quarter-hour UrbanDatasets over MQTT, with time
+"""Sustained load: many simulated DUs send their quarter-hour UrbanDatasets over MQTT, with time
 compressed, to the real ``condivisa serve`` (``--workers`` ingest worker processes on a shared subscription)
 storing into PostgreSQL.
 

@@ -1,4 +1,4 @@
-"""Benchmark of the optimal dispatch LP (issue #4 §6): 8 flats × one year of quarter hours, goal < 30 s.
+"""Benchmark of the optimal dispatch LP: 8 flats × one year of quarter hours, goal < 30 s.
 
     python bench/lp.py [--case ../shared/cases/is-corrias.yaml] [--capacity 5] [--window 192] [--step 96] [--full]
 

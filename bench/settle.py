@@ -1,4 +1,4 @@
-"""Benchmark of the settlement engine (issue #2 §6).
+"""Benchmark of the settlement engine.
 
     python bench/settle.py [--consumers 1000] [--plants 20] [--year 2024] [--repeat 3]
 

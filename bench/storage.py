@@ -1,4 +1,4 @@
-"""Benchmark of the battery heuristic (issue #4 §6): 1,000 batteries × 35,040 quarter hours, goal < 1 s.
+"""Benchmark of the battery heuristic: 1,000 batteries × 35,040 quarter hours, goal < 1 s.
 
     python bench/storage.py [--buildings 125] [--flats 8] [--year 2023] [--repeat 3]
 

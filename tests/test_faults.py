@@ -1,4 +1,4 @@
-"""Faults (issue #6 §3): nothing acknowledged is ever lost. The platform's ingest worker runs as a subprocess
+"""Faults: nothing acknowledged is ever lost. The platform's ingest worker runs as a subprocess
 (`condivisa serve --no-api`) against a Mosquitto of the test's own (persistent, restartable) and a fresh
 PostgreSQL database. Each test prints sent / stored / duplicated."""
 

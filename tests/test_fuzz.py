@@ -1,4 +1,5 @@
-"""Bad input (issue #6 §4): the UrbanDataset parser and ``ingest_payload`` under hypothesis, hostile payloads
+"""Bad input gets a clear error and nothing is lost: the UrbanDataset parser and ``ingest_payload`` under
+hypothesis, hostile payloads
 over REST, a DU claiming another DU's POD, and schemathesis against the platform's OpenAPI: no exception
 escapes, no 5xx, every rejection has a reason and a dead letter with the raw payload."""
 

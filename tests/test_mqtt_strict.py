@@ -1,6 +1,6 @@
-"""Strict device scope of the MQTT ingest worker (``IngestWorker(strict_devices=True)``), on the real
-Mosquitto:
-a DU publishing on its own topic may write only the POD it is registered to, in lines naming itself or no DU;
+"""Strict device scope of the MQTT ingest worker (``mqtt_ingest_worker(..., strict_devices=True)``, the scope of
+``condivisa.ingest.scope.du_write_scope``), on the real Mosquitto: a DU publishing on its own topic may write
+only the POD it is registered to, in lines naming itself or no DU;
 anything else refuses the whole message (dead letter + answer on the DU's ack topic). Gateways are not
 restricted; with the scope off such a line is stored and flagged. And the defaults of the setting."""
 

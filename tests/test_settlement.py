@@ -1,4 +1,5 @@
-"""Hand-worked settlement cases (issue #2 §6). The arithmetic is in the comments."""
+"""Hand-worked settlement cases: TIAD hourly shared energy, DM 414/2023 TIP, ARERA valorisation, RID sale.
+The arithmetic is in the comments."""
 
 import datetime as dt
 

@@ -1,4 +1,4 @@
-"""Hypothesis properties of the settlement engine (issue #2 §6)."""
+"""Hypothesis properties of the settlement engine: conservation of energy and money, bounds, cents."""
 
 import datetime as dt
 
