@@ -26,7 +26,8 @@ import numpy as np
 from condivisa.casestudy.casefile import load_case
 from condivisa.casestudy.economics import tip_for, valorisation_rate_eur_per_mwh
 from condivisa.casestudy.runner import production_kwh
-from condivisa.engines.dispatch import WindowModel, dispatch_value_eur, optimal_dispatch, rolling_dispatch
+from condivisa.engines.dispatch import dispatch_value_eur, optimal_dispatch, rolling_dispatch
+from condivisa.engines.dispatch_lp import WindowModel
 from condivisa.engines.loads import household_loads_kwh
 from condivisa.engines.storage import BatterySpec, building_heuristic
 from condivisa.kernel.timegrid import ROME

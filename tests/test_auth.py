@@ -17,7 +17,8 @@ from condivisa.auth.hashing import (
     verify_mosquitto_hash,
     verify_password,
 )
-from condivisa.auth.service import LOCKOUT_WINDOW, MAX_FAILED_LOGINS, AuthError, AuthService, Principal
+from condivisa.auth.principal import Principal
+from condivisa.auth.service import LOCKOUT_WINDOW, MAX_FAILED_LOGINS, AuthError, AuthService
 from condivisa.store.auth_tables import Role, create_auth_tables
 
 

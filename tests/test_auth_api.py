@@ -19,7 +19,8 @@ from condivisa.auth.deps import (
     require_pod_access,
     require_role,
 )
-from condivisa.auth.service import AuthService, Principal
+from condivisa.auth.principal import Principal
+from condivisa.auth.service import AuthService
 from condivisa.domain.community import Community, ConfigurationType, Member, Plant, Pod
 from condivisa.domain.tariffs import Zone
 from condivisa.store.auth_tables import create_auth_tables

@@ -146,7 +146,7 @@ def test_topic_layout():
 def test_simulated_du_receives_a_resend_command(rig):
     import datetime as dt
 
-    from condivisa.sim.devices import MqttSink
+    from condivisa.sim.sinks import MqttSink
 
     worker, layout, listener, pub, store = rig
     sink = MqttSink(

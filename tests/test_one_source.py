@@ -129,7 +129,7 @@ def world(tmp_path_factory):
     from condivisa.app.settings import load_settings
     from condivisa.domain.config import load_community
     from condivisa.formats.csv_io import write_prices
-    from condivisa.ingest.pipeline import ingest_frame
+    from condivisa.ingest.tables import ingest_frame
     from condivisa.store.store import Store
 
     tmp = tmp_path_factory.mktemp("one-source")

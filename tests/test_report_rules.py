@@ -25,7 +25,7 @@ PRICES = ROOT / "examples" / "prices-2024-06.csv"
 def db_url(store, sqlite_url):
     """The example community's store with June 2024's measurements in it."""
     from condivisa.formats.csv_io import read_measurements
-    from condivisa.ingest.pipeline import ingest_frame
+    from condivisa.ingest.tables import ingest_frame
 
     community = load_community(EXAMPLE_COMMUNITY)
     ingest_frame(store, read_measurements(MEAS, known_pods=community.all_pods), source="test")

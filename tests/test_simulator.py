@@ -15,7 +15,9 @@ from typer.testing import CliRunner
 from condivisa.cli import app as cli_app
 from condivisa.domain.config import community_from_dict, load_community
 from condivisa.formats.urbandataset.parse import parse_urbandataset
+from condivisa.kernel.timegrid import ROME
 from condivisa.sim import devices as sim
+from condivisa.sim.sinks import RestSink
 
 PAST = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -139,7 +141,7 @@ class ResendSink(ListSink):
         if self.asked:
             return []
         self.asked = True
-        return [("DU-00002", dt.datetime(2025, 6, 1, 0, 15, tzinfo=sim.ROME))]
+        return [("DU-00002", dt.datetime(2025, 6, 1, 0, 15, tzinfo=ROME))]
 
 
 def test_resend_command_republishes_from_the_asked_instant():
@@ -149,7 +151,7 @@ def test_resend_command_republishes_from_the_asked_instant():
     counts = sim.run(f, sink)
     # asked after step 0 (00:00 sent): nothing from 00:15 was sent yet -> nothing to resend then
     assert counts["resent"] == 0 and counts["messages"] == 9
-    m = sim.catch_up(f, "DU-00002", dt.datetime(2025, 6, 1, 0, 15, tzinfo=sim.ROME), 2)
+    m = sim.catch_up(f, "DU-00002", dt.datetime(2025, 6, 1, 0, 15, tzinfo=ROME), 2)
     lines = parse_urbandataset(json.loads(m.payload)).readings
     assert [r.start for r in lines] == [f.starts[1].to_pydatetime(), f.starts[2].to_pydatetime()]
     assert all(r.du_id == "DU-00002" for r in lines) and m.readings == 2
@@ -178,7 +180,7 @@ def test_rest_end_to_end(sqlite_url, example_community_path):
     store.register_devices(community)
     f = sim.build_fleet(sim.devices_from_community(community), dt.date(2025, 6, 1), 1, until=PAST)
     f.starts = f.starts[:4]
-    sink = sim.RestSink("http://testserver")
+    sink = RestSink("http://testserver")
     with TestClient(
         create_app(Settings(database_url=sqlite_url), store=store, community=community)
     ) as client:

@@ -47,7 +47,7 @@ def test_a_bad_csv_names_the_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
-    from condivisa.ingest.pipeline import ingest_frame
+    from condivisa.ingest.tables import ingest_frame
     from condivisa.store.store import Store
 
     inputs = inputs_from_files(EXAMPLE_COMMUNITY, MEAS, PRICES)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from condivisa.cli import app
 from condivisa.domain.config import load_community
 from condivisa.formats.urbandataset.types import Reading
-from condivisa.ingest.pipeline import ingest_frame
+from condivisa.ingest.tables import ingest_frame
 from condivisa.store import writer as writer_mod
 from condivisa.store.store import Store, database_url
 

@@ -294,7 +294,7 @@ def test_platform_without_community_file_explains(tmp_path):
 
 
 def test_pages_follow_new_data(tmp_path):
-    from condivisa.ingest.pipeline import ingest_frame
+    from condivisa.ingest.tables import ingest_frame
 
     p = build_platform(tmp_path, bad_messages=0)
     c = client(p, "rossi")

@@ -75,7 +75,8 @@ def build_platform(
     from condivisa.app.settings import load_settings
     from condivisa.domain.config import load_community
     from condivisa.formats.csv_io import write_prices
-    from condivisa.ingest.pipeline import ingest_frame, ingest_payload
+    from condivisa.ingest.pipeline import ingest_payload
+    from condivisa.ingest.tables import ingest_frame
     from condivisa.store.store import Store
 
     url = database_url or f"sqlite:///{tmp_path / 'condivisa.db'}"

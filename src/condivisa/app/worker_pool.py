@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from condivisa.app.settings import Settings
     from condivisa.store.store import Store
+    from condivisa.transports.mqtt.worker import IngestWorker
 
 log = logging.getLogger(__name__)
 
@@ -226,14 +227,28 @@ def orphan_candidates(client_id: str, max_workers: int = MAX_WORKERS_DRAINED) ->
 class DrainReport(dict):
     """``{client id: messages drained}`` for every orphaned session found, drained and deleted; ``failed``:
     ``{client id: reason}`` for those found but left at the broker (e.g. the broker refused the
-    unsubscription,
-    or another client took the id over meanwhile — a live worker of another ``serve``), and ids that could not
-    be looked at (``"not reachable"``). ``seconds``: how long it took."""
+    unsubscription, or another client took the id over meanwhile — a live worker of another ``serve``), and
+    ids that could not be looked at (``"not reachable"``). ``seconds``: how long it took."""
 
     def __init__(self) -> None:
         super().__init__()
         self.failed: dict[str, str] = {}
         self.seconds = 0.0
+
+    def record(self, client_id: str, drained: int | None, reason: str | None) -> None:
+        """Note one id's outcome (:func:`_drain_session`)."""
+        if reason is not None:
+            self.failed[client_id] = reason
+        elif drained is not None:
+            self[client_id] = drained
+
+    def log(self) -> None:
+        """Log what was drained, and each session left at the broker (unreachable ones are not repeated)."""
+        for client_id, n in self.items():
+            log.info("orphaned MQTT session %s: %d message(s) stored, session deleted", client_id, n)
+        for client_id, reason in self.failed.items():
+            if reason != "not reachable":
+                log.warning("orphaned MQTT session %s left at the broker: %s", client_id, reason)
 
 
 def drain_orphan_sessions(
@@ -249,30 +264,22 @@ def drain_orphan_sessions(
     """Empty and delete the persistent sessions of ingest workers that are no longer run.
 
     For each client id of ``candidates`` (default :func:`orphan_candidates` of ``settings.mqtt_client_id``)
-    not in
-    ``keep_ids`` (the ids this run uses), an :class:`~condivisa.transports.mqtt.worker.IngestWorker` connects
-    with that id,
-    clean start off, **without subscribing**:
+    not in ``keep_ids`` (the ids this run uses), an :class:`~condivisa.transports.mqtt.worker.IngestWorker`
+    connects with that id, clean start off, **without subscribing**:
 
     - the broker had no such session: it disconnects at once with a session expiry of 0 (MQTT 3.1.1: then
       connects once more with a clean session), so nothing it created stays;
     - it had one: the messages the session holds arrive by themselves (the worker asks for up to 65,535 at
-    once,
-      so the broker's in-flight limit does not hold them back) and are stored like any other, group commit and
-      acknowledgement after commit included; then it unsubscribes the uplink filters, shared
-      (``$share/<group>/...``) and plain (a former single worker), waits for the UNSUBACK and until everything
-      received is stored and acknowledged, and disconnects with a session expiry of 0: the broker deletes the
-      session. If anything went wrong (refused unsubscription, connection lost, taken over) the session is
-      left
-      alone: nothing it still holds is thrown away, and the next start tries again.
+      once, so the broker's in-flight limit does not hold them back) and are stored like any other, group
+      commit and acknowledgement after commit included; then it unsubscribes the uplink filters, shared
+      (``$share/<group>/...``) and plain (a former single worker), waits for the UNSUBACK and until
+      everything received is stored and acknowledged, and disconnects with a session expiry of 0: the broker
+      deletes the session. If anything went wrong (refused unsubscription, connection lost, taken over) the
+      session is left alone: nothing it still holds is thrown away, and the next start tries again.
 
     The ids are looked at ``parallel`` at a time; if the broker cannot be reached, the first one says so
-    within
-    ``connect_timeout_s`` and the rest are skipped. Only for an external broker (the embedded amqtt has
-    neither
-    shared subscriptions nor session expiry). Returns a :class:`DrainReport`."""
-    from condivisa.app.runtime import worker_from_settings
-
+    within ``connect_timeout_s`` and the rest are skipped. Only for an external broker (the embedded amqtt
+    has neither shared subscriptions nor session expiry). Returns a :class:`DrainReport`."""
     started = time.monotonic()
     report = DrainReport()
     keep = set(keep_ids)
@@ -285,14 +292,31 @@ def drain_orphan_sessions(
         return report
 
     def one(client_id: str) -> tuple[str, int | None, str | None]:
-        try:
-            return drain(client_id)
-        except Exception as exc:  # never stops ``serve``: the session, if any, stays for the next start
-            log.exception("orphaned MQTT session %s: drain failed", client_id)
-            return client_id, None, f"failed: {exc}"
+        return _drain_session(settings, store, client_id, connect_timeout_s, drain_timeout_s)
 
-    def drain(client_id: str) -> tuple[str, int | None, str | None]:
-        """(id, messages drained or None when there was no session, failure reason or None)."""
+    first = one(ids[0])  # when the broker is down, the first id says so and the rest are not tried
+    report.record(*first)
+    if first[2] == "not reachable":
+        report.failed.update({c: "not reachable" for c in ids[1:]})
+    elif ids[1:]:
+        with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="condivisa-drain") as pool:
+            for result in pool.map(one, ids[1:]):
+                report.record(*result)
+    report.log()
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _drain_session(
+    settings: Settings, store: Store, client_id: str, connect_timeout_s: float, drain_timeout_s: float
+) -> tuple[str, int | None, str | None]:
+    """Look at the session of ``client_id`` and, if there is one, empty and delete it
+    (:func:`drain_orphan_sessions`): ``(id, messages drained or None when there was no session, failure
+    reason or None)``. Never raises: a failure is a reason, and the session, if any, stays for the next
+    start."""
+    from condivisa.app.runtime import worker_from_settings
+
+    try:
         worker = worker_from_settings(
             settings, store, client_id=client_id, shared_group=None, subscribe=False, receive_maximum=65535
         ).start()
@@ -304,47 +328,33 @@ def drain_orphan_sessions(
             if not worker.mqtt5:
                 _forget_session_311(settings, client_id)
             return client_id, None, None
-        plain = worker.layout.uplink_filters()
-        unsubscribed = worker.unsubscribe(
-            [f"$share/{SHARED_GROUP}/{f}" for f in plain] + plain, timeout_s=drain_timeout_s
-        )
-        intact = worker.lost_connection is None and worker.stats.connects == 1 and worker.connected
-        ok = unsubscribed and intact
-        worker.stop(drain_timeout_s=drain_timeout_s, end_session=ok)
-        if ok and not worker.mqtt5:
-            _forget_session_311(settings, client_id)
-        reason = (
-            None
-            if ok
-            else (
-                "the broker did not confirm the unsubscription in time, or refused it"
-                if intact
-                else f"connection lost or taken over ({worker.lost_connection})"
-            )
-        )
-        return client_id, worker.stats.acked, reason
+        reason = _empty_session(settings, worker, client_id, drain_timeout_s)
+        return client_id, worker.stats.acked, reason  # counted once everything received is stored
+    except Exception as exc:  # never stops ``serve``
+        log.exception("orphaned MQTT session %s: drain failed", client_id)
+        return client_id, None, f"failed: {exc}"
 
-    def record(client_id: str, drained: int | None, reason: str | None) -> None:
-        if reason is not None:
-            report.failed[client_id] = reason
-        elif drained is not None:
-            report[client_id] = drained
 
-    first = one(ids[0])
-    record(*first)
-    if first[2] == "not reachable":
-        report.failed.update({c: "not reachable" for c in ids[1:]})
-    elif ids[1:]:
-        with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="condivisa-drain") as pool:
-            for result in pool.map(one, ids[1:]):
-                record(*result)
-    for client_id, n in report.items():
-        log.info("orphaned MQTT session %s: %d message(s) stored, session deleted", client_id, n)
-    for client_id, reason in report.failed.items():
-        if reason != "not reachable":
-            log.warning("orphaned MQTT session %s left at the broker: %s", client_id, reason)
-    report.seconds = time.monotonic() - started
-    return report
+def _empty_session(
+    settings: Settings, worker: IngestWorker, client_id: str, drain_timeout_s: float
+) -> str | None:
+    """Unsubscribe the connected ``worker`` (which holds a session) from the uplink filters, shared and plain,
+    store what it received and stop it, deleting the session only when nothing went wrong; returns why the
+    session was left at the broker, or None."""
+    plain = worker.layout.uplink_filters()
+    unsubscribed = worker.unsubscribe(
+        [f"$share/{SHARED_GROUP}/{f}" for f in plain] + plain, timeout_s=drain_timeout_s
+    )
+    intact = worker.lost_connection is None and worker.stats.connects == 1 and worker.connected
+    ok = unsubscribed and intact
+    worker.stop(drain_timeout_s=drain_timeout_s, end_session=ok)
+    if ok and not worker.mqtt5:
+        _forget_session_311(settings, client_id)
+    if ok:
+        return None
+    if intact:
+        return "the broker did not confirm the unsubscription in time, or refused it"
+    return f"connection lost or taken over ({worker.lost_connection})"
 
 
 def _forget_session_311(settings: Settings, client_id: str) -> None:

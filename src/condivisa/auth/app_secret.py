@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from condivisa.store.auth_tables import AppSecret
 
 if TYPE_CHECKING:
-    from condivisa.auth.service import Database
+    from condivisa.auth.database import Database
 
 SECRET_ENV = "CONDIVISA_SECRET_KEY"
 MIN_SECRET_CHARS = 32
@@ -39,7 +39,8 @@ class SecretError(ValueError):
 
 def app_secret(store: Database, name: str = "csrf") -> bytes:
     """The secret ``name`` of the platform on ``store`` (a ``Store``, an ``Engine`` or a URL), as bytes."""
-    from condivisa.auth.service import AuthService, engine_of
+    from condivisa.auth.database import engine_of
+    from condivisa.auth.service import AuthService
 
     env = os.environ.get(SECRET_ENV, "").strip()
     if env:

@@ -27,7 +27,8 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, Respons
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from condivisa.auth.service import PLATFORM_ROLE, AuthError, AuthService, Principal
+from condivisa.auth.principal import PLATFORM_ROLE, Principal
+from condivisa.auth.service import AuthError, AuthService
 from condivisa.store.auth_tables import AuditAction, Role
 
 SESSION_COOKIE = "condivisa_session"

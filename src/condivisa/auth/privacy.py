@@ -35,7 +35,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from condivisa.auth.service import AuthService, Database, engine_of
+from condivisa.auth.database import Database, engine_of
+from condivisa.auth.service import AuthService
 from condivisa.domain.community import Community
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.kernel import clock

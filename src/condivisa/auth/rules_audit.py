@@ -32,7 +32,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from condivisa.auth.service import AuthService, Database, engine_of
+from condivisa.auth.database import Database, engine_of
+from condivisa.auth.service import AuthService
 from condivisa.domain.community import Community, Rules
 from condivisa.kernel.timegrid import to_utc
 from condivisa.store.auth_tables import AuditAction, AuditEntry, CommunityRules

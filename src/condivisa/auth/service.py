@@ -1,5 +1,9 @@
 """``AuthService``: people, tokens, device credentials and the audit log on top of the store.
 
+The callers (:class:`~condivisa.auth.principal.Principal`), the device credentials
+(:mod:`condivisa.auth.devices`) and the audit log (:mod:`condivisa.auth.audit`) have their own modules;
+the service joins them in one transaction per change.
+
 Rules implemented:
 - a login checks the scrypt hash (:mod:`condivisa.auth.hashing`) and issues a *session* token that expires
   after ``session_ttl`` (12 h by default); an unknown username costs the same scrypt time as a wrong password
@@ -7,7 +11,7 @@ Rules implemented:
 - after ``MAX_FAILED_LOGINS`` failed logins for one username within ``LOCKOUT_WINDOW`` further attempts are
   refused until the window has passed (brute-force brake);
 - tokens are stored as SHA-256 and are valid only while not revoked, not expired and their user not disabled;
-- platform *API* tokens carry the PODs/DUs they may write (``Principal.may_write``);
+- platform *API* tokens carry the PODs/DUs they may write (:class:`~condivisa.auth.principal.Principal`);
 - logins, failed logins, token and user changes, exports, rule changes and erasures go to ``auth_audit_log``.
 """
 
@@ -17,102 +21,42 @@ import datetime as dt
 import re
 import secrets
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from condivisa.auth.audit import audit_entry, failed_logins_since, read_audit_log
+from condivisa.auth.database import Database, aware_utc, engine_of
+from condivisa.auth.devices import (
+    active_device_credentials,
+    check_device,
+    put_device_credential,
+    revoke_device_credential,
+)
 from condivisa.auth.hashing import (
     DUMMY_PASSWORD_HASH,
     hash_password,
-    mosquitto_hash,
     new_token,
     token_sha256,
     verify_password,
 )
+from condivisa.auth.principal import PLATFORM_ROLE, Principal
 from condivisa.domain.community import Community
 from condivisa.kernel import clock as platform_clock
-from condivisa.kernel.timegrid import UTC, to_utc
-from condivisa.store.auth_tables import (
-    AuditAction,
-    AuditEntry,
-    DeviceCredential,
-    Role,
-    Token,
-    TokenKind,
-    User,
-)
-from condivisa.store.store import Store
-
-#: a database: a :class:`Store`, its SQLAlchemy ``Engine``, or a database URL
-Database = Store | sa.Engine | str
+from condivisa.kernel.timegrid import to_utc
+from condivisa.store.auth_tables import AuditAction, Role, Token, TokenKind, User
 
 SESSION_TTL = dt.timedelta(hours=12)
 API_TOKEN_TTL = dt.timedelta(days=365)
 MAX_FAILED_LOGINS = 5
 LOCKOUT_WINDOW = dt.timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
-DEVICE_KINDS = ("du", "gw", "worker")  # MQTT clients: user device, gateway of several DUs, ingest worker
-PLATFORM_ROLE = "platform"  # the role of a Principal authenticated by an API token
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
 
 class AuthError(Exception):
     """Authentication failed. The message never says whether the user exists."""
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a person (session token) or a platform (API token)."""
-
-    user_id: int | None
-    username: str
-    role: str
-    member_id: str | None = None
-    token_kind: str = TokenKind.SESSION
-    scope_pods: frozenset[str] | None = None
-    scope_dus: frozenset[str] | None = None
-
-    @property
-    def is_staff(self) -> bool:
-        """admin or referente: may read every member's data of the community."""
-        return self.role in (Role.ADMIN, Role.REFERENTE)
-
-    def can_read_member(self, member_id: str) -> bool:
-        return self.is_staff or (
-            self.role == Role.MEMBER and self.member_id is not None and self.member_id == member_id
-        )
-
-    def may_write(self, *, pod: str | None = None, du: str | None = None) -> bool:
-        """A platform token may write a reading for ``pod`` sent by ``du`` only when both are in its scope
-        (a scope that is ``None`` for PODs or DUs does not restrict that dimension, but at least one of the
-        two scopes must be set). Admins may write anything; other people write nothing."""
-        if self.role == Role.ADMIN:
-            return True
-        if self.token_kind != TokenKind.API or (self.scope_pods is None and self.scope_dus is None):
-            return False
-        if self.scope_pods is not None and (pod is None or pod not in self.scope_pods):
-            return False
-        if self.scope_dus is not None and (du is None or du not in self.scope_dus):
-            return False
-        return True
-
-
-def engine_of(store: Database) -> sa.Engine:
-    """The SQLAlchemy engine behind ``store`` (a ``Store``, an ``Engine`` or a database URL)."""
-    if isinstance(store, sa.Engine):
-        return store
-    if isinstance(store, str):
-        return sa.create_engine(store)
-    if isinstance(store, Store):
-        return store.engine
-    raise TypeError(f"cannot find a SQLAlchemy engine in {type(store).__name__}")
-
-
-def _aware(stored: dt.datetime) -> dt.datetime:
-    """A time read back from the auth tables, aware UTC (SQLite drops the offset of what was stored UTC)."""
-    return stored.replace(tzinfo=UTC) if stored.tzinfo is None else stored.astimezone(UTC)
 
 
 class AuthService:
@@ -215,16 +159,7 @@ class AuthService:
         failure: unknown user, wrong password, disabled user, too many attempts)."""
         now = self.now()
         with Session(self.engine) as s, s.begin():
-            failures = (
-                s.scalar(
-                    sa.select(sa.func.count(AuditEntry.id)).where(
-                        AuditEntry.action == AuditAction.LOGIN_FAILED,
-                        AuditEntry.actor == (username or "")[:128],
-                        AuditEntry.at >= now - LOCKOUT_WINDOW,
-                    )
-                )
-                or 0
-            )
+            failures = failed_logins_since(s, username, now - LOCKOUT_WINDOW)
             user = s.scalar(sa.select(User).where(User.username == username)) if username else None
             ok = verify_password(password or "", user.password_hash if user else DUMMY_PASSWORD_HASH)
             if failures >= MAX_FAILED_LOGINS or user is None or user.disabled or not ok:
@@ -268,7 +203,7 @@ class AuthService:
             if row is None:
                 return None
             tok, user = row
-            if tok.revoked_at is not None or _aware(tok.expires_at) <= now:
+            if tok.revoked_at is not None or aware_utc(tok.expires_at) <= now:
                 return None
             pods = frozenset(tok.scope_pods) if tok.scope_pods is not None else None
             dus = frozenset(tok.scope_dus) if tok.scope_dus is not None else None
@@ -357,7 +292,7 @@ class AuthService:
             ).all()
         out = []
         for tok, username in rows:
-            active = tok.revoked_at is None and _aware(tok.expires_at) > now
+            active = tok.revoked_at is None and aware_utc(tok.expires_at) > now
             if active or include_inactive:
                 out.append(
                     {
@@ -385,50 +320,23 @@ class AuthService:
     ) -> str:
         """Give DU ``du_id`` (or a gateway ``gw``, or the ingest ``worker``) its own MQTT password (random
         unless given); returns it in clear, once."""
-        if not _NAME_RE.match(du_id or "") or "+" in du_id or "#" in du_id:
-            raise ValueError(f"DU id {du_id!r}: use letters, digits or . _ @ - (no MQTT wildcards)")
-        if kind not in DEVICE_KINDS:
-            raise ValueError(f"credential kind {kind!r}: must be one of {', '.join(DEVICE_KINDS)}")
+        check_device(du_id, kind)
         password = password or secrets.token_urlsafe(18)
         with Session(self.engine) as s, s.begin():
-            cred = s.scalar(sa.select(DeviceCredential).where(DeviceCredential.du_id == du_id))
-            if cred is None:
-                s.add(
-                    DeviceCredential(
-                        du_id=du_id,
-                        community=community,
-                        kind=kind,
-                        password_hash=mosquitto_hash(password),
-                        created_at=self.now(),
-                    )
-                )
-            else:
-                cred.community, cred.kind, cred.revoked_at = community, kind, None
-                cred.password_hash = mosquitto_hash(password)
+            put_device_credential(s, du_id, community, kind, password, self.now())
             self._audit(s, actor, AuditAction.DEVICE_CREDENTIAL, f"{kind}:{du_id}", {"community": community})
         return password
 
     def revoke_device(self, du_id: str, *, actor: str = "system") -> bool:
         with Session(self.engine) as s, s.begin():
-            cred = s.scalar(sa.select(DeviceCredential).where(DeviceCredential.du_id == du_id))
-            if cred is None or cred.revoked_at is not None:
+            if not revoke_device_credential(s, du_id, self.now()):
                 return False
-            cred.revoked_at = self.now()
             self._audit(s, actor, AuditAction.DEVICE_CREDENTIAL, f"du:{du_id}", {"revoked": True})
             return True
 
     def device_credentials(self) -> list[dict[str, Any]]:
         """Active credentials: ``du_id``, ``community``, ``kind``, ``password_hash`` (Mosquitto ``$7$``)."""
-        with Session(self.engine) as s:
-            rows = s.scalars(
-                sa.select(DeviceCredential)
-                .where(DeviceCredential.revoked_at.is_(None))
-                .order_by(DeviceCredential.du_id)
-            ).all()
-            return [
-                {"du_id": c.du_id, "community": c.community, "kind": c.kind, "password_hash": c.password_hash}
-                for c in rows
-            ]
+        return active_device_credentials(self.engine)
 
     # ---------------------------------------------------------------- members' PODs
     def member_pods(self, member_id: str) -> frozenset[str]:
@@ -474,34 +382,10 @@ class AuthService:
         detail: dict | None = None,
         ip: str | None = None,
     ) -> None:
-        s.add(
-            AuditEntry(
-                at=self.now(),
-                actor=(actor or "-")[:128],
-                action=str(action),
-                target=target,
-                detail=detail,
-                ip=ip,
-            )
-        )
+        s.add(audit_entry(self.now(), actor, action, target, detail, ip))
 
     def audit_log(
         self, *, limit: int = 100, action: str | None = None, actor: str | None = None
     ) -> list[dict[str, Any]]:
-        q = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
-        if action is not None:
-            q = q.where(AuditEntry.action == str(action))
-        if actor is not None:
-            q = q.where(AuditEntry.actor == actor)
-        with Session(self.engine) as s:
-            return [
-                {
-                    "at": to_utc(e.at, naive_is="utc"),
-                    "actor": e.actor,
-                    "action": e.action,
-                    "target": e.target,
-                    "detail": e.detail,
-                    "ip": e.ip,
-                }
-                for e in s.scalars(q).all()
-            ]
+        """The latest ``limit`` audit entries, newest first (:func:`condivisa.auth.audit.read_audit_log`)."""
+        return read_audit_log(self.engine, limit=limit, action=action, actor=actor)

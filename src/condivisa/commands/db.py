@@ -83,7 +83,7 @@ def import_csv(
 ) -> None:
     """Import measurements (e.g. from the distributor's portal); re-importing the same file changes nothing."""
     from condivisa.formats.csv_io import InputError, read_measurements
-    from condivisa.ingest.pipeline import ingest_frame
+    from condivisa.ingest.tables import ingest_frame
 
     store = _open(database)
     try:

@@ -15,6 +15,7 @@ from condivisa.kernel import clock
 
 if TYPE_CHECKING:  # the simulator loads numpy, pandas and paho: imported when devices are simulated
     from condivisa.sim import devices as sim
+    from condivisa.sim.sinks import MqttSink, RestSink
 
 console = Console(stderr=True, soft_wrap=True)
 devices_app = typer.Typer(
@@ -125,23 +126,23 @@ def _devices(config: Path | None, count: int, seed: int) -> list[sim.SimDevice]:
 
 def _sink(
     broker: str | None, api: str | None, token: str | None, community: str | None, config: Path | None
-) -> tuple[sim.MqttSink | sim.RestSink, str]:
+) -> tuple[MqttSink | RestSink, str]:
     """Where the messages go (an MQTT broker or a platform's REST API), and how to say it."""
     from condivisa.app.settings import load_settings
-    from condivisa.sim import devices as sim
+    from condivisa.sim.sinks import MqttSink, RestSink
 
     if broker:
         slug = community or load_settings(community_file=config).community_slug()
         try:
-            sink = sim.MqttSink(broker, slug)
+            sink = MqttSink(broker, slug)
         except OSError as exc:
             _fail(f"cannot connect to {broker}: {exc}")
         return sink, f"{broker} (topics {sink.layout.root}/{slug}/…)"
     assert api is not None
-    return sim.RestSink(api, token), f"{api}/api/v1/urbandatasets"
+    return RestSink(api, token), f"{api}/api/v1/urbandatasets"
 
 
-def _run(fleet: sim.Fleet, sink: sim.MqttSink | sim.RestSink, **options: Any) -> dict[str, int] | None:
+def _run(fleet: sim.Fleet, sink: MqttSink | RestSink, **options: Any) -> dict[str, int] | None:
     """Send the fleet's quarter hours with a progress bar; None when interrupted (Ctrl-C)."""
     from condivisa.sim import devices as sim
 

@@ -1,42 +1,23 @@
-"""Optimal battery dispatch of a building's flats as a linear programme, solved with HiGHS (``highspy``).
+"""Optimal battery dispatch of a building's flats: the whole horizon at once, or a rolling horizon.
 
-Variables per flat b and interval t (kWh): charge c ≥ 0, discharge d ≥ 0, state of charge E; per interval
-the shared energy s ≥ 0. Maximise the money the dispatch can change,
-
-    Σ_t (premium_t + valorisation_t) · s_t  −  Σ_{b,t} price_t · (load_{b,t} + c_{b,t} − d_{b,t})
-
-(premium and valorisation on shared energy, minus the energy the flats buy; the plant's sale is fixed
-because all PV is injected), subject to the same physical limits as the heuristic:
-
-    E_{b,t} = E_{b,t−1} + η_c·c_{b,t} − d_{b,t}/η_d,          E_min,b ≤ E_{b,t} ≤ E_max,b
-    0 ≤ c_{b,t} ≤ min(P_inv·Δt, (P_contract,b·Δt − load_{b,t})⁺)   (inverter and contract power)
-    0 ≤ d_{b,t} ≤ min(P_inv·Δt, load_{b,t})                       (no export from a battery)
-    s_t ≤ PV_t,  s_t ≤ Σ_b (load_{b,t} + c_{b,t} − d_{b,t})         (TIAD shared energy: min of the two)
-
-At the optimum s_t = min(PV_t, Σ withdrawal_t), so the objective equals the value computed by
-:func:`dispatch_value_eur` with :func:`condivisa.engines.sharing.shared_energy_kwh`. Every heuristic
-trajectory is feasible here, hence optimum ≥ heuristic (over the same horizon, same start).
-
-The model is assembled with scipy.sparse (no per-variable Python loop) and passed whole to HiGHS with
-``passModel``; in a rolling horizon it is built once and only costs and bounds change between windows,
-so HiGHS's dual simplex warm-starts from the previous basis. :func:`rolling_dispatch` solves windows (e.g. 2
-days) and keeps the first step (e.g. 1 day)
-of each, with a perfect forecast (the actual data) or a persistence forecast (every day of the window
-looks like the day before the window); the kept plan is then applied to the actual data within the limits.
+Both solve the linear programme of :mod:`condivisa.engines.dispatch_lp` (HiGHS): :func:`optimal_dispatch`
+over the whole horizon with perfect foresight, :func:`rolling_dispatch` over windows (e.g. 2 days) keeping
+the first step (e.g. 1 day) of each, with a perfect forecast (the actual data) or a persistence forecast
+(every day of the window looks like the day before the window); the kept plan is then applied to the actual
+data within the limits. :func:`dispatch_value_eur` is the LP's objective for any dispatch, so the optimum can
+be compared with the heuristic's (:mod:`condivisa.engines.storage`): optimum ≥ heuristic over the same
+horizon and start.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import time
 from dataclasses import dataclass
+from typing import NamedTuple
 
-import highspy
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import ArrayLike
 
+from condivisa.engines.dispatch_lp import WindowModel, charge_bounds, solve_window
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.engines.storage import QUARTER_H, BatterySpec, StorageResult, clamped_cumsum
 
@@ -91,212 +72,37 @@ def dispatch_value_eur(
     )
 
 
-def _bounds(
-    loads: np.ndarray, contract_kw: np.ndarray, spec: BatterySpec, interval_h: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """Upper bounds of charge (inverter and contract power) and discharge (inverter, no export), kWh."""
-    inverter_kwh = spec.inverter_kw * interval_h
-    c_max = np.minimum(np.maximum(contract_kw[:, None] * interval_h - loads, 0.0), inverter_kwh)
-    d_max = np.minimum(loads, inverter_kwh)
-    return c_max, d_max
+class _Inputs(NamedTuple):
+    """The dispatch's data as float arrays: PV (T,), loads (B, T), capacity and contract (B,), price and
+    incentive (T,)."""
+
+    pv: np.ndarray
+    loads: np.ndarray
+    capacity: np.ndarray
+    contract: np.ndarray
+    price: np.ndarray
+    incentive: np.ndarray
 
 
-def _quiet_highs() -> highspy.Highs:
-    """A Highs instance without its copyright banner (printed by the C++ constructor on file
-    descriptor 1, before any option can be set): stdout is pointed at /dev/null for the constructor."""
-    sys.stdout.flush()
-    saved, devnull = os.dup(1), os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        h = highspy.Highs()
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-    h.setOptionValue("output_flag", False)
-    return h
-
-
-class WindowModel:
-    """The LP of one window, built once and re-solved for every window of the same length: only costs,
-    bounds and right-hand sides change, so HiGHS warm-starts from the previous window's basis."""
-
-    def __init__(self, n_b: int, n_t: int, spec: BatterySpec, warm_start: bool = True) -> None:
-        self.n_b, self.n_t, self.spec = n_b, n_t, spec
-        nbt = n_b * n_t
-        eta_c, eta_d = spec.charge_efficiency, spec.discharge_efficiency
-        idx = np.arange(nbt).reshape(n_b, n_t)
-        # columns: c (b·T + t), d (nbt + …), E (2·nbt + …), s (3·nbt + t)
-        self.c_col, self.d_col, self.e_col = idx, nbt + idx, 2 * nbt + idx
-        self.n_col, self.n_row = 3 * nbt + n_t, nbt + n_t
-        # SoC rows (b·T + t): E_t − E_{t−1} − η_c c_t + d_t/η_d = 0 (t = 0: = E_start)
-        rows = [idx.ravel(), idx.ravel(), idx.ravel(), idx[:, 1:].ravel()]
-        cols = [self.e_col.ravel(), self.c_col.ravel(), self.d_col.ravel(), self.e_col[:, :-1].ravel()]
-        vals = [np.ones(nbt), np.full(nbt, -eta_c), np.full(nbt, 1.0 / eta_d), -np.ones(n_b * (n_t - 1))]
-        # shared rows (nbt + t): s_t − Σ_b c_{b,t} + Σ_b d_{b,t} ≤ Σ_b load_{b,t}
-        t_rows = nbt + np.tile(np.arange(n_t), n_b)
-        rows += [nbt + np.arange(n_t), t_rows, t_rows]
-        cols += [3 * nbt + np.arange(n_t), self.c_col.ravel(), self.d_col.ravel()]
-        vals += [np.ones(n_t), -np.ones(nbt), np.ones(nbt)]
-        matrix = sp.csc_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(self.n_row, self.n_col),
-        )
-        self.nnz = matrix.nnz
-        lp = highspy.HighsLp()
-        lp.num_col_, lp.num_row_ = self.n_col, self.n_row
-        lp.col_cost_, lp.col_lower_, lp.col_upper_ = (
-            np.zeros(self.n_col),
-            np.zeros(self.n_col),
-            np.zeros(self.n_col),
-        )
-        lp.row_lower_, lp.row_upper_ = np.zeros(self.n_row), np.zeros(self.n_row)
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-        lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = (
-            matrix.indptr,
-            matrix.indices,
-            matrix.data,
-        )
-        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = self.n_col, self.n_row
-        self.highs = _quiet_highs()
-        if warm_start:
-            self.highs.setOptionValue("presolve", "off")  # keeps the basis for the next window's warm start
-        self.highs.passModel(lp)
-        self.all_cols = np.arange(self.n_col, dtype=np.int32)
-        self.all_rows = np.arange(self.n_row, dtype=np.int32)
-
-    def solve(
-        self,
-        pv_kwh: np.ndarray,
-        loads_kwh: np.ndarray,
-        capacity_kwh: np.ndarray,
-        contract_kw: np.ndarray,
-        price_eur_per_kwh: np.ndarray,
-        incentive_eur_per_kwh: np.ndarray,
-        start_soc_kwh: np.ndarray,
-        interval_h: float = QUARTER_H,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, float]:
-        """Solve for one window's data (arguments as :func:`solve_window`).
-
-        Returns
-        -------
-        charge_kwh, discharge_kwh, soc_kwh : numpy.ndarray
-            c, d and E, (B, T), kWh.
-        objective_eur : float
-            The objective, € (including the constant −Σ price·load).
-        seconds : float
-            Solver time, s.
-        """
-        spec, n_b, n_t = self.spec, self.n_b, self.n_t
-        nbt = n_b * n_t
-        c_max, d_max = _bounds(loads_kwh, contract_kw, spec, interval_h)
-        low = capacity_kwh * spec.soc_min_pct / 100.0
-        high = capacity_kwh * spec.soc_max_pct / 100.0
-        price = np.broadcast_to(price_eur_per_kwh, (n_t,))
-        cost = np.concatenate(
-            [
-                np.tile(price, n_b),
-                -np.tile(price, n_b),
-                np.zeros(nbt),
-                -np.broadcast_to(incentive_eur_per_kwh, (n_t,)),
-            ]
-        )
-        lower = np.concatenate([np.zeros(2 * nbt), np.repeat(low, n_t), np.zeros(n_t)])
-        upper = np.concatenate([c_max.ravel(), d_max.ravel(), np.repeat(high, n_t), np.maximum(pv_kwh, 0.0)])
-        soc_rhs = np.zeros((n_b, n_t))
-        soc_rhs[:, 0] = start_soc_kwh
-        row_lower = np.concatenate([soc_rhs.ravel(), np.full(n_t, -highspy.kHighsInf)])
-        row_upper = np.concatenate([soc_rhs.ravel(), loads_kwh.sum(axis=0)])
-        h = self.highs
-        h.changeColsCost(self.n_col, self.all_cols, cost)
-        h.changeColsBounds(self.n_col, self.all_cols, lower, upper)
-        # highspy 1.16's stubs lack changeRowsBounds, which the extension module has
-        h.changeRowsBounds(self.n_row, self.all_rows, row_lower, row_upper)  # type: ignore[attr-defined]
-        started = time.perf_counter()
-        h.run()
-        seconds = time.perf_counter() - started
-        status = h.getModelStatus()
-        if status != highspy.HighsModelStatus.kOptimal:
-            raise RuntimeError(f"HiGHS did not find the optimum: {h.modelStatusToString(status)}")
-        x = np.asarray(h.getSolution().col_value)
-        objective = -h.getInfo().objective_function_value - float(np.sum(price * loads_kwh))
-        return (
-            np.clip(x[self.c_col], 0, None),
-            np.clip(x[self.d_col], 0, None),
-            x[self.e_col],
-            objective,
-            seconds,
-        )
-
-
-def solve_window(
-    pv_kwh: np.ndarray,
-    loads_kwh: np.ndarray,
-    capacity_kwh: np.ndarray,
-    contract_kw: np.ndarray,
-    price_eur_per_kwh: np.ndarray,
-    incentive_eur_per_kwh: np.ndarray,
-    start_soc_kwh: np.ndarray,
-    spec: BatterySpec,
-    interval_h: float = QUARTER_H,
-    model: WindowModel | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, tuple[int, int, int], float]:
-    """Build (or reuse ``model``) and solve the LP of the module docstring over the given intervals.
-
-    Parameters
-    ----------
-    pv_kwh : numpy.ndarray
-        PV production per interval, (T,), kWh.
-    loads_kwh : numpy.ndarray
-        Each flat's load, (B, T), kWh.
-    capacity_kwh, contract_kw : numpy.ndarray
-        Battery capacity (kWh) and contract power (kW) per flat, (B,).
-    price_eur_per_kwh, incentive_eur_per_kwh : numpy.ndarray
-        Retail price and premium + valorisation per interval, €/kWh.
-    start_soc_kwh : numpy.ndarray
-        SoC before the first interval, (B,), kWh.
-    spec : BatterySpec
-        SoC window, efficiencies and inverter.
-    interval_h : float, default 0.25
-        Interval length, hours.
-    model : WindowModel, optional
-        A model of the same shape to warm-start from.
-
-    Returns
-    -------
-    charge_kwh, discharge_kwh, soc_kwh : numpy.ndarray
-        c, d and E, (B, T), kWh.
-    objective_eur : float
-        The objective, € (including the constant −Σ price·load).
-    size : tuple of int
-        Columns, rows and non-zeros of the model.
-    seconds : float
-        Solver time, s.
-
-    Raises
-    ------
-    RuntimeError
-        When HiGHS does not reach the optimum.
-
-    References
-    ----------
-    .. [1] Q. Huangfu, J. A. J. Hall, "Parallelizing the dual revised simplex method", Math. Prog.
-       Comp. 10 (2018) 119–142 (HiGHS).
-    """
-    n_b, n_t = loads_kwh.shape
-    if model is None or (model.n_b, model.n_t) != (n_b, n_t):
-        model = WindowModel(n_b, n_t, spec, warm_start=False)
-    c, d, e, objective, seconds = model.solve(
-        pv_kwh,
-        loads_kwh,
-        capacity_kwh,
-        contract_kw,
-        price_eur_per_kwh,
-        incentive_eur_per_kwh,
-        start_soc_kwh,
-        interval_h,
+def _inputs(
+    pv_kwh: ArrayLike,
+    loads_kwh: ArrayLike,
+    capacity_kwh: ArrayLike,
+    contract_kw: ArrayLike,
+    price_eur_per_kwh: ArrayLike,
+    incentive_eur_per_kwh: ArrayLike,
+) -> _Inputs:
+    """Broadcast the arguments of a dispatch to :class:`_Inputs` (scalars to every flat or interval)."""
+    loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
+    n_b, n_t = loads.shape
+    return _Inputs(
+        pv=np.asarray(pv_kwh, dtype=float),
+        loads=loads,
+        capacity=np.broadcast_to(np.asarray(capacity_kwh, dtype=float), (n_b,)),
+        contract=np.broadcast_to(np.asarray(contract_kw, dtype=float), (n_b,)),
+        price=np.broadcast_to(np.asarray(price_eur_per_kwh, dtype=float), (n_t,)),
+        incentive=np.broadcast_to(np.asarray(incentive_eur_per_kwh, dtype=float), (n_t,)),
     )
-    return c, d, e, objective, (model.n_col, model.n_row, model.nnz), seconds
 
 
 def optimal_dispatch(
@@ -335,17 +141,13 @@ def optimal_dispatch(
     DispatchResult
         The optimal SoC and withdrawal per flat (kWh), the objective (€) and the solver's facts.
     """
-    loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
-    n_b, n_t = loads.shape
-    pv = np.asarray(pv_kwh, dtype=float)
-    capacity = np.broadcast_to(np.asarray(capacity_kwh, dtype=float), (n_b,))
-    contract = np.broadcast_to(np.asarray(contract_kw, dtype=float), (n_b,))
-    price = np.broadcast_to(np.asarray(price_eur_per_kwh, dtype=float), (n_t,))
-    incentive = np.broadcast_to(np.asarray(incentive_eur_per_kwh, dtype=float), (n_t,))
+    pv, loads, capacity, contract, price, incentive = _inputs(
+        pv_kwh, loads_kwh, capacity_kwh, contract_kw, price_eur_per_kwh, incentive_eur_per_kwh
+    )
     start = (
         capacity * spec.soc_min_pct / 100.0
         if start_soc_kwh is None
-        else np.broadcast_to(np.asarray(start_soc_kwh, float), (n_b,))
+        else np.broadcast_to(np.asarray(start_soc_kwh, float), (loads.shape[0],))
     )
     c, d, e, objective, size, seconds = solve_window(
         pv, loads, capacity, contract, price, incentive, start, spec, interval_h
@@ -384,6 +186,45 @@ def persistence_forecast(actual: np.ndarray, start: int, length: int, day: int) 
     yesterday = actual[..., start - day : start]
     reps = -(-length // day)
     return np.concatenate([yesterday] * reps, axis=-1)[..., :length]
+
+
+class _Limits(NamedTuple):
+    """What the kept plan must respect on the actual data: SoC window and charge/discharge bounds, kWh."""
+
+    low: np.ndarray
+    high: np.ndarray
+    c_max: np.ndarray
+    d_max: np.ndarray
+
+
+def _window_forecast(
+    x: _Inputs, start: int, stop: int, forecast: str, interval_h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """PV and loads the LP of the window ``[start, stop)`` sees: the actual data (``"perfect"``) or their
+    persistence forecast (:func:`persistence_forecast`, a day of 24 h / ``interval_h`` intervals)."""
+    if forecast == "perfect":
+        return x.pv[start:stop], x.loads[:, start:stop]
+    day = int(round(24 / interval_h))
+    return (
+        persistence_forecast(x.pv, start, stop - start, day),
+        persistence_forecast(x.loads, start, stop - start, day),
+    )
+
+
+def _apply_kept(
+    c: np.ndarray, d: np.ndarray, keep: slice, limits: _Limits, spec: BatterySpec, e_now: np.ndarray
+) -> np.ndarray:
+    """The SoC over the kept intervals ``keep`` when the window's plan ``c``, ``d`` meets the actual data.
+
+    The plan's charge and discharge are cut to the actual bounds, their net battery energy
+    ``η_c·c − d/η_d`` runs through the heuristic's clamped SoC recursion
+    (:func:`condivisa.engines.storage.clamped_cumsum`) from ``e_now``, so the result is always feasible.
+    """
+    k = keep.stop - keep.start
+    c = np.minimum(c[:, :k], limits.c_max[:, keep])
+    d = np.minimum(d[:, :k], limits.d_max[:, keep])
+    step_kwh = spec.charge_efficiency * c - d / spec.discharge_efficiency
+    return clamped_cumsum(np.ascontiguousarray(step_kwh.T), e_now, limits.low, limits.high).T
 
 
 def rolling_dispatch(
@@ -444,36 +285,25 @@ def rolling_dispatch(
         raise ValueError(f"forecast must be 'perfect' or 'persistence', got {forecast!r}")
     if not 0 < step <= window:
         raise ValueError(f"need 0 < step <= window, got step={step}, window={window}")
-    loads = np.atleast_2d(np.asarray(loads_kwh, dtype=float))
-    n_b, n_t = loads.shape
-    pv = np.asarray(pv_kwh, dtype=float)
-    capacity = np.broadcast_to(np.asarray(capacity_kwh, dtype=float), (n_b,))
-    contract = np.broadcast_to(np.asarray(contract_kw, dtype=float), (n_b,))
-    price = np.broadcast_to(np.asarray(price_eur_per_kwh, dtype=float), (n_t,))
-    incentive = np.broadcast_to(np.asarray(incentive_eur_per_kwh, dtype=float), (n_t,))
-    low = capacity * spec.soc_min_pct / 100.0
-    high = capacity * spec.soc_max_pct / 100.0
-    c_max, d_max = _bounds(loads, contract, spec, interval_h)
+    x = _inputs(pv_kwh, loads_kwh, capacity_kwh, contract_kw, price_eur_per_kwh, incentive_eur_per_kwh)
+    n_b, n_t = x.loads.shape
+    low = x.capacity * spec.soc_min_pct / 100.0
+    high = x.capacity * spec.soc_max_pct / 100.0
+    limits = _Limits(low, high, *charge_bounds(x.loads, x.contract, spec, interval_h))
     soc = np.empty((n_b, n_t))
-    step_kwh = np.empty((n_b, n_t))
     e_now = low.copy()
     solve_seconds, n_solves, size = 0.0, 0, (0, 0, 0)
     model = WindowModel(n_b, min(window, n_t), spec)
     for start in range(0, n_t, step):
         stop = min(start + window, n_t)
-        if forecast == "perfect":
-            pv_f, loads_f = pv[start:stop], loads[:, start:stop]
-        else:
-            day = int(round(24 / interval_h))
-            pv_f = persistence_forecast(pv, start, stop - start, day)
-            loads_f = persistence_forecast(loads, start, stop - start, day)
+        pv_f, loads_f = _window_forecast(x, start, stop, forecast, interval_h)
         c, d, _, _, size, seconds = solve_window(
             pv_f,
             loads_f,
-            capacity,
-            contract,
-            price[start:stop],
-            incentive[start:stop],
+            x.capacity,
+            x.contract,
+            x.price[start:stop],
+            x.incentive[start:stop],
             e_now,
             spec,
             interval_h,
@@ -482,13 +312,9 @@ def rolling_dispatch(
         solve_seconds += seconds
         n_solves += 1
         keep = slice(start, min(start + step, n_t))
-        k = keep.stop - keep.start
-        c = np.minimum(c[:, :k], c_max[:, keep])
-        d = np.minimum(d[:, :k], d_max[:, keep])
-        step_kwh[:, keep] = spec.charge_efficiency * c - d / spec.discharge_efficiency
-        soc[:, keep] = clamped_cumsum(np.ascontiguousarray(step_kwh[:, keep].T), e_now, low, high).T
+        soc[:, keep] = _apply_kept(c, d, keep, limits, spec, e_now)
         e_now = soc[:, keep.stop - 1].copy()
-    result = StorageResult(soc, loads, low.copy(), spec.charge_efficiency, spec.discharge_efficiency)
-    result.withdrawal_kwh = np.maximum(loads + result.charge_kwh - result.discharge_kwh, 0.0)
-    objective = dispatch_value_eur(pv, result.withdrawal_kwh, price, incentive)
+    result = StorageResult(soc, x.loads, low.copy(), spec.charge_efficiency, spec.discharge_efficiency)
+    result.withdrawal_kwh = np.maximum(x.loads + result.charge_kwh - result.discharge_kwh, 0.0)
+    objective = dispatch_value_eur(x.pv, result.withdrawal_kwh, x.price, x.incentive)
     return DispatchResult(result, objective, solve_seconds, *size, n_solves=n_solves)

@@ -17,7 +17,8 @@ exact. Members count only between ``joined`` (inclusive) and ``left`` (exclusive
 commissioning day.
 
 :func:`settle` is a pipeline of named stages: :mod:`condivisa.engines.settlement_metering` (measurements to
-settlement intervals) and :mod:`condivisa.engines.settlement_money` (energy, money, allocation inputs).
+settlement intervals), :mod:`condivisa.engines.settlement_money` (energy and money) and
+:mod:`condivisa.engines.settlement_members` (members' energy, allocation inputs, the result).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 from condivisa.domain.community import Community
+from condivisa.engines import settlement_members as payees
 from condivisa.engines import settlement_metering as metering
 from condivisa.engines import settlement_money as money
 from condivisa.engines.allocation import allocate
@@ -55,7 +57,8 @@ def settle(
     (:mod:`~condivisa.engines.settlement_metering`); compute shared and incentivised energy, money per
     plant and interval, round it per month (:mod:`~condivisa.engines.settlement_money`), and allocate it
     among the payees in integer cents by the community's rules
-    (:func:`~condivisa.engines.allocation.allocate`).
+    (:func:`~condivisa.engines.allocation.allocate`, with the inputs of
+    :mod:`~condivisa.engines.settlement_members`).
 
     Parameters
     ----------
@@ -107,11 +110,11 @@ def settle(
     energy = money.shared_energy(community, intervals, grid)
     earned = money.money_by_plant(community, prices, intervals, energy)
     months = money.monthly_totals(intervals, energy, earned)
-    members = money.member_energy(intervals, energy.shared_kwh, len(community.members))
-    plant_figs = money.plant_figures(community, intervals, energy, months.plant_cents)
-    member_figs = money.member_figures(community, grid, members.consumption_in_shared_kwh)
+    members = payees.member_energy(intervals, energy.shared_kwh, len(community.members))
+    plant_figs = payees.plant_figures(community, intervals, energy, months.plant_cents)
+    member_figs = payees.member_figures(community, grid, members.consumption_in_shared_kwh)
     allocation = allocate(plant_figs, member_figs, community.rules, period_days=grid.n_days)
-    return money.build_result(
+    return payees.build_result(
         community,
         grid,
         intervals,

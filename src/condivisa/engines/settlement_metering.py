@@ -9,7 +9,8 @@
 4. :func:`data_quality` — expected, missing and duplicate intervals per POD (gaps refused without ``fill``);
 5. :func:`settlement_intervals` — gaps filled, quarter hours summed into settlement intervals.
 
-The energy and money stages that follow are in :mod:`condivisa.engines.settlement_money`. Energies in kWh.
+The energy and money stages that follow are in :mod:`condivisa.engines.settlement_money`, the member-side
+stages in :mod:`condivisa.engines.settlement_members`. Energies in kWh.
 """
 
 from __future__ import annotations

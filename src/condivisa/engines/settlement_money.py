@@ -1,23 +1,21 @@
-"""The energy and money stages of a settlement: what the settled intervals share and earn, and who gets it.
+"""The energy and money stages of a settlement: what the settled intervals share and earn.
 
 :func:`condivisa.engines.settlement.settle` runs them in this order, on the intervals of
 :mod:`condivisa.engines.settlement_metering`:
 
 1. :func:`shared_energy` — shared and incentivised energy per plant and interval (TIAD art. 1);
 2. :func:`money_by_plant` — premium, ARERA valorisation and sale per plant and interval, € (unrounded);
-3. :func:`monthly_totals` — months, energy per month and money rounded once per month, in cents;
-4. :func:`member_energy` — each member's withdrawal, consumption in shared intervals and shared energy;
-5. :func:`plant_figures` / :func:`member_figures` — the inputs of
-   :func:`condivisa.engines.allocation.allocate`;
-6. :func:`build_result` — the :class:`~condivisa.engines.settlement_result.SettlementResult`.
+3. :func:`monthly_totals` — months, energy per month and money rounded once per month, in cents.
 
-Energies are kWh, prices €/MWh, money € (per interval, unrounded) or integer cents (per month and payee).
+Who gets it (each member's energy, the allocation inputs and the result) follows in
+:mod:`condivisa.engines.settlement_members`.
+
+Energies are kWh, prices €/MWh, money € (per interval, unrounded) or integer cents (per month and plant).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +23,9 @@ import pandas as pd
 
 from condivisa.domain.community import Community, Voltage
 from condivisa.engines import metergrid as mg
-from condivisa.engines.allocation import Allocation, MemberFigures, PlantFigures, split_cents
+from condivisa.engines.allocation import split_cents
 from condivisa.engines.settlement_metering import Grid, Intervals
-from condivisa.engines.settlement_result import SettlementResult
-from condivisa.engines.sharing import shared_energy_kwh, split_by_injection, withdrawal_share
+from condivisa.engines.sharing import shared_energy_kwh, split_by_injection
 from condivisa.engines.tariff import tip_eur_per_mwh
 from condivisa.engines.valorisation import valorisation_by_plant_eur, yearly_values
 from condivisa.kernel.timegrid import ROME
@@ -71,15 +68,6 @@ class Months:
     energy_kwh: dict[str, np.ndarray]  # one value per month
     cents: dict[str, np.ndarray]  # premium / valorisation / sale, one value per month
     plant_cents: dict[str, np.ndarray]  # premium / valorisation / sale, one value per plant
-
-
-@dataclass(frozen=True)
-class MemberEnergy:
-    """Per member over the period, kWh."""
-
-    withdrawn_kwh: np.ndarray
-    consumption_in_shared_kwh: np.ndarray
-    shared_kwh: np.ndarray
 
 
 def _cents(eur: np.ndarray) -> np.ndarray:
@@ -272,200 +260,3 @@ def monthly_totals(intervals: Intervals, energy: Energy, money: Money) -> Months
         for k, v in money_p.items()
     }
     return Months(labels, bounds, energy_kwh, month_cents, plant_cents)
-
-
-def member_energy(intervals: Intervals, shared_kwh: np.ndarray, n_members: int) -> MemberEnergy:
-    """Each member's withdrawal, consumption in intervals with shared energy, and part of the shared energy.
-
-    ``Cons_i = Σ_h E_wd,h,i · [E_sh,h > 0]`` (the ``consumption`` key of the premium) and
-    ``E_sh,i = Σ_h E_wd,h,i · E_sh,h / Σ_j E_wd,h,j`` (:func:`condivisa.engines.sharing.withdrawal_share`),
-    summed over the member's consumption PODs.
-
-    Parameters
-    ----------
-    intervals : Intervals
-        Withdrawal per consumption POD and interval, kWh, and each POD's member.
-    shared_kwh : numpy.ndarray
-        Shared energy per interval, kWh (:func:`shared_energy`).
-    n_members : int
-        Number of members (members without consumption PODs get zeros).
-
-    Returns
-    -------
-    MemberEnergy
-        ``withdrawn_kwh``, ``consumption_in_shared_kwh`` and ``shared_kwh`` per member, kWh.
-
-    References
-    ----------
-    .. [1] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 1: shared energy per hour.
-    """
-    w, cons_member = intervals.withdrawn_kwh, intervals.consumption_member
-    has_shared = (shared_kwh > 0).astype(float)
-
-    def per_member(row_values: np.ndarray) -> np.ndarray:
-        if not cons_member.size:
-            return np.zeros(n_members)
-        return np.bincount(cons_member, weights=row_values, minlength=n_members)
-
-    return MemberEnergy(
-        withdrawn_kwh=per_member(w.sum(axis=1)),
-        consumption_in_shared_kwh=per_member(w @ has_shared),
-        shared_kwh=per_member(w @ withdrawal_share(shared_kwh, w)),
-    )
-
-
-def plant_figures(
-    community: Community, intervals: Intervals, energy: Energy, plant_cents: Mapping[str, np.ndarray]
-) -> list[PlantFigures]:
-    """Each plant's settled money (cents) and the energies of the enterprise cap.
-
-    Parameters
-    ----------
-    community : Community
-        The plants (owner, enterprise cap share).
-    intervals : Intervals
-        Injection per plant and interval, kWh.
-    energy : Energy
-        Incentivised energy and eligibility per plant and interval (:func:`shared_energy`).
-    plant_cents : Mapping[str, numpy.ndarray]
-        Premium, valorisation and sale per plant, cents (:func:`monthly_totals`).
-
-    Returns
-    -------
-    list of PlantFigures
-        One per plant, in the community's order; ``injected_eligible_kwh`` counts the injection of the
-        days the plant earns the premium.
-
-    References
-    ----------
-    .. [1] GSE, Regole operative CACER (2024): the premium on shared energy above 55 % (45 % with a
-       capital grant) of a plant's injected energy may not go to enterprises.
-    """
-    inj, incent_p, eligible = intervals.injected_kwh, energy.incentivised_by_plant_kwh, energy.eligible
-    return [
-        PlantFigures(
-            id=pl.id,
-            owner=pl.owner,
-            premium_cents=int(plant_cents["premium"][k]),
-            sale_cents=int(plant_cents["sale"][k]),
-            valorisation_cents=int(plant_cents["valorisation"][k]),
-            incentivised_kwh=float(incent_p[k].sum()),
-            injected_eligible_kwh=float((inj[k] * eligible[k]).sum()),
-            cap_share=pl.enterprise_cap_share,
-        )
-        for k, pl in enumerate(community.plants)
-    ]
-
-
-def member_figures(
-    community: Community, grid: Grid, consumption_in_shared_kwh: np.ndarray
-) -> list[MemberFigures]:
-    """Each member's allocation inputs: category, days of membership in the period, ``Cons_i``.
-
-    A member counts from ``joined`` (inclusive) to ``left`` (exclusive); ``left_in_period`` makes a later
-    member owe the exit penalty.
-
-    Parameters
-    ----------
-    community : Community
-        The members.
-    grid : Grid
-        The period's days.
-    consumption_in_shared_kwh : numpy.ndarray
-        Each member's consumption in intervals with shared energy, kWh (:func:`member_energy`).
-
-    Returns
-    -------
-    list of MemberFigures
-        One per member, in the community's order.
-    """
-    first_day, end_day = grid.first_day, grid.end_day
-    figures = []
-    for i, m in enumerate(community.members):
-        lo = max(first_day, m.joined or first_day)
-        hi = min(end_day, m.left or end_day)
-        figures.append(
-            MemberFigures(
-                id=m.id,
-                category=m.category,
-                founder=m.founder,
-                millesimi=m.millesimi,
-                consumption_in_shared_kwh=float(consumption_in_shared_kwh[i]),
-                active_days=max(0, (hi - lo).days),
-                left_in_period=m.left is not None and first_day < m.left <= end_day,
-                has_consumption=bool(m.consumption_pods),
-            )
-        )
-    return figures
-
-
-def build_result(
-    community: Community,
-    grid: Grid,
-    intervals: Intervals,
-    energy: Energy,
-    money: Money,
-    months: Months,
-    members: MemberEnergy,
-    *,
-    interval: str,
-    fill: str | None,
-    member_figs: list[MemberFigures],
-    allocation: Allocation,
-    quality: list[dict[str, str | int]],
-) -> SettlementResult:
-    """Gather the stages' output into a :class:`~condivisa.engines.settlement_result.SettlementResult`.
-
-    Parameters
-    ----------
-    community : Community
-        The settled community.
-    grid : Grid
-        The period and the data's interval (:func:`settlement_grid`).
-    intervals, energy, money, months, members
-        The stages' output: energies in kWh, money in € per interval and in cents per month and plant.
-    interval : str
-        The settlement interval asked for, ``"hour"`` or ``"quarter"``.
-    fill : str or None
-        The fill asked for.
-    member_figs : list of MemberFigures
-        :func:`member_figures`.
-    allocation : Allocation
-        The money per payee, cents (:func:`condivisa.engines.allocation.allocate`).
-    quality : list of dict
-        :func:`data_quality`.
-
-    Returns
-    -------
-    SettlementResult
-        Every figure of the settlement.
-    """
-    return SettlementResult(
-        community=community,
-        first_day=grid.first_day,
-        last_day=grid.last_day,
-        interval=interval,
-        data_interval_minutes=grid.step_minutes,
-        fill=fill,
-        starts=intervals.starts,
-        months=months.labels,
-        monthly_energy_kwh=dict(months.energy_kwh),
-        monthly_cents=months.cents,
-        plant_cents=months.plant_cents,
-        plant_injected_kwh=intervals.injected_kwh.sum(axis=1),
-        plant_shared_kwh=energy.shared_by_plant_kwh.sum(axis=1),
-        plant_incentivised_kwh=energy.incentivised_by_plant_kwh.sum(axis=1),
-        member_withdrawn_kwh=members.withdrawn_kwh,
-        member_consumption_in_shared_kwh=members.consumption_in_shared_kwh,
-        member_shared_kwh=members.shared_kwh,
-        member_figures=member_figs,
-        allocation=allocation,
-        data_quality=quality,
-        consumption_rows=intervals.withdrawn_kwh,
-        consumption_row_member=intervals.consumption_member,
-        shared_kwh=energy.shared_kwh,
-        injected_kwh=intervals.injected_kwh.sum(axis=0),
-        incentivised_kwh=energy.incentivised_by_plant_kwh.sum(axis=0),
-        zonal_price_eur_per_mwh=money.zonal_price_eur_per_mwh,
-        month_bounds=months.bounds,
-    )

@@ -15,7 +15,8 @@ One payload = one message = one transaction. Steps:
 
 The message is accepted or rejected as a whole: any error rejects it, nothing of it is stored, and the raw
 bytes go to the dead-letter table with every reason. Input problems never raise; database problems do
-(so a transport does not acknowledge what was not committed).
+(so a transport does not acknowledge what was not committed). A measurements table (a CSV import) is
+stored by :func:`condivisa.ingest.tables.ingest_frame`.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NotRequired, TypedDict
-
-import pandas as pd
 
 from condivisa.formats.urbandataset.parse import parse_urbandataset
 from condivisa.formats.urbandataset.types import FieldError, ParsedDataset, UrbanDatasetError
@@ -274,7 +273,7 @@ def ingest_payload(
     ``source`` says where it came from (e.g. ``mqtt:condivisa/cer1/du/DU-0001/up``, ``rest:1.2.3.4``);
     ``device_id`` is the DU the transport authenticated, if any (a line read by another DU is flagged).
     ``may_write(pod=, du=)``, if given, is the sender's write scope
-    (:meth:`condivisa.auth.Principal.may_write`):
+    (:meth:`condivisa.auth.principal.Principal.may_write`):
     a line outside it rejects the message.
     Returns an :class:`IngestResult` for any input; raises only if the database fails.
     ``keep_dead_letter=False``
@@ -341,71 +340,3 @@ def replay_dead_letter(store: Store, letter_id: int, *, force: bool = False) -> 
         received_at=letter["received_at"],
         keep_dead_letter=False,
     )
-
-
-# ---------------------------------------------------------------------------------------------- tables
-
-
-@dataclass(frozen=True)
-class TableRow:
-    """One row of a measurements table (CSV import): no totalizers, no DU."""
-
-    pod: str
-    start: dt.datetime
-    withdrawn_kwh: float
-    injected_kwh: float
-    minutes: int = 15
-    meter: str = "M1"
-    du_id: str | None = None
-    withdrawn_total_kwh: float | None = None
-    injected_total_kwh: float | None = None
-
-
-def interval_minutes(frame: pd.DataFrame) -> list[int]:
-    """Per row, 60 when the row's POD is hourly data (every start on the hour, consecutive starts >= 1 h
-    apart), else 15. Hourly rows are stored with ``minutes = 60``."""
-    starts = pd.to_datetime(frame["start"], utc=True)
-    hourly: dict[str, bool] = {}
-    for pod, s in starts.groupby(frame["pod"].to_numpy()):
-        s = s.sort_values()
-        on_hour = bool(((s.dt.minute == 0) & (s.dt.second == 0)).all())
-        gaps = s.diff().dropna()
-        hourly[pod] = on_hour and len(s) > 1 and bool((gaps >= pd.Timedelta(hours=1)).all())
-    return [60 if hourly[p] else 15 for p in frame["pod"]]
-
-
-def ingest_frame(
-    store: Store,
-    frame: pd.DataFrame,
-    *,
-    source: str,
-    received_at: dt.datetime | None = None,
-    chunk_rows: int = 5000,
-) -> IngestResult:
-    """Store a measurements table (``pod, start, withdrawn_kwh, injected_kwh``, e.g. from
-    :func:`condivisa.formats.csv_io.read_measurements`) with the same idempotence and revisions as messages,
-    one transaction per ``chunk_rows`` rows. PODs must be registered: an unknown one raises ``ValueError``
-    naming it, before anything is written."""
-    missing = sorted(set(frame["pod"].astype(str)) - store.known_pods())
-    if missing:
-        raise ValueError(
-            f"POD(s) not registered in the store: {', '.join(missing[:10])}"
-            f"{' ...' if len(missing) > 10 else ''} (register the community first: condivisa db register)"
-        )
-    received_at = received_at or clock.now()
-    minutes = interval_minutes(frame)
-    rows = [
-        TableRow(str(p), s.to_pydatetime().astimezone(UTC), float(w), float(i), m)
-        for p, s, w, i, m in zip(
-            frame["pod"], frame["start"], frame["withdrawn_kwh"], frame["injected_kwh"], minutes
-        )
-    ]
-    result = IngestResult(accepted=True, readings=len(rows))
-    for k in range(0, len(rows), chunk_rows):
-        out = store.ingest_records(
-            rows[k : k + chunk_rows], source=source, received_at=received_at, cross_check=False
-        )
-        result.stored += out.stored
-        result.duplicates += out.duplicates
-        result.revised += out.revised
-    return result

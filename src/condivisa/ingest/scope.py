@@ -4,7 +4,7 @@ A DU authenticated by the broker (its own ``.../du/<du_id>/up`` topic, enforced 
 :mod:`condivisa.auth.mqtt_acl`) may write only the POD it is registered to read (the ``devices`` table) and
 only lines that name itself or no DU. A DU claiming another DU's POD is therefore *rejected* with a reason,
 not just flagged. The scope is a ``may_write(pod=, du=)`` predicate, the same shape as a platform token's
-(:meth:`condivisa.auth.service.Principal.may_write`), checked line by line by
+(:meth:`condivisa.auth.principal.Principal.may_write`), checked line by line by
 :func:`condivisa.ingest.pipeline.prepare_payload`.
 """
 

@@ -1,5 +1,8 @@
 """Simulated chain-2 user devices (DU) publishing quarter-hour UrbanDatasets over MQTT or REST.
 
+The fleet's energies, its messages and the send loop (:func:`run`) are here; where the messages go (the
+broker, a platform's REST API) is :mod:`condivisa.sim.sinks`.
+
 Profiles (kWh per quarter hour q, Europe/Rome local time τ_q, civil day d):
 
 * household (consumption POD):  E_q = D_d · a(τ_q) / Σ_{q'∈d} a(τ_q') · (1 + ε_q)
@@ -20,21 +23,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import gzip
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from condivisa.domain.community import Community
 from condivisa.kernel import clock
-from condivisa.kernel.timegrid import QUARTER, ROME, quarter_hours  # noqa: F401 (ROME re-exported)
-
-if TYPE_CHECKING:
-    import paho.mqtt.client as mqtt
+from condivisa.kernel.timegrid import QUARTER, quarter_hours
 
 FAULTS = ("dup", "gap", "corrupt")
 CAGLIARI = (39.22, 9.11)
@@ -261,120 +260,10 @@ def catch_up(fleet: Fleet, du_id: str, since: dt.datetime, upto: int) -> Message
     )
 
 
-class MqttSink:
-    """Publishes messages with QoS 1 (MQTT 3.1.1, works with Mosquitto and the embedded broker) and counts
-    the platform's answers on the ack topics."""
-
-    def __init__(
-        self, url: str, community: str, root: str = "condivisa", client_id: str = "condivisa-simulator"
-    ):
-        from urllib.parse import urlsplit
-
-        import paho.mqtt.client as mqtt
-
-        from condivisa.transports.mqtt.topics import TopicLayout
-
-        parts = urlsplit(url)
-        self.layout = TopicLayout(community, root)
-        self.answers = {"accepted": 0, "rejected": 0, "stored": 0, "duplicates": 0}
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
-        )
-        self.client.max_inflight_messages_set(100)
-        self.client.on_connect = lambda c, *a: c.subscribe(
-            [(f"{root}/{community}/+/+/ack", 1), (f"{root}/{community}/+/+/cmd", 1)]
-        )
-        self.client.on_message = self._on_ack
-        self._resends: list[tuple[str, dt.datetime]] = []
-        self.client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
-        self.client.loop_start()
-        self._pending: list = []
-
-    def _on_ack(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            a = json.loads(msg.payload)
-        except ValueError:
-            return
-        if msg.topic.endswith("/cmd"):
-            parsed = self.layout.parse(msg.topic)
-            if parsed and a.get("cmd") == "resend" and a.get("from"):
-                try:
-                    self._resends.append((parsed[1], pd.Timestamp(a["from"]).to_pydatetime()))
-                except ValueError:
-                    pass
-            return
-        self.answers["accepted" if a.get("accepted") else "rejected"] += 1
-        self.answers["stored"] += int(a.get("stored") or 0)
-        self.answers["duplicates"] += int(a.get("duplicates") or 0)
-
-    def wait_answers(self, expected: int, idle_timeout_s: float = 10.0) -> int:
-        """Wait until ``expected`` answers came back, or none came for ``idle_timeout_s``; returns the count."""
-        import time
-
-        last, since = -1, time.monotonic()
-        while True:
-            got = self.answers["accepted"] + self.answers["rejected"]
-            if got >= expected:
-                return got
-            if got != last:
-                last, since = got, time.monotonic()
-            elif time.monotonic() - since > idle_timeout_s:
-                return got
-            time.sleep(0.1)
-
-    def send(self, m: Message) -> None:
-        self._pending.append(self.client.publish(self.layout.up(m.sender_id, m.kind), m.payload, qos=1))
-        if len(self._pending) >= 500:
-            self.flush()
-
-    def take_resends(self) -> list[tuple[str, dt.datetime]]:
-        """``(du_id, from)`` of the ``resend`` commands received since the last call."""
-        out, self._resends = self._resends, []
-        return out
-
-    def flush(self) -> None:
-        for info in self._pending:
-            info.wait_for_publish(60)
-        self._pending.clear()
-
-    def close(self) -> None:
-        self.flush()
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
-class RestSink:
-    """POSTs each message, gzipped, to ``<api>/api/v1/urbandatasets`` and counts the answers."""
-
-    def __init__(self, api_url: str, token: str | None = None):
-        import httpx
-
-        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        self.client = httpx.Client(base_url=api_url.rstrip("/"), headers=headers, timeout=60)
-        self.answers = {"accepted": 0, "rejected": 0, "stored": 0, "duplicates": 0, "http_errors": 0}
-
-    def send(self, m: Message) -> None:
-        r = self.client.post("/api/v1/urbandatasets", content=gzip.compress(m.payload, compresslevel=5))
-        if r.status_code >= 500 or r.status_code in (401, 403, 413, 415):
-            self.answers["http_errors"] += 1
-            return
-        a = r.json()
-        self.answers["accepted" if a.get("accepted") else "rejected"] += 1
-        self.answers["stored"] += int(a.get("stored") or 0)
-        self.answers["duplicates"] += int(a.get("duplicates") or 0)
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.client.close()
-
-
 class Sink(Protocol):
-    """Where :func:`run` sends the messages (:class:`MqttSink`, :class:`RestSink`, a test's list); a sink
-    with ``take_resends()`` also gets the DUs' resend requests."""
+    """Where :func:`run` sends the messages (:class:`~condivisa.sim.sinks.MqttSink`,
+    :class:`~condivisa.sim.sinks.RestSink`, a test's list); a sink with ``take_resends()`` also gets the DUs'
+    resend requests."""
 
     def send(self, m: Message) -> None: ...
     def flush(self) -> None: ...

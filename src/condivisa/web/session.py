@@ -13,7 +13,8 @@ from typing import Any
 from fastapi import Request, Response
 
 from condivisa.auth.deps import SESSION_COOKIE, clear_session_cookie, set_session_cookie
-from condivisa.auth.service import AuthError, AuthService, Principal
+from condivisa.auth.principal import Principal
+from condivisa.auth.service import AuthError, AuthService
 from condivisa.store.auth_tables import AuditAction
 
 STAFF_ROLES = ("admin", "referente")

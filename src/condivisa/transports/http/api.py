@@ -149,43 +149,43 @@ def ingest_response(answer: dict[str, Any]) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=code)
 
 
-def api_router(
-    read_dependencies: Sequence[params.Depends] = (),
-    write_dependencies: Sequence[params.Depends] = (),
-    pod_dependencies: Sequence[params.Depends] = (),
-    *,
-    ingest: HttpIngest,
-    max_body_bytes: int,
-) -> APIRouter:
-    """The ``/api/v1`` routes; the dependency lists are where :mod:`condivisa.auth` plugs in, ``ingest``
-    stores a pushed body, ``max_body_bytes`` bounds it."""
-    router = APIRouter(prefix="/api/v1")
+PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": IngestAnswer, "description": "nothing new: every quarter hour was a duplicate"},
+    503: {"description": "database unavailable: nothing stored, send again (Retry-After)"},
+    413: {"description": "body too large"},
+    415: {"description": "unsupported Content-Encoding"},
+    422: {"description": "invalid UrbanDataset; `detail` has one entry per offending field"},
+}
+MEASUREMENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {}}},
+    404: {"description": "not a POD of this community"},
+}
+MEASUREMENT_COLUMNS = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
 
-    @router.post(
-        "/urbandatasets",
-        tags=["ingest"],
-        response_model=IngestAnswer,
-        status_code=201,
-        responses={
-            200: {"model": IngestAnswer, "description": "nothing new: every quarter hour was a duplicate"},
-            503: {"description": "database unavailable: nothing stored, send again (Retry-After)"},
-            413: {"description": "body too large"},
-            415: {"description": "unsupported Content-Encoding"},
-            422: {"description": "invalid UrbanDataset; `detail` has one entry per offending field"},
-        },
-        openapi_extra=PUSH_OPENAPI,
-        dependencies=list(write_dependencies),
-    )
-    async def push_urbandataset(request: Request) -> JSONResponse:
+From = Annotated[
+    str | None,
+    Query(alias="from", description="ISO date/date-time (Europe/Rome if naive); default: `to` − 1 day"),
+]
+To = Annotated[str | None, Query(alias="to", description="ISO date/date-time, exclusive; default: now")]
+Format = Annotated[
+    Literal["json", "csv"], Query(description="json, or csv `pod,start,withdrawn_kwh,injected_kwh`")
+]
+
+
+class PushRoute:
+    """``POST /api/v1/urbandatasets``: where a pushed body goes (``ingest``) and how large it may be."""
+
+    def __init__(self, ingest: HttpIngest, max_body_bytes: int) -> None:
+        self.ingest, self.max_body_bytes = ingest, max_body_bytes
+
+    async def push_urbandataset(self, request: Request) -> JSONResponse:
         """Store one UrbanDataset (M1/M2ElectricUserDevice-2.0, one or many DUs as lines)."""
-        raw = await read_body(request, max_body_bytes)
-        principal = getattr(
-            request.state, "principal", None
-        )  # set by condivisa.auth when the API requires auth
+        raw = await read_body(request, self.max_body_bytes)
+        # the sender, set by condivisa.auth when the API requires authentication
+        principal = getattr(request.state, "principal", None)
+        may_write = principal.may_write if principal is not None else None
         try:
-            answer = await ingest(
-                raw, "rest:/api/v1/urbandatasets", principal.may_write if principal is not None else None
-            )
+            answer = await self.ingest(raw, "rest:/api/v1/urbandatasets", may_write)
         except Exception as exc:  # the database failed: nothing of this body was stored
             return JSONResponse(
                 {
@@ -197,130 +197,163 @@ def api_router(
             )
         return ingest_response(answer)
 
-    @router.get(
+
+def pod_measurements(
+    pod: str, request: Request, start: From = None, end: To = None, format: Format = "json"
+) -> PodMeasurements | Response:
+    """Quarter-hour measurements of one POD over ``[from, to)``."""
+    community = request.app.state.community
+    if community is not None and pod not in community.all_pods:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+    t0, t1 = measurement_window(start, end)
+    frame = request.app.state.store.measurements_frame(pods=[pod], start=t0, end=t1)
+    frame = frame[frame["pod"] == pod].sort_values("start") if len(frame) else frame
+    if format == "csv":
+        return measurements_csv(pod, frame)
+    rows = [
+        MeasurementOut(
+            start=pd.Timestamp(r.start).tz_convert(ROME).to_pydatetime(),
+            withdrawn_kwh=float(r.withdrawn_kwh),
+            injected_kwh=float(r.injected_kwh),
+        )
+        for r in frame.itertuples(index=False)
+    ]
+    return PodMeasurements(pod=pod, start=t0.to_pydatetime(), end=t1.to_pydatetime(), measurements=rows)
+
+
+def measurement_window(start: str | None, end: str | None) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``[from, to)`` of a measurements read: ``to`` defaults to now, ``from`` to one day before ``to``; 422
+    when ``from`` is not before ``to``."""
+    t1 = parse_instant(end, "to") or pd.Timestamp(clock.now()).tz_convert(ROME)
+    t0 = parse_instant(start, "from") or (t1 - pd.Timedelta(days=1))
+    if t0 >= t1:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            [
+                {
+                    "loc": ["query", "from"],
+                    "msg": f"from ({t0}) must be before to ({t1})",
+                    "type": "value_error",
+                }
+            ],
+        )
+    return t0, t1
+
+
+def measurements_csv(pod: str, frame: pd.DataFrame) -> Response:
+    """The POD's measurements as a CSV download (``pod,start,withdrawn_kwh,injected_kwh``, Rome offsets)."""
+    out = io.StringIO()
+    view = frame[MEASUREMENT_COLUMNS].copy() if len(frame) else pd.DataFrame(columns=MEASUREMENT_COLUMNS)
+    if len(view):
+        view["start"] = pd.to_datetime(view["start"]).dt.tz_convert(ROME).map(lambda t: t.isoformat())
+    view.to_csv(out, index=False)
+    return Response(
+        out.getvalue(),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{pod}.csv"'},
+    )
+
+
+def devices(request: Request) -> list[dict[str, Any]]:
+    """Every known DU with the POD it reads and when the platform last heard from it."""
+    return records(request.app.state.store.device_last_seen())
+
+
+def dead_letters(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    """The most recent rejected payloads with their reasons and source; the raw payload is given as
+    ``payload_text`` when it is UTF-8, else as ``payload_base64``."""
+    rows = request.app.state.store.dead_letters(limit)
+    for row in rows:
+        raw = row.pop("payload", None)
+        if isinstance(raw, (bytes, bytearray)):
+            try:
+                row["payload_text"] = bytes(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                row["payload_base64"] = base64.b64encode(bytes(raw)).decode("ascii")
+    return records(rows)
+
+
+def send_command(du_id: str, command: Command, request: Request) -> dict[str, Any]:
+    """Publish a downlink command to a DU (``.../du/<du_id>/cmd``, QoS 1), e.g. ask it to resend from T."""
+    worker = getattr(request.app.state, "mqtt_worker", None)
+    if worker is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT worker runs in this process")
+    try:
+        worker.send_command(du_id, command.model_dump())
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    return {"queued": True, "topic": worker.layout.cmd(du_id)}
+
+
+def api_router(
+    read_dependencies: Sequence[params.Depends] = (),
+    write_dependencies: Sequence[params.Depends] = (),
+    pod_dependencies: Sequence[params.Depends] = (),
+    *,
+    ingest: HttpIngest,
+    max_body_bytes: int,
+) -> APIRouter:
+    """The ``/api/v1`` routes; the dependency lists are where :mod:`condivisa.auth` plugs in, ``ingest``
+    stores a pushed body, ``max_body_bytes`` bounds it."""
+    push = PushRoute(ingest, max_body_bytes)
+    router = APIRouter(prefix="/api/v1")
+    router.add_api_route(
+        "/urbandatasets",
+        push.push_urbandataset,
+        methods=["POST"],
+        tags=["ingest"],
+        response_model=IngestAnswer,
+        status_code=201,
+        responses=PUSH_RESPONSES,
+        openapi_extra=PUSH_OPENAPI,
+        dependencies=list(write_dependencies),
+    )
+    router.add_api_route(
         "/pods/{pod}/measurements",
+        pod_measurements,
+        methods=["GET"],
         tags=["read"],
         response_model=PodMeasurements,
-        responses={200: {"content": {"text/csv": {}}}, 404: {"description": "not a POD of this community"}},
+        responses=MEASUREMENTS_RESPONSES,
         dependencies=list(pod_dependencies),
     )
-    def pod_measurements(
-        pod: str,
-        request: Request,
-        start: Annotated[
-            str | None,
-            Query(
-                alias="from", description="ISO date/date-time (Europe/Rome if naive); default: `to` − 1 day"
-            ),
-        ] = None,
-        end: Annotated[
-            str | None, Query(alias="to", description="ISO date/date-time, exclusive; default: now")
-        ] = None,
-        format: Annotated[
-            Literal["json", "csv"], Query(description="json, or csv `pod,start,withdrawn_kwh,injected_kwh`")
-        ] = "json",
-    ) -> PodMeasurements | Response:
-        """Quarter-hour measurements of one POD over ``[from, to)``."""
-        community = request.app.state.community
-        if community is not None and pod not in community.all_pods:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-        t1 = parse_instant(end, "to") or pd.Timestamp(clock.now()).tz_convert(ROME)
-        t0 = parse_instant(start, "from") or (t1 - pd.Timedelta(days=1))
-        if t0 >= t1:
-            raise HTTPException(
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
-                [
-                    {
-                        "loc": ["query", "from"],
-                        "msg": f"from ({t0}) must be before to ({t1})",
-                        "type": "value_error",
-                    }
-                ],
-            )
-        frame = request.app.state.store.measurements_frame(pods=[pod], start=t0, end=t1)
-        frame = frame[frame["pod"] == pod].sort_values("start") if len(frame) else frame
-        if format == "csv":
-            out = io.StringIO()
-            cols = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
-            view = frame[cols].copy() if len(frame) else pd.DataFrame(columns=cols)
-            if len(view):
-                view["start"] = pd.to_datetime(view["start"]).dt.tz_convert(ROME).map(lambda t: t.isoformat())
-            view.to_csv(out, index=False)
-            return Response(
-                out.getvalue(),
-                media_type="text/csv",
-                headers={"Content-Disposition": f'attachment; filename="{pod}.csv"'},
-            )
-        rows = [
-            MeasurementOut(
-                start=pd.Timestamp(r.start).tz_convert(ROME).to_pydatetime(),
-                withdrawn_kwh=float(r.withdrawn_kwh),
-                injected_kwh=float(r.injected_kwh),
-            )
-            for r in frame.itertuples(index=False)
-        ]
-        return PodMeasurements(pod=pod, start=t0.to_pydatetime(), end=t1.to_pydatetime(), measurements=rows)
-
-    @router.get("/devices", tags=["read"], dependencies=list(read_dependencies))
-    def devices(request: Request) -> list[dict[str, Any]]:
-        """Every known DU with the POD it reads and when the platform last heard from it."""
-        return records(request.app.state.store.device_last_seen())
-
-    @router.get("/dead-letters", tags=["read"], dependencies=list(read_dependencies))
-    def dead_letters(
-        request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100
-    ) -> list[dict[str, Any]]:
-        """The most recent rejected payloads with their reasons and source; the raw payload is given as
-        ``payload_text`` when it is UTF-8, else as ``payload_base64``."""
-        rows = request.app.state.store.dead_letters(limit)
-        for row in rows:
-            raw = row.pop("payload", None)
-            if isinstance(raw, (bytes, bytearray)):
-                try:
-                    row["payload_text"] = bytes(raw).decode("utf-8")
-                except UnicodeDecodeError:
-                    row["payload_base64"] = base64.b64encode(bytes(raw)).decode("ascii")
-        return records(rows)
-
-    @router.post(
+    router.add_api_route(
+        "/devices", devices, methods=["GET"], tags=["read"], dependencies=list(read_dependencies)
+    )
+    router.add_api_route(
+        "/dead-letters", dead_letters, methods=["GET"], tags=["read"], dependencies=list(read_dependencies)
+    )
+    router.add_api_route(
         "/devices/{du_id}/commands",
+        send_command,
+        methods=["POST"],
         tags=["devices"],
         status_code=202,
         responses={503: {"description": "no MQTT worker in this process"}},
         dependencies=list(read_dependencies),
     )
-    def send_command(du_id: str, command: Command, request: Request) -> dict[str, Any]:
-        """Publish a downlink command to a DU (``.../du/<du_id>/cmd``, QoS 1), e.g. ask it to resend from T."""
-        worker = getattr(request.app.state, "mqtt_worker", None)
-        if worker is None:
-            raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT worker runs in this process")
-        try:
-            worker.send_command(du_id, command.model_dump())
-        except ValueError as exc:
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-        return {"queued": True, "topic": worker.layout.cmd(du_id)}
-
     return router
 
 
+def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers; also says whether the MQTT worker is connected."""
+    import sqlalchemy as sa
+
+    store = request.app.state.store
+    out: dict[str, Any] = {"status": "ok"}
+    try:
+        with store.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        out["database"] = "ok"
+    except Exception as exc:  # reported, not raised: this is the health check
+        out.update(status="error", database=f"error: {type(exc).__name__}")
+    worker = getattr(request.app.state, "mqtt_worker", None)
+    out["mqtt"] = "n/a" if worker is None else ("connected" if worker.connected else "disconnected")
+    return JSONResponse(out, status_code=200 if out["status"] == "ok" else 503)
+
+
 def healthz_router() -> APIRouter:
+    """``GET /healthz`` (no prefix, no authentication)."""
     router = APIRouter()
-
-    @router.get("/healthz", tags=["ops"])
-    def healthz(request: Request) -> JSONResponse:
-        """200 when the database answers; also says whether the MQTT worker is connected."""
-        import sqlalchemy as sa
-
-        store = request.app.state.store
-        out: dict[str, Any] = {"status": "ok"}
-        try:
-            with store.engine.connect() as conn:
-                conn.execute(sa.text("SELECT 1"))
-            out["database"] = "ok"
-        except Exception as exc:  # reported, not raised: this is the health check
-            out.update(status="error", database=f"error: {type(exc).__name__}")
-        worker = getattr(request.app.state, "mqtt_worker", None)
-        out["mqtt"] = "n/a" if worker is None else ("connected" if worker.connected else "disconnected")
-        return JSONResponse(out, status_code=200 if out["status"] == "ok" else 503)
-
+    router.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
     return router

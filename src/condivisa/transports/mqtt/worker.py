@@ -18,7 +18,7 @@ store is idempotent, so a resent message is counted as duplicate, not stored twi
 (database down, read-only), the message is submitted again with backoff and never acknowledged until it is
 stored; the messages behind it wait, since MQTT acknowledges in arrival order.
 
-Pipelining: the worker submits every message already queued without waiting (at most
+Pipelining (:mod:`.processing`): the worker submits every message already queued without waiting (at most
 ``max_pending`` at once), then answers and acknowledges them in arrival order as they complete; the batcher
 commits what is waiting in one transaction. A message arriving on an idle worker is committed alone, at once.
 
@@ -29,14 +29,10 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -46,39 +42,10 @@ from paho.mqtt.reasoncodes import ReasonCode
 from condivisa.transports.mqtt.answers import ANSWERS_IN_FLIGHT, AnswerPublisher
 from condivisa.transports.mqtt.connection import BrokerConnection
 from condivisa.transports.mqtt.message import InboundMessage
+from condivisa.transports.mqtt.processing import MessageProcessor, Submitted, WorkerStats
 from condivisa.transports.mqtt.topics import TopicLayout
 
-if TYPE_CHECKING:
-    from condivisa.ingest.pipeline import IngestResult
-
-__all__ = ["InboundMessage", "IngestWorker", "WorkerStats"]
-
 log = logging.getLogger(__name__)
-
-
-#: queued by a submitted message's future when it completes: time to acknowledge what is done
-_DONE = object()
-
-#: what ``submit`` returns: the future of a message's result, an ingest result or its answer as a dict
-Submitted: TypeAlias = "Future[IngestResult] | Future[dict[str, Any]]"
-
-
-@dataclass
-class WorkerStats:
-    """Counters of one worker since it started (messages, not measurements, except ``stored``/...)."""
-
-    received: int = 0
-    acked: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    revised: int = 0
-    store_errors: int = 0
-    connects: int = 0
-
-    def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
 
 
 class IngestWorker:
@@ -125,7 +92,7 @@ class IngestWorker:
     ) -> None:
         self.connection = connection
         self.host, self.port, self.mqtt5 = connection.host, connection.port, connection.mqtt5
-        self._submit, self._on_stopped, self.max_pending = submit, on_stopped, max(1, max_pending)
+        self._submit, self._on_stopped = submit, on_stopped
         self.shared_group = shared_group
         self.subscribe = subscribe
         #: after the connection: the broker still had this client id's session (None before the first CONNACK)
@@ -136,17 +103,25 @@ class IngestWorker:
         self._unsub_done = threading.Condition()
         self._last_message_at = 0.0
         self.layout = layout or TopicLayout()
-        self._on_result, self.publish_acks = on_result, publish_acks
-        self._backoff = retry_backoff_s
         self.stats = WorkerStats()
-        self._queue: queue.Queue[InboundMessage | object] = queue.Queue()  # messages, _DONE, None to stop
         self._draining = threading.Event()
         self._stopped = threading.Event()
         self._connected = threading.Event()
         self._thread: threading.Thread | None = None
         self.client = self._make_client()
-        self._answers = AnswerPublisher(
+        answers = AnswerPublisher(
             self.client, self.layout, mqtt5=self.mqtt5, connected=self._connected, stopped=self._stopped
+        )
+        self.processor = MessageProcessor(
+            submit,
+            answers,
+            self.client.ack,
+            self.stats,
+            self._stopped,
+            on_result=on_result,
+            publish_acks=publish_acks,
+            retry_backoff_s=retry_backoff_s,
+            max_pending=max_pending,
         )
 
     def _make_client(self) -> mqtt.Client:
@@ -238,7 +213,7 @@ class IngestWorker:
             return
         props = getattr(msg, "properties", None)
         self._last_message_at = time.monotonic()
-        self._queue.put(
+        self.processor.queue.put(
             InboundMessage(
                 mid=msg.mid,
                 qos=msg.qos,
@@ -251,88 +226,6 @@ class IngestWorker:
             )
         )
 
-    # -- processing thread ---------------------------------------------------------------------------
-    def _process_loop(self) -> None:
-        """Submit each message as it comes (without waiting for it); whenever a submitted one completes (its
-        future queues :data:`_DONE`), answer and acknowledge the leading completed ones, in arrival order."""
-        pending: deque[tuple[InboundMessage, Submitted]] = deque()
-        while True:
-            item = self._queue.get()
-            if item is _DONE:
-                self._queue.task_done()
-                self._settle(pending, wait=False)
-                continue
-            if not isinstance(item, InboundMessage):  # None: stop
-                self._settle(pending, wait=True, all_of_them=True)
-                self._queue.task_done()
-                return
-            self.stats.received += 1
-            future = self._start(item)
-            pending.append((item, future))
-            future.add_done_callback(self._wake)
-            if len(pending) >= self.max_pending:
-                self._settle(pending, wait=True)
-
-    def _wake(self, future: Submitted) -> None:
-        self._queue.put(_DONE)
-
-    def _start(self, item: InboundMessage) -> Submitted:
-        """``submit(item)``; an exception raised at once becomes the future's."""
-        try:
-            return self._submit(item)
-        except Exception as exc:  # noqa: BLE001 — handled like a failed commit: retried, not acknowledged
-            failed: Future[dict[str, Any]] = Future()
-            failed.set_exception(exc)
-            return failed
-
-    def _settle(
-        self, pending: deque[tuple[InboundMessage, Submitted]], *, wait: bool, all_of_them: bool = False
-    ) -> None:
-        """Answer and acknowledge the leading messages whose futures are done (waiting for the first if
-        ``wait``; for every one if ``all_of_them``); a failed one is submitted again with backoff first."""
-        done: list[tuple[InboundMessage, dict[str, Any]]] = []
-        while pending and (pending[0][1].done() or (wait and not done) or all_of_them):
-            item, future = pending.popleft()
-            result = self._stored(item, future)
-            if result is None:  # stopping while the store fails: left unacknowledged, resent later
-                pending.clear()
-                break
-            done.append((item, self._count(result)))
-        if done:
-            self._answers.answer_then_ack(done, self._ack, publish=self.publish_acks)
-
-    def _stored(self, item: InboundMessage, future: Submitted) -> IngestResult | dict[str, Any] | None:
-        """The result of ``item``, submitting it again with backoff while storing fails; None if the worker
-        stops first."""
-        delay = self._backoff[0]
-        while True:
-            try:
-                return future.result()
-            except Exception as exc:  # noqa: BLE001 — store failure: retry, never acknowledge what is not stored
-                self.stats.store_errors += 1
-                log.error(
-                    "ingest of %s failed (%s); retrying in %.1f s, not acknowledged", item.topic, exc, delay
-                )
-                if self._stopped.wait(delay):
-                    return None
-                delay = min(delay * 2, self._backoff[1])
-                future = self._start(item)
-
-    def _count(self, result: IngestResult | dict[str, Any]) -> dict[str, Any]:
-        answer = dict(result) if isinstance(result, dict) else result.to_dict()
-        self.stats.accepted += bool(answer.get("accepted"))
-        self.stats.rejected += not answer.get("accepted")
-        for key in ("stored", "duplicates", "revised"):
-            setattr(self.stats, key, getattr(self.stats, key) + int(answer.get(key) or 0))
-        return answer
-
-    def _ack(self, item: InboundMessage, answer: dict[str, Any]) -> None:
-        self.client.ack(item.mid, item.qos)  # PUBACK only now: the store has committed
-        self.stats.acked += 1
-        self._queue.task_done()
-        if self._on_result is not None:
-            self._on_result(item.topic, answer)
-
     # -- downlink ----------------------------------------------------------------------------------------
     def send_command(self, du_id: str, command: dict[str, Any], kind: str = "du") -> None:
         """Publish a downlink command (QoS 1) on the DU's ``cmd`` topic, e.g. ``{"cmd": "resend", "from": ts}``."""
@@ -343,7 +236,7 @@ class IngestWorker:
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> IngestWorker:
         """Connect (asynchronously: a broker that is down is retried) and start processing."""
-        self._thread = threading.Thread(target=self._process_loop, name="condivisa-ingest", daemon=True)
+        self._thread = threading.Thread(target=self.processor.run, name="condivisa-ingest", daemon=True)
         self._thread.start()
         self.connection.connect_async(self.client)
         self.client.loop_start()
@@ -358,7 +251,7 @@ class IngestWorker:
 
     def idle(self) -> bool:
         """Nothing queued and nothing being processed (a message is done once acknowledged)."""
-        return self._queue.unfinished_tasks == 0
+        return self.processor.idle()
 
     def unsubscribe(
         self, filters: list[str] | None = None, timeout_s: float = 10.0, quiet_s: float = 0.5
@@ -401,15 +294,11 @@ class IngestWorker:
         if not self.idle():
             end_session = False  # the session keeps what was not acknowledged
             log.warning(
-                "stopping with %d message(s) not stored; the broker will resend them", self._queue.qsize()
+                "stopping with %d message(s) not stored; the broker will resend them",
+                self.processor.queue.qsize(),
             )
-            while True:
-                try:
-                    self._queue.get_nowait()
-                    self._queue.task_done()
-                except queue.Empty:
-                    break
-        self._queue.put(None)
+            self.processor.drop_queued()
+        self.processor.queue.put(None)
         if self._thread is not None:
             self._thread.join(drain_timeout_s)
         time.sleep(0.1)  # let paho flush the last PUBACKs

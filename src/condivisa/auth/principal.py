@@ -1,0 +1,53 @@
+"""``Principal``: who is calling, and what that caller may read and write.
+
+Rules implemented:
+- admins and referenti (*staff*) may read every member's data of the community; a member reads only their
+  own (``Principal.can_read_member``);
+- platform *API* tokens carry the PODs/DUs they may write; a reading may be written only when its POD and
+  its sending DU are both inside the token's scope (``Principal.may_write``); admins may write anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from condivisa.store.auth_tables import Role, TokenKind
+
+PLATFORM_ROLE = "platform"  # the role of a Principal authenticated by an API token
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a person (session token) or a platform (API token)."""
+
+    user_id: int | None
+    username: str
+    role: str
+    member_id: str | None = None
+    token_kind: str = TokenKind.SESSION
+    scope_pods: frozenset[str] | None = None
+    scope_dus: frozenset[str] | None = None
+
+    @property
+    def is_staff(self) -> bool:
+        """admin or referente: may read every member's data of the community."""
+        return self.role in (Role.ADMIN, Role.REFERENTE)
+
+    def can_read_member(self, member_id: str) -> bool:
+        return self.is_staff or (
+            self.role == Role.MEMBER and self.member_id is not None and self.member_id == member_id
+        )
+
+    def may_write(self, *, pod: str | None = None, du: str | None = None) -> bool:
+        """A platform token may write a reading for ``pod`` sent by ``du`` only when both are in its scope
+        (a scope that is ``None`` for PODs or DUs does not restrict that dimension, but at least one of the
+        two scopes must be set). Admins may write anything; other people write nothing."""
+        if self.role == Role.ADMIN:
+            return True
+        if self.token_kind != TokenKind.API or (self.scope_pods is None and self.scope_dus is None):
+            return False
+        if self.scope_pods is not None and (pod is None or pod not in self.scope_pods):
+            return False
+        if self.scope_dus is not None and (du is None or du not in self.scope_dus):
+            return False
+        return True

@@ -1,0 +1,153 @@
+"""The demo's device traffic: which DUs send over MQTT or REST, which one falls silent, and what is sent when.
+
+Rules implemented (``condivisa demo``):
+- the DUs of a maker's cloud (``REST_DUS``) reach the platform over REST, one message per group of them; the
+  others publish over MQTT, one message per DU;
+- the past (the demo's weeks up to now) is sent time-compressed, as a DU catching up would send it: one
+  message per ``QUARTERS_PER_MESSAGE`` quarter hours, with lost, repeated and corrupt MQTT messages
+  (``FAULTS``, each at ``FAULT_RATE``, seeded) — :func:`send_past`;
+- one DU (``SILENT_DU``) sends nothing that reaches into the last ``SILENT_FOR``, so the data-quality panel
+  shows a silent device;
+- while the demo is served, each quarter hour is sent as it ends by the clock, one message per DU over MQTT
+  and one per group over REST, as real devices do (:class:`LiveTraffic`); the silent DU stays silent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from condivisa.sim.devices import Fleet, SimDevice, Sink, build_fleet, messages
+from condivisa.sim.sinks import MqttSink
+
+#: DUs whose readings reach the platform through their maker's cloud (REST), per demo community
+REST_DUS = {"cer": ("DU-0013", "DU-0014", "DU-0015", "DU-0016"), "is-corrias": ("DU-N007", "DU-N008")}
+#: a DU that stops sending three hours before now (the data-quality panel shows it)
+SILENT_DU = {"cer": "DU-0007", "is-corrias": "DU-N003"}
+SILENT_FOR = dt.timedelta(hours=3)
+FAULTS = ("gap", "dup", "corrupt")
+FAULT_RATE = 0.002
+QUARTERS_PER_MESSAGE = 16
+
+#: ``(done, total)`` of a long step, for a progress bar
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class DemoFleets:
+    """The demo's simulated DUs: those on MQTT, those behind the maker's cloud (REST) and the silent one."""
+
+    mqtt: Fleet
+    rest: Fleet | None
+    silent_du: str | None
+
+
+def demo_fleets(
+    kind: str, devices: list[SimDevice], start: dt.date, days: int, until: dt.datetime
+) -> DemoFleets:
+    """The fleets of demo community ``kind``: ``days`` civil days from ``start``, quarter hours up to
+    ``until`` (seeded: 1 for MQTT, 2 for REST)."""
+    rest_ids = set(REST_DUS[kind])
+    fleet_mqtt = build_fleet(
+        [d for d in devices if d.du_id not in rest_ids], start, days, seed=1, until=until
+    )
+    rest_devs = [d for d in devices if d.du_id in rest_ids]
+    fleet_rest = build_fleet(rest_devs, start, days, seed=2, until=until) if rest_devs else None
+    return DemoFleets(fleet_mqtt, fleet_rest, SILENT_DU[kind])
+
+
+def ended(fleet: Fleet, now: dt.datetime) -> int:
+    """How many of the fleet's quarter hours have ended by ``now``."""
+    return int(((fleet.starts + pd.Timedelta(minutes=15)) <= pd.Timestamp(now)).sum())
+
+
+def send_past(
+    fleets: DemoFleets,
+    mqtt_sink: Sink,
+    rest_sink: Sink,
+    now: dt.datetime,
+    on_progress: Progress | None = None,
+) -> dict[str, int]:
+    """Send every quarter hour of the fleets that has ended by ``now``, time-compressed (module docstring).
+
+    Returns the counts: ``mqtt_messages``, ``rest_messages``, ``readings``, ``lost``, ``repeated``,
+    ``corrupt``, ``silenced`` (messages the silent DU kept back) and ``sent_quarters``.
+    """
+    rng = np.random.default_rng(3)
+    cutoff = now - SILENT_FOR
+    fleet_mqtt, fleet_rest = fleets.mqtt, fleets.rest
+    n = ended(fleet_mqtt, now)
+    counts = dict.fromkeys(
+        ("mqtt_messages", "rest_messages", "readings", "lost", "repeated", "corrupt", "silenced"), 0
+    )
+    counts["sent_quarters"] = n
+    if on_progress is not None:
+        on_progress(0, n)
+    for q in range(0, n, QUARTERS_PER_MESSAGE):
+        last = fleet_mqtt.starts[min(q + QUARTERS_PER_MESSAGE, n) - 1]
+        late = (last + pd.Timedelta(minutes=15)).to_pydatetime() > cutoff  # the message reaches the last 3 h
+        quarters = min(QUARTERS_PER_MESSAGE, n - q)
+        for m in messages(fleet_mqtt, q, faults=FAULTS, fault_rate=FAULT_RATE, rng=rng, quarters=quarters):
+            if late and m.sender_id == fleets.silent_du:
+                counts["silenced"] += 1
+                continue
+            mqtt_sink.send(m)
+            counts["mqtt_messages"] += 1
+            counts["readings"] += m.readings
+            counts.update(
+                {k: counts[k] + 1 for k, f in (("repeated", "dup"), ("corrupt", "corrupt")) if m.fault == f}
+            )
+        if fleet_rest is not None:
+            for m in messages(fleet_rest, q, group=len(fleet_rest.devices), quarters=quarters):
+                rest_sink.send(m)
+                counts["rest_messages"] += 1
+                counts["readings"] += m.readings
+        if on_progress is not None:
+            on_progress(min(n, q + QUARTERS_PER_MESSAGE), n)
+    mqtt_sink.flush()
+    return counts
+
+
+def wait_acknowledged(
+    mqtt_sink: MqttSink, expected: int, on_progress: Progress | None = None, idle_timeout_s: float = 20.0
+) -> int:
+    """Wait until the platform answered ``expected`` MQTT messages, or none for ``idle_timeout_s``; returns
+    how many answers came."""
+    last, since = -1, time.monotonic()
+    while True:
+        got = mqtt_sink.answers["accepted"] + mqtt_sink.answers["rejected"]
+        if on_progress is not None:
+            on_progress(min(got, expected), expected)
+        if got >= expected:
+            return got
+        if got != last:
+            last, since = got, time.monotonic()
+        elif time.monotonic() - since > idle_timeout_s:
+            return got
+        time.sleep(0.1)
+
+
+class LiveTraffic:
+    """The DUs sending each quarter hour as it ends by the clock, after the ``sent`` already sent."""
+
+    def __init__(self, fleets: DemoFleets, mqtt_sink: Sink, rest_sink: Sink, sent: int) -> None:
+        self.fleets, self.mqtt_sink, self.rest_sink = fleets, mqtt_sink, rest_sink
+        self.sent = sent
+
+    def tick(self, now: dt.datetime) -> None:
+        """Send the quarter hours that ended since the last tick."""
+        fleet_mqtt, fleet_rest = self.fleets.mqtt, self.fleets.rest
+        upto = ended(fleet_mqtt, now)
+        for q in range(self.sent, upto):
+            for m in messages(fleet_mqtt, q):
+                if m.sender_id != self.fleets.silent_du:
+                    self.mqtt_sink.send(m)
+            if fleet_rest is not None:
+                for m in messages(fleet_rest, q, group=len(fleet_rest.devices)):
+                    self.rest_sink.send(m)
+        self.sent = max(self.sent, upto)

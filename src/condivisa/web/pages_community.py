@@ -1,0 +1,114 @@
+"""The referente's pages: ``/community?month=`` (members and plants, settlement table, KPIs, data quality,
+case results, allocation-rule changes) and the monthly report ``/community/report.{html,pdf}?month=``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError
+
+from condivisa.auth.principal import Principal
+from condivisa.auth.rules_audit import rules_history
+from condivisa.outputs import report
+from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
+from condivisa.store.auth_tables import AuditAction
+from condivisa.web import session
+from condivisa.web.data import Dashboard, case_rows
+from condivisa.web.pages import (
+    dashboard,
+    fallback_note,
+    html_download,
+    month_nav,
+    not_found,
+    render_page,
+    resolve_lang,
+    selected_month,
+    to_login,
+)
+
+#: the rule-change card of the community page (it/en)
+RULES_TEXT = {
+    "it": {
+        "title": "Regole di riparto: modifiche",
+        "first": "prime regole registrate",
+        "when": "Quando",
+        "who": "Chi le ha caricate",
+        "what": "Cosa è cambiato",
+    },
+    "en": {
+        "title": "Allocation rules: changes",
+        "first": "first rules recorded",
+        "when": "When",
+        "who": "Loaded by",
+        "what": "What changed",
+    },
+}
+REPORT_FORMATS = ("html", "pdf")
+
+
+def _rules_history(request: Request, community: Any) -> list[dict]:
+    """The last ten recorded changes of the allocation rules (none on a database without the auth tables)."""
+    try:
+        return rules_history(request.app.state.store, community.name, limit=10)
+    except DBAPIError:
+        return []
+
+
+def community_page(request: Request) -> Response:
+    """The community's month, for staff only (others get the 404 page; the refusal is audited)."""
+    lang = resolve_lang(request)
+    who = session.principal(request)
+    if who is None:
+        return to_login()
+    if not session.is_staff(who):
+        session.audit(request, who, AuditAction.ACCESS_DENIED, "community")
+        return not_found(request, lang, who)
+    ctx = community_context(request, dashboard(request), who, lang)
+    return render_page(request, "page_community.html", lang, **ctx)
+
+
+def community_context(request: Request, dash: Dashboard, who: Principal, lang: str) -> dict[str, Any]:
+    """The community page's template context: month navigation, data quality, case results, rule changes
+    and, when the month is settled, its figures (cached per month and language)."""
+    book = dash.book()
+    month = selected_month(request, dash)
+    cases, economics = case_rows(dash.case_summary())
+    ctx: dict[str, Any] = {
+        "who": who,
+        "community": dash.community,
+        "month": month,
+        "months": book.months,
+        "nav": month_nav(book.months, month),
+        "quality": dash.quality(month),
+        "cases": cases,
+        "economics": economics,
+        "member_links": True,
+        "prices_assumed": dash.prices_assumed,
+        "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
+        "rules_history": _rules_history(request, dash.community),
+        "rules_text": RULES_TEXT[lang],
+        "month_note": fallback_note(request, dash, month, lang),
+    }
+    if month in book.months:
+        page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))
+        ctx.update({k: v for k, v in page.items() if k != "lang"})
+        ctx["has_data"] = True
+    return ctx
+
+
+def community_report(fmt: str, request: Request) -> Response:
+    """The monthly community report of a settled month as ``html`` or ``pdf``, for staff (audited)."""
+    lang = resolve_lang(request)
+    who = session.principal(request)
+    if who is None:
+        return to_login()
+    dash = dashboard(request)
+    book = dash.book()
+    month = selected_month(request, dash)
+    if not session.is_staff(who) or fmt not in REPORT_FORMATS or month not in book.months:
+        return not_found(request, lang, who)
+    session.audit(request, who, AuditAction.DATA_EXPORT, "community", {"month": month, "format": fmt})
+    html = report.community_report_html(book, month, lang)
+    return html_download(html, fmt, f"report-{month}.{fmt}")

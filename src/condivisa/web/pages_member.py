@@ -1,0 +1,95 @@
+"""A member's pages: ``/members/{id}?month=YYYY-MM`` (curves, money, KPIs, best hours, trend) and the
+statement download ``/members/{id}/statement.{html,pdf,csv}?month=`` (audited)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from condivisa.auth.principal import Principal
+from condivisa.outputs import report
+from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
+from condivisa.store.auth_tables import AuditAction
+from condivisa.web import session
+from condivisa.web.data import Dashboard
+from condivisa.web.pages import (
+    dashboard,
+    fallback_note,
+    html_download,
+    month_nav,
+    not_found,
+    render_page,
+    resolve_lang,
+    selected_month,
+    to_login,
+)
+
+STATEMENT_FORMATS = ("html", "pdf", "csv")
+
+
+def member_page(member_id: str, request: Request) -> Response:
+    """The member's month: their own page, or any member's for staff (404 for anyone else)."""
+    lang = resolve_lang(request)
+    who = session.principal(request)
+    if who is None:
+        return to_login()
+    dash = dashboard(request)
+    if not session.can_see_member(request, who, member_id, dash.community):
+        return not_found(request, lang, who)
+    ctx = member_context(request, dash, who, member_id, lang)
+    return render_page(request, "page_member.html", lang, **ctx)
+
+
+def member_context(
+    request: Request, dash: Dashboard, who: Principal, member_id: str, lang: str
+) -> dict[str, Any]:
+    """The member page's template context: the month navigation and, when the month is settled, its
+    figures (cached per member, month and language)."""
+    book = dash.book()
+    month = selected_month(request, dash)
+    ctx: dict[str, Any] = {
+        "who": who,
+        "member": dash.community.member(member_id),
+        "month": month,
+        "months": book.months,
+        "nav": month_nav(book.months, month),
+        "prices_assumed": dash.prices_assumed,
+        "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
+        "month_note": fallback_note(request, dash, month, lang),
+    }
+    if month in book.months:
+        page = dash.page(
+            ("member", member_id, month, lang),
+            lambda: report.member_context(book, member_id, month, lang),
+        )
+        ctx.update({k: v for k, v in page.items() if k != "lang"})
+        ctx["has_data"] = True
+    return ctx
+
+
+def member_statement(member_id: str, fmt: str, request: Request) -> Response:
+    """The member's statement of a settled month as ``html``, ``pdf`` or ``csv`` (the export is audited)."""
+    lang = resolve_lang(request)
+    who = session.principal(request)
+    if who is None:
+        return to_login()
+    dash = dashboard(request)
+    if fmt not in STATEMENT_FORMATS or not session.can_see_member(request, who, member_id, dash.community):
+        return not_found(request, lang, who)
+    book = dash.book()
+    month = selected_month(request, dash)
+    if month not in book.months:
+        return not_found(request, lang, who)
+    session.audit(
+        request, who, AuditAction.DATA_EXPORT, f"member:{member_id}", {"month": month, "format": fmt}
+    )
+    name = f"statement-{member_id}-{month}.{fmt}"
+    if fmt == "csv":
+        return Response(
+            report.member_statement_csv(book, member_id, month),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return html_download(report.member_statement_html(book, member_id, month, lang), fmt, name)
