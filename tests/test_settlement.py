@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from condivisa.engines.settlement import MeasurementError, MissingDataError, PriceError, settle
+from condivisa.engines.settlement import settle
+from condivisa.engines.settlement_metering import MeasurementError, MissingDataError
+from condivisa.engines.settlement_money import PriceError
 from condivisa.kernel.timegrid import quarter_hours
 from settlement_helpers import DAY, community, flat_prices, hourly_frame, quarter_frame
 

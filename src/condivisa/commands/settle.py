@@ -15,7 +15,8 @@ from rich.console import Console
 from condivisa.domain.community import Community
 from condivisa.domain.config import ConfigError, load_community
 from condivisa.engines.metergrid import MeasurementError
-from condivisa.engines.settlement import PriceError, settle
+from condivisa.engines.settlement import settle
+from condivisa.engines.settlement_money import PriceError
 from condivisa.engines.settlement_result import SettlementResult
 from condivisa.formats.csv_io import InputError
 from condivisa.kernel.timegrid import ROME, local_midnight

@@ -33,11 +33,7 @@ from condivisa.engines import settlement_members as payees
 from condivisa.engines import settlement_metering as metering
 from condivisa.engines import settlement_money as money
 from condivisa.engines.allocation import allocate
-from condivisa.engines.settlement_metering import MeasurementError, MissingDataError
-from condivisa.engines.settlement_money import PriceError
 from condivisa.engines.settlement_result import SettlementResult
-
-__all__ = ["settle", "SettlementResult", "MeasurementError", "MissingDataError", "PriceError"]
 
 
 def settle(
@@ -74,7 +70,8 @@ def settle(
     period : tuple of datetime.date, optional
         First and last day, both included; default: the days the data spans.
     fill : str, optional
-        ``None`` refuses missing intervals (:class:`MissingDataError`); ``"zero"`` or ``"interpolate"``
+        ``None`` refuses missing intervals (:class:`~condivisa.engines.settlement_metering.MissingDataError`);
+        ``"zero"`` or ``"interpolate"``
         fill them explicitly (they stay counted in ``data_quality``).
     duplicates : Mapping[str, int], optional
         POD -> exact duplicate rows dropped by the reader (default ``measurements.attrs``); only reported.
@@ -86,10 +83,11 @@ def settle(
 
     Raises
     ------
-    MeasurementError
+    condivisa.engines.settlement_metering.MeasurementError
         For unusable measurements (bad column, naive time, negative reading, off-grid row, unknown POD,
-        two readings of one interval); :class:`MissingDataError` for gaps without ``fill``.
-    PriceError
+        two readings of one interval); :class:`~condivisa.engines.settlement_metering.MissingDataError` for
+        gaps without ``fill``.
+    condivisa.engines.settlement_money.PriceError
         When an hour of the period has no zonal price.
 
     References

@@ -59,7 +59,7 @@ def dashboard(request: Request) -> Dashboard:
 
 def _record_rules(state: Any, community: Any) -> None:
     """Audit the allocation rules this dashboard settles with (``rules_changed`` when they differ from the
-    last recorded ones, :func:`condivisa.auth.service.record_rules`)."""
+    last recorded ones, :func:`condivisa.auth.rules_audit.record_rules`)."""
     source = state.dashboard_files.community_file
     try:
         record_rules(state.store, community, actor="dashboard", source=str(source) if source else None)
