@@ -148,7 +148,7 @@ def test_strict_scope_also_in_a_group_commit(mosquitto, store, monkeypatch):
     gate, first = threading.Event(), threading.Event()
     store_prepared = gc_mod.store_prepared
 
-    def slow_first(*args, **kwargs):  # hold the first commit until the others wait for the batcher
+    def slow_first(*args, **kwargs):  # hold the first commit until the others wait behind it
         if not first.is_set():
             first.set()
             assert gate.wait(20)
@@ -165,7 +165,7 @@ def test_strict_scope_also_in_a_group_commit(mosquitto, store, monkeypatch):
         assert first.wait(20)
         for raw in raws[1:]:  # submitted while the first commit is held
             pub.publish(layout.up(OWN[0]), raw)
-        assert wait_until(lambda: committer._queue.qsize() == len(raws) - 1, 20)  # all 8 others waiting
+        assert wait_until(lambda: worker.processor.queue.qsize() == len(raws) - 1, 20)  # all 8 others waiting
         gate.set()
         assert wait_until(lambda: worker.stats.acked == len(raws), 20)
         assert committer.grouped >= 1  # the 8 shared a transaction
@@ -240,7 +240,7 @@ def test_worker_from_settings_carries_the_scope(store):
             sender_id=OWN[0],
             payload=dataset([(OWN[0], OTHER[1])], k=k),
         )
-        return worker._submit(message).result(10).accepted
+        return worker._submit([message])[0].result(10).accepted
 
     try:
         assert (accepted(on, 0), accepted(off, 1)) == (False, True)

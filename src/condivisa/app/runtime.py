@@ -15,7 +15,7 @@ from typing import Any
 
 from condivisa.app.settings import Settings
 from condivisa.ingest.group_commit import GroupCommitter
-from condivisa.ingest.pipeline import IngestResult
+from condivisa.ingest.pipeline import IngestResult, PreparedMessage, prepare_payload
 from condivisa.ingest.scope import du_write_scope
 from condivisa.store.store import Store
 from condivisa.transports.mqtt.connection import BrokerConnection
@@ -106,14 +106,17 @@ def _ingest_worker(
     own = committer is None
     batcher = committer or GroupCommitter(store, name="condivisa-mqtt-commit")
 
-    def submit(message: InboundMessage) -> Future[IngestResult]:
+    def prepare(message: InboundMessage) -> PreparedMessage:
         on_du_topic = message.kind == "du"
-        return batcher.submit_payload(
+        return prepare_payload(
             message.payload,
             source=f"mqtt:{message.topic}",
             device_id=message.sender_id if on_du_topic else None,
             received_at=message.received_at,
             may_write=du_write_scope(store, message.sender_id) if strict_devices and on_du_topic else None,
         )
+
+    def submit(messages: list[InboundMessage]) -> list[Future[IngestResult]]:
+        return batcher.submit_all([prepare(m) for m in messages])
 
     return IngestWorker(connection, submit=submit, on_stopped=batcher.close if own else None, **options)

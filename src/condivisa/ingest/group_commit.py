@@ -55,7 +55,7 @@ class GroupCommitter:
         self.store = store
         self.max_readings = max_readings
         self.name = name
-        self._queue: queue.SimpleQueue[_Item | object] = queue.SimpleQueue()  # items, and _STOP
+        self._queue: queue.SimpleQueue[list[_Item] | object] = queue.SimpleQueue()  # groups, and _STOP
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
@@ -70,17 +70,21 @@ class GroupCommitter:
 
     def submit(self, message: PreparedMessage) -> Future[IngestResult]:
         """Queue a prepared message; the future gets its :class:`~condivisa.ingest.pipeline.IngestResult`
-        after the
-        commit, or the database's exception (nothing of it was stored)."""
-        future: Future[IngestResult] = Future()
+        after the commit, or the database's exception (nothing of it was stored)."""
+        return self.submit_all([message])[0]
+
+    def submit_all(self, messages: Sequence[PreparedMessage]) -> list[Future[IngestResult]]:
+        """Queue prepared messages as one group: the writer takes a group whole, so they share a transaction
+        (with whatever else is waiting), as long as the group fits :attr:`max_readings`; one future each."""
+        group: list[_Item] = [(m, Future()) for m in messages]
         with self._lock:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
                 self._thread.start()
-            self._queue.put((message, future))
-        return future
+            self._queue.put(group)
+        return [f for _, f in group]
 
     def submit_payload(
         self,
@@ -117,29 +121,29 @@ class GroupCommitter:
 
     # ------------------------------------------------------------------------------------------ writer
 
-    def _take(self, first: _Item) -> tuple[list[_Item], bool]:
-        """``first`` and whatever else is waiting, up to :attr:`max_readings`; True when a stop was seen."""
-        batch = [first]
-        size = first[0].result.readings
+    def _take(self, first: list[_Item]) -> tuple[list[_Item], bool]:
+        """The group ``first`` and the groups waiting behind it, up to :attr:`max_readings` lines (a group is
+        taken whole); True when a stop was seen."""
+        batch = list(first)
+        size = sum(m.result.readings for m, _ in first)
         while size < self.max_readings:
             try:
-                item = self._queue.get_nowait()
+                group = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if not isinstance(item, tuple):  # _STOP
+            if not isinstance(group, list):  # _STOP
                 return batch, True
-            batch.append(item)
-            size += item[0].result.readings
+            batch.extend(group)
+            size += sum(m.result.readings for m, _ in group)
         return batch, False
 
     def _run(self) -> None:
-        # :meth:`close` queues the stop under the lock that :meth:`submit` queues under, after refusing
-        # further
-        # submissions: everything submitted is ahead of the stop in the queue, so nothing is left behind it
+        # :meth:`close` queues the stop under the lock that :meth:`submit_all` queues under, after refusing
+        # further submissions: everything submitted is ahead of the stop in the queue, nothing is left behind
         stop = False
         while not stop:
             first = self._queue.get()
-            if not isinstance(first, tuple):  # _STOP
+            if not isinstance(first, list):  # _STOP
                 break
             batch, stop = self._take(first)
             self._commit(batch)

@@ -15,7 +15,6 @@ Rules implemented (``condivisa demo``):
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -118,18 +117,7 @@ def wait_acknowledged(
 ) -> int:
     """Wait until the platform answered ``expected`` MQTT messages, or none for ``idle_timeout_s``; returns
     how many answers came."""
-    last, since = -1, time.monotonic()
-    while True:
-        got = mqtt_sink.answers["accepted"] + mqtt_sink.answers["rejected"]
-        if on_progress is not None:
-            on_progress(min(got, expected), expected)
-        if got >= expected:
-            return got
-        if got != last:
-            last, since = got, time.monotonic()
-        elif time.monotonic() - since > idle_timeout_s:
-            return got
-        time.sleep(0.1)
+    return mqtt_sink.wait_answers(expected, idle_timeout_s, on_progress)
 
 
 class LiveTraffic:

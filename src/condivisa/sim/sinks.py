@@ -15,6 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -71,13 +73,23 @@ class MqttSink:
         self.answers["stored"] += int(a.get("stored") or 0)
         self.answers["duplicates"] += int(a.get("duplicates") or 0)
 
-    def wait_answers(self, expected: int, idle_timeout_s: float = 10.0) -> int:
-        """Wait until ``expected`` answers came back, or none came for ``idle_timeout_s``; returns the count."""
-        import time
+    def answered(self) -> int:
+        """Messages the platform answered so far (accepted or rejected)."""
+        return self.answers["accepted"] + self.answers["rejected"]
 
+    def wait_answers(
+        self,
+        expected: int,
+        idle_timeout_s: float = 10.0,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Wait until ``expected`` answers came back, or none came for ``idle_timeout_s``; returns the count.
+        ``on_progress(done, expected)`` is told as they come."""
         last, since = -1, time.monotonic()
         while True:
-            got = self.answers["accepted"] + self.answers["rejected"]
+            got = self.answered()
+            if on_progress is not None:
+                on_progress(min(got, expected), expected)
             if got >= expected:
                 return got
             if got != last:

@@ -2,11 +2,12 @@
 stored.
 
 Rules implemented (the worker's connection and lifecycle are :mod:`condivisa.transports.mqtt.worker`):
-- pipelining: every message already queued is submitted without waiting (at most ``max_pending`` at once);
-  the batcher behind ``submit`` commits what is waiting in one transaction;
-- in order: whenever a submitted message completes, the leading completed ones are answered and then
-  acknowledged (:class:`~condivisa.transports.mqtt.answers.AnswerPublisher`), in arrival order, since MQTT
-  acknowledges in arrival order;
+- group commit: the messages already queued when the worker is ready (at most ``max_pending``; one, on an
+  idle worker) are submitted together, as one group, and the batcher behind ``submit`` commits a group in
+  one transaction; a worker that fell behind catches up in few transactions;
+- in order: once the group is stored, its answers are published and then its messages acknowledged
+  (:class:`~condivisa.transports.mqtt.answers.AnswerPublisher`), in arrival order, since MQTT acknowledges
+  in arrival order;
 - at least once: a message whose storing fails (database down, read-only) is submitted again with backoff
   and never acknowledged until it is stored; if the worker stops first it stays unacknowledged, and the
   broker resends it when the session resumes.
@@ -17,7 +18,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -31,9 +31,6 @@ if TYPE_CHECKING:
 
 #: the worker's logger: what the pipeline logs is the worker's (e.g. ``condivisa demo`` quiets it by name)
 log = logging.getLogger("condivisa.transports.mqtt.worker")
-
-#: queued by a submitted message's future when it completes: time to acknowledge what is done
-_DONE = object()
 
 #: what ``submit`` returns: the future of a message's result, an ingest result or its answer as a dict
 Submitted: TypeAlias = "Future[IngestResult] | Future[dict[str, Any]]"
@@ -63,8 +60,8 @@ class MessageProcessor:
     Parameters
     ----------
     submit : callable
-        ``submit(InboundMessage) -> Future`` completing with the message's result after the commit, or with
-        the exception that kept it from being stored.
+        ``submit([InboundMessage, ...]) -> [Future, ...]``: one future per message, completing with its
+        result after the commit, or with the exception that kept it from being stored.
     answers : AnswerPublisher
         Publishes the answers before their PUBACKs.
     puback : callable
@@ -80,12 +77,12 @@ class MessageProcessor:
     retry_backoff_s : tuple of float
         First and longest wait between two submissions of a failing message, s.
     max_pending : int
-        Messages submitted and not yet acknowledged, at most.
+        Messages in one group, at most.
     """
 
     def __init__(
         self,
-        submit: Callable[[InboundMessage], Submitted],
+        submit: Callable[[list[InboundMessage]], list[Submitted]],
         answers: AnswerPublisher,
         puback: Callable[[int, int], Any],
         stats: WorkerStats,
@@ -94,13 +91,13 @@ class MessageProcessor:
         on_result: Callable[[str, dict[str, Any]], None] | None = None,
         publish_acks: bool = True,
         retry_backoff_s: tuple[float, float] = (0.5, 30.0),
-        max_pending: int = 256,
+        max_pending: int = 64,
     ) -> None:
         self._submit, self._answers, self._puback = submit, answers, puback
         self.stats, self._stopped = stats, stopped
         self._on_result, self.publish_acks = on_result, publish_acks
         self._backoff, self.max_pending = retry_backoff_s, max(1, max_pending)
-        self.queue: queue.Queue[InboundMessage | object] = queue.Queue()  # messages, _DONE, None to stop
+        self.queue: queue.Queue[InboundMessage | None] = queue.Queue()  # messages, and None to stop
 
     def idle(self) -> bool:
         """Nothing queued and nothing being processed (a message is done once acknowledged)."""
@@ -116,50 +113,56 @@ class MessageProcessor:
                 break
 
     def run(self) -> None:
-        """Submit each message as it comes (without waiting for it); whenever a submitted one completes (its
-        future queues :data:`_DONE`), answer and acknowledge the leading completed ones, in arrival order.
-        Returns when ``None`` is queued, after settling every pending message."""
-        pending: deque[tuple[InboundMessage, Submitted]] = deque()
+        """Take what has arrived (at most ``max_pending`` messages), submit it as one group, then answer and
+        acknowledge each message in arrival order once its future completed. Returns when ``None`` is
+        queued, after storing what was taken before it."""
         while True:
             item = self.queue.get()
-            if item is _DONE:
-                self.queue.task_done()
-                self._settle(pending, wait=False)
-                continue
             if not isinstance(item, InboundMessage):  # None: stop
-                self._settle(pending, wait=True, all_of_them=True)
                 self.queue.task_done()
                 return
-            self.stats.received += 1
-            future = self._start(item)
-            pending.append((item, future))
-            future.add_done_callback(self._wake)
-            if len(pending) >= self.max_pending:
-                self._settle(pending, wait=True)
+            group, stop = self._group(item)
+            self._store_and_ack(group)
+            if stop:
+                self.queue.task_done()
+                return
 
-    def _wake(self, future: Submitted) -> None:
-        self.queue.put(_DONE)
+    def _group(self, first: InboundMessage) -> tuple[list[InboundMessage], bool]:
+        """``first`` and the messages queued behind it, at most :attr:`max_pending`; True if the stop was
+        among them (it is handled after the group)."""
+        group = [first]
+        while len(group) < self.max_pending:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(item, InboundMessage):
+                self.stats.received += len(group)
+                return group, True
+            group.append(item)
+        self.stats.received += len(group)
+        return group, False
 
-    def _start(self, item: InboundMessage) -> Submitted:
-        """``submit(item)``; an exception raised at once becomes the future's."""
+    def _start(self, group: list[InboundMessage]) -> list[Submitted]:
+        """``submit(group)``; an exception raised at once becomes every message's future's."""
         try:
-            return self._submit(item)
+            return self._submit(group)
         except Exception as exc:  # noqa: BLE001 — handled like a failed commit: retried, not acknowledged
-            failed: Future[dict[str, Any]] = Future()
-            failed.set_exception(exc)
+            failed: list[Submitted] = []
+            for _ in group:
+                future: Future[dict[str, Any]] = Future()
+                future.set_exception(exc)
+                failed.append(future)
             return failed
 
-    def _settle(
-        self, pending: deque[tuple[InboundMessage, Submitted]], *, wait: bool, all_of_them: bool = False
-    ) -> None:
-        """Answer and acknowledge the leading messages whose futures are done (waiting for the first if
-        ``wait``; for every one if ``all_of_them``); a failed one is submitted again with backoff first."""
+    def _store_and_ack(self, group: list[InboundMessage]) -> None:
+        """Submit ``group``, wait for each message's result in order (submitting a failed one again with
+        backoff), then answer and acknowledge them; if the worker stops while storing fails, the rest of the
+        group is left unacknowledged (the broker resends it)."""
         done: list[tuple[InboundMessage, dict[str, Any]]] = []
-        while pending and (pending[0][1].done() or (wait and not done) or all_of_them):
-            item, future = pending.popleft()
+        for item, future in zip(group, self._start(group)):
             result = self._stored(item, future)
-            if result is None:  # stopping while the store fails: left unacknowledged, resent later
-                pending.clear()
+            if result is None:
                 break
             done.append((item, self._count(result)))
         if done:
@@ -180,7 +183,7 @@ class MessageProcessor:
                 if self._stopped.wait(delay):
                     return None
                 delay = min(delay * 2, self._backoff[1])
-                future = self._start(item)
+                future = self._start([item])[0]
 
     def _count(self, result: IngestResult | dict[str, Any]) -> dict[str, Any]:
         answer = dict(result) if isinstance(result, dict) else result.to_dict()

@@ -3,9 +3,9 @@
 Topics: :mod:`.topics` (``<root>/<community>/{du,gw}/<id>/{up,ack,cmd}``); the broker, the client id and the
 session: :class:`~condivisa.transports.mqtt.connection.BrokerConnection`.
 
-The worker knows neither the store nor the parser: it is given ``submit(message) -> Future``, which starts
-storing one :class:`InboundMessage` and completes with its result (an
-:class:`~condivisa.ingest.pipeline.IngestResult`, or its answer as a dict) once it is committed. The
+The worker knows neither the store nor the parser: it is given ``submit(messages) -> futures``, which starts
+storing a group of :class:`InboundMessage` and gives one future each, completed with the message's result
+(an :class:`~condivisa.ingest.pipeline.IngestResult`, or its answer as a dict) once it is committed. The
 application wires it to the one batcher, :class:`condivisa.ingest.group_commit.GroupCommitter`
 (:func:`condivisa.app.runtime.mqtt_ingest_worker`), with the DU's write scope when devices are strict.
 
@@ -18,9 +18,10 @@ store is idempotent, so a resent message is counted as duplicate, not stored twi
 (database down, read-only), the message is submitted again with backoff and never acknowledged until it is
 stored; the messages behind it wait, since MQTT acknowledges in arrival order.
 
-Pipelining (:mod:`.processing`): the worker submits every message already queued without waiting (at most
-``max_pending`` at once), then answers and acknowledges them in arrival order as they complete; the batcher
-commits what is waiting in one transaction. A message arriving on an idle worker is committed alone, at once.
+Group commit (:mod:`.processing`): when the worker is ready, it takes every message already queued (at most
+``max_pending``; on an idle worker that is the one that just arrived, committed at once) and submits them as
+one group, which the batcher commits in one transaction; then it answers and acknowledges them in arrival
+order. A worker that fell behind catches up in few transactions.
 
 Answers (where they go, and why a PUBACK never overtakes its answer): :mod:`.answers`.
 """
@@ -57,7 +58,8 @@ class IngestWorker:
     connection : BrokerConnection
         The broker, the client id (= the persistent session) and the protocol.
     submit : callable
-        ``submit(InboundMessage) -> Future`` completing with the message's result after the commit, or with
+        ``submit([InboundMessage, ...]) -> [Future, ...]``, one future per message, completing with its
+        result after the commit, or with
         the exception that kept it from being stored.
     layout : TopicLayout
         The community's topics.
@@ -66,7 +68,7 @@ class IngestWorker:
     on_stopped : callable, optional
         Called at the end of :meth:`stop` (the application closes its batcher there).
     max_pending : int
-        Messages submitted and not yet acknowledged, at most.
+        Messages in one group (one transaction), at most.
     subscribe : bool
         False connects (to the same persistent session, ``clean_start`` off) without subscribing: what the
         session already holds, or receives through the subscriptions it kept, is ingested as usual. This is
@@ -80,13 +82,13 @@ class IngestWorker:
         self,
         connection: BrokerConnection,
         *,
-        submit: Callable[[InboundMessage], Submitted],
+        submit: Callable[[list[InboundMessage]], list[Submitted]],
         layout: TopicLayout | None = None,
         on_result: Callable[[str, dict[str, Any]], None] | None = None,
         on_stopped: Callable[[], None] | None = None,
         publish_acks: bool = True,
         retry_backoff_s: tuple[float, float] = (0.5, 30.0),
-        max_pending: int = 256,
+        max_pending: int = 64,
         shared_group: str | None = None,
         subscribe: bool = True,
     ) -> None:
