@@ -152,3 +152,107 @@ def test_no_data_bad_period_and_delete(gw):
         ).json()["code"]
         == "06"
     )
+
+
+# -- the gateway applies the same principals and scopes as /api/v1 -------------------------------------------
+@pytest.fixture
+def people(gw):
+    """The gateway app with a member (m1, POD ...01), a referente and a platform token scoped to POD ...01;
+    the static SCPS user has already stored both PODs' readings."""
+    auth = gw.app.state.auth
+    auth.create_user("rossi", "rossi-pass-1", "member", member_id="m1")
+    auth.create_user("rita", "rita-pass-1", "referente")
+    token = auth.create_api_token("acme", scope_pods=["IT001E00000001"])
+    assert (
+        gw.post(f"{GW}/push", headers=login(gw), json={"resource_id": "x", "dataset": dataset()}).json()[
+            "code"
+        ]
+        == "00"
+    )
+    gw.platform_token = token
+    return gw
+
+
+def as_user(c: TestClient, username: str, password: str) -> dict:
+    r = c.post(f"{GW}/login", json={"username": username, "password": password})
+    assert r.status_code == 200 and r.json()["code"] == "00", r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def pods_read(c: TestClient, headers: dict) -> set[str]:
+    """The PODs in what a searchingRequest over the stored morning returns to ``headers``'s caller."""
+    r = c.post(
+        f"{GW}/searchingRequest",
+        headers=headers,
+        json={
+            "resource_id": "SCP-1_X-1_UD-2.0_1",
+            "period_start": "2025-06-01T00:00:00",
+            "period_end": "2025-06-02T00:00:00",
+        },
+    ).json()
+    if r["code"] == "04":
+        return set()
+    assert r["code"] == "03", r
+    return {rd.pod for doc in r["dataset"] for rd in parse_urbandataset(doc).readings}
+
+
+def test_a_member_reads_only_their_own_pod_through_the_gateway(people):
+    member = as_user(people, "rossi", "rossi-pass-1")
+    assert pods_read(people, member) == {"IT001E00000001"}  # not IT001E00000002, whatever the ResourceID
+    r = people.post(f"{GW}/basicRequest", headers=member, json={"resource_id": "IT001E00000002"}).json()
+    assert r["code"] == "04"  # another member's POD asked by name: nothing
+    assert pods_read(people, as_user(people, "rita", "rita-pass-1")) == {"IT001E00000001", "IT001E00000002"}
+
+
+def test_people_never_push_through_the_gateway(people):
+    for who in (("rossi", "rossi-pass-1"), ("rita", "rita-pass-1")):
+        r = people.post(
+            f"{GW}/push", headers=as_user(people, *who), json={"resource_id": "x", "dataset": dataset(8)}
+        )
+        assert r.json()["code"] == "06", r.text
+    assert people.app.state.store.counts()["measurements"] == 4  # nothing revised, nothing added
+
+
+def test_a_scoped_platform_token_pushes_and_reads_only_its_pods(people):
+    platform = {"Authorization": f"Bearer {people.platform_token}"}
+    r = people.post(f"{GW}/push", headers=platform, json={"resource_id": "x", "dataset": dataset(4)}).json()
+    assert r["code"] == "02" and "not authorised to write POD IT001E00000002" in r["detail"], r
+    assert people.app.state.store.counts()["measurements"] == 4  # the whole message refused
+    own = build_m1_dataset(
+        [
+            {
+                "du_id": "DU-0001",
+                "pod": "IT001E00000001",
+                "start": T0 + 6 * Q,
+                "withdrawn_kwh": 0.2,
+                "injected_kwh": 0.0,
+            }
+        ],
+        producer_id="acme",
+    )
+    assert (
+        people.post(f"{GW}/push", headers=platform, json={"resource_id": "x", "dataset": own}).json()["code"]
+        == "00"
+    )
+    assert pods_read(people, platform) == {"IT001E00000001"}
+
+
+def test_a_static_gateway_user_is_locked_after_five_wrong_passwords(gw):
+    for _ in range(5):
+        assert gw.post(f"{GW}/login", json={"username": "scps", "password": "wrong"}).json()["code"] == "01"
+    r = gw.post(f"{GW}/login", json={"username": "scps", "password": "s3cret"})
+    assert r.status_code == 401 and r.json()["code"] == "01"  # the right password is refused while locked
+
+
+def test_the_static_lockout_ends_after_its_window():
+    from condivisa.transports.http.gateway import LOCKOUT_WINDOW_S, MAX_FAILED_LOGINS, GatewayAuth
+
+    now = [1000.0]
+    auth = GatewayAuth({"scps": "s3cret"}, 3600, clock=lambda: now[0])
+    for _ in range(MAX_FAILED_LOGINS - 1):
+        assert auth.login("scps", "wrong") is None
+    assert auth.login("scps", "s3cret") is not None  # four wrong: not locked yet
+    assert auth.login("scps", "wrong") is None  # the fifth
+    assert auth.login("scps", "s3cret") is None
+    now[0] += LOCKOUT_WINDOW_S + 1
+    assert auth.login("scps", "s3cret") is not None

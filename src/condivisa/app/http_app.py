@@ -32,9 +32,11 @@ from condivisa.domain.config import load_community
 from condivisa.ingest.group_commit import GroupCommitter
 from condivisa.ingest.pipeline import prepare_payload
 from condivisa.kernel import clock
+from condivisa.store.auth_tables import TokenKind
 from condivisa.store.store import Store
 from condivisa.transports.http.api import HttpIngest, api_router, healthz_router
 from condivisa.transports.http.gateway import GatewayAuth, gateway_router
+from condivisa.transports.http.gateway_protocol import GatewayCaller
 from condivisa.transports.mqtt.worker import IngestWorker
 from condivisa.web.data import DashboardFiles
 from condivisa.web.routes import router as dashboard_router
@@ -65,6 +67,29 @@ def http_ingest(committer: GroupCommitter) -> HttpIngest:
         return (await committer.store_async(prepared)).to_dict()
 
     return ingest
+
+
+def gateway_caller(
+    service: AuthService, community: Community | None
+) -> Callable[[str], GatewayCaller | None]:
+    """How the SCPS gateway sees a token of the platform's own: the principal ``/api/v1`` would see, with the
+    same scopes. People (session tokens) read what they may read on the dashboard and never push; a platform
+    API token pushes only its PODs/DUs (:meth:`~condivisa.auth.principal.Principal.may_write`) and reads only
+    its PODs (or the PODs its DUs read)."""
+    du_pods = {d.id: d.pod for d in community.devices} if community is not None else {}
+
+    def resolve(token: str) -> GatewayCaller | None:
+        principal = service.principal_for_token(token)
+        if principal is None:
+            return None
+        if principal.token_kind != TokenKind.API:
+            return GatewayCaller(principal.username, None, lambda pod: service.can_read_pod(principal, pod))
+        pods = set(principal.scope_pods or ()) | {
+            du_pods[d] for d in principal.scope_dus or () if d in du_pods
+        }
+        return GatewayCaller(principal.username, principal.may_write, pods.__contains__)
+
+    return resolve
 
 
 def create_app(
@@ -116,7 +141,9 @@ def create_app(
         read_deps = [Depends(deps.require_role("admin", "referente"))]
         write_deps = [Depends(deps.require_writer)]
         pod_deps = [Depends(deps.require_pod_access)]
-    app.state.gateway_auth = GatewayAuth(settings.gateway_users, settings.gateway_token_ttl_s, service)
+    app.state.gateway_auth = GatewayAuth(
+        settings.gateway_users, settings.gateway_token_ttl_s, service, gateway_caller(service, community)
+    )
     ingest = http_ingest(committer)
     app.include_router(healthz_router())
     app.include_router(

@@ -28,6 +28,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 from fastapi import APIRouter, Request
@@ -35,61 +36,97 @@ from fastapi.responses import JSONResponse
 
 from condivisa.transports.http.api import HttpIngest
 from condivisa.transports.http.body import read_body
-from condivisa.transports.http.gateway_protocol import Bearer, Caller, LoginBody, answer, denied, read_json
+from condivisa.transports.http.gateway_protocol import (
+    Bearer,
+    Caller,
+    GatewayCaller,
+    LoginBody,
+    answer,
+    denied,
+    read_json,
+)
 from condivisa.transports.http.gateway_reads import GatewayReads
-
-
-class _Named(Protocol):
-    @property
-    def username(self) -> str: ...
 
 
 class LoginService(Protocol):
     """The people's logins the gateway also accepts (:class:`condivisa.auth.service.AuthService`):
-    ``login`` raises on wrong credentials."""
+    ``login`` raises on wrong credentials (and applies its own lockout)."""
 
     def login(self, username: str, password: str) -> tuple[str, object]: ...
-    def principal_for_token(self, token: str) -> _Named | None: ...
     def logout(self, token: str) -> object: ...
+
+
+#: wrong passwords of one static gateway user within :data:`LOCKOUT_WINDOW_S` that lock it until the window
+#: has passed (the same rule as people's logins)
+MAX_FAILED_LOGINS = 5
+LOCKOUT_WINDOW_S = 15 * 60.0
+
+
+def _anything(*_args: object, **_kwargs: object) -> bool:
+    return True
 
 
 class GatewayAuth:
     """Gateway logins: the users in ``settings.gateway_users`` (constant-time password check, random opaque
-    tokens kept in memory with a TTL) and, when the app has a :mod:`condivisa.auth` service, its users too."""
+    tokens kept in memory with a TTL, locked after :data:`MAX_FAILED_LOGINS` wrong passwords in
+    :data:`LOCKOUT_WINDOW_S`) and the platform's own people and API tokens (``service`` logs them in,
+    ``resolve(token)`` gives their :class:`GatewayCaller` with the same scopes as ``/api/v1``).
 
-    def __init__(self, users: dict[str, str], ttl_s: int, service: LoginService | None = None) -> None:
-        self._users, self._ttl_s, self._service = dict(users), ttl_s, service
+    A static gateway user is the SCPS client the operator configured: it reads and writes every POD."""
+
+    def __init__(
+        self,
+        users: dict[str, str],
+        ttl_s: int,
+        service: LoginService | None = None,
+        resolve: Callable[[str], GatewayCaller | None] | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._users, self._ttl_s, self._service, self._resolve = dict(users), ttl_s, service, resolve
+        self._clock = clock
         self._tokens: dict[str, tuple[str, float]] = {}
+        self._failures: dict[str, list[float]] = {}
         self._lock = threading.Lock()
 
+    def _locked(self, username: str, now: float) -> bool:
+        recent = [t for t in self._failures.get(username, []) if now - t < LOCKOUT_WINDOW_S]
+        self._failures[username] = recent
+        return len(recent) >= MAX_FAILED_LOGINS
+
     def login(self, username: str, password: str) -> str | None:
+        """A token for a static gateway user or for one of the platform's people; None when refused."""
         expected = self._users.get(username)
-        if expected is not None and hmac.compare_digest(expected.encode(), password.encode()):
-            token = secrets.token_urlsafe(32)
+        if expected is not None:
+            now = self._clock()
             with self._lock:
-                self._tokens[token] = (username, time.monotonic() + self._ttl_s)
+                if self._locked(username, now):
+                    return None
+                if not hmac.compare_digest(expected.encode(), password.encode()):
+                    self._failures[username].append(now)
+                    return None
+                token = secrets.token_urlsafe(32)
+                self._tokens[token] = (username, now + self._ttl_s)
             return token
         if self._service is not None:
             try:
                 token, _ = self._service.login(username, password)
                 return token
-            except Exception:  # AuthError: wrong credentials
+            except Exception:  # AuthError: wrong credentials, or locked
                 return None
         return None
 
-    def username(self, token: str | None) -> str | None:
+    def caller(self, token: str | None) -> GatewayCaller | None:
+        """Who holds ``token``, with their scopes; None for no, an unknown or an expired token."""
         if not token:
             return None
         with self._lock:
             hit = self._tokens.get(token)
             if hit is not None:
-                if hit[1] > time.monotonic():
-                    return hit[0]
+                if hit[1] > self._clock():
+                    return GatewayCaller(hit[0], _anything, _anything)
                 del self._tokens[token]
-        if self._service is not None:
-            principal = self._service.principal_for_token(token)
-            return principal.username if principal is not None else None
-        return None
+        return self._resolve(token) if self._resolve is not None else None
 
     def logout(self, token: str) -> None:
         with self._lock:
@@ -122,7 +159,7 @@ def logout(user: Caller, bearer: Bearer, request: Request) -> JSONResponse:
 
 def is_alive(user: Caller) -> JSONResponse:
     """Is the bearer token still valid? Answers with its username."""
-    return denied() if user is None else answer("00", "Successful", username=user)
+    return denied() if user is None else answer("00", "Successful", username=user.name)
 
 
 def test() -> JSONResponse:
@@ -154,9 +191,13 @@ class GatewayPush:
         """``{resource_id, dataset: {"UrbanDataset": …}}`` → stored through the one ingestion path."""
         if user is None:
             return denied()
+        if user.may_write is None:
+            return answer(
+                "06", "Operation not permitted", detail="people do not push readings: a platform does"
+            )
         raw = await read_body(request, self.max_body_bytes)
         try:
-            res = await self.ingest(raw, f"scps:/push:{user}"[:200], None)
+            res = await self.ingest(raw, f"scps:/push:{user.name}"[:200], user.may_write)
         except Exception as exc:  # the store is down: nothing was stored, the client must retry
             return answer("99", "Internal error", 503, detail=f"store unavailable: {type(exc).__name__}")
         if not res.get("accepted"):

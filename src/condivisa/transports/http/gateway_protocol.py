@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
@@ -68,14 +70,26 @@ async def read_json(request: Request, model: type[Body]) -> Body | JSONResponse:
         return answer("02", "Invalid request", detail=detail)
 
 
+@dataclass(frozen=True)
+class GatewayCaller:
+    """Who holds a gateway token, and what they may do: the same scopes as ``/api/v1``.
+
+    ``may_write(pod=, du=)`` is the write scope of a push (None: this caller may not push at all — people
+    never push, platforms do); ``can_read(pod)`` says whether the caller may read a POD's readings."""
+
+    name: str
+    may_write: Callable[..., bool] | None
+    can_read: Callable[[str], bool]
+
+
 def caller(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
-) -> str | None:
-    """The username the bearer token was given to (``app.state.gateway_auth``), or None."""
-    return request.app.state.gateway_auth.username(credentials.credentials if credentials else None)
+) -> GatewayCaller | None:
+    """Who the bearer token was given to (``app.state.gateway_auth``), or None."""
+    return request.app.state.gateway_auth.caller(credentials.credentials if credentials else None)
 
 
-#: the calling user (None without a valid bearer token), as a route parameter
-Caller = Annotated[str | None, Depends(caller)]
+#: the caller (None without a valid bearer token), as a route parameter
+Caller = Annotated[GatewayCaller | None, Depends(caller)]
 #: the bearer credentials as sent, as a route parameter
 Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]

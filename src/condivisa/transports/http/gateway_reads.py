@@ -21,6 +21,7 @@ from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, to_utc
 from condivisa.transports.http.gateway_protocol import (
     Caller,
+    GatewayCaller,
     ResourceBody,
     SearchBody,
     TimestampBody,
@@ -150,10 +151,14 @@ class GatewayReads:
         return await self.read(request, user, SearchBody, search)
 
     async def read(
-        self, request: Request, user: str | None, model: type[Read], window: Callable[[Read], Window]
+        self,
+        request: Request,
+        user: GatewayCaller | None,
+        model: type[Read],
+        window: Callable[[Read], Window],
     ) -> JSONResponse:
-        """Authenticate, parse the body as ``model``, select the rows of its ``window`` and answer with the
-        rebuilt datasets (04 none, 05 too many lines)."""
+        """Authenticate, parse the body as ``model``, select the rows of its ``window`` among the PODs the
+        caller may read and answer with the rebuilt datasets (04 none, 05 too many lines)."""
         if user is None:
             return denied()
         body = await read_json(request, model)
@@ -164,6 +169,9 @@ class GatewayReads:
         except ValueError as exc:
             return answer("02", "Invalid request", detail=str(exc))
         rows = stored_rows(request, pods_for(request, body.resource_id), start, end)
+        if len(rows):  # only the PODs the caller may read, whatever the ResourceID selected
+            readable = {pod for pod in rows["pod"].astype(str).unique() if user.can_read(pod)}
+            rows = rows[rows["pod"].astype(str).isin(readable)]
         if len(rows) > MAX_LINES:
             return answer("05", "Too many results", detail=f"more than {MAX_LINES} lines: narrow the period")
         sets = datasets(rows, self.producer_id, filt)
