@@ -20,6 +20,7 @@ from condivisa.auth.hashing import (
 from condivisa.auth.principal import Principal
 from condivisa.auth.service import LOCKOUT_WINDOW, MAX_FAILED_LOGINS, AuthError, AuthService
 from condivisa.store.auth_tables import Role, create_auth_tables
+from condivisa.store.models import Device
 
 
 class Clock:
@@ -189,9 +190,18 @@ def test_api_token_scope(auth, clock):
     assert who.role == "platform" and who.token_kind == "api"
     assert who.may_write(pod="IT001E00000001", du="DU-7")
     assert not who.may_write(pod="IT001E00000003", du="DU-7")
-    both = auth.principal_for_token(auth.create_api_token("b", scope_pods=["P1"], scope_dus=["DU-1"]))
+    with auth.engine.begin() as conn:  # DU-1 reads P1, DU-2 reads P2 (condivisa db register)
+        conn.execute(
+            sa.insert(Device),
+            [
+                {"du_id": d, "pod": p, "member_id": None, "registered_at": clock.now}
+                for d, p in (("DU-1", "P1"), ("DU-2", "P2"))
+            ],
+        )
+    both = auth.principal_for_token(auth.create_api_token("b", scope_pods=["P1", "P2"], scope_dus=["DU-1"]))
     assert both.may_write(pod="P1", du="DU-1")
     assert not both.may_write(pod="P1", du="DU-2") and not both.may_write(pod="P2", du="DU-1")
+    # a DU of the token writes only the POD it is registered to, even if the token lists the other POD
     with pytest.raises(ValueError, match="bound to at least one"):
         auth.create_api_token("nothing")
     clock.now += dt.timedelta(days=366)

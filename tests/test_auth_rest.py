@@ -121,6 +121,28 @@ def test_platform_token_writes_only_its_pods(client):
     )
 
 
+def test_a_du_token_writes_only_the_pod_of_its_du(client):
+    """A token bound to DU-0002 may not write POD ...01 (DU-0001's, another member's) in lines that name
+    DU-0002: the POD is not that DU's, so the message is refused with the reason, not stored and flagged."""
+    token = client.svc.create_api_token("du-2", scope_dus=["DU-0002"])
+    r = client.post(
+        "/api/v1/urbandatasets", content=message("DU-0002", "IT001E00000001", 3), headers=bearer(token)
+    )
+    assert r.status_code == 422, r.text
+    assert "not authorised to write POD IT001E00000001" in r.text
+    assert client.store.counts()["measurements"] == 0
+    ok = client.post(
+        "/api/v1/urbandatasets", content=message("DU-0002", "IT001E00000002", 3), headers=bearer(token)
+    )
+    assert ok.status_code == 201, ok.text  # its own DU's POD: stored
+    # an unregistered DU in the token's scope writes nothing
+    ghost = client.svc.create_api_token("du-9", scope_dus=["DU-0009"])
+    r = client.post(
+        "/api/v1/urbandatasets", content=message("DU-0009", "IT001E00000002", 4), headers=bearer(ghost)
+    )
+    assert r.status_code == 422, r.text
+
+
 def test_member_reads_own_pod_only_without_leaks(client):
     token = client.svc.create_api_token("acme", scope_pods=["IT001E00000001", "IT001E00000002"])
     for du, pod in (("DU-0001", "IT001E00000001"), ("DU-0002", "IT001E00000002")):

@@ -4,7 +4,9 @@ Rules implemented:
 - admins and referenti (*staff*) may read every member's data of the community; a member reads only their
   own (``Principal.can_read_member``);
 - platform *API* tokens carry the PODs/DUs they may write; a reading may be written only when its POD and
-  its sending DU are both inside the token's scope (``Principal.may_write``); admins may write anything.
+  its sending DU are both inside the token's scope (``Principal.may_write``); admins may write anything;
+- a token bound to DUs writes, for each of them, only the POD that DU is registered to read
+  (``du_pods``): naming one's own DU on another member's POD is refused, not just flagged.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ class Principal:
     token_kind: str = TokenKind.SESSION
     scope_pods: frozenset[str] | None = None
     scope_dus: frozenset[str] | None = None
+    #: for a token bound to DUs: the (DU, POD) pairs registered in the store; a DU's line must name its POD
+    du_pods: frozenset[tuple[str, str]] | None = None
 
     @property
     def is_staff(self) -> bool:
@@ -50,4 +54,6 @@ class Principal:
             return False
         if self.scope_dus is not None and (du is None or du not in self.scope_dus):
             return False
+        if self.scope_dus is not None and self.du_pods is not None and (du, pod) not in self.du_pods:
+            return False  # the DU is the token's, the POD is not that DU's
         return True

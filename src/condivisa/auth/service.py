@@ -46,6 +46,7 @@ from condivisa.domain.community import Community
 from condivisa.kernel import clock as platform_clock
 from condivisa.kernel.timegrid import to_utc
 from condivisa.store.auth_tables import AuditAction, Role, Token, TokenKind, User
+from condivisa.store.models import Device
 
 SESSION_TTL = dt.timedelta(hours=12)
 API_TOKEN_TTL = dt.timedelta(days=365)
@@ -57,6 +58,14 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
 class AuthError(Exception):
     """Authentication failed. The message never says whether the user exists."""
+
+
+def _registered_pairs(session: Session, dus: frozenset[str]) -> frozenset[tuple[str, str]]:
+    """The (DU, POD) pairs of ``dus`` registered in the store (``condivisa db register``)."""
+    if not dus:
+        return frozenset()
+    rows = session.execute(sa.select(Device.du_id, Device.pod).where(Device.du_id.in_(sorted(dus))))
+    return frozenset((du, pod) for du, pod in rows)
 
 
 class AuthService:
@@ -207,13 +216,14 @@ class AuthService:
                 return None
             pods = frozenset(tok.scope_pods) if tok.scope_pods is not None else None
             dus = frozenset(tok.scope_dus) if tok.scope_dus is not None else None
+            du_pods = _registered_pairs(s, dus) if dus is not None else None
             if user is None:  # a platform token not tied to a person
                 return Principal(
-                    None, tok.name or f"token-{tok.id}", PLATFORM_ROLE, None, tok.kind, pods, dus
+                    None, tok.name or f"token-{tok.id}", PLATFORM_ROLE, None, tok.kind, pods, dus, du_pods
                 )
             if user.disabled:
                 return None
-            return Principal(user.id, user.username, user.role, user.member_id, tok.kind, pods, dus)
+            return Principal(user.id, user.username, user.role, user.member_id, tok.kind, pods, dus, du_pods)
 
     def revoke(
         self, token: str, *, actor: str | None = "system", action: str = AuditAction.TOKEN_REVOKED

@@ -21,7 +21,7 @@ from sqlalchemy import JSON, Boolean, DateTime, Engine, ForeignKey, Index, Integ
 from sqlalchemy.orm import Mapped, mapped_column
 
 from condivisa.kernel import clock
-from condivisa.store.models import Base
+from condivisa.store.models import Base, Device
 
 
 class Role(StrEnum):
@@ -161,6 +161,7 @@ AUTH_TABLES = (
 
 
 def create_auth_tables(engine: Engine) -> None:
-    """Create the auth tables directly (tests, throw-away databases). Real deployments run
-    ``condivisa db upgrade`` (Alembic), which creates the same tables."""
-    Base.metadata.create_all(engine, tables=list(AUTH_TABLES))
+    """Create the auth tables directly (tests, throw-away databases), with the ``devices`` table that a token
+    bound to DUs reads its (DU, POD) pairs from. Real deployments run ``condivisa db upgrade`` (Alembic),
+    which creates the same tables."""
+    Base.metadata.create_all(engine, tables=[*AUTH_TABLES, Device.__table__])
