@@ -24,15 +24,13 @@ which the caller turns into "not stored, send again" (HTTP 503).
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 
-from condivisa.ingest.pipeline import IngestResult, PreparedMessage, prepare_payload, store_prepared
-from condivisa.ingest.scope import WriteScope
+from condivisa.ingest.pipeline import IngestResult, PreparedMessage, store_prepared
 from condivisa.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -85,23 +83,6 @@ class GroupCommitter:
                 self._thread.start()
             self._queue.put(group)
         return [f for _, f in group]
-
-    def submit_payload(
-        self,
-        raw: bytes,
-        *,
-        source: str,
-        device_id: str | None = None,
-        received_at: dt.datetime | None = None,
-        may_write: WriteScope | None = None,
-    ) -> Future[IngestResult]:
-        """Prepare ``raw`` in the calling thread (:func:`~condivisa.ingest.pipeline.prepare_payload`, no
-        database) and :meth:`submit` it."""
-        return self.submit(
-            prepare_payload(
-                raw, source=source, device_id=device_id, received_at=received_at, may_write=may_write
-            )
-        )
 
     async def store_async(self, message: PreparedMessage) -> IngestResult:
         """In an event loop: submit and await the result without blocking the loop."""
