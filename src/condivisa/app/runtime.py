@@ -5,26 +5,36 @@
 (:class:`~condivisa.ingest.group_commit.GroupCommitter`) and the DU write scope
 (:func:`~condivisa.ingest.scope.du_write_scope`). :func:`worker_from_settings` reads those options from
 :class:`~condivisa.app.settings.Settings` (the broker: :func:`broker_connection`).
+
+Payload cap (issue #13, finding 8): a message larger than ``max_payload_bytes`` (``max_body_bytes`` of the
+settings, the same bound as an HTTP push) is not decoded: it is rejected with the reason, its first
+:data:`OVERSIZED_KEPT_BYTES` kept as a dead letter, and acknowledged (a device resending it would be refused
+again). Mosquitto's ``message_size_limit`` of ``condivisa mqtt-acl`` stops larger ones at the broker.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from concurrent.futures import Future
 from typing import Any
 
 from condivisa.app.settings import Settings
+from condivisa.formats.urbandataset.types import FieldError
 from condivisa.ingest.group_commit import GroupCommitter
 from condivisa.ingest.pipeline import IngestResult, PreparedMessage, prepare_payload
 from condivisa.ingest.scope import du_write_scope
 from condivisa.store.store import Store
 from condivisa.transports.mqtt.connection import BrokerConnection
 from condivisa.transports.mqtt.message import InboundMessage
+from condivisa.transports.mqtt.processing import Submitted
 from condivisa.transports.mqtt.topics import TopicLayout
 from condivisa.transports.mqtt.worker import IngestWorker
 
 #: options that are :class:`BrokerConnection` fields (``client_id``, ``mqtt5``, ``tls``, ...)
 _CONNECTION_FIELDS = frozenset(f.name for f in dataclasses.fields(BrokerConnection))
+#: largest MQTT payload ingested by default, bytes (the default ``max_body_bytes``)
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+#: bytes of an oversized payload kept in its dead letter
+OVERSIZED_KEPT_BYTES = 64 * 1024
 
 
 def mqtt_ingest_worker(
@@ -34,6 +44,7 @@ def mqtt_ingest_worker(
     *,
     strict_devices: bool = False,
     committer: GroupCommitter | None = None,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     **options: Any,
 ) -> IngestWorker:
     """An MQTT ingest worker storing into ``store``.
@@ -49,6 +60,8 @@ def mqtt_ingest_worker(
         (:func:`~condivisa.ingest.scope.du_write_scope`); otherwise such lines are stored and flagged.
     committer : GroupCommitter, optional
         The batcher to submit to; by default one of the worker's own, closed when the worker stops.
+    max_payload_bytes : int
+        A larger payload is rejected without decoding it (module docstring).
     **options
         Fields of the :class:`~condivisa.transports.mqtt.connection.BrokerConnection` (``client_id``,
         ``mqtt5``, ``session_expiry_s``, ``username``, ``password``, ``tls``, ``receive_maximum``), and the
@@ -56,7 +69,12 @@ def mqtt_ingest_worker(
     """
     connection, worker_options = _split(BrokerConnection(host, port), options)
     return _ingest_worker(
-        store, connection, strict_devices=strict_devices, committer=committer, **worker_options
+        store,
+        connection,
+        strict_devices=strict_devices,
+        committer=committer,
+        max_payload_bytes=max_payload_bytes,
+        **worker_options,
     )
 
 
@@ -83,6 +101,7 @@ def worker_from_settings(settings: Settings, store: Store, **overrides: Any) -> 
     connection, options = _split(broker_connection(settings), overrides)
     options.setdefault("layout", TopicLayout(settings.community_slug(), settings.mqtt_topic_root))
     options.setdefault("strict_devices", settings.strict_devices())
+    options.setdefault("max_payload_bytes", settings.max_body_bytes)
     return _ingest_worker(store, connection, **options)
 
 
@@ -99,6 +118,7 @@ def _ingest_worker(
     *,
     strict_devices: bool = False,
     committer: GroupCommitter | None = None,
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES,
     **options: Any,
 ) -> IngestWorker:
     """The worker on ``connection`` submitting to ``committer`` (or a batcher of its own, see
@@ -108,6 +128,8 @@ def _ingest_worker(
 
     def prepare(message: InboundMessage) -> PreparedMessage:
         on_du_topic = message.kind == "du"
+        if len(message.payload) > max_payload_bytes:
+            return oversized(message, max_payload_bytes)
         return prepare_payload(
             message.payload,
             source=f"mqtt:{message.topic}",
@@ -116,7 +138,24 @@ def _ingest_worker(
             may_write=du_write_scope(store, message.sender_id) if strict_devices and on_du_topic else None,
         )
 
-    def submit(messages: list[InboundMessage]) -> list[Future[IngestResult]]:
-        return batcher.submit_all([prepare(m) for m in messages])
+    def submit(messages: list[InboundMessage]) -> list[Submitted]:
+        return list(batcher.submit_all([prepare(m) for m in messages]))
 
     return IngestWorker(connection, submit=submit, on_stopped=batcher.close if own else None, **options)
+
+
+def oversized(message: InboundMessage, max_payload_bytes: int) -> PreparedMessage:
+    """``message`` rejected for its size, undecoded: its first :data:`OVERSIZED_KEPT_BYTES` and the reason."""
+    size = len(message.payload)
+    reason = (
+        f"payload of {size} bytes is larger than the limit of {max_payload_bytes} bytes; "
+        f"not read, its first {min(size, OVERSIZED_KEPT_BYTES)} bytes kept"
+    )
+    return PreparedMessage(
+        message.payload[:OVERSIZED_KEPT_BYTES],
+        f"mqtt:{message.topic}"[:200],
+        message.sender_id if message.kind == "du" else None,
+        message.received_at,
+        IngestResult(accepted=False),
+        errors=[FieldError("$", reason)],
+    )

@@ -21,6 +21,26 @@ not:
 Device authentication and topic ACLs (each device may publish only on its own topics:
 :mod:`condivisa.auth.mqtt_acl`) plug in through ``plugins=``: a mapping of amqtt plugin
 dotted paths to their configuration, replacing :data:`DEFAULT_PLUGINS`.
+
+What :class:`_GuardedBroker` changes in amqtt 0.12 (issue #13, findings 3 and 10):
+
+- a CONNECT is authenticated **before** amqtt looks up, deletes (clean session) or takes over the session of
+  its client id: stock amqtt deleted the worker's session (subscriptions and queued messages) for an
+  anonymous CONNECT it then refused, and let a refused client take over a connected one. The auth plugins
+  see the CONNECT's fresh session and may rename it: :class:`~condivisa.auth.mqtt_acl.AmqttPasswordAuthPlugin`
+  gives a device the client id of its username (Mosquitto's ``use_username_as_clientid``), so a device can
+  never reach the session of the platform's client ids;
+- a retained message is delivered only to a session that holds the subscription (stock amqtt published
+  retained messages for a *refused* subscription, and on connection for every subscription of every client)
+  and only if the ACL lets that session receive the topic;
+- a PUBLISH with the retain flag is delivered as usual but never kept as retained (condivisa retains
+  nothing; a device's retained uplink would otherwise sit in the broker for anyone subscribing later).
+
+Durability: amqtt keeps everything in memory and acknowledges (PUBACK) a device's message as soon as it has
+read it. If the broker's process is killed (``kill -9``, power loss) the messages it acknowledged but had not
+yet handed to the worker, or the worker had not yet committed, are lost (``bench/embedded_broker_kill.py``
+measures it). The embedded broker is for trials and development; real devices go through Mosquitto with
+the configuration of ``condivisa mqtt-acl`` (persistence on), see ``docs/mqtt.md``.
 """
 
 from __future__ import annotations
@@ -31,12 +51,17 @@ import socket
 import threading
 from typing import Any
 
+from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
+from amqtt.contexts import Action, ListenerConfig
+from amqtt.errors import AMQTTError, MQTTError, NoDataError
+from amqtt.mqtt.connack import NOT_AUTHORIZED, ConnackPacket
 from amqtt.mqtt.constants import QOS_1
 from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.mqtt.puback import PubackPacket
 from amqtt.plugins.base import BaseAuthPlugin
 from amqtt.session import OUTGOING, IncomingApplicationMessage, OutgoingApplicationMessage, Session
+from amqtt.utils import gen_client_id
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +122,108 @@ def install_redelivery_fix() -> None:
     BrokerProtocolHandler.handle_puback = _handle_puback_late
 
 
-class _TrackingBroker(Broker):
-    """amqtt's broker, remembering its clients' TCP streams so that :meth:`EmbeddedBroker.stop` can close
+class _GuardedBroker(Broker):
+    """amqtt's broker with the session and retained-message fixes of the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: ids of sessions authenticated by :meth:`_initialize_client_session` (amqtt authenticates again)
+        self._authenticated: set[int] = set()
+
+    async def _initialize_client_session(
+        self, reader: ReaderAdapter, writer: WriterAdapter, remote_address: str, remote_port: int
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        """amqtt's own, except that the CONNECT is authenticated before any existing session is touched."""
+        try:
+            handler, incoming = await BrokerProtocolHandler.init_from_connect(
+                reader, writer, self.plugins_manager
+            )
+        except MQTTError:
+            await writer.close()
+            raise
+        except NoDataError as exc:
+            raise AMQTTError(exc) from exc
+        if not await super()._authenticate(incoming, ListenerConfig()):
+            connack = ConnackPacket.build(0, NOT_AUTHORIZED)
+            await connack.to_stream(writer)
+            await writer.close()
+            raise MQTTError(f"client {incoming.client_id!r} from {remote_address} refused before its session")
+        if incoming.clean_session:
+            if incoming.client_id:
+                await self._delete_session(incoming.client_id)
+            else:
+                incoming.client_id = gen_client_id()
+            incoming.parent = 0
+            session = incoming
+        elif incoming.client_id in self._sessions:
+            session = self._sessions[incoming.client_id][0]
+            for attr in (
+                "will_flag",
+                "will_message",
+                "will_topic",
+                "will_qos",
+                "keep_alive",
+                "username",
+                "password",
+            ):
+                setattr(session, attr, getattr(incoming, attr))
+            session.is_anonymous = incoming.is_anonymous
+            session.parent = 1
+        else:
+            incoming.parent = 0
+            session = incoming
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        self._authenticated.add(id(session))
+        return handler, session
+
+    async def _authenticate(self, session: Session, listener: ListenerConfig) -> bool:
+        """Already done by :meth:`_initialize_client_session` (the passwords' hash is slow on purpose)."""
+        if id(session) in self._authenticated:
+            self._authenticated.discard(id(session))
+            return True
+        return await super()._authenticate(session, listener)
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        """Retained messages matching ``subscription``, only if ``session`` holds it and may receive them."""
+        topic_filter, qos = subscription
+        if all(s.client_id != session.client_id for s, _ in self._subscriptions.get(topic_filter, ())):
+            return  # refused (amqtt would publish anyway), or another client's subscription
+        handler = self._get_handler(session)
+        if handler is None:
+            return
+        tasks = []
+        for topic, retained in list(self._retained_messages.items()):
+            if self._matches(topic, topic_filter) and await self._topic_filtering(
+                session, topic=topic, action=Action.RECEIVE
+            ):
+                publish = handler.mqtt_publish(
+                    topic, retained.data, min(qos, retained.qos or qos), retain=True
+                )
+                tasks.append(asyncio.ensure_future(publish))
+        if tasks:
+            await asyncio.wait(tasks)
+
+    async def retain_message(
+        self,
+        source_session: Session | None,
+        topic_name: str | None,
+        data: bytes | bytearray | None,
+        qos: int | None = None,
+    ) -> None:
+        """Nothing is retained (the message itself was delivered as usual)."""
+        log.warning(
+            "embedded broker: retained PUBLISH on %s from %s delivered but not retained",
+            topic_name,
+            getattr(source_session, "client_id", None),
+        )
+
+
+class _TrackingBroker(_GuardedBroker):
+    """The guarded broker, remembering its clients' TCP streams so that :meth:`EmbeddedBroker.stop` can close
     them even when amqtt's own shutdown hangs (it can, on a client caught half-way through connecting)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -49,6 +49,7 @@ class WorkerStats:
     revised: int = 0
     store_errors: int = 0
     connects: int = 0
+    sessions_lost: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)

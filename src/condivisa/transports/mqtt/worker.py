@@ -24,6 +24,12 @@ one group, which the batcher commits in one transaction; then it answers and ack
 order. A worker that fell behind catches up in few transactions.
 
 Answers (where they go, and why a PUBACK never overtakes its answer): :mod:`.answers`.
+
+Session lost (issue #13, finding 3): once the worker has had a session (subscribed, or resumed one), every
+reconnection expects the broker to still have it. A CONNACK saying "session present: no" means that what the
+broker held for the worker (messages it had acknowledged to devices but not yet delivered) is gone: the
+worker logs an error, subscribes again (it always does on connecting) and reports ``"session lost"`` in
+:attr:`IngestWorker.health` (``/healthz``) from then on, until it is restarted.
 """
 
 from __future__ import annotations
@@ -101,6 +107,10 @@ class IngestWorker:
         self.session_present: bool | None = None
         #: reason of the last disconnection the worker did not ask for (e.g. "Session taken over"), else None
         self.lost_connection: str | None = None
+        #: the broker should have this worker's session (it subscribed, or resumed one)
+        self._expects_session = False
+        #: wall-clock time (``time.time()``) the broker was first found to have lost the session, else None
+        self.session_lost_at: float | None = None
         self._unsubscribed: dict[int, list[ReasonCode]] = {}
         self._unsub_done = threading.Condition()
         self._last_message_at = 0.0
@@ -161,6 +171,17 @@ class IngestWorker:
         log.info(
             "MQTT worker connected to %s:%s (session present: %s)", self.host, self.port, self.session_present
         )
+        if self._expects_session and not self.session_present:
+            self.stats.sessions_lost += 1
+            self.session_lost_at = self.session_lost_at or time.time()
+            log.error(
+                "MQTT worker: the broker %s:%s lost the session of client id %r; messages it had acknowledged "
+                "to devices for this worker may be lost; subscribing again",
+                self.host,
+                self.port,
+                self.connection.client_id,
+            )
+        self._expects_session = self._expects_session or self.session_present
         if not self.subscribe:
             self._connected.set()  # nothing to subscribe: the session's own subscriptions (if any) still deliver
             return
@@ -179,6 +200,7 @@ class IngestWorker:
         if any(rc.is_failure for rc in reason_codes or []):
             log.warning("MQTT worker: the broker refused the uplink subscription: %s", reason_codes)
             return
+        self._expects_session = True
         self._connected.set()
 
     def _on_unsubscribe(
@@ -247,6 +269,14 @@ class IngestWorker:
     @property
     def connected(self) -> bool:
         return self._connected.is_set()
+
+    @property
+    def health(self) -> str:
+        """``"session lost"`` once the broker lost this worker's session (module docstring), else
+        ``"connected"`` or ``"disconnected"``: the ``mqtt`` line of ``/healthz``."""
+        if self.session_lost_at is not None:
+            return "session lost"
+        return "connected" if self.connected else "disconnected"
 
     def wait_connected(self, timeout_s: float = 10.0) -> bool:
         return self._connected.wait(timeout_s)
