@@ -5,12 +5,17 @@ Rules implemented here:
 - configuration types and their perimeter (TIAD, ARERA 727/2022, Art. 1 and 3): CER, CEC, AID and CAD
   points lie under one primary substation; AUC and GCA points lie in one building;
 - premium eligibility of a plant (D.Lgs. 199/2021 Art. 8, DM 414/2023 Art. 3): commissioned on or
-  after 2021-12-16, not before the community was constituted, and for its first 20 years.
+  after 2021-12-16, not before the community was constituted, and for its first 20 years;
+- identifiers (members, PODs, DUs, plants) are :data:`ID_PATTERN`: they name pages, topics and files, so
+  a ``/`` or a space would make them unreachable;
+- each POD's contract power (potenza impegnata, ``contract_power_kw``) bounds what its meter can read in a
+  quarter hour (:mod:`condivisa.domain.plausibility`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -63,6 +68,19 @@ class PerimeterError(ValueError):
     """A point of delivery lies outside the configuration's perimeter."""
 
 
+#: what a member, POD, DU or plant id may be: 1-64 letters, digits, ``-``, ``_`` or ``.``, starting with a
+#: letter or a digit (it is a path segment of the dashboard and of MQTT topics)
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+ID_RULE = "1-64 characters among letters, digits, '-', '_' and '.', starting with a letter or a digit"
+
+
+def id_problem(value: str) -> str | None:
+    """Why ``value`` is not a valid id (:data:`ID_PATTERN`), or ``None`` when it is."""
+    if ID_PATTERN.fullmatch(value):
+        return None
+    return f"{value!r} is not a valid id: use {ID_RULE}"
+
+
 @dataclass(frozen=True)
 class Pod:
     """A point of delivery (POD code, e.g. ``IT001E00000001``) belonging to a member."""
@@ -72,6 +90,11 @@ class Pod:
     primary_substation: str | None = None  # None: the community's
     building: str | None = None  # None: the community's
     voltage: Voltage = Voltage.BT
+    contract_power_kw: float | None = None  # potenza impegnata; None: the community's default
+
+    def __post_init__(self) -> None:
+        if self.contract_power_kw is not None and not 0 < self.contract_power_kw < float("inf"):
+            raise ValueError(f"POD {self.code}: contract_power_kw must be > 0, got {self.contract_power_kw}")
 
 
 @dataclass(frozen=True)
@@ -105,10 +128,15 @@ class Plant:
     voltage: Voltage = Voltage.BT
     primary_substation: str | None = None
     building: str | None = None
+    injection_limit_kw: float | None = None  # the connection's injection limit; None: ``power_kw``
 
     def __post_init__(self) -> None:
-        if self.power_kw <= 0:
+        if not 0 < self.power_kw < float("inf"):
             raise ValueError(f"plant {self.id}: power_kw must be > 0, got {self.power_kw}")
+        if self.injection_limit_kw is not None and not 0 < self.injection_limit_kw < float("inf"):
+            raise ValueError(
+                f"plant {self.id}: injection_limit_kw must be > 0, got {self.injection_limit_kw}"
+            )
         if not 0.0 <= self.grant_fraction <= MAX_GRANT_FRACTION:
             raise ValueError(
                 f"plant {self.id}: grant_fraction must be within 0-{MAX_GRANT_FRACTION}, got {self.grant_fraction}"
@@ -181,6 +209,23 @@ class Rules:
 
 
 @dataclass(frozen=True)
+class ReadingLimits:
+    """How readings are bounded (the ``readings:`` section of ``community.yaml``; not an allocation rule).
+
+    ``default_contract_power_kw`` is the contract power assumed for a POD without its own
+    ``contract_power_kw``; ``None`` (the default): the most its connection can carry
+    (:data:`condivisa.domain.plausibility.CONNECTION_MAX_KW`: 100 kW in BT, 10 MW in MT).
+    """
+
+    default_contract_power_kw: float | None = None
+
+    def __post_init__(self) -> None:
+        value = self.default_contract_power_kw
+        if value is not None and not 0 < value < float("inf"):
+            raise ValueError(f"default_contract_power_kw must be > 0, got {value}")
+
+
+@dataclass(frozen=True)
 class Community:
     name: str
     configuration: ConfigurationType
@@ -194,6 +239,7 @@ class Community:
     rules: Rules = field(default_factory=Rules)
     tariff_overrides: dict[str, float] = field(default_factory=dict)
     devices: tuple[Device, ...] = ()
+    readings: ReadingLimits = field(default_factory=ReadingLimits)
 
     def member(self, member_id: str) -> Member:
         for m in self.members:

@@ -1,11 +1,16 @@
 """Load a :class:`~condivisa.domain.community.Community` from ``community.yaml``.
 
-Errors name the key and the offending value, e.g. ``members[2].category: 'corp' is not one of ...``.
+Errors name the key and the offending value, e.g. ``members[2].category: 'corp' is not one of ...``;
+an unknown key is an error with the closest known one (``members[0].contract_power: unknown key (did you
+mean contract_power_kw?)``), so a typo never silently drops a setting; ids (members, PODs, DUs, plants) must
+match :data:`~condivisa.domain.community.ID_PATTERN`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
+from collections.abc import Iterable
 from dataclasses import replace
 from enum import StrEnum
 from pathlib import Path
@@ -24,8 +29,10 @@ from condivisa.domain.community import (
     Plant,
     Pod,
     PodKind,
+    ReadingLimits,
     Rules,
     Voltage,
+    id_problem,
 )
 from condivisa.domain.tariffs import Zone
 
@@ -35,6 +42,63 @@ class ConfigError(ValueError):
 
 
 E = TypeVar("E", bound=StrEnum)
+
+TOP_KEYS = (
+    "name",
+    "configuration",
+    "zone",
+    "constituted",
+    "primary_substation",
+    "building",
+    "market_zone",
+    "members",
+    "plants",
+    "rules",
+    "tariffs",
+    "devices",
+    "readings",
+)
+MEMBER_KEYS = ("id", "name", "email", "category", "founder", "millesimi", "joined", "left", "pods")
+POD_KEYS = ("pod", "kind", "primary_substation", "building", "voltage", "contract_power_kw")
+PLANT_KEYS = (
+    "id",
+    "pod",
+    "owner",
+    "power_kw",
+    "source",
+    "commissioning",
+    "grant_fraction",
+    "voltage",
+    "primary_substation",
+    "building",
+    "injection_limit_kw",
+)
+RULES_KEYS = ("premium", "sale", "valorisation", "enterprise_cap", "later_members")
+PREMIUM_KEYS = ("producers", "community", "consumers", "consumers_by")
+LATER_KEYS = ("annual_fee_eur", "exit_penalty_eur", "min_shared_consumption_kwh_per_year")
+READINGS_KEYS = ("default_contract_power_kw",)
+DEVICE_KEYS = ("id", "pod")
+
+
+def _known_keys(raw: dict[Any, Any], allowed: Iterable[str], where: str) -> None:
+    """Refuse a key of ``raw`` that is not in ``allowed``, naming the closest allowed one."""
+    allowed = tuple(allowed)
+    for key in raw:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else f" (allowed: {', '.join(allowed)})"
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"{prefix}{key}: unknown key{hint}")
+
+
+def _id(value: object, where: str) -> str:
+    """``value`` as an id, or a :class:`ConfigError` saying what an id may contain."""
+    text = str(value)
+    problem = id_problem(text)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    return text
 
 
 def _enum(cls: type[E], value: object, where: str) -> E:
@@ -71,17 +135,29 @@ def _float(value: object, where: str, default: float | None = None) -> float:
     raise ConfigError(f"{where}: {value!r} is not a number")
 
 
+def _positive(value: object, where: str) -> float | None:
+    """An optional power, kW: absent, or a finite number > 0."""
+    if value is None:
+        return None
+    number = _float(value, where)
+    if not 0 < number < float("inf"):
+        raise ConfigError(f"{where}: must be a number > 0, got {value!r}")
+    return number
+
+
 def _pod(raw: object, where: str) -> Pod:
     if isinstance(raw, str):
-        return Pod(code=raw)
+        return Pod(code=_id(raw, where))
     if not isinstance(raw, dict) or "pod" not in raw:
         raise ConfigError(f"{where}: expected {{pod: CODE, kind: consumption|production}}")
+    _known_keys(raw, POD_KEYS, where)
     return Pod(
-        code=str(raw["pod"]),
+        code=_id(raw["pod"], f"{where}.pod"),
         kind=_enum(PodKind, raw.get("kind", "consumption"), f"{where}.kind"),
         primary_substation=raw.get("primary_substation"),
         building=raw.get("building"),
         voltage=_enum(Voltage, raw.get("voltage", "BT"), f"{where}.voltage"),
+        contract_power_kw=_positive(raw.get("contract_power_kw"), f"{where}.contract_power_kw"),
     )
 
 
@@ -89,8 +165,9 @@ def _member(raw: object, i: int) -> Member:
     where = f"members[{i}]"
     if not isinstance(raw, dict) or "id" not in raw:
         raise ConfigError(f"{where}: expected a mapping with an id")
+    _known_keys(raw, MEMBER_KEYS, where)
     return Member(
-        id=str(raw["id"]),
+        id=_id(raw["id"], f"{where}.id"),
         category=_enum(MemberCategory, raw.get("category", "private"), f"{where}.category"),
         founder=bool(raw.get("founder", False)),
         millesimi=_float(raw.get("millesimi"), f"{where}.millesimi", 0.0),
@@ -109,10 +186,11 @@ def _plant(raw: object, i: int) -> Plant:
     for key in ("id", "pod", "power_kw"):
         if key not in raw:
             raise ConfigError(f"{where}.{key}: missing")
+    _known_keys(raw, PLANT_KEYS, where)
     try:
         return Plant(
-            id=str(raw["id"]),
-            pod=str(raw["pod"]),
+            id=_id(raw["id"], f"{where}.id"),
+            pod=_id(raw["pod"], f"{where}.pod"),
             owner=str(raw.get("owner", "community")),
             power_kw=_float(raw["power_kw"], f"{where}.power_kw"),
             source=str(raw.get("source", "pv")),
@@ -121,11 +199,25 @@ def _plant(raw: object, i: int) -> Plant:
             voltage=_enum(Voltage, raw.get("voltage", "BT"), f"{where}.voltage"),
             primary_substation=raw.get("primary_substation"),
             building=raw.get("building"),
+            injection_limit_kw=_positive(raw.get("injection_limit_kw"), f"{where}.injection_limit_kw"),
         )
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _readings(raw: object) -> ReadingLimits:
+    """The ``readings:`` section: ``default_contract_power_kw`` (a number > 0, or ``null`` for none)."""
+    if raw is None:
+        return ReadingLimits()
+    if not isinstance(raw, dict):
+        raise ConfigError("readings: expected a mapping")
+    _known_keys(raw, READINGS_KEYS, "readings")
+    if "default_contract_power_kw" not in raw:
+        return ReadingLimits()
+    where = "readings.default_contract_power_kw"
+    return ReadingLimits(default_contract_power_kw=_positive(raw["default_contract_power_kw"], where))
 
 
 def _rules(raw: object) -> Rules:
@@ -134,6 +226,11 @@ def _rules(raw: object) -> Rules:
         raise ConfigError("rules: expected a mapping")
     premium = raw.get("premium") or {}
     later = raw.get("later_members") or {}
+    _known_keys(raw, RULES_KEYS, "rules")
+    for section, keys, name in ((premium, PREMIUM_KEYS, "premium"), (later, LATER_KEYS, "later_members")):
+        if not isinstance(section, dict):
+            raise ConfigError(f"rules.{name}: expected a mapping")
+        _known_keys(section, keys, f"rules.{name}")
     try:
         return Rules(
             premium_producers=_float(premium.get("producers"), "rules.premium.producers", 0.10),
@@ -168,6 +265,7 @@ def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Co
     for key in ("name", "configuration", "zone", "constituted"):
         if key not in raw:
             raise ConfigError(f"{key}: missing")
+    _known_keys(raw, TOP_KEYS, "")
     members = tuple(_member(m, i) for i, m in enumerate(raw.get("members") or []))
     plants = tuple(_plant(p, i) for i, p in enumerate(raw.get("plants") or []))
     ids = [m.id for m in members]
@@ -193,15 +291,17 @@ def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Co
         plants=plants,
         rules=_rules(raw.get("rules")),
         tariff_overrides={str(k): _float(v, f"tariffs.{k}") for k, v in (raw.get("tariffs") or {}).items()},
+        readings=_readings(raw.get("readings")),
     )
     known = community.all_pods
     devices = []
     for i, d in enumerate(raw.get("devices") or []):
         if not isinstance(d, dict) or "id" not in d or "pod" not in d:
             raise ConfigError(f"devices[{i}]: expected {{id: DU-ID, pod: POD}}")
+        _known_keys(d, DEVICE_KEYS, f"devices[{i}]")
         if str(d["pod"]) not in known:
             raise ConfigError(f"devices[{i}].pod: {d['pod']!r} is not a POD of this community")
-        devices.append(Device(id=str(d["id"]), pod=str(d["pod"])))
+        devices.append(Device(id=_id(d["id"], f"devices[{i}].id"), pod=str(d["pod"])))
     community = replace(community, devices=tuple(devices))
     if check_perimeter:
         community.check_perimeter()

@@ -6,7 +6,11 @@ Prices: ``start,zonal_price_eur_per_mwh`` — one row per hour.
 
 Checks, each failing with an :class:`InputError` that names the file, the line (the
 header is line 1), the field and the value:
-- a missing or empty field, a number that is not one, energy or price below zero;
+- a missing or empty field, a number that is not one (``NaN``, ``inf``), energy or price below zero, an
+  energy above the hard cap (:data:`~condivisa.domain.plausibility.MAX_ENERGY_KWH_PER_QUARTER_HOUR` per
+  quarter hour, four times that per hour);
+- when the PODs' bounds are given (:func:`condivisa.domain.plausibility.pod_bounds`), an energy above what
+  the POD's meter can read in the interval (contract power × overload factor × duration);
 - a timestamp without UTC offset, or off the quarter-hour grid (prices: off the hour);
 - a POD not in the community (when ``known_pods`` is given);
 - two rows for the same POD and interval with *different* values. Rows repeated *exactly* are dropped
@@ -16,12 +20,13 @@ Timestamps come back tz-aware in Europe/Rome.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from condivisa.domain.plausibility import MAX_ENERGY_KWH_PER_QUARTER_HOUR, PodBound
 from condivisa.kernel.timegrid import ROME
 
 MEASUREMENT_COLUMNS = ("pod", "start", "withdrawn_kwh", "injected_kwh")
@@ -113,10 +118,51 @@ def _dedupe(path: Path, frame: pd.DataFrame, key: list[str], what: str) -> tuple
     return frame, dropped
 
 
-def read_measurements(path: str | Path, known_pods: Iterable[str] | None = None) -> pd.DataFrame:
+def _check_bounds(
+    path: Path, frame: pd.DataFrame, minutes: int, bounds: Mapping[str, PodBound] | None
+) -> None:
+    """Refuse the first energy above the hard cap or, with ``bounds``, above its POD's bound for an
+    interval of ``minutes`` (the line, the value, the bound and what it is based on)."""
+    hard = MAX_ENERGY_KWH_PER_QUARTER_HOUR * minutes / 15
+    for col in ("withdrawn_kwh", "injected_kwh"):
+        values = frame[col].to_numpy(dtype=float)
+        over = np.flatnonzero(values > hard)
+        if over.size:
+            i = frame.index[over[0]]
+            raise InputError(
+                f"{path}, line {_line(i)}: {col} {values[over[0]]:g} is above {hard:g} kWh, "
+                "more than any meter can read"
+            )
+        if bounds is None:
+            continue
+        direction = col.split("_")[0]
+        limit = (
+            frame["pod"]
+            .map({pod: b.max_kwh(direction, minutes) for pod, b in bounds.items()})
+            .to_numpy(dtype=float)
+        )
+        over = np.flatnonzero(values > limit + 1e-9)  # NaN limit (no bound) compares False
+        if over.size:
+            k = over[0]
+            b = bounds[str(frame["pod"].iloc[k])]
+            basis = b.withdrawn_basis if direction == "withdrawn" else b.injected_basis
+            raise InputError(
+                f"{path}, line {_line(frame.index[k])}: {col} {values[k]:g} is above what POD "
+                f"{b.pod} can read in {minutes} minutes ({limit[k]:.3f} kWh, {basis}): fix the line or "
+                "the POD's contract_power_kw in community.yaml"
+            )
+
+
+def read_measurements(
+    path: str | Path,
+    known_pods: Iterable[str] | None = None,
+    bounds: Mapping[str, PodBound] | None = None,
+) -> pd.DataFrame:
     """Read and validate a measurements CSV into the measurements table (see the module docstring).
 
-    ``frame.attrs``: ``duplicates_dropped`` (POD -> rows), ``interval_minutes`` (15 or 60), ``source``.
+    ``bounds`` (POD -> :class:`~condivisa.domain.plausibility.PodBound`), when given, refuses a line above
+    what its POD's meter can read. ``frame.attrs``: ``duplicates_dropped`` (POD -> rows),
+    ``interval_minutes`` (15 or 60), ``source``.
     """
     path = Path(path)
     raw = _read(path, MEASUREMENT_COLUMNS)
@@ -136,10 +182,12 @@ def read_measurements(path: str | Path, known_pods: Iterable[str] | None = None)
         }
     )
     frame, dropped = _dedupe(path, frame, ["pod", "start"], "pod and start")
-    frame = frame.reset_index(drop=True)
     minutes = pd.DatetimeIndex(frame["start"]).minute
+    interval = 15 if (len(frame) == 0 or np.any(minutes != 0)) else 60
+    _check_bounds(path, frame, interval, bounds)
+    frame = frame.reset_index(drop=True)
     frame.attrs["duplicates_dropped"] = {str(k): int(v) for k, v in dropped.items()}
-    frame.attrs["interval_minutes"] = 15 if (len(frame) == 0 or np.any(minutes != 0)) else 60
+    frame.attrs["interval_minutes"] = interval
     frame.attrs["source"] = str(path)
     return frame
 

@@ -7,11 +7,14 @@ One payload = one message = one transaction. Steps:
 2. unwrap (the same module): a bare ``{"UrbanDataset": ...}`` or an SCPS ``/push`` body
    ``{"resource_id", "dataset"}``;
 3. parse and validate (:mod:`condivisa.formats.urbandataset.parse`: schema, profile, units, time zone,
-15-minute grid);
+   15-minute grid, every energy a finite number within 0 and the hard cap of
+   :mod:`condivisa.domain.plausibility`: ``1.7e308`` kWh is refused with its reason);
 4. plausibility: no quarter hour ending more than :data:`FUTURE_TOLERANCE` after reception or starting before
    :data:`EARLIEST_START`; every POD registered (:meth:`Store.register_devices`);
 5. store (:meth:`Store.ingest_records`): new quarter hours stored, identical ones counted as duplicates,
-   changed ones revised (newest wins, old kept); cross-checks **flag** but never drop.
+   changed ones revised (newest wins, old kept); cross-checks **flag** but never drop. A quarter hour above
+   its POD's contract power is stored too; the settlement leaves it out of the money
+   (:func:`condivisa.outputs.sources.within_bounds`), since only the community knows the contract powers.
 
 The message is accepted or rejected as a whole: any error rejects it, nothing of it is stored, and the raw
 bytes go to the dead-letter table with every reason. Input problems never raise; database problems do

@@ -153,6 +153,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "the members withdrew. "
         "Your part is proportional to your withdrawal in that hour.",
     },
+    "implausible_title": {
+        "it": "Letture oltre la potenza impegnata",
+        "en": "Readings above the contract power",
+    },
+    "implausible_notice": {
+        "it": "{count} letture oltre la potenza impegnata di POD {pod}, escluse dal riparto",
+        "en": "{count} readings above the contract power of POD {pod}, left out of the allocation",
+    },
+    "implausible_detail": {
+        "it": "al massimo {bound} kWh al quarto d'ora ({basis}); lettura più alta {max} kWh; dal {first} al {last}",
+        "en": "at most {bound} kWh per quarter hour ({basis}); highest reading {max} kWh; from {first} to {last}",
+    },
+    "implausible_replaced": {
+        "it": "per {replaced} di esse vale il valore precedente, plausibile",
+        "en": "for {replaced} of them the earlier, plausible value counts",
+    },
+    "implausible_help": {
+        "it": "Restano nel database ma non contano per i soldi. Se la potenza impegnata è sbagliata, "
+        "correggi contract_power_kw in community.yaml; se la lettura è sbagliata, fai reinviare il dato "
+        "o importa quello del distributore.",
+        "en": "They stay in the database but do not count for the money. If the contract power is wrong, "
+        "correct contract_power_kw in community.yaml; if the reading is wrong, have it sent again or "
+        "import the distributor's data.",
+    },
 }
 
 

@@ -45,6 +45,7 @@ from condivisa.engines.settlement import settle
 from condivisa.engines.settlement_result import SettlementResult
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, local_midnight
+from condivisa.outputs.excluded import excluded_by_pod
 from condivisa.outputs.statement import (
     MEMBER_ENERGY_KEYS,
     MONEY_KEYS,
@@ -197,7 +198,8 @@ class SettledMonths:
 
     ``fill=None`` makes a month with missing intervals an error (the engine's rule); ``"zero"`` or
     ``"interpolate"`` fill them explicitly (the gaps stay in ``data_quality``). ``as_of`` (default: today, by
-    :mod:`condivisa.kernel.clock`) is the first day *not* settled.
+    :mod:`condivisa.kernel.clock`) is the first day *not* settled. ``excluded``: the stored readings left out
+    of ``measurements`` for exceeding their POD's bound (listed by :meth:`excluded_readings`).
     """
 
     def __init__(
@@ -207,8 +209,10 @@ class SettledMonths:
         prices: pd.Series,
         fill: str | None = None,
         as_of: dt.date | None = None,
+        excluded: pd.DataFrame | None = None,
     ) -> None:
         self.community = community
+        self.excluded = excluded if excluded is not None else pd.DataFrame(columns=["pod", "start"])
         m = measurements.copy()
         if not m.empty:
             m["start"] = pd.to_datetime(m["start"])
@@ -258,6 +262,11 @@ class SettledMonths:
 
     def is_complete(self, month: str) -> bool:
         return month_bounds(month)[1] <= self.settle_until
+
+    def excluded_readings(self, month: str) -> list[dict[str, Any]]:
+        """The readings of ``month`` left out of the money for exceeding their POD's bound, per POD
+        (:func:`condivisa.outputs.excluded.excluded_by_pod`)."""
+        return excluded_by_pod(self.excluded, self.community, *month_bounds(month))
 
     # ---- one month --------------------------------------------------------------------------------
     def _slice(self, lo: pd.Timestamp, hi: pd.Timestamp) -> tuple[pd.DataFrame, pd.Series]:

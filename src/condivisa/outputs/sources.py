@@ -6,12 +6,20 @@ hourly zonal prices (from a CSV or, only when asked, a flat assumed price, which
 :func:`inputs_from_files` and :func:`inputs_from_store` gather them into :class:`SettlementInputs`;
 :func:`stored_months` gives the settled months the dashboard shows. The store is passed in, never opened
 here, so this module does not depend on the database layer.
+
+Readings above what their POD's meter can read (:mod:`condivisa.domain.plausibility`) never reach the
+money: a CSV file with such a line is refused (:func:`~condivisa.formats.csv_io.read_measurements`); a
+stored one stays in the store but is left out of the settlement — its newest superseded value within the
+bound counts instead, if there is one, else the quarter hour is missing — and is listed in
+``SettlementInputs.excluded`` for the referente (:func:`condivisa.store.checks.above_bounds`). The referente
+decides: a contract power that was wrong is corrected in ``community.yaml`` (the readings then count), a
+wrong reading is re-sent or replaced by the distributor's data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +27,11 @@ import pandas as pd
 
 from condivisa.domain.community import Community
 from condivisa.domain.config import load_community
+from condivisa.domain.plausibility import pod_bounds
 from condivisa.formats.csv_io import read_measurements, read_prices
-from condivisa.kernel.timegrid import ROME, local_midnight
+from condivisa.kernel.timegrid import ROME, hours, local_midnight
 from condivisa.outputs.monthly import SettledMonths
+from condivisa.store.checks import ABOVE_COLUMNS, above_bounds, interval_minutes, plausible_revisions
 
 if TYPE_CHECKING:
     from condivisa.store.store import Store
@@ -51,12 +61,17 @@ class SettlementInputs:
         Hourly zonal prices, €/MWh, indexed by hour start (Europe/Rome).
     prices_assumed : bool
         ``prices`` is a flat assumed price, not a price file (the outputs must say so).
+    excluded : pandas.DataFrame
+        Stored readings above their POD's bound, left out of ``measurements``
+        (:data:`~condivisa.store.checks.ABOVE_COLUMNS` and ``replaced``: an earlier plausible value counts
+        instead).
     """
 
     community: Community
     measurements: pd.DataFrame
     prices: pd.Series
     prices_assumed: bool
+    excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*ABOVE_COLUMNS, "replaced"]))
 
     def settled_months(self, *, fill: str | None = None, as_of: dt.date | None = None) -> SettledMonths:
         """The inputs settled month by month up to the day before ``as_of`` (default: today).
@@ -72,29 +87,38 @@ class SettlementInputs:
         -------
         SettledMonths
         """
-        return SettledMonths(self.community, self.measurements, self.prices, fill=fill, as_of=as_of)
+        return SettledMonths(
+            self.community, self.measurements, self.prices, fill=fill, as_of=as_of, excluded=self.excluded
+        )
 
 
 def flat_prices(measurements: pd.DataFrame, price_eur_per_mwh: float) -> pd.Series:
-    """A flat hourly zonal price over the hours the measurements span.
+    """A flat hourly zonal price over the whole civil days (Europe/Rome) the measurements touch.
+
+    A settlement covers whole local days (:func:`condivisa.engines.settlement.settle` lays the readings on
+    the days' grid: 96 quarter hours, 92 or 100 on DST days), so the prices must cover the same hours even
+    when the first reading is at 10:30 or the last at 02:00: the hours without readings are then *missing
+    intervals* of the settlement (listed in its data quality), never a missing price.
 
     Parameters
     ----------
     measurements : pandas.DataFrame
-        The measurements table (its ``start`` column sets the hours).
+        The measurements table (its ``start`` column sets the days).
     price_eur_per_mwh : float
         The assumed zonal price.
 
     Returns
     -------
     pandas.Series
-        ``zonal_price_eur_per_mwh`` indexed by hour start, Europe/Rome (empty for no measurements).
+        ``zonal_price_eur_per_mwh`` indexed by hour start, Europe/Rome, from local midnight of the first
+        day to local midnight after the last (23, 24 or 25 hours a day; empty for no measurements).
     """
     if measurements.empty:
         index = pd.DatetimeIndex([], tz=ROME)
     else:
-        start = pd.to_datetime(measurements["start"]).dt.tz_convert("UTC")
-        index = pd.date_range(start.min().floor("h"), start.max().floor("h"), freq="h").tz_convert(ROME)
+        local = pd.to_datetime(measurements["start"]).dt.tz_convert(ROME)
+        first_day, last_day = local.min().date(), local.max().date()
+        index = hours(first_day, last_day + dt.timedelta(days=1))
     return pd.Series(float(price_eur_per_mwh), index=index, name="zonal_price_eur_per_mwh")
 
 
@@ -146,8 +170,58 @@ def inputs_from_files(
         Neither ``prices_csv`` nor ``assumed_price_eur_per_mwh``.
     """
     community = load_community(config)
-    measurements = read_measurements(measurements_csv, known_pods=community.all_pods)
+    measurements = read_measurements(
+        measurements_csv, known_pods=community.all_pods, bounds=pod_bounds(community)
+    )
     return _with_prices(community, measurements, prices_csv, assumed_price_eur_per_mwh)
+
+
+def within_bounds(
+    store: Store, community: Community, measurements: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The stored measurements the money may use, and the readings left out of it.
+
+    A reading above its POD's bound (:func:`condivisa.store.checks.above_bounds`) is dropped; the newest
+    superseded value of its quarter hour within the bound (:func:`condivisa.store.checks.plausible_revisions`)
+    takes its place when there is one.
+
+    Parameters
+    ----------
+    store : condivisa.store.store.Store
+        The store (its revisions are read only when a reading is above its bound).
+    community : Community
+        The PODs' contract powers and plants.
+    measurements : pandas.DataFrame
+        The stored measurements table.
+
+    Returns
+    -------
+    measurements : pandas.DataFrame
+        The table without the readings above their bound (earlier plausible values in their place).
+    excluded : pandas.DataFrame
+        The readings left out (:data:`~condivisa.store.checks.ABOVE_COLUMNS` and ``replaced``).
+    """
+    bounds = pod_bounds(community)
+    mask, rows = above_bounds(measurements, bounds)
+    if not mask.any():
+        return measurements, rows.assign(replaced=pd.Series(dtype=bool))
+    minutes = interval_minutes(measurements)
+    pods = sorted(set(rows["pod"].astype(str)))
+    revisions = pd.concat([store.revisions(pod) for pod in pods], ignore_index=True)
+    earlier = plausible_revisions(revisions, rows, bounds, minutes)
+    kept = measurements.loc[~mask]
+    if len(earlier):
+        kept = pd.concat([kept, earlier.astype({"withdrawn_kwh": float, "injected_kwh": float})])
+        kept = kept.sort_values(["pod", "start"], kind="stable")
+    replaced = (
+        set(zip(earlier["pod"], pd.to_datetime(earlier["start"]).dt.tz_convert("UTC")))
+        if len(earlier)
+        else set()
+    )
+    rows["replaced"] = [
+        (p, s) in replaced for p, s in zip(rows["pod"], pd.to_datetime(rows["start"]).dt.tz_convert("UTC"))
+    ]
+    return kept.reset_index(drop=True), rows
 
 
 def inputs_from_store(
@@ -187,8 +261,11 @@ def inputs_from_store(
     """
     start = local_midnight(first_day) if first_day else None
     end = local_midnight(last_day + dt.timedelta(days=1)) if last_day else None
-    measurements = store.measurements_frame(sorted(community.all_pods), start, end)
-    return _with_prices(community, measurements, prices_csv, assumed_price_eur_per_mwh)
+    measurements, excluded = within_bounds(
+        store, community, store.measurements_frame(sorted(community.all_pods), start, end)
+    )
+    inputs = _with_prices(community, measurements, prices_csv, assumed_price_eur_per_mwh)
+    return replace(inputs, excluded=excluded)
 
 
 def stored_months(

@@ -1,4 +1,5 @@
-"""Cross-checks that flag (never drop) suspicious readings at ingestion.
+"""Cross-checks that flag (never drop) suspicious readings at ingestion, and the plausibility bound that
+keeps a reading out of the money.
 
 Rules (chain-2 semantics: a totalizer is the meter's register at the *end* of the quarter hour):
 
@@ -8,16 +9,25 @@ Rules (chain-2 semantics: a totalizer is the meter's register at the *end* of th
 - **totalizer backwards**: a register lower than the one of an earlier quarter hour (or higher than a
   later one) of the same POD and meter;
 - **POD not registered to the DU**: the DU is registered, but to another POD;
-- **DU mismatch**: the transport authenticated device X, the line says it was read by DU Y.
+- **DU mismatch**: the transport authenticated device X, the line says it was read by DU Y;
+- **above the POD's bound** (:func:`above_bounds`, when settling): a quarter hour whose energy is more
+  than the POD's meter can read (:func:`condivisa.domain.plausibility.pod_bounds`: contract power ×
+  overload factor × duration) stays stored but is left out of the money; the newest *superseded* value of
+  that quarter hour within the bound, if any, counts instead (:func:`plausible_revisions`: an inflated
+  revision never replaces a plausible reading), otherwise the quarter hour is missing.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+import pandas as pd
+
+from condivisa.domain.plausibility import PodBound
 from condivisa.kernel.timegrid import QUARTER
 
 #: Allowed |energy − Δtotalizer| in kWh: two roundings to the meter's 1 Wh resolution.
@@ -157,3 +167,117 @@ def clean_series(points: list[PointTuple]) -> bool:
 
 def _first(p: PointTuple) -> dt.datetime:
     return p[0]
+
+
+#: columns of :func:`above_bounds`' table of readings above their POD's bound
+ABOVE_COLUMNS = [
+    "pod",
+    "start",
+    "withdrawn_kwh",
+    "injected_kwh",
+    "direction",
+    "bound_kwh",
+    "basis",
+]
+
+
+def interval_minutes(frame: pd.DataFrame) -> int:
+    """The measurements table's interval, as the settlement reads it: ``frame.attrs["interval_minutes"]``
+    when set (a CSV file), else 60 when every start is on the hour (an hourly table), else 15."""
+    if frame.attrs.get("interval_minutes"):
+        return int(frame.attrs["interval_minutes"])
+    if frame.empty:
+        return 15
+    minutes = pd.DatetimeIndex(frame["start"]).minute
+    return 15 if np.any(minutes != 0) else 60
+
+
+def above_bounds(frame: pd.DataFrame, bounds: Mapping[str, PodBound]) -> tuple[np.ndarray, pd.DataFrame]:
+    """The rows of a measurements table whose withdrawal or injection exceeds the POD's bound.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``pod``, ``start``, ``withdrawn_kwh``, ``injected_kwh`` (kWh per interval).
+    bounds : mapping
+        POD -> :class:`~condivisa.domain.plausibility.PodBound`; a POD without one is not bounded here.
+
+    Returns
+    -------
+    mask : numpy.ndarray
+        One boolean per row of ``frame``: above its bound (or not a finite number).
+    rows : pandas.DataFrame
+        Those rows (:data:`ABOVE_COLUMNS`): the direction that broke the bound first (``withdrawn`` or
+        ``injected``), the bound, kWh, and what it is based on.
+
+    References
+    ----------
+    .. [1] ARERA, TIT: the available power is the contract power + 10 %; meters tolerate up to a third more
+       for a limited time (:data:`condivisa.domain.plausibility.METER_OVERLOAD_FACTOR`).
+    """
+    if frame.empty:
+        return np.zeros(0, dtype=bool), pd.DataFrame(columns=ABOVE_COLUMNS)
+    minutes = interval_minutes(frame)
+    pods = frame["pod"].astype(str)
+    masks, limits = {}, {}
+    for direction in ("withdrawn", "injected"):
+        limit = pods.map({p: b.max_kwh(direction, minutes) for p, b in bounds.items()}).to_numpy(dtype=float)
+        values = frame[f"{direction}_kwh"].to_numpy(dtype=float)
+        masks[direction] = ~np.isfinite(values) | (values > limit + 1e-9)  # no bound (NaN) compares False
+        limits[direction] = limit
+    mask = masks["withdrawn"] | masks["injected"]
+    rows = frame.loc[mask, ["pod", "start", "withdrawn_kwh", "injected_kwh"]].copy()
+    first = np.where(masks["withdrawn"][mask], "withdrawn", "injected")
+    rows["direction"] = first
+    rows["bound_kwh"] = np.where(first == "withdrawn", limits["withdrawn"][mask], limits["injected"][mask])
+    rows["basis"] = [
+        bounds[p].withdrawn_basis if d == "withdrawn" else bounds[p].injected_basis
+        for p, d in zip(rows["pod"].astype(str), first)
+    ]
+    return mask, rows.reset_index(drop=True)[ABOVE_COLUMNS]
+
+
+def plausible_revisions(
+    revisions: pd.DataFrame, rows: pd.DataFrame, bounds: Mapping[str, PodBound], minutes: int = 15
+) -> pd.DataFrame:
+    """For the quarter hours of ``rows`` (above their bound), the newest superseded value within the bound.
+
+    Parameters
+    ----------
+    revisions : pandas.DataFrame
+        Superseded values (:meth:`condivisa.store.store.Store.revisions`): ``id``, ``pod``, ``start_utc``,
+        ``meter``, ``withdrawn_kwh``, ``injected_kwh``.
+    rows : pandas.DataFrame
+        Readings above their bound (:func:`above_bounds`).
+    bounds : mapping
+        POD -> :class:`~condivisa.domain.plausibility.PodBound`.
+    minutes : int
+        The interval of the readings.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``pod``, ``start`` (Europe/Rome), ``withdrawn_kwh``, ``injected_kwh``: one row per quarter hour of
+        ``rows`` that has a plausible earlier value (exchange meter M1 only).
+    """
+    cols = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
+    if revisions.empty or rows.empty:
+        return pd.DataFrame(columns=cols)
+    rev = revisions[revisions["meter"] == "M1"].copy()
+    rev["start"] = pd.to_datetime(rev["start_utc"], utc=True).dt.tz_convert("Europe/Rome")
+    wanted = set(zip(rows["pod"].astype(str), pd.to_datetime(rows["start"]).dt.tz_convert("UTC")))
+    keep = [
+        (p, s) in wanted and p in bounds
+        for p, s in zip(rev["pod"].astype(str), rev["start"].dt.tz_convert("UTC"))
+    ]
+    rev = rev[np.asarray(keep, dtype=bool)]
+    if rev.empty:
+        return pd.DataFrame(columns=cols)
+    ok = [
+        bool(np.isfinite(w) and np.isfinite(i))
+        and w <= bounds[p].max_kwh("withdrawn", minutes) + 1e-9
+        and i <= bounds[p].max_kwh("injected", minutes) + 1e-9
+        for p, w, i in zip(rev["pod"].astype(str), rev["withdrawn_kwh"], rev["injected_kwh"])
+    ]
+    rev = rev[np.asarray(ok, dtype=bool)].sort_values("id")
+    return rev.drop_duplicates(["pod", "start"], keep="last")[cols].reset_index(drop=True)

@@ -1,5 +1,6 @@
-"""The referente's pages: ``/community?month=`` (members and plants, settlement table, KPIs, data quality,
-case results, allocation-rule changes) and the monthly report ``/community/report.{html,pdf}?month=``."""
+"""The referente's pages: ``/community?month=`` (members and plants, settlement table, KPIs, data quality
+with the readings left out of the money for exceeding their POD's contract power, case results,
+allocation-rule changes) and the monthly report ``/community/report.{html,pdf}?month=``."""
 
 from __future__ import annotations
 
@@ -90,6 +91,8 @@ def community_context(request: Request, dash: Dashboard, who: Principal, lang: s
         "rules_history": _rules_history(request, dash.community),
         "rules_text": RULES_TEXT[lang],
         "month_note": fallback_note(request, dash, month, lang),
+        # readings above their POD's bound, left out of the money (condivisa.domain.plausibility)
+        "excluded_readings": book.excluded_readings(month) if month else [],
     }
     if month in book.months:
         page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))

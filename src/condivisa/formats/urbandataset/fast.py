@@ -16,6 +16,7 @@ import math
 import re
 from functools import lru_cache
 
+from condivisa.domain.plausibility import hard_cap
 from condivisa.formats.urbandataset import profile as prof
 from condivisa.formats.urbandataset.timestamps import period_start
 from condivisa.formats.urbandataset.types import MAX_ID_LENGTH, Reading
@@ -54,7 +55,7 @@ def fast_lines(
     the reference would return the same ones: unknown or repeated properties, padded strings or numbers,
     any number the reference might refuse, a bad period or a POD/quarter given twice all fall back."""
     known, strings, plain, required = _plan(profile.id)
-    numbers = [(name, fld, factors.get(name, 1.0)) for name, fld in plain]
+    numbers = [(name, fld, factors.get(name, 1.0), hard_cap(fld)) for name, fld in plain]
     texts: list[str] = []
     rows: list[tuple[dict[str, object], dict[str, str]]] = []  # (reading fields, property values)
     keys: set[tuple[object, dt.datetime | None]] = set()
@@ -72,7 +73,7 @@ def fast_lines(
                     if not (0 < len(s) <= MAX_ID_LENGTH and s.isprintable() and s == s.strip()):
                         return None
                     values[fld] = s
-            for name, _fld, _ in numbers:
+            for name, _fld, _, _ in numbers:
                 s = vals.get(name)
                 if s is not None:
                     texts.append(s)
@@ -95,8 +96,11 @@ def fast_lines(
     it = iter(parsed)
     out = []
     for values, vals in rows:
-        for name, fld, factor in numbers:
+        for name, fld, factor, cap in numbers:
             if name in vals:
-                values[fld] = next(it) * factor
+                number = next(it) * factor
+                if number > cap:  # above the hard cap: the reference reports it
+                    return None
+                values[fld] = number
         out.append(_new_reading(values))
     return out

@@ -8,7 +8,9 @@ structure,
    no unknown keys, every ``val`` a string;
 2. the profile (:mod:`.profile`): a known dataset id, a readable ``timeZone``, every line
    with a ``period`` of exactly 15 minutes on the quarter-hour grid, ``UserDeviceID`` and ``PODID``, energies
-   that are finite numbers >= 0 written with a ``.`` decimal point, converted to kWh from the declared unit.
+   that are finite numbers >= 0 written with a ``.`` decimal point, converted to kWh from the declared unit,
+   and at most the hard cap of :func:`condivisa.domain.plausibility.hard_cap` once converted (1e6 kWh in a
+   quarter hour: ``1.7e308`` is refused with its reason, never summed into ``inf``).
 
 Timestamps in the document are local times of ``context.timeZone`` (a fixed offset); readings carry aware
 UTC datetimes, so the two 02:xx hours of the autumn DST night stay distinct.
@@ -36,6 +38,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
+from condivisa.domain.plausibility import hard_cap
 from condivisa.formats.urbandataset import profile as prof
 from condivisa.formats.urbandataset.fast import fast_lines
 from condivisa.formats.urbandataset.timestamps import context_instant, parse_local_timestamp, period_start
@@ -246,6 +249,15 @@ def _parse_line(
             continue
         if number < 0:
             errors.append(FieldError(f"{path}.property[{k}].val", f"{name} must be >= 0, got {val!r}"))
+            continue
+        cap = hard_cap(spec.field)
+        if number > cap:
+            errors.append(
+                FieldError(
+                    f"{path}.property[{k}].val",
+                    f"{name}: {val[:40]!r} is above {cap:g} {spec.unit}, more than any meter can read",
+                )
+            )
             continue
         values[spec.field] = number
     if len(seen) < len(profile.properties):
