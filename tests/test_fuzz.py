@@ -24,6 +24,7 @@ from condivisa.formats.urbandataset.types import ParsedDataset, UrbanDatasetErro
 from condivisa.ingest.decode import MAX_PAYLOAD_BYTES
 from condivisa.ingest.pipeline import ingest_payload
 from condivisa.ingest.scope import du_write_scope
+from condivisa.store.dead_letters import MAX_DEAD_LETTER_BYTES
 from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
@@ -55,13 +56,15 @@ def message(*rows: dict) -> bytes:
 
 
 def rejected(store: Store, raw: bytes, *, reason: str, **kwargs):
-    """Ingest ``raw``; it must be refused with a reason containing ``reason`` and kept byte for byte."""
+    """Ingest ``raw``; it must be refused with a reason containing ``reason`` and kept byte for byte (its first
+    ``MAX_DEAD_LETTER_BYTES`` when it is larger, with its original size)."""
     before = store.counts()
     res = ingest_payload(store, raw, source="fuzz", received_at=NOW, **kwargs)
     assert not res.accepted and res.stored == 0, res.to_dict()
     assert any(reason in r.reason for r in res.rejected), [r.reason for r in res.rejected]
     assert store.counts()["measurements"] == before["measurements"]
-    assert store.dead_letter(res.dead_letter_id)["payload"] == raw
+    letter = store.dead_letter(res.dead_letter_id)
+    assert letter["payload"] == raw[:MAX_DEAD_LETTER_BYTES] and letter["payload_bytes"] == len(raw)
     return res
 
 
@@ -145,7 +148,14 @@ def test_du_claiming_another_dus_pod_is_rejected(store):
 @pytest.fixture
 def client(store, sqlite_url):
     app = create_app(
-        Settings(database_url=sqlite_url, community="cer-fuzz", max_body_bytes=64 * 1024), store=store
+        Settings(
+            database_url=sqlite_url,
+            community="cer-fuzz",
+            max_body_bytes=64 * 1024,
+            api_auth_required=False,
+            allowed_hosts=["testserver"],
+        ),
+        store=store,
     )
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
@@ -154,14 +164,15 @@ def client(store, sqlite_url):
 @pytest.mark.parametrize(
     "body, headers, code, words",
     [
-        (b"<UrbanDataset/>", {"Content-Type": "application/xml"}, 422, "invalid JSON"),
+        (b"<UrbanDataset/>", {"Content-Type": "application/json"}, 422, "invalid JSON"),
+        (b"<UrbanDataset/>", {"Content-Type": "application/xml"}, 415, "must be sent as Content-Type"),
         (
             b"--b\r\nContent-Disposition: form-data; name=f\r\n\r\nx\r\n--b--",
             {"Content-Type": "multipart/form-data; boundary=b"},
-            422,
-            "invalid JSON",
+            415,
+            "must be sent as Content-Type: application/json",
         ),
-        (b"\xff\xfe\x00", {"Content-Type": "application/octet-stream"}, 422, "not UTF-8"),
+        (b"\xff\xfe\x00", {"Content-Type": "application/json"}, 422, "not UTF-8"),
         (message(), {"Content-Encoding": "br"}, 415, "only gzip"),
         (b"x" * (64 * 1024 + 1), {}, 413, "exceeds the limit"),
         (gzip.compress(b" " * (1024 * 1024)), {"Content-Encoding": "gzip"}, 413, "beyond the limit"),
@@ -176,9 +187,13 @@ def test_rest_refuses_with_a_clear_reason(client, store, body, headers, code, wo
         assert bytes(store.dead_letters(1)[0]["payload"]) == body
 
 
-def test_rest_json_with_a_wrong_content_type_is_judged_by_its_body(client):
+def test_rest_json_with_a_wrong_content_type_is_refused(client, store):
+    """A browser sends a cross-site text/plain POST without asking (#13 finding 2): refused, kept as a dead
+    letter, nothing stored."""
     r = client.post("/api/v1/urbandatasets", content=message(), headers={"Content-Type": "text/plain"})
-    assert r.status_code == 201 and r.json()["stored"] == 1
+    assert r.status_code == 415 and "application/json" in r.json()["detail"]
+    assert store.counts()["measurements"] == 0
+    assert bytes(store.dead_letters(1)[0]["payload"]) == message()
 
 
 @FUZZ
@@ -222,6 +237,7 @@ def api_schema(request, tmp_path_factory):
             community="cer-st",
             api_auth_required=request.param,
             gateway_users={"scps": "s3cret-pass"},
+            allowed_hosts=["testserver", "localhost"],
         ),
         store=store,
         community=community,

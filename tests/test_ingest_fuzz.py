@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from condivisa.formats.urbandataset.emit import build_m1_dataset
 from condivisa.ingest.pipeline import IngestResult, ingest_payload
+from condivisa.store.dead_letters import MAX_DEAD_LETTER_BYTES, bounded_reasons
 from condivisa.store.store import Store
 
 UTC = dt.timezone.utc
@@ -62,7 +63,9 @@ def check(store: Store, raw: bytes) -> IngestResult:
         assert after["measurements"] == before["measurements"]
         assert after["dead_letters"] == before["dead_letters"] + 1
         letter = store.dead_letter(res.dead_letter_id)
-        assert letter["payload"] == raw and letter["reasons"] == [r.to_dict() for r in res.rejected]
+        assert letter["payload"] == raw[:MAX_DEAD_LETTER_BYTES] and letter["payload_bytes"] == len(raw)
+        cut = len(raw) if len(raw) > MAX_DEAD_LETTER_BYTES else None
+        assert letter["reasons"] == bounded_reasons([r.to_dict() for r in res.rejected], cut)
     return res
 
 

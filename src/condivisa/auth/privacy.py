@@ -11,8 +11,8 @@ Rules implemented (Regulation (EU) 2016/679):
   id of the member is replaced by ``HMAC-SHA256(key, code)`` (truncated, prefixed ``PSEUDO-``/``PSEUDU-``);
   only whoever holds the community's pseudonymisation key and the original code can link them again (Art.
   4(5)).
-  The member's user accounts and tokens are deleted, audit entries name a pseudonym, raw dead-letter payloads
-  of their devices are deleted (:func:`erase_member`).
+  The member's user accounts and tokens are deleted, audit entries name a pseudonym, their DUs' registrations,
+  activity and MQTT credentials and every dead letter mentioning them are deleted (:func:`erase_member`).
 - **Art. 5(1)(c), data minimisation**: :func:`aggregate_export` sums readings per interval with no POD codes,
   DU ids or names, and suppresses any interval with fewer than ``min_pods`` reporting PODs (so a single
   household's profile cannot be read off the total).
@@ -35,12 +35,22 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
+from condivisa.auth.audit import pseudonymise_entries
 from condivisa.auth.database import Database, engine_of
+from condivisa.auth.erasure_traces import (
+    drop_broker_clients,
+    member_dus,
+    scrub_dead_letters,
+    scrub_registry,
+    sqlite_checkpoint,
+    sqlite_secure_delete,
+)
 from condivisa.auth.service import AuthService
 from condivisa.domain.community import Community
 from condivisa.engines.sharing import shared_energy_kwh
+from condivisa.formats.csv_safe import safe_frame
 from condivisa.kernel import clock
-from condivisa.store.auth_tables import AuditAction, AuditEntry, DeviceCredential, Token, User
+from condivisa.store.auth_tables import AuditAction, AuditEntry, Token, User
 from condivisa.store.store import Store, TimeBound
 
 #: how long each kind of record is kept (docs/privacy.md explains each choice)
@@ -214,10 +224,9 @@ def write_member_export(export: dict[str, Any], out: str | Path, fmt: str = "jso
     paths = [out / "member.json", out / "measurements.csv", out / "statements.csv"]
     rest = {k: v for k, v in export.items() if k not in ("measurements", "statements")}
     paths[0].write_text(json.dumps(rest, default=_jsonable, indent=2, ensure_ascii=False), encoding="utf-8")
-    readings.to_csv(paths[1], index=False)
-    pd.DataFrame([{k: v for k, v in s.items() if k != "period"} for s in export["statements"]]).to_csv(
-        paths[2], index=False
-    )
+    safe_frame(readings).to_csv(paths[1], index=False)  # text cells cannot run as formulas (#13, 12)
+    statements = pd.DataFrame([{k: v for k, v in s.items() if k != "period"} for s in export["statements"]])
+    safe_frame(statements).to_csv(paths[2], index=False)
     return paths
 
 
@@ -230,35 +239,42 @@ class ErasureReport:
     measurements: int = 0
     revisions: int = 0
     dead_letters_deleted: int = 0
+    dead_letters_uninspectable: int = 0  # of those deleted: too large to read whole, deleted to be safe
     users_deleted: int = 0
     audit_entries_pseudonymised: int = 0
+    registry: dict[str, int] = field(default_factory=dict)  # devices, activity, credentials, tokens
+    broker_clients_removed: int | None = None  # None: no broker files given
+    sqlite_checkpoint: str | None = None  # "complete" | "busy" | None (PostgreSQL)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def erase_member(
-    store: Database, community: Community, member_id: str, *, key: bytes, actor: str = "system"
+    store: Database,
+    community: Community,
+    member_id: str,
+    *,
+    key: bytes,
+    actor: str = "system",
+    broker_dir: str | Path | None = None,
 ) -> ErasureReport:
     """Erase ``member_id`` (Art. 17 within 17(3)(b)): one transaction that pseudonymises their PODs and DUs
-    in ``pods``, ``devices``, ``measurements`` and ``measurement_revisions``, deletes their dead letters,
-    device MQTT credentials, user accounts and tokens, pseudonymises their audit entries, and logs the
-    erasure. Their name and email
+    in ``pods``, ``measurements`` and ``measurement_revisions``, deletes their DU registrations, device
+    activity, MQTT credentials, dead letters (:mod:`condivisa.auth.erasure_traces`), user accounts and
+    tokens, pseudonymises every audit entry naming them (:func:`condivisa.auth.audit.pseudonymise_entries`),
+    and records the erasure (:mod:`condivisa.auth.erased`). With ``broker_dir`` their DUs leave the broker's
+    files too. On SQLite, deleted bytes are zeroed and the write-ahead log truncated. Their name and email
     live in ``community.yaml``: the referente removes them there (``docs/privacy.md``)."""
+    member = community.member(member_id)
     pods = member_pods(community, member_id)
     t = _tables()
     rep = ErasureReport(member_id, pods={p: pseudonym(p, key) for p in pods})
     engine = engine_of(store)
     with engine.begin() as conn:
-        dev = t["devices"]
-        dus = set(conn.scalars(sa.select(dev.c.du_id).where(dev.c.pod.in_(pods))))
-        dus |= {d.id for d in community.devices if d.pod in pods}
+        sqlite_secure_delete(conn)
         meas, rev = t["measurements"], t["measurement_revisions"]
-        dus |= set(
-            conn.scalars(
-                sa.select(meas.c.du_id).where(meas.c.pod.in_(pods), meas.c.du_id.is_not(None)).distinct()
-            )
-        )
+        dus = member_dus(conn, pods) | {d.id for d in community.devices if d.pod in pods}
         rep.devices = {d: pseudonym(d, key, "PSEUDU-") for d in sorted(dus)}
         for code, alias in rep.pods.items():
             rep.measurements += conn.execute(
@@ -269,61 +285,40 @@ def erase_member(
             rep.revisions += conn.execute(
                 sa.update(rev).where(rev.c.pod == code).values(pod=alias, du_id=None, source="pseudonymised")
             ).rowcount
-            conn.execute(
-                sa.update(t["pods"]).where(t["pods"].c.code == code).values(code=alias, member_id=None)
-            )
-        if dus:
-            conn.execute(sa.delete(dev).where(dev.c.du_id.in_(dus)))
-            conn.execute(sa.delete(DeviceCredential).where(DeviceCredential.du_id.in_(dus)))
-            rep.dead_letters_deleted += conn.execute(
-                sa.delete(t["dead_letters"]).where(t["dead_letters"].c.device_id.in_(dus))
-            ).rowcount
-        rep.dead_letters_deleted += _delete_dead_letters_mentioning(
-            conn, t["dead_letters"], pods + sorted(dus)
-        )
+            pod_t = t["pods"]
+            if conn.execute(sa.select(pod_t.c.code).where(pod_t.c.code == alias)).first():
+                conn.execute(sa.delete(pod_t).where(pod_t.c.code == code))  # erased before: keep one
+            else:
+                conn.execute(sa.update(pod_t).where(pod_t.c.code == code).values(code=alias, member_id=None))
         users = list(conn.execute(sa.select(User.id, User.username).where(User.member_id == member_id)))
-        for uid, username in users:
-            alias = pseudonym(username, key, "erased-")
-            rep.audit_entries_pseudonymised += conn.execute(
-                sa.update(AuditEntry).where(AuditEntry.actor == username).values(actor=alias, ip=None)
-            ).rowcount
-            rep.audit_entries_pseudonymised += conn.execute(
-                sa.update(AuditEntry).where(AuditEntry.target == username).values(target=alias)
-            ).rowcount
+        names = [u for _, u in users]
+        rep.registry = scrub_registry(conn, rep.pods, rep.devices, names)
+        personal = [v for v in (member.name, member.email) if v]
+        rep.dead_letters_deleted, rep.dead_letters_uninspectable = scrub_dead_letters(
+            conn, sorted(dus), pods + sorted(dus) + personal
+        )
+        member_alias = pseudonym(member_id, key, "PSEUDM-")
+        swaps = {**rep.pods, **rep.devices, member_id: member_alias}
+        swaps |= {u: pseudonym(u, key, "erased-") for u in names} | {v: "(erased)" for v in personal}
+        rep.audit_entries_pseudonymised = pseudonymise_entries(conn, swaps, own_actors=frozenset(names))
+        for uid, _ in users:
             conn.execute(sa.delete(Token).where(Token.user_id == uid))
             conn.execute(sa.delete(User).where(User.id == uid))
         rep.users_deleted = len(users)
+        if broker_dir is not None:
+            rep.broker_clients_removed = drop_broker_clients(broker_dir, sorted(dus))
+        counts = {k: v for k, v in rep.to_dict().items() if k not in ("pods", "devices", "member_id")}
         conn.execute(
             sa.insert(AuditEntry).values(
                 at=clock.now(),
                 actor=actor,
                 action=AuditAction.ERASURE.value,
                 target=f"member:{member_id}",
-                detail={k: v for k, v in rep.to_dict().items() if k not in ("pods", "devices")},
+                detail={**counts, "member_alias": member_alias, "pod_aliases": list(rep.pods.values())},
             )
         )
+    rep.sqlite_checkpoint = sqlite_checkpoint(engine)
     return rep
-
-
-def _delete_dead_letters_mentioning(conn: sa.Connection, table: sa.Table, codes: list[str]) -> int:
-    """Delete dead letters whose raw payload contains one of ``codes`` (gzip payloads are inflated first)."""
-    import gzip
-    import zlib
-
-    needles = [c.encode("utf-8") for c in codes if c]
-    doomed = []
-    for letter_id, payload in conn.execute(sa.select(table.c.id, table.c.payload)):
-        raw = bytes(payload or b"")
-        if raw[:2] == b"\x1f\x8b":
-            try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError, zlib.error):
-                pass
-        if any(n in raw for n in needles):
-            doomed.append(letter_id)
-    if doomed:
-        conn.execute(sa.delete(table).where(table.c.id.in_(doomed)))
-    return len(doomed)
 
 
 # ------------------------------------------------------------------------------------------ aggregates

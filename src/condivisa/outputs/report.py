@@ -22,6 +22,7 @@ import jinja2
 from jinja2 import pass_context
 
 from condivisa.engines.indicators import best_hours_to_shift, typical_day_kwh
+from condivisa.formats.csv_safe import safe_row
 from condivisa.kernel import clock
 from condivisa.outputs import charts
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, fmt_number, month_label, translator
@@ -263,7 +264,8 @@ def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str
     December of a closed year, the yearly balance (``YYYY balance``), then the year's total (``YYYY``).
 
     Columns ``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur,
-    total_eur``; fees paid are negative.
+    total_eur``; fees paid are negative. Text cells a spreadsheet would run as a formula are
+    neutralised (:mod:`condivisa.formats.csv_safe`); amounts stay numbers.
     """
     _check(book, month, member_id)
     statement = book.statement(member_id, month)
@@ -271,19 +273,19 @@ def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str
     cols = ["month", "withdrawn_kwh", "shared_kwh", *MONEY_KEYS]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["member", *cols])
+    w.writerow(safe_row(["member", *cols]))
 
     def fmt(r: dict, c: str) -> str:
         return "" if c not in r else (f"{r[c]:.3f}" if c.endswith("_kwh") else f"{r[c]:.2f}")
 
     for r in rows:
-        w.writerow([member_id, r["month"]] + [fmt(r, c) for c in cols[1:]])
+        w.writerow(safe_row([member_id, r["month"]] + [fmt(r, c) for c in cols[1:]]))
     energy = {c: round(sum(r[c] for r in rows), 3) for c in ("withdrawn_kwh", "shared_kwh")}
     if statement.year_balance is not None:
         balance = statement.year_balance.as_dict()
-        w.writerow([member_id, f"{month[:4]} balance"] + [fmt(balance, c) for c in cols[1:]])
+        w.writerow(safe_row([member_id, f"{month[:4]} balance"] + [fmt(balance, c) for c in cols[1:]]))
     year = {**energy, **statement.year_total.as_dict()}
-    w.writerow([member_id, month[:4]] + [fmt(year, c) for c in cols[1:]])
+    w.writerow(safe_row([member_id, month[:4]] + [fmt(year, c) for c in cols[1:]]))
     return out.getvalue()
 
 

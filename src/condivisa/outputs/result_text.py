@@ -16,6 +16,8 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
+from condivisa.formats.csv_safe import safe_dict
+
 MEMBER_CSV_COLUMNS = (
     "id",
     "name",
@@ -39,16 +41,17 @@ def to_json(doc: dict[str, Any]) -> str:
 
 
 def to_csv(doc: dict[str, Any]) -> str:
-    """One line per payee: the members, then the community account and any external producer."""
+    """One line per payee: the members, then the community account and any external producer. Text cells
+    that a spreadsheet would run as a formula are neutralised (:mod:`condivisa.formats.csv_safe`)."""
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MEMBER_CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in doc["members"]:
-        writer.writerow(row)
+        writer.writerow(safe_dict(row))
     acc = doc["community_account"]
-    writer.writerow({"id": "community", "name": doc["community"], **acc})
+    writer.writerow(safe_dict({"id": "community", "name": doc["community"], **acc}))
     for row in doc.get("external_producers", []):
-        writer.writerow({"category": "external producer", **row})
+        writer.writerow(safe_dict({"category": "external producer", **row}))
     return buf.getvalue()
 
 

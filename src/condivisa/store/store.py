@@ -1,6 +1,6 @@
 """``Store(url)``: the durable store of measurements, devices and dead letters.
 
-Back-ends: SQLite (the embedded default, ``sqlite:///./condivisa.db``) in WAL mode with
+Back-ends: SQLite (the embedded default, ``sqlite:///./var/condivisa.db``) in WAL mode with
 ``synchronous=FULL`` so a committed transaction survives a power cut, and every transaction started with
 ``BEGIN IMMEDIATE`` so concurrent writers wait for each other (busy timeout) instead of failing;
 PostgreSQL by URL (``postgresql+psycopg://...``; ``postgresql://`` is read as psycopg 3). The URL comes from
@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from condivisa.domain.community import Community
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, to_utc
+from condivisa.store.dead_letters import dead_letter_values, select_dead_letters
 from condivisa.store.engine import dialect_insert, open_engine
 from condivisa.store.models import DeadLetter, Device, DeviceActivity, Measurement, MeasurementRevision, Pod
 from condivisa.store.rows import IncomingReading
@@ -31,10 +32,7 @@ from condivisa.store.writer import RegistryCache, WriteOutcome, write_readings
 if TYPE_CHECKING:
     from alembic.config import Config
 
-DEFAULT_URL = "sqlite:///./condivisa.db"
-#: Dead-letter payloads are kept up to this size; larger ones are truncated (``payload_bytes`` keeps the
-#: size).
-MAX_DEAD_LETTER_BYTES = 16 * 1024 * 1024
+DEFAULT_URL = "sqlite:///./var/condivisa.db"  # one default for every command (store/location.py)
 MEASUREMENT_COLUMNS = ["pod", "start", "withdrawn_kwh", "injected_kwh"]
 #: a bound of a time range: a date, a datetime (pandas ``Timestamp`` too) or ISO text; naive values are
 #: Europe/Rome civil time; ``None``: unbounded
@@ -203,20 +201,15 @@ class Store:
         received_at: dt.datetime | None = None,
         conn: sa.Connection | None = None,
     ) -> int:
-        """Keep a rejected payload (raw bytes) with its reasons; returns its id. Committed at once, unless
-        ``conn`` (a transaction of the caller, e.g. a group commit) is given."""
+        """Keep a rejected payload with its reasons; returns its id. At most its first
+        :data:`~condivisa.store.dead_letters.MAX_DEAD_LETTER_BYTES` are stored, with its size and a reason
+        saying it was cut. Committed at once, unless ``conn`` (a transaction of the caller) is given."""
+        row = dead_letter_values(
+            payload, reasons, source=source, device_id=device_id, received_at=received_at or clock.now()
+        )
         with contextlib.nullcontext(conn) if conn is not None else self.engine.begin() as conn:
             result = conn.execute(
-                sa.insert(DeadLetter.__table__)
-                .values(
-                    received_at=received_at or clock.now(),
-                    source=source[:200],
-                    device_id=device_id[:64] if device_id else None,
-                    payload=bytes(payload[:MAX_DEAD_LETTER_BYTES]),
-                    payload_bytes=len(payload),
-                    reasons=reasons,
-                )
-                .returning(DeadLetter.__table__.c.id)
+                sa.insert(DeadLetter.__table__).values(**row).returning(DeadLetter.__table__.c.id)
             )
             return int(result.scalar_one())
 
@@ -332,15 +325,22 @@ class Store:
             )
         return out
 
-    def dead_letters(self, limit: int = 100, *, with_payload: bool = True) -> list[dict[str, Any]]:
-        """The latest ``limit`` dead letters, newest first: ``id``, ``received_at``, ``source``,
-        ``device_id``,
-        ``reasons`` (list of ``{"path", "reason"}``), ``payload_bytes`` and ``payload`` (raw bytes)."""
-        t = DeadLetter.__table__
-        cols = [c for c in t.columns if with_payload or c.name != "payload"]
+    def dead_letters(
+        self,
+        limit: int = 100,
+        *,
+        with_payload: bool = True,
+        before_id: int | None = None,
+        payload_max: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """A page of dead letters, newest first, ids below ``before_id``: ``id``, ``received_at``, ``source``,
+        ``device_id``, ``reasons``, ``payload_bytes`` (original size), ``stored_bytes`` and ``payload`` (its
+        first ``payload_max`` bytes, 64 KiB at most: :func:`~condivisa.store.dead_letters.select_dead_letters`)."""
+        q = select_dead_letters(
+            limit, before_id=before_id, with_payload=with_payload, payload_max=payload_max
+        )
         with self.read() as conn:
-            rows = conn.execute(sa.select(*cols).order_by(t.c.id.desc()).limit(limit))
-            return [dict(r._mapping) for r in rows]
+            return [dict(r._mapping) for r in conn.execute(q)]
 
     def dead_letter(self, letter_id: int) -> dict[str, Any] | None:
         t = DeadLetter.__table__

@@ -1,6 +1,10 @@
 """What the dashboard reads: the community, the settled months of the store's measurements, data quality and
 case-study results. One :class:`Dashboard` per app; the settled months are rebuilt only when the store's
-measurements change (count or latest arrival).
+measurements change (count or latest arrival) or a member is erased.
+
+An erased member (:mod:`condivisa.auth.erased`) disappears from the running dashboard at once, before the
+referente edits ``community.yaml``: :attr:`Dashboard.community` is the community file's view with the member
+replaced by their pseudonym (no name, no page: 404), and every cached page and settled month is dropped.
 
 The settled months are :func:`condivisa.outputs.sources.stored_months`: prices from ``files.prices_file``
 (hourly zonal prices CSV) or, without it, a flat
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from condivisa.auth.erased import erased_members, erasure_marker, redact_community
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import to_utc
 from condivisa.outputs.monthly import SettledMonths
@@ -94,11 +99,26 @@ class Dashboard:
     def __init__(self, files: DashboardFiles, store: Any, community: Any) -> None:
         self.files = files
         self.store = store
-        self.community = community
+        self.source_community = community  # as the community file says
         self._lock = threading.Lock()
         self._key: tuple | None = None
         self._book: SettledMonths | None = None
         self._pages: dict[tuple, dict] = {}
+        self._erasures: tuple[int, int] | None = None
+        self._community = community
+
+    @property
+    def community(self) -> Any:
+        """The community file's view, with every erased member replaced by their pseudonymous self; checked
+        against the store's erasure records on every access (an indexed lookup)."""
+        marker = erasure_marker(self.store.engine)
+        with self._lock:
+            if marker != self._erasures:
+                erased = erased_members(self.store.engine) if marker[0] else {}
+                self._community = redact_community(self.source_community, erased)
+                self._erasures = marker
+                self._book, self._key, self._pages = None, None, {}  # nothing cached survives an erasure
+            return self._community
 
     @property
     def prices_assumed(self) -> bool:
@@ -112,11 +132,12 @@ class Dashboard:
 
     def book(self) -> SettledMonths:
         """The settled months of everything stored, rebuilt when new measurements have arrived."""
+        community = self.community  # first: an erasure since the last call drops the cache
         with self._lock:
-            key = self._state_key()
+            key = (*self._state_key(), self._erasures)
             if self._book is None or key != self._key:
                 self._book = stored_months(
-                    self.store, self.community, self.files.prices_file or None, as_of=key[-1]
+                    self.store, community, self.files.prices_file or None, as_of=key[-2]
                 )
                 self._key = key
             return self._book
