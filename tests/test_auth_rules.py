@@ -210,7 +210,7 @@ def _serve_once(config, db_url: str, cwd) -> str:
             if not line:
                 break
             lines.append(line)
-            if line.startswith("store:"):
+            if line.startswith("database:"):  # serve says which database it uses
                 break
         time.sleep(0.3)  # its signal handlers
         proc.send_signal(signal.SIGINT)

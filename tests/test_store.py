@@ -105,7 +105,7 @@ def test_sqlite_readers_do_not_block_writers(sqlite_url, example_community_path)
 
 def test_database_url_precedence(monkeypatch):
     monkeypatch.delenv("CONDIVISA_DATABASE_URL", raising=False)
-    assert database_url() == "sqlite:///./condivisa.db"
+    assert database_url() == "sqlite:///./var/condivisa.db"  # the one default of every command and serve
     monkeypatch.setenv("CONDIVISA_DATABASE_URL", "postgresql://u@h/db")
     assert database_url() == "postgresql+psycopg://u@h/db"
     assert database_url("sqlite:///x.db") == "sqlite:///x.db"

@@ -8,8 +8,9 @@ Rules implemented:
 - a login checks the scrypt hash (:mod:`condivisa.auth.hashing`) and issues a *session* token that expires
   after ``session_ttl`` (12 h by default); an unknown username costs the same scrypt time as a wrong password
   and gets the same error, so a login never reveals whether a user exists;
-- after ``MAX_FAILED_LOGINS`` failed logins for one username within ``LOCKOUT_WINDOW`` further attempts are
-  refused until the window has passed (brute-force brake);
+- at most ``MAX_FAILED_LOGINS`` password checks per username per ``LOCKOUT_WINDOW``, counted atomically in
+  the database before the check (:mod:`condivisa.auth.lockout`); further attempts are refused unchecked until
+  the window has passed (brute-force brake), also for the SCPS gateway's static users (:meth:`guard_login`);
 - tokens are stored as SHA-256 and are valid only while not revoked, not expired and their user not disabled;
 - platform *API* tokens carry the PODs/DUs they may write (:class:`~condivisa.auth.principal.Principal`);
 - logins, failed logins, token and user changes, exports, rule changes and erasures go to ``auth_audit_log``.
@@ -26,7 +27,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from condivisa.auth.audit import audit_entry, failed_logins_since, read_audit_log
+from condivisa.auth import lockout
+from condivisa.auth.audit import audit_entry, read_audit_log
 from condivisa.auth.database import Database, aware_utc, engine_of
 from condivisa.auth.devices import (
     active_device_credentials,
@@ -35,12 +37,11 @@ from condivisa.auth.devices import (
     revoke_device_credential,
 )
 from condivisa.auth.hashing import (
-    DUMMY_PASSWORD_HASH,
     hash_password,
     new_token,
     token_sha256,
-    verify_password,
 )
+from condivisa.auth.lockout import LOCKOUT_WINDOW, MAX_FAILED_LOGINS
 from condivisa.auth.principal import PLATFORM_ROLE, Principal
 from condivisa.domain.community import Community
 from condivisa.kernel import clock as platform_clock
@@ -50,8 +51,6 @@ from condivisa.store.models import Device
 
 SESSION_TTL = dt.timedelta(hours=12)
 API_TOKEN_TTL = dt.timedelta(days=365)
-MAX_FAILED_LOGINS = 5
-LOCKOUT_WINDOW = dt.timedelta(minutes=15)
 MIN_PASSWORD_LENGTH = 8
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
@@ -165,34 +164,31 @@ class AuthService:
 
     def login(self, username: str, password: str, *, ip: str | None = None) -> tuple[str, Principal]:
         """Check the password and issue a session token. Raises :class:`AuthError` (one message for every
-        failure: unknown user, wrong password, disabled user, too many attempts)."""
-        now = self.now()
-        with Session(self.engine) as s, s.begin():
-            failures = failed_logins_since(s, username, now - LOCKOUT_WINDOW)
-            user = s.scalar(sa.select(User).where(User.username == username)) if username else None
-            ok = verify_password(password or "", user.password_hash if user else DUMMY_PASSWORD_HASH)
-            if failures >= MAX_FAILED_LOGINS or user is None or user.disabled or not ok:
-                reason = "locked" if failures >= MAX_FAILED_LOGINS else "bad credentials"
-                self._audit(
-                    s, (username or "")[:128] or "-", AuditAction.LOGIN_FAILED, None, {"reason": reason}, ip
-                )
-                token = None  # raised below, after the failed attempt is committed to the audit log
-            else:
-                token = new_token()
-                s.add(
-                    Token(
-                        token_sha256=token_sha256(token),
-                        kind=TokenKind.SESSION,
-                        user_id=user.id,
-                        created_at=now,
-                        expires_at=now + self.session_ttl,
-                    )
-                )
-                self._audit(s, user.username, AuditAction.LOGIN, None, None, ip)
-                principal = Principal(user.id, user.username, user.role, user.member_id, TokenKind.SESSION)
-        if token is None:
+        failure: unknown user, wrong password, disabled user, too many attempts; :mod:`~condivisa.auth.lockout`
+        lets at most ``MAX_FAILED_LOGINS`` checks per window reach the hash)."""
+        now, found = self.now(), list[User]()
+        if not self._guarded(username, lockout.person_check(self.engine, username, password, found), ip):
             raise AuthError("invalid username or password")
-        return token, principal
+        user, token = found[0], new_token()
+        with Session(self.engine) as s, s.begin():
+            s.add(Token(token_sha256=token_sha256(token), kind=TokenKind.SESSION, user_id=user.id, created_at=now,
+                        expires_at=now + self.session_ttl))  # fmt: skip
+            self._audit(s, user.username, AuditAction.LOGIN, None, None, ip)
+        return token, Principal(user.id, user.username, user.role, user.member_id, TokenKind.SESSION)
+
+    def guard_login(self, username: str, check: Callable[[], bool], *, ip: str | None = None) -> bool:
+        """Run another login's password ``check`` (the SCPS gateway's static users) under the same brake and
+        audit as people's logins; True when it passed."""
+        if ok := self._guarded(username, check, ip):
+            self.audit(lockout.throttle_key(username), AuditAction.LOGIN, "gateway", None, ip)
+        return ok
+
+    def _guarded(self, username: str, check: Callable[[], bool], ip: str | None) -> bool:
+        verdict = lockout.guarded(
+            self.engine, username, self.now(), check, audit=self.audit, ip=ip,
+            limit=MAX_FAILED_LOGINS, window=LOCKOUT_WINDOW,
+        )  # fmt: skip
+        return verdict is lockout.Verdict.OK
 
     def logout(self, token: str) -> bool:
         return self.revoke(token, actor=None, action=AuditAction.LOGOUT)

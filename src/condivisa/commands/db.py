@@ -1,7 +1,8 @@
 """``condivisa db``: create/upgrade the store, register the community's devices, import/export
 measurements as CSV, look at devices and dead letters.
 
-Every command takes ``--database URL``; without it, ``$CONDIVISA_DATABASE_URL``, else ``sqlite:///./condivisa.db``.
+Every command takes ``--database URL``; without it, ``$CONDIVISA_DATABASE_URL``, else
+``sqlite:///./var/condivisa.db`` (the same as ``serve``: :mod:`condivisa.store.location`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from rich.table import Table
 
 from condivisa.kernel import clock
 
-DATABASE_HELP = "database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./condivisa.db)"
+DATABASE_HELP = "database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./var/condivisa.db as serve)"
 db_app = typer.Typer(
     help="The data store: schema, devices, CSV import/export, dead letters.", no_args_is_help=True
 )
@@ -29,10 +30,11 @@ def _fail(message: str) -> None:
 
 
 def _open(database: str | None, *, upgrade: bool = False):
+    from condivisa.store.location import resolve_database_url
     from condivisa.store.store import Store
 
     try:
-        store = Store(database)
+        store = Store(resolve_database_url(database, create_folder=upgrade))
         if upgrade:
             store.upgrade()
         elif store.revision() is None:
@@ -163,21 +165,23 @@ def devices(
 def dead_letters(
     limit: int = typer.Option(20, "--limit", help="how many, newest first"),
     show: int = typer.Option(None, "--show", help="print the raw payload of this dead letter id"),
+    before_id: int = typer.Option(None, "--before-id", help="the next page: only ids below this one"),
     database: str = typer.Option(None, "--database", help=DATABASE_HELP),
 ) -> None:
-    """Rejected payloads with their reasons (the raw payload is kept; --show ID prints it)."""
+    """Rejected payloads with their reasons (the first 64 KiB of each payload are kept; --show ID prints
+    them)."""
     store = _open(database)
     if show is not None:
         letter = store.dead_letter(show)
         if letter is None:
             _fail(f"no dead letter {show}")
-        sys.stdout.write(letter["payload"].decode("utf-8", errors="replace") + "\n")
+        sys.stdout.write(bytes(letter["payload"]).decode("utf-8", errors="replace") + "\n")
         Console(stderr=True).print(json.dumps(letter["reasons"], indent=1))
         return
     table = Table(title=f"dead letters (latest {limit})")
     for col in ("id", "received", "source", "device", "bytes", "reasons"):
         table.add_column(col, overflow="fold")
-    for d in store.dead_letters(limit, with_payload=False):
+    for d in store.dead_letters(limit, with_payload=False, before_id=before_id):
         reasons = "\n".join(f"{r['path']}: {r['reason']}" for r in d["reasons"][:5])
         if len(d["reasons"]) > 5:
             reasons += f"\n(+{len(d['reasons']) - 5} more)"

@@ -110,7 +110,11 @@ MeasOpt = Annotated[
     ),
 ]
 DbOpt = Annotated[
-    str | None, typer.Option("--database", help="read measurements from the store at this SQLAlchemy URL")
+    str | None,
+    typer.Option(
+        "--database",
+        help="read measurements from the store at this SQLAlchemy URL (the platform's: sqlite:///./var/condivisa.db)",
+    ),
 ]
 PricesOpt = Annotated[
     Path | None,

@@ -85,7 +85,7 @@ def settle_command(
         None,
         "--database",
         help="read measurements from this data store URL "
-        "instead of --measurements (e.g. sqlite:///condivisa.db)",
+        "instead of --measurements (e.g. sqlite:///./var/condivisa.db, the platform's default)",
     ),
     member: str | None = typer.Option(
         None, "--member", help="print only this member's statement (table format)"

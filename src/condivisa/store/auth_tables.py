@@ -1,4 +1,4 @@
-"""Tables of people and device identity: users, tokens, device credentials and the audit log.
+"""Tables of people and device identity: users, tokens, device credentials, login throttle, audit log.
 
 All tables live on the store's SQLAlchemy ``Base`` (:mod:`condivisa.store.models`) so that one Alembic
 history creates them; the access rules that use them are in :mod:`condivisa.auth.service`. Secrets are never
@@ -126,6 +126,18 @@ class AuditEntry(Base):
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class LoginThrottle(Base):
+    """The brute-force brake of one username (:mod:`condivisa.auth.lockout`): how many login attempts
+    reached, or are reaching, the password check since ``window_start``. One atomic upsert counts an
+    attempt *before* its password is checked, so concurrent guesses cannot all see the same count."""
+
+    __tablename__ = "auth_login_throttle"
+
+    username: Mapped[str] = mapped_column(String(128), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    window_start: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+
+
 class AppSecret(Base):
     """A random secret of the platform kept in its database, shared by every process on that database
     (``csrf`` signs the dashboard's anti-CSRF tokens unless ``CONDIVISA_SECRET_KEY`` is set)."""
@@ -157,6 +169,7 @@ AUTH_TABLES = (
     AuditEntry.__table__,
     AppSecret.__table__,
     CommunityRules.__table__,
+    LoginThrottle.__table__,
 )
 
 
