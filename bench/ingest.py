@@ -217,7 +217,8 @@ def _serve(target: str, database_url: str | None, port: int) -> None:
         from condivisa.app.http_app import create_app
         from condivisa.app.settings import Settings
 
-        app = create_app(Settings(database_url=database_url))
+        # the push path's speed, not authentication's (on by default since #13)
+        app = create_app(Settings(database_url=database_url, api_auth_required=False))
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 
 

@@ -3,6 +3,7 @@ compressed, to the real ``condivisa serve`` (``--workers`` ingest worker process
 storing into PostgreSQL.
 
     python bench/load.py [--dus 1000] [--day-seconds 10] [--seconds 30] [--database postgres|sqlite|URL] [--workers 2]
+    python bench/load.py --baseline-src /tmp/base/src ...   # the same load on an earlier checkout, then this one
 
 Every DU publishes one message (QoS 1, its own topic ``condivisa/bench/du/<id>/up``) per simulated quarter
 hour; a simulated day of 96 quarter hours lasts ``--day-seconds``, so the offered load is
@@ -182,7 +183,7 @@ def open_database(choice: str, tmp: Path) -> tuple[str, callable]:
     return PG_ADMIN.rsplit("/", 1)[0] + "/" + name, drop
 
 
-def main() -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dus", type=int, default=1000)
     ap.add_argument("--day-seconds", type=float, default=10.0, help="wall seconds per simulated day")
@@ -195,7 +196,47 @@ def main() -> None:
         default=2,
         help="ingest worker processes of condivisa serve (shared subscription)",
     )
-    args = ap.parse_args()
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also run the same load with the condivisa package found in DIR (e.g. the src/ of a clone of an "
+        "earlier commit), first, and print both ingest rates and the change",
+    )
+    return ap.parse_args(argv)
+
+
+def main() -> None:
+    args = parse_args()
+    if args.baseline_src is None:
+        run_load(args)
+        return
+    argv = [a for a in sys.argv[1:] if not a.startswith("--baseline-src")]
+    if "--baseline-src" in sys.argv:
+        i = sys.argv.index("--baseline-src")
+        argv = sys.argv[1:i] + sys.argv[i + 2 :]
+    figures = {}
+    for label, src in (("baseline", args.baseline_src.resolve()), ("current", None)):
+        print(f"--- {label} ({src or 'this checkout'}) ---", flush=True)
+        env = dict(os.environ)
+        if src is not None:
+            env["PYTHONPATH"] = f"{src}{os.pathsep}{env.get('PYTHONPATH', '')}"
+        done = subprocess.run(
+            [sys.executable, __file__, *argv], env=env, capture_output=True, text=True, check=False
+        )
+        print(done.stdout, end="")
+        if done.returncode != 0:
+            raise SystemExit(f"the {label} run failed:\n{done.stderr}")
+        figures[label] = json.loads(done.stdout.rsplit("RESULT ", 1)[1])
+    base, cur = figures["baseline"], figures["current"]
+    print(
+        f"BOTH baseline {base['ingest_msg_per_s']:,.0f} msg/s (ratio {base['ratio']:.3f}, lost {base['lost']}) | "
+        f"current {cur['ingest_msg_per_s']:,.0f} msg/s (ratio {cur['ratio']:.3f}, lost {cur['lost']}) | "
+        f"change of the ratio {100 * (cur['ratio'] / base['ratio'] - 1):+.1f} %"
+    )
+
+
+def run_load(args: argparse.Namespace) -> None:
+    """One load run with the condivisa importable here; prints the figures and a ``RESULT {json}`` line."""
 
     tick_s = args.day_seconds / 96
     ticks = max(1, int(round(args.seconds / tick_s)))
@@ -324,6 +365,13 @@ def main() -> None:
             )
         print(f"sent {sent:,}  stored {stored:,}  lost {sent - stored:,}")
         print(f"RATIO ingest / raw broker rate: {ingest / raw:.3f}")
+        result = {
+            "ingest_msg_per_s": ingest,
+            "raw_msg_per_s": raw,
+            "ratio": ingest / raw,
+            "lost": sent - stored,
+        }
+        print("RESULT " + json.dumps(result), flush=True)
         store.close()
     finally:
         if worker is not None:

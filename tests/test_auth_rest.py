@@ -38,7 +38,9 @@ def client(db_url, example_community_path):
     community = load_community(example_community_path)
     store.register_devices(community)
     app = create_app(
-        Settings(database_url=db_url, community="cer-test", api_auth_required=True),
+        Settings(
+            database_url=db_url, community="cer-test", api_auth_required=True, allowed_hosts=["testserver"]
+        ),
         store=store,
         community=community,
     )

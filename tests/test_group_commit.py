@@ -203,7 +203,7 @@ def test_concurrent_pushes_over_rest_are_all_stored_once(db_store):
     """8 connections push 10 messages each (80 quarter hours of 2 PODs, gzipped), then push them all again:
     every first push is 201 and stored, every second one 200 with duplicates only; the table holds 160
     rows."""
-    app = create_app(Settings(database_url=db_store.url), store=db_store)
+    app = create_app(Settings(database_url=db_store.url, api_auth_required=False), store=db_store)
     server, thread, base = serve(app)
     bodies = {
         c: [
@@ -224,7 +224,11 @@ def test_concurrent_pushes_over_rest_are_all_stored_once(db_store):
     def push(c: int) -> None:
         with httpx.Client(base_url=base, timeout=30) as client:
             for body in bodies[c]:
-                r = client.post("/api/v1/urbandatasets", content=body, headers={"Content-Encoding": "gzip"})
+                r = client.post(
+                    "/api/v1/urbandatasets",
+                    content=body,
+                    headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+                )
                 answers[c].append((r.status_code, r.json()))
 
     try:
@@ -250,7 +254,10 @@ def test_concurrent_pushes_over_rest_are_all_stored_once(db_store):
 def test_rest_answers_503_and_stores_nothing_when_the_database_is_full(store):
     disk = DiskFull(store)
     try:
-        with TestClient(create_app(Settings(database_url=store.url), store=store)) as client:
+        settings = Settings(database_url=store.url, api_auth_required=False, allowed_hosts=["testserver"])
+        with TestClient(
+            create_app(settings, store=store), headers={"Content-Type": "application/json"}
+        ) as client:
             assert client.post("/api/v1/urbandatasets", content=one_day(0)).status_code == 201
             before = store.counts()
             disk.fill()

@@ -30,6 +30,7 @@ def test_serve_embedded_end_to_end(tmp_path, example_community_path):
                 "-m",
                 "condivisa",
                 "serve",
+                "--insecure-no-auth",  # this test is about the embedded services, not authentication
                 "--config",
                 str(example_community_path),
                 "--database",
@@ -70,7 +71,11 @@ def test_serve_embedded_end_to_end(tmp_path, example_community_path):
             assert [(m["start"], m["withdrawn_kwh"]) for m in r.json()["measurements"]] == [
                 ("2025-06-01T02:00:00+02:00", 0.375)
             ]
-            r = httpx.post(f"{base}/api/v1/urbandatasets", content=one_reading(1))
+            r = httpx.post(
+                f"{base}/api/v1/urbandatasets",
+                content=one_reading(1),
+                headers={"Content-Type": "application/json"},
+            )
             assert r.status_code == 201 and r.json()["stored"] == 1
         finally:
             proc.send_signal(signal.SIGTERM)

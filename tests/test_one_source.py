@@ -151,7 +151,10 @@ def world(tmp_path_factory):
         store.register_devices(community)
         ingest_frame(store, frame, source="test")
         settings = load_settings(
-            database_url=url, community_file=str(config), prices_file=str(tmp / "prices.csv")
+            database_url=url,
+            community_file=str(config),
+            prices_file=str(tmp / "prices.csv"),
+            allowed_hosts=["testserver"],
         )
         app = create_app(settings, store=store, community=community)
         app.state.auth.create_user("ref", PASSWORD, "referente")

@@ -19,6 +19,7 @@ from condivisa.store.store import Store
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 6, 1, 8, 0, tzinfo=UTC)  # 10:00 in Rome (CEST, UTC+2)
 Q = dt.timedelta(minutes=15)
+JSON = {"Content-Type": "application/json"}  # what a push must declare
 
 
 def reading(du: str, pod: str, k: int, w: float, i: float = 0.0, wt: float = 1000.0, it: float = 0.0) -> dict:
@@ -52,9 +53,15 @@ def client(db_url, example_community_path):
     store.upgrade()
     community = load_community(example_community_path)
     store.register_devices(community)
-    settings = Settings(database_url=db_url, community="cer-test", gateway_users={"scps": "s3cret"})
+    settings = Settings(
+        database_url=db_url,
+        community="cer-test",
+        gateway_users={"scps": "s3cret"},
+        api_auth_required=False,
+        allowed_hosts=["testserver"],
+    )
     app = create_app(settings, store=store, community=community)
-    with TestClient(app) as c:
+    with TestClient(app, headers=JSON) as c:
         c.store = store
         yield c
     store.close()
@@ -83,7 +90,13 @@ def test_gzip_body_is_accepted(client):
 def test_gzip_bomb_and_unknown_encoding_are_refused(db_url, example_community_path):
     store = Store(db_url)
     store.upgrade()
-    settings = Settings(database_url=db_url, community="cer-test", max_body_bytes=4096)
+    settings = Settings(
+        database_url=db_url,
+        community="cer-test",
+        max_body_bytes=4096,
+        api_auth_required=False,
+        allowed_hosts=["testserver"],
+    )
     client = TestClient(create_app(settings, store=store, community=load_community(example_community_path)))
     bomb = gzip.compress(b" " * 100_000)  # ~100 bytes that expand to 100 kB > 4 kB
     assert (
@@ -191,9 +204,11 @@ def test_api_auth_required_uses_condivisa_auth(sqlite_url, example_community_pat
     admin, _ = auth.login("root", "a-long-password-3")
     member, _ = auth.login("rossi", "a-long-password-2")
     app = create_app(
-        Settings(database_url=sqlite_url, api_auth_required=True), store=store, community=community
+        Settings(database_url=sqlite_url, api_auth_required=True, allowed_hosts=["testserver"]),
+        store=store,
+        community=community,
     )
-    with TestClient(app) as c:
+    with TestClient(app, headers=JSON) as c:
         assert c.post("/api/v1/urbandatasets", content=TWO_BY_TWO).status_code == 401
         r = c.post("/api/v1/urbandatasets", content=TWO_BY_TWO, headers={"Authorization": f"Bearer {staff}"})
         assert r.status_code == 403

@@ -70,6 +70,7 @@ class Server:
                     "condivisa",
                     "serve",
                     "--no-mqtt",
+                    "--insecure-no-auth",  # this test is about faults, not authentication
                     "--config",
                     str(self.community),
                     "--database",
@@ -108,7 +109,9 @@ class Pushers:
 
     def _run(self, c: int) -> None:
         pod, du = CONNECTIONS[c]
-        with httpx.Client(base_url=self.base, timeout=30) as client:
+        with httpx.Client(
+            base_url=self.base, timeout=30, headers={"Content-Type": "application/json"}
+        ) as client:
             for j in range(self.n):
                 try:
                     r = client.post("/api/v1/urbandatasets", content=message(pod, du, j))

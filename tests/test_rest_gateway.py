@@ -37,7 +37,9 @@ def gw(db_url, example_community_path):
     community = load_community(example_community_path)
     store.register_devices(community)
     app = create_app(
-        Settings(database_url=db_url, gateway_users={"scps": "s3cret"}), store=store, community=community
+        Settings(database_url=db_url, gateway_users={"scps": "s3cret"}, allowed_hosts=["testserver"]),
+        store=store,
+        community=community,
     )
     with TestClient(app) as c:
         yield c
@@ -132,20 +134,32 @@ def test_reads_rebuild_the_stored_dataset(gw):
     assert {x.du_id for x in parse_urbandataset(r["dataset"][0]).readings} == {"DU-0001"}
 
 
+def test_last_request_answers_one_dataset_whatever_its_age(gw):
+    """SCPS Communication 2.0: ``dataset`` is one UrbanDataset (not a list), the last one generated for the
+    resource, even when it is older than 24 hours (these readings are of June 2025)."""
+    h = login(gw)
+    gw.post(f"{GW}/push", json={"resource_id": "r", "dataset": dataset()}, headers=h)
+    gw.post(f"{GW}/push", json={"resource_id": "r", "dataset": dataset(8)}, headers=h)
+    r = gw.post(f"{GW}/lastRequest", headers=h, json={"resource_id": "IT001E00000001"})
+    assert r.status_code == 200 and r.json()["code"] == "03" and isinstance(r.json()["dataset"], dict)
+    starts = [x.start for x in parse_urbandataset(r.json()["dataset"]).readings]
+    assert starts == [T0 + k * Q for k in (0, 1, 8, 9)]  # the whole civil day of the latest reading
+    r = gw.post(f"{GW}/lastRequest", headers=h, json={"resource_id": "IT001E00000003"})
+    assert r.status_code == 404 and r.json()["code"] == "04"  # no UrbanDataset to answer with
+
+
 def test_no_data_bad_period_and_delete(gw):
     h = login(gw)
     r = gw.post(f"{GW}/basicRequest", headers=h, json={"resource_id": "x"}).json()
-    assert r["code"] == "04"
+    assert r["code"] == "04" and r["dataset"] == []  # the list verbs always carry their list
     r = gw.post(
         f"{GW}/searchingRequest",
         headers=h,
         json={"resource_id": "x", "period_start": "2025-06-02T00:00:00", "period_end": "2025-06-01T00:00:00"},
     ).json()
     assert r["code"] == "02"
-    r = gw.post(
-        f"{GW}/specificRequest", headers=h, json={"resource_id": "x", "timestamp": "not a time"}
-    ).json()
-    assert r["code"] == "02"
+    r = gw.post(f"{GW}/specificRequest", headers=h, json={"resource_id": "x", "timestamp": "not a time"})
+    assert r.status_code == 400 and r.json()["code"] == "02"  # a single verb's 200 holds an UrbanDataset
     assert (
         gw.post(
             f"{GW}/delete", headers=h, json={"resource_id": "x", "timestamp": "2025-06-01T10:00:00"}

@@ -182,7 +182,11 @@ def test_rest_end_to_end(sqlite_url, example_community_path):
     f.starts = f.starts[:4]
     sink = RestSink("http://testserver")
     with TestClient(
-        create_app(Settings(database_url=sqlite_url), store=store, community=community)
+        create_app(
+            Settings(database_url=sqlite_url, api_auth_required=False, allowed_hosts=["testserver"]),
+            store=store,
+            community=community,
+        )
     ) as client:
         client.headers.update(sink.client.headers)
         sink.client = client

@@ -284,7 +284,9 @@ def test_platform_without_community_file_explains(tmp_path):
     from condivisa.app.http_app import create_app
     from condivisa.app.settings import load_settings
 
-    app = create_app(load_settings(database_url=f"sqlite:///{tmp_path / 'c.db'}"))
+    app = create_app(
+        load_settings(database_url=f"sqlite:///{tmp_path / 'c.db'}", allowed_hosts=["testserver"])
+    )
     app.state.store.upgrade()
     app.state.auth.create_user("ref", PASSWORD, "referente")
     c = TestClient(app)

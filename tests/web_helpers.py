@@ -94,7 +94,10 @@ def build_platform(
     prices = synthetic_prices(days)
     write_prices(prices, tmp_path / "prices.csv")
     settings = load_settings(
-        database_url=url, community_file=str(EXAMPLE_COMMUNITY), prices_file=str(tmp_path / "prices.csv")
+        database_url=url,
+        community_file=str(EXAMPLE_COMMUNITY),
+        prices_file=str(tmp_path / "prices.csv"),
+        allowed_hosts=["testserver"],  # TestClient's Host
     )
     app = create_app(settings, store=store, community=community)
     for username, (role, member) in USERS.items():

@@ -6,6 +6,8 @@ Rules implemented (``condivisa demo``):
 - the platform runs on the embedded defaults: SQLite, the in-process amqtt broker on a free port, the MQTT
   ingest worker and the HTTP app served by uvicorn from a thread, so signals stay with the main thread
   (:class:`DemoPlatform`); the referente and every member log in with ``DEMO_PASSWORD``;
+- the platform is as closed as a real one: ``/api/v1`` wants a token, so the simulated DU maker's cloud gets
+  a platform API token bound to its DUs (:attr:`DemoPlatform.rest_token`), as an operator would give it;
 - the services stop in the reverse order of their start, each one even when another fails to stop;
 - the reports are of the latest settled month, settled from the store as the dashboard shows it: the
   community report, the first member's statement and, when asked and Chromium is there, the report's PDF
@@ -84,7 +86,8 @@ def free_port(host: str, wanted: int) -> int:
 
 def demo_settings(files: DemoFiles, port: int, case_summary: Path | None = None) -> Settings:
     """The platform's settings for the demo: its files, the embedded broker, HTTP on ``port`` (or a free
-    one), the API open to the simulated DUs, and the case study's ``summary.json`` when there is one."""
+    one) with authentication on (as ``condivisa serve``), and the case study's ``summary.json`` when there is
+    one."""
     return load_settings(
         database_url=f"sqlite:///{files.db}",
         mqtt_url="",
@@ -94,7 +97,7 @@ def demo_settings(files: DemoFiles, port: int, case_summary: Path | None = None)
         prices_file=str(files.prices),
         http_host=HOST,
         http_port=free_port(HOST, port),
-        api_auth_required=False,
+        api_auth_required=True,
         mqtt_client_id="condivisa-demo-ingest",
         case_summary_file=case_summary,
     )
@@ -104,7 +107,8 @@ class HttpThread:
     """uvicorn in a thread (signals stay with the main thread, so Ctrl-C reaches the demo)."""
 
     def __init__(self, app: Any, host: str, port: int) -> None:
-        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", proxy_headers=False)
+        self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="condivisa-http", daemon=True)
         self.url = f"http://{host}:{port}"
 
@@ -131,10 +135,13 @@ class DemoPlatform:
         self.broker: EmbeddedBroker | None = None
         self.worker: IngestWorker | None = None
         self.server: HttpThread | None = None
+        #: the platform API token of the DU maker's cloud (the REST DUs), None when the demo has none
+        self.rest_token: str | None = None
 
-    def start(self) -> DemoPlatform:
+    def start(self, rest_dus: tuple[str, ...] = ()) -> DemoPlatform:
         """Open and migrate the store, start the broker, the worker (connected) and the HTTP app with the
-        demo's logins. Raises ``RuntimeError`` when the worker or the server cannot start."""
+        demo's logins and, for ``rest_dus``, an API token bound to them (:attr:`rest_token`). Raises
+        ``RuntimeError`` when the worker or the server cannot start."""
         self.store = store = Store(self.settings.database_url)
         store.upgrade()
         store.register_devices(self.community)
@@ -148,6 +155,8 @@ class DemoPlatform:
         auth.create_user(REFERENTE, DEMO_PASSWORD, "referente")
         for m in self.community.members:
             auth.create_user(m.id, DEMO_PASSWORD, "member", m.id)
+        if rest_dus:
+            self.rest_token = auth.create_api_token("demo DU maker cloud", scope_dus=rest_dus, actor="demo")
         self.server = HttpThread(app, self.settings.http_host, self.settings.http_port).start()
         return self
 

@@ -7,9 +7,13 @@
 (``app.state.committer``):
   concurrent pushes share a transaction, each is answered after the commit;
 - people/platform authentication (:mod:`condivisa.auth`): ``/api/v1/auth/login`` …; with
-  ``api_auth_required`` its dependencies guard the ``/api/v1`` routes;
+  ``api_auth_required`` (the default) its dependencies guard the ``/api/v1`` routes;
 - the dashboard (:mod:`condivisa.web.routes`);
-- ``/healthz``; OpenAPI docs at ``/docs`` and ``/openapi.json``.
+- ``/healthz``; OpenAPI docs at ``/docs`` and ``/openapi.json``;
+- around all of it (:mod:`condivisa.transports.http.headers`): requests naming another ``Host`` than
+  ``settings.http_allowed_hosts()`` get 400; ``X-Forwarded-For``/``-Proto`` are believed only from
+  ``settings.trusted_proxies`` (so the client address in the audit log is the peer's otherwise); every answer
+  carries the browser security headers and, unless the route says otherwise, ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -29,14 +33,16 @@ from condivisa.auth import deps
 from condivisa.auth.service import AuthService
 from condivisa.domain.community import Community
 from condivisa.domain.config import load_community
+from condivisa.formats.urbandataset.types import FieldError
 from condivisa.ingest.group_commit import GroupCommitter
-from condivisa.ingest.pipeline import prepare_payload
+from condivisa.ingest.pipeline import IngestResult, PreparedMessage, prepare_payload
 from condivisa.kernel import clock
 from condivisa.store.auth_tables import TokenKind
 from condivisa.store.store import Store
-from condivisa.transports.http.api import HttpIngest, api_router, healthz_router
+from condivisa.transports.http.api import HttpIngest, HttpRefuse, api_router, healthz_router
 from condivisa.transports.http.gateway import GatewayAuth, gateway_router
 from condivisa.transports.http.gateway_protocol import GatewayCaller
+from condivisa.transports.http.headers import HostGuard, SecurityHeaders
 from condivisa.transports.mqtt.worker import IngestWorker
 from condivisa.web.data import DashboardFiles
 from condivisa.web.routes import router as dashboard_router
@@ -67,6 +73,25 @@ def http_ingest(committer: GroupCommitter) -> HttpIngest:
         return (await committer.store_async(prepared)).to_dict()
 
     return ingest
+
+
+def http_refuse(committer: GroupCommitter) -> HttpRefuse:
+    """The transports' refusal callable: keep the first bytes of a body refused before parsing (the caller
+    gives at most :data:`~condivisa.transports.http.body.REFUSED_HEAD_BYTES`) with the reason, as a dead
+    letter stored through the group committer; its id."""
+
+    async def refuse(head: bytes, source: str, reason: str) -> int | None:
+        message = PreparedMessage(
+            bytes(head),
+            source[:200],
+            None,
+            clock.now(),
+            IngestResult(False),
+            errors=[FieldError("$", reason)],
+        )
+        return (await committer.store_async(message)).dead_letter_id
+
+    return refuse
 
 
 def gateway_caller(
@@ -144,15 +169,38 @@ def create_app(
     app.state.gateway_auth = GatewayAuth(
         settings.gateway_users, settings.gateway_token_ttl_s, service, gateway_caller(service, community)
     )
-    ingest = http_ingest(committer)
+    ingest, refuse = http_ingest(committer), http_refuse(committer)
     app.include_router(healthz_router())
     app.include_router(
-        api_router(read_deps, write_deps, pod_deps, ingest=ingest, max_body_bytes=settings.max_body_bytes)
+        api_router(
+            read_deps,
+            write_deps,
+            pod_deps,
+            ingest=ingest,
+            max_body_bytes=settings.max_body_bytes,
+            refuse=refuse,
+        )
     )
     app.include_router(
         gateway_router(
-            ingest=ingest, max_body_bytes=settings.max_body_bytes, producer_id=settings.community_slug()
+            ingest=ingest,
+            max_body_bytes=settings.max_body_bytes,
+            producer_id=settings.community_slug(),
+            refuse=refuse,
         )
     )
     app.include_router(dashboard_router())
+    install_front_door(app, settings)
     return app
+
+
+def install_front_door(app: FastAPI, settings: Settings) -> None:
+    """The middlewares every request passes first (module docstring), outermost last: the Host check, the
+    forwarded headers of trusted proxies, the security headers (so a 400 for a foreign Host carries them
+    too)."""
+    app.add_middleware(HostGuard, allowed=settings.http_allowed_hosts())
+    if settings.trusted_proxies:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    app.add_middleware(SecurityHeaders)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -97,8 +97,24 @@ class Settings(BaseSettings):
     )
     gateway_token_ttl_s: int = Field(3600, ge=60, description="lifetime of an SCPS gateway token")
     api_auth_required: bool = Field(
-        False, description="guard /api/v1 with condivisa.auth tokens (keep the API on 127.0.0.1 when off)"
+        True,
+        description="guard /api/v1 with condivisa.auth tokens; off only for trials and tests "
+        "(`condivisa serve --insecure-no-auth`), never on a network",
     )
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host names the HTTP side answers to besides localhost, 127.0.0.1, ::1 and http_host "
+        '(e.g. ["energia.example.org"]; "*.example.org" for a domain, "*" for any); others get 400',
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="addresses (or networks) of reverse proxies whose X-Forwarded-For/-Proto are believed; "
+        "empty = none: the client address is the peer's",
+    )
+    http_tls_cert_file: Path | None = Field(
+        None, description="PEM certificate (chain) for HTTPS on the HTTP side; with http_tls_key_file"
+    )
+    http_tls_key_file: Path | None = Field(None, description="PEM private key of http_tls_cert_file")
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="largest accepted HTTP body (after gunzip)"
     )
@@ -121,6 +137,12 @@ class Settings(BaseSettings):
                 f"{value!r} may not contain '/', '+', '#' or spaces (it is one MQTT topic level)"
             )
         return value
+
+    @model_validator(mode="after")
+    def _check_tls_pair(self) -> Settings:
+        if (self.http_tls_cert_file is None) != (self.http_tls_key_file is None):
+            raise ValueError("http_tls_cert_file and http_tls_key_file go together: give both or neither")
+        return self
 
     @classmethod
     def settings_customise_sources(
@@ -150,6 +172,18 @@ class Settings(BaseSettings):
         parts = urlsplit(self.mqtt_url)
         tls = parts.scheme == "mqtts"
         return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
+
+    def http_allowed_hosts(self) -> tuple[str, ...]:
+        """The ``Host`` names the HTTP side answers to: loopback, ``http_host`` and ``allowed_hosts``
+        (:func:`~condivisa.transports.http.headers.allowed_host_names`)."""
+        from condivisa.transports.http.headers import allowed_host_names
+
+        return allowed_host_names(self.http_host, self.allowed_hosts)
+
+    @property
+    def http_tls(self) -> bool:
+        """True when the HTTP side serves HTTPS itself (``http_tls_cert_file`` and ``http_tls_key_file``)."""
+        return self.http_tls_cert_file is not None
 
     def strict_devices(self) -> bool:
         """Whether a DU may write only its registered POD over MQTT: ``mqtt_strict_devices`` if set, else on

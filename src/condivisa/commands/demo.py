@@ -173,9 +173,12 @@ def _prepare(plan: _Plan, workdir: Path, port: int, case: Path | None, today: st
     return DemoPlatform(demo_settings(files, port, case_summary), community)
 
 
-def _start(platform: DemoPlatform) -> None:
-    """Stage 3: start the store, the embedded broker, the ingest worker and the HTTP app."""
-    platform.start()
+def _start(platform: DemoPlatform, plan: _Plan) -> None:
+    """Stage 3: start the store, the embedded broker, the ingest worker and the HTTP app (with an API token
+    for the DUs that push over REST)."""
+    from condivisa.sim.demo_traffic import REST_DUS
+
+    platform.start(rest_dus=tuple(REST_DUS.get(plan.kind, ())))
     assert platform.server is not None and platform.broker is not None
     console.print(
         f"platform up: HTTP {platform.server.url}, MQTT {platform.broker.url} (topics condivisa/demo/du/<DU>/up)"
@@ -193,7 +196,7 @@ def _send_past(platform: DemoPlatform, plan: _Plan, sinks: _Sinks) -> tuple[Demo
     future = clock.local_now() + dt.timedelta(days=LIVE_DAYS + 1)  # the fleets run on; send what has ended
     fleets = demo_fleets(plan.kind, plan.devices, plan.start, (plan.horizon - plan.start).days, future)
     sinks.mqtt = MqttSink(platform.broker.url, "demo", client_id="condivisa-demo-dus")
-    sinks.rest = RestSink(platform.server.url)
+    sinks.rest = RestSink(platform.server.url, token=platform.rest_token)
     with _progress("DUs publishing (time-compressed)") as moved:
         counts = send_past(fleets, sinks.mqtt, sinks.rest, plan.now, moved)
     with _progress("platform storing (acknowledged)") as moved:
@@ -349,7 +352,7 @@ def demo(
         sinks = _Sinks()
         stack.callback(sinks.close)
         try:
-            _start(platform)
+            _start(platform, plan)
             fleets, sent = _send_past(platform, plan, sinks)
             _write_reports(platform, workdir / "reports", lang, pdf)
             if serve:

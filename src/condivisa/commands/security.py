@@ -22,7 +22,8 @@ err = Console(stderr=True)
 DatabaseOpt = Annotated[
     Optional[str],
     typer.Option(
-        "--database", help="database URL (default: $CONDIVISA_DATABASE_URL, then the embedded SQLite file)"
+        "--database",
+        help="database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./var/condivisa.db as serve)",
     ),
 ]
 ConfigOpt = Annotated[Path, typer.Option("--config", help="community.yaml", exists=True, dir_okay=False)]
@@ -32,9 +33,10 @@ ActorOpt = Annotated[
 
 
 def _store(database: str | None):
+    from condivisa.store.location import resolve_database_url
     from condivisa.store.store import Store
 
-    store = Store(database)
+    store = Store(resolve_database_url(database))
     store.upgrade()
     return store
 
@@ -217,15 +219,26 @@ def mqtt_acl(
             help="username of the ingest worker (default: $CONDIVISA_MQTT_USERNAME or condivisa-ingest)"
         ),
     ] = None,
-    port: Annotated[int, typer.Option(help="listener port written in mosquitto.conf")] = 1883,
+    port: Annotated[int, typer.Option(help="plain device listener (127.0.0.1) in mosquitto.conf")] = 1883,
+    platform_port: Annotated[
+        Optional[int], typer.Option(help="the ingest workers' listener (127.0.0.1; default PORT + 2)")
+    ] = None,
+    tls_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="folder with ca.pem, server.pem, server.key: adds the devices' TLS listener"),
+    ] = None,
+    tls_port: Annotated[int, typer.Option(help="TLS device listener port")] = 8883,
     database: DatabaseOpt = None,
     actor: ActorOpt = None,
 ) -> None:
     """Generate Mosquitto's password and ACL files (and the embedded broker's, the same files): each DU may
-    publish only on its own uplink topic and read only its own cmd/ack topics. New credentials are written
-    once to OUT/new-credentials.csv (mode 0600): hand them to the installers, then delete the file."""
+    publish only on its own uplink topic and read only its own cmd/ack topics, and its client id is its
+    username. mosquitto.conf keeps messages across restarts (persistence), listens for devices on 127.0.0.1
+    (and with TLS on every interface when --tls-dir is given) and for the ingest workers on 127.0.0.1. New
+    credentials are written once to OUT/new-credentials.csv (mode 0600, LF line endings): hand them to the
+    installers, then delete the file."""
     from condivisa.app.settings import load_settings
-    from condivisa.auth.mqtt_acl import write_mosquitto_files
+    from condivisa.auth.mqtt_acl import TlsListener, write_mosquitto_files
 
     settings = load_settings(community_file=str(config)) if config else load_settings()
     slug = community or settings.community_slug()
@@ -248,17 +261,33 @@ def mqtt_acl(
             except ValueError as exc:
                 _fail(str(exc))
     creds = auth.device_credentials()
-    paths = write_mosquitto_files(creds, out, root=settings.mqtt_topic_root, port=port)
+    tls = None
+    if tls_dir is not None:
+        d = tls_dir.resolve()
+        tls = TlsListener(d / "ca.pem", d / "server.pem", d / "server.key", port=tls_port)
+    paths = write_mosquitto_files(
+        creds,
+        out,
+        root=settings.mqtt_topic_root,
+        port=port,
+        platform_port=platform_port,
+        tls=tls,
+        message_size_limit_bytes=settings.max_body_bytes,
+    )
     if new:
         secret = out / "new-credentials.csv"
         fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", newline="") as fh:
-            w = csv.writer(fh)
+            w = csv.writer(fh, lineterminator="\n")  # LF: `cut -d, -f3` must not hand out "password\r"
             w.writerow(["username", "kind", "password"])
             w.writerows(new)
         console.print(f"{len(new)} new credential(s) in [bold]{secret}[/bold] (shown only there)")
     console.print(f"{len(creds)} client(s): " + ", ".join(str(p) for p in paths.values()))
     console.print(f"run:  mosquitto -c {paths['mosquitto.conf']}")
+    console.print(
+        f"the ingest workers connect to mqtt://127.0.0.1:{platform_port or port + 2} "
+        f"(CONDIVISA_MQTT_URL); devices to port {port}" + (f" or, with TLS, {tls_port}" if tls else "")
+    )
 
 
 # ------------------------------------------------------------------------------------------ privacy
@@ -311,10 +340,15 @@ def privacy_erase(
         Optional[Path], typer.Option(help="pseudonymisation key (hex); default $CONDIVISA_PSEUDONYM_KEY")
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+    broker_dir: Annotated[
+        Optional[Path],
+        typer.Option(help="the broker's passwd/acl folder (`mqtt-acl --out`): remove the member's DUs there"),
+    ] = None,
     database: DatabaseOpt = None,
     actor: ActorOpt = None,
 ) -> None:
-    """Erase MEMBER (GDPR Art. 17): accounts deleted, readings kept under keyed pseudonyms for the settlement."""
+    """Erase MEMBER (GDPR Art. 17): accounts, DU registrations and credentials, dead letters deleted; audit
+    entries and readings kept under keyed pseudonyms for the settlement."""
     from condivisa.auth.privacy import erase_member, load_key
 
     comm = _community(config)
@@ -327,12 +361,15 @@ def privacy_erase(
         _fail(f"no member {member!r} in {config}")
     if not yes:
         typer.confirm(f"Erase member {member}? This cannot be undone", abort=True)
-    rep = erase_member(_store(database), comm, member, key=key, actor=_actor(actor))
+    rep = erase_member(_store(database), comm, member, key=key, actor=_actor(actor), broker_dir=broker_dir)
     console.print_json(json.dumps(rep.to_dict()))
     console.print(
         f"now remove the name and e-mail of {member} from {config} (its PODs may stay for the settlement "
-        "of past periods, see docs/privacy.md)"
+        "of past periods), reload the broker (Mosquitto: kill -HUP; embedded: restart serve) and rotate "
+        "the backups: see docs/privacy.md"
     )
+    if rep.sqlite_checkpoint == "busy":
+        console.print("[yellow]the SQLite write-ahead log is in use: run the erasure again when idle[/]")
 
 
 @privacy_app.command("aggregate")
@@ -355,8 +392,10 @@ def privacy_aggregate(
         frame = aggregate_export(store, start=from_, end=to, freq=freq, min_pods=min_pods)
     except ValueError as exc:
         _fail(str(exc))
+    from condivisa.formats.csv_safe import safe_frame
+
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    safe_frame(frame).to_csv(out, index=False)
     AuthService(store).audit(
         _actor(actor),
         AuditAction.DATA_EXPORT,

@@ -5,6 +5,11 @@ Shutdown (Ctrl-C / SIGINT / SIGTERM): uvicorn stops taking requests and finishes
 MQTT worker stops taking messages, stores and acknowledges those already received (``--drain`` seconds at
 most; any left are not acknowledged and the broker resends them at the next start), and the embedded broker
 stops last.
+
+The HTTP side is closed by default: ``/api/v1`` wants a token (``--insecure-no-auth`` opens it, for trials
+on this machine only), it answers only to the ``Host`` names of ``allowed_hosts`` (plus loopback and
+``--host``), and speaks HTTPS itself with ``--tls-cert``/``--tls-key`` (or sits behind a reverse proxy listed
+in ``trusted_proxies``, whose ``X-Forwarded-For``/``-Proto`` are then believed; nobody else's are).
 """
 
 from __future__ import annotations
@@ -66,6 +71,18 @@ def serve(
         float, typer.Option("--drain", help="seconds to finish in-flight MQTT messages at shutdown")
     ] = 10.0,
     log_level: Annotated[str, typer.Option("--log-level", help="debug, info, warning, error")] = "info",
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="serve /api/v1 without authentication: anyone who reaches the port reads every POD and "
+            "writes readings (trials on 127.0.0.1 and tests only)",
+        ),
+    ] = False,
+    tls_cert: Annotated[
+        Path | None, typer.Option("--tls-cert", help="PEM certificate (chain): serve HTTPS (with --tls-key)")
+    ] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="PEM private key of --tls-cert")] = None,
 ) -> None:
     """Run the platform: API + MQTT ingest (+ embedded MQTT broker unless a broker URL is set)."""
     from condivisa.app.http_app import create_app, open_store
@@ -83,7 +100,11 @@ def serve(
         http_host=host,
         http_port=port,
         community=community,
+        api_auth_required=False if insecure_no_auth else None,
+        http_tls_cert_file=tls_cert,
+        http_tls_key_file=tls_key,
     )
+    _check_http(settings, api)
     try:
         community_obj = load_community(settings.community_file) if settings.community_file else None
     except ConfigError as exc:
@@ -101,7 +122,9 @@ def serve(
         )
         if rules.status == "changed":
             console.print(f"[yellow]allocation rules changed[/] since they were last recorded: {rules.diff}")
-    console.print(f"store: {store!r}")
+    from condivisa.store.location import describe_database
+
+    console.print(f"database: {describe_database(store.url)}  (users, tokens, devices and readings)")
 
     broker = worker = extra = None
     try:
@@ -181,6 +204,17 @@ def _start_embedded_broker(settings: Settings) -> EmbeddedBroker:
         console.print(f"[red]error:[/] {exc} (set CONDIVISA_MQTT_EMBEDDED_PORT or CONDIVISA_MQTT_URL)")
         raise typer.Exit(1) from None
     console.print(f"embedded MQTT broker (amqtt, MQTT 3.1.1): [bold]{broker.url}[/]")
+    console.print(
+        "[bold red]WARNING: the embedded MQTT broker is for trials only.[/] It keeps messages in memory and "
+        "acknowledges them before they are stored: if this process is killed, what devices were told was "
+        "received is lost (89 of 373 in bench/embedded_broker_kill.py). With real devices use Mosquitto and "
+        "the configuration of `condivisa mqtt-acl` (docs/mqtt.md)."
+        + (
+            f" Devices log in here ({settings.mqtt_embedded_acl_dir}): that is a real deployment."
+            if settings.mqtt_embedded_acl_dir is not None
+            else ""
+        )
+    )
     return broker
 
 
@@ -226,18 +260,64 @@ def _drain_orphans(settings: Settings, store: Store) -> None:
     )
 
 
-def _run_http(app: Any, settings: Any, log_level: str) -> None:
+def _check_http(settings: Settings, api: bool) -> None:
+    """Refuse TLS files that are not there; say loudly when the API is open and which names it answers to."""
+    if not api:
+        return
+    for path in (settings.http_tls_cert_file, settings.http_tls_key_file):
+        if path is not None and not Path(path).is_file():
+            console.print(f"[red]error:[/] TLS file {path}: no such file")
+            raise typer.Exit(2)
+    if not settings.api_auth_required:
+        console.print(
+            "[bold red]WARNING: /api/v1 without authentication[/] (--insecure-no-auth or "
+            "api_auth_required=false): whoever reaches this port reads every POD and writes readings. "
+            "For trials on this machine only."
+        )
+    console.print(f"HTTP answers to the Host names: {', '.join(settings.http_allowed_hosts())}")
+    if settings.http_host in ("0.0.0.0", "::") and not settings.allowed_hosts:
+        console.print(
+            "[yellow]listening on every interface, but only loopback names are allowed: set allowed_hosts "
+            "(e.g. CONDIVISA_ALLOWED_HOSTS='[\"energia.example.org\"]') to the name clients use[/]"
+        )
+    if not settings.http_tls and settings.http_host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(
+            "[yellow]plain HTTP on a network address: passwords and tokens travel in clear; use --tls-cert/"
+            "--tls-key or a reverse proxy with HTTPS (docs/serve.md)[/]"
+        )
+
+
+def uvicorn_config(app: Any, settings: Settings, log_level: str = "info") -> Any:
+    """uvicorn's configuration for the platform's app: ``settings``' address, HTTPS when its TLS files are
+    set, and uvicorn's own proxy headers off (the app believes forwarded headers only from
+    ``trusted_proxies``: :func:`condivisa.app.http_app.install_front_door`)."""
     import uvicorn
 
-    config = uvicorn.Config(
+    tls: dict[str, Any] = {}
+    if settings.http_tls:
+        tls = {
+            "ssl_certfile": str(settings.http_tls_cert_file),
+            "ssl_keyfile": str(settings.http_tls_key_file),
+        }
+    return uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
         log_level=log_level.lower(),
         timeout_graceful_shutdown=10,
+        proxy_headers=False,
+        server_header=False,
+        **tls,
     )
+
+
+def _run_http(app: Any, settings: Settings, log_level: str) -> None:
+    import uvicorn
+
+    config = uvicorn_config(app, settings, log_level)
+    scheme = "https" if settings.http_tls else "http"
     console.print(
-        f"HTTP API on [bold]http://{settings.http_host}:{settings.http_port}[/] (docs: /docs) — Ctrl-C to stop"
+        f"HTTP API on [bold]{scheme}://{settings.http_host}:{settings.http_port}[/] (docs: /docs) — Ctrl-C to stop"
     )
     # uvicorn handles SIGINT/SIGTERM (stops accepting, finishes running requests) and then re-raises the
     # signal to the previous handler; a no-op one lets us drain the MQTT worker instead of dying there.

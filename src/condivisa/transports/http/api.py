@@ -10,24 +10,44 @@ fails nothing is stored and the answer is 503 with ``Retry-After``: send the sam
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import codecs
 import datetime as dt
 import io
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, HTTPException, Query, Request, params, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
+from condivisa.formats.csv_safe import safe_frame
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, to_utc
-from condivisa.transports.http.body import read_body
+from condivisa.transports.http.body import BodyError, read_json_body
 
 #: ``await ingest(raw, source, may_write)`` → the ingest answer as a dict, after the commit; raises what the
 #: database raised (nothing stored). ``may_write(pod=, du=)`` is the sender's write scope, or None.
 HttpIngest = Callable[[bytes, str, Callable[..., bool] | None], Awaitable[dict[str, Any]]]
+#: ``await refuse(head, source, reason)`` keeps a body refused before parsing (too large, not JSON, broken
+#: gzip) as a dead letter of at most its first bytes (``head``, :data:`~condivisa.transports.http.body.
+#: REFUSED_HEAD_BYTES`) and the reason; returns the dead letter's id.
+HttpRefuse = Callable[[bytes, str, str], Awaitable[int | None]]
+
+
+async def keep_refused(refuse: HttpRefuse | None, exc: BodyError, source: str) -> int | None:
+    """The dead letter of a refused body (:data:`HttpRefuse`), or None without ``refuse`` or when the store
+    is down (the refusal is answered all the same)."""
+    if refuse is None:
+        return None
+    try:
+        return await refuse(exc.head, source, str(exc.detail))
+    except Exception:  # the store is down: the sender still learns why the body was refused
+        return None
 
 
 class Rejection(BaseModel):
@@ -83,7 +103,8 @@ PUSH_OPENAPI: dict[str, object] = {
     "requestBody": {
         "required": True,
         "description": "One UrbanDataset (one or many DUs as lines), or an SCPS push body "
-        "{resource_id, dataset}. Send `Content-Encoding: gzip` to compress it.",
+        "{resource_id, dataset}, as `Content-Type: application/json` (415 otherwise). Send "
+        "`Content-Encoding: gzip` to compress it.",
         "content": {
             "application/json": {
                 "schema": {
@@ -153,7 +174,8 @@ PUSH_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": IngestAnswer, "description": "nothing new: every quarter hour was a duplicate"},
     503: {"description": "database unavailable: nothing stored, send again (Retry-After)"},
     413: {"description": "body too large"},
-    415: {"description": "unsupported Content-Encoding"},
+    400: {"description": "Content-Encoding gzip, but the body is not valid gzip"},
+    415: {"description": "not Content-Type: application/json, or a Content-Encoding other than gzip"},
     422: {"description": "invalid UrbanDataset; `detail` has one entry per offending field"},
 }
 MEASUREMENTS_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -173,19 +195,30 @@ Format = Annotated[
 
 
 class PushRoute:
-    """``POST /api/v1/urbandatasets``: where a pushed body goes (``ingest``) and how large it may be."""
+    """``POST /api/v1/urbandatasets``: where a pushed body goes (``ingest``), how large it may be, and where
+    a body refused before parsing is kept (``refuse``)."""
 
-    def __init__(self, ingest: HttpIngest, max_body_bytes: int) -> None:
-        self.ingest, self.max_body_bytes = ingest, max_body_bytes
+    def __init__(self, ingest: HttpIngest, max_body_bytes: int, refuse: HttpRefuse | None = None) -> None:
+        self.ingest, self.max_body_bytes, self.refuse = ingest, max_body_bytes, refuse
 
     async def push_urbandataset(self, request: Request) -> JSONResponse:
-        """Store one UrbanDataset (M1/M2ElectricUserDevice-2.0, one or many DUs as lines)."""
-        raw = await read_body(request, self.max_body_bytes)
+        """Store one UrbanDataset (M1/M2ElectricUserDevice-2.0, one or many DUs as lines), sent as
+        ``Content-Type: application/json`` (415 otherwise). Inflating, parsing and storing run off the event
+        loop."""
+        source = "rest:/api/v1/urbandatasets"
+        try:
+            raw = await read_json_body(request, self.max_body_bytes)
+        except BodyError as exc:
+            letter = await keep_refused(self.refuse, exc, source)
+            return JSONResponse(
+                {"detail": exc.detail, "accepted": False, "dead_letter_id": letter},
+                status_code=exc.status_code,
+            )
         # the sender, set by condivisa.auth when the API requires authentication
         principal = getattr(request.state, "principal", None)
         may_write = principal.may_write if principal is not None else None
         try:
-            answer = await self.ingest(raw, "rest:/api/v1/urbandatasets", may_write)
+            answer = await self.ingest(raw, source, may_write)
         except Exception as exc:  # the database failed: nothing of this body was stored
             return JSONResponse(
                 {
@@ -195,7 +228,7 @@ class PushRoute:
                 status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
                 headers={"Retry-After": "5"},
             )
-        return ingest_response(answer)
+        return await run_in_threadpool(ingest_response, answer)
 
 
 def pod_measurements(
@@ -246,7 +279,7 @@ def measurements_csv(pod: str, frame: pd.DataFrame) -> Response:
     view = frame[MEASUREMENT_COLUMNS].copy() if len(frame) else pd.DataFrame(columns=MEASUREMENT_COLUMNS)
     if len(view):
         view["start"] = pd.to_datetime(view["start"]).dt.tz_convert(ROME).map(lambda t: t.isoformat())
-    view.to_csv(out, index=False)
+    safe_frame(view).to_csv(out, index=False)  # a POD text like "=HYPERLINK(...)" is not run (#13, 12)
     return Response(
         out.getvalue(),
         media_type="text/csv",
@@ -259,18 +292,76 @@ def devices(request: Request) -> list[dict[str, Any]]:
     return records(request.app.state.store.device_last_seen())
 
 
-def dead_letters(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    """The most recent rejected payloads with their reasons and source; the raw payload is given as
-    ``payload_text`` when it is UTF-8, else as ``payload_base64``."""
-    rows = request.app.state.store.dead_letters(limit)
+#: the largest dead-letter id a query may name (a 64-bit database integer, with room for ``id + 1``)
+MAX_ID = 2**62
+
+
+def dead_letters(
+    request: Request,
+    response: Response,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="cursor: only ids below this one")
+    ] = None,
+    id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="one dead letter, with its whole stored payload")
+    ] = None,
+    payload: Annotated[bool, Query(description="include each payload's first bytes")] = True,
+) -> list[dict[str, Any]]:
+    """The most recent rejected payloads with their reasons and source, newest first, in pages: at most
+    ``limit`` letters and about :data:`DEAD_LETTERS_PAGE_BYTES` of JSON; the next page is
+    ``?before_id=`` the ``X-Next-Before-Id`` header (absent on the last page). Each payload is given as
+    ``payload_text`` when it is UTF-8, else as ``payload_base64``: its first
+    :data:`DEAD_LETTER_PREVIEW_BYTES` (``payload_truncated`` says when there is more); ``?id=N`` gives one
+    letter with everything stored of it (at most 64 KiB: larger payloads are cut when stored,
+    ``payload_bytes`` is the original size)."""
+    store = request.app.state.store
+    if id is not None:
+        letter = store.dead_letters(1, before_id=id + 1, payload_max=DEAD_LETTER_MAX_BYTES)
+        if not letter or letter[0]["id"] != id:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
+        return records([_letter_out(letter[0], DEAD_LETTER_MAX_BYTES)])
+    rows = store.dead_letters(
+        limit, before_id=before_id, with_payload=payload, payload_max=DEAD_LETTER_PREVIEW_BYTES + 1
+    )
+    out: list[dict[str, Any]] = []
+    size = 0
     for row in rows:
-        raw = row.pop("payload", None)
-        if isinstance(raw, (bytes, bytearray)):
-            try:
-                row["payload_text"] = bytes(raw).decode("utf-8")
-            except UnicodeDecodeError:
-                row["payload_base64"] = base64.b64encode(bytes(raw)).decode("ascii")
-    return records(rows)
+        item = _letter_out(row, DEAD_LETTER_PREVIEW_BYTES)
+        size += len(repr(item))
+        if out and size > DEAD_LETTERS_PAGE_BYTES:
+            break
+        out.append(item)
+    if out and (len(out) < len(rows) or len(rows) == limit):
+        response.headers["X-Next-Before-Id"] = str(out[-1]["id"])
+    return records(out)
+
+
+#: payload bytes of each letter in a listing, of one letter (``?id=``), and JSON bytes of a page, about
+DEAD_LETTER_PREVIEW_BYTES = 16 * 1024
+DEAD_LETTER_MAX_BYTES = 64 * 1024
+DEAD_LETTERS_PAGE_BYTES = 1024 * 1024
+#: reasons of each letter in a listing (``reasons_total`` counts them all)
+DEAD_LETTER_REASONS = 20
+
+
+def _letter_out(row: dict[str, Any], preview: int) -> dict[str, Any]:
+    """A dead-letter row for the JSON answer: the payload as text or base64, cut to ``preview`` bytes."""
+    raw = row.pop("payload", None)
+    reasons = row.get("reasons") or []
+    if isinstance(reasons, list) and len(reasons) > DEAD_LETTER_REASONS:
+        row["reasons"] = reasons[:DEAD_LETTER_REASONS]
+    row["reasons_total"] = len(reasons) if isinstance(reasons, list) else 1
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        raw = bytes(raw)
+        row["payload_truncated"] = len(raw) > preview or row.get("payload_bytes", 0) > len(raw)
+        raw = raw[:preview]
+        try:  # a cut payload may end inside a character: that character is left out
+            decoder = codecs.getincrementaldecoder("utf-8")()
+            row["payload_text"] = decoder.decode(raw, final=not row["payload_truncated"])
+        except UnicodeDecodeError:
+            row["payload_base64"] = base64.b64encode(raw).decode("ascii")
+    return row
 
 
 def send_command(du_id: str, command: Command, request: Request) -> dict[str, Any]:
@@ -292,10 +383,11 @@ def api_router(
     *,
     ingest: HttpIngest,
     max_body_bytes: int,
+    refuse: HttpRefuse | None = None,
 ) -> APIRouter:
     """The ``/api/v1`` routes; the dependency lists are where :mod:`condivisa.auth` plugs in, ``ingest``
-    stores a pushed body, ``max_body_bytes`` bounds it."""
-    push = PushRoute(ingest, max_body_bytes)
+    stores a pushed body, ``max_body_bytes`` bounds it, ``refuse`` keeps a refused one."""
+    push = PushRoute(ingest, max_body_bytes, refuse)
     router = APIRouter(prefix="/api/v1")
     router.add_api_route(
         "/urbandatasets",
@@ -335,20 +427,37 @@ def api_router(
     return router
 
 
-def healthz(request: Request) -> JSONResponse:
-    """200 when the database answers; also says whether the MQTT worker is connected."""
+#: seconds ``/healthz`` waits for the database before reporting it ``busy``
+HEALTHZ_DATABASE_TIMEOUT_S = 2.0
+#: the health check's own threads: a busy request threadpool (sync routes) cannot starve it
+_HEALTH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="condivisa-healthz")
+
+
+def database_health(store: Any) -> str:
+    """``"ok"`` when the store answers a read. The read is DEFERRED on SQLite (WAL readers never wait for a
+    writer's lock), so a long write transaction does not hold the health check up."""
     import sqlalchemy as sa
 
+    with store.read() as conn:
+        conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
+    return "ok"
+
+
+async def healthz(request: Request) -> JSONResponse:
+    """200 when the database answers a read within :data:`HEALTHZ_DATABASE_TIMEOUT_S` (else 503, database
+    ``busy``); also says whether the MQTT worker is connected. Nothing of it runs on the event loop or in the
+    request threadpool, so neither long pushes nor a writer holding the lock make it wait."""
     store = request.app.state.store
     out: dict[str, Any] = {"status": "ok"}
     try:
-        with store.engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-        out["database"] = "ok"
+        check = asyncio.wrap_future(_HEALTH_THREADS.submit(database_health, store))
+        out["database"] = await asyncio.wait_for(check, HEALTHZ_DATABASE_TIMEOUT_S)
+    except TimeoutError:
+        out.update(status="error", database=f"busy: no answer within {HEALTHZ_DATABASE_TIMEOUT_S:g} s")
     except Exception as exc:  # reported, not raised: this is the health check
         out.update(status="error", database=f"error: {type(exc).__name__}")
     worker = getattr(request.app.state, "mqtt_worker", None)
-    out["mqtt"] = "n/a" if worker is None else ("connected" if worker.connected else "disconnected")
+    out["mqtt"] = "n/a" if worker is None else worker.health  # connected, disconnected or session lost
     return JSONResponse(out, status_code=200 if out["status"] == "ok" else 503)
 
 

@@ -33,9 +33,10 @@ from typing import Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from condivisa.transports.http.api import HttpIngest
-from condivisa.transports.http.body import read_body
+from condivisa.transports.http.api import HttpIngest, HttpRefuse, keep_refused
+from condivisa.transports.http.body import BodyError, read_json_body
 from condivisa.transports.http.gateway_protocol import (
     Bearer,
     Caller,
@@ -50,14 +51,17 @@ from condivisa.transports.http.gateway_reads import GatewayReads
 
 class LoginService(Protocol):
     """The people's logins the gateway also accepts (:class:`condivisa.auth.service.AuthService`):
-    ``login`` raises on wrong credentials (and applies its own lockout)."""
+    ``login`` raises on wrong credentials (and applies its own lockout); ``guard_login`` runs a static
+    user's password check under that same lockout, counted in the database (atomic across threads and
+    processes) and audited."""
 
     def login(self, username: str, password: str) -> tuple[str, object]: ...
     def logout(self, token: str) -> object: ...
+    def guard_login(self, username: str, check: Callable[[], bool]) -> bool: ...
 
 
 #: wrong passwords of one static gateway user within :data:`LOCKOUT_WINDOW_S` that lock it until the window
-#: has passed (the same rule as people's logins)
+#: has passed (the same rule as people's logins; this in-memory count is used only without a ``service``)
 MAX_FAILED_LOGINS = 5
 LOCKOUT_WINDOW_S = 15 * 60.0
 
@@ -98,16 +102,19 @@ class GatewayAuth:
         """A token for a static gateway user or for one of the platform's people; None when refused."""
         expected = self._users.get(username)
         if expected is not None:
-            now = self._clock()
-            with self._lock:
-                if self._locked(username, now):
+            if self._service is not None:  # the database's lockout, shared with people's logins
+                if not self._service.guard_login(
+                    username, lambda: hmac.compare_digest(expected.encode(), password.encode())
+                ):
+                    return None
+                return self._issue(username)
+            with self._lock:  # no database: count here, check and count under one lock
+                if self._locked(username, self._clock()):
                     return None
                 if not hmac.compare_digest(expected.encode(), password.encode()):
-                    self._failures[username].append(now)
+                    self._failures[username].append(self._clock())
                     return None
-                token = secrets.token_urlsafe(32)
-                self._tokens[token] = (username, now + self._ttl_s)
-            return token
+            return self._issue(username)
         if self._service is not None:
             try:
                 token, _ = self._service.login(username, password)
@@ -115,6 +122,12 @@ class GatewayAuth:
             except Exception:  # AuthError: wrong credentials, or locked
                 return None
         return None
+
+    def _issue(self, username: str) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens[token] = (username, self._clock() + self._ttl_s)
+        return token
 
     def caller(self, token: str | None) -> GatewayCaller | None:
         """Who holds ``token``, with their scopes; None for no, an unknown or an expired token."""
@@ -143,7 +156,8 @@ async def login(request: Request) -> JSONResponse:
     body = await read_json(request, LoginBody)
     if isinstance(body, JSONResponse):
         return body
-    token = request.app.state.gateway_auth.login(body.username, body.password)
+    # the password hash and the lockout's database round trips run off the event loop
+    token = await run_in_threadpool(request.app.state.gateway_auth.login, body.username, body.password)
     if token is None:
         return answer("01", "Authentication failed", 401)
     return answer("00", "Successful", token=token)
@@ -182,10 +196,11 @@ def delete(user: Caller) -> JSONResponse:
 
 
 class GatewayPush:
-    """``/push``: where a pushed body goes (``ingest``, as for ``/api/v1``) and how large it may be."""
+    """``/push``: where a pushed body goes (``ingest``, as for ``/api/v1``), how large it may be and where a
+    body refused before parsing is kept (``refuse``)."""
 
-    def __init__(self, ingest: HttpIngest, max_body_bytes: int) -> None:
-        self.ingest, self.max_body_bytes = ingest, max_body_bytes
+    def __init__(self, ingest: HttpIngest, max_body_bytes: int, refuse: HttpRefuse | None = None) -> None:
+        self.ingest, self.max_body_bytes, self.refuse = ingest, max_body_bytes, refuse
 
     async def push(self, request: Request, user: Caller) -> JSONResponse:
         """``{resource_id, dataset: {"UrbanDataset": …}}`` → stored through the one ingestion path."""
@@ -195,9 +210,14 @@ class GatewayPush:
             return answer(
                 "06", "Operation not permitted", detail="people do not push readings: a platform does"
             )
-        raw = await read_body(request, self.max_body_bytes)
+        source = f"scps:/push:{user.name}"[:200]
+        try:  # JSON only (415), inflated, parsed and stored off the event loop
+            raw = await read_json_body(request, self.max_body_bytes)
+        except BodyError as exc:
+            letter = await keep_refused(self.refuse, exc, source)
+            return answer("02", "Invalid request", exc.status_code, detail=exc.detail, dead_letter_id=letter)
         try:
-            res = await self.ingest(raw, f"scps:/push:{user.name}"[:200], user.may_write)
+            res = await self.ingest(raw, source, user.may_write)
         except Exception as exc:  # the store is down: nothing was stored, the client must retry
             return answer("99", "Internal error", 503, detail=f"store unavailable: {type(exc).__name__}")
         if not res.get("accepted"):
@@ -211,11 +231,17 @@ class GatewayPush:
 
 
 def gateway_router(
-    *, ingest: HttpIngest, max_body_bytes: int, producer_id: str, prefix: str = "/UrbanDatasetGateway"
+    *,
+    ingest: HttpIngest,
+    max_body_bytes: int,
+    producer_id: str,
+    prefix: str = "/UrbanDatasetGateway",
+    refuse: HttpRefuse | None = None,
 ) -> APIRouter:
     """The gateway's routes: ``ingest`` stores a pushed body (as for ``/api/v1``), ``max_body_bytes`` bounds
-    it, ``producer_id`` names the producer of the datasets the reads rebuild."""
-    push, reads = GatewayPush(ingest, max_body_bytes), GatewayReads(producer_id)
+    it, ``refuse`` keeps a refused one, ``producer_id`` names the producer of the datasets the reads
+    rebuild."""
+    push, reads = GatewayPush(ingest, max_body_bytes, refuse), GatewayReads(producer_id)
     router = APIRouter(prefix=prefix, tags=["SCPS UrbanDatasetGateway"])
     post = ["POST"]
     router.add_api_route("/login", login, methods=post)
