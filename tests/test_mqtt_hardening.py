@@ -414,3 +414,47 @@ def test_a_device_named_like_the_platforms_client_ids_is_refused():
     with pytest.raises(ValueError, match="platform's client ids"):
         acl_for([worker, {"du_id": f"{WORKER_ID}-0", "community": "c", "kind": "du"}])
     assert set(acl_for([worker, {"du_id": "DU-1", "community": "c"}])) == {WORKER_ID, "DU-1"}
+
+
+# ------------------------------------------------------------------ the README's flow with simulated devices
+def test_simulated_devices_log_in_with_the_generated_credentials(
+    secured, hstore, tmp_path, example_community_path
+):
+    """``condivisa devices simulate --credentials new-credentials.csv``: each DU logs in as itself (its client
+    id is its username) and everything is stored; without credentials, or with a wrong password, the command
+    says which login the broker refused instead of a traceback."""
+    from typer.testing import CliRunner
+
+    from condivisa.cli import app
+
+    kind, port, platform_port, pw = secured
+    worker = start_worker(kind, hstore, platform_port, pw)
+    csv_path = tmp_path / "new-credentials.csv"
+    csv_path.write_text(
+        "username,kind,password\n"
+        + f"{WORKER_ID},worker,{pw[WORKER_ID]}\n"
+        + "".join(f"{d},du,{pw[d]}\n" for d in ("DU-0001", "DU-0002"))
+    )
+    community = example_community_path  # --count 2: its first two DUs, DU-0001 and DU-0002
+    common = ["devices", "simulate", "--broker", f"mqtt://127.0.0.1:{port}", "--count", "2"]
+    common += ["--community", COMMUNITY, "--days", "1"]
+    try:
+        ok = CliRunner().invoke(
+            app,
+            [*common, "--start", "2026-11-02", "--credentials", str(csv_path), "--config", str(community)],
+        )
+        assert ok.exit_code == 0, ok.output
+        assert wait_until(lambda: hstore.counts()["measurements"] >= 2 * 96, 30)
+        assert hstore.counts()["measurements"] == 2 * 96
+
+        anonymous = CliRunner().invoke(app, [*common, "--start", "2026-11-03", "--config", str(community)])
+        assert anonymous.exit_code != 0 and "refused" in anonymous.output, anonymous.output
+
+        csv_path.write_text(csv_path.read_text().replace(pw["DU-0002"], "wrong-password"))
+        wrong = CliRunner().invoke(
+            app,
+            [*common, "--start", "2026-11-04", "--credentials", str(csv_path), "--config", str(community)],
+        )
+        assert wrong.exit_code != 0 and "refused DU-0002" in wrong.output, wrong.output
+    finally:
+        worker.stop()

@@ -70,6 +70,13 @@ def simulate(
         str | None, typer.Option("--token", envvar="CONDIVISA_API_TOKEN", help="Bearer token for --api")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same data)")] = 0,
+    credentials: Annotated[
+        Path | None,
+        typer.Option(
+            "--credentials",
+            help="new-credentials.csv of `condivisa mqtt-acl`: each DU logs in to the broker with its password",
+        ),
+    ] = None,
 ) -> None:
     """Publish realistic quarter-hour UrbanDatasets (households with morning/evening peaks, PV plants) for N DUs."""
     from condivisa.sim import devices as sim
@@ -88,12 +95,24 @@ def simulate(
         fleet = sim.build_fleet(devs, first, days, seed=seed)
     except ValueError as exc:
         _fail(str(exc))
-    sink, target = _sink(broker, api, token, community, config)
+    passwords = _passwords(credentials)
+    if passwords is not None and (missing := [d.du_id for d in devs if d.du_id not in passwords]):
+        _fail(f"--credentials {credentials}: no password for {', '.join(missing[:5])}")
+    if passwords is not None and group > 1:
+        _fail(
+            "--credentials: DUs log in one by one, so --group must be 1 (gateway topics need a gateway login)"
+        )
+    sink, target = _sink(broker, api, token, community, config, passwords)
     console.print(
         f"simulating {len(devs)} DUs × {len(fleet.starts)} quarter hours "
         f"({fleet.starts[0]:%Y-%m-%d %H:%M} → {fleet.starts[-1]:%Y-%m-%d %H:%M}) to {target}"
     )
-    sent = _run(fleet, sink, speed=speed, group=group, faults=fault_list, fault_rate=fault_rate, seed=seed)
+    try:
+        sent = _run(
+            fleet, sink, speed=speed, group=group, faults=fault_list, fault_rate=fault_rate, seed=seed
+        )
+    except OSError as exc:  # a DU's login refused by the broker (wrong or missing --credentials)
+        _fail(str(exc))
     if broker and sent:
         with console.status("waiting for the platform's answers on the ack topics …"):
             sink.wait_answers(sent["messages"])
@@ -124,8 +143,29 @@ def _devices(config: Path | None, count: int, seed: int) -> list[sim.SimDevice]:
     return devs
 
 
+def _passwords(path: Path | None) -> dict[str, str] | None:
+    """``username -> password`` of the DUs in a ``new-credentials.csv`` (columns username, kind, password)."""
+    import csv
+
+    if path is None:
+        return None
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        _fail(f"--credentials {path}: {exc.strerror}")
+    if not rows or not {"username", "password"} <= set(rows[0]):
+        _fail(f"--credentials {path}: expected the columns username,kind,password of `condivisa mqtt-acl`")
+    return {r["username"]: r["password"] for r in rows if r.get("kind", "du") != "worker"}
+
+
 def _sink(
-    broker: str | None, api: str | None, token: str | None, community: str | None, config: Path | None
+    broker: str | None,
+    api: str | None,
+    token: str | None,
+    community: str | None,
+    config: Path | None,
+    passwords: dict[str, str] | None = None,
 ) -> tuple[MqttSink | RestSink, str]:
     """Where the messages go (an MQTT broker or a platform's REST API), and how to say it."""
     from condivisa.app.settings import load_settings
@@ -134,7 +174,7 @@ def _sink(
     if broker:
         slug = community or load_settings(community_file=config).community_slug()
         try:
-            sink = MqttSink(broker, slug)
+            sink = MqttSink(broker, slug, credentials=passwords)
         except OSError as exc:
             _fail(f"cannot connect to {broker}: {exc}")
         return sink, f"{broker} (topics {sink.layout.root}/{slug}/…)"

@@ -5,7 +5,8 @@ Rules implemented:
 - over MQTT, each message is published with QoS 1 (MQTT 3.1.1, so it works with Mosquitto and the embedded
   broker) on the sender's uplink topic (:class:`~condivisa.transports.mqtt.topics.TopicLayout`); the answers
   come on the ack topics, and a ``resend`` command on a DU's cmd topic is kept for the sender
-  (:meth:`MqttSink.take_resends`);
+  (:meth:`MqttSink.take_resends`); with ``credentials`` (the DU passwords of ``condivisa mqtt-acl``'s
+  ``new-credentials.csv``) each DU logs in on its own connection, its client id being its username;
 - over REST, each message is POSTed gzipped to ``<api>/api/v1/urbandatasets``; server errors and refusals
   (401, 403, 413, 415) are counted as ``http_errors``.
 """
@@ -16,7 +17,7 @@ import datetime as dt
 import gzip
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -32,29 +33,74 @@ class MqttSink:
     the platform's answers on the ack topics."""
 
     def __init__(
-        self, url: str, community: str, root: str = "condivisa", client_id: str = "condivisa-simulator"
+        self,
+        url: str,
+        community: str,
+        root: str = "condivisa",
+        client_id: str = "condivisa-simulator",
+        credentials: Mapping[str, str] | None = None,
     ):
         from urllib.parse import urlsplit
-
-        import paho.mqtt.client as mqtt
 
         from condivisa.transports.mqtt.topics import TopicLayout
 
         parts = urlsplit(url)
+        self._address = (parts.hostname or "127.0.0.1", parts.port or 1883)
+        self._root, self._community = root, community
         self.layout = TopicLayout(community, root)
         self.answers = {"accepted": 0, "rejected": 0, "stored": 0, "duplicates": 0}
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311
-        )
-        self.client.max_inflight_messages_set(100)
-        self.client.on_connect = lambda c, *a: c.subscribe(
-            [(f"{root}/{community}/+/+/ack", 1), (f"{root}/{community}/+/+/cmd", 1)]
-        )
-        self.client.on_message = self._on_ack
         self._resends: list[tuple[str, dt.datetime]] = []
-        self.client.connect(parts.hostname or "127.0.0.1", parts.port or 1883)
-        self.client.loop_start()
         self._pending: list = []
+        self._credentials = dict(credentials) if credentials is not None else None
+        self._clients: dict[str, mqtt.Client] = {}
+        if self._credentials is None:  # one connection for every DU: a broker without device passwords
+            self.client = self._connect(client_id, None, f"{root}/{community}/+/+")
+
+    def _connect(self, client_id: str, password: str | None, topic_base: str) -> mqtt.Client:
+        """A started paho client (MQTT 3.1.1, QoS 1) subscribed to ``topic_base``/ack and /cmd; with a
+        ``password`` it logs in as ``client_id`` (a device's client id is its username, docs/mqtt.md)."""
+        import paho.mqtt.client as mqtt
+
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
+        if password is not None:
+            client.username_pw_set(client_id, password)
+        client.max_inflight_messages_set(100)
+        connack: list[object] = []
+
+        def on_connect(
+            c: mqtt.Client, userdata: object, flags: object, reason: object, *rest: object
+        ) -> None:
+            connack.append(reason)
+            if not getattr(reason, "is_failure", False):
+                c.subscribe([(f"{topic_base}/ack", 1), (f"{topic_base}/cmd", 1)])
+
+        client.on_connect = on_connect
+        client.on_message = self._on_ack
+        client.connect(*self._address)
+        client.loop_start()
+        deadline = time.monotonic() + 10.0
+        while not connack and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if not connack or getattr(connack[0], "is_failure", False):
+            client.loop_stop()
+            why = connack[0] if connack else "no answer within 10 s"
+            raise ConnectionRefusedError(
+                f"the broker {self._address[0]}:{self._address[1]} refused {client_id}: {why}"
+            )
+        return client
+
+    def _client_for(self, sender_id: str, kind: str) -> mqtt.Client:
+        """The connection a message of ``sender_id`` goes out on: its own login when credentials are given."""
+        if self._credentials is None:
+            return self.client
+        client = self._clients.get(sender_id)
+        if client is None:
+            password = self._credentials.get(sender_id)
+            if password is None:
+                raise KeyError(f"no MQTT password for {sender_id} in the credentials file")
+            base = self.layout.up(sender_id, kind).rsplit("/", 1)[0]
+            client = self._clients[sender_id] = self._connect(sender_id, password, base)
+        return client
 
     def _on_ack(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -99,7 +145,8 @@ class MqttSink:
             time.sleep(0.1)
 
     def send(self, m: Message) -> None:
-        self._pending.append(self.client.publish(self.layout.up(m.sender_id, m.kind), m.payload, qos=1))
+        client = self._client_for(m.sender_id, m.kind)
+        self._pending.append(client.publish(self.layout.up(m.sender_id, m.kind), m.payload, qos=1))
         if len(self._pending) >= 500:
             self.flush()
 
@@ -115,8 +162,9 @@ class MqttSink:
 
     def close(self) -> None:
         self.flush()
-        self.client.disconnect()
-        self.client.loop_stop()
+        for client in [*self._clients.values(), *([self.client] if self._credentials is None else [])]:
+            client.disconnect()
+            client.loop_stop()
 
 
 class RestSink:
