@@ -19,7 +19,7 @@ from condivisa.ingest.pipeline import ingest_payload
 from condivisa.store.dead_letters import MAX_DEAD_LETTER_BYTES, MAX_REASONS
 from condivisa.store.models import DeadLetter
 from condivisa.store.store import Store
-from condivisa.transports.http.api import DEAD_LETTER_PREVIEW_BYTES
+from condivisa.transports.http.dead_letter_routes import DEAD_LETTER_PREVIEW_BYTES
 
 MiB = 1024 * 1024
 KEY = bytes(range(32))

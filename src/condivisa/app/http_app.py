@@ -39,10 +39,11 @@ from condivisa.ingest.pipeline import IngestResult, PreparedMessage, prepare_pay
 from condivisa.kernel import clock
 from condivisa.store.auth_tables import TokenKind
 from condivisa.store.store import Store
-from condivisa.transports.http.api import HttpIngest, HttpRefuse, api_router, healthz_router
+from condivisa.transports.http.api import HttpIngest, HttpRefuse, api_router
 from condivisa.transports.http.gateway import GatewayAuth, gateway_router
 from condivisa.transports.http.gateway_protocol import GatewayCaller
 from condivisa.transports.http.headers import HostGuard, SecurityHeaders
+from condivisa.transports.http.health import healthz_router
 from condivisa.transports.mqtt.worker import IngestWorker
 from condivisa.web.data import DashboardFiles
 from condivisa.web.routes import router as dashboard_router

@@ -10,13 +10,9 @@ fails nothing is stored and the answer is 503 with ``Retry-After``: send the sam
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import codecs
 import datetime as dt
 import io
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any, Literal
 
 import pandas as pd
@@ -29,6 +25,8 @@ from condivisa.formats.csv_safe import safe_frame
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, to_utc
 from condivisa.transports.http.body import BodyError, read_json_body
+from condivisa.transports.http.dead_letter_routes import dead_letters
+from condivisa.transports.http.jsonable import records
 
 #: ``await ingest(raw, source, may_write)`` → the ingest answer as a dict, after the commit; raises what the
 #: database raised (nothing stored). ``may_write(pod=, du=)`` is the sender's write scope, or None.
@@ -116,24 +114,6 @@ PUSH_OPENAPI: dict[str, object] = {
         },
     }
 }
-
-
-def records(rows: Iterable[Mapping[str, object]]) -> list[dict[str, Any]]:
-    """Rows of a store answer (:meth:`~condivisa.store.store.Store.device_last_seen`,
-    :meth:`~condivisa.store.store.Store.dead_letters`) as JSON-able dicts."""
-    return [{k: _jsonable(v) for k, v in r.items()} for r in rows]
-
-
-def _jsonable(v: object) -> object:
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v).decode("utf-8", errors="replace")
-    if isinstance(v, pd.Timestamp):
-        return None if pd.isna(v) else v.isoformat()
-    if isinstance(v, (dt.datetime, dt.date)):
-        return v.isoformat()
-    if isinstance(v, float) and v != v:
-        return None
-    return v
 
 
 def parse_instant(text: str | None, field: str) -> pd.Timestamp | None:
@@ -292,78 +272,6 @@ def devices(request: Request) -> list[dict[str, Any]]:
     return records(request.app.state.store.device_last_seen())
 
 
-#: the largest dead-letter id a query may name (a 64-bit database integer, with room for ``id + 1``)
-MAX_ID = 2**62
-
-
-def dead_letters(
-    request: Request,
-    response: Response,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    before_id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="cursor: only ids below this one")
-    ] = None,
-    id: Annotated[
-        int | None, Query(ge=1, le=MAX_ID, description="one dead letter, with its whole stored payload")
-    ] = None,
-    payload: Annotated[bool, Query(description="include each payload's first bytes")] = True,
-) -> list[dict[str, Any]]:
-    """The most recent rejected payloads with their reasons and source, newest first, in pages: at most
-    ``limit`` letters and about :data:`DEAD_LETTERS_PAGE_BYTES` of JSON; the next page is
-    ``?before_id=`` the ``X-Next-Before-Id`` header (absent on the last page). Each payload is given as
-    ``payload_text`` when it is UTF-8, else as ``payload_base64``: its first
-    :data:`DEAD_LETTER_PREVIEW_BYTES` (``payload_truncated`` says when there is more); ``?id=N`` gives one
-    letter with everything stored of it (at most 64 KiB: larger payloads are cut when stored,
-    ``payload_bytes`` is the original size)."""
-    store = request.app.state.store
-    if id is not None:
-        letter = store.dead_letters(1, before_id=id + 1, payload_max=DEAD_LETTER_MAX_BYTES)
-        if not letter or letter[0]["id"] != id:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
-        return records([_letter_out(letter[0], DEAD_LETTER_MAX_BYTES)])
-    rows = store.dead_letters(
-        limit, before_id=before_id, with_payload=payload, payload_max=DEAD_LETTER_PREVIEW_BYTES + 1
-    )
-    out: list[dict[str, Any]] = []
-    size = 0
-    for row in rows:
-        item = _letter_out(row, DEAD_LETTER_PREVIEW_BYTES)
-        size += len(repr(item))
-        if out and size > DEAD_LETTERS_PAGE_BYTES:
-            break
-        out.append(item)
-    if out and (len(out) < len(rows) or len(rows) == limit):
-        response.headers["X-Next-Before-Id"] = str(out[-1]["id"])
-    return records(out)
-
-
-#: payload bytes of each letter in a listing, of one letter (``?id=``), and JSON bytes of a page, about
-DEAD_LETTER_PREVIEW_BYTES = 16 * 1024
-DEAD_LETTER_MAX_BYTES = 64 * 1024
-DEAD_LETTERS_PAGE_BYTES = 1024 * 1024
-#: reasons of each letter in a listing (``reasons_total`` counts them all)
-DEAD_LETTER_REASONS = 20
-
-
-def _letter_out(row: dict[str, Any], preview: int) -> dict[str, Any]:
-    """A dead-letter row for the JSON answer: the payload as text or base64, cut to ``preview`` bytes."""
-    raw = row.pop("payload", None)
-    reasons = row.get("reasons") or []
-    if isinstance(reasons, list) and len(reasons) > DEAD_LETTER_REASONS:
-        row["reasons"] = reasons[:DEAD_LETTER_REASONS]
-    row["reasons_total"] = len(reasons) if isinstance(reasons, list) else 1
-    if isinstance(raw, (bytes, bytearray, memoryview)):
-        raw = bytes(raw)
-        row["payload_truncated"] = len(raw) > preview or row.get("payload_bytes", 0) > len(raw)
-        raw = raw[:preview]
-        try:  # a cut payload may end inside a character: that character is left out
-            decoder = codecs.getincrementaldecoder("utf-8")()
-            row["payload_text"] = decoder.decode(raw, final=not row["payload_truncated"])
-        except UnicodeDecodeError:
-            row["payload_base64"] = base64.b64encode(raw).decode("ascii")
-    return row
-
-
 def send_command(du_id: str, command: Command, request: Request) -> dict[str, Any]:
     """Publish a downlink command to a DU (``.../du/<du_id>/cmd``, QoS 1), e.g. ask it to resend from T."""
     worker = getattr(request.app.state, "mqtt_worker", None)
@@ -424,45 +332,4 @@ def api_router(
         responses={503: {"description": "no MQTT worker in this process"}},
         dependencies=list(read_dependencies),
     )
-    return router
-
-
-#: seconds ``/healthz`` waits for the database before reporting it ``busy``
-HEALTHZ_DATABASE_TIMEOUT_S = 2.0
-#: the health check's own threads: a busy request threadpool (sync routes) cannot starve it
-_HEALTH_THREADS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="condivisa-healthz")
-
-
-def database_health(store: Any) -> str:
-    """``"ok"`` when the store answers a read. The read is DEFERRED on SQLite (WAL readers never wait for a
-    writer's lock), so a long write transaction does not hold the health check up."""
-    import sqlalchemy as sa
-
-    with store.read() as conn:
-        conn.execute(sa.text("SELECT version_num FROM alembic_version")).first()
-    return "ok"
-
-
-async def healthz(request: Request) -> JSONResponse:
-    """200 when the database answers a read within :data:`HEALTHZ_DATABASE_TIMEOUT_S` (else 503, database
-    ``busy``); also says whether the MQTT worker is connected. Nothing of it runs on the event loop or in the
-    request threadpool, so neither long pushes nor a writer holding the lock make it wait."""
-    store = request.app.state.store
-    out: dict[str, Any] = {"status": "ok"}
-    try:
-        check = asyncio.wrap_future(_HEALTH_THREADS.submit(database_health, store))
-        out["database"] = await asyncio.wait_for(check, HEALTHZ_DATABASE_TIMEOUT_S)
-    except TimeoutError:
-        out.update(status="error", database=f"busy: no answer within {HEALTHZ_DATABASE_TIMEOUT_S:g} s")
-    except Exception as exc:  # reported, not raised: this is the health check
-        out.update(status="error", database=f"error: {type(exc).__name__}")
-    worker = getattr(request.app.state, "mqtt_worker", None)
-    out["mqtt"] = "n/a" if worker is None else worker.health  # connected, disconnected or session lost
-    return JSONResponse(out, status_code=200 if out["status"] == "ok" else 503)
-
-
-def healthz_router() -> APIRouter:
-    """``GET /healthz`` (no prefix, no authentication)."""
-    router = APIRouter()
-    router.add_api_route("/healthz", healthz, methods=["GET"], tags=["ops"])
     return router
