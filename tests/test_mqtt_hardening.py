@@ -174,7 +174,7 @@ def test_a_refused_or_foreign_connect_with_the_workers_client_id_loses_nothing(s
             assert rc is None or rc.is_failure, f"anonymous client admitted ({rc})"
         payloads = [one_reading(k, du="DU-0002", pod="IT001E00000002") for k in range(30)]
         acked = publish_all(port, "DU-0002", pw["DU-0002"], layout.up("DU-0002"), payloads)
-        assert wait_until(lambda: hstore.counts()["measurements"] >= acked, 20), (acked, hstore.counts())
+        assert wait_until(lambda: hstore.counts()["measurements"] >= acked, 60), (acked, hstore.counts())
         assert acked == 30 and hstore.counts()["measurements"] == 30, hstore.counts()  # 0 lost
 
         du1, rc = client(port, "DU-0001", pw["DU-0001"], WORKER_ID, clean_session=True)
@@ -187,7 +187,7 @@ def test_a_refused_or_foreign_connect_with_the_workers_client_id_loses_nothing(s
         payloads = [one_reading(30 + k, du="DU-0002", pod="IT001E00000002") for k in range(30)]
         acked = publish_all(port, "DU-0002", pw["DU-0002"], layout.up("DU-0002"), payloads)
         time.sleep(2.5)  # Mosquitto's ping-pong of two clients on one id came every second
-        assert wait_until(lambda: hstore.counts()["measurements"] >= 60, 20), (acked, hstore.counts())
+        assert wait_until(lambda: hstore.counts()["measurements"] >= 60, 60), (acked, hstore.counts())
         assert acked == 30 and hstore.counts()["measurements"] == 60, hstore.counts()  # 0 lost
         assert worker.lost_connection is None and worker.stats.connects == 1
         assert worker.health == "connected" and worker.stats.sessions_lost == 0

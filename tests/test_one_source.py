@@ -432,3 +432,73 @@ def test_settle_over_two_months_shows_the_monthly_statements_and_the_balance(wor
     for pid, row in period.items():
         assert sum_money([ms[pid]["sum_of_months"], ms[pid]["balance"]]) == {k: row[k] for k in MONEY_KEYS}
     assert "Monthly statements 2026-09 to 2026-10" in " ".join(table.stdout.split())
+
+
+def _tax(row: dict) -> dict[str, float]:
+    """The tax view of a result document's member row, read on its own (non-commercial community): the
+    sale is income; premium + valorisation, in whole cents, are passed on (Ris. AdE 37/E/2024)."""
+    passed_on = (round(row["premium_eur"] * 100) + round(row["valorisation_eur"] * 100)) / 100 + 0.0
+    return {
+        "tax_income_eur": row["sale_eur"],
+        "tax_passed_on_eur": passed_on,
+        "tax_fees_eur": row["fees_eur"],
+        "tax_total_eur": row["total_eur"],
+    }
+
+
+@pytest.mark.parametrize("member", ["a", "b", "c", "d"])
+def test_the_tax_view_agrees_everywhere(world, member):
+    """Rule 12 of #14: the tax view on the dashboard, the HTML statement, the CSV and ``condivisa settle
+    --member`` equals the settlement result to the cent (month and year)."""
+    book = world["book"]
+    oct_ = next(e for e in book.result("2026-10")["members"] if e["id"] == member)
+    year = sum_money([e for m in MONTHS for e in book.result(m)["members"] if e["id"] == member])
+    month_tax, year_tax = _tax(oct_), _tax(year)
+    if member == "a":  # the producer: pv-a's sale goes to a (rules.sale: producers)
+        assert month_tax["tax_income_eur"] > 0
+    with time_machine.travel(AS_OF, tick=True):
+        c = _client(world, member)
+        page = c.get(f"/members/{member}?month=2026-10").text
+        statement = c.get(f"/members/{member}/statement.html?month=2026-10").text
+        csv_text = c.get(f"/members/{member}/statement.csv?month=2026-10").text
+        table = CliRunner().invoke(
+            cli,
+            [
+                "settle",
+                "--config",
+                str(world["config"]),
+                "--database",
+                world["url"],
+                "--prices",
+                str(world["prices_file"]),
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+                "--fill",
+                "zero",
+                "--member",
+                member,
+            ],
+            env={"COLUMNS": "200"},
+        )
+    assert book.statement(member, "2026-10").tax_month.amounts() == {
+        **month_tax,
+        "tax_community_income_eur": 0.0,
+    }
+    for html in (page, statement):
+        box = html.split('data-testid="tax-view"')[1].split("</section>")[0]
+        for k in month_tax:
+            assert keyed(box, k) == [eur(month_tax[k]), eur(year_tax[k])], k
+        assert "Risoluzione n. 37/E del 22/07/2024" in box and "not tax advice" in box
+    rows = {r["month"]: r for r in csv.DictReader(io.StringIO(csv_text))}
+    for k in ("tax_income_eur", "tax_passed_on_eur"):
+        assert rows["2026-10"][k] == f"{month_tax[k]:.2f}" and rows["2026"][k] == f"{year_tax[k]:.2f}", k
+    assert table.exit_code == 0, table.output
+    lines = table.stdout.splitlines()
+    for label, k in (
+        ("Sale of energy: income", "tax_income_eur"),
+        ("valorisation passed on", "tax_passed_on_eur"),
+    ):
+        line = next(x for x in lines if label in x)
+        assert f"{month_tax[k]:,.2f} €" in line, (label, line)

@@ -38,9 +38,11 @@ def test_injection_below_withdrawal_shares_the_injection():
 
 
 def test_two_plants_of_different_classes_in_one_hour():
-    # A 100 kW injects 40, B 300 kW injects 60, withdrawn 50 → shared 50, split pro rata 40:60 → A 20, B 30
+    # A 100 kW injects 40, B 300 kW injects 60, withdrawn 50 → shared 50; by seniority (the default): both
+    # commissioned 2024-01-01 and joined at the constitution, so file order decides: A first gets all its
+    # 40, B the remaining 50 − 40 = 10 (pro rata 40:60 would give A 20, B 30)
     # south PV at Pz 150: TIP_A = min(120, 80 + 30) = 110, TIP_B = min(110, 70 + 30) = 100
-    # premium = 20 × 110/1000 + 30 × 100/1000 = 2.20 + 3.00 = 5.20 €; sale = 100 × 150/1000 = 15.00 €
+    # premium = 40 × 110/1000 + 10 × 100/1000 = 4.40 + 1.00 = 5.40 €; sale = 100 × 150/1000 = 15.00 €
     c = community(
         plants=[
             {"id": "A", "pod": "PA", "owner": "a", "power_kw": 100, "commissioning": "2024-01-01"},
@@ -52,9 +54,9 @@ def test_two_plants_of_different_classes_in_one_hour():
     )
     r = settle(c, m, flat_prices(DAY, 150.0)).to_dict()
     plants = {p["id"]: p for p in r["plants"]}
-    assert plants["A"]["shared_kwh"] == 20.0 and plants["B"]["shared_kwh"] == 30.0
-    assert plants["A"]["premium_eur"] == 2.20 and plants["B"]["premium_eur"] == 3.00
-    assert r["totals"]["premium_eur"] == 5.20 and r["totals"]["sale_eur"] == 15.00
+    assert plants["A"]["shared_kwh"] == 40.0 and plants["B"]["shared_kwh"] == 10.0
+    assert plants["A"]["premium_eur"] == 4.40 and plants["B"]["premium_eur"] == 1.00
+    assert r["totals"]["premium_eur"] == 5.40 and r["totals"]["sale_eur"] == 15.00
 
 
 def test_plant_older_than_the_community_is_not_incentivised_but_valorised():

@@ -78,8 +78,16 @@ def test_allocations_add_up_to_the_totals_to_the_cent(w1, w2, w3, i1, i2, price)
         cents = sum(round(p[key] * 100) for p in payees)
         assert cents == round(d["totals"][key] * 100), key
         assert all(p[key] >= 0 for p in payees)
-    assert sum(round(p["total_eur"] * 100) for p in payees) == round(
-        100 * (d["totals"]["premium_eur"] + d["totals"]["valorisation_eur"] + d["totals"]["sale_eur"])
+    # the GSE fees (DM 106/2024) leave the configuration: the totals add up to what the GSE pays net of them
+    taken = round(d["gse_fees"]["taken_eur"] * 100)
+    assert sum(round(v * 100) for v in d["gse_fees"]["by_payee_eur"].values()) == -taken
+    assert taken + round(d["gse_fees"]["uncovered_eur"] * 100) == round(d["gse_fees"]["total_eur"] * 100)
+    assert (
+        sum(round(p["total_eur"] * 100) for p in payees)
+        == round(
+            100 * (d["totals"]["premium_eur"] + d["totals"]["valorisation_eur"] + d["totals"]["sale_eur"])
+        )
+        - taken
     )
     assert all(p["total_eur"] >= 0 for p in payees)
     months = d["months"]
@@ -92,8 +100,9 @@ def test_allocations_add_up_to_the_totals_to_the_cent(w1, w2, w3, i1, i2, price)
 def test_more_injection_never_lowers_shared_energy_premium_or_sale(w1, w2, w3, i1, i2, price, hour, extra):
     # extra energy goes to plant p (≤ 200 kW PV, no grant), whose TIP is never below plant q's (400 kW,
     # grant):
-    # the pro-rata split may move shared energy from q to p, never to a lower tariff. (Adding to q instead
-    # can lower the premium: that is the pro-rata rule, not a bug.)
+    # by seniority (the default; p and q have the same commissioning, so file order makes p the older) the
+    # extra injection of p takes shared energy from q, never gives it to a lower tariff; pro rata would do
+    # the same. (Adding to q instead can lower the premium under pro rata: that is the rule, not a bug.)
     before = _settle(w1, w2, w3, i1, i2, price).to_dict()["totals"]
     more = list(i1)
     more[hour] += extra

@@ -35,6 +35,7 @@ def load_book(
     fill: str | None = None,
     assumed_price_eur_per_mwh: float | None = None,
     as_of: dt.date | None = None,
+    allow_unusual_prices: bool = False,
 ):
     """A :class:`~condivisa.outputs.monthly.SettledMonths` from ``community.yaml`` plus either a measurements
     CSV or the store at ``database``; prices from a CSV (or, only when asked, a flat assumed price).
@@ -44,7 +45,10 @@ def load_book(
 
     if (measurements is None) == (database is None):
         raise typer.BadParameter("give exactly one of --measurements FILE or --database URL")
-    price = {"assumed_price_eur_per_mwh": assumed_price_eur_per_mwh}
+    price = {
+        "assumed_price_eur_per_mwh": assumed_price_eur_per_mwh,
+        "allow_unusual_prices": allow_unusual_prices,
+    }
     try:
         if measurements is not None:
             inputs = inputs_from_files(config, measurements, prices, **price)
@@ -129,6 +133,12 @@ PricesOpt = Annotated[
 AssumeOpt = Annotated[
     float | None, typer.Option("--assume-price", help="no price file: assume this flat zonal price, €/MWh")
 ]
+UnusualOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-unusual-prices", help="accept a prices file whose mean is below 1 or above 5,000 €/MWh"
+    ),
+]
 MonthOpt = Annotated[str | None, typer.Option("--month", help="YYYY-MM (default: the last complete month)")]
 AsOfOpt = Annotated[
     str | None,
@@ -202,6 +212,7 @@ def community_cmd(
     out: OutOpt = None,
     fill: FillOpt = None,
     as_of: AsOfOpt = None,
+    allow_unusual_prices: UnusualOpt = False,
 ) -> None:
     """The community's monthly report: KPIs, settlement and allocation per member, charts."""
     from condivisa.outputs.report import community_report_html
@@ -211,7 +222,9 @@ def community_cmd(
             "the community report is html or pdf (the settlement CSV: condivisa settle --format csv)"
         )
     try:
-        book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
+        book = load_book(
+            config, measurements, prices, database, fill, assume_price, _as_of(as_of), allow_unusual_prices
+        )
         if database is not None:
             record_report_rules(database, book.community, config)
         m = _month(book, month)
@@ -235,12 +248,15 @@ def member_cmd(
     out: OutOpt = None,
     fill: FillOpt = None,
     as_of: AsOfOpt = None,
+    allow_unusual_prices: UnusualOpt = False,
 ) -> None:
     """A member's monthly statement: money of the month and year, shared energy, charts, best hours."""
     from condivisa.outputs.report import member_statement_csv, member_statement_html
 
     try:
-        book = load_book(config, measurements, prices, database, fill, assume_price, _as_of(as_of))
+        book = load_book(
+            config, measurements, prices, database, fill, assume_price, _as_of(as_of), allow_unusual_prices
+        )
         m = _month(book, month)
         path = _out_path(out, f"statement-{member_id}-{m}", fmt)
         if fmt is Format.csv:

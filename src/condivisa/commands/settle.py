@@ -18,6 +18,7 @@ from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement import settle
 from condivisa.engines.settlement_money import PriceError
 from condivisa.engines.settlement_result import SettlementResult
+from condivisa.engines.yearly_close import close_year
 from condivisa.formats.csv_io import InputError
 from condivisa.kernel.timegrid import ROME, local_midnight
 from condivisa.outputs.monthly import monthly_statements
@@ -90,13 +91,31 @@ def settle_command(
     member: str | None = typer.Option(
         None, "--member", help="print only this member's statement (table format)"
     ),
+    year: int | None = typer.Option(
+        None,
+        "--year",
+        help="settle this calendar year (the days with data) and close it: provisional (sum of the months) "
+        "and closed figures",
+    ),
+    close_year_flag: bool = typer.Option(
+        False, "--close-year", help="close the year of the settled period (yearly close, conguaglio)"
+    ),
+    allow_unusual_prices: bool = typer.Option(
+        False,
+        "--allow-unusual-prices",
+        help="accept a prices file whose mean is below 1 or above 5,000 €/MWh (by default refused: €/kWh?)",
+    ),
 ) -> None:
     """Settle shared energy, premium, ARERA valorisation and sale, and split them among the members."""
     if (measurements is None) == (database is None):
         _fail("give exactly one of --measurements FILE or --database URL")
     first, last = _day(date_from, "--from"), _day(date_to, "--to")
-    inputs = _read_inputs(config, measurements, database, prices, first, last)
-    period = _period(inputs, first, last)
+    if year is not None:
+        if first or last:
+            _fail("give either --year or --from/--to")
+        first, last = dt.date(year, 1, 1), dt.date(year, 12, 31)
+    inputs = _read_inputs(config, measurements, database, prices, first, last, allow_unusual_prices)
+    period = _year_period(inputs, year) if year is not None else _period(inputs, first, last)
     source = str(measurements) if measurements else database
     fill_rule = fill.value if fill else None
     try:
@@ -115,7 +134,43 @@ def settle_command(
     doc = result.to_dict()
     if len(result.months) > 1:  # the monthly statements the dashboard shows, and the balance to this period
         doc["monthly_statements"] = _monthly_statements(inputs, result, fill_rule)
+    if year is not None or close_year_flag:
+        if result.first_day.year != result.last_day.year:
+            _fail(f"--close-year: the period {result.first_day}..{result.last_day} spans two years")
+        months = _settle_months(inputs, result, interval.value, fill_rule)
+        doc["yearly_close"] = close_year(months).to_dict()
     _show(doc, result, out, fmt, member)
+
+
+def _year_period(inputs: SettlementInputs, year: int) -> tuple[dt.date, dt.date]:
+    """The days of ``year`` the measurements cover (a partial year is closed on what exists)."""
+    frame = inputs.measurements
+    days = frame["start"].dt.tz_convert(ROME).dt.date if len(frame) else []
+    inside = sorted({d for d in days if d.year == year})
+    if not inside:
+        _fail(f"--year {year}: no measurements in {year}")
+    return inside[0], inside[-1]
+
+
+def _settle_months(
+    inputs: SettlementInputs, result: SettlementResult, interval: str, fill: str | None
+) -> list[SettlementResult]:
+    """Each civil month of ``result``'s period settled on its own (the monthly statements' figures)."""
+    frame, out = inputs.measurements, []
+    lo = result.first_day
+    while lo <= result.last_day:
+        nxt = dt.date(lo.year + (lo.month == 12), lo.month % 12 + 1, 1)
+        hi = min(nxt - dt.timedelta(days=1), result.last_day)
+        a, b = local_midnight(lo), local_midnight(hi + dt.timedelta(days=1))
+        part = frame[(frame["start"] >= a) & (frame["start"] < b)].reset_index(drop=True)
+        try:
+            out.append(
+                settle(inputs.community, part, inputs.prices, interval=interval, period=(lo, hi), fill=fill)
+            )
+        except (MeasurementError, PriceError, ValueError) as exc:
+            _fail(f"{lo:%Y-%m}: {exc}")
+        lo = nxt
+    return out
 
 
 def _show(doc: dict, result: SettlementResult, out: Path | None, fmt: Format, member: str | None) -> None:
@@ -130,7 +185,7 @@ def _show(doc: dict, result: SettlementResult, out: Path | None, fmt: Format, me
             _fail(str(exc.args[0]))
         return
     if fmt is Format.table:
-        Console(width=max(Console().width, 120)).print(result_tables(doc))
+        Console(width=max(Console().width, 140)).print(result_tables(doc))
     elif fmt is Format.csv:
         sys.stdout.write(to_csv(doc))
     elif out is None:
@@ -151,12 +206,13 @@ def _read_inputs(
     prices: Path,
     first: dt.date | None,
     last: dt.date | None,
+    allow_unusual_prices: bool = False,
 ) -> SettlementInputs:
     """The community, its measurements (the CSV, or the store's days ``first``..``last``) and the prices;
     on a bad file or an unreadable store, the reason and exit code 2."""
     if measurements is not None:
         try:
-            return inputs_from_files(config, measurements, prices)
+            return inputs_from_files(config, measurements, prices, allow_unusual_prices=allow_unusual_prices)
         except ValueError as exc:  # ConfigError, InputError: the message names the file and the field
             _fail(str(exc))
     community = _community(config)
@@ -164,7 +220,14 @@ def _read_inputs(
 
     try:
         with Store(database) as store:
-            return inputs_from_store(store, community, prices_csv=prices, first_day=first, last_day=last)
+            return inputs_from_store(
+                store,
+                community,
+                prices_csv=prices,
+                first_day=first,
+                last_day=last,
+                allow_unusual_prices=allow_unusual_prices,
+            )
     except InputError as exc:
         _fail(str(exc))
     except Exception as exc:  # the store: a bad URL, an unreachable server, a missing table

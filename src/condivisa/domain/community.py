@@ -5,7 +5,9 @@ Rules implemented here:
 - configuration types and their perimeter (TIAD, ARERA 727/2022, Art. 1 and 3): CER, CEC, AID and CAD
   points lie under one primary substation; AUC and GCA points lie in one building;
 - premium eligibility of a plant (D.Lgs. 199/2021 Art. 8, DM 414/2023 Art. 3): commissioned on or
-  after 2021-12-16, not before the community was constituted, and for its first 20 years;
+  after 2021-12-16, up to 1 MW, for its first 20 years; commissioned before the community was constituted
+  only when documented as built for it (required before 2024-01-24); existing plants get valorisation only;
+- plant seniority (:meth:`Community.plant_seniority`): the order in which the GSE attributes shared energy;
 - identifiers (members, PODs, DUs, plants) are :data:`ID_PATTERN`: they name pages, topics and files, so
   a ``/`` or a space would make them unreachable;
 - each POD's contract power (potenza impegnata, ``contract_power_kw``) bounds what its meter can read in a
@@ -53,6 +55,12 @@ class MemberCategory(StrEnum):
     NONPROFIT = "nonprofit"
     RESEARCH = "research"
 
+    @property
+    def is_enterprise(self) -> bool:
+        """An enterprise of any size (``sme`` included): barred from the premium above the threshold (GSE,
+        Regole operative CACER 2024)."""
+        return self in (MemberCategory.SME, MemberCategory.ENTERPRISE)
+
 
 class PodKind(StrEnum):
     CONSUMPTION = "consumption"
@@ -72,6 +80,13 @@ class PerimeterError(ValueError):
 #: letter or a digit (it is a path segment of the dashboard and of MQTT topics)
 ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 ID_RULE = "1-64 characters among letters, digits, '-', '_' and '.', starting with a letter or a digit"
+
+#: the premium is for plants (or upgrade sections) up to 1 MW each (DM MASE 414/2023, art. 3), kW
+PREMIUM_MAX_POWER_KW = 1000.0
+#: DM MASE 414/2023 in force: plants commissioned before it and before the community need documents
+CACER_DECREE_IN_FORCE = dt.date(2024, 1, 24)
+#: existing plants (before 2021-12-16) may be at most this share of the configuration's power
+EXISTING_PLANTS_MAX_POWER_SHARE = 0.30
 
 
 def id_problem(value: str) -> str | None:
@@ -129,6 +144,10 @@ class Plant:
     primary_substation: str | None = None
     building: str | None = None
     injection_limit_kw: float | None = None  # the connection's injection limit; None: ``power_kw``
+    joined: dt.date | None = None  # joined the configuration; None: later of commissioning, constitution
+    built_for_community: bool | None = None  # documented as built for the CER (pre-constitution plants)
+    section_of: str | None = None  # an upgrade section (potenziamento): the id of its plant
+    rid_minimum_price: bool = False  # the GSE applies the RID minimum guaranteed prices (ARERA 280/07)
 
     def __post_init__(self) -> None:
         if not 0 < self.power_kw < float("inf"):
@@ -151,11 +170,46 @@ class Plant:
         """55 % of injected energy, 45 % for a plant with a PNRR grant (GSE rules, Feb 2024)."""
         return ENTERPRISE_CAP_SHARE_WITH_GRANT if self.grant_fraction > 0 else ENTERPRISE_CAP_SHARE
 
+    @property
+    def is_existing(self) -> bool:
+        """Commissioned before 2021-12-16 (D.Lgs. 199/2021): valorisation only, never the premium."""
+        return self.commissioning < dt.date.fromisoformat(PREMIUM_EARLIEST_COMMISSIONING)
+
+    def joined_on(self, constituted: dt.date) -> dt.date:
+        """The day the plant joined the configuration: ``joined``, or the later of its commissioning and
+        the community's constitution."""
+        return self.joined or max(self.commissioning, constituted)
+
+    def premium_exclusion(self, constituted: dt.date) -> str | None:
+        """Why the plant never earns the premium, or ``None`` when it may (within its 20 years).
+
+        DM MASE 414/2023 art. 3: plants up to 1 MW (:data:`PREMIUM_MAX_POWER_KW`), commissioned on or
+        after 2021-12-16; a plant commissioned before the community was constituted only when documented
+        as built for it (``built_for_community``), which is required before 2024-01-24
+        (:data:`CACER_DECREE_IN_FORCE`) and assumed from then on unless set to false.
+        """
+        if self.power_kw > PREMIUM_MAX_POWER_KW:
+            return (
+                f"over {PREMIUM_MAX_POWER_KW:,.0f} kW ({self.power_kw:,.0f} kW): valorisation and sale only"
+            )
+        if self.is_existing:
+            return f"existing plant (commissioned {self.commissioning}, before 2021-12-16): valorisation only"
+        if self.commissioning < constituted:
+            documented = self.built_for_community
+            if documented is None:
+                documented = self.commissioning >= CACER_DECREE_IN_FORCE
+            if not documented:
+                return (
+                    f"commissioned {self.commissioning}, before the community was constituted ({constituted}), "
+                    "and not documented as built for it (built_for_community: true)"
+                )
+        return None
+
     def premium_eligible_on(self, day: dt.date, constituted: dt.date) -> bool:
-        """The premium applies on ``day``: commissioned on/after 2021-12-16 and on/after the community's
-        constitution, and ``day`` within the first 20 years from commissioning."""
-        earliest = dt.date.fromisoformat(PREMIUM_EARLIEST_COMMISSIONING)
-        if self.commissioning < earliest or self.commissioning < constituted:
+        """The premium applies on ``day``: the plant is not excluded (:meth:`premium_exclusion`: over 1 MW,
+        existing, or pre-constitution without documents) and ``day`` is within the first 20 years from
+        commissioning (DM MASE 414/2023 art. 3 and 4)."""
+        if self.premium_exclusion(constituted) is not None:
             return False
         if day < self.commissioning:
             return False
@@ -180,10 +234,38 @@ class ConsumersBy(StrEnum):
     MILLESIMI = "millesimi"
 
 
+class LegalForm(StrEnum):
+    """The community's legal form for income tax (``legal_form:``; Agenzia delle Entrate, Ris. 37/E/2024)."""
+
+    NON_COMMERCIAL = "non_commercial"  # ente non commerciale (association, foundation, ETS)
+    COMMERCIAL = "commercial"  # ente commerciale (company, cooperative): TUIR art. 81
+
+
+class SharedEnergyAttribution(StrEnum):
+    """How each hour's shared energy is attributed to the plants (each part earns its plant's TIP)."""
+
+    SENIORITY = "seniority"  # GSE practice: the oldest plant first
+    PRO_RATA = "pro_rata"  # pro rata to each plant's injection
+
+
 class Beneficiary(StrEnum):
     PRODUCERS = "producers"
     COMMUNITY = "community"
     CONSUMERS = "consumers"
+
+
+class ThresholdSurplusTo(StrEnum):
+    """Who receives the premium above the threshold taken from enterprises (GSE, Regole operative CACER)."""
+
+    CONSUMERS = "consumers"  # the consumer members that are not enterprises
+    SOCIAL_FUND = "social_fund"  # a social purpose in the plants' territory: a payee of its own
+
+
+class GseFeesBorneBy(StrEnum):
+    """Who bears the GSE fees of the CACER incentive (DM 106/2024)."""
+
+    COMMUNITY = "community"
+    PRODUCERS = "producers"
 
 
 @dataclass(frozen=True)
@@ -201,6 +283,10 @@ class Rules:
     annual_fee_eur: float = 0.0
     exit_penalty_eur: float = 0.0
     min_shared_consumption_kwh_per_year: float = 0.0
+    shared_energy_attribution: SharedEnergyAttribution = SharedEnergyAttribution.SENIORITY
+    threshold_surplus_to: ThresholdSurplusTo = ThresholdSurplusTo.CONSUMERS
+    gse_fees: GseFeesBorneBy = GseFeesBorneBy.COMMUNITY
+    exit_min_years: float | None = None  # exit penalty only before joined + min_years; None: any exit
 
     def __post_init__(self) -> None:
         shares = (self.premium_producers, self.premium_community, self.premium_consumers)
@@ -240,6 +326,14 @@ class Community:
     tariff_overrides: dict[str, float] = field(default_factory=dict)
     devices: tuple[Device, ...] = ()
     readings: ReadingLimits = field(default_factory=ReadingLimits)
+    warnings: tuple[str, ...] = ()  # what the loader noticed but accepted (e.g. a plant over 1 MW)
+    legal_form: LegalForm = LegalForm.NON_COMMERCIAL
+    tariff_overrides_by_year: dict[int, dict[str, float]] = field(
+        default_factory=dict
+    )  # tariffs: {YEAR: {..}}
+    municipality: str | None = None  # ISTAT code of ``municipality:`` (condivisa.domain.municipalities)
+    region: str | None = None  # the municipality's region
+    external_producers: tuple[ExternalProducer, ...] = ()  # plant owners outside the community
 
     def member(self, member_id: str) -> Member:
         for m in self.members:
@@ -251,6 +345,18 @@ class Community:
     def consumption_pods(self) -> tuple[str, ...]:
         """Every consumption POD, in member order."""
         return tuple(code for m in self.members for code in m.consumption_pods)
+
+    def plant_seniority(self) -> list[int]:
+        """Indices of the plants, oldest first: by commissioning, then the day the plant joined the
+        configuration (:meth:`Plant.joined_on`), then file order (GSE Regole operative CACER 2024)."""
+        return sorted(
+            range(len(self.plants)),
+            key=lambda k: (
+                self.plants[k].commissioning,
+                self.plants[k].joined_on(self.constituted),
+                k,
+            ),
+        )
 
     @property
     def plant_pods(self) -> tuple[str, ...]:
@@ -292,3 +398,11 @@ class Community:
                             f"POD {p.code} is in building {b}, but a {self.configuration.value} must "
                             f"be in one building ({self.building})"
                         )
+
+
+@dataclass(frozen=True)
+class ExternalProducer:
+    """A plant owner outside the community (``external_producers:``): receives what the rules give producers."""
+
+    id: str
+    name: str | None = None

@@ -3,13 +3,15 @@
 Errors name the key and the offending value, e.g. ``members[2].category: 'corp' is not one of ...``;
 an unknown key is an error with the closest known one (``members[0].contract_power: unknown key (did you
 mean contract_power_kw?)``), so a typo never silently drops a setting; ids (members, PODs, DUs, plants) must
-match :data:`~condivisa.domain.community.ID_PATTERN`.
+match :data:`~condivisa.domain.community.ID_PATTERN`. ``municipality:`` gives the zones; a file
+(:func:`load_community`) also has its POD codes and plant owners checked (:mod:`condivisa.domain.community_file`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import difflib
+import logging
 from collections.abc import Iterable
 from dataclasses import replace
 from enum import StrEnum
@@ -18,12 +20,15 @@ from typing import Any, TypeVar
 
 import yaml
 
+from condivisa.domain import plants as plant_rules
 from condivisa.domain.community import (
     Beneficiary,
     Community,
     ConfigurationType,
     ConsumersBy,
     Device,
+    GseFeesBorneBy,
+    LegalForm,
     Member,
     MemberCategory,
     Plant,
@@ -31,10 +36,14 @@ from condivisa.domain.community import (
     PodKind,
     ReadingLimits,
     Rules,
+    ThresholdSurplusTo,
     Voltage,
     id_problem,
 )
-from condivisa.domain.tariffs import Zone
+from condivisa.domain.community_file import check_owners, check_pod_codes, external_producers, place_of
+from condivisa.domain.tariffs import parse_tariffs
+
+_log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -57,6 +66,9 @@ TOP_KEYS = (
     "tariffs",
     "devices",
     "readings",
+    "legal_form",
+    "municipality",
+    "external_producers",
 )
 MEMBER_KEYS = ("id", "name", "email", "category", "founder", "millesimi", "joined", "left", "pods")
 POD_KEYS = ("pod", "kind", "primary_substation", "building", "voltage", "contract_power_kw")
@@ -72,10 +84,23 @@ PLANT_KEYS = (
     "primary_substation",
     "building",
     "injection_limit_kw",
+    "joined",
+    "built_for_community",
+    "sections",
+    "rid_minimum_price",
 )
-RULES_KEYS = ("premium", "sale", "valorisation", "enterprise_cap", "later_members")
+RULES_KEYS = (
+    "premium",
+    "sale",
+    "valorisation",
+    "enterprise_cap",
+    "later_members",
+    "shared_energy_attribution",
+    "threshold_surplus_to",
+    "gse_fees",
+)
 PREMIUM_KEYS = ("producers", "community", "consumers", "consumers_by")
-LATER_KEYS = ("annual_fee_eur", "exit_penalty_eur", "min_shared_consumption_kwh_per_year")
+LATER_KEYS = ("annual_fee_eur", "exit_penalty_eur", "min_shared_consumption_kwh_per_year", "min_years")
 READINGS_KEYS = ("default_contract_power_kw",)
 DEVICE_KEYS = ("id", "pod")
 
@@ -200,11 +225,49 @@ def _plant(raw: object, i: int) -> Plant:
             primary_substation=raw.get("primary_substation"),
             building=raw.get("building"),
             injection_limit_kw=_positive(raw.get("injection_limit_kw"), f"{where}.injection_limit_kw"),
+            rid_minimum_price=_flag(raw.get("rid_minimum_price", False), f"{where}.rid_minimum_price"),
+            joined=_date(raw.get("joined"), f"{where}.joined"),
+            built_for_community=plant_rules.parse_bool(
+                raw.get("built_for_community"), f"{where}.built_for_community"
+            ),
         )
     except ValueError as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"{where}: {exc}") from None
+
+
+def _section_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
+    """The fields an upgrade section (``plants[i].sections[j]``) sets; the rest comes from its plant."""
+    _known_keys(raw, plant_rules.SECTION_KEYS, where)
+    fields: dict[str, Any] = {
+        "pod": _id(raw["pod"], f"{where}.pod"),
+        "power_kw": _float(raw["power_kw"], f"{where}.power_kw"),
+        "joined": _date(raw.get("joined"), f"{where}.joined"),
+        "built_for_community": plant_rules.parse_bool(
+            raw.get("built_for_community"), f"{where}.built_for_community"
+        ),
+        "injection_limit_kw": _positive(raw.get("injection_limit_kw"), f"{where}.injection_limit_kw"),
+    }
+    if "id" in raw:
+        fields["id"] = _id(raw["id"], f"{where}.id")
+    if raw.get("commissioning") is not None:
+        fields["commissioning"] = _date(raw["commissioning"], f"{where}.commissioning")
+    if "grant_fraction" in raw:
+        fields["grant_fraction"] = _float(raw["grant_fraction"], f"{where}.grant_fraction")
+    if "voltage" in raw:
+        fields["voltage"] = _enum(Voltage, raw["voltage"], f"{where}.voltage")
+    return fields
+
+
+def _plant_units(raw: object, i: int) -> list[Plant]:
+    """The plant at ``plants[i]`` and its upgrade sections, each a plant unit of its own."""
+    plant = _plant(raw, i)
+    assert isinstance(raw, dict)
+    try:
+        return plant_rules.expand_sections(plant, raw.get("sections"), f"plants[{i}]", _section_fields)
+    except plant_rules.PlantRuleError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _readings(raw: object) -> ReadingLimits:
@@ -246,11 +309,19 @@ def _rules(raw: object) -> Rules:
             exit_penalty_eur=_float(
                 later.get("exit_penalty_eur"), "rules.later_members.exit_penalty_eur", 0.0
             ),
+            shared_energy_attribution=plant_rules.attribution(
+                raw.get("shared_energy_attribution", "seniority"), "rules.shared_energy_attribution"
+            ),
             min_shared_consumption_kwh_per_year=_float(
                 later.get("min_shared_consumption_kwh_per_year"),
                 "rules.later_members.min_shared_consumption_kwh_per_year",
                 0.0,
             ),
+            threshold_surplus_to=_enum(
+                ThresholdSurplusTo, raw.get("threshold_surplus_to", "consumers"), "rules.threshold_surplus_to"
+            ),
+            gse_fees=_enum(GseFeesBorneBy, raw.get("gse_fees", "community"), "rules.gse_fees"),
+            exit_min_years=_positive(later.get("min_years"), "rules.later_members.min_years"),
         )
     except ValueError as exc:
         if isinstance(exc, ConfigError):
@@ -258,16 +329,37 @@ def _rules(raw: object) -> Rules:
         raise ConfigError(f"rules: {exc}") from None
 
 
-def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Community:
-    """Build and check a community from the parsed YAML mapping."""
+def _tariffs(raw: object) -> tuple[dict[str, float], dict[int, dict[str, float]]]:
+    """The ``tariffs:`` section (:func:`condivisa.domain.tariffs.parse_tariffs`)."""
+    try:
+        return parse_tariffs(raw)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _flag(value: object, where: str) -> bool:
+    """A yes/no key: ``true`` or ``false``, nothing else."""
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def community_from_dict(
+    raw: dict[str, Any], check_perimeter: bool = True, *, strict: bool = False
+) -> Community:
+    """Build and check a community from the parsed YAML mapping.
+
+    ``strict`` (what :func:`load_community` does with a file) also refuses a POD code that is not one
+    (:data:`~condivisa.domain.community_file.POD_PATTERN`) and a plant owner that is neither a member,
+    ``community`` nor a declared ``external_producers`` entry (:mod:`condivisa.domain.community_file`)."""
     if not isinstance(raw, dict):
         raise ConfigError("community file: expected a mapping at the top level")
-    for key in ("name", "configuration", "zone", "constituted"):
+    for key in ("name", "configuration", "constituted"):  # zone: or municipality: (place_of)
         if key not in raw:
             raise ConfigError(f"{key}: missing")
     _known_keys(raw, TOP_KEYS, "")
     members = tuple(_member(m, i) for i, m in enumerate(raw.get("members") or []))
-    plants = tuple(_plant(p, i) for i, p in enumerate(raw.get("plants") or []))
+    plants = tuple(u for i, p in enumerate(raw.get("plants") or []) for u in _plant_units(p, i))
     ids = [m.id for m in members]
     dup = {x for x in ids if ids.count(x) > 1}
     if dup:
@@ -276,22 +368,35 @@ def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Co
     dup = {x for x in codes if codes.count(x) > 1}
     if dup:
         raise ConfigError(f"members: POD(s) listed twice: {', '.join(sorted(dup))}")
+    producers = external_producers(raw.get("external_producers"), ids, ConfigError)
+    if strict:
+        check_pod_codes(raw, ConfigError)
+        check_owners(raw.get("plants"), ids, producers, ConfigError)
+    place = place_of(raw, ConfigError)
+    for warning in place.warnings:
+        _log.warning("%s", warning)
     constituted = _date(raw["constituted"], "constituted")
     if constituted is None:
         raise ConfigError("constituted: missing")
     community = Community(
         name=str(raw["name"]),
         configuration=_enum(ConfigurationType, raw["configuration"], "configuration"),
-        zone=_enum(Zone, raw["zone"], "zone"),
+        zone=place.zone,
         constituted=constituted,
         primary_substation=raw.get("primary_substation"),
         building=raw.get("building"),
-        market_zone=raw.get("market_zone"),
+        market_zone=place.market_zone,
         members=members,
         plants=plants,
         rules=_rules(raw.get("rules")),
-        tariff_overrides={str(k): _float(v, f"tariffs.{k}") for k, v in (raw.get("tariffs") or {}).items()},
+        tariff_overrides=_tariffs(raw.get("tariffs"))[0],
+        tariff_overrides_by_year=_tariffs(raw.get("tariffs"))[1],
         readings=_readings(raw.get("readings")),
+        legal_form=_enum(LegalForm, raw.get("legal_form", "non_commercial"), "legal_form"),
+        municipality=place.municipality.istat_code if place.municipality else None,
+        region=place.municipality.region if place.municipality else None,
+        external_producers=producers,
+        warnings=place.warnings,
     )
     known = community.all_pods
     devices = []
@@ -303,6 +408,13 @@ def community_from_dict(raw: dict[str, Any], check_perimeter: bool = True) -> Co
             raise ConfigError(f"devices[{i}].pod: {d['pod']!r} is not a POD of this community")
         devices.append(Device(id=_id(d["id"], f"devices[{i}].id"), pod=str(d["pod"])))
     community = replace(community, devices=tuple(devices))
+    try:
+        plant_warnings = plant_rules.check_plants(community)
+    except plant_rules.PlantRuleError as exc:
+        raise ConfigError(str(exc)) from None
+    for warning in plant_warnings:
+        _log.warning("%s", warning)
+    community = replace(community, warnings=community.warnings + tuple(plant_warnings))
     if check_perimeter:
         community.check_perimeter()
     return community
@@ -320,10 +432,10 @@ def read_yaml_file(path: Path, error: type[ValueError] = ConfigError) -> Any:
 
 
 def load_community(path: str | Path) -> Community:
-    """Read ``community.yaml`` at ``path``."""
+    """Read ``community.yaml`` at ``path`` (strictly: :func:`community_from_dict` with ``strict=True``)."""
     path = Path(path)
     raw = read_yaml_file(path)
     try:
-        return community_from_dict(raw)
+        return community_from_dict(raw, strict=True)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None

@@ -17,17 +17,24 @@ Rules implemented (the community's regolamento, ``Rules`` in :mod:`condivisa.dom
 - later (non-founder) members whose consumption in shared intervals is below the yearly minimum (pro
   rata to their days of membership in the period) get no consumers' part: it returns to the pool, i.e.
   goes to the other consumers by the same key;
-- enterprise cap (GSE technical rules, Feb 2024): the premium earned on a plant's incentivised shared
-  energy above 55 % of its injected energy (45 % with a PNRR grant), ``R``, may not go to ``enterprise``
-  members. Enterprises may receive at most ``P − R`` in total; when the rules give them more, each
-  enterprise's premium is scaled down pro rata and the excess goes to the non-enterprise consumer
-  members by the consumers' key (to the community when there is none);
+- premium above the threshold (GSE, Regole operative CACER 2024; :mod:`condivisa.engines.gse_threshold`):
+  ``R``, computed on the two sets of plants (premium only, 55 %; premium and PNRR grant, 45 %) from each
+  set's ratio shared / injected over the period, may not go to enterprises of any size (``sme`` and
+  ``enterprise``). Enterprises may receive at most ``P − R`` in total; when the rules give them more, each
+  enterprise's premium is scaled down pro rata and the excess goes to the non-enterprise consumer members
+  by the consumers' key, or to the ``social_fund`` payee (``rules.threshold_surplus_to``; to the social
+  fund also when no non-enterprise consumer has a weight). A period shorter than the year is provisional:
+  the yearly close (:mod:`condivisa.engines.yearly_close`) decides on the year's ratios;
 - sale (RID): each plant's sale to its owner (``producers``) or all to the community;
 - valorisation: to consumers pro rata to Cons_i (``consumers``), to the owners pro rata to each plant's
   valorisation (``producers``) or to the community;
 - fees of later members: the annual fee pro rata to the days of membership in the period, plus the
-  exit penalty when the member left inside the period; collected by the community, never more than the
-  member receives (so no payee ends negative; ``fees_due`` keeps what was owed).
+  exit penalty when the member left early (before ``joined + min_years``) inside the period; collected by
+  the community, never more than the member receives (so no payee ends negative; ``fees_due`` keeps what
+  was owed); the minimum shared consumption is yearly, so a month's figure is provisional;
+- GSE fees (DM 106/2024, :mod:`condivisa.engines.gse_fees`): each plant's fee for the period, off the
+  community account (``rules.gse_fees: community``) or off the plant's owner (``producers``), never more
+  than the bearer receives (the rest is reported as ``gse_fees_uncovered``).
 """
 
 from __future__ import annotations
@@ -37,9 +44,19 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from condivisa.domain.community import Beneficiary, ConsumersBy, MemberCategory, Rules
+from condivisa.domain.community import (
+    Beneficiary,
+    ConsumersBy,
+    GseFeesBorneBy,
+    MemberCategory,
+    Rules,
+    ThresholdSurplusTo,
+)
+from condivisa.engines.gse_fees import charge_gse_fees
+from condivisa.engines.gse_threshold import ThresholdSet, surplus_cents, threshold_sets
 
 COMMUNITY = "community"
+SOCIAL_FUND = "social_fund"
 
 
 def split_cents(total_cents: int, weights: ArrayLike) -> np.ndarray:
@@ -100,6 +117,8 @@ class PlantFigures:
     incentivised_kwh: float = 0.0
     injected_eligible_kwh: float = 0.0
     cap_share: float = 0.55
+    gse_fee_cents: int = 0
+    fee_year_fraction: float = 0.0  # Σ 1/days_in_year over the days the plant carries GSE fees
 
 
 @dataclass(frozen=True)
@@ -114,6 +133,7 @@ class MemberFigures:
     active_days: float = 0.0
     left_in_period: bool = False
     has_consumption: bool = True
+    early_exit: bool = True  # the exit (if any) is before joined + min_years: the penalty applies
 
 
 @dataclass
@@ -128,25 +148,27 @@ class Allocation:
     fees_due: dict[str, int] = field(default_factory=dict)
     enterprise_cap: dict[str, int] = field(default_factory=dict)
     below_minimum: list[str] = field(default_factory=list)
+    gse_fees: dict[str, int] = field(default_factory=dict)  # ≥ 0, taken off the payee
+    gse_fees_uncovered_cents: int = 0
+    threshold_sets: list[ThresholdSet] = field(default_factory=list)
 
     def total(self, payee: str) -> int:
-        """Net cents ``payee`` receives: premium + valorisation + sale − fees."""
-        return self.premium[payee] + self.valorisation[payee] + self.sale[payee] - self.fees[payee]
+        """Net cents ``payee`` receives: premium + valorisation + sale − fees − GSE fees."""
+        a, b = self.premium[payee] + self.valorisation[payee], self.sale[payee] - self.fees[payee]
+        return a + b - self.gse_fees.get(payee, 0)
 
 
 def restricted_premium_cents(plants: list[PlantFigures]) -> int:
-    """The premium that may not go to enterprises: ``R``, cents.
+    """The premium that may not go to enterprises: ``R``, cents, on the period's two sets of plants.
 
-    Per plant ``R_p = premium_p · max(0, E_inc,p − s_p · E_inj,p) / E_inc,p`` with ``E_inc,p`` its
-    incentivised shared energy, ``E_inj,p`` its injection on eligible days and ``s_p`` its cap share (55 %,
-    45 % with a capital grant); the premium is taken as earned evenly over the plant's incentivised
-    energy. ``R = Σ_p R_p`` is rounded *up* to the cent, so rounding never takes a cent from the
-    non-enterprise members.
+    ``R = Σ_s P_s · (r_s − t_s) / r_s`` over the sets with ``r_s > t_s``
+    (:func:`condivisa.engines.gse_threshold.threshold_sets`), rounded *up* to the cent, so rounding never
+    takes a cent from the non-enterprise members.
 
     Parameters
     ----------
     plants : list of PlantFigures
-        Each plant's premium (cents), incentivised and eligible injected energy (kWh) and cap share.
+        Each plant's premium (cents), incentivised and eligible injected energy (kWh) and threshold.
 
     Returns
     -------
@@ -155,15 +177,10 @@ def restricted_premium_cents(plants: list[PlantFigures]) -> int:
 
     References
     ----------
-    .. [1] GSE, Regole operative CACER (2024): the premium on shared energy above 55 % (45 % with a
-       capital grant) of the injected energy goes to the consumers other than enterprises.
+    .. [1] GSE, Regole operative CACER (2024): the premium above 55 % (45 % with a capital grant) of the
+       set's shared / injected ratio goes to the consumers other than enterprises, or to social purposes.
     """
-    r = 0.0
-    for p in plants:
-        if p.incentivised_kwh > 0:
-            excess = max(0.0, p.incentivised_kwh - p.cap_share * p.injected_eligible_kwh)
-            r += p.premium_cents * excess / p.incentivised_kwh
-    return int(np.ceil(r - 1e-9))
+    return surplus_cents(threshold_sets(plants))
 
 
 def _consumer_weights(
@@ -226,23 +243,27 @@ def _enterprise_cap(
     members: list[MemberFigures],
     prem: np.ndarray,
     cons_w: np.ndarray,
+    surplus_row: int | None,
     community: int,
 ) -> dict[str, int]:
-    """Cap the enterprises' premium at ``P − R`` in place; the excess goes to the other consumers."""
+    """Cap the enterprises' (``sme`` and ``enterprise``) premium at ``P − R`` in place; the excess goes to
+    the other consumers by ``cons_w`` (to the community when none has a weight), or all to ``surplus_row``
+    (the social fund) when given."""
     premium_total = sum(p.premium_cents for p in plants)
     member_rows = np.arange(len(members))
     r = min(restricted_premium_cents(plants), premium_total)
-    is_ent = np.array(
-        [m.category is MemberCategory.ENTERPRISE for m in members] + [False] * (len(prem) - len(members))
-    )
+    is_ent = np.array([m.category.is_enterprise for m in members] + [False] * (len(prem) - len(members)))
     ent_rows = np.flatnonzero(is_ent)
     before = int(prem[ent_rows].sum())
     allowed = premium_total - r
     moved = max(0, before - allowed)
     if moved:
         prem[ent_rows] = split_cents(allowed, prem[ent_rows]) if allowed else 0
-        non_ent = np.array([not is_ent[i] for i in member_rows])
-        _split_or_community(moved, cons_w * non_ent, member_rows, prem, community)
+        if surplus_row is not None:
+            prem[surplus_row] += moved
+        else:
+            non_ent = ~is_ent[: len(members)]
+            _split_or_community(moved, cons_w * non_ent, member_rows, prem, community)
     return {
         "restricted_cents": r,
         "allowed_cents": allowed,
@@ -282,7 +303,7 @@ def _later_member_fees(
         if m.founder or m.active_days <= 0:
             continue
         owed = int(round(rules.annual_fee_eur * 100 * m.active_days / 365.0))
-        if m.left_in_period:
+        if m.left_in_period and m.early_exit:
             owed += int(round(rules.exit_penalty_eur * 100))
         if owed:
             due[m.id] = owed
@@ -301,8 +322,9 @@ def allocate(
     """Split the period's premium, valorisation and sale among members, community and external producers.
 
     The rules of the module docstring, in order: the premium's producers / community / consumers parts,
-    the enterprise cap, the sale (RID) and the ARERA valorisation by their beneficiaries, then the later
-    members' fees, collected by the community and never more than the member receives.
+    the threshold rule on enterprises, the sale (RID) and the ARERA valorisation by their beneficiaries,
+    the later members' fees (collected by the community, never more than the member receives), then the
+    GSE fees off their bearer (never more than it receives).
 
     Parameters
     ----------
@@ -319,17 +341,19 @@ def allocate(
     Returns
     -------
     Allocation
-        Cents per payee (members, then ``community``, then external producers) of premium,
-        valorisation, sale and fees; the fees due, the enterprise cap's figures and the later members
-        below the minimum.
+        Cents per payee (members, ``community``, ``social_fund`` when the rules name it, then external
+        producers) of premium, valorisation, sale, fees and GSE fees; the fees due, the threshold rule's
+        figures and sets, and the later members below the minimum.
 
     References
     ----------
-    .. [1] GSE, Regole operative CACER (2024): the enterprise cap on the premium.
+    .. [1] GSE, Regole operative CACER (2024): the premium above the threshold, per set of plants.
+    .. [2] DM MASE 106/2024: the GSE fees of the CACER incentive.
     """
     member_ids = [m.id for m in members]
-    externals = sorted({p.owner for p in plants} - set(member_ids) - {COMMUNITY})
-    payees = member_ids + [COMMUNITY] + externals
+    externals = sorted({p.owner for p in plants} - set(member_ids) - {COMMUNITY, SOCIAL_FUND})
+    to_fund = rules.threshold_surplus_to is ThresholdSurplusTo.SOCIAL_FUND
+    payees = member_ids + [COMMUNITY] + ([SOCIAL_FUND] if to_fund else []) + externals
     pos = {p: i for i, p in enumerate(payees)}
     n, community = len(payees), pos[COMMUNITY]
     owners = np.array([pos[p.owner] for p in plants], dtype=np.int64)
@@ -340,14 +364,30 @@ def allocate(
     cap: dict[str, int] = {}
     premium_total = sum(p.premium_cents for p in plants)
     if rules.enterprise_cap and premium_total:
-        cap = _enterprise_cap(plants, members, prem, cons_w, community)
+        cap = _enterprise_cap(plants, members, prem, cons_w, pos.get(SOCIAL_FUND), community)
     plant_sale = np.array([p.sale_cents for p in plants], dtype=np.int64)
     sale = _to_beneficiary(rules.sale, plant_sale, owners, shared_w, n, community)
     plant_val = np.array([p.valorisation_cents for p in plants], dtype=np.int64)
     val = _to_beneficiary(rules.valorisation, plant_val, owners, shared_w, n, community)
     fees, due = _later_member_fees(members, rules, prem + val + sale, community)
+    by_owner = rules.gse_fees is GseFeesBorneBy.PRODUCERS
+    bearers = owners if by_owner else np.full(len(plants), community, dtype=np.int64)
+    plant_fees = np.array([p.gse_fee_cents for p in plants], dtype=np.int64)
+    gse, uncovered = charge_gse_fees(plant_fees, bearers, prem + val + sale - fees)
 
     def as_dict(a: np.ndarray) -> dict[str, int]:
         return {p: int(a[i]) for i, p in enumerate(payees)}
 
-    return Allocation(payees, as_dict(prem), as_dict(val), as_dict(sale), as_dict(fees), due, cap, below)
+    return Allocation(
+        payees,
+        as_dict(prem),
+        as_dict(val),
+        as_dict(sale),
+        as_dict(fees),
+        due,
+        cap,
+        below,
+        gse_fees=as_dict(gse),
+        gse_fees_uncovered_cents=uncovered,
+        threshold_sets=threshold_sets(plants),
+    )

@@ -125,4 +125,5 @@ def settle(
         member_figs=member_figs,
         allocation=allocation,
         quality=quality,
+        plant_figs=plant_figs,
     )

@@ -13,6 +13,7 @@ Energies are kWh, money integer cents (per month, plant and payee).
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from condivisa.domain.community import Community
 from condivisa.engines.allocation import Allocation, MemberFigures, PlantFigures
+from condivisa.engines.gse_fees import period_fee_cents, year_fraction
 from condivisa.engines.settlement_metering import Grid, Intervals
 from condivisa.engines.settlement_money import Energy, Money, Months
 from condivisa.engines.settlement_result import SettlementResult
@@ -78,7 +80,7 @@ def member_energy(intervals: Intervals, shared_kwh: np.ndarray, n_members: int) 
 def plant_figures(
     community: Community, intervals: Intervals, energy: Energy, plant_cents: Mapping[str, np.ndarray]
 ) -> list[PlantFigures]:
-    """Each plant's settled money (cents) and the energies of the enterprise cap.
+    """Each plant's settled money (cents), the energies of the threshold rule and its GSE fee.
 
     Parameters
     ----------
@@ -97,14 +99,21 @@ def plant_figures(
     -------
     list of PlantFigures
         One per plant, in the community's order; ``injected_eligible_kwh`` counts the injection of the
-        days the plant earns the premium.
+        days the plant earns the premium; ``gse_fee_cents`` the plant's GSE fee pro rata to those days
+        (:func:`condivisa.engines.gse_fees.period_fee_cents`).
 
     References
     ----------
-    .. [1] GSE, Regole operative CACER (2024): the premium on shared energy above 55 % (45 % with a
-       capital grant) of a plant's injected energy may not go to enterprises.
+    .. [1] GSE, Regole operative CACER (2024): the premium above 55 % (45 % with a capital grant) of the
+       shared / injected ratio of each set of plants may not go to enterprises.
+    .. [2] DM MASE 106/2024: the GSE fees of the CACER incentive, per plant.
     """
     inj, incent_p, eligible = intervals.injected_kwh, energy.incentivised_by_plant_kwh, energy.eligible
+    local_day = intervals.starts.tz_localize(None).floor("D").to_numpy()  # each interval's civil day
+    fee_days = [
+        {d.astype("datetime64[D]").item() for d in np.unique(local_day[np.asarray(eligible[k], dtype=bool)])}
+        for k in range(len(community.plants))
+    ]
     return [
         PlantFigures(
             id=pl.id,
@@ -115,6 +124,8 @@ def plant_figures(
             incentivised_kwh=float(incent_p[k].sum()),
             injected_eligible_kwh=float((inj[k] * eligible[k]).sum()),
             cap_share=pl.enterprise_cap_share,
+            gse_fee_cents=period_fee_cents(pl.power_kw, fee_days[k]),
+            fee_year_fraction=year_fraction(fee_days[k]),
         )
         for k, pl in enumerate(community.plants)
     ]
@@ -126,7 +137,8 @@ def member_figures(
     """Each member's allocation inputs: category, days of membership in the period, ``Cons_i``.
 
     A member counts from ``joined`` (inclusive) to ``left`` (exclusive); ``left_in_period`` makes a later
-    member owe the exit penalty.
+    member owe the exit penalty when the exit is early: before ``joined + rules.exit_min_years`` (any exit
+    when ``min_years`` is not set).
 
     Parameters
     ----------
@@ -157,9 +169,17 @@ def member_figures(
                 active_days=max(0, (hi - lo).days),
                 left_in_period=m.left is not None and first_day < m.left <= end_day,
                 has_consumption=bool(m.consumption_pods),
+                early_exit=_early_exit(m.joined, m.left, community.rules.exit_min_years),
             )
         )
     return figures
+
+
+def _early_exit(joined: dt.date | None, left: dt.date | None, min_years: float | None) -> bool:
+    """The exit is before ``joined + min_years`` (365.25 days a year); any exit when either is unknown."""
+    if left is None or joined is None or min_years is None:
+        return left is not None
+    return (left - joined).days < min_years * 365.25
 
 
 def build_result(
@@ -175,6 +195,7 @@ def build_result(
     fill: str | None,
     member_figs: list[MemberFigures],
     allocation: Allocation,
+    plant_figs: list[PlantFigures] | None = None,
     quality: list[dict[str, str | int]],
 ) -> SettlementResult:
     """Gather the stages' output into a :class:`~condivisa.engines.settlement_result.SettlementResult`.
@@ -195,6 +216,8 @@ def build_result(
         :func:`member_figures`.
     allocation : Allocation
         The money per payee, cents (:func:`condivisa.engines.allocation.allocate`).
+    plant_figs : list of PlantFigures, optional
+        :func:`plant_figures` (the yearly close adds them up).
     quality : list of dict
         :func:`~condivisa.engines.settlement_metering.data_quality`.
 
@@ -222,6 +245,7 @@ def build_result(
         member_consumption_in_shared_kwh=members.consumption_in_shared_kwh,
         member_shared_kwh=members.shared_kwh,
         member_figures=member_figs,
+        plant_figures=list(plant_figs or []),
         allocation=allocation,
         data_quality=quality,
         consumption_rows=intervals.withdrawn_kwh,
@@ -231,4 +255,5 @@ def build_result(
         incentivised_kwh=energy.incentivised_by_plant_kwh.sum(axis=0),
         zonal_price_eur_per_mwh=money.zonal_price_eur_per_mwh,
         month_bounds=months.bounds,
+        provisional_reasons=money.notices,
     )

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from condivisa.domain.community import Community, Voltage
+from condivisa.domain.community import Community, SharedEnergyAttribution, Voltage
 from condivisa.engines import metergrid as mg
 from condivisa.engines.allocation import split_cents
 from condivisa.engines.settlement_metering import Grid, Intervals
-from condivisa.engines.sharing import shared_energy_kwh, split_by_injection
+from condivisa.engines.settlement_sale import sale_by_plant
+from condivisa.engines.sharing import shared_energy_kwh, split_by_injection, split_by_seniority
 from condivisa.engines.tariff import tip_eur_per_mwh
-from condivisa.engines.valorisation import valorisation_by_plant_eur, yearly_values
+from condivisa.engines.valorisation import valorisation_by_plant_eur, yearly_values_and_notices
 from condivisa.kernel.timegrid import ROME
 
 
@@ -53,6 +54,7 @@ class Money:
     premium_eur: np.ndarray
     valorisation_eur: np.ndarray
     sale_eur: np.ndarray
+    notices: tuple[str, ...] = ()  # why the money is provisional (missing yearly values, pending RID top-up)
 
     def by_component(self) -> dict[str, np.ndarray]:
         """``premium``, ``valorisation``, ``sale`` (plants × intervals, €), in that order."""
@@ -101,9 +103,13 @@ def _prices_at(prices: pd.Series, hour_ns: np.ndarray) -> np.ndarray:
 def shared_energy(community: Community, intervals: Intervals, grid: Grid) -> Energy:
     """Shared energy per interval, its split among plants, and the part that earns the premium.
 
-    ``E_sh,h = min(Σ_p E_inj,h,p, Σ_i E_wd,h,i)``, split among plants pro rata to injection
+    ``E_sh,h = min(Σ_p E_inj,h,p, Σ_i E_wd,h,i)``, attributed to the plants as
+    ``rules.shared_energy_attribution`` says: by seniority, the oldest plant first (the GSE's practice,
+    :func:`condivisa.engines.sharing.split_by_seniority` in the order of
+    :meth:`condivisa.domain.community.Community.plant_seniority`), or pro rata to injection
     (:func:`condivisa.engines.sharing.split_by_injection`); a plant's shared energy is incentivised on the
-    days it is eligible for the premium (:meth:`condivisa.domain.community.Plant.premium_eligible_on`).
+    days it is eligible for the premium (:meth:`condivisa.domain.community.Plant.premium_eligible_on`:
+    not over 1 MW, not existing, within its 20 years, …).
 
     Parameters
     ----------
@@ -125,10 +131,14 @@ def shared_energy(community: Community, intervals: Intervals, grid: Grid) -> Ene
     .. [1] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 1: shared energy is, for each hour,
        the minimum of the energy injected and the energy withdrawn by the configuration's points.
     .. [2] DM MASE 414/2023, art. 3: plants eligible for the incentive tariff.
+    .. [3] GSE, Regole operative CACER (2024): shared energy attributed to the plants by seniority.
     """
     inj = intervals.injected_kwh
     shared = shared_energy_kwh(inj.sum(axis=0), intervals.withdrawn_kwh.sum(axis=0))
-    shared_p = split_by_injection(shared, inj)
+    if community.rules.shared_energy_attribution is SharedEnergyAttribution.PRO_RATA:
+        shared_p = split_by_injection(shared, inj)
+    else:
+        shared_p = split_by_seniority(shared, inj, community.plant_seniority())
     day = _day_index(intervals.starts_ns, grid.first_day)
     first_day, n_days = grid.first_day, grid.n_days
     eligible_day = np.array(
@@ -152,7 +162,11 @@ def money_by_plant(community: Community, prices: pd.Series, intervals: Intervals
       :func:`condivisa.engines.tariff.tip_eur_per_mwh` at the hour's zonal price;
     - valorisation of every plant's shared energy, eligible or not
       (:func:`condivisa.engines.valorisation.valorisation_by_plant_eur`, the civil year's values);
-    - sale of the injected energy at the hour's zonal price: ``E_inj,h,p · Pz_h / 1000``.
+    - sale of the injected energy at the hour's zonal price: ``E_inj,h,p · Pz_h / 1000``, or, for a plant
+      with ``rid_minimum_price``, at the RID minimum price within the yearly quota with the yearly top-up
+      (:func:`condivisa.engines.settlement_sale.sale_by_plant`);
+    - ``notices``: why the money is provisional (a year missing from the table of regulated values, a
+      RID top-up not yet due).
 
     Parameters
     ----------
@@ -193,7 +207,13 @@ def money_by_plant(community: Community, prices: pd.Series, intervals: Intervals
             for pl in community.plants
         ]
     ).reshape(n_plants, -1)
-    values = yearly_values(np.asarray(intervals.starts.year), community.tariff_overrides)
+    values, notices = yearly_values_and_notices(
+        np.asarray(intervals.starts.year),
+        community.tariff_overrides,
+        by_year=community.tariff_overrides_by_year,
+        same_building=community.configuration.same_building,
+    )
+    sale_eur, sale_notices = sale_by_plant(community, intervals, price)
     val_p = valorisation_by_plant_eur(
         energy.shared_by_plant_kwh,
         price,
@@ -205,7 +225,8 @@ def money_by_plant(community: Community, prices: pd.Series, intervals: Intervals
         zonal_price_eur_per_mwh=price,
         premium_eur=energy.incentivised_by_plant_kwh * tip / 1000.0,
         valorisation_eur=val_p,
-        sale_eur=intervals.injected_kwh * price / 1000.0,
+        sale_eur=sale_eur,
+        notices=notices + sale_notices,
     )
 
 

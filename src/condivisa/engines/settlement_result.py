@@ -8,20 +8,26 @@ from the exact integer cents of :mod:`condivisa.engines.allocation`.
 Sign convention (one for every output): each money figure is what the payee **receives**. Fees are paid by
 later members, so a member's ``fees_eur`` is ≤ 0 and the community account's ``fees_eur`` is the same amount
 received (≥ 0); for every payee ``total_eur = premium_eur + valorisation_eur + sale_eur + fees_eur``, and the
-``fees_eur`` column adds up to zero over all payees.
+``fees_eur`` column adds up to zero over all payees. The GSE fees (DM 106/2024) leave the configuration:
+``result.json``'s ``gse_fees.by_payee_eur`` (≤ 0) is what the GSE keeps off each payee that bears them, and
+``total_eur`` is net of it: ``total_eur = premium_eur + valorisation_eur + sale_eur + fees_eur + gse fees``.
+
+A period that is not a whole calendar year is *provisional* for the rules the GSE decides on the year
+(the premium above the threshold, the later members' minimum shared consumption): ``to_dict()`` says so;
+the yearly close is :mod:`condivisa.engines.yearly_close`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from condivisa.domain.community import Community
-from condivisa.engines.allocation import COMMUNITY, Allocation, MemberFigures
+from condivisa.engines.allocation import COMMUNITY, SOCIAL_FUND, Allocation, MemberFigures, PlantFigures
 
 ROUNDING_RULE = (
     "Money is rounded to the cent once per month (half to even); the period total is the sum of the months. "
@@ -70,6 +76,17 @@ class SettlementResult:
     incentivised_kwh: np.ndarray
     zonal_price_eur_per_mwh: np.ndarray
     month_bounds: np.ndarray
+    #: why the figures are provisional: a year missing from the table of regulated values (named, with the
+    #: ``tariffs:`` override to set), a RID top-up not yet due (:mod:`condivisa.engines.settlement_sale`)
+    provisional_reasons: tuple[str, ...] = ()
+
+    @property
+    def provisional(self) -> bool:
+        """The figures may still change: some regulated value of the period is not sourced, or a yearly
+        top-up is pending (see :attr:`provisional_reasons`)."""
+        return bool(self.provisional_reasons)
+
+    plant_figures: list[PlantFigures] = field(default_factory=list)
 
     # ---- totals -------------------------------------------------------------------------------
     def _energy_row(self, sl: slice | int) -> dict[str, float]:
@@ -87,8 +104,9 @@ class SettlementResult:
 
     # ---- payees -------------------------------------------------------------------------------
     def payee_money(self, payee: str) -> dict[str, float]:
-        """What ``payee`` (a member id, ``community`` or an external producer) receives, €: premium,
-        valorisation, sale, fees (paid: negative) and their total."""
+        """What ``payee`` (a member id, ``community``, ``social_fund`` or an external producer) receives, €:
+        premium, valorisation, sale, fees (paid: negative) and their total, net of the GSE fees the payee
+        bears (:meth:`gse_fees_eur`)."""
         a = self.allocation
         return {
             "premium_eur": _eur(a.premium[payee]),
@@ -96,6 +114,44 @@ class SettlementResult:
             "sale_eur": _eur(a.sale[payee]),
             "fees_eur": _eur(-a.fees[payee]),
             "total_eur": _eur(a.total(payee)),
+        }
+
+    def gse_fees_eur(self, payee: str) -> float:
+        """The GSE fees (DM 106/2024) kept off ``payee``, € (≤ 0; ``total_eur`` is net of them)."""
+        return _eur(-self.allocation.gse_fees.get(payee, 0))
+
+    @property
+    def whole_year(self) -> bool:
+        """The period is one whole calendar year (1 January to 31 December)."""
+        return (self.first_day.month, self.first_day.day, self.last_day.month, self.last_day.day) == (
+            1,
+            1,
+            12,
+            31,
+        ) and self.first_day.year == self.last_day.year
+
+    def gse_fees_dict(self) -> dict[str, Any]:
+        """``result.json``'s ``gse_fees``: per plant, who bears them, what was taken and what is left."""
+        a = self.allocation
+        fees = {p.id: p.gse_fee_cents for p in self.plant_figures}
+        return {
+            "borne_by": self.community.rules.gse_fees.value,
+            "plants": [{"id": pid, "gse_fee_eur": _eur(c)} for pid, c in fees.items()],
+            "total_eur": _eur(sum(fees.values())),
+            "taken_eur": _eur(sum(a.gse_fees.values())),
+            "uncovered_eur": _eur(a.gse_fees_uncovered_cents),
+            "by_payee_eur": {p: self.gse_fees_eur(p) for p in a.payees if a.gse_fees.get(p, 0)},
+            "rule": "DM 106/2024: none up to 3 kW, 15 EUR/year up to 20 kW, 15 EUR/year + 1 EUR per kW "
+            "above 20 kW; pro rata to the days the plant earns the incentive",
+        }
+
+    def threshold_dict(self) -> dict[str, Any]:
+        """``result.json``'s ``threshold``: the premium above the threshold on each set of plants."""
+        return {
+            "provisional": not self.whole_year,
+            "basis": "the period's ratios" if not self.whole_year else "the year's ratios",
+            "surplus_to": self.community.rules.threshold_surplus_to.value,
+            "sets": [s.as_dict() for s in self.allocation.threshold_sets],
         }
 
     def _owned_injection_kwh(self, owner: str) -> float:
@@ -107,7 +163,9 @@ class SettlementResult:
     def external_payees(self) -> list[str]:
         """The payees that are neither members nor the community account (external producers), in order."""
         member_ids = {m.id for m in self.community.members}
-        return [p for p in self.allocation.payees if p not in member_ids and p != COMMUNITY]
+        return [
+            p for p in self.allocation.payees if p not in member_ids and p not in (COMMUNITY, SOCIAL_FUND)
+        ]
 
     def fees_due_eur(self, member_id: str) -> float | None:
         """The fees a later member owed (annual fee, exit penalty), €, before the cap at what the member
@@ -171,10 +229,14 @@ class SettlementResult:
             "members": self.member_rows(),
             "community_account": community_money,
             "external_producers": externals,
+            **({"social_fund": self.payee_money(SOCIAL_FUND)} if SOCIAL_FUND in a.premium else {}),
             "enterprise_cap": {k.replace("_cents", "_eur"): _eur(v) for k, v in a.enterprise_cap.items()},
+            "threshold": self.threshold_dict(),
+            "gse_fees": self.gse_fees_dict(),
             "later_members": {
                 "below_minimum_shared_consumption": list(a.below_minimum),
                 "fees_due_eur": {k: _eur(v) for k, v in a.fees_due.items()},
+                "minimum_provisional": not self.whole_year,
             },
             "data_quality": {
                 "data_interval_minutes": self.data_interval_minutes,
@@ -182,6 +244,8 @@ class SettlementResult:
                 "pods": self.data_quality,
             },
             "rounding": ROUNDING_RULE,
+            "provisional": self.provisional,
+            "provisional_reasons": list(self.provisional_reasons),
         }
 
     # ---- one member ---------------------------------------------------------------------------

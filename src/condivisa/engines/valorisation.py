@@ -14,8 +14,9 @@ The grid charges that do not apply to energy shared inside a configuration are g
   (2.6 % low voltage, 1.2 % medium voltage, 2024 values).
 
 Energies in kWh, tariffs and prices in €/MWh. Every plant's shared energy counts, eligible for the
-premium or not. The yearly values live in :data:`condivisa.domain.tariffs.VALORISATION_BY_YEAR`
-and can be overridden per community (``tariffs:`` in ``community.yaml``).
+premium or not. The yearly values live in :data:`condivisa.domain.tariffs.YEARLY_VALUES` and can be
+overridden per community (``tariffs:`` in ``community.yaml``); a year missing from the table is provisional
+and says so (:func:`yearly_values_and_notices`).
 """
 
 from __future__ import annotations
@@ -25,27 +26,45 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
-from condivisa.domain.tariffs import valorisation_values
+from condivisa.domain.tariffs import VALORISATION_KEYS, resolve_yearly
+
+#: The keys the valorisation of a configuration uses: TRAS_E only, or all four for AUC/GCA.
+CER_KEYS: tuple[str, ...] = ("tras_e_eur_per_mwh",)
 
 
-def yearly_values(years: ArrayLike, overrides: Mapping[str, float] | None = None) -> dict[str, np.ndarray]:
-    """Per-interval arrays of the valorisation parameters of each interval's civil year.
+def yearly_values_and_notices(
+    years: ArrayLike,
+    overrides: Mapping[str, float] | None = None,
+    *,
+    by_year: Mapping[int, Mapping[str, float]] | None = None,
+    same_building: bool = True,
+) -> tuple[dict[str, np.ndarray], tuple[str, ...]]:
+    """Per-interval arrays of the valorisation parameters of each interval's civil year, and the notices of
+    the years whose values are not in the table.
 
-    The yearly values come from :data:`condivisa.domain.tariffs.VALORISATION_BY_YEAR`, with the community's
-    ``overrides`` applied.
+    The values come from :func:`condivisa.domain.tariffs.resolve_yearly`: the community's overrides for the
+    year, then for every year, then :data:`condivisa.domain.tariffs.YEARLY_VALUES`. A year missing from the
+    table uses the latest earlier year's values and gets a notice (the result is provisional); only the
+    values the configuration uses count (TRAS_E, plus BTAU and the loss coefficients for AUC/GCA).
 
     Parameters
     ----------
     years : array_like
         The civil year (Europe/Rome) of each interval.
     overrides : Mapping[str, float], optional
-        Parameter name -> value replacing the table's (``tariffs:`` in ``community.yaml``).
+        Key -> value for every year (``tariffs: {tras_e_eur_per_mwh: ...}`` in ``community.yaml``).
+    by_year : Mapping[int, Mapping[str, float]], optional
+        Year -> key -> value (``tariffs: {2026: {tras_e_eur_per_mwh: ...}}``).
+    same_building : bool, default True
+        AUC/GCA: all four values are used; otherwise TRAS_E only.
 
     Returns
     -------
-    dict of str to numpy.ndarray
+    values : dict of str to numpy.ndarray
         ``tras_e_eur_per_mwh`` (TRAS_E, €/MWh), ``btau_eur_per_mwh`` (BTAU, €/MWh), ``loss_factor_bt``
         and ``loss_factor_mt`` (avoided-loss coefficients, dimensionless), each shaped like ``years``.
+    notices : tuple of str
+        One per year whose used values are not sourced (Italian, for the referente).
 
     References
     ----------
@@ -53,16 +72,27 @@ def yearly_values(years: ArrayLike, overrides: Mapping[str, float] | None = None
        tariff components.
     """
     years = np.asarray(years, dtype=int)
-    out = {
-        name: np.zeros(years.shape)
-        for name in ("tras_e_eur_per_mwh", "btau_eur_per_mwh", "loss_factor_bt", "loss_factor_mt")
-    }
+    out = {name: np.zeros(years.shape) for name in VALORISATION_KEYS}
+    notices: list[str] = []
+    used = VALORISATION_KEYS if same_building else CER_KEYS
     for year in np.unique(years):
-        values = valorisation_values(int(year), dict(overrides or {}))
+        every = dict(overrides or {})
+        values = resolve_yearly(int(year), VALORISATION_KEYS, every, by_year).values
+        notices.extend(resolve_yearly(int(year), used, every, by_year).notices)
         sel = years == year
         for name in out:
-            out[name][sel] = getattr(values, name)
-    return out
+            out[name][sel] = float(values[name] or 0.0)
+    return out, tuple(notices)
+
+
+def yearly_values(
+    years: ArrayLike,
+    overrides: Mapping[str, float] | None = None,
+    *,
+    by_year: Mapping[int, Mapping[str, float]] | None = None,
+) -> dict[str, np.ndarray]:
+    """The values of :func:`yearly_values_and_notices`, without the notices (e.g. for a simulation)."""
+    return yearly_values_and_notices(years, overrides, by_year=by_year)[0]
 
 
 def valorisation_by_plant_eur(

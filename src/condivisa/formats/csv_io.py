@@ -12,6 +12,8 @@ header is line 1), the field and the value:
 - when the PODs' bounds are given (:func:`condivisa.domain.plausibility.pod_bounds`), an energy above what
   the POD's meter can read in the interval (contract power × overload factor × duration);
 - a timestamp without UTC offset, or off the quarter-hour grid (prices: off the hour);
+- prices whose mean is below 1 or above 5,000 €/MWh (:data:`PLAUSIBLE_MEAN_PRICE_EUR_PER_MWH`: €/kWh
+  written for €/MWh), unless ``allow_unusual``;
 - a POD not in the community (when ``known_pods`` is given);
 - two rows for the same POD and interval with *different* values. Rows repeated *exactly* are dropped
   and counted per POD (``frame.attrs["duplicates_dropped"]``).
@@ -31,6 +33,8 @@ from condivisa.kernel.timegrid import ROME
 
 MEASUREMENT_COLUMNS = ("pod", "start", "withdrawn_kwh", "injected_kwh")
 PRICE_COLUMNS = ("start", "zonal_price_eur_per_mwh")
+#: the mean hourly zonal price a prices file may have, €/MWh (outside: refused unless allowed)
+PLAUSIBLE_MEAN_PRICE_EUR_PER_MWH = (1.0, 5000.0)
 _OFFSET = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
 
@@ -192,8 +196,48 @@ def read_measurements(
     return frame
 
 
-def read_prices(path: str | Path) -> pd.Series:
-    """Read hourly zonal prices into a Series ``zonal_price_eur_per_mwh`` indexed by hour start (Europe/Rome)."""
+def _check_price_level(path: Path, raw: pd.Series, values: np.ndarray) -> None:
+    """Refuse prices whose mean is outside :data:`PLAUSIBLE_MEAN_PRICE_EUR_PER_MWH` (€/kWh, c€/kWh...)."""
+    if not values.size:
+        return
+    low, high = PLAUSIBLE_MEAN_PRICE_EUR_PER_MWH
+    mean = float(values.mean())
+    if low <= mean <= high:
+        return
+    first = f"line 2: {raw.iloc[0].strip()!r}"
+    if mean < low:
+        why = f"below {low:g} €/MWh: the prices look like €/kWh"
+        fix = f"write them in €/MWh (multiply by 1,000: {raw.iloc[0].strip()} €/kWh is {values[0] * 1000:g} €/MWh)"
+    else:
+        why = f"above {high:,.0f} €/MWh: the prices are not in €/MWh"
+        fix = "write them in €/MWh (zonal prices average 50-300 €/MWh)"
+    raise InputError(
+        f"{path}: zonal_price_eur_per_mwh averages {mean:g} €/MWh ({first}), {why}; {fix}, or pass "
+        "--allow-unusual-prices if they are right"
+    )
+
+
+def read_prices(path: str | Path, allow_unusual: bool = False) -> pd.Series:
+    """Read hourly zonal prices into a Series ``zonal_price_eur_per_mwh`` indexed by hour start (Europe/Rome).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``start,zonal_price_eur_per_mwh``, one row per hour.
+    allow_unusual : bool, default False
+        Accept prices whose mean is outside :data:`PLAUSIBLE_MEAN_PRICE_EUR_PER_MWH` (below 1 or above
+        5,000 €/MWh): by default such a file is refused, since prices in €/kWh (0.098 for 98) would make the
+        sale 1,000 times smaller.
+
+    Returns
+    -------
+    pandas.Series
+
+    Raises
+    ------
+    InputError
+        A malformed file, or (without ``allow_unusual``) an implausible mean price.
+    """
     path = Path(path)
     raw = _read(path, PRICE_COLUMNS)
     frame = pd.DataFrame(
@@ -204,6 +248,8 @@ def read_prices(path: str | Path) -> pd.Series:
             ),
         }
     )
+    if not allow_unusual:
+        _check_price_level(path, raw["zonal_price_eur_per_mwh"], frame["zonal_price_eur_per_mwh"].to_numpy())
     frame, _ = _dedupe(path, frame, ["start"], "hour")
     series = frame.set_index("start")["zonal_price_eur_per_mwh"].sort_index()
     series.attrs["source"] = str(path)

@@ -177,6 +177,42 @@ MESSAGES: dict[str, dict[str, str]] = {
         "correct contract_power_kw in community.yaml; if the reading is wrong, have it sent again or "
         "import the distributor's data.",
     },
+    # the tax view of a member's statement (outputs/tax_view.py): labels with their source, not tax advice
+    "tax_view": {"it": "Vista fiscale", "en": "Tax view"},
+    "tax_income_eur": {
+        "it": "Corrispettivo per la vendita di energia (reddito)",
+        "en": "Sale of energy: income (corrispettivo per la vendita di energia, reddito)",
+    },
+    "tax_passed_on_eur": {
+        "it": "Premio e valorizzazione restituiti (Ris. AdE 37/E/2024)",
+        "en": "Premium and valorisation passed on (premio e valorizzazione restituiti, Ris. AdE 37/E/2024)",
+    },
+    "tax_community_income_eur": {
+        "it": "Premio, valorizzazione e vendita: reddito della comunità (ente commerciale)",
+        "en": "Premium, valorisation and sale: income of the community (commercial entity)",
+    },
+    "tax_fees_eur": {"it": "Quote versate alla comunità", "en": "Fees paid to the community"},
+    "tax_total_eur": {"it": "Totale", "en": "Total"},
+    "tax_enterprise_note": {
+        "it": "Socio impresa: ciò che riceve nell'esercizio dell'impresa entra nel suo reddito d'impresa.",
+        "en": "Enterprise member: what it receives in its business goes into its business income "
+        "(reddito d'impresa).",
+    },
+    "tax_disclaimer": {
+        "it": "Informazione, non consulenza fiscale.",
+        "en": "Information, not tax advice (informazione, non consulenza fiscale).",
+    },
+    "tax_source": {"it": "Fonte", "en": "Source"},
+    "tax_hint": {
+        "it": "Per una comunità ente non commerciale solo la vendita di energia passata al socio è reddito; "
+        "il premio e la valorizzazione restituiti non lo sono.",
+        "en": "For a non-commercial community only the sale of energy passed on to the member is income; "
+        "the premium and valorisation passed on are not.",
+    },
+    "tax_hint_commercial": {
+        "it": "Per una comunità ente commerciale ciò che il GSE paga è reddito della comunità.",
+        "en": "For a commercial community what the GSE pays is income of the community.",
+    },
 }
 
 

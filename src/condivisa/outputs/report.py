@@ -30,6 +30,9 @@ from condivisa.outputs.kpis import kpis_from_totals
 from condivisa.outputs.monthly import SettledMonths
 from condivisa.outputs.statement import MONEY_KEYS, Money, PayeeLine
 
+#: the tax view's columns of the statement CSV (the fees and the total are already there)
+CSV_TAX_KEYS = ("tax_income_eur", "tax_passed_on_eur", "tax_community_income_eur")
+
 CHROMIUM = os.environ.get("CONDIVISA_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -263,29 +266,38 @@ def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str
     """The member's statement of ``month`` as CSV: one row per month of the year up to ``month``, then, for
     December of a closed year, the yearly balance (``YYYY balance``), then the year's total (``YYYY``).
 
-    Columns ``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur,
-    total_eur``; fees paid are negative. Text cells a spreadsheet would run as a formula are
-    neutralised (:mod:`condivisa.formats.csv_safe`); amounts stay numbers.
+    Columns ``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur``
+    (fees paid are negative), then the tax view (:mod:`condivisa.outputs.tax_view`, information, not tax
+    advice): ``tax_income_eur`` (the sale of energy passed on: income), ``tax_passed_on_eur`` (premium and
+    valorisation passed on by a non-commercial community, Ris. AdE 37/E/2024), ``tax_community_income_eur``
+    (everything, as income of a commercial community), ``tax_source``; the last column is ``total_eur``. Text
+    cells a spreadsheet would run as a formula are neutralised (:mod:`condivisa.formats.csv_safe`); amounts
+    stay numbers.
     """
     _check(book, month, member_id)
     statement = book.statement(member_id, month)
     rows = [line.as_dict() for line in statement.months]
-    cols = ["month", "withdrawn_kwh", "shared_kwh", *MONEY_KEYS]
+    cols = ["withdrawn_kwh", "shared_kwh", *MONEY_KEYS[:-1], *CSV_TAX_KEYS, "tax_source", "total_eur"]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(safe_row(["member", *cols]))
+    w.writerow(safe_row(["member", "month", *cols]))
+    source = f"{statement.tax_month.source}; informazione, non consulenza fiscale"
 
     def fmt(r: dict, c: str) -> str:
+        if c == "tax_source":
+            return source
         return "" if c not in r else (f"{r[c]:.3f}" if c.endswith("_kwh") else f"{r[c]:.2f}")
 
-    for r in rows:
-        w.writerow(safe_row([member_id, r["month"]] + [fmt(r, c) for c in cols[1:]]))
+    def write(label: str, r: dict, money: Money) -> None:
+        r = {**r, **statement.tax_view(money).amounts()}
+        w.writerow(safe_row([member_id, label] + [fmt(r, c) for c in cols]))
+
+    for line, r in zip(statement.months, rows, strict=True):
+        write(r["month"], r, line.money)
     energy = {c: round(sum(r[c] for r in rows), 3) for c in ("withdrawn_kwh", "shared_kwh")}
     if statement.year_balance is not None:
-        balance = statement.year_balance.as_dict()
-        w.writerow(safe_row([member_id, f"{month[:4]} balance"] + [fmt(balance, c) for c in cols[1:]]))
-    year = {**energy, **statement.year_total.as_dict()}
-    w.writerow(safe_row([member_id, month[:4]] + [fmt(year, c) for c in cols[1:]]))
+        write(f"{month[:4]} balance", statement.year_balance.as_dict(), statement.year_balance)
+    write(month[:4], {**energy, **statement.year_total.as_dict()}, statement.year_total)
     return out.getvalue()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from condivisa.formats.csv_safe import safe_dict
 
@@ -31,6 +32,7 @@ MEMBER_CSV_COLUMNS = (
     "valorisation_eur",
     "sale_eur",
     "fees_eur",
+    "gse_fees_eur",
     "total_eur",
 )
 
@@ -46,12 +48,21 @@ def to_csv(doc: dict[str, Any]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MEMBER_CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
+    gse = (doc.get("gse_fees") or {}).get("by_payee_eur", {})
     for row in doc["members"]:
-        writer.writerow(safe_dict(row))
+        writer.writerow(safe_dict({**row, "gse_fees_eur": gse.get(row["id"], 0.0)}))
     acc = doc["community_account"]
-    writer.writerow(safe_dict({"id": "community", "name": doc["community"], **acc}))
+    writer.writerow(
+        safe_dict(
+            {"id": "community", "name": doc["community"], **acc, "gse_fees_eur": gse.get("community", 0.0)}
+        )
+    )
+    if "social_fund" in doc:
+        writer.writerow(safe_dict({"id": "social_fund", "name": "social fund", **doc["social_fund"]}))
     for row in doc.get("external_producers", []):
-        writer.writerow(safe_dict({"category": "external producer", **row}))
+        writer.writerow(
+            safe_dict({"category": "external producer", **row, "gse_fees_eur": gse.get(row["id"], 0.0)})
+        )
     return buf.getvalue()
 
 
@@ -101,12 +112,15 @@ def summary_table(doc: dict[str, Any]) -> Table:
     return t
 
 
-MONEY_COLUMNS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
+MONEY_COLUMNS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "gse_fees_eur", "total_eur")
 
 
 def _money_cells(row: dict[str, Any]) -> list[str]:
-    """A payee's money cells; no fees, an empty cell."""
-    return [_eur(row[k]) if row[k] or k != "fees_eur" else "" for k in MONEY_COLUMNS]
+    """A payee's money cells; no fees (of members or of the GSE), an empty cell."""
+    return [
+        _eur(row.get(k, 0.0)) if row.get(k, 0.0) or k not in ("fees_eur", "gse_fees_eur") else ""
+        for k in MONEY_COLUMNS
+    ]
 
 
 def members_table(doc: dict[str, Any]) -> Table:
@@ -121,6 +135,7 @@ def members_table(doc: dict[str, Any]) -> Table:
         "Valorisation €",
         "Sale €",
         "Fees €",
+        "GSE fees €",
         "Total €",
     ):
         t.add_column(
@@ -138,21 +153,38 @@ def members_table(doc: dict[str, Any]) -> Table:
         )
         for m in doc["members"]
     ]
-    rows.append((["community account", "", "", ""], doc["community_account"]))
+    rows.append((["community account", "", "", ""], {**doc["community_account"], "id": "community"}))
+    if "social_fund" in doc:
+        rows.append((["social fund", "social purposes", "", ""], {**doc["social_fund"], "id": "social_fund"}))
+    gse = (doc.get("gse_fees") or {}).get("by_payee_eur", {})
+    rows = [(cells, {**money, "gse_fees_eur": gse.get(money.get("id", ""), 0.0)}) for cells, money in rows]
     rows += [([e["id"], "external producer", "", ""], e) for e in doc.get("external_producers", [])]
     sums = dict.fromkeys(MONEY_COLUMNS, 0.0)
     for cells, money in rows:
         t.add_row(*cells, *_money_cells(money))
         for k in sums:
-            sums[k] += money[k]
+            sums[k] += money.get(k, 0.0)
     t.add_row(
         "Total", "", "", "", *(_eur(round(sums[k], 2) + 0.0) for k in sums), style="bold", end_section=True
     )
     t.caption = (
         "* later member (annual fee, exit penalty and minimum shared consumption apply); "
-        "money is what each payee receives: fees paid are negative, the community account receives them"
+        "money is what each payee receives: fees paid are negative, the community account receives them; "
+        "GSE fees (DM 106/2024) are kept by the GSE off who bears them" + _provisional_note(doc)
     )
     return t
+
+
+def _provisional_note(doc: dict[str, Any]) -> str:
+    """The caption's note on the figures the GSE decides on the year (threshold rule, minimum)."""
+    th = doc.get("threshold") or {}
+    if not th.get("provisional"):
+        return ""
+    moved = (doc.get("enterprise_cap") or {}).get("moved_eur", 0.0)
+    return (
+        f". PROVISIONAL: the premium above the threshold ({_eur(moved)} € moved from enterprises, on "
+        f"{th['basis']}) and the later members' minimum shared consumption are decided at the yearly close"
+    )
 
 
 def quality_table(doc: dict[str, Any]) -> Table | None:
@@ -206,13 +238,68 @@ def balance_table(doc: dict[str, Any]) -> Table | None:
     return t
 
 
+def yearly_close_table(doc: dict[str, Any]) -> Table | None:
+    """The yearly close (``result.json``'s ``yearly_close``): per payee the provisional figures (sum of the
+    monthly settlements), the closed ones and the balance (conguaglio); None when the year was not closed."""
+    yc = doc.get("yearly_close")
+    if not yc:
+        return None
+    label = "partial year" if yc["partial_year"] else "whole year"
+    t = Table(
+        title=f"Yearly close {yc['year']} ({label}: {yc['from']} to {yc['to']}, months {', '.join(yc['months'])})",
+        title_justify="left",
+    )
+    for head in (
+        "Payee",
+        "Provisional €",
+        "Closed premium €",
+        "Closed fees €",
+        "Closed GSE fees €",
+        "Closed total €",
+        "Balance €",
+    ):
+        t.add_column(head, justify="left" if head == "Payee" else "right")
+    sums = [0.0] * 6
+    for p in yc["payees"]:
+        c = p["closed"]
+        cells = [
+            p["provisional"]["total_eur"],
+            c["premium_eur"],
+            c["fees_eur"],
+            c["gse_fees_eur"],
+            c["total_eur"],
+            p["balance"]["total_eur"],
+        ]
+        sums = [x + y for x, y in zip(sums, cells, strict=True)]
+        t.add_row(p["id"], *(_eur(x) for x in cells))
+    t.add_row("Total", *(_eur(round(x, 2) + 0.0) for x in sums), style="bold", end_section=True)
+    th, mn, gf = yc["threshold"], yc["minimum_shared_consumption"], yc["gse_fees"]
+    ratios = "; ".join(
+        f"{s['set']} {s['ratio']:.1%} vs {s['threshold']:.0%}: surplus {_eur(s['surplus_eur'])} €"
+        for s in th["sets"]
+    )
+    below = ", ".join(mn["closed_below"]) or "none"
+    t.caption = (
+        f"Premium above the threshold moved off enterprises: provisional {_eur(th['provisional_moved_eur'])} €, "
+        f"closed {_eur(th['closed_moved_eur'])} € ({ratios}). Later members below the yearly minimum shared "
+        f"consumption: {below}. GSE fees (DM 106/2024): provisional {_eur(gf['provisional_eur'])} €, closed "
+        f"{_eur(gf['closed_eur'])} €. Balance = closed − provisional: what the yearly balance (conguaglio) adds."
+    )
+    return t
+
+
 def result_tables(doc: dict[str, Any]) -> Group:
-    """Everything a referente reads first: months, allocation, monthly statements, data quality."""
+    """Everything a referente reads first: months, allocation, monthly statements, yearly close, data
+    quality."""
     parts: list[Any] = [summary_table(doc), members_table(doc)]
     b = balance_table(doc)
     if b is not None:
         parts.append(b)
+    y = yearly_close_table(doc)
+    if y is not None:
+        parts.append(y)
     q = quality_table(doc)
     if q is not None:
         parts.append(q)
+    parts.extend(Text(f"PROVVISORIO / provisional: {r}") for r in doc.get("provisional_reasons", []))
     return Group(*parts)

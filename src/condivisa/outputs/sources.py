@@ -127,9 +127,11 @@ def _with_prices(
     measurements: pd.DataFrame,
     prices_csv: str | Path | None,
     assumed_price_eur_per_mwh: float | None,
+    allow_unusual_prices: bool = False,
 ) -> SettlementInputs:
     if prices_csv is not None:
-        return SettlementInputs(community, measurements, read_prices(prices_csv), prices_assumed=False)
+        prices = read_prices(prices_csv, allow_unusual=allow_unusual_prices)
+        return SettlementInputs(community, measurements, prices, prices_assumed=False)
     if assumed_price_eur_per_mwh is None:
         raise NoPricesError("no prices: give an hourly zonal prices CSV or a flat assumed price")
     prices = flat_prices(measurements, assumed_price_eur_per_mwh)
@@ -142,6 +144,7 @@ def inputs_from_files(
     prices_csv: str | Path | None = None,
     *,
     assumed_price_eur_per_mwh: float | None = None,
+    allow_unusual_prices: bool = False,
 ) -> SettlementInputs:
     """The inputs from files: ``community.yaml``, a measurements CSV, an hourly prices CSV.
 
@@ -155,6 +158,9 @@ def inputs_from_files(
         ``start,zonal_price_eur_per_mwh`` (hourly).
     assumed_price_eur_per_mwh : float, optional
         Without ``prices_csv``: this flat price over the measured hours.
+    allow_unusual_prices : bool, default False
+        Accept a prices CSV whose mean is below 1 or above 5,000 €/MWh
+        (:func:`~condivisa.formats.csv_io.read_prices`).
 
     Returns
     -------
@@ -173,7 +179,7 @@ def inputs_from_files(
     measurements = read_measurements(
         measurements_csv, known_pods=community.all_pods, bounds=pod_bounds(community)
     )
-    return _with_prices(community, measurements, prices_csv, assumed_price_eur_per_mwh)
+    return _with_prices(community, measurements, prices_csv, assumed_price_eur_per_mwh, allow_unusual_prices)
 
 
 def within_bounds(
@@ -232,6 +238,7 @@ def inputs_from_store(
     assumed_price_eur_per_mwh: float | None = None,
     first_day: dt.date | None = None,
     last_day: dt.date | None = None,
+    allow_unusual_prices: bool = False,
 ) -> SettlementInputs:
     """The inputs with the community's measurements read from the data store.
 
@@ -247,6 +254,8 @@ def inputs_from_store(
         Without ``prices_csv``: this flat price over the measured hours.
     first_day, last_day : datetime.date, optional
         Only the measurements of these days (Europe/Rome, ``last_day`` included); default: all.
+    allow_unusual_prices : bool, default False
+        Accept a prices CSV whose mean is below 1 or above 5,000 €/MWh.
 
     Returns
     -------
@@ -264,7 +273,9 @@ def inputs_from_store(
     measurements, excluded = within_bounds(
         store, community, store.measurements_frame(sorted(community.all_pods), start, end)
     )
-    inputs = _with_prices(community, measurements, prices_csv, assumed_price_eur_per_mwh)
+    inputs = _with_prices(
+        community, measurements, prices_csv, assumed_price_eur_per_mwh, allow_unusual_prices
+    )
     return replace(inputs, excluded=excluded)
 
 

@@ -11,7 +11,10 @@ for December of a closed year, the yearly balance.
 The allocation table's rows are :class:`PayeeLine` (:func:`payee_lines`): every member, the community account
 and any external producer; :func:`balances` compares the sum of a payee's monthly statements with the
 allocation of a longer period. No figure is computed here: energies and money are the settlement result's,
-and sums over months are taken in whole cents so that they are exact.
+and sums over months are taken in whole cents so that they are exact. The tax view
+(:meth:`MemberStatement.tax_view`, :mod:`condivisa.outputs.tax_view`) regroups the same money lines: the sale
+of energy (income) apart from the premium and valorisation passed on (Agenzia delle Entrate, Ris. 37/E of
+22/07/2024), by the community's ``legal_form``; a label with its source, not tax advice.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ from typing import Any, NamedTuple
 
 from rich.table import Table
 
-from condivisa.domain.community import Community, Member
+from condivisa.domain.community import Community, LegalForm, Member
 from condivisa.engines.allocation import COMMUNITY
 from condivisa.engines.settlement_result import SettlementResult
+from condivisa.outputs.i18n import translator
+from condivisa.outputs.tax_view import TaxView
 
 MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
 MEMBER_ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
@@ -107,6 +112,7 @@ class MemberStatement:
     ``first_day``/``last_day`` are the settled days the figures cover (``None`` when no day of the month is
     settled yet: every figure is then 0). A monthly statement also has its ``month`` (``YYYY-MM``), the
     ``months`` of its year up to and including it, and, for December of a closed year, the ``year_balance``.
+    ``legal_form`` is the community's: it chooses the groups of the tax view (:mod:`condivisa.outputs.tax_view`).
     """
 
     community: str
@@ -120,6 +126,22 @@ class MemberStatement:
     month: str | None = None
     months: tuple[StatementMonth, ...] = ()
     year_balance: Money | None = None
+    legal_form: LegalForm = LegalForm.NON_COMMERCIAL
+
+    def tax_view(self, money: Money | None = None) -> TaxView:
+        """The tax view of ``money`` (default: this statement's), for this member and community: the sale
+        apart from the premium and valorisation passed on (Ris. AdE 37/E/2024); information, not tax advice."""
+        return TaxView.of(self.money if money is None else money, self.legal_form, self.member.category)
+
+    @property
+    def tax_month(self) -> TaxView:
+        """The tax view of this statement's money."""
+        return self.tax_view()
+
+    @property
+    def tax_year(self) -> TaxView:
+        """The tax view of the year so far (:attr:`year_total`)."""
+        return self.tax_view(self.year_total)
 
     @property
     def year_months(self) -> Money:
@@ -162,6 +184,7 @@ class MemberStatement:
             "months": [line.as_dict() for line in self.months],
             "year_balance": self.year_balance.as_dict() if self.year_balance is not None else None,
             "notes": list(self.notes),
+            "tax_view": self.tax_month.as_dict(),
         }
 
 
@@ -223,7 +246,9 @@ def member_statement(
         member = community.member(member_id)
     except KeyError:
         raise KeyError(f"no member {member_id!r} in {community.name}") from None
-    energy, money, notes, days = Energy(), Money(), (), (None, None)
+    energy, money = Energy(), Money()
+    notes: tuple[str, ...] = ()
+    days: tuple[dt.date | None, dt.date | None] = (None, None)
     if result is not None:
         row = result.member_row(member_id)
         energy, money, notes = Energy.of(row), Money.of(row), _notes(result, member)
@@ -240,6 +265,7 @@ def member_statement(
         month=month,
         months=tuple(months),
         year_balance=year_balance,
+        legal_form=community.legal_form,
     )
 
 
@@ -326,4 +352,18 @@ def statement_table(statement: MemberStatement) -> Table:
     t.add_row("Total", f"{_eur(money.total_eur)} €", style="bold", end_section=True)
     for note in statement.notes:
         t.add_row(note, "")
+    _tax_rows(t, statement.tax_month)
     return t
+
+
+def _tax_rows(t: Table, view: TaxView) -> None:
+    """The tax view under the money (English labels, with the Italian terms and the source)."""
+    tr = translator("en")
+    t.add_section()
+    t.add_row(tr("tax_view"), "", style="bold")
+    for key in view.line_keys:
+        style = "bold" if key == "tax_total_eur" else None
+        t.add_row(tr(key), f"{_eur(getattr(view, key))} €", style=style)
+    for key in view.note_keys:
+        t.add_row(tr(key), "")
+    t.add_row(f"{tr('tax_source')}: {view.source}", "")
