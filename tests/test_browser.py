@@ -169,6 +169,31 @@ def test_referente_data_quality(server, browser):
         ctx.close()
 
 
+def test_the_allocation_table_is_readable_at_1366_px(server, browser):
+    """With the GSE fees column the allocation table still fits its card at 1366 px (no horizontal scroll, no
+    wrapped amount) in both languages, and the community account's row shows the GSE fees it bears."""
+    srv, platform = server
+    ctx, page = _login(browser, srv.url, "ref", width=1366)
+    try:
+        for lang in ("it", "en"):
+            page.goto(srv.url + f"/community?month=2024-06&lang={lang}")
+            table = page.locator('[data-testid="members-table"]')
+            fit = table.evaluate(
+                "t => ({table: t.scrollWidth, card: t.parentElement.clientWidth, "
+                "wrapped: [...t.querySelectorAll('td.n, th.n')].filter(c => c.scrollWidth > c.clientWidth + 1)"
+                ".length})"
+            )
+            assert fit["table"] <= fit["card"] and fit["wrapped"] == 0, (lang, fit)
+            header = table.locator("thead").inner_text()
+            assert ("Corrispettivi GSE" if lang == "it" else "GSE fees") in header
+            account = next(p for p in engine_month(platform, "2024-06")["gse_fees"]["by_payee_eur"].items())
+            cell = table.locator(f'tr[data-payee="{account[0]}"] [data-key="gse_fees_eur"]').inner_text()
+            assert cell.strip() == fmt_number(account[1], lang)
+        _shot(page, "referente-1366-en")
+    finally:
+        ctx.close()
+
+
 def test_login_and_logout_forms_carry_csrf_tokens(server, browser):
     """The login form posts its token; the header's sign-out button is a POST form with the session's token;
     opening /logout by link only asks."""

@@ -31,7 +31,11 @@ def _minimal(**kw):
 
 
 def test_perimeter_violation_names_the_pod():
-    raw = _minimal(members=[{"id": "a", "pods": [{"pod": "IT9", "primary_substation": "AC2"}]}])
+    """A remote self-consumer (AID) sits under one primary substation; a CER may span several (rule 11,
+    tests/test_substations.py)."""
+    raw = _minimal(
+        configuration="AID", members=[{"id": "a", "pods": [{"pod": "IT9", "primary_substation": "AC2"}]}]
+    )
     with pytest.raises(PerimeterError, match="IT9"):
         community_from_dict(raw)
 

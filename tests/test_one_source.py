@@ -121,8 +121,8 @@ def _measurements(community) -> pd.DataFrame:
     return m[~drop].reset_index(drop=True)
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
+def _build_world(tmp, raw: dict, frame_of, prices: pd.Series, as_of: dt.datetime, fill: str | None = "zero"):
+    """The dashboard (app with its store), the files the CLI reads and the settled months of ``raw``."""
     import yaml
 
     from condivisa.app.http_app import create_app
@@ -132,20 +132,13 @@ def world(tmp_path_factory):
     from condivisa.ingest.tables import ingest_frame
     from condivisa.store.store import Store
 
-    tmp = tmp_path_factory.mktemp("one-source")
     config = tmp / "community.yaml"
-    config.write_text(yaml.safe_dump(RAW, sort_keys=False), encoding="utf-8")
+    config.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     community = load_community(config)
-    idx = hours(dt.date(2026, 9, 1), dt.date(2026, 11, 1))
-    prices = pd.Series(
-        np.round(95 + 35 * np.cos((idx.hour - 20) / 24 * 2 * np.pi), 2),
-        index=idx,
-        name="zonal_price_eur_per_mwh",
-    )
     write_prices(prices, tmp / "prices.csv")
     url = f"sqlite:///{tmp / 'db.sqlite'}"
-    frame = _measurements(community)
-    with time_machine.travel(AS_OF, tick=True):
+    frame = frame_of(community)
+    with time_machine.travel(as_of, tick=True):
         store = Store(url)
         store.upgrade()
         store.register_devices(community)
@@ -160,7 +153,7 @@ def world(tmp_path_factory):
         app.state.auth.create_user("ref", PASSWORD, "referente")
         for m in community.members:
             app.state.auth.create_user(m.id, PASSWORD, "member", m.id)
-    book = SettledMonths(community, frame, prices, fill="zero", as_of=AS_OF.date())
+    book = SettledMonths(community, frame, prices, fill=fill, as_of=as_of.date())
     return {
         "community": community,
         "frame": frame,
@@ -170,7 +163,19 @@ def world(tmp_path_factory):
         "config": config,
         "prices_file": tmp / "prices.csv",
         "book": book,
+        "as_of": as_of,
     }
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    idx = hours(dt.date(2026, 9, 1), dt.date(2026, 11, 1))
+    prices = pd.Series(
+        np.round(95 + 35 * np.cos((idx.hour - 20) / 24 * 2 * np.pi), 2),
+        index=idx,
+        name="zonal_price_eur_per_mwh",
+    )
+    return _build_world(tmp_path_factory.mktemp("one-source"), RAW, _measurements, prices, AS_OF)
 
 
 def _client(world, user: str) -> TestClient:
@@ -189,6 +194,11 @@ def _client(world, user: str) -> TestClient:
 
 def eur(x: float) -> str:
     return fmt_number(x, "en")
+
+
+def cell(key: str, x: float) -> str:
+    """A money cell of the allocation and trend tables: the GSE fees are an empty cell when none are borne."""
+    return "" if key == "gse_fees_eur" and not x else eur(x)
 
 
 def keyed(fragment: str, key: str) -> list[str]:
@@ -238,7 +248,7 @@ def test_community_page_and_report_rows_add_up_to_the_tiles(world, month):
         for row in payee_rows(doc):
             cells = payee_row(html, row["id"])
             for k in MONEY_KEYS:
-                assert keyed(cells, k) == [eur(row[k])], (row["id"], k)
+                assert keyed(cells, k) == [cell(k, row[k])], (row["id"], k)
         foot = re.search(r'data-testid="allocation-total".*?</tr>', html, re.S).group(0)
         tiles = html.split('data-testid="community-money"')[1].split("</section>")[0]
         for k in ("premium_eur", "valorisation_eur", "sale_eur"):
@@ -442,6 +452,7 @@ def _tax(row: dict) -> dict[str, float]:
         "tax_income_eur": row["sale_eur"],
         "tax_passed_on_eur": passed_on,
         "tax_fees_eur": row["fees_eur"],
+        "tax_gse_fees_eur": row["gse_fees_eur"],
         "tax_total_eur": row["total_eur"],
     }
 
@@ -489,6 +500,9 @@ def test_the_tax_view_agrees_everywhere(world, member):
     for html in (page, statement):
         box = html.split('data-testid="tax-view"')[1].split("</section>")[0]
         for k in month_tax:
+            if k == "tax_gse_fees_eur" and not (month_tax[k] or year_tax[k]):
+                assert keyed(box, k) == [], k  # no GSE fees borne: no line
+                continue
             assert keyed(box, k) == [eur(month_tax[k]), eur(year_tax[k])], k
         assert "Risoluzione n. 37/E del 22/07/2024" in box and "not tax advice" in box
     rows = {r["month"]: r for r in csv.DictReader(io.StringIO(csv_text))}
@@ -502,3 +516,190 @@ def test_the_tax_view_agrees_everywhere(world, member):
     ):
         line = next(x for x in lines if label in x)
         assert f"{month_tax[k]:,.2f} €" in line, (label, line)
+
+
+# ---- GSE fees (DM 106/2024): a line of their own wherever money is shown -----------------------------------
+JUNE_2024_AS_OF = dt.datetime(2024, 7, 5, 9, 0, tzinfo=ROME)
+
+
+def amount(text: str) -> int:
+    """A shown amount (English format) in cents; an empty cell is 0."""
+    text = text.replace(",", "").replace("−", "-").strip()
+    return round(float(text) * 100) if text else 0
+
+
+def adds_up(row: dict) -> bool:
+    """The money lines of a row add up to its total, to the cent."""
+    return sum(round(float(row[k]) * 100) for k in MONEY_KEYS[:-1]) == round(float(row["total_eur"]) * 100)
+
+
+@pytest.fixture(scope="module", params=["community", "producers"])
+def example(request, tmp_path_factory):
+    """The example community in June 2024: the GSE fees (pv1 18 kW 1.23 €, pv2 250 kW 20.08 €) borne by the
+    community account (default) or by the plants' owners (m3 owns pv1, m4 owns pv2; rules.gse_fees:
+    producers)."""
+    import yaml
+
+    from condivisa.formats.csv_io import read_measurements, read_prices
+
+    raw = yaml.safe_load(open("examples/community.yaml", encoding="utf-8"))
+    if request.param == "producers":
+        raw["rules"] = {**raw["rules"], "gse_fees": "producers"}
+    frame = read_measurements("examples/measurements-2024-06.csv")
+    prices = read_prices("examples/prices-2024-06.csv")
+    w = _build_world(
+        tmp_path_factory.mktemp(f"gse-{request.param}"), raw, lambda c: frame, prices, JUNE_2024_AS_OF, None
+    )
+    w["bearers"] = {"community": -21.31} if request.param == "community" else {"m3": -1.23, "m4": -20.08}
+    return w
+
+
+def _cli(world, *args: str, env: dict | None = None):
+    base = [
+        "--config",
+        str(world["config"]),
+        "--database",
+        world["url"],
+        "--prices",
+        str(world["prices_file"]),
+    ]
+    return CliRunner().invoke(
+        cli, [*args[:1], *base, "--from", "2024-06-01", "--to", "2024-06-30", *args[1:]], env=env
+    )
+
+
+def test_the_gse_fees_and_totals_agree_on_every_output(example):
+    import json
+
+    doc = example["book"].result("2024-06")
+    assert doc["gse_fees"]["by_payee_eur"] == example["bearers"]
+    rows = {r["id"]: r for r in payee_rows(doc)}
+    for pid, gse in example["bearers"].items():
+        assert rows[pid]["gse_fees_eur"] == gse, pid
+    for row in rows.values():  # result.json: every payee's lines add up to its total
+        assert adds_up(row), row["id"]
+    with time_machine.travel(JUNE_2024_AS_OF, tick=True):
+        ref = _client(example, "ref")
+        page = ref.get("/community?month=2024-06").text
+        report = ref.get("/community/report.html?month=2024-06").text
+        settled_csv = _cli(example, "settle", "--format", "csv")
+        settled_json = _cli(example, "settle")
+    # the dashboard and the community report: every row shows the GSE fees and adds up to its total
+    total = allocation_total(doc)
+    assert total["gse_fees_eur"] == -21.31
+    for html in (page, report):
+        assert "GSE fees (€)" in html
+        for pid, row in rows.items():
+            cells = payee_row(html, pid)
+            for k in MONEY_KEYS:
+                assert keyed(cells, k) == [cell(k, row[k])], (pid, k)
+            shown = [amount(keyed(cells, k)[0]) for k in MONEY_KEYS]
+            assert sum(shown[:-1]) == shown[-1], pid
+        foot = re.search(r'data-testid="allocation-total".*?</tr>', html, re.S).group(0)
+        assert keyed(foot, "gse_fees_eur") == [eur(-21.31)] and keyed(foot, "total_eur") == [
+            eur(total["total_eur"])
+        ]
+        shown = [amount(keyed(foot, k)[0]) for k in MONEY_KEYS]
+        assert sum(shown[:-1]) == shown[-1]
+    # the CLI: `condivisa settle --format csv` and result.json
+    assert settled_csv.exit_code == 0 and settled_json.exit_code == 0, settled_csv.output
+    by_id = {r["id"]: r for r in csv.DictReader(io.StringIO(settled_csv.stdout))}
+    result_json = {r["id"]: r for r in payee_rows(json.loads(settled_json.stdout))}
+    for pid, row in rows.items():
+        assert float(by_id[pid]["gse_fees_eur"] or 0) == row["gse_fees_eur"], pid
+        assert float(by_id[pid]["total_eur"]) == row["total_eur"], pid
+        assert {k: result_json[pid][k] for k in MONEY_KEYS} == {k: row[k] for k in MONEY_KEYS}, pid
+
+
+@pytest.mark.parametrize("example", ["producers"], indirect=True)
+def test_a_producer_bearing_the_gse_fees_sees_them_on_every_statement(example):
+    book = example["book"]
+    doc = book.result("2024-06")
+    for member, gse in example["bearers"].items():
+        row = next(m for m in doc["members"] if m["id"] == member)
+        assert row["gse_fees_eur"] == gse and adds_up(row)
+        with time_machine.travel(JUNE_2024_AS_OF, tick=True):
+            c = _client(example, member)
+            page = c.get(f"/members/{member}?month=2024-06").text
+            statement = c.get(f"/members/{member}/statement.html?month=2024-06").text
+            csv_text = c.get(f"/members/{member}/statement.csv?month=2024-06").text
+            table = _cli(example, "settle", "--member", member, env={"COLUMNS": "200"})
+        for html in (page, statement):
+            tiles = html.split('data-testid="money-month"')[1].split('data-testid="money-year"')[0]
+            for k in MONEY_KEYS:
+                assert keyed(tiles, k) == [eur(row[k])], (member, k)
+            box = html.split('data-testid="tax-view"')[1].split("</section>")[0]
+            assert keyed(box, "tax_gse_fees_eur") == [eur(gse), eur(gse)]
+            lines = [k for k in re.findall(r'data-period="month" data-key="([^"]*)"', box)]
+            month = {k: amount(keyed(box, k)[0]) for k in lines}
+            assert sum(v for k, v in month.items() if k != "tax_total_eur") == month["tax_total_eur"]
+            assert month["tax_total_eur"] == round(row["total_eur"] * 100)
+            trend = html.split('data-testid="trend-table"')[1].split("</table>")[0]
+            assert eur(gse) in trend
+        reader = csv.reader(io.StringIO(csv_text))
+        header = next(reader)
+        assert header[-1] == "total_eur" and "gse_fees_eur" in header
+        for r in reader:
+            values = dict(zip(header, r, strict=True))
+            assert adds_up(values), r
+        month_row = next(r for r in csv.DictReader(io.StringIO(csv_text)) if r["month"] == "2024-06")
+        assert (
+            month_row["gse_fees_eur"] == f"{gse:.2f}" and month_row["total_eur"] == f"{row['total_eur']:.2f}"
+        )
+        assert table.exit_code == 0, table.output
+        gse_line = next(x for x in table.stdout.splitlines() if "GSE fees (DM 106/2024)" in x)
+        assert f"{gse:,.2f} €" in gse_line and f"{row['total_eur']:,.2f} €" in table.stdout
+
+
+def test_the_social_fund_is_a_line_and_an_sme_gets_the_cap_note(tmp_path):
+    """rules.threshold_surplus_to: social_fund: the premium above the threshold taken from the SME goes to the
+    social fund, a row of its own in the allocation table; the SME's statement explains the cap."""
+    from condivisa.outputs import report
+    from condivisa.outputs.statement import payee_lines
+    from settlement_helpers import community, flat_prices, hourly_frame
+
+    day = dt.date(2024, 6, 3)
+    # one hour, injected 10 kWh, withdrawn sme 7 + private 1 → shared 8, ratio 80 %: premium 0.96 €,
+    # R = 96 × (0.80 − 0.55) / 0.80 = 30 cents → the sme gets at most 66 of its 84: 18 cents to the fund
+    members = [
+        {"id": "s", "name": "Bar Esse", "category": "sme", "founder": True, "pods": [{"pod": "C1"}]},
+        {"id": "q", "founder": True, "pods": [{"pod": "C2"}]},
+    ]
+    rules = {
+        "premium": {"producers": 0, "community": 0, "consumers": 1},
+        "threshold_surplus_to": "social_fund",
+    }
+    plants = [{"id": "p", "pod": "P1", "owner": "q", "power_kw": 10, "commissioning": "2024-01-01"}]
+    c = community(members=members, plants=plants, rules=rules)
+    m = hourly_frame(
+        day, {"C1": ({12: 7.0}, "withdrawn"), "C2": ({12: 1.0}, "withdrawn"), "P1": ({12: 10.0}, "injected")}
+    )
+    book = SettledMonths(c, m, flat_prices(day, 100.0), as_of=dt.date(2024, 6, 4))
+    ms = book.month("2024-06")
+    lines = payee_lines(c, ms.result)
+    assert [(p.id, p.kind) for p in lines] == [
+        ("s", "member"),
+        ("q", "member"),
+        ("community", "community"),
+        ("social_fund", "social_fund"),
+    ]
+    fund = lines[-1].money
+    assert fund.premium_eur == fund.total_eur == ms.document["social_fund"]["total_eur"] == 0.18
+    for lang, label in (("en", "Social fund"), ("it", "Fondo sociale")):
+        html = report.community_report_html(book, "2024-06", lang)
+        cells = payee_row(html, "social_fund")
+        assert label in cells and keyed(cells, "premium_eur") == [fmt_number(0.18, lang)]
+        foot = re.search(r'data-testid="allocation-total".*?</tr>', html, re.S).group(0)
+        assert keyed(foot, "premium_eur") == [fmt_number(0.96, lang)]  # the fund's line makes the total
+    st = book.statement("s", "2024-06")
+    assert st.money.premium_eur == 0.66
+    note = next(n for n in st.notes if "Enterprise cap" in n)
+    assert "premium above the threshold" in note and "SMEs included" in note
+    from rich.console import Console
+
+    from condivisa.outputs.statement import statement_table
+
+    console = Console(width=400, record=True)
+    console.print(statement_table(st))  # `condivisa settle --member s`
+    assert note in console.export_text()
+    assert not any("Enterprise cap" in n for n in book.statement("q", "2024-06").notes)

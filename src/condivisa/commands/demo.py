@@ -275,6 +275,7 @@ def _summary(book, community, month: str) -> Table:
         "valorisation €" if wide else "valor. €",
         "sale €",
         "fees €",
+        "GSE fees €" if wide else "GSE €",
         "total €",
     ):
         table.add_column(col, justify="left" if col == "payee" else "right", no_wrap=True)

@@ -2,8 +2,9 @@
 
 Pure dataclasses; ``condivisa.domain.config`` loads them from ``community.yaml``.
 Rules implemented here:
-- configuration types and their perimeter (TIAD, ARERA 727/2022, Art. 1 and 3): CER, CEC, AID and CAD
-  points lie under one primary substation; AUC and GCA points lie in one building;
+- configuration types and their perimeter (TIAD, ARERA 727/2022, Art. 1 and 3): AID and CAD points lie
+  under one primary substation; a CER or CEC may span several of one market zone, each settled as its own
+  configuration (:meth:`Community.substations`); AUC and GCA points lie in one building;
 - premium eligibility of a plant (D.Lgs. 199/2021 Art. 8, DM 414/2023 Art. 3): commissioned on or
   after 2021-12-16, up to 1 MW, for its first 20 years; commissioned before the community was constituted
   only when documented as built for it (required before 2024-01-24); existing plants get valorisation only;
@@ -375,13 +376,19 @@ class Community:
         )
 
     def check_perimeter(self) -> None:
-        """Raise :class:`PerimeterError` naming the first POD outside the configuration's perimeter."""
+        """Raise :class:`PerimeterError` naming the first POD outside the configuration's perimeter.
+
+        A CER or CEC may have points under several primary substations (of its one market zone, TIAD art.
+        1 and 3: each is settled as its own configuration, :func:`condivisa.domain.substations.substations`);
+        an AID, CAD, AUC or GCA lies under one primary substation; AUC and GCA in one building.
+        """
         points: list[tuple[str, str | None, str | None]] = [
             (p.code, p.primary_substation, p.building) for m in self.members for p in m.pods
         ] + [(pl.pod, pl.primary_substation, pl.building) for pl in self.plants]
+        several = self.configuration in (ConfigurationType.CER, ConfigurationType.CEC)
         for code, substation, _building in points:
             sub = substation or self.primary_substation
-            if self.primary_substation and sub != self.primary_substation:
+            if not several and self.primary_substation and sub != self.primary_substation:
                 raise PerimeterError(
                     f"POD {code} is under primary substation {sub}, outside the configuration's "
                     f"{self.primary_substation}"

@@ -121,6 +121,7 @@ def expand_sections(
                     voltage=fields.pop("voltage", plant.voltage),
                     primary_substation=plant.primary_substation,
                     building=plant.building,
+                    rid_minimum_price=plant.rid_minimum_price,
                     section_of=plant.id,
                     **fields,
                 )

@@ -16,7 +16,7 @@ computes the final one on the year's ratios. Pure numpy; money in integer cents.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
@@ -44,6 +44,7 @@ class ThresholdSet:
     premium_cents: int
     shared_kwh: float
     injected_kwh: float
+    configuration: str = ""  # the primary substation, when the community has several
 
     @property
     def ratio(self) -> float:
@@ -59,7 +60,8 @@ class ThresholdSet:
         return self.premium_cents * (r - self.threshold) / r
 
     def as_dict(self) -> dict[str, float | str]:
-        return {
+        where: dict[str, float | str] = {"configuration": self.configuration} if self.configuration else {}
+        return where | {
             "set": self.name,
             "threshold": self.threshold,
             "premium_eur": round(self.premium_cents / 100, 2) + 0.0,
@@ -71,6 +73,37 @@ class ThresholdSet:
 
 
 def threshold_sets(plants: Sequence[_Plant]) -> list[ThresholdSet]:
+    """The threshold sets of every configuration: per primary substation when the plants carry several
+    ``configuration`` values (the GSE's rule, per configuration), else :func:`configuration_sets`.
+
+    Parameters
+    ----------
+    plants : sequence of PlantFigures
+        Each plant's premium (cents), incentivised and eligible injected energy (kWh), threshold
+        (``cap_share``) and, optionally, ``configuration`` (its primary substation).
+
+    Returns
+    -------
+    list of ThresholdSet
+        The sets of each configuration in order of first appearance, each naming its ``configuration``
+        when there are several.
+
+    References
+    ----------
+    .. [1] GSE, Regole operative CACER (2024): the surplus is computed per configuration; a CER under
+       several primary substations is one configuration per substation (TIAD art. 1 and 3).
+    """
+    configs = list(dict.fromkeys(str(getattr(p, "configuration", "")) for p in plants))
+    if len(configs) <= 1:
+        return configuration_sets(plants)
+    return [
+        replace(s, configuration=c)
+        for c in configs
+        for s in configuration_sets([p for p in plants if getattr(p, "configuration", "") == c])
+    ]
+
+
+def configuration_sets(plants: Sequence[_Plant]) -> list[ThresholdSet]:
     """The two sets of plants, by their threshold (45 % with a grant, 55 % without), over the period.
 
     Parameters

@@ -3,7 +3,9 @@
 For each settlement interval h (hour by default, quarter hour on request) and plant p:
 
 - shared energy (TIAD Art. 1): ``E_sh,h = min(Σ_p E_inj,h,p, Σ_i E_wd,h,i)``, split among plants pro
-  rata to injection (:mod:`condivisa.engines.sharing`);
+  rata to injection (:mod:`condivisa.engines.sharing`); a CER or CEC under several primary substations
+  is settled per substation, each as its own configuration (TIAD art. 1 and 3, GSE Regole operative
+  CACER 2024), and ``result.configurations`` lists them;
 - incentivised shared energy: ``E_sh,h,p`` of the plants eligible for the premium on that day
   (:meth:`condivisa.domain.community.Plant.premium_eligible_on`);
 - premium (DM 414/2023): ``Σ_h E_inc,h,p · TIP_h,p / 1000`` with TIP from
@@ -108,7 +110,7 @@ def settle(
     energy = money.shared_energy(community, intervals, grid)
     earned = money.money_by_plant(community, prices, intervals, energy)
     months = money.monthly_totals(intervals, energy, earned)
-    members = payees.member_energy(intervals, energy.shared_kwh, len(community.members))
+    members = payees.member_energy(intervals, energy.shared_kwh, len(community.members), energy)
     plant_figs = payees.plant_figures(community, intervals, energy, months.plant_cents)
     member_figs = payees.member_figures(community, grid, members.consumption_in_shared_kwh)
     allocation = allocate(plant_figs, member_figs, community.rules, period_days=grid.n_days)

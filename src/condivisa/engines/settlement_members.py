@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from condivisa.domain.community import Community
 from condivisa.engines.allocation import Allocation, MemberFigures, PlantFigures
 from condivisa.engines.gse_fees import period_fee_cents, year_fraction
+from condivisa.engines.gse_threshold import surplus_cents, threshold_sets
 from condivisa.engines.settlement_metering import Grid, Intervals
-from condivisa.engines.settlement_money import Energy, Money, Months
-from condivisa.engines.settlement_result import SettlementResult
+from condivisa.engines.settlement_money import Energy, Money, Months, substation_groups
+from condivisa.engines.settlement_result import ConfigurationResult, SettlementResult
 from condivisa.engines.sharing import withdrawal_share
 
 
@@ -37,7 +38,17 @@ class MemberEnergy:
     shared_kwh: np.ndarray
 
 
-def member_energy(intervals: Intervals, shared_kwh: np.ndarray, n_members: int) -> MemberEnergy:
+@dataclass(frozen=True)
+class PlantFiguresIn(PlantFigures):
+    """A plant's figures with its configuration (primary substation), when a community has several: the
+    threshold sets are then built per configuration (:func:`condivisa.engines.gse_threshold.threshold_sets`)."""
+
+    configuration: str = ""
+
+
+def member_energy(
+    intervals: Intervals, shared_kwh: np.ndarray, n_members: int, energy: Energy | None = None
+) -> MemberEnergy:
     """Each member's withdrawal, consumption in intervals with shared energy, and part of the shared energy.
 
     ``Cons_i = Σ_h E_wd,h,i · [E_sh,h > 0]`` (the ``consumption`` key of the premium) and
@@ -52,6 +63,9 @@ def member_energy(intervals: Intervals, shared_kwh: np.ndarray, n_members: int) 
         Shared energy per interval, kWh (:func:`~condivisa.engines.settlement_money.shared_energy`).
     n_members : int
         Number of members (members without consumption PODs get zeros).
+    energy : Energy, optional
+        With several configurations (``energy.groups``), a POD's part and ``[E_sh,h > 0]`` are taken on its
+        own configuration's shared energy and withdrawal (TIAD art. 1 and 3).
 
     Returns
     -------
@@ -70,6 +84,18 @@ def member_energy(intervals: Intervals, shared_kwh: np.ndarray, n_members: int) 
             return np.zeros(n_members)
         return np.bincount(cons_member, weights=row_values, minlength=n_members)
 
+    groups = energy.groups if energy is not None else None
+    if groups is not None and groups.count > 1 and energy is not None:
+        shared_g = energy.shared_by_group_kwh
+        assert shared_g is not None
+        in_shared = np.zeros(w.shape[0])
+        part = np.zeros(w.shape[0])
+        for g in range(groups.count):
+            rows = np.flatnonzero(groups.point == g)
+            if rows.size:
+                in_shared[rows] = w[rows] @ (shared_g[g] > 0).astype(float)
+                part[rows] = w[rows] @ withdrawal_share(shared_g[g], w[rows])
+        return MemberEnergy(per_member(w.sum(axis=1)), per_member(in_shared), per_member(part))
     return MemberEnergy(
         withdrawn_kwh=per_member(w.sum(axis=1)),
         consumption_in_shared_kwh=per_member(w @ has_shared),
@@ -114,7 +140,7 @@ def plant_figures(
         {d.astype("datetime64[D]").item() for d in np.unique(local_day[np.asarray(eligible[k], dtype=bool)])}
         for k in range(len(community.plants))
     ]
-    return [
+    figures = [
         PlantFigures(
             id=pl.id,
             owner=pl.owner,
@@ -128,6 +154,13 @@ def plant_figures(
             fee_year_fraction=year_fraction(fee_days[k]),
         )
         for k, pl in enumerate(community.plants)
+    ]
+    groups = energy.groups
+    if groups is None or groups.count <= 1:
+        return figures
+    return [
+        PlantFiguresIn(**asdict(f), configuration=groups.substations[int(groups.plant[k])])
+        for k, f in enumerate(figures)
     ]
 
 
@@ -256,4 +289,54 @@ def build_result(
         zonal_price_eur_per_mwh=money.zonal_price_eur_per_mwh,
         month_bounds=months.bounds,
         provisional_reasons=money.notices,
+        configurations=configurations(community, intervals, energy, months, plant_figs or []),
     )
+
+
+def configurations(
+    community: Community,
+    intervals: Intervals,
+    energy: Energy,
+    months: Months,
+    plant_figs: list[PlantFigures],
+) -> list[ConfigurationResult]:
+    """The totals of each configuration (primary substation) the GSE settles on its own.
+
+    Shared energy ``Σ_h min(Σ_{p∈g} E_inj,h,p, Σ_{i∈g} E_wd,h,i)``, premium, valorisation and sale (cents,
+    rounded per month and configuration) and the premium above the threshold on the configuration's own
+    sets of plants (:func:`condivisa.engines.gse_threshold.threshold_sets`).
+
+    References
+    ----------
+    .. [1] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 1 and 3; GSE, Regole operative CACER
+       (2024): the portion of a CER under each primary substation is settled as its own configuration.
+    """
+    groups = energy.groups or substation_groups(community)
+    shared_g = energy.shared_by_group_kwh
+    if shared_g is None:
+        shared_g = energy.shared_kwh[None, :]
+    gc = months.group_cents or {}
+    out = []
+    for g, code in enumerate(groups.substations):
+        plants = np.flatnonzero(groups.plant == g)
+        points = np.flatnonzero(groups.point == g)
+        figs = [plant_figs[k] for k in plants if k < len(plant_figs)]
+
+        def cents(key: str, g: int = g) -> int:
+            return int(gc[key][g]) if key in gc else 0
+
+        out.append(
+            ConfigurationResult(
+                substation=code,
+                plants=tuple(community.plants[k].id for k in plants),
+                injected_kwh=float(intervals.injected_kwh[plants].sum()),
+                withdrawn_kwh=float(intervals.withdrawn_kwh[points].sum()),
+                shared_kwh=float(shared_g[g].sum()),
+                incentivised_kwh=float(energy.incentivised_by_plant_kwh[plants].sum()),
+                premium_cents=cents("premium"),
+                valorisation_cents=cents("valorisation"),
+                sale_cents=cents("sale"),
+                threshold_surplus_cents=surplus_cents(threshold_sets(figs)) if figs else 0,
+            )
+        )
+    return out

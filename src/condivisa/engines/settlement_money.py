@@ -16,17 +16,24 @@ Energies are kWh, prices €/MWh, money € (per interval, unrounded) or integer
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from condivisa.domain.community import Community, SharedEnergyAttribution, Voltage
+from condivisa.domain.substations import substations
 from condivisa.engines import metergrid as mg
 from condivisa.engines.allocation import split_cents
 from condivisa.engines.settlement_metering import Grid, Intervals
 from condivisa.engines.settlement_sale import sale_by_plant
-from condivisa.engines.sharing import shared_energy_kwh, split_by_injection, split_by_seniority
+from condivisa.engines.sharing import (
+    group_sums,
+    shared_energy_kwh,
+    split_by_injection,
+    split_by_seniority,
+)
 from condivisa.engines.tariff import tip_eur_per_mwh
 from condivisa.engines.valorisation import valorisation_by_plant_eur, yearly_values_and_notices
 from condivisa.kernel.timegrid import ROME
@@ -44,6 +51,41 @@ class Energy:
     shared_by_plant_kwh: np.ndarray
     eligible: np.ndarray  # plants × intervals: the plant earns the premium that day
     incentivised_by_plant_kwh: np.ndarray
+    groups: Groups | None = None  # the configurations (primary substations); None: one
+    shared_by_group_kwh: np.ndarray | None = None  # configurations × intervals (None: one, ``shared_kwh``)
+
+
+@dataclass(frozen=True)
+class Groups:
+    """The configurations of a community (one per primary substation) and each point's configuration."""
+
+    substations: tuple[str, ...]  # the substation codes, in order
+    plant: np.ndarray  # configuration index of each plant row
+    point: np.ndarray  # configuration index of each consumption-POD row
+
+    @property
+    def count(self) -> int:
+        """Number of configurations."""
+        return len(self.substations)
+
+
+def substation_groups(community: Community) -> Groups:
+    """Each plant's and consumption POD's configuration index, from
+    :meth:`condivisa.domain.community.Community.substations` (rows in the order of the settlement blocks).
+
+    References
+    ----------
+    .. [1] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 1 and 3; GSE, Regole operative CACER
+       (2024): the points of a CER or CEC under one primary substation form one configuration.
+    """
+    subs = substations(community)
+    of_pod = {code: g for g, s in enumerate(subs.values()) for code in s.consumption_pods}
+    of_plant = {pid: g for g, s in enumerate(subs.values()) for pid in s.plants}
+    return Groups(
+        tuple(subs),
+        np.array([of_plant[pl.id] for pl in community.plants], dtype=np.int64),
+        np.array([of_pod[c] for c in community.consumption_pods], dtype=np.int64),
+    )
 
 
 @dataclass(frozen=True)
@@ -70,6 +112,7 @@ class Months:
     energy_kwh: dict[str, np.ndarray]  # one value per month
     cents: dict[str, np.ndarray]  # premium / valorisation / sale, one value per month
     plant_cents: dict[str, np.ndarray]  # premium / valorisation / sale, one value per plant
+    group_cents: dict[str, np.ndarray] | None = None  # premium / valorisation / sale per configuration
 
 
 def _cents(eur: np.ndarray) -> np.ndarray:
@@ -134,11 +177,24 @@ def shared_energy(community: Community, intervals: Intervals, grid: Grid) -> Ene
     .. [3] GSE, Regole operative CACER (2024): shared energy attributed to the plants by seniority.
     """
     inj = intervals.injected_kwh
-    shared = shared_energy_kwh(inj.sum(axis=0), intervals.withdrawn_kwh.sum(axis=0))
-    if community.rules.shared_energy_attribution is SharedEnergyAttribution.PRO_RATA:
-        shared_p = split_by_injection(shared, inj)
-    else:
-        shared_p = split_by_seniority(shared, inj, community.plant_seniority())
+    pro_rata = community.rules.shared_energy_attribution is SharedEnergyAttribution.PRO_RATA
+    groups = substation_groups(community)
+    shared_g: np.ndarray | None = None
+    if groups.count <= 1:  # one configuration: the fast path
+        shared = shared_energy_kwh(inj.sum(axis=0), intervals.withdrawn_kwh.sum(axis=0))
+        if pro_rata:
+            shared_p = split_by_injection(shared, inj)
+        else:
+            shared_p = split_by_seniority(shared, inj, community.plant_seniority())
+    else:  # one configuration per primary substation (TIAD art. 1 and 3)
+        inj_g = group_sums(inj, groups.plant, groups.count)
+        wd_g = group_sums(intervals.withdrawn_kwh, groups.point, groups.count)
+        shared_g = np.minimum(inj_g, wd_g)
+        shared = shared_g.sum(axis=0)
+        if pro_rata:
+            shared_p = split_by_injection(shared_g, inj, groups=groups.plant)
+        else:
+            shared_p = split_by_seniority(shared_g, inj, community.plant_seniority(), groups=groups.plant)
     day = _day_index(intervals.starts_ns, grid.first_day)
     first_day, n_days = grid.first_day, grid.n_days
     eligible_day = np.array(
@@ -152,7 +208,7 @@ def shared_energy(community: Community, intervals: Intervals, grid: Grid) -> Ene
         dtype=bool,
     ).reshape(len(community.plants), n_days)
     eligible = eligible_day[:, day]
-    return Energy(shared, shared_p, eligible, shared_p * eligible)
+    return Energy(shared, shared_p, eligible, shared_p * eligible, groups, shared_g)
 
 
 def money_by_plant(community: Community, prices: pd.Series, intervals: Intervals, energy: Energy) -> Money:
@@ -273,6 +329,9 @@ def monthly_totals(intervals: Intervals, energy: Energy, money: Money) -> Months
     }
     money_p = money.by_component()
     n_plants = intervals.injected_kwh.shape[0]
+    groups = energy.groups
+    if groups is not None and groups.count > 1:
+        return _monthly_by_configuration(labels, bounds, energy_kwh, money_p, groups, by_month)
     month_cents = {k: _cents(by_month(v.sum(axis=0))) for k, v in money_p.items()}
     plant_cents = {
         k: split_cents(int(month_cents[k].sum()), v.sum(axis=1))
@@ -280,4 +339,37 @@ def monthly_totals(intervals: Intervals, energy: Energy, money: Money) -> Months
         else np.zeros(n_plants, np.int64)
         for k, v in money_p.items()
     }
-    return Months(labels, bounds, energy_kwh, month_cents, plant_cents)
+    group_cents = {k: np.array([int(v.sum())], dtype=np.int64) for k, v in month_cents.items()}
+    return Months(labels, bounds, energy_kwh, month_cents, plant_cents, group_cents)
+
+
+def _monthly_by_configuration(
+    labels: list[str],
+    bounds: np.ndarray,
+    energy_kwh: dict[str, np.ndarray],
+    money_p: dict[str, np.ndarray],
+    groups: Groups,
+    by_month: Callable[[np.ndarray], np.ndarray],
+) -> Months:
+    """:func:`monthly_totals` for several configurations: each one's money rounded per month on its own
+    (the GSE pays each configuration), then summed; a configuration's total split among its plants.
+
+    References
+    ----------
+    .. [1] GSE, Regole operative CACER (2024): each configuration is settled monthly on its own.
+    """
+    n_plants = groups.plant.size
+    month_cents: dict[str, np.ndarray] = {}
+    plant_cents: dict[str, np.ndarray] = {}
+    group_cents: dict[str, np.ndarray] = {}
+    for k, v in money_p.items():
+        months_g = [_cents(by_month(v[groups.plant == g].sum(axis=0))) for g in range(groups.count)]
+        month_cents[k] = np.sum(months_g, axis=0).astype(np.int64)
+        group_cents[k] = np.array([int(m.sum()) for m in months_g], dtype=np.int64)
+        cents = np.zeros(n_plants, np.int64)
+        for g in range(groups.count):
+            rows = np.flatnonzero(groups.plant == g)
+            if rows.size and group_cents[k][g]:
+                cents[rows] = split_cents(int(group_cents[k][g]), v[rows].sum(axis=1))
+        plant_cents[k] = cents
+    return Months(labels, bounds, energy_kwh, month_cents, plant_cents, group_cents)

@@ -45,6 +45,38 @@ def _eur(cents: int) -> float:
     return round(int(cents) / 100.0, 2) + 0.0  # + 0.0: no "-0.0" in the output
 
 
+@dataclass(frozen=True)
+class ConfigurationResult:
+    """The totals of one configuration (the points under one primary substation), as the GSE settles it
+    (TIAD, ARERA 727/2022, art. 1 and 3; GSE, Regole operative CACER 2024). Energies kWh, money cents."""
+
+    substation: str
+    plants: tuple[str, ...]
+    injected_kwh: float
+    withdrawn_kwh: float
+    shared_kwh: float
+    incentivised_kwh: float
+    premium_cents: int
+    valorisation_cents: int
+    sale_cents: int
+    threshold_surplus_cents: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """``result.json``'s entry under ``configurations``."""
+        return {
+            "primary_substation": self.substation,
+            "plants": list(self.plants),
+            "injected_kwh": _kwh(self.injected_kwh),
+            "withdrawn_kwh": _kwh(self.withdrawn_kwh),
+            "shared_kwh": _kwh(self.shared_kwh),
+            "incentivised_shared_kwh": _kwh(self.incentivised_kwh),
+            "premium_eur": _eur(self.premium_cents),
+            "valorisation_eur": _eur(self.valorisation_cents),
+            "sale_eur": _eur(self.sale_cents),
+            "threshold_surplus_eur": _eur(self.threshold_surplus_cents),
+        }
+
+
 @dataclass
 class SettlementResult:
     """Everything one settlement computed; see :func:`condivisa.engines.settlement.settle`."""
@@ -79,6 +111,8 @@ class SettlementResult:
     #: why the figures are provisional: a year missing from the table of regulated values (named, with the
     #: ``tariffs:`` override to set), a RID top-up not yet due (:mod:`condivisa.engines.settlement_sale`)
     provisional_reasons: tuple[str, ...] = ()
+    #: one entry per primary substation, each settled as its own configuration; ``totals`` is their sum
+    configurations: list[ConfigurationResult] = field(default_factory=list)
 
     @property
     def provisional(self) -> bool:
@@ -105,14 +139,15 @@ class SettlementResult:
     # ---- payees -------------------------------------------------------------------------------
     def payee_money(self, payee: str) -> dict[str, float]:
         """What ``payee`` (a member id, ``community``, ``social_fund`` or an external producer) receives, €:
-        premium, valorisation, sale, fees (paid: negative) and their total, net of the GSE fees the payee
-        bears (:meth:`gse_fees_eur`)."""
+        premium, valorisation, sale, fees (paid: negative), the GSE fees the payee bears
+        (:meth:`gse_fees_eur`, ≤ 0) and their total: the lines add up to ``total_eur`` to the cent."""
         a = self.allocation
         return {
             "premium_eur": _eur(a.premium[payee]),
             "valorisation_eur": _eur(a.valorisation[payee]),
             "sale_eur": _eur(a.sale[payee]),
             "fees_eur": _eur(-a.fees[payee]),
+            "gse_fees_eur": self.gse_fees_eur(payee),
             "total_eur": _eur(a.total(payee)),
         }
 
@@ -224,6 +259,7 @@ class SettlementResult:
                 "interval": self.interval,
             },
             "totals": self.totals,
+            "configurations": [c.to_dict() for c in self.configurations],
             "months": self.month_rows(),
             "plants": self.plant_rows(),
             "members": self.member_rows(),

@@ -12,6 +12,11 @@ tariff, in one of two ways:
 
 A member's part of the shared energy is pro rata to withdrawal in the same interval:
 shared_h,i = shared_h · withdrawn_h,i / Σ withdrawn_h.
+
+A CER or CEC under several primary substations is several configurations for the GSE (TIAD art. 1 and 3;
+GSE Regole operative CACER 2024): each point carries a group index (its substation), shared energy is
+taken per group (:func:`group_sums`, then ``np.minimum``), and the split among plants stays inside the
+group (``groups=`` of :func:`split_by_injection` and :func:`split_by_seniority`).
 """
 
 from __future__ import annotations
@@ -52,7 +57,39 @@ def shared_energy_kwh(injected_kwh: ArrayLike, withdrawn_kwh: ArrayLike) -> np.n
     return np.minimum(inj, wd)
 
 
-def split_by_injection(shared_kwh: ArrayLike, injected_by_plant_kwh: ArrayLike) -> np.ndarray:
+def group_sums(values: np.ndarray, group: np.ndarray, n_groups: int) -> np.ndarray:
+    """Sum the rows of ``values`` (points × intervals) by group: one row per group (groups × intervals).
+
+    A one-hot matrix product, ``onehot(group) @ values``, so the intervals stay vectorised.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Points × intervals, e.g. kWh.
+    group : numpy.ndarray of int
+        The group (primary substation) of each row, ``0 … n_groups − 1``.
+    n_groups : int
+        Number of groups.
+
+    Returns
+    -------
+    numpy.ndarray
+        Groups × intervals.
+
+    References
+    ----------
+    .. [1] ARERA, TIAD (Allegato A, delibera 727/2022/R/eel), art. 1 and 3: the points under one primary
+       substation form one configuration.
+    """
+    v = np.atleast_2d(np.asarray(values, dtype=float))
+    onehot = np.zeros((n_groups, v.shape[0]))
+    onehot[np.asarray(group, dtype=np.int64), np.arange(v.shape[0])] = 1.0
+    return onehot @ v
+
+
+def split_by_injection(
+    shared_kwh: ArrayLike, injected_by_plant_kwh: ArrayLike, groups: ArrayLike | None = None
+) -> np.ndarray:
     """Split each interval's shared energy among plants pro rata to their injection.
 
     ``shared_h,p = shared_h · injected_h,p / Σ_q injected_h,q``; intervals where no plant injects give
@@ -64,6 +101,9 @@ def split_by_injection(shared_kwh: ArrayLike, injected_by_plant_kwh: ArrayLike) 
         Shared energy per interval, kWh (:func:`shared_energy_kwh`).
     injected_by_plant_kwh : array_like
         Injection, plants × intervals, kWh (1-D: one plant).
+    groups : array_like of int, optional
+        Each plant's group (primary substation); then ``shared_kwh`` is groups × intervals and each
+        group's shared energy is split among its own plants only.
 
     Returns
     -------
@@ -77,13 +117,22 @@ def split_by_injection(shared_kwh: ArrayLike, injected_by_plant_kwh: ArrayLike) 
     """
     shared = np.asarray(shared_kwh, dtype=float)
     inj = np.atleast_2d(np.asarray(injected_by_plant_kwh, dtype=float))
+    if groups is not None:
+        g = np.asarray(groups, dtype=np.int64)
+        shared = np.atleast_2d(shared)
+        total_g = group_sums(inj, g, shared.shape[0])
+        ratio_g = np.divide(shared, total_g, out=np.zeros_like(shared), where=total_g > 0)
+        return inj * ratio_g[g]
     total = inj.sum(axis=0)
     ratio = np.divide(shared, total, out=np.zeros_like(shared), where=total > 0)
     return inj * ratio
 
 
 def split_by_seniority(
-    shared_kwh: ArrayLike, injected_by_plant_kwh: ArrayLike, seniority: ArrayLike
+    shared_kwh: ArrayLike,
+    injected_by_plant_kwh: ArrayLike,
+    seniority: ArrayLike,
+    groups: ArrayLike | None = None,
 ) -> np.ndarray:
     """Attribute each interval's shared energy to the plants by seniority: the oldest plant first.
 
@@ -102,6 +151,9 @@ def split_by_seniority(
         Injection, plants × intervals, kWh (1-D: one plant).
     seniority : array_like of int
         Row indices of the plants, oldest first (a permutation of ``0 … n_plants − 1``).
+    groups : array_like of int, optional
+        Each plant's group (primary substation); then ``shared_kwh`` is groups × intervals and a plant is
+        matched only against its own group's shared energy (the remainder is kept per group).
 
     Returns
     -------
@@ -133,6 +185,13 @@ def split_by_seniority(
     if order.shape != (inj.shape[0],) or not np.array_equal(np.sort(order), np.arange(inj.shape[0])):
         raise ValueError(f"seniority must be a permutation of the {inj.shape[0]} plant rows, got {order}")
     out = np.empty_like(inj)
+    if groups is not None:
+        g = np.asarray(groups, dtype=np.int64)
+        left_g = np.array(np.atleast_2d(shared), dtype=float)  # per group and interval
+        for k in order:
+            np.minimum(left_g[g[k]], inj[k], out=out[k])
+            left_g[g[k]] -= out[k]
+        return out
     left = np.array(shared, dtype=float)  # shared energy not yet attributed, per interval
     for k in order:  # oldest first; each step is vectorised over the intervals
         np.minimum(left, inj[k], out=out[k])

@@ -48,6 +48,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "valorisation": {"it": "Valorizzazione ARERA", "en": "ARERA valorisation"},
     "sale": {"it": "Vendita (RID)", "en": "Sale (RID)"},
     "fees": {"it": "Quote", "en": "Fees"},
+    "gse_fees": {"it": "Corrispettivi GSE", "en": "GSE fees"},
     "total": {"it": "Totale", "en": "Total"},
     "sharing_pct": {"it": "Condivisione", "en": "Sharing"},
     "self_consumption_pct": {"it": "Autoconsumo", "en": "Self-consumption"},
@@ -132,6 +133,17 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     "community_account": {"it": "Conto della comunità", "en": "Community account"},
     "external_producer": {"it": "Produttore esterno", "en": "External producer"},
+    "social_fund": {"it": "Fondo sociale", "en": "Social fund"},
+    "social_fund_hint": {
+        "it": "premio oltre la soglia (rules.threshold_surplus_to)",
+        "en": "premium above the threshold (rules.threshold_surplus_to)",
+    },
+    "gse_fees_sign": {
+        "it": "I corrispettivi GSE (DM 106/2024) sono trattenuti dal GSE sull'incentivo a chi li sostiene "
+        "(il conto della comunità, o i produttori con rules.gse_fees: producers): sono negativi.",
+        "en": "GSE fees (DM 106/2024) are kept by the GSE off the incentive of whoever bears them (the "
+        "community account, or the producers with rules.gse_fees: producers): they are negative.",
+    },
     "fees_sign": {
         "it": "Gli importi sono quanto ciascuno riceve: le quote pagate sono negative, la comunità le riceve.",
         "en": "Amounts are what each payee receives: fees paid are negative, the community account receives them.",
@@ -192,6 +204,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Premium, valorisation and sale: income of the community (commercial entity)",
     },
     "tax_fees_eur": {"it": "Quote versate alla comunità", "en": "Fees paid to the community"},
+    "tax_gse_fees_eur": {
+        "it": "Corrispettivi trattenuti dal GSE (DM 106/2024)",
+        "en": "GSE fees withheld by the GSE (corrispettivi GSE, DM 106/2024)",
+    },
     "tax_total_eur": {"it": "Totale", "en": "Total"},
     "tax_enterprise_note": {
         "it": "Socio impresa: ciò che riceve nell'esercizio dell'impresa entra nel suo reddito d'impresa.",

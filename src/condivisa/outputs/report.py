@@ -30,7 +30,7 @@ from condivisa.outputs.kpis import kpis_from_totals
 from condivisa.outputs.monthly import SettledMonths
 from condivisa.outputs.statement import MONEY_KEYS, Money, PayeeLine
 
-#: the tax view's columns of the statement CSV (the fees and the total are already there)
+#: the tax view's columns of the statement CSV (the fees, the GSE fees and the total are already there)
 CSV_TAX_KEYS = ("tax_income_eur", "tax_passed_on_eur", "tax_community_income_eur")
 
 CHROMIUM = os.environ.get("CONDIVISA_CHROMIUM", "/usr/bin/chromium")
@@ -231,6 +231,7 @@ def community_context(book: SettledMonths, month: str, lang: str = DEFAULT_LANGU
         "kpis": kpis,
         "trend": trend,
         "account": next(p.money for p in payees if p.kind == "community"),
+        "social_fund": next((p.money for p in payees if p.kind == "social_fund"), None),
         "externals": [{"id": p.id, **p.money.as_dict()} for p in payees if p.kind == "external"],
         "allocation_total": Money.sum(p.money for p in payees),
         "settled": settled_note(book, month, lang),
@@ -267,7 +268,8 @@ def member_statement_csv(book: SettledMonths, member_id: str, month: str) -> str
     December of a closed year, the yearly balance (``YYYY balance``), then the year's total (``YYYY``).
 
     Columns ``member, month, withdrawn_kwh, shared_kwh, premium_eur, valorisation_eur, sale_eur, fees_eur``
-    (fees paid are negative), then the tax view (:mod:`condivisa.outputs.tax_view`, information, not tax
+    (fees paid are negative), ``gse_fees_eur`` (the GSE fees, DM 106/2024, of a member who bears them with
+    ``rules.gse_fees: producers``; negative), then the tax view (:mod:`condivisa.outputs.tax_view`, information, not tax
     advice): ``tax_income_eur`` (the sale of energy passed on: income), ``tax_passed_on_eur`` (premium and
     valorisation passed on by a non-commercial community, Ris. AdE 37/E/2024), ``tax_community_income_eur``
     (everything, as income of a commercial community), ``tax_source``; the last column is ``total_eur``. Text

@@ -207,6 +207,42 @@ def quality_table(doc: dict[str, Any]) -> Table | None:
     return t
 
 
+def configurations_table(doc: dict[str, Any]) -> Table | None:
+    """One row per configuration (primary substation) above the community total, or None for one: the
+    GSE settles the points under each primary substation on their own (TIAD art. 1 and 3)."""
+    confs = doc.get("configurations") or []
+    if len(confs) <= 1:
+        return None
+    t = Table(title="Configurations (one per primary substation)", title_justify="left")
+    heads = ("Substation", "Injected kWh", "Withdrawn kWh", "Shared kWh", "Premium €", "Valorisation €")
+    for head in heads + ("Sale €", "Threshold surplus €"):
+        t.add_column(head, justify="left" if head == "Substation" else "right")
+    for c in confs:
+        t.add_row(
+            c["primary_substation"] or "-",
+            _kwh(c["injected_kwh"]),
+            _kwh(c["withdrawn_kwh"]),
+            _kwh(c["shared_kwh"]),
+            _eur(c["premium_eur"]),
+            _eur(c["valorisation_eur"]),
+            _eur(c["sale_eur"]),
+            _eur(c["threshold_surplus_eur"]),
+        )
+    tot = doc["totals"]
+    t.add_row(
+        "Total",
+        _kwh(tot["injected_kwh"]),
+        _kwh(tot["withdrawn_kwh"]),
+        _kwh(tot["shared_kwh"]),
+        _eur(tot["premium_eur"]),
+        _eur(tot["valorisation_eur"]),
+        _eur(tot["sale_eur"]),
+        _eur(sum(c["threshold_surplus_eur"] for c in confs)),
+        style="bold",
+    )
+    return t
+
+
 def balance_table(doc: dict[str, Any]) -> Table | None:
     """For a period of several months: each payee's sum of monthly statements, the period's allocation and the
     balance between them (``result.json``'s ``monthly_statements``); None for one month."""
@@ -291,7 +327,11 @@ def yearly_close_table(doc: dict[str, Any]) -> Table | None:
 def result_tables(doc: dict[str, Any]) -> Group:
     """Everything a referente reads first: months, allocation, monthly statements, yearly close, data
     quality."""
-    parts: list[Any] = [summary_table(doc), members_table(doc)]
+    parts: list[Any] = [summary_table(doc)]
+    c = configurations_table(doc)
+    if c is not None:
+        parts.append(c)
+    parts.append(members_table(doc))
     b = balance_table(doc)
     if b is not None:
         parts.append(b)

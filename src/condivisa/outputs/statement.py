@@ -8,10 +8,12 @@ statement and the statement CSV show the monthly statements of
 :class:`~condivisa.outputs.monthly.SettledMonths`, which add the year so far: the months up to this one and,
 for December of a closed year, the yearly balance.
 
-The allocation table's rows are :class:`PayeeLine` (:func:`payee_lines`): every member, the community account
-and any external producer; :func:`balances` compares the sum of a payee's monthly statements with the
-allocation of a longer period. No figure is computed here: energies and money are the settlement result's,
-and sums over months are taken in whole cents so that they are exact. The tax view
+The allocation table's rows are :class:`PayeeLine` (:func:`payee_lines`): every member, the community account,
+the social fund (``rules.threshold_surplus_to: social_fund``) and any external producer; :func:`balances`
+compares the sum of a payee's monthly statements with the allocation of a longer period. The money lines
+include the GSE fees (DM 106/2024) of whoever bears them, so that they add up to the total. No figure is
+computed here: energies and money are the settlement result's, and sums over months are taken in whole cents
+so that they are exact. The tax view
 (:meth:`MemberStatement.tax_view`, :mod:`condivisa.outputs.tax_view`) regroups the same money lines: the sale
 of energy (income) apart from the premium and valorisation passed on (Agenzia delle Entrate, Ris. 37/E of
 22/07/2024), by the community's ``legal_form``; a label with its source, not tax advice.
@@ -27,12 +29,12 @@ from typing import Any, NamedTuple
 from rich.table import Table
 
 from condivisa.domain.community import Community, LegalForm, Member
-from condivisa.engines.allocation import COMMUNITY
+from condivisa.engines.allocation import COMMUNITY, SOCIAL_FUND
 from condivisa.engines.settlement_result import SettlementResult
 from condivisa.outputs.i18n import translator
 from condivisa.outputs.tax_view import TaxView
 
-MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "total_eur")
+MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "gse_fees_eur", "total_eur")
 MEMBER_ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
 
 
@@ -46,12 +48,15 @@ def _euros(cents: int) -> float:
 
 @dataclass(frozen=True)
 class Money:
-    """One payee's money lines, € with 2 decimals: what the payee receives (fees paid are negative)."""
+    """One payee's money lines, € with 2 decimals: what the payee receives (fees paid are negative). The GSE
+    fees (DM 106/2024, ≤ 0) are what the GSE keeps off the payee that bears them; the lines add up to
+    ``total_eur``."""
 
     premium_eur: float = 0.0
     valorisation_eur: float = 0.0
     sale_eur: float = 0.0
     fees_eur: float = 0.0
+    gse_fees_eur: float = 0.0
     total_eur: float = 0.0
 
     @classmethod
@@ -190,7 +195,7 @@ class MemberStatement:
 
 def _notes(result: SettlementResult, member: Member) -> tuple[str, ...]:
     """What explains the member's money: the minimum shared consumption of later members, the enterprise
-    cap, the fees due and collected."""
+    cap (an ``sme`` is an enterprise too), the fees due and collected, the GSE fees borne."""
     a = result.allocation
     notes = []
     if member.id in a.below_minimum:
@@ -198,12 +203,19 @@ def _notes(result: SettlementResult, member: Member) -> tuple[str, ...]:
             "Consumption in shared hours was below the yearly minimum for later members: "
             "the consumers' premium share went back to the other members."
         )
-    if a.enterprise_cap.get("moved_cents") and member.category.value == "enterprise":
-        notes.append("The enterprise cap reduced this member's premium (see docs/settlement.md).")
+    if a.enterprise_cap.get("moved_cents") and member.category.is_enterprise:
+        notes.append(
+            "Enterprise cap (rule 3): the premium above the threshold (shared energy above 55 % of the "
+            "injected, 45 % with a PNRR grant) may not go to enterprises, SMEs included; this member's "
+            "premium was reduced accordingly (see docs/settlement.md)."
+        )
     due = result.fees_due_eur(member.id)
     if due is not None:
         collected = -result.payee_money(member.id)["fees_eur"] + 0.0
         notes.append(f"Fees due {due:.2f} €, collected {collected:.2f} €.")
+    gse = result.gse_fees_eur(member.id)
+    if gse:
+        notes.append(f"GSE fees (DM 106/2024) of this member's plants: {gse:.2f} €, kept off the premium.")
     return tuple(notes)
 
 
@@ -271,11 +283,12 @@ def member_statement(
 
 @dataclass(frozen=True)
 class PayeeLine:
-    """One row of the allocation table: a member, the community account or an external producer."""
+    """One row of the allocation table: a member, the community account, the social fund or an external
+    producer."""
 
     id: str
     name: str
-    kind: str  # "member", "community" or "external"
+    kind: str  # "member", "community", "social_fund" or "external"
     money: Money
 
     def as_dict(self) -> dict[str, Any]:
@@ -284,13 +297,17 @@ class PayeeLine:
 
 def payee_lines(community: Community, result: SettlementResult | None) -> list[PayeeLine]:
     """Every payee of ``result`` with its money: the members (in ``community.yaml`` order), the community
-    account, then the external producers; zeros for every member and the account when ``result`` is None."""
+    account, the social fund (when the rules send the premium above the threshold to it:
+    ``rules.threshold_surplus_to: social_fund``), then the external producers; zeros for every member and the
+    account when ``result`` is None."""
 
     def money(payee: str) -> Money:
         return Money.of(result.payee_money(payee)) if result is not None else Money()
 
     lines = [PayeeLine(m.id, m.name or m.id, "member", money(m.id)) for m in community.members]
     lines.append(PayeeLine(COMMUNITY, community.name, "community", money(COMMUNITY)))
+    if result is not None and SOCIAL_FUND in result.allocation.premium:
+        lines.append(PayeeLine(SOCIAL_FUND, SOCIAL_FUND, "social_fund", money(SOCIAL_FUND)))
     externals = result.external_payees if result is not None else []
     return lines + [PayeeLine(p, p, "external", money(p)) for p in externals]
 
@@ -349,6 +366,8 @@ def statement_table(statement: MemberStatement) -> Table:
         t.add_row("Sale of injected energy", f"{_eur(money.sale_eur)} €")
     if money.fees_eur:
         t.add_row("Fees (paid: negative)", f"{_eur(money.fees_eur)} €")
+    if money.gse_fees_eur:
+        t.add_row("GSE fees (DM 106/2024)", f"{_eur(money.gse_fees_eur)} €")
     t.add_row("Total", f"{_eur(money.total_eur)} €", style="bold", end_section=True)
     for note in statement.notes:
         t.add_row(note, "")

@@ -17,8 +17,10 @@ How the groups are chosen (``legal_form:`` of ``community.yaml``, then the membe
   the community (TUIR, DPR 917/1986, art. 81: whatever its source, the income of a commercial entity is
   business income); the view labels premium, valorisation and sale together as such.
 
-Fees paid to the community (annual fee, exit penalty) are shown on their own line, so that the lines add up
-to the statement's total.
+Fees paid to the community (annual fee, exit penalty) are shown on their own line, and so are the GSE fees
+(corrispettivi GSE, DM 106/2024) the GSE keeps off the incentive of whoever bears them (the community account
+by default, the plants' owners with ``rules.gse_fees: producers``): neither is income, and with their own
+lines the view adds up to the statement's total.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ class Money(Protocol):
     valorisation_eur: float
     sale_eur: float
     fees_eur: float
+    gse_fees_eur: float
 
 
 #: the keys of a tax view, in the order the lines are shown; each is also its ``data-key`` and CSV column
@@ -44,6 +47,7 @@ TAX_KEYS = (
     "tax_passed_on_eur",
     "tax_community_income_eur",
     "tax_fees_eur",
+    "tax_gse_fees_eur",
     "tax_total_eur",
 )
 SOURCE_NON_COMMERCIAL = "Agenzia delle Entrate, Risoluzione n. 37/E del 22/07/2024"
@@ -65,7 +69,8 @@ class TaxView:
     ``tax_income_eur`` is the sale of energy passed on to the member (non-commercial community);
     ``tax_passed_on_eur`` the premium and valorisation passed on (non-commercial community);
     ``tax_community_income_eur`` everything, as income of a commercial community; ``tax_fees_eur`` the fees
-    paid (negative); ``tax_total_eur`` their sum, equal to the statement's total.
+    paid (negative); ``tax_gse_fees_eur`` the GSE fees withheld (DM 106/2024, negative); ``tax_total_eur``
+    their sum, equal to the statement's total.
     """
 
     legal_form: LegalForm
@@ -74,6 +79,7 @@ class TaxView:
     tax_passed_on_eur: float = 0.0
     tax_community_income_eur: float = 0.0
     tax_fees_eur: float = 0.0
+    tax_gse_fees_eur: float = 0.0
     tax_total_eur: float = 0.0
 
     @classmethod
@@ -83,7 +89,7 @@ class TaxView:
         Parameters
         ----------
         money : Money
-            The statement's money lines (premium, valorisation, sale, fees, total).
+            The statement's money lines (premium, valorisation, sale, fees, GSE fees, total).
         legal_form : LegalForm
             The community's legal form (``legal_form:`` of ``community.yaml``).
         category : MemberCategory
@@ -95,7 +101,12 @@ class TaxView:
         """
         premium, valorisation = _cents(money.premium_eur), _cents(money.valorisation_eur)
         sale, fees = _cents(money.sale_eur), _cents(money.fees_eur)
-        groups = {"tax_fees_eur": fees, "tax_total_eur": premium + valorisation + sale + fees}
+        gse = _cents(getattr(money, "gse_fees_eur", 0.0))
+        groups = {
+            "tax_fees_eur": fees,
+            "tax_gse_fees_eur": gse,
+            "tax_total_eur": premium + valorisation + sale + fees + gse,
+        }
         if legal_form is LegalForm.COMMERCIAL:
             groups["tax_community_income_eur"] = premium + valorisation + sale
         else:
@@ -113,10 +124,18 @@ class TaxView:
 
     @property
     def line_keys(self) -> tuple[str, ...]:
-        """The lines this view shows (the others are 0 by construction), the total last."""
+        """The lines this view shows (the others are 0 by construction; the GSE fees only when borne), the
+        total last."""
+        gse = ("tax_gse_fees_eur",) if self.tax_gse_fees_eur else ()
         if self.commercial:
-            return ("tax_community_income_eur", "tax_fees_eur", "tax_total_eur")
-        return ("tax_income_eur", "tax_passed_on_eur", "tax_fees_eur", "tax_total_eur")
+            return ("tax_community_income_eur", "tax_fees_eur", *gse, "tax_total_eur")
+        return ("tax_income_eur", "tax_passed_on_eur", "tax_fees_eur", *gse, "tax_total_eur")
+
+    def line_keys_with(self, *others: TaxView) -> tuple[str, ...]:
+        """The lines shown by this view or any of ``others`` (the month and the year side by side: a GSE fee
+        line borne in one is shown in both), in the order of :data:`TAX_KEYS`."""
+        shown = {k for v in (self, *others) for k in v.line_keys}
+        return tuple(k for k in TAX_KEYS if k in shown)
 
     @property
     def source(self) -> str:
