@@ -28,6 +28,7 @@ import pandas as pd
 
 from condivisa.domain.community import Community
 from condivisa.engines.allocation import COMMUNITY, SOCIAL_FUND, Allocation, MemberFigures, PlantFigures
+from condivisa.kernel.money import to_euros
 
 ROUNDING_RULE = (
     "Money is rounded to the cent once per month (half to even); the period total is the sum of the months. "
@@ -39,10 +40,6 @@ ROUNDING_RULE = (
 
 def _kwh(x: float) -> float:
     return round(float(x), 3)
-
-
-def _eur(cents: int) -> float:
-    return round(int(cents) / 100.0, 2) + 0.0  # + 0.0: no "-0.0" in the output
 
 
 @dataclass(frozen=True)
@@ -70,10 +67,10 @@ class ConfigurationResult:
             "withdrawn_kwh": _kwh(self.withdrawn_kwh),
             "shared_kwh": _kwh(self.shared_kwh),
             "incentivised_shared_kwh": _kwh(self.incentivised_kwh),
-            "premium_eur": _eur(self.premium_cents),
-            "valorisation_eur": _eur(self.valorisation_cents),
-            "sale_eur": _eur(self.sale_cents),
-            "threshold_surplus_eur": _eur(self.threshold_surplus_cents),
+            "premium_eur": to_euros(self.premium_cents),
+            "valorisation_eur": to_euros(self.valorisation_cents),
+            "sale_eur": to_euros(self.sale_cents),
+            "threshold_surplus_eur": to_euros(self.threshold_surplus_cents),
         }
 
 
@@ -127,7 +124,7 @@ class SettlementResult:
         return {k: _kwh(np.sum(v[sl])) for k, v in self.monthly_energy_kwh.items()}
 
     def _money_row(self, sl: slice | int) -> dict[str, float]:
-        return {f"{k}_eur": _eur(np.sum(v[sl])) for k, v in self.monthly_cents.items()}
+        return {f"{k}_eur": to_euros(np.sum(v[sl])) for k, v in self.monthly_cents.items()}
 
     @property
     def totals(self) -> dict[str, float]:
@@ -143,17 +140,17 @@ class SettlementResult:
         (:meth:`gse_fees_eur`, ≤ 0) and their total: the lines add up to ``total_eur`` to the cent."""
         a = self.allocation
         return {
-            "premium_eur": _eur(a.premium[payee]),
-            "valorisation_eur": _eur(a.valorisation[payee]),
-            "sale_eur": _eur(a.sale[payee]),
-            "fees_eur": _eur(-a.fees[payee]),
+            "premium_eur": to_euros(a.premium[payee]),
+            "valorisation_eur": to_euros(a.valorisation[payee]),
+            "sale_eur": to_euros(a.sale[payee]),
+            "fees_eur": to_euros(-a.fees[payee]),
             "gse_fees_eur": self.gse_fees_eur(payee),
-            "total_eur": _eur(a.total(payee)),
+            "total_eur": to_euros(a.total(payee)),
         }
 
     def gse_fees_eur(self, payee: str) -> float:
         """The GSE fees (DM 106/2024) kept off ``payee``, € (≤ 0; ``total_eur`` is net of them)."""
-        return _eur(-self.allocation.gse_fees.get(payee, 0))
+        return to_euros(-self.allocation.gse_fees.get(payee, 0))
 
     @property
     def whole_year(self) -> bool:
@@ -171,10 +168,10 @@ class SettlementResult:
         fees = {p.id: p.gse_fee_cents for p in self.plant_figures}
         return {
             "borne_by": self.community.rules.gse_fees.value,
-            "plants": [{"id": pid, "gse_fee_eur": _eur(c)} for pid, c in fees.items()],
-            "total_eur": _eur(sum(fees.values())),
-            "taken_eur": _eur(sum(a.gse_fees.values())),
-            "uncovered_eur": _eur(a.gse_fees_uncovered_cents),
+            "plants": [{"id": pid, "gse_fee_eur": to_euros(c)} for pid, c in fees.items()],
+            "total_eur": to_euros(sum(fees.values())),
+            "taken_eur": to_euros(sum(a.gse_fees.values())),
+            "uncovered_eur": to_euros(a.gse_fees_uncovered_cents),
             "by_payee_eur": {p: self.gse_fees_eur(p) for p in a.payees if a.gse_fees.get(p, 0)},
             "rule": "DM 106/2024: none up to 3 kW, 15 EUR/year up to 20 kW, 15 EUR/year + 1 EUR per kW "
             "above 20 kW; pro rata to the days the plant earns the incentive",
@@ -206,7 +203,7 @@ class SettlementResult:
         """The fees a later member owed (annual fee, exit penalty), €, before the cap at what the member
         receives; ``None`` when none were due."""
         due = self.allocation.fees_due
-        return _eur(due[member_id]) if member_id in due else None
+        return to_euros(due[member_id]) if member_id in due else None
 
     def _member_row(self, i: int) -> dict[str, Any]:
         m = self.community.members[i]
@@ -238,9 +235,9 @@ class SettlementResult:
                 "injected_kwh": _kwh(self.plant_injected_kwh[k]),
                 "shared_kwh": _kwh(self.plant_shared_kwh[k]),
                 "incentivised_shared_kwh": _kwh(self.plant_incentivised_kwh[k]),
-                "premium_eur": _eur(self.plant_cents["premium"][k]),
-                "valorisation_eur": _eur(self.plant_cents["valorisation"][k]),
-                "sale_eur": _eur(self.plant_cents["sale"][k]),
+                "premium_eur": to_euros(self.plant_cents["premium"][k]),
+                "valorisation_eur": to_euros(self.plant_cents["valorisation"][k]),
+                "sale_eur": to_euros(self.plant_cents["sale"][k]),
             }
             for k, p in enumerate(self.community.plants)
         ]
@@ -266,12 +263,12 @@ class SettlementResult:
             "community_account": community_money,
             "external_producers": externals,
             **({"social_fund": self.payee_money(SOCIAL_FUND)} if SOCIAL_FUND in a.premium else {}),
-            "enterprise_cap": {k.replace("_cents", "_eur"): _eur(v) for k, v in a.enterprise_cap.items()},
+            "enterprise_cap": {k.replace("_cents", "_eur"): to_euros(v) for k, v in a.enterprise_cap.items()},
             "threshold": self.threshold_dict(),
             "gse_fees": self.gse_fees_dict(),
             "later_members": {
                 "below_minimum_shared_consumption": list(a.below_minimum),
-                "fees_due_eur": {k: _eur(v) for k, v in a.fees_due.items()},
+                "fees_due_eur": {k: to_euros(v) for k, v in a.fees_due.items()},
                 "minimum_provisional": not self.whole_year,
             },
             "data_quality": {

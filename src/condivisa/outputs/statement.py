@@ -31,19 +31,12 @@ from rich.table import Table
 from condivisa.domain.community import Community, LegalForm, Member
 from condivisa.engines.allocation import COMMUNITY, SOCIAL_FUND
 from condivisa.engines.settlement_result import SettlementResult
+from condivisa.kernel.money import to_cents, to_euros
 from condivisa.outputs.i18n import translator
 from condivisa.outputs.tax_view import TaxView
 
 MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "gse_fees_eur", "total_eur")
 MEMBER_ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
-
-
-def _cents(x: float) -> int:
-    return int(round(float(x) * 100))
-
-
-def _euros(cents: int) -> float:
-    return cents / 100 + 0.0  # + 0.0: no "-0.0"
 
 
 @dataclass(frozen=True)
@@ -68,11 +61,13 @@ class Money:
     def sum(cls, lines: Iterable[Money]) -> Money:
         """Line by line sum of ``lines``, added in whole cents (exact)."""
         rows = list(lines)
-        return cls(**{k: _euros(sum(_cents(getattr(r, k)) for r in rows)) for k in MONEY_KEYS})
+        return cls(**{k: to_euros(sum(to_cents(getattr(r, k)) for r in rows)) for k in MONEY_KEYS})
 
     def minus(self, other: Money) -> Money:
         """``self − other`` line by line, in whole cents."""
-        return Money(**{k: _euros(_cents(getattr(self, k)) - _cents(getattr(other, k))) for k in MONEY_KEYS})
+        return Money(
+            **{k: to_euros(to_cents(getattr(self, k)) - to_cents(getattr(other, k))) for k in MONEY_KEYS}
+        )
 
     def as_dict(self) -> dict[str, float]:
         return {k: getattr(self, k) for k in MONEY_KEYS}

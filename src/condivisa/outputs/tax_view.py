@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from condivisa.domain.community import LegalForm, MemberCategory
+from condivisa.kernel.money import to_cents, to_euros
 
 
 class Money(Protocol):
@@ -52,14 +53,6 @@ TAX_KEYS = (
 )
 SOURCE_NON_COMMERCIAL = "Agenzia delle Entrate, Risoluzione n. 37/E del 22/07/2024"
 SOURCE_COMMERCIAL = "TUIR (DPR 917/1986), art. 81; Agenzia delle Entrate, Ris. n. 37/E del 22/07/2024"
-
-
-def _cents(x: float) -> int:
-    return int(round(float(x) * 100))
-
-
-def _euros(cents: int) -> float:
-    return cents / 100 + 0.0  # + 0.0: no "-0.0"
 
 
 @dataclass(frozen=True)
@@ -99,9 +92,9 @@ class TaxView:
         -------
         TaxView
         """
-        premium, valorisation = _cents(money.premium_eur), _cents(money.valorisation_eur)
-        sale, fees = _cents(money.sale_eur), _cents(money.fees_eur)
-        gse = _cents(getattr(money, "gse_fees_eur", 0.0))
+        premium, valorisation = to_cents(money.premium_eur), to_cents(money.valorisation_eur)
+        sale, fees = to_cents(money.sale_eur), to_cents(money.fees_eur)
+        gse = to_cents(getattr(money, "gse_fees_eur", 0.0))
         groups = {
             "tax_fees_eur": fees,
             "tax_gse_fees_eur": gse,
@@ -115,7 +108,7 @@ class TaxView:
         return cls(
             legal_form=legal_form,
             enterprise=category.is_enterprise,
-            **{k: _euros(v) for k, v in groups.items()},
+            **{k: to_euros(v) for k, v in groups.items()},
         )
 
     @property
