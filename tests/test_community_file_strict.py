@@ -231,3 +231,16 @@ def test_report_has_the_option(tmp_path):
     allowed = runner.invoke(app, [*args, "--allow-unusual-prices"])
     assert allowed.exit_code == 0, allowed.output
     assert out.exists()
+
+
+def test_a_misspelled_section_key_is_named_not_reported_missing(tmp_path, example_community_path):
+    """``sections: [{powr_kw: 5}]``: the typo is the error, with its path and the key it resembles."""
+    text = example_community_path.read_text().replace(
+        "  - {id: pv1, ", "  - {id: pv1, sections: [{pod: IT001E00000199, powr_kw: 5}], ", 1
+    )
+    path = tmp_path / "community.yaml"
+    path.write_text(text)
+    with pytest.raises(
+        ConfigError, match=r"plants\[0\]\.sections\[0\]\.powr_kw: unknown key \(did you mean power_kw\?\)"
+    ):
+        load_community(path)

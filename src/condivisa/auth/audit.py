@@ -41,20 +41,6 @@ def audit_entry(
     )
 
 
-def failed_logins_since(s: Session, username: str, since: dt.datetime) -> int:
-    """How many failed logins ``username`` (as logged: its first 128 characters) has had since ``since``."""
-    return (
-        s.scalar(
-            sa.select(sa.func.count(AuditEntry.id)).where(
-                AuditEntry.action == AuditAction.LOGIN_FAILED,
-                AuditEntry.actor == (username or "")[:128],
-                AuditEntry.at >= since,
-            )
-        )
-        or 0
-    )
-
-
 def read_audit_log(
     engine: sa.Engine, *, limit: int = 100, action: str | None = None, actor: str | None = None
 ) -> list[dict[str, Any]]:

@@ -239,7 +239,10 @@ def _plant(raw: object, i: int) -> Plant:
 
 def _section_fields(raw: dict[str, Any], where: str) -> dict[str, Any]:
     """The fields an upgrade section (``plants[i].sections[j]``) sets; the rest comes from its plant."""
-    _known_keys(raw, plant_rules.SECTION_KEYS, where)
+    _known_keys(raw, plant_rules.SECTION_KEYS, where)  # first: a typo is named, not reported missing
+    for key in ("pod", "power_kw"):
+        if key not in raw:
+            raise ConfigError(f"{where}.{key}: missing")
     fields: dict[str, Any] = {
         "pod": _id(raw["pod"], f"{where}.pod"),
         "power_kw": _float(raw["power_kw"], f"{where}.power_kw"),

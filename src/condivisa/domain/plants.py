@@ -84,7 +84,8 @@ def expand_sections(
         The plant's path in the file, e.g. ``plants[0]``.
     parse : callable
         ``parse(raw_section, where)`` -> the :class:`Plant` fields the section sets (the loader's
-        parsing of ids, numbers, dates and enums, with its errors).
+        parsing of ids, numbers, dates and enums, with its errors: unknown keys, then a missing pod or
+        power_kw).
 
     Returns
     -------
@@ -105,10 +106,7 @@ def expand_sections(
         here = f"{where}.sections[{j}]"
         if not isinstance(raw, dict):
             raise PlantRuleError(f"{here}: expected a mapping with pod, power_kw and commissioning")
-        for key in ("pod", "power_kw"):
-            if key not in raw:
-                raise PlantRuleError(f"{here}.{key}: missing")
-        fields = parse(raw, here)
+        fields = parse(raw, here)  # checks the keys: unknown ones, then pod and power_kw present
         fields.setdefault("id", f"{plant.id}.s{j + 1}")
         fields.setdefault("commissioning", plant.commissioning)
         try:
