@@ -3,9 +3,10 @@
     python examples/make_example_data.py [--month 2024-06] [--out examples]
 
 writes ``measurements-YYYY-MM.csv`` (quarter hours of every POD of ``examples/community.yaml``) and
-``prices-YYYY-MM.csv`` (hourly zonal prices). Production comes from pvlib's clear-sky irradiance at a
-site in southern Italy times a random daily cloudiness; consumption from simple daily shapes per
-member category. Realistic in size and shape, not real data.
+``prices-YYYY-MM.csv`` (hourly zonal prices: GME's real 2023 prices of the community's market zone,
+replayed onto the month by :func:`condivisa.engines.price_replay.replay_prices`). Production comes from
+pvlib's clear-sky irradiance at a site in southern Italy times a random daily cloudiness; consumption
+from simple daily shapes per member category. Realistic in size and shape, not real data (the prices are real).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ import pandas as pd
 import pvlib
 
 from condivisa.domain.config import load_community
+from condivisa.engines.price_replay import replay_prices
 from condivisa.formats.csv_io import write_measurements, write_prices
-from condivisa.kernel.timegrid import hours, quarter_hours
+from condivisa.formats.gme_prices import load_gme_2023
+from condivisa.kernel.timegrid import quarter_hours
 
 HERE = Path(__file__).resolve().parent
 SITE = pvlib.location.Location(40.35, 18.17, tz="Europe/Rome", altitude=50)  # Lecce, zone south
@@ -132,12 +135,9 @@ def main() -> None:
         )
     out = Path(args.out)
     write_measurements(pd.concat(frames, ignore_index=True), out / f"measurements-{args.month}.csv")
-    h = hours(first, nxt)
-    hour = np.asarray(h.hour)
-    # southern zonal price shape: cheap at solar noon, dear in the evening, €/MWh
-    price = 105 - 30 * np.exp(-(((hour - 13) / 3.0) ** 2)) + 35 * np.exp(-(((hour - 20) / 2.0) ** 2))
-    price = np.round(price * rng.uniform(0.85, 1.15, len(h)), 2)
-    write_prices(pd.Series(price, index=h), out / f"prices-{args.month}.csv")
+    write_prices(
+        replay_prices(load_gme_2023(zone=community.market_zone), first, nxt), out / f"prices-{args.month}.csv"
+    )
     print(f"wrote {out}/measurements-{args.month}.csv and prices-{args.month}.csv")
 
 

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from condivisa.cli import app
 from condivisa.domain.community import ConfigurationType
 from condivisa.domain.config import community_from_dict
+from condivisa.formats.gme_prices import load_gme_2023
 from condivisa.sim.demo_data import demo_configuration, demo_prices
 from web_helpers import free_port
 
@@ -48,16 +49,19 @@ def test_is_corrias_flats_daily_energy_by_hand():
     assert devices[0].daily_kwh == pytest.approx(10.47)
 
 
-def test_demo_prices_shape():
+def test_demo_prices_are_gme_2023_of_the_zone_replayed():
     # 2024-10-27 (DST ends in Rome) has 25 hours, 2024-10-28 has 24 -> 49 prices
-    p = demo_prices(dt.date(2024, 10, 27), dt.date(2024, 10, 29))
+    p = demo_prices(dt.date(2024, 10, 27), dt.date(2024, 10, 29), "SARD")
     assert len(p) == 49 and (p >= 0).all() and str(p.index.tz) == "Europe/Rome"
-    # evening peak above the midday solar dip on average (bumps +30 at 19:30 vs -25 at 13:00)
-    by_hour = p.groupby(p.index.hour).mean()
-    assert by_hour[19] - by_hour[13] > 30
+    # Monday 28 October 2024 is priced as Monday 30 October 2023, SARD, hour by hour
+    sard = load_gme_2023(zone="SARD")
+    monday = p[p.index.date == dt.date(2024, 10, 28)].to_numpy()
     assert np.array_equal(
-        p.to_numpy(), demo_prices(dt.date(2024, 10, 27), dt.date(2024, 10, 29)).to_numpy()
-    )  # seeded
+        monday, sard[sard.index.tz_convert("Europe/Rome").date == dt.date(2023, 10, 30)].to_numpy()
+    )
+    assert not np.array_equal(
+        monday, demo_prices(dt.date(2024, 10, 28), dt.date(2024, 10, 29), "NORD").to_numpy()
+    )
 
 
 @pytest.mark.slow

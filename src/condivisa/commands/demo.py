@@ -158,7 +158,7 @@ def _prepare(plan: _Plan, workdir: Path, port: int, case: Path | None, today: st
     from condivisa.kernel import clock
     from condivisa.sim.demo_data import demo_prices
 
-    files = prepare_workdir(workdir, plan.raw, demo_prices(plan.start, plan.horizon))
+    files = prepare_workdir(workdir, plan.raw, demo_prices(plan.start, plan.horizon, plan.raw["market_zone"]))
     console.print(
         f"today is [bold]{clock.local_now():%Y-%m-%d %H:%M}[/] (Europe/Rome)"
         + (" — set by --today" if today is not None else "")

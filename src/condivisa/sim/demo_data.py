@@ -1,13 +1,13 @@
-"""The demo's example configurations and zonal prices (used by ``condivisa demo``; made up, deterministic).
+"""The demo's example configurations (made up, deterministic) and its zonal prices (real: GME 2023).
 
 - ``cer``: a 20-member renewable energy community in the South: 16 households, 2 small businesses, the
   municipality and a parish; three PV plants (the town hall's, a business's, one owned by the community).
 - ``is-corrias``: the Is Corrias condominium (AUC, Selargius): 8 flats and one 18 kWp rooftop plant; the
   flats' mean daily energies follow the case study's appliance + air-conditioning figures.
 
-Prices: ``Pz_h = 105 + 30·g(h; 19.5 h, 2 h) + 12·g(h; 8 h, 1.5 h) − 25·g(h; 13 h, 2.5 h) + ε`` €/MWh, with
-``g`` a Gaussian bump of height 1 and ε ~ N(0, 4²) — an evening peak, a morning shoulder and a midday solar
-dip, like Italian zonal prices; seeded.
+Prices: GME's real 2023 hourly prices of the community's market zone (package data), replayed onto the
+demo's days by :func:`condivisa.engines.price_replay.replay_prices` (same weekday, same local hour; DST
+days handled), so the demo settles on real zonal prices whatever day it runs.
 """
 
 from __future__ import annotations
@@ -17,30 +17,19 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from condivisa.kernel.timegrid import hours
+from condivisa.engines.price_replay import replay_prices
+from condivisa.formats.gme_prices import load_gme_2023
 from condivisa.sim.devices import SimDevice
 
 KINDS = ("cer", "is-corrias")
 SUBSTATION = "AC001E00999"
 
 
-def _bump(h: np.ndarray, centre: float, width: float) -> np.ndarray:
-    return np.exp(-((h - centre) ** 2) / (2 * width**2))
-
-
-def demo_prices(start: dt.date, end: dt.date, seed: int = 11) -> pd.Series:
-    """Hourly zonal prices, €/MWh, for the civil days ``start`` .. ``end`` (exclusive), Europe/Rome."""
-    idx = hours(start, end)
-    h = np.asarray(idx.hour, dtype=float)
-    rng = np.random.default_rng(seed)
-    price = (
-        105
-        + 30 * _bump(h, 19.5, 2)
-        + 12 * _bump(h, 8, 1.5)
-        - 25 * _bump(h, 13, 2.5)
-        + rng.normal(0, 4, len(idx))
-    )
-    return pd.Series(np.round(np.maximum(price, 0.0), 2), index=idx, name="zonal_price_eur_per_mwh")
+def demo_prices(start: dt.date, end: dt.date, market_zone: str = "SARD") -> pd.Series:
+    """Hourly zonal prices, €/MWh, for the civil days ``start`` .. ``end`` (exclusive), Europe/Rome: GME's
+    2023 prices of ``market_zone`` replayed onto those days (:func:`~condivisa.engines.price_replay.
+    replay_prices`)."""
+    return replay_prices(load_gme_2023(zone=market_zone), start, end)
 
 
 def _cer() -> tuple[dict, list[SimDevice]]:
