@@ -70,6 +70,27 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "Washing machine, dishwasher, car charging: in these hours our plants produce energy nobody uses.",
     },
     "no_advice": {"it": "Nessuna produzione in eccesso prevista.", "en": "No spare production expected."},
+    "best_hours_f1": {
+        "it": "Sono ore F1: con una tariffa a fasce la rete costa un po' di più, ma consumando quando i nostri "
+        "impianti producono fai crescere l'energia condivisa e l'incentivo della comunità.",
+        "en": "These are F1 hours: on a time-of-use tariff the grid costs a little more, but using energy while "
+        "our plants produce raises the shared energy and the community's premium.",
+    },
+    "advice_f3": {
+        "it": "Con una tariffa a fasce, i consumi che puoi spostare costano meno in F3: dalle 23 alle 7, "
+        "la domenica e i festivi.",
+        "en": "On a time-of-use tariff, what you can move costs less in F3: 23:00 to 07:00, Sundays and holidays.",
+    },
+    "by_band": {"it": "La tua energia per fascia oraria", "en": "Your energy by time band"},
+    "band": {"it": "Fascia", "en": "Band"},
+    "band_hours": {"it": "Quando", "en": "When"},
+    "band_F1": {"it": "lun–ven 8–19", "en": "Mon–Fri 8–19"},
+    "band_F2": {"it": "lun–ven 7–8 e 19–23, sabato 7–23", "en": "Mon–Fri 7–8 and 19–23, Saturday 7–23"},
+    "band_F3": {"it": "23–7, domenica e festivi", "en": "23–7, Sundays and holidays"},
+    "bands_hint": {
+        "it": "Fasce ARERA (delibera 181/06) come nella tua bolletta, festività nazionali comprese.",
+        "en": "ARERA bands (resolution 181/06) as on your bill, national holidays included.",
+    },
     "coming_days": {
         "it": "nei prossimi giorni (profilo degli ultimi 7 giorni)",
         "en": "in the coming days (profile of the last 7 days)",

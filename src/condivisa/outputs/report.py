@@ -25,6 +25,7 @@ from condivisa.engines.indicators import best_hours_to_shift, typical_day_kwh
 from condivisa.formats.csv_safe import safe_row
 from condivisa.kernel import clock
 from condivisa.outputs import charts
+from condivisa.outputs.bands import window_bands
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, fmt_number, month_label, translator
 from condivisa.outputs.kpis import kpis_from_totals
 from condivisa.outputs.monthly import SettledMonths
@@ -190,6 +191,7 @@ def member_context(book: SettledMonths, member_id: str, month: str, lang: str = 
         "kpis": kpis,
         "trend": trend,
         "windows": windows,
+        "window_bands": window_bands(windows, book.as_of + dt.timedelta(days=1)),
         "charts": _html_charts(figs),
         "generated": clock.local_now().strftime("%Y-%m-%d %H:%M"),
     }

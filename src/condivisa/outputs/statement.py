@@ -32,6 +32,7 @@ from condivisa.domain.community import Community, LegalForm, Member
 from condivisa.engines.allocation import COMMUNITY, SOCIAL_FUND
 from condivisa.engines.settlement_result import SettlementResult
 from condivisa.kernel.money import to_cents, to_euros
+from condivisa.outputs.bands import BandEnergy, member_band_energy
 from condivisa.outputs.i18n import translator
 from condivisa.outputs.tax_view import TaxView
 
@@ -113,6 +114,7 @@ class MemberStatement:
     settled yet: every figure is then 0). A monthly statement also has its ``month`` (``YYYY-MM``), the
     ``months`` of its year up to and including it, and, for December of a closed year, the ``year_balance``.
     ``legal_form`` is the community's: it chooses the groups of the tax view (:mod:`condivisa.outputs.tax_view`).
+    ``bands`` splits the withdrawn and shared energy by time band F1/F2/F3 (:mod:`condivisa.outputs.bands`).
     """
 
     community: str
@@ -127,6 +129,7 @@ class MemberStatement:
     months: tuple[StatementMonth, ...] = ()
     year_balance: Money | None = None
     legal_form: LegalForm = LegalForm.NON_COMMERCIAL
+    bands: tuple[BandEnergy, ...] = ()
 
     def tax_view(self, money: Money | None = None) -> TaxView:
         """The tax view of ``money`` (default: this statement's), for this member and community: the sale
@@ -255,11 +258,13 @@ def member_statement(
         raise KeyError(f"no member {member_id!r} in {community.name}") from None
     energy, money = Energy(), Money()
     notes: tuple[str, ...] = ()
+    bands: tuple[BandEnergy, ...] = ()
     days: tuple[dt.date | None, dt.date | None] = (None, None)
     if result is not None:
         row = result.member_row(member_id)
         energy, money, notes = Energy.of(row), Money.of(row), _notes(result, member)
         days = (result.first_day, result.last_day)
+        bands = member_band_energy(result, member_id)
     return MemberStatement(
         community=community.name,
         member=member,
@@ -273,6 +278,7 @@ def member_statement(
         months=tuple(months),
         year_balance=year_balance,
         legal_form=community.legal_form,
+        bands=bands,
     )
 
 
@@ -353,6 +359,8 @@ def statement_table(statement: MemberStatement) -> Table:
     t.add_row("Energy withdrawn", f"{_kwh(e.withdrawn_kwh)} kWh")
     t.add_row("…in hours with shared energy", f"{_kwh(e.consumption_in_shared_kwh)} kWh")
     t.add_row("Your part of the shared energy", f"{_kwh(e.shared_kwh)} kWh")
+    for b in statement.bands:
+        t.add_row(f"  {b.band}: withdrawn / shared", f"{_kwh(b.withdrawn_kwh)} / {_kwh(b.shared_kwh)} kWh")
     if e.injected_kwh:
         t.add_row("Energy injected by your plants", f"{_kwh(e.injected_kwh)} kWh")
     t.add_row("Premium (incentive)", f"{_eur(money.premium_eur)} €")
