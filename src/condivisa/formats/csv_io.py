@@ -1,7 +1,9 @@
 """Read, validate and write the measurement and price CSV files.
 
 Measurements: ``pod,start,withdrawn_kwh,injected_kwh`` — one row per POD and quarter hour (or hour);
-``start`` is the interval start in ISO 8601 *with* its UTC offset (``2024-06-01T00:15:00+02:00``).
+``start`` is the interval start in ISO 8601 *with* its UTC offset (``2024-06-01T00:15:00+02:00``). The same
+columns may come as the first sheet of an Excel workbook (``.xlsx``; ``start`` as text with its offset, not
+an Excel date: Excel dates have no time zone).
 Prices: ``start,zonal_price_eur_per_mwh`` — one row per hour.
 
 Checks, each failing with an :class:`InputError` that names the file, the line (the
@@ -22,6 +24,7 @@ Timestamps come back tz-aware in Europe/Rome.
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -47,14 +50,29 @@ def _line(i: int) -> int:
     return int(i) + 2
 
 
-def _read(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
-    path = Path(path)
+def _read_excel(path: Path) -> pd.DataFrame:
+    """The first sheet of an Excel workbook as text cells (row 1 the header, like a CSV's line 1)."""
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        raw = pd.read_excel(path, dtype=str, keep_default_na=False, engine="openpyxl")
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path}: not a readable CSV file: {exc}") from None
+    except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:  # not a zip / not a workbook
+        raise InputError(f"{path}: not a readable Excel (.xlsx) file: {exc}") from None
+    return raw.astype(str)
+
+
+def _read(path: str | Path, columns: tuple[str, ...]) -> pd.DataFrame:
+    """The file's columns as text: a CSV, or the first sheet of an ``.xlsx`` workbook with the same header."""
+    path = Path(path)
+    if path.suffix.lower() in (".xlsx", ".xlsm"):
+        raw = _read_excel(path)
+    else:
+        try:
+            raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        except FileNotFoundError:
+            raise InputError(f"{path}: no such file") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: not a readable CSV file: {exc}") from None
     raw.columns = [str(c).strip() for c in raw.columns]
     missing = [c for c in columns if c not in raw.columns]
     if missing:
