@@ -167,9 +167,13 @@ def test_missing_file_is_named(tmp_path):
 @pytest.mark.slow
 def test_case_run_end_to_end(case_path, tmp_path):
     out = tmp_path / "out"
-    result = CliRunner().invoke(app, ["case", "run", str(case_path), "--out", str(out), "--no-png"])
+    # the synthetic shapes: the figures below are those of docs/case-study.md's synthetic columns
+    result = CliRunner().invoke(
+        app, ["case", "run", str(case_path), "--out", str(out), "--no-png", "--loads", "synthetic"]
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads((out / "summary.json").read_text())
+    assert doc["load_model"]["name"] == "synthetic"
     names = [c["name"] for c in doc["cases"]]
     assert names == ["base", "battery_3kwh", "battery_5kwh", "optimal_5kwh"]
     cases = {c["name"]: c for c in doc["cases"]}
@@ -188,8 +192,9 @@ def test_case_run_end_to_end(case_path, tmp_path):
         assert c["shared_kwh"] - 0.01 <= settled["shared_kwh"] <= c["production_kwh"]
         assert settled["sale_eur"] == pytest.approx(28744 * 106.20 / 1000, abs=0.01)  # 3,052.61 €
         assert settled["premium_eur"] == pytest.approx(settled["shared_kwh"] * 0.120, abs=0.1)
-    # base case: a third to a half of production shared (the thesis' range)
+    # base case: a third to a half of production shared (the thesis' range); 10,319 kWh = 35.9 %
     assert 33.0 <= cases["base"]["sharing_pct"] <= 50.0
+    assert cases["base"]["shared_kwh"] == pytest.approx(10319.46, abs=0.5)
     assert (
         cases["base"]["sharing_pct"]
         < cases["battery_3kwh"]["sharing_pct"]

@@ -237,6 +237,7 @@ def test_case_study_results_for_the_referente(platform, tmp_path):
 
     summary = {
         "case": "is-corrias",
+        "load_model": {"name": "arera", "region": "Sardegna", "classes": {"N-1": "1.5-3", "N-8": "3-4.5"}},
         "cases": [
             {
                 "name": "base",
@@ -278,6 +279,10 @@ def test_case_study_results_for_the_referente(platform, tmp_path):
     section = html[html.index('data-testid="cases"') :]
     # 59.14 % shown with one decimal, Italian style; IRR 0.071 -> 7,1 %
     assert "battery_5kwh" in section and "59,1" in section and "28.744" in section and "7,1 %" in section
+    # which load model the case used, one line in the panel
+    assert re.search(
+        r'data-testid="case-load-model">Consumi: profili ARERA \(Sardegna; classi 1.5-3, 3-4.5 kW\)<', section
+    )
 
 
 def test_platform_without_community_file_explains(tmp_path):

@@ -2,6 +2,14 @@
 
 Errors name the file and the key, e.g. ``case.yaml: flats[3].contract_power_kw: 'three' is not a number``.
 
+The file is strict: a key the parser does not know is an error naming its path and the closest known key
+(``flats[2].contract_pwer_kw: unknown key (did you mean contract_power_kw?)``), and so is a ``loads`` value that
+is not a load model.
+
+``loads`` (top level) chooses how each flat's quarter-hour consumption is modelled
+(:mod:`condivisa.casestudy.load_models`): ``arera`` (the default), ``synthetic`` or ``measured``; ``measured``
+reads the flats' ``pod`` readings from the store named by ``measured.database``.
+
 Battery kit prices (``storage_options.options[].kit_cost_eur``) are taken as VAT-included, as the Is Corrias
 source quotes them; only when a file gives ``economics.vat_storage_pct`` (kit prices net of VAT) is that
 percentage added on top of each kit. It defaults to 0.
@@ -9,12 +17,29 @@ percentage added on top of each kit. It defaults to 0.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from condivisa.casestudy.case_keys import (
+    COMMON_KEYS,
+    ECONOMICS_KEYS,
+    FLAT_KEYS,
+    LOAD_MODELS,
+    LOCATION_KEYS,
+    MEASURED_KEYS,
+    MISSING_MONTHS,
+    OPTION_KEYS,
+    PLANT_KEYS,
+    SCENARIO_KEYS,
+    STORAGE_KEYS,
+    TOP_KEYS,
+)
 from condivisa.domain.community import ConfigurationType
 from condivisa.domain.config import read_yaml_file
+from condivisa.formats.arera_profiles import match_region
 
 
 class CaseError(ValueError):
@@ -29,6 +54,7 @@ class Flat:
     ac_july_kwh_per_day: float
     household: str = ""
     area_m2: float | None = None
+    pod: str | None = None  # the flat's POD, whose stored readings ``loads: measured`` uses
 
 
 @dataclass(frozen=True)
@@ -83,6 +109,11 @@ class Case:
     weather_file: Path | None = (
         None  # a PVGIS TMY or hourly export (pv_plant.pvgis_file), relative to the case file
     )
+    loads: str = "arera"  # the load model, one of LOAD_MODELS
+    municipality: str | None = None  # location.municipality (gives the region when location.region is absent)
+    region: str | None = None  # location.region, spelled as in the ARERA table
+    measured_database: str | None = None  # measured.database; None: the platform's default database
+    missing_months: str = "error"  # measured.missing_months, one of MISSING_MONTHS
 
     @property
     def pv_investment_eur(self) -> float:
@@ -93,6 +124,30 @@ class Case:
         """The year's zonal price of the market zone, when the file gives it."""
         table = self.historical_prices.get(self.market_zone or "", {})
         return table.get(self.year)
+
+
+def _known_keys(raw: Any, allowed: Iterable[str], where: str) -> None:
+    """Refuse a key of the mapping ``raw`` that is not in ``allowed``, naming the closest allowed one
+    (as :mod:`condivisa.domain.config` does for the community file)."""
+    if not isinstance(raw, dict):
+        return
+    allowed = tuple(allowed)
+    for key in raw:
+        if key in allowed:
+            continue
+        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else f" (allowed: {', '.join(allowed)})"
+        raise CaseError(f"{where}{key}: unknown key{hint}")
+
+
+def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:
+    """``value`` if it is one of ``allowed``, else an error with the closest one."""
+    text = str(value)
+    if text in allowed:
+        return text
+    close = difflib.get_close_matches(text, allowed, n=1, cutoff=0.5)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    raise CaseError(f"{where}: {value!r} is not one of {', '.join(allowed)}{hint}")
 
 
 def _get(raw: dict, key: str, where: str) -> Any:
@@ -123,6 +178,8 @@ def _flats(raw: dict) -> tuple[Flat, ...]:
     flats = []
     for i, f in enumerate(_get(raw, "flats", "") or []):
         w = f"flats[{i}]."
+        _known_keys(f, FLAT_KEYS, w)
+        pod = f.get("pod") if isinstance(f, dict) else None
         flats.append(
             Flat(
                 id=str(_get(f, "id", w)),
@@ -133,6 +190,7 @@ def _flats(raw: dict) -> tuple[Flat, ...]:
                 ac_july_kwh_per_day=_num(f.get("ac_july_kwh_per_day", 0.0), w + "ac_july_kwh_per_day", 0),
                 household=str(f.get("household", "")),
                 area_m2=f.get("area_m2"),
+                pod=None if pod is None else str(pod).strip(),
             )
         )
     if not flats:
@@ -140,6 +198,9 @@ def _flats(raw: dict) -> tuple[Flat, ...]:
     ids = [f.id for f in flats]
     if len(set(ids)) != len(ids):
         raise CaseError(f"flats: duplicate id(s) {sorted({x for x in ids if ids.count(x) > 1})}")
+    pods = [f.pod for f in flats if f.pod]
+    if len(set(pods)) != len(pods):
+        raise CaseError(f"flats: duplicate pod(s) {sorted({x for x in pods if pods.count(x) > 1})}")
     return tuple(flats)
 
 
@@ -148,6 +209,7 @@ def _storage_options(storage: dict) -> tuple[StorageOption, ...]:
     options = []
     for i, o in enumerate(storage.get("options") or []):
         w = f"storage_options.options[{i}]."
+        _known_keys(o, OPTION_KEYS, w)
         options.append(
             StorageOption(
                 capacity_kwh=_num(_get(o, "capacity_kwh", w), w + "capacity_kwh", 0.0),
@@ -164,6 +226,7 @@ def _scenarios(eco: dict) -> tuple[PriceScenario, ...]:
     scenarios = []
     for i, s in enumerate(eco.get("price_scenarios") or []):
         w = f"economics.price_scenarios[{i}]."
+        _known_keys(s, SCENARIO_KEYS, w)
         stated = s.get("premium_tariff_eur_per_mwh")
         scenarios.append(
             PriceScenario(
@@ -201,6 +264,41 @@ def _weather_file(plant: dict, base_dir: Path | None) -> Path | None:
     return path
 
 
+def _check_keys(raw: dict) -> None:
+    """Every mapping of the file has only keys the parser knows (:func:`_known_keys`)."""
+    _known_keys(raw, TOP_KEYS, "")
+    for key, allowed in (
+        ("location", LOCATION_KEYS),
+        ("pv_plant", PLANT_KEYS),
+        ("storage_options", STORAGE_KEYS),
+        ("economics", ECONOMICS_KEYS),
+        ("measured", MEASURED_KEYS),
+    ):
+        _known_keys(raw.get(key), allowed, f"{key}.")
+    _known_keys((raw.get("storage_options") or {}).get("common"), COMMON_KEYS, "storage_options.common.")
+
+
+def _region(loc: dict) -> str | None:
+    """``location.region``, spelled as in the ARERA table (:func:`~condivisa.formats.arera_profiles.match_region`)."""
+    region = loc.get("region")
+    if region is None:
+        return None
+    try:
+        return match_region(str(region))
+    except ValueError as exc:
+        raise CaseError(f"location.region: {exc}") from None
+
+
+def _measured(raw: dict) -> tuple[str | None, str]:
+    """``measured.database`` (a database URL, or None) and ``measured.missing_months``."""
+    measured = raw.get("measured") or {}
+    if not isinstance(measured, dict):
+        raise CaseError(f"measured: expected a mapping, got {measured!r}")
+    database = measured.get("database")
+    missing = _choice(measured.get("missing_months", "error"), MISSING_MONTHS, "measured.missing_months")
+    return (None if database is None else str(database)), missing
+
+
 def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) -> Case:
     """Build a :class:`Case` from the parsed YAML mapping; ``base_dir`` resolves ``pv_plant.pvgis_file``.
 
@@ -209,6 +307,7 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
     (``flats[2].contract_power_kw: 0.0 is outside 0.1–None``)."""
     if not isinstance(raw, dict):
         raise CaseError("expected a mapping at the top level")
+    _check_keys(raw)
     try:
         configuration = ConfigurationType(str(raw.get("configuration", "AUC")))
     except ValueError:
@@ -224,6 +323,8 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
     monthly = plant.get("monthly_production_kwh")
     if monthly is None and weather_file is None:
         raise CaseError("pv_plant.monthly_production_kwh: missing (or give pv_plant.pvgis_file)")
+    database, missing_months = _measured(raw)
+    municipality = loc.get("municipality")
     return Case(
         name=name,
         configuration=configuration,
@@ -280,6 +381,11 @@ def case_from_dict(raw: dict, name: str = "case", base_dir: Path | None = None) 
         scenarios=_scenarios(eco),
         historical_prices=_history(eco),
         weather_file=weather_file,
+        loads=_choice(raw.get("loads", LOAD_MODELS[0]), LOAD_MODELS, "loads"),
+        municipality=None if municipality is None else str(municipality),
+        region=_region(loc),
+        measured_database=database,
+        missing_months=missing_months,
     )
 
 

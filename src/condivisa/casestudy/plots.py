@@ -182,7 +182,8 @@ def write_figures(study: CaseStudy, out: Path, png: bool = True) -> tuple[list[P
     Returns the paths written and notes about anything skipped."""
     out.mkdir(parents=True, exist_ok=True)
     figs = figures(study)
-    written, notes = [], []
+    written: list[Path] = []
+    notes: list[str] = []
     for name, fig in figs.items():
         path = out / f"{name}.html"
         fig.write_html(path, include_plotlyjs="directory")  # one plotly.min.js beside them: works offline

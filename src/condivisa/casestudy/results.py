@@ -43,3 +43,4 @@ class CaseStudy:
     sizing: list[sizing.SizingRow]
     dispatch_gain: dict
     notes: list[str]
+    load_model: dict = field(default_factory=dict)  # how the flats' loads were modelled (load_models.py)

@@ -30,10 +30,11 @@ from condivisa.casestudy.economics import (
     tip_for,
     valorisation_rate_eur_per_mwh,
 )
+from condivisa.casestudy.load_models import FlatLoads, arera_loads, synthetic_loads
+from condivisa.casestudy.measured_loads import measured_loads
 from condivisa.casestudy.results import CaseRun, CaseStudy
 from condivisa.engines import dispatch, sizing
 from condivisa.engines.interpolation import hourly_to_quarter_hour
-from condivisa.engines.loads import household_loads_kwh
 from condivisa.engines.pv import (
     clearsky_hourly_kwh,
     hourly_ac_kwh_from_pvgis,
@@ -52,6 +53,8 @@ SWEEP_KWH = tuple(float(c) for c in range(0, 11))
 def _weather_hourly_kwh(case: Case) -> pd.Series:
     """Hourly AC energy from the case's PVGIS file (TMY or hourly series), laid onto the case year."""
     path = case.weather_file
+    if path is None:
+        raise ValueError(f"{case.name}: no pv_plant.pvgis_file to read the weather from")
     head = path.read_text(encoding="utf-8", errors="replace")[:4000]
     if "(i)" in head:  # plane-of-array columns Gb(i), Gd(i)…: a PVGIS "hourly radiation" export
         weather, _ = read_pvgis_hourly(path)
@@ -91,6 +94,17 @@ def production_kwh(case: Case) -> pd.Series:
     return hourly_to_quarter_hour(hourly)
 
 
+def flat_loads(case: Case, index: pd.DatetimeIndex) -> FlatLoads:
+    """The flats' loads on ``index`` by ``case.loads``: ARERA profiles (:func:`~condivisa.casestudy.
+    load_models.arera_loads`), synthetic shapes or measured typical days (:mod:`~condivisa.casestudy.
+    measured_loads`)."""
+    if case.loads == "synthetic":
+        return synthetic_loads(case, index)
+    if case.loads == "measured":
+        return measured_loads(case, index)
+    return arera_loads(case, index)
+
+
 @dataclass
 class CaseInputs:
     """What every stage of a case study shares: quarter-hour production and loads, prices, the battery's
@@ -106,27 +120,22 @@ class CaseInputs:
     valorisation_eur_per_mwh: float
     spec: BatterySpec
     notes: list[str]
+    load_model: dict  # how the loads were modelled (summary.json's "load_model")
 
 
 def case_inputs(case: Case) -> CaseInputs:
-    """Stage 1: production (:func:`production_kwh`), the flats' loads (:func:`~condivisa.engines.loads.
-    household_loads_kwh`), purchase prices by month, the TIP and the valorisation at the zonal price; a note
-    when the file's TIP differs from the formula's by more than 0.01 €/MWh."""
+    """Stage 1: production (:func:`production_kwh`), the flats' loads by the case's load model
+    (:func:`flat_loads`: ARERA profiles, synthetic shapes or measured typical
+    days), purchase prices by month, the TIP and the valorisation at the zonal price; a note when the file's
+    TIP differs from the formula's by more than 0.01 €/MWh."""
     pv_series = production_kwh(case)
     index = pv_series.index
-    flats = [
-        {
-            "id": f.id,
-            "appliances_kwh_per_day": f.appliances_kwh_per_day,
-            "ac_july_kwh_per_day": f.ac_july_kwh_per_day,
-        }
-        for f in case.flats
-    ]
-    loads = household_loads_kwh(case.year, flats, case.ac_usage_coefficient).reindex(index).to_numpy().T
+    flat = flat_loads(case, index)
+    loads = flat.loads_kwh
     month = index.tz_convert(ROME).month.to_numpy()
     zonal = case.zonal_price_eur_per_mwh or case.scenarios[0].zonal_price_eur_per_mwh
     tip = tip_for(case, zonal)
-    notes = []
+    notes = list(flat.notes)
     if case.premium_tariff_eur_per_mwh is not None and abs(tip - case.premium_tariff_eur_per_mwh) > 0.01:
         notes.append(
             f"TIP from the formula at {zonal} €/MWh is {tip:.2f} €/MWh; the file states "
@@ -151,6 +160,7 @@ def case_inputs(case: Case) -> CaseInputs:
         valorisation_rate_eur_per_mwh(case, zonal),
         spec,
         notes,
+        flat.info,
     )
 
 
@@ -333,4 +343,5 @@ def run_case(
         sweep,
         dispatch_gain,
         inputs.notes,
+        inputs.load_model,
     )

@@ -87,6 +87,7 @@ def summary(study: CaseStudy) -> dict:
     return {
         "case": case.name,
         "year": case.year,
+        "load_model": study.load_model,
         "inputs": {
             "configuration": case.configuration.value,
             "peak_power_kw": case.peak_power_kw,

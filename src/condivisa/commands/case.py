@@ -42,9 +42,23 @@ def run(
     forecast: str = typer.Option(
         "perfect", "--forecast", help="optimal controller's forecast: perfect or persistence"
     ),
+    loads: str | None = typer.Option(
+        None,
+        "--loads",
+        help="flats' load model: arera (ARERA profiles, the default), synthetic or measured (stored readings); "
+        "overrides the case file's loads:",
+    ),
+    database: str | None = typer.Option(
+        None,
+        "--database",
+        help="database URL of the stored readings for --loads measured (default: measured.database of the "
+        "case file, else $CONDIVISA_DATABASE_URL, else sqlite:///./var/condivisa.db)",
+    ),
 ) -> None:
     """Run a case study and write DIR/summary.json, monthly/flat/economics CSV tables and plots."""
+    from condivisa.casestudy.case_keys import LOAD_MODELS
     from condivisa.casestudy.casefile import CaseError, load_case
+    from condivisa.casestudy.load_models import describe, with_load_model
     from condivisa.casestudy.tables import summary
 
     console = Console()
@@ -55,15 +69,22 @@ def run(
             highlight=False,
         )
         raise typer.Exit(code=2)
+    if loads is not None and loads not in LOAD_MODELS:
+        err.print(
+            f"[bold red]error:[/] --loads must be one of {', '.join(LOAD_MODELS)}, got {loads!r}",
+            highlight=False,
+        )
+        raise typer.Exit(code=2)
     try:
-        case = load_case(case_file)
+        case = with_load_model(load_case(case_file), loads, database)
+        started = time.perf_counter()
+        study, files, notes = _run_with_progress(case, out, console, png=png, plots=plots, forecast=forecast)
     except CaseError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=2) from None
-    started = time.perf_counter()
-    study, files, notes = _run_with_progress(case, out, console, png=png, plots=plots, forecast=forecast)
     elapsed = time.perf_counter() - started
     doc = summary(study)
+    console.print(describe(study.load_model), highlight=False)
     console.print(_cases_table(case, doc))
     console.print(_economics_table(case, doc))
     if study.dispatch_gain:

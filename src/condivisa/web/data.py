@@ -201,3 +201,29 @@ def case_rows(summary: dict | None) -> tuple[list[dict], list[dict]]:
     if isinstance(cases, dict):
         cases = [{"name": k, **v} for k, v in cases.items()]
     return [dict(c) for c in cases], [dict(e) for e in summary.get("economics") or []]
+
+
+_LOAD_MODEL_LABEL = {
+    "arera": {"it": "profili ARERA", "en": "ARERA profiles"},
+    "synthetic": {"it": "forme modellate", "en": "modelled shapes"},
+    "measured": {"it": "giorni tipici misurati", "en": "measured typical days"},
+}
+
+
+def case_load_model(summary: dict | None, lang: str = "it") -> str | None:
+    """One line saying which load model a case ``summary.json`` used (``load_model``), in ``lang``:
+    ``Consumi: profili ARERA (Sardegna; classi 1.5-3, 3-4.5 kW)``; None when the summary does not say."""
+    info = (summary or {}).get("load_model") or {}
+    name = info.get("name")
+    if not name:
+        return None
+    it = lang == "it"
+    label = _LOAD_MODEL_LABEL.get(name, {}).get("it" if it else "en", str(name))
+    detail = ""
+    if name == "arera":
+        classes = sorted(set((info.get("classes") or {}).values()))
+        detail = f" ({info.get('region', '?')}; {'classi' if it else 'classes'} {', '.join(classes)} kW)"
+    elif name == "measured" and info.get("arera_months"):
+        note = "mesi mancanti con profili ARERA" if it else "missing months from ARERA profiles"
+        detail = f" ({note})"
+    return f"{'Consumi' if it else 'Loads'}: {label}{detail}"

@@ -16,7 +16,7 @@ from condivisa.outputs import report
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
 from condivisa.store.auth_tables import AuditAction
 from condivisa.web import session
-from condivisa.web.data import Dashboard, case_rows
+from condivisa.web.data import Dashboard, case_load_model, case_rows
 from condivisa.web.pages import (
     dashboard,
     fallback_note,
@@ -75,7 +75,8 @@ def community_context(request: Request, dash: Dashboard, who: Principal, lang: s
     and, when the month is settled, its figures (cached per month and language)."""
     book = dash.book()
     month = selected_month(request, dash)
-    cases, economics = case_rows(dash.case_summary())
+    case_summary = dash.case_summary()
+    cases, economics = case_rows(case_summary)
     ctx: dict[str, Any] = {
         "who": who,
         "community": dash.community,
@@ -85,6 +86,7 @@ def community_context(request: Request, dash: Dashboard, who: Principal, lang: s
         "quality": dash.quality(month),
         "cases": cases,
         "economics": economics,
+        "case_load_model": case_load_model(case_summary, lang),
         "member_links": True,
         "prices_assumed": dash.prices_assumed,
         "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
