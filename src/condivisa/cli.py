@@ -6,7 +6,19 @@ from __future__ import annotations
 import typer
 
 from condivisa import __version__
-from condivisa.commands import case, db, demo, devices, prices, report, security, serve, settle
+from condivisa.commands import (
+    case,
+    db,
+    demo,
+    devices,
+    feasibility,
+    ledger,
+    prices,
+    report,
+    security,
+    serve,
+    settle,
+)
 
 app = typer.Typer(
     name="condivisa",
@@ -21,7 +33,7 @@ def main() -> None:
     """condivisa: open platform for Italian energy communities (CER, AUC, ...)."""
 
 
-for _group in (settle, db, serve, devices, case, report, demo, security, prices):
+for _group in (settle, db, serve, devices, case, feasibility, report, demo, security, prices, ledger):
     _group.register(app)
 
 
