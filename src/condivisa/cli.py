@@ -12,7 +12,6 @@ from condivisa.commands import (
     demo,
     devices,
     feasibility,
-    ledger,
     prices,
     report,
     security,
@@ -33,7 +32,7 @@ def main() -> None:
     """condivisa: open platform for Italian energy communities (CER, AUC, ...)."""
 
 
-for _group in (settle, db, serve, devices, case, feasibility, report, demo, security, prices, ledger):
+for _group in (settle, db, serve, devices, case, feasibility, report, demo, security, prices):
     _group.register(app)
 
 
