@@ -1,5 +1,5 @@
 """``condivisa db``: create/upgrade the store, register the community's devices, import/export
-measurements as CSV, look at devices and dead letters.
+measurements as CSV, import the distributor's validated data, look at devices and dead letters.
 
 Every command takes ``--database URL``; without it, ``$CONDIVISA_DATABASE_URL``, else
 ``sqlite:///./var/condivisa.db`` (the same as ``serve``: :mod:`condivisa.store.location`).
@@ -99,6 +99,52 @@ def import_csv(
         f"{file}: {result.readings} rows: [green]{result.stored} stored[/], {result.duplicates} already there, "
         f"{result.revised} revised{extra}"
     )
+    store.close()
+
+
+@db_app.command("import-distributor")
+def import_distributor(
+    files: list[Path] = typer.Argument(
+        ..., help="portal exports (Giorno;00:00-00:15;...), long CSVs or .xlsx"
+    ),
+    pod: str = typer.Option(None, "--pod", help="the POD of the portal exports (the file does not say it)"),
+    direction: str = typer.Option(None, "--direction", help="withdrawal or injection (portal exports)"),
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+    imported_by: str = typer.Option("cli", "--by", help="who imports (kept with each file)"),
+) -> None:
+    """Import the distributor's validated quarter hours: they supersede the DU readings for the money; a
+    later file for a past month is a restatement (a new version; the old values are kept)."""
+    from condivisa.formats.distributor import DIRECTIONS
+    from condivisa.ingest.distributor import DistributorImportError, import_files
+
+    if direction is not None and direction not in DIRECTIONS:
+        _fail(f"--direction must be withdrawal or injection, got {direction!r}")
+    store = _open(database)
+    try:
+        outcomes = import_files(
+            store,
+            files,
+            known_pods=store.known_pods(),
+            pod=pod,
+            direction=direction,
+            imported_by=imported_by,
+            now=clock.now(),
+        )
+    except DistributorImportError as exc:
+        store.close()
+        _fail(f"{exc}\nnothing was imported")
+    console = Console()
+    for o in outcomes:
+        head = f"{o.name}: {o.pod} {o.direction}: {o.values_read:,} quarter hours"
+        if o.already_imported_at is not None:
+            console.print(
+                f"{head}: already imported {_when(o.already_imported_at)}, nothing changed", soft_wrap=True
+            )
+            continue
+        line = f"{head}: [green]{o.new:,} new[/], {o.unchanged:,} unchanged, {o.restated:,} restated"
+        if o.restated:
+            line += f" [yellow](restatement of {', '.join(o.restated_months)}: the old values are kept)[/]"
+        console.print(line, highlight=False, soft_wrap=True)
     store.close()
 
 

@@ -268,12 +268,86 @@ def member_cmd(
     typer.echo(f"wrote {path}")
 
 
+def reconciliation_cmd(
+    config: ConfigOpt,
+    month: Annotated[str, typer.Option("--month", help="YYYY-MM")],
+    database: DbOpt = None,
+    prices: PricesOpt = None,
+    assume_price: AssumeOpt = None,
+    lang: LangOpt = Lang.it,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="also write the POD lines as CSV")] = None,
+) -> None:
+    """The month's reconciliation: DU readings against the distributor's data per POD, the money the
+    difference moves, devices to check: the referente's to-do list."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from condivisa.domain.config import load_community
+    from condivisa.outputs.reconciliation import reconcile_store, reconciliation_frame
+    from condivisa.store.location import resolve_database_url
+    from condivisa.store.provenance import mix_text
+    from condivisa.store.store import Store
+
+    try:
+        community = load_community(config)
+        with Store(resolve_database_url(database)) as store:
+            rec = reconcile_store(
+                store,
+                community,
+                month,
+                prices_csv=prices,
+                assumed_price_eur_per_mwh=assume_price,
+                lang=lang.value,
+            )
+    except (ValueError, RuntimeError, KeyError) as exc:
+        _fail(exc)
+    console = Console()
+    table = Table(title=f"{community.name} — {month}: DU vs distributor", title_justify="left")
+    for col in (
+        "POD",
+        "member",
+        "direction",
+        "DU kWh",
+        "distributor kWh",
+        "Δ kWh",
+        "Δ %",
+        "missing DU / dist.",
+        "drift %",
+    ):
+        table.add_column(col, justify="left" if col in ("POD", "member", "direction") else "right")
+    for r in rec.lines:
+        pct = "—" if r.difference_pct is None else f"{r.difference_pct:+.2f}"
+        drift = "—" if r.drift_pct is None else f"{r.drift_pct:+.2f}" + (" ⚠" if r.check_device else "")
+        table.add_row(
+            r.pod,
+            r.member,
+            r.direction,
+            f"{r.du_kwh:,.1f}",
+            f"{r.distributor_kwh:,.1f}",
+            f"{r.difference_kwh:+,.1f}",
+            pct,
+            f"{r.missing_du} / {r.missing_distributor}",
+            drift,
+        )
+    console.print(table)
+    if rec.mix:
+        console.print(f"{month}: {mix_text(rec.mix, lang.value)}", highlight=False)
+    if not rec.lines:
+        console.print("no distributor data for this month: import them with condivisa db import-distributor")
+    for item in rec.todo:
+        console.print(f"• {item}", highlight=False, soft_wrap=True)
+    if csv_out is not None:
+        reconciliation_frame(rec.lines).to_csv(csv_out, index=False)
+        console.print(f"wrote {csv_out}")
+
+
 def register(app: typer.Typer) -> None:
     report_app = typer.Typer(
         help="Monthly community report and member statements (HTML, PDF, CSV).", no_args_is_help=True
     )
     report_app.command("community")(community_cmd)
     report_app.command("member")(member_cmd)
+    report_app.command("reconciliation")(reconciliation_cmd)
     app.add_typer(report_app, name="report")
 
 

@@ -57,6 +57,7 @@ from condivisa.outputs.statement import (
     member_statement,
     payee_lines,
 )
+from condivisa.store.provenance import monthly_mix
 
 ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "shared_kwh", "incentivised_shared_kwh")
 FLOW_COLUMNS = (
@@ -210,9 +211,13 @@ class SettledMonths:
         fill: str | None = None,
         as_of: dt.date | None = None,
         excluded: pd.DataFrame | None = None,
+        sources: pd.DataFrame | None = None,
     ) -> None:
         self.community = community
         self.excluded = excluded if excluded is not None else pd.DataFrame(columns=["pod", "start"])
+        self.sources = (
+            sources  # per POD and quarter hour: withdrawn_source, injected_source (store.provenance)
+        )
         m = measurements.copy()
         if not m.empty:
             m["start"] = pd.to_datetime(m["start"])
@@ -227,6 +232,14 @@ class SettledMonths:
         self.month = lru_cache(maxsize=64)(self._month)  # type: ignore[method-assign]
         self._flows = lru_cache(maxsize=256)(lambda month, member_id: self.month(month).flows(member_id))
         self._year_balance = lru_cache(maxsize=8)(self._year_balance_uncached)
+
+    def source_mix(self, month: str) -> dict[str, float] | None:
+        """The share of the settled quarter-hour values of ``month`` from each source (distributor, DU,
+        estimate; :func:`condivisa.store.provenance.monthly_mix`); ``None`` without provenance."""
+        if self.sources is None or self.sources.empty:
+            return None
+        rows = self.sources[pd.to_datetime(self.sources["start"]) < self.settle_until]
+        return monthly_mix(rows).get(month)
 
     # ---- which months ---------------------------------------------------------------------------
     @property

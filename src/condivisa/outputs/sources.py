@@ -5,7 +5,8 @@ inputs: the community (``community.yaml``), the measurements table (from a CSV o
 hourly zonal prices (from a CSV or, only when asked, a flat assumed price, which every page then says).
 :func:`inputs_from_files` and :func:`inputs_from_store` gather them into :class:`SettlementInputs`;
 :func:`stored_months` gives the settled months the dashboard shows. The store is passed in, never opened
-here, so this module does not depend on the database layer.
+here. The distributor's validated values supersede the DU readings for the money, value by value
+(:func:`condivisa.store.provenance.best_source`); the mix is kept in ``SettlementInputs.sources``.
 
 Readings above what their POD's meter can read (:mod:`condivisa.domain.plausibility`) never reach the
 money: a CSV file with such a line is refused (:func:`~condivisa.formats.csv_io.read_measurements`); a
@@ -32,6 +33,8 @@ from condivisa.formats.csv_io import read_measurements, read_prices
 from condivisa.kernel.timegrid import ROME, hours, local_midnight
 from condivisa.outputs.monthly import SettledMonths
 from condivisa.store.checks import ABOVE_COLUMNS, above_bounds, interval_minutes, plausible_revisions
+from condivisa.store.distributor import current_values
+from condivisa.store.provenance import best_source
 
 if TYPE_CHECKING:
     from condivisa.store.store import Store
@@ -65,6 +68,9 @@ class SettlementInputs:
         Stored readings above their POD's bound, left out of ``measurements``
         (:data:`~condivisa.store.checks.ABOVE_COLUMNS` and ``replaced``: an earlier plausible value counts
         instead).
+    sources : pandas.DataFrame, optional
+        From the store: each quarter hour's ``withdrawn_source`` and ``injected_source`` (distributor, du,
+        estimate; :mod:`condivisa.store.provenance`).
     """
 
     community: Community
@@ -72,6 +78,7 @@ class SettlementInputs:
     prices: pd.Series
     prices_assumed: bool
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*ABOVE_COLUMNS, "replaced"]))
+    sources: pd.DataFrame | None = None
 
     def settled_months(self, *, fill: str | None = None, as_of: dt.date | None = None) -> SettledMonths:
         """The inputs settled month by month up to the day before ``as_of`` (default: today).
@@ -88,7 +95,13 @@ class SettlementInputs:
         SettledMonths
         """
         return SettledMonths(
-            self.community, self.measurements, self.prices, fill=fill, as_of=as_of, excluded=self.excluded
+            self.community,
+            self.measurements,
+            self.prices,
+            fill=fill,
+            as_of=as_of,
+            excluded=self.excluded,
+            sources=self.sources,
         )
 
 
@@ -270,13 +283,17 @@ def inputs_from_store(
     """
     start = local_midnight(first_day) if first_day else None
     end = local_midnight(last_day + dt.timedelta(days=1)) if last_day else None
-    measurements, excluded = within_bounds(
-        store, community, store.measurements_frame(sorted(community.all_pods), start, end)
-    )
+    pods = sorted(community.all_pods)
+    measurements, excluded = within_bounds(store, community, store.measurements_frame(pods, start, end))
+    with store.read() as conn:
+        official = current_values(conn, pods, start, end)
+    best = best_source(measurements, official)
+    sources = best[["pod", "start", "withdrawn_source", "injected_source"]]
+    measurements = best.drop(columns=["withdrawn_source", "injected_source"])
     inputs = _with_prices(
         community, measurements, prices_csv, assumed_price_eur_per_mwh, allow_unusual_prices
     )
-    return replace(inputs, excluded=excluded)
+    return replace(inputs, excluded=excluded, sources=sources)
 
 
 def stored_months(
