@@ -12,6 +12,7 @@ from condivisa.commands import (
     demo,
     devices,
     feasibility,
+    ledger,
     prices,
     report,
     security,
@@ -32,7 +33,7 @@ def main() -> None:
     """condivisa: open platform for Italian energy communities (CER, AUC, ...)."""
 
 
-for _group in (settle, db, serve, devices, case, feasibility, report, demo, security, prices):
+for _group in (settle, db, serve, devices, case, feasibility, report, demo, security, prices, ledger):
     _group.register(app)
 
 

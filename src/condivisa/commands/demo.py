@@ -212,6 +212,23 @@ def _send_past(platform: DemoPlatform, plan: _Plan, sinks: _Sinks) -> tuple[Demo
     return fleets, counts["sent_quarters"]
 
 
+def _distributor_data(platform: DemoPlatform, out: Path) -> None:
+    """Stage 4b: the distributor's validated data of the last month the DUs covered, as portal exports
+    (made from the DU readings, slightly different; :mod:`condivisa.sim.distributor_exports`), imported."""
+    from condivisa.kernel import clock
+    from condivisa.sim.distributor_exports import import_demo_exports, write_demo_exports
+
+    assert platform.store is not None
+    paths = write_demo_exports(platform.store, platform.community, out, clock.today())
+    outcomes = import_demo_exports(platform.store, platform.community, paths, clock.now())
+    if outcomes:
+        values = sum(o.new for o in outcomes)
+        console.print(
+            f"distributor data: {len(paths)} portal exports in {out} imported ({values:,} quarter hours); they "
+            "count for the money, the reconciliation compares them with the DUs"
+        )
+
+
 def _write_reports(platform: DemoPlatform, out: Path, lang: str, pdf: bool) -> None:
     """Stage 5: settle what is stored as the dashboard shows it, write the latest settled month's report and
     the first member's statement (:func:`condivisa.app.demo_runtime.write_reports`), print the month's
@@ -224,6 +241,9 @@ def _write_reports(platform: DemoPlatform, out: Path, lang: str, pdf: bool) -> N
         book, month, written = write_reports(
             platform.store, community, platform.settings.prices_file, out, lang, pdf
         )
+        from condivisa.billing.ledger_report import record_demo_payment
+
+        record_demo_payment(platform.store, book)  # the GSE ledger shows one payment (docs/gse-ledger.md)
     if month:
         console.print(_summary(book, community, month))
     for path in written:
@@ -355,6 +375,7 @@ def demo(
         try:
             _start(platform, plan)
             fleets, sent = _send_past(platform, plan, sinks)
+            _distributor_data(platform, workdir / "distributor")
             _write_reports(platform, workdir / "reports", lang, pdf)
             if serve:
                 _serve(platform, plan, fleets, sinks, sent)

@@ -250,6 +250,64 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Per una comunità ente commerciale ciò che il GSE paga è reddito della comunità.",
         "en": "For a commercial community what the GSE pays is income of the community.",
     },
+    # the GSE ledger (condivisa.billing.ledger, docs/gse-ledger.md)
+    "ledger_title": {"it": "Registro GSE", "en": "GSE ledger"},
+    "ledger_intro": {
+        "it": "Ciò che il GSE ha comunicato e pagato, mese per mese, confrontato con il calcolo di condivisa.",
+        "en": "What the GSE communicated and paid, month by month, against condivisa's own settlement.",
+    },
+    "ledger_rule": {
+        "it": "Atteso = premio (TIP) + valorizzazione ARERA − corrispettivi GSE (DM 106/2024), pagati dal GSE "
+        "alla comunità. La vendita dell'energia (ritiro dedicato) è a parte: il GSE la paga al titolare del "
+        "contratto RID di ciascun impianto. Un mese è in ritardo se {days} giorni dopo la sua fine non è "
+        "arrivato nulla. Tutto è provvisorio fino alla chiusura dell'anno (conguaglio).",
+        "en": "Expected = premium (TIP) + ARERA valorisation − GSE fees (DM 106/2024), paid by the GSE to the "
+        "community. The sale of the energy (ritiro dedicato) is apart: the GSE pays it to the holder of each "
+        "plant's RID contract. A month is overdue when nothing has arrived {days} days after its end. "
+        "Everything is provisional until the year is closed (conguaglio).",
+    },
+    "ledger_period": {"it": "Periodo", "en": "Period"},
+    "ledger_expected": {"it": "Atteso (€)", "en": "Expected (€)"},
+    "ledger_sale": {"it": "Vendita RID (€)", "en": "RID sale (€)"},
+    "ledger_communicated": {"it": "Comunicato (€)", "en": "Communicated (€)"},
+    "ledger_received": {"it": "Ricevuto (€)", "en": "Received (€)"},
+    "ledger_variance": {"it": "Differenza (€)", "en": "Variance (€)"},
+    "ledger_due": {"it": "Scadenza", "en": "Due"},
+    "ledger_state": {"it": "Stato", "en": "State"},
+    "ledger_overdue": {"it": "in ritardo", "en": "overdue"},
+    "ledger_provisional": {"it": "provvisorio", "en": "provisional"},
+    "ledger_final": {"it": "definitivo", "en": "final"},
+    "ledger_total": {"it": "Totale", "en": "Total"},
+    "ledger_yearly_balance": {"it": "Conguaglio {year}", "en": "Yearly balance {year}"},
+    "ledger_entries": {"it": "Registrazioni", "en": "Entries"},
+    "ledger_no_entries": {"it": "Nessuna registrazione.", "en": "No entries yet."},
+    "ledger_kind": {"it": "Tipo", "en": "Kind"},
+    "ledger_status": {"it": "Stato", "en": "Status"},
+    "ledger_amount": {"it": "Importo (€)", "en": "Amount (€)"},
+    "ledger_reference": {"it": "Riferimento GSE", "en": "GSE reference"},
+    "ledger_document": {"it": "Documento", "en": "Document"},
+    "ledger_note": {"it": "Nota", "en": "Note"},
+    "ledger_month": {"it": "Mese (AAAA-MM)", "en": "Month (YYYY-MM)"},
+    "ledger_year": {"it": "Anno (conguaglio)", "en": "Year (yearly balance)"},
+    "ledger_paid_on": {"it": "Pagato il", "en": "Paid on"},
+    "ledger_communicated_on": {"it": "Comunicato il", "en": "Communicated on"},
+    "ledger_due_on": {"it": "Scadenza indicata dal GSE", "en": "Due date given by the GSE"},
+    "ledger_add": {"it": "Registra un importo del GSE", "en": "Record a GSE figure"},
+    "ledger_add_help": {
+        "it": "Indica \"pagato il\" per un pagamento ricevuto, \"comunicato il\" per un importo annunciato. "
+        "Registrare due volte lo stesso importo non cambia nulla. Documento: PDF, immagine, XML o CSV, "
+        "al massimo {mib} MiB.",
+        "en": "Give \"paid on\" for money received, \"communicated on\" for an amount announced. Recording "
+        "the same figure twice changes nothing. Document: PDF, image, XML or CSV, at most {mib} MiB.",
+    },
+    "ledger_record": {"it": "Registra", "en": "Record"},
+    "ledger_recorded": {"it": "Registrato (n. {id}).", "en": "Recorded (no. {id})."},
+    "ledger_error": {"it": "Non registrato", "en": "Not recorded"},
+    "kind_advance": {"it": "acconto", "en": "advance"},
+    "kind_yearly_balance": {"it": "conguaglio", "en": "yearly balance"},
+    "kind_correction": {"it": "rettifica", "en": "correction"},
+    "status_paid": {"it": "pagato", "en": "paid"},
+    "status_communicated": {"it": "comunicato", "en": "communicated"},
 }
 
 
