@@ -250,6 +250,66 @@ MESSAGES: dict[str, dict[str, str]] = {
         "it": "Per una comunità ente commerciale ciò che il GSE paga è reddito della comunità.",
         "en": "For a commercial community what the GSE pays is income of the community.",
     },
+    # distributor data and reconciliation (condivisa.outputs.reconciliation, docs/distributor-data.md)
+    "dist_title": {"it": "Dati del distributore", "en": "Distributor data"},
+    "dist_intro": {
+        "it": "Il GSE paga sui dati validati del distributore, non su quelli dei dispositivi: caricateli qui "
+        "(l'esportazione a quarti d'ora del portale, un file per POD e verso). Contano per gli importi al "
+        "posto dei dati dei dispositivi; un file successivo per un mese passato è una rettifica, e i valori "
+        "precedenti restano conservati.",
+        "en": "The GSE pays on the distributor's validated data, not on the devices': upload them here (the "
+        "portal's quarter-hour export, one file per POD and direction). They count for the money instead of "
+        "the devices' data; a later file for a past month is a restatement, and the earlier values are kept.",
+    },
+    "dist_imported": {
+        "it": "Importati: {n} quarti d'ora nuovi o rettificati.",
+        "en": "Imported: {n} new or restated quarter hours.",
+    },
+    "dist_error": {"it": "Non importato", "en": "Not imported"},
+    "dist_mix": {"it": "Dati usati per gli importi", "en": "Data the money is computed on"},
+    "dist_todo": {"it": "Da fare questo mese", "en": "To do this month"},
+    "dist_nothing_to_do": {"it": "Niente da segnalare.", "en": "Nothing to report."},
+    "dist_reconciliation": {
+        "it": "Dispositivi e distributore a confronto",
+        "en": "Devices against the distributor",
+    },
+    "dist_direction": {"it": "Verso", "en": "Direction"},
+    "dist_withdrawal": {"it": "prelievo", "en": "withdrawal"},
+    "dist_injection": {"it": "immissione", "en": "injection"},
+    "dist_du_kwh": {"it": "Dispositivo (kWh)", "en": "Device (kWh)"},
+    "dist_dist_kwh": {"it": "Distributore (kWh)", "en": "Distributor (kWh)"},
+    "dist_missing": {"it": "Mancanti disp. / distr.", "en": "Missing dev. / distr."},
+    "dist_drift": {"it": "Scarto disp. %", "en": "Device drift %"},
+    "dist_money": {"it": "Effetto sul socio (€)", "en": "Effect on the member (€)"},
+    "dist_rule": {
+        "it": "Scarto: quanto legge il dispositivo rispetto al distributore nei quarti d'ora che hanno entrambi; "
+        "oltre il 2 % il dispositivo va controllato. Effetto: importo del socio calcolato con i dati del "
+        "distributore meno lo stesso con i soli dati dei dispositivi.",
+        "en": "Drift: how much the device reads against the distributor over the quarter hours both have; "
+        "beyond 2 % the device should be checked. Effect: the member's money computed on the distributor's data "
+        "minus the same on the devices' data alone.",
+    },
+    "dist_none": {
+        "it": "Nessun dato del distributore per questo mese: caricate l'esportazione del portale qui sotto.",
+        "en": "No distributor data for this month: upload the portal's export below.",
+    },
+    "dist_files": {"it": "File importati", "en": "Imported files"},
+    "dist_file": {"it": "File", "en": "File"},
+    "dist_new": {"it": "Nuovi", "en": "New"},
+    "dist_restated": {"it": "Rettificati", "en": "Restated"},
+    "dist_imported_at": {"it": "Importato", "en": "Imported"},
+    "dist_no_files": {"it": "Nessun file importato.", "en": "No file imported yet."},
+    "dist_upload": {"it": "Carica i dati del distributore", "en": "Upload the distributor's data"},
+    "dist_upload_help": {
+        "it": "Esportazione a quarti d'ora del portale e-distribuzione così com'è (Giorno;00:00-00:15;…, "
+        "virgola decimale), oppure il CSV o l'Excel con pod,start,withdrawn_kwh,injected_kwh; al massimo {n} "
+        "file. Un file con un errore non importa nulla e indica riga e colonna; ricaricare lo stesso file non "
+        "cambia nulla.",
+        "en": "The e-distribuzione portal's quarter-hour export as it is (Giorno;00:00-00:15;…, decimal comma), "
+        "or the CSV or Excel with pod,start,withdrawn_kwh,injected_kwh; at most {n} files. A file with an error "
+        "imports nothing and names the line and column; uploading the same file again changes nothing.",
+    },
+    "dist_import": {"it": "Importa", "en": "Import"},
     # the GSE ledger (condivisa.billing.ledger, docs/gse-ledger.md)
     "ledger_title": {"it": "Registro GSE", "en": "GSE ledger"},
     "ledger_intro": {
@@ -294,10 +354,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "ledger_due_on": {"it": "Scadenza indicata dal GSE", "en": "Due date given by the GSE"},
     "ledger_add": {"it": "Registra un importo del GSE", "en": "Record a GSE figure"},
     "ledger_add_help": {
-        "it": "Indica \"pagato il\" per un pagamento ricevuto, \"comunicato il\" per un importo annunciato. "
+        "it": 'Indica "pagato il" per un pagamento ricevuto, "comunicato il" per un importo annunciato. '
         "Registrare due volte lo stesso importo non cambia nulla. Documento: PDF, immagine, XML o CSV, "
         "al massimo {mib} MiB.",
-        "en": "Give \"paid on\" for money received, \"communicated on\" for an amount announced. Recording "
+        "en": 'Give "paid on" for money received, "communicated on" for an amount announced. Recording '
         "the same figure twice changes nothing. Document: PDF, image, XML or CSV, at most {mib} MiB.",
     },
     "ledger_record": {"it": "Registra", "en": "Record"},

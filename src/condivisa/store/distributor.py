@@ -261,3 +261,10 @@ def imported_files(conn: Connection, pod: str | None = None) -> list[dict]:
     if pod is not None:
         q = q.where(f.c.pod == pod)
     return [dict(r._mapping) for r in conn.execute(q).all()]
+
+
+def import_marker(conn: Connection) -> int:
+    """The id of the latest imported file (0: none): changes with every import that stores something, so a
+    cache of settled figures knows to rebuild."""
+    f = DistributorFile.__table__
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(f.c.id), 0))).scalar_one())

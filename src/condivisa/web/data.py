@@ -27,6 +27,7 @@ from condivisa.kernel import clock
 from condivisa.kernel.timegrid import to_utc
 from condivisa.outputs.monthly import SettledMonths
 from condivisa.outputs.sources import stored_months
+from condivisa.store.distributor import import_marker
 
 #: a device is "silent" when its latest message is older than this
 SILENT_AFTER = dt.timedelta(hours=1)
@@ -128,7 +129,15 @@ class Dashboard:
     def _state_key(self) -> tuple:
         counts = self.store.counts()
         last = max((str(r.get("last_received_at") or "") for r in self.store.device_last_seen()), default="")
-        return counts.get("measurements", 0), counts.get("measurement_revisions", 0), last, clock.today()
+        with self.store.read() as conn:
+            imported = import_marker(conn)  # distributor files supersede DU readings: a new one changes money
+        return (
+            counts.get("measurements", 0),
+            counts.get("measurement_revisions", 0),
+            last,
+            imported,
+            clock.today(),
+        )
 
     def book(self) -> SettledMonths:
         """The settled months of everything stored, rebuilt when new measurements have arrived."""

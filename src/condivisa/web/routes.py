@@ -11,6 +11,8 @@
 - ``/community?month=`` — referente: members and plants, settlement table, KPIs, data quality, case results;
 - ``/community/report.{html,pdf}?month=`` — the monthly community report (both
   :mod:`condivisa.web.pages_community`);
+- ``/community/distributor`` (GET, and POST to upload portal exports) — the distributor's data and the
+  month's reconciliation, referente only (:mod:`condivisa.web.pages_distributor`);
 - ``/community/ledger`` (GET, and POST to record an entry) and ``/community/ledger/{id}/document`` — the
   GSE ledger, referente only (:mod:`condivisa.web.pages_ledger`).
 
@@ -26,7 +28,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 
 from condivisa.outputs import report
-from condivisa.web import pages_community, pages_ledger, pages_member, pages_session
+from condivisa.web import pages_community, pages_distributor, pages_ledger, pages_member, pages_session
 from condivisa.web.pages import NoCommunity
 
 __all__ = ["router"]
@@ -75,6 +77,12 @@ def router() -> APIRouter:
     r.add_api_route("/members/{member_id}/statement.{fmt}", pages_member.member_statement, methods=get)
     r.add_api_route("/community", pages_community.community_page, methods=get, response_class=html)
     r.add_api_route("/community/report.{fmt}", pages_community.community_report, methods=get)
+    r.add_api_route(
+        "/community/distributor", pages_distributor.distributor_page, methods=get, response_class=html
+    )
+    r.add_api_route(
+        "/community/distributor", pages_distributor.distributor_post, methods=post, response_class=html
+    )
     r.add_api_route("/community/ledger", pages_ledger.ledger_page, methods=get, response_class=html)
     r.add_api_route("/community/ledger", pages_ledger.ledger_post, methods=post, response_class=html)
     r.add_api_route("/community/ledger/{entry_id}/document", pages_ledger.ledger_document, methods=get)
