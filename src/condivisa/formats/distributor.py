@@ -145,6 +145,20 @@ def _value(path: Path, line: int, label: str, text: str) -> float:
     return value
 
 
+def _values(path: Path, line: int, labels: tuple[str, ...], cells: list[str]) -> np.ndarray:
+    """One row's values, kWh (NaN: empty). The common case — plain decimal-comma numbers — is checked and
+    converted array-wise; anything else goes cell by cell through :func:`_value`, which names the cell."""
+    text = np.char.strip(np.asarray(cells, dtype=str))
+    empty = text == ""
+    digits = np.char.replace(text, ",", "")
+    plain = (np.char.isdigit(digits) & (np.char.count(text, ",") <= 1)) | empty
+    if plain.all():
+        values = np.where(empty, "nan", np.char.replace(text, ",", ".")).astype(float)
+        if not (values[~empty] > MAX_KWH_PER_QUARTER_HOUR).any():
+            return values
+    return np.array([_value(path, line, lab, c) for lab, c in zip(labels, cells, strict=True)])
+
+
 def _day(path: Path, line: int, text: str) -> dt.date:
     m = _DATE.match(text.strip())
     if not m:
@@ -155,11 +169,38 @@ def _day(path: Path, line: int, text: str) -> dt.date:
         raise DistributorFileError(f"{_where(path, line, 'Giorno')}: {text!r} is not a real date") from None
 
 
+def _day_grids(days: tuple[dt.date, ...]) -> dict[dt.date, pd.DatetimeIndex]:
+    """Each day's real quarter hours (92, 96 or 100), cut from one grid over the whole span."""
+    grid = quarter_hours(min(days), max(days) + dt.timedelta(days=1))
+    dates = np.asarray(grid.date)
+    bounds = np.flatnonzero(np.r_[True, dates[1:] != dates[:-1], True])
+    return {dates[a]: grid[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)}
+
+
+def _block_values(
+    path: Path, labels: tuple[str, ...], cells: list[list[str]], lines: list[int]
+) -> np.ndarray:
+    """Every row's values at once (days × columns, kWh, NaN: empty); a row that is not plain goes through
+    :func:`_values` so the message names its first bad cell."""
+    text = np.char.strip(np.asarray(cells, dtype=str))
+    empty = text == ""
+    plain = (np.char.isdigit(np.char.replace(text, ",", "")) & (np.char.count(text, ",") <= 1)) | empty
+    if plain.all():
+        values = np.where(empty, "nan", np.char.replace(text, ",", ".")).astype(float)
+        if not (np.nan_to_num(values) > MAX_KWH_PER_QUARTER_HOUR).any():
+            return values
+    return np.vstack([_values(path, line, labels, row) for line, row in zip(lines, cells, strict=True)])
+
+
 def _place_day(
-    path: Path, line: int, day: dt.date, labels: tuple[str, ...], values: np.ndarray
+    path: Path,
+    line: int,
+    day: dt.date,
+    labels: tuple[str, ...],
+    values: np.ndarray,
+    starts: pd.DatetimeIndex,
 ) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
-    """Put one row's values on the day's real quarter hours (module docstring: the DST rules)."""
-    starts = quarter_hours(day, day + dt.timedelta(days=1))
+    """Put one row's values on the day's real quarter hours ``starts`` (module docstring: the DST rules)."""
     n = len(starts)
     flags = np.zeros(n, dtype=bool)
     if n == 96:
@@ -224,30 +265,37 @@ def read_portal_export(path: str | Path, pod: str, direction: str) -> Distributo
     if not rows:
         raise DistributorFileError(f"{path}: the file is empty")
     labels = _header(path, rows[0])
-    starts: list[pd.DatetimeIndex] = []
-    energy: list[np.ndarray] = []
-    flags: list[np.ndarray] = []
     seen: dict[dt.date, int] = {}
+    cells: list[list[str]] = []
     for line, row in enumerate(rows[1:], start=2):
-        cells = list(row)
-        while len(cells) > len(labels) + 1 and cells[-1].strip() == "":
-            cells.pop()
-        if len(cells) != len(labels) + 1:
+        row = list(row)
+        while len(row) > len(labels) + 1 and row[-1].strip() == "":
+            row.pop()
+        if len(row) != len(labels) + 1:
             raise DistributorFileError(
-                f"{_where(path, line)}: {len(cells) - 1} values, expected {len(labels)} (one per quarter-hour column)"
+                f"{_where(path, line)}: {len(row) - 1} values, expected {len(labels)} (one per quarter-hour column)"
             )
-        day = _day(path, line, cells[0])
+        day = _day(path, line, row[0])
         if day in seen:
             raise DistributorFileError(
                 f"{_where(path, line, 'Giorno')}: {day:%d/%m/%Y} already on line {seen[day]}"
             )
         seen[day] = line
-        values = np.array([_value(path, line, lab, c) for lab, c in zip(labels, cells[1:], strict=True)])
-        s, v, f = _place_day(path, line, day, labels, values)
+        cells.append(row[1:])
+    if not cells:
+        raise DistributorFileError(f"{path}: a header and no day")
+    values = _block_values(path, labels, cells, list(seen.values()))
+    days = tuple(seen)
+    grid = _day_grids(days)
+    starts: list[pd.DatetimeIndex] = []
+    energy: list[np.ndarray] = []
+    flags: list[np.ndarray] = []
+    for k, day in enumerate(days):
+        s, v, f = _place_day(path, seen[day], day, labels, values[k], grid[day])
         starts.append(s)
         energy.append(v)
         flags.append(f)
-    return _curve(path, pod, direction, starts, energy, flags, tuple(seen))
+    return _curve(path, pod, direction, starts, energy, flags, days)
 
 
 def _curve(

@@ -181,23 +181,56 @@ def _file_row(
 def _insert(
     conn: Connection, pod: str, direction: str, rows: pd.DataFrame, versions: np.ndarray, file_id: int
 ) -> None:
-    """Insert the written versions as current values (executemany; COPY-like batches on PostgreSQL)."""
+    """Insert the written versions as current values: ``COPY`` on PostgreSQL (the rows formatted array-wise
+    into COPY's text format), an executemany on SQLite."""
+    if conn.dialect.name == "postgresql":
+        _pg_copy(conn, pod, direction, rows, versions, file_id)
+        return
+    starts = [ts.to_pydatetime() for ts in rows["start_utc"]]
+    energy = rows["energy_kwh"].to_numpy(dtype=float).tolist()
+    flags = [f or None for f in rows["flag"]]
     t = DistributorReading.__table__
     params = [
         {
             "pod": pod,
             "direction": direction,
-            "start_utc": ts.to_pydatetime(),
-            "energy_kwh": float(e),
-            "version": int(v),
+            "start_utc": ts,
+            "energy_kwh": e,
+            "version": v,
             "current": True,
-            "flag": f or None,
+            "flag": f,
             "file_id": file_id,
         }
-        for ts, e, f, v in zip(rows["start_utc"], rows["energy_kwh"], rows["flag"], versions, strict=True)
+        for ts, e, f, v in zip(starts, energy, flags, versions.tolist(), strict=True)
     ]
     for c in range(0, len(params), _CHUNK):
         conn.execute(sa.insert(t), params[c : c + _CHUNK])
+
+
+def _pg_copy(
+    conn: Connection, pod: str, direction: str, rows: pd.DataFrame, versions: np.ndarray, file_id: int
+) -> None:
+    """``COPY ... FROM STDIN`` in text format: one tab-separated line per row, built with numpy."""
+    utc = pd.DatetimeIndex(rows["start_utc"]).tz_convert(UTC).tz_localize(None).to_numpy("datetime64[s]")
+    stamps = np.char.add(np.datetime_as_string(utc, unit="s"), "+00")
+    energy = rows["energy_kwh"].to_numpy(dtype=float).astype(str)  # shortest exact repr
+    flag = np.where(rows["flag"].to_numpy(dtype=str) == "", "\\N", rows["flag"].to_numpy(dtype=str))
+    head = f"{pod}\t{direction}\t"
+    tail = f"\t{file_id}\n"
+    lines = [
+        f"{head}{t}\t{e}\t{v}\tt\t{f}{tail}"
+        for t, e, v, f in zip(stamps.tolist(), energy.tolist(), versions.tolist(), flag.tolist(), strict=True)
+    ]
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy(_PG_COPY) as copy:
+        copy.write("".join(lines))
+
+
+_PG_COPY = (
+    "COPY distributor_readings (pod, direction, start_utc, energy_kwh, version, current, flag, file_id) "
+    "FROM STDIN"
+)
 
 
 def current_values(
