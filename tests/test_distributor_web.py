@@ -85,6 +85,8 @@ def test_upload_needs_the_token_a_bad_file_stores_nothing_and_a_good_one_counts(
     row = re.search(rf'<tr data-pod="{POD}" data-direction="withdrawal".*?</tr>', page, re.S)
     assert row is not None and "⚠" in row.group(0)  # the device reads 4.8 % low: to check
     assert 'data-testid="dist-mix"' in page and "dati del distributore" in page
+    community = ref.get("/community?month=2024-06").text
+    assert 'data-testid="source-mix"' in community and "dati del distributore" in community
     again = ref.post(
         "/community/distributor", data={**data, "csrf_token": token}, files=files, follow_redirects=False
     )

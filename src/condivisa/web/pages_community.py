@@ -15,6 +15,7 @@ from condivisa.auth.rules_audit import rules_history
 from condivisa.outputs import report
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
 from condivisa.store.auth_tables import AuditAction
+from condivisa.store.provenance import mix_text
 from condivisa.web import session
 from condivisa.web.data import Dashboard, case_load_model, case_rows
 from condivisa.web.pages import (
@@ -95,12 +96,20 @@ def community_context(request: Request, dash: Dashboard, who: Principal, lang: s
         "month_note": fallback_note(request, dash, month, lang),
         # readings above their POD's bound, left out of the money (condivisa.domain.plausibility)
         "excluded_readings": book.excluded_readings(month) if month else [],
+        # which data the money of the month rests on (distributor, devices, estimates; store.provenance)
+        "source_mix": _mix(book, month, lang),
     }
     if month in book.months:
         page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))
         ctx.update({k: v for k, v in page.items() if k != "lang"})
         ctx["has_data"] = True
     return ctx
+
+
+def _mix(book, month: str | None, lang: str) -> str:
+    """The month's data mix in words, only when some distributor data count (else every value is the DUs')."""
+    mix = book.source_mix(month) if month else None
+    return mix_text(mix, lang) if mix and mix.get("distributor") else ""
 
 
 def community_report(fmt: str, request: Request) -> Response:
