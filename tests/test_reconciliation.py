@@ -90,7 +90,11 @@ def test_reconciliation_lists_the_device_and_the_money_it_moves(loaded):
     store, community, frame, _ = loaded
     rec = reconcile_store(store, community, "2024-06", prices_csv=PRICES, as_of=dt.date(2024, 7, 1))
     (line,) = rec.lines
-    assert line.pod == M3 and line.check_device and line.drift_pct == pytest.approx(100 * (1 / 1.05 - 1), abs=0.01)
+    assert (
+        line.pod == M3
+        and line.check_device
+        and line.drift_pct == pytest.approx(100 * (1 / 1.05 - 1), abs=0.01)
+    )
     # the money moved is exactly best-source minus DU-only, member by member
     du_only = settle(community, frame, read_prices(PRICES), fill="zero")
     best = stored_months(store, community, PRICES, as_of=dt.date(2024, 7, 1)).month("2024-06").result

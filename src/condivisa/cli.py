@@ -13,8 +13,11 @@ from condivisa.commands import (
     devices,
     feasibility,
     ledger,
+    members,
+    payouts,
     prices,
     report,
+    runs,
     security,
     serve,
     settle,
@@ -33,7 +36,22 @@ def main() -> None:
     """condivisa: open platform for Italian energy communities (CER, AUC, ...)."""
 
 
-for _group in (settle, db, serve, devices, case, feasibility, report, demo, security, prices, ledger):
+for _group in (
+    settle,
+    db,
+    serve,
+    devices,
+    case,
+    feasibility,
+    report,
+    demo,
+    security,
+    prices,
+    ledger,
+    runs,
+    payouts,
+    members,
+):
     _group.register(app)
 
 

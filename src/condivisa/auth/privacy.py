@@ -4,15 +4,17 @@ and the retention purge.
 Rules implemented (Regulation (EU) 2016/679):
 - **Art. 15 and 20, access and portability**: :func:`member_export` gathers everything condivisa holds about
   one member — their personal fields, PODs, devices, every stored reading and superseded revision of their
-  PODs, their statements (when a settlement result is given), their user accounts and their audit entries —
+  PODs, their statements (when a settlement result is given), their user accounts, their bank details
+  (``member_bank_accounts``) and their audit entries —
   as JSON, or CSV for the readings (:func:`write_member_export`).
 - **Art. 17, erasure, limited by Art. 17(3)(b)**: the settlement of incentives must stay verifiable for the
   retention period (see ``docs/privacy.md``), so readings are *kept but pseudonymised*: every POD code and DU
   id of the member is replaced by ``HMAC-SHA256(key, code)`` (truncated, prefixed ``PSEUDO-``/``PSEUDU-``);
   only whoever holds the community's pseudonymisation key and the original code can link them again (Art.
   4(5)).
-  The member's user accounts and tokens are deleted, audit entries name a pseudonym, their DUs' registrations,
-  activity and MQTT credentials and every dead letter mentioning them are deleted (:func:`erase_member`).
+  The member's user accounts, tokens and bank details are deleted, audit entries name a pseudonym, their
+  DUs' registrations, activity and MQTT credentials and every dead letter mentioning them are deleted
+  (:func:`erase_member`).
 - **Art. 5(1)(c), data minimisation**: :func:`aggregate_export` sums readings per interval with no POD codes,
   DU ids or names, and suppresses any interval with fewer than ``min_pods`` reporting PODs (so a single
   household's profile cannot be read off the total).
@@ -51,6 +53,7 @@ from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.formats.csv_safe import safe_frame
 from condivisa.kernel import clock
 from condivisa.store.auth_tables import AuditAction, AuditEntry, Token, User
+from condivisa.store.billing_tables import MemberBankAccount
 from condivisa.store.store import Store, TimeBound
 
 #: how long each kind of record is kept (docs/privacy.md explains each choice)
@@ -143,6 +146,13 @@ def member_export(
             )
         ]
         names = [u["username"] for u in users]
+        bank = MemberBankAccount.__table__
+        bank_accounts = [
+            {k: v for k, v in r._mapping.items() if k != "community"}
+            for r in conn.execute(
+                sa.select(bank).where(bank.c.community == community.name, bank.c.member_id == member_id)
+            )
+        ]
         audit = (
             [
                 dict(r._mapping)
@@ -189,6 +199,7 @@ def member_export(
         "measurement_revisions": revisions,
         "statements": statements,
         "accounts": users,
+        "bank_accounts": bank_accounts,
         "audit_log": audit,
         "retention": RETENTION,
     }
@@ -241,6 +252,7 @@ class ErasureReport:
     dead_letters_deleted: int = 0
     dead_letters_uninspectable: int = 0  # of those deleted: too large to read whole, deleted to be safe
     users_deleted: int = 0
+    bank_accounts_deleted: int = 0
     audit_entries_pseudonymised: int = 0
     registry: dict[str, int] = field(default_factory=dict)  # devices, activity, credentials, tokens
     broker_clients_removed: int | None = None  # None: no broker files given
@@ -305,6 +317,10 @@ def erase_member(
             conn.execute(sa.delete(Token).where(Token.user_id == uid))
             conn.execute(sa.delete(User).where(User.id == uid))
         rep.users_deleted = len(users)
+        bank = MemberBankAccount.__table__
+        rep.bank_accounts_deleted = conn.execute(
+            sa.delete(bank).where(bank.c.community == community.name, bank.c.member_id == member_id)
+        ).rowcount
         if broker_dir is not None:
             rep.broker_clients_removed = drop_broker_clients(broker_dir, sorted(dus))
         counts = {k: v for k, v in rep.to_dict().items() if k not in ("pods", "devices", "member_id")}

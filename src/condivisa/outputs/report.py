@@ -254,10 +254,19 @@ def render(template: str, context: dict, standalone: bool = True) -> str:
 
 
 def member_statement_html(
-    book: SettledMonths, member_id: str, month: str, lang: str = DEFAULT_LANGUAGE
+    book: SettledMonths,
+    member_id: str,
+    month: str,
+    lang: str = DEFAULT_LANGUAGE,
+    run_label: str | None = None,
 ) -> str:
-    """The member's monthly statement as one self-contained HTML file."""
-    return render("statement.html", member_context(book, member_id, month, lang))
+    """The member's monthly statement as one self-contained HTML file.
+
+    ``run_label`` is the statement's number when it is issued from a final billing run (e.g. ``"3-m1"``: run
+    3, member m1; ``condivisa runs statement``), shown as "Rendiconto n. 3-m1"; without it the statement is
+    a preview and carries a "PROVVISORIO" banner."""
+    context = member_context(book, member_id, month, lang)
+    return render("statement.html", {**context, "run_label": run_label})
 
 
 def community_report_html(book: SettledMonths, month: str, lang: str = DEFAULT_LANGUAGE) -> str:
