@@ -335,6 +335,30 @@ def test_cli_runs_cannot_alter_a_final_run(tmp_path):
         assert r.exit_code == 0, r.output
     r = _cli("runs", "distribute", "1", "-c", CONFIG, "--database", db, "--gse-paid", "300")
     assert r.exit_code == 0 and "300.00" in r.output
+    # without --gse-paid: what the GSE ledger says it paid for the run's months, or a clear refusal
+    r = _cli("runs", "distribute", "1", "-c", CONFIG, "--database", db)
+    assert r.exit_code == 2 and "no GSE payment for 2024-06…2024-06 in the ledger" in r.output
+    r = _cli(
+        "ledger",
+        "add",
+        "-c",
+        CONFIG,
+        "--database",
+        db,
+        "--month",
+        "2024-06",
+        "--kind",
+        "advance",
+        "--amount",
+        "250.00",
+        "--paid-on",
+        "2024-08-30",
+        "--reference",
+        "GSE-T-1",
+    )
+    assert r.exit_code == 0, r.output
+    r = _cli("runs", "distribute", "1", "-c", CONFIG, "--database", db)
+    assert r.exit_code == 0 and "GSE paid 250.00 €" in r.output
     r = _cli(
         "runs", "statement", "1", "--member", "m1", "--month", "2024-06", *common, "-o", tmp_path / "s.html"
     )

@@ -40,6 +40,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from condivisa.billing.ledger import LedgerEntry
 from condivisa.billing.run_lines import RunLine, per_payee
 from condivisa.engines.allocation import COMMUNITY, split_cents
 
@@ -161,3 +162,21 @@ def distribute(lines: Iterable[RunLine], paid_cents: int, rid_paid_cents: int | 
     return Distribution(
         int(paid_cents), gse_expected, rid_paid_cents, rid_expected, tuple(out), tuple(expected)
     )
+
+
+def ledger_paid_cents(entries: Iterable[LedgerEntry], first_month: str, last_month: str) -> int | None:
+    """What the GSE paid for the months ``first_month`` … ``last_month`` (``YYYY-MM``) by the ledger: the
+    paid advances and corrections of those months, cents; ``None`` when none is recorded.
+
+    References
+    ----------
+    .. [1] :mod:`condivisa.billing.ledger`: the referente records each payment the GSE made.
+    """
+    paid = [
+        e.amount_cents
+        for e in entries
+        if e.status == "paid"
+        and e.kind in ("advance", "correction")
+        and first_month <= e.period <= last_month
+    ]
+    return sum(paid) if paid else None

@@ -283,7 +283,12 @@ def statement_cmd(
 def distribute_cmd(
     number: Annotated[int, typer.Argument(help="the final run whose keys split the payment")],
     config: ConfigOpt,
-    gse_paid: Annotated[str, typer.Option("--gse-paid", help="what the GSE paid (CACER contribution), €")],
+    gse_paid: Annotated[
+        str | None,
+        typer.Option(
+            "--gse-paid", help="what the GSE paid (CACER contribution), €; default: the GSE ledger's payments"
+        ),
+    ] = None,
     rid_paid: Annotated[
         str | None,
         typer.Option("--rid-paid", help="what the GSE paid under RID (sale), €; default: as settled"),
@@ -292,7 +297,8 @@ def distribute_cmd(
     fmt: FmtOpt = Fmt.table,
 ) -> None:
     """Split what the GSE actually paid by the final run's keys (and its corrections), to the cent."""
-    from condivisa.billing.distribution import distribute
+    from condivisa.billing.distribution import distribute, ledger_paid_cents
+    from condivisa.billing.ledger import list_entries
     from condivisa.billing.run_records import chain, lines_in_force
 
     with open_store(database) as store:
@@ -300,8 +306,14 @@ def distribute_cmd(
         if run.kind != "final":
             fail(f"run n. {number} is a correction: distribute the final run n. {run.corrects_number}")
         lines = lines_in_force(chain(store, run))
+        recorded = ledger_paid_cents(list_entries(store, run.community), run.months[0], run.months[-1])
     try:
-        paid = euro_cents(gse_paid, "--gse-paid")
+        paid = euro_cents(gse_paid, "--gse-paid") if gse_paid is not None else recorded
+        if paid is None:
+            fail(
+                f"no GSE payment for {run.months[0]}…{run.months[-1]} in the ledger: record it with "
+                "condivisa ledger add (or pass --gse-paid EUR)"
+            )
         assert paid is not None
         d = distribute(lines, paid, euro_cents(rid_paid, "--rid-paid"))
     except ValueError as exc:
