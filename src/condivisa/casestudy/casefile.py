@@ -39,6 +39,7 @@ from condivisa.casestudy.case_keys import (
 )
 from condivisa.domain.community import ConfigurationType
 from condivisa.domain.config import read_yaml_file
+from condivisa.domain.strict_keys import unknown_key
 from condivisa.formats.arera_profiles import match_region
 
 
@@ -128,16 +129,12 @@ class Case:
 
 def _known_keys(raw: Any, allowed: Iterable[str], where: str) -> None:
     """Refuse a key of the mapping ``raw`` that is not in ``allowed``, naming the closest allowed one
-    (as :mod:`condivisa.domain.config` does for the community file)."""
+    (:func:`condivisa.domain.strict_keys.unknown_key`, as for the community file); ``where`` ends with its dot."""
     if not isinstance(raw, dict):
         return
-    allowed = tuple(allowed)
-    for key in raw:
-        if key in allowed:
-            continue
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else f" (allowed: {', '.join(allowed)})"
-        raise CaseError(f"{where}{key}: unknown key{hint}")
+    problem = unknown_key(raw, allowed, where)
+    if problem:
+        raise CaseError(problem)
 
 
 def _choice(value: Any, allowed: tuple[str, ...], where: str) -> str:

@@ -44,7 +44,7 @@ from condivisa.engines.pv import (
 from condivisa.engines.settlement import settle
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.engines.storage import BatterySpec
-from condivisa.formats.pvgis import read_pvgis_hourly, read_pvgis_tmy
+from condivisa.formats.pvgis import read_pvgis_weather
 from condivisa.kernel.timegrid import ROME
 
 SWEEP_KWH = tuple(float(c) for c in range(0, 11))
@@ -55,13 +55,8 @@ def _weather_hourly_kwh(case: Case) -> pd.Series:
     path = case.weather_file
     if path is None:
         raise ValueError(f"{case.name}: no pv_plant.pvgis_file to read the weather from")
-    head = path.read_text(encoding="utf-8", errors="replace")[:4000]
-    if "(i)" in head:  # plane-of-array columns Gb(i), Gd(i)…: a PVGIS "hourly radiation" export
-        weather, _ = read_pvgis_hourly(path)
-    else:
-        weather = read_pvgis_tmy(path)
     energy = hourly_ac_kwh_from_pvgis(
-        weather,
+        read_pvgis_weather(path),
         case.peak_power_kw,
         case.tilt_deg,
         case.azimuth_deg_pvgis,

@@ -10,7 +10,6 @@ match :data:`~condivisa.domain.community.ID_PATTERN`. ``municipality:`` gives th
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
@@ -41,6 +40,7 @@ from condivisa.domain.community import (
     id_problem,
 )
 from condivisa.domain.community_file import check_owners, check_pod_codes, external_producers, place_of
+from condivisa.domain.strict_keys import unknown_key
 from condivisa.domain.tariffs import parse_tariffs
 
 _log = logging.getLogger(__name__)
@@ -107,14 +107,9 @@ DEVICE_KEYS = ("id", "pod")
 
 def _known_keys(raw: dict[Any, Any], allowed: Iterable[str], where: str) -> None:
     """Refuse a key of ``raw`` that is not in ``allowed``, naming the closest allowed one."""
-    allowed = tuple(allowed)
-    for key in raw:
-        if key in allowed:
-            continue
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else f" (allowed: {', '.join(allowed)})"
-        prefix = f"{where}." if where else ""
-        raise ConfigError(f"{prefix}{key}: unknown key{hint}")
+    problem = unknown_key(raw, allowed, f"{where}." if where else "")
+    if problem:
+        raise ConfigError(problem)
 
 
 def _id(value: object, where: str) -> str:

@@ -26,19 +26,14 @@ from condivisa.engines.pv import (
     tmy_to_year,
 )
 from condivisa.feasibility.plan_file import Plan, PlannedPlant
-from condivisa.formats.pvgis import read_pvgis_hourly, read_pvgis_tmy
+from condivisa.formats.pvgis import read_pvgis_weather
 
 
 def _weather_hourly_kwh(plan: Plan, plant: PlannedPlant) -> pd.Series:
     path = plant.pvgis_file
     assert path is not None
-    head = path.read_text(encoding="utf-8", errors="replace")[:4000]
-    if "(i)" in head:  # plane-of-array columns Gb(i), Gd(i)…: a PVGIS "hourly radiation" export
-        weather, _ = read_pvgis_hourly(path)
-    else:
-        weather = read_pvgis_tmy(path)
     energy = hourly_ac_kwh_from_pvgis(
-        weather,
+        read_pvgis_weather(path),
         plant.kwp,
         plant.tilt_deg,
         plant.azimuth_deg,

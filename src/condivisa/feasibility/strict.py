@@ -3,11 +3,11 @@ every error naming its key by its path (``members[2].yearly_kwh``)."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
 from condivisa.domain.community import id_problem
+from condivisa.domain.strict_keys import unknown_key
 
 
 class PlanError(ValueError):
@@ -16,13 +16,9 @@ class PlanError(ValueError):
 
 def known_keys(raw: dict[Any, Any], allowed: Iterable[str], where: str) -> None:
     """Refuse a key of ``raw`` not in ``allowed``, naming the closest allowed one ("did you mean")."""
-    allowed = tuple(allowed)
-    for key in raw:
-        if key in allowed:
-            continue
-        close = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.6)
-        hint = f" (did you mean {close[0]}?)" if close else f" (allowed: {', '.join(allowed)})"
-        raise PlanError(f"{where + '.' if where else ''}{key}: unknown key{hint}")
+    problem = unknown_key(raw, allowed, f"{where}." if where else "")
+    if problem:
+        raise PlanError(problem)
 
 
 def mapping(raw: object, where: str) -> dict[str, Any]:

@@ -79,3 +79,14 @@ def _read_stripped_tmy_csv(path: Path) -> pd.DataFrame:
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 2  # +1 header, +1 one-based
         raise ValueError(f"{path}: row {row}: missing irradiance value")
     return data
+
+
+def read_pvgis_weather(path: str | Path) -> pd.DataFrame:
+    """The weather of any PVGIS export condivisa reads: an "hourly radiation" series (plane-of-array columns
+    ``Gb(i)``, ``Gd(i)``…: :func:`read_pvgis_hourly`) or a typical meteorological year
+    (:func:`read_pvgis_tmy`), told apart by the header."""
+    head = Path(path).read_text(encoding="utf-8", errors="replace")[:4000]
+    if "(i)" in head:
+        weather, _ = read_pvgis_hourly(path)
+        return weather
+    return read_pvgis_tmy(path)
