@@ -9,6 +9,10 @@ said otherwise:
 - :func:`scrub_registry`: the DU registrations, their ``device_activity`` (last POD and readings seen), their
   MQTT credentials (deleted: refused by both brokers once their files are regenerated), and the erased
   codes inside API tokens' write scopes (replaced by the pseudonyms, so no token may write them again);
+- :func:`scrub_distributor`: the distributor's quarter hours of the erased PODs (every version) and the
+  imported files about them get the pseudonyms, the files lose their names;
+- :func:`billing_lines_kept`: the lines of final billing runs paying the member are *kept* — accounting
+  records the community must keep (art. 2220 c.c., ten years; GDPR Art. 17(3)(b)), immutable — and counted;
 - :func:`drop_broker_clients`: the erased DUs out of the broker's ``passwd`` and ``acl`` files;
 - :func:`sqlite_secure_delete` and :func:`sqlite_checkpoint`: on SQLite, ``PRAGMA secure_delete`` during the
   erasure (what it deletes or overwrites is zeroed) and ``wal_checkpoint(TRUNCATE)`` after it (the
@@ -26,6 +30,8 @@ import sqlalchemy as sa
 from condivisa.auth.erasure_scan import Uninspectable, mentions, needle_pattern, text_mentions
 from condivisa.auth.mqtt_acl import acl_text, parse_acl, parse_password_file
 from condivisa.store.auth_tables import DeviceCredential, LoginThrottle, Token
+from condivisa.store.billing_tables import BillingRun, BillingRunLine
+from condivisa.store.distributor_tables import DistributorFile, DistributorReading
 from condivisa.store.models import DeadLetter, Device, DeviceActivity, Measurement
 
 #: shorter needles are not searched in dead letters (a two-letter member id is in every payload)
@@ -152,3 +158,27 @@ def sqlite_checkpoint(engine: sa.Engine) -> str | None:
     finally:
         raw.close()
     return "busy" if busy else "complete"
+
+
+def scrub_distributor(conn: sa.Connection, pods: Mapping[str, str]) -> tuple[int, int]:
+    """Pseudonymise the distributor's data of ``pods`` (code → pseudonym): (values, files) changed."""
+    readings, files = DistributorReading.__table__, DistributorFile.__table__
+    values = changed = 0
+    for code, alias in pods.items():
+        values += conn.execute(sa.update(readings).where(readings.c.pod == code).values(pod=alias)).rowcount
+        changed += conn.execute(
+            sa.update(files).where(files.c.pod == code).values(pod=alias, name="(pseudonymised)")
+        ).rowcount
+    return values, changed
+
+
+def billing_lines_kept(conn: sa.Connection, community: str, member_id: str) -> int:
+    """How many lines of final billing runs of ``community`` pay ``member_id`` (kept: module docstring)."""
+    lines, runs = BillingRunLine.__table__, BillingRun.__table__
+    return int(
+        conn.execute(
+            sa.select(sa.func.count())
+            .select_from(lines.join(runs, runs.c.id == lines.c.run_id))
+            .where(runs.c.community == community, lines.c.payee_id == member_id)
+        ).scalar_one()
+    )

@@ -40,9 +40,11 @@ import sqlalchemy as sa
 from condivisa.auth.audit import pseudonymise_entries
 from condivisa.auth.database import Database, engine_of
 from condivisa.auth.erasure_traces import (
+    billing_lines_kept,
     drop_broker_clients,
     member_dus,
     scrub_dead_letters,
+    scrub_distributor,
     scrub_registry,
     sqlite_checkpoint,
     sqlite_secure_delete,
@@ -54,6 +56,7 @@ from condivisa.formats.csv_safe import safe_frame
 from condivisa.kernel import clock
 from condivisa.store.auth_tables import AuditAction, AuditEntry, Token, User
 from condivisa.store.billing_tables import MemberBankAccount
+from condivisa.store.distributor_tables import DistributorReading
 from condivisa.store.store import Store, TimeBound
 
 #: how long each kind of record is kept (docs/privacy.md explains each choice)
@@ -146,6 +149,15 @@ def member_export(
             )
         ]
         names = [u["username"] for u in users]
+        dist = DistributorReading.__table__
+        distributor = [
+            {k: v for k, v in r._mapping.items() if k != "id"}
+            for r in conn.execute(
+                sa.select(dist)
+                .where(dist.c.pod.in_(pods))
+                .order_by(dist.c.pod, dist.c.start_utc, dist.c.version)
+            )
+        ]
         bank = MemberBankAccount.__table__
         bank_accounts = [
             {k: v for k, v in r._mapping.items() if k != "community"}
@@ -197,6 +209,7 @@ def member_export(
         "devices": devices,
         "measurements": readings,
         "measurement_revisions": revisions,
+        "distributor_readings": distributor,  # the distributor's validated values, every version
         "statements": statements,
         "accounts": users,
         "bank_accounts": bank_accounts,
@@ -253,6 +266,13 @@ class ErasureReport:
     dead_letters_uninspectable: int = 0  # of those deleted: too large to read whole, deleted to be safe
     users_deleted: int = 0
     bank_accounts_deleted: int = 0
+    distributor_values: int = (
+        0  # the distributor's quarter hours of their PODs, pseudonymised (every version)
+    )
+    distributor_files: int = 0  # imported files about their PODs: POD pseudonymised, file name dropped
+    billing_lines_kept: int = (
+        0  # lines of final billing runs naming them: kept (Art. 17(3)(b), art. 2220 c.c.)
+    )
     audit_entries_pseudonymised: int = 0
     registry: dict[str, int] = field(default_factory=dict)  # devices, activity, credentials, tokens
     broker_clients_removed: int | None = None  # None: no broker files given
@@ -317,6 +337,8 @@ def erase_member(
             conn.execute(sa.delete(Token).where(Token.user_id == uid))
             conn.execute(sa.delete(User).where(User.id == uid))
         rep.users_deleted = len(users)
+        rep.distributor_values, rep.distributor_files = scrub_distributor(conn, rep.pods)
+        rep.billing_lines_kept = billing_lines_kept(conn, community.name, member_id)
         bank = MemberBankAccount.__table__
         rep.bank_accounts_deleted = conn.execute(
             sa.delete(bank).where(bank.c.community == community.name, bank.c.member_id == member_id)
