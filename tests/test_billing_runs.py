@@ -372,6 +372,7 @@ def test_cli_runs_cannot_alter_a_final_run(tmp_path):
     assert verbs == {
         "preview",
         "finalize",
+        "close-year",
         "correct",
         "list",
         "show",

@@ -23,13 +23,13 @@ from condivisa.billing.ledger import (
 )
 from condivisa.billing.ledger_report import (
     ExpectedMonth,
-    default_due_on,
     expected_months,
     ledger_view,
     reconcile,
     record_demo_payment,
 )
 from condivisa.cli import app
+from condivisa.domain.gse_calendar import default_due_on
 from condivisa.kernel.money import to_cents
 from condivisa.kernel.timegrid import ROME
 from condivisa.outputs.sources import inputs_from_files

@@ -123,7 +123,12 @@ def _spread(lines: list[RunLine], amount: int, weights: list[int], kinds: tuple[
     return out
 
 
-def distribute(lines: Iterable[RunLine], paid_cents: int, rid_paid_cents: int | None = None) -> Distribution:
+def distribute(
+    lines: Iterable[RunLine],
+    paid_cents: int,
+    rid_paid_cents: int | None = None,
+    keys: Iterable[RunLine] | None = None,
+) -> Distribution:
     """Split what the GSE paid by the run's keys (see the module docstring).
 
     Parameters
@@ -134,6 +139,10 @@ def distribute(lines: Iterable[RunLine], paid_cents: int, rid_paid_cents: int | 
         What the GSE paid for the run's months under the CACER service, cents (net of its fees).
     rid_paid_cents : int, optional
         What the GSE paid under RID for the same months, cents; default: the sale as settled.
+    keys : iterable of RunLine, optional
+        The lines whose premium + valorisation (and sale) are the keys, when they are not ``lines``
+        themselves: a yearly balance run (``lines``, which may be negative) is split by the year's closed
+        figures (every line in force of the year). Every payee of ``keys`` gets a line (zero if it has none).
 
     Returns
     -------
@@ -144,20 +153,26 @@ def distribute(lines: Iterable[RunLine], paid_cents: int, rid_paid_cents: int | 
     ValueError
         A payee has negative premium, valorisation or sale in force (a weight cannot be negative).
     """
-    expected = list(per_payee(lines).values())
-    for line in expected:
+    by_payee = per_payee(lines)
+    key_lines = per_payee(keys) if keys is not None else by_payee
+    for pid, key in key_lines.items():
+        by_payee.setdefault(pid, RunLine(pid, key.kind, key.month))
+    expected = list(by_payee.values())
+    for line in key_lines.values():
         if min(line.premium_cents, line.valorisation_cents, line.sale_cents) < 0:
             raise ValueError(
                 f"{line.payee_id}: negative premium, valorisation or sale in force: cannot be a key"
             )
+    zero = RunLine("", "member", "")
+    key_of = [key_lines.get(line.payee_id, zero) for line in expected]
     gse_expected = sum(gse_cents(line) for line in expected)
-    weights = [line.premium_cents + line.valorisation_cents for line in expected]
+    weights = [k.premium_cents + k.valorisation_cents for k in key_of]
     out = _spread(expected, int(paid_cents) - gse_expected, weights, ("premium_cents", "valorisation_cents"))
     rid_expected = None
     if rid_paid_cents is not None:
         rid_expected = sum(line.sale_cents for line in expected)
         out = _spread(
-            out, int(rid_paid_cents) - rid_expected, [x.sale_cents for x in expected], ("sale_cents",)
+            out, int(rid_paid_cents) - rid_expected, [k.sale_cents for k in key_of], ("sale_cents",)
         )
     return Distribution(
         int(paid_cents), gse_expected, rid_paid_cents, rid_expected, tuple(out), tuple(expected)
@@ -178,5 +193,16 @@ def ledger_paid_cents(entries: Iterable[LedgerEntry], first_month: str, last_mon
         if e.status == "paid"
         and e.kind in ("advance", "correction")
         and first_month <= e.period <= last_month
+    ]
+    return sum(paid) if paid else None
+
+
+def ledger_yearly_paid_cents(entries: Iterable[LedgerEntry], year: int) -> int | None:
+    """What the GSE paid as the yearly balance (conguaglio) of ``year`` by the ledger: its paid
+    ``yearly_balance`` entries (period ``YYYY``), cents; ``None`` when none is recorded."""
+    paid = [
+        e.amount_cents
+        for e in entries
+        if e.status == "paid" and e.kind == "yearly_balance" and e.period == f"{year:04d}"
     ]
     return sum(paid) if paid else None

@@ -32,13 +32,13 @@ References
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from condivisa.billing.ledger import LedgerEntry
+from condivisa.domain.gse_calendar import DEFAULT_PAYMENT_DAYS, default_due_on
 from condivisa.kernel import clock
 from condivisa.kernel.money import to_cents, to_euros
 from condivisa.outputs.monthly import SettledMonths
@@ -47,11 +47,9 @@ from condivisa.outputs.statement import Money
 if TYPE_CHECKING:
     from condivisa.store.store import Store
 
+
 #: days after a month's last day by which condivisa expects the GSE to have paid it (an assumption of
 #: condivisa, not a GSE deadline: set it to what the GSE's contract or notices say)
-DEFAULT_PAYMENT_DAYS = 60
-
-
 @dataclass(frozen=True)
 class ExpectedMonth:
     """A month's GSE money per condivisa's settlement, cents (``gse_fees_cents`` ≥ 0, withheld)."""
@@ -110,16 +108,6 @@ class LedgerRow:
             "provisional": self.provisional,
             "entries": [e.id for e in self.entries],
         }
-
-
-def month_last_day(month: str) -> dt.date:
-    year, mon = int(month[:4]), int(month[5:7])
-    return dt.date(year, mon, calendar.monthrange(year, mon)[1])
-
-
-def default_due_on(month: str, payment_days: int = DEFAULT_PAYMENT_DAYS) -> dt.date:
-    """The month's last day + ``payment_days`` (2023-12 with 60 days: 2024-02-29)."""
-    return month_last_day(month) + dt.timedelta(days=payment_days)
 
 
 def reconcile(

@@ -151,8 +151,9 @@ def payout_plan(
                 acc = BankAccount(pid, acc.holder, validate_iban(acc.iban, pid), validate_bic(acc.bic, pid))
             except BankAccountError as exc:
                 raise PayoutError(str(exc)) from None
-            what = "rettifica" if run.kind == "correction" else "rendiconto"
+            what = {"correction": "rettifica", "yearly_balance": "conguaglio"}.get(run.kind, "rendiconto")
             period = run.months[0] if len(run.months) == 1 else f"{run.months[0]}..{run.months[-1]}"
+            period = run.months[0][:4] if run.kind == "yearly_balance" else period
             description = f"{community.name} {what} n. {run.number}-{pid} {period} {names.get(pid, pid)}"
             transfers.append(
                 Transfer(pid, acc, cents, description[:140], _sepa_id(f"CER-R{run.number}-{pid}"))

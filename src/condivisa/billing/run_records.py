@@ -27,7 +27,7 @@ class RunError(ValueError):
 
 @dataclass(frozen=True)
 class StoredRun:
-    """A final run or a correction, as stored (immutable)."""
+    """A final run, a yearly balance run or a correction of one, as stored (immutable)."""
 
     id: int
     community: str
@@ -53,6 +53,9 @@ class StoredRun:
 
     @property
     def label(self) -> str:
+        if self.kind == "yearly_balance":
+            year, span = self.months[0][:4], f"{self.months[0]}..{self.months[-1]}"
+            return f"n. {self.number} (yearly balance {year}, {span})"
         what = "final" if self.kind == "final" else f"correction of n. {self.corrects_number}"
         return f"n. {self.number} ({what}, {self.months[0]}..{self.months[-1]})"
 
@@ -74,6 +77,43 @@ class StoredRun:
             "lines": [line.as_dict() for line in self.lines],
             "total_cents": sum(line.total_cents for line in self.lines),
         }
+
+
+@dataclass(frozen=True)
+class RunHeader:
+    """A stored run without its lines, inputs, rules and tariffs (what a list of runs shows)."""
+
+    id: int
+    number: int
+    kind: str
+    months: tuple[str, ...]
+    created_at: dt.datetime
+    created_by: str
+    corrects_run_id: int | None
+    corrects_number: int | None
+
+
+def run_headers(store: Store, community: str) -> list[RunHeader]:
+    """Every stored run of ``community`` by number, without lines: **one** query (the dashboard's list)."""
+    t = BillingRun.__table__
+    cols = (t.c.id, t.c.number, t.c.kind, t.c.period_start, t.c.period_end, t.c.created_at, t.c.created_by)
+    q = sa.select(*cols, t.c.corrects_run_id).where(t.c.community == community).order_by(t.c.number)
+    with store.read() as conn:
+        rows = conn.execute(q).all()
+    numbers = {int(r.id): int(r.number) for r in rows}
+    return [
+        RunHeader(
+            id=int(r.id),
+            number=int(r.number),
+            kind=r.kind,
+            months=months_between(r.period_start, r.period_end),
+            created_at=r.created_at,
+            created_by=r.created_by,
+            corrects_run_id=r.corrects_run_id,
+            corrects_number=numbers.get(int(r.corrects_run_id)) if r.corrects_run_id is not None else None,
+        )
+        for r in rows
+    ]
 
 
 def months_between(first: str, last: str) -> tuple[str, ...]:

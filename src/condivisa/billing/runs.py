@@ -14,6 +14,8 @@ and every payee's money of each month becomes a line in whole cents
   the regulated values it used, in **one transaction**: a failure half-way leaves nothing. Only months
   that are over can be finalised, and a month can be in one final run only: a second ``finalize`` of it is
   refused and points to :func:`correct`.
+- the yearly balance run of a closed year (``kind="yearly_balance"``, the conguaglio) is stored by
+  :func:`condivisa.billing.yearly_balance.close_year_run`; :func:`correct` of it recomputes the balance.
 - :func:`correct` settles the months of a final run again on the current inputs. If the fingerprint equals
   the one in force (the final run's or its latest correction's) there is nothing to correct; otherwise it
   stores a **correction** run whose lines are the credit/debit notes ``new − in force`` per payee and month
@@ -32,27 +34,21 @@ References
 from __future__ import annotations
 
 import datetime as dt
-import getpass
-import socket
-import zlib
 from dataclasses import dataclass
 from typing import Any
-
-import pandas as pd
-import sqlalchemy as sa
 
 from condivisa import __version__
 from condivisa.auth.rules_audit import rules_dict
 from condivisa.billing import run_records
 from condivisa.billing.credit_notes import credit_notes
 from condivisa.billing.inputs_hash import changed_parts, inputs_digest, regulated_values
+from condivisa.billing.run_common import Correction, book_of, lock_runs, whoami, window
 from condivisa.billing.run_lines import RunLine, total_cents
 from condivisa.billing.run_records import RunError, StoredRun, months_between
-from condivisa.domain.community import Community
 from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement_money import PriceError
 from condivisa.kernel import clock
-from condivisa.outputs.monthly import SettledMonths, month_bounds
+from condivisa.outputs.monthly import month_bounds
 from condivisa.outputs.sources import SettlementInputs
 from condivisa.store.store import Store
 
@@ -86,25 +82,6 @@ class RunDraft:
         }
 
 
-@dataclass(frozen=True)
-class Correction:
-    """What :func:`correct` did: ``run`` is the correction stored, ``None`` when there was nothing to correct."""
-
-    final: StoredRun
-    run: StoredRun | None
-    changed: tuple[str, ...]
-    message: str
-
-
-def whoami() -> str:
-    """``user@host`` of whoever runs the command (a run's ``created_by`` by default)."""
-    try:
-        user = getpass.getuser()
-    except Exception:  # no login name in some containers
-        user = "?"
-    return f"{user}@{socket.gethostname()}"[:128]
-
-
 def parse_months(first: str, last: str | None = None) -> tuple[str, ...]:
     """The months ``first``..``last`` (``YYYY-MM``), checked."""
     for m in (first, last or first):
@@ -113,22 +90,6 @@ def parse_months(first: str, last: str | None = None) -> tuple[str, ...]:
     if not months:
         raise RunError(f"months {first}..{last}: the last is before the first")
     return months
-
-
-def _window(inputs: SettlementInputs, months: tuple[str, ...]) -> tuple[pd.DataFrame, pd.Series]:
-    lo, hi = month_bounds(months[0])[0], month_bounds(months[-1])[1]
-    m = inputs.measurements
-    part = m[(m["start"] >= lo) & (m["start"] < hi)].reset_index(drop=True) if len(m) else m
-    p = inputs.prices
-    prices = p[(p.index >= lo) & (p.index < hi)] if len(p) else p
-    return part, prices
-
-
-def book_of(inputs: SettlementInputs, months: tuple[str, ...], fill: str | None) -> SettledMonths:
-    """The run's months settled one by one, on the run's rows only (the monthly statements' figures)."""
-    part, prices = _window(inputs, months)
-    as_of = month_bounds(months[-1])[1].date()
-    return SettledMonths(inputs.community, part, prices, fill=fill, as_of=as_of)
 
 
 def preview(inputs: SettlementInputs, months: tuple[str, ...], *, fill: str | None = None) -> RunDraft:
@@ -153,7 +114,7 @@ def preview(inputs: SettlementInputs, months: tuple[str, ...], *, fill: str | No
         A month has no measurements, missing quarter hours without ``fill``, or no prices.
     """
     community = inputs.community
-    part, prices = _window(inputs, months)
+    part, prices = window(inputs, months)
     book = book_of(inputs, months, fill)
     lines: list[RunLine] = []
     for month in months:
@@ -178,13 +139,6 @@ def preview(inputs: SettlementInputs, months: tuple[str, ...], *, fill: str | No
         tariffs=regulated_values(community, list(months)),
         lines=tuple(lines),
     )
-
-
-def _lock(conn: sa.Connection, community: Community) -> None:
-    """Serialise the runs of one community: PostgreSQL advisory lock (SQLite: BEGIN IMMEDIATE already)."""
-    if conn.dialect.name == "postgresql":
-        key = zlib.crc32(f"condivisa-billing:{community.name}".encode())
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 def _values(draft: RunDraft, kind: str, number: int, by: str, corrects: int | None) -> dict[str, Any]:
@@ -245,7 +199,7 @@ def finalize(
         )
     draft = preview(inputs, months, fill=fill)
     with store.engine.begin() as conn:
-        _lock(conn, inputs.community)
+        lock_runs(conn, inputs.community)
         for run in run_records.list_runs(store, draft.community, conn):
             taken = sorted(set(run.months) & set(months))
             if run.kind == "final" and taken:
@@ -287,9 +241,13 @@ def correct(
     if final.kind == "correction":
         assert final.corrects_number is not None
         final = run_records.get_run(store, community, final.corrects_number)
+    if final.kind == "yearly_balance":
+        from condivisa.billing.yearly_balance import correct_year
+
+        return correct_year(store, inputs, final, created_by=created_by)
     draft = preview(inputs, final.months, fill=final.inputs.get("fill"))
     with store.engine.begin() as conn:
-        _lock(conn, inputs.community)
+        lock_runs(conn, inputs.community)
         runs = run_records.chain(store, final, conn)
         latest = runs[-1]
         changed = tuple(changed_parts(latest.inputs, draft.inputs))
@@ -310,6 +268,14 @@ def correct(
         if notes
         else f"correction n. {new_number} of run n. {final.number}: {what} changed but no payee's money did"
     )
+    from condivisa.billing.yearly_balance import closing_run
+
+    closing = closing_run(store, community, final.months)
+    if closing is not None:
+        message += (
+            f"\n{closing.months[0][:4]} is closed by yearly balance run n. {closing.number}: its balance "
+            f"depends on these months; recompute it with `condivisa runs correct {closing.number}`"
+        )
     return Correction(final, run, changed, message)
 
 

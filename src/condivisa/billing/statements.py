@@ -6,20 +6,35 @@ member's money of the month, as the statement computes it, equals the run's line
 the numbers on a numbered statement are the run's numbers. When the data changed since the run, the statement
 is refused until a correction is posted (and issued from it). A statement that is not issued from a run is a
 preview, and says *PROVVISORIO* (:func:`condivisa.outputs.report.member_statement_html`).
+
+The dashboard (:mod:`condivisa.web.pages_member`) shows the number of the run a month is in
+(:func:`issuing_run`, one query, no hash) and, when the statement is downloaded, issues it with
+:func:`run_statement_html` (the fingerprint checked then): a mismatch gives the provisional statement.
 """
 
 from __future__ import annotations
 
 from condivisa.billing import run_records
+from condivisa.billing.run_common import book_of
 from condivisa.billing.run_lines import RunLine, combine
-from condivisa.billing.run_records import RunError, StoredRun
-from condivisa.billing.runs import book_of, verify
+from condivisa.billing.run_records import RunError, RunHeader, StoredRun
+from condivisa.billing.runs import verify
 from condivisa.outputs.report import member_statement_html
 from condivisa.outputs.sources import SettlementInputs
 from condivisa.store.store import Store
 
 
-def statement_number(run: StoredRun, member_id: str) -> str:
+def issuing_run(headers: list[RunHeader], month: str) -> RunHeader | None:
+    """The run a numbered statement of ``month`` is issued from: the latest of the final run covering
+    ``month`` and its corrections (the one whose inputs are in force); ``None`` when no final run covers it
+    (the month's amounts are provisional). ``headers``: :func:`~condivisa.billing.run_records.run_headers`."""
+    final = next((h for h in headers if h.kind == "final" and month in h.months), None)
+    if final is None:
+        return None
+    return max([final, *(h for h in headers if h.corrects_run_id == final.id)], key=lambda h: h.number)
+
+
+def statement_number(run: StoredRun | RunHeader, member_id: str) -> str:
     """``<run>-<member>``: the statement's number."""
     return f"{run.number}-{member_id}"
 
@@ -47,6 +62,13 @@ def run_statement_html(
         No such member.
     """
     inputs.community.member(member_id)  # KeyError naming the member
+    from condivisa.billing.yearly_balance import is_yearly
+
+    if is_yearly(store, run):
+        raise RunError(
+            f"run n. {run.number} is a yearly balance (conguaglio of {run.months[0][:4]}): a statement is issued "
+            "from a month's final run; the yearly balance lines are in `condivisa runs yearly-summary`"
+        )
     if month not in run.months:
         raise RunError(f"run n. {run.number} covers {run.months[0]}..{run.months[-1]}, not {month}")
     verify(inputs, run)

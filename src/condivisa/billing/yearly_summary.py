@@ -5,6 +5,10 @@ credit notes add, debit notes subtract) whose month is in the year, per member a
 ARERA valorisation, sale of energy (RID), fees (paid: negative), GSE fees (DM 106/2024, kept by the GSE:
 negative), and the total. It is the money of the *final* runs: months without a final run are not in it
 (``months`` lists the ones that are), and previews never count.
+
+Once the year is closed (``condivisa runs close-year``), the lines of its yearly balance run and of the
+corrections of it (month ``YYYY``) are in the summary too, on their own as ``balance`` (CSV:
+``yearly_balance_eur``, the balance's total) and in ``line``, which is then the year's money as closed.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ CSV_COLUMNS = (
     "fees_eur",
     "gse_fees_eur",
     "total_eur",
+    "yearly_balance_eur",
     "months",
     "runs",
 )
@@ -37,7 +42,8 @@ CSV_COLUMNS = (
 
 @dataclass(frozen=True)
 class YearlySummary:
-    """One payee's year: the sums by kind (cents), the months covered and the runs that count."""
+    """One payee's year: the sums by kind (cents, the yearly balance included), the yearly balance alone,
+    the months covered and the runs that count."""
 
     member_id: str
     name: str
@@ -45,6 +51,7 @@ class YearlySummary:
     line: RunLine
     months: tuple[str, ...]
     runs: tuple[int, ...]
+    balance: RunLine | None = None  # the yearly balance lines (month ``YYYY``), None while not closed
 
     def as_dict(self) -> dict[str, object]:
         money = self.line.money().as_dict()
@@ -53,6 +60,7 @@ class YearlySummary:
             "name": self.name,
             "year": self.year,
             **money,
+            "yearly_balance": self.balance.money().as_dict() if self.balance is not None else None,
             "months": list(self.months),
             "runs": list(self.runs),
         }
@@ -82,15 +90,31 @@ def yearly_summary(
     totals = {m.id: RunLine(m.id, "member", f"{year:04d}") for m in members}
     months: dict[str, set[str]] = {m.id: set() for m in members}
     runs: dict[str, set[int]] = {m.id: set() for m in members}
-    for run in list_runs(store, community.name):
+    balance: dict[str, RunLine] = {}
+    stored = list_runs(store, community.name)
+    closed = any(r.kind == "yearly_balance" and r.months[0].startswith(f"{year:04d}-") for r in stored)
+    for run in stored:
         for line in run.lines:
-            if line.payee_id in totals and line.month.startswith(f"{year:04d}-"):
-                totals[line.payee_id] = totals[line.payee_id].plus(line)
+            if line.payee_id not in totals:
+                continue
+            if line.month.startswith(f"{year:04d}-"):
                 months[line.payee_id].add(line.month)
-                runs[line.payee_id].add(run.number)
+            elif line.month == f"{year:04d}":  # a yearly balance line (or a correction of one)
+                b = balance.get(line.payee_id)
+                balance[line.payee_id] = b.plus(line) if b is not None else line
+            else:
+                continue
+            totals[line.payee_id] = totals[line.payee_id].plus(line)
+            runs[line.payee_id].add(run.number)
     return [
         YearlySummary(
-            m.id, m.name or m.id, year, totals[m.id], tuple(sorted(months[m.id])), tuple(sorted(runs[m.id]))
+            m.id,
+            m.name or m.id,
+            year,
+            totals[m.id],
+            tuple(sorted(months[m.id])),
+            tuple(sorted(runs[m.id])),
+            balance.get(m.id, RunLine(m.id, "member", f"{year:04d}")) if closed else None,
         )
         for m in members
     ]
@@ -107,6 +131,7 @@ def summary_csv(rows: list[YearlySummary]) -> str:
             safe_row(
                 [r.member_id, r.name, str(r.year)]
                 + [f"{to_euros(c):.2f}" for c in cents]
+                + [f"{to_euros(r.balance.total_cents):.2f}" if r.balance is not None else ""]
                 + [" ".join(r.months), " ".join(str(n) for n in r.runs)]
             )
         )

@@ -69,7 +69,7 @@ def sepa_cmd(
             lines = None
             if paid is not None:
                 if run.kind != "final":
-                    fail(f"--gse-paid: run n. {run_number} is a correction; distribute the final run")
+                    fail(f"--gse-paid: run n. {run_number} is not a final run; distribute a final run")
                 lines = lines_in_force(chain(store, run))
             plan = payout_plan(
                 store,

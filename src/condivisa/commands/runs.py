@@ -2,7 +2,8 @@
 the GSE paid, yearly summary per member (:mod:`condivisa.billing`).
 
 No command here changes a stored run: ``finalize`` adds a new final run (refused for months already in one),
-``correct`` adds a correction run; the rest only read. Measurements come from ``--measurements CSV`` or, by
+``close-year`` adds the yearly balance run of a closed year (once), ``correct`` adds a correction run; the
+rest only read. Measurements come from ``--measurements CSV`` or, by
 default, from the database (``--database``), which also keeps the runs.
 """
 
@@ -172,12 +173,17 @@ def correct_cmd(
     by: ByOpt = None,
     allow_unusual_prices: UnusualOpt = False,
 ) -> None:
-    """Settle a final run's months again on the current data and post the differences as credit/debit notes."""
+    """Settle a final run's months again on the current data and post the differences as credit/debit notes
+    (on a yearly balance run: recompute the year's balance on the current data and months' runs)."""
     from condivisa.billing.runs import RunError, correct
+    from condivisa.billing.yearly_balance import is_yearly
 
     with open_store(database) as store:
         run = _get(store, config, number)
-        inputs = run_inputs(store, config, measurements, prices, allow_unusual_prices, run.months)
+        months = run.months
+        if is_yearly(store, run):
+            months = (f"{months[0][:4]}-01", f"{months[0][:4]}-12")
+        inputs = run_inputs(store, config, measurements, prices, allow_unusual_prices, months)
         try:
             outcome = correct(store, inputs, number, created_by=by)
         except RunError as exc:
@@ -186,6 +192,36 @@ def correct_cmd(
         title = f"correction {outcome.run.label}: credit (+) and debit (−) notes"
         Console(width=140).print(lines_table(title, outcome.run.lines, _names(config)))
     Console().print(outcome.message, highlight=False)
+
+
+@runs_app.command("close-year")
+def close_year_cmd(
+    year: Annotated[int, typer.Option("--year", help="the civil year to close (it must be over)")],
+    config: ConfigOpt,
+    prices: PricesOpt,
+    measurements: MeasurementsOpt = None,
+    database: DatabaseOpt = None,
+    by: ByOpt = None,
+    allow_unusual_prices: UnusualOpt = False,
+) -> None:
+    """Store the yearly balance run (conguaglio) of a closed year: the yearly close minus its months' runs."""
+    from condivisa.billing.runs import RunError
+    from condivisa.billing.yearly_balance import close_year_run
+
+    months = (f"{year:04d}-01", f"{year:04d}-12")
+    with open_store(database) as store:
+        inputs = run_inputs(store, config, measurements, prices, allow_unusual_prices, months)
+        try:
+            run = close_year_run(store, inputs, year, created_by=by)
+        except RunError as exc:
+            fail(str(exc))
+    title = f"yearly balance run {run.label} of {run.community}: yearly close − months' runs"
+    Console(width=140).print(lines_table(title, run.lines, _names(config)))
+    Console().print(
+        f"stored yearly balance run n. {run.number} of {year} ({len(run.lines)} lines), "
+        f"inputs sha256 {run.inputs_sha256}",
+        highlight=False,
+    )
 
 
 @runs_app.command("list")
@@ -296,26 +332,44 @@ def distribute_cmd(
     database: DatabaseOpt = None,
     fmt: FmtOpt = Fmt.table,
 ) -> None:
-    """Split what the GSE actually paid by the final run's keys (and its corrections), to the cent."""
-    from condivisa.billing.distribution import distribute, ledger_paid_cents
+    """Split what the GSE actually paid by the final run's keys (and its corrections), to the cent; a yearly
+    balance run: the ledger's yearly balance (conguaglio) payment, by the year's closed figures."""
+    from condivisa.billing.distribution import distribute, ledger_paid_cents, ledger_yearly_paid_cents
     from condivisa.billing.ledger import list_entries
-    from condivisa.billing.run_records import chain, lines_in_force
+    from condivisa.billing.run_records import chain, lines_in_force, list_runs
 
+    keys = None
     with open_store(database) as store:
         run = _get(store, config, number)
-        if run.kind != "final":
-            fail(f"run n. {number} is a correction: distribute the final run n. {run.corrects_number}")
+        if run.kind == "correction":
+            fail(f"run n. {number} is a correction: distribute the run n. {run.corrects_number} it corrects")
         lines = lines_in_force(chain(store, run))
-        recorded = ledger_paid_cents(list_entries(store, run.community), run.months[0], run.months[-1])
-    try:
-        paid = euro_cents(gse_paid, "--gse-paid") if gse_paid is not None else recorded
-        if paid is None:
-            fail(
+        entries = list_entries(store, run.community)
+        if run.kind == "yearly_balance":
+            year = int(run.months[0][:4])
+            recorded = ledger_yearly_paid_cents(entries, year)
+            keys = [  # the year's closed figures: every line in force of the year
+                x
+                for r in list_runs(store, run.community)
+                for x in r.lines
+                if x.month.startswith(f"{year:04d}")
+            ]
+            missing = (
+                f"no GSE yearly balance (conguaglio) of {year} in the ledger: record it with "
+                f"condivisa ledger add --kind yearly_balance --year {year} (or pass --gse-paid EUR)"
+            )
+        else:
+            recorded = ledger_paid_cents(entries, run.months[0], run.months[-1])
+            missing = (
                 f"no GSE payment for {run.months[0]}…{run.months[-1]} in the ledger: record it with "
                 "condivisa ledger add (or pass --gse-paid EUR)"
             )
+    try:
+        paid = euro_cents(gse_paid, "--gse-paid") if gse_paid is not None else recorded
+        if paid is None:
+            fail(missing)
         assert paid is not None
-        d = distribute(lines, paid, euro_cents(rid_paid, "--rid-paid"))
+        d = distribute(lines, paid, euro_cents(rid_paid, "--rid-paid"), keys=keys)
     except ValueError as exc:
         fail(str(exc))
     if fmt is Fmt.json:
@@ -340,7 +394,8 @@ def yearly_summary_cmd(
     out: Annotated[Path | None, typer.Option("--out", "-o", help="write CSV here")] = None,
     fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
 ) -> None:
-    """What each member received in the year from the final runs and corrections, by kind, to the cent."""
+    """What each member received in the year from the final runs and corrections (and the yearly balance run,
+    once the year is closed, also on its own), by kind, to the cent."""
     from condivisa.billing.yearly_summary import summary_csv, yearly_summary
 
     c = community(config)
@@ -358,7 +413,13 @@ def yearly_summary_cmd(
         sys.stdout.write(json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False) + "\n")
     elif out is None:
         title = f"{c.name}: received in {year} (final runs and corrections)"
+        closed = [r.balance for r in rows if r.balance is not None]
+        if closed:
+            title = f"{c.name}: {year} as closed (final runs, corrections and the yearly balance)"
         Console(width=140).print(lines_table(title, [r.line for r in rows], _names(config)))
+        if closed:
+            what = f"of which the yearly balance (conguaglio) of {year}"
+            Console(width=140).print(lines_table(what, closed, _names(config)))
 
 
 def register(app: typer.Typer) -> None:

@@ -2,7 +2,9 @@
 
 A *run* is a settlement of a period (whole civil months, Europe/Rome) on given data and rules
 (:mod:`condivisa.billing.runs`). Only final runs are stored: a final run (``kind="final"``) or a correction
-of one (``kind="correction"``); a preview is computed and shown, never stored. A stored run is immutable:
+of one (``kind="correction"``), or the yearly balance of a closed year (``kind="yearly_balance"``, the
+conguaglio: :mod:`condivisa.billing.yearly_balance`; the kind allowed by migration
+``0930_yearly_balance_runs``); a preview is computed and shown, never stored. A stored run is immutable:
 
 - the code has no path that updates or deletes a run or its lines;
 - the database refuses it too: triggers created by migration ``0910_billing_runs`` raise on every UPDATE and
@@ -26,7 +28,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from condivisa.store.models import Base, BigId, UTCDateTime
 
-RUN_KINDS = ("final", "correction")
+RUN_KINDS = ("final", "correction", "yearly_balance")
 PAYEE_KINDS = ("member", "community", "social_fund", "external")
 #: the money columns of a line, in :data:`condivisa.outputs.statement.MONEY_KEYS` order
 CENTS_COLUMNS = (
@@ -45,7 +47,7 @@ class BillingRun(Base):
     __tablename__ = "billing_runs"
     __table_args__ = (
         sa.UniqueConstraint("community", "number", name="uq_billing_runs_community_number"),
-        sa.CheckConstraint("kind IN ('final', 'correction')", name="ck_billing_runs_kind"),
+        sa.CheckConstraint("kind IN ('final', 'correction', 'yearly_balance')", name="ck_billing_runs_kind"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -33,7 +33,8 @@ from condivisa.billing.ledger import (
     read_document,
     record_entry,
 )
-from condivisa.billing.ledger_report import DEFAULT_PAYMENT_DAYS, ledger_totals, ledger_view
+from condivisa.billing.ledger_report import ledger_totals, ledger_view
+from condivisa.domain.gse_calendar import DEFAULT_PAYMENT_DAYS
 from condivisa.kernel import clock
 from condivisa.store.auth_tables import AuditAction
 from condivisa.web import csrf, session
