@@ -73,6 +73,7 @@ def test_member_journey(server, browser, tmp_path):
     try:
         assert page.url.endswith("/members/m1")
         # the charts were drawn by plotly.js (an SVG inside each chart div)
+        page.locator("#chart-day").scroll_into_view_if_needed()  # charts are drawn as they come into view
         page.wait_for_selector("#chart-day .main-svg")
         page.wait_for_selector("#chart-month .main-svg")
         assert page.locator("#chart-day .legendtext").count() >= 4
@@ -135,6 +136,7 @@ def test_member_on_a_phone(server, browser):
     srv, _ = server
     ctx, page = _login(browser, srv.url, "rossi", width=390, locale="en-GB")
     try:
+        page.locator("#chart-month").scroll_into_view_if_needed()
         page.wait_for_selector("#chart-month .main-svg")
         # responsive: nothing wider than the screen except inside scrollable cards
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
@@ -155,12 +157,15 @@ def test_referente_data_quality(server, browser):
         assert panel.is_visible()
         assert page.locator('[data-testid="silent-count"]').inner_text() == "7"
         assert page.locator('[data-testid="dead-letter-count"]').inner_text() == "1"
-        assert "is not of type" in panel.inner_text()
+        # the action line first, the technical reason beneath it (folded: in the text, not on screen)
+        assert "messaggio non valido" in panel.inner_text()
+        assert "is not of type" in (panel.text_content() or "")
         result = engine_month(platform, "2024-06")
         totals = page.locator(
             '[data-testid="members-table"] tr[data-member] [data-key="total_eur"]'
         ).all_inner_texts()
         assert totals == [fmt_number(m["total_eur"], "it") for m in result["members"]]
+        page.locator("#chart-members").scroll_into_view_if_needed()  # charts are drawn as they come into view
         page.wait_for_selector("#chart-members .main-svg")
         _shot(page, "referente-desktop-it")
         page.set_viewport_size({"width": 390, "height": 844})

@@ -703,3 +703,40 @@ def test_the_social_fund_is_a_line_and_an_sme_gets_the_cap_note(tmp_path):
     console.print(statement_table(st))  # `condivisa settle --member s`
     assert note in console.export_text()
     assert not any("Enterprise cap" in n for n in book.statement("q", "2024-06").notes)
+
+
+@pytest.mark.parametrize("member", ["a", "b", "c", "d"])
+def test_the_member_pages_new_figures_come_from_the_settlement(world, member):
+    """Income and costs tiles (month and year), the comparison with the month before, a producer's plant and
+    the overlap of the overlay chart: each from the months' settlement documents, to the cent."""
+    book = world["book"]
+    with time_machine.travel(AS_OF, tick=True):
+        c = _client(world, member)
+        page = c.get(f"/members/{member}?month=2026-10").text
+        statement = c.get(f"/members/{member}/statement.html?month=2026-10").text
+    row = {m: next(e for e in book.result(m)["members"] if e["id"] == member) for m in MONTHS}
+    cents = lambda rows, keys: sum(round(r[k] * 100) for r in rows for k in keys)  # noqa: E731
+    income, costs = ("premium_eur", "valorisation_eur", "sale_eur"), ("fees_eur", "gse_fees_eur")
+    for html in (page, statement):
+        month_tiles = html.split('data-testid="money-month"')[1].split('data-testid="money-year"')[0]
+        year_tiles = html.split('data-testid="money-year"')[1].split("</section>")[0]
+        assert keyed(month_tiles, "income_eur") == [eur(cents([row["2026-10"]], income) / 100)]
+        assert keyed(month_tiles, "costs_eur") == [eur(cents([row["2026-10"]], costs) / 100 + 0.0)]
+        assert keyed(year_tiles, "income_eur") == [eur(cents(row.values(), income) / 100)]
+        assert keyed(year_tiles, "costs_eur") == [eur(cents(row.values(), costs) / 100 + 0.0)]
+        cmp = html.split('data-testid="compare"')[1].split("</table>")[0]
+        for key, r in (("total_eur", "total_eur"), ("withdrawn_kwh", "withdrawn_kwh")):
+            tr = re.search(rf'<tr data-compare="{key}">.*?</tr>', cmp, re.S).group(0)
+            dec = 1 if key.endswith("_kwh") else 2
+            for period, month in (("this", "2026-10"), ("prev", "2026-09")):
+                cell_text = re.search(rf'data-period="{period}">([^<]*)<', tr).group(1).strip()
+                assert cell_text.split(" ")[0] == fmt_number(row[month][r], "en", dec), (key, period)
+        pct = fmt_number(100 * row["2026-10"]["shared_kwh"] / row["2026-10"]["withdrawn_kwh"], "en", 0)
+        assert f"{pct} % of your consumption was covered by the community" in html
+        plants = [p for p in book.result("2026-10")["plants"] if p["owner"] == member]
+        assert ('data-testid="producer"' in html) == bool(plants)
+        for p in plants:
+            tr = re.search(rf'<tr data-plant="{p["id"]}">.*?</tr>', html, re.S).group(0)
+            for key, dec in (("injected_kwh", 1), ("shared_kwh", 1), ("sale_eur", 2)):
+                got = re.search(rf'data-plant-key="{key}">([^<]*)<', tr).group(1)
+                assert got == fmt_number(p[key], "en", dec), (p["id"], key)

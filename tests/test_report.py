@@ -87,7 +87,7 @@ def test_member_statement_shows_the_engine_numbers(book, engine_result):
     # month tiles then year tiles: both equal the engine's (one month of data)
     for key in ("premium_eur", "valorisation_eur", "total_eur"):
         assert _shown(html, key)[:2] == [f"{fmt_number(m3[key], 'it')} €"] * 2
-    assert _shown(html, "sale_eur")[0] == fmt_number(m3["sale_eur"], "it")
+    assert _shown(html, "sale_eur")[0] == f"{fmt_number(m3['sale_eur'], 'it')} €"
     assert _shown(html, "member_shared_kwh")[0] == f"{fmt_number(m3['shared_kwh'], 'it', 1)} kWh"
     # it is that member's statement only: no other member's name or POD
     assert "Azienda Agricola Verdi" in html and "IT001E00000003" in html
@@ -155,7 +155,7 @@ def test_cli_errors(tmp_path):
     runner = CliRunner()
     base = ["report", "member", "nobody", "-c", str(EXAMPLE_COMMUNITY), "-m", str(MEAS), "-p", str(PRICES)]
     res = runner.invoke(app, base)
-    assert res.exit_code == 1 and "member 'nobody'" in res.output
+    assert res.exit_code == 2 and "member 'nobody'" in res.output
     res = runner.invoke(app, ["report", "community", "-c", str(EXAMPLE_COMMUNITY), "-m", str(MEAS)])
     assert res.exit_code != 0 and "--prices" in res.output
 

@@ -40,6 +40,7 @@ from condivisa.kernel import clock
 from condivisa.store.auth_tables import TokenKind
 from condivisa.store.store import Store
 from condivisa.transports.http.api import HttpIngest, HttpRefuse, api_router
+from condivisa.transports.http.api_docs import install_api_docs
 from condivisa.transports.http.gateway import GatewayAuth, gateway_router
 from condivisa.transports.http.gateway_protocol import GatewayCaller
 from condivisa.transports.http.headers import HostGuard, SecurityHeaders
@@ -143,6 +144,8 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc on local files (condivisa.transports.http.api_docs)
+        redoc_url=None,  # both served by install_api_docs
         title="condivisa platform API",
         version=__version__,
         description="UrbanDataset ingestion (M1/M2ElectricUserDevice-2.0) and reads for an energy community; "
@@ -170,6 +173,15 @@ def create_app(
     app.state.gateway_auth = GatewayAuth(
         settings.gateway_users, settings.gateway_token_ttl_s, service, gateway_caller(service, community)
     )
+
+    def use_community(new: Community) -> None:
+        """The community file changed while serving (a member added from the dashboard,
+        :mod:`condivisa.web.pages_members`): every holder of the community here sees the new one."""
+        app.state.community = new
+        service.community = new
+        app.state.gateway_auth._resolve = gateway_caller(service, new)
+
+    app.state.use_community = use_community
     ingest, refuse = http_ingest(committer), http_refuse(committer)
     app.include_router(healthz_router())
     app.include_router(
@@ -191,6 +203,7 @@ def create_app(
         )
     )
     app.include_router(dashboard_router())
+    install_api_docs(app)
     install_front_door(app, settings)
     return app
 

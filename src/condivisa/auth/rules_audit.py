@@ -11,6 +11,11 @@ ones recorded for that community:
   ``rules_changed`` with a readable diff (``premium.producers: 0.1 → 0.2``), the old and new hash and the
   new rules; identical rules write nothing.
 
+A new version of the file written by the platform itself (a member added from the dashboard,
+:mod:`condivisa.auth.member_admin`) does not change the rules but is recorded too, by
+:func:`record_file_change`: ``community_file_changed`` with what changed (``member_added``, the member's id)
+and the file's SHA-256 before and after.
+
 :func:`rules_history` lists those events (newest first) for the referente's page and ``condivisa users
 audit``.
 """
@@ -188,14 +193,47 @@ def record_rules(
     raise AssertionError("unreachable")
 
 
+#: what the rules history lists: the rules seen, and the file versions written by the platform itself
+HISTORY_ACTIONS = (AuditAction.RULES_RECORDED, AuditAction.RULES_CHANGED, AuditAction.COMMUNITY_FILE_CHANGED)
+
+
+def record_file_change(
+    store: Database,
+    community_key: str,
+    actor: str,
+    *,
+    change: str,
+    sha256: str,
+    previous_sha256: str | None,
+    source: str | None,
+    member: str | None = None,
+) -> None:
+    """Record a new version of the community file written by the platform (``change``: e.g.
+    ``member_added``, with the member's id) whose rules did not change: audit ``community_file_changed``
+    with the file's SHA-256 before and after, shown in :func:`rules_history`."""
+    key = community_key[:128]
+    detail = {
+        "change": change,
+        "member": member,
+        "sha256": sha256,
+        "previous_sha256": previous_sha256,
+        "source": source,
+        "by": _whoami(),
+    }
+    AuthService(engine_of(store)).audit(
+        actor[:128], AuditAction.COMMUNITY_FILE_CHANGED, f"community:{key}"[:256], detail
+    )
+
+
 def rules_history(store: Database, community_key: str, *, limit: int = 20) -> list[dict[str, Any]]:
-    """``rules_recorded`` / ``rules_changed`` events of one community, newest first (``at`` aware UTC,
-    ``actor``, ``action``, ``diff``, ``sha256``, ``source``, ``by``)."""
+    """``rules_recorded`` / ``rules_changed`` / ``community_file_changed`` events of one community, newest
+    first (``at`` aware UTC, ``actor``, ``action``, ``diff``, ``sha256``, ``source``, ``by``; ``change`` and
+    ``member`` for a file change)."""
     target = f"community:{community_key[:128]}"[:256]
     q = (
         sa.select(AuditEntry)
         .where(
-            AuditEntry.action.in_([str(AuditAction.RULES_RECORDED), str(AuditAction.RULES_CHANGED)]),
+            AuditEntry.action.in_([str(a) for a in HISTORY_ACTIONS]),
             AuditEntry.target == target,
         )
         .order_by(AuditEntry.id.desc())
@@ -213,6 +251,8 @@ def rules_history(store: Database, community_key: str, *, limit: int = 20) -> li
                 "sha256": (e.detail or {}).get("sha256"),
                 "source": (e.detail or {}).get("source"),
                 "by": (e.detail or {}).get("by"),
+                "change": (e.detail or {}).get("change"),
+                "member": (e.detail or {}).get("member"),
             }
             for e in rows
         ]

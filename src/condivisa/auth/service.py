@@ -162,6 +162,47 @@ class AuthService:
             user.password_hash = hash_password(password)
             self._audit(s, actor, AuditAction.USER_CREATED, username, {"password_changed": True})
 
+    def change_password(
+        self,
+        username: str,
+        current: str,
+        new: str,
+        *,
+        keep_token: str | None = None,
+        ip: str | None = None,
+    ) -> None:
+        """A person changes their own password after typing the current one (checked under the login brake,
+        :mod:`~condivisa.auth.lockout`: a wrong one counts as a failed login). The new one needs
+        ``MIN_PASSWORD_LENGTH`` characters, as for a new user. Every other session token of the user is
+        revoked (``keep_token``, the session in use, stays). Audited as ``password_changed``.
+
+        Raises :class:`AuthError` for a wrong current password (or a locked or disabled user) and
+        ``ValueError`` for a too short new password (checked first: nothing is counted)."""
+        if len(new or "") < MIN_PASSWORD_LENGTH:
+            raise ValueError(f"password must have at least {MIN_PASSWORD_LENGTH} characters")
+        found: list[User] = []
+        if not self._guarded(username, lockout.person_check(self.engine, username, current, found), ip):
+            raise AuthError("wrong current password")
+        keep = token_sha256(keep_token) if keep_token else None
+        with Session(self.engine) as s, s.begin():
+            user = s.get(User, found[0].id)
+            if user is None:  # deleted between the check and now
+                raise AuthError("wrong current password")
+            user.password_hash = hash_password(new)
+            tokens = Token.__table__
+            others = sa.update(tokens).where(
+                tokens.c.user_id == user.id,
+                tokens.c.revoked_at.is_(None),
+                tokens.c.kind == TokenKind.SESSION,
+            )
+            if keep is not None:
+                others = others.where(tokens.c.token_sha256 != keep)
+            revoked = s.connection().execute(others.values(revoked_at=self.now())).rowcount
+            self._audit(
+                s, user.username, AuditAction.PASSWORD_CHANGED, f"user:{user.username}",
+                {"other_sessions_revoked": int(revoked or 0)}, ip,
+            )  # fmt: skip
+
     def login(self, username: str, password: str, *, ip: str | None = None) -> tuple[str, Principal]:
         """Check the password and issue a session token. Raises :class:`AuthError` (one message for every
         failure: unknown user, wrong password, disabled user, too many attempts; :mod:`~condivisa.auth.lockout`

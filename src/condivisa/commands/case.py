@@ -29,7 +29,10 @@ STEPS = (
 
 
 def _fmt(value, digits: int = 1) -> str:
-    return "—" if value is None else f"{value:,.{digits}f}"
+    """A number in the user's locale (``1.234,5`` under an Italian ``LANG``), ``—`` for none."""
+    from condivisa.outputs.terminal import cli_number
+
+    return "—" if value is None else cli_number(value, digits)
 
 
 def run(
@@ -60,6 +63,7 @@ def run(
     from condivisa.casestudy.casefile import CaseError, load_case
     from condivisa.casestudy.load_models import describe, with_load_model
     from condivisa.casestudy.tables import summary
+    from condivisa.outputs.terminal import fit_table
 
     console = Console()
     err = Console(stderr=True)
@@ -85,8 +89,10 @@ def run(
     elapsed = time.perf_counter() - started
     doc = summary(study)
     console.print(describe(study.load_model), highlight=False)
-    console.print(_cases_table(case, doc))
-    console.print(_economics_table(case, doc))
+    console.print(fit_table(_cases_table(case, doc), console.width))
+    console.print(fit_table(_economics_table(case, doc), console.width))
+    for line in verdict_lines(doc):
+        console.print(line, highlight=False)
     if study.dispatch_gain:
         g = study.dispatch_gain
         console.print(
@@ -146,9 +152,35 @@ def _cases_table(case: Case, doc: dict) -> Table:
     return table
 
 
+def verdict_lines(doc: dict, lang: str | None = None) -> list[str]:
+    """The answer to "is a battery worth it?" in one sentence with its figures, and why the bills rise
+    with batteries, in the user's language (:func:`condivisa.outputs.terminal.cli_lang`, or ``lang``); none
+    without batteries."""
+    from condivisa.casestudy.verdict import WHY_BILLS_RISE, battery_verdict
+    from condivisa.outputs.terminal import cli_lang
+
+    lang = lang or cli_lang()
+    verdict = battery_verdict(doc)
+    if verdict is None:
+        return []
+    return [f"[bold]{verdict.sentence(lang)}[/]", WHY_BILLS_RISE.get(lang, WHY_BILLS_RISE["en"])]
+
+
 def _economics_table(case: Case, doc: dict) -> Table:
-    eco = Table(title=f"economics over {case.horizon_years} years, discount rate {case.discount_rate:.0%}")
-    for col in ("case", "scenario", "investment €", "NPV €", "DPBT years", "IRR %", "from sharing %"):
+    eco = Table(
+        title=f"economics over {case.horizon_years} years, discount rate {case.discount_rate:.0%}",
+        caption="net gain = net present value (NPV); payback = discounted payback time (DPBT); "
+        "yearly return = internal rate of return (IRR)",
+    )
+    for col in (
+        "case",
+        "scenario",
+        "investment €",
+        "net gain €",
+        "payback years",
+        "yearly return %",
+        "from sharing %",
+    ):
         eco.add_column(col, justify="right" if col not in ("case", "scenario") else "left")
     for e in doc["economics"]:
         eco.add_row(

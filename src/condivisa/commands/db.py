@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from condivisa.kernel import clock
+from condivisa.store.silence import NEVER_SEEN, OK, SILENT, silence
 
 DATABASE_HELP = "database URL (default: $CONDIVISA_DATABASE_URL, else sqlite:///./var/condivisa.db as serve)"
 db_app = typer.Typer(
@@ -47,9 +48,12 @@ def _open(database: str | None, *, upgrade: bool = False):
 
 
 def _when(ts) -> str:
+    """An instant in Italian local time (``2025-06-01 10:00:00 CEST``); the store keeps naive ones as UTC."""
     if ts is None:
         return "never"
-    return ts.astimezone(dt.timezone(dt.timedelta(0))).strftime("%Y-%m-%d %H:%M:%S UTC")
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=dt.UTC)
+    return ts.astimezone(clock.ROME).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 @db_app.command("upgrade")
@@ -176,24 +180,23 @@ def export_csv(
 def devices(
     database: str = typer.Option(None, "--database", help=DATABASE_HELP),
     silent_hours: float = typer.Option(
-        1.0, "--silent-hours", help="mark devices silent for longer than this"
+        1.0,
+        "--silent-hours",
+        help="mark devices silent after this many hours without a message or a new quarter hour",
     ),
 ) -> None:
-    """Devices with the POD and member they belong to, and when each was last heard from."""
+    """Devices with the POD and member they belong to, and when each was last heard from; silent: no message,
+    or no new quarter hour, for longer than --silent-hours (the dashboard's rule)."""
     store = _open(database)
     now = clock.now()
     table = Table(title="chain-2 user devices")
     for col in ("DU", "POD", "member", "registered", "last message", "last quarter hour", "status"):
         table.add_column(col)
+    colour = {OK: "[green]ok[/]", SILENT: "[yellow]silent[/]", NEVER_SEEN: "[red]never seen[/]"}
     for d in store.device_last_seen():
         last = d["last_received_at"]
-        status = (
-            "[red]never seen[/]"
-            if last is None
-            else (
-                "[yellow]silent[/]" if (now - last).total_seconds() > silent_hours * 3600 else "[green]ok[/]"
-            )
-        )
+        # the dashboard's rule: no message, or no new quarter hour, for longer than --silent-hours
+        status = colour[silence(d, now, dt.timedelta(hours=silent_hours))["status"]]
         table.add_row(
             d["du_id"],
             d["pod"] or "",

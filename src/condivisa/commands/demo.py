@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -197,9 +197,9 @@ def _send_past(platform: DemoPlatform, plan: _Plan, sinks: _Sinks) -> tuple[Demo
     fleets = demo_fleets(plan.kind, plan.devices, plan.start, (plan.horizon - plan.start).days, future)
     sinks.mqtt = MqttSink(platform.broker.url, "demo", client_id="condivisa-demo-dus")
     sinks.rest = RestSink(platform.server.url, token=platform.rest_token)
-    with _progress("DUs publishing (time-compressed)") as moved:
+    with _progress("DUs sending (MQTT messages)") as moved:
         counts = send_past(fleets, sinks.mqtt, sinks.rest, plan.now, moved)
-    with _progress("platform storing (acknowledged)") as moved:
+    with _progress("platform storing (MQTT messages)") as moved:
         acked = wait_acknowledged(sinks.mqtt, counts["mqtt_messages"], moved)
     stored = platform.store.counts()
     console.print(
@@ -278,49 +278,51 @@ def _serve(platform: DemoPlatform, plan: _Plan, fleets: DemoFleets, sinks: _Sink
         time.sleep(0.5)
 
 
-def _summary(book, community, month: str) -> Table:
-    """The month's allocation as the settlement gives it: members, the community account, the total row."""
+def _summary(book, community, month: str, width: int | None = None) -> RenderableType:
+    """The month's allocation as the settlement gives it: members, the community account, the total row;
+    folded into one block per payee when it is wider than the terminal (``width``, default the console's).
+    Numbers in the user's locale (:mod:`condivisa.outputs.terminal`)."""
     from condivisa.outputs.statement import MONEY_KEYS, Money
+    from condivisa.outputs.terminal import cli_number, fit_table
 
     ms = book.month(month)
     totals = ms.totals
     state = f"settled {ms.settled_from} to {ms.settled_to}" if not ms.empty else "no finished day yet"
     table = Table(title=f"{community.name} — {month} ({state})", title_justify="left")
-    wide = console.width >= 110
     for col in (
         "payee",
-        "withdrawn kWh" if wide else "wd kWh",
-        "shared kWh" if wide else "sh kWh",
+        "withdrawn kWh",
+        "shared kWh",
         "premium €",
-        "valorisation €" if wide else "valor. €",
+        "valorisation €",
         "sale €",
         "fees €",
-        "GSE fees €" if wide else "GSE €",
+        "GSE fees €",
         "total €",
     ):
         table.add_column(col, justify="left" if col == "payee" else "right", no_wrap=True)
     payees = ms.payees()
     for p in payees:
-        label = f"{p.name} ({p.id})" if wide and p.name != p.id else p.id
+        label = f"{p.name} ({p.id})" if p.name != p.id else p.id
         energy = ("", "")
         if p.kind == "member":
             e = ms.statement(p.id).energy
-            energy = (f"{e.withdrawn_kwh:.1f}", f"{e.shared_kwh:.1f}")
-        table.add_row(label, *energy, *(f"{getattr(p.money, k):.2f}" for k in MONEY_KEYS))
+            energy = (cli_number(e.withdrawn_kwh, 1), cli_number(e.shared_kwh, 1))
+        table.add_row(label, *energy, *(cli_number(getattr(p.money, k)) for k in MONEY_KEYS))
     total = Money.sum(p.money for p in payees)
     table.add_row(
         "total",
-        f"{totals['withdrawn_kwh']:.1f}",
-        f"{totals['shared_kwh']:.1f}",
-        *(f"{getattr(total, k):.2f}" for k in MONEY_KEYS),
+        cli_number(totals["withdrawn_kwh"], 1),
+        cli_number(totals["shared_kwh"], 1),
+        *(cli_number(getattr(total, k)) for k in MONEY_KEYS),
         style="bold",
         end_section=True,
     )
     table.caption = (
-        f"community: injected {totals['injected_kwh']:.1f} kWh, shared {totals['shared_kwh']:.1f} kWh; "
-        "fees paid are negative, the community account receives them"
+        f"community: injected {cli_number(totals['injected_kwh'], 1)} kWh, shared "
+        f"{cli_number(totals['shared_kwh'], 1)} kWh; fees paid are negative, the community account receives them"
     )
-    return table
+    return fit_table(table, console.width if width is None else width)
 
 
 def demo(

@@ -1,5 +1,6 @@
 """``condivisa members bank set|list|remove``: the members' bank accounts for payouts (personal data: in the
-member's export, deleted by the erasure; :mod:`condivisa.billing.bank_accounts`)."""
+member's export, deleted by the erasure; :mod:`condivisa.billing.bank_accounts`). ``condivisa members add``:
+a new member in ``community.yaml`` with their login (:mod:`condivisa.auth.member_admin`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from rich.table import Table
 
 from condivisa.commands.billing_options import ConfigOpt, DatabaseOpt, community, fail, open_store
 
-members_app = typer.Typer(help="The community's members: bank accounts for payouts.", no_args_is_help=True)
+members_app = typer.Typer(
+    help="The community's members: add one (with their login); bank accounts for payouts.",
+    no_args_is_help=True,
+)
 bank_app = typer.Typer(help="Members' bank accounts (IBAN validated; shown masked).", no_args_is_help=True)
 members_app.add_typer(bank_app, name="bank")
 MemberArg = Annotated[str, typer.Argument(help="the member's (or external producer's) id")]
@@ -68,6 +72,61 @@ def remove_cmd(member: MemberArg, config: ConfigOpt, database: DatabaseOpt = Non
     Console().print(
         f"{member}: {'bank account removed' if gone else 'no bank account stored'}", highlight=False
     )
+
+
+@members_app.command("add")
+def add_cmd(
+    config: ConfigOpt,
+    member_id: Annotated[str, typer.Option("--id", help="the new member's id (e.g. m21)")],
+    pod: Annotated[str, typer.Option("--pod", help="the member's consumption POD (IT001E12345678)")],
+    name: Annotated[str | None, typer.Option("--name", help="name or company name")] = None,
+    category: Annotated[
+        str, typer.Option("--category", help="private|sme|enterprise|public_body|nonprofit|research")
+    ] = "private",
+    founder: Annotated[bool, typer.Option("--founder/--no-founder", help="a founding member")] = False,
+    joined: Annotated[
+        str | None,
+        typer.Option("--joined", help="the day they joined, YYYY-MM-DD (required unless --founder)"),
+    ] = None,
+    contract_power_kw: Annotated[
+        float | None, typer.Option("--contract-power-kw", help="the POD's contract power, kW")
+    ] = None,
+    device: Annotated[str | None, typer.Option("--device", help="the chain-2 DU reading the POD")] = None,
+    email: Annotated[str | None, typer.Option("--email", help="the member's e-mail")] = None,
+    username: Annotated[str | None, typer.Option("--username", help="their login (default: the id)")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", help="who adds, for the audit log")] = None,
+    database: DatabaseOpt = None,
+) -> None:
+    """Add a member to community.yaml (checked as the file is loaded; the previous version kept in history/),
+    register their POD/DU and create their login; the initial password is printed once. A running
+    `condivisa serve` sees the new member after a restart (the dashboard's form needs none)."""
+    import datetime as dt
+    import getpass
+
+    from condivisa.auth.member_admin import MemberEditError, NewMember, add_member
+
+    try:
+        new = NewMember(
+            id=member_id, pod=pod, category=category, founder=founder,
+            joined=dt.date.fromisoformat(joined) if joined else None, name=name, email=email,
+            contract_power_kw=contract_power_kw, device=device,
+        )  # fmt: skip
+    except ValueError:
+        fail(f"--joined: {joined!r} is not a date (YYYY-MM-DD)")
+    store = open_store(database)
+    try:
+        added = add_member(store, config, new, actor=actor or f"cli:{getpass.getuser()}", username=username)
+    except MemberEditError as exc:
+        fail(str(exc))
+    finally:
+        store.close()
+    out = Console(highlight=False)
+    out.print(f"member {added.member_id} added to {config} (previous version: history/{added.backup.name})")
+    if not added.text_kept:
+        out.print("the file was written again in full: its comments are only in the previous version")
+    if added.password is None:
+        fail(f"the login was not created: {added.login_error}")
+    out.print(f"login: {added.username}  initial password (shown once): {added.password}")
 
 
 def register(app: typer.Typer) -> None:

@@ -196,8 +196,9 @@ def _write(path: Path, html: str, fmt: Format) -> None:
 
 
 def _fail(exc: Exception) -> NoReturn:
+    """The reason on stderr and exit code 2, as ``condivisa settle`` for the same input errors."""
     typer.secho(f"error: {exc}", fg="red", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(2)
 
 
 def community_cmd(

@@ -117,6 +117,8 @@ def settle_command(
     inputs = _read_inputs(config, measurements, database, prices, first, last, allow_unusual_prices)
     period = _year_period(inputs, year) if year is not None else _period(inputs, first, last)
     source = str(measurements) if measurements else database
+    if period is not None and year is None:
+        _check_readings_cover(inputs, period, str(source))
     fill_rule = fill.value if fill else None
     try:
         result = settle(
@@ -140,6 +142,21 @@ def settle_command(
         months = _settle_months(inputs, result, interval.value, fill_rule)
         doc["yearly_close"] = close_year(months).to_dict()
     _show(doc, result, out, fmt, member)
+
+
+def _check_readings_cover(inputs: SettlementInputs, period: tuple[dt.date, dt.date], source: str) -> None:
+    """``--from`` before the first reading: say so (about the readings, not the prices that would be missing
+    next). A ``--to`` past the last reading stays allowed (a month in progress, ``--fill``)."""
+    frame = inputs.measurements
+    if not len(frame):
+        return  # nothing read: the settlement says what is missing
+    days = frame["start"].dt.tz_convert(ROME)
+    have_first, first = days.min().date(), period[0]
+    if first < have_first:
+        _fail(
+            f"--from {first}: the readings in {source} start on {have_first}; "
+            f"settle from {have_first} (--from {have_first}) or add the readings of the days before"
+        )
 
 
 def _year_period(inputs: SettlementInputs, year: int) -> tuple[dt.date, dt.date]:
@@ -185,7 +202,8 @@ def _show(doc: dict, result: SettlementResult, out: Path | None, fmt: Format, me
             _fail(str(exc.args[0]))
         return
     if fmt is Format.table:
-        Console(width=max(Console().width, 140)).print(result_tables(doc))
+        console = Console()  # the terminal's own width: wider tables fold into one block per row
+        console.print(result_tables(doc, width=console.width))
     elif fmt is Format.csv:
         sys.stdout.write(to_csv(doc))
     elif out is None:

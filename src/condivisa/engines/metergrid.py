@@ -274,7 +274,7 @@ def fill_missing(dense: Dense, how: str | None, names: tuple[str, ...]) -> np.nd
         have = lo + np.flatnonzero(dense.present[r, lo:hi])
         if have.size == 0:
             raise MeasurementError(
-                f"pod {names[r]!r}: no readings at all to interpolate from; use fill 'zero'"
+                f"pod {names[r]!r}: no readings at all to interpolate from; use --fill zero"
             )
         want = lo + np.flatnonzero(~dense.present[r, lo:hi])
         values[r, want] = np.interp(want, have, values[r, have])

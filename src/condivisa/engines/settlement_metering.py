@@ -328,7 +328,7 @@ def data_quality(
         listed = ", ".join(f"{q['pod']} ({q['missing_intervals']})" for q in bad[:5])
         raise MissingDataError(
             f"missing {'quarter hours' if step_minutes == 15 else 'hours'} for {len(bad)} POD(s): {listed}"
-            f"{' …' if len(bad) > 5 else ''}; settle with fill 'zero' or 'interpolate' to fill them explicitly"
+            f"{' …' if len(bad) > 5 else ''}; fill them explicitly with --fill zero or --fill interpolate"
         )
     return quality
 

@@ -8,8 +8,11 @@ resampling hours to days for long periods.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -26,8 +29,8 @@ COLOURS = {
     "shared": "#2e9e5b",
     "member": "#2c6fbb",
     "member_shared": "#7fc8a0",
-    "premium": "#2e9e5b",
-    "valorisation": "#2c6fbb",
+    "premium": "#6a3d9a",
+    "valorisation": "#17becf",
     "sale": "#f2a900",
     "fees": "#c0392b",
 }
@@ -36,7 +39,41 @@ COLOURS = {
 PLOT_CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
 
 
-def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
+def _dates_on_x(fig: go.Figure) -> tuple[bool, bool]:
+    """``(dates, whole_days)``: whether the traces' x values are instants, and all of them midnights."""
+    found = False
+    for trace in fig.data:
+        xs = getattr(trace, "x", None)
+        if xs is None or len(xs) == 0:
+            continue
+        stamps = pd.to_datetime(pd.Series(list(xs)), errors="coerce") if _is_datetime(xs[0]) else None
+        if stamps is None or stamps.isna().any():
+            return False, False
+        found = True
+        if not (stamps.dt.hour.eq(0) & stamps.dt.minute.eq(0)).all():
+            return True, False
+    return found, found
+
+
+def _is_datetime(value) -> bool:
+    return isinstance(value, dt.datetime | pd.Timestamp | np.datetime64)
+
+
+def localise(fig: go.Figure, lang: str) -> go.Figure:
+    """Italian numbers and dates in a figure: decimal comma and thousands point (``separators``), dates as
+    ``03/06`` on the axis and ``03/06/2024 14:00`` in the hover (no English month names); English as is."""
+    if lang != "it":
+        return fig
+    fig.update_layout(separators=",.")
+    dates, whole_days = _dates_on_x(fig)
+    if dates:
+        fig.update_xaxes(tickformat="%d/%m", hoverformat="%d/%m/%Y" if whole_days else "%d/%m/%Y %H:%M")
+    return fig
+
+
+def _layout(fig: go.Figure, title: str, height: int = 380, lang: str | None = None) -> go.Figure:
+    if lang is not None:
+        localise(fig, lang)
     fig.update_layout(
         title={"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 15}},
         height=height,
@@ -63,7 +100,11 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
 
 
 def flows_figure(
-    flows: pd.DataFrame, lang: str = "it", title: str | None = None, member: bool = True
+    flows: pd.DataFrame,
+    lang: str = "it",
+    title: str | None = None,
+    member: bool = True,
+    member_name: str | None = None,
 ) -> go.Figure:
     """Community production, community withdrawal and shared energy (top) and, with ``member``, the member's
     withdrawal and shared part (bottom), from an :func:`~condivisa.outputs.kpis.hourly_flows` frame.
@@ -82,7 +123,7 @@ def flows_figure(
         cols=1,
         shared_xaxes=True,
         vertical_spacing=0.08,
-        subplot_titles=[t("community"), t("member")][:rows],
+        subplot_titles=[t("community"), member_name or t("member")][:rows],
     )
     series = [
         (1, "injected_kwh", "production", "production", True),
@@ -92,7 +133,7 @@ def flows_figure(
     if member:
         series += [
             (2, "member_withdrawn_kwh", "your_withdrawal", "member", False),
-            (2, "member_shared_kwh", "your_shared", "shared", True),
+            (2, "member_shared_kwh", "your_shared", "member_shared", True),
         ]
     for row, col, key, colour, fill in series:
         y = data[col] if col in data else []
@@ -118,7 +159,7 @@ def flows_figure(
             title_text=f"{t('energy_kwh').split(' (')[0]} ({unit})", rangemode="tozero", row=r, col=1
         )
     fig.update_xaxes(title_text=t("day") if daily else t("hour"), row=rows, col=1)
-    return _layout(fig, title or t("shared"), height=300 + 160 * rows)
+    return _layout(fig, title or t("shared"), height=300 + 160 * rows, lang=lang)
 
 
 def monthly_trend_figure(months: Iterable[Mapping], lang: str = "it", title: str | None = None) -> go.Figure:
@@ -189,7 +230,7 @@ def monthly_trend_figure(months: Iterable[Mapping], lang: str = "it", title: str
     fig.update_yaxes(title_text="kWh", row=1, col=1)
     fig.update_yaxes(title_text="€", row=2, col=1)
     fig.update_xaxes(title_text=t("month"))
-    return _layout(fig, title or t("trend"), height=560)
+    return _layout(fig, title or t("trend"), height=560, lang=lang)
 
 
 def kpi_figure(k: Kpis, lang: str = "it", member: bool = False) -> go.Figure:
@@ -215,7 +256,7 @@ def kpi_figure(k: Kpis, lang: str = "it", member: bool = False) -> go.Figure:
     )
     fig.update_xaxes(range=[0, 100], ticksuffix=" %", title_text="%")
     fig.update_yaxes(autorange="reversed", automargin=True)
-    fig = _layout(fig, "", height=70 + 45 * len(items))
+    fig = _layout(fig, "", height=70 + 45 * len(items), lang=lang)
     fig.update_layout(showlegend=False, margin={"l": 10, "r": 15, "t": 10, "b": 10})
     return fig
 
@@ -238,7 +279,67 @@ def shift_figure(spare_by_hour_kwh: pd.Series, windows: Iterable[ShiftWindow], l
     )
     fig.update_yaxes(title_text=f"{t('spare')} (kWh/h)", rangemode="tozero")
     fig.update_xaxes(title_text=f"{t('hour')} (0–23)", type="category")
-    return _layout(fig, t("best_hours"), height=300)
+    return _layout(fig, t("best_hours"), height=300, lang=lang)
+
+
+def overlay_figure(flows: pd.DataFrame, lang: str = "it", title: str = "") -> go.Figure:
+    """The member's consumption over the community's production on a typical day of ``flows`` (the mean per
+    local hour): the member's withdrawal and their shared part (left axis, kWh/h) and the community's
+    production (right axis, kWh/h, its own scale: a plant produces far more than a household uses)."""
+    t = translator(lang)
+    hours = list(range(24))
+    if flows.empty:
+        profile = pd.DataFrame(
+            0.0, index=hours, columns=["member_withdrawn_kwh", "member_shared_kwh", "injected_kwh"]
+        )
+    else:
+        local = flows.tz_convert("Europe/Rome") if flows.index.tz is not None else flows
+        profile = local.groupby(local.index.hour).mean().reindex(hours, fill_value=0.0)
+    x = [f"{h:02d}" for h in hours]
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=profile["injected_kwh"],
+            name=t("production"),
+            mode="lines",
+            line={"width": 0, "color": COLOURS["production"]},
+            fill="tozeroy",
+            fillcolor="rgba(242,169,0,0.25)",
+            hovertemplate="%{y:.1f} kWh",
+        ),
+        secondary_y=True,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=profile["member_withdrawn_kwh"],
+            name=t("mp_your_consumption"),
+            mode="lines",
+            line={"width": 2.5, "color": COLOURS["member"]},
+            hovertemplate="%{y:.2f} kWh",
+        ),
+        secondary_y=False,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=x,
+            y=profile["member_shared_kwh"],
+            name=t("mp_covered"),
+            mode="lines",
+            line={"width": 0, "color": COLOURS["member_shared"]},
+            fill="tozeroy",
+            fillcolor="rgba(46,158,91,0.55)",
+            hovertemplate="%{y:.2f} kWh",
+        ),
+        secondary_y=False,
+    )
+    fig.update_yaxes(title_text=f"{t('mp_your_consumption')} (kWh/h)", rangemode="tozero", secondary_y=False)
+    fig.update_yaxes(
+        title_text=f"{t('production')} (kWh/h)", rangemode="tozero", showgrid=False, secondary_y=True
+    )
+    fig.update_xaxes(title_text=f"{t('hour')} (0–23)", type="category")
+    return _layout(fig, title, height=340, lang=lang)
 
 
 def members_figure(members: Iterable[Mapping], lang: str = "it") -> go.Figure:
@@ -275,19 +376,84 @@ def members_figure(members: Iterable[Mapping], lang: str = "it") -> go.Figure:
     fig.update_layout(barmode="relative")
     fig.update_xaxes(title_text=t("money_eur"))
     fig.update_yaxes(autorange="reversed")
-    fig = _layout(fig, t("members"), height=max(280, 110 + 26 * len(rows)))
+    fig = _layout(fig, t("members"), height=max(280, 110 + 26 * len(rows)), lang=lang)
     return fig
 
 
 def figure_html(fig: go.Figure, div_id: str, include_plotlyjs: bool | str = False) -> str:
-    """An HTML ``<div>`` for ``fig`` (responsive config); ``include_plotlyjs=True`` inlines plotly.js (~4 MB)
-    for a self-contained file, a URL ending in ``.js`` references a served copy."""
-    return pio.to_html(
-        fig,
-        full_html=False,
-        include_plotlyjs=include_plotlyjs,
-        div_id=div_id,
-        config=PLOT_CONFIG,
-        default_width="100%",
-        default_height=f"{fig.layout.height or 380}px",
+    """An empty chart ``<div>`` for ``fig`` and its figure as JSON (``<script type="application/json">``),
+    drawn by the page's chart loader (:data:`CHART_LOADER_JS`, from :func:`condivisa.outputs.report.plotly_script`):
+    at once when plotly.js is inlined (a standalone file, the PDF), else after the page has loaded and only
+    when the chart scrolls into view, so the money shows before the 4.8 MB of plotly.js arrive. The width follows
+    the container (``responsive``), the height is the figure's. ``include_plotlyjs`` (``True``: inlined, ~4 MB;
+    a URL ending in ``.js``: referenced) returns plotly's own self-drawing ``<div>`` instead."""
+    height = int(fig.layout.height or 380)
+    if include_plotlyjs:
+        return pio.to_html(
+            fig,
+            full_html=False,
+            include_plotlyjs=include_plotlyjs,
+            div_id=div_id,
+            config=PLOT_CONFIG,
+            default_width="100%",
+            default_height=f"{height}px",
+        )
+    spec = '{"figure":' + pio.to_json(fig, validate=False) + ',"config":' + json.dumps(PLOT_CONFIG) + "}"
+    spec = spec.replace("</", "<\\/")  # nothing in the JSON may close the <script>
+    return (
+        f'<div id="{div_id}" class="plotly-graph-div" data-chart style="height:{height}px; width:100%;"></div>'
+        f'<script type="application/json" data-chart-spec="{div_id}">{spec}</script>'
     )
+
+
+#: the chart loader every page with charts carries once (inline; the CSP allows inline scripts): it draws each
+#: ``[data-chart]`` div from its JSON. With plotly.js already there (``window.Plotly``: a standalone file, the
+#: PDF) every chart is drawn at once, without the mode bar. Else, after the ``load`` event (the page and its money
+#: are shown first), it fetches plotly.js from ``window.CONDIVISA_PLOTLY`` and draws each chart as it comes near
+#: the screen (IntersectionObserver). On touch screens and narrow windows the mode bar is hidden (it covers the
+#: chart titles). ``document.documentElement.dataset.charts`` becomes ``"drawn"`` once every chart is drawn.
+CHART_LOADER_JS = """(function () {
+  var loading = null, left = 0;
+  function plotly() {
+    if (window.Plotly) return Promise.resolve(window.Plotly);
+    if (!loading) loading = new Promise(function (ok, ko) {
+      var s = document.createElement("script");
+      s.src = window.CONDIVISA_PLOTLY; s.async = true;
+      s.onload = function () { ok(window.Plotly); }; s.onerror = ko;
+      document.head.appendChild(s);
+    });
+    return loading;
+  }
+  function draw(div) {
+    if (div.dataset.drawn) return;
+    div.dataset.drawn = "1";
+    var el = document.querySelector('script[data-chart-spec="' + div.id + '"]');
+    var spec = JSON.parse(el.textContent), cfg = spec.config;
+    var small = window.matchMedia("(hover: none), (pointer: coarse), (max-width: 700px)").matches;
+    if (small || window.CONDIVISA_STATIC) cfg.displayModeBar = false;
+    plotly().then(function (P) {
+      return P.newPlot(div, spec.figure.data, spec.figure.layout, cfg);
+    }).then(function () {
+      left -= 1;
+      if (left === 0) document.documentElement.dataset.charts = "drawn";
+    });
+  }
+  function start(lazy) {
+    var divs = [].slice.call(document.querySelectorAll("div[data-chart]"));
+    left = divs.length;
+    if (!left) return;
+    if (!lazy || !("IntersectionObserver" in window)) { divs.forEach(draw); return; }
+    plotly();  // fetch while the reader looks at the numbers
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { if (e.isIntersecting) { seen.unobserve(e.target); draw(e.target); } });
+    }, {rootMargin: "400px 0px"});
+    divs.forEach(function (d) { seen.observe(d); });
+    window.addEventListener("beforeprint", function () { divs.forEach(draw); });
+  }
+  if (window.Plotly) {
+    window.CONDIVISA_STATIC = true;
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", function () { start(false); });
+    else start(false);
+  } else if (document.readyState === "complete") start(true);
+  else window.addEventListener("load", function () { start(true); });
+})();"""

@@ -368,6 +368,253 @@ MESSAGES: dict[str, dict[str, str]] = {
     "kind_correction": {"it": "rettifica", "en": "correction"},
     "status_paid": {"it": "pagato", "en": "paid"},
     "status_communicated": {"it": "comunicato", "en": "communicated"},
+    # adding a member from the dashboard (web/pages_members.py, page_member_new.html)
+    "am_title": {"it": "Aggiungi un socio", "en": "Add a member"},
+    "am_intro": {
+        "it": "Il socio viene scritto nel file della comunità (la versione precedente resta nella cartella "
+        "history/), con gli stessi controlli del file; riceve le sue credenziali di accesso.",
+        "en": "The member is written into the community file (the previous version stays in the history/ "
+        "folder), with the same checks as the file; they get their login.",
+    },
+    "am_link": {"it": "Aggiungi un socio", "en": "Add a member"},
+    "am_id": {"it": "Codice socio", "en": "Member id"},
+    "am_id_help": {"it": "es. m21: lettere, cifre, - _ .", "en": "e.g. m21: letters, digits, - _ ."},
+    "am_name": {"it": "Nome o ragione sociale", "en": "Name"},
+    "am_category": {"it": "Categoria", "en": "Category"},
+    "am_cat_private": {"it": "Privato (persona fisica)", "en": "Private person"},
+    "am_cat_sme": {"it": "PMI", "en": "SME"},
+    "am_cat_enterprise": {"it": "Impresa (non PMI)", "en": "Enterprise (not an SME)"},
+    "am_cat_public_body": {"it": "Ente pubblico o locale", "en": "Public or local body"},
+    "am_cat_nonprofit": {"it": "Ente del terzo settore", "en": "Non-profit body"},
+    "am_cat_research": {"it": "Ente di ricerca", "en": "Research body"},
+    "am_founder": {"it": "Socio fondatore", "en": "Founder"},
+    "am_yes": {"it": "sì", "en": "yes"},
+    "am_no": {"it": "no", "en": "no"},
+    "am_joined": {"it": "Data di adesione", "en": "Joined on"},
+    "am_joined_help": {
+        "it": "obbligatoria per chi non è fondatore",
+        "en": "required for a member who is not a founder",
+    },
+    "am_pod": {"it": "Codice POD", "en": "POD code"},
+    "am_pod_help": {"it": "dalla bolletta, es. IT001E12345678", "en": "from the bill, e.g. IT001E12345678"},
+    "am_power": {"it": "Potenza impegnata (kW)", "en": "Contract power (kW)"},
+    "am_device": {"it": "Dispositivo DU (chain 2)", "en": "Chain-2 device (DU)"},
+    "am_device_help": {"it": "facoltativo, es. DU-0021", "en": "optional, e.g. DU-0021"},
+    "am_email": {"it": "E-mail", "en": "E-mail"},
+    "am_username": {"it": "Nome utente", "en": "Username"},
+    "am_username_help": {"it": "vuoto: il codice socio", "en": "empty: the member id"},
+    "am_optional": {"it": "facoltativo", "en": "optional"},
+    "am_submit": {"it": "Aggiungi il socio", "en": "Add the member"},
+    "am_error": {"it": "Socio non aggiunto", "en": "Member not added"},
+    "am_not_number": {"it": "non è un numero", "en": "is not a number"},
+    "am_not_date": {"it": "non è una data (AAAA-MM-GG)", "en": "is not a date (YYYY-MM-DD)"},
+    "am_no_file": {
+        "it": "la piattaforma è avviata senza il percorso del file della comunità: aggiungi il socio nel "
+        "file e riavvia",
+        "en": "the platform runs without the community file's path: add the member in the file and restart",
+    },
+    "am_added": {"it": "Socio {id} aggiunto.", "en": "Member {id} added."},
+    "am_login": {"it": "Credenziali di accesso", "en": "Login"},
+    "am_password_once": {
+        "it": "Password iniziale, mostrata solo ora e non conservata in chiaro: consegnala al socio in modo "
+        "riservato; potrà cambiarla da /account/password.",
+        "en": "Initial password, shown only now and not kept in clear: give it to the member privately; they "
+        "can change it at /account/password.",
+    },
+    "am_login_failed": {
+        "it": "Il socio è nel file, ma l'utente non è stato creato ({error}): usa condivisa users add.",
+        "en": "The member is in the file, but the login was not created ({error}): use condivisa users add.",
+    },
+    "am_backup": {"it": "Versione precedente del file", "en": "Previous version of the file"},
+    "am_rewritten": {
+        "it": "Il file è stato riscritto per intero: i commenti sono solo nella versione precedente.",
+        "en": "The file was written again in full: its comments are only in the previous version.",
+    },
+    "am_to_member": {"it": "Pagina del socio", "en": "The member's page"},
+    "am_another": {"it": "Aggiungi un altro socio", "en": "Add another member"},
+    "am_history_added": {"it": "socio {member} aggiunto", "en": "member {member} added"},
+    "am_history_file": {"it": "file della comunità", "en": "community file"},
+    # the member page and statement (outputs/member_page.py, _member_body.html, web/pages_account.py)
+    "mp_incomplete": {
+        "it": "Dati incompleti: {missing} quarti d'ora mancanti su {expected}",
+        "en": "Incomplete data: {missing} quarter hours missing out of {expected}",
+    },
+    "mp_incomplete_effect": {
+        "it": "qui contano come zero, quindi i tuoi importi potrebbero cambiare quando i dati arrivano "
+        "(dal dispositivo o dal distributore).",
+        "en": "here they count as zero, so your amounts may change when the data arrive (from the device or "
+        "the distributor).",
+    },
+    "mp_silent_hours": {
+        "it": "Il tuo dispositivo {du} non invia dati da {hours} ore",
+        "en": "Your device {du} has sent no data for {hours} hours",
+    },
+    "mp_silent_hour": {
+        "it": "Il tuo dispositivo {du} non invia dati da più di un'ora",
+        "en": "Your device {du} has sent no data for over an hour",
+    },
+    "mp_silent_days": {
+        "it": "Il tuo dispositivo {du} non invia dati da {days} giorni",
+        "en": "Your device {du} has sent no data for {days} days",
+    },
+    "mp_silent_never": {
+        "it": "Il tuo dispositivo {du} non ha ancora inviato dati",
+        "en": "Your device {du} has not sent any data yet",
+    },
+    "mp_silent_todo": {
+        "it": "cosa fare: controlla che il dispositivo sia acceso e collegato al Wi-Fi (spegnilo e "
+        "riaccendilo); se il problema continua, avvisa il referente della comunità o l'installatore.",
+        "en": "what to do: check that the device is powered and connected to the Wi-Fi (switch it off and on "
+        "again); if the problem persists, tell the community's referente or the installer.",
+    },
+    "mp_provisional": {
+        "it": "Importi provvisori fino al conguaglio",
+        "en": "Provisional amounts until the yearly balance",
+    },
+    "mp_provisional_when": {
+        "it": "il GSE paga di solito gli acconti circa due mesi dopo la fine del mese (per questo mese "
+        "indicativamente verso il {day}) e il conguaglio dopo la chiusura dell'anno {year}; i tempi "
+        "dipendono dal GSE e gli importi possono cambiare se il distributore corregge i dati.",
+        "en": "the GSE usually pays the advances about two months after the month ends (for this month "
+        "roughly around {day}) and the yearly balance after the year {year} is closed; the timing is the "
+        "GSE's, and the amounts may change if the distributor corrects its data.",
+    },
+    "mp_closed": {"it": "Anno {year} chiuso", "en": "Year {year} closed"},
+    "mp_closed_when": {
+        "it": "il conguaglio annuale è calcolato; il GSE lo paga dopo la chiusura dell'anno e può ancora "
+        "rettificare dei mesi se il distributore corregge i dati.",
+        "en": "the yearly balance is computed; the GSE pays it after the year is closed and may still "
+        "correct months if the distributor corrects its data.",
+    },
+    "mp_income": {"it": "Entrate", "en": "Income"},
+    "mp_costs": {"it": "Costi", "en": "Costs"},
+    "mp_income_costs_hint": {
+        "it": "Entrate: premio, valorizzazione e vendita. Costi: quote e corrispettivi GSE. Totale = entrate + costi.",
+        "en": "Income: premium, valorisation and sale. Costs: fees and GSE fees. Total = income + costs.",
+    },
+    "mp_compare": {"it": "Questo mese a confronto", "en": "This month compared"},
+    "mp_prev_month": {"it": "Mese precedente", "en": "Previous month"},
+    "mp_last_year": {"it": "Stesso mese dell'anno scorso", "en": "Same month last year"},
+    "mp_cmp_withdrawn_kwh": {"it": "Il tuo prelievo", "en": "Your withdrawal"},
+    "mp_cmp_shared_kwh": {"it": "Tua energia condivisa", "en": "Your shared energy"},
+    "mp_cmp_income_eur": {"it": "Entrate", "en": "Income"},
+    "mp_cmp_costs_eur": {"it": "Costi", "en": "Costs"},
+    "mp_cmp_total_eur": {"it": "Totale", "en": "Total"},
+    "mp_compare_hint": {
+        "it": "Ogni mese dal suo rendiconto; tra parentesi quanto questo mese è cambiato rispetto a quel "
+        "mese; — dove non ci sono dati.",
+        "en": "Each month from its own statement; in brackets how this month changed against that month; — "
+        "where there are no data.",
+    },
+    "mp_your_plants": {"it": "I tuoi impianti", "en": "Your plants"},
+    "mp_plant_production": {"it": "Produzione immessa", "en": "Production injected"},
+    "mp_plant_shared": {"it": "Di cui condivisa", "en": "Of which shared"},
+    "mp_plant_sale": {"it": "Vendita (RID)", "en": "Sale (RID)"},
+    "mp_plant_hint": {
+        "it": "Produzione immessa in rete dall'impianto, parte condivisa con la comunità e valore della "
+        "vendita dell'energia (ritiro dedicato) del mese, come nel riparto.",
+        "en": "The energy the plant injected, the part shared with the community and the value of the energy "
+        "sold (ritiro dedicato) in the month, as in the settlement.",
+    },
+    "mp_your_consumption": {"it": "Il tuo consumo", "en": "Your consumption"},
+    "mp_covered": {"it": "Coperto dalla comunità", "en": "Covered by the community"},
+    "mp_overlay_heading": {
+        "it": "Il tuo consumo e la produzione della comunità",
+        "en": "Your consumption and the community's production",
+    },
+    "mp_overlay_title": {
+        "it": "il {pct} % del tuo consumo era coperto dalla produzione della comunità",
+        "en": "{pct} % of your consumption was covered by the community's production",
+    },
+    "mp_overlay_hint": {
+        "it": "Giornata tipo del mese (media per ora). La produzione della comunità ha la sua scala, a destra; "
+        "la parte verde è la tua energia condivisa.",
+        "en": "Typical day of the month (mean per hour). The community's production has its own scale, on "
+        "the right; the green part is your shared energy.",
+    },
+    "mp_advice_days": {
+        "it": "dagli ultimi 7 giorni ({first} – {last}), qualunque mese tu stia guardando",
+        "en": "from the last 7 days ({first} – {last}), whatever month you are looking at",
+    },
+    "mp_window": {
+        "it": "tra le {start} e le {end} la comunità ha circa {kw} kW in più",
+        "en": "between {start}:00 and {end}:00 the community has about {kw} kW to spare",
+    },
+    "mp_appliances": {"it": "{n} elettrodomestici", "en": "{n} appliances"},
+    "mp_appliances_0": {"it": "un piccolo consumo", "en": "a small load"},
+    "mp_appliance_rule": {
+        "it": "Un elettrodomestico (lavatrice, lavastoviglie, forno) assorbe circa 2 kW; con un contratto da "
+        "3 kW una famiglia ne accende al massimo 1–2 insieme.",
+        "en": "An appliance (washing machine, dishwasher, oven) draws about 2 kW; on a 3 kW contract a family "
+        "runs at most 1–2 at once.",
+    },
+    "mp_account": {"it": "Cambia password", "en": "Change password"},
+    "mp_current_password": {"it": "Password attuale", "en": "Current password"},
+    "mp_new_password": {"it": "Nuova password", "en": "New password"},
+    "mp_repeat_password": {"it": "Ripeti la nuova password", "en": "Repeat the new password"},
+    "mp_password_rule": {
+        "it": "Almeno {n} caratteri. Le altre sessioni aperte vengono chiuse.",
+        "en": "At least {n} characters. Your other open sessions are signed out.",
+    },
+    "mp_password_changed": {"it": "Password cambiata.", "en": "Password changed."},
+    "mp_password_wrong": {
+        "it": "La password attuale non è corretta.",
+        "en": "The current password is wrong.",
+    },
+    "mp_password_short": {
+        "it": "La nuova password deve avere almeno {n} caratteri.",
+        "en": "The new password must have at least {n} characters.",
+    },
+    "mp_password_mismatch": {
+        "it": "Le due nuove password non coincidono.",
+        "en": "The two new passwords differ.",
+    },
+    # --- issue #17 items 5, 7, 9: words, roles, month selector, case study (prefix w_) ---
+    "w_role_admin": {"it": "amministratore", "en": "administrator"},
+    "w_role_referente": {"it": "referente", "en": "referente (community manager)"},
+    "w_role_member": {"it": "socio", "en": "member"},
+    "w_plant_source_pv": {"it": "fotovoltaico", "en": "photovoltaic"},
+    "w_plant_source_photovoltaic": {"it": "fotovoltaico", "en": "photovoltaic"},
+    "w_plant_source_solar": {"it": "fotovoltaico", "en": "photovoltaic"},
+    "w_plant_source_wind": {"it": "eolico", "en": "wind"},
+    "w_plant_source_hydro": {"it": "idroelettrico", "en": "hydro"},
+    "w_plant_source_biomass": {"it": "biomasse", "en": "biomass"},
+    "w_external_producer": {"it": "produttore esterno", "en": "external producer"},
+    "w_technical_detail": {"it": "dettaglio tecnico", "en": "technical detail"},
+    "w_month_invalid": {
+        "it": "«{asked}» non è un mese (si scrive AAAA-MM, per esempio 2024-06): è mostrato {shown}.",
+        "en": "'{asked}' is not a month (write YYYY-MM, e.g. 2024-06): showing {shown}.",
+    },
+    "w_month_no_data": {"it": "nessun dato", "en": "no data"},
+    "w_case_bills": {"it": "Bollette degli appartamenti", "en": "Flats' bills"},
+    "w_case_prices": {"it": "Prezzi dell'energia", "en": "Energy prices"},
+    # --- issue #16: billing runs on the dashboard (prefix br_) ---
+    "br_statement_final": {
+        "it": "Rendiconto n. {number} · definitivo",
+        "en": "Statement no. {number} · final",
+    },
+    "br_statement_numbered": {
+        "it": "il rendiconto scaricato è quello numerato del run",
+        "en": "the statement downloaded is the run's numbered one",
+    },
+    "br_provisional": {
+        "it": "importi provvisori: non ancora chiusi in un run definitivo",
+        "en": "provisional amounts: not yet closed in a final run",
+    },
+    "br_runs_title": {"it": "Run di fatturazione", "en": "Billing runs"},
+    "br_runs_intro": {
+        "it": "Sola lettura: i run si registrano con condivisa runs finalize, close-year e correct.",
+        "en": "Read-only: runs are stored with condivisa runs finalize, close-year and correct.",
+    },
+    "br_runs_none": {"it": "Nessun run definitivo registrato.", "en": "No final run stored yet."},
+    "br_run_number": {"it": "N.", "en": "No."},
+    "br_run_kind": {"it": "Tipo", "en": "Kind"},
+    "br_run_months": {"it": "Mesi", "en": "Months"},
+    "br_run_created": {"it": "Creato", "en": "Created"},
+    "br_run_by": {"it": "Da", "en": "By"},
+    "br_kind_final": {"it": "definitivo", "en": "final"},
+    "br_kind_correction": {"it": "rettifica di n. {n}", "en": "correction of no. {n}"},
+    "br_kind_yearly_balance": {"it": "conguaglio annuale", "en": "yearly balance"},
 }
 
 

@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gzip
+import hashlib
 import io
+import json
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -24,7 +28,7 @@ from jinja2 import pass_context
 from condivisa.engines.indicators import best_hours_to_shift, typical_day_kwh
 from condivisa.formats.csv_safe import safe_row
 from condivisa.kernel import clock
-from condivisa.outputs import charts
+from condivisa.outputs import charts, member_page
 from condivisa.outputs.bands import window_bands
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, fmt_number, month_label, translator
 from condivisa.outputs.kpis import kpis_from_totals
@@ -54,6 +58,15 @@ def _num(ctx, value, decimals: int = 2) -> str:
     return fmt_number(None if value is None else float(value), ctx.get("lang", DEFAULT_LANGUAGE), decimals)
 
 
+def _local_time(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """An aware instant (a naive one is UTC, as the store keeps them) shown in Europe/Rome; ``""`` for none."""
+    if value is None:
+        return ""
+    from condivisa.kernel.timegrid import ROME, to_utc
+
+    return to_utc(value, naive_is="utc").astimezone(ROME).strftime(fmt)
+
+
 @lru_cache(maxsize=1)
 def jinja_env() -> jinja2.Environment:
     """The Jinja2 environment of ``outputs/templates`` (autoescaped), with the ``num`` filter."""
@@ -64,6 +77,7 @@ def jinja_env() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["num"] = _num
+    env.filters["local_time"] = _local_time  # an instant as Italian local time: 2024-06-03 14:15
     env.globals["month_label"] = month_label
     return env
 
@@ -76,11 +90,32 @@ def plotly_js() -> str:
     return (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_text(encoding="utf-8")
 
 
-def plotly_script(standalone: bool, url: str = "/static/plotly.min.js") -> str:
-    """``<script>`` loading plotly.js: inlined for a standalone file, else from ``url``."""
+@lru_cache(maxsize=1)
+def plotly_js_hash() -> str:
+    """The first 12 hex digits of the SHA-256 of :func:`plotly_js`: its served name changes with the bundle."""
+    return hashlib.sha256(plotly_js().encode("utf-8")).hexdigest()[:12]
+
+
+@lru_cache(maxsize=1)
+def plotly_js_gzip() -> bytes:
+    """:func:`plotly_js` gzip-compressed once (4.8 MB → about 1.5 MB on the wire)."""
+    return gzip.compress(plotly_js().encode("utf-8"), compresslevel=9, mtime=0)
+
+
+def plotly_url() -> str:
+    """Where the dashboard serves plotly.js: a hashed name, cached by browsers for a year (``immutable``)."""
+    return f"/static/plotly.{plotly_js_hash()}.min.js"
+
+
+def plotly_script(standalone: bool, url: str | None = None) -> str:
+    """The ``<script>`` of a page with charts: the chart loader (:data:`condivisa.outputs.charts.CHART_LOADER_JS`)
+    and, for a standalone file, plotly.js inlined; a served page fetches plotly.js from ``url`` (default
+    :func:`plotly_url`) only after it has loaded, when a chart comes into view."""
+    loader = "<script>" + charts.CHART_LOADER_JS + "</script>"
     if standalone:
-        return "<script>" + plotly_js().replace("</script>", "<\\/script>") + "</script>"
-    return f'<script src="{url}"></script>'
+        return "<script>" + plotly_js().replace("</script>", "<\\/script>") + "</script>" + loader
+    src = json.dumps(url or plotly_url())
+    return f"<script>window.CONDIVISA_PLOTLY = {src};</script>" + loader
 
 
 def _check(book: SettledMonths, month: str, member_id: str | None = None) -> None:
@@ -149,15 +184,42 @@ def _member_charts(book: SettledMonths, member_id: str, month: str, lang: str, k
     day = _last_day(flows)
     day_label = day.index[0].strftime("%Y-%m-%d") if not day.empty else ""
     spare_profile, windows = _advice(book, lang)
+    t = translator(lang)
+    member = book.community.member(member_id)
+    name = member.name or member.id
+    covered = member_page.covered_pct(book.month(month).statement(member_id))
     figs = {
-        "day": charts.flows_figure(day, lang, title=f"{translator(lang)('day')} {day_label}"),
-        "month": charts.flows_figure(flows, lang, title=month_label(month, lang)),
+        "day": charts.flows_figure(day, lang, title=f"{t('day')} {day_label}", member_name=name),
+        "month": charts.flows_figure(flows, lang, title=month_label(month, lang), member_name=name),
+        "overlay": charts.overlay_figure(
+            flows,
+            lang,
+            title=t("mp_overlay_title", pct=fmt_number(covered, lang, 0)) if covered == covered else "",
+        ),
         "trend": charts.monthly_trend_figure(trend, lang),
         "kpi": charts.kpi_figure(kpis, lang, member=True),
     }
     if spare_profile is not None:
         figs["shift"] = charts.shift_figure(spare_profile, windows, lang)
     return figs, windows, day_label
+
+
+def _member_page_extras(book: SettledMonths, member_id: str, month: str, statement, windows) -> dict:
+    """The member page's notices, comparisons, family advice and plants (:mod:`condivisa.outputs.member_page`)."""
+    return {
+        "member_name": statement.member.name or statement.member.id,
+        "incomplete": member_page.incomplete_data(book, member_id, month),
+        "provisional": member_page.provisional(book, month),
+        "compare": member_page.comparisons(book, member_id, month),
+        "family_windows": member_page.family_windows(windows),
+        "advice_days": member_page.recent_days(book, 7),
+        "producer_plants": member_page.producer_plants(book, member_id, month),
+        "income_month": member_page.income_eur(statement.money),
+        "costs_month": member_page.costs_eur(statement.money),
+        "income_year": member_page.income_eur(statement.year_total),
+        "costs_year": member_page.costs_eur(statement.year_total),
+        "covered_pct": member_page.covered_pct(statement),
+    }
 
 
 def _html_charts(figs: dict) -> dict[str, str]:
@@ -192,6 +254,7 @@ def member_context(book: SettledMonths, member_id: str, month: str, lang: str = 
         "trend": trend,
         "windows": windows,
         "window_bands": window_bands(windows, book.as_of + dt.timedelta(days=1)),
+        **_member_page_extras(book, member_id, month, statement, windows),
         "charts": _html_charts(figs),
         "generated": clock.local_now().strftime("%Y-%m-%d %H:%M"),
     }
@@ -318,8 +381,15 @@ def chromium_available() -> bool:
     return Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)
 
 
-def html_to_pdf(html: str, timeout_s: float = 60.0) -> bytes:
-    """Print ``html`` to an A4 PDF with Debian's Chromium through Playwright, after the charts are drawn."""
+#: A4 less the PDF's 10 mm side margins, in CSS px (96 per inch): the width the charts are drawn at for print
+PRINT_WIDTH_PX = round((210 - 2 * 10) / 25.4 * 96)
+#: the light HTML's charts are snapshots drawn at this width (they scale down with the page)
+SNAPSHOT_WIDTH_PX = 900
+
+
+def _in_chromium(html: str, width: int, media: str, then, timeout_s: float):
+    """Open ``html`` in Debian's Chromium at ``width`` CSS px with ``media`` emulated, wait until every chart
+    is drawn, and return ``then(page)``."""
     if not chromium_available():
         raise ReportError(f"PDF needs Chromium at {CHROMIUM} (install it with: apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
@@ -327,7 +397,8 @@ def html_to_pdf(html: str, timeout_s: float = 60.0) -> bytes:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=timeout_s * 1000)
         try:
-            page = browser.new_page(viewport={"width": 1000, "height": 1400})
+            page = browser.new_page(viewport={"width": width, "height": 1200})
+            page.emulate_media(media=media)  # the charts are laid out for the width they are shown at
             page.set_content(html, wait_until="load", timeout=timeout_s * 1000)
             n = html.count('class="plotly-graph-div"')
             if n:
@@ -335,11 +406,70 @@ def html_to_pdf(html: str, timeout_s: float = 60.0) -> bytes:
                     f"document.querySelectorAll('.plotly-graph-div .main-svg').length >= {n}",
                     timeout=timeout_s * 1000,
                 )
-            page.emulate_media(media="print")
-            return page.pdf(
-                format="A4",
-                print_background=True,
-                margin={"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"},
-            )
+            return then(page)
         finally:
             browser.close()
+
+
+def html_to_pdf(html: str, timeout_s: float = 60.0) -> bytes:
+    """Print ``html`` to an A4 portrait PDF with Debian's Chromium through Playwright, after the charts are
+    drawn at the page's printable width (:data:`PRINT_WIDTH_PX`; the print styles of ``_style.css`` fit the
+    tables to it)."""
+
+    def pdf(page) -> bytes:
+        page.evaluate(_PRINT_HEIGHTS_JS)
+        return page.pdf(
+            format="A4",
+            print_background=True,
+            margin={"top": "12mm", "bottom": "12mm", "left": "10mm", "right": "10mm"},
+        )
+
+    return _in_chromium(html, PRINT_WIDTH_PX, "print", pdf, timeout_s)
+
+
+#: on paper the tall charts are 70 % as tall (at least 320 px; the legend kept ~75 px under the plot, as in
+#: ``charts._layout``): a whole chart that did not fit left most of a page empty
+_PRINT_HEIGHTS_JS = """async () => {
+  for (const div of [...document.querySelectorAll('div[data-chart]')]) {
+    const h = div.clientHeight;
+    if (h <= 320) continue;
+    const n = Math.max(320, Math.round(h * 0.7)), update = {height: n};
+    const legend = div.layout && div.layout.legend;
+    if (legend && legend.orientation === 'h' && legend.y < 0) update['legend.y'] = -75 / Math.max(120, n - 55);
+    div.style.height = n + 'px';
+    await Plotly.relayout(div, update);
+  }
+}"""
+
+
+_SNAPSHOT_JS = """async () => {
+  for (const div of [...document.querySelectorAll('div[data-chart]')]) {
+    const url = await Plotly.toImage(div, {format: 'svg', width: div.clientWidth, height: div.clientHeight});
+    const img = document.createElement('img');
+    img.src = url; img.alt = div.id; img.className = 'chart-image';
+    img.dataset.chartImage = div.id;
+    div.replaceWith(img);
+  }
+  document.querySelectorAll('script, style[id^="plotly"]').forEach(e => e.remove());
+  return '<!doctype html>\\n' + document.documentElement.outerHTML;
+}"""
+
+
+def light_html(html: str, timeout_s: float = 60.0) -> str:
+    """A standalone ``html`` made light for download (~100 kB instead of ~5 MB): each chart becomes a still
+    SVG image drawn by Chromium, and plotly.js is dropped (the file opens offline, without scripts, and prints
+    as it shows). Without Chromium the charts are left out and a line says where to see them (the dashboard,
+    the PDF)."""
+    if not chromium_available():
+        head, sep, body = html.partition("</head>")
+        lean = re.sub(r"<script\b.*?</script>", "", head, flags=re.S) + sep
+        body = re.sub(r"<script\b.*?</script>", "", body, flags=re.S)
+        body = re.sub(
+            r'<div id="([^"]+)" class="plotly-graph-div" data-chart[^>]*></div>',
+            r'<p class="muted chart-missing" data-chart-missing="\1">—</p>',
+            body,
+        )
+        return lean + body
+    return _in_chromium(
+        html, SNAPSHOT_WIDTH_PX, "screen", lambda page: page.evaluate(_SNAPSHOT_JS), timeout_s
+    )

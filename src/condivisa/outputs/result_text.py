@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from condivisa.formats.csv_safe import safe_dict
+from condivisa.outputs.terminal import cli_number, fit_table
 
 MEMBER_CSV_COLUMNS = (
     "id",
@@ -67,11 +68,16 @@ def to_csv(doc: dict[str, Any]) -> str:
 
 
 def _kwh(x: float) -> str:
-    return f"{x:,.1f}"
+    return cli_number(x, 1)  # the user's locale: 1.234,5 (it) or 1,234.5
 
 
 def _eur(x: float) -> str:
-    return f"{x:,.2f}"
+    return cli_number(x, 2)
+
+
+def _words(value: str) -> str:
+    """A code as words for the table (``public_body`` -> ``public body``)."""
+    return str(value).replace("_", " ")
 
 
 def summary_table(doc: dict[str, Any]) -> Table:
@@ -145,7 +151,7 @@ def members_table(doc: dict[str, Any]) -> Table:
         (
             [
                 m["id"] + (f" {m['name']}" if m.get("name") else "") + ("" if m["founder"] else " *"),
-                m["category"],
+                _words(m["category"]),
                 _kwh(m["withdrawn_kwh"]),
                 _kwh(m["shared_kwh"]),
             ],
@@ -324,9 +330,10 @@ def yearly_close_table(doc: dict[str, Any]) -> Table | None:
     return t
 
 
-def result_tables(doc: dict[str, Any]) -> Group:
+def result_tables(doc: dict[str, Any], width: int | None = None) -> Group:
     """Everything a referente reads first: months, allocation, monthly statements, yearly close, data
-    quality."""
+    quality. With ``width`` (the terminal's columns), a table wider than that is folded into one block per
+    row (:func:`condivisa.outputs.terminal.fit_table`)."""
     parts: list[Any] = [summary_table(doc)]
     c = configurations_table(doc)
     if c is not None:
@@ -341,5 +348,7 @@ def result_tables(doc: dict[str, Any]) -> Group:
     q = quality_table(doc)
     if q is not None:
         parts.append(q)
+    if width is not None:
+        parts = [fit_table(p, width) if isinstance(p, Table) else p for p in parts]
     parts.extend(Text(f"PROVVISORIO / provisional: {r}") for r in doc.get("provisional_reasons", []))
     return Group(*parts)

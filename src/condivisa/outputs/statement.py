@@ -35,6 +35,7 @@ from condivisa.kernel.money import to_cents, to_euros
 from condivisa.outputs.bands import BandEnergy, member_band_energy
 from condivisa.outputs.i18n import translator
 from condivisa.outputs.tax_view import TaxView
+from condivisa.outputs.terminal import cli_number
 
 MONEY_KEYS = ("premium_eur", "valorisation_eur", "sale_eur", "fees_eur", "gse_fees_eur", "total_eur")
 MEMBER_ENERGY_KEYS = ("withdrawn_kwh", "injected_kwh", "consumption_in_shared_kwh", "shared_kwh")
@@ -337,11 +338,11 @@ def balances(whole: list[PayeeLine], months: list[list[PayeeLine]]) -> dict[str,
 
 
 def _kwh(x: float) -> str:
-    return f"{x:,.1f}"
+    return cli_number(x, 1)  # the terminal's table: the user's locale (condivisa.outputs.terminal)
 
 
 def _eur(x: float) -> str:
-    return f"{x:,.2f}"
+    return cli_number(x, 2)
 
 
 def statement_table(statement: MemberStatement) -> Table:

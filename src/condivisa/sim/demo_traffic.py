@@ -74,7 +74,8 @@ def send_past(
 ) -> dict[str, int]:
     """Send every quarter hour of the fleets that has ended by ``now``, time-compressed (module docstring).
 
-    Returns the counts: ``mqtt_messages``, ``rest_messages``, ``readings``, ``lost``, ``repeated``,
+    ``on_progress(done, total)`` counts MQTT messages (as :func:`wait_acknowledged` does). Returns the
+    counts: ``mqtt_messages``, ``rest_messages``, ``readings``, ``lost``, ``repeated``,
     ``corrupt``, ``silenced`` (messages the silent DU kept back) and ``sent_quarters``.
     """
     rng = np.random.default_rng(3)
@@ -85,8 +86,10 @@ def send_past(
         ("mqtt_messages", "rest_messages", "readings", "lost", "repeated", "corrupt", "silenced"), 0
     )
     counts["sent_quarters"] = n
+    # the progress counts MQTT messages, as the acknowledgements after it do: at most one per DU and message
+    expected = -(-n // QUARTERS_PER_MESSAGE) * len(fleet_mqtt.devices)
     if on_progress is not None:
-        on_progress(0, n)
+        on_progress(0, expected)
     for q in range(0, n, QUARTERS_PER_MESSAGE):
         last = fleet_mqtt.starts[min(q + QUARTERS_PER_MESSAGE, n) - 1]
         late = (last + pd.Timedelta(minutes=15)).to_pydatetime() > cutoff  # the message reaches the last 3 h
@@ -107,8 +110,10 @@ def send_past(
                 counts["rest_messages"] += 1
                 counts["readings"] += m.readings
         if on_progress is not None:
-            on_progress(min(n, q + QUARTERS_PER_MESSAGE), n)
+            on_progress(counts["mqtt_messages"], max(expected, counts["mqtt_messages"]))
     mqtt_sink.flush()
+    if on_progress is not None:  # the silent DU's and the lost ones were never sent: the bar ends full
+        on_progress(counts["mqtt_messages"], counts["mqtt_messages"])
     return counts
 
 

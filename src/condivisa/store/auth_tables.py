@@ -52,7 +52,10 @@ class AuditAction(StrEnum):
     RULE_CHANGE = "rule_change"
     RULES_RECORDED = "rules_recorded"  # the first allocation rules seen for a community
     RULES_CHANGED = "rules_changed"  # the allocation rules differ from the last recorded ones
+    MEMBER_ADDED = "member_added"  # a member added to the community file (dashboard or CLI)
+    COMMUNITY_FILE_CHANGED = "community_file_changed"  # a new version of the community file, same rules
     CSRF_REJECTED = "csrf_rejected"
+    PASSWORD_CHANGED = "password_changed"  # a person changed their own password
     ERASURE = "erasure"
     PURGE = "purge"
 

@@ -28,9 +28,7 @@ from condivisa.kernel.timegrid import to_utc
 from condivisa.outputs.monthly import SettledMonths
 from condivisa.outputs.sources import stored_months
 from condivisa.store.distributor import import_marker
-
-#: a device is "silent" when its latest message is older than this
-SILENT_AFTER = dt.timedelta(hours=1)
+from condivisa.store.silence import OK, SILENT_AFTER, silence
 
 
 @dataclass
@@ -50,31 +48,17 @@ class Quality:
 def silent_devices(
     last_seen: list[dict], now: dt.datetime, silent_after: dt.timedelta = SILENT_AFTER
 ) -> list[dict]:
-    """Devices silent for more than ``silent_after``: nothing received for that long (or ever), or their
-    newest
-    quarter hour ended that long ago (a device that sends, but only old readings). Longest silence first.
+    """Devices silent for more than ``silent_after`` (:func:`condivisa.store.silence.silence`: nothing received
+    for that long, or ever, or their newest quarter hour ended that long ago). Longest silence first.
 
     ``last_seen`` are :meth:`Store.device_last_seen` rows (``du_id``, ``pod``, ``member_id``,
     ``last_received_at``, ``last_start``). ``silent_for_h`` is the longer of the two silences.
     """
     out = []
     for row in last_seen:
-        seen = to_utc(row.get("last_received_at"), naive_is="utc")
-        last_start = to_utc(row.get("last_start"), naive_is="utc")
-        data_end = last_start + dt.timedelta(minutes=15) if last_start else None
-        if seen is None or data_end is None:
-            out.append({**row, "last_received_at": seen, "last_reading_end": data_end, "silent_for_h": None})
-            continue
-        silence = max(now - seen, now - data_end)
-        if silence > silent_after:
-            out.append(
-                {
-                    **row,
-                    "last_received_at": seen,
-                    "last_reading_end": data_end,
-                    "silent_for_h": silence.total_seconds() / 3600,
-                }
-            )
+        state = silence(row, now, silent_after)  # the rule `condivisa db devices` uses too
+        if state["status"] != OK:
+            out.append({**row, **{k: v for k, v in state.items() if k != "status"}})
     return sorted(out, key=lambda r: -(r["silent_for_h"] if r["silent_for_h"] is not None else float("inf")))
 
 
@@ -120,6 +104,14 @@ class Dashboard:
                 self._erasures = marker
                 self._book, self._key, self._pages = None, None, {}  # nothing cached survives an erasure
             return self._community
+
+    def replace_community(self, community: Any) -> None:
+        """Serve ``community`` from now on (the community file changed, e.g. a member was added): the
+        erased members are redacted again and every cached month and page is dropped."""
+        with self._lock:
+            self.source_community = community
+            self._erasures = None  # the next access redacts the new community
+            self._book, self._key, self._pages = None, None, {}
 
     @property
     def prices_assumed(self) -> bool:

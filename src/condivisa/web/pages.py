@@ -76,12 +76,23 @@ def render_page(
     ctx["lang"] = lang
     if ctx.get("who") is not None:  # the logout button in the header posts this token
         ctx["csrf_session"] = csrf.session_token(request)
+        ctx.setdefault("who_name", _member_name(request, ctx["who"].member_id))
     ctx["plotly_script"] = report.plotly_script(False)
     html = report.jinja_env().get_template(template).render(**ctx)
     response = HTMLResponse(html, status_code=status_code)
     if request.query_params.get("lang") in LANGUAGES:
         response.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="lax", path="/")
     return response
+
+
+def _member_name(request: Request, member_id: str | None) -> str | None:
+    """The name of the logged-in member (the header shows it, not their id); ``None`` when unknown."""
+    if not member_id:
+        return None
+    try:
+        return dashboard(request).community.member(member_id).name or None
+    except (NoCommunity, KeyError):
+        return None
 
 
 def not_found(request: Request, lang: str, who=None) -> HTMLResponse:
@@ -107,10 +118,14 @@ def selected_month(request: Request, dash: Dashboard) -> str | None:
 
 
 def fallback_note(request: Request, dash: Dashboard, month: str | None, lang: str) -> str | None:
-    """When no month was asked for and the newest month has no finished day, the sentence that says which
-    month is shown instead."""
+    """When ``?month=`` is not a month (``YYYY-MM``), or no month was asked for and the newest month has no
+    finished day, the sentence that says which month is shown instead."""
+    asked = request.query_params.get("month")
+    if asked and not _MONTH.match(asked):  # not a month: say which one is shown instead (no silent fallback)
+        shown = month_label(month, lang) if month else "—"
+        return translator(lang)("w_month_invalid", asked=asked[:20], shown=shown)
     latest = dash.book().latest_month
-    if request.query_params.get("month") or month is None or latest is None or latest == month:
+    if asked or month is None or latest is None or latest == month:
         return None
     return translator(lang)(
         "showing_latest", current=month_label(latest, lang), shown=month_label(month, lang)
@@ -126,12 +141,13 @@ def month_nav(months: list[str], month: str | None) -> dict:
 
 
 def html_download(html: str, fmt: str, filename: str) -> Response:
-    """A rendered document as an attachment: the HTML itself, or as PDF (``fmt == "pdf"``; 503 in plain
-    text when the PDF cannot be made)."""
+    """A rendered document as an attachment: as a light HTML page (charts as still images, no plotly.js:
+    :func:`condivisa.outputs.report.light_html`), or as PDF (``fmt == "pdf"``; 503 in plain text when the PDF
+    cannot be made)."""
     disposition = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if fmt == "pdf":
         try:
             return Response(report.html_to_pdf(html), media_type="application/pdf", headers=disposition)
         except report.ReportError as exc:
             return Response(str(exc), status_code=503, media_type="text/plain")
-    return HTMLResponse(html, headers=disposition)
+    return HTMLResponse(report.light_html(html), headers=disposition)

@@ -4,6 +4,7 @@ allocation-rule changes) and the monthly report ``/community/report.{html,pdf}?m
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Any
 
 from fastapi import Request
@@ -12,11 +13,13 @@ from sqlalchemy.exc import DBAPIError
 
 from condivisa.auth.principal import Principal
 from condivisa.auth.rules_audit import rules_history
+from condivisa.casestudy.verdict import case_panel
 from condivisa.outputs import report
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
 from condivisa.store.auth_tables import AuditAction
 from condivisa.store.provenance import mix_text
 from condivisa.web import session
+from condivisa.web.billing_view import community_runs
 from condivisa.web.data import Dashboard, case_load_model, case_rows
 from condivisa.web.pages import (
     dashboard,
@@ -29,6 +32,7 @@ from condivisa.web.pages import (
     selected_month,
     to_login,
 )
+from condivisa.web.rejections import rejection_action
 
 #: the rule-change card of the community page (it/en)
 RULES_TEXT = {
@@ -38,6 +42,13 @@ RULES_TEXT = {
         "when": "Quando",
         "who": "Chi le ha caricate",
         "what": "Cosa è cambiato",
+        "from_file": "dal file",
+        "actors": {
+            "dashboard": "all'avvio della dashboard",
+            "condivisa serve": "all'avvio della piattaforma (condivisa serve)",
+            "cli": "da riga di comando (condivisa report)",
+            "system": "dalla piattaforma",
+        },
     },
     "en": {
         "title": "Allocation rules: changes",
@@ -45,17 +56,42 @@ RULES_TEXT = {
         "when": "When",
         "who": "Loaded by",
         "what": "What changed",
+        "from_file": "from the file",
+        "actors": {
+            "dashboard": "when the dashboard started",
+            "condivisa serve": "when the platform started (condivisa serve)",
+            "cli": "from the command line (condivisa report)",
+            "system": "by the platform",
+        },
     },
 }
 REPORT_FORMATS = ("html", "pdf")
 
 
-def _rules_history(request: Request, community: Any) -> list[dict]:
-    """The last ten recorded changes of the allocation rules (none on a database without the auth tables)."""
+def _rules_history(request: Request, community: Any, lang: str = "it") -> list[dict]:
+    """The last ten recorded changes of the allocation rules (none on a database without the auth tables),
+    each with ``actor_text`` (what loaded them, in words) and ``source_name`` (the file's name alone). The OS
+    user and host the audit keeps (``by``) are not shown: the page says what loaded the rules, not who was
+    logged in on the server."""
     try:
-        return rules_history(request.app.state.store, community.name, limit=10)
+        entries = rules_history(request.app.state.store, community.name, limit=10)
     except DBAPIError:
         return []
+    actors = RULES_TEXT[lang]["actors"]
+    return [
+        {
+            **{k: v for k, v in e.items() if k != "by"},
+            "actor_text": actors.get(str(e.get("actor")), str(e.get("actor") or "")),
+            "source_name": PurePath(str(e["source"])).name if e.get("source") else "",
+        }
+        for e in entries
+    ]
+
+
+def _with_actions(quality: Any, lang: str) -> Any:
+    """The data-quality panel with each rejected message's action line (:mod:`condivisa.web.rejections`)."""
+    quality.dead_letters = [{**d, "action": rejection_action(d, lang)} for d in quality.dead_letters]
+    return quality
 
 
 def community_page(request: Request) -> Response:
@@ -84,20 +120,24 @@ def community_context(request: Request, dash: Dashboard, who: Principal, lang: s
         "month": month,
         "months": book.months,
         "nav": month_nav(book.months, month),
-        "quality": dash.quality(month),
+        "quality": _with_actions(dash.quality(month), lang),
         "cases": cases,
         "economics": economics,
         "case_load_model": case_load_model(case_summary, lang),
+        # the battery verdict, case names and indicators in words (condivisa.casestudy.verdict)
+        "case_panel": case_panel(case_summary, lang),
         "member_links": True,
         "prices_assumed": dash.prices_assumed,
         "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
-        "rules_history": _rules_history(request, dash.community),
+        "rules_history": _rules_history(request, dash.community, lang),
         "rules_text": RULES_TEXT[lang],
         "month_note": fallback_note(request, dash, month, lang),
         # readings above their POD's bound, left out of the money (condivisa.domain.plausibility)
         "excluded_readings": book.excluded_readings(month) if month else [],
         # which data the money of the month rests on (distributor, devices, estimates; store.provenance)
         "source_mix": _mix(book, month, lang),
+        # the stored billing runs, read-only (one query: condivisa.web.billing_view)
+        "br_runs": community_runs(dash),
     }
     if month in book.months:
         page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))

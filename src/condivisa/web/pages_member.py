@@ -9,11 +9,13 @@ from fastapi import Request
 from fastapi.responses import Response
 
 from condivisa.auth.principal import Principal
+from condivisa.kernel import clock
 from condivisa.outputs import report
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
 from condivisa.store.auth_tables import AuditAction
 from condivisa.web import session
-from condivisa.web.data import Dashboard
+from condivisa.web.billing_view import member_run, numbered_statement
+from condivisa.web.data import Dashboard, silent_devices
 from condivisa.web.pages import (
     dashboard,
     fallback_note,
@@ -59,6 +61,7 @@ def member_context(
         "assumed_price": ASSUMED_PRICE_EUR_PER_MWH,
         "month_note": fallback_note(request, dash, month, lang),
     }
+    ctx["silent_devices"] = member_silent_devices(dash, member_id)
     if month in book.months:
         page = dash.page(
             ("member", member_id, month, lang),
@@ -66,7 +69,20 @@ def member_context(
         )
         ctx.update({k: v for k, v in page.items() if k != "lang"})
         ctx["has_data"] = True
+        ctx["br_run"] = member_run(dash, member_id, month)  # one query; the hash only on download
     return ctx
+
+
+def member_silent_devices(dash: Dashboard, member_id: str) -> list[dict]:
+    """The member's own devices (registered to them, or reading one of their PODs or their plants' PODs)
+    silent for longer than the referente's panel allows (:func:`condivisa.web.data.silent_devices`)."""
+    community = dash.community
+    member = community.member(member_id)
+    pods = set(member.consumption_pods) | {p.pod for p in community.plants if p.owner == member_id}
+    rows = [
+        r for r in dash.store.device_last_seen() if r.get("member_id") == member_id or r.get("pod") in pods
+    ]
+    return silent_devices(rows, clock.now())
 
 
 def member_statement(member_id: str, fmt: str, request: Request) -> Response:
@@ -92,4 +108,7 @@ def member_statement(member_id: str, fmt: str, request: Request) -> Response:
             media_type="text/csv",
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
+    numbered = numbered_statement(dash, member_id, month, lang)  # a final run whose inputs still match
+    if numbered is not None:
+        return html_download(numbered[0], fmt, f"rendiconto-{numbered[1]}-{month}.{fmt}")
     return html_download(report.member_statement_html(book, member_id, month, lang), fmt, name)
