@@ -6,28 +6,22 @@ under CI (CI=true), where that is a failure.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
 
+from browser_helpers import launched, login, require_chromium, shot
 from condivisa.outputs.i18n import fmt_number
-from condivisa.outputs.report import CHROMIUM, CHROMIUM_ARGS, chromium_available
-from conftest import ROOT
 from test_web import engine_month
 from web_helpers import PASSWORD, ServerThread, build_platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not chromium_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is missing at {CHROMIUM} under CI")
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    require_chromium()
     platform = build_platform(tmp_path_factory.mktemp("browser"))
     srv = ServerThread(platform.app).start()
     yield srv, platform
@@ -36,31 +30,16 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def _login(browser, url: str, user: str, width: int = 1100, locale: str = "it-IT"):
-    ctx = browser.new_context(viewport={"width": width, "height": 900}, locale=locale, accept_downloads=True)
-    page = ctx.new_page()
-    page.goto(url + "/login")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("load")
-    return ctx, page
+    return login(browser, url, user, width=width, locale=locale, accept_downloads=True)
 
 
 def _shot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 5_000
-    return path
+    return shot(page, name)
 
 
 def _value(page, key: str, index: int = 0) -> str:

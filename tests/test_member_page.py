@@ -10,18 +10,19 @@ Fast tests through FastAPI's TestClient; the notices also in a real browser (Pla
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from browser_helpers import launched, require_chromium, shot
+from browser_helpers import login as browser_login
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME
 from condivisa.outputs import member_page
 from condivisa.outputs.i18n import fmt_number
-from condivisa.outputs.report import CHROMIUM, CHROMIUM_ARGS, _advice, chromium_available
+from condivisa.outputs.report import _advice
 from condivisa.store.models import DeviceActivity
 from test_web import client, form_token, login
 from web_helpers import PASSWORD, ServerThread, build_platform
@@ -331,40 +332,20 @@ def test_password_change(tmp_path):
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    if not chromium_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is missing at {CHROMIUM} under CI")
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
+    require_chromium()
     p = _troubled(tmp_path_factory.mktemp("member-page-browser"))
     srv = ServerThread(p.app).start()
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as browser:
         yield srv, p, browser
-        browser.close()
     srv.stop()
-
-
-def _browser_login(browser, url: str, user: str, width: int = 1100, locale: str = "it-IT"):
-    ctx = browser.new_context(viewport={"width": width, "height": 900}, locale=locale)
-    page = ctx.new_page()
-    page.goto(url + "/login")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("load")
-    return ctx, page
 
 
 @pytest.mark.browser
 @pytest.mark.slow
 @pytest.mark.parametrize("width", [1100, 390])
 def test_browser_shows_the_incomplete_data_and_silent_device_notices(served, width):
-    from test_browser import _shot
-
     srv, p, browser = served
-    ctx, page = _browser_login(browser, srv.url, "rossi", width=width)
+    ctx, page = browser_login(browser, srv.url, "rossi", width=width)
     try:
         page.goto(srv.url + "/members/m1?month=2024-06")
         gap = page.locator('[data-testid="incomplete-data"]')
@@ -380,7 +361,7 @@ def test_browser_shows_the_incomplete_data_and_silent_device_notices(served, wid
         page.locator("#chart-overlay").scroll_into_view_if_needed()  # charts are drawn as they come into view
         page.wait_for_selector("#chart-overlay .main-svg")
         assert page.locator("#chart-overlay .legendtext").count() == 3
-        _shot(page, f"member-notices-{width}")
+        shot(page, f"member-notices-{width}")
         # another month without gaps: no gap notice, the device notice stays (it is about now)
         page.goto(srv.url + "/members/m1?month=2024-05")
         assert page.locator('[data-testid="incomplete-data"]').count() == 0
@@ -393,7 +374,7 @@ def test_browser_shows_the_incomplete_data_and_silent_device_notices(served, wid
 @pytest.mark.slow
 def test_browser_no_notice_for_a_member_whose_data_are_fine(served):
     srv, p, browser = served
-    ctx, page = _browser_login(browser, srv.url, "bianchi", locale="en-GB")
+    ctx, page = browser_login(browser, srv.url, "bianchi", locale="en-GB")
     try:
         page.goto(srv.url + "/members/m2?month=2024-06")
         assert page.locator('[data-testid="member-notices"]').count() == 1

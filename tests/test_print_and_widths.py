@@ -22,15 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from browser_helpers import ARTIFACTS, launched, login, require_chromium, shot
 from condivisa.outputs import report
 from condivisa.outputs.i18n import fmt_number, translator
-from condivisa.outputs.report import CHROMIUM, CHROMIUM_ARGS, chromium_available
-from conftest import ROOT
 from test_web import engine_month
-from web_helpers import PASSWORD, ServerThread, build_platform
+from web_helpers import ServerThread, build_platform
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-ARTIFACTS = ROOT / "test-artifacts"
 MONTH = "2024-06"
 #: 4G as the issue measures it: 4 Mbit/s down, 3 Mbit/s up, 20 ms latency
 FOUR_G = {"offline": False, "latency": 20, "downloadThroughput": 4e6 / 8, "uploadThroughput": 3e6 / 8}
@@ -41,10 +39,7 @@ BUDGET_S = 3.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not chromium_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"Chromium is missing at {CHROMIUM} under CI")
-        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    require_chromium()
     platform = build_platform(tmp_path_factory.mktemp("print-widths"))
     srv = ServerThread(platform.app).start()
     yield srv, platform
@@ -53,33 +48,17 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 def _login(browser, url: str, user: str, width: int, locale: str = "it-IT", height: int = 900):
-    ctx = browser.new_context(viewport={"width": width, "height": height}, locale=locale)
-    page = ctx.new_page()
-    page.goto(url + "/login")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state("load")
-    return ctx, page
+    return login(browser, url, user, width=width, locale=locale, height=height)
 
 
 def _shot(page, name: str, tmp_path: Path) -> Path:
-    """A full-page screenshot in the test's tmp dir, copied to ``test-artifacts/``."""
-    path = tmp_path / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    assert path.stat().st_size > 5_000
-    ARTIFACTS.mkdir(exist_ok=True)
-    shutil.copy(path, ARTIFACTS / path.name)
-    return path
+    """A full-page screenshot in ``test-artifacts/``, copied to the test's tmp dir."""
+    return shot(page, name, tmp_path)
 
 
 def _pdf_text(data: bytes) -> tuple[str, int]:

@@ -9,12 +9,15 @@ import getpass
 import socket
 import zlib
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import pandas as pd
 import sqlalchemy as sa
 
+from condivisa import __version__
 from condivisa.billing.run_records import StoredRun
 from condivisa.domain.community import Community
+from condivisa.kernel import clock
 from condivisa.outputs.monthly import SettledMonths, month_bounds
 from condivisa.outputs.sources import SettlementInputs
 
@@ -59,3 +62,39 @@ def lock_runs(conn: sa.Connection, community: Community) -> None:
     if conn.dialect.name == "postgresql":
         key = zlib.crc32(f"condivisa-billing:{community.name}".encode())
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+
+
+class Draft(Protocol):
+    """What a computed run (final, correction or yearly balance) carries into its stored row."""
+
+    @property
+    def community(self) -> str: ...
+    @property
+    def months(self) -> tuple[str, ...]: ...
+    @property
+    def inputs_sha256(self) -> str: ...
+    @property
+    def inputs(self) -> dict[str, Any]: ...
+    @property
+    def rules(self) -> dict[str, Any]: ...
+    @property
+    def tariffs(self) -> dict[str, Any]: ...
+
+
+def run_values(draft: Draft, kind: str, number: int, by: str, corrects: int | None) -> dict[str, Any]:
+    """The ``billing_runs`` row of ``draft``: numbered, stamped now (:mod:`condivisa.kernel.clock`)."""
+    return {
+        "community": draft.community,
+        "number": number,
+        "kind": kind,
+        "period_start": draft.months[0],
+        "period_end": draft.months[-1],
+        "created_at": clock.now(),
+        "created_by": by,
+        "inputs_sha256": draft.inputs_sha256,
+        "inputs": draft.inputs,
+        "rules": draft.rules,
+        "tariffs": draft.tariffs,
+        "corrects_run_id": corrects,
+        "condivisa_version": __version__,
+    }

@@ -37,12 +37,11 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from condivisa import __version__
 from condivisa.auth.rules_audit import rules_dict
 from condivisa.billing import run_records
 from condivisa.billing.credit_notes import credit_notes
 from condivisa.billing.inputs_hash import changed_parts, inputs_digest, regulated_values
-from condivisa.billing.run_common import Correction, book_of, lock_runs, whoami, window
+from condivisa.billing.run_common import Correction, book_of, lock_runs, run_values, whoami, window
 from condivisa.billing.run_lines import RunLine, total_cents
 from condivisa.billing.run_records import RunError, StoredRun, months_between
 from condivisa.engines.metergrid import MeasurementError
@@ -141,24 +140,6 @@ def preview(inputs: SettlementInputs, months: tuple[str, ...], *, fill: str | No
     )
 
 
-def _values(draft: RunDraft, kind: str, number: int, by: str, corrects: int | None) -> dict[str, Any]:
-    return {
-        "community": draft.community,
-        "number": number,
-        "kind": kind,
-        "period_start": draft.months[0],
-        "period_end": draft.months[-1],
-        "created_at": clock.now(),
-        "created_by": by,
-        "inputs_sha256": draft.inputs_sha256,
-        "inputs": draft.inputs,
-        "rules": draft.rules,
-        "tariffs": draft.tariffs,
-        "corrects_run_id": corrects,
-        "condivisa_version": __version__,
-    }
-
-
 def finalize(
     store: Store,
     inputs: SettlementInputs,
@@ -208,7 +189,7 @@ def finalize(
                     f"post the differences with `condivisa runs correct {run.number}`"
                 )
         number = run_records.next_number(conn, draft.community)
-        values = _values(draft, "final", number, created_by or whoami(), None)
+        values = run_values(draft, "final", number, created_by or whoami(), None)
         run_records.insert_run(conn, values, list(draft.lines))
     return run_records.get_run(store, draft.community, number)
 
@@ -257,7 +238,7 @@ def correct(
             )
         notes = credit_notes(run_records.lines_in_force(runs), draft.lines)
         new_number = run_records.next_number(conn, community)
-        values = _values(draft, "correction", new_number, created_by or whoami(), final.id)
+        values = run_values(draft, "correction", new_number, created_by or whoami(), final.id)
         run_records.insert_run(conn, values, notes)
     run = run_records.get_run(store, community, new_number)
     moved = total_cents(notes)

@@ -54,7 +54,7 @@ from condivisa.billing.inputs_hash import (
     regulated_values,
     sha256_text,
 )
-from condivisa.billing.run_common import Correction, book_of, lock_runs, whoami, window
+from condivisa.billing.run_common import Correction, book_of, lock_runs, run_values, whoami, window
 from condivisa.billing.run_lines import PARTS, RunLine, per_payee, total_cents
 from condivisa.billing.run_records import RunError, StoredRun
 from condivisa.engines.settlement_result import SettlementResult
@@ -239,26 +239,6 @@ def draft_year(
     )
 
 
-def _values(draft: YearDraft, kind: str, number: int, by: str, corrects: int | None) -> dict[str, Any]:
-    from condivisa import __version__
-
-    return {
-        "community": draft.community,
-        "number": number,
-        "kind": kind,
-        "period_start": draft.months[0],
-        "period_end": draft.months[-1],
-        "created_at": clock.now(),
-        "created_by": by,
-        "inputs_sha256": draft.inputs_sha256,
-        "inputs": draft.inputs,
-        "rules": draft.rules,
-        "tariffs": draft.tariffs,
-        "corrects_run_id": corrects,
-        "condivisa_version": __version__,
-    }
-
-
 def _unchanged(conn: sa.Connection, draft: YearDraft) -> None:
     if run_records.next_number(conn, draft.community) - 1 != draft.last_number:
         raise RunError(f"{draft.community}: a run was stored while closing {draft.year}; close it again")
@@ -289,7 +269,7 @@ def close_year_run(
             raise RunError(f"{year} was closed meanwhile (see `condivisa runs list`)")
         _unchanged(conn, draft)
         number = run_records.next_number(conn, draft.community)
-        values = _values(draft, YEARLY, number, created_by or whoami(), None)
+        values = run_values(draft, YEARLY, number, created_by or whoami(), None)
         run_records.insert_run(conn, values, list(draft.lines))
     return run_records.get_run(store, draft.community, number)
 
@@ -317,7 +297,7 @@ def correct_year(store: Store, inputs: SettlementInputs, run: StoredRun, *, crea
             changed += ("months' runs",)
         notes = credit_notes(run_records.lines_in_force(chain), draft.lines)
         number = run_records.next_number(conn, draft.community)
-        values = _values(draft, "correction", number, created_by or whoami(), run.id)
+        values = run_values(draft, "correction", number, created_by or whoami(), run.id)
         run_records.insert_run(conn, values, notes)
     stored = run_records.get_run(store, draft.community, number)
     what = ", ".join(changed) or "inputs"
