@@ -191,3 +191,34 @@ def test_a_bad_file_among_good_ones_stores_nothing(db_store, tmp_path):
 
     with db_store.read() as conn:
         assert imported_files(conn) == []
+
+
+def test_identical_exports_of_two_pods_are_two_imports_and_a_long_csv_imports_on_both_databases(
+    db_store, tmp_path
+):
+    community = load_community(EXAMPLE_COMMUNITY)
+    idx = quarter_hours(dt.date(2024, 6, 1), dt.date(2024, 6, 2))
+    write_portal_export(pd.Series(0.0, index=idx), tmp_path / "zeros.csv")  # a day of zeros: same bytes
+    for pod in ("IT001E00000001", "IT001E00000002"):
+        (out,) = import_files(
+            db_store,
+            [tmp_path / "zeros.csv"],
+            known_pods=community.all_pods,
+            pod=pod,
+            direction="injection",
+            imported_by="r",
+            now=NOW,
+        )
+        assert out.new == 96 and out.already_imported_at is None, pod
+    long = pd.DataFrame(
+        {"pod": M3, "start": [ts.isoformat() for ts in idx], "withdrawn_kwh": 0.2, "injected_kwh": 0.0}
+    )
+    long.to_csv(tmp_path / "long.csv", index=False)
+    outcomes = import_files(
+        db_store, [tmp_path / "long.csv"], known_pods=community.all_pods, imported_by="r", now=NOW
+    )
+    assert [(o.pod, o.direction, o.new) for o in outcomes] == [(M3, "withdrawal", 96), (M3, "injection", 96)]
+    again = import_files(
+        db_store, [tmp_path / "long.csv"], known_pods=community.all_pods, imported_by="r", now=NOW
+    )
+    assert all(o.already_imported_at is not None for o in again)

@@ -41,6 +41,12 @@ class _Part:
     frame: pd.DataFrame
 
 
+def _file_key(sha256: str, pod: str, direction: str) -> str:
+    """What makes an import the same import again: the file's bytes for this POD and direction (SHA-256 of
+    both; two PODs' exports may be byte-identical, e.g. a month of zeros)."""
+    return hashlib.sha256(f"{sha256}:{pod}:{direction}".encode()).hexdigest()
+
+
 def _is_portal(path: Path) -> bool:
     if path.suffix.lower() in (".xlsx", ".xlsm"):
         return False
@@ -61,7 +67,7 @@ def _long_parts(path: Path, sha: str, known: set[str]) -> list[_Part]:
             data = pd.DataFrame(
                 {"start": rows["start"].to_numpy(), "energy_kwh": rows[col].to_numpy(), "flag": ""}
             )
-            parts.append(_Part(path.name, f"{sha}:{pod}:{direction}", str(pod), direction, data))
+            parts.append(_Part(path.name, _file_key(sha, str(pod), direction), str(pod), direction, data))
     return parts
 
 
@@ -97,7 +103,9 @@ def parse_files(
                     f"{path}: POD {pod} is not a POD of this community (register it with condivisa db register)"
                 )
             curve = read_portal_export(path, pod, direction)
-            parts.append(_Part(path.name, sha, pod, direction, curve.frame))
+            # the same bytes are "the same file" only for the same POD and direction (two PODs' exports may
+            # be byte-identical, e.g. a month of zeros)
+            parts.append(_Part(path.name, _file_key(sha, pod, direction), pod, direction, curve.frame))
         except (DistributorFileError, InputError) as exc:
             raise DistributorImportError(str(exc)) from None
     return parts
