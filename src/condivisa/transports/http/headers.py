@@ -47,14 +47,15 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-#: FastAPI's ``/docs`` and ``/redoc`` load Swagger UI and ReDoc from their CDN
+#: ``/docs`` and ``/redoc`` run Swagger UI and ReDoc from the platform's own files
+#: (:mod:`condivisa.transports.http.api_docs`), with their inline start-up scripts: no CDN
 DOCS_CONTENT_SECURITY_POLICY = "; ".join(
     (
         "default-src 'self'",
-        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-        "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly",
-        "font-src 'self' https://fonts.gstatic.com",
+        "script-src 'self' 'unsafe-inline'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
         "worker-src 'self' blob:",
         "connect-src 'self'",
         "object-src 'none'",
