@@ -113,7 +113,7 @@ def test_members_figure_and_html():
         {"id": "m1", "name": "Rossi", "premium_eur": 1, "valorisation_eur": 2, "sale_eur": 0, "fees_eur": 1}
     ]
     fig = charts.members_figure(rows, "en")
-    assert "€" in fig.layout.xaxis.title.text
+    assert "€" in fig.layout.title.text and not fig.layout.xaxis.title.text  # the unit in the title (phones)
     html = charts.figure_html(fig, "chart-x")
     assert 'id="chart-x"' in html and "responsive" in html and "plotly.min.js" not in html
     assert len(html) < 100_000  # plotly.js is not inlined unless asked

@@ -137,12 +137,16 @@ def _run_with_progress(
 
 
 def _cases_table(case: Case, doc: dict) -> Table:
+    from condivisa.casestudy.verdict import case_label
+    from condivisa.outputs.terminal import cli_lang
+
     table = Table(title=f"{case.name} — year {case.year}")
     for col in ("case", "production kWh", "shared kWh", "sharing %", "premium €", "bill €"):
         table.add_column(col, justify="right" if col != "case" else "left")
+    lang = cli_lang()
     for c in doc["cases"]:
         table.add_row(
-            c["name"],
+            case_label(c["name"], lang, c),
             _fmt(c["production_kwh"], 0),
             _fmt(c["shared_kwh"], 0),
             _fmt(c["sharing_pct"]),
@@ -167,6 +171,9 @@ def verdict_lines(doc: dict, lang: str | None = None) -> list[str]:
 
 
 def _economics_table(case: Case, doc: dict) -> Table:
+    from condivisa.casestudy.verdict import case_label, scenario_label
+    from condivisa.outputs.terminal import cli_lang
+
     eco = Table(
         title=f"economics over {case.horizon_years} years, discount rate {case.discount_rate:.0%}",
         caption="net gain = net present value (NPV); payback = discounted payback time (DPBT); "
@@ -182,10 +189,12 @@ def _economics_table(case: Case, doc: dict) -> Table:
         "from sharing %",
     ):
         eco.add_column(col, justify="right" if col not in ("case", "scenario") else "left")
+    lang = cli_lang()
+    entries = {c["name"]: c for c in doc["cases"]}
     for e in doc["economics"]:
         eco.add_row(
-            e["case"],
-            e["scenario"],
+            case_label(e["case"], lang, entries.get(e["case"])),
+            scenario_label(e["scenario"], lang),
             _fmt(e["investment_eur"], 0),
             _fmt(e["npv_eur"], 0),
             _fmt(e["dpbt_years"]),

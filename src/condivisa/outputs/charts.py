@@ -374,9 +374,10 @@ def members_figure(members: Iterable[Mapping], lang: str = "it") -> go.Figure:
         )
     )
     fig.update_layout(barmode="relative")
-    fig.update_xaxes(title_text=t("money_eur"))
     fig.update_yaxes(autorange="reversed")
-    fig = _layout(fig, t("members"), height=max(280, 110 + 26 * len(rows)), lang=lang)
+    # the unit in the title, not as an x-axis title: on a phone the wrapped legend would cover it
+    title = f"{t('members')} · {t('money_eur')}"
+    fig = _layout(fig, title, height=max(280, 110 + 26 * len(rows)), lang=lang)
     return fig
 
 
