@@ -367,7 +367,7 @@ def test_migration_from_0920_keeps_the_runs_and_allows_the_new_kind(db_url, inpu
                 )
         _finalize_all(s, inputs)  # final runs stored at 0920
         before = list_runs(s, NAME)
-        s.upgrade()
+        s.upgrade("0930_yearly_balance_runs")
         assert s.revision() == "0930_yearly_balance_runs"
         assert list_runs(s, NAME) == before
         run = close_year_run(s, inputs, 2024)
@@ -395,7 +395,7 @@ def test_migration_downgrades_without_yearly_runs(db_url):
             cfg.attributes["connection"] = conn
             command.downgrade(cfg, "0920_distributor_data")
         assert s.revision() == "0920_distributor_data"
-        s.upgrade()
+        s.upgrade("0930_yearly_balance_runs")
         assert s.revision() == "0930_yearly_balance_runs"
     finally:
         s.close()

@@ -294,6 +294,45 @@ def status(database: str = typer.Option(None, "--database", help=DATABASE_HELP))
     store.close()
 
 
+@db_app.command("partitions")
+def partitions(
+    through: str = typer.Option(
+        None,
+        "--through",
+        help="create the monthly partitions through this month, YYYY-MM (default: 24 ahead)",
+    ),
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+) -> None:
+    """PostgreSQL: create the missing monthly partitions of the measurements table and list them."""
+    from condivisa.store import partitions as parts
+
+    store = _open(database)
+    if store.dialect != "postgresql":
+        Console().print("SQLite keeps the measurements in one table: nothing to partition")
+        store.close()
+        return
+    try:
+        last = (
+            parts.parse_month(through)
+            if through
+            else parts.add_months(parts.month_of(clock.now()), parts.AHEAD_MONTHS)
+        )
+    except ValueError as exc:
+        store.close()
+        _fail(str(exc))
+    with store.engine.begin() as conn:
+        created = parts.ensure_partitions(conn, last)
+        months = parts.monthly_partitions(conn)
+    store.close()
+    Console().print(f"created {len(created)} partitions" + (f": {', '.join(created)}" if created else ""))
+    if months:
+        first, final = months[0], months[-1]
+        Console().print(
+            f"{len(months)} monthly partitions, {first[0]}-{first[1]:02d} to {final[0]}-{final[1]:02d}, "
+            "plus measurements_default"
+        )
+
+
 def register(app: typer.Typer) -> None:
     """Hook of :mod:`condivisa.cli`: add the ``db`` command group."""
     app.add_typer(db_app, name="db")

@@ -252,7 +252,7 @@ def _revise(
             t.c.received_at,
             t.c.source,
             t.c.revision,
-        ).where(t.c.id == old.id)
+        ).where(t.c.id == old.id, t.c.start_utc == old.start_utc)  # the time prunes PostgreSQL's partitions
     ).one()
     conn.execute(
         sa.insert(MeasurementRevision.__table__).values(
@@ -273,7 +273,7 @@ def _revise(
     )
     conn.execute(
         sa.update(t)
-        .where(t.c.id == stored.id)
+        .where(t.c.id == stored.id, t.c.start_utc == old.start_utc)
         .values(
             withdrawn_kwh=r.withdrawn_kwh,
             injected_kwh=r.injected_kwh,
