@@ -32,8 +32,7 @@ from condivisa.domain.community import Community
 from condivisa.kernel import clock
 from condivisa.kernel.money import to_cents, to_euros
 from condivisa.outputs.monthly import SettledMonths, month_bounds
-from condivisa.outputs.sources import inputs_from_store, within_bounds
-from condivisa.store.distributor import current_values
+from condivisa.outputs.sources import inputs_from_readings, stored_readings
 
 if TYPE_CHECKING:
     from condivisa.store.store import Store
@@ -230,18 +229,8 @@ def reconcile_store(
     """Reconcile ``month`` from the store: DU readings (within their bounds) against the distributor's
     current values, and the money settled on each (module docstring)."""
     start, end = month_bounds(month)
-    pods = sorted(community.all_pods)
-    du, _ = within_bounds(store, community, store.measurements_frame(pods, start, end))
-    with store.read() as conn:
-        official = current_values(conn, pods, start, end)
-    inputs = inputs_from_store(
-        store,
-        community,
-        prices_csv=prices_csv,
-        assumed_price_eur_per_mwh=assumed_price_eur_per_mwh,
-        first_day=start.date(),
-        last_day=(end - pd.Timedelta(days=1)).date(),
-    )
+    du, excluded, official = stored_readings(store, community, start, end)  # one read of the month
+    inputs = inputs_from_readings(community, du, excluded, official, prices_csv, assumed_price_eur_per_mwh)
     when = as_of or clock.today()
     lines = pod_rows(community, du, official, month)
     moved = money_moved(community, du, inputs.measurements, inputs.prices, month, when) if lines else {}

@@ -283,11 +283,37 @@ def inputs_from_store(
     """
     start = local_midnight(first_day) if first_day else None
     end = local_midnight(last_day + dt.timedelta(days=1)) if last_day else None
+    du, excluded, official = stored_readings(store, community, start, end)
+    return inputs_from_readings(
+        community, du, excluded, official, prices_csv, assumed_price_eur_per_mwh, allow_unusual_prices
+    )
+
+
+def stored_readings(
+    store: Store, community: Community, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """What the store holds of the community in ``[start, end)``: the DU readings within their bounds
+    (:func:`within_bounds`), the readings left out, and the distributor's current values
+    (:func:`condivisa.store.distributor.current_values`)."""
     pods = sorted(community.all_pods)
-    measurements, excluded = within_bounds(store, community, store.measurements_frame(pods, start, end))
+    du, excluded = within_bounds(store, community, store.measurements_frame(pods, start, end))
     with store.read() as conn:
         official = current_values(conn, pods, start, end)
-    best = best_source(measurements, official)
+    return du, excluded, official
+
+
+def inputs_from_readings(
+    community: Community,
+    du: pd.DataFrame,
+    excluded: pd.DataFrame,
+    official: pd.DataFrame,
+    prices_csv: str | Path | None = None,
+    assumed_price_eur_per_mwh: float | None = None,
+    allow_unusual_prices: bool = False,
+) -> SettlementInputs:
+    """The inputs from :func:`stored_readings`: each value from its best source
+    (:func:`condivisa.store.provenance.best_source`), the prices, the readings left out, the sources."""
+    best = best_source(du, official)
     sources = best[["pod", "start", "withdrawn_source", "injected_source"]]
     measurements = best.drop(columns=["withdrawn_source", "injected_source"])
     inputs = _with_prices(

@@ -18,7 +18,8 @@ from sqlalchemy.exc import DBAPIError
 from condivisa.auth.rules_audit import record_rules
 from condivisa.outputs import report
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, month_label, translator
-from condivisa.web import csrf
+from condivisa.store.auth_tables import AuditAction
+from condivisa.web import csrf, session
 from condivisa.web.data import Dashboard
 
 LANG_COOKIE = "condivisa_lang"
@@ -105,6 +106,18 @@ def not_found(request: Request, lang: str, who=None) -> HTMLResponse:
 def to_login() -> RedirectResponse:
     """Nobody is logged in: off to the login form."""
     return RedirectResponse("/login", status_code=303)
+
+
+def staff_only(request: Request, lang: str, what: str) -> tuple[Any, Response | None]:
+    """The principal of a staff-only page and ``None``, or the refusal to send instead: the login form for
+    nobody, the 404 page (audited ``access_denied`` on ``what``) for anybody but the referente or an admin."""
+    who = session.principal(request)
+    if who is None:
+        return None, to_login()
+    if not session.is_staff(who):
+        session.audit(request, who, AuditAction.ACCESS_DENIED, what)
+        return who, not_found(request, lang, who)
+    return who, None
 
 
 def selected_month(request: Request, dash: Dashboard) -> str | None:

@@ -29,11 +29,10 @@ from condivisa.ingest.distributor import DistributorImportError, import_files
 from condivisa.kernel import clock
 from condivisa.outputs.reconciliation import reconcile_store
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
-from condivisa.store.auth_tables import AuditAction
 from condivisa.store.distributor import imported_files
 from condivisa.store.provenance import mix_text
 from condivisa.web import csrf, session
-from condivisa.web.pages import dashboard, not_found, render_page, resolve_lang, to_login
+from condivisa.web.pages import dashboard, render_page, resolve_lang, staff_only
 from condivisa.web.pages_session import csrf_refused
 
 #: at most this many files per upload (a year of monthly exports)
@@ -43,16 +42,6 @@ MAX_FILE_BYTES = 2 * 2**20
 #: the audit action of an upload
 IMPORT_AUDIT = "distributor_import"
 _MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
-
-
-def _staff(request: Request, lang: str) -> tuple[Any, Response | None]:
-    who = session.principal(request)
-    if who is None:
-        return None, to_login()
-    if not session.is_staff(who):
-        session.audit(request, who, AuditAction.ACCESS_DENIED, "community:distributor")
-        return who, not_found(request, lang, who)
-    return who, None
 
 
 def _month(request: Request, files: list[dict]) -> str:
@@ -104,7 +93,7 @@ def _page(
 def distributor_page(request: Request) -> Response:
     """``GET /community/distributor``: reconciliation and imports for staff, the 404 page for anybody else."""
     lang = resolve_lang(request)
-    who, refused = _staff(request, lang)
+    who, refused = staff_only(request, lang, "community:distributor")
     if refused is not None:
         return refused
     return _page(request, who, lang)
@@ -113,7 +102,7 @@ def distributor_page(request: Request) -> Response:
 async def distributor_post(request: Request) -> Response:
     """``POST /community/distributor``: import uploaded portal exports (``files``, ``pod``, ``direction``)."""
     lang = resolve_lang(request)
-    who, refused = _staff(request, lang)
+    who, refused = staff_only(request, lang, "community:distributor")
     if refused is not None:
         return refused
     declared = request.headers.get("content-length", "")

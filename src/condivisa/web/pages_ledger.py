@@ -38,23 +38,13 @@ from condivisa.domain.gse_calendar import DEFAULT_PAYMENT_DAYS
 from condivisa.kernel import clock
 from condivisa.store.auth_tables import AuditAction
 from condivisa.web import csrf, session
-from condivisa.web.pages import dashboard, not_found, render_page, resolve_lang, to_login
+from condivisa.web.pages import dashboard, not_found, render_page, resolve_lang, staff_only
 from condivisa.web.pages_session import csrf_refused
 
 #: the form's text fields
 FIELDS = ("kind", "month", "year", "amount", "paid_on", "communicated_on", "due_on", "reference", "note")
 #: room for the form's text fields and multipart framing on top of the document
 FORM_OVERHEAD_BYTES = 64 * 1024
-
-
-def _staff(request: Request, lang: str, what: str) -> tuple[Any, Response | None]:
-    who = session.principal(request)
-    if who is None:
-        return None, to_login()
-    if not session.is_staff(who):
-        session.audit(request, who, AuditAction.ACCESS_DENIED, what)
-        return who, not_found(request, lang, who)
-    return who, None
 
 
 def _page(
@@ -94,7 +84,7 @@ def _page(
 def ledger_page(request: Request) -> Response:
     """``GET /community/ledger``: the ledger for staff, the 404 page for anybody else."""
     lang = resolve_lang(request)
-    who, refused = _staff(request, lang, "community:ledger")
+    who, refused = staff_only(request, lang, "community:ledger")
     if refused is not None:
         return refused
     return _page(request, who, lang)
@@ -103,7 +93,7 @@ def ledger_page(request: Request) -> Response:
 async def ledger_post(request: Request) -> Response:
     """``POST /community/ledger``: record an entry (multipart form, optional ``document`` file)."""
     lang = resolve_lang(request)
-    who, refused = _staff(request, lang, "community:ledger")
+    who, refused = staff_only(request, lang, "community:ledger")
     if refused is not None:
         return refused
     declared = request.headers.get("content-length", "")
@@ -144,7 +134,7 @@ async def ledger_post(request: Request) -> Response:
 def ledger_document(entry_id: str, request: Request) -> Response:
     """``GET /community/ledger/{entry_id}/document``: the attached file, for staff (audited); 404 otherwise."""
     lang = resolve_lang(request)
-    who, refused = _staff(request, lang, f"community:ledger:{entry_id}"[:256])
+    who, refused = staff_only(request, lang, f"community:ledger:{entry_id}"[:256])
     if refused is not None:
         return refused
     doc = None

@@ -31,9 +31,8 @@ from condivisa.auth.member_admin import MemberEditError, NewMember, add_member
 from condivisa.domain.community import MemberCategory
 from condivisa.kernel import clock
 from condivisa.outputs.i18n import translator
-from condivisa.store.auth_tables import AuditAction
 from condivisa.web import csrf, session
-from condivisa.web.pages import dashboard, not_found, render_page, resolve_lang, to_login
+from condivisa.web.pages import dashboard, render_page, resolve_lang, staff_only
 from condivisa.web.pages_session import csrf_refused
 
 #: the form's fields
@@ -50,16 +49,6 @@ FIELDS = (
     "username",
 )
 WHAT = "community:members:new"
-
-
-def _staff(request: Request, lang: str) -> tuple[Any, Response | None]:
-    who = session.principal(request)
-    if who is None:
-        return None, to_login()
-    if not session.is_staff(who):
-        session.audit(request, who, AuditAction.ACCESS_DENIED, WHAT)
-        return who, not_found(request, lang, who)
-    return who, None
 
 
 def _form_page(
@@ -81,7 +70,7 @@ def _form_page(
 def new_member_form(request: Request) -> Response:
     """``GET /community/members/new``: the empty form (not a founder, joining today), staff only."""
     lang = resolve_lang(request)
-    who, refused = _staff(request, lang)
+    who, refused = staff_only(request, lang, WHAT)
     if refused is not None:
         return refused
     form = {"category": MemberCategory.PRIVATE.value, "founder": "no", "joined": clock.today().isoformat()}
@@ -145,7 +134,7 @@ def _publisher(request: Request):
 async def new_member_post(request: Request) -> Response:
     """``POST /community/members/new``: add the member, show the login once; the form again on refusal."""
     lang = resolve_lang(request)
-    who, refused = _staff(request, lang)
+    who, refused = staff_only(request, lang, WHAT)
     if refused is not None:
         return refused
     form = await request.form(max_files=0, max_fields=len(FIELDS) + 2)
