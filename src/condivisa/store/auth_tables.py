@@ -73,6 +73,8 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16), nullable=False)
     member_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     disabled: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: the community of a referente or member; ``None`` for a platform admin
+    community: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
 
 
@@ -91,6 +93,8 @@ class Token(Base):
     name: Mapped[str | None] = mapped_column(String(128), nullable=True)
     scope_pods: Mapped[list | None] = mapped_column(JSON, nullable=True)
     scope_dus: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    #: an API token is bound to one community (its PODs must belong to it); ``None``: a platform admin's
+    community: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=_utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -127,6 +131,7 @@ class AuditEntry(Base):
     target: Mapped[str | None] = mapped_column(String(256), nullable=True)
     detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    community: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
 
 
 class LoginThrottle(Base):

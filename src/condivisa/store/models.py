@@ -56,6 +56,7 @@ class Pod(Base):
     member_id: Mapped[str | None] = mapped_column(sa.String(64))
     kind: Mapped[str] = mapped_column(sa.String(16), default="consumption")
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    community: Mapped[str | None] = mapped_column(sa.String(128), index=True)  # its community now
 
 
 class Device(Base):
@@ -66,6 +67,7 @@ class Device(Base):
     pod: Mapped[str] = mapped_column(sa.String(64), index=True)
     member_id: Mapped[str | None] = mapped_column(sa.String(64))
     registered_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    community: Mapped[str | None] = mapped_column(sa.String(128), index=True)
 
 
 class DeviceActivity(Base):
@@ -134,3 +136,5 @@ class DeadLetter(Base):
     payload: Mapped[bytes] = mapped_column(sa.LargeBinary)
     payload_bytes: Mapped[int] = mapped_column(sa.Integer)  # original size (payload may be truncated)
     reasons: Mapped[list] = mapped_column(sa.JSON)
+    #: the community the sender belongs to (topic, token), ``None`` when unknown (platform admins only)
+    community: Mapped[str | None] = mapped_column(sa.String(128), index=True)

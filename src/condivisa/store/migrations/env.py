@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from alembic import context
 
 import condivisa.store.auth_tables  # noqa: F401 — its tables join Base.metadata by being imported
+import condivisa.store.community_tables  # noqa: F401 — the communities' tables, likewise
 from condivisa.store.models import Base
 
 target_metadata = Base.metadata
