@@ -8,6 +8,7 @@ import typer
 from condivisa import __version__
 from condivisa.commands import (
     case,
+    communities,
     db,
     demo,
     devices,
@@ -40,6 +41,7 @@ for _group in (
     settle,
     db,
     serve,
+    communities,
     devices,
     case,
     feasibility,

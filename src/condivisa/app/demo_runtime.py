@@ -31,6 +31,7 @@ import yaml
 from condivisa.app.http_app import create_app
 from condivisa.app.runtime import worker_from_settings
 from condivisa.app.settings import Settings, load_settings
+from condivisa.auth.communities import ensure_community
 from condivisa.domain.community import Community
 from condivisa.formats.csv_io import write_prices
 from condivisa.outputs import report
@@ -145,6 +146,9 @@ class DemoPlatform:
         self.store = store = Store(self.settings.database_url)
         store.upgrade()
         store.register_devices(self.community)
+        slug = self.settings.community_slug()
+        if self.settings.community_file is not None:  # served as one of the platform's communities
+            ensure_community(store, self.settings.community_file, actor="condivisa demo", slug=slug)
         self.broker = broker = EmbeddedBroker(self.settings.mqtt_embedded_host, 0).start()
         self.settings = self.settings.model_copy(update={"mqtt_embedded_port": broker.port})
         self.worker = worker = worker_from_settings(self.settings, store).start()
@@ -152,11 +156,13 @@ class DemoPlatform:
             raise RuntimeError(f"the ingest worker could not connect to the embedded broker {broker.url}")
         app = create_app(self.settings, store=store, community=self.community, mqtt_worker=worker)
         auth = app.state.auth
-        auth.create_user(REFERENTE, DEMO_PASSWORD, "referente")
+        auth.create_user(REFERENTE, DEMO_PASSWORD, "referente", community=slug)
         for m in self.community.members:
-            auth.create_user(m.id, DEMO_PASSWORD, "member", m.id)
+            auth.create_user(m.id, DEMO_PASSWORD, "member", m.id, community=slug)
         if rest_dus:
-            self.rest_token = auth.create_api_token("demo DU maker cloud", scope_dus=rest_dus, actor="demo")
+            self.rest_token = auth.create_api_token(
+                "demo DU maker cloud", scope_dus=rest_dus, actor="demo", community=slug
+            )
         self.server = HttpThread(app, self.settings.http_host, self.settings.http_port).start()
         return self
 

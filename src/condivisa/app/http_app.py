@@ -30,7 +30,10 @@ from starlette.concurrency import run_in_threadpool
 from condivisa import __version__
 from condivisa.app.settings import Settings, load_settings
 from condivisa.auth import deps
+from condivisa.auth.principal import Principal
+from condivisa.auth.scope import scope_for
 from condivisa.auth.service import AuthService
+from condivisa.auth.tenants import Tenants
 from condivisa.domain.community import Community
 from condivisa.domain.config import load_community
 from condivisa.formats.urbandataset.types import FieldError
@@ -45,6 +48,7 @@ from condivisa.transports.http.gateway import GatewayAuth, gateway_router
 from condivisa.transports.http.gateway_protocol import GatewayCaller
 from condivisa.transports.http.headers import HostGuard, SecurityHeaders
 from condivisa.transports.http.health import healthz_router
+from condivisa.transports.http.scope import EVERYTHING, RequestScope
 from condivisa.transports.mqtt.worker import IngestWorker
 from condivisa.web.data import DashboardFiles
 from condivisa.web.routes import router as dashboard_router
@@ -96,14 +100,11 @@ def http_refuse(committer: GroupCommitter) -> HttpRefuse:
     return refuse
 
 
-def gateway_caller(
-    service: AuthService, community: Community | None
-) -> Callable[[str], GatewayCaller | None]:
+def gateway_caller(service: AuthService) -> Callable[[str], GatewayCaller | None]:
     """How the SCPS gateway sees a token of the platform's own: the principal ``/api/v1`` would see, with the
     same scopes. People (session tokens) read what they may read on the dashboard and never push; a platform
-    API token pushes only its PODs/DUs (:meth:`~condivisa.auth.principal.Principal.may_write`) and reads only
-    its PODs (or the PODs its DUs read)."""
-    du_pods = {d.id: d.pod for d in community.devices} if community is not None else {}
+    API token pushes only its PODs/DUs (:meth:`~condivisa.auth.principal.Principal.may_write`) within its
+    community and reads only its PODs (or the PODs its DUs read)."""
 
     def resolve(token: str) -> GatewayCaller | None:
         principal = service.principal_for_token(token)
@@ -111,12 +112,61 @@ def gateway_caller(
             return None
         if principal.token_kind != TokenKind.API:
             return GatewayCaller(principal.username, None, lambda pod: service.can_read_pod(principal, pod))
+        community = service.community_of(principal.community)
+        du_pods = {d.id: d.pod for d in community.devices} if community is not None else {}
         pods = set(principal.scope_pods or ()) | {
             du_pods[d] for d in principal.scope_dus or () if d in du_pods
         }
-        return GatewayCaller(principal.username, principal.may_write, pods.__contains__)
+        if principal.community is not None and community is not None:
+            pods &= set(community.all_pods)
+        return GatewayCaller(principal.username, _writer(principal, community), pods.__contains__)
 
     return resolve
+
+
+def _writer(principal: Principal, community: Community | None) -> Callable[..., bool]:
+    """``principal.may_write``, and for a token bound to a community, only that community's PODs."""
+    if principal.community is None or community is None:
+        return principal.may_write
+    own = frozenset(community.all_pods)
+
+    def may_write(*, pod: str | None = None, du: str | None = None) -> bool:
+        return pod in own and principal.may_write(pod=pod, du=du)
+
+    return may_write
+
+
+def install_tenancy(app: FastAPI, tenants: Tenants, auth_required: bool) -> None:
+    """What the transports read of the communities served (plain callables on ``app.state``):
+    ``request_scope(request)`` (:func:`condivisa.auth.scope.scope_for` of the request's caller),
+    ``served_pod(pod)`` (a POD of some community served, or no community at all), ``resource_pods(id)``
+    (the POD a POD code or DU id names across the communities, for the SCPS gateway)."""
+
+    def request_scope(request: Any) -> RequestScope:
+        if not auth_required:
+            return EVERYTHING
+        return scope_for(getattr(request.state, "principal", None), tenants)
+
+    def served(pod: str) -> bool:
+        slugs = tenants.slugs()
+        return not slugs or any(pod in c.all_pods for s in slugs if (c := tenants.get(s)) is not None)
+
+    def resource_pods(resource_id: str) -> list[str] | None:
+        for slug in tenants.slugs():
+            community = tenants.get(slug)
+            if community is None:
+                continue
+            if resource_id in community.all_pods:
+                return [resource_id]
+            pods = [d.pod for d in community.devices if d.id == resource_id]
+            if pods:
+                return pods
+        return None
+
+    app.state.tenants = tenants
+    app.state.request_scope = request_scope
+    app.state.served_pod = served
+    app.state.resource_pods = resource_pods
 
 
 def create_app(
@@ -135,6 +185,9 @@ def create_app(
     if community is None and settings.community_file is not None:
         community = load_community(settings.community_file)
         store.register_devices(community)
+    tenants = Tenants(
+        store.engine, pinned=community, pinned_slug=settings.community_slug() if community else None
+    )
     committer = GroupCommitter(store)
 
     @contextlib.asynccontextmanager
@@ -161,8 +214,9 @@ def create_app(
         prices_file=settings.prices_file,
         case_summary_file=settings.case_summary_file,
     )
-    service = AuthService(store, community=community)
+    service = AuthService(store, community=community, tenants=tenants)
     deps.install_auth(app, service)
+    install_tenancy(app, tenants, settings.api_auth_required)
     read_deps: list[params.Depends] = []
     write_deps: list[params.Depends] = []
     pod_deps: list[params.Depends] = []
@@ -171,7 +225,7 @@ def create_app(
         write_deps = [Depends(deps.require_writer)]
         pod_deps = [Depends(deps.require_pod_access)]
     app.state.gateway_auth = GatewayAuth(
-        settings.gateway_users, settings.gateway_token_ttl_s, service, gateway_caller(service, community)
+        settings.gateway_users, settings.gateway_token_ttl_s, service, gateway_caller(service)
     )
 
     def use_community(new: Community) -> None:
@@ -179,7 +233,7 @@ def create_app(
         :mod:`condivisa.web.pages_members`): every holder of the community here sees the new one."""
         app.state.community = new
         service.community = new
-        app.state.gateway_auth._resolve = gateway_caller(service, new)
+        tenants.pin(new)
 
     app.state.use_community = use_community
     ingest, refuse = http_ingest(committer), http_refuse(committer)

@@ -15,7 +15,6 @@ Nested mappings (``gateway_users``) can be given in the environment as JSON:
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -29,9 +28,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from condivisa.store.communities import community_slug
+
 #: env var naming the settings file
 SETTINGS_FILE_ENV = "CONDIVISA_SETTINGS_FILE"
-_SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
 class SettingsError(ValueError):
@@ -204,9 +204,8 @@ class Settings(BaseSettings):
                 name = str(raw.get("name", "")) if isinstance(raw, dict) else ""
             except (OSError, ValueError):
                 name = ""
-            slug = _SLUG.sub("-", name.lower()).strip("-")
-            if slug:
-                return slug
+            if name.strip():
+                return community_slug(name)
         return "default"
 
 

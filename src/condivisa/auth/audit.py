@@ -34,19 +34,34 @@ def audit_entry(
     target: str | None = None,
     detail: dict | None = None,
     ip: str | None = None,
+    community: str | None = None,
 ) -> AuditEntry:
-    """One audit-log row (not yet added to a session); ``actor`` is cut to 128 characters."""
+    """One audit-log row (not yet added to a session); ``actor`` is cut to 128 characters; ``community``:
+    the community it concerns (``None``: the platform)."""
     return AuditEntry(
-        at=at, actor=(actor or "-")[:128], action=str(action), target=target, detail=detail, ip=ip
+        at=at,
+        actor=(actor or "-")[:128],
+        action=str(action),
+        target=target,
+        detail=detail,
+        ip=ip,
+        community=community,
     )
 
 
 def read_audit_log(
-    engine: sa.Engine, *, limit: int = 100, action: str | None = None, actor: str | None = None
+    engine: sa.Engine,
+    *,
+    limit: int = 100,
+    action: str | None = None,
+    actor: str | None = None,
+    community: str | None = None,
 ) -> list[dict[str, Any]]:
     """The latest ``limit`` entries, newest first: ``at`` (aware UTC), ``actor``, ``action``, ``target``,
-    ``detail``, ``ip``; only those of ``action`` and ``actor`` when given."""
+    ``detail``, ``ip``, ``community``; only those of ``action``, ``actor`` and ``community`` when given."""
     q = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if community is not None:
+        q = q.where(AuditEntry.community == community)
     if action is not None:
         q = q.where(AuditEntry.action == str(action))
     if actor is not None:
@@ -60,6 +75,7 @@ def read_audit_log(
                 "target": e.target,
                 "detail": e.detail,
                 "ip": e.ip,
+                "community": e.community,
             }
             for e in s.scalars(q).all()
         ]

@@ -6,7 +6,10 @@ Rules implemented:
 - platform *API* tokens carry the PODs/DUs they may write; a reading may be written only when its POD and
   its sending DU are both inside the token's scope (``Principal.may_write``); admins may write anything;
 - a token bound to DUs writes, for each of them, only the POD that DU is registered to read
-  (``du_pods``): naming one's own DU on another member's POD is refused, not just flagged.
+  (``du_pods``): naming one's own DU on another member's POD is refused, not just flagged;
+- every caller but a platform admin belongs to one community (``community``; ``None`` on rows written
+  before communities existed, which belong to the platform's pinned community): a referente is staff of
+  that community only (:mod:`condivisa.auth.tenants` decides which community a request sees).
 """
 
 from __future__ import annotations
@@ -31,10 +34,18 @@ class Principal:
     scope_dus: frozenset[str] | None = None
     #: for a token bound to DUs: the (DU, POD) pairs registered in the store; a DU's line must name its POD
     du_pods: frozenset[tuple[str, str]] | None = None
+    #: the community of the caller (user or token); ``None``: a platform admin, or a row from before
+    #: communities existed
+    community: str | None = None
+
+    @property
+    def is_platform_admin(self) -> bool:
+        """An admin bound to no community: sees and runs every community of the platform."""
+        return self.role == Role.ADMIN and self.community is None
 
     @property
     def is_staff(self) -> bool:
-        """admin or referente: may read every member's data of the community."""
+        """admin or referente: may read every member's data of the community they see."""
         return self.role in (Role.ADMIN, Role.REFERENTE)
 
     def can_read_member(self, member_id: str) -> bool:

@@ -43,6 +43,7 @@ from condivisa.auth.hashing import (
 )
 from condivisa.auth.lockout import LOCKOUT_WINDOW, MAX_FAILED_LOGINS
 from condivisa.auth.principal import PLATFORM_ROLE, Principal
+from condivisa.auth.tenants import Tenants
 from condivisa.domain.community import Community
 from condivisa.kernel import clock as platform_clock
 from condivisa.kernel.timegrid import to_utc
@@ -68,19 +69,22 @@ def _registered_pairs(session: Session, dus: frozenset[str]) -> frozenset[tuple[
 
 
 class AuthService:
-    """People and device identity on the store's database. ``community`` (optional) maps members to PODs."""
+    """People and device identity on the store's database. ``community`` (optional) maps members to PODs;
+    ``tenants`` (optional) are the communities served: a caller of one community reaches its PODs only."""
 
     def __init__(
         self,
         store: Database,
         *,
         community: Community | None = None,
+        tenants: Tenants | None = None,
         session_ttl: dt.timedelta = SESSION_TTL,
         clock: Callable[[], dt.datetime] | None = None,
     ) -> None:
         self.store = store
         self.engine = engine_of(store)
         self.community = community
+        self.tenants = tenants
         self.session_ttl = session_ttl
         self._clock = clock or platform_clock.now
 
@@ -88,10 +92,27 @@ class AuthService:
         return self._clock()
 
     # ---------------------------------------------------------------- people
+    def community_of(self, slug: str | None) -> Community | None:
+        """The community ``slug`` as served (``None``: the pinned or only community, else ``community``)."""
+        if self.tenants is not None:
+            found = self.tenants.get(slug if slug is not None else self.tenants.default_slug())
+            if found is not None or slug is not None:
+                return found
+        return self.community if slug is None else None
+
     def create_user(
-        self, username: str, password: str, role: str, member_id: str | None = None, *, actor: str = "system"
+        self,
+        username: str,
+        password: str,
+        role: str,
+        member_id: str | None = None,
+        *,
+        actor: str = "system",
+        community: str | None = None,
     ) -> int:
-        """Create a user; ``member`` users must name their ``member_id``. Raises ``ValueError`` on bad input."""
+        """Create a user; ``member`` users must name their ``member_id``; ``community`` is the one a referente
+        or member belongs to (``None``: a platform admin, or the pinned community). Raises ``ValueError`` on
+        bad input."""
         if not _NAME_RE.match(username or ""):
             raise ValueError(f"username {username!r}: use 1-128 letters, digits or . _ @ + -")
         try:
@@ -100,9 +121,12 @@ class AuthService:
             raise ValueError(f"role {role!r}: must be one of {', '.join(r.value for r in Role)}") from None
         if role == Role.MEMBER and not member_id:
             raise ValueError(f"user {username}: a member user needs --member (the member id it may read)")
-        if self.community is not None and member_id is not None:
+        served = self.community_of(community)
+        if community is not None and served is None:
+            raise ValueError(f"user {username}: community {community!r} is not served by this platform")
+        if served is not None and member_id is not None:
             try:
-                self.community.member(member_id)
+                served.member(member_id)
             except KeyError:
                 raise ValueError(f"user {username}: member {member_id!r} is not in the community") from None
         if len(password or "") < MIN_PASSWORD_LENGTH:
@@ -117,15 +141,21 @@ class AuthService:
                 member_id=member_id,
                 disabled=False,
                 created_at=self.now(),
+                community=community,
             )
             s.add(user)
             s.flush()
-            self._audit(s, actor, AuditAction.USER_CREATED, username, {"role": role, "member_id": member_id})
+            self._audit(
+                s, actor, AuditAction.USER_CREATED, username, {"role": role, "member_id": member_id},
+                community=community,
+            )  # fmt: skip
             return user.id
 
-    def users(self) -> list[dict[str, Any]]:
+    def users(self, *, community: str | None = None) -> list[dict[str, Any]]:
+        """The users (of ``community`` only, when given), by username."""
         with Session(self.engine) as s:
-            rows = s.scalars(sa.select(User).order_by(User.username)).all()
+            q = sa.select(User).order_by(User.username)
+            rows = s.scalars(q.where(User.community == community) if community else q).all()
             return [
                 {
                     "id": u.id,
@@ -133,6 +163,7 @@ class AuthService:
                     "role": u.role,
                     "member_id": u.member_id,
                     "disabled": u.disabled,
+                    "community": u.community,
                     "created_at": to_utc(u.created_at, naive_is="utc"),
                 }
                 for u in rows
@@ -214,8 +245,10 @@ class AuthService:
         with Session(self.engine) as s, s.begin():
             s.add(Token(token_sha256=token_sha256(token), kind=TokenKind.SESSION, user_id=user.id, created_at=now,
                         expires_at=now + self.session_ttl))  # fmt: skip
-            self._audit(s, user.username, AuditAction.LOGIN, None, None, ip)
-        return token, Principal(user.id, user.username, user.role, user.member_id, TokenKind.SESSION)
+            self._audit(s, user.username, AuditAction.LOGIN, None, None, ip, community=user.community)
+        return token, Principal(
+            user.id, user.username, user.role, user.member_id, TokenKind.SESSION, community=user.community
+        )
 
     def guard_login(self, username: str, check: Callable[[], bool], *, ip: str | None = None) -> bool:
         """Run another login's password ``check`` (the SCPS gateway's static users) under the same brake and
@@ -256,11 +289,15 @@ class AuthService:
             du_pods = _registered_pairs(s, dus) if dus is not None else None
             if user is None:  # a platform token not tied to a person
                 return Principal(
-                    None, tok.name or f"token-{tok.id}", PLATFORM_ROLE, None, tok.kind, pods, dus, du_pods
-                )
+                    None, tok.name or f"token-{tok.id}", PLATFORM_ROLE, None, tok.kind, pods, dus, du_pods,
+                    tok.community,
+                )  # fmt: skip
             if user.disabled:
                 return None
-            return Principal(user.id, user.username, user.role, user.member_id, tok.kind, pods, dus, du_pods)
+            return Principal(
+                user.id, user.username, user.role, user.member_id, tok.kind, pods, dus, du_pods,
+                tok.community or user.community,
+            )  # fmt: skip
 
     def revoke(
         self, token: str, *, actor: str | None = "system", action: str = AuditAction.TOKEN_REVOKED
@@ -294,15 +331,19 @@ class AuthService:
         ttl: dt.timedelta = API_TOKEN_TTL,
         username: str | None = None,
         actor: str = "system",
+        community: str | None = None,
     ) -> str:
         """A platform API token allowed to write only ``scope_pods`` / ``scope_dus``; returns the clear token
-        (shown once; only its SHA-256 is kept)."""
+        (shown once; only its SHA-256 is kept). With ``community`` the token is bound to that community: every
+        POD and DU of its scope must be one of that community's (``ValueError`` naming the others)."""
         pods = sorted(set(scope_pods)) if scope_pods is not None else None
         dus = sorted(set(scope_dus)) if scope_dus is not None else None
         if not pods and not dus:
             raise ValueError("an API token must be bound to at least one POD (--pods) or DU (--dus)")
         if ttl <= dt.timedelta(0):
             raise ValueError("token lifetime must be positive")
+        if community is not None:
+            _check_token_scope(self.community_of(community), community, pods, dus)
         now, token = self.now(), new_token()
         with Session(self.engine) as s, s.begin():
             user_id = None
@@ -319,6 +360,7 @@ class AuthService:
                 scope_dus=dus,
                 created_at=now,
                 expires_at=now + ttl,
+                community=community,
             )
             s.add(tok)
             s.flush()
@@ -328,6 +370,7 @@ class AuthService:
                 AuditAction.TOKEN_CREATED,
                 f"token:{tok.id}",
                 {"name": name, "pods": pods, "dus": dus},
+                community=community,
             )
         return token
 
@@ -349,6 +392,7 @@ class AuthService:
                         "user": username,
                         "pods": tok.scope_pods,
                         "dus": tok.scope_dus,
+                        "community": tok.community,
                         "expires_at": to_utc(tok.expires_at, naive_is="utc"),
                         "active": active,
                     }
@@ -386,25 +430,33 @@ class AuthService:
         return active_device_credentials(self.engine)
 
     # ---------------------------------------------------------------- members' PODs
-    def member_pods(self, member_id: str) -> frozenset[str]:
-        """PODs whose data ``member_id`` may read: their own PODs and the PODs of plants they own."""
-        if self.community is None:
+    def member_pods(self, member_id: str, community: str | None = None) -> frozenset[str]:
+        """PODs whose data ``member_id`` (of ``community``) may read: their own PODs and the PODs of plants
+        they own."""
+        served = self.community_of(community)
+        if served is None:
             return frozenset()
         try:
-            member = self.community.member(member_id)
+            member = served.member(member_id)
         except KeyError:
             return frozenset()
         own = {p.code for p in member.pods}
-        own |= {pl.pod for pl in self.community.plants if pl.owner == member_id}
+        own |= {pl.pod for pl in served.plants if pl.owner == member_id}
         return frozenset(own)
 
     def can_read_pod(self, principal: Principal, pod: str) -> bool:
-        if principal.is_staff:
+        """A platform admin reads every POD; staff of a community its PODs; a member their own."""
+        if principal.is_platform_admin:
             return True
+        if principal.is_staff:
+            served = self.community_of(principal.community)
+            if served is None:  # a platform without communities: its staff read every POD
+                return principal.community is None
+            return pod in served.all_pods
         return (
             principal.role == Role.MEMBER
             and principal.member_id is not None
-            and pod in self.member_pods(principal.member_id)
+            and pod in self.member_pods(principal.member_id, principal.community)
         )
 
     # ---------------------------------------------------------------- audit
@@ -415,10 +467,11 @@ class AuthService:
         target: str | None = None,
         detail: dict | None = None,
         ip: str | None = None,
+        community: str | None = None,
     ) -> None:
         """Append one entry to the audit log (in its own transaction)."""
         with Session(self.engine) as s, s.begin():
-            self._audit(s, actor, action, target, detail, ip)
+            self._audit(s, actor, action, target, detail, ip, community=community)
 
     def _audit(
         self,
@@ -428,11 +481,30 @@ class AuthService:
         target: str | None = None,
         detail: dict | None = None,
         ip: str | None = None,
+        *,
+        community: str | None = None,
     ) -> None:
-        s.add(audit_entry(self.now(), actor, action, target, detail, ip))
+        s.add(audit_entry(self.now(), actor, action, target, detail, ip, community))
 
     def audit_log(
-        self, *, limit: int = 100, action: str | None = None, actor: str | None = None
+        self,
+        *,
+        limit: int = 100,
+        action: str | None = None,
+        actor: str | None = None,
+        community: str | None = None,
     ) -> list[dict[str, Any]]:
         """The latest ``limit`` audit entries, newest first (:func:`condivisa.auth.audit.read_audit_log`)."""
-        return read_audit_log(self.engine, limit=limit, action=action, actor=actor)
+        return read_audit_log(self.engine, limit=limit, action=action, actor=actor, community=community)
+
+
+def _check_token_scope(
+    served: Community | None, slug: str, pods: list[str] | None, dus: list[str] | None
+) -> None:
+    """A token of community ``slug`` is bound to its PODs and DUs only (``ValueError`` naming the others)."""
+    if served is None:
+        raise ValueError(f"community {slug!r} is not served by this platform")
+    foreign = sorted(set(pods or ()) - set(served.all_pods))
+    foreign += sorted(set(dus or ()) - {d.id for d in served.devices})
+    if foreign:
+        raise ValueError(f"not PODs or DUs of community {slug!r}: {', '.join(foreign)}")

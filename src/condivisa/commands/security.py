@@ -43,8 +43,20 @@ def _store(database: str | None):
 
 def _auth(database: str | None, community=None):
     from condivisa.auth.service import AuthService
+    from condivisa.auth.tenants import Tenants
 
-    return AuthService(_store(database), community=community)
+    store = _store(database)
+    return AuthService(store, community=community, tenants=Tenants(store.engine, poll_s=0))
+
+
+CommunityOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--community",
+        help="the community (slug, see `condivisa communities list`) the user or token belongs to; "
+        "none: a platform admin, or the platform's only community",
+    ),
+]
 
 
 def _actor(actor: str | None) -> str:
@@ -89,25 +101,27 @@ def users_add(
     password_stdin: Annotated[bool, typer.Option(help="read the password from standard input")] = False,
     database: DatabaseOpt = None,
     actor: ActorOpt = None,
+    community: CommunityOpt = None,
 ) -> None:
     """Create a user (asks for the password twice unless --password-stdin)."""
     auth = _auth(database, _community(config) if config else None)
     password = _read_password(password_stdin)
     try:
-        auth.create_user(username, password, role, member, actor=_actor(actor))
+        auth.create_user(username, password, role, member, actor=_actor(actor), community=community)
     except ValueError as exc:
         _fail(str(exc))
     console.print(f"user [bold]{username}[/bold] created ({role}{', member ' + member if member else ''})")
 
 
 @users_app.command("list")
-def users_list(database: DatabaseOpt = None) -> None:
-    """List users."""
-    table = Table("username", "role", "member", "status", "created (UTC)")
-    for u in _auth(database).users():
+def users_list(database: DatabaseOpt = None, community: CommunityOpt = None) -> None:
+    """List users (of one community with --community)."""
+    table = Table("username", "role", "community", "member", "status", "created (UTC)")
+    for u in _auth(database).users(community=community):
         table.add_row(
             u["username"],
             u["role"],
+            u["community"] or ("platform" if u["role"] == "admin" else ""),
             u["member_id"] or "",
             "disabled" if u["disabled"] else "active",
             u["created_at"].strftime("%Y-%m-%d %H:%M"),
@@ -126,10 +140,15 @@ def users_revoke(username: str, database: DatabaseOpt = None, actor: ActorOpt = 
 
 
 @users_app.command("audit")
-def users_audit(limit: int = 50, action: Optional[str] = None, database: DatabaseOpt = None) -> None:
+def users_audit(
+    limit: int = 50,
+    action: Optional[str] = None,
+    database: DatabaseOpt = None,
+    community: CommunityOpt = None,
+) -> None:
     """Show the audit log (logins, failed logins, exports, erasures, token and rule changes), newest first."""
     table = Table("at (UTC)", "actor", "action", "target", "detail")
-    for e in _auth(database).audit_log(limit=limit, action=action):
+    for e in _auth(database).audit_log(limit=limit, action=action, community=community):
         table.add_row(
             e["at"].strftime("%Y-%m-%d %H:%M:%S"),
             e["actor"],
@@ -158,8 +177,10 @@ def tokens_create(
     days: Annotated[int, typer.Option(help="lifetime in days")] = 365,
     database: DatabaseOpt = None,
     actor: ActorOpt = None,
+    community: CommunityOpt = None,
 ) -> None:
-    """Create an API token; it is printed once and only its SHA-256 is kept."""
+    """Create an API token; it is printed once and only its SHA-256 is kept. With --community it is bound
+    to that community: its PODs and DUs must be the community's."""
     try:
         token = _auth(database).create_api_token(
             name,
@@ -167,6 +188,7 @@ def tokens_create(
             scope_dus=_split(dus),
             ttl=dt.timedelta(days=days),
             actor=_actor(actor),
+            community=community,
         )
     except ValueError as exc:
         _fail(str(exc))

@@ -61,7 +61,10 @@ def serve(
     host: Annotated[str | None, typer.Option("--host", help="HTTP address (default 127.0.0.1)")] = None,
     port: Annotated[int | None, typer.Option("--port", help="HTTP port (default 8000)")] = None,
     community: Annotated[
-        str | None, typer.Option("--community", help="community level of the MQTT topics")
+        str | None,
+        typer.Option(
+            "--community", help="serve only this community's MQTT topics (default: every community's)"
+        ),
     ] = None,
     api: Annotated[bool, typer.Option("--api/--no-api", help="serve the HTTP API")] = True,
     mqtt: Annotated[
@@ -122,6 +125,14 @@ def serve(
         )
         if rules.status == "changed":
             console.print(f"[yellow]allocation rules changed[/] since they were last recorded: {rules.diff}")
+        _store_community(store, settings)
+    from condivisa.store.communities import list_communities
+
+    served = [r.slug for r in list_communities(store.engine)]
+    if served:
+        console.print(
+            f"communities served: {len(served)} ({', '.join(served[:10])}{' …' if len(served) > 10 else ''})"
+        )
     from condivisa.store.location import describe_database
 
     console.print(f"database: {describe_database(store.url)}  (users, tokens, devices and readings)")
@@ -180,7 +191,9 @@ def _start_mqtt(settings: Settings, store: Store) -> tuple[EmbeddedBroker | None
         + (f"; {settings.mqtt_ingest_workers} worker processes" if extra is not None else "")
     )
     if settings.strict_devices():
-        console.print("strict device scope: a DU may write only the POD it is registered to")
+        console.print(
+            "strict device scope: a DU may write only the POD it is registered to, on its community's topics"
+        )
     return broker, worker, extra
 
 
@@ -258,6 +271,23 @@ def _drain_orphans(settings: Settings, store: Store) -> None:
         f"orphaned worker sessions: {len(report)} drained ({sum(report.values())} messages), "
         f"{looked} session names looked at in {report.seconds:.2f} s"
     )
+
+
+def _store_community(store, settings) -> None:
+    """The community file of ``--config`` is the version served: stored in the platform's communities (a new
+    version when it changed since the last start); a POD another community holds stops the start."""
+    from condivisa.auth.communities import ensure_community
+    from condivisa.store.communities import CommunityStoreError
+
+    try:
+        change = ensure_community(
+            store, settings.community_file, actor="condivisa serve", slug=settings.community_slug()
+        )
+    except CommunityStoreError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    if change.changed:
+        console.print(f"community file stored as version {change.record.version} of {change.record.slug}")
 
 
 def _check_http(settings: Settings, api: bool) -> None:

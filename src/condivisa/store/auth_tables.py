@@ -56,6 +56,9 @@ class AuditAction(StrEnum):
     COMMUNITY_FILE_CHANGED = "community_file_changed"  # a new version of the community file, same rules
     CSRF_REJECTED = "csrf_rejected"
     PASSWORD_CHANGED = "password_changed"  # a person changed their own password
+    COMMUNITY_ADDED = "community_added"  # a community added to the platform (condivisa communities add)
+    COMMUNITY_UPDATED = "community_updated"  # a new version of a community's file stored
+    COMMUNITY_REMOVED = "community_removed"  # a community no longer served (its rows kept)
     ERASURE = "erasure"
     PURGE = "purge"
 

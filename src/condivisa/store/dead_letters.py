@@ -63,9 +63,11 @@ def dead_letter_values(
     source: str,
     device_id: str | None,
     received_at: dt.datetime,
+    community: str | None = None,
 ) -> dict[str, Any]:
     """The ``dead_letters`` row of a rejected payload: at most :data:`MAX_DEAD_LETTER_BYTES` of it, its
-    original size and its bounded reasons."""
+    original size and its bounded reasons; ``community`` is the sender's (its MQTT topic's), None when
+    unknown."""
     size = len(payload)
     truncated = size > MAX_DEAD_LETTER_BYTES
     return {
@@ -75,6 +77,7 @@ def dead_letter_values(
         "payload": bytes(payload[:MAX_DEAD_LETTER_BYTES]),
         "payload_bytes": size,
         "reasons": bounded_reasons(reasons, size if truncated else None),
+        "community": community[:128] if community else None,
     }
 
 

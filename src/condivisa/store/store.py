@@ -206,12 +206,19 @@ class Store:
         device_id: str | None = None,
         received_at: dt.datetime | None = None,
         conn: sa.Connection | None = None,
+        community: str | None = None,
     ) -> int:
         """Keep a rejected payload with its reasons; returns its id. At most its first
         :data:`~condivisa.store.dead_letters.MAX_DEAD_LETTER_BYTES` are stored, with its size and a reason
-        saying it was cut. Committed at once, unless ``conn`` (a transaction of the caller) is given."""
+        saying it was cut. Committed at once, unless ``conn`` (a transaction of the caller) is given.
+        ``community``: the sender's community (its MQTT topic's), None when unknown."""
         row = dead_letter_values(
-            payload, reasons, source=source, device_id=device_id, received_at=received_at or clock.now()
+            payload,
+            reasons,
+            source=source,
+            device_id=device_id,
+            received_at=received_at or clock.now(),
+            community=community,
         )
         with contextlib.nullcontext(conn) if conn is not None else self.engine.begin() as conn:
             result = conn.execute(
@@ -342,13 +349,19 @@ class Store:
         with_payload: bool = True,
         before_id: int | None = None,
         payload_max: int | None = None,
+        communities: tuple[str | None, ...] | None = None,
     ) -> list[dict[str, Any]]:
         """A page of dead letters, newest first, ids below ``before_id``: ``id``, ``received_at``, ``source``,
         ``device_id``, ``reasons``, ``payload_bytes`` (original size), ``stored_bytes`` and ``payload`` (its
-        first ``payload_max`` bytes, 64 KiB at most: :func:`~condivisa.store.dead_letters.select_dead_letters`)."""
+        first ``payload_max`` bytes, 64 KiB at most: :func:`~condivisa.store.dead_letters.select_dead_letters`);
+        only those of ``communities`` when given (``None`` in it: the letters without a community)."""
         q = select_dead_letters(
             limit, before_id=before_id, with_payload=with_payload, payload_max=payload_max
         )
+        if communities is not None:
+            column = DeadLetter.__table__.c.community
+            named = [c for c in communities if c is not None]
+            q = q.where(sa.or_(column.in_(named), *([column.is_(None)] if None in communities else [])))
         with self.read() as conn:
             return [dict(r._mapping) for r in conn.execute(q)]
 

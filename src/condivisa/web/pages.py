@@ -19,7 +19,7 @@ from condivisa.auth.rules_audit import record_rules
 from condivisa.outputs import report
 from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES, month_label, translator
 from condivisa.store.auth_tables import AuditAction
-from condivisa.web import csrf, session
+from condivisa.web import csrf, session, tenancy
 from condivisa.web.data import Dashboard
 
 LANG_COOKIE = "condivisa_lang"
@@ -45,17 +45,24 @@ class NoCommunity(RuntimeError):
 
 
 def dashboard(request: Request) -> Dashboard:
-    """The app's :class:`Dashboard`, created on first use from ``app.state``."""
+    """The :class:`Dashboard` of the community the caller sees (:func:`condivisa.web.tenancy.seen_slug`):
+    one per community served, created on first use and again when its file changes."""
     state = request.app.state
-    dash = getattr(state, "dashboard", None)
-    if dash is None:
-        community = getattr(state, "community", None)
-        if community is None:
-            raise NoCommunity()
-        dash = Dashboard(state.dashboard_files, state.store, community)
-        _record_rules(state, community)
-        state.dashboard = dash
-    return dash
+    tenants = getattr(state, "tenants", None)
+    if tenants is None:  # an app without communities' catalog: its one community
+        dash = getattr(state, "dashboard", None)
+        if dash is None:
+            community = getattr(state, "community", None)
+            if community is None:
+                raise NoCommunity()
+            dash = Dashboard(state.dashboard_files, state.store, community)
+            _record_rules(state, community)
+            state.dashboard = dash
+        return dash
+    tenant = tenants.tenant(tenancy.seen_slug(request))
+    if tenant is None:
+        raise NoCommunity()
+    return tenancy.tenant_dashboard(request, tenant, _record_rules)
 
 
 def _record_rules(state: Any, community: Any) -> None:

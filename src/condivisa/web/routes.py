@@ -28,7 +28,7 @@ Language: ``?lang=it|en`` (remembered in the ``condivisa_lang`` cookie), else th
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 
 from condivisa.outputs import report
@@ -39,7 +39,9 @@ from condivisa.web import (
     pages_ledger,
     pages_member,
     pages_members,
+    pages_platform,
     pages_session,
+    session,
 )
 from condivisa.web.pages import NoCommunity
 
@@ -56,6 +58,10 @@ class _NoCommunityRoute(APIRoute):
             try:
                 return await handler(request)
             except NoCommunity:
+                who = session.principal(request)
+                tenants = getattr(request.app.state, "tenants", None)
+                if who is not None and who.is_platform_admin and tenants is not None and tenants.slugs():
+                    return RedirectResponse("/platform", status_code=303)  # an admin of several: choose
                 return PlainTextResponse(
                     "The dashboard needs the community file: start the platform with "
                     "`condivisa serve --config community.yaml` (or CONDIVISA_COMMUNITY_FILE).",
@@ -103,6 +109,8 @@ def router() -> APIRouter:
     r.add_api_route("/account/password", pages_account.password_post, methods=post, response_class=html)
     r.add_api_route("/members/{member_id}", pages_member.member_page, methods=get, response_class=html)
     r.add_api_route("/members/{member_id}/statement.{fmt}", pages_member.member_statement, methods=get)
+    r.add_api_route("/platform", pages_platform.platform_page, methods=get, response_class=html)
+    r.add_api_route("/platform/select", pages_platform.platform_select, methods=get)
     r.add_api_route("/community", pages_community.community_page, methods=get, response_class=html)
     r.add_api_route("/community/report.{fmt}", pages_community.community_report, methods=get)
     r.add_api_route(

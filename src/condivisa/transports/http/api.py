@@ -27,6 +27,7 @@ from condivisa.kernel.timegrid import ROME, to_utc
 from condivisa.transports.http.body import BodyError, read_json_body
 from condivisa.transports.http.dead_letter_routes import dead_letters
 from condivisa.transports.http.jsonable import records
+from condivisa.transports.http.scope import request_scope
 
 #: ``await ingest(raw, source, may_write)`` → the ingest answer as a dict, after the commit; raises what the
 #: database raised (nothing stored). ``may_write(pod=, du=)`` is the sender's write scope, or None.
@@ -215,8 +216,8 @@ def pod_measurements(
     pod: str, request: Request, start: From = None, end: To = None, format: Format = "json"
 ) -> PodMeasurements | Response:
     """Quarter-hour measurements of one POD over ``[from, to)``."""
-    community = request.app.state.community
-    if community is not None and pod not in community.all_pods:
+    served = getattr(request.app.state, "served_pod", None)
+    if not request_scope(request).may_read_pod(pod) or (served is not None and not served(pod)):
         raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     t0, t1 = measurement_window(start, end)
     frame = request.app.state.store.measurements_frame(pods=[pod], start=t0, end=t1)
@@ -268,12 +269,17 @@ def measurements_csv(pod: str, frame: pd.DataFrame) -> Response:
 
 
 def devices(request: Request) -> list[dict[str, Any]]:
-    """Every known DU with the POD it reads and when the platform last heard from it."""
-    return records(request.app.state.store.device_last_seen())
+    """Every known DU (of the caller's community) with the POD it reads and when the platform last heard
+    from it."""
+    scope = request_scope(request)
+    rows = request.app.state.store.device_last_seen()
+    return records([r for r in rows if scope.may_reach_du(r["du_id"])])
 
 
 def send_command(du_id: str, command: Command, request: Request) -> dict[str, Any]:
     """Publish a downlink command to a DU (``.../du/<du_id>/cmd``, QoS 1), e.g. ask it to resend from T."""
+    if not request_scope(request).may_reach_du(du_id):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
     worker = getattr(request.app.state, "mqtt_worker", None)
     if worker is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT worker runs in this process")

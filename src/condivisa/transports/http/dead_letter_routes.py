@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Query, Request, Response, status
 
 from condivisa.transports.http.jsonable import records
+from condivisa.transports.http.scope import request_scope
 
 #: the largest dead-letter id a query may name (a 64-bit database integer, with room for ``id + 1``)
 MAX_ID = 2**62
@@ -35,13 +36,23 @@ def dead_letters(
     letter with everything stored of it (at most 64 KiB: larger payloads are cut when stored,
     ``payload_bytes`` is the original size)."""
     store = request.app.state.store
+    scope = request_scope(request)
+    communities = (
+        None if scope.every_community else (scope.community, *([None] if scope.include_unscoped else []))
+    )
     if id is not None:
-        letter = store.dead_letters(1, before_id=id + 1, payload_max=DEAD_LETTER_MAX_BYTES)
+        letter = store.dead_letters(
+            1, before_id=id + 1, payload_max=DEAD_LETTER_MAX_BYTES, communities=communities
+        )
         if not letter or letter[0]["id"] != id:
             raise HTTPException(status.HTTP_404_NOT_FOUND, "not found")
         return records([_letter_out(letter[0], DEAD_LETTER_MAX_BYTES)])
     rows = store.dead_letters(
-        limit, before_id=before_id, with_payload=payload, payload_max=DEAD_LETTER_PREVIEW_BYTES + 1
+        limit,
+        before_id=before_id,
+        with_payload=payload,
+        payload_max=DEAD_LETTER_PREVIEW_BYTES + 1,
+        communities=communities,
     )
     out: list[dict[str, Any]] = []
     size = 0

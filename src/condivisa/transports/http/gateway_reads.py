@@ -92,7 +92,10 @@ def search(body: SearchBody) -> Window:
 
 def pods_for(request: Request, resource_id: str) -> list[str] | None:
     """The PODs a ResourceID selects (see the module docstring); None = all."""
-    community = request.app.state.community
+    resolve = getattr(request.app.state, "resource_pods", None)
+    if resolve is not None and request.app.state.tenants.slugs():
+        return resolve(resource_id)
+    community = getattr(request.app.state, "community", None)
     if community is None:
         return [resource_id] if resource_id.startswith("IT") and "_" not in resource_id else None
     if resource_id in community.all_pods:
