@@ -115,18 +115,40 @@ def add_cmd(
         fail(f"--joined: {joined!r} is not a date (YYYY-MM-DD)")
     store = open_store(database)
     try:
-        added = add_member(store, config, new, actor=actor or f"cli:{getpass.getuser()}", username=username)
+        added = add_member(
+            store,
+            config,
+            new,
+            actor=actor or f"cli:{getpass.getuser()}",
+            username=username,
+            community_slug=_stored_slug(store, config),
+        )
     except MemberEditError as exc:
         fail(str(exc))
     finally:
         store.close()
     out = Console(highlight=False)
-    out.print(f"member {added.member_id} added to {config} (previous version: history/{added.backup.name})")
+    kept = f" (previous version: history/{added.backup.name})" if added.backup else ""
+    out.print(f"member {added.member_id} added to {config}{kept}")
     if not added.text_kept:
         out.print("the file was written again in full: its comments are only in the previous version")
     if added.password is None:
         fail(f"the login was not created: {added.login_error}")
     out.print(f"login: {added.username}  initial password (shown once): {added.password}")
+
+
+def _stored_slug(store, config) -> str | None:
+    """The slug of ``config``'s community when the platform serves it from its store (the new version is
+    stored there too), else None."""
+    from condivisa.domain.config import ConfigError, load_community
+    from condivisa.store.communities import community_slug, get_community
+
+    try:
+        slug = community_slug(load_community(config).name)
+    except (ConfigError, OSError):
+        return None  # add_member reports the file's problem
+    record = get_community(store.engine, slug)
+    return slug if record is not None and record.active else None
 
 
 def register(app: typer.Typer) -> None:

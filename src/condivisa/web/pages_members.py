@@ -27,13 +27,14 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from condivisa.auth.member_admin import MemberEditError, NewMember, add_member
+from condivisa.auth.member_admin import MemberEditError, NewMember, add_member, add_member_stored
 from condivisa.domain.community import MemberCategory
 from condivisa.kernel import clock
 from condivisa.outputs.i18n import translator
 from condivisa.web import csrf, session
 from condivisa.web.pages import dashboard, render_page, resolve_lang, staff_only
 from condivisa.web.pages_session import csrf_refused
+from condivisa.web.tenancy import seen_slug
 
 #: the form's fields
 FIELDS = (
@@ -113,6 +114,16 @@ def new_member(values: dict[str, str], lang: str) -> NewMember:
     return member
 
 
+def _community_of_page(request: Request) -> tuple[str | None, bool]:
+    """The slug of the community the referente runs, and whether it is kept only in the store (not the
+    platform's own community file, whose edits go to that file)."""
+    tenants = getattr(request.app.state, "tenants", None)
+    if tenants is None:
+        return None, False
+    slug = seen_slug(request)
+    return slug, slug is not None and slug != tenants.pinned_slug
+
+
 def _publisher(request: Request):
     """What makes the running app serve a new community (called by :func:`add_member` under its lock)."""
     state = request.app.state
@@ -146,19 +157,32 @@ async def new_member_post(request: Request) -> Response:
         await form.close()
     dashboard(request)  # the dashboard exists before the community changes (NoCommunity otherwise)
     path = request.app.state.dashboard_files.community_file
+    slug, stored = _community_of_page(request)
     try:
-        if path is None:
-            raise MemberEditError("community file", translator(lang)("am_no_file"))
         member = new_member(values, lang)
-        added = await run_in_threadpool(
-            add_member,
-            request.app.state.store,
-            path,
-            member,
-            actor=who.username,
-            username=values["username"] or None,
-            publish=_publisher(request),
-        )
+        if path is not None and not stored:  # the platform's own community file
+            added = await run_in_threadpool(
+                add_member,
+                request.app.state.store,
+                path,
+                member,
+                actor=who.username,
+                username=values["username"] or None,
+                publish=_publisher(request),
+                community_slug=slug,
+            )
+        elif stored and slug is not None:  # a community kept in the store: its next version
+            added = await run_in_threadpool(
+                add_member_stored,
+                request.app.state.store,
+                slug,
+                member,
+                actor=who.username,
+                username=values["username"] or None,
+            )
+            request.app.state.tenants.invalidate()
+        else:
+            raise MemberEditError("community file", translator(lang)("am_no_file"))
     except MemberEditError as exc:
         return _form_page(request, who, lang, values, exc)
     return render_page(
