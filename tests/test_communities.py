@@ -107,29 +107,44 @@ def test_a_member_moves_with_dates(db, files):
         save_community(db, a, actor="test", create=True)
         save_community(db, b, actor="test", create=True)
     assert catalog.pod_community(db.engine, "IT001E00000005", dt.date(2026, 3, 1)) == "cer-alfa"
-    # m5 (Officina Neri, joined 2024-03-01) leaves Alfa on 15 March: Alfa's file drops its POD
-    text = a.read_text()
-    line = next(x for x in text.splitlines() if "IT001E00000005" in x and "m5" in x)
-    device = next(x for x in text.splitlines() if "IT001E00000005" in x and "DA-" in x)
-    a.write_text(text.replace(line + "\n", "").replace(device + "\n", ""))
+    # m5 (Officina Neri, joined 2024-03-01) leaves Alfa: its last day there is 14 March
+    a.write_text(a.read_text().replace("joined: 2024-03-01,", "joined: 2024-03-01, left: 2026-03-14,"))
     with at("2026-03-15"):
         save_community(db, a, actor="test", create=False)
-    # and joins Beta the same month: the file says joined 2026-03-01, the membership starts when Alfa's ended
-    btext = b.read_text().replace(
-        "plants:",
-        "  - {id: m9, name: Officina Neri srl, category: enterprise, founder: false, joined: 2026-03-01, "
-        "millesimi: 0, pods: [{pod: IT001E00000005, kind: consumption}]}\nplants:",
+    # and joins Beta: a joined date before 15 March would count its energy in both communities
+    newcomer = (
+        "  - {id: m9, name: Officina Neri srl, category: enterprise, founder: false, joined: JOINED, "
+        "millesimi: 0, pods: [{pod: IT001E00000005, kind: consumption}]}\nplants:"
     )
-    b.write_text(btext)
+    original = b.read_text()
+    b.write_text(original.replace("plants:", newcomer.replace("JOINED", "2026-03-01"), 1))
+    with at("2026-03-20"), pytest.raises(catalog.CommunityStoreError, match="until 2026-03-15"):
+        save_community(db, b, actor="test", create=False)
+    assert catalog.get_community(db.engine, "cer-beta").version == 1  # nothing stored
+    b.write_text(original.replace("plants:", newcomer.replace("JOINED", "2026-03-15"), 1))
     with at("2026-03-20"):
         save_community(db, b, actor="test", create=False)
     history = catalog.memberships(db.engine, pod="IT001E00000005")
-    assert [(m.community, m.valid_from, m.valid_to) for m in history] == [
-        ("cer-alfa", dt.date(2024, 3, 1), dt.date(2026, 3, 15)),
-        ("cer-beta", dt.date(2026, 3, 15), None),
+    assert [(m.community, m.member_id, m.valid_from, m.valid_to) for m in history] == [
+        ("cer-alfa", "m5", dt.date(2024, 3, 1), dt.date(2026, 3, 15)),
+        ("cer-beta", "m9", dt.date(2026, 3, 15), None),
     ]
     assert catalog.pod_community(db.engine, "IT001E00000005", dt.date(2026, 3, 14)) == "cer-alfa"
     assert catalog.pod_community(db.engine, "IT001E00000005", dt.date(2026, 3, 15)) == "cer-beta"
+
+
+def test_a_pod_dropped_from_the_file_ends_today(db, files):
+    a, _ = files
+    with at("2026-03-01"):
+        save_community(db, a, actor="test", create=True)
+    text = a.read_text()
+    line = next(x for x in text.splitlines() if "IT001E00000004" in x and "m4" in x)
+    a.write_text(text.replace(line + "\n", "").replace("  - {id: DA-0004, pod: IT001E00000004}\n", ""))
+    a.write_text(a.read_text().replace("owner: m4", "owner: community"))
+    with at("2026-03-10"):
+        save_community(db, a, actor="test", create=False)
+    (m,) = catalog.memberships(db.engine, pod="IT001E00000004")
+    assert (m.valid_from, m.valid_to) == (dt.date(2024, 1, 1), dt.date(2026, 3, 10))
 
 
 def test_a_member_who_left_ends_on_the_day_after(db, files):

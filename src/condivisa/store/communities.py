@@ -11,11 +11,14 @@ to which: **one community at a time**. Saving a version reconciles them with the
 (:func:`reconcile_memberships`):
 
 - a POD of the file not yet in the community joins it from the member's ``joined`` day (the community's
-  ``constituted`` day for founders; a plant's :meth:`~condivisa.domain.community.Plant.joined_on`), but never
-  before the day it left another community;
+  ``constituted`` day for founders; a plant's :meth:`~condivisa.domain.community.Plant.joined_on`); a
+  ``joined`` day before the day it left another community is refused (the settlement windows each member by
+  ``joined``/``left``, so an overlap would count its energy twice); back in the same community, it starts
+  where its last membership ended;
 - a POD that another community holds *open* (no end day) is refused with a clear error naming that
   community: the other community's file must drop it first (members move; the POD's history stays);
-- a POD that left the file (or whose member has ``left``) is closed on that day (``left``, else today).
+- a POD whose member has ``left`` is closed the day after; a POD dropped from the file is closed today (write
+  ``left:`` instead, so the settlement of the months before still counts the member).
 
 References
 ----------
@@ -284,6 +287,17 @@ def reconcile_memberships(conn: sa.Connection, slug: str, community: Community, 
             )
         if end is not None and _ever_member(conn, slug, pod):
             continue  # it left this community already, and the file says so
+        elsewhere = conn.execute(
+            sa.select(pm.c.community, pm.c.valid_to)
+            .where(pm.c.pod == pod, pm.c.community != slug, pm.c.valid_to > start)
+            .order_by(pm.c.valid_to.desc())
+        ).first()
+        if elsewhere is not None:
+            raise CommunityStoreError(
+                f"POD {pod} was in community {elsewhere.community!r} until {elsewhere.valid_to} (that day "
+                f"excluded); its joined date here ({start}) must be {elsewhere.valid_to} or later, or its energy "
+                "would count in both communities"
+            )
         previous_end = conn.execute(sa.select(sa.func.max(pm.c.valid_to)).where(pm.c.pod == pod)).scalar()
         valid_from = max(start, previous_end) if previous_end is not None else start
         if end is not None and end <= valid_from:
