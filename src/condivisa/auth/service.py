@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from condivisa.auth import lockout
 from condivisa.auth.audit import audit_entry, read_audit_log
-from condivisa.auth.database import Database, aware_utc, engine_of
+from condivisa.auth.database import Database, engine_of
 from condivisa.auth.devices import (
     active_device_credentials,
     check_device,
@@ -42,16 +42,15 @@ from condivisa.auth.hashing import (
     token_sha256,
 )
 from condivisa.auth.lockout import LOCKOUT_WINDOW, MAX_FAILED_LOGINS
-from condivisa.auth.principal import PLATFORM_ROLE, Principal
+from condivisa.auth.principal import Principal
 from condivisa.auth.tenants import Tenants
+from condivisa.auth.tokens import TokenMethods
 from condivisa.domain.community import Community
 from condivisa.kernel import clock as platform_clock
 from condivisa.kernel.timegrid import to_utc
 from condivisa.store.auth_tables import AuditAction, Role, Token, TokenKind, User
-from condivisa.store.models import Device
 
 SESSION_TTL = dt.timedelta(hours=12)
-API_TOKEN_TTL = dt.timedelta(days=365)
 MIN_PASSWORD_LENGTH = 8
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 
@@ -60,15 +59,7 @@ class AuthError(Exception):
     """Authentication failed. The message never says whether the user exists."""
 
 
-def _registered_pairs(session: Session, dus: frozenset[str]) -> frozenset[tuple[str, str]]:
-    """The (DU, POD) pairs of ``dus`` registered in the store (``condivisa db register``)."""
-    if not dus:
-        return frozenset()
-    rows = session.execute(sa.select(Device.du_id, Device.pod).where(Device.du_id.in_(sorted(dus))))
-    return frozenset((du, pod) for du, pod in rows)
-
-
-class AuthService:
+class AuthService(TokenMethods):
     """People and device identity on the store's database. ``community`` (optional) maps members to PODs;
     ``tenants`` (optional) are the communities served: a caller of one community reaches its PODs only."""
 
@@ -267,138 +258,6 @@ class AuthService:
     def logout(self, token: str) -> bool:
         return self.revoke(token, actor=None, action=AuditAction.LOGOUT)
 
-    # ---------------------------------------------------------------- tokens
-    def principal_for_token(self, token: str | None) -> Principal | None:
-        """The principal of a valid token; ``None`` for an unknown, expired or revoked token or a disabled user."""
-        if not token or len(token) > 256:
-            return None
-        now = self.now()
-        with Session(self.engine) as s:
-            row = s.execute(
-                sa.select(Token, User)
-                .outerjoin(User, User.id == Token.user_id)
-                .where(Token.token_sha256 == token_sha256(token))
-            ).first()
-            if row is None:
-                return None
-            tok, user = row
-            if tok.revoked_at is not None or aware_utc(tok.expires_at) <= now:
-                return None
-            pods = frozenset(tok.scope_pods) if tok.scope_pods is not None else None
-            dus = frozenset(tok.scope_dus) if tok.scope_dus is not None else None
-            du_pods = _registered_pairs(s, dus) if dus is not None else None
-            if user is None:  # a platform token not tied to a person
-                return Principal(
-                    None, tok.name or f"token-{tok.id}", PLATFORM_ROLE, None, tok.kind, pods, dus, du_pods,
-                    tok.community,
-                )  # fmt: skip
-            if user.disabled:
-                return None
-            return Principal(
-                user.id, user.username, user.role, user.member_id, tok.kind, pods, dus, du_pods,
-                tok.community or user.community,
-            )  # fmt: skip
-
-    def revoke(
-        self, token: str, *, actor: str | None = "system", action: str = AuditAction.TOKEN_REVOKED
-    ) -> bool:
-        """Revoke a token given in clear; True when a live token was revoked."""
-        with Session(self.engine) as s, s.begin():
-            tok = s.scalar(sa.select(Token).where(Token.token_sha256 == token_sha256(token)))
-            if tok is None or tok.revoked_at is not None:
-                return False
-            tok.revoked_at = self.now()
-            user = s.get(User, tok.user_id) if tok.user_id else None  # None: a platform token
-            who = actor or (user.username if user is not None else tok.name or "-")
-            self._audit(s, who, action, f"token:{tok.id}")
-            return True
-
-    def revoke_token_id(self, token_id: int, *, actor: str = "system") -> bool:
-        with Session(self.engine) as s, s.begin():
-            tok = s.get(Token, token_id)
-            if tok is None or tok.revoked_at is not None:
-                return False
-            tok.revoked_at = self.now()
-            self._audit(s, actor, AuditAction.TOKEN_REVOKED, f"token:{token_id}")
-            return True
-
-    def create_api_token(
-        self,
-        name: str,
-        *,
-        scope_pods: Iterable[str] | None = None,
-        scope_dus: Iterable[str] | None = None,
-        ttl: dt.timedelta = API_TOKEN_TTL,
-        username: str | None = None,
-        actor: str = "system",
-        community: str | None = None,
-    ) -> str:
-        """A platform API token allowed to write only ``scope_pods`` / ``scope_dus``; returns the clear token
-        (shown once; only its SHA-256 is kept). With ``community`` the token is bound to that community: every
-        POD and DU of its scope must be one of that community's (``ValueError`` naming the others)."""
-        pods = sorted(set(scope_pods)) if scope_pods is not None else None
-        dus = sorted(set(scope_dus)) if scope_dus is not None else None
-        if not pods and not dus:
-            raise ValueError("an API token must be bound to at least one POD (--pods) or DU (--dus)")
-        if ttl <= dt.timedelta(0):
-            raise ValueError("token lifetime must be positive")
-        if community is not None:
-            _check_token_scope(self.community_of(community), community, pods, dus)
-        now, token = self.now(), new_token()
-        with Session(self.engine) as s, s.begin():
-            user_id = None
-            if username is not None:
-                user_id = s.scalar(sa.select(User.id).where(User.username == username))
-                if user_id is None:
-                    raise KeyError(username)
-            tok = Token(
-                token_sha256=token_sha256(token),
-                kind=TokenKind.API,
-                user_id=user_id,
-                name=name,
-                scope_pods=pods,
-                scope_dus=dus,
-                created_at=now,
-                expires_at=now + ttl,
-                community=community,
-            )
-            s.add(tok)
-            s.flush()
-            self._audit(
-                s,
-                actor,
-                AuditAction.TOKEN_CREATED,
-                f"token:{tok.id}",
-                {"name": name, "pods": pods, "dus": dus},
-                community=community,
-            )
-        return token
-
-    def tokens(self, *, include_inactive: bool = False) -> list[dict[str, Any]]:
-        now = self.now()
-        with Session(self.engine) as s:
-            rows = s.execute(
-                sa.select(Token, User.username).outerjoin(User, User.id == Token.user_id).order_by(Token.id)
-            ).all()
-        out = []
-        for tok, username in rows:
-            active = tok.revoked_at is None and aware_utc(tok.expires_at) > now
-            if active or include_inactive:
-                out.append(
-                    {
-                        "id": tok.id,
-                        "kind": tok.kind,
-                        "name": tok.name,
-                        "user": username,
-                        "pods": tok.scope_pods,
-                        "dus": tok.scope_dus,
-                        "community": tok.community,
-                        "expires_at": to_utc(tok.expires_at, naive_is="utc"),
-                        "active": active,
-                    }
-                )
-        return out
-
     # ---------------------------------------------------------------- devices
     def create_device_credential(
         self,
@@ -496,15 +355,3 @@ class AuthService:
     ) -> list[dict[str, Any]]:
         """The latest ``limit`` audit entries, newest first (:func:`condivisa.auth.audit.read_audit_log`)."""
         return read_audit_log(self.engine, limit=limit, action=action, actor=actor, community=community)
-
-
-def _check_token_scope(
-    served: Community | None, slug: str, pods: list[str] | None, dus: list[str] | None
-) -> None:
-    """A token of community ``slug`` is bound to its PODs and DUs only (``ValueError`` naming the others)."""
-    if served is None:
-        raise ValueError(f"community {slug!r} is not served by this platform")
-    foreign = sorted(set(pods or ()) - set(served.all_pods))
-    foreign += sorted(set(dus or ()) - {d.id for d in served.devices})
-    if foreign:
-        raise ValueError(f"not PODs or DUs of community {slug!r}: {', '.join(foreign)}")
