@@ -333,6 +333,32 @@ def partitions(
         )
 
 
+@db_app.command("rollup")
+def rollup(
+    keep_years: int = typer.Option(6, "--keep-years", min=1, help="years of quarter hours kept"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="only list the months that would be rolled up"),
+    database: str = typer.Option(None, "--database", help=DATABASE_HELP),
+) -> None:
+    """Retention: the quarter hours of months older than --keep-years become hourly totals (docs/data-store.md).
+    Make a backup first; running it again does nothing more."""
+    from condivisa.kernel.timegrid import ROME
+    from condivisa.store.rollup import cutoff_month, months_to_roll, roll_month
+
+    store = _open(database)
+    before = cutoff_month(clock.now().astimezone(ROME).date(), keep_years)
+    months = months_to_roll(store.engine, before)
+    console = Console()
+    if not months:
+        console.print(f"nothing to roll up: no quarter hours before {before:%Y-%m}")
+    for month in months:
+        if dry_run:
+            console.print(f"{month:%Y-%m}: would become hourly totals")
+            continue
+        done = roll_month(store.engine, month)
+        console.print(f"{done.month}: {done.quarters:,} quarter hours -> {done.hours:,} hours")
+    store.close()
+
+
 def register(app: typer.Typer) -> None:
     """Hook of :mod:`condivisa.cli`: add the ``db`` command group."""
     app.add_typer(db_app, name="db")
