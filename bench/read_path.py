@@ -4,9 +4,10 @@ TO STDOUT`` of the same rows, measured in the same run on the same (partitioned)
     python bench/read_path.py [--pods 100] [--days 365] [--repeat 2]
     python bench/read_path.py --pods 1000           # the full size: 1,000 PODs x a year = 35 M rows
 
-Loads ``pods`` x ``days`` quarter hours (exchange meter M1, starting 2025-01-01 in Italian time) into a fresh
-database with one server-side ``INSERT ... SELECT generate_series`` (no client round trips), then times, best
-of ``repeat``:
+Loads ``pods`` x ``days`` quarter hours (exchange meter M1, starting 2025-01-01 in Italian time; each row as an
+MQTT reading stores it: meter totals, DU id, source topic) into a fresh database with one server-side
+``INSERT ... SELECT generate_series`` (no client round trips), prints the bytes on disk per row (partitions,
+indexes, TOAST: the storage per year of docs/scale.md), then times, best of ``repeat``:
 
 - ``bare COPY``: ``COPY (SELECT pod, start_utc, withdrawn_kwh, injected_kwh FROM measurements WHERE ... ORDER
   BY pod, start_utc) TO STDOUT`` consumed block by block by psycopg (nothing parsed): the floor;
@@ -47,7 +48,8 @@ def load(store: Store, pods: int, start: dt.datetime, end: dt.datetime) -> int:
                 "INSERT INTO measurements (pod, start_utc, meter, minutes, withdrawn_kwh, injected_kwh, "
                 "withdrawn_total_kwh, injected_total_kwh, du_id, received_at, source, revision) "
                 "SELECT 'IT001E' || lpad(p::text, 8, '0'), t, 'M1', 15, round((random() * 0.5)::numeric, 3), "
-                "round((random() * 0.2)::numeric, 3), NULL, NULL, NULL, now(), 'bench', 0 "
+                "round((random() * 0.2)::numeric, 3), 12345.678, 2345.678, 'DU-' || lpad(p::text, 6, '0'), "
+                "now(), 'mqtt:condivisa/cer-bench/du/DU-' || lpad(p::text, 6, '0') || '/up', 0 "
                 "FROM generate_series(0, :n - 1) AS p, "
                 "generate_series(CAST(:lo AS timestamptz), CAST(:hi AS timestamptz) - interval '15 minutes', "
                 "interval '15 minutes') AS t ORDER BY 1, 2"
@@ -58,6 +60,19 @@ def load(store: Store, pods: int, start: dt.datetime, end: dt.datetime) -> int:
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM ANALYZE measurements")
     return int(n)
+
+
+def on_disk_bytes(store: Store) -> int:
+    """Bytes on disk of every partition of ``measurements`` with its indexes and TOAST."""
+    with store.engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT coalesce(sum(pg_total_relation_size(inhrelid)), 0) FROM pg_inherits "
+                    "WHERE inhparent = 'measurements'::regclass"
+                )
+            ).scalar_one()
+        )
 
 
 def bare_copy(dsn: str, codes: list[str], start: dt.datetime, end: dt.datetime) -> tuple[int, int]:
@@ -112,6 +127,10 @@ def main() -> None:
             t_load = time.perf_counter() - t
             print(f"PostgreSQL, partitioned measurements: {args.pods} PODs x {args.days} days = {n:,} rows")
             print(f"  load (INSERT ... SELECT generate_series + VACUUM ANALYZE): {t_load:6.1f} s")
+            size_b = on_disk_bytes(store)
+            print(
+                f"  on disk (partitions, indexes, TOAST): {size_b / 1e6:,.0f} MB = {size_b / n:.0f} bytes per row"
+            )
 
             dsn = store.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
             t_copy, (rows_copy, size) = best(lambda: bare_copy(dsn, codes, START, end), args.repeat)
