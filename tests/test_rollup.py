@@ -11,10 +11,10 @@ import time_machine
 from typer.testing import CliRunner
 
 from condivisa.cli import app
+from condivisa.formats.urbandataset.types import Reading
 from condivisa.kernel.timegrid import ROME
 from condivisa.store.models import Measurement
 from condivisa.store.rollup import cutoff_month, hourly_rows, months_to_roll, roll_up
-from condivisa.formats.urbandataset.types import Reading
 from condivisa.store.store import Store
 
 

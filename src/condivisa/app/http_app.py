@@ -139,8 +139,10 @@ def _writer(principal: Principal, community: Community | None) -> Callable[..., 
 def install_tenancy(app: FastAPI, tenants: Tenants, auth_required: bool) -> None:
     """What the transports read of the communities served (plain callables on ``app.state``):
     ``request_scope(request)`` (:func:`condivisa.auth.scope.scope_for` of the request's caller),
-    ``served_pod(pod)`` (a POD of some community served, or no community at all), ``resource_pods(id)``
-    (the POD a POD code or DU id names across the communities, for the SCPS gateway)."""
+    ``served_pod(pod)`` (a POD of some community served, or no community at all),
+    ``resource_pods(id, can_read)`` (the POD a POD code or DU id names across the communities, for the SCPS
+    gateway; with ``can_read``, only in the communities the caller reads some POD of, so another community's
+    id selects what an unknown one does)."""
 
     def request_scope(request: Any) -> RequestScope:
         if not auth_required:
@@ -151,11 +153,13 @@ def install_tenancy(app: FastAPI, tenants: Tenants, auth_required: bool) -> None
         slugs = tenants.slugs()
         return not slugs or any(pod in c.all_pods for s in slugs if (c := tenants.get(s)) is not None)
 
-    def resource_pods(resource_id: str) -> list[str] | None:
+    def resource_pods(resource_id: str, can_read: Callable[[str], bool] | None = None) -> list[str] | None:
         for slug in tenants.slugs():
             community = tenants.get(slug)
             if community is None:
                 continue
+            if can_read is not None and not any(can_read(p) for p in community.all_pods):
+                continue  # a community the caller reads nothing of: its ids are as unknown ones
             if resource_id in community.all_pods:
                 return [resource_id]
             pods = [d.pod for d in community.devices if d.id == resource_id]

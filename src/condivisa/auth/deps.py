@@ -98,6 +98,7 @@ def _deny(
         target,
         {"path": request.url.path},
         request.client.host if request.client else None,
+        community=principal.community,
     )
     return HTTPException(code, detail)
 

@@ -84,4 +84,5 @@ def audit(
         target,
         {"path": request.url.path, **(detail or {})},
         request.client.host if request.client else None,
+        community=who.community,  # the entry is the community's of whoever acted (None: a platform admin)
     )

@@ -90,11 +90,15 @@ def search(body: SearchBody) -> Window:
     return start, end, filt
 
 
-def pods_for(request: Request, resource_id: str) -> list[str] | None:
-    """The PODs a ResourceID selects (see the module docstring); None = all."""
+def pods_for(
+    request: Request, resource_id: str, can_read: Callable[[str], bool] | None = None
+) -> list[str] | None:
+    """The PODs a ResourceID selects (see the module docstring); None = all. With ``can_read`` (the
+    caller's), a POD or DU of a community the caller reads nothing of selects what an unknown ResourceID
+    does: the answer never tells another community's ids from absent ones."""
     resolve = getattr(request.app.state, "resource_pods", None)
     if resolve is not None and request.app.state.tenants.slugs():
-        return resolve(resource_id)
+        return resolve(resource_id, can_read)
     community = getattr(request.app.state, "community", None)
     if community is None:
         return [resource_id] if resource_id.startswith("IT") and "_" not in resource_id else None
@@ -230,7 +234,7 @@ class GatewayReads:
         self, request: Request, user: GatewayCaller, resource_id: str, win: Window | None, one: bool
     ) -> JSONResponse:
         """The answer of a parsed read request (in a worker thread: it reads the store)."""
-        pods = pods_for(request, resource_id)
+        pods = pods_for(request, resource_id, user.can_read)
         if win is None:  # lastRequest
             day = latest_day(request, pods, user.can_read)
             win = (*day, None) if day is not None else None
