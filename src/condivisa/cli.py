@@ -22,6 +22,7 @@ from condivisa.commands import (
     security,
     serve,
     settle,
+    settle_all,
 )
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ def main() -> None:
 
 for _group in (
     settle,
+    settle_all,
     db,
     serve,
     communities,

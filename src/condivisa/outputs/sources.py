@@ -322,6 +322,37 @@ def inputs_from_readings(
     return replace(inputs, excluded=excluded, sources=sources)
 
 
+def inputs_priced_from_store(
+    store: Store, community: Community, prices: pd.Series, *, first_day: dt.date, last_day: dt.date
+) -> SettlementInputs:
+    """The inputs with the community's stored measurements of ``first_day`` .. ``last_day`` (Europe/Rome,
+    included) and the given hourly prices (e.g. GME's 2023 prices replayed onto those days by
+    :func:`condivisa.engines.price_replay.replay_prices`).
+
+    Parameters
+    ----------
+    store : condivisa.store.store.Store
+        An open store.
+    community : Community
+        The community.
+    prices : pandas.Series
+        Hourly zonal prices, €/MWh, indexed by hour start (aware), covering the days.
+    first_day, last_day : datetime.date
+        The days read.
+
+    Returns
+    -------
+    SettlementInputs
+        With ``prices_assumed`` False.
+    """
+    start, end = local_midnight(first_day), local_midnight(last_day + dt.timedelta(days=1))
+    du, excluded, official = stored_readings(store, community, start, end)
+    best = best_source(du, official)
+    measurements = best.drop(columns=["withdrawn_source", "injected_source"])
+    sources = best[["pod", "start", "withdrawn_source", "injected_source"]]
+    return SettlementInputs(community, measurements, prices, False, excluded=excluded, sources=sources)
+
+
 def stored_months(
     store: Store, community: Community, prices_csv: str | Path | None = None, as_of: dt.date | None = None
 ) -> SettledMonths:
