@@ -1,7 +1,7 @@
 """Benchmark of the data path: MQTT and REST ingestion against the raw transport rate.
 
     python bench/ingest.py [--n 100000] [--dus 1000] [--group 1] [--rest-group 100]
-                           [--broker auto|embedded|mosquitto|URL]
+                           [--broker auto|embedded|mosquitto|URL] [--communities 1]
                            [--targets sqlite,postgres,rest] [--workers 1,2] [--rest-clients 1,8]
 
 Builds ``n`` quarter-hour measurements of ``dus`` simulated DUs (``n / dus`` quarter hours each; the
@@ -30,6 +30,16 @@ Batched payloads (REST's 100 DUs a request, MQTT's ``--group 100``) stay far bel
 cost per measurement shrinks with the batch, the platform's (parse, validate, cross-check, store durably:
 ~0.1 ms of CPU per measurement on this machine) does not — see docs/serve.md, "Speed".
 
+``--communities K`` (K > 1; issue #18: one platform serving many communities): the DUs are spread over K
+communities (``cer-00`` … round robin, each DU registered in its own: ``devices.community``), and each DU
+publishes on its own community's topic ``<root>/<community>/du/<id>/up`` (``--group 1`` only). The raw
+subscriber then subscribes to ``<root>/+/du/+/up`` (every community, as the worker does), and the ingest
+workers serve every community at once (the default layout of :func:`condivisa.app.runtime.topic_layout`,
+no ``community`` setting), e.g. 10 communities, 10,000 DUs, 10 quarter hours each, 2 worker processes into
+PostgreSQL::
+
+    python bench/ingest.py --communities 10 --dus 10000 --n 100000 --workers 2 --targets postgres
+
 For each ingest it prints the rate, the **ratio to the raw rate (goal >= 0.5)**, and sent / stored / lost
 measurements (goal: lost = 0). Every scenario uses a fresh database. Nothing is asserted.
 """
@@ -37,6 +47,7 @@ measurements (goal: lost = 0). Every scenario uses a fresh database. Nothing is 
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as dt
 import gzip
 import shutil
@@ -96,19 +107,44 @@ def mqtt_client(host: str, port: int, name: str) -> mqtt.Client:
 WINDOW = 200
 
 
-def publish_all(host: str, port: int, layout: TopicLayout, msgs, consumed) -> mqtt.Client:
+class Topics:
+    """Where each message goes: one community (``communities`` None), or every DU on its own community's
+    topic (``communities``: DU id -> community slug) under a root of this run's own."""
+
+    def __init__(self, name: str, communities: dict[str, str] | None = None):
+        self.communities = communities
+        if communities is None:
+            self.layout, self.community = TopicLayout(name), name
+        else:
+            self.layout, self.community = TopicLayout.every_community(name), None
+
+    def up(self, m) -> str:
+        if self.communities is None:
+            return self.layout.up(m.sender_id, m.kind)
+        return self.layout.up(m.sender_id, m.kind, self.communities[m.sender_id])
+
+
+def spread(devices, k: int) -> dict[str, str] | None:
+    """DU id -> its community (``cer-00`` …, round robin) when ``k`` > 1, else None (one community)."""
+    if k <= 1:
+        return None
+    return {d.du_id: f"cer-{i % k:02d}" for i, d in enumerate(devices)}
+
+
+def publish_all(host: str, port: int, topics: Topics, msgs, consumed) -> mqtt.Client:
     """Publish every message with QoS 1, staying at most :data:`WINDOW` messages ahead of ``consumed()``."""
     pub = mqtt_client(host, port, "bench-pub")
     for i, m in enumerate(msgs):
         while i - consumed() >= WINDOW:
             time.sleep(0.001)
-        pub.publish(layout.up(m.sender_id, m.kind), m.payload, qos=1)
+        pub.publish(topics.up(m), m.payload, qos=1)
     return pub
 
 
-def raw_mqtt(host: str, port: int, msgs) -> float:
-    """Measurements/s to a subscriber that only counts."""
-    layout = TopicLayout(f"raw-{uuid.uuid4().hex[:6]}")
+def raw_mqtt(host: str, port: int, msgs, communities: dict[str, str] | None = None) -> float:
+    """Measurements/s to a subscriber that only counts (every community's uplink with ``communities``)."""
+    topics = Topics(f"raw-{uuid.uuid4().hex[:6]}", communities)
+    layout = topics.layout
     got, done, ready = [0], threading.Event(), threading.Event()
     sub = mqtt.Client(
         mqtt.CallbackAPIVersion.VERSION2,
@@ -128,7 +164,7 @@ def raw_mqtt(host: str, port: int, msgs) -> float:
     sub.loop_start()
     ready.wait(10)
     t0 = time.perf_counter()
-    pub = publish_all(host, port, layout, msgs, lambda: got[0])
+    pub = publish_all(host, port, topics, msgs, lambda: got[0])
     done.wait(600)
     elapsed = time.perf_counter() - t0
     for c in (pub, sub):
@@ -137,7 +173,7 @@ def raw_mqtt(host: str, port: int, msgs) -> float:
     return sum(m.readings for m in msgs[: got[0]]) / elapsed
 
 
-def fresh_store(kind: str, devices):
+def fresh_store(kind: str, devices, communities: dict[str, str] | None = None):
     if kind == "sqlite":
         folder = tempfile.mkdtemp(prefix="bench-")
         url = f"sqlite:///{folder}/ingest.db"
@@ -161,21 +197,35 @@ def fresh_store(kind: str, devices):
     store = Store(url)
     store.upgrade()
     store.register_devices(community_from_dict(sim.example_community_yaml(devices)))
+    if communities:  # each DU registered in its own community
+        import sqlalchemy as sa
+
+        from condivisa.store.models import Device
+
+        t = Device.__table__
+        with store.engine.begin() as conn:
+            for slug in sorted(set(communities.values())):
+                dus = [du for du, c in communities.items() if c == slug]
+                conn.execute(sa.update(t).where(t.c.du_id.in_(dus)).values(community=slug))
+        store.registry.clear()
     return store, cleanup
 
 
-def mqtt_ingest(host: str, port: int, mqtt5: bool, store, msgs, workers: int) -> tuple[float, int]:
+def mqtt_ingest(
+    host: str, port: int, mqtt5: bool, store, msgs, workers: int, communities: dict[str, str] | None = None
+) -> tuple[float, int]:
     """The same payloads through ``workers`` ingest worker processes (as ``condivisa serve`` runs them; several
-    share the uplink by an MQTT shared subscription), timed from the first publish to the last acknowledgement."""
+    share the uplink by an MQTT shared subscription), timed from the first publish to the last acknowledgement.
+    With ``communities`` the workers serve every community (no ``community`` setting)."""
     from condivisa.app.settings import Settings
     from condivisa.app.worker_pool import WorkerProcesses
 
-    community = f"bench-{uuid.uuid4().hex[:6]}"
-    layout = TopicLayout(community)
+    topics = Topics(f"bench-{uuid.uuid4().hex[:6]}", communities)
     settings = Settings(
         database_url=store.url,
         mqtt_url=f"mqtt://{host}:{port}",
-        community=community,
+        community=topics.community or "",
+        mqtt_topic_root=topics.layout.root,
         mqtt_protocol="5" if mqtt5 else "3.1.1",
         mqtt_client_id=f"bench-w-{uuid.uuid4().hex[:6]}",
         mqtt_session_expiry_s=300,
@@ -187,7 +237,7 @@ def mqtt_ingest(host: str, port: int, mqtt5: bool, store, msgs, workers: int) ->
         if not pool.wait_connected(60):
             raise SystemExit("ingest workers did not connect")
         t0 = time.perf_counter()
-        pub = publish_all(host, port, layout, msgs, lambda: pool.stats()["acked"])
+        pub = publish_all(host, port, topics, msgs, lambda: pool.stats()["acked"])
         last, since = -1, time.monotonic()
         while pool.stats()["acked"] < len(msgs) and time.monotonic() - since < 60:
             if pool.stats()["acked"] != last:
@@ -310,6 +360,12 @@ def main() -> None:
         default="auto",
         help="auto (Mosquitto if up, else embedded), embedded, mosquitto or mqtt://HOST:PORT",
     )
+    ap.add_argument(
+        "--communities",
+        type=int,
+        default=1,
+        help="communities the DUs are spread over, each DU on its own community's topic (needs --group 1)",
+    )
     ap.add_argument("--targets", default="sqlite,postgres,rest")
     ap.add_argument(
         "--workers", default="1,2", help="numbers of ingest worker processes to try (comma-separated)"
@@ -323,8 +379,11 @@ def main() -> None:
     workers = [int(x) for x in args.workers.split(",") if x.strip()]
     rest_clients = [int(x) for x in args.rest_clients.split(",") if x.strip()]
 
+    if args.communities > 1 and args.group != 1:
+        raise SystemExit("--communities needs --group 1: each DU publishes on its own community's topic")
     t = time.perf_counter()
     devices, msgs = build(args.n, args.dus, args.group)
+    communities = spread(devices, args.communities)
     rest_msgs = msgs if args.rest_group == args.group else build(args.n, args.dus, args.rest_group)[1]
     sent = sum(m.readings for m in msgs)
     print(
@@ -332,6 +391,12 @@ def main() -> None:
         f"REST: {len(rest_msgs)} requests of {args.rest_group} DUs "
         f"(built in {time.perf_counter() - t:.1f} s)"
     )
+    if communities is not None:
+        sizes = sorted(collections.Counter(communities.values()).values())
+        print(
+            f"{args.communities} communities of {sizes[0]}-{sizes[-1]} DUs, each DU on its own community's "
+            "topic; one subscription <root>/+/du/+/up"
+        )
 
     embedded = None
     if args.broker == "auto":
@@ -350,7 +415,7 @@ def main() -> None:
     rows = []
     try:
         if any(x in targets for x in ("sqlite", "postgres")):
-            raw = raw_mqtt(host, port, msgs)
+            raw = raw_mqtt(host, port, msgs, communities)
             print(f"raw MQTT via {label}: {raw:,.0f} measurements/s")
             for kind in ("sqlite", "postgres"):
                 if kind not in targets:
@@ -362,9 +427,9 @@ def main() -> None:
                     if n > 1 and embedded is not None:
                         print("the embedded broker has no shared subscriptions: several workers skipped")
                         continue
-                    store, cleanup = fresh_store(kind, devices)
+                    store, cleanup = fresh_store(kind, devices, communities)
                     try:
-                        rate, stored = mqtt_ingest(host, port, mqtt5, store, msgs, n)
+                        rate, stored = mqtt_ingest(host, port, mqtt5, store, msgs, n, communities)
                         rows.append((f"MQTT -> {kind} x{n}", rate, raw, stored))
                     finally:
                         store.close()

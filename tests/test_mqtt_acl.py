@@ -42,6 +42,8 @@ from mqtt_helpers import wait_port
 MOSQUITTO = "/usr/sbin/mosquitto"
 COMMUNITY = "cer-test"
 BASE = f"condivisa/{COMMUNITY}"
+OTHER = "cer-altra"  # a second community of the same platform
+OTHER_BASE = f"condivisa/{OTHER}"
 
 
 # ------------------------------------------------------------------ pure rules
@@ -51,7 +53,15 @@ def test_grants_of_a_du_and_of_the_worker():
         Grant(READ, "condivisa/c/du/DU1/cmd"),
         Grant(READ, "condivisa/c/du/DU1/ack"),
     ]
-    assert Grant(READ, "condivisa/c/+/+/up") in client_grants("ingest", "worker", community="c")
+    # the worker serves every community of the platform, whatever its credential's community
+    assert client_grants("ingest", "worker", community="c") == [
+        Grant(READ, "condivisa/+/+/+/up"),
+        Grant(WRITE, "condivisa/+/+/+/ack"),
+        Grant(WRITE, "condivisa/+/+/+/cmd"),
+    ]
+    assert client_grants("DU9", "du", community="other")[0] == Grant(WRITE, "condivisa/other/du/DU9/up")
+    with pytest.raises(ValueError, match="community"):
+        client_grants("DU1", "du", community="")
     with pytest.raises(ValueError, match="one MQTT topic level"):
         client_grants("DU/1", "du", community="c")
 
@@ -122,6 +132,7 @@ def acl_dir(tmp_path, sqlite_url):
         "DU1": auth.create_device_credential("DU1", COMMUNITY),
         "DU2": auth.create_device_credential("DU2", COMMUNITY),
         "ingest": auth.create_device_credential("ingest", COMMUNITY, kind="worker"),
+        "DU9": auth.create_device_credential("DU9", OTHER),
     }
     auth.create_device_credential("DU3", COMMUNITY)
     auth.revoke_device("DU3")  # a revoked DU is not in the files
@@ -130,7 +141,7 @@ def acl_dir(tmp_path, sqlite_url):
         auth.device_credentials(), out, port=free_port(), host="127.0.0.1", run_as=getpass.getuser()
     )
     users = parse_password_file(paths["passwd"].read_text())
-    assert set(users) == {"DU1", "DU2", "ingest"} and verify_mosquitto_hash(pw["DU1"], users["DU1"])
+    assert set(users) == {"DU1", "DU2", "DU9", "ingest"} and verify_mosquitto_hash(pw["DU1"], users["DU1"])
     engine.dispose()
     return out, paths, pw
 
@@ -189,9 +200,11 @@ def _prove_isolation(port: int, pw: dict, *, v5: bool) -> None:
         worker = Client(port, "ingest", pw["ingest"], v5=v5)
         du1 = Client(port, "DU1", pw["DU1"], v5=v5)
         du2 = Client(port, "DU2", pw["DU2"], v5=v5)
-        clients += [worker, du1, du2]
-        assert worker.ok and du1.ok and du2.ok
-        assert worker.subscribe(f"{BASE}/du/+/up")
+        du9 = Client(port, "DU9", pw["DU9"], v5=v5)  # a DU of the other community
+        clients += [worker, du1, du2, du9]
+        assert worker.ok and du1.ok and du2.ok and du9.ok
+        assert worker.subscribe("condivisa/+/du/+/up")  # the worker reads every community's uplinks
+        assert du9.subscribe(f"{OTHER_BASE}/du/DU9/ack")
         assert du1.subscribe(f"{BASE}/du/DU1/cmd") and du2.subscribe(f"{BASE}/du/DU2/cmd")
         # DU1 may not subscribe to DU2's commands, nor to everybody's, nor to the uplinks
         for topic in (f"{BASE}/du/DU2/cmd", f"{BASE}/du/+/cmd", f"{BASE}/#", f"{BASE}/du/+/up"):
@@ -199,7 +212,14 @@ def _prove_isolation(port: int, pw: dict, *, v5: bool) -> None:
         du1.publish(f"{BASE}/du/DU1/up", b"mine")
         du1.publish(f"{BASE}/du/DU2/up", b"forged")  # impersonating DU2
         du1.publish(f"{BASE}/du/DU2/cmd", b"forged-cmd")  # commanding DU2
+        du1.publish(f"{OTHER_BASE}/du/DU1/up", b"other-community")  # its own id, another community's topic
+        du9.publish(f"{BASE}/du/DU9/up", b"other-way")  # DU9 on cer-test's topic
         assert worker.received() == [(f"{BASE}/du/DU1/up", b"mine")]
+        du9.publish(f"{OTHER_BASE}/du/DU9/up", b"nine")
+        assert worker.received() == [(f"{OTHER_BASE}/du/DU9/up", b"nine")]
+        worker.publish(f"{OTHER_BASE}/du/DU9/ack", b'{"accepted":true}')  # the answer in DU9's community
+        assert du9.received() == [(f"{OTHER_BASE}/du/DU9/ack", b'{"accepted":true}')]
+        du9.subscribe(f"{BASE}/du/+/cmd")  # may be granted a SUBACK; must receive nothing of cer-test
         worker.publish(f"{BASE}/du/DU2/cmd", b'{"cmd":"resend"}')
         worker.publish(f"{BASE}/du/DU1/cmd", b'{"cmd":"ping"}')
         assert du2.received() == [(f"{BASE}/du/DU2/cmd", b'{"cmd":"resend"}')]  # not DU1's forged command
@@ -207,6 +227,7 @@ def _prove_isolation(port: int, pw: dict, *, v5: bool) -> None:
         # uplinks
         got = du1.received(0.1)
         assert got and set(got) == {(f"{BASE}/du/DU1/cmd", b'{"cmd":"ping"}')}
+        assert du9.received(0.1) == []
     finally:
         for c in clients:
             c.close()

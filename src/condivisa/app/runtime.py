@@ -3,8 +3,17 @@
 :func:`mqtt_ingest_worker` joins the three floors a reading crosses: the transport
 (:class:`~condivisa.transports.mqtt.worker.IngestWorker`, which knows only the broker), the one batcher
 (:class:`~condivisa.ingest.group_commit.GroupCommitter`) and the DU write scope
-(:func:`~condivisa.ingest.scope.du_write_scope`). :func:`worker_from_settings` reads those options from
+(:func:`~condivisa.ingest.scope.du_scope`). :func:`worker_from_settings` reads those options from
 :class:`~condivisa.app.settings.Settings` (the broker: :func:`broker_connection`).
+
+One worker for every community (issue #18): unless the setting ``community`` is given, the worker subscribes
+to every community's uplink (``<root>/+/du/+/up``, ``<root>/+/gw/+/up``; :func:`topic_layout`); each
+message carries the community of its topic, its answer goes to that community's ``ack`` topic and its dead
+letter records it. A DU belongs to one community: with strict devices a DU registered in community B
+(``devices.community``) publishing on A's topics is rejected ("DU DU-7 is registered in community 'b', not
+'a'"), without them its lines are stored and flagged ``du_other_community``. A DU registered without a
+community (before communities existed) is accepted on any community's topics, as before. Setting
+``community`` keeps the old layout: that community's topics only (a platform instance per community).
 
 Payload cap (issue #13, finding 8): a message larger than ``max_payload_bytes`` (``max_body_bytes`` of the
 settings, the same bound as an HTTP push) is not decoded: it is rejected with the reason, its first
@@ -21,7 +30,7 @@ from condivisa.app.settings import Settings
 from condivisa.formats.urbandataset.types import FieldError
 from condivisa.ingest.group_commit import GroupCommitter
 from condivisa.ingest.pipeline import IngestResult, PreparedMessage, prepare_payload
-from condivisa.ingest.scope import du_write_scope
+from condivisa.ingest.scope import du_scope
 from condivisa.store.store import Store
 from condivisa.transports.mqtt.connection import BrokerConnection
 from condivisa.transports.mqtt.message import InboundMessage
@@ -56,8 +65,9 @@ def mqtt_ingest_worker(
     host, port : str, int
         The broker.
     strict_devices : bool
-        A message on a DU's own topic may carry only the POD that DU is registered to read
-        (:func:`~condivisa.ingest.scope.du_write_scope`); otherwise such lines are stored and flagged.
+        A message on a DU's own topic may carry only the POD that DU is registered to read, and only on the
+        topics of the DU's own community (:func:`~condivisa.ingest.scope.du_scope`); otherwise such lines
+        are stored and flagged.
     committer : GroupCommitter, optional
         The batcher to submit to; by default one of the worker's own, closed when the worker stops.
     max_payload_bytes : int
@@ -94,12 +104,22 @@ def broker_connection(settings: Settings) -> BrokerConnection:
     )
 
 
+def topic_layout(settings: Settings) -> TopicLayout:
+    """The topics the worker of ``settings`` serves (module docstring): one community's when the setting
+    ``community`` is given, else every community's (the home community, for topics built without a message,
+    is :meth:`Settings.community_slug`)."""
+    if settings.community:
+        return TopicLayout(settings.community, settings.mqtt_topic_root)
+    return TopicLayout.every_community(settings.mqtt_topic_root, home=settings.community_slug())
+
+
 def worker_from_settings(settings: Settings, store: Store, **overrides: Any) -> IngestWorker:
-    """An ingest worker configured from ``settings``: :func:`broker_connection`, the community's topics, the
-    DU write scope when devices are strict. ``overrides`` replace any of those (``client_id=``,
-    ``strict_devices=``, ``layout=``, …) or add worker options (``shared_group=``, ``on_result=``, …)."""
+    """An ingest worker configured from ``settings``: :func:`broker_connection`, the topics of
+    :func:`topic_layout`, the DU write scope when devices are strict. ``overrides`` replace any of those
+    (``client_id=``, ``strict_devices=``, ``layout=``, …) or add worker options (``shared_group=``,
+    ``on_result=``, …)."""
     connection, options = _split(broker_connection(settings), overrides)
-    options.setdefault("layout", TopicLayout(settings.community_slug(), settings.mqtt_topic_root))
+    options.setdefault("layout", topic_layout(settings))
     options.setdefault("strict_devices", settings.strict_devices())
     options.setdefault("max_payload_bytes", settings.max_body_bytes)
     return _ingest_worker(store, connection, **options)
@@ -130,13 +150,20 @@ def _ingest_worker(
         on_du_topic = message.kind == "du"
         if len(message.payload) > max_payload_bytes:
             return oversized(message, max_payload_bytes)
-        return prepare_payload(
+        scope = (
+            du_scope(store, message.sender_id, message.community) if strict_devices and on_du_topic else None
+        )
+        prepared = prepare_payload(
             message.payload,
             source=f"mqtt:{message.topic}",
             device_id=message.sender_id if on_du_topic else None,
             received_at=message.received_at,
-            may_write=du_write_scope(store, message.sender_id) if strict_devices and on_du_topic else None,
+            may_write=scope.may_write if scope is not None else None,
+            community=message.community,
         )
+        if scope is not None and scope.refusal is not None:  # a DU of another community: the whole message
+            prepared.errors.insert(0, FieldError("$", scope.refusal))
+        return prepared
 
     def submit(messages: list[InboundMessage]) -> list[Submitted]:
         return list(batcher.submit_all([prepare(m) for m in messages]))
@@ -158,4 +185,5 @@ def oversized(message: InboundMessage, max_payload_bytes: int) -> PreparedMessag
         message.received_at,
         IngestResult(accepted=False),
         errors=[FieldError("$", reason)],
+        community=message.community,
     )

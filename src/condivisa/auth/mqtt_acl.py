@@ -4,8 +4,11 @@ embedded amqtt broker.
 Rules (topic layout of :mod:`condivisa.transports.mqtt.worker`, ``<root>/<community>/<kind>/<id>/<leaf>``):
 
 - a DU (``du``) or a gateway (``gw``) may **publish** only on its own ``.../<id>/up`` and **read** (subscribe
-  and receive) only its own ``.../<id>/cmd`` and ``.../<id>/ack``;
-- the ingest worker may read every ``.../+/+/up`` and publish every ``.../+/+/ack`` and ``.../+/+/cmd``;
+  and receive) only its own ``.../<id>/cmd`` and ``.../<id>/ack``, all under its **own community**
+  (``<root>/<community>/...``, the ``community`` of its credential): a DU belongs to one community, and
+  cannot publish on another community's topics (issue #18);
+- the ingest worker serves every community of the platform: it may read every ``<root>/+/+/+/up`` and
+  publish every ``<root>/+/+/+/ack`` and ``<root>/+/+/+/cmd``, whatever the ``community`` of its credential;
 - anyone else, and anything not granted, is denied (Mosquitto: ``allow_anonymous false`` + ``acl_file``).
 
 Files written by :func:`write_mosquitto_files` (``condivisa mqtt-acl --out DIR``):
@@ -52,14 +55,18 @@ class Grant:
 
 
 def client_grants(client_id: str, kind: str, *, community: str, root: str = "condivisa") -> list[Grant]:
-    """What one broker client may do (see the module docstring)."""
-    base = f"{root}/{community}"
+    """What one broker client may do (see the module docstring): a device, within its ``community``; the
+    worker, in every community."""
     if kind == "worker":
+        every = f"{root}/+"
         return [
-            Grant(READ, f"{base}/+/+/up"),
-            Grant(WRITE, f"{base}/+/+/ack"),
-            Grant(WRITE, f"{base}/+/+/cmd"),
+            Grant(READ, f"{every}/+/+/up"),
+            Grant(WRITE, f"{every}/+/+/ack"),
+            Grant(WRITE, f"{every}/+/+/cmd"),
         ]
+    if not community or any(c in community for c in "/+#") or any(c.isspace() for c in community):
+        raise ValueError(f"client {client_id}: community {community!r} cannot be one MQTT topic level")
+    base = f"{root}/{community}"
     if kind not in ("du", "gw"):
         raise ValueError(f"client {client_id}: unknown kind {kind!r}")
     if not client_id or any(c in client_id for c in "/+#") or any(c.isspace() for c in client_id):

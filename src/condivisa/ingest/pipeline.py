@@ -131,7 +131,8 @@ class PreparedMessage:
     """One payload after the steps that need no database (decode, parse, validate, plausibility, sender's
     scope), ready for :func:`store_prepared`. ``errors`` are those found so far; ``result`` holds what is
     known
-    before storing (dataset/producer/resource ids, number of lines)."""
+    before storing (dataset/producer/resource ids, number of lines); ``community`` is the sender's (its MQTT
+    topic's), None when unknown: its dead letter carries it, and a DU registered elsewhere is flagged."""
 
     raw: bytes
     source: str
@@ -141,6 +142,7 @@ class PreparedMessage:
     root: str = ""
     parsed: ParsedDataset | None = None
     errors: list[FieldError] = field(default_factory=list)
+    community: str | None = None
 
     @property
     def valid(self) -> bool:
@@ -154,15 +156,22 @@ def prepare_payload(
     device_id: str | None = None,
     received_at: dt.datetime | None = None,
     may_write: WriteScope | None = None,
+    community: str | None = None,
 ) -> PreparedMessage:
     """Steps 1-4 of the module docstring, without the database (PODs are checked when storing). Never raises
-    for bad input: the problems are in ``errors``. Safe to call from any thread."""
+    for bad input: the problems are in ``errors``. Safe to call from any thread. ``community``: the sender's
+    (:class:`PreparedMessage`)."""
     received_at = received_at or clock.now()
     if received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=UTC)
     raw_bytes = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
     m = PreparedMessage(
-        raw_bytes, clean_text(source, 200), device_id, received_at, IngestResult(accepted=False)
+        raw_bytes,
+        clean_text(source, 200),
+        device_id,
+        received_at,
+        IngestResult(accepted=False),
+        community=community,
     )
     try:
         doc, m.root, m.result.resource_id = decode_payload(raw_bytes)
@@ -230,7 +239,10 @@ def store_prepared(
         if valid:
             outs = write_batch(
                 conn,
-                [BatchItem(parsed.readings, m.source, m.received_at, m.device_id) for _, m, parsed in valid],
+                [
+                    BatchItem(parsed.readings, m.source, m.received_at, m.device_id, m.community)
+                    for _, m, parsed in valid
+                ],
                 registry=store.registry,
             )
             for (k, m, parsed), out in zip(valid, outs):
@@ -257,6 +269,7 @@ def store_prepared(
                     device_id=clean_text(m.device_id, 64) if m.device_id else None,
                     received_at=m.received_at,
                     conn=conn,
+                    community=m.community,
                 )
     return results
 
@@ -270,6 +283,7 @@ def ingest_payload(
     received_at: dt.datetime | None = None,
     may_write: WriteScope | None = None,
     keep_dead_letter: bool = True,
+    community: str | None = None,
 ) -> IngestResult:
     """Parse, validate, cross-check and store one UrbanDataset message (see the module docstring).
 
@@ -280,9 +294,17 @@ def ingest_payload(
     a line outside it rejects the message.
     Returns an :class:`IngestResult` for any input; raises only if the database fails.
     ``keep_dead_letter=False``
-    (replays) reports a rejection without storing the payload again.
+    (replays) reports a rejection without storing the payload again. ``community``: the sender's
+    (:class:`PreparedMessage`).
     """
-    m = prepare_payload(raw, source=source, device_id=device_id, received_at=received_at, may_write=may_write)
+    m = prepare_payload(
+        raw,
+        source=source,
+        device_id=device_id,
+        received_at=received_at,
+        may_write=may_write,
+        community=community,
+    )
     return store_prepared(store, [m], keep_dead_letter=keep_dead_letter)[0]
 
 
@@ -318,6 +340,11 @@ def ingest_payloads(store: Store, messages: Sequence[PayloadArgs]) -> list[Inges
     return store_prepared(store, prepared)
 
 
+def _unauthorised(reason: str) -> bool:
+    """A reason saying the sender was not authorised: outside its scope, or a DU of another community."""
+    return "not authorised" in reason or "is registered in community" in reason
+
+
 def replay_dead_letter(store: Store, letter_id: int, *, force: bool = False) -> IngestResult:
     """Ingest a dead letter's payload again (e.g. after registering the POD it was refused for), with its
     original reception time and device; a payload refused again is not stored a second time. Re-running a
@@ -326,7 +353,7 @@ def replay_dead_letter(store: Store, letter_id: int, *, force: bool = False) -> 
     letter = store.dead_letter(letter_id)
     if letter is None:
         raise KeyError(f"no dead letter {letter_id}")
-    if not force and any("not authorised" in r.get("reason", "") for r in letter["reasons"]):
+    if not force and any(_unauthorised(r.get("reason", "")) for r in letter["reasons"]):
         return IngestResult(
             accepted=False,
             rejected=[
@@ -342,4 +369,5 @@ def replay_dead_letter(store: Store, letter_id: int, *, force: bool = False) -> 
         device_id=letter["device_id"],
         received_at=letter["received_at"],
         keep_dead_letter=False,
+        community=letter.get("community"),
     )

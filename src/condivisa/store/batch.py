@@ -51,6 +51,7 @@ from condivisa.store.writer import (
     _point,
     _revise,
     _same,
+    message_dus,
     write_readings,
 )
 
@@ -60,12 +61,14 @@ Series = tuple[str, str]
 
 @dataclass(frozen=True)
 class BatchItem:
-    """One accepted message: its readings and where/when it came from (``device_id``: the sending DU)."""
+    """One accepted message: its readings and where/when it came from (``device_id``: the sending DU;
+    ``community``: the community of its topic, a DU registered in another one is flagged)."""
 
     readings: Sequence[IncomingReading]
     source: str
     received_at: dt.datetime
     device_id: str | None = None
+    community: str | None = None
 
 
 def write_batch(
@@ -90,14 +93,18 @@ def write_batch(
                 check_pods=False,
                 cross_check=cross_check,
                 registry=registry,
+                community=it.community,
             )
         return outs
 
     by_key: list[FlagsByKey] = [defaultdict(list) for _ in items]
-    dus = sorted({r.du_id for k in live for r in items[k].readings if r.du_id})
-    registered = registry.device_pods(conn, dus) if dus else {}
+    dus = sorted({d for k in live for d in message_dus(items[k].readings, items[k].device_id)})
+    entries = registry.devices(conn, dus) if dus else {}
+    registered = {d: pod for d, (pod, _) in entries.items()}
+    homes = {d: c for d, (_, c) in entries.items() if c}
     for k in live:
-        outs[k].add_flags(_du_flags(items[k].readings, items[k].device_id, registered), by_key[k])
+        it = items[k]
+        outs[k].add_flags(_du_flags(it.readings, it.device_id, registered, it.community, homes), by_key[k])
 
     pad = CHECK_WINDOW if cross_check else dt.timedelta(0)
     everything = [r for k in live for r in items[k].readings]

@@ -51,9 +51,9 @@ class WriteOutcome:
 
 
 class RegistryCache:
-    """The registered PODs and the DU -> POD map, remembered for ``ttl_s`` seconds so a one-line message does
-    not pay two registry queries. :meth:`Store.register` clears it; other processes' registrations are seen
-    within ``ttl_s``."""
+    """The registered PODs and the DU -> (POD, community) map, remembered for ``ttl_s`` seconds so a one-line
+    message does not pay two registry queries. :meth:`Store.register` clears it; other processes'
+    registrations are seen within ``ttl_s``."""
 
     def __init__(self, ttl_s: float = 30.0):
         self.ttl_s = ttl_s
@@ -63,7 +63,7 @@ class RegistryCache:
     def clear(self) -> None:
         with self._lock:
             self._pods: set[str] = set()
-            self._devices: dict[str, str | None] = {}
+            self._devices: dict[str, tuple[str, str | None] | None] = {}
             self._since = time.monotonic()
 
     def _expire(self) -> None:
@@ -80,19 +80,26 @@ class RegistryCache:
             self._pods |= found
         return [p for p in missing if p not in found]
 
-    def device_pods(self, conn: Connection, dus: Sequence[str]) -> dict[str, str]:
-        """DU -> the POD it is registered to, for the registered ones among ``dus``."""
+    def devices(self, conn: Connection, dus: Sequence[str]) -> dict[str, tuple[str, str | None]]:
+        """DU -> (the POD it is registered to, its community or None), for the registered ones among
+        ``dus``."""
         self._expire()
         missing = [d for d in dus if d not in self._devices]
         if missing:
-            rows = {
-                r.du_id: r.pod
-                for r in conn.execute(sa.select(Device.du_id, Device.pod).where(Device.du_id.in_(missing)))
-            }
+            q = sa.select(Device.du_id, Device.pod, Device.community).where(Device.du_id.in_(missing))
+            rows = {r.du_id: (r.pod, r.community) for r in conn.execute(q) if r.pod}
             with self._lock:
                 self._devices.update({d: rows.get(d) for d in missing})
-        pods = {d: self._devices.get(d) for d in dus}
-        return {d: pod for d, pod in pods.items() if pod}
+        found = {d: self._devices.get(d) for d in dus}
+        return {d: entry for d, entry in found.items() if entry}
+
+    def device_pods(self, conn: Connection, dus: Sequence[str]) -> dict[str, str]:
+        """DU -> the POD it is registered to, for the registered ones among ``dus``."""
+        return {d: pod for d, (pod, _) in self.devices(conn, dus).items()}
+
+    def device_communities(self, conn: Connection, dus: Sequence[str]) -> dict[str, str]:
+        """DU -> the community it is registered in, for the registered ones among ``dus`` that have one."""
+        return {d: c for d, (_, c) in self.devices(conn, dus).items() if c}
 
 
 def _same(old: StoredRow, r: IncomingReading) -> bool:
@@ -110,10 +117,16 @@ def _point(x: StoredRow | IncomingReading, start: dt.datetime) -> checks.Point:
 
 
 def _du_flags(
-    readings: Sequence[IncomingReading], device_id: str | None, registered: dict[str, str]
+    readings: Sequence[IncomingReading],
+    device_id: str | None,
+    registered: dict[str, str],
+    community: str | None = None,
+    communities: dict[str, str] | None = None,
 ) -> list[tuple[checks.Flag, str]]:
     """``(flag, meter)`` of the registry checks, in reading order: a DU registered to another POD; a line read
-    by a DU other than the authenticated sender ``device_id``."""
+    by a DU other than the authenticated sender ``device_id``; a DU (the line's, else the sender) registered
+    in a community other than ``community``, the one the message came from (``communities``: DU ->
+    community)."""
     out = []
     for r in readings:
         if r.du_id in registered and registered[r.du_id] != r.pod:
@@ -137,7 +150,31 @@ def _du_flags(
                     r.meter,
                 )
             )
+        du = r.du_id or device_id
+        home = communities.get(du) if communities and du else None
+        if community and home and home != community:
+            out.append(
+                (
+                    checks.Flag(
+                        r.pod,
+                        r.start,
+                        "du_other_community",
+                        other_community_reason(du or "", home, community),
+                    ),
+                    r.meter,
+                )
+            )
     return out
+
+
+def other_community_reason(du_id: str, registered_in: str, community: str) -> str:
+    """Why a message of DU ``du_id`` on ``community``'s topics is refused (strict) or flagged."""
+    return f"DU {du_id} is registered in community {registered_in!r}, not {community!r}"
+
+
+def message_dus(readings: Sequence[IncomingReading], device_id: str | None) -> list[str]:
+    """The DUs a message names (its lines' DUs, and the sender), sorted."""
+    return sorted({r.du_id for r in readings if r.du_id} | ({device_id} if device_id else set()))
 
 
 def _series_flags(
@@ -178,9 +215,11 @@ def write_readings(
     check_pods: bool = True,
     cross_check: bool = True,
     registry: RegistryCache | None = None,
+    community: str | None = None,
 ) -> WriteOutcome:
     """Store ``readings`` (pod, aware start, meter, withdrawn/injected kWh and totals, du_id) inside the
-    caller's transaction ``conn``. Unknown PODs (``check_pods``) abort before any write."""
+    caller's transaction ``conn``. Unknown PODs (``check_pods``) abort before any write. ``community``: the
+    one the message came from (a DU registered in another one is flagged)."""
     out = WriteOutcome()
     if not readings:
         return out
@@ -191,8 +230,11 @@ def write_readings(
             return out
     # flags: the registry's, then the cross-checks' against the stored rows around the message
     by_key: FlagsByKey = defaultdict(list)
-    dus = sorted({r.du_id for r in readings if r.du_id})
-    out.add_flags(_du_flags(readings, device_id, registry.device_pods(conn, dus) if dus else {}), by_key)
+    dus = message_dus(readings, device_id if community else None)
+    entries = registry.devices(conn, dus) if dus else {}
+    registered = {d: pod for d, (pod, _) in entries.items()}
+    homes = {d: c for d, (_, c) in entries.items() if c}
+    out.add_flags(_du_flags(readings, device_id, registered, community, homes), by_key)
     rows = stored_rows(conn, readings, CHECK_WINDOW if cross_check else dt.timedelta(0))
     if cross_check:
         out.add_flags(_series_flags(rows, readings), by_key)

@@ -283,11 +283,14 @@ def send_command(du_id: str, command: Command, request: Request) -> dict[str, An
     worker = getattr(request.app.state, "mqtt_worker", None)
     if worker is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no MQTT worker runs in this process")
+    store = request.app.state.store
+    with store.read() as conn:  # the command goes to the DU's own community's topic
+        community = store.registry.device_communities(conn, [du_id]).get(du_id)
     try:
-        worker.send_command(du_id, command.model_dump())
+        worker.send_command(du_id, command.model_dump(), community=community)
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    return {"queued": True, "topic": worker.layout.cmd(du_id)}
+    return {"queued": True, "topic": worker.layout.cmd(du_id, "du", community)}
 
 
 def api_router(

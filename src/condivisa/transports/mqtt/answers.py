@@ -5,7 +5,7 @@ way round.
 
 Where an answer goes (only to the sender: a device must not receive another device's answers, nor have its
 answers sent to another device's topics): the sender's ``ack`` topic
-(:meth:`condivisa.transports.mqtt.topics.TopicLayout.ack`),
+(:meth:`condivisa.transports.mqtt.topics.TopicLayout.ack`, in the community the message came from),
 or its MQTT 5 Response Topic when that lies under the sender's own topics and has no wildcard; an MQTT 5
 Correlation Data is returned as is. The body is ``{"payload_id", "topic", **answer}``.
 
@@ -55,9 +55,10 @@ def settled(info: mqtt.MQTTMessageInfo | None) -> bool:
 
 
 def answer_topic(layout: TopicLayout, item: InboundMessage) -> str:
-    """The sender's ``ack`` topic, or its MQTT 5 Response Topic if that is under the sender's own topics and
-    has no wildcard (a device cannot have answers sent to another device's topics)."""
-    topic = layout.ack(item.sender_id, item.kind)
+    """The sender's ``ack`` topic in the message's own community, or its MQTT 5 Response Topic if that is
+    under the sender's own topics and has no wildcard (a device cannot have answers sent to another device's
+    topics, nor to another community's)."""
+    topic = layout.ack(item.sender_id, item.kind, item.community)
     own = topic.rsplit("/", 1)[0] + "/"
     if (
         item.response_topic

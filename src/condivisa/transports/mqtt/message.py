@@ -10,8 +10,9 @@ from condivisa.kernel import clock
 
 @dataclass
 class InboundMessage:
-    """One uplink message as the broker delivered it: ``kind`` (``du``/``gw``) and ``sender_id`` from the
-    topic, MQTT 5 response topic and correlation data if any, the reception instant."""
+    """One uplink message as the broker delivered it: ``kind`` (``du``/``gw``), ``sender_id`` and
+    ``community`` (the community level; None when unknown) from the topic, MQTT 5 response topic and
+    correlation data if any, the reception instant."""
 
     mid: int
     qos: int
@@ -22,3 +23,4 @@ class InboundMessage:
     response_topic: str | None = None
     correlation: bytes | None = None
     received_at: dt.datetime = field(default_factory=clock.now)
+    community: str | None = None

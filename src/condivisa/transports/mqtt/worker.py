@@ -1,6 +1,7 @@
 """MQTT device-to-cloud transport: topic layout and the ingest worker (paho-mqtt 2).
 
-Topics: :mod:`.topics` (``<root>/<community>/{du,gw}/<id>/{up,ack,cmd}``); the broker, the client id and the
+Topics: :mod:`.topics` (``<root>/<community>/{du,gw}/<id>/{up,ack,cmd}``; one worker serves every community
+of the platform, or one of them); the broker, the client id and the
 session: :class:`~condivisa.transports.mqtt.connection.BrokerConnection`.
 
 The worker knows neither the store nor the parser: it is given ``submit(messages) -> futures``, which starts
@@ -68,7 +69,7 @@ class IngestWorker:
         result after the commit, or with
         the exception that kept it from being stored.
     layout : TopicLayout
-        The community's topics.
+        The topics served: every community's, or one community's (:mod:`.topics`).
     on_result : callable, optional
         ``on_result(inbound_topic, answer)`` after each acknowledged message (tests, benchmark).
     on_stopped : callable, optional
@@ -231,8 +232,8 @@ class IngestWorker:
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         if self._draining.is_set():
             return  # not acknowledged: the broker resends it to the next worker on this session
-        parsed = self.layout.parse(msg.topic)
-        if parsed is None or parsed[2] != "up":
+        parsed = self.layout.parts(msg.topic)
+        if parsed is None or parsed.leaf != "up":
             client.ack(msg.mid, msg.qos)  # not ours (cannot happen with our filters): drop it
             return
         props = getattr(msg, "properties", None)
@@ -243,19 +244,24 @@ class IngestWorker:
                 qos=msg.qos,
                 topic=msg.topic,
                 payload=bytes(msg.payload),
-                kind=parsed[0],
-                sender_id=parsed[1],
+                kind=parsed.kind,
+                sender_id=parsed.sender_id,
+                community=parsed.community,
                 response_topic=getattr(props, "ResponseTopic", None) if props else None,
                 correlation=getattr(props, "CorrelationData", None) if props else None,
             )
         )
 
     # -- downlink ----------------------------------------------------------------------------------------
-    def send_command(self, du_id: str, command: dict[str, Any], kind: str = "du") -> None:
-        """Publish a downlink command (QoS 1) on the DU's ``cmd`` topic, e.g. ``{"cmd": "resend", "from": ts}``."""
+    def send_command(
+        self, du_id: str, command: dict[str, Any], kind: str = "du", community: str | None = None
+    ) -> None:
+        """Publish a downlink command (QoS 1) on the DU's ``cmd`` topic in ``community`` (default: the
+        layout's own, or home, community), e.g. ``{"cmd": "resend", "from": ts}``."""
         if "cmd" not in command:
             raise ValueError(f"command {command!r} has no 'cmd' key")
-        self.client.publish(self.layout.cmd(du_id, kind), json.dumps(command, default=str), qos=1)
+        topic = self.layout.cmd(du_id, kind, community)
+        self.client.publish(topic, json.dumps(command, default=str), qos=1)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> IngestWorker:
