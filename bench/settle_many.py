@@ -16,8 +16,8 @@ speed-up (goal ≥ 1.7 on 2 cores), how much of the ceiling Dask reaches and the
 per worker, MiB. Measured on the 2-core development machine (2026-12-01, 1,000 communities): serial 305.8 s,
 plain processes 160.6 s (ceiling 1.90), Dask 163.9 s: speed-up **1.87**, 0.98 of the ceiling; peak RSS
 about 340 MiB per worker. Earlier runs while other jobs shared the cores gave 1.37–1.52, and before Dask's
-``MALLOC_TRIM_THRESHOLD_`` was unset (below) each Dask task took about 30 % longer. It times one community first and prints an ETA; use
-``--communities`` to shrink the run. Nothing here is asserted.
+``MALLOC_TRIM_THRESHOLD_`` was unset (below) each Dask task took about 30 % longer. It times one community
+first and prints an ETA; use ``--communities`` to shrink the run. Nothing here is asserted.
 """
 
 from __future__ import annotations
