@@ -78,6 +78,15 @@ def _config_error(exc: ConfigError) -> MemberEditError:
     return MemberEditError(where, message) if message else MemberEditError("community file", str(exc))
 
 
+def _checked_login(username: str, password: str | None) -> str:
+    """``username`` if it and ``password`` (when given) are acceptable, else :class:`MemberEditError`."""
+    if not _NAME_RE.match(username):
+        raise MemberEditError("username", f"{username!r}: use 1-128 letters, digits or . _ @ + -")
+    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
+        raise MemberEditError("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+    return username
+
+
 def _check_store(store, new: NewMember, community_slug: str | None = None) -> None:
     """Refuse a POD or DU the store already binds to another member or POD (its readings would go astray), or
     a POD another community holds."""
@@ -113,11 +122,7 @@ def add_member(
     serves the new member from then on. ``community_slug``: the community's slug on a platform of several (the
     login belongs to it and the new file is stored as its next version)."""
     path = Path(path)
-    username = username or new.id
-    if not _NAME_RE.match(username):
-        raise MemberEditError("username", f"{username!r}: use 1-128 letters, digits or . _ @ + -")
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise MemberEditError("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+    username = _checked_login(username or new.id, password)
     with _LOCK:
         try:
             old = path.read_bytes()
@@ -165,11 +170,7 @@ def add_member_stored(
 ) -> AddedMember:
     """Add ``new`` to the community ``community_slug`` kept in the store (module docstring): its file in force
     edited as :func:`add_member` edits a file, stored as the next version. Raises :class:`MemberEditError`."""
-    username = username or new.id
-    if not _NAME_RE.match(username):
-        raise MemberEditError("username", f"{username!r}: use 1-128 letters, digits or . _ @ + -")
-    if password is not None and len(password) < MIN_PASSWORD_LENGTH:
-        raise MemberEditError("password", f"at least {MIN_PASSWORD_LENGTH} characters")
+    username = _checked_login(username or new.id, password)
     with _LOCK:
         text = catalog.version_text(store.engine, community_slug)
         try:
