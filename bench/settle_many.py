@@ -28,12 +28,12 @@ import time
 
 import numpy as np
 
-from condivisa.app.settle_all import default_prices, peak_rss_mib
+from condivisa.app.settle_all import peak_rss_mib
 from condivisa.billing.runs import preview
 from condivisa.domain.config import community_from_dict
 from condivisa.kernel.timegrid import quarter_hours
 from condivisa.outputs.monthly import month_bounds
-from condivisa.outputs.sources import SettlementInputs
+from condivisa.outputs.sources import SettlementInputs, zonal_prices
 
 
 def build_inputs(index: int, members: int, month: str) -> SettlementInputs:
@@ -90,7 +90,7 @@ def build_inputs(index: int, members: int, month: str) -> SettlementInputs:
             "injected_kwh": np.concatenate([np.zeros(members * len(qh)), injected.ravel()]).round(4),
         }
     )
-    prices = default_prices("SUD", lo.date(), hi.date())
+    prices = zonal_prices("SUD", lo.date(), hi.date())
     return SettlementInputs(community, frame, prices, prices_assumed=False)
 
 

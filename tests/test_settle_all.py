@@ -235,3 +235,28 @@ def test_cli_exit_codes(store, tmp_path):
     assert r.exit_code == 1 and "no measurements in 2024-06" in r.output and "1 of 2 settled" in r.output
     r = runner.invoke(app, [*args, "--scheduler", "tcp://127.0.0.1:9"])
     assert r.exit_code == 2 and "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in r.output
+
+
+def test_a_stored_communitys_dashboard_agrees_with_settle_all_to_the_cent(store):
+    """Every number from one place: the dashboard of a community kept in the store settles it on its zone's
+    GME 2023 prices, as settle-all does by default, and each payee's month is the same to the cent."""
+    from condivisa.billing.run_lines import RunLine
+    from condivisa.store.communities import load_current
+    from condivisa.web.data import Dashboard, DashboardFiles
+
+    slugs = add_communities(store, [1], with_data=[1])
+    (result,) = settle_all(store.url, ("2024-06",), serial=True, fill="zero")
+    assert result["error"] is None, result
+    community = load_current(store.engine, slugs[1])
+    dash = Dashboard(DashboardFiles(zonal_prices=True), store, community)
+    assert not dash.prices_assumed
+    lines = [RunLine.of(p, "2024-06") for p in dash.book().month("2024-06").payees()]
+    (row,) = [r for (slug, _), r in _rows(store).items() if slug == slugs[1]]
+    assert sum(line.total_cents for line in lines) == row["total_cents"] == result["total_cents"]
+    assert [line.as_dict() for line in lines] == row["lines"]
+    flat = Dashboard(DashboardFiles(), store, community)  # without zonal prices: the assumed flat price
+    assert flat.prices_assumed
+    assert (
+        sum(RunLine.of(p, "2024-06").total_cents for p in flat.book().month("2024-06").payees())
+        != row["total_cents"]
+    )

@@ -46,14 +46,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from condivisa.billing.runs import preview
-from condivisa.engines.price_replay import replay_prices
-from condivisa.formats.gme_prices import load_gme_2023
 from condivisa.kernel import clock
 from condivisa.outputs.monthly import month_bounds
-from condivisa.outputs.sources import inputs_from_store, inputs_priced_from_store
+from condivisa.outputs.sources import inputs_from_store, inputs_priced_from_store, zonal_prices
 from condivisa.store.communities import list_communities, load_current
 from condivisa.store.previews import insert_preview, months_key
 from condivisa.store.store import Store
@@ -111,12 +107,6 @@ def plan(store: Store, months: tuple[str, ...], *, split_pods: int = SPLIT_PODS)
     return jobs
 
 
-def default_prices(market_zone: str | None, first_day: dt.date, end_day: dt.date) -> pd.Series:
-    """GME's real 2023 hourly prices of ``market_zone`` (``PUN`` when unset), €/MWh, replayed onto the days
-    ``first_day`` .. ``end_day`` (exclusive) by :func:`condivisa.engines.price_replay.replay_prices`."""
-    return replay_prices(load_gme_2023(zone=market_zone or "PUN"), first_day, end_day)
-
-
 def peak_rss_mib() -> float:
     """This process's peak resident set size, MiB (``getrusage``: KiB on Linux)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
@@ -142,8 +132,8 @@ def settle_community(
     months : tuple of str
         ``YYYY-MM``, consecutive, oldest first.
     prices_csv : str, optional
-        Hourly zonal prices CSV (€/MWh), read by the worker; default: :func:`default_prices` of the
-        community's market zone.
+        Hourly zonal prices CSV (€/MWh), read by the worker; default:
+        :func:`~condivisa.outputs.sources.zonal_prices` of the community's market zone.
     fill : {None, "zero", "interpolate"}
         Missing quarter hours: an error (``None``) or filled explicitly.
     batch : str, optional
@@ -193,7 +183,7 @@ def _settle_into(
             store, community, prices_csv=prices_csv, first_day=first_day, last_day=last_day
         )
     else:
-        prices = default_prices(community.market_zone, first_day, end_day)
+        prices = zonal_prices(community.market_zone, first_day, end_day)
         inputs = inputs_priced_from_store(store, community, prices, first_day=first_day, last_day=last_day)
     draft = preview(inputs, months, fill=fill)
     lines = [line.as_dict() for line in draft.lines]

@@ -29,7 +29,9 @@ import pandas as pd
 from condivisa.domain.community import Community
 from condivisa.domain.config import load_community
 from condivisa.domain.plausibility import pod_bounds
+from condivisa.engines.price_replay import replay_prices
 from condivisa.formats.csv_io import read_measurements, read_prices
+from condivisa.formats.gme_prices import load_gme_2023
 from condivisa.kernel.timegrid import ROME, hours, local_midnight
 from condivisa.outputs.monthly import SettledMonths
 from condivisa.store.checks import ABOVE_COLUMNS, above_bounds, interval_minutes, plausible_revisions
@@ -346,20 +348,39 @@ def inputs_priced_from_store(
         With ``prices_assumed`` False.
     """
     start, end = local_midnight(first_day), local_midnight(last_day + dt.timedelta(days=1))
-    du, excluded, official = stored_readings(store, community, start, end)
+    return _priced(community, *stored_readings(store, community, start, end), prices)
+
+
+def _priced(
+    community: Community, du: pd.DataFrame, excluded: pd.DataFrame, official: pd.DataFrame, prices: pd.Series
+) -> SettlementInputs:
+    """The inputs of :func:`stored_readings`' frames (each value from its best source) with ``prices``."""
     best = best_source(du, official)
     measurements = best.drop(columns=["withdrawn_source", "injected_source"])
     sources = best[["pod", "start", "withdrawn_source", "injected_source"]]
     return SettlementInputs(community, measurements, prices, False, excluded=excluded, sources=sources)
 
 
+def zonal_prices(market_zone: str | None, first_day: dt.date, end_day: dt.date) -> pd.Series:
+    """GME's real 2023 hourly prices of ``market_zone`` (``PUN`` when unset), €/MWh, replayed onto the days
+    ``first_day`` .. ``end_day`` (exclusive) by :func:`condivisa.engines.price_replay.replay_prices`: the
+    prices of a community that has no prices file (``settle-all``, a community kept in the store)."""
+    return replay_prices(load_gme_2023(zone=market_zone or "PUN"), first_day, end_day)
+
+
 def stored_months(
-    store: Store, community: Community, prices_csv: str | Path | None = None, as_of: dt.date | None = None
+    store: Store,
+    community: Community,
+    prices_csv: str | Path | None = None,
+    as_of: dt.date | None = None,
+    *,
+    zonal: bool = False,
 ) -> SettledMonths:
     """Everything stored, settled month by month as the dashboard shows it.
 
     Missing quarter hours are zero-filled explicitly (:data:`STORED_FILL`); without ``prices_csv`` the
-    money assumes the flat :data:`ASSUMED_PRICE_EUR_PER_MWH`.
+    money uses :func:`zonal_prices` of the community's market zone when ``zonal``, else it assumes the flat
+    :data:`ASSUMED_PRICE_EUR_PER_MWH`.
 
     Parameters
     ----------
@@ -376,6 +397,15 @@ def stored_months(
     -------
     SettledMonths
     """
+    if zonal and not prices_csv:
+        du, excluded, official = stored_readings(store, community, None, None)
+        starts = pd.concat([du["start"], official["start"]]) if len(official) else du["start"]
+        if len(starts):
+            days = pd.to_datetime(starts, utc=True).dt.tz_convert(ROME)
+            first, last = days.min().date(), days.max().date()
+            prices = zonal_prices(community.market_zone, first, last + dt.timedelta(days=1))
+            inputs = _priced(community, du, excluded, official, prices)
+            return inputs.settled_months(fill=STORED_FILL, as_of=as_of)
     inputs = inputs_from_store(
         store, community, prices_csv=prices_csv, assumed_price_eur_per_mwh=ASSUMED_PRICE_EUR_PER_MWH
     )

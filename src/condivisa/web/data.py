@@ -76,6 +76,9 @@ class DashboardFiles:
     community_file: Path | None = None
     prices_file: Path | None = None
     case_summary_file: Path | None = None
+    #: without a prices file: GME's 2023 prices of the community's zone (a community kept in the store,
+    #: :func:`condivisa.outputs.sources.zonal_prices`) instead of the assumed flat price
+    zonal_prices: bool = False
 
 
 class Dashboard:
@@ -116,7 +119,7 @@ class Dashboard:
     @property
     def prices_assumed(self) -> bool:
         """No price file: the money assumes the flat price (every page says so)."""
-        return not self.files.prices_file
+        return not self.files.prices_file and not self.files.zonal_prices
 
     def _state_key(self) -> tuple:
         counts = self.store.counts()
@@ -138,7 +141,11 @@ class Dashboard:
             key = (*self._state_key(), self._erasures)
             if self._book is None or key != self._key:
                 self._book = stored_months(
-                    self.store, community, self.files.prices_file or None, as_of=key[-2]
+                    self.store,
+                    community,
+                    self.files.prices_file or None,
+                    as_of=key[-2],
+                    zonal=self.files.zonal_prices,
                 )
                 self._key = key
             return self._book

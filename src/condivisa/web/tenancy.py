@@ -48,8 +48,8 @@ def tenant_dashboard(request: Request, tenant: Tenant, on_new: Callable[[Any, An
         return held[2]
     pinned = tenant.slug == state.tenants.pinned_slug
     files: DashboardFiles = state.dashboard_files
-    if not pinned:  # the platform's files (community file, case study) are the pinned community's
-        files = DashboardFiles(prices_file=files.prices_file)
+    if not pinned:  # the platform's files (community file, prices, case study) are the pinned community's;
+        files = DashboardFiles(zonal_prices=True)  # this one is settled on its own zone's prices
     dash = Dashboard(files, state.store, tenant.community)
     on_new(state, tenant.community)
     dashboards[tenant.slug] = (tenant.version, tenant.community, dash)
