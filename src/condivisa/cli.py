@@ -13,6 +13,7 @@ from condivisa.commands import (
     demo,
     devices,
     feasibility,
+    forecast,
     ledger,
     members,
     payouts,
@@ -55,6 +56,7 @@ for _group in (
     runs,
     payouts,
     members,
+    forecast,
 ):
     _group.register(app)
 
