@@ -58,6 +58,7 @@ def test_grants_of_a_du_and_of_the_worker():
         Grant(READ, "condivisa/+/+/+/up"),
         Grant(WRITE, "condivisa/+/+/+/ack"),
         Grant(WRITE, "condivisa/+/+/+/cmd"),
+        Grant(WRITE, "condivisa/+/member/+/#"),  # the members' Home Assistant topics (issue #19)
     ]
     assert client_grants("DU9", "du", community="other")[0] == Grant(WRITE, "condivisa/other/du/DU9/up")
     with pytest.raises(ValueError, match="community"):

@@ -9,6 +9,10 @@ Rules (topic layout of :mod:`condivisa.transports.mqtt.worker`, ``<root>/<commun
   cannot publish on another community's topics (issue #18);
 - the ingest worker serves every community of the platform: it may read every ``<root>/+/+/+/up`` and
   publish every ``<root>/+/+/+/ack`` and ``<root>/+/+/+/cmd``, whatever the ``community`` of its credential;
+  it also publishes the members' Home Assistant topics, ``<root>/+/member/+/#`` (issue #19, item 5);
+- a member (``member``, username ``member@<community>@<member_id>``, :func:`member_username`) may only
+  **read** its own ``<root>/<community>/member/<member_id>/#`` (its Home Assistant discovery configs and
+  states, :mod:`condivisa.transports.mqtt.ha_discovery`), and publish nothing;
 - anyone else, and anything not granted, is denied (Mosquitto: ``allow_anonymous false`` + ``acl_file``).
 
 Files written by :func:`write_mosquitto_files` (``condivisa mqtt-acl --out DIR``):
@@ -54,19 +58,31 @@ class Grant:
     topic: str  # a topic or a topic filter with + / #
 
 
+def member_username(community: str, member_id: str) -> str:
+    """The MQTT username of a member's credential (kind ``member``): ``member@<community>@<member_id>``."""
+    return f"member@{community}@{member_id}"
+
+
 def client_grants(client_id: str, kind: str, *, community: str, root: str = "condivisa") -> list[Grant]:
-    """What one broker client may do (see the module docstring): a device, within its ``community``; the
-    worker, in every community."""
+    """What one broker client may do (see the module docstring): a device or a member, within its
+    ``community``; the worker, in every community."""
     if kind == "worker":
         every = f"{root}/+"
         return [
             Grant(READ, f"{every}/+/+/up"),
             Grant(WRITE, f"{every}/+/+/ack"),
             Grant(WRITE, f"{every}/+/+/cmd"),
+            Grant(WRITE, f"{every}/member/+/#"),
         ]
     if not community or any(c in community for c in "/+#") or any(c.isspace() for c in community):
         raise ValueError(f"client {client_id}: community {community!r} cannot be one MQTT topic level")
     base = f"{root}/{community}"
+    if kind == "member":
+        prefix = member_username(community, "")
+        member_id = client_id[len(prefix) :] if client_id.startswith(prefix) else ""
+        if not member_id or any(c in member_id for c in "/+#") or any(c.isspace() for c in member_id):
+            raise ValueError(f"member credential {client_id!r}: expected {prefix}<member_id>")
+        return [Grant(READ, f"{base}/member/{member_id}/#")]
     if kind not in ("du", "gw"):
         raise ValueError(f"client {client_id}: unknown kind {kind!r}")
     if not client_id or any(c in client_id for c in "/+#") or any(c.isspace() for c in client_id):
@@ -135,6 +151,7 @@ def mosquitto_conf_text(
     platform_port: int | None = None,
     tls: TlsListener | None = None,
     message_size_limit_bytes: int = MESSAGE_SIZE_LIMIT_BYTES,
+    retain_available: bool = False,
 ) -> str:
     """A production Mosquitto 2 configuration using the files in ``directory``.
 
@@ -155,6 +172,9 @@ def mosquitto_conf_text(
         The devices' TLS listener (all interfaces unless it names a host).
     message_size_limit_bytes : int
         Largest payload; a larger one is dropped by Mosquitto (MQTT 5 senders get an error reason code).
+    retain_available : bool
+        ``True`` lets clients publish retained messages, which Home Assistant discovery needs
+        (:mod:`condivisa.app.ha_publisher`); off by default (see the Notes).
 
     Notes
     -----
@@ -183,7 +203,7 @@ def mosquitto_conf_text(
         "max_queued_messages 1000000",
         "max_inflight_messages 100",
         f"message_size_limit {message_size_limit_bytes}",
-        "retain_available false",
+        f"retain_available {'true' if retain_available else 'false'}",
         "",
         "# devices, plain MQTT: this host only (devices from outside use TLS)",
         f"listener {port} {host or '127.0.0.1'}",
