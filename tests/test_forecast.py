@@ -222,3 +222,38 @@ def test_the_cli_forecasts_tomorrow_by_the_clock(store):
         app, ["forecast", "-c", str(EXAMPLE_COMMUNITY), "--database", url, "--day", "tomorrow"]
     )
     assert nonsense.exit_code == 2
+
+
+def test_the_referente_sees_tomorrow_and_the_errors_of_the_last_days(store, tmp_path):
+    """The community page shows tomorrow's best hours and, day by day, how wrong the last 7 forecasts were:
+    the same figures as :func:`forecast_errors`."""
+    from fastapi.testclient import TestClient
+
+    from condivisa.app.http_app import create_app
+    from condivisa.app.settings import load_settings
+
+    s, community, _, url = store
+    settings = load_settings(
+        database_url=url, community_file=str(EXAMPLE_COMMUNITY), allowed_hosts=["testserver"]
+    )
+    app = create_app(settings, store=s, community=community)
+    app.state.auth.create_user("rita", "password-1", "referente")
+    with time_machine.travel(dt.datetime(2024, 6, 19, 18, 0, tzinfo=ROME), tick=False):
+        client = TestClient(app)
+        token = client.post("/api/v1/auth/login", json={"username": "rita", "password": "password-1"})
+        headers = {"Authorization": f"Bearer {token.json()['token']}"}
+        page = client.get("/community?month=2024-06", headers=headers).text
+        english = client.get("/community?month=2024-06&lang=en", headers=headers).text
+    assert 'data-testid="forecast"' in page
+    assert "domani tra le 11 e le 14 la comunità avrà circa" in page
+    assert "tomorrow between 11 and 14 the community will have about" in english
+    errors = forecast_errors(s, community, dt.date(2024, 6, 12), dt.date(2024, 6, 18))
+    table = page[page.index('data-testid="forecast-errors"') :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr>") == len(errors) + 1 == 8  # the header and 7 days
+    first = errors.iloc[0]
+    assert (
+        "12/06" in table
+        and f"{first['spare_forecast_kwh']:,.1f}".replace(",", "X").replace(".", ",").replace("X", ".")
+        in table
+    )

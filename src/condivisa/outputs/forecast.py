@@ -210,17 +210,26 @@ def _round_kw(kw: float) -> float:
     return round(kw, 1)
 
 
-def advice_sentence(forecast: Forecast, today: dt.date) -> str:
-    """The Italian sentence for members: ``domani tra le 11 e le 14 la comunità avrà circa 40 kW in più``.
+def advice_sentence(forecast: Forecast, today: dt.date, lang: str = "it") -> str:
+    """The sentence for members: ``domani tra le 11 e le 14 la comunità avrà circa 40 kW in più`` (``lang``
+    ``en``: ``tomorrow between 11 and 14 the community will have about 40 kW spare``).
 
     The power is the mean spare power over the best window (spare kWh / hours), rounded to 5 kW above
     20 kW, to 1 kW above 5 kW, else to 0.1 kW.
     """
-    when = "domani" if forecast.day == today + dt.timedelta(days=1) else f"il {forecast.day:%d/%m/%Y}"
-    if not forecast.windows:
-        return f"{when} la comunità non avrà produzione in più da usare"
+    tomorrow = forecast.day == today + dt.timedelta(days=1)
+    if lang == "en":
+        when = "tomorrow" if tomorrow else f"on {forecast.day:%d/%m/%Y}"
+        if not forecast.windows:
+            return f"{when} the community will have no spare production to use"
+    else:
+        when = "domani" if tomorrow else f"il {forecast.day:%d/%m/%Y}"
+        if not forecast.windows:
+            return f"{when} la comunità non avrà produzione in più da usare"
     best = forecast.windows[0]
     kw = _round_kw(best.spare_kwh / best.hours)
     end = (best.start_hour + best.hours) % 24
+    if lang == "en":
+        return f"{when} between {best.start_hour} and {end} the community will have about {kw:g} kW spare"
     amount = f"{kw:g}".replace(".", ",")
     return f"{when} tra le {best.start_hour} e le {end} la comunità avrà circa {amount} kW in più"

@@ -21,6 +21,26 @@ MESSAGES: dict[str, dict[str, str]] = {
     "password": {"it": "Password", "en": "Password"},
     "login_failed": {"it": "Utente o password non validi.", "en": "Wrong username or password."},
     "not_found": {"it": "Pagina non trovata.", "en": "Page not found."},
+    "fc_title": {"it": "Domani: le ore di sole in più", "en": "Tomorrow: the spare sunny hours"},
+    "fc_errors_intro": {
+        "it": "Quanto hanno sbagliato le previsioni degli ultimi giorni (produzione in più, kWh):",
+        "en": "How wrong the forecasts of the last days were (spare production, kWh):",
+    },
+    "fc_day": {"it": "Giorno", "en": "Day"},
+    "fc_forecast": {"it": "Prevista", "en": "Forecast"},
+    "fc_measured": {"it": "Misurata", "en": "Measured"},
+    "fc_mae": {"it": "Errore medio per ora", "en": "Mean error per hour"},
+    "fc_total_error": {"it": "Errore sul giorno", "en": "Error on the day"},
+    "fc_no_errors": {
+        "it": "Non ci sono ancora giorni da confrontare con la previsione.",
+        "en": "There are no days to compare with the forecast yet.",
+    },
+    "fc_how": {
+        "it": "La previsione usa il sole a cielo sereno degli impianti per quanto è stato limpido negli ultimi "
+        "3 giorni, e i consumi dello stesso tipo di giorno nelle ultime 4 settimane (docs/forecast.md).",
+        "en": "The forecast takes the plants' clear-sky sun times how clear the last 3 days were, and the "
+        "consumption of the same kind of day over the last 4 weeks (docs/forecast.md).",
+    },
     "pf_title": {"it": "Comunità della piattaforma", "en": "Communities of the platform"},
     "pf_intro": {
         "it": "La piattaforma serve {n} comunità. Scegli quella da aprire.",

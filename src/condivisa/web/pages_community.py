@@ -4,6 +4,8 @@ allocation-rule changes) and the monthly report ``/community/report.{html,pdf}?m
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from pathlib import PurePath
 from typing import Any
 
@@ -14,7 +16,9 @@ from sqlalchemy.exc import DBAPIError
 from condivisa.auth.principal import Principal
 from condivisa.auth.rules_audit import rules_history
 from condivisa.casestudy.verdict import case_panel
+from condivisa.kernel import clock
 from condivisa.outputs import report
+from condivisa.outputs.forecast import advice_sentence, community_forecast, forecast_errors
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
 from condivisa.store.auth_tables import AuditAction
 from condivisa.store.provenance import mix_text
@@ -33,6 +37,8 @@ from condivisa.web.pages import (
     to_login,
 )
 from condivisa.web.rejections import rejection_action
+
+log = logging.getLogger(__name__)
 
 #: the rule-change card of the community page (it/en)
 RULES_TEXT = {
@@ -139,11 +145,43 @@ def community_context(request: Request, dash: Dashboard, who: Principal, lang: s
         # the stored billing runs, read-only (one query: condivisa.web.billing_view)
         "br_runs": community_runs(dash),
     }
+    ctx["forecast"] = dash.page(("forecast", clock.today(), lang), lambda: forecast_panel(dash, lang))
     if month in book.months:
         page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))
         ctx.update({k: v for k, v in page.items() if k != "lang"})
         ctx["has_data"] = True
     return ctx
+
+
+def forecast_panel(dash: Dashboard, lang: str) -> dict[str, Any]:
+    """Tomorrow's best hours and how wrong the forecasts of the last 7 days were
+    (:mod:`condivisa.outputs.forecast`); ``{}`` when there is nothing to forecast from yet."""
+    today = clock.today()
+    try:
+        tomorrow = community_forecast(dash.store, dash.community, today + dt.timedelta(days=1))
+        errors = forecast_errors(
+            dash.store, dash.community, today - dt.timedelta(days=7), today - dt.timedelta(days=1)
+        )
+    except (ValueError, KeyError):  # no production measured yet: nothing to forecast from
+        return {}
+    except Exception:  # the forecast never takes the community page down with it
+        log.exception("tomorrow's forecast failed")
+        return {}
+    rows = (
+        [
+            {
+                "day": row.day,
+                "forecast_kwh": row.spare_forecast_kwh,
+                "actual_kwh": row.spare_actual_kwh,
+                "mae_kwh": row.spare_mae_kwh,
+                "total_error_pct": row.spare_total_error_pct,
+            }
+            for row in errors.itertuples()
+        ]
+        if len(errors)
+        else []
+    )
+    return {"sentence": advice_sentence(tomorrow, today, lang), "errors": rows}
 
 
 def _mix(book, month: str | None, lang: str) -> str:
