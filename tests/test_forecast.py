@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from condivisa.cli import app
 from condivisa.engines import forecast as fc
 from condivisa.kernel.timegrid import ROME, hours
-from condivisa.outputs.forecast import Forecast, advice_sentence, community_forecast, forecast_errors
+from condivisa.outputs.forecast import Forecast, advice_sentence, community_forecast, forecast_errors, outlook
 from conftest import EXAMPLE_COMMUNITY, ROOT
 
 MEAS = ROOT / "examples" / "measurements-2024-06.csv"
@@ -184,6 +184,13 @@ def test_the_forecast_from_the_store_uses_the_days_before(store):
     )
     with pytest.raises(ValueError, match="no production"):
         community_forecast(s, community, dt.date(2025, 1, 1))
+    # the page's one read of the store gives what the two functions give
+    tomorrow, week = outlook(s, community, dt.date(2024, 6, 19))
+    pd.testing.assert_frame_equal(tomorrow.hourly, f.hourly)
+    assert tomorrow.windows == f.windows
+    pd.testing.assert_frame_equal(
+        week, forecast_errors(s, community, dt.date(2024, 6, 12), dt.date(2024, 6, 18))
+    )
 
 
 def test_the_cli_forecasts_tomorrow_by_the_clock(store):

@@ -175,6 +175,31 @@ def forecast_errors(
     """
     first = first_day - dt.timedelta(days=7 * fc.RECENT_WEEKS)
     production, consumption = _history(store, community, first, last_day)
+    return _errors(community, production, consumption, first_day, last_day)
+
+
+def outlook(
+    store: Store, community: Community, today: dt.date, days: int = 7
+) -> tuple[Forecast, pd.DataFrame]:
+    """Tomorrow's :func:`community_forecast` and the :func:`forecast_errors` of the ``days`` days before
+    ``today``, from one read of the store (what the referente's community page shows).
+
+    Raises
+    ------
+    ValueError
+        When no production was measured in the last days before tomorrow.
+    """
+    first_error = today - dt.timedelta(days=days)
+    first = first_error - dt.timedelta(days=7 * fc.RECENT_WEEKS)
+    production, consumption = _history(store, community, first, today)
+    tomorrow = _forecast(community, production, consumption, today + dt.timedelta(days=1))
+    return tomorrow, _errors(community, production, consumption, first_error, today - dt.timedelta(days=1))
+
+
+def _errors(
+    community: Community, production: pd.Series, consumption: pd.Series, first_day: dt.date, last_day: dt.date
+) -> pd.DataFrame:
+    """The rows of :func:`forecast_errors` from the hourly production and consumption already read."""
     actual = pd.concat({"p": production, "c": consumption}, axis=1).fillna(0.0)
     actual_spare = pd.Series(np.maximum(0.0, actual["p"] - actual["c"]), index=actual.index)
     rows = []

@@ -4,7 +4,6 @@ allocation-rule changes) and the monthly report ``/community/report.{html,pdf}?m
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from pathlib import PurePath
 from typing import Any
@@ -18,7 +17,7 @@ from condivisa.auth.rules_audit import rules_history
 from condivisa.casestudy.verdict import case_panel
 from condivisa.kernel import clock
 from condivisa.outputs import report
-from condivisa.outputs.forecast import advice_sentence, community_forecast, forecast_errors
+from condivisa.outputs.forecast import advice_sentence, outlook
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
 from condivisa.store.auth_tables import AuditAction
 from condivisa.store.provenance import mix_text
@@ -158,10 +157,7 @@ def forecast_panel(dash: Dashboard, lang: str) -> dict[str, Any]:
     (:mod:`condivisa.outputs.forecast`); ``{}`` when there is nothing to forecast from yet."""
     today = clock.today()
     try:
-        tomorrow = community_forecast(dash.store, dash.community, today + dt.timedelta(days=1))
-        errors = forecast_errors(
-            dash.store, dash.community, today - dt.timedelta(days=7), today - dt.timedelta(days=1)
-        )
+        tomorrow, errors = outlook(dash.store, dash.community, today)
     except (ValueError, KeyError):  # no production measured yet: nothing to forecast from
         return {}
     except Exception:  # the forecast never takes the community page down with it
