@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from condivisa.domain.community import Community
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import ROME, to_utc
+from condivisa.store.communities import wanted_pods
 from condivisa.store.dead_letters import dead_letter_values, select_dead_letters
 from condivisa.store.engine import dialect_insert, open_engine
 from condivisa.store.models import DeadLetter, Device, DeviceActivity, Measurement, MeasurementRevision, Pod
@@ -112,11 +113,7 @@ class Store:
     def register_devices(self, community: Community) -> dict[str, int]:
         """Register (insert or update) every POD of ``community`` with its member and every chain-2 device
         (DU -> POD -> member). Returns counts ``{"pods": n, "devices": m}``."""
-        owner: dict[str, tuple[str | None, str]] = {
-            p.code: (m.id, p.kind.value) for m in community.members for p in m.pods
-        }
-        for plant in community.plants:
-            owner.setdefault(plant.pod, (plant.owner if plant.owner != "community" else None, "production"))
+        owner = {code: (member, kind) for code, (member, kind, _, _) in wanted_pods(community).items()}
         pods = [(code, member, kind) for code, (member, kind) in owner.items()]
         devices = [(d.id, d.pod, owner[d.pod][0] if d.pod in owner else None) for d in community.devices]
         return self.register(pods=pods, devices=devices)
