@@ -47,19 +47,7 @@ class NoCommunity(RuntimeError):
 def dashboard(request: Request) -> Dashboard:
     """The :class:`Dashboard` of the community the caller sees (:func:`condivisa.web.tenancy.seen_slug`):
     one per community served, created on first use and again when its file changes."""
-    state = request.app.state
-    tenants = getattr(state, "tenants", None)
-    if tenants is None:  # an app without communities' catalog: its one community
-        dash = getattr(state, "dashboard", None)
-        if dash is None:
-            community = getattr(state, "community", None)
-            if community is None:
-                raise NoCommunity()
-            dash = Dashboard(state.dashboard_files, state.store, community)
-            _record_rules(state, community)
-            state.dashboard = dash
-        return dash
-    tenant = tenants.tenant(tenancy.seen_slug(request))
+    tenant = request.app.state.tenants.tenant(tenancy.seen_slug(request))
     if tenant is None:
         raise NoCommunity()
     return tenancy.tenant_dashboard(request, tenant, _record_rules)
