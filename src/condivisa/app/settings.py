@@ -118,6 +118,20 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         16 * 1024 * 1024, ge=1024, description="largest accepted HTTP body (after gunzip)"
     )
+    smtp_url: str = Field(
+        "",
+        description="mail server for advice and event e-mails, smtp://HOST[:PORT] (STARTTLS when offered "
+        "with smtp_starttls) or smtps://HOST[:PORT]; empty = no e-mail",
+    )
+    smtp_username: str | None = Field(None, description="login on the mail server")
+    smtp_password: str | None = Field(None, description="password on the mail server")
+    smtp_from: str = Field("condivisa@localhost", description="sender address of condivisa's e-mails")
+    smtp_starttls: bool = Field(False, description="upgrade smtp:// with STARTTLS (required, not optional)")
+    ha_publish_interval_s: int = Field(
+        300,
+        ge=0,
+        description="how often `serve` publishes the members' Home Assistant sensors (0 = never)",
+    )
 
     @field_validator("mqtt_url")
     @classmethod
@@ -127,6 +141,16 @@ class Settings(BaseSettings):
             parts = urlsplit(value)
             if parts.scheme not in ("mqtt", "mqtts", "tcp") or not parts.hostname:
                 raise ValueError(f"mqtt_url: {value!r} is not mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: str) -> str:
+        value = value.strip()
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+                raise ValueError(f"smtp_url: {value!r} is not smtp://HOST[:PORT] or smtps://HOST[:PORT]")
         return value
 
     @field_validator("mqtt_topic_root", "community")

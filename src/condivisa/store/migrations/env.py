@@ -10,6 +10,7 @@ from alembic import context
 
 import condivisa.store.auth_tables  # noqa: F401 — its tables join Base.metadata by being imported
 import condivisa.store.community_tables  # noqa: F401 — the communities' tables, likewise
+import condivisa.store.flex_tables  # noqa: F401 — events, invitations, ranking opt-ins, likewise
 from condivisa.store.models import Base
 
 target_metadata = Base.metadata

@@ -5,7 +5,9 @@ Topic layout (``root`` is ``condivisa`` unless configured; ``<community>`` is th
 
     <root>/<community>/du/<du_id>/up     uplink: a DU publishes its UrbanDataset (QoS 1)
     <root>/<community>/du/<du_id>/ack    the platform answers each uplink: counts, rejections (QoS 1)
-    <root>/<community>/du/<du_id>/cmd    downlink commands to the DU, e.g. {"cmd": "resend", "from": "..."}
+    <root>/<community>/du/<du_id>/cmd    downlink commands to the DU, e.g. {"cmd": "resend", "from": "..."},
+                                         ``advice`` and ``event`` (:mod:`condivisa.formats.flex_messages`)
+    <root>/<community>/du/<du_id>/reply  the DU's replies to commands, e.g. an event's acknowledgement (QoS 1)
     <root>/<community>/gw/<gw_id>/up     uplink of a gateway/platform grouping many DUs in one message
     <root>/<community>/gw/<gw_id>/ack    its answers (and .../cmd its commands)
 
@@ -88,6 +90,14 @@ class TopicLayout:
 
     def cmd(self, du_id: str, kind: str = "du", community: str | None = None) -> str:
         return self._topic(kind, du_id, "cmd", community)
+
+    def reply(self, du_id: str, kind: str = "du", community: str | None = None) -> str:
+        return self._topic(kind, du_id, "reply", community)
+
+    def reply_filters(self) -> list[str]:
+        """The subscriptions for the DUs' replies to commands (issue #19: events' acknowledgements)."""
+        community = ANY if self.every else self.community
+        return [f"{self.root}/{community}/du/+/reply"]
 
     def uplink_filters(self) -> list[str]:
         """The subscriptions of the ingest worker."""
