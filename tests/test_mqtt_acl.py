@@ -52,10 +52,12 @@ def test_grants_of_a_du_and_of_the_worker():
         Grant(WRITE, "condivisa/c/du/DU1/up"),
         Grant(READ, "condivisa/c/du/DU1/cmd"),
         Grant(READ, "condivisa/c/du/DU1/ack"),
+        Grant(WRITE, "condivisa/c/du/DU1/reply"),  # its replies to commands (issue #19)
     ]
     # the worker serves every community of the platform, whatever its credential's community
     assert client_grants("ingest", "worker", community="c") == [
         Grant(READ, "condivisa/+/+/+/up"),
+        Grant(READ, "condivisa/+/du/+/reply"),
         Grant(WRITE, "condivisa/+/+/+/ack"),
         Grant(WRITE, "condivisa/+/+/+/cmd"),
         Grant(WRITE, "condivisa/+/member/+/#"),  # the members' Home Assistant topics (issue #19)

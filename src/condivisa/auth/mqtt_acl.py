@@ -4,10 +4,12 @@ embedded amqtt broker.
 Rules (topic layout of :mod:`condivisa.transports.mqtt.worker`, ``<root>/<community>/<kind>/<id>/<leaf>``):
 
 - a DU (``du``) or a gateway (``gw``) may **publish** only on its own ``.../<id>/up`` and **read** (subscribe
-  and receive) only its own ``.../<id>/cmd`` and ``.../<id>/ack``, all under its **own community**
+  and receive) only its own ``.../<id>/cmd`` and ``.../<id>/ack``, all under its **own community**; a DU
+  also publishes its replies to commands on its own ``.../du/<id>/reply`` (issue #19)
   (``<root>/<community>/...``, the ``community`` of its credential): a DU belongs to one community, and
   cannot publish on another community's topics (issue #18);
-- the ingest worker serves every community of the platform: it may read every ``<root>/+/+/+/up`` and
+- the ingest worker serves every community of the platform: it may read every ``<root>/+/+/+/up`` (and the
+  DUs' ``<root>/+/du/+/reply``) and
   publish every ``<root>/+/+/+/ack`` and ``<root>/+/+/+/cmd``, whatever the ``community`` of its credential;
   it also publishes the members' Home Assistant topics, ``<root>/+/member/+/#`` (issue #19, item 5);
 - a member (``member``, username ``member@<community>@<member_id>``, :func:`member_username`) may only
@@ -70,6 +72,7 @@ def client_grants(client_id: str, kind: str, *, community: str, root: str = "con
         every = f"{root}/+"
         return [
             Grant(READ, f"{every}/+/+/up"),
+            Grant(READ, f"{every}/du/+/reply"),
             Grant(WRITE, f"{every}/+/+/ack"),
             Grant(WRITE, f"{every}/+/+/cmd"),
             Grant(WRITE, f"{every}/member/+/#"),
@@ -88,7 +91,8 @@ def client_grants(client_id: str, kind: str, *, community: str, root: str = "con
     if not client_id or any(c in client_id for c in "/+#") or any(c.isspace() for c in client_id):
         raise ValueError(f"client id {client_id!r} cannot be one MQTT topic level")
     own = f"{base}/{kind}/{client_id}"
-    return [Grant(WRITE, f"{own}/up"), Grant(READ, f"{own}/cmd"), Grant(READ, f"{own}/ack")]
+    grants = [Grant(WRITE, f"{own}/up"), Grant(READ, f"{own}/cmd"), Grant(READ, f"{own}/ack")]
+    return grants + [Grant(WRITE, f"{own}/reply")] if kind == "du" else grants
 
 
 def acl_for(credentials: Iterable[dict], *, root: str = "condivisa") -> dict[str, list[Grant]]:
