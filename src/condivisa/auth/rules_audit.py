@@ -52,6 +52,8 @@ YAML_KEYS = {
     "annual_fee_eur": "later_members.annual_fee_eur",
     "exit_penalty_eur": "later_members.exit_penalty_eur",
     "min_shared_consumption_kwh_per_year": "later_members.min_shared_consumption_kwh_per_year",
+    "exit_min_years": "later_members.min_years",
+    "flexibility_bonus_share": "flexibility_bonus.share",
 }
 
 

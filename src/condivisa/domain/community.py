@@ -288,11 +288,18 @@ class Rules:
     threshold_surplus_to: ThresholdSurplusTo = ThresholdSurplusTo.CONSUMERS
     gse_fees: GseFeesBorneBy = GseFeesBorneBy.COMMUNITY
     exit_min_years: float | None = None  # exit penalty only before joined + min_years; None: any exit
+    #: share of the extra premium earned by demand-response events paid to the members who shifted, by kWh
+    #: shifted (``rules.flexibility_bonus.share``, :mod:`condivisa.engines.flexibility`); 0: no bonus
+    flexibility_bonus_share: float = 0.0
 
     def __post_init__(self) -> None:
         shares = (self.premium_producers, self.premium_community, self.premium_consumers)
         if any(s < 0 for s in shares) or abs(sum(shares) - 1.0) > 1e-9:
             raise ValueError(f"premium shares must be >= 0 and sum to 1, got {shares}")
+        if not 0.0 <= self.flexibility_bonus_share <= 1.0:
+            raise ValueError(
+                f"flexibility_bonus.share must be between 0 and 1, got {self.flexibility_bonus_share}"
+            )
 
 
 @dataclass(frozen=True)

@@ -98,7 +98,9 @@ RULES_KEYS = (
     "shared_energy_attribution",
     "threshold_surplus_to",
     "gse_fees",
+    "flexibility_bonus",
 )
+FLEX_BONUS_KEYS = ("share",)
 PREMIUM_KEYS = ("producers", "community", "consumers", "consumers_by")
 LATER_KEYS = ("annual_fee_eur", "exit_penalty_eur", "min_shared_consumption_kwh_per_year", "min_years")
 READINGS_KEYS = ("default_contract_power_kw",)
@@ -287,8 +289,13 @@ def _rules(raw: object) -> Rules:
         raise ConfigError("rules: expected a mapping")
     premium = raw.get("premium") or {}
     later = raw.get("later_members") or {}
+    bonus = raw.get("flexibility_bonus") or {}
     _known_keys(raw, RULES_KEYS, "rules")
-    for section, keys, name in ((premium, PREMIUM_KEYS, "premium"), (later, LATER_KEYS, "later_members")):
+    for section, keys, name in (
+        (premium, PREMIUM_KEYS, "premium"),
+        (later, LATER_KEYS, "later_members"),
+        (bonus, FLEX_BONUS_KEYS, "flexibility_bonus"),
+    ):
         if not isinstance(section, dict):
             raise ConfigError(f"rules.{name}: expected a mapping")
         _known_keys(section, keys, f"rules.{name}")
@@ -320,6 +327,7 @@ def _rules(raw: object) -> Rules:
             ),
             gse_fees=_enum(GseFeesBorneBy, raw.get("gse_fees", "community"), "rules.gse_fees"),
             exit_min_years=_positive(later.get("min_years"), "rules.later_members.min_years"),
+            flexibility_bonus_share=_float(bonus.get("share"), "rules.flexibility_bonus.share", 0.0),
         )
     except ValueError as exc:
         if isinstance(exc, ConfigError):

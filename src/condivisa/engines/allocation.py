@@ -17,6 +17,9 @@ Rules implemented (the community's regolamento, ``Rules`` in :mod:`condivisa.dom
 - later (non-founder) members whose consumption in shared intervals is below the yearly minimum (pro
   rata to their days of membership in the period) get no consumers' part: it returns to the pool, i.e.
   goes to the other consumers by the same key;
+- flexibility bonus (``rules.flexibility_bonus.share``, :mod:`condivisa.engines.flexibility`): ``B`` cents
+  taken off the premium before its three parts, to the members who shifted consumption into the events'
+  windows, pro rata to their kWh shifted;
 - premium above the threshold (GSE, Regole operative CACER 2024; :mod:`condivisa.engines.gse_threshold`):
   ``R``, computed on the two sets of plants (premium only, 55 %; premium and PNRR grant, 45 %) from each
   set's ratio shared / injected over the period, may not go to enterprises of any size (``sme`` and
@@ -151,6 +154,8 @@ class Allocation:
     gse_fees: dict[str, int] = field(default_factory=dict)  # ≥ 0, taken off the payee
     gse_fees_uncovered_cents: int = 0
     threshold_sets: list[ThresholdSet] = field(default_factory=list)
+    #: the part of ``premium`` that is the flexibility bonus, cents per member who shifted
+    flexibility_bonus: dict[str, int] = field(default_factory=dict)
 
     def total(self, payee: str) -> int:
         """Net cents ``payee`` receives: premium + valorisation + sale − fees − GSE fees."""
@@ -217,13 +222,21 @@ def _split_or_community(
 
 
 def _premium_cents(
-    plants: list[PlantFigures], rules: Rules, cons_w: np.ndarray, owners: np.ndarray, n: int, community: int
+    plants: list[PlantFigures],
+    rules: Rules,
+    cons_w: np.ndarray,
+    owners: np.ndarray,
+    n: int,
+    community: int,
+    bonus: np.ndarray,
 ) -> np.ndarray:
-    """The premium per payee: producers' part to the owners by plant premium, community's part, consumers'
-    part by the consumers' key."""
+    """The premium per payee: the flexibility ``bonus`` (cents per member), then, of the rest, the
+    producers' part to the owners by plant premium, community's part, consumers' part by the consumers'
+    key."""
     prem = np.zeros(n, dtype=np.int64)
+    prem[: bonus.size] += bonus
     plant_premium = np.array([p.premium_cents for p in plants], dtype=np.int64)
-    premium_total = int(plant_premium.sum())
+    premium_total = int(plant_premium.sum()) - int(bonus.sum())
     parts = (
         split_cents(
             premium_total, [rules.premium_producers, rules.premium_community, rules.premium_consumers]
@@ -318,6 +331,8 @@ def allocate(
     rules: Rules,
     *,
     period_days: float,
+    flexibility_bonus_cents: int = 0,
+    shifted_kwh: ArrayLike | None = None,
 ) -> Allocation:
     """Split the period's premium, valorisation and sale among members, community and external producers.
 
@@ -337,6 +352,11 @@ def allocate(
         The community's regolamento di riparto.
     period_days : float
         Days in the period (the ``uniform`` and ``millesimi`` keys are pro rata to days of membership).
+    flexibility_bonus_cents : int, default 0
+        ``B``, the flexibility bonus (:func:`condivisa.engines.flexibility.flexibility_figures`), at most
+        the period's premium.
+    shifted_kwh : array_like, optional
+        kWh each member shifted into the events' windows (the bonus's key), in the order of ``members``.
 
     Returns
     -------
@@ -360,7 +380,11 @@ def allocate(
     cons_w, below = _consumer_weights(members, rules, period_days, rules.min_shared_consumption_kwh_per_year)
     shared_w = np.array([m.consumption_in_shared_kwh if m.active_days > 0 else 0.0 for m in members])
 
-    prem = _premium_cents(plants, rules, cons_w, owners, n, community)
+    bonus = np.zeros(len(members), dtype=np.int64)
+    weights = np.zeros(len(members)) if shifted_kwh is None else np.asarray(shifted_kwh, dtype=float)
+    if flexibility_bonus_cents > 0 and weights.sum() > 0:
+        bonus = split_cents(min(flexibility_bonus_cents, sum(p.premium_cents for p in plants)), weights)
+    prem = _premium_cents(plants, rules, cons_w, owners, n, community, bonus)
     cap: dict[str, int] = {}
     premium_total = sum(p.premium_cents for p in plants)
     if rules.enterprise_cap and premium_total:
@@ -390,4 +414,5 @@ def allocate(
         gse_fees=as_dict(gse),
         gse_fees_uncovered_cents=uncovered,
         threshold_sets=threshold_sets(plants),
+        flexibility_bonus={m.id: int(c) for m, c in zip(members, bonus, strict=True) if c},
     )

@@ -26,15 +26,17 @@ settlement intervals), :mod:`condivisa.engines.settlement_money` (energy and mon
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from condivisa.domain.community import Community
 from condivisa.engines import settlement_members as payees
 from condivisa.engines import settlement_metering as metering
 from condivisa.engines import settlement_money as money
-from condivisa.engines.allocation import allocate
+from condivisa.engines.allocation import PlantFigures, allocate
+from condivisa.engines.flexibility import FlexibilityFigures, MeasuredEvent, flexibility_figures
 from condivisa.engines.settlement_result import SettlementResult
 
 
@@ -47,6 +49,7 @@ def settle(
     period: tuple[dt.date, dt.date] | None = None,
     fill: str | None = None,
     duplicates: Mapping[str, int] | None = None,
+    events: Sequence[MeasuredEvent] = (),
 ) -> SettlementResult:
     """Settle a community over a period: shared energy, premium, valorisation, sale and their allocation.
 
@@ -77,6 +80,9 @@ def settle(
         fill them explicitly (they stay counted in ``data_quality``).
     duplicates : Mapping[str, int], optional
         POD -> exact duplicate rows dropped by the reader (default ``measurements.attrs``); only reported.
+    events : sequence of MeasuredEvent, optional
+        Demand-response events with the members' measured responses: their extra shared energy and
+        premium are reported and ``rules.flexibility_bonus`` shares them (:mod:`condivisa.engines.flexibility`).
 
     Returns
     -------
@@ -113,7 +119,15 @@ def settle(
     members = payees.member_energy(intervals, energy.shared_kwh, len(community.members), energy)
     plant_figs = payees.plant_figures(community, intervals, energy, months.plant_cents)
     member_figs = payees.member_figures(community, grid, members.consumption_in_shared_kwh)
-    allocation = allocate(plant_figs, member_figs, community.rules, period_days=grid.n_days)
+    flex = _flexibility(community, intervals, earned, plant_figs, events)
+    allocation = allocate(
+        plant_figs,
+        member_figs,
+        community.rules,
+        period_days=grid.n_days,
+        flexibility_bonus_cents=flex.bonus_cents,
+        shifted_kwh=flex.member_shifted_kwh,
+    )
     return payees.build_result(
         community,
         grid,
@@ -128,4 +142,31 @@ def settle(
         allocation=allocation,
         quality=quality,
         plant_figs=plant_figs,
+        flexibility=flex,
+    )
+
+
+def _flexibility(
+    community: Community,
+    intervals: metering.Intervals,
+    earned: money.Money,
+    plant_figs: list[PlantFigures],
+    events: Sequence[MeasuredEvent],
+) -> FlexibilityFigures:
+    """The events' extra shared energy and premium, and the bonus (:mod:`condivisa.engines.flexibility`)."""
+    n = len(community.members)
+    if not events:
+        return FlexibilityFigures(member_shifted_kwh=np.zeros(n))
+    starts_ns = intervals.starts_ns
+    step_ns = int(starts_ns[1] - starts_ns[0]) if starts_ns.size > 1 else 3_600_000_000_000
+    return flexibility_figures(
+        events,
+        [m.id for m in community.members],
+        share=community.rules.flexibility_bonus_share,
+        premium_total_cents=sum(p.premium_cents for p in plant_figs),
+        starts_ns=starts_ns,
+        step_ns=step_ns,
+        injected_kwh=intervals.injected_kwh.sum(axis=0),
+        withdrawn_kwh=intervals.withdrawn_kwh.sum(axis=0),
+        premium_eur=earned.premium_eur.sum(axis=0),
     )

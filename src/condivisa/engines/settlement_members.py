@@ -21,6 +21,7 @@ import numpy as np
 
 from condivisa.domain.community import Community
 from condivisa.engines.allocation import Allocation, MemberFigures, PlantFigures
+from condivisa.engines.flexibility import FlexibilityFigures
 from condivisa.engines.gse_fees import period_fee_cents, year_fraction
 from condivisa.engines.gse_threshold import surplus_cents, threshold_sets
 from condivisa.engines.settlement_metering import Grid, Intervals
@@ -230,6 +231,7 @@ def build_result(
     allocation: Allocation,
     plant_figs: list[PlantFigures] | None = None,
     quality: list[dict[str, str | int]],
+    flexibility: FlexibilityFigures | None = None,
 ) -> SettlementResult:
     """Gather the stages' output into a :class:`~condivisa.engines.settlement_result.SettlementResult`.
 
@@ -253,6 +255,8 @@ def build_result(
         :func:`plant_figures` (the yearly close adds them up).
     quality : list of dict
         :func:`~condivisa.engines.settlement_metering.data_quality`.
+    flexibility : FlexibilityFigures, optional
+        The demand-response events' figures (:mod:`condivisa.engines.flexibility`).
 
     Returns
     -------
@@ -290,6 +294,7 @@ def build_result(
         month_bounds=months.bounds,
         provisional_reasons=money.notices,
         configurations=configurations(community, intervals, energy, months, plant_figs or []),
+        flexibility=flexibility or FlexibilityFigures(member_shifted_kwh=np.zeros(len(community.members))),
     )
 
 

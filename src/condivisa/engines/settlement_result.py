@@ -28,6 +28,7 @@ import pandas as pd
 
 from condivisa.domain.community import Community
 from condivisa.engines.allocation import COMMUNITY, SOCIAL_FUND, Allocation, MemberFigures, PlantFigures
+from condivisa.engines.flexibility import FlexibilityFigures
 from condivisa.kernel.money import to_euros
 
 ROUNDING_RULE = (
@@ -110,6 +111,8 @@ class SettlementResult:
     provisional_reasons: tuple[str, ...] = ()
     #: one entry per primary substation, each settled as its own configuration; ``totals`` is their sum
     configurations: list[ConfigurationResult] = field(default_factory=list)
+    #: the demand-response events of the period: extra shared energy and premium, the bonus
+    flexibility: FlexibilityFigures = field(default_factory=FlexibilityFigures)
 
     @property
     def provisional(self) -> bool:
@@ -271,6 +274,7 @@ class SettlementResult:
                 "fees_due_eur": {k: to_euros(v) for k, v in a.fees_due.items()},
                 "minimum_provisional": not self.whole_year,
             },
+            **({"flexibility": self.flexibility_dict()} if self.flexibility.events else {}),
             "data_quality": {
                 "data_interval_minutes": self.data_interval_minutes,
                 "fill": self.fill,
@@ -279,6 +283,31 @@ class SettlementResult:
             "rounding": ROUNDING_RULE,
             "provisional": self.provisional,
             "provisional_reasons": list(self.provisional_reasons),
+        }
+
+    def flexibility_dict(self) -> dict[str, Any]:
+        """The demand-response events of the period (:mod:`condivisa.engines.flexibility`): per event the
+        kWh each member shifted, the extra consumption and shared energy (kWh) and the extra premium (€);
+        the period's extra premium and the bonus, € in total and per member (part of their premium)."""
+        f = self.flexibility
+        return {
+            "events": [
+                {
+                    "id": e.event_id,
+                    "from": e.start.isoformat(),
+                    "to": e.end.isoformat(),
+                    "shifted_kwh": {m: _kwh(v) for m, v in e.shifted_kwh.items()},
+                    "extra_consumption_kwh": _kwh(e.extra_consumption_kwh),
+                    "extra_shared_kwh": _kwh(e.extra_shared_kwh),
+                    "extra_premium_eur": round(e.extra_premium_eur, 4),
+                }
+                for e in f.events
+            ],
+            "extra_shared_kwh": _kwh(f.extra_shared_kwh),
+            "extra_premium_eur": to_euros(f.extra_premium_cents),
+            "bonus_eur": to_euros(f.bonus_cents),
+            "bonus_share": self.community.rules.flexibility_bonus_share,
+            "bonus_by_member_eur": {m: to_euros(c) for m, c in self.allocation.flexibility_bonus.items()},
         }
 
     # ---- one member ---------------------------------------------------------------------------
