@@ -7,6 +7,7 @@ import typer
 
 from condivisa import __version__
 from condivisa.commands import (
+    advice,
     case,
     communities,
     db,
@@ -57,6 +58,7 @@ for _group in (
     payouts,
     members,
     forecast,
+    advice,
 ):
     _group.register(app)
 
