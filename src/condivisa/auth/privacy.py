@@ -57,6 +57,7 @@ from condivisa.kernel import clock
 from condivisa.store.auth_tables import AuditAction, AuditEntry, Token, User
 from condivisa.store.billing_tables import MemberBankAccount
 from condivisa.store.distributor_tables import DistributorReading
+from condivisa.store.flex_tables import EngagementOptIn, FlexInvitation
 from condivisa.store.store import Store, TimeBound
 
 #: how long each kind of record is kept (docs/privacy.md explains each choice)
@@ -343,6 +344,16 @@ def erase_member(
         rep.bank_accounts_deleted = conn.execute(
             sa.delete(bank).where(bank.c.community == community.name, bank.c.member_id == member_id)
         ).rowcount
+        optins = EngagementOptIn.__table__
+        conn.execute(  # the ranking's pseudonym goes (issue #19); the events keep only the alias
+            sa.delete(optins).where(optins.c.community == community.name, optins.c.member_id == member_id)
+        )
+        invites = FlexInvitation.__table__
+        conn.execute(
+            sa.update(invites).where(invites.c.member_id == member_id).values(member_id=member_alias)
+        )
+        for du, du_alias in rep.devices.items():
+            conn.execute(sa.update(invites).where(invites.c.du_id == du).values(du_id=du_alias))
         if broker_dir is not None:
             rep.broker_clients_removed = drop_broker_clients(broker_dir, sorted(dus))
         counts = {k: v for k, v in rep.to_dict().items() if k not in ("pods", "devices", "member_id")}

@@ -16,9 +16,11 @@ from condivisa.auth.principal import Principal
 from condivisa.auth.rules_audit import rules_history
 from condivisa.casestudy.verdict import case_panel
 from condivisa.kernel import clock
-from condivisa.outputs import report
+from condivisa.outputs import engagement, report
+from condivisa.outputs.engagement_words import words
 from condivisa.outputs.forecast import advice_sentence, outlook
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
+from condivisa.store import engagement as optins
 from condivisa.store.auth_tables import AuditAction
 from condivisa.store.provenance import mix_text
 from condivisa.web import session
@@ -149,7 +151,15 @@ def community_context(request: Request, dash: Dashboard, who: Principal, lang: s
         page = dash.page(("community", month, lang), lambda: report.community_context(book, month, lang))
         ctx.update({k: v for k, v in page.items() if k != "lang"})
         ctx["has_data"] = True
+        ctx.update(engagement_panel(dash, month, lang))
     return ctx
+
+
+def engagement_panel(dash: Dashboard, month: str, lang: str) -> dict[str, Any]:
+    """Energy in the sun (issue #19, item 4): the ranking of pseudonyms and the month's recognitions, never a
+    name (:func:`condivisa.outputs.engagement.community_view`; opt-ins read on every request)."""
+    names = optins.pseudonyms(dash.store.engine, dash.community.name)
+    return {"sun": engagement.community_view(dash.book(), month, names), "ew": words(lang)}
 
 
 def forecast_panel(dash: Dashboard, lang: str) -> dict[str, Any]:

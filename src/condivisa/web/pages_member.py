@@ -1,19 +1,23 @@
-"""A member's pages: ``/members/{id}?month=YYYY-MM`` (curves, money, KPIs, best hours, trend) and the
-statement download ``/members/{id}/statement.{html,pdf,csv}?month=`` (audited)."""
+"""A member's pages: ``/members/{id}?month=YYYY-MM`` (curves, money, KPIs, best hours, trend, energy in the
+sun), the statement download ``/members/{id}/statement.{html,pdf,csv}?month=`` (audited) and
+``POST /member/ranking`` (the logged-in member joins or leaves the engagement ranking; per-session anti-CSRF
+token; :mod:`condivisa.store.engagement`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import Request
-from fastapi.responses import Response
+from fastapi import Form, Request
+from fastapi.responses import RedirectResponse, Response
 
 from condivisa.auth.principal import Principal
 from condivisa.kernel import clock
-from condivisa.outputs import report
+from condivisa.outputs import engagement, report
+from condivisa.outputs.engagement_words import NOTICES, words
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
+from condivisa.store import engagement as optins
 from condivisa.store.auth_tables import AuditAction
-from condivisa.web import session
+from condivisa.web import csrf, session
 from condivisa.web.billing_view import member_run, numbered_statement
 from condivisa.web.data import Dashboard, silent_devices
 from condivisa.web.pages import (
@@ -27,6 +31,7 @@ from condivisa.web.pages import (
     selected_month,
     to_login,
 )
+from condivisa.web.pages_session import csrf_refused
 
 STATEMENT_FORMATS = ("html", "pdf", "csv")
 
@@ -70,7 +75,61 @@ def member_context(
         ctx.update({k: v for k, v in page.items() if k != "lang"})
         ctx["has_data"] = True
         ctx["br_run"] = member_run(dash, member_id, month)  # one query; the hash only on download
+        ctx.update(engagement_context(request, dash, who, member_id, month, lang))
     return ctx
+
+
+# ---- energy in the sun (issue #19, item 4) ---------------------------------------------------------------
+def engagement_context(
+    request: Request, dash: Dashboard, who: Principal, member_id: str, month: str, lang: str
+) -> dict[str, Any]:
+    """The panel "La tua energia al sole": the member's own share and trend, and the ranking of pseudonyms
+    only if the member opted in (:func:`condivisa.outputs.engagement.member_view`); the opt-in form only for
+    the member themself. Opt-ins are read on every request (not cached with the page)."""
+    names = optins.pseudonyms(dash.store.engine, dash.community.name)
+    notice = request.query_params.get("engagement")
+    return {
+        "sun": engagement.member_view(dash.book(), member_id, month, names),
+        "ew": words(lang),
+        "sun_form": who.role == "member" and who.member_id == member_id,
+        "sun_notice": notice if notice in NOTICES else None,
+    }
+
+
+def ranking_post(
+    request: Request,
+    action: str = Form(""),
+    pseudonym: str = Form(""),
+    month: str = Form(""),
+    csrf_token: str = Form(""),
+) -> Response:
+    """``POST /member/ranking``: the logged-in member joins (``action=in``, optional ``pseudonym``) or leaves
+    (``action=out``) the ranking, then back to their page (303, the result in ``?engagement=``)."""
+    lang = resolve_lang(request)
+    who = session.principal(request)
+    if who is None:
+        return to_login()
+    if not csrf.session_ok(request, csrf_token):
+        return csrf_refused(request, lang, "engagement_ranking", who.username)
+    dash = dashboard(request)
+    member_id = who.member_id
+    if who.role != "member" or not member_id or action not in ("in", "out"):
+        return not_found(request, lang, who)
+    if not session.can_see_member(request, who, member_id, dash.community):
+        return not_found(request, lang, who)
+    if action == "out":
+        optins.opt_out(dash.store.engine, dash.community.name, member_id)
+        notice = "saved_out"
+    else:
+        try:
+            optins.opt_in(dash.store.engine, dash.community, member_id, pseudonym or None)
+            notice = "saved_in"
+        except optins.PseudonymError as exc:
+            notice = f"err_{exc.code}"
+    back = f"/members/{member_id}?engagement={notice}"
+    if month and len(month) == 7 and month[4] == "-" and month.replace("-", "").isdigit():
+        back += f"&month={month}"
+    return RedirectResponse(back, status_code=303)
 
 
 def member_silent_devices(dash: Dashboard, member_id: str) -> list[dict]:

@@ -109,6 +109,7 @@ def router() -> APIRouter:
     r.add_api_route("/account/password", pages_account.password_post, methods=post, response_class=html)
     r.add_api_route("/members/{member_id}", pages_member.member_page, methods=get, response_class=html)
     r.add_api_route("/members/{member_id}/statement.{fmt}", pages_member.member_statement, methods=get)
+    r.add_api_route("/member/ranking", pages_member.ranking_post, methods=post)  # opt in/out (issue #19)
     r.add_api_route("/platform", pages_platform.platform_page, methods=get, response_class=html)
     r.add_api_route("/platform/select", pages_platform.platform_select, methods=get)
     r.add_api_route("/community", pages_community.community_page, methods=get, response_class=html)
