@@ -9,7 +9,9 @@ Rules implemented (``condivisa demo``):
 - one DU (``SILENT_DU``) sends nothing that reaches into the last ``SILENT_FOR``, so the data-quality panel
   shows a silent device;
 - while the demo is served, each quarter hour is sent as it ends by the clock, one message per DU over MQTT
-  and one per group over REST, as real devices do (:class:`LiveTraffic`); the silent DU stays silent.
+  and one per group over REST, as real devices do (:class:`LiveTraffic`); the silent DU stays silent;
+- while served, the MQTT DUs answer the ``event``/``advice`` commands they received before each tick, moving
+  consumption into the window's quarter hours not sent yet (:func:`condivisa.sim.devices.answer_commands`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from condivisa.sim.devices import Fleet, SimDevice, Sink, build_fleet, messages
+from condivisa.sim.devices import Fleet, SimDevice, Sink, answer_commands, build_fleet, messages
 from condivisa.sim.sinks import MqttSink
 
 #: DUs whose readings reach the platform through their maker's cloud (REST), per demo community
@@ -136,6 +138,7 @@ class LiveTraffic:
         """Send the quarter hours that ended since the last tick."""
         fleet_mqtt, fleet_rest = self.fleets.mqtt, self.fleets.rest
         upto = ended(fleet_mqtt, now)
+        answer_commands(fleet_mqtt, self.mqtt_sink, sent=self.sent)
         for q in range(self.sent, upto):
             for m in messages(fleet_mqtt, q):
                 if m.sender_id != self.fleets.silent_du:

@@ -17,6 +17,11 @@ Profiles (kWh per quarter hour q, Europe/Rome local time τ_q, civil day d):
 Totalizers are the running sums of the quarter-hour energies on top of a random initial reading, so they
 are monotone and their differences equal the quarter-hour energies exactly (what the platform cross-checks).
 Everything is seeded: the same arguments give the same messages.
+
+Flexibility (issue #19): a household DU that gets an ``event`` or ``advice`` on its cmd topic moves part of
+its deferrable consumption into the window (:mod:`condivisa.sim.flex_response`); :func:`respond` applies it
+to the quarter hours not sent yet and recomputes the totalizers, and :func:`run` answers the commands a sink
+receives (``take_commands()``) before each quarter hour is sent.
 """
 
 from __future__ import annotations
@@ -25,15 +30,23 @@ import datetime as dt
 import functools
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from condivisa.domain.community import Community
+from condivisa.formats.flex_messages import Advice, EventCommand, Reply
 from condivisa.kernel import clock
 from condivisa.kernel.timegrid import QUARTER, quarter_hours
+from condivisa.sim.flex_response import (
+    FlexParams,
+    Response,
+    participates,
+    shift_into_window,
+    window_mask,
+)
 
 FAULTS = ("dup", "gap", "corrupt")
 CAGLIARI = (39.22, 9.11)
@@ -45,11 +58,14 @@ class SimDevice:
     pod: str
     production_kw: float = 0.0  # > 0: a PV plant's POD (injects)
     daily_kwh: float = 8.0  # mean daily consumption of a household POD
+    flexible_share: float | None = None  # φ of this DU (None: the fleet's FlexParams)
+    participation: float | None = None  # p of this DU (None: the fleet's FlexParams)
 
 
 @dataclass
 class Fleet:
-    """Quarter-hour energies of every device: arrays ``(n_devices, n_quarters)`` in kWh."""
+    """Quarter-hour energies of every device: arrays ``(n_devices, n_quarters)`` in kWh; ``flex`` and
+    ``seed`` drive the response to flexibility commands, ``responses`` records them (:func:`respond`)."""
 
     devices: list[SimDevice]
     starts: pd.DatetimeIndex  # aware, Europe/Rome
@@ -57,6 +73,18 @@ class Fleet:
     injected_kwh: np.ndarray
     withdrawn_total_kwh: np.ndarray  # reading at the interval's end
     injected_total_kwh: np.ndarray
+    flex: FlexParams = field(default_factory=FlexParams)
+    seed: int = 0
+    responses: list[Response] = field(default_factory=list)
+
+    def shifted_kwh(self, command_id: str | None = None) -> dict[str, float]:
+        """kWh each DU moved into the windows of ``command_id`` (default: of every command), the truth to
+        compare a baseline-measured response with; DUs that moved nothing are left out."""
+        out: dict[str, float] = {}
+        for r in self.responses:
+            if r.shifted_kwh > 0 and command_id in (None, r.command_id):
+                out[r.du_id] = out.get(r.du_id, 0.0) + r.shifted_kwh
+        return out
 
     def readings(self, i: int, q: int) -> dict:
         d = self.devices[i]
@@ -155,9 +183,11 @@ def build_fleet(
     seed: int = 0,
     until: dt.datetime | None = None,
     location: tuple[float, float] = CAGLIARI,
+    flex: FlexParams | None = None,
 ) -> Fleet:
     """Energies of ``devices`` for ``days`` civil days from ``start``; quarter hours ending after ``until``
-    (default: now) are dropped, since a device cannot report the future."""
+    (default: now) are dropped, since a device cannot report the future. ``flex`` (default
+    :class:`FlexParams`: φ = 0.25, p = 0.8) is how the households answer flexibility commands."""
     starts = quarter_hours(start, start + dt.timedelta(days=days))
     until = pd.Timestamp(until or clock.now())
     starts = starts[starts + QUARTER <= until]
@@ -188,7 +218,60 @@ def build_fleet(
         inj,
         np.round(w0 + np.cumsum(wd, axis=1), 6),
         np.round(i0 + np.cumsum(inj, axis=1), 6),
+        flex or FlexParams(),
+        seed,
     )
+
+
+def respond(
+    fleet: Fleet, du_id: str, command: EventCommand | Advice, *, sent: int, at: dt.datetime | None = None
+) -> Reply | None:
+    """DU ``du_id`` answers ``command`` once quarters ``< sent`` were sent: a participating household
+    (probability p, seeded) moves consumption into the window (:func:`~condivisa.sim.flex_response.
+    shift_into_window`, φ for an event, u · φ for an advice), the totalizers are recomputed from ``sent``,
+    and the answer is recorded in ``fleet.responses``. An event gets a :class:`Reply`: ``accepted`` when the
+    DU moves energy, else ``declined`` (non-participant, production POD, window already sent or outside
+    the fleet); an advice gets none. A DU not in the fleet: None, nothing recorded."""
+    index = {d.du_id: i for i, d in enumerate(fleet.devices)}
+    if du_id not in index:
+        return None
+    i, device, p = index[du_id], fleet.devices[index[du_id]], fleet.flex
+    is_event = isinstance(command, EventCommand)
+    command_id = command.event_id if isinstance(command, EventCommand) else command.advice_id
+    joins = device.production_kw <= 0 and participates(
+        fleet.seed,
+        du_id,
+        command_id,
+        p.participation if device.participation is None else device.participation,
+    )
+    phi = p.flexible_share if device.flexible_share is None else device.flexible_share
+    share = (phi if is_event else p.advice_uptake * phi) if joins else 0.0
+    moved = 0.0
+    if share > 0 and sent < len(fleet.starts):
+        hours = (fleet.starts.hour + fleet.starts.minute / 60.0).to_numpy(dtype=float)
+        new, shifted = shift_into_window(
+            fleet.withdrawn_kwh[i : i + 1],
+            hours,
+            pd.factorize(fleet.starts.date)[0],
+            window_mask(fleet.starts, command),
+            np.array([share]),
+            sent=sent,
+            cap_kwh=p.cap_kwh,
+            max_kw=p.max_kw,
+        )
+        moved = float(shifted[0])
+        if moved > 0:  # totalizers from the last one sent (or the initial reading), rounded as built
+            t = fleet.withdrawn_total_kwh[i]
+            base = t[sent - 1] if sent > 0 else t[0] - fleet.withdrawn_kwh[i, 0]
+            fleet.withdrawn_kwh[i, sent:] = new[0, sent:]
+            t[sent:] = np.round(base + np.cumsum(new[0, sent:]), 6)
+    status = (
+        ("accepted" if moved > 0 else "declined") if is_event else ("followed" if moved > 0 else "ignored")
+    )
+    fleet.responses.append(Response(du_id, command_id, "event" if is_event else "advice", status, moved))
+    if not is_event:
+        return None
+    return Reply(command_id, "event", status, at if at is not None else clock.now())
 
 
 @dataclass(frozen=True)
@@ -263,7 +346,8 @@ def catch_up(fleet: Fleet, du_id: str, since: dt.datetime, upto: int) -> Message
 class Sink(Protocol):
     """Where :func:`run` sends the messages (:class:`~condivisa.sim.sinks.MqttSink`,
     :class:`~condivisa.sim.sinks.RestSink`, a test's list); a sink with ``take_resends()`` also gets the DUs'
-    resend requests."""
+    resend requests, one with ``take_commands()`` (``(du_id, EventCommand | Advice)`` pairs) and
+    ``reply(du_id, Reply)`` their flexibility commands."""
 
     def send(self, m: Message) -> None: ...
     def flush(self) -> None: ...
@@ -290,6 +374,7 @@ def run(
     sent = {"messages": 0, "readings": 0, "dup": 0, "gap": 0, "corrupt": 0, "resent": 0}
     t0 = time.monotonic()
     for q in range(len(fleet.starts)):
+        answer_commands(fleet, sink, sent=q)
         expected = len(fleet.devices) // group + (len(fleet.devices) % group > 0)
         produced = 0
         for m in messages(fleet, q, group=group, faults=faults, fault_rate=fault_rate, rng=rng):
@@ -312,5 +397,20 @@ def run(
             wait = t0 + (q + 1) * 900.0 / speed - time.monotonic()
             if wait > 0:
                 sleep(wait)
+    answer_commands(fleet, sink, sent=len(fleet.starts))
     sink.flush()
     return sent
+
+
+def answer_commands(fleet: Fleet, sink: Sink, *, sent: int) -> int:
+    """Apply the flexibility commands ``sink`` received (if it can receive any) to the quarters ``>= sent``
+    and publish the events' replies; returns how many commands were answered."""
+    take = getattr(sink, "take_commands", None)
+    if take is None:
+        return 0
+    commands = take()
+    for du_id, command in commands:
+        reply = respond(fleet, du_id, command, sent=sent)
+        if reply is not None:
+            sink.reply(du_id, reply)  # type: ignore[attr-defined]
+    return len(commands)

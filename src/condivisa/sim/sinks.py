@@ -5,8 +5,12 @@ Rules implemented:
 - over MQTT, each message is published with QoS 1 (MQTT 3.1.1, so it works with Mosquitto and the embedded
   broker) on the sender's uplink topic (:class:`~condivisa.transports.mqtt.topics.TopicLayout`); the answers
   come on the ack topics, and a ``resend`` command on a DU's cmd topic is kept for the sender
-  (:meth:`MqttSink.take_resends`); with ``credentials`` (the DU passwords of ``condivisa mqtt-acl``'s
-  ``new-credentials.csv``) each DU logs in on its own connection, its client id being its username;
+  (:meth:`MqttSink.take_resends`); an ``event`` or ``advice`` command (:mod:`condivisa.formats.flex_messages`)
+  is kept for the send loop (:meth:`MqttSink.take_commands`, answered by
+  :func:`condivisa.sim.devices.answer_commands`) and an event's reply goes out QoS 1 on the DU's reply topic
+  (:meth:`MqttSink.reply`); an invalid command is logged and ignored; with ``credentials`` (the DU
+  passwords of ``condivisa mqtt-acl``'s ``new-credentials.csv``) each DU logs in on its own connection,
+  its client id being its username;
 - over REST, each message is POSTed gzipped to ``<api>/api/v1/urbandatasets``; server errors and refusals
   (401, 403, 413, 415) are counted as ``http_errors``.
 """
@@ -16,16 +20,29 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from condivisa.formats.flex_messages import (
+    Advice,
+    EventCommand,
+    MessageError,
+    Reply,
+    parse_advice,
+    parse_event,
+    reply_payload,
+)
 from condivisa.sim.devices import Message
 
 if TYPE_CHECKING:
     import paho.mqtt.client as mqtt
+
+log = logging.getLogger(__name__)
 
 
 class MqttSink:
@@ -50,6 +67,10 @@ class MqttSink:
         self.layout = TopicLayout(community, root)
         self.answers = {"accepted": 0, "rejected": 0, "stored": 0, "duplicates": 0}
         self._resends: list[tuple[str, dt.datetime]] = []
+        self._commands: list[tuple[str, EventCommand | Advice]] = []
+        self._lock = threading.Lock()
+        self.commands_received = 0  # valid event/advice commands received so far
+        self.invalid_commands = 0
         self._pending: list = []
         self._credentials = dict(credentials) if credentials is not None else None
         self._clients: dict[str, mqtt.Client] = {}
@@ -66,20 +87,24 @@ class MqttSink:
             client.username_pw_set(client_id, password)
         client.max_inflight_messages_set(100)
         connack: list[object] = []
+        subscribed: list[object] = []
 
         def on_connect(
             c: mqtt.Client, userdata: object, flags: object, reason: object, *rest: object
         ) -> None:
-            connack.append(reason)
             if not getattr(reason, "is_failure", False):
                 c.subscribe([(f"{topic_base}/ack", 1), (f"{topic_base}/cmd", 1)])
+            connack.append(reason)
 
         client.on_connect = on_connect
+        client.on_subscribe = lambda *args: subscribed.append(args)
         client.on_message = self._on_ack
         client.connect(*self._address)
         client.loop_start()
         deadline = time.monotonic() + 10.0
         while not connack and time.monotonic() < deadline:
+            time.sleep(0.01)
+        while connack and not subscribed and time.monotonic() < deadline:  # commands reach us from here on
             time.sleep(0.01)
         if not connack or getattr(connack[0], "is_failure", False):
             client.loop_stop()
@@ -109,15 +134,51 @@ class MqttSink:
             return
         if msg.topic.endswith("/cmd"):
             parsed = self.layout.parse(msg.topic)
-            if parsed and a.get("cmd") == "resend" and a.get("from"):
+            if not isinstance(a, dict) or parsed is None:
+                return
+            if a.get("cmd") == "resend" and a.get("from"):
                 try:
                     self._resends.append((parsed[1], pd.Timestamp(a["from"]).to_pydatetime()))
                 except ValueError:
                     pass
+            elif a.get("cmd") in ("event", "advice") and parsed[0] == "du":
+                self._keep_command(parsed[1], a)
             return
         self.answers["accepted" if a.get("accepted") else "rejected"] += 1
         self.answers["stored"] += int(a.get("stored") or 0)
         self.answers["duplicates"] += int(a.get("duplicates") or 0)
+
+    def _keep_command(self, du_id: str, body: dict) -> None:
+        """Keep a valid ``event``/``advice`` for :meth:`take_commands`; log and drop an invalid one."""
+        try:
+            command = parse_event(body) if body["cmd"] == "event" else parse_advice(body)
+        except MessageError as exc:
+            log.warning("ignoring an invalid %s command for %s: %s", body["cmd"], du_id, exc)
+            with self._lock:
+                self.invalid_commands += 1
+            return
+        with self._lock:
+            self._commands.append((du_id, command))
+            self.commands_received += 1
+
+    def take_commands(self) -> list[tuple[str, EventCommand | Advice]]:
+        """``(du_id, command)`` of the valid ``event``/``advice`` commands received since the last call."""
+        with self._lock:
+            out, self._commands = self._commands, []
+        return out
+
+    def wait_commands(self, expected: int, timeout_s: float = 10.0) -> int:
+        """Wait until ``expected`` valid commands were received in all (or ``timeout_s``); returns the count.
+        A test publishing an event before the window is sent waits here so the response is deterministic."""
+        deadline = time.monotonic() + timeout_s
+        while self.commands_received < expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.commands_received
+
+    def reply(self, du_id: str, reply: Reply) -> None:
+        """Publish ``reply`` (QoS 1) on ``du_id``'s reply topic, from the DU's connection."""
+        client = self._client_for(du_id, "du")
+        self._pending.append(client.publish(self.layout.reply(du_id), reply_payload(reply), qos=1))
 
     def answered(self) -> int:
         """Messages the platform answered so far (accepted or rejected)."""
