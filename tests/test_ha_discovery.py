@@ -135,10 +135,11 @@ def test_discovery_retained_for_member_a_and_hidden_from_member_b(tmp_path):
     port = free_port()
     paths = write_mosquitto_files(creds, out, port=port, host="127.0.0.1", run_as=getpass.getuser())
     conf = paths["mosquitto.conf"]
-    conf.write_text(
-        mosquitto_conf_text(out, port=port, host="127.0.0.1", run_as=getpass.getuser(), retain_available=True)
-    )
+    # member credentials exist: the generated configuration accepts retained messages by itself
     assert "retain_available true" in conf.read_text()
+    assert conf.read_text() == mosquitto_conf_text(
+        out, port=port, host="127.0.0.1", run_as=getpass.getuser(), retain_available=True
+    )
     log = open(tmp_path / "mosquitto.log", "w")
     proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
     clients: list[Client] = []

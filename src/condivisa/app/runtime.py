@@ -15,6 +15,9 @@ letter records it. A DU belongs to one community: with strict devices a DU regis
 community (before communities existed) is accepted on any community's topics, as before. Setting
 ``community`` keeps the old layout: that community's topics only (a platform instance per community).
 
+Beside the worker, ``serve`` publishes the members' Home Assistant sensors on the same broker with the same
+credential (:func:`broker_connection`): :mod:`condivisa.app.ha_runtime`.
+
 Payload cap (issue #13, finding 8): a message larger than ``max_payload_bytes`` (``max_body_bytes`` of the
 settings, the same bound as an HTTP push) is not decoded: it is rejected with the reason, its first
 :data:`OVERSIZED_KEPT_BYTES` kept as a dead letter, and acknowledged (a device resending it would be refused

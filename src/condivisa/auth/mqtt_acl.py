@@ -24,7 +24,8 @@ in
   the credentials table — the clear passwords are never needed again;
 - ``acl``: Mosquitto ACL file, one ``user`` block per client with ``topic read|write`` lines;
 - ``passwd-platform``: the same lines for the platform's own clients only (the ingest workers);
-- ``mosquitto.conf``: a production configuration (:func:`mosquitto_conf_text`).
+- ``mosquitto.conf``: a production configuration (:func:`mosquitto_conf_text`); retained messages are
+  accepted exactly when a ``member`` credential exists (:func:`write_mosquitto_files`, "Retained messages").
 
 Client ids (issue #13, finding 3): the broker keeps a session per client id, and a client connecting with a
 client id in use takes that session over. A device therefore never chooses its client id: it is its username
@@ -186,8 +187,9 @@ def mosquitto_conf_text(
     worker; saved every 10 s and at shutdown, so a ``kill -9`` of Mosquitto itself can lose the last 10 s).
     ``max_queued_messages 1000000`` keeps Mosquitto from dropping the QoS 1 messages queued for an ingest
     worker that falls behind (its default keeps 1000; 0, "no limit", made Mosquitto 2.0.11 stop delivering
-    in our tests). Retained messages are refused (``retain_available false``: a client publishing one is
-    disconnected); condivisa retains nothing.
+    in our tests). Without ``retain_available`` retained messages are refused (``retain_available false``: a
+    client publishing one is disconnected); with it, a client may leave one on the topics its ACL lets it
+    write (:func:`write_mosquitto_files` says who and why).
     """
     platform_port = platform_port or port + 2
     device_rules = [
@@ -243,9 +245,51 @@ def write_mosquitto_files(
     platform_port: int | None = None,
     tls: TlsListener | None = None,
     message_size_limit_bytes: int = MESSAGE_SIZE_LIMIT_BYTES,
+    retain_available: bool | None = None,
 ) -> dict[str, Path]:
     """Write ``passwd``, ``passwd-platform``, ``acl`` and ``mosquitto.conf`` into ``out_dir`` (created;
-    files mode 0600, LF line endings) and the persistence folder ``out_dir/data`` (mode 0700)."""
+    files mode 0600, LF line endings) and the persistence folder ``out_dir/data`` (mode 0700).
+
+    Parameters
+    ----------
+    credentials : list of dict
+        The active credentials (:meth:`AuthService.device_credentials`).
+    out_dir : Path or str
+        Where the files go.
+    retain_available : bool, optional
+        Whether Mosquitto accepts retained messages; default (``None``): exactly when ``credentials`` hold a
+        ``member`` credential (see the Notes).
+    root, port, host, run_as, platform_port, tls, message_size_limit_bytes
+        As :func:`mosquitto_conf_text` and :func:`acl_for`.
+
+    Returns
+    -------
+    dict
+        ``file name -> path``.
+
+    Notes
+    -----
+    Retained messages (issue #13 finding 10 refused them; issue #19 item 5 needs them). Home Assistant
+    learns a member's sensors from *retained* discovery configs, and shows the last value at once only if
+    the state is retained, so a platform with members on Home Assistant must accept them. Mosquitto's
+    ``retain_available`` is one switch for the whole broker, but the ACL already confines who writes where,
+    and a retained message can only be left on a topic its sender may write:
+
+    - on the members' topics ``<root>/<community>/member/<id>/#`` only the platform's worker writes (a
+      member reads only its own, :func:`client_grants`): the retained configs and states are the platform's;
+    - a DU or gateway may leave at most one retained message on each of its own ``up`` and ``reply``
+      topics (``message_size_limit`` each). Only the worker reads those; it gets such a message again when
+      it subscribes, and a re-delivered uplink is stored once (the store is idempotent: a duplicate), so the
+      worst case is a bounded amount of broker disk per device and a duplicate ``ack``;
+    - nobody else receives anything the ACL denies, retained or not (the ACL is checked on delivery).
+
+    So retain is on only where it is needed: with no member credential the configuration stays as issue
+    #13 left it (``retain_available false``); the first ``member`` credential turns it on at the next
+    ``condivisa mqtt-acl`` (then ``SIGHUP`` Mosquitto: ``retain_available`` is reloaded with the files).
+    ``retain_available`` forces either choice.
+    """
+    if retain_available is None:
+        retain_available = any(c.get("kind") == "member" for c in credentials)
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(mode=0o700, exist_ok=True)
@@ -258,6 +302,7 @@ def write_mosquitto_files(
         platform_port=platform_port,
         tls=tls,
         message_size_limit_bytes=message_size_limit_bytes,
+        retain_available=retain_available,
     )
     files = {
         "passwd": password_file_text(credentials),

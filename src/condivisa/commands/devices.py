@@ -1,4 +1,5 @@
-"""``condivisa devices``: simulate chain-2 user devices; write a community file for simulated ones."""
+"""``condivisa devices``: simulate chain-2 user devices; write a community file for simulated ones; give a
+member the MQTT credential of their Home Assistant (``devices add-member``, docs/home-assistant.md)."""
 
 from __future__ import annotations
 
@@ -70,6 +71,21 @@ def simulate(
         str | None, typer.Option("--token", envvar="CONDIVISA_API_TOKEN", help="Bearer token for --api")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="random seed (same seed, same data)")] = 0,
+    flexible_share: Annotated[
+        float,
+        typer.Option(
+            "--flexible-share",
+            min=0.0,
+            max=1.0,
+            help="share of a household's day it moves into an event's window",
+        ),
+    ] = 0.25,
+    participation: Annotated[
+        float,
+        typer.Option(
+            "--participation", min=0.0, max=1.0, help="probability a household acts on an event/advice"
+        ),
+    ] = 0.8,
     credentials: Annotated[
         Path | None,
         typer.Option(
@@ -78,8 +94,11 @@ def simulate(
         ),
     ] = None,
 ) -> None:
-    """Publish realistic quarter-hour UrbanDatasets (households with morning/evening peaks, PV plants) for N DUs."""
+    """Publish realistic quarter-hour UrbanDatasets (households with morning/evening peaks, PV plants) for N DUs.
+
+    Over MQTT the households answer ``event``/``advice`` commands by moving consumption (docs/simulation.md)."""
     from condivisa.sim import devices as sim
+    from condivisa.sim.flex_response import FlexParams
 
     if (broker is None) == (api is None):
         _fail("give exactly one of --broker URL or --api URL")
@@ -92,7 +111,13 @@ def simulate(
     except ValueError:
         _fail(f"--start {start!r} is not a date YYYY-MM-DD")
     try:
-        fleet = sim.build_fleet(devs, first, days, seed=seed)
+        fleet = sim.build_fleet(
+            devs,
+            first,
+            days,
+            seed=seed,
+            flex=FlexParams(flexible_share=flexible_share, participation=participation),
+        )
     except ValueError as exc:
         _fail(str(exc))
     passwords = _passwords(credentials)
@@ -114,6 +139,9 @@ def simulate(
     except OSError as exc:  # a DU's login refused by the broker (wrong or missing --credentials)
         _fail(str(exc))
     if broker and sent:
+        from condivisa.sim.sinks import MqttSink
+
+        assert isinstance(sink, MqttSink)
         with console.status("waiting for the platform's answers on the ack topics …"):
             sink.wait_answers(sent["messages"])
     sink.close()
@@ -214,6 +242,138 @@ def example_community(
     console.print(
         f"wrote {out}: {len(doc['members'])} households, {len(doc['plants'])} PV plants, {count} DUs"
     )
+
+
+@devices_app.command("add-member")
+def add_member(
+    member_id: Annotated[str, typer.Argument(help="the member's id in community.yaml (e.g. m1)")],
+    community: Annotated[
+        str | None,
+        typer.Option(
+            "--community", help="the member's community (slug); default: the platform's only community"
+        ),
+    ] = None,
+    broker: Annotated[
+        str, typer.Option("--broker", help="the broker address members reach, for the printed instructions")
+    ] = "<indirizzo del broker / broker address>",
+    tls_port: Annotated[int, typer.Option("--tls-port", help="the broker's TLS port members use")] = 8883,
+    database: Annotated[
+        str | None,
+        typer.Option("--database", help="database URL (default: $CONDIVISA_DATABASE_URL, else as serve)"),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="who does this, for the audit log (default: OS user)")
+    ] = None,
+) -> None:
+    """Give a member the MQTT credential of their Home Assistant: it may only read their own sensors
+    (shared energy today, community surplus now, good moment to consume). Prints the username, the password
+    (shown once; issuing again replaces it) and what to type in Home Assistant's MQTT integration. Then run
+    `condivisa mqtt-acl --out DIR` and reload Mosquitto (SIGHUP)."""
+    import getpass
+
+    from condivisa.app.settings import load_settings
+    from condivisa.auth.erased import erased_members
+    from condivisa.auth.mqtt_acl import member_username
+    from condivisa.auth.service import AuthService
+    from condivisa.commands.billing_options import open_store
+    from condivisa.store.communities import CommunityStoreError, list_communities, load_current
+
+    store = open_store(database)
+    try:
+        slugs = [r.slug for r in list_communities(store.engine)]
+        slug = _community_slug(community, slugs)
+        try:
+            members = load_current(store.engine, slug).members
+        except (CommunityStoreError, ValueError) as exc:
+            _fail(str(exc))
+        ids = [m.id for m in members]
+        if member_id not in ids:
+            _fail(f"member {member_id!r} is not in community {slug!r}{_did_you_mean(member_id, ids)}")
+        if member_id in erased_members(store.engine):
+            _fail(f"member {member_id!r} was erased (GDPR): no credential")
+        username = member_username(slug, member_id)
+        who = actor or f"cli:{getpass.getuser()}"
+        try:
+            password = AuthService(store).create_device_credential(username, slug, kind="member", actor=who)
+        except ValueError as exc:
+            _fail(str(exc))
+    finally:
+        store.close()
+    root = load_settings().mqtt_topic_root
+    out = Console(soft_wrap=True, highlight=False)
+    out.print(f"member credential for [bold]{member_id}[/] of {slug}")
+    out.print(f"username: {username}")
+    out.print(f"password: {password}   (shown once / mostrata una sola volta)")
+    out.print("")
+    out.print("Home Assistant → Impostazioni / Settings → Dispositivi e servizi / Devices & services → MQTT:")
+    out.print(f"  broker: {broker}")
+    out.print(f"  port / porta: {tls_port} (TLS)")
+    out.print(f"  username / nome utente: {username}")
+    out.print("  password: (above / qui sopra)")
+    out.print(f"  discovery prefix / prefisso di discovery: {root}/{slug}/member/{member_id}/ha")
+    out.print("  birth and last will messages / messaggi di nascita e testamento: off / disattivati")
+    console.print(
+        "next: `condivisa mqtt-acl --out DIR` (retained messages are then accepted) and reload Mosquitto "
+        "(SIGHUP); "
+        "see docs/home-assistant.md"
+    )
+
+
+@devices_app.command("remove-member")
+def remove_member(
+    member_id: Annotated[str, typer.Argument(help="the member's id")],
+    community: Annotated[
+        str | None,
+        typer.Option("--community", help="the member's community (slug); default: the platform's only one"),
+    ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option("--database", help="database URL (default: $CONDIVISA_DATABASE_URL, else as serve)"),
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="who does this, for the audit log (default: OS user)")
+    ] = None,
+) -> None:
+    """Revoke a member's Home Assistant credential; then run `condivisa mqtt-acl --out DIR` and reload
+    Mosquitto (SIGHUP)."""
+    import getpass
+
+    from condivisa.auth.mqtt_acl import member_username
+    from condivisa.auth.service import AuthService
+    from condivisa.commands.billing_options import open_store
+    from condivisa.store.communities import list_communities
+
+    store = open_store(database)
+    try:
+        slug = _community_slug(community, [r.slug for r in list_communities(store.engine)])
+        username = member_username(slug, member_id)
+        revoked = AuthService(store).revoke_device(username, actor=actor or f"cli:{getpass.getuser()}")
+    finally:
+        store.close()
+    if not revoked:
+        _fail(f"no active member credential {username!r}")
+    console.print(f"{username}: credential revoked; now `condivisa mqtt-acl --out DIR` and reload Mosquitto")
+
+
+def _community_slug(asked: str | None, slugs: list[str]) -> str:
+    """``asked`` if the store has it, else the only community; otherwise an error (with "did you mean")."""
+    if asked is None:
+        if len(slugs) == 1:
+            return slugs[0]
+        _fail(
+            "give --community: "
+            + (f"the platform has {', '.join(slugs)}" if slugs else "the platform has no community yet")
+        )
+    if asked not in slugs:
+        _fail(f"no community {asked!r}{_did_you_mean(asked, slugs)}")
+    return asked
+
+
+def _did_you_mean(value: str, choices: list[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(value, choices, n=1, cutoff=0.5)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,8 @@ broker.
 Shutdown (Ctrl-C / SIGINT / SIGTERM): uvicorn stops taking requests and finishes the running ones; then the
 MQTT worker stops taking messages, stores and acknowledges those already received (``--drain`` seconds at
 most; any left are not acknowledged and the broker resends them at the next start), and the embedded broker
-stops last.
+stops last. The members' Home Assistant publishing (:mod:`condivisa.app.ha_runtime`, every
+``ha_publish_interval_s``) runs beside the worker and stops first.
 
 The HTTP side is closed by default: ``/api/v1`` wants a token (``--insecure-no-auth`` opens it, for trials
 on this machine only), it answers only to the ``Host`` names of ``allowed_hosts`` (plus loopback and
@@ -26,6 +27,7 @@ from rich.console import Console
 from condivisa.app.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:  # the runtime loads FastAPI, uvicorn, paho and SQLAlchemy: imported when `serve` runs
+    from condivisa.app.ha_runtime import HaRuntime
     from condivisa.app.worker_pool import WorkerProcesses
     from condivisa.store.store import Store
     from condivisa.transports.mqtt.broker import EmbeddedBroker
@@ -137,10 +139,11 @@ def serve(
 
     console.print(f"database: {describe_database(store.url)}  (users, tokens, devices and readings)")
 
-    broker = worker = extra = None
+    broker = worker = extra = ha = None
     try:
         if mqtt:
             broker, worker, extra = _start_mqtt(settings, store)
+            ha = _start_ha(settings, store, broker)
         if api:
             _run_http(
                 create_app(settings, store=store, community=community_obj, mqtt_worker=worker),
@@ -150,6 +153,8 @@ def serve(
         else:
             _wait_for_signal()
     finally:
+        if ha is not None:
+            ha.stop()
         if worker is not None:
             console.print(f"stopping MQTT worker (draining up to {drain_s:g} s) …")
             worker.stop(drain_timeout_s=drain_s)
@@ -195,6 +200,21 @@ def _start_mqtt(settings: Settings, store: Store) -> tuple[EmbeddedBroker | None
             "strict device scope: a DU may write only the POD it is registered to, on its community's topics"
         )
     return broker, worker, extra
+
+
+def _start_ha(settings: Settings, store: Store, broker: EmbeddedBroker | None) -> HaRuntime | None:
+    """The members' Home Assistant publishing (:mod:`condivisa.app.ha_runtime`), unless its interval is 0."""
+    if settings.ha_publish_interval_s <= 0:
+        return None
+    from condivisa.app.ha_runtime import ha_runtime_from_settings
+
+    if broker is not None:
+        settings = settings.model_copy(update={"mqtt_embedded_port": broker.port})
+    console.print(
+        f"Home Assistant: members' sensors published every {settings.ha_publish_interval_s} s "
+        "(members with a `devices add-member` credential)"
+    )
+    return ha_runtime_from_settings(settings, store).start()
 
 
 def _start_embedded_broker(settings: Settings) -> EmbeddedBroker:

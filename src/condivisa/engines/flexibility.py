@@ -29,7 +29,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from condivisa.engines.baseline import Response
+from condivisa.domain.community import Community
+from condivisa.engines.baseline import BaselineError, BaselineMethod, Response, measure_response
+from condivisa.kernel.timegrid import ROME
 
 
 @dataclass(frozen=True)
@@ -177,3 +179,75 @@ def flexibility_figures(
                 shifted[position[member]] += kwh
     bonus = min(int(round(share * extra_cents)), premium_total_cents) if shifted.sum() > 0 else 0
     return FlexibilityFigures(figures, extra_cents, max(bonus, 0), shifted)
+
+
+@dataclass(frozen=True)
+class EventWindow:
+    """An event to measure: its id, window ``[start, end)`` (tz-aware) and the members invited."""
+
+    event_id: str
+    start: pd.Timestamp
+    end: pd.Timestamp
+    members: tuple[str, ...]
+
+
+def member_consumption(community: Community, measurements: pd.DataFrame, member_id: str) -> pd.Series:
+    """A member's withdrawal summed over their consumption PODs, kWh per data interval (aware index)."""
+    member = next(m for m in community.members if m.id == member_id)
+    rows = measurements[measurements["pod"].isin(member.consumption_pods)]
+    return rows.groupby("start")["withdrawn_kwh"].sum().sort_index()
+
+
+def measure_events(
+    community: Community,
+    measurements: pd.DataFrame,
+    windows: Sequence[EventWindow],
+    method: BaselineMethod | None = None,
+) -> tuple[list[MeasuredEvent], list[str]]:
+    """Each event's invited members' responses (:func:`condivisa.engines.baseline.measure_response`), the
+    days of the other events left out of every baseline; and the problems (a member without a baseline is
+    left out of that event, with the reason).
+
+    Parameters
+    ----------
+    community : Community
+        The members and their consumption PODs.
+    measurements : pandas.DataFrame
+        The measurements table (``pod``, ``start``, ``withdrawn_kwh``, ...), quarter-hour or hourly, with the
+        days before the events (the baseline looks back 45 days).
+    windows : sequence of EventWindow
+        The events.
+    method : BaselineMethod, optional
+        The baseline's parameters.
+
+    Returns
+    -------
+    tuple of (list of MeasuredEvent, list of str)
+    """
+    if measurements.empty or not windows:
+        return [], []
+    starts = pd.DatetimeIndex(measurements["start"].drop_duplicates().sort_values())
+    step = int((starts[1:] - starts[:-1]).min() / pd.Timedelta(minutes=1)) if len(starts) > 1 else 60
+    event_days = {w.start.tz_convert(ROME).date() for w in windows}
+    known = {m.id for m in community.members}
+    out: list[MeasuredEvent] = []
+    problems: list[str] = []
+    cache: dict[str, pd.Series] = {}
+    for w in windows:
+        day = w.start.tz_convert(ROME).date()
+        responses = {}
+        for member_id in w.members:
+            if member_id not in known:
+                problems.append(f"event {w.event_id}: {member_id} is no longer a member")
+                continue
+            if member_id not in cache:
+                cache[member_id] = member_consumption(community, measurements, member_id)
+            try:
+                responses[member_id] = measure_response(
+                    cache[member_id], w.start, w.end, step_minutes=step, method=method,
+                    exclude_days=event_days - {day},
+                )  # fmt: skip
+            except BaselineError as exc:
+                problems.append(f"event {w.event_id}, member {member_id}: {exc}")
+        out.append(MeasuredEvent(w.event_id, w.start, w.end, responses))
+    return out, problems

@@ -31,6 +31,7 @@ References
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any
@@ -39,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from condivisa.domain.community import Community
+from condivisa.engines.flexibility import MeasuredEvent
 from condivisa.engines.indicators import spare_production_kwh
 from condivisa.engines.metergrid import MeasurementError
 from condivisa.engines.settlement import settle
@@ -212,8 +214,11 @@ class SettledMonths:
         as_of: dt.date | None = None,
         excluded: pd.DataFrame | None = None,
         sources: pd.DataFrame | None = None,
+        events: Sequence[MeasuredEvent] = (),
     ) -> None:
         self.community = community
+        #: the demand-response events with the members' measured responses (:mod:`condivisa.engines.flexibility`)
+        self.events = tuple(events)
         self.excluded = excluded if excluded is not None else pd.DataFrame(columns=["pod", "start"])
         self.sources = (
             sources  # per POD and quarter hour: withdrawn_source, injected_source (store.provenance)
@@ -232,6 +237,10 @@ class SettledMonths:
         self.month = lru_cache(maxsize=64)(self._month)  # type: ignore[method-assign]
         self._flows = lru_cache(maxsize=256)(lambda month, member_id: self.month(month).flows(member_id))
         self._year_balance = lru_cache(maxsize=8)(self._year_balance_uncached)
+
+    def _events_in(self, lo: pd.Timestamp, hi: pd.Timestamp) -> list[MeasuredEvent]:
+        """The events of ``[lo, hi)`` whose window ended before ``as_of`` (settled with their month)."""
+        return [e for e in self.events if lo <= e.start < hi and e.end <= self.settle_until]
 
     def source_mix(self, month: str) -> dict[str, float] | None:
         """The share of the settled quarter-hour values of ``month`` from each source (distributor, DU,
@@ -298,7 +307,12 @@ class SettledMonths:
         if part.empty:
             return MonthSettlement(month, self.community, None, complete)
         return MonthSettlement(
-            month, self.community, settle(self.community, part, prices, fill=self.fill), complete
+            month,
+            self.community,
+            settle(
+                self.community, part, prices, fill=self.fill, events=self._events_in(*month_bounds(month))
+            ),
+            complete,
         )
 
     def result(self, month: str) -> dict[str, Any]:
@@ -385,8 +399,11 @@ class SettledMonths:
         )
         if part.empty:
             return None
+        year_events = self._events_in(
+            pd.Timestamp(dt.date(year, 1, 1), tz=ROME), pd.Timestamp(dt.date(year + 1, 1, 1), tz=ROME)
+        )
         try:
-            yearly = settle(self.community, part, prices, fill=self.fill)
+            yearly = settle(self.community, part, prices, fill=self.fill, events=year_events)
         except MeasurementError:  # e.g. a whole month without data and no fill: no yearly balance
             return None
         whole = payee_lines(self.community, yearly)

@@ -29,6 +29,8 @@ import pandas as pd
 from condivisa.domain.community import Community
 from condivisa.domain.config import load_community
 from condivisa.domain.plausibility import pod_bounds
+from condivisa.engines.baseline import BaselineMethod
+from condivisa.engines.flexibility import EventWindow, MeasuredEvent, measure_events
 from condivisa.engines.price_replay import replay_prices
 from condivisa.formats.csv_io import read_measurements, read_prices
 from condivisa.formats.gme_prices import load_gme_2023
@@ -36,6 +38,7 @@ from condivisa.kernel.timegrid import ROME, hours, local_midnight
 from condivisa.outputs.monthly import SettledMonths
 from condivisa.store.checks import ABOVE_COLUMNS, above_bounds, interval_minutes, plausible_revisions
 from condivisa.store.distributor import current_values
+from condivisa.store.flex_events import community_events
 from condivisa.store.provenance import best_source
 
 if TYPE_CHECKING:
@@ -81,6 +84,10 @@ class SettlementInputs:
     prices_assumed: bool
     excluded: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=[*ABOVE_COLUMNS, "replaced"]))
     sources: pd.DataFrame | None = None
+    #: the community's demand-response events (from the store) with the members' measured responses
+    events: tuple[MeasuredEvent, ...] = ()
+    #: why a member's response to an event could not be measured (no baseline), one line each
+    event_problems: tuple[str, ...] = ()
 
     def settled_months(self, *, fill: str | None = None, as_of: dt.date | None = None) -> SettledMonths:
         """The inputs settled month by month up to the day before ``as_of`` (default: today).
@@ -104,6 +111,7 @@ class SettlementInputs:
             as_of=as_of,
             excluded=self.excluded,
             sources=self.sources,
+            events=self.events,
         )
 
 
@@ -286,9 +294,10 @@ def inputs_from_store(
     start = local_midnight(first_day) if first_day else None
     end = local_midnight(last_day + dt.timedelta(days=1)) if last_day else None
     du, excluded, official = stored_readings(store, community, start, end)
-    return inputs_from_readings(
+    inputs = inputs_from_readings(
         community, du, excluded, official, prices_csv, assumed_price_eur_per_mwh, allow_unusual_prices
     )
+    return with_events(store, inputs, first_day)
 
 
 def stored_readings(
@@ -348,7 +357,36 @@ def inputs_priced_from_store(
         With ``prices_assumed`` False.
     """
     start, end = local_midnight(first_day), local_midnight(last_day + dt.timedelta(days=1))
-    return _priced(community, *stored_readings(store, community, start, end), prices)
+    return with_events(
+        store, _priced(community, *stored_readings(store, community, start, end), prices), first_day
+    )
+
+
+def with_events(store: Store, inputs: SettlementInputs, first_day: dt.date | None = None) -> SettlementInputs:
+    """``inputs`` with the community's demand-response events of the store measured on them
+    (:func:`condivisa.engines.flexibility.measure_events`); when the measurements start at ``first_day``,
+    the baseline's days before it are read too (for the baseline only: they are not settled)."""
+    records = community_events(store.engine, inputs.community.name)
+    windows = [
+        EventWindow(r.id, pd.Timestamp(r.starts_at), pd.Timestamp(r.ends_at), tuple(r.members))
+        for r in records
+    ]
+    if first_day is not None:
+        windows = [w for w in windows if w.start >= local_midnight(first_day)]
+    if not windows:
+        return inputs
+    measurements = inputs.measurements
+    if first_day is not None:
+        lookback = first_day - dt.timedelta(days=BaselineMethod().lookback_days)
+        du, _, official = stored_readings(
+            store, inputs.community, local_midnight(lookback), local_midnight(first_day)
+        )
+        earlier = best_source(du, official).drop(columns=["withdrawn_source", "injected_source"])
+        measurements = (
+            pd.concat([earlier, measurements], ignore_index=True) if not earlier.empty else measurements
+        )
+    events, problems = measure_events(inputs.community, measurements, windows)
+    return replace(inputs, events=tuple(events), event_problems=tuple(problems))
 
 
 def _priced(

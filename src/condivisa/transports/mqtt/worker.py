@@ -76,6 +76,11 @@ class IngestWorker:
         Called at the end of :meth:`stop` (the application closes its batcher there).
     max_pending : int
         Messages in one group (one transaction), at most.
+    on_reply : callable, optional
+        ``on_reply(community, du_id, payload) -> reason | None``: a DU's reply to a command (``.../reply``,
+        issue #19), handled on arrival; a reason (the reply is invalid) is answered on the DU's ``ack``
+        topic as ``{"reply_error": reason}``; an exception (the store is down) leaves the message
+        unacknowledged, so the broker delivers it again. Without it the worker does not subscribe to replies.
     subscribe : bool
         False connects (to the same persistent session, ``clean_start`` off) without subscribing: what the
         session already holds, or receives through the subscriptions it kept, is ingested as usual. This is
@@ -98,8 +103,10 @@ class IngestWorker:
         max_pending: int = 64,
         shared_group: str | None = None,
         subscribe: bool = True,
+        on_reply: Callable[[str, str, bytes], str | None] | None = None,
     ) -> None:
         self.connection = connection
+        self._on_reply = on_reply
         self.host, self.port, self.mqtt5 = connection.host, connection.port, connection.mqtt5
         self._submit, self._on_stopped = submit, on_stopped
         self.shared_group = shared_group
@@ -152,7 +159,7 @@ class IngestWorker:
 
     def filters(self) -> list[str]:
         """The uplink subscriptions: shared (``$share/<group>/...``) when several workers split the uplink."""
-        plain = self.layout.uplink_filters()
+        plain = self.layout.uplink_filters() + (self.layout.reply_filters() if self._on_reply else [])
         return [f"$share/{self.shared_group}/{f}" for f in plain] if self.shared_group else plain
 
     # -- MQTT callbacks (paho network thread) ------------------------------------------------------------
@@ -233,6 +240,9 @@ class IngestWorker:
         if self._draining.is_set():
             return  # not acknowledged: the broker resends it to the next worker on this session
         parsed = self.layout.parts(msg.topic)
+        if parsed is not None and parsed.leaf == "reply" and parsed.kind == "du" and self._on_reply:
+            self._handle_reply(client, msg, parsed.community, parsed.sender_id)
+            return
         if parsed is None or parsed.leaf != "up":
             client.ack(msg.mid, msg.qos)  # not ours (cannot happen with our filters): drop it
             return
@@ -251,6 +261,18 @@ class IngestWorker:
                 correlation=getattr(props, "CorrelationData", None) if props else None,
             )
         )
+
+    def _handle_reply(self, client: mqtt.Client, msg: mqtt.MQTTMessage, community: str, du_id: str) -> None:
+        assert self._on_reply is not None
+        try:
+            reason = self._on_reply(community, du_id, bytes(msg.payload))
+        except Exception:  # the store is down: not acknowledged, the broker delivers it again
+            log.exception("MQTT worker: reply of DU %s not stored; left unacknowledged", du_id)
+            return
+        if reason:
+            answer = json.dumps({"reply_error": reason})
+            client.publish(self.layout.ack(du_id, community=community), answer, qos=1)
+        client.ack(msg.mid, msg.qos)
 
     # -- downlink ----------------------------------------------------------------------------------------
     def send_command(
