@@ -101,7 +101,7 @@ def test_one_worker_serves_every_community(rig):
     settings, store, layout, pub, acks = rig
     worker = start(settings, store)
     try:
-        assert sorted(worker.filters()) == sorted(layout.uplink_filters())
+        assert sorted(worker.filters()) == sorted(layout.uplink_filters() + layout.reply_filters())
         sent = {}
         for slug, dus in COMMUNITIES.items():
             for k, (du, pod) in enumerate(dus):

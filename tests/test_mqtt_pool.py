@@ -480,7 +480,8 @@ def test_fewer_workers_orphaned_sessions_are_drained_and_deleted(rig):
         settings, store, on_result=lambda topic, answer: live_acked.append(answer)
     ).start()
     try:
-        assert live.wait_connected(10) and live.filters() == layout.uplink_filters()  # one worker: no $share
+        filters = layout.uplink_filters() + layout.reply_filters()  # and the DUs' replies (issue #19)
+        assert live.wait_connected(10) and live.filters() == filters  # one worker: no $share
         report = drain_orphan_sessions(settings, store, keep_ids=[cid])
         stored = store.counts()["measurements"]
         answers = answers_by_payload(acks)

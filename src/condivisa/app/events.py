@@ -7,8 +7,8 @@ report what it earned.
 2. :func:`send` publishes the ``event`` command (:mod:`condivisa.formats.flex_messages`) on each invited
    DU's command topic, QoS 1, and e-mails each invited member who has an address;
 3. each DU replies on its ``reply`` topic; the ingest worker of ``condivisa serve`` hands the reply to
-   :func:`reply_handler`, which records it (a repeat changes nothing; an invalid one is refused with its
-   reason on the DU's ``ack`` topic and kept in the dead letters);
+   :func:`condivisa.app.replies.reply_handler`, which records it (a repeat changes nothing; an invalid one
+   is refused with its reason on the DU's ``ack`` topic and kept in the dead letters);
 4. after the day, the settlement measures each member's response against their baseline and values the
    extra shared energy (:mod:`condivisa.engines.flexibility`); :func:`reports` reads it back.
 """
@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from condivisa.app.downlink import publish_commands
 from condivisa.app.mail import Mailer
 from condivisa.app.settings import Settings
 from condivisa.domain.community import Community
-from condivisa.formats.flex_messages import EventCommand, MessageError, event_command, parse_reply
+from condivisa.formats.flex_messages import EventCommand, event_command
 from condivisa.kernel.timegrid import ROME
 from condivisa.outputs.advice import active_members, member_devices
 from condivisa.outputs.events import EventReport, event_email, event_report, event_text
@@ -154,31 +153,6 @@ def send(
     sent_dus = [t.split("/")[-2] for t in summary.du_topics]
     flex_events.mark_sent(store.engine, record.id, sent_dus, emailed)
     return summary
-
-
-def reply_handler(store: Store) -> Callable[[str, str, bytes], str | None]:
-    """``on_reply`` of the ingest worker: record a DU's reply to an event; returns the reason when it is
-    refused (kept in the dead letters too), None when recorded or a repeat. A reply to a command other than
-    an event (e.g. an ``advice`` a DU chose to acknowledge) is accepted and ignored."""
-
-    def handle(community: str, du_id: str, payload: bytes) -> str | None:
-        try:
-            reply = parse_reply(payload)
-            if reply.cmd != "event":
-                return None
-            flex_events.record_reply(
-                store.engine, community=community, du_id=du_id, event_id=reply.command_id,
-                status=reply.status, at=reply.at,
-            )  # fmt: skip
-            return None
-        except (MessageError, EventError) as exc:
-            store.add_dead_letter(
-                payload, [{"path": "$", "reason": str(exc)}], source=f"mqtt-reply:{du_id}", device_id=du_id,
-                community=community,
-            )  # fmt: skip
-            return str(exc)
-
-    return handle
 
 
 def reports(

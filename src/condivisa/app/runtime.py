@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from condivisa.app.replies import reply_handler
 from condivisa.app.settings import Settings
 from condivisa.formats.urbandataset.types import FieldError
 from condivisa.ingest.group_commit import GroupCommitter
@@ -125,6 +126,7 @@ def worker_from_settings(settings: Settings, store: Store, **overrides: Any) -> 
     options.setdefault("layout", topic_layout(settings))
     options.setdefault("strict_devices", settings.strict_devices())
     options.setdefault("max_payload_bytes", settings.max_body_bytes)
+    options.setdefault("on_reply", reply_handler(store))  # the DUs' replies to events (issue #19)
     return _ingest_worker(store, connection, **options)
 
 
