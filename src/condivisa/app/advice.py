@@ -18,11 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import time
-import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from condivisa.app.downlink import publish_commands
 from condivisa.app.mail import Mailer, mailer_from_settings
 from condivisa.formats.flex_messages import Advice, advice_command
 from condivisa.kernel import clock
@@ -40,13 +39,10 @@ from condivisa.transports.email import MailServerError, SendResult
 from condivisa.transports.mqtt.topics import TopicLayout
 
 if TYPE_CHECKING:
-    import paho.mqtt.client as mqtt
-
     from condivisa.app.settings import Settings
     from condivisa.domain.community import Community
     from condivisa.store.store import Store
 
-QOS = 1
 
 
 @dataclass(frozen=True)
@@ -140,67 +136,15 @@ def prepare(store: Store, community: Community, settings: Settings, day: dt.date
     )
 
 
-def _connect(
-    host: str, port: int, username: str | None, password: str | None, tls: bool, timeout_s: float
-) -> mqtt.Client:
-    import paho.mqtt.client as mqtt
-
-    client = mqtt.Client(
-        mqtt.CallbackAPIVersion.VERSION2,
-        client_id=f"condivisa-advice-{uuid.uuid4().hex[:8]}",
-        protocol=mqtt.MQTTv311,
-    )
-    if username:
-        client.username_pw_set(username, password)
-    if tls:
-        client.tls_set()
-    try:
-        client.connect(host, port, keepalive=30)
-    except OSError as exc:
-        raise ConnectionError(f"MQTT broker {host}:{port} is not reachable: {exc}") from None
-    client.loop_start()
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        if client.is_connected():  # True only after a successful CONNACK
-            return client
-        time.sleep(0.05)
-    client.loop_stop()
-    client.disconnect()
-    raise ConnectionError(f"MQTT broker {host}:{port} refused {username!r} or did not answer")
-
-
-def publish_advice(
-    plan: AdvicePlan,
-    host: str,
-    port: int,
-    *,
-    username: str | None = None,
-    password: str | None = None,
-    tls: bool = False,
-    timeout_s: float = 10.0,
-) -> list[str]:
-    """Publish the ``advice`` command on every DU's cmd topic of ``plan`` (QoS 1, not retained) and wait for
-    the PUBACKs; returns the topics acknowledged.
+def publish_advice(plan: AdvicePlan, settings: Settings, *, timeout_s: float = 10.0) -> list[str]:
+    """Publish the ``advice`` command on every DU's cmd topic of ``plan`` (QoS 1, not retained, every PUBACK
+    awaited: :func:`condivisa.app.downlink.publish_commands`); returns the topics acknowledged.
 
     Raises ``ConnectionError`` (naming ``host:port``) when the broker cannot be used, ``TimeoutError`` when a
     message is not acknowledged within ``timeout_s``.
     """
     topics = [t for d in plan.deliveries for t in d.du_topics.values()]
-    if not topics:
-        return []
-    client = _connect(host, port, username, password, tls, timeout_s)
-    try:
-        infos = [(t, client.publish(t, plan.payload, qos=QOS, retain=False)) for t in topics]
-        for topic, info in infos:
-            info.wait_for_publish(timeout_s)
-            if not info.is_published():
-                raise TimeoutError(
-                    f"MQTT broker {host}:{port}: {topic} not acknowledged within {timeout_s} s"
-                )
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return topics
+    return publish_commands(settings, dict.fromkeys(topics, plan.payload), timeout_s=timeout_s)
 
 
 def deliver(
@@ -235,11 +179,8 @@ def deliver(
     if email:
         _send_emails(plan, mailer or mailer_from_settings(settings), summary)
     if mqtt:
-        host, port, tls = settings.broker_address()
         try:
-            summary.du_published = publish_advice(
-                plan, host, port, username=settings.mqtt_username, password=settings.mqtt_password, tls=tls
-            )
+            summary.du_published = publish_advice(plan, settings)
         except (ConnectionError, TimeoutError) as exc:
             summary.mqtt_error = str(exc)
     return summary

@@ -36,7 +36,7 @@ import pandas as pd
 from condivisa.domain.community import Community, Member
 from condivisa.formats.flex_messages import Advice, AdviceWindow
 from condivisa.kernel.timegrid import HOUR, ROME
-from condivisa.outputs.forecast import Forecast, _round_kw, advice_sentence
+from condivisa.outputs.forecast import Forecast, round_kw, advice_sentence
 
 #: an hour is good when the community is expected to have at least this spare power, kW
 GOOD_HOUR_MIN_SPARE_KW = 2.0
@@ -141,7 +141,7 @@ def _clock(t: dt.datetime, day: dt.date) -> str:
 
 
 def _kw(kw: float, lang: str) -> str:
-    text = f"{_round_kw(kw):g}"
+    text = f"{round_kw(kw):g}"
     return text.replace(".", ",") if lang == "it" else text
 
 

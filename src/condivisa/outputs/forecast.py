@@ -227,7 +227,7 @@ def _errors(
     return pd.DataFrame(rows)
 
 
-def _round_kw(kw: float) -> float:
+def round_kw(kw: float) -> float:
     if kw >= 20:
         return float(5 * round(kw / 5))
     if kw >= 5:
@@ -252,7 +252,7 @@ def advice_sentence(forecast: Forecast, today: dt.date, lang: str = "it") -> str
         if not forecast.windows:
             return f"{when} la comunità non avrà produzione in più da usare"
     best = forecast.windows[0]
-    kw = _round_kw(best.spare_kwh / best.hours)
+    kw = round_kw(best.spare_kwh / best.hours)
     end = (best.start_hour + best.hours) % 24
     if lang == "en":
         return f"{when} between {best.start_hour} and {end} the community will have about {kw:g} kW spare"
