@@ -186,3 +186,34 @@ def test_purge_expired(store):
     assert purge_expired(store, now=now)["dead_letters"] == 0
     assert {old, new}.isdisjoint({d["id"] for d in store.dead_letters()})
     assert len(auth.tokens()) == 1
+
+
+def test_erasure_removes_the_members_flexibility_traces(store):
+    """Issue #19: the member's Home Assistant credential and ranking pseudonym go; their event invitations
+    stay (the settlement evidence) under their alias; another member's are untouched."""
+    import sqlalchemy as sa
+
+    from condivisa.auth.mqtt_acl import member_username
+    from condivisa.store.communities import community_slug
+    from condivisa.store.engagement import opt_in
+    from condivisa.store.flex_events import create_event, get_event
+    from condivisa.store.flex_tables import EngagementOptIn
+
+    slug = community_slug(store.community.name)
+    auth = AuthService(store)
+    for m in ("m1", "m2"):
+        auth.create_device_credential(member_username(slug, m), slug, kind="member", actor="referente")
+        opt_in(store.engine, store.community, m)
+    start = dt.datetime(2025, 6, 2, 11, tzinfo=dt.UTC)
+    create_event(
+        store.engine, event_id="ev-1", community=slug, starts_at=start, ends_at=start + dt.timedelta(hours=2),
+        invitations=[("m1", "DU-0001"), ("m2", "DU-0002")], created_by="referente",
+    )  # fmt: skip
+    erase_member(store, store.community, "m1", key=KEY, actor="referente")
+    names = {c["du_id"] for c in auth.device_credentials()}
+    assert member_username(slug, "m1") not in names and member_username(slug, "m2") in names
+    with store.engine.connect() as conn:
+        left = {r[0] for r in conn.execute(sa.select(EngagementOptIn.member_id))}
+    assert left == {"m2"}
+    invited = {(i.member_id, i.du_id) for i in get_event(store.engine, "ev-1").invitations}
+    assert ("m2", "DU-0002") in invited and not any(m == "m1" or d == "DU-0001" for m, d in invited)

@@ -49,13 +49,15 @@ from condivisa.auth.erasure_traces import (
     sqlite_checkpoint,
     sqlite_secure_delete,
 )
+from condivisa.auth.mqtt_acl import member_username
 from condivisa.auth.service import AuthService
 from condivisa.domain.community import Community
 from condivisa.engines.sharing import shared_energy_kwh
 from condivisa.formats.csv_safe import safe_frame
 from condivisa.kernel import clock
-from condivisa.store.auth_tables import AuditAction, AuditEntry, Token, User
+from condivisa.store.auth_tables import AuditAction, AuditEntry, DeviceCredential, Token, User
 from condivisa.store.billing_tables import MemberBankAccount
+from condivisa.store.communities import community_slug
 from condivisa.store.distributor_tables import DistributorReading
 from condivisa.store.flex_tables import EngagementOptIn, FlexInvitation
 from condivisa.store.store import Store, TimeBound
@@ -347,6 +349,13 @@ def erase_member(
         optins = EngagementOptIn.__table__
         conn.execute(  # the ranking's pseudonym goes (issue #19); the events keep only the alias
             sa.delete(optins).where(optins.c.community == community.name, optins.c.member_id == member_id)
+        )
+        creds = DeviceCredential.__table__  # the member's Home Assistant credential (issue #19)
+        conn.execute(
+            sa.delete(creds).where(
+                creds.c.kind == "member",
+                creds.c.du_id == member_username(community_slug(community.name), member_id),
+            )
         )
         invites = FlexInvitation.__table__
         conn.execute(

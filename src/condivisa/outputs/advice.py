@@ -36,7 +36,7 @@ import pandas as pd
 from condivisa.domain.community import Community, Member
 from condivisa.formats.flex_messages import Advice, AdviceWindow
 from condivisa.kernel.timegrid import HOUR, ROME
-from condivisa.outputs.forecast import Forecast, round_kw, advice_sentence
+from condivisa.outputs.forecast import Forecast, advice_sentence, round_kw
 
 #: an hour is good when the community is expected to have at least this spare power, kW
 GOOD_HOUR_MIN_SPARE_KW = 2.0
