@@ -13,6 +13,7 @@ from condivisa.commands import (
     db,
     demo,
     devices,
+    events,
     feasibility,
     forecast,
     ledger,
@@ -59,6 +60,7 @@ for _group in (
     members,
     forecast,
     advice,
+    events,
 ):
     _group.register(app)
 

@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from condivisa.store.store import Store
 
 
-
 @dataclass(frozen=True)
 class MemberDelivery:
     """What one member gets: the e-mail (``email.to`` is ``None`` without an address) and the DUs' topics."""
