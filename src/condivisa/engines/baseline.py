@@ -72,12 +72,17 @@ class Response:
         return max(0.0, float(self.response_kwh.sum()))
 
 
-def _by_day_and_clock(consumption_kwh: pd.Series) -> pd.DataFrame:
-    """``consumption_kwh`` as a table: local civil day × minute of the local clock (NaN where absent)."""
+def day_clock_table(consumption_kwh: pd.Series) -> pd.DataFrame:
+    """``consumption_kwh`` as a table: local civil day (rows) × minute of the local clock (columns), kWh;
+    NaN where absent. Computed once per member and reused for every event (:func:`measure_response`)."""
     local = consumption_kwh.index.tz_convert(ROME)
-    minutes = local.hour * 60 + local.minute
-    frame = pd.DataFrame({"day": local.date, "minute": minutes, "kwh": consumption_kwh.to_numpy(float)})
-    return frame.pivot_table(index="day", columns="minute", values="kwh", aggfunc="sum")
+    day_codes, days = pd.factorize(local.date, sort=True)
+    minute_codes, minutes = pd.factorize(local.hour * 60 + local.minute, sort=True)
+    values = np.zeros((len(days), len(minutes)))
+    seen = np.zeros_like(values, dtype=bool)
+    np.add.at(values, (day_codes, minute_codes), consumption_kwh.to_numpy(float))
+    seen[day_codes, minute_codes] = True
+    return pd.DataFrame(np.where(seen, values, np.nan), index=list(days), columns=np.asarray(minutes))
 
 
 def _clock_minutes(start: pd.Timestamp, end: pd.Timestamp, step_minutes: int) -> np.ndarray:
@@ -105,7 +110,7 @@ def similar_days(
 
 
 def measure_response(
-    consumption_kwh: pd.Series,
+    consumption_kwh: pd.Series | pd.DataFrame,
     start: pd.Timestamp,
     end: pd.Timestamp,
     *,
@@ -117,9 +122,10 @@ def measure_response(
 
     Parameters
     ----------
-    consumption_kwh : pandas.Series
+    consumption_kwh : pandas.Series or pandas.DataFrame
         The member's withdrawal, kWh per data interval, indexed by tz-aware interval start; the days
-        before the event (at least ``method.min_days`` similar ones) and the event's day.
+        before the event (at least ``method.min_days`` similar ones) and the event's day. Or its
+        :func:`day_clock_table`, when several events are measured on the same member.
     start, end : pandas.Timestamp
         The event window, tz-aware, on one civil day, aligned to ``step_minutes``.
     step_minutes : int, default 15
@@ -156,21 +162,23 @@ def measure_response(
     if adj_start.tz_convert(ROME).date() != day:
         raise BaselineError(f"window {start}: its adjustment hours start on the day before")
     adjust = _clock_minutes(adj_start, adj_end, step_minutes)
-    table = _by_day_and_clock(consumption_kwh)
-    if day not in table.index or table.loc[day].reindex(window).isna().any():
+    table = consumption_kwh if isinstance(consumption_kwh, pd.DataFrame) else day_clock_table(consumption_kwh)
+    cols = table.reindex(columns=np.concatenate([window, adjust])).to_numpy(float)
+    row = {d: i for i, d in enumerate(table.index)}
+    n = len(window)
+    if day not in row or np.isnan(cols[row[day], :n]).any():
         raise BaselineError(f"the event's day {day} has no complete data in the window")
-    wanted = np.concatenate([window, adjust])
-    complete = [d for d in table.index if not table.loc[d].reindex(wanted).isna().any()]
+    complete = [d for d, ok in zip(table.index, ~np.isnan(cols).any(axis=1), strict=True) if ok]
     days = similar_days(day, complete, m, exclude_days)
     if len(days) < m.min_days:
         raise BaselineError(
             f"only {len(days)} similar day(s) with data before {day} (at least {m.min_days} of the "
             f"same day type within {m.lookback_days} days)"
         )
-    profile = table.loc[days].reindex(columns=window).to_numpy(float).mean(axis=0)
-    a_similar = float(table.loc[days].reindex(columns=adjust).to_numpy(float).sum(axis=1).mean())
-    a_day = float(np.nansum(table.loc[day].reindex(adjust).to_numpy(float)))
+    similar = cols[[row[d] for d in days]]
+    profile = similar[:, :n].mean(axis=0)
+    a_similar = float(similar[:, n:].sum(axis=1).mean())
+    a_day = float(np.nansum(cols[row[day], n:]))
     alpha = 1.0 if a_similar <= 0 else float(np.clip(a_day / a_similar, 1 - m.cap, 1 + m.cap))
     starts = pd.date_range(start, end, freq=f"{step_minutes}min", inclusive="left").tz_convert(ROME)
-    actual = table.loc[day].reindex(window).to_numpy(float)
-    return Response(starts, actual, alpha * profile, tuple(days), alpha)
+    return Response(starts, cols[row[day], :n].copy(), alpha * profile, tuple(days), alpha)

@@ -30,7 +30,13 @@ import numpy as np
 import pandas as pd
 
 from condivisa.domain.community import Community
-from condivisa.engines.baseline import BaselineError, BaselineMethod, Response, measure_response
+from condivisa.engines.baseline import (
+    BaselineError,
+    BaselineMethod,
+    Response,
+    day_clock_table,
+    measure_response,
+)
 from condivisa.kernel.timegrid import ROME
 
 
@@ -191,10 +197,13 @@ class EventWindow:
     members: tuple[str, ...]
 
 
-def member_consumption(community: Community, measurements: pd.DataFrame, member_id: str) -> pd.Series:
+def _consumption(community: Community, by_pod: dict[str, pd.DataFrame], member_id: str) -> pd.Series:
     """A member's withdrawal summed over their consumption PODs, kWh per data interval (aware index)."""
     member = next(m for m in community.members if m.id == member_id)
-    rows = measurements[measurements["pod"].isin(member.consumption_pods)]
+    parts = [by_pod[p] for p in member.consumption_pods if p in by_pod]
+    if not parts:
+        return pd.Series(dtype=float, index=pd.DatetimeIndex([], tz=ROME))
+    rows = pd.concat(parts) if len(parts) > 1 else parts[0]
     return rows.groupby("start")["withdrawn_kwh"].sum().sort_index()
 
 
@@ -232,7 +241,8 @@ def measure_events(
     known = {m.id for m in community.members}
     out: list[MeasuredEvent] = []
     problems: list[str] = []
-    cache: dict[str, pd.Series] = {}
+    cache: dict[str, pd.DataFrame] = {}
+    by_pod = dict(tuple(measurements[["pod", "start", "withdrawn_kwh"]].groupby("pod", sort=False)))
     for w in windows:
         day = w.start.tz_convert(ROME).date()
         responses = {}
@@ -241,7 +251,7 @@ def measure_events(
                 problems.append(f"event {w.event_id}: {member_id} is no longer a member")
                 continue
             if member_id not in cache:
-                cache[member_id] = member_consumption(community, measurements, member_id)
+                cache[member_id] = day_clock_table(_consumption(community, by_pod, member_id))
             try:
                 responses[member_id] = measure_response(
                     cache[member_id], w.start, w.end, step_minutes=step, method=method,
