@@ -17,10 +17,13 @@ from typing import Any
 
 import pandas as pd
 
+from condivisa.domain.community import Community
+from condivisa.formats.flex_messages import EventCommand, event_command
 from condivisa.kernel.money import to_euros
 from condivisa.kernel.timegrid import ROME
+from condivisa.outputs.advice import active_members, member_devices
 from condivisa.outputs.monthly import SettledMonths, month_of
-from condivisa.store.flex_events import EventRecord
+from condivisa.store.flex_events import EventError, EventRecord
 
 _MONTHS_IT = (
     "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno",
@@ -127,3 +130,59 @@ def event_report(book: SettledMonths, record: EventRecord, problems: tuple[str, 
 
 def event_day(record: EventRecord) -> pd.Timestamp:
     return pd.Timestamp(_local(record.starts_at)).normalize()
+
+
+def invitations(
+    community: Community, day: dt.date, members: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """``(member_id, du_id)`` for each invited member's DU (``""``: a member without one); ``members``
+    default: every member of the community on ``day``. An unknown member id is an :class:`EventError`."""
+    active = {m.id: m for m in active_members(community, day)}
+    wanted = list(active) if members is None else members
+    unknown = [m for m in wanted if m not in active]
+    if unknown:
+        raise EventError(f"not members of {community.name} on {day}: {', '.join(unknown)}")
+    out = []
+    for member_id in wanted:
+        dus = member_devices(community, active[member_id])
+        out += [(member_id, du) for du in dus] or [(member_id, "")]
+    return out
+
+
+def command_dict(record: EventRecord) -> dict[str, Any]:
+    """The ``event`` command of ``record`` (:func:`condivisa.formats.flex_messages.event_command`), as sent
+    to each invited DU by the CLI and by the dashboard."""
+    command = EventCommand(
+        record.id, _local(record.starts_at), _local(record.ends_at), record.action,
+        record.target_kw, record.target_kwh, event_text(record),
+    )  # fmt: skip
+    return event_command(command)
+
+
+def member_events(
+    book: SettledMonths, records: list[EventRecord], member_id: str, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """The events ``member_id`` is invited to, newest first, with only their own figures: the invitation's
+    sentence while the event is ahead (or running), and once its day is settled their kWh shifted into the
+    window and their flexibility bonus of that month (:func:`event_report`, the settlement's figures)."""
+    out = []
+    for record in sorted(records, key=lambda r: r.starts_at, reverse=True):
+        if member_id not in record.members:
+            continue
+        upcoming = record.ends_at > now
+        report = None if upcoming else event_report(book, record)
+        settled = report is not None and report.settled
+        out.append(
+            {
+                "id": record.id,
+                "from": _local(record.starts_at),
+                "to": _local(record.ends_at),
+                "month": month_of(_local(record.starts_at).date()),
+                "text": event_text(record),
+                "upcoming": upcoming,
+                "settled": settled,
+                "shifted_kwh": report.shifted_kwh.get(member_id, 0.0) if settled else None,
+                "month_bonus_eur": report.month_bonus_eur.get(member_id, 0.0) if settled else None,
+            }
+        )
+    return out

@@ -17,7 +17,7 @@ from condivisa.outputs.engagement_words import NOTICES, words
 from condivisa.outputs.sources import ASSUMED_PRICE_EUR_PER_MWH
 from condivisa.store import engagement as optins
 from condivisa.store.auth_tables import AuditAction
-from condivisa.web import csrf, session
+from condivisa.web import csrf, pages_events, session
 from condivisa.web.billing_view import member_run, numbered_statement
 from condivisa.web.data import Dashboard, silent_devices
 from condivisa.web.pages import (
@@ -67,6 +67,7 @@ def member_context(
         "month_note": fallback_note(request, dash, month, lang),
     }
     ctx["silent_devices"] = member_silent_devices(dash, member_id)
+    ctx.update(pages_events.member_panel(request, dash, member_id, lang))  # "I tuoi eventi" (issue #19)
     if month in book.months:
         page = dash.page(
             ("member", member_id, month, lang),

@@ -18,7 +18,9 @@
 - ``/community/ledger`` (GET, and POST to record an entry) and ``/community/ledger/{id}/document`` — the
   GSE ledger, referente only (:mod:`condivisa.web.pages_ledger`);
 - ``/community/members/new`` (GET, and POST to add a member and their login) — referente only
-  (:mod:`condivisa.web.pages_members`).
+  (:mod:`condivisa.web.pages_members`);
+- ``/community/events`` (GET, and POST to create and send an event) and ``POST /community/events/cancel`` —
+  demand-response events, referente only (:mod:`condivisa.web.pages_events`).
 
 Language: ``?lang=it|en`` (remembered in the ``condivisa_lang`` cookie), else the cookie, else the browser's
 ``Accept-Language``, else Italian (:mod:`condivisa.web.pages`). The app must hold ``state.store`` and
@@ -36,6 +38,7 @@ from condivisa.web import (
     pages_account,
     pages_community,
     pages_distributor,
+    pages_events,
     pages_ledger,
     pages_member,
     pages_members,
@@ -123,6 +126,9 @@ def router() -> APIRouter:
     r.add_api_route("/community/ledger", pages_ledger.ledger_page, methods=get, response_class=html)
     r.add_api_route("/community/ledger", pages_ledger.ledger_post, methods=post, response_class=html)
     r.add_api_route("/community/ledger/{entry_id}/document", pages_ledger.ledger_document, methods=get)
+    r.add_api_route("/community/events", pages_events.events_page, methods=get, response_class=html)
+    r.add_api_route("/community/events", pages_events.events_post, methods=post, response_class=html)
+    r.add_api_route("/community/events/cancel", pages_events.cancel_post, methods=post, response_class=html)
     members_new = "/community/members/new"
     r.add_api_route(members_new, pages_members.new_member_form, methods=get, response_class=html)
     r.add_api_route(members_new, pages_members.new_member_post, methods=post, response_class=html)
