@@ -23,38 +23,23 @@ from condivisa.app.downlink import publish_commands
 from condivisa.app.mail import Mailer
 from condivisa.app.settings import Settings
 from condivisa.domain.community import Community
-from condivisa.formats.flex_messages import EventCommand, event_command
 from condivisa.kernel.timegrid import ROME
-from condivisa.outputs.advice import active_members, member_devices
-from condivisa.outputs.events import EventReport, event_email, event_report, event_text
+from condivisa.outputs.events import EventReport, command_dict, event_email, event_report, invitations
 from condivisa.outputs.sources import STORED_FILL, SettlementInputs
 from condivisa.store import flex_events
 from condivisa.store.communities import community_slug
-from condivisa.store.flex_events import EventError, EventRecord
+from condivisa.store.flex_events import EventError, EventRecord  # noqa: F401 (callers catch it here)
 from condivisa.store.store import Store
 from condivisa.transports.mqtt.topics import TopicLayout
 
 
-def topic_community(settings: Settings, community: Community) -> str:
-    """The community level of the topics (the setting ``community``, else the slug of its name)."""
-    return settings.community or community_slug(community.name)
-
-
-def invitations(
-    community: Community, day: dt.date, members: list[str] | None = None
-) -> list[tuple[str, str]]:
-    """``(member_id, du_id)`` for each invited member's DU (``""``: a member without one); ``members``
-    default: every member of the community on ``day``. An unknown member id is an :class:`EventError`."""
-    active = {m.id: m for m in active_members(community, day)}
-    wanted = list(active) if members is None else members
-    unknown = [m for m in wanted if m not in active]
-    if unknown:
-        raise EventError(f"not members of {community.name} on {day}: {', '.join(unknown)}")
-    out = []
-    for member_id in wanted:
-        dus = member_devices(community, active[member_id])
-        out += [(member_id, du) for du in dus] or [(member_id, "")]
-    return out
+def topic_community(settings: Settings, community: Community, store: Store | None = None) -> str:
+    """The community level of the DUs' topics: the setting ``community`` (one community served), else the
+    community's slug in the catalog (:func:`condivisa.store.flex_events.events_slug`: a DU's credential is
+    of that community), else the slug of its name."""
+    if settings.community:
+        return settings.community
+    return flex_events.events_slug(store.engine, community.name) if store else community_slug(community.name)
 
 
 def create(
@@ -101,11 +86,7 @@ class SendSummary:
 
 def command_payload(record: EventRecord) -> bytes:
     """The ``event`` command of ``record`` as published."""
-    command = EventCommand(
-        record.id, record.starts_at.astimezone(ROME), record.ends_at.astimezone(ROME), record.action,
-        record.target_kw, record.target_kwh, event_text(record),
-    )  # fmt: skip
-    return json.dumps(event_command(command), ensure_ascii=False).encode()
+    return json.dumps(command_dict(record), ensure_ascii=False).encode()
 
 
 def send(
@@ -121,7 +102,7 @@ def send(
 
     A broker or mail server that fails is reported in ``errors`` (the other channel still goes)."""
     summary = SendSummary(record.id)
-    layout = TopicLayout(topic_community(settings, community), settings.mqtt_topic_root)
+    layout = TopicLayout(topic_community(settings, community, store), settings.mqtt_topic_root)
     payload = command_payload(record)
     dus = sorted({i.du_id for i in record.invitations if i.du_id})
     if mqtt and dus:

@@ -107,29 +107,11 @@ def _settings(settings_file: Path | None, config: Path) -> Settings:
 
 
 def event_slug(store: Store, settings: Settings, the_community: Community) -> str:
-    """The community's id for its events: the slug stored for it (what ``condivisa serve`` and the
-    settlement use, :func:`condivisa.store.flex_events.community_events`), else the topics' community level
-    (:func:`condivisa.app.events.topic_community`)."""
-    from condivisa.app.events import topic_community
-    from condivisa.store.communities import list_communities
+    """The community's key for its events (:func:`condivisa.store.flex_events.events_slug`: what
+    ``condivisa serve``, the dashboard and the settlement use)."""
+    from condivisa.store.flex_events import events_slug
 
-    stored = [
-        r.slug for r in list_communities(store.engine, include_removed=True) if r.name == the_community.name
-    ]
-    return stored[0] if stored else topic_community(settings, the_community)
-
-
-def _warn_topics(console: Console, slug: str, settings: Settings, the_community: Community) -> None:
-    from condivisa.app.events import topic_community
-
-    topics = topic_community(settings, the_community)
-    if topics != slug:
-        console.print(
-            f"[yellow]warning:[/] the community is stored as {escape(slug)!r} but its topics use "
-            f"{escape(topics)!r} (setting `community`): the DUs' replies would not find the event",
-            highlight=False,
-            soft_wrap=True,
-        )
+    return events_slug(store.engine, the_community.name)
 
 
 def _local(t: dt.datetime) -> dt.datetime:
@@ -393,7 +375,6 @@ def create_cmd(
         if not send_now:
             console.print(f"not sent: send it with `condivisa events send {record.id} --config ...`")
             return
-        _warn_topics(console, slug, settings, the_community)
         ok = _send(console, store, settings, the_community, record, no_email=no_email, no_mqtt=no_mqtt)
     if not ok:
         raise typer.Exit(code=1)
@@ -533,7 +514,6 @@ def send_cmd(
         if record.cancelled_at is not None:
             fail(f"event {event_id!r} is cancelled: it is not sent")
         console.print(f"event [bold]{escape(record.id)}[/]: {_window(record)}", highlight=False)
-        _warn_topics(console, slug, settings, the_community)
         ok = _send(console, store, settings, the_community, record, no_email=no_email, no_mqtt=no_mqtt)
     if not ok:
         raise typer.Exit(code=1)

@@ -230,15 +230,15 @@ def record_reply(
 ) -> bool:
     """Record a DU's reply to an event; True when it was new, False for a repeat (idempotent).
 
-    Raises :class:`EventError` when the event is not this community's, the DU was not invited, or the
-    status is unknown."""
+    Raises :class:`EventError` when there is no such event, the DU was not invited to it, or the status is
+    unknown. Only an invited DU may answer: DU ids are unique on the platform and the broker lets a DU
+    publish only its own ``reply`` topic, so a DU of another community cannot answer (``community``, the
+    topic's, is named in the error)."""
     if status not in REPLY_STATUSES:
         raise EventError(f"status {status!r}: one of {', '.join(REPLY_STATUSES)}")
     inv = FlexInvitation.__table__
     with engine.begin() as conn:
-        known = conn.execute(
-            sa.select(FlexEvent.id).where(FlexEvent.id == event_id, FlexEvent.community == community)
-        ).first()
+        known = conn.execute(sa.select(FlexEvent.id).where(FlexEvent.id == event_id)).first()
         if known is None:
             raise EventError(f"no event {event_id!r} in community {community!r}")
         row = conn.execute(
@@ -256,9 +256,15 @@ def record_reply(
     return True
 
 
-def community_events(engine: sa.Engine, community_name: str) -> list[EventRecord]:
-    """The events (not cancelled) of the community named ``community_name`` (its slug from the catalog,
-    else the slug of its name): what the settlement measures."""
+def events_slug(engine: sa.Engine, community_name: str) -> str:
+    """The key of a community's events: its slug in the catalog (what ``serve``, the dashboard and the
+    settlement use), else the slug of its name."""
     with engine.connect() as conn:
         row = conn.execute(sa.select(CommunityRow.slug).where(CommunityRow.name == community_name)).first()
-    return list_events(engine, row[0] if row else community_slug(community_name))
+    return str(row[0]) if row else community_slug(community_name)
+
+
+def community_events(engine: sa.Engine, community_name: str) -> list[EventRecord]:
+    """The events (not cancelled) of the community named ``community_name`` (:func:`events_slug`): what
+    the settlement measures."""
+    return list_events(engine, events_slug(engine, community_name))
