@@ -11,7 +11,9 @@ Rules implemented (``condivisa demo``):
 - the services stop in the reverse order of their start, each one even when another fails to stop;
 - the reports are of the latest settled month, settled from the store as the dashboard shows it: the
   community report, the first member's statement and, when asked and Chromium is there, the report's PDF
-  (:func:`write_reports`).
+  (:func:`write_reports`); the settled months come from one read of the store, with the demand-response
+  events measured on it (:func:`condivisa.outputs.sources.inputs_from_store`), so the figures the demo
+  prints about its event (:mod:`condivisa.app.demo_flex`) are those of the same settlement.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ from condivisa.domain.community import Community
 from condivisa.formats.csv_io import write_prices
 from condivisa.outputs import report
 from condivisa.outputs.monthly import SettledMonths
-from condivisa.outputs.sources import stored_months
+from condivisa.outputs.sources import (
+    ASSUMED_PRICE_EUR_PER_MWH,
+    STORED_FILL,
+    SettlementInputs,
+    inputs_from_store,
+)
 from condivisa.store.store import Store
 from condivisa.transports.mqtt.broker import EmbeddedBroker
 from condivisa.transports.mqtt.worker import IngestWorker
@@ -186,13 +193,17 @@ class DemoPlatform:
 
 def write_reports(
     store: Store, community: Community, prices_file: str | Path | None, out: Path, lang: str, pdf: bool
-) -> tuple[SettledMonths, str | None, list[Path]]:
+) -> tuple[SettledMonths, str | None, list[Path], SettlementInputs]:
     """Settle what is stored and write the latest settled month's reports into ``out`` (module docstring).
 
-    Returns the settled months, that month (``None`` before the first finished day) and the files written.
+    Returns the settled months (as :func:`condivisa.outputs.sources.stored_months` gives them), that month
+    (``None`` before the first finished day), the files written and the settlement's inputs.
     """
     written: list[Path] = []
-    book = stored_months(store, community, prices_file)
+    inputs = inputs_from_store(
+        store, community, prices_csv=prices_file, assumed_price_eur_per_mwh=ASSUMED_PRICE_EUR_PER_MWH
+    )
+    book = inputs.settled_months(fill=STORED_FILL)
     month = book.latest_settled_month
     out.mkdir(exist_ok=True)
     if month:
@@ -208,4 +219,4 @@ def write_reports(
             ppath = out / f"report-{month}.pdf"
             ppath.write_bytes(report.html_to_pdf(html))
             written.append(ppath)
-    return book, month, written
+    return book, month, written, inputs

@@ -5,8 +5,11 @@ app with the dashboard (:mod:`condivisa.app.demo_runtime`). Simulated user devic
 quarter-hour UrbanDatasets over MQTT (time-compressed: one message per DU per four hours of quarter-hour
 readings, as a DU catching up would send), a DU maker's cloud pushes a group of DUs over REST, a few faults
 are injected (lost, repeated and corrupt messages; one device falls silent three hours ago:
-:mod:`condivisa.sim.demo_traffic`); then the months are settled, a report is written and the dashboard is
-served until Ctrl-C.
+:mod:`condivisa.sim.demo_traffic`). On a recent working day with enough history a demand-response event is
+planned from that day's forecast and sent over the embedded broker before the DUs send that day's readings;
+the DUs answer it and move consumption into its window (:mod:`condivisa.app.demo_flex`). Then the months are
+settled, a report is written, what the event earned and the forecast's error are printed, and the dashboard
+is served until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -185,11 +188,42 @@ def _start(platform: DemoPlatform, plan: _Plan) -> None:
     )
 
 
-def _send_past(platform: DemoPlatform, plan: _Plan, sinks: _Sinks) -> tuple[DemoFleets, int]:
-    """Stage 4: the DUs send their past readings (MQTT and REST) and the platform acknowledges them;
-    returns the fleets and how many quarter hours were sent."""
+def _plan_event(platform: DemoPlatform, day: dt.date, sink: MqttSink, acked: int) -> str | None:
+    """Stage 4a, when the DUs reach ``day``: once the platform stored the ``acked`` MQTT messages sent so
+    far, plan the event on ``day`` from its forecast, send it over the embedded broker and wait until the
+    simulated DUs have it; returns its id (None, with one printed line, when it could not be made)."""
+    from condivisa.app.demo_flex import plan_event
+    from condivisa.kernel.timegrid import ROME
+    from condivisa.sim.demo_traffic import wait_acknowledged
+
+    assert platform.store is not None
+    wait_acknowledged(sink, acked)  # the days before are stored: the forecast reads them
+    try:
+        planned = plan_event(platform.store, platform.settings, platform.community, day)
+    except (ValueError, OSError) as exc:  # an EventError is a ValueError
+        console.print(f"[yellow]no flexibility event: {exc}[/]")
+        return None
+    if planned.errors:
+        console.print(f"[yellow]flexibility event {planned.record.id}: {'; '.join(planned.errors)}[/]")
+    received = sink.wait_commands(len(planned.du_topics))
+    a, b = planned.record.starts_at.astimezone(ROME), planned.record.ends_at.astimezone(ROME)
+    window = "the day's forecast best 3 hours" if planned.from_forecast else "11–14, no forecast possible"
+    console.print(
+        f"flexibility event {planned.record.id} on {day} {a:%H:%M}–{b:%H:%M} ({window}): sent to "
+        f"{len(planned.du_topics)} DUs over MQTT, {received} received it before sending that day's readings"
+    )
+    return planned.record.id
+
+
+def _send_past(platform: DemoPlatform, plan: _Plan, sinks: _Sinks) -> tuple[DemoFleets, int, str | None]:
+    """Stage 4: the DUs send their past readings (MQTT and REST) and the platform acknowledges them; on
+    the event's day (:func:`condivisa.app.demo_flex.event_day`) they stop for the event (:func:`_plan_event`)
+    and answer it. Returns the fleets, how many quarter hours were sent and the event's id (None: no
+    event)."""
+    from condivisa.app.demo_flex import MIN_HISTORY_DAYS, event_day, wait_replies
     from condivisa.kernel import clock
-    from condivisa.sim.demo_traffic import demo_fleets, send_past, wait_acknowledged
+    from condivisa.kernel.timegrid import local_midnight
+    from condivisa.sim.demo_traffic import SILENT_FOR, demo_fleets, send_past, wait_acknowledged
     from condivisa.sim.sinks import MqttSink, RestSink
 
     assert platform.store is not None and platform.broker is not None and platform.server is not None
@@ -197,10 +231,33 @@ def _send_past(platform: DemoPlatform, plan: _Plan, sinks: _Sinks) -> tuple[Demo
     fleets = demo_fleets(plan.kind, plan.devices, plan.start, (plan.horizon - plan.start).days, future)
     sinks.mqtt = MqttSink(platform.broker.url, "demo", client_id="condivisa-demo-dus")
     sinks.rest = RestSink(platform.server.url, token=platform.rest_token)
+    mqtt = sinks.mqtt
+    day = event_day(plan.start, plan.now, SILENT_FOR)
+    event: list[str | None] = []
+    if day is None:
+        console.print(
+            f"no flexibility event: no past working day with {MIN_HISTORY_DAYS} working days of data before "
+            "it (try --weeks 2 or more)"
+        )
     with _progress("DUs sending (MQTT messages)") as moved:
-        counts = send_past(fleets, sinks.mqtt, sinks.rest, plan.now, moved)
+        counts = send_past(
+            fleets,
+            mqtt,
+            sinks.rest,
+            plan.now,
+            moved,
+            pause_at=local_midnight(day).to_pydatetime() if day is not None else None,
+            on_pause=lambda sent: event.append(_plan_event(platform, day, mqtt, sent["mqtt_messages"])),
+        )
     with _progress("platform storing (MQTT messages)") as moved:
         acked = wait_acknowledged(sinks.mqtt, counts["mqtt_messages"], moved)
+    event_id = event[0] if event else None
+    if event_id is not None:
+        replies = wait_replies(platform.store, event_id)
+        console.print(
+            f"replies to {event_id}: {replies['accepted']} accepted, {replies['declined']} declined, "
+            f"{replies['no reply']} without reply"
+        )
     stored = platform.store.counts()
     console.print(
         f"sent {counts['mqtt_messages']} MQTT messages ({counts['repeated']} repeated, "
@@ -209,7 +266,7 @@ def _send_past(platform: DemoPlatform, plan: _Plan, sinks: _Sinks) -> tuple[Demo
         f"{stored['measurements']} quarter hours stored, {stored['dead_letters']} "
         "rejected messages kept"
     )
-    return fleets, counts["sent_quarters"]
+    return fleets, counts["sent_quarters"], event_id
 
 
 def _distributor_data(platform: DemoPlatform, out: Path) -> None:
@@ -229,16 +286,21 @@ def _distributor_data(platform: DemoPlatform, out: Path) -> None:
         )
 
 
-def _write_reports(platform: DemoPlatform, out: Path, lang: str, pdf: bool) -> None:
+def _write_reports(
+    platform: DemoPlatform, out: Path, lang: str, pdf: bool, simulated_kwh: dict[str, float] | None = None
+) -> None:
     """Stage 5: settle what is stored as the dashboard shows it, write the latest settled month's report and
     the first member's statement (:func:`condivisa.app.demo_runtime.write_reports`), print the month's
-    allocation and the files written."""
+    allocation, what the flexibility event earned (from the same settlement; ``simulated_kwh``: event id →
+    kWh the simulated DUs moved), the month's forecast error and the files written."""
+    from condivisa.app.demo_flex import event_lines, forecast_line
     from condivisa.app.demo_runtime import write_reports
+    from condivisa.kernel import clock
 
     assert platform.store is not None
     community = platform.community
     with console.status("settling the months and writing the report …"):
-        book, month, written = write_reports(
+        book, month, written, inputs = write_reports(
             platform.store, community, platform.settings.prices_file, out, lang, pdf
         )
         from condivisa.billing.ledger_report import record_demo_payment
@@ -246,8 +308,26 @@ def _write_reports(platform: DemoPlatform, out: Path, lang: str, pdf: bool) -> N
         record_demo_payment(platform.store, book)  # the GSE ledger shows one payment (docs/gse-ledger.md)
     if month:
         console.print(_summary(book, community, month))
+    slug = platform.settings.community_slug()
+    for line in event_lines(platform.store, book, inputs, slug, simulated_kwh):
+        console.print(line, highlight=False, soft_wrap=True)
+    if month:
+        console.print(
+            forecast_line(platform.store, community, month, clock.today()), highlight=False, soft_wrap=True
+        )
     for path in written:
         console.print(f"wrote [bold]{path}[/]")
+
+
+def _simulated_shift(fleets: DemoFleets, event_id: str | None) -> dict[str, float]:
+    """``{event id: kWh the simulated DUs moved into its window}`` (the truth the baseline is compared with)."""
+    if event_id is None:
+        return {}
+    return {
+        event_id: sum(
+            sum(f.shifted_kwh(event_id).values()) for f in (fleets.mqtt, fleets.rest) if f is not None
+        )
+    }
 
 
 def _print_logins(url: str, community, horizon: dt.date) -> None:
@@ -376,9 +456,9 @@ def demo(
         stack.callback(sinks.close)
         try:
             _start(platform, plan)
-            fleets, sent = _send_past(platform, plan, sinks)
+            fleets, sent, event_id = _send_past(platform, plan, sinks)
             _distributor_data(platform, workdir / "distributor")
-            _write_reports(platform, workdir / "reports", lang, pdf)
+            _write_reports(platform, workdir / "reports", lang, pdf, _simulated_shift(fleets, event_id))
             if serve:
                 _serve(platform, plan, fleets, sinks, sent)
         except KeyboardInterrupt:

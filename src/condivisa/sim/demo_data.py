@@ -2,6 +2,13 @@
 
 - ``cer``: a 20-member renewable energy community in the South: 16 households, 2 small businesses, the
   municipality and a parish; three PV plants (the town hall's, a business's, one owned by the community).
+  Its rules give a flexibility bonus (``flexibility_bonus: {share: 0.3}``: 30 % of the extra premium a
+  demand-response event earns goes to the members who shifted consumption, :mod:`condivisa.engines.
+  flexibility`). For the demo's event the households' DUs take part with probability
+  :data:`HOUSEHOLD_PARTICIPATION` (seeded per DU and event, :func:`condivisa.sim.flex_response.
+  participates`) except those of :data:`NOT_TAKING_PART`, which always decline, so most but never all accept;
+  the businesses', the town hall's and the parish's DUs decline (their loads are not a household's
+  washing machine or water heater).
 - ``is-corrias``: the Is Corrias condominium (AUC, Selargius): 8 flats and one 18 kWp rooftop plant; the
   flats' mean daily energies follow the case study's appliance + air-conditioning figures.
 
@@ -23,6 +30,10 @@ from condivisa.sim.devices import SimDevice
 
 KINDS = ("cer", "is-corrias")
 SUBSTATION = "AC001E00999"
+#: probability p that a household DU of the demo CER acts on an event (module docstring)
+HOUSEHOLD_PARTICIPATION = 0.9
+#: the households of the demo CER (member numbers) that never act on an event
+NOT_TAKING_PART = (4, 9, 14)
 
 
 def demo_prices(start: dt.date, end: dt.date, market_zone: str = "SARD") -> pd.Series:
@@ -64,7 +75,15 @@ def _cer() -> tuple[dict, list[SimDevice]]:
                 "pods": [{"pod": f"IT001E{k:08d}"}],
             }
         )
-        devices.append(SimDevice(f"DU-{k:04d}", f"IT001E{k:08d}", daily_kwh=float(rng.uniform(6.0, 13.0))))
+        participation = 0.0 if k in NOT_TAKING_PART else HOUSEHOLD_PARTICIPATION
+        devices.append(
+            SimDevice(
+                f"DU-{k:04d}",
+                f"IT001E{k:08d}",
+                daily_kwh=float(rng.uniform(6.0, 13.0)),
+                participation=participation,
+            )
+        )
     others = [
         ("m17", "Panificio Serra snc", "sme", 38.0),
         ("m18", "Officina Loi srl", "sme", 30.0),
@@ -81,7 +100,7 @@ def _cer() -> tuple[dict, list[SimDevice]]:
                 "pods": [{"pod": f"IT001E{k:08d}"}],
             }
         )
-        devices.append(SimDevice(f"DU-{k:04d}", f"IT001E{k:08d}", daily_kwh=daily))
+        devices.append(SimDevice(f"DU-{k:04d}", f"IT001E{k:08d}", daily_kwh=daily, participation=0.0))
     plants = [
         ("pv-municipio", "m19", 60.0, "2025-03-01"),
         ("pv-panificio", "m17", 20.0, "2025-04-15"),
@@ -123,6 +142,7 @@ def _cer() -> tuple[dict, list[SimDevice]]:
             "sale": "producers",
             "valorisation": "consumers",
             "enterprise_cap": True,
+            "flexibility_bonus": {"share": 0.3},
             "later_members": {
                 "annual_fee_eur": 24,
                 "exit_penalty_eur": 50,

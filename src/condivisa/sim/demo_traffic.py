@@ -10,8 +10,13 @@ Rules implemented (``condivisa demo``):
   shows a silent device;
 - while the demo is served, each quarter hour is sent as it ends by the clock, one message per DU over MQTT
   and one per group over REST, as real devices do (:class:`LiveTraffic`); the silent DU stays silent;
-- while served, the MQTT DUs answer the ``event``/``advice`` commands they received before each tick, moving
-  consumption into the window's quarter hours not sent yet (:func:`condivisa.sim.devices.answer_commands`).
+- the DUs answer the ``event``/``advice`` commands they received before each message step of the past and
+  before each tick while served, moving consumption into the window's quarter hours not sent yet
+  (:func:`condivisa.sim.devices.respond`); the REST DUs too (their maker's cloud relays the command and
+  the reply, which goes out on the DU's MQTT reply topic) — :func:`answer_all`;
+- :func:`send_past` can pause before the first quarter hour starting at ``pause_at`` (the demo's event day):
+  what was sent is flushed, ``on_pause`` runs (the demo stores the days before, plans and sends its event
+  and waits until the DUs have it), then the DUs answer the commands and the rest is sent.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from condivisa.sim.devices import Fleet, SimDevice, Sink, answer_commands, build_fleet, messages
+from condivisa.sim.devices import Fleet, SimDevice, Sink, build_fleet, messages, respond
 from condivisa.sim.sinks import MqttSink
 
 #: DUs whose readings reach the platform through their maker's cloud (REST), per demo community
@@ -67,18 +72,58 @@ def ended(fleet: Fleet, now: dt.datetime) -> int:
     return int(((fleet.starts + pd.Timedelta(minutes=15)) <= pd.Timestamp(now)).sum())
 
 
+def answer_all(fleets: DemoFleets, sink: Sink, *, sent: int) -> int:
+    """Apply the flexibility commands ``sink`` received (if it can receive any) to the quarters ``>= sent``
+    of the fleet of each DU (MQTT or REST) and publish the events' replies on ``sink``; returns how many
+    commands were answered."""
+    take = getattr(sink, "take_commands", None)
+    if take is None:
+        return 0
+    commands = take()
+    for du_id, command in commands:
+        for fleet in (fleets.mqtt, fleets.rest):
+            if fleet is not None and any(d.du_id == du_id for d in fleet.devices):
+                reply = respond(fleet, du_id, command, sent=sent)
+                if reply is not None:
+                    sink.reply(du_id, reply)  # type: ignore[attr-defined]
+                break
+    return len(commands)
+
+
+def _steps(fleet: Fleet, n: int, pause_at: dt.datetime | None) -> tuple[list[tuple[int, int]], int | None]:
+    """The message steps ``(first quarter, quarters)`` of the first ``n`` quarter hours, a step ending where
+    the quarter hours from ``pause_at`` begin; and the index of that first quarter (None: no pause)."""
+    pause = None
+    if pause_at is not None:
+        later = np.flatnonzero(np.asarray(fleet.starts[:n] >= pd.Timestamp(pause_at)))
+        pause = int(later[0]) if len(later) else None
+    steps, q = [], 0
+    while q < n:
+        size = min(QUARTERS_PER_MESSAGE, n - q)
+        if pause is not None and q < pause < q + size:
+            size = pause - q
+        steps.append((q, size))
+        q += size
+    return steps, pause
+
+
 def send_past(
     fleets: DemoFleets,
     mqtt_sink: Sink,
     rest_sink: Sink,
     now: dt.datetime,
     on_progress: Progress | None = None,
+    *,
+    pause_at: dt.datetime | None = None,
+    on_pause: Callable[[dict[str, int]], None] | None = None,
 ) -> dict[str, int]:
     """Send every quarter hour of the fleets that has ended by ``now``, time-compressed (module docstring).
 
-    ``on_progress(done, total)`` counts MQTT messages (as :func:`wait_acknowledged` does). Returns the
-    counts: ``mqtt_messages``, ``rest_messages``, ``readings``, ``lost``, ``repeated``,
-    ``corrupt``, ``silenced`` (messages the silent DU kept back) and ``sent_quarters``.
+    ``on_progress(done, total)`` counts MQTT messages (as :func:`wait_acknowledged` does). With
+    ``pause_at`` and ``on_pause``, ``on_pause(counts so far)`` runs once everything before the first quarter
+    hour starting at ``pause_at`` was sent and flushed; the commands the DUs got by then are answered before
+    the rest goes out. Returns the counts: ``mqtt_messages``, ``rest_messages``, ``readings``, ``lost``,
+    ``repeated``, ``corrupt``, ``silenced`` (messages the silent DU kept back) and ``sent_quarters``.
     """
     rng = np.random.default_rng(3)
     cutoff = now - SILENT_FOR
@@ -88,14 +133,18 @@ def send_past(
         ("mqtt_messages", "rest_messages", "readings", "lost", "repeated", "corrupt", "silenced"), 0
     )
     counts["sent_quarters"] = n
+    steps, pause = _steps(fleet_mqtt, n, pause_at if on_pause is not None else None)
     # the progress counts MQTT messages, as the acknowledgements after it do: at most one per DU and message
-    expected = -(-n // QUARTERS_PER_MESSAGE) * len(fleet_mqtt.devices)
+    expected = len(steps) * len(fleet_mqtt.devices)
     if on_progress is not None:
         on_progress(0, expected)
-    for q in range(0, n, QUARTERS_PER_MESSAGE):
-        last = fleet_mqtt.starts[min(q + QUARTERS_PER_MESSAGE, n) - 1]
+    for q, quarters in steps:
+        if q == pause and on_pause is not None:
+            mqtt_sink.flush()
+            on_pause(dict(counts))
+        answer_all(fleets, mqtt_sink, sent=q)
+        last = fleet_mqtt.starts[q + quarters - 1]
         late = (last + pd.Timedelta(minutes=15)).to_pydatetime() > cutoff  # the message reaches the last 3 h
-        quarters = min(QUARTERS_PER_MESSAGE, n - q)
         for m in messages(fleet_mqtt, q, faults=FAULTS, fault_rate=FAULT_RATE, rng=rng, quarters=quarters):
             if late and m.sender_id == fleets.silent_du:
                 counts["silenced"] += 1
@@ -138,7 +187,7 @@ class LiveTraffic:
         """Send the quarter hours that ended since the last tick."""
         fleet_mqtt, fleet_rest = self.fleets.mqtt, self.fleets.rest
         upto = ended(fleet_mqtt, now)
-        answer_commands(fleet_mqtt, self.mqtt_sink, sent=self.sent)
+        answer_all(self.fleets, self.mqtt_sink, sent=self.sent)
         for q in range(self.sent, upto):
             for m in messages(fleet_mqtt, q):
                 if m.sender_id != self.fleets.silent_du:
