@@ -264,3 +264,31 @@ def test_the_referente_sees_tomorrow_and_the_errors_of_the_last_days(store, tmp_
         and f"{first['spare_forecast_kwh']:,.1f}".replace(",", "X").replace(".", ",").replace("X", ".")
         in table
     )
+
+
+def test_a_member_sees_tomorrows_good_hours_on_their_page(store):
+    """Issue #19, item 2: the member's page says tomorrow's good hours, the sentence of the referente's page
+    and of the advice e-mail (one source: :func:`condivisa.outputs.forecast.advice_sentence`)."""
+    from fastapi.testclient import TestClient
+
+    from condivisa.app.http_app import create_app
+    from condivisa.app.settings import load_settings
+    from condivisa.outputs.forecast import advice_sentence, community_forecast
+
+    s, community, _, url = store
+    settings = load_settings(
+        database_url=url, community_file=str(EXAMPLE_COMMUNITY), allowed_hosts=["testserver"]
+    )
+    app = create_app(settings, store=s, community=community)
+    member = community.members[0].id
+    app.state.auth.create_user("mario", "password-1", "member", member_id=member)
+    with time_machine.travel(dt.datetime(2024, 6, 19, 18, 0, tzinfo=ROME), tick=False):
+        client = TestClient(app)
+        token = client.post("/api/v1/auth/login", json={"username": "mario", "password": "password-1"})
+        headers = {"Authorization": f"Bearer {token.json()['token']}"}
+        page = client.get(f"/members/{member}?month=2024-06", headers=headers).text
+        expected = advice_sentence(
+            community_forecast(s, community, dt.date(2024, 6, 20)), dt.date(2024, 6, 19)
+        )
+    assert 'data-testid="tomorrow"' in page
+    assert expected in page and "domani tra le 11 e le 14" in page

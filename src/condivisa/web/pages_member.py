@@ -31,6 +31,7 @@ from condivisa.web.pages import (
     selected_month,
     to_login,
 )
+from condivisa.web.pages_community import forecast_panel
 from condivisa.web.pages_session import csrf_refused
 
 STATEMENT_FORMATS = ("html", "pdf", "csv")
@@ -68,6 +69,9 @@ def member_context(
     }
     ctx["silent_devices"] = member_silent_devices(dash, member_id)
     ctx.update(pages_events.member_panel(request, dash, member_id, lang))  # "I tuoi eventi" (issue #19)
+    # tomorrow's good hours, the sentence of the referente's page and of the advice e-mail (issue #19)
+    forecast = dash.page(("forecast", clock.today(), lang), lambda: forecast_panel(dash, lang))
+    ctx["tomorrow"] = forecast.get("sentence")
     if month in book.months:
         page = dash.page(
             ("member", member_id, month, lang),
