@@ -23,12 +23,18 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from rich.text import Text
 
 from condivisa.commands.billing_options import ConfigOpt, community, fail, open_store
+from condivisa.outputs.events_terminal import (
+    record_dict,
+    report_block,
+    show_send_summary,
+    status_text,
+    target_text,
+    window_text,
+)
 
 if TYPE_CHECKING:
-    from condivisa.app.events import SendSummary
     from condivisa.app.settings import Settings
     from condivisa.domain.community import Community
     from condivisa.outputs.events import EventReport
@@ -114,105 +120,8 @@ def event_slug(store: Store, settings: Settings, the_community: Community) -> st
     return events_slug(store.engine, the_community.name)
 
 
-def _local(t: dt.datetime) -> dt.datetime:
-    from condivisa.kernel.timegrid import ROME
-
-    return t.astimezone(ROME)
-
-
-def _window(record: EventRecord) -> str:
-    a, b = _local(record.starts_at), _local(record.ends_at)
-    return f"{a:%Y-%m-%d %H:%M}–{b:%H:%M} ({a:%z})"
-
-
-def _status(record: EventRecord) -> str:
-    if record.cancelled_at is not None:
-        return f"cancelled {_local(record.cancelled_at):%Y-%m-%d %H:%M}"
-    if record.sent_at is not None:
-        return f"sent {_local(record.sent_at):%Y-%m-%d %H:%M}"
-    return "not sent"
-
-
-def _target(record: EventRecord) -> str:
-    if record.target_kwh:
-        return f"{record.target_kwh:g} kWh"
-    if record.target_kw:
-        return f"{record.target_kw:g} kW"
-    return ""
-
-
-def _iso(t: dt.datetime | None) -> str | None:
-    return _local(t).isoformat() if t is not None else None
-
-
-def record_dict(record: EventRecord) -> dict[str, Any]:
-    """An event with its invitations as JSON (times Europe/Rome, with their offset)."""
-    return {
-        "id": record.id,
-        "community": record.community,
-        "from": _iso(record.starts_at),
-        "to": _iso(record.ends_at),
-        "action": record.action,
-        "target_kw": record.target_kw,
-        "target_kwh": record.target_kwh,
-        "note": record.note,
-        "created_at": _iso(record.created_at),
-        "created_by": record.created_by,
-        "sent_at": _iso(record.sent_at),
-        "cancelled_at": _iso(record.cancelled_at),
-        "members_invited": record.members,
-        "replies": record.replies(),
-        "invitations": [
-            {
-                "member": i.member_id,
-                "du": i.du_id or None,
-                "sent_at": _iso(i.sent_at),
-                "reply": i.reply_status,
-                "replied_at": _iso(i.replied_at),
-            }
-            for i in record.invitations
-        ],
-    }
-
-
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
-
-
-def _replies_text(record: EventRecord) -> str:
-    r = record.replies()
-    return f"{r['accepted']} accepted, {r['declined']} declined, {r['no reply']} no reply"
-
-
-def _member_replies(record: EventRecord, member_id: str) -> str:
-    mine = [i for i in record.invitations if i.member_id == member_id]
-    if not any(i.du_id for i in mine):
-        return "- (no DU)"
-    return ", ".join(f"{i.du_id}: {i.reply_status or 'no reply'}" for i in mine if i.du_id)
-
-
-def _show_summary(console: Console, summary: SendSummary, *, mqtt: bool, email: bool) -> bool:
-    """Print what went out; True when every channel worked."""
-    if mqtt:
-        console.print(f"DU messages published: {len(summary.du_topics)}", highlight=False)
-    else:
-        console.print("DU messages: none (--no-mqtt)", highlight=False)
-    if email:
-        console.print(f"e-mails sent: {len(summary.emails_sent)}", highlight=False)
-    else:
-        console.print("e-mails: none (no SMTP configured, or --no-email)", highlight=False)
-    for member_id, why in summary.emails_refused.items():
-        console.print(
-            f"  [red]refused[/] {escape(member_id)}: {escape(why)}", highlight=False, soft_wrap=True
-        )
-    if summary.members_without_channel:
-        who = ", ".join(summary.members_without_channel)
-        console.print(
-            f"members with no channel (no DU, no e-mail sent): {who}", highlight=False, markup=False
-        )
-    for error in summary.errors:
-        console.print(f"[red]error:[/] {escape(error)}", highlight=False, soft_wrap=True)
-    return not summary.errors and not summary.emails_refused
 
 
 def _send(
@@ -230,54 +139,7 @@ def _send(
 
     mailer = None if no_email else mailer_from_settings(settings)
     summary = send(store, settings, the_community, record, mqtt=not no_mqtt, mailer=mailer)
-    return _show_summary(console, summary, mqtt=not no_mqtt, email=mailer is not None)
-
-
-def _report_block(console: Console, report: EventReport, the_community: Community) -> None:
-    record = report.record
-    names = {m.id: m.name or "" for m in the_community.members}
-    target = _target(record)
-    console.print(
-        f"[bold]{escape(record.id)}[/]  {_window(record)}"
-        + (f"  target {target}" if target else "")
-        + f"  [{_status(record)}]",
-        highlight=False,
-    )
-    if record.note:
-        console.print(Text(f"  note: {record.note}"))
-    console.print(
-        f"  invited: {len(record.members)} members; replies of the DUs: {_replies_text(record)}",
-        highlight=False,
-    )
-    if report.settled:
-        console.print(
-            f"  extra consumption in the window: {report.extra_consumption_kwh:,.3f} kWh; "
-            f"extra shared energy: {report.extra_shared_kwh:,.3f} kWh; "
-            f"extra premium: {report.extra_premium_eur:,.2f} €",
-            highlight=False,
-            soft_wrap=True,
-        )
-    else:
-        console.print("  not settled yet: the figures come once the event's day is settled", highlight=False)
-    table = Table("member", "name", "DU replies", "kWh shifted", "bonus of the month €", title_justify="left")
-    for member_id in record.members:
-        shifted = report.shifted_kwh.get(member_id)
-        bonus = report.month_bonus_eur.get(member_id)
-        table.add_row(
-            *(
-                Text(c)
-                for c in (
-                    member_id,
-                    names.get(member_id, ""),
-                    _member_replies(record, member_id),
-                    f"{shifted:,.3f}" if shifted is not None else "-",
-                    f"{bonus:,.2f}" if bonus is not None else "-",
-                )
-            )
-        )
-    console.print(table)
-    for problem in report.problems:
-        console.print(f"  [yellow]left out:[/] {escape(problem)}", highlight=False, soft_wrap=True)
+    return show_send_summary(console, summary, mqtt=not no_mqtt, email=mailer is not None)
 
 
 def _reports(
@@ -368,7 +230,7 @@ def create_cmd(
             fail(str(exc))
         dus = len({i.du_id for i in record.invitations if i.du_id})
         console.print(
-            f"event [bold]{escape(record.id)}[/] created: {_window(record)}, "
+            f"event [bold]{escape(record.id)}[/] created: {window_text(record)}, "
             f"{len(record.members)} members invited, {dus} DUs",
             highlight=False,
         )
@@ -411,13 +273,13 @@ def list_cmd(
         replies = r.replies()
         table.add_row(
             r.id,
-            _window(r),
-            _target(r),
+            window_text(r),
+            target_text(r),
             str(len(r.members)),
             str(replies["accepted"]),
             str(replies["declined"]),
             str(replies["no reply"]),
-            _status(r),
+            status_text(r),
         )
     Console().print(table)
 
@@ -453,7 +315,7 @@ def show_cmd(
         _print_json({**report.to_dict(), **record_dict(record)})
         return
     console = Console()
-    _report_block(console, report, the_community)
+    report_block(console, report, the_community)
     if said:
         console.print(said, highlight=False)
 
@@ -486,7 +348,7 @@ def report_cmd(
     if not found:
         console.print("no events yet", highlight=False)
     for report in found:
-        _report_block(console, report, the_community)
+        report_block(console, report, the_community)
     console.print(said, highlight=False)
 
 
@@ -513,7 +375,7 @@ def send_cmd(
             fail(str(exc))
         if record.cancelled_at is not None:
             fail(f"event {event_id!r} is cancelled: it is not sent")
-        console.print(f"event [bold]{escape(record.id)}[/]: {_window(record)}", highlight=False)
+        console.print(f"event [bold]{escape(record.id)}[/]: {window_text(record)}", highlight=False)
         ok = _send(console, store, settings, the_community, record, no_email=no_email, no_mqtt=no_mqtt)
     if not ok:
         raise typer.Exit(code=1)
@@ -536,7 +398,9 @@ def cancel_cmd(
             record = cancel_event(store.engine, event_id, event_slug(store, settings, the_community))
         except EventError as exc:
             fail(str(exc))
-    Console().print(f"event {escape(record.id)} ({_window(record)}) is {_status(record)}", highlight=False)
+    Console().print(
+        f"event {escape(record.id)} ({window_text(record)}) is {status_text(record)}", highlight=False
+    )
 
 
 def register(app: typer.Typer) -> None:
