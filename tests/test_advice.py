@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import email
-import email.policy
 import json
 import socket
 import threading
@@ -16,9 +14,9 @@ import paho.mqtt.client as mqtt
 import pandas as pd
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
+import smtp_helpers
 from condivisa.app import advice as app_advice
 from condivisa.app.advice import deliver, plan_advice, prepare
 from condivisa.app.mail import Mailer, build_message, mailer_from_settings
@@ -149,31 +147,10 @@ def test_only_the_members_on_the_day_and_their_own_dus_get_the_advice():
 
 
 # ------------------------------------------------------------------------------------------ SMTP, real
-class Inbox:
-    """An aiosmtpd handler: refuses ``@refused.example``, keeps the rest."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], email.message.EmailMessage]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.endswith("@refused.example"):
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
+    with smtp_helpers.smtp_server() as server:
+        yield server
 
 
 def test_the_emails_reach_a_real_smtp_server_and_a_refused_recipient_is_reported(smtp_server):

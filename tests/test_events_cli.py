@@ -6,8 +6,6 @@ dashboard's settlement."""
 from __future__ import annotations
 
 import datetime as dt
-import email
-import email.policy
 import json
 import threading
 from pathlib import Path
@@ -15,9 +13,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 from typer.testing import CliRunner
 
+import smtp_helpers
 from condivisa.cli import app
 from condivisa.domain.config import load_community
 from condivisa.formats.flex_messages import parse_event
@@ -218,31 +216,10 @@ def test_an_event_on_the_spring_dst_day_keeps_its_clock_hours(store, sqlite_url,
 
 
 # ------------------------------------------------------------------------------------------ sending
-class Inbox:
-    """An aiosmtpd handler: refuses ``@refused.example``, keeps the rest."""
-
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address.endswith("@refused.example"):
-            return "550 5.1.1 no such user"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp_server():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield controller.port, inbox
-    controller.stop()
+    with smtp_helpers.smtp_server() as server:
+        yield server
 
 
 def test_a_broker_that_is_down_is_reported_with_exit_1(store, sqlite_url, config, monkeypatch):
@@ -299,7 +276,7 @@ def test_the_event_reaches_each_dus_cmd_topic_and_the_members_mailbox(
         assert "tra le 11:00 e le 14:00" in command.text["it"] and "90 kWh" in command.text["en"]
     assert again.exit_code == 0, again.output
     assert "DU messages published: 5" in again.output and "e-mails: none" in again.output
-    [(to, message)] = inbox.messages
+    [(_, to, message)] = inbox.messages
     assert to == ["rossi@example.org"] and message["Subject"].startswith("Evento della comunità")
     body = message.get_content()
     assert "Ciao Famiglia Rossi" in body and "tra le 11:00 e le 14:00" in body and "Verdi" not in body

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import email.policy
-import socket
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
 import time_machine
-from aiosmtpd.controller import Controller
 
+import smtp_helpers
 from condivisa.app import events as app_events
 from condivisa.app.mail import Mailer
 from condivisa.app.runtime import worker_from_settings
@@ -47,22 +45,6 @@ EVENT_DAY = dt.date(2026, 6, 17)  # a Wednesday
 HISTORY_DAYS = 21
 TIP_EUR_PER_KWH = 0.120  # 20 kW PV, zone south, Pz = 100 €/MWh: min(120, 80 + 80) €/MWh
 SHARE = 0.5
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):
-        parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 OK"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _devices() -> list[sim.SimDevice]:
@@ -125,7 +107,13 @@ def _expected_shift(frame: pd.DataFrame, pod: str, start: pd.Timestamp, end: pd.
     return max(0.0, float((energy(EVENT_DAY, lo, hi) - alpha * profile).sum()))
 
 
-def test_forecast_event_replies_response_baseline_and_bonus_to_the_cent(tmp_path, mosquitto):
+@pytest.fixture
+def smtp_server():
+    with smtp_helpers.smtp_server() as server:
+        yield server
+
+
+def test_forecast_event_replies_response_baseline_and_bonus_to_the_cent(tmp_path, mosquitto, smtp_server):
     host, port, prefix = mosquitto
     devices = _devices()
     community = _community(devices, f"CER {prefix}")  # its slug is the topics' community level
@@ -134,9 +122,7 @@ def test_forecast_event_replies_response_baseline_and_bonus_to_the_cent(tmp_path
     store.upgrade()
     store.register_devices(community)
     settings = Settings(mqtt_url=f"mqtt://{host}:{port}", community=slug, mqtt_client_id=f"ingest-{slug}")
-    inbox = Inbox()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=_free_port())
-    smtp.start()
+    smtp_port, inbox = smtp_server
     midnight = dt.datetime(EVENT_DAY.year, EVENT_DAY.month, EVENT_DAY.day, tzinfo=ROME)
     # the day before the event, 18:00: the referente plans tomorrow
     with time_machine.travel(midnight - dt.timedelta(hours=6), tick=True):
@@ -162,7 +148,7 @@ def test_forecast_event_replies_response_baseline_and_bonus_to_the_cent(tmp_path
                 store, community, slug, start=start.to_pydatetime(), end=end.to_pydatetime(),
                 created_by="referente", target_kw=5.0,
             )  # fmt: skip
-            mailer = Mailer("127.0.0.1", smtp.port, sender="cer@example.org")
+            mailer = Mailer("127.0.0.1", smtp_port, sender="cer@example.org")
             summary = app_events.send(store, settings, community, record, mailer=mailer)
             assert summary.errors == [] and len(summary.du_topics) == 5
             assert sorted(summary.emails_sent) == ["m1", "m2", "m3", "m4", "m5"]
@@ -247,9 +233,8 @@ def test_forecast_event_replies_response_baseline_and_bonus_to_the_cent(tmp_path
         )
 
     # 5. the e-mails reached the SMTP server: one per member, with the event's hours, no one else's name
-    smtp.stop()
-    assert sorted(r[0] for r, _ in inbox.messages) == [f"m{k}@example.org" for k in range(1, 6)]
-    for rcpt, msg in inbox.messages:
+    assert sorted(r[0] for _, r, _ in inbox.messages) == [f"m{k}@example.org" for k in range(1, 6)]
+    for _, rcpt, msg in inbox.messages:
         body = msg.get_body(preferencelist=("plain",)).get_content()
         k = rcpt[0][1]
         assert f"{start:%H:%M}" in body and f"Socio {k}" in body
