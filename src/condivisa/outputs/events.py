@@ -106,7 +106,7 @@ class EventReport:
 def event_report(book: SettledMonths, record: EventRecord, problems: tuple[str, ...] = ()) -> EventReport:
     """The report of ``record`` from the settlement of its month (``settled`` False while its day is not
     settled yet: then only the invitations and replies are known)."""
-    mine = tuple(p for p in problems if p.startswith(f"event {record.id}"))
+    mine = tuple(p for p in (problems or book.event_problems) if p.startswith(f"event {record.id}"))
     month = month_of(_local(record.starts_at).date())
     if month not in book.months or book.month(month).empty:
         return EventReport(record, False, problems=mine)

@@ -215,10 +215,13 @@ class SettledMonths:
         excluded: pd.DataFrame | None = None,
         sources: pd.DataFrame | None = None,
         events: Sequence[MeasuredEvent] = (),
+        event_problems: Sequence[str] = (),
     ) -> None:
         self.community = community
         #: the demand-response events with the members' measured responses (:mod:`condivisa.engines.flexibility`)
         self.events = tuple(events)
+        #: why a member's response to an event could not be measured (no baseline), one line each
+        self.event_problems = tuple(event_problems)
         self.excluded = excluded if excluded is not None else pd.DataFrame(columns=["pod", "start"])
         self.sources = (
             sources  # per POD and quarter hour: withdrawn_source, injected_source (store.provenance)

@@ -112,6 +112,7 @@ class SettlementInputs:
             excluded=self.excluded,
             sources=self.sources,
             events=self.events,
+            event_problems=self.event_problems,
         )
 
 

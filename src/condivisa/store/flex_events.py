@@ -268,3 +268,16 @@ def community_events(engine: sa.Engine, community_name: str) -> list[EventRecord
     """The events (not cancelled) of the community named ``community_name`` (:func:`events_slug`): what
     the settlement measures."""
     return list_events(engine, events_slug(engine, community_name))
+
+
+def events_marker(engine: sa.Engine, community_name: str) -> tuple:
+    """Changes whenever an event of the community is created or cancelled (the dashboard's cache key: the
+    settlement measures the events)."""
+    slug = events_slug(engine, community_name)
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(
+                sa.func.count(), sa.func.max(FlexEvent.created_at), sa.func.max(FlexEvent.cancelled_at)
+            ).where(FlexEvent.community == slug)
+        ).one()
+    return tuple(row)

@@ -28,6 +28,7 @@ from condivisa.kernel.timegrid import to_utc
 from condivisa.outputs.monthly import SettledMonths
 from condivisa.outputs.sources import stored_months
 from condivisa.store.distributor import import_marker
+from condivisa.store.flex_events import events_marker
 from condivisa.store.silence import OK, SILENT_AFTER, silence
 
 
@@ -121,12 +122,14 @@ class Dashboard:
         """No price file: the money assumes the flat price (every page says so)."""
         return not self.files.prices_file and not self.files.zonal_prices
 
-    def _state_key(self) -> tuple:
+    def _state_key(self, community_name: str) -> tuple:
         counts = self.store.counts()
         last = max((str(r.get("last_received_at") or "") for r in self.store.device_last_seen()), default="")
         with self.store.read() as conn:
             imported = import_marker(conn)  # distributor files supersede DU readings: a new one changes money
+        events = events_marker(self.store.engine, community_name)  # events are settled too (issue #19)
         return (
+            events,
             counts.get("measurements", 0),
             counts.get("measurement_revisions", 0),
             last,
@@ -138,7 +141,7 @@ class Dashboard:
         """The settled months of everything stored, rebuilt when new measurements have arrived."""
         community = self.community  # first: an erasure since the last call drops the cache
         with self._lock:
-            key = (*self._state_key(), self._erasures)
+            key = (*self._state_key(community.name), self._erasures)
             if self._book is None or key != self._key:
                 self._book = stored_months(
                     self.store,
