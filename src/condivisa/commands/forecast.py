@@ -33,6 +33,14 @@ def forecast_command(
         None, "--errors-from", help="print the per-day errors from this day"
     ),
     errors_to: str | None = typer.Option(None, "--errors-to", help="... to this day (default: yesterday)"),
+    forecast_file: Path | None = typer.Option(
+        None,
+        "--forecast-file",
+        help="production forecast instead of clear sky × k: a power CSV start,production_kw, an Open-Meteo "
+        "JSON with global_tilted_irradiance, or a PVGIS hourly export",
+        exists=True,
+        dir_okay=False,
+    ),
 ) -> None:
     """Tomorrow's production, consumption and spare production per hour, and the best hours to use it."""
     from rich.table import Table
@@ -46,6 +54,10 @@ def forecast_command(
     today = clock.today()
     target = _day(day, "--day") or today + dt.timedelta(days=1)
     first, last = _day(errors_from, "--errors-from"), _day(errors_to, "--errors-to")
+    if forecast_file is not None and (first is not None or last is not None):
+        _fail(
+            "--forecast-file gives the production of the day forecast; it does not go with --errors-from/-to"
+        )
     console = Console()
     try:
         community = load_community(config)
@@ -58,7 +70,7 @@ def forecast_command(
                 errors = forecast_errors(store, community, first, last)
                 forecast = None
             else:
-                forecast = community_forecast(store, community, target)
+                forecast = community_forecast(store, community, target, production_file=forecast_file)
     except (ValueError, RuntimeError, KeyError) as exc:
         _fail(str(exc))
         return
@@ -84,10 +96,11 @@ def forecast_command(
             highlight=False,
         )
         return
-    table = Table(
-        title=f"{community.name}: forecast of {forecast.day} (clearness index {forecast.clearness_index:.2f})",
-        title_justify="left",
-    )
+    if forecast_file is None:
+        origin = f"clearness index {forecast.clearness_index:.2f}"
+    else:
+        origin = f"production from {forecast.production_source}"
+    table = Table(title=f"{community.name}: forecast of {forecast.day} ({origin})", title_justify="left")
     for col in ("hour", "production kWh", "consumption kWh", "spare kWh"):
         table.add_column(col, justify="left" if col == "hour" else "right")
     for row in forecast.hourly.itertuples():

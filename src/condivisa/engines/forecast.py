@@ -16,8 +16,16 @@ day has 23, 24 or 25 hours):
 - **error** of a day: ``MAE = mean |F_h − A_h|``, ``bias = mean (F_h − A_h)`` (kWh; positive: too high),
   and the error of the daily total ``100 · (Σ F − Σ A) / Σ A`` (%; ``nan`` when ``Σ A = 0``).
 
-Limits: no weather service — a cloudy tomorrow after three sunny days is forecast sunny; a plant's
-injection is taken as its production (behind-the-meter self-consumption lowers ``k``).
+Alternative production from a forecast file (:mod:`condivisa.formats.forecast_file`):
+
+- from a **power** forecast ``p_i`` (kW, mean over interval i of length ``Δt``):
+  ``P_h = Σ_{i ∈ h} p_i · Δt`` (kWh; :func:`hourly_energy_kwh`);
+- from a **plane-of-array irradiance** forecast ``G_i`` (W/m², mean over interval i):
+  ``p_i = P_peak · max(G_i, 0) / G_STC · PR`` with ``G_STC = 1000 W/m²`` and the performance ratio ``PR``
+  (:data:`PERFORMANCE_RATIO`; :func:`poa_power_kw`), then as above.
+
+Limits of the clear-sky path: no weather service — a cloudy tomorrow after three sunny days is forecast
+sunny; a plant's injection is taken as its production (behind-the-meter self-consumption lowers ``k``).
 
 References
 ----------
@@ -25,6 +33,10 @@ References
    coefficient", Solar Energy 73 (2002) 151–157.
 .. [2] R. Perez et al., "Making full use of the solar resource with clear-sky models and clearness
    indices", persistence of the clearness index as the reference day-ahead forecast.
+.. [3] IEC 61724-1:2021, "Photovoltaic system performance — Part 1: Monitoring": performance ratio
+   ``PR = Y_f / Y_r``, final yield over reference yield ``H_poa / G_STC``.
+.. [4] N. Reich et al., "Performance ratio revisited: is PR > 90 % realistic?", Prog. Photovolt. Res.
+   Appl. 20 (2012) 717–726: well-kept crystalline-silicon systems reach PR ≈ 0.75–0.90.
 """
 
 from __future__ import annotations
@@ -43,6 +55,11 @@ CLEARNESS_MIN, CLEARNESS_MAX = 0.0, 1.2
 #: default number of recent days of the clearness index, and of weeks of the consumption profile
 RECENT_DAYS = 3
 RECENT_WEEKS = 4
+#: standard test condition irradiance, W/m²
+G_STC_W_PER_M2 = 1000.0
+#: the performance ratio assumed from plane-of-array irradiance to AC energy (temperature, inverter,
+#: cables, soiling, mismatch): a typical value of well-kept crystalline-silicon systems ([3], [4])
+PERFORMANCE_RATIO = 0.80
 
 
 def day_hours(day: dt.date) -> pd.DatetimeIndex:
@@ -250,3 +267,83 @@ def forecast_error(forecast_kwh: pd.Series, actual_kwh: pd.Series) -> pd.DataFra
     out["total_error_pct"] = np.divide(100.0 * diff, actual, out=np.full(len(out), np.nan), where=actual != 0)
     out.index.name = "day"
     return out
+
+
+def poa_power_kw(
+    poa_w_per_m2: pd.Series, peak_power_kw: float, performance_ratio: float = PERFORMANCE_RATIO
+) -> pd.Series:
+    """AC power of PV plants from plane-of-array irradiance, with a performance ratio.
+
+    ``p = P_peak · max(G_poa, 0) / G_STC · PR`` with ``G_STC = 1000 W/m²`` (IEC 61724-1: ``PR`` is the
+    final yield over the reference yield ``H_poa / G_STC``, so ``E = P_peak · H_poa / G_STC · PR``).
+    A negative irradiance (a forecast service's rounding at night) counts as zero.
+
+    Parameters
+    ----------
+    poa_w_per_m2 : pandas.Series
+        Mean plane-of-array irradiance per interval, W/m².
+    peak_power_kw : float
+        The plants' peak power ``P_peak``, kW (> 0).
+    performance_ratio : float, default 0.80
+        ``PR``, in (0, 1].
+
+    Returns
+    -------
+    pandas.Series
+        ``production_kw`` per interval, kW, same index.
+
+    Raises
+    ------
+    ValueError
+        For a peak power ≤ 0 or a performance ratio outside (0, 1].
+
+    References
+    ----------
+    .. [1] IEC 61724-1:2021, "Photovoltaic system performance — Part 1: Monitoring".
+    .. [2] N. Reich et al., "Performance ratio revisited: is PR > 90 % realistic?", Prog. Photovolt. Res.
+       Appl. 20 (2012) 717–726.
+    """
+    if not peak_power_kw > 0:
+        raise ValueError(f"peak_power_kw must be > 0, got {peak_power_kw}")
+    if not 0 < performance_ratio <= 1:
+        raise ValueError(f"performance_ratio must be within (0, 1], got {performance_ratio}")
+    g = np.clip(poa_w_per_m2.to_numpy(dtype=float), 0.0, None)
+    kw = peak_power_kw * g / G_STC_W_PER_M2 * performance_ratio
+    return pd.Series(kw, index=poa_w_per_m2.index, name="production_kw")
+
+
+def hourly_energy_kwh(power_kw: pd.Series, step: pd.Timedelta) -> pd.Series:
+    """Hourly energy from the mean power of intervals of ``step`` (15 min or 1 h).
+
+    ``E_h = Σ_{i ∈ h} p_i · Δt`` (kWh, ``Δt`` in hours); only the hours whose ``1 h / Δt`` intervals are all
+    present are returned.
+
+    Parameters
+    ----------
+    power_kw : pandas.Series
+        Mean power per interval, kW, indexed by the interval start (aware).
+    step : pandas.Timedelta
+        The interval length; divides one hour.
+
+    Returns
+    -------
+    pandas.Series
+        ``production_kwh`` per complete hour, indexed by the hour start (Europe/Rome).
+    """
+    per_hour = int(pd.Timedelta(hours=1) / step)
+    if per_hour < 1 or pd.Timedelta(hours=1) % step != pd.Timedelta(0):
+        raise ValueError(f"step must divide one hour, got {step}")
+    index = pd.DatetimeIndex(power_kw.index).tz_convert("UTC")
+    start = index.floor("h")  # Europe/Rome offsets are whole hours: the UTC hour is the local hour
+    values = power_kw.to_numpy(dtype=float) * (step / pd.Timedelta(hours=1))
+    grouped = pd.Series(values, index=start).groupby(level=0)
+    energy = grouped.sum()[grouped.size() == per_hour]
+    out = pd.Series(energy.to_numpy(), index=pd.DatetimeIndex(energy.index).tz_convert(ROME))
+    return out.rename("production_kwh")
+
+
+def missing_hours(energy_kwh: pd.Series, day: dt.date) -> pd.DatetimeIndex:
+    """The hour starts of ``day`` (Europe/Rome) that ``energy_kwh`` has no value for."""
+    index = day_hours(day)
+    have = pd.DatetimeIndex(energy_kwh.dropna().index)
+    return index[~index.isin(have)]

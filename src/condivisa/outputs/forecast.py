@@ -10,12 +10,19 @@ municipality list has no coordinates, so the clear sky is computed at a referenc
 community's zone (:data:`ZONE_REFERENCE`) for panels at 30° facing south. The clearness index absorbs
 most of the difference (it is measured on the same plants), the hour of the peak may move by a fraction
 of an hour.
+
+A forecast file (``production_file``: :mod:`condivisa.formats.forecast_file`) replaces clear sky × ``k``
+for the production: a power forecast (kW) is taken as the community's production; a plane-of-array
+irradiance forecast (W/m²) is turned into energy for all the PV plants' peak power with
+:func:`condivisa.engines.forecast.poa_power_kw` (one irradiance for all plants: the file is for one place
+and one orientation). Consumption, spare production and windows are computed as without a file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -25,6 +32,7 @@ from condivisa.domain.community import Community
 from condivisa.domain.tariffs import Zone
 from condivisa.engines import forecast as fc
 from condivisa.engines.indicators import ShiftWindow, best_hours_to_shift
+from condivisa.formats.forecast_file import ForecastFile, read_forecast_file
 from condivisa.kernel.timegrid import ROME, local_midnight
 from condivisa.outputs.sources import inputs_from_store
 
@@ -55,11 +63,13 @@ class Forecast:
         ``hour_start`` (aware, Europe/Rome), ``production_kwh``, ``consumption_kwh``, ``spare_kwh``: 23, 24
         or 25 rows.
     clearness_index : float
-        ``k`` of the last days.
+        ``k`` of the last days; ``nan`` when the production came from a file.
     windows : tuple of ShiftWindow
         The best windows of :data:`WINDOW_HOURS` hours to move a load to, best first.
     latitude, longitude : float
-        Where the clear sky was computed.
+        Where the clear sky was computed (the zone's reference point; unused with a file).
+    production_source : str, default ``"clear sky × k"``
+        Where the production came from: ``"clear sky × k"``, or the file (``"Open-Meteo file x.json"``).
     """
 
     day: dt.date
@@ -68,6 +78,7 @@ class Forecast:
     windows: tuple[ShiftWindow, ...]
     latitude: float
     longitude: float
+    production_source: str = "clear sky × k"
 
 
 def _hourly(measurements: pd.DataFrame, pods: list[str], column: str) -> pd.Series:
@@ -110,6 +121,18 @@ def _forecast(community: Community, production: pd.Series, consumption: pd.Serie
     if np.isnan(k):
         raise ValueError(f"no production measured in the {fc.RECENT_DAYS} days before {day}: no forecast")
     prod = fc.production_forecast_kwh(_clearsky(community, day), k)
+    return _assemble(community, prod, consumption, day, k)
+
+
+def _assemble(
+    community: Community,
+    prod: pd.Series,
+    consumption: pd.Series,
+    day: dt.date,
+    k: float,
+    source: str = "clear sky × k",
+) -> Forecast:
+    """The :class:`Forecast` of ``day`` from its hourly production and the consumption history."""
     cons = fc.consumption_forecast_kwh(consumption, day).fillna(0.0)
     spare = fc.spare_forecast_kwh(prod, cons)
     hourly = pd.DataFrame(
@@ -122,10 +145,74 @@ def _forecast(community: Community, production: pd.Series, consumption: pd.Serie
     )
     windows = best_hours_to_shift(fc.by_local_hour(spare), duration_h=WINDOW_HOURS, n=3, min_spare_kwh=0.05)
     latitude, longitude = ZONE_REFERENCE[community.zone]
-    return Forecast(day, hourly, k, tuple(windows), latitude, longitude)
+    return Forecast(day, hourly, k, tuple(windows), latitude, longitude, source)
 
 
-def community_forecast(store: Store, community: Community, day: dt.date) -> Forecast:
+def _hour_ranges(missing: pd.DatetimeIndex, with_offset: bool) -> str:
+    """``00:00–05:00, 20:00``: the missing hour starts, local time (with the UTC offset on a DST day), runs
+    of consecutive hours joined."""
+    fmt = "%H:%M%z" if with_offset else "%H:%M"
+    runs: list[list[pd.Timestamp]] = []
+    for t in missing.tz_convert(ROME):
+        if runs and t - runs[-1][-1] == pd.Timedelta(hours=1):
+            runs[-1].append(t)
+        else:
+            runs.append([t])
+    return ", ".join(
+        r[0].strftime(fmt) if len(r) == 1 else f"{r[0].strftime(fmt)}–{r[-1].strftime(fmt)}" for r in runs
+    )
+
+
+def file_production_kwh(community: Community, forecast_file: ForecastFile, day: dt.date) -> pd.Series:
+    """The hourly production of ``day`` from a forecast file.
+
+    Power (kW): ``P_h = Σ_{i ∈ h} p_i · Δt``; irradiance (W/m²): ``p_i = P_peak · G_i / 1000 · PR`` with
+    ``P_peak`` the sum of the community's PV plants' ``power_kw`` and ``PR`` =
+    :data:`condivisa.engines.forecast.PERFORMANCE_RATIO`, then the same sum
+    (:mod:`condivisa.engines.forecast`).
+
+    Parameters
+    ----------
+    community : Community
+        The community (its PV plants, for an irradiance file).
+    forecast_file : ForecastFile
+        As :func:`condivisa.formats.forecast_file.read_forecast_file` returns it.
+    day : datetime.date
+        The day forecast (Europe/Rome).
+
+    Returns
+    -------
+    pandas.Series
+        ``production_kwh`` for each of the 23, 24 or 25 hours of ``day``, kWh.
+
+    Raises
+    ------
+    ValueError
+        When the file does not cover every hour of ``day`` (the message lists the missing hours), or an
+        irradiance file is given for a community with no PV plant.
+    """
+    power = forecast_file.values
+    if forecast_file.kind == "irradiance":
+        peak_kw = sum(p.power_kw for p in community.plants if p.is_pv)
+        if peak_kw <= 0:
+            raise ValueError(
+                f"{forecast_file.path}: an irradiance forecast, but the community has no PV plant"
+            )
+        power = fc.poa_power_kw(power, peak_kw)
+    energy = fc.hourly_energy_kwh(power, forecast_file.step)
+    missing = fc.missing_hours(energy, day)
+    if len(missing):
+        n = len(fc.day_hours(day))
+        raise ValueError(
+            f"{forecast_file.path}: the {forecast_file.source} forecast does not cover {day}: "
+            f"{len(missing)} of its {n} hours missing ({_hour_ranges(missing, n != 24)})"
+        )
+    return energy.reindex(fc.day_hours(day)).rename("production_kwh")
+
+
+def community_forecast(
+    store: Store, community: Community, day: dt.date, production_file: str | Path | None = None
+) -> Forecast:
     """The forecast of ``day`` from what the store holds of the days before it.
 
     Parameters
@@ -136,6 +223,10 @@ def community_forecast(store: Store, community: Community, day: dt.date) -> Fore
         The community.
     day : datetime.date
         The day forecast (usually tomorrow).
+    production_file : str or pathlib.Path, optional
+        A production forecast file (:func:`condivisa.formats.forecast_file.read_forecast_file`): its
+        production for ``day`` (:func:`file_production_kwh`) replaces clear sky × ``k``; the
+        ``clearness_index`` is then ``nan``.
 
     Returns
     -------
@@ -144,11 +235,19 @@ def community_forecast(store: Store, community: Community, day: dt.date) -> Fore
     Raises
     ------
     ValueError
-        When no production was measured in the last days before ``day``.
+        When no production was measured in the last days before ``day`` (without a file), or the file does
+        not cover ``day``.
+    condivisa.formats.csv_io.InputError
+        When the file is malformed (a :class:`ValueError` too).
     """
+    forecast_file = None if production_file is None else read_forecast_file(production_file)
     first = day - dt.timedelta(days=7 * fc.RECENT_WEEKS)
     production, consumption = _history(store, community, first, day - dt.timedelta(days=1))
-    return _forecast(community, production, consumption, day)
+    if forecast_file is None:
+        return _forecast(community, production, consumption, day)
+    prod = file_production_kwh(community, forecast_file, day)
+    source = f"{forecast_file.source} file {Path(forecast_file.path).name}"
+    return _assemble(community, prod, consumption, day, float("nan"), source)
 
 
 def forecast_errors(
