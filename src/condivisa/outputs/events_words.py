@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from condivisa.outputs.i18n import DEFAULT_LANGUAGE, LANGUAGES
+from condivisa.outputs.i18n import translator_of
 
 MESSAGES: dict[str, dict[str, str]] = {
     "title": {"it": "Eventi della comunità", "en": "Community events"},
@@ -121,11 +121,4 @@ MESSAGES: dict[str, dict[str, str]] = {
 
 def words(lang: str) -> Callable[..., str]:
     """``t(key, **fmt)`` in ``lang`` (``it`` or ``en``)."""
-    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-
-    def t(key: str, **fmt: object) -> str:
-        entry = MESSAGES.get(key, {})
-        text = entry.get(lang) or entry.get("en") or key
-        return text.format(**fmt) if fmt else text
-
-    return t
+    return translator_of(MESSAGES, lang)

@@ -651,16 +651,23 @@ MESSAGES: dict[str, dict[str, str]] = {
 }
 
 
-def translator(lang: str) -> Callable[..., str]:
-    """``t(key, **fmt)`` in ``lang`` (``it`` or ``en``); English, then the key, when a message is missing."""
+def translator_of(messages: dict[str, dict[str, str]], lang: str) -> Callable[..., str]:
+    """``t(key, **fmt)`` over ``messages`` (key -> language -> text) in ``lang`` (``it`` or ``en``); English,
+    then the key, when a message is missing. The features with words of their own (engagement, events) use
+    it on their tables."""
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
 
     def t(key: str, **fmt: object) -> str:
-        entry = MESSAGES.get(key, {})
+        entry = messages.get(key, {})
         text = entry.get(lang) or entry.get("en") or key
         return text.format(**fmt) if fmt else text
 
     return t
+
+
+def translator(lang: str) -> Callable[..., str]:
+    """``t(key, **fmt)`` in ``lang`` (``it`` or ``en``); English, then the key, when a message is missing."""
+    return translator_of(MESSAGES, lang)
 
 
 def fmt_number(value: float | None, lang: str, decimals: int = 2) -> str:
