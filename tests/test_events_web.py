@@ -389,3 +389,24 @@ def test_a_referente_of_another_community_can_neither_see_nor_cancel(two):
         assert login(admin, "admin").status_code == 303
         assert event_id in admin.get("/community/events?community=a").text
         assert event_id not in admin.get("/community/events?community=b").text
+
+
+def test_an_event_stored_after_its_day_shows_at_once(world):
+    """The dashboard caches its settlement until new data arrive; creating (or cancelling) an event changes
+    the money, so it refreshes the cache too (``events_marker`` in the cache key)."""
+    with time_machine.travel(AFTER, tick=False):
+        c = client(world, "ref")
+        c.get("/community/events")  # the settlement is cached now
+        start = dt.datetime(2024, 6, 5, 11, 0, tzinfo=ROME)
+        slug = flex_events.events_slug(world.store.engine, world.community.name)
+        flex_events.create_event(
+            world.store.engine, event_id="ev-late", community=slug, starts_at=start,
+            ends_at=start + dt.timedelta(hours=1), invitations=[("m2", "DU-0002")], created_by="cli",
+        )  # fmt: skip
+        try:
+            page = c.get("/community/events").text
+            assert '<tr data-event="ev-late" data-settled="true">' in page
+        finally:
+            flex_events.cancel_event(world.store.engine, "ev-late", slug)
+        page = c.get("/community/events").text
+        assert '<tr data-event="ev-late" data-settled="false">' in page  # cancelled: no longer settled
