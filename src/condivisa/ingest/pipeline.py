@@ -14,7 +14,7 @@ One payload = one message = one transaction. Steps:
 5. store (:meth:`Store.ingest_records`): new quarter hours stored, identical ones counted as duplicates,
    changed ones revised (newest wins, old kept); cross-checks **flag** but never drop. A quarter hour above
    its POD's contract power is stored too; the settlement leaves it out of the money
-   (:func:`condivisa.outputs.sources.within_bounds`), since only the community knows the contract powers.
+   (:func:`condivisa.outputs.stored.within_bounds`), since only the community knows the contract powers.
 
 The message is accepted or rejected as a whole: any error rejects it, nothing of it is stored, and the raw
 bytes go to the dead-letter table with every reason. Input problems never raise; database problems do

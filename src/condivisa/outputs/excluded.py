@@ -1,6 +1,6 @@
 """The readings left out of the money for exceeding their POD's bound, summarised for the referente.
 
-:func:`condivisa.outputs.sources.within_bounds` leaves out of a settlement every stored reading above what
+:func:`condivisa.outputs.stored.within_bounds` leaves out of a settlement every stored reading above what
 its POD's meter can read (:mod:`condivisa.domain.plausibility`); :func:`excluded_by_pod` groups those of a
 month by POD for the notice of the community page ("3 letture oltre la potenza impegnata di POD X").
 """

@@ -32,7 +32,8 @@ from condivisa.domain.community import Community
 from condivisa.kernel import clock
 from condivisa.kernel.money import to_cents, to_euros
 from condivisa.outputs.monthly import SettledMonths, month_bounds
-from condivisa.outputs.sources import inputs_from_readings, stored_readings
+from condivisa.outputs.sources import inputs_from_readings
+from condivisa.outputs.stored import stored_readings
 
 if TYPE_CHECKING:
     from condivisa.store.store import Store

@@ -29,16 +29,15 @@ import pandas as pd
 from condivisa.domain.community import Community
 from condivisa.domain.config import load_community
 from condivisa.domain.plausibility import pod_bounds
-from condivisa.engines.baseline import BaselineMethod
-from condivisa.engines.flexibility import EventWindow, MeasuredEvent, measure_events
+from condivisa.engines.flexibility import MeasuredEvent
 from condivisa.engines.price_replay import replay_prices
 from condivisa.formats.csv_io import read_measurements, read_prices
 from condivisa.formats.gme_prices import load_gme_2023
 from condivisa.kernel.timegrid import ROME, hours, local_midnight
 from condivisa.outputs.monthly import SettledMonths
-from condivisa.store.checks import ABOVE_COLUMNS, above_bounds, interval_minutes, plausible_revisions
-from condivisa.store.distributor import current_values
-from condivisa.store.flex_events import community_events
+from condivisa.outputs.stored import stored_readings
+from condivisa.outputs.stored_events import measured_events
+from condivisa.store.checks import ABOVE_COLUMNS
 from condivisa.store.provenance import best_source
 
 if TYPE_CHECKING:
@@ -206,54 +205,6 @@ def inputs_from_files(
     return _with_prices(community, measurements, prices_csv, assumed_price_eur_per_mwh, allow_unusual_prices)
 
 
-def within_bounds(
-    store: Store, community: Community, measurements: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The stored measurements the money may use, and the readings left out of it.
-
-    A reading above its POD's bound (:func:`condivisa.store.checks.above_bounds`) is dropped; the newest
-    superseded value of its quarter hour within the bound (:func:`condivisa.store.checks.plausible_revisions`)
-    takes its place when there is one.
-
-    Parameters
-    ----------
-    store : condivisa.store.store.Store
-        The store (its revisions are read only when a reading is above its bound).
-    community : Community
-        The PODs' contract powers and plants.
-    measurements : pandas.DataFrame
-        The stored measurements table.
-
-    Returns
-    -------
-    measurements : pandas.DataFrame
-        The table without the readings above their bound (earlier plausible values in their place).
-    excluded : pandas.DataFrame
-        The readings left out (:data:`~condivisa.store.checks.ABOVE_COLUMNS` and ``replaced``).
-    """
-    bounds = pod_bounds(community)
-    mask, rows = above_bounds(measurements, bounds)
-    if not mask.any():
-        return measurements, rows.assign(replaced=pd.Series(dtype=bool))
-    minutes = interval_minutes(measurements)
-    pods = sorted(set(rows["pod"].astype(str)))
-    revisions = pd.concat([store.revisions(pod) for pod in pods], ignore_index=True)
-    earlier = plausible_revisions(revisions, rows, bounds, minutes)
-    kept = measurements.loc[~mask]
-    if len(earlier):
-        kept = pd.concat([kept, earlier.astype({"withdrawn_kwh": float, "injected_kwh": float})])
-        kept = kept.sort_values(["pod", "start"], kind="stable")
-    replaced = (
-        set(zip(earlier["pod"], pd.to_datetime(earlier["start"]).dt.tz_convert("UTC")))
-        if len(earlier)
-        else set()
-    )
-    rows["replaced"] = [
-        (p, s) in replaced for p, s in zip(rows["pod"], pd.to_datetime(rows["start"]).dt.tz_convert("UTC"))
-    ]
-    return kept.reset_index(drop=True), rows
-
-
 def inputs_from_store(
     store: Store,
     community: Community,
@@ -299,19 +250,6 @@ def inputs_from_store(
         community, du, excluded, official, prices_csv, assumed_price_eur_per_mwh, allow_unusual_prices
     )
     return with_events(store, inputs, first_day)
-
-
-def stored_readings(
-    store: Store, community: Community, start: pd.Timestamp | None, end: pd.Timestamp | None
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """What the store holds of the community in ``[start, end)``: the DU readings within their bounds
-    (:func:`within_bounds`), the readings left out, and the distributor's current values
-    (:func:`condivisa.store.distributor.current_values`)."""
-    pods = sorted(community.all_pods)
-    du, excluded = within_bounds(store, community, store.measurements_frame(pods, start, end))
-    with store.read() as conn:
-        official = current_values(conn, pods, start, end)
-    return du, excluded, official
 
 
 def inputs_from_readings(
@@ -364,30 +302,10 @@ def inputs_priced_from_store(
 
 
 def with_events(store: Store, inputs: SettlementInputs, first_day: dt.date | None = None) -> SettlementInputs:
-    """``inputs`` with the community's demand-response events of the store measured on them
-    (:func:`condivisa.engines.flexibility.measure_events`); when the measurements start at ``first_day``,
-    the baseline's days before it are read too (for the baseline only: they are not settled)."""
-    records = community_events(store.engine, inputs.community.name)
-    windows = [
-        EventWindow(r.id, pd.Timestamp(r.starts_at), pd.Timestamp(r.ends_at), tuple(r.members))
-        for r in records
-    ]
-    if first_day is not None:
-        windows = [w for w in windows if w.start >= local_midnight(first_day)]
-    if not windows:
-        return inputs
-    measurements = inputs.measurements
-    if first_day is not None:
-        lookback = first_day - dt.timedelta(days=BaselineMethod().lookback_days)
-        du, _, official = stored_readings(
-            store, inputs.community, local_midnight(lookback), local_midnight(first_day)
-        )
-        earlier = best_source(du, official).drop(columns=["withdrawn_source", "injected_source"])
-        measurements = (
-            pd.concat([earlier, measurements], ignore_index=True) if not earlier.empty else measurements
-        )
-    events, problems = measure_events(inputs.community, measurements, windows)
-    return replace(inputs, events=tuple(events), event_problems=tuple(problems))
+    """``inputs`` with the community's demand-response events measured on them
+    (:func:`condivisa.outputs.stored_events.measured_events`)."""
+    events, problems = measured_events(store, inputs.community, inputs.measurements, first_day)
+    return replace(inputs, events=events, event_problems=problems) if events or problems else inputs
 
 
 def _priced(
