@@ -188,3 +188,33 @@ def test_settlement_pays_the_bonus_to_the_cent():
     # without events: no flexibility section, the same premium in total
     assert "flexibility" not in base.to_dict()
     assert sum(base.allocation.premium.values()) == sum(res.allocation.premium.values())
+
+
+def test_a_final_run_pays_the_bonus_and_its_fingerprint_covers_the_events():
+    """The billing run settles the events as the dashboard does (the same premium per payee, bonus
+    included), and its inputs' fingerprint changes when an event is measured."""
+    import dataclasses
+
+    from condivisa.billing.runs import preview
+    from condivisa.outputs.sources import SettlementInputs
+
+    day = dt.date(2024, 6, 12)
+    members = [
+        {"id": "a", "founder": True, "pods": [{"pod": "C1"}]},
+        {"id": "b", "founder": True, "pods": [{"pod": "C2"}]},
+    ]
+    c = community(members=members, rules={"flexibility_bonus": {"share": 0.5}})
+    frame = hourly_frame(
+        day, {"P1": ({12: 10.0}, "injected"), "C1": ({12: 4.0}, "withdrawn"), "C2": ({12: 2.0}, "withdrawn")}
+    )
+    prices = pd.Series(100.0, index=pd.date_range(_at(day, 0), periods=24, freq="h"))
+    ev = _event({"a": [3.0]}, pd.DatetimeIndex([_at(day, 12)]))
+    with_event = SettlementInputs(c, frame, prices, False, events=(ev,))
+    run = preview(with_event, ("2024-06",), fill="zero")
+    book = with_event.settled_months(fill="zero", as_of=dt.date(2024, 7, 1))
+    allocation = book.month("2024-06").result.allocation
+    assert allocation.flexibility_bonus["a"] > 0
+    assert {line.payee_id: line.premium_cents for line in run.lines} == allocation.premium
+    plain = preview(dataclasses.replace(with_event, events=()), ("2024-06",), fill="zero")
+    assert "events_sha256" in run.inputs and "events_sha256" not in plain.inputs
+    assert run.inputs_sha256 != plain.inputs_sha256

@@ -20,6 +20,9 @@ that a run can say *what* changed:
     The allocation rules (:func:`condivisa.auth.rules_audit.rules_dict`, the rules audit's canonical form).
 ``tariffs``
     The regulated values in force in each year of the run (:func:`regulated_values`).
+``events`` (only when the run's months had demand-response events, issue #19)
+    Each event as measured: its window and every invited member's actual and baseline kWh per interval
+    (:func:`events_sha256`); the baseline reads days before the run's rows, so the rows alone do not say it.
 ``settlement``
     The months, the fill rule for missing quarter hours and condivisa's version (a new version may compute
     differently: its runs are not silently equal to the old ones).
@@ -36,6 +39,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 from enum import Enum
 from typing import Any
 
@@ -46,6 +50,7 @@ from condivisa import __version__
 from condivisa.auth.rules_audit import rules_dict
 from condivisa.domain import tariffs as regulated
 from condivisa.domain.community import Community
+from condivisa.engines.flexibility import MeasuredEvent
 
 #: fields of a member that do not change the money (personal data): left out of the fingerprint
 _PERSONAL = frozenset({"name", "email"})
@@ -171,12 +176,35 @@ def prices_sha256(prices: pd.Series) -> str:
     return sha256_text("\n".join(f"{s},{float(v)!r}" for s, v in zip(_utc_iso(p.index), p.to_numpy())))
 
 
+def events_sha256(events: Sequence[MeasuredEvent], months: list[str]) -> str | None:
+    """SHA-256 of the demand-response events of ``months`` as measured (each member's actual and baseline
+    kWh per interval of the window): the bonus depends on them, and the baseline on days before the run's
+    rows. ``None`` when there are none (the digests of runs without events stay as they were)."""
+    mine = [e for e in events if f"{e.start.tz_convert('Europe/Rome'):%Y-%m}" in months]
+    if not mine:
+        return None
+    body = [
+        {
+            "id": e.event_id,
+            "from": _utc_iso(pd.DatetimeIndex([e.start]))[0],
+            "to": _utc_iso(pd.DatetimeIndex([e.end]))[0],
+            "responses": {
+                m: [[float(v) for v in r.actual_kwh], [round(float(v), 12) for v in r.baseline_kwh]]
+                for m, r in sorted(e.responses.items())
+            },
+        }
+        for e in mine
+    ]
+    return sha256_text(canonical(body))
+
+
 def inputs_digest(
     community: Community,
     measurements: pd.DataFrame,
     prices: pd.Series,
     months: list[str],
     fill: str | None,
+    events: Sequence[MeasuredEvent] = (),
 ) -> tuple[str, dict[str, Any]]:
     """The run's fingerprint and its parts (see the module docstring).
 
@@ -192,6 +220,8 @@ def inputs_digest(
         The run's months, ``YYYY-MM``, oldest first.
     fill : {None, "zero", "interpolate"}
         The rule for missing quarter hours.
+    events : sequence of MeasuredEvent, optional
+        The demand-response events as measured (:func:`events_sha256`; a part only when there are some).
 
     Returns
     -------
@@ -212,6 +242,9 @@ def inputs_digest(
         "fill": fill,
         "condivisa_version": __version__,
     }
+    flex = events_sha256(events, list(months))
+    if flex is not None:
+        parts["events_sha256"] = flex
     return sha256_text(canonical(parts)), parts
 
 
@@ -223,6 +256,7 @@ def changed_parts(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         "community_sha256": "community",
         "rules_sha256": "rules",
         "tariffs_sha256": "regulated values",
+        "events_sha256": "demand-response events",
         "fill": "fill",
         "condivisa_version": "condivisa version",
     }

@@ -54,7 +54,7 @@ def book_of(inputs: SettlementInputs, months: tuple[str, ...], fill: str | None)
     """The run's months settled one by one, on the run's rows only (the monthly statements' figures)."""
     part, prices = window(inputs, months)
     as_of = month_bounds(months[-1])[1].date()
-    return SettledMonths(inputs.community, part, prices, fill=fill, as_of=as_of)
+    return SettledMonths(inputs.community, part, prices, fill=fill, as_of=as_of, events=inputs.events)
 
 
 def lock_runs(conn: sa.Connection, community: Community) -> None:

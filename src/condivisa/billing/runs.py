@@ -127,7 +127,7 @@ def preview(inputs: SettlementInputs, months: tuple[str, ...], *, fill: str | No
         if settled.empty:
             raise RunError(f"{community.name}: no measurements in {month}")
         lines += [RunLine.of(p, month) for p in payees]
-    digest, parts = inputs_digest(community, part, prices, list(months), fill)
+    digest, parts = inputs_digest(community, part, prices, list(months), fill, inputs.events)
     return RunDraft(
         community=community.name,
         months=months,

@@ -175,7 +175,7 @@ def draft_year(
         latest = chain[-1]
         fill = final.inputs.get("fill")
         part, prices = window(inputs, final.months)
-        digest, parts = inputs_digest(community, part, prices, list(final.months), fill)
+        digest, parts = inputs_digest(community, part, prices, list(final.months), fill, inputs.events)
         if digest != latest.inputs_sha256:
             what = ", ".join(changed_parts(latest.inputs, parts)) or "inputs"
             raise RunError(
@@ -214,7 +214,7 @@ def draft_year(
             lines.append(zero.minus(gone))
     fill = next(iter(fills)) if len(fills) == 1 else "mixed"
     part, prices = window(inputs, months)
-    _, parts = inputs_digest(community, part, prices, list(months), fill)
+    _, parts = inputs_digest(community, part, prices, list(months), fill, inputs.events)
     parts.update(
         kind=YEARLY,
         year=year,
