@@ -218,3 +218,13 @@ def test_a_final_run_pays_the_bonus_and_its_fingerprint_covers_the_events():
     plain = preview(dataclasses.replace(with_event, events=()), ("2024-06",), fill="zero")
     assert "events_sha256" in run.inputs and "events_sha256" not in plain.inputs
     assert run.inputs_sha256 != plain.inputs_sha256
+
+
+def test_an_event_outside_the_settled_period_counts_for_nothing():
+    day = dt.date(2024, 6, 12)
+    c = community(rules={"flexibility_bonus": {"share": 0.5}})
+    frame = hourly_frame(day, {"P1": ({12: 10.0}, "injected"), "C1": ({12: 4.0}, "withdrawn")})
+    prices = pd.Series(100.0, index=pd.date_range(_at(day, 0), periods=24, freq="h"))
+    later = _event({"a": [3.0]}, pd.DatetimeIndex([_at(day + dt.timedelta(days=1), 12)]))
+    res = settle(c, frame, prices, events=[later])
+    assert res.flexibility.events == [] and res.allocation.flexibility_bonus == {}

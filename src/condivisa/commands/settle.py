@@ -128,6 +128,7 @@ def settle_command(
             interval=interval.value,
             period=period,
             fill=fill_rule,
+            events=inputs.events,
         )
     except PriceError as exc:
         _fail(f"{prices}: {exc}")
@@ -182,7 +183,15 @@ def _settle_months(
         part = frame[(frame["start"] >= a) & (frame["start"] < b)].reset_index(drop=True)
         try:
             out.append(
-                settle(inputs.community, part, inputs.prices, interval=interval, period=(lo, hi), fill=fill)
+                settle(
+                    inputs.community,
+                    part,
+                    inputs.prices,
+                    interval=interval,
+                    period=(lo, hi),
+                    fill=fill,
+                    events=inputs.events,
+                )  # fmt: skip
             )
         except (MeasurementError, PriceError, ValueError) as exc:
             _fail(f"{lo:%Y-%m}: {exc}")

@@ -155,10 +155,13 @@ def _flexibility(
 ) -> FlexibilityFigures:
     """The events' extra shared energy and premium, and the bonus (:mod:`condivisa.engines.flexibility`)."""
     n = len(community.members)
-    if not events:
-        return FlexibilityFigures(member_shifted_kwh=np.zeros(n))
     starts_ns = intervals.starts_ns
     step_ns = int(starts_ns[1] - starts_ns[0]) if starts_ns.size > 1 else 3_600_000_000_000
+    if starts_ns.size:  # only the events of the settled period count (their kWh are the bonus's key)
+        lo, hi = int(starts_ns[0]), int(starts_ns[-1]) + step_ns
+        events = [e for e in events if lo <= e.start.value < hi]
+    if not events:
+        return FlexibilityFigures(member_shifted_kwh=np.zeros(n))
     return flexibility_figures(
         events,
         [m.id for m in community.members],
