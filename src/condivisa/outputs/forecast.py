@@ -34,7 +34,7 @@ from condivisa.engines import forecast as fc
 from condivisa.engines.indicators import ShiftWindow, best_hours_to_shift
 from condivisa.formats.forecast_file import ForecastFile, read_forecast_file
 from condivisa.kernel.timegrid import ROME, local_midnight
-from condivisa.outputs.sources import inputs_from_store
+from condivisa.outputs.stored import stored_measurements
 
 if TYPE_CHECKING:
     from condivisa.store.store import Store
@@ -102,10 +102,9 @@ def _clearsky(community: Community, day: dt.date) -> pd.Series:
 
 
 def _history(store: Store, community: Community, first_day: dt.date, last_day: dt.date):
-    inputs = inputs_from_store(
-        store, community, assumed_price_eur_per_mwh=0.0, first_day=first_day, last_day=last_day
+    m = stored_measurements(
+        store, community, local_midnight(first_day), local_midnight(last_day + dt.timedelta(days=1))
     )
-    m = inputs.measurements
     plant_pods = [p.pod for p in community.plants if p.is_pv]
     consumption_pods = [pod for member in community.members for pod in member.consumption_pods]
     return _hourly(m, plant_pods, "injected_kwh"), _hourly(m, consumption_pods, "withdrawn_kwh")

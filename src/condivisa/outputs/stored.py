@@ -13,6 +13,7 @@ from condivisa.domain.community import Community
 from condivisa.domain.plausibility import pod_bounds
 from condivisa.store.checks import above_bounds, interval_minutes, plausible_revisions
 from condivisa.store.distributor import current_values
+from condivisa.store.provenance import best_source
 
 if TYPE_CHECKING:
     from condivisa.store.store import Store
@@ -77,3 +78,13 @@ def stored_readings(
     with store.read() as conn:
         official = current_values(conn, pods, start, end)
     return du, excluded, official
+
+
+def stored_measurements(
+    store: Store, community: Community, start: pd.Timestamp | None, end: pd.Timestamp | None
+) -> pd.DataFrame:
+    """The measurements table the settlement of ``[start, end)`` reads: the readings of
+    :func:`stored_readings`, each value from its best source
+    (:func:`condivisa.store.provenance.best_source`), without the source columns."""
+    du, _, official = stored_readings(store, community, start, end)
+    return best_source(du, official).drop(columns=["withdrawn_source", "injected_source"])

@@ -13,10 +13,10 @@ import pandas as pd
 from condivisa.domain.community import Community
 from condivisa.engines.baseline import BaselineMethod
 from condivisa.engines.flexibility import EventWindow, MeasuredEvent, measure_events
+from condivisa.kernel import clock
 from condivisa.kernel.timegrid import local_midnight
-from condivisa.outputs.stored import stored_readings
+from condivisa.outputs.stored import stored_measurements
 from condivisa.store.flex_events import community_events
-from condivisa.store.provenance import best_source
 
 if TYPE_CHECKING:
     from condivisa.store.store import Store
@@ -26,13 +26,16 @@ def measured_events(
     store: Store, community: Community, measurements: pd.DataFrame, first_day: dt.date | None = None
 ) -> tuple[tuple[MeasuredEvent, ...], tuple[str, ...]]:
     """The community's demand-response events of the store measured on ``measurements``
-    (:func:`condivisa.engines.flexibility.measure_events`), and the problems found; when the measurements
+    (:func:`condivisa.engines.flexibility.measure_events`), and the problems found; only the events over by
+    now (:mod:`condivisa.kernel.clock`) are measured; when the measurements
     start at ``first_day``, the baseline's days before it are read too (for the baseline only: they are
     not settled)."""
     records = community_events(store.engine, community.name)
-    windows = [
+    now = pd.Timestamp(clock.now())
+    windows = [  # an event not over yet has no response to measure
         EventWindow(r.id, pd.Timestamp(r.starts_at), pd.Timestamp(r.ends_at), tuple(r.members))
         for r in records
+        if pd.Timestamp(r.ends_at) <= now
     ]
     if first_day is not None:
         windows = [w for w in windows if w.start >= local_midnight(first_day)]
@@ -40,10 +43,7 @@ def measured_events(
         return (), ()
     if first_day is not None:
         lookback = first_day - dt.timedelta(days=BaselineMethod().lookback_days)
-        du, _, official = stored_readings(
-            store, community, local_midnight(lookback), local_midnight(first_day)
-        )
-        earlier = best_source(du, official).drop(columns=["withdrawn_source", "injected_source"])
+        earlier = stored_measurements(store, community, local_midnight(lookback), local_midnight(first_day))
         measurements = (
             pd.concat([earlier, measurements], ignore_index=True) if not earlier.empty else measurements
         )
