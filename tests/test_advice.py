@@ -8,9 +8,7 @@ import dataclasses
 import datetime as dt
 import json
 import socket
-import threading
 
-import paho.mqtt.client as mqtt
 import pandas as pd
 import pytest
 import time_machine
@@ -32,7 +30,7 @@ from condivisa.outputs.forecast import Forecast
 from condivisa.transports.email import MailServerError, send_messages
 from condivisa.transports.mqtt.broker import free_port
 from conftest import EXAMPLE_COMMUNITY, ROOT
-from mqtt_helpers import wait_until
+from mqtt_helpers import Listener, wait_until
 
 MEAS = ROOT / "examples" / "measurements-2024-06.csv"
 DAY, TODAY = dt.date(2026, 6, 2), dt.date(2026, 6, 1)
@@ -231,16 +229,9 @@ def test_the_mailer_from_the_settings():
 @pytest.mark.mosquitto
 def test_the_advice_arrives_on_each_members_du_cmd_topic(mosquitto):
     host, port, prefix = mosquitto
-    got: list[tuple[str, bytes]] = []
-    subscribed = threading.Event()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-sub", protocol=mqtt.MQTTv311)
-    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload))
-    sub.on_subscribe = lambda *a: subscribed.set()
-    sub.connect(host, port)
-    sub.loop_start()
+    listener = Listener(host, port, f"{prefix}/#")
+    got = listener.messages
     try:
-        sub.subscribe(f"{prefix}/#", qos=1)
-        assert subscribed.wait(10)
         settings = load_settings(mqtt_url=f"mqtt://{host}:{port}", mqtt_topic_root=prefix)
         community = _community()
         plan = plan_advice(
@@ -251,8 +242,7 @@ def test_the_advice_arrives_on_each_members_du_cmd_topic(mosquitto):
         assert summary.du_published == expected and summary.ok
         assert wait_until(lambda: len(got) >= 5, 10)
     finally:
-        sub.disconnect()
-        sub.loop_stop()
+        listener.close()
     assert sorted(t for t, _ in got) == expected
     for _, payload in got:
         advice = parse_advice(payload)

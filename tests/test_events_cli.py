@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 import time_machine
 from typer.testing import CliRunner
@@ -23,7 +21,7 @@ from condivisa.kernel.timegrid import ROME
 from condivisa.store import flex_events
 from condivisa.transports.mqtt.broker import free_port
 from conftest import EXAMPLE_COMMUNITY, ROOT
-from mqtt_helpers import wait_until
+from mqtt_helpers import Listener, wait_until
 
 MEAS = ROOT / "examples" / "measurements-2024-06.csv"
 SLUG = "cer-esempio-sud"
@@ -242,16 +240,9 @@ def test_the_event_reaches_each_dus_cmd_topic_and_the_members_mailbox(
     monkeypatch.setenv("CONDIVISA_MQTT_TOPIC_ROOT", prefix)
     monkeypatch.setenv("CONDIVISA_SMTP_URL", f"smtp://127.0.0.1:{smtp_port}")
     monkeypatch.setenv("CONDIVISA_SMTP_FROM", "cer@example.org")
-    got: list[tuple[str, bytes]] = []
-    subscribed = threading.Event()
-    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-sub", protocol=mqtt.MQTTv311)
-    sub.on_message = lambda c, u, m: got.append((m.topic, m.payload))
-    sub.on_subscribe = lambda *a: subscribed.set()
-    sub.connect(host, port)
-    sub.loop_start()
+    listener = Listener(host, port, f"{prefix}/#")
+    got = listener.messages
     try:
-        sub.subscribe(f"{prefix}/#", qos=1)
-        assert subscribed.wait(10)
         sent = _create(config, sqlite_url, *WINDOW, "--target-kwh", "90")
         assert wait_until(lambda: len(got) >= 5, 10)
         # send again (e.g. after an outage), DUs only: the same command once more on each cmd topic
@@ -260,8 +251,7 @@ def test_the_event_reaches_each_dus_cmd_topic_and_the_members_mailbox(
         )
         assert wait_until(lambda: len(got) >= 10, 10)
     finally:
-        sub.disconnect()
-        sub.loop_stop()
+        listener.close()
     assert sent.exit_code == 1, sent.output  # m3's address was refused
     out = sent.output
     assert "DU messages published: 5" in out and "e-mails sent: 1" in out
